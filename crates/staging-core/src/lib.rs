@@ -1,0 +1,48 @@
+//! # staging-core
+//!
+//! The traits, the spec model, the pipeline and the shared error of the `staging` toolkit.
+//!
+//! This crate knows nothing of HTTP or cloud SDKs: providers (`staging-provider-*`), probes
+//! (`staging-smoke`), secret stores (`staging-secrets`) and migration runners
+//! (`staging-migrate`) implement its traits in their own crates, and the `staging` CLI
+//! composes them. That keeps the core small, cheap to compile, and the one place where the
+//! vocabulary of the whole toolkit is defined:
+//!
+//! - [`Provider`]: a hosting platform — locate a service, read its live state, deploy,
+//!   wait, roll back, read and write its env vars. Declares its [`Capabilities`].
+//! - [`SecretStore`]: where secret values come from; values are always `SecretString`.
+//! - [`Probe`]: one smoke check with evidence.
+//! - [`Migration`]: status and apply for one database.
+//! - [`spec`]: the `staging.toml` model, with `file:line:col` errors.
+//! - [`pipeline`]: the steps of a run and how they report.
+//! - [`Error`]: one error of kinds, with [`Error::is_retryable`].
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod migration;
+pub mod pipeline;
+pub mod probe;
+pub mod provider;
+pub mod redact;
+pub mod registry;
+pub mod retry;
+pub mod secret;
+pub mod spec;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use error::{BoxError, Error, ErrorClass, Result};
+pub use migration::{AppliedMigration, DynMigration, Migration, MigrationEntry, MigrationPlan, MigrationReport, MigrationState, MigrationStatus};
+pub use probe::{DynProbe, Probe, ProbeOutcome};
+pub use provider::{
+    Capabilities, Capability, Deploy, DeployRequest, DeployStatus, DeployTarget, DynProvider, LiveState, Provider,
+    ProviderExt, ServiceHandle, WaitProgress,
+};
+pub use redact::Redactor;
+pub use registry::{ProviderFactory, ProviderRegistry};
+pub use retry::{Backoff, RetryPolicy, RetryProvider};
+pub use secret::{DynSecretStore, SecretStore};
+
+/// Re-exported so that implementors use the same version.
+pub use async_trait::async_trait;
+pub use secrecy;

@@ -1,0 +1,251 @@
+//! The steps core can run by itself, through the [`crate::Provider`] trait: validate,
+//! deploy, wait, verify the live commit.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{DeployedService, Finding, RunContext, Step, StepReport};
+use crate::error::{Error, Result};
+use crate::provider::{Capability, DeployRequest, ProviderExt};
+use crate::registry::ProviderRegistry;
+
+/// How many log lines a failed deploy shows.
+const LOG_LINES: usize = 20;
+
+/// Checks the environment's provider settings and builds the provider for the run.
+#[derive(Debug, Clone)]
+pub struct ValidateStep {
+    registry: ProviderRegistry,
+}
+
+impl ValidateStep {
+    /// A validate step that builds providers from `registry`.
+    pub fn new(registry: ProviderRegistry) -> Self {
+        ValidateStep { registry }
+    }
+}
+
+#[async_trait]
+impl Step for ValidateStep {
+    fn name(&self) -> &'static str {
+        "validate"
+    }
+
+    async fn run(&self, ctx: &mut RunContext) -> Result<StepReport> {
+        let factory = self.registry.factory_for(&ctx.spec, &ctx.environment)?;
+        factory.check(&ctx.spec, &ctx.environment)?;
+        let provider = factory.build(&ctx.spec, &ctx.environment)?;
+        let spec = &ctx.spec.spec;
+        let summary = format!(
+            "{} is valid: environment `{}` on {}, {} service(s), {} variable(s), {} database(s), {} probe(s)",
+            ctx.spec.path.display(),
+            ctx.environment,
+            provider.name(),
+            spec.services.len(),
+            spec.vars.len(),
+            spec.databases.len(),
+            spec.probes.len()
+        );
+        ctx.provider = Some(provider);
+        Ok(StepReport::passed(self.name(), summary))
+    }
+}
+
+/// Sets each service's declared variables that differ from what the provider has (never
+/// deleting or replacing the whole set), then starts a deploy of the run's commit.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeployStep;
+
+impl DeployStep {
+    /// The variables service `service` receives in this run.
+    fn vars_for<'a>(ctx: &'a RunContext, service: &str) -> BTreeMap<&'a str, &'a SecretString> {
+        ctx.vars
+            .iter()
+            .filter(|(name, _)| {
+                ctx.spec.spec.vars.get(*name).is_none_or(|v| v.services.as_ref().is_none_or(|s| s.iter().any(|s| s == service)))
+            })
+            .map(|(k, v)| (k.as_str(), v))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Step for DeployStep {
+    fn name(&self) -> &'static str {
+        "deploy"
+    }
+
+    async fn run(&self, ctx: &mut RunContext) -> Result<StepReport> {
+        let provider = ctx.provider()?.clone();
+        let caps = provider.capabilities();
+        if !caps.has(Capability::DeployCommit) {
+            return Err(Error::not_supported(provider.name(), "deploying a commit"));
+        }
+        let mut findings = vec![];
+        let names: Vec<String> = ctx.spec.spec.services.keys().cloned().collect();
+        for name in names {
+            ctx.progress.message(self.name(), &format!("locating {name}"));
+            let handle = provider.locate(&ctx.environment, &name).await?;
+            let wanted = Self::vars_for(ctx, &name);
+            let mut changed = vec![];
+            if !wanted.is_empty() {
+                if !caps.has(Capability::WriteEnv) {
+                    return Err(Error::not_supported(provider.name(), "setting environment variables"));
+                }
+                let current = if caps.has(Capability::ReadEnv) { provider.env_vars(&handle).await? } else { BTreeMap::new() };
+                for (key, value) in wanted {
+                    let same = current.get(key).is_some_and(|c| c.expose_secret() == value.expose_secret());
+                    if !same {
+                        provider.set_env_var(&handle, key, value).await?;
+                        changed.push(key.to_owned());
+                    }
+                }
+            }
+            ctx.progress.message(self.name(), &format!("deploying {} to {name}", short(&ctx.commit)));
+            let deploy = provider.deploy(&handle, &DeployRequest::commit(ctx.commit.clone())).await?;
+            let vars_note = if changed.is_empty() { String::new() } else { format!("; set {}", changed.join(", ")) };
+            findings.push(Finding::ok(&name, format!("deploy {} started ({}){vars_note}", deploy.id, deploy.status)));
+            ctx.services.insert(name, DeployedService { handle, deploy_id: Some(deploy.id), url: None });
+        }
+        let n = findings.len();
+        Ok(StepReport::from_findings(self.name(), format!("{n} deploy(s) of {} started", short(&ctx.commit)), findings))
+    }
+}
+
+/// Waits, bounded by the environment's `deploy_timeout`, until every deploy of the run is
+/// live; on failure shows the last lines the service printed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WaitStep;
+
+#[async_trait]
+impl Step for WaitStep {
+    fn name(&self) -> &'static str {
+        "wait"
+    }
+
+    async fn run(&self, ctx: &mut RunContext) -> Result<StepReport> {
+        let provider = ctx.provider()?.clone();
+        let timeout = ctx.spec.spec.environment(&ctx.environment)?.deploy_timeout;
+        let mut findings = vec![];
+        let mut failure: Option<Error> = None;
+        let services: Vec<(String, DeployedService)> = ctx.services.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        for (name, svc) in services {
+            let Some(deploy_id) = svc.deploy_id.clone() else { continue };
+            let progress = ctx.progress.clone();
+            let step = self.name();
+            let mut on_progress = |p: crate::provider::WaitProgress<'_>| {
+                progress.message(
+                    step,
+                    &format!(
+                        "{name}: {} ({}s of {}s)",
+                        p.deploy.raw_status,
+                        p.elapsed.as_secs(),
+                        p.timeout.as_secs()
+                    ),
+                );
+            };
+            let started = std::time::Instant::now();
+            match provider.wait_until_live(&svc.handle, &deploy_id, timeout, &mut on_progress).await {
+                Ok(deploy) => {
+                    findings.push(Finding::ok(&name, format!("deploy {} is live", deploy.id)).with_duration(started.elapsed()));
+                }
+                Err(e) if matches!(e, Error::Failed { .. } | Error::Timeout { .. }) => {
+                    let mut message = ctx.redactor.redact(&e.to_string()).into_owned();
+                    if provider.capabilities().has(Capability::Logs) {
+                        if let Ok(lines) = provider.recent_logs(&svc.handle, Some(&deploy_id), LOG_LINES).await {
+                            if !lines.is_empty() {
+                                message.push_str("\nlast lines the service printed:\n");
+                                for l in lines {
+                                    message.push_str("  | ");
+                                    message.push_str(&ctx.redactor.redact(&l));
+                                    message.push('\n');
+                                }
+                            }
+                        }
+                    }
+                    findings.push(Finding::failed(&name, message.trim_end()).with_duration(started.elapsed()));
+                    failure.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let summary = match &failure {
+            None => format!("{} service(s) live", findings.len()),
+            Some(Error::Timeout { after, .. }) => {
+                format!("not live within {}", humantime::format_duration(*after))
+            }
+            Some(_) => "a deploy failed".to_owned(),
+        };
+        Ok(StepReport::from_findings(self.name(), summary, findings))
+    }
+}
+
+/// Checks that the commit each service serves is the one deployed — the platform serving a
+/// cached old image is caught here — and records the services' URLs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VerifyCommitStep;
+
+#[async_trait]
+impl Step for VerifyCommitStep {
+    fn name(&self) -> &'static str {
+        "verify"
+    }
+
+    async fn run(&self, ctx: &mut RunContext) -> Result<StepReport> {
+        let provider = ctx.provider()?.clone();
+        if ctx.services.is_empty() {
+            for name in ctx.spec.spec.services.keys().cloned().collect::<Vec<_>>() {
+                let handle = provider.locate(&ctx.environment, &name).await?;
+                ctx.services.insert(name, DeployedService { handle, deploy_id: None, url: None });
+            }
+        }
+        let mut findings = vec![];
+        for (name, svc) in ctx.services.iter_mut() {
+            let state = provider.live_state(&svc.handle).await?;
+            svc.url = state.url.clone();
+            let live = state.live_commit().unwrap_or("none");
+            if commits_match(live, &ctx.commit) {
+                findings.push(Finding::ok(name, format!("serving {}", short(live))));
+            } else {
+                findings.push(
+                    Finding::failed(name, "the live commit is not the one deployed (a cached or older deploy is serving)")
+                        .with_evidence(ctx.commit.clone(), live.to_owned()),
+                );
+            }
+        }
+        let ok = findings.iter().all(|f| f.ok);
+        let summary = if ok {
+            format!("every service serves {}", short(&ctx.commit))
+        } else {
+            "a service serves another commit".to_owned()
+        };
+        Ok(StepReport::from_findings(self.name(), summary, findings))
+    }
+}
+
+/// Whether two commit ids name the same commit: equal, or one a prefix (of at least 7
+/// characters) of the other.
+pub fn commits_match(a: &str, b: &str) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    short.len() >= 7 && long.starts_with(short) || a == b
+}
+
+/// The first 12 characters of a commit id.
+pub(crate) fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::commits_match;
+
+    #[test]
+    fn short_and_long_forms_of_one_commit_match() {
+        assert!(commits_match("0123456789abcdef", "0123456"));
+        assert!(commits_match("abc", "abc"));
+        assert!(!commits_match("0123456789", "0123457"));
+        assert!(!commits_match("012", "0123456789"));
+    }
+}

@@ -1,0 +1,373 @@
+//! The [`Provider`] trait: where a service runs and how it is deployed.
+
+use std::collections::BTreeMap;
+use std::fmt::{self, Debug};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::retry::Backoff;
+
+/// What a provider can do. An operation a provider cannot do returns
+/// [`Error::NotSupported`] and is `false` here; there are no silent no-op defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Can deploy a source commit.
+    pub deploy_commit: bool,
+    /// Can deploy a prebuilt image.
+    pub deploy_image: bool,
+    /// Can roll back to the previous live deploy.
+    pub rollback: bool,
+    /// Can read the service's environment variables.
+    pub read_env: bool,
+    /// Can set and delete single environment variables.
+    pub write_env: bool,
+    /// Can show recent log lines of a service or deploy.
+    pub logs: bool,
+}
+
+impl Capabilities {
+    /// Every capability on; convenient for providers that can do everything.
+    pub fn all() -> Self {
+        Capabilities {
+            deploy_commit: true,
+            deploy_image: true,
+            rollback: true,
+            read_env: true,
+            write_env: true,
+            logs: true,
+        }
+    }
+
+    /// No capability at all.
+    pub fn none() -> Self {
+        Capabilities::default()
+    }
+
+    /// Builder-style setter, so providers outside core can build the non-exhaustive value.
+    pub fn with(mut self, capability: Capability, on: bool) -> Self {
+        match capability {
+            Capability::DeployCommit => self.deploy_commit = on,
+            Capability::DeployImage => self.deploy_image = on,
+            Capability::Rollback => self.rollback = on,
+            Capability::ReadEnv => self.read_env = on,
+            Capability::WriteEnv => self.write_env = on,
+            Capability::Logs => self.logs = on,
+        }
+        self
+    }
+
+    /// Whether one capability is on.
+    pub fn has(&self, capability: Capability) -> bool {
+        match capability {
+            Capability::DeployCommit => self.deploy_commit,
+            Capability::DeployImage => self.deploy_image,
+            Capability::Rollback => self.rollback,
+            Capability::ReadEnv => self.read_env,
+            Capability::WriteEnv => self.write_env,
+            Capability::Logs => self.logs,
+        }
+    }
+}
+
+/// One capability, for [`Capabilities::with`] and [`Capabilities::has`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// See [`Capabilities::deploy_commit`].
+    DeployCommit,
+    /// See [`Capabilities::deploy_image`].
+    DeployImage,
+    /// See [`Capabilities::rollback`].
+    Rollback,
+    /// See [`Capabilities::read_env`].
+    ReadEnv,
+    /// See [`Capabilities::write_env`].
+    WriteEnv,
+    /// See [`Capabilities::logs`].
+    Logs,
+}
+
+/// A service located in an environment: the spec's name plus the provider's own id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceHandle {
+    /// The service's name in the spec (`web`).
+    pub name: String,
+    /// The environment it belongs to (`staging`).
+    pub environment: String,
+    /// The provider's id for it (`srv-abc123`, an ECS service ARN, a local slot name).
+    pub id: String,
+}
+
+/// Where a deploy is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeployStatus {
+    /// Accepted, not started.
+    Queued,
+    /// Building or rolling out.
+    InProgress,
+    /// Serving traffic.
+    Live,
+    /// Failed to build or start.
+    Failed,
+    /// Canceled before going live.
+    Canceled,
+    /// Replaced by a newer deploy or deactivated.
+    Superseded,
+}
+
+impl DeployStatus {
+    /// Whether the deploy will not change state any more.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, DeployStatus::Queued | DeployStatus::InProgress)
+    }
+}
+
+/// What to deploy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeployTarget {
+    /// A source commit (full or short SHA).
+    Commit(String),
+    /// A prebuilt image reference.
+    Image(String),
+}
+
+/// A request to deploy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeployRequest {
+    /// The commit or image.
+    pub target: DeployTarget,
+    /// The commit the deploy stands for, when deploying an image built from it.
+    pub commit: Option<String>,
+    /// Ask the platform to rebuild without its build cache.
+    pub clear_cache: bool,
+}
+
+impl DeployRequest {
+    /// Deploy a source commit.
+    pub fn commit(sha: impl Into<String>) -> Self {
+        let sha = sha.into();
+        DeployRequest { target: DeployTarget::Commit(sha.clone()), commit: Some(sha), clear_cache: false }
+    }
+}
+
+/// One deploy as the provider reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Deploy {
+    /// The provider's deploy id.
+    pub id: String,
+    /// Its status.
+    pub status: DeployStatus,
+    /// The commit it deploys, when known.
+    pub commit: Option<String>,
+    /// The image it deploys, when known.
+    pub image: Option<String>,
+    /// The provider's own word for the status (`build_failed`), for messages.
+    pub raw_status: String,
+}
+
+/// The live state of a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LiveState {
+    /// The newest deploy, live or not.
+    pub latest: Option<Deploy>,
+    /// The deploy serving traffic, if any.
+    pub live: Option<Deploy>,
+    /// The public URL of the service, if it has one.
+    pub url: Option<url::Url>,
+}
+
+impl LiveState {
+    /// The commit serving traffic, if known.
+    pub fn live_commit(&self) -> Option<&str> {
+        self.live.as_ref().and_then(|d| d.commit.as_deref())
+    }
+}
+
+/// A hosting platform: finds services, reads their state, deploys, rolls back, and reads and
+/// writes their environment variables.
+///
+/// Implement the required methods only; waiting and other conveniences live in
+/// [`ProviderExt`]. Operations the platform cannot do return [`Error::NotSupported`] and are
+/// declared in [`Provider::capabilities`].
+#[async_trait]
+pub trait Provider: Debug + Send + Sync + 'static {
+    /// Short name of the provider (`local`, `render`).
+    fn name(&self) -> &str;
+
+    /// What this provider can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// How often to poll a deploy while waiting for it; providers with tight rate limits
+    /// return a longer interval.
+    fn poll_interval(&self) -> Duration {
+        Duration::from_secs(2)
+    }
+
+    /// Find the service named `service` of the spec in `environment`.
+    async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle>;
+
+    /// The service's live state.
+    async fn live_state(&self, service: &ServiceHandle) -> Result<LiveState>;
+
+    /// Start a deploy; returns at once with the new deploy.
+    async fn deploy(&self, service: &ServiceHandle, request: &DeployRequest) -> Result<Deploy>;
+
+    /// The current state of one deploy.
+    async fn deploy_status(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy>;
+
+    /// Roll back to the previous live deploy; returns the deploy now going live.
+    async fn rollback(&self, service: &ServiceHandle) -> Result<Deploy>;
+
+    /// All environment variables of the service.
+    async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>>;
+
+    /// Set one environment variable, leaving every other untouched.
+    async fn set_env_var(&self, service: &ServiceHandle, key: &str, value: &SecretString) -> Result<()>;
+
+    /// Delete one environment variable, leaving every other untouched.
+    async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> Result<()>;
+
+    /// The last `lines` log lines of the service (of `deploy_id` when given).
+    async fn recent_logs(
+        &self,
+        service: &ServiceHandle,
+        deploy_id: Option<&str>,
+        lines: usize,
+    ) -> Result<Vec<String>>;
+}
+
+/// A provider behind a pointer, as the pipeline holds them.
+pub type DynProvider = Arc<dyn Provider>;
+
+macro_rules! forward_provider {
+    ($ty:ty) => {
+        #[async_trait]
+        impl<T: Provider + ?Sized> Provider for $ty {
+            fn name(&self) -> &str {
+                (**self).name()
+            }
+            fn capabilities(&self) -> Capabilities {
+                (**self).capabilities()
+            }
+            fn poll_interval(&self) -> Duration {
+                (**self).poll_interval()
+            }
+            async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
+                (**self).locate(environment, service).await
+            }
+            async fn live_state(&self, service: &ServiceHandle) -> Result<LiveState> {
+                (**self).live_state(service).await
+            }
+            async fn deploy(&self, service: &ServiceHandle, request: &DeployRequest) -> Result<Deploy> {
+                (**self).deploy(service, request).await
+            }
+            async fn deploy_status(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+                (**self).deploy_status(service, deploy_id).await
+            }
+            async fn rollback(&self, service: &ServiceHandle) -> Result<Deploy> {
+                (**self).rollback(service).await
+            }
+            async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
+                (**self).env_vars(service).await
+            }
+            async fn set_env_var(&self, service: &ServiceHandle, key: &str, value: &SecretString) -> Result<()> {
+                (**self).set_env_var(service, key, value).await
+            }
+            async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> Result<()> {
+                (**self).delete_env_var(service, key).await
+            }
+            async fn recent_logs(
+                &self,
+                service: &ServiceHandle,
+                deploy_id: Option<&str>,
+                lines: usize,
+            ) -> Result<Vec<String>> {
+                (**self).recent_logs(service, deploy_id, lines).await
+            }
+        }
+    };
+}
+
+forward_provider!(Arc<T>);
+forward_provider!(Box<T>);
+
+/// Progress of a wait, handed to the caller's callback on every poll.
+#[derive(Debug, Clone)]
+pub struct WaitProgress<'a> {
+    /// The deploy as last seen.
+    pub deploy: &'a Deploy,
+    /// Time spent waiting so far.
+    pub elapsed: Duration,
+    /// The bound of the wait.
+    pub timeout: Duration,
+}
+
+/// Conveniences every provider gets for free.
+#[async_trait]
+pub trait ProviderExt: Provider {
+    /// Poll a deploy until it is live or has failed, backing off between polls, honouring
+    /// `Retry-After` on rate limits, and giving up after `timeout`.
+    ///
+    /// Returns the deploy when it is live; [`Error::Failed`] when it reached another terminal
+    /// status; [`Error::Timeout`] when the bound ran out.
+    async fn wait_until_live(
+        &self,
+        service: &ServiceHandle,
+        deploy_id: &str,
+        timeout: Duration,
+        on_progress: &mut (dyn for<'a> FnMut(WaitProgress<'a>) + Send),
+    ) -> Result<Deploy> {
+        let started = Instant::now();
+        let mut backoff = Backoff::new(self.poll_interval(), self.poll_interval() * 8);
+        loop {
+            let delay = match self.deploy_status(service, deploy_id).await {
+                Ok(deploy) => {
+                    on_progress(WaitProgress { deploy: &deploy, elapsed: started.elapsed(), timeout });
+                    match deploy.status {
+                        DeployStatus::Live => return Ok(deploy),
+                        status if status.is_terminal() => {
+                            return Err(Error::failed(format!(
+                                "deploy {} of {} ended as {status} ({})",
+                                deploy.id, service.name, deploy.raw_status
+                            )));
+                        }
+                        _ => backoff.next_delay(),
+                    }
+                }
+                Err(e) if e.is_retryable() => e.retry_after().unwrap_or_else(|| backoff.next_delay()),
+                Err(e) => return Err(e),
+            };
+            let elapsed = started.elapsed();
+            if elapsed >= timeout {
+                return Err(Error::Timeout {
+                    what: format!("deploy {deploy_id} of {} to go live", service.name),
+                    after: timeout,
+                });
+            }
+            tokio::time::sleep(delay.min(timeout - elapsed)).await;
+        }
+    }
+}
+
+impl<T: Provider + ?Sized> ProviderExt for T {}
+
+impl fmt::Display for DeployStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            DeployStatus::Queued => "queued",
+            DeployStatus::InProgress => "in progress",
+            DeployStatus::Live => "live",
+            DeployStatus::Failed => "failed",
+            DeployStatus::Canceled => "canceled",
+            DeployStatus::Superseded => "superseded",
+        };
+        f.write_str(s)
+    }
+}

@@ -1,0 +1,58 @@
+//! The providers a run can use, by name.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::provider::DynProvider;
+use crate::spec::LoadedSpec;
+
+/// Builds a provider for one environment of a spec. One factory per provider crate; the CLI
+/// registers them in a [`ProviderRegistry`].
+pub trait ProviderFactory: Debug + Send + Sync + 'static {
+    /// The name used in `environments.*.provider`.
+    fn name(&self) -> &'static str;
+
+    /// Check the settings of one service (`settings` merged with the environment's
+    /// `overrides`) and of the environment. Errors point at `services.NAME.settings.KEY`.
+    fn check(&self, spec: &LoadedSpec, environment: &str) -> Result<()>;
+
+    /// Build the provider for `environment`.
+    fn build(&self, spec: &LoadedSpec, environment: &str) -> Result<DynProvider>;
+}
+
+/// The registered provider factories.
+#[derive(Debug, Default, Clone)]
+pub struct ProviderRegistry {
+    factories: BTreeMap<&'static str, Arc<dyn ProviderFactory>>,
+}
+
+impl ProviderRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add a factory.
+    pub fn register(mut self, factory: impl ProviderFactory) -> Self {
+        self.factories.insert(factory.name(), Arc::new(factory));
+        self
+    }
+
+    /// The names of the registered providers.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.factories.keys().copied().collect()
+    }
+
+    /// The factory for the provider of `environment`.
+    pub fn factory_for(&self, spec: &LoadedSpec, environment: &str) -> Result<Arc<dyn ProviderFactory>> {
+        let env = spec.spec.environment(environment)?;
+        self.factories.get(env.provider.as_str()).cloned().ok_or_else(|| {
+            spec.error_at(
+                &format!("environments.{environment}.provider"),
+                format!("unknown provider `{}`; expected one of: {}", env.provider, self.names().join(", ")),
+            )
+        })
+    }
+}

@@ -1,0 +1,254 @@
+//! Retry with exponential backoff, bounded by a deadline, honouring `Retry-After`; and
+//! [`RetryProvider`], the decorator that gives every provider that behaviour for free.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+
+use crate::error::{Error, Result};
+use crate::provider::{Capabilities, Deploy, DeployRequest, LiveState, Provider, ServiceHandle};
+
+/// Exponential backoff between `initial` and `max`, doubling each step, with a little jitter
+/// so that many waiters do not poll in lockstep.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    next: Duration,
+    max: Duration,
+    step: u32,
+}
+
+impl Backoff {
+    /// A backoff starting at `initial` and never exceeding `max`.
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        Backoff { next: initial.max(Duration::from_millis(1)), max: max.max(initial), step: 0 }
+    }
+
+    /// The delay to wait now; each call doubles the next one up to the maximum.
+    pub fn next_delay(&mut self) -> Duration {
+        let base = self.next;
+        self.next = (self.next * 2).min(self.max);
+        self.step = self.step.wrapping_add(1);
+        // Deterministic jitter of up to 1/8 of the delay: spreads pollers without a RNG.
+        let jitter = base / 8 * ((self.step.wrapping_mul(2_654_435_761) % 8) as u32) / 8;
+        (base + jitter).min(self.max)
+    }
+}
+
+/// How a retried call behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// First delay.
+    pub initial: Duration,
+    /// Largest delay between two attempts.
+    pub max_delay: Duration,
+    /// Give up once this much time has passed since the first attempt.
+    pub deadline: Duration,
+    /// Give up after this many attempts in all.
+    pub max_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            initial: Duration::from_millis(250),
+            max_delay: Duration::from_secs(10),
+            deadline: Duration::from_secs(60),
+            max_attempts: 8,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Run `op` until it succeeds, fails with a non-retryable error, or the policy's bounds
+    /// run out. A `Retry-After` from the error is honoured when it fits before the deadline;
+    /// when it does not, the rate-limit error is returned at once instead of sleeping past the
+    /// deadline.
+    pub async fn run<T, F, Fut>(&self, op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut + Send,
+        Fut: Future<Output = Result<T>> + Send,
+        T: Send,
+    {
+        self.run_when(op, Error::is_retryable).await
+    }
+
+    /// Like [`RetryPolicy::run`], retrying only the errors `should_retry` accepts.
+    pub async fn run_when<T, F, Fut>(&self, mut op: F, should_retry: fn(&Error) -> bool) -> Result<T>
+    where
+        F: FnMut() -> Fut + Send,
+        Fut: Future<Output = Result<T>> + Send,
+        T: Send,
+    {
+        let started = Instant::now();
+        let mut backoff = Backoff::new(self.initial, self.max_delay);
+        let mut attempt = 1;
+        loop {
+            match op().await {
+                Ok(v) => return Ok(v),
+                Err(e) if should_retry(&e) && attempt < self.max_attempts => {
+                    let delay = e.retry_after().unwrap_or_else(|| backoff.next_delay());
+                    if started.elapsed() + delay > self.deadline {
+                        return Err(e);
+                    }
+                    tracing::debug!(attempt, ?delay, error = %e, "retrying");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// A provider decorator that retries every retryable failure under a [`RetryPolicy`].
+///
+/// Deploy triggers are retried only on rate limits (the request was refused, so nothing was
+/// started); any other failure of a deploy trigger may have started a deploy, and is returned.
+#[derive(Debug)]
+pub struct RetryProvider<P> {
+    inner: P,
+    policy: RetryPolicy,
+}
+
+impl<P: Provider> RetryProvider<P> {
+    /// Wrap `inner` with `policy`.
+    pub fn new(inner: P, policy: RetryPolicy) -> Self {
+        RetryProvider { inner, policy }
+    }
+
+    /// The wrapped provider.
+    pub fn inner(&self) -> &P {
+        &self.inner
+    }
+}
+
+#[async_trait]
+impl<P: Provider> Provider for RetryProvider<P> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    fn poll_interval(&self) -> Duration {
+        self.inner.poll_interval()
+    }
+    async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
+        self.policy.run(|| self.inner.locate(environment, service)).await
+    }
+    async fn live_state(&self, service: &ServiceHandle) -> Result<LiveState> {
+        self.policy.run(|| self.inner.live_state(service)).await
+    }
+    async fn deploy(&self, service: &ServiceHandle, request: &DeployRequest) -> Result<Deploy> {
+        self.policy.run_when(|| self.inner.deploy(service, request), is_rate_limit).await
+    }
+    async fn deploy_status(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+        self.policy.run(|| self.inner.deploy_status(service, deploy_id)).await
+    }
+    async fn rollback(&self, service: &ServiceHandle) -> Result<Deploy> {
+        self.policy.run_when(|| self.inner.rollback(service), is_rate_limit).await
+    }
+    async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
+        self.policy.run(|| self.inner.env_vars(service)).await
+    }
+    async fn set_env_var(&self, service: &ServiceHandle, key: &str, value: &SecretString) -> Result<()> {
+        self.policy.run(|| self.inner.set_env_var(service, key, value)).await
+    }
+    async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> Result<()> {
+        self.policy.run(|| self.inner.delete_env_var(service, key)).await
+    }
+    async fn recent_logs(
+        &self,
+        service: &ServiceHandle,
+        deploy_id: Option<&str>,
+        lines: usize,
+    ) -> Result<Vec<String>> {
+        self.policy.run(|| self.inner.recent_logs(service, deploy_id, lines)).await
+    }
+}
+
+/// Writes that may have taken effect are retried only when the provider refused them outright.
+fn is_rate_limit(e: &Error) -> bool {
+    matches!(e, Error::RateLimited { .. })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[test]
+    fn backoff_doubles_up_to_the_maximum() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(500));
+        let delays: Vec<_> = (0..6).map(|_| b.next_delay()).collect();
+        assert!(delays[0] >= Duration::from_millis(100) && delays[0] < Duration::from_millis(113));
+        assert!(delays[1] >= Duration::from_millis(200));
+        assert!(delays.iter().all(|d| *d <= Duration::from_millis(500)));
+        assert_eq!(delays[5], Duration::from_millis(500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_honours_retry_after_and_then_succeeds() {
+        let calls = AtomicU32::new(0);
+        let started = tokio::time::Instant::now();
+        let policy = RetryPolicy::default();
+        let out = policy
+            .run(|| async {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    Err(Error::RateLimited { provider: "p".into(), retry_after: Some(Duration::from_secs(7)) })
+                } else {
+                    Ok(42)
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(out, 42);
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert!(started.elapsed() >= Duration::from_secs(7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_gives_up_when_retry_after_passes_the_deadline() {
+        let calls = AtomicU32::new(0);
+        let policy = RetryPolicy { deadline: Duration::from_secs(5), ..RetryPolicy::default() };
+        let err = policy
+            .run(|| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(Error::RateLimited { provider: "p".into(), retry_after: Some(Duration::from_secs(30)) })
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::RateLimited { .. }));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_does_not_repeat_permanent_errors() {
+        let calls = AtomicU32::new(0);
+        let err = RetryPolicy::default()
+            .run(|| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(Error::not_found("svc"))
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_stops_after_max_attempts() {
+        let calls = AtomicU32::new(0);
+        let policy = RetryPolicy { max_attempts: 3, ..RetryPolicy::default() };
+        let _ = policy
+            .run(|| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(Error::Provider { provider: "p".into(), source: "503".into(), retryable: true })
+            })
+            .await;
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+}

@@ -1,0 +1,121 @@
+//! `[vars.NAME]`: the environment variables services receive, where each comes from, and
+//! the rules its value must satisfy.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// One environment variable.
+///
+/// A plain variable has a `value` (or per-environment `values`); a secret has `secret =
+/// true` and is read from a source: its own `source`/`sources`, or else the environment's
+/// default store (`[environments.X] secrets = ...`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Var {
+    /// Whether the value is a secret (kept in `SecretString`, redacted everywhere).
+    #[serde(default)]
+    pub secret: bool,
+    /// A plain value for every environment (may use `${env}`, `${commit}` and process vars).
+    #[serde(default)]
+    pub value: Option<String>,
+    /// Plain values per environment, over `value`.
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
+    /// Where the value is read from in every environment.
+    #[serde(default)]
+    pub source: Option<SecretSource>,
+    /// Where the value is read from, per environment, over `source`.
+    #[serde(default)]
+    pub sources: BTreeMap<String, SecretSource>,
+    /// Whether a missing value is an error (default true).
+    #[serde(default = "yes")]
+    pub required: bool,
+    /// The services that receive it (default: all).
+    #[serde(default)]
+    pub services: Option<Vec<String>>,
+    /// The rules its value must satisfy.
+    #[serde(default)]
+    pub rules: Rules,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Where a value is read from.
+///
+/// As a variable's `source`, the key names the value (`env = "STRIPE_KEY"`). As an
+/// environment's default `secrets` store, `env` is a prefix put before the variable's name
+/// (`env = "STAGING_"` reads `STAGING_JWT_SECRET`), and `{key}` in a command is replaced by
+/// the variable's name.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum SecretSource {
+    /// A process environment variable (or a prefix, as an environment's default store).
+    Env(String),
+    /// A dotenv file (path relative to the spec); the key is the variable's name.
+    Dotenv(String),
+    /// A file whose whole content is the value (path relative to the spec).
+    File(String),
+    /// A program whose standard output is the value (`["op", "read", "op://vault/item"]`).
+    Command(Vec<String>),
+}
+
+/// What a value must satisfy. Built-in checks (placeholders, surrounding whitespace) apply
+/// to every secret unless switched off here.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rules {
+    /// The kind of value.
+    #[serde(default)]
+    pub kind: Option<ValueKind>,
+    /// Minimum length in characters.
+    #[serde(default)]
+    pub min_length: Option<usize>,
+    /// Minimum estimated entropy in bits (for keys).
+    #[serde(default)]
+    pub min_entropy_bits: Option<f64>,
+    /// Extra placeholder values to refuse, besides the built-in ones.
+    #[serde(default)]
+    pub placeholders: Vec<String>,
+    /// Allow leading or trailing whitespace (refused by default).
+    #[serde(default)]
+    pub allow_whitespace: bool,
+    /// The value must differ from this environment's value (staging must not share
+    /// production's signing keys).
+    #[serde(default)]
+    pub differs_from: Option<String>,
+    /// The value must equal this environment's value (a shared organization id).
+    #[serde(default)]
+    pub same_as: Option<String>,
+    /// Values that must not be set (a one-time seed flag left on: `["true", "1"]`).
+    #[serde(default)]
+    pub forbid: Vec<String>,
+    /// Environments where `forbid` applies (default: all).
+    #[serde(default)]
+    pub forbid_in: Vec<String>,
+    /// Values refused in protected environments only (a debug flag: `["true"]`).
+    #[serde(default)]
+    pub forbid_in_protected: Vec<String>,
+}
+
+/// The kind of a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueKind {
+    /// Any text.
+    String,
+    /// An absolute URL.
+    Url,
+    /// An integer.
+    Integer,
+    /// `true`/`false`/`1`/`0`/`yes`/`no`.
+    Boolean,
+    /// A PEM block (certificate or key).
+    Pem,
+    /// A key that signs sessions or tokens (JWT, `SECRET_KEY_BASE`): at least 32 characters
+    /// and 128 bits of entropy unless the rules say otherwise.
+    SigningKey,
+}
