@@ -1,1 +1,338 @@
-//! placeholder
+//! # staging-provider-local
+//!
+//! The embedded default provider: each service of the spec runs as a local process, so a
+//! whole stack goes through the pipeline on one machine with no cloud account.
+//!
+//! It maps the platform vocabulary onto processes, so the rest of the toolkit cannot tell
+//! the difference:
+//!
+//! - **deploy commit X** starts the service's `command` with the environment's variables,
+//!   `PORT` set to a free port (or the configured one) and `STAGING_COMMIT=X`;
+//! - **live** means the service's health path answers 2xx on that port; the previous
+//!   process is then stopped, as a platform swaps traffic to the new deploy;
+//! - **failed** means the process exited before it was healthy; its last output lines are
+//!   kept for the report;
+//! - **rollback** starts the previous live commit again;
+//! - env vars are kept per service and given to the next deploy, like on a platform.
+//!
+//! Every process runs in its own process group and is stopped (SIGTERM, then SIGKILL) when
+//! the provider is dropped, which the CLI does at the end of a run and on Ctrl-C.
+#![deny(missing_docs)]
+
+mod process;
+mod settings;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use staging_core::spec::LoadedSpec;
+use staging_core::{
+    Capabilities, Deploy, DeployRequest, DeployStatus, DeployTarget, DynProvider, Error, LiveState, Provider,
+    ProviderFactory, Result, ServiceHandle, async_trait,
+};
+
+use process::ServiceProcess;
+pub use settings::LocalServiceSettings;
+
+const NAME: &str = "local";
+
+/// The local provider: services as child processes.
+#[derive(Debug)]
+pub struct LocalProvider {
+    services: BTreeMap<String, LocalServiceSettings>,
+    state: Mutex<BTreeMap<String, Slot>>,
+    client: reqwest::Client,
+}
+
+/// What the provider knows of one service.
+#[derive(Debug, Default)]
+struct Slot {
+    env: BTreeMap<String, SecretString>,
+    deploys: Vec<Record>,
+}
+
+#[derive(Debug)]
+struct Record {
+    id: String,
+    commit: String,
+    status: DeployStatus,
+    raw_status: String,
+    port: u16,
+    /// Whether this deploy was ever live: rollback goes back to the last such one.
+    was_live: bool,
+    process: Option<ServiceProcess>,
+    logs: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl Record {
+    fn to_deploy(&self) -> Deploy {
+        Deploy {
+            id: self.id.clone(),
+            status: self.status,
+            commit: Some(self.commit.clone()),
+            image: None,
+            raw_status: self.raw_status.clone(),
+        }
+    }
+}
+
+impl LocalProvider {
+    /// A provider for these services, by name.
+    pub fn new(services: BTreeMap<String, LocalServiceSettings>) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("a plain HTTP client builds");
+        LocalProvider { services, state: Mutex::new(BTreeMap::new()), client }
+    }
+
+    /// The provider for `environment` of a spec.
+    pub fn from_spec(spec: &LoadedSpec, environment: &str) -> Result<Self> {
+        let mut services = BTreeMap::new();
+        for (name, service) in &spec.spec.services {
+            services.insert(name.clone(), LocalServiceSettings::from_spec(spec, environment, name, service)?);
+        }
+        Ok(LocalProvider::new(services))
+    }
+
+    fn settings(&self, service: &str) -> Result<&LocalServiceSettings> {
+        self.services.get(service).ok_or_else(|| Error::not_found(format!("local service `{service}`")))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Slot>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Start `commit` of `service` as a new deploy.
+    fn start(&self, service: &ServiceHandle, commit: &str) -> Result<Deploy> {
+        let settings = self.settings(&service.name)?;
+        let mut state = self.lock();
+        let slot = state.entry(service.name.clone()).or_default();
+        let live_port = slot.deploys.iter().find(|d| d.status == DeployStatus::Live).map(|d| d.port);
+        let port = match settings.port {
+            Some(p) => {
+                // A fixed port cannot be shared: the old process makes way for the new one.
+                for d in slot.deploys.iter_mut().filter(|d| d.process.is_some()) {
+                    if let Some(p) = d.process.take() {
+                        p.stop();
+                    }
+                    if d.status == DeployStatus::Live {
+                        d.status = DeployStatus::Superseded;
+                        d.raw_status = "stopped for a new deploy on the same port".into();
+                    }
+                }
+                p
+            }
+            None => process::free_port(live_port)?,
+        };
+        let id = format!("local-{}-{}", service.name, slot.deploys.len() + 1);
+        let logs = Arc::new(Mutex::new(VecDeque::new()));
+        let mut env: Vec<(String, SecretString)> = slot.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        env.push((settings.port_env.clone(), SecretString::from(port.to_string())));
+        env.push((settings.commit_env.clone(), SecretString::from(commit.to_owned())));
+        env.push(("STAGING_ENV".to_owned(), SecretString::from(service.environment.clone())));
+        let process = ServiceProcess::spawn(settings, &env, logs.clone())?;
+        let record = Record {
+            id: id.clone(),
+            commit: commit.to_owned(),
+            status: DeployStatus::InProgress,
+            raw_status: "starting".into(),
+            port,
+            was_live: false,
+            process: Some(process),
+            logs,
+        };
+        let deploy = record.to_deploy();
+        slot.deploys.push(record);
+        Ok(deploy)
+    }
+
+    fn url(port: u16) -> url::Url {
+        url::Url::parse(&format!("http://127.0.0.1:{port}/")).expect("a loopback URL parses")
+    }
+}
+
+impl Drop for LocalProvider {
+    fn drop(&mut self) {
+        let mut state = self.lock();
+        let processes: Vec<ServiceProcess> =
+            state.values_mut().flat_map(|s| s.deploys.iter_mut().filter_map(|d| d.process.take())).collect();
+        drop(state);
+        process::stop_all(processes);
+    }
+}
+
+#[async_trait]
+impl Provider for LocalProvider {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::all().with(staging_core::Capability::DeployImage, false)
+    }
+
+    fn poll_interval(&self) -> Duration {
+        Duration::from_millis(200)
+    }
+
+    async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
+        self.settings(service)?;
+        Ok(ServiceHandle { name: service.to_owned(), environment: environment.to_owned(), id: format!("local:{service}") })
+    }
+
+    async fn live_state(&self, service: &ServiceHandle) -> Result<LiveState> {
+        let state = self.lock();
+        let Some(slot) = state.get(&service.name) else {
+            return Ok(LiveState { latest: None, live: None, url: None });
+        };
+        let live = slot.deploys.iter().rev().find(|d| d.status == DeployStatus::Live);
+        Ok(LiveState {
+            latest: slot.deploys.last().map(Record::to_deploy),
+            live: live.map(Record::to_deploy),
+            url: live.map(|d| Self::url(d.port)),
+        })
+    }
+
+    async fn deploy(&self, service: &ServiceHandle, request: &DeployRequest) -> Result<Deploy> {
+        match &request.target {
+            DeployTarget::Commit(sha) => self.start(service, sha),
+            DeployTarget::Image(_) => Err(Error::not_supported(NAME, "deploying an image")),
+        }
+    }
+
+    async fn deploy_status(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+        let health_path = self.settings(&service.name)?.health_path.clone();
+        let port = {
+            let mut state = self.lock();
+            let record = find(&mut state, service, deploy_id)?;
+            if record.status.is_terminal() {
+                return Ok(record.to_deploy());
+            }
+            if let Some(code) = record.process.as_mut().and_then(ServiceProcess::exited) {
+                record.status = DeployStatus::Failed;
+                record.raw_status = format!("exited ({code}) before {health_path} answered");
+                record.process = None;
+                return Ok(record.to_deploy());
+            }
+            record.port
+        };
+        let healthy = self
+            .client
+            .get(format!("http://127.0.0.1:{port}{health_path}"))
+            .send()
+            .await
+            .map(|r| r.status().is_success());
+        let mut state = self.lock();
+        let slot = state.get_mut(&service.name).ok_or_else(|| Error::not_found(deploy_id.to_owned()))?;
+        let raw = match &healthy {
+            Ok(true) => "live".to_owned(),
+            Ok(false) => format!("starting ({health_path} not 2xx yet)"),
+            Err(_) => format!("starting (port {port} not answering yet)"),
+        };
+        if healthy.unwrap_or(false) {
+            // The new deploy takes the traffic; the ones before it stop.
+            for d in slot.deploys.iter_mut().filter(|d| d.id != deploy_id) {
+                if let Some(p) = d.process.take() {
+                    p.stop();
+                }
+                if matches!(d.status, DeployStatus::Live | DeployStatus::InProgress) {
+                    d.status = DeployStatus::Superseded;
+                    d.raw_status = "superseded".into();
+                }
+            }
+        }
+        let record = slot.deploys.iter_mut().find(|d| d.id == deploy_id).ok_or_else(|| Error::not_found(deploy_id.to_owned()))?;
+        if record.status == DeployStatus::InProgress {
+            if raw == "live" {
+                record.status = DeployStatus::Live;
+                record.was_live = true;
+            }
+            record.raw_status = raw;
+        }
+        Ok(record.to_deploy())
+    }
+
+    async fn rollback(&self, service: &ServiceHandle) -> Result<Deploy> {
+        let previous = {
+            let state = self.lock();
+            let slot = state.get(&service.name).ok_or_else(|| Error::not_found(format!("deploys of {}", service.name)))?;
+            let live_idx = slot.deploys.iter().rposition(|d| d.status == DeployStatus::Live);
+            let before = live_idx.map_or(slot.deploys.len(), |i| i);
+            slot.deploys[..before]
+                .iter()
+                .rev()
+                .find(|d| d.was_live && d.status != DeployStatus::Live)
+                .map(|d| d.commit.clone())
+                .ok_or_else(|| Error::failed(format!("{} has no earlier live deploy to roll back to", service.name)))?
+        };
+        self.start(service, &previous)
+    }
+
+    async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
+        self.settings(&service.name)?;
+        Ok(self.lock().get(&service.name).map(|s| s.env.clone()).unwrap_or_default())
+    }
+
+    async fn set_env_var(&self, service: &ServiceHandle, key: &str, value: &SecretString) -> Result<()> {
+        self.settings(&service.name)?;
+        let mut state = self.lock();
+        state.entry(service.name.clone()).or_default().env.insert(key.to_owned(), SecretString::from(value.expose_secret().to_owned()));
+        Ok(())
+    }
+
+    async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> Result<()> {
+        self.settings(&service.name)?;
+        if let Some(slot) = self.lock().get_mut(&service.name) {
+            slot.env.remove(key);
+        }
+        Ok(())
+    }
+
+    async fn recent_logs(&self, service: &ServiceHandle, deploy_id: Option<&str>, lines: usize) -> Result<Vec<String>> {
+        let state = self.lock();
+        let Some(slot) = state.get(&service.name) else { return Ok(vec![]) };
+        let record = match deploy_id {
+            Some(id) => slot.deploys.iter().find(|d| d.id == id),
+            None => slot.deploys.last(),
+        };
+        let Some(record) = record else { return Ok(vec![]) };
+        let logs = record.logs.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(logs.iter().skip(logs.len().saturating_sub(lines)).cloned().collect())
+    }
+}
+
+fn find<'a>(state: &'a mut BTreeMap<String, Slot>, service: &ServiceHandle, deploy_id: &str) -> Result<&'a mut Record> {
+    state
+        .get_mut(&service.name)
+        .and_then(|s| s.deploys.iter_mut().find(|d| d.id == deploy_id))
+        .ok_or_else(|| Error::not_found(format!("deploy {deploy_id} of {}", service.name)))
+}
+
+/// Registers the local provider under the name `local`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LocalFactory;
+
+impl ProviderFactory for LocalFactory {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn check(&self, spec: &LoadedSpec, environment: &str) -> Result<()> {
+        let env = spec.spec.environment(environment)?;
+        if let Some(key) = env.settings.keys().next() {
+            return Err(spec.error_at(
+                &format!("environments.{environment}.settings.{key}"),
+                format!("the local provider takes no environment settings (found `{key}`)"),
+            ));
+        }
+        LocalProvider::from_spec(spec, environment).map(drop)
+    }
+
+    fn build(&self, spec: &LoadedSpec, environment: &str) -> Result<DynProvider> {
+        Ok(Arc::new(LocalProvider::from_spec(spec, environment)?))
+    }
+}

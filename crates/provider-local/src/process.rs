@@ -1,0 +1,137 @@
+//! Child processes of the local provider: spawned in their own process group with their
+//! output kept in a ring buffer, stopped with SIGTERM and then SIGKILL.
+
+use std::collections::VecDeque;
+use std::net::TcpListener;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use secrecy::{ExposeSecret, SecretString};
+use staging_core::{Error, Redactor, Result};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::settings::LocalServiceSettings;
+
+/// How many output lines are kept per process.
+const KEPT_LINES: usize = 200;
+
+/// A running service process.
+#[derive(Debug)]
+pub(crate) struct ServiceProcess {
+    child: Child,
+    pid: Option<u32>,
+    stop_timeout: Duration,
+}
+
+impl ServiceProcess {
+    /// Start the service's command with `env` added to the inherited environment.
+    pub(crate) fn spawn(
+        settings: &LocalServiceSettings,
+        env: &[(String, SecretString)],
+        logs: Arc<Mutex<VecDeque<String>>>,
+    ) -> Result<Self> {
+        let (program, args) = settings.command.split_first().expect("command checked non-empty");
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .current_dir(&settings.workdir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own group: a terminal's Ctrl-C reaches us, and we stop the service in order.
+            .process_group(0)
+            .kill_on_drop(true);
+        for (k, v) in env {
+            cmd.env(k, v.expose_secret());
+        }
+        let mut child = cmd.spawn().map_err(|e| {
+            Error::io(format!("cannot start `{}` in {}", settings.command.join(" "), settings.workdir.display()), e)
+        })?;
+        if let Some(out) = child.stdout.take() {
+            tokio::spawn(keep_lines(out, logs.clone()));
+        }
+        if let Some(err) = child.stderr.take() {
+            tokio::spawn(keep_lines(err, logs));
+        }
+        let pid = child.id();
+        Ok(ServiceProcess { child, pid, stop_timeout: settings.stop_timeout })
+    }
+
+    /// The exit status, if the process has ended.
+    pub(crate) fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(status.to_string()),
+            Ok(None) => None,
+            Err(e) => Some(format!("unknown status: {e}")),
+        }
+    }
+
+    /// Stop the process in the background: SIGTERM to its group, SIGKILL after the timeout.
+    pub(crate) fn stop(self) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn_blocking(move || stop_all(vec![self]));
+            }
+            Err(_) => stop_all(vec![self]),
+        }
+    }
+}
+
+/// Stop processes and wait for them: SIGTERM to each group, then SIGKILL to those still
+/// running after their timeout. Blocks; used when the provider is dropped.
+pub(crate) fn stop_all(mut processes: Vec<ServiceProcess>) {
+    for p in &processes {
+        signal(p.pid, Signal::SIGTERM);
+    }
+    let started = Instant::now();
+    let longest = processes.iter().map(|p| p.stop_timeout).max().unwrap_or_default();
+    while started.elapsed() < longest {
+        processes.retain_mut(|p| p.exited().is_none());
+        if processes.is_empty() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    for mut p in processes {
+        signal(p.pid, Signal::SIGKILL);
+        let _ = p.child.start_kill();
+        let _ = p.child.try_wait();
+    }
+}
+
+fn signal(pid: Option<u32>, sig: Signal) {
+    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
+        // The group may be gone already; that is the outcome we want.
+        let _ = killpg(Pid::from_raw(pid), sig);
+    }
+}
+
+async fn keep_lines(stream: impl AsyncRead + Unpin, logs: Arc<Mutex<VecDeque<String>>>) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let line = Redactor::global().redact(&line).into_owned();
+        tracing::debug!(target: "staging::local::service", "{line}");
+        let mut logs = logs.lock().unwrap_or_else(|e| e.into_inner());
+        if logs.len() == KEPT_LINES {
+            logs.pop_front();
+        }
+        logs.push_back(line);
+    }
+}
+
+/// A free loopback port, other than `avoid`.
+pub(crate) fn free_port(avoid: Option<u16>) -> Result<u16> {
+    for _ in 0..16 {
+        let port = TcpListener::bind(("127.0.0.1", 0))
+            .and_then(|l| l.local_addr())
+            .map_err(|e| Error::io("cannot find a free local port", e))?
+            .port();
+        if Some(port) != avoid {
+            return Ok(port);
+        }
+    }
+    Err(Error::failed("cannot find a free local port"))
+}
