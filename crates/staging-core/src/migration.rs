@@ -65,6 +65,10 @@ pub struct MigrationPlan {
 pub struct MigrationReport {
     /// Migrations applied by this run, in order.
     pub applied: Vec<AppliedMigration>,
+    /// What the run let through that it would normally refuse (drift allowed by an explicit
+    /// escape hatch), one line each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// One migration applied by a run.

@@ -30,7 +30,7 @@ pub use probes::{
     CommandCheck, DnsCheck, HttpCheck, HttpExpect, PostgresCheck, ProbeSpec, RedisCheck, TcpCheck,
     TlsCheck,
 };
-pub use vars::{Rules, SecretSource, ValueKind, Var};
+pub use vars::{Alphabet, Rules, SecretSource, ValueKind, Var};
 
 use crate::error::{Error, Result};
 
@@ -327,7 +327,10 @@ impl Walker<'_> {
 
     fn value(&mut self, path: String, value: &mut Spanned<DeValue<'_>>) {
         let span = value.span();
-        self.spans.entry(path.clone()).or_insert_with(|| span.clone());
+        // Leaves point at their value, tables at their key.
+        if !matches!(value.get_ref(), DeValue::Table(_)) {
+            self.spans.insert(path.clone(), span.clone());
+        }
         match value.get_mut() {
             DeValue::String(s) => self.string(&path, span, s),
             DeValue::Array(items) => {

@@ -63,8 +63,14 @@ pub enum SecretSource {
     Command(Vec<String>),
 }
 
-/// What a value must satisfy. Built-in checks (placeholders, surrounding whitespace) apply
-/// to every secret unless switched off here.
+/// What a value must satisfy.
+///
+/// Built-in checks apply to every variable that has a value unless switched off here: a
+/// placeholder (empty, `PLACEHOLDER…`, `REPLACE…ME`, `changeme`, `TODO`, `xxx`, `<…>`,
+/// `your-…-here`) is refused, and so is leading or trailing whitespace or a newline. A
+/// `signing_key` additionally needs 32 characters and 128 bits of estimated entropy unless
+/// `min_length` / `min_entropy_bits` say otherwise. Comparisons with other environments
+/// (`differs_from`, `same_as`) use keyed fingerprints, never the values themselves.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rules {
@@ -77,9 +83,14 @@ pub struct Rules {
     /// Minimum estimated entropy in bits (for keys).
     #[serde(default)]
     pub min_entropy_bits: Option<f64>,
-    /// Extra placeholder values to refuse, besides the built-in ones.
+    /// Extra placeholder values to refuse, besides the built-in ones. Compared without
+    /// regard to case; `*` matches any run of characters (`"sk_test_*"`).
     #[serde(default)]
     pub placeholders: Vec<String>,
+    /// Switch off the built-in placeholder check (the configurable `placeholders` still
+    /// apply). For a variable whose empty value is meaningful.
+    #[serde(default)]
+    pub allow_placeholders: bool,
     /// Allow leading or trailing whitespace (refused by default).
     #[serde(default)]
     pub allow_whitespace: bool,
@@ -91,6 +102,7 @@ pub struct Rules {
     #[serde(default)]
     pub same_as: Option<String>,
     /// Values that must not be set (a one-time seed flag left on: `["true", "1"]`).
+    /// Compared without regard to case or surrounding whitespace.
     #[serde(default)]
     pub forbid: Vec<String>,
     /// Environments where `forbid` applies (default: all).
@@ -99,6 +111,25 @@ pub struct Rules {
     /// Values refused in protected environments only (a debug flag: `["true"]`).
     #[serde(default)]
     pub forbid_in_protected: Vec<String>,
+    /// How many characters `staging secrets rotate` generates (default: `min_length`, at
+    /// least 64).
+    #[serde(default)]
+    pub length: Option<usize>,
+    /// The characters `staging secrets rotate` draws from (default: `alphanumeric`).
+    #[serde(default)]
+    pub alphabet: Option<Alphabet>,
+}
+
+/// The characters a generated value is drawn from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Alphabet {
+    /// `0-9a-f`: 4 bits per character (Rails `SECRET_KEY_BASE`).
+    Hex,
+    /// `A-Za-z0-9`: about 5.95 bits per character.
+    Alphanumeric,
+    /// `A-Za-z0-9-_`: 6 bits per character, safe in URLs and env files.
+    Base64url,
 }
 
 /// The kind of a value.
