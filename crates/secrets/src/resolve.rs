@@ -1,0 +1,304 @@
+//! Resolving the declared variables of one environment to values.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use secrecy::{ExposeSecret, SecretString};
+use staging_core::redact::Redactor;
+use staging_core::spec::{LoadedSpec, Var, interp};
+use staging_core::{Error, Result};
+
+use crate::store::{Location, locate, redact_error};
+
+/// The variables of one environment, resolved.
+///
+/// Holds values, so it has no derived `Debug`: its `Debug` lists names only.
+pub struct ResolvedVars {
+    /// The environment.
+    pub environment: String,
+    /// Every declared variable that has a value in this environment.
+    pub values: BTreeMap<String, SecretString>,
+    /// The variables whose values are secrets: declared `secret = true`, or plain values
+    /// that embed a secret through `${vars.NAME}`.
+    pub secret_names: BTreeSet<String>,
+    /// Where each variable's value comes from (`spec`, `env:STRIPE_KEY`,
+    /// `dotenv:.env.staging`, `command:op`); never a value.
+    pub sources: BTreeMap<String, String>,
+    /// Required variables that have no value in this environment. Not an error by itself:
+    /// the secrets check reports them.
+    pub missing: Vec<String>,
+    /// Variables whose source could not be read, with the (redacted) reason.
+    pub errors: BTreeMap<String, String>,
+    /// Pipeline references left in a value for a later step to fill in
+    /// (`${services.web.url}`, or `${commit}` when no commit was given), by variable.
+    pub deferred: BTreeMap<String, Vec<String>>,
+}
+
+impl std::fmt::Debug for ResolvedVars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResolvedVars")
+            .field("environment", &self.environment)
+            .field("values", &self.values.keys().collect::<Vec<_>>())
+            .field("secret_names", &self.secret_names)
+            .field("sources", &self.sources)
+            .field("missing", &self.missing)
+            .field("errors", &self.errors)
+            .field("deferred", &self.deferred)
+            .finish()
+    }
+}
+
+impl ResolvedVars {
+    /// Whether `name` is a secret.
+    pub fn is_secret(&self, name: &str) -> bool {
+        self.secret_names.contains(name)
+    }
+}
+
+/// What one variable resolved to in one environment.
+pub(crate) enum Resolution {
+    /// A value; `plain` when it came from the spec rather than a store.
+    Value { value: SecretString, source: String },
+    /// No value; `source` says where it was looked for.
+    Absent { source: String },
+    /// The source failed.
+    Failed { source: String, message: String },
+}
+
+/// Where `var` is read in `environment`: a plain template from the spec, or a store.
+pub(crate) enum Origin<'a> {
+    /// `value` / `values.ENV`.
+    Plain(&'a str),
+    /// A store.
+    Store(Location),
+    /// Nothing declared, and no default store.
+    Nowhere,
+}
+
+pub(crate) fn origin<'a>(
+    spec: &LoadedSpec,
+    environment: &str,
+    name: &str,
+    var: &'a Var,
+) -> Result<Origin<'a>> {
+    if let Some(t) = var.values.get(environment).or(var.value.as_ref()) {
+        return Ok(Origin::Plain(t));
+    }
+    if let Some(src) = var.sources.get(environment).or(var.source.as_ref()) {
+        return Ok(Origin::Store(locate(spec, src, name, false)?));
+    }
+    let env = spec.spec.environment(environment)?;
+    match &env.secrets {
+        Some(src) => Ok(Origin::Store(locate(spec, src, name, true)?)),
+        None => Ok(Origin::Nowhere),
+    }
+}
+
+/// The built-in pipeline names a value may use at this point: `${env}`, `${project}`,
+/// `${commit}` (when known).
+fn builtin(
+    spec: &LoadedSpec,
+    environment: &str,
+    commit: Option<&str>,
+    name: &str,
+) -> Option<String> {
+    match name {
+        "env" => Some(environment.to_owned()),
+        "project" => Some(spec.spec.project.name.clone()),
+        "commit" => commit.map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// Read one variable in one environment. Plain values get only the built-in names (the
+/// comparison rules use this; `${vars.NAME}` is left as written).
+pub(crate) async fn resolve_one(
+    spec: &LoadedSpec,
+    environment: &str,
+    name: &str,
+    var: &Var,
+    commit: Option<&str>,
+) -> Result<Resolution> {
+    Ok(match origin(spec, environment, name, var)? {
+        Origin::Plain(t) => {
+            let (out, _) = interp::substitute(t, &|n| builtin(spec, environment, commit, n))
+                .map_err(|e| spec.error_at(&format!("vars.{name}"), e.message))?;
+            Resolution::Value {
+                value: SecretString::from(out.into_owned()),
+                source: "spec".to_owned(),
+            }
+        }
+        Origin::Store(loc) => read(&loc, var.secret).await,
+        Origin::Nowhere => Resolution::Absent {
+            source: "none".to_owned(),
+        },
+    })
+}
+
+async fn read(loc: &Location, secret: bool) -> Resolution {
+    match loc.store.get(&loc.key).await {
+        Ok(Some(value)) => {
+            if secret {
+                Redactor::global().register(&value);
+            }
+            Resolution::Value {
+                value,
+                source: loc.description.clone(),
+            }
+        }
+        Ok(None) => Resolution::Absent {
+            source: loc.description.clone(),
+        },
+        Err(e) => Resolution::Failed {
+            source: loc.description.clone(),
+            message: redact_error(&e),
+        },
+    }
+}
+
+/// Resolve every declared variable of `environment`.
+///
+/// Plain values (`value`, `values.ENV`) are rendered for `${env}`, `${project}`,
+/// `${commit}` (when `commit` is given) and `${vars.NAME}`; other pipeline references
+/// (`${services.web.url}`) are left as written and listed in
+/// [`ResolvedVars::deferred`]. Secrets are read from their own source or the environment's
+/// default store and registered with the global [`Redactor`] as they are read.
+///
+/// Returns `Err` only when the environment or a source is wrongly declared; a source that
+/// fails to read is recorded in [`ResolvedVars::errors`], a required variable without a
+/// value in [`ResolvedVars::missing`].
+pub async fn resolve_vars(
+    spec: &LoadedSpec,
+    environment: &str,
+    commit: Option<&str>,
+) -> Result<ResolvedVars> {
+    spec.spec.environment(environment)?;
+    let mut out = ResolvedVars {
+        environment: environment.to_owned(),
+        values: BTreeMap::new(),
+        secret_names: BTreeSet::new(),
+        sources: BTreeMap::new(),
+        missing: vec![],
+        errors: BTreeMap::new(),
+        deferred: BTreeMap::new(),
+    };
+    let mut plain: BTreeMap<&str, &str> = BTreeMap::new();
+    for (name, var) in &spec.spec.vars {
+        let origin = origin(spec, environment, name, var)?;
+        let resolution = match origin {
+            Origin::Plain(t) => {
+                plain.insert(name, t);
+                out.sources.insert(name.clone(), "spec".to_owned());
+                if var.secret {
+                    out.secret_names.insert(name.clone());
+                }
+                continue;
+            }
+            Origin::Store(loc) => read(&loc, var.secret).await,
+            Origin::Nowhere => Resolution::Absent {
+                source: "none".to_owned(),
+            },
+        };
+        if var.secret {
+            out.secret_names.insert(name.clone());
+        }
+        match resolution {
+            Resolution::Value { value, source } => {
+                out.sources.insert(name.clone(), source);
+                out.values.insert(name.clone(), value);
+            }
+            Resolution::Absent { source } => {
+                out.sources.insert(name.clone(), source);
+                if var.required {
+                    out.missing.push(name.clone());
+                }
+            }
+            Resolution::Failed { source, message } => {
+                out.sources.insert(name.clone(), source);
+                out.errors.insert(name.clone(), message);
+            }
+        }
+    }
+    render_plain(spec, environment, commit, plain, &mut out)?;
+    Ok(out)
+}
+
+/// Render plain values, in as many passes as `${vars.NAME}` chains need.
+fn render_plain(
+    spec: &LoadedSpec,
+    environment: &str,
+    commit: Option<&str>,
+    mut pending: BTreeMap<&str, &str>,
+    out: &mut ResolvedVars,
+) -> Result<()> {
+    while !pending.is_empty() {
+        let mut progressed = false;
+        let names: Vec<&str> = pending.keys().copied().collect();
+        for name in names {
+            let template = pending[name];
+            let lookup = |n: &str| {
+                builtin(spec, environment, commit, n).or_else(|| {
+                    n.strip_prefix("vars.")
+                        .and_then(|v| out.values.get(v))
+                        .map(|v| v.expose_secret().to_owned())
+                })
+            };
+            let (rendered, unknown) = interp::substitute(template, &lookup)
+                .map_err(|e| spec.error_at(&format!("vars.{name}"), e.message))?;
+            let waits = unknown.iter().any(|r| {
+                r.name
+                    .strip_prefix("vars.")
+                    .is_some_and(|v| pending.contains_key(v) && v != name)
+            });
+            if waits {
+                continue;
+            }
+            let embeds_secret = interp::references(template)
+                .unwrap_or_default()
+                .iter()
+                .any(|r| {
+                    r.name
+                        .strip_prefix("vars.")
+                        .is_some_and(|v| out.secret_names.contains(v))
+                });
+            let value = SecretString::from(rendered.into_owned());
+            if embeds_secret || out.secret_names.contains(name) {
+                out.secret_names.insert(name.to_owned());
+                Redactor::global().register(&value);
+            }
+            if !unknown.is_empty() {
+                out.deferred.insert(
+                    name.to_owned(),
+                    unknown.into_iter().map(|r| r.name).collect(),
+                );
+            }
+            out.values.insert(name.to_owned(), value);
+            pending.remove(name);
+            progressed = true;
+        }
+        if !progressed {
+            let names: Vec<&str> = pending.keys().copied().collect();
+            return Err(spec.error_at(
+                &format!("vars.{}", names[0]),
+                format!(
+                    "`${{vars.NAME}}` references form a cycle among {}",
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An error for a variable name the spec does not declare.
+pub(crate) fn undeclared(spec: &LoadedSpec, name: &str) -> Error {
+    Error::config(format!(
+        "`{name}` is not declared in [vars] of {} (declared: {})",
+        spec.path.display(),
+        spec.spec
+            .vars
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
