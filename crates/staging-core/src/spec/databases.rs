@@ -12,21 +12,34 @@ pub struct Database {
     /// Its migrations, if the tool manages them.
     #[serde(default)]
     pub migrations: Option<Migrations>,
+    /// A command that loads seed or fixture data (`["rails", "db:seed"]`), run with the
+    /// target's `DATABASE_URL` after the migrations. It never runs on a protected
+    /// environment: there it is refused and reported, whatever the command.
+    #[serde(default)]
+    pub seed: Option<Vec<String>>,
 }
 
 /// How a database is migrated: a directory of SQL files for the native runner, or a command.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Migrations {
-    /// A directory of versioned SQL files (relative to the spec), for the native runner.
+    /// A directory of versioned SQL files (relative to the spec), for the native runner:
+    /// `<version>_<name>.sql` (version a 14-digit UTC timestamp or an integer), applied in
+    /// order of version, each in its own transaction unless the file has a
+    /// `-- staging:no-transaction` line.
     #[serde(default)]
     pub dir: Option<String>,
     /// A command that applies migrations (`["alembic", "upgrade", "head"]`), run with the
     /// target's `DATABASE_URL`.
     #[serde(default)]
     pub command: Option<Vec<String>>,
-    /// The table where the command's tool keeps its version (`alembic_version`,
-    /// `schema_migrations`), so `status` can read it.
+    /// With `command`: the table where the tool keeps its versions (`alembic_version`,
+    /// `schema_migrations`), so `status` and the staging-before-production rule can read it.
+    /// With `dir`: the native runner's metadata table (default `staging_migrations`).
     #[serde(default)]
     pub version_table: Option<String>,
+    /// Apply even when applied migrations were modified or are missing (the escape hatch;
+    /// logged and reported). Prefer `--allow-drift` on the command line for a one-off.
+    #[serde(default)]
+    pub allow_drift: bool,
 }

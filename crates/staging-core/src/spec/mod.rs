@@ -34,6 +34,12 @@ pub use vars::{Alphabet, Rules, SecretSource, ValueKind, Var};
 
 use crate::error::{Error, Result};
 
+/// The JSON Schema of the spec format, generated from the types (committed as
+/// `docs/staging.schema.json`; a test keeps the two equal).
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Spec)).unwrap_or_default()
+}
+
 /// The default file name of a spec.
 pub const DEFAULT_FILE: &str = "staging.toml";
 
