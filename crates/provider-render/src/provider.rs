@@ -1,0 +1,479 @@
+//! [`RenderProvider`]: the [`Provider`] trait over Render's REST API.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use staging_core::{
+    Capabilities, Deploy, DeployRequest, DeployTarget, Error, LiveState, Provider, Result,
+    ServiceHandle,
+};
+
+use crate::builder::ServiceRef;
+use crate::client::{Client, Pace, decode};
+use crate::error::PROVIDER;
+use crate::model::{DeployItem, EnvVar, EnvVarItem, LogsPage, RawDeploy, Service, ServiceItem};
+
+/// The Render provider. Cheap to clone (the client is shared).
+///
+/// Built with [`crate::RenderBuilder`]; the CLI builds it through [`crate::RenderFactory`],
+/// wrapped in [`staging_core::RetryProvider`].
+#[derive(Debug, Clone)]
+pub struct RenderProvider {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) client: Client,
+    pub(crate) owner_id: Option<String>,
+    /// How each spec service is found, and the workspace to look in when it is not the
+    /// provider's.
+    pub(crate) services: BTreeMap<String, (ServiceRef, Option<String>)>,
+    pub(crate) poll_interval: Duration,
+}
+
+impl RenderProvider {
+    pub(crate) fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    pub(crate) fn owner_query(&self) -> Vec<(&'static str, String)> {
+        self.inner
+            .owner_id
+            .iter()
+            .map(|o| ("ownerId", o.clone()))
+            .collect()
+    }
+
+    /// Finds a Render service by id or by exact name, in the provider's workspace.
+    pub async fn find_service(&self, service: &ServiceRef) -> Result<(String, String)> {
+        self.find_service_in(service, self.inner.owner_id.as_deref())
+            .await
+    }
+
+    /// The Render service behind `handle`.
+    pub(crate) async fn service(&self, id: &str) -> Result<Service> {
+        self.client()
+            .get(&["services", id], &[], &format!("service {id}"))
+            .await
+    }
+
+    async fn find_service_in(
+        &self,
+        service: &ServiceRef,
+        owner: Option<&str>,
+    ) -> Result<(String, String)> {
+        match service {
+            ServiceRef::Id(id) => {
+                let s = self.service(id).await?;
+                Ok((s.id, s.name))
+            }
+            ServiceRef::Name(name) => {
+                let mut query: Vec<(&str, String)> =
+                    owner.iter().map(|o| ("ownerId", (*o).to_owned())).collect();
+                query.push(("name", name.clone()));
+                let found: Vec<ServiceItem> = self
+                    .client()
+                    .list_all(&["services"], &query, &format!("services named `{name}`"))
+                    .await?;
+                let mut matching: Vec<Service> = found
+                    .into_iter()
+                    .map(|i| i.service)
+                    .filter(|s| &s.name == name)
+                    .collect();
+                match matching.len() {
+                    0 => Err(Error::not_found(format!(
+                        "service named `{name}`{}",
+                        owner
+                            .map(|o| format!(" in workspace {o}"))
+                            .unwrap_or_default()
+                    ))),
+                    1 => {
+                        let s = matching.remove(0);
+                        Ok((s.id, s.name))
+                    }
+                    n => Err(Error::config(format!(
+                        "{n} Render services are named `{name}` ({}); set `service_id` (or `owner_id`) in the spec",
+                        matching
+                            .iter()
+                            .map(|s| s.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// The newest deploys of a service, newest first (one page).
+    pub(crate) async fn deploys(
+        &self,
+        service_id: &str,
+        limit: usize,
+        status: Option<&str>,
+    ) -> Result<Vec<RawDeploy>> {
+        let mut query = vec![("limit", limit.clamp(1, 100).to_string())];
+        if let Some(s) = status {
+            query.push(("status", s.to_owned()));
+        }
+        let page: Vec<DeployItem> = self
+            .client()
+            .get(
+                &["services", service_id, "deploys"],
+                &query,
+                &format!("deploys of {service_id}"),
+            )
+            .await?;
+        Ok(page.into_iter().filter_map(|i| i.deploy).collect())
+    }
+
+    async fn raw_deploy(&self, service_id: &str, deploy_id: &str) -> Result<RawDeploy> {
+        self.client()
+            .get(
+                &["services", service_id, "deploys", deploy_id],
+                &[],
+                &format!("deploy {deploy_id} of {service_id}"),
+            )
+            .await
+    }
+
+    /// Cancels a deploy that has not gone live (Ctrl-C during a wait, when asked to).
+    pub async fn cancel_deploy(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+        // The cancel operation takes no body; sending `{}` breaks the contract.
+        let segments = [
+            "services",
+            service.id.as_str(),
+            "deploys",
+            deploy_id,
+            "cancel",
+        ];
+        let answer = self
+            .client()
+            .send(
+                Method::POST,
+                &segments,
+                &[],
+                None,
+                Pace::Write,
+                &format!("deploy {deploy_id} of {}", service.name),
+            )
+            .await?;
+        let raw: RawDeploy = decode("POST", &self.client().url(&segments), &answer.body)?;
+        Ok(raw.to_deploy())
+    }
+
+    /// Fails unless the live deploy runs `expected` (full or abbreviated SHA): the deploy
+    /// "succeeded" but a cached old image is serving.
+    pub async fn verify_live_commit(
+        &self,
+        service: &ServiceHandle,
+        expected: &str,
+    ) -> Result<Deploy> {
+        let state = self.live_state(service).await?;
+        let live = state
+            .live
+            .ok_or_else(|| Error::failed(format!("{} has no live deploy", service.name)))?;
+        match live.commit.as_deref() {
+            Some(c) if commits_match(c, expected) => Ok(live),
+            other => Err(Error::failed(format!(
+                "{} serves commit {} (deploy {}), not {expected}: the platform may be serving a cached image",
+                service.name,
+                other.unwrap_or("unknown"),
+                live.id
+            ))),
+        }
+    }
+}
+
+/// Two SHAs name the same commit when one is a prefix (of at least 7 hex digits) of the other.
+pub(crate) fn commits_match(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim().to_ascii_lowercase(), b.trim().to_ascii_lowercase());
+    if a.len() < 7 || b.len() < 7 {
+        return a == b;
+    }
+    a.starts_with(&b) || b.starts_with(&a)
+}
+
+#[async_trait]
+impl Provider for RenderProvider {
+    fn name(&self) -> &str {
+        PROVIDER
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::all()
+    }
+
+    fn poll_interval(&self) -> Duration {
+        self.inner.poll_interval
+    }
+
+    async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
+        let (how, owner) = match self.inner.services.get(service) {
+            Some((how, owner)) => (
+                how.clone(),
+                owner.clone().or_else(|| self.inner.owner_id.clone()),
+            ),
+            None => (
+                ServiceRef::Name(service.to_owned()),
+                self.inner.owner_id.clone(),
+            ),
+        };
+        let (id, _) = self
+            .find_service_in(&how, owner.as_deref())
+            .await
+            .map_err(|e| match e {
+                Error::NotFound { what } => Error::not_found(format!(
+                    "{what} (service `{service}` of environment {environment})"
+                )),
+                other => other,
+            })?;
+        Ok(ServiceHandle {
+            name: service.to_owned(),
+            environment: environment.to_owned(),
+            id,
+        })
+    }
+
+    async fn live_state(&self, service: &ServiceHandle) -> Result<LiveState> {
+        let svc = self.service(&service.id).await?;
+        let latest = self
+            .deploys(&service.id, 1, None)
+            .await?
+            .into_iter()
+            .next()
+            .map(|d| d.to_deploy());
+        let live = match &latest {
+            Some(d) if d.raw_status == "live" => Some(d.clone()),
+            _ => self
+                .deploys(&service.id, 1, Some("live"))
+                .await?
+                .into_iter()
+                .map(|d| d.to_deploy())
+                .find(|d| d.raw_status == "live"),
+        };
+        let url = svc
+            .service_details
+            .and_then(|d| d.url)
+            .and_then(|u| url::Url::parse(&u).ok());
+        Ok(LiveState { latest, live, url })
+    }
+
+    async fn deploy(&self, service: &ServiceHandle, request: &DeployRequest) -> Result<Deploy> {
+        let mut body = serde_json::Map::new();
+        match &request.target {
+            DeployTarget::Commit(sha) => body.insert("commitId".into(), json!(sha)),
+            DeployTarget::Image(image) => body.insert("imageUrl".into(), json!(image)),
+        };
+        body.insert(
+            "clearCache".into(),
+            json!(if request.clear_cache {
+                "clear"
+            } else {
+                "do_not_clear"
+            }),
+        );
+        let answer = self
+            .client()
+            .send(
+                Method::POST,
+                &["services", &service.id, "deploys"],
+                &[],
+                Some(&serde_json::Value::Object(body)),
+                Pace::Deploy(&service.id),
+                &format!("service {} ({})", service.name, service.id),
+            )
+            .await?;
+        if answer.status == StatusCode::ACCEPTED || answer.body.is_empty() {
+            // 202: queued behind a running deploy, without a body; the newest deploy is ours.
+            return self
+                .deploys(&service.id, 1, None)
+                .await?
+                .into_iter()
+                .next()
+                .map(|d| d.to_deploy())
+                .ok_or_else(|| {
+                    Error::failed(format!(
+                        "Render queued a deploy of {} but lists none",
+                        service.name
+                    ))
+                });
+        }
+        let raw: RawDeploy = decode(
+            "POST",
+            &self.client().url(&["services", &service.id, "deploys"]),
+            &answer.body,
+        )?;
+        Ok(raw.to_deploy())
+    }
+
+    async fn deploy_status(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+        Ok(self.raw_deploy(&service.id, deploy_id).await?.to_deploy())
+    }
+
+    async fn rollback(&self, service: &ServiceHandle) -> Result<Deploy> {
+        let deploys = self.deploys(&service.id, 100, None).await?;
+        let live_at = deploys
+            .iter()
+            .position(|d| d.status.as_deref() == Some("live"))
+            .ok_or_else(|| {
+                Error::failed(format!(
+                    "{} has no live deploy to roll back from",
+                    service.name
+                ))
+            })?;
+        // A deploy that was live and was replaced is `deactivated`; the newest such one older
+        // than the live deploy is the previous live deploy.
+        let previous = deploys[live_at + 1..]
+            .iter()
+            .find(|d| d.status.as_deref() == Some("deactivated"))
+            .ok_or_else(|| {
+                Error::failed(format!(
+                    "{} has no previous live deploy to roll back to",
+                    service.name
+                ))
+            })?;
+        let raw: RawDeploy = self
+            .client()
+            .write(
+                Method::POST,
+                &["services", &service.id, "rollback"],
+                &json!({ "deployId": previous.id }),
+                Pace::Deploy(&service.id),
+                &format!("rollback of {} to {}", service.name, previous.id),
+            )
+            .await?;
+        Ok(raw.to_deploy())
+    }
+
+    async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
+        let items: Vec<EnvVarItem> = self
+            .client()
+            .list_all(
+                &["services", &service.id, "env-vars"],
+                &[],
+                &format!("env vars of {}", service.name),
+            )
+            .await?;
+        Ok(items
+            .into_iter()
+            .map(|i| (i.env_var.key, i.env_var.value))
+            .collect())
+    }
+
+    async fn set_env_var(
+        &self,
+        service: &ServiceHandle,
+        key: &str,
+        value: &SecretString,
+    ) -> Result<()> {
+        // One key at a time: the whole-set `PUT .../env-vars` would delete every other var.
+        let _: EnvVar = self
+            .client()
+            .write(
+                Method::PUT,
+                &["services", &service.id, "env-vars", key],
+                &json!({ "value": value.expose_secret() }),
+                Pace::Write,
+                &format!("env var {key} of {}", service.name),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> Result<()> {
+        self.client()
+            .send(
+                Method::DELETE,
+                &["services", &service.id, "env-vars", key],
+                &[],
+                None,
+                Pace::Write,
+                &format!("env var {key} of {}", service.name),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn recent_logs(
+        &self,
+        service: &ServiceHandle,
+        deploy_id: Option<&str>,
+        lines: usize,
+    ) -> Result<Vec<String>> {
+        let svc = self.service(&service.id).await?;
+        let owner = svc
+            .owner_id
+            .or_else(|| self.inner.owner_id.clone())
+            .ok_or_else(|| {
+                Error::failed(format!(
+                    "Render did not say which workspace owns {}",
+                    service.name
+                ))
+            })?;
+        let mut window: (Option<String>, Option<String>) = (None, None);
+        if let Some(id) = deploy_id {
+            let d = self.raw_deploy(&service.id, id).await?;
+            window = (
+                d.started_at.or(d.created_at),
+                d.finished_at.or(d.updated_at),
+            );
+        }
+        let mut out = vec![];
+        let mut end = window.1.clone();
+        while out.len() < lines {
+            let mut query = vec![
+                ("ownerId", owner.clone()),
+                ("resource", service.id.clone()),
+                ("direction", "backward".to_owned()),
+                ("limit", (lines - out.len()).clamp(1, 100).to_string()),
+            ];
+            if let Some(s) = &window.0 {
+                query.push(("startTime", s.clone()));
+            }
+            if let Some(e) = &end {
+                query.push(("endTime", e.clone()));
+            }
+            let page: LogsPage = self
+                .client()
+                .get(&["logs"], &query, &format!("logs of {}", service.name))
+                .await?;
+            let got = page.logs.len();
+            out.extend(page.logs.into_iter().map(|l| match l.timestamp {
+                Some(t) => format!("{t} {}", l.message),
+                None => l.message,
+            }));
+            match page.next_end_time {
+                Some(next) if page.has_more && got > 0 && end.as_deref() != Some(next.as_str()) => {
+                    end = Some(next)
+                }
+                _ => break,
+            }
+        }
+        out.truncate(lines);
+        // Backward pages come newest first; show them in the order they were written.
+        out.reverse();
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abbreviated_and_full_shas_match() {
+        assert!(commits_match(
+            "aaaaaaa1111111111111111111111111111111aa",
+            "aaaaaaa"
+        ));
+        assert!(commits_match("AAAAAAA1111", "aaaaaaa1111111"));
+        assert!(!commits_match("aaaaaaa1111", "bbbbbbb"));
+        assert!(!commits_match("abc", "abcd"));
+    }
+}

@@ -1,0 +1,681 @@
+//! A small stateful fake of the Render API, for the scenarios Prism's mock cannot play
+//! (deploys that move from `created` to `live`, failures, 429s, slow answers). Prism's proxy
+//! sits in front of it, so its answers are checked against the contract like our requests.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+pub const API_KEY: &str = "rnd_test_key_4f1d";
+pub const OWNER: &str = "tea-fake0001";
+
+/// An injected failure for the next request about one service.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Answer this status (with `Retry-After` when given).
+    Status(u16, Option<u64>),
+    /// Wait this long, then answer normally.
+    Delay(Duration),
+    /// Answer 200 with a body that is not JSON.
+    Malformed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Worker,
+    StaticSite,
+}
+
+#[derive(Debug)]
+struct FakeDeploy {
+    id: String,
+    commit: Option<String>,
+    image: Option<String>,
+    status: String,
+    steps: VecDeque<String>,
+    trigger: &'static str,
+    at: u64,
+}
+
+#[derive(Debug)]
+struct FakeJob {
+    id: String,
+    command: String,
+    status: String,
+    steps: VecDeque<String>,
+    at: u64,
+}
+
+#[derive(Debug)]
+struct FakeService {
+    id: String,
+    name: String,
+    kind: Kind,
+    deploys: Vec<FakeDeploy>,
+    env: BTreeMap<String, String>,
+    jobs: Vec<FakeJob>,
+    deploy_plans: VecDeque<Vec<String>>,
+    job_plans: VecDeque<Vec<String>>,
+    logs: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct FakeState {
+    services: BTreeMap<String, FakeService>,
+    faults: HashMap<String, VecDeque<Fault>>,
+    requests: Vec<String>,
+    clock: u64,
+}
+
+/// Handle on the fake, shared by the tests of one binary.
+#[derive(Debug, Clone)]
+pub struct Fake {
+    pub port: u16,
+    state: Arc<Mutex<FakeState>>,
+}
+
+fn ts(n: u64) -> String {
+    format!(
+        "2026-01-01T{:02}:{:02}:{:02}Z",
+        (n / 3600) % 24,
+        (n / 60) % 60,
+        n % 60
+    )
+}
+
+impl Fake {
+    /// Starts the fake on its own thread and runtime, so that it outlives any one test.
+    pub fn start() -> Fake {
+        let state = Arc::new(Mutex::new(FakeState::default()));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind fake");
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let app_state = state.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, router(app_state)).await.unwrap();
+            });
+        });
+        Fake { port, state }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, FakeState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a service and returns its id.
+    pub fn add_service(&self, name: &str, kind: Kind) -> String {
+        let mut s = self.lock();
+        s.clock += 1;
+        let id = format!(
+            "srv-{}{:04}",
+            name.chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .take(8)
+                .collect::<String>(),
+            s.clock
+        );
+        s.services.insert(
+            id.clone(),
+            FakeService {
+                id: id.clone(),
+                name: name.to_owned(),
+                kind,
+                deploys: vec![],
+                env: BTreeMap::new(),
+                jobs: vec![],
+                deploy_plans: VecDeque::new(),
+                job_plans: VecDeque::new(),
+                logs: vec![],
+            },
+        );
+        id
+    }
+
+    /// The statuses the next deploy of `id` goes through after `created`, one per read.
+    pub fn plan_next_deploy(&self, id: &str, steps: &[&str]) {
+        self.lock()
+            .services
+            .get_mut(id)
+            .unwrap()
+            .deploy_plans
+            .push_back(steps.iter().map(|s| s.to_string()).collect());
+    }
+
+    pub fn plan_next_job(&self, id: &str, steps: &[&str]) {
+        self.lock()
+            .services
+            .get_mut(id)
+            .unwrap()
+            .job_plans
+            .push_back(steps.iter().map(|s| s.to_string()).collect());
+    }
+
+    pub fn set_env(&self, id: &str, key: &str, value: &str) {
+        self.lock()
+            .services
+            .get_mut(id)
+            .unwrap()
+            .env
+            .insert(key.to_owned(), value.to_owned());
+    }
+
+    pub fn set_logs(&self, id: &str, lines: &[&str]) {
+        self.lock().services.get_mut(id).unwrap().logs =
+            lines.iter().map(|s| s.to_string()).collect();
+    }
+
+    /// Queues a failure for the next request that names service `id`.
+    pub fn inject(&self, id: &str, fault: Fault) {
+        self.lock()
+            .faults
+            .entry(id.to_owned())
+            .or_default()
+            .push_back(fault);
+    }
+
+    pub fn pending_faults(&self, id: &str) -> usize {
+        self.lock().faults.get(id).map_or(0, VecDeque::len)
+    }
+
+    /// Every request seen about service `id`, as `METHOD /path?query body`.
+    pub fn requests_for(&self, id: &str) -> Vec<String> {
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| r.contains(id))
+            .cloned()
+            .collect()
+    }
+
+    pub fn deploy_status(&self, id: &str, deploy: &str) -> String {
+        self.lock().services[id]
+            .deploys
+            .iter()
+            .find(|d| d.id == deploy)
+            .unwrap()
+            .status
+            .clone()
+    }
+}
+
+type Shared = Arc<Mutex<FakeState>>;
+
+fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/services", get(list_services))
+        .route("/services/{id}", get(get_service))
+        .route(
+            "/services/{id}/deploys",
+            get(list_deploys).post(create_deploy),
+        )
+        .route("/services/{id}/deploys/{deploy}", get(get_deploy))
+        .route(
+            "/services/{id}/deploys/{deploy}/cancel",
+            post(cancel_deploy),
+        )
+        .route("/services/{id}/rollback", post(rollback))
+        .route("/services/{id}/env-vars", get(list_env))
+        .route(
+            "/services/{id}/env-vars/{key}",
+            get(get_env).put(put_env).delete(delete_env),
+        )
+        .route("/services/{id}/jobs", post(create_job))
+        .route("/services/{id}/jobs/{job}", get(get_job))
+        .route("/logs", get(logs))
+        .layer(middleware::from_fn_with_state(state.clone(), gate))
+        .with_state(state)
+}
+
+fn lock(s: &Shared) -> MutexGuard<'_, FakeState> {
+    s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({ "id": "fake-error", "message": message })),
+    )
+        .into_response()
+}
+
+/// Checks the key, records the request, and plays an injected fault.
+async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response {
+    let auth = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if auth != format!("Bearer {API_KEY}") {
+        return error(StatusCode::UNAUTHORIZED, "bad key");
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let uri = parts.uri.to_string();
+    let subject = uri
+        .strip_prefix("/services/")
+        .map(|r| r.split(['/', '?']).next().unwrap_or_default().to_owned())
+        .or_else(|| {
+            uri.split("resource=")
+                .nth(1)
+                .map(|r| r.split('&').next().unwrap_or_default().to_owned())
+        })
+        .unwrap_or_default();
+    let fault = {
+        let mut s = lock(&state);
+        s.requests.push(format!(
+            "{} {} {}",
+            parts.method,
+            uri,
+            String::from_utf8_lossy(&bytes)
+        ));
+        s.faults.get_mut(&subject).and_then(VecDeque::pop_front)
+    };
+    match fault {
+        Some(Fault::Status(code, retry_after)) => {
+            let mut resp = error(StatusCode::from_u16(code).unwrap(), "injected");
+            if let Some(secs) = retry_after {
+                resp.headers_mut().insert(
+                    "retry-after",
+                    HeaderValue::from_str(&secs.to_string()).unwrap(),
+                );
+            }
+            return resp;
+        }
+        Some(Fault::Malformed) => {
+            let mut h = HeaderMap::new();
+            h.insert("content-type", HeaderValue::from_static("application/json"));
+            return (StatusCode::OK, h, "{\"id\": \"dep-").into_response();
+        }
+        Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+        None => {}
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+fn service_json(s: &FakeService) -> Value {
+    let details = match s.kind {
+        Kind::Worker => json!({
+            "env": "docker", "runtime": "docker",
+            "envSpecificDetails": { "dockerCommand": "", "dockerContext": ".", "dockerfilePath": "./Dockerfile" },
+            "numInstances": 1, "plan": "starter", "region": "oregon", "buildPlan": "starter"
+        }),
+        Kind::StaticSite => json!({
+            "buildCommand": "npm run build", "publishPath": "dist", "buildPlan": "starter",
+            "url": format!("https://{}.onrender.com", s.name)
+        }),
+    };
+    json!({
+        "id": s.id, "name": s.name, "ownerId": OWNER, "autoDeploy": "no",
+        "createdAt": ts(0), "updatedAt": ts(0),
+        "dashboardUrl": format!("https://dashboard.render.com/worker/{}", s.id),
+        "notifyOnFail": "default", "rootDir": "", "slug": s.name,
+        "suspended": "not_suspended", "suspenders": [],
+        "type": match s.kind { Kind::Worker => "background_worker", Kind::StaticSite => "static_site" },
+        "serviceDetails": details,
+    })
+}
+
+fn deploy_json(d: &FakeDeploy) -> Value {
+    let mut v = json!({
+        "id": d.id, "status": d.status, "trigger": d.trigger,
+        "createdAt": ts(d.at), "updatedAt": ts(d.at + 1), "startedAt": ts(d.at),
+    });
+    if let Some(c) = &d.commit {
+        v["commit"] = json!({ "id": c, "message": "a commit", "createdAt": ts(d.at) });
+    }
+    if let Some(i) = &d.image {
+        v["image"] = json!({ "ref": i, "sha": "sha256:0000", "registryCredential": "" });
+    }
+    if !matches!(
+        d.status.as_str(),
+        "created"
+            | "queued"
+            | "build_in_progress"
+            | "update_in_progress"
+            | "pre_deploy_in_progress"
+    ) {
+        v["finishedAt"] = json!(ts(d.at + 2));
+    }
+    v
+}
+
+fn page<T>(items: Vec<(String, T)>, q: &HashMap<String, String>) -> Vec<(String, T)> {
+    let limit: usize = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(20);
+    let start = match q.get("cursor") {
+        Some(c) => items
+            .iter()
+            .position(|(k, _)| k == c)
+            .map_or(items.len(), |i| i + 1),
+        None => 0,
+    };
+    items.into_iter().skip(start).take(limit).collect()
+}
+
+async fn list_services(
+    State(st): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let s = lock(&st);
+    let items: Vec<(String, Value)> = s
+        .services
+        .values()
+        .filter(|svc| {
+            q.get("name")
+                .is_none_or(|n| n.split(',').any(|n| n == svc.name))
+        })
+        .map(|svc| (svc.id.clone(), service_json(svc)))
+        .collect();
+    let out: Vec<Value> = page(items, &q)
+        .into_iter()
+        .map(|(c, v)| json!({ "service": v, "cursor": c }))
+        .collect();
+    axum::Json(out).into_response()
+}
+
+async fn get_service(State(st): State<Shared>, Path(id): Path<String>) -> Response {
+    match lock(&st).services.get(&id) {
+        Some(s) => axum::Json(service_json(s)).into_response(),
+        None => error(StatusCode::NOT_FOUND, "service not found"),
+    }
+}
+
+async fn list_deploys(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let s = lock(&st);
+    let Some(svc) = s.services.get(&id) else {
+        return error(StatusCode::NOT_FOUND, "service not found");
+    };
+    let items: Vec<(String, Value)> = svc
+        .deploys
+        .iter()
+        .rev()
+        .filter(|d| {
+            q.get("status")
+                .is_none_or(|st| st.split(',').any(|x| x == d.status))
+        })
+        .map(|d| (d.id.clone(), deploy_json(d)))
+        .collect();
+    let out: Vec<Value> = page(items, &q)
+        .into_iter()
+        .map(|(c, v)| json!({ "deploy": v, "cursor": c }))
+        .collect();
+    axum::Json(out).into_response()
+}
+
+fn new_deploy(
+    s: &mut FakeState,
+    id: &str,
+    commit: Option<String>,
+    image: Option<String>,
+    trigger: &'static str,
+) -> Option<Value> {
+    s.clock += 1;
+    let at = s.clock;
+    let svc = s.services.get_mut(id)?;
+    let steps = svc.deploy_plans.pop_front().unwrap_or_else(|| {
+        ["build_in_progress", "update_in_progress", "live"]
+            .iter()
+            .map(|x| x.to_string())
+            .collect()
+    });
+    let d = FakeDeploy {
+        id: format!("dep-{at:06}"),
+        commit,
+        image,
+        status: "created".into(),
+        steps: steps.into(),
+        trigger,
+        at,
+    };
+    let v = deploy_json(&d);
+    svc.deploys.push(d);
+    Some(v)
+}
+
+async fn create_deploy(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let mut s = lock(&st);
+    let commit = body
+        .get("commitId")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let image = body
+        .get("imageUrl")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    match new_deploy(&mut s, &id, commit, image, "api") {
+        Some(v) => (StatusCode::CREATED, axum::Json(v)).into_response(),
+        None => error(StatusCode::NOT_FOUND, "service not found"),
+    }
+}
+
+async fn get_deploy(
+    State(st): State<Shared>,
+    Path((id, deploy)): Path<(String, String)>,
+) -> Response {
+    let mut s = lock(&st);
+    let Some(svc) = s.services.get_mut(&id) else {
+        return error(StatusCode::NOT_FOUND, "service not found");
+    };
+    let Some(i) = svc.deploys.iter().position(|d| d.id == deploy) else {
+        return error(StatusCode::NOT_FOUND, "deploy not found");
+    };
+    // Each read moves the deploy one step along its plan.
+    if let Some(next) = svc.deploys[i].steps.pop_front() {
+        if next == "live" {
+            for d in svc.deploys.iter_mut().filter(|d| d.status == "live") {
+                d.status = "deactivated".into();
+            }
+        }
+        svc.deploys[i].status = next;
+    }
+    axum::Json(deploy_json(&svc.deploys[i])).into_response()
+}
+
+async fn cancel_deploy(
+    State(st): State<Shared>,
+    Path((id, deploy)): Path<(String, String)>,
+) -> Response {
+    let mut s = lock(&st);
+    let Some(d) = s
+        .services
+        .get_mut(&id)
+        .and_then(|svc| svc.deploys.iter_mut().find(|d| d.id == deploy))
+    else {
+        return error(StatusCode::NOT_FOUND, "deploy not found");
+    };
+    d.status = "canceled".into();
+    d.steps.clear();
+    axum::Json(deploy_json(d)).into_response()
+}
+
+async fn rollback(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let mut s = lock(&st);
+    let target = body
+        .get("deployId")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let Some(found) = s
+        .services
+        .get(&id)
+        .and_then(|svc| svc.deploys.iter().find(|d| d.id == target))
+    else {
+        return error(StatusCode::NOT_FOUND, "deploy not found");
+    };
+    let (commit, image) = (found.commit.clone(), found.image.clone());
+    let v = new_deploy(&mut s, &id, commit, image, "rollback").unwrap();
+    (StatusCode::CREATED, axum::Json(v)).into_response()
+}
+
+async fn list_env(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let s = lock(&st);
+    let Some(svc) = s.services.get(&id) else {
+        return error(StatusCode::NOT_FOUND, "service not found");
+    };
+    let items: Vec<(String, Value)> = svc
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), json!({ "key": k, "value": v })))
+        .collect();
+    let out: Vec<Value> = page(items, &q)
+        .into_iter()
+        .map(|(c, v)| json!({ "envVar": v, "cursor": c }))
+        .collect();
+    axum::Json(out).into_response()
+}
+
+async fn get_env(State(st): State<Shared>, Path((id, key)): Path<(String, String)>) -> Response {
+    let s = lock(&st);
+    match s.services.get(&id).and_then(|svc| svc.env.get(&key)) {
+        Some(v) => axum::Json(json!({ "key": key, "value": v })).into_response(),
+        None => error(StatusCode::NOT_FOUND, "env var not found"),
+    }
+}
+
+async fn put_env(
+    State(st): State<Shared>,
+    Path((id, key)): Path<(String, String)>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let mut s = lock(&st);
+    let Some(svc) = s.services.get_mut(&id) else {
+        return error(StatusCode::NOT_FOUND, "service not found");
+    };
+    let value = body
+        .get("value")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    svc.env.insert(key.clone(), value.clone());
+    axum::Json(json!({ "key": key, "value": value })).into_response()
+}
+
+async fn delete_env(State(st): State<Shared>, Path((id, key)): Path<(String, String)>) -> Response {
+    let mut s = lock(&st);
+    match s.services.get_mut(&id).and_then(|svc| svc.env.remove(&key)) {
+        Some(_) => StatusCode::NO_CONTENT.into_response(),
+        None => error(StatusCode::NOT_FOUND, "env var not found"),
+    }
+}
+
+fn job_json(service: &str, j: &FakeJob) -> Value {
+    let mut v = json!({
+        "id": j.id, "serviceId": service, "startCommand": j.command, "planId": "plan-srv-004",
+        "status": j.status, "createdAt": ts(j.at),
+    });
+    if j.status != "pending" {
+        v["startedAt"] = json!(ts(j.at + 1));
+    }
+    v
+}
+
+async fn create_job(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let mut s = lock(&st);
+    s.clock += 1;
+    let at = s.clock;
+    let Some(svc) = s.services.get_mut(&id) else {
+        return error(StatusCode::NOT_FOUND, "service not found");
+    };
+    let steps = svc
+        .job_plans
+        .pop_front()
+        .unwrap_or_else(|| vec!["running".into(), "succeeded".into()]);
+    let job = FakeJob {
+        id: format!("job-{at:06}"),
+        command: body
+            .get("startCommand")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        status: "pending".into(),
+        steps: steps.into(),
+        at,
+    };
+    let v = job_json(&id, &job);
+    svc.jobs.push(job);
+    (StatusCode::CREATED, axum::Json(v)).into_response()
+}
+
+async fn get_job(State(st): State<Shared>, Path((id, job)): Path<(String, String)>) -> Response {
+    let mut s = lock(&st);
+    let Some(j) = s
+        .services
+        .get_mut(&id)
+        .and_then(|svc| svc.jobs.iter_mut().find(|j| j.id == job))
+    else {
+        return error(StatusCode::NOT_FOUND, "job not found");
+    };
+    if let Some(next) = j.steps.pop_front() {
+        j.status = next;
+    }
+    let v = job_json(&id, j);
+    axum::Json(v).into_response()
+}
+
+async fn logs(State(st): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let s = lock(&st);
+    let resource = q.get("resource").cloned().unwrap_or_default();
+    let Some(svc) = s.services.get(&resource) else {
+        return error(StatusCode::NOT_FOUND, "resource not found");
+    };
+    let limit: usize = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(20);
+    // Newest first, as `direction=backward` asks.
+    let lines: Vec<Value> = svc
+        .logs
+        .iter()
+        .enumerate()
+        .rev()
+        .take(limit)
+        .map(|(i, m)| {
+            json!({ "id": format!("log-{i}"), "message": m, "timestamp": ts(i as u64),
+                    "labels": [{ "name": "resource", "value": resource }] })
+        })
+        .collect();
+    axum::Json(
+        json!({ "hasMore": false, "nextStartTime": ts(0), "nextEndTime": ts(0), "logs": lines }),
+    )
+    .into_response()
+}
