@@ -1,0 +1,32 @@
+//! # staging-provider-netlify
+//!
+//! Why it is shaped so: a Netlify site is one service whose environments are *deploy
+//! contexts* of the same site, not separate services. So an environment of the spec maps to
+//! a context (`production`, `deploy-preview`, `branch-deploy`, `branch:develop`), and every
+//! operation is scoped by it: which deploys are "live" for it, which branch a deploy builds,
+//! which value of an env var it reads and writes. Netlify builds from the repository, so
+//! "deploy commit X" means "build the context's branch and prove it built X"; a build of
+//! another commit fails the wait instead of passing silently. Every HTTP status becomes an
+//! error kind in one function (`error.rs`), retries come from core's `RetryProvider`, and
+//! Netlify's own limits (500 requests, 3 deploys a minute) are kept client-side.
+//!
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+mod client;
+mod context;
+mod env;
+mod error;
+mod factory;
+mod import;
+mod limit;
+mod models;
+mod provider;
+
+pub use client::DEFAULT_API_URL;
+pub use context::DeployContext;
+pub use env::NetlifyEnvStore;
+pub use factory::{NetlifyFactory, SETTINGS};
+pub use import::import_netlify_toml;
+pub use limit::RateLimits;
+pub use provider::{NetlifyBuilder, NetlifyProvider, SiteRef, SiteTarget};
