@@ -1,0 +1,215 @@
+//! Connecting to the target database from a secret URL, and mapping sqlx errors to kinds.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, PgConnection, SqliteConnection};
+use staging_core::Error;
+use staging_core::redact::mask_url_credentials;
+
+/// Which database a URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    /// `postgres://` or `postgresql://`.
+    Postgres,
+    /// `sqlite:` (`sqlite://path/to.db`, `sqlite::memory:`).
+    Sqlite,
+}
+
+impl DbKind {
+    /// The kind of `url`, or a config error that names the scheme only (never the URL).
+    pub fn of(url: &SecretString) -> staging_core::Result<Self> {
+        let url = url.expose_secret();
+        let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
+        match scheme.to_ascii_lowercase().as_str() {
+            "postgres" | "postgresql" => Ok(DbKind::Postgres),
+            "sqlite" => Ok(DbKind::Sqlite),
+            "" => Err(Error::config(
+                "the database URL has no scheme; expected postgres://… or sqlite:…",
+            )),
+            other => Err(Error::config(format!(
+                "database URL scheme `{other}` is not supported by the native runner; expected postgres://… or sqlite:…"
+            ))),
+        }
+    }
+
+    /// `postgres` or `sqlite`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DbKind::Postgres => "postgres",
+            DbKind::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// An open connection to either kind of database.
+#[derive(Debug)]
+pub(crate) enum Conn {
+    Postgres(PgConnection),
+    Sqlite {
+        conn: SqliteConnection,
+        /// The database file, for the lock file next to it; `None` in memory.
+        file: Option<PathBuf>,
+    },
+}
+
+/// Whether to create a SQLite file that does not exist (apply) or report it as empty (status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IfMissing {
+    Create,
+    ReportAbsent,
+}
+
+/// Connect to `url`; `Ok(None)` when a SQLite file does not exist and `if_missing` says so.
+pub(crate) async fn connect(
+    url: &SecretString,
+    if_missing: IfMissing,
+    busy_timeout: Duration,
+) -> staging_core::Result<Option<Conn>> {
+    match DbKind::of(url)? {
+        DbKind::Postgres => {
+            let options = PgConnectOptions::from_str(url.expose_secret())
+                .map_err(|e| db_error(DbKind::Postgres, "invalid database URL", e))?
+                .disable_statement_logging();
+            let conn = options
+                .connect()
+                .await
+                .map_err(|e| db_error(DbKind::Postgres, "cannot connect", e))?;
+            Ok(Some(Conn::Postgres(conn)))
+        }
+        DbKind::Sqlite => {
+            let options = SqliteConnectOptions::from_str(url.expose_secret())
+                .map_err(|e| db_error(DbKind::Sqlite, "invalid database URL", e))?
+                .busy_timeout(busy_timeout)
+                .disable_statement_logging();
+            let file_name = options.get_filename().to_path_buf();
+            let in_memory = file_name.as_os_str().is_empty()
+                || file_name.to_string_lossy().contains(":memory:");
+            let file = (!in_memory).then_some(file_name);
+            if let Some(f) = &file
+                && if_missing == IfMissing::ReportAbsent
+                && !f.exists()
+            {
+                return Ok(None);
+            }
+            let options = options.create_if_missing(if_missing == IfMissing::Create);
+            let conn = options
+                .connect()
+                .await
+                .map_err(|e| db_error(DbKind::Sqlite, "cannot open", e))?;
+            Ok(Some(Conn::Sqlite { conn, file }))
+        }
+    }
+}
+
+/// A sqlx error as a kind, its text stripped of URL credentials.
+pub(crate) fn db_error(kind: DbKind, context: &str, e: sqlx::Error) -> Error {
+    let retryable = matches!(
+        e,
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut
+    );
+    let text = mask_url_credentials(&format!("{context}: {e}")).into_owned();
+    Error::Provider {
+        provider: kind.name().to_owned(),
+        source: text.into(),
+        retryable,
+    }
+}
+
+/// A validated table name (`staging_migrations`, `ops.schema_migrations`), and its quoted form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TableName {
+    pub(crate) schema: Option<String>,
+    pub(crate) table: String,
+}
+
+impl TableName {
+    /// Accepts `name` or `schema.name`, each an SQL identifier without quotes.
+    pub(crate) fn parse(name: &str) -> staging_core::Result<Self> {
+        let ident = |s: &str| {
+            let mut chars = s.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        let (schema, table) = match name.split_once('.') {
+            Some((s, t)) => (Some(s), t),
+            None => (None, name),
+        };
+        if !ident(table) || schema.is_some_and(|s| !ident(s)) {
+            return Err(Error::config(format!(
+                "`{name}` is not a table name: expected `name` or `schema.name` of letters, digits and `_`"
+            )));
+        }
+        Ok(TableName {
+            schema: schema.map(str::to_owned),
+            table: table.to_owned(),
+        })
+    }
+
+    /// The quoted form for SQL (`"ops"."schema_migrations"`).
+    pub(crate) fn quoted(&self) -> String {
+        match &self.schema {
+            Some(s) => format!("\"{s}\".\"{}\"", self.table),
+            None => format!("\"{}\"", self.table),
+        }
+    }
+}
+
+/// `s` as an SQL string literal. Only used for values this crate produces (names that passed
+/// [`crate::files::parse_file_name`], hex checksums, the host name), never for user input.
+pub(crate) fn sql_literal(s: &str) -> String {
+    let clean: String = s.chars().filter(|c| !c.is_control()).collect();
+    format!("'{}'", clean.replace('\'', "''"))
+}
+
+/// Whether an error says the table does not exist (Postgres 42P01, SQLite "no such table").
+pub(crate) fn is_undefined_table(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.code().as_deref() == Some("42P01") || db.message().contains("no such table")
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_kind_never_echoes_the_url() {
+        let url = SecretString::from("mysql://u:canary-pass@h/db".to_owned());
+        let e = DbKind::of(&url).unwrap_err().to_string();
+        assert!(e.contains("mysql") && !e.contains("canary"), "{e}");
+        assert_eq!(
+            DbKind::of(&SecretString::from("postgresql://h/db".to_owned())).unwrap(),
+            DbKind::Postgres
+        );
+        assert_eq!(
+            DbKind::of(&SecretString::from("sqlite://a.db".to_owned())).unwrap(),
+            DbKind::Sqlite
+        );
+    }
+
+    #[test]
+    fn table_names_are_identifiers_only() {
+        assert_eq!(
+            TableName::parse("ops.Versions").unwrap().quoted(),
+            "\"ops\".\"Versions\""
+        );
+        for bad in ["", "a b", "a;drop", "a.b.c", "\"x\"", "1abc"] {
+            assert!(TableName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn literals_double_quotes_and_drop_controls() {
+        assert_eq!(sql_literal("o'hare\n"), "'o''hare'");
+    }
+}
