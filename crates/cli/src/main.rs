@@ -1,1 +1,110 @@
-fn main() {}
+//! `staging`: one file and one command to stand up, validate and promote staging
+//! environments. This binary only parses, composes the library crates and prints.
+//!
+//! Exit codes: 0 everything passed; 1 a check or step failed; 2 bad usage or an invalid
+//! spec; 3 the run could not proceed (provider unreachable, auth refused, not supported);
+//! 130 interrupted.
+
+mod commands;
+mod context;
+mod logging;
+mod output;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::output::Output;
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  everything passed
+  1  a check or step failed
+  2  bad usage or an invalid spec
+  3  the run could not proceed (provider unreachable, auth refused, timeout of the tool itself)
+  130 interrupted (Ctrl-C); local services were stopped
+
+Nothing ever prompts; every secret value is redacted from every output.";
+
+/// Stand up, validate and promote production-like staging environments.
+#[derive(Debug, Parser)]
+#[command(name = "staging", version, after_help = AFTER_HELP, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct Global {
+    /// The spec file.
+    #[arg(short = 'f', long = "file", global = true, default_value = staging_core::spec::DEFAULT_FILE, env = "STAGING_FILE")]
+    pub(crate) file: PathBuf,
+    /// The environment to act on (default: the first that promotes to another, else the only one).
+    #[arg(short = 'e', long = "env", global = true, env = "STAGING_ENV")]
+    pub(crate) env: Option<String>,
+    /// Print one JSON document on stdout instead of the human report.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    /// No colour (also when NO_COLOR is set or stdout is not a terminal).
+    #[arg(long, global = true)]
+    pub(crate) no_color: bool,
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check the spec: syntax, keys, types, variables, providers and their settings.
+    Validate,
+    /// Show what `up` would do, changing nothing.
+    Plan(commands::up::UpArgs),
+    /// Run the whole pipeline on an environment: validate, secrets, migrate, deploy, wait,
+    /// verify the live commit, smoke, record evidence.
+    Up(commands::up::UpArgs),
+    /// Show the live state of each service: deploy status, live commit, URL.
+    Status,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    // One crypto provider for every TLS client in the process.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    logging::init(cli.global.verbose);
+    let out = Output::new(cli.global.json, cli.global.no_color);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            out.note(&format!("error: cannot start the async runtime: {e}"));
+            return ExitCode::from(3);
+        }
+    };
+    let code = runtime.block_on(async {
+        let result = match cli.command {
+            Command::Validate => commands::validate::run(&cli.global, out).await,
+            Command::Plan(args) => commands::up::plan(&cli.global, &args, out).await,
+            Command::Up(args) => commands::up::up(&cli.global, &args, out).await,
+            Command::Status => commands::up::status(&cli.global, out).await,
+        };
+        match result {
+            Ok(code) => code,
+            Err(e) => commands::report_error(&e, out),
+        }
+    });
+    // Child processes of the local provider are stopped when their provider is dropped,
+    // which happened inside the command; don't wait for stray background tasks.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    ExitCode::from(code)
+}

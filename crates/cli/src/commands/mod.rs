@@ -1,0 +1,19 @@
+//! One module per command group.
+
+pub(crate) mod up;
+pub(crate) mod validate;
+
+use staging_core::Error;
+
+use crate::output::Output;
+
+/// Print an error the way every command does, and return its exit code.
+pub(crate) fn report_error(e: &Error, out: Output) -> u8 {
+    let code = e.class().exit_code();
+    if out.json {
+        out.json(&serde_json::json!({ "ok": false, "error": e.to_string(), "exit_code": code }));
+    } else {
+        out.note(&format!("error: {e}"));
+    }
+    code
+}

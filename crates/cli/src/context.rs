@@ -1,0 +1,83 @@
+//! Composition: the registered providers, loading the spec, picking the environment and
+//! commit, and the pipeline of `up`.
+
+use std::sync::Arc;
+
+use staging_core::pipeline::{DeployStep, EvidenceStep, Pipeline, RunContext, ValidateStep, VerifyCommitStep, WaitStep};
+use staging_core::spec::{LoadOptions, LoadedSpec};
+use staging_core::{Error, ProviderRegistry, Result};
+
+use crate::Global;
+
+/// Every provider this build of the CLI knows.
+pub(crate) fn registry() -> ProviderRegistry {
+    ProviderRegistry::new().register(staging_provider_local::LocalFactory)
+}
+
+/// Load and check the spec named by `-f`.
+pub(crate) fn load_spec(global: &Global) -> Result<Arc<LoadedSpec>> {
+    let registry = registry();
+    let names = registry.names();
+    Ok(Arc::new(LoadedSpec::load(&global.file, LoadOptions::new(&names))?))
+}
+
+/// The environment named by `--env`, or the obvious one.
+pub(crate) fn environment(global: &Global, spec: &LoadedSpec) -> Result<String> {
+    if let Some(env) = &global.env {
+        spec.spec.environment(env)?;
+        return Ok(env.clone());
+    }
+    let envs = &spec.spec.environments;
+    if envs.len() == 1 {
+        return Ok(envs.keys().next().cloned().unwrap_or_default());
+    }
+    let sources: Vec<&String> = envs.iter().filter(|(_, e)| e.promotes_to.is_some() && !e.protected).map(|(n, _)| n).collect();
+    match sources.as_slice() {
+        [one] => Ok((*one).clone()),
+        _ => Err(Error::config(format!(
+            "which environment? pass --env (declared: {})",
+            envs.keys().cloned().collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+/// The commit to deploy: `--commit`, or the git HEAD of the spec's checkout.
+pub(crate) fn commit(given: Option<&str>, spec: &LoadedSpec) -> Result<String> {
+    if let Some(c) = given {
+        if c.is_empty() || !c.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_./".contains(ch)) {
+            return Err(Error::config(format!("`{c}` is not a commit id")));
+        }
+        return Ok(c.to_owned());
+    }
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(spec.base_dir())
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .map_err(|e| Error::config(format!("cannot run git to find the commit ({e}); pass --commit SHA")))?;
+    if !out.status.success() {
+        return Err(Error::config(format!(
+            "cannot read the commit from git in {} (not a checkout, or no commit yet); pass --commit SHA",
+            spec.base_dir().display()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// A fresh context for a run.
+pub(crate) fn run_context(global: &Global, spec: Arc<LoadedSpec>, env: &str, commit: String) -> Result<RunContext> {
+    let mut ctx = RunContext::new(spec, env, commit)?;
+    ctx.progress = crate::progress::for_terminal(global.json);
+    Ok(ctx)
+}
+
+/// The pipeline of `up`.
+pub(crate) fn up_pipeline() -> Pipeline {
+    Pipeline::new()
+        .step(ValidateStep::new(registry()))
+        .step(staging_secrets::SecretsStep::default())
+        .step(DeployStep)
+        .step(WaitStep)
+        .step(VerifyCommitStep)
+        .step(EvidenceStep)
+}
