@@ -34,28 +34,44 @@ async fn postgres_probe_compares_rows_and_round_trips_without_leaving_anything()
     let report = smoke(&ctx).await;
     let db = &report.probes[0];
     assert_eq!(db.status, ProbeStatus::Passed, "{report:#?}");
-    assert!(db.detail.as_deref().unwrap().contains("rolled-back transaction"));
+    assert!(
+        db.detail
+            .as_deref()
+            .unwrap()
+            .contains("rolled-back transaction")
+    );
     let wrong = &report.probes[1];
-    assert_eq!(wrong.expected.as_deref(), Some("query `SELECT 2` returns [(1)]"));
+    assert_eq!(
+        wrong.expected.as_deref(),
+        Some("query `SELECT 2` returns [(1)]")
+    );
     assert_eq!(wrong.observed.as_deref(), Some("it returned [(2)]"));
 
     let mut conn = PgConnection::connect(PG_URL).await.unwrap();
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_class WHERE relname = 'staging_smoke_round_trip'")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    let left: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_class WHERE relname = 'staging_smoke_round_trip'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
     assert_eq!(left, 0, "the round trip left its table behind");
 }
 
 #[tokio::test]
 async fn postgres_probe_fails_when_the_server_refuses_and_masks_the_password() {
     let (mut ctx, _dir) = context(PG_SPEC, &[]);
-    let url = format!("postgres://postgres:pg-canary-pass@127.0.0.1:{}/test", free_port());
+    let url = format!(
+        "postgres://postgres:pg-canary-pass@127.0.0.1:{}/test",
+        free_port()
+    );
     ctx.set_var("DATABASE_URL", secret(&url), true);
     let report = smoke(&ctx).await;
     let p = &report.probes[0];
     assert_eq!(p.status, ProbeStatus::Failed);
-    assert!(p.observed.as_deref().unwrap().starts_with("connect failed"), "{p:#?}");
+    assert!(
+        p.observed.as_deref().unwrap().starts_with("connect failed"),
+        "{p:#?}"
+    );
     let json = staging_smoke::render_json(&report, &ctx.redactor);
     assert!(!json.contains("pg-canary-pass"));
 }
@@ -75,13 +91,19 @@ postgres = { url_var = "DATABASE_URL", query = "SELECT * FROM no_such_table_here
     ctx.set_var("DATABASE_URL", secret(PG_URL), true);
     let report = smoke(&ctx).await;
     let observed = report.probes[0].observed.as_deref().unwrap();
-    assert!(observed.starts_with("query failed") && observed.contains("no_such_table_here"), "{observed}");
+    assert!(
+        observed.starts_with("query failed") && observed.contains("no_such_table_here"),
+        "{observed}"
+    );
 }
 
 #[tokio::test]
 async fn a_postgres_probe_without_its_url_variable_is_a_config_error() {
     let (ctx, _dir) = context(PG_SPEC, &[]);
-    let err = staging_smoke::SmokeStep::new().run_report(&ctx).await.unwrap_err();
+    let err = staging_smoke::SmokeStep::new()
+        .run_report(&ctx)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("DATABASE_URL"), "{err}");
 }
 
@@ -102,7 +124,10 @@ async fn redis_probe_passes_on_a_noeviction_server() {
     let p = &report.probes[0];
     assert_eq!(p.status, ProbeStatus::Passed, "{report:#?}");
     let detail = p.detail.as_deref().unwrap();
-    assert!(detail.contains("PING → PONG") && detail.contains("SET/GET/DEL round trip"), "{detail}");
+    assert!(
+        detail.contains("PING → PONG") && detail.contains("SET/GET/DEL round trip"),
+        "{detail}"
+    );
 }
 
 /// A `redis-server` child process, killed when dropped.
@@ -119,7 +144,14 @@ impl Drop for RedisChild {
 async fn redis_probe_fails_on_an_allkeys_lru_server() {
     let port = free_port();
     let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--maxmemory-policy", "allkeys-lru"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--maxmemory-policy",
+            "allkeys-lru",
+        ])
         .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -135,7 +167,10 @@ async fn redis_probe_fails_on_an_allkeys_lru_server() {
     // Wait (bounded) until it accepts connections.
     let mut up = false;
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             up = true;
             break;
         }
@@ -144,21 +179,38 @@ async fn redis_probe_fails_on_an_allkeys_lru_server() {
     assert!(up, "redis-server on port {port} did not start");
 
     let (mut ctx, _dir) = context(REDIS_SPEC, &[]);
-    ctx.set_var("REDIS_URL", secret(&format!("redis://127.0.0.1:{port}")), true);
+    ctx.set_var(
+        "REDIS_URL",
+        secret(&format!("redis://127.0.0.1:{port}")),
+        true,
+    );
     let report = smoke(&ctx).await;
     drop(child);
     let p = &report.probes[0];
     assert_eq!(p.status, ProbeStatus::Failed, "{report:#?}");
     assert_eq!(p.expected.as_deref(), Some("maxmemory-policy = noeviction"));
-    assert_eq!(p.observed.as_deref(), Some("maxmemory-policy = allkeys-lru"));
+    assert_eq!(
+        p.observed.as_deref(),
+        Some("maxmemory-policy = allkeys-lru")
+    );
 }
 
 #[tokio::test]
 async fn redis_probe_fails_when_nothing_listens() {
     let (mut ctx, _dir) = context(REDIS_SPEC, &[]);
-    ctx.set_var("REDIS_URL", secret(&format!("redis://:redis-canary-pw@127.0.0.1:{}", free_port())), true);
+    ctx.set_var(
+        "REDIS_URL",
+        secret(&format!(
+            "redis://:redis-canary-pw@127.0.0.1:{}",
+            free_port()
+        )),
+        true,
+    );
     let report = smoke(&ctx).await;
     let p = &report.probes[0];
-    assert!(p.observed.as_deref().unwrap().starts_with("connect failed"), "{p:#?}");
+    assert!(
+        p.observed.as_deref().unwrap().starts_with("connect failed"),
+        "{p:#?}"
+    );
     assert!(!staging_smoke::render_json(&report, &ctx.redactor).contains("redis-canary-pw"));
 }

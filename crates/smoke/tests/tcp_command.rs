@@ -24,8 +24,17 @@ tcp = { address = "127.0.0.1:${CLOSED}" }
     let report = smoke(&ctx).await;
     assert_eq!(report.probes[0].status, ProbeStatus::Passed, "{report:#?}");
     assert_eq!(report.probes[1].status, ProbeStatus::Failed);
-    assert_eq!(report.probes[1].expected.as_deref(), Some(format!("a TCP connection to 127.0.0.1:{closed}").as_str()));
-    assert!(report.probes[1].observed.as_deref().unwrap().starts_with("connect failed"));
+    assert_eq!(
+        report.probes[1].expected.as_deref(),
+        Some(format!("a TCP connection to 127.0.0.1:{closed}").as_str())
+    );
+    assert!(
+        report.probes[1]
+            .observed
+            .as_deref()
+            .unwrap()
+            .starts_with("connect failed")
+    );
 }
 
 #[tokio::test]
@@ -52,13 +61,31 @@ command = { run = ["/nonexistent/program"] }
     );
     let report = smoke(&ctx).await;
     let by_name = |n: &str| report.probes.iter().find(|p| p.name == n).unwrap();
-    assert_eq!(by_name("prints-ok").status, ProbeStatus::Passed, "{report:#?}");
+    assert_eq!(
+        by_name("prints-ok").status,
+        ProbeStatus::Passed,
+        "{report:#?}"
+    );
     assert_eq!(by_name("expects-exit-3").status, ProbeStatus::Passed);
     let exits = by_name("exits-3");
     assert_eq!(exits.observed.as_deref(), Some("it exited 3"));
-    assert!(exits.evidence.iter().any(|(k, v)| k == "stderr" && v == "oops"));
-    assert_eq!(by_name("wrong-output").observed.as_deref(), Some("stdout \"status=degraded\""));
-    assert!(by_name("no-such-program").observed.as_deref().unwrap().starts_with("cannot start"));
+    assert!(
+        exits
+            .evidence
+            .iter()
+            .any(|(k, v)| k == "stderr" && v == "oops")
+    );
+    assert_eq!(
+        by_name("wrong-output").observed.as_deref(),
+        Some("stdout \"status=degraded\"")
+    );
+    assert!(
+        by_name("no-such-program")
+            .observed
+            .as_deref()
+            .unwrap()
+            .starts_with("cannot start")
+    );
 }
 
 #[tokio::test]
@@ -73,5 +100,8 @@ command = { run = ["sleep", "30"] }
         &[],
     );
     let report = smoke(&ctx).await;
-    assert_eq!(report.probes[0].observed.as_deref(), Some("no result after 300ms"));
+    assert_eq!(
+        report.probes[0].observed.as_deref(),
+        Some("no result after 300ms")
+    );
 }
