@@ -108,7 +108,13 @@ pub fn check_value(
         ));
     }
     if !rules.allow_whitespace {
-        if let Some(what) = surrounding_whitespace(raw) {
+        // A PEM file ends with a newline by convention, and every PEM reader accepts it.
+        let checked = if rules.kind == Some(ValueKind::Pem) {
+            raw.trim_end_matches(['\n', '\r'])
+        } else {
+            raw
+        };
+        if let Some(what) = surrounding_whitespace(checked) {
             out.push(Violation::error(
                 "whitespace",
                 format!(
