@@ -1,6 +1,6 @@
 //! Connecting to the target database from a secret URL, and mapping sqlx errors to kinds.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -96,6 +96,13 @@ pub(crate) async fn connect(
             {
                 return Ok(None);
             }
+            if let Some(parent) = file.as_ref().and_then(|f| f.parent())
+                && if_missing == IfMissing::Create
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| Error::io(format!("cannot create {}", parent.display()), e))?;
+            }
             let options = options.create_if_missing(if_missing == IfMissing::Create);
             let conn = options
                 .connect()
@@ -104,6 +111,32 @@ pub(crate) async fn connect(
             Ok(Some(Conn::Sqlite { conn, file }))
         }
     }
+}
+
+/// `url` with a relative SQLite path made relative to `base` (the spec's directory), so a
+/// spec's `sqlite://.staging/app.db` means the same file wherever the CLI runs from.
+pub fn resolve_sqlite_path(url: &SecretString, base: &Path) -> SecretString {
+    let raw = url.expose_secret();
+    let Some(rest) = raw
+        .strip_prefix("sqlite://")
+        .or_else(|| raw.strip_prefix("sqlite:"))
+    else {
+        return url.clone();
+    };
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path.is_empty() || path.starts_with('/') || path.starts_with(':') {
+        return url.clone();
+    }
+    let joined = base.join(path);
+    let mut out = format!("sqlite://{}", joined.display());
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    SecretString::from(out)
 }
 
 /// A sqlx error as a kind, its text stripped of URL credentials.
@@ -195,6 +228,26 @@ mod tests {
             DbKind::of(&SecretString::from("sqlite://a.db".to_owned())).unwrap(),
             DbKind::Sqlite
         );
+    }
+
+    #[test]
+    fn relative_sqlite_paths_are_relative_to_the_spec() {
+        let r = |u: &str| {
+            resolve_sqlite_path(&SecretString::from(u.to_owned()), Path::new("/srv/app"))
+                .expose_secret()
+                .to_owned()
+        };
+        assert_eq!(
+            r("sqlite://.staging/s.db"),
+            "sqlite:///srv/app/.staging/s.db"
+        );
+        assert_eq!(
+            r("sqlite:data.db?mode=rwc"),
+            "sqlite:///srv/app/data.db?mode=rwc"
+        );
+        assert_eq!(r("sqlite:///abs.db"), "sqlite:///abs.db");
+        assert_eq!(r("sqlite::memory:"), "sqlite::memory:");
+        assert_eq!(r("postgres://h/db"), "postgres://h/db");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use staging_core::{
 };
 
 use crate::command::{CommandMigrator, OutputSink, destructive_reason};
+use crate::db::resolve_sqlite_path;
 use crate::guard::{StaticUrls, UrlLookup, ahead_of_source, missing_on_source, refusal};
 use crate::native::SqlMigrator;
 
@@ -183,12 +184,13 @@ impl EnvMigrations {
     }
 
     fn url(&self, database: &str, db: &Database) -> Result<SecretString> {
-        self.vars.get(&db.url_var).cloned().ok_or_else(|| {
+        let url = self.vars.get(&db.url_var).ok_or_else(|| {
             self.spec.error_at(
                 &format!("databases.{database}.url_var"),
                 format!("`{}` has no value in environment `{}`, so database `{database}` cannot be reached", db.url_var, self.environment),
             )
-        })
+        })?;
+        Ok(resolve_sqlite_path(url, &self.spec.base_dir()))
     }
 
     /// The runner of `database` against `url`.
@@ -351,7 +353,10 @@ impl EnvMigrations {
                 ))
             })?;
             let source_url = self.urls.lookup(source, &db.url_var).await?;
-            let source_runner = self.runner_for(name, source_url)?;
+            let source_runner = self.runner_for(
+                name,
+                resolve_sqlite_path(&source_url, &self.spec.base_dir()),
+            )?;
             if m.dir.is_some() {
                 let missing = missing_on_source(&plan, &source_runner.status().await?);
                 if !missing.is_empty() {

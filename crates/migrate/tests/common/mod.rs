@@ -1,0 +1,117 @@
+//! Shared helpers: a uniquely named Postgres schema per test, migration directories.
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use secrecy::SecretString;
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
+
+/// The test server (trust auth); override with `STAGING_TEST_PG_URL`.
+pub fn pg_base_url() -> String {
+    std::env::var("STAGING_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A schema of its own for one test, dropped when the value is dropped. Its URL sets
+/// `search_path` to the schema, so the runner's tables land there and tests run in parallel.
+pub struct PgSchema {
+    pub name: String,
+}
+
+impl PgSchema {
+    pub async fn new(tag: &str) -> PgSchema {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "mig_{tag}_{}_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        );
+        let mut c = PgConnection::connect(&pg_base_url())
+            .await
+            .expect("postgres at 127.0.0.1:5432 (see STAGING_TEST_PG_URL)");
+        sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA \"{name}\"")))
+            .execute(&mut c)
+            .await
+            .unwrap();
+        PgSchema { name }
+    }
+
+    /// The URL of the schema, optionally with a (trust-ignored) password in it.
+    pub fn url_with_password(&self, password: Option<&str>) -> String {
+        let base = pg_base_url();
+        let base = match password {
+            Some(p) => base.replacen("postgres@", &format!("postgres:{p}@"), 1),
+            None => base,
+        };
+        let sep = if base.contains('?') { '&' } else { '?' };
+        format!("{base}{sep}options=-c%20search_path%3D{}", self.name)
+    }
+
+    pub fn url(&self) -> SecretString {
+        SecretString::from(self.url_with_password(None))
+    }
+
+    pub async fn connect(&self) -> PgConnection {
+        PgConnection::connect(&self.url_with_password(None))
+            .await
+            .unwrap()
+    }
+
+    pub async fn scalar_i64(&self, sql: &str) -> i64 {
+        let mut c = self.connect().await;
+        sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    }
+
+    pub async fn table_exists(&self, table: &str) -> bool {
+        self.scalar_i64(&format!(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = '{}' AND tablename = '{table}'",
+            self.name
+        ))
+        .await
+            == 1
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop may run inside a runtime; do the async cleanup on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(mut c) = PgConnection::connect(&pg_base_url()).await {
+                    let _ = sqlx::raw_sql(AssertSqlSafe(format!(
+                        "DROP SCHEMA IF EXISTS \"{name}\" CASCADE"
+                    )))
+                    .execute(&mut c)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Write `files` (name, contents) into `dir`.
+pub fn write(dir: &Path, files: &[(&str, &str)]) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, sql) in files {
+        std::fs::write(dir.join(name), sql).unwrap();
+    }
+}
+
+/// A SQLite URL for a file in `dir`.
+pub fn sqlite_url(dir: &Path, name: &str) -> SecretString {
+    SecretString::from(format!("sqlite://{}", dir.join(name).display()))
+}
