@@ -69,6 +69,9 @@ enum Command {
     Up(commands::up::UpArgs),
     /// Show the live state of each service: deploy status, live commit, URL.
     Status,
+    /// Secrets: check the rules, compare environments, push to the provider, rotate.
+    #[command(subcommand)]
+    Secrets(commands::secrets::SecretsCmd),
 }
 
 fn main() -> ExitCode {
@@ -97,6 +100,7 @@ fn main() -> ExitCode {
             Command::Plan(args) => commands::up::plan(&cli.global, &args, out).await,
             Command::Up(args) => commands::up::up(&cli.global, &args, out).await,
             Command::Status => commands::up::status(&cli.global, out).await,
+            Command::Secrets(cmd) => commands::secrets::run(&cli.global, &cmd, out).await,
         };
         match result {
             Ok(code) => code,

@@ -1,5 +1,6 @@
 //! One module per command group.
 
+pub(crate) mod secrets;
 pub(crate) mod up;
 pub(crate) mod validate;
 
