@@ -1,0 +1,466 @@
+//! A small stateful Netlify: sites, branch heads, builds that go new → building → ready (or
+//! error) one step per poll, publishing, restore, lock, env vars with values per context, and
+//! injected faults. It sits behind `prism proxy --errors`, so whatever it accepts and answers
+//! is checked against Netlify's own description; it is not a second source of truth.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{Response, StatusCode};
+use axum::routing::{delete, get, post};
+use serde_json::{Value, json};
+
+type Q = Query<HashMap<String, String>>;
+
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Answer 429 with this `Retry-After` (seconds).
+    RateLimited(u64),
+    /// Answer with this 5xx status.
+    Server(u16),
+    /// Answer 200 with a body that is not JSON.
+    MalformedJson,
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeDeploy {
+    pub id: String,
+    pub branch: String,
+    pub context: String,
+    pub commit_ref: String,
+    pub script: Vec<&'static str>,
+    pub step: usize,
+    pub locked: bool,
+}
+
+impl FakeDeploy {
+    fn state(&self) -> &'static str {
+        self.script[self.step.min(self.script.len() - 1)]
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct FakeSite {
+    pub id: String,
+    pub name: String,
+    pub account_id: String,
+    pub production_branch: String,
+    pub heads: HashMap<String, String>,
+    /// Newest first, as Netlify lists them.
+    pub deploys: Vec<FakeDeploy>,
+    pub published: Option<String>,
+    /// The states the next build goes through.
+    pub next_script: Vec<&'static str>,
+    pub env: Vec<Value>,
+    pub faults: VecDeque<Fault>,
+    /// Every `METHOD path` this site received, for assertions on what was called.
+    pub calls: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct FakeState {
+    pub sites: Vec<FakeSite>,
+    pub hooks: HashMap<String, (String, String)>,
+    seq: u64,
+}
+
+impl FakeState {
+    fn next_id(&mut self, prefix: &str) -> String {
+        self.seq += 1;
+        format!("{prefix}{:06}", self.seq)
+    }
+
+    fn site(&mut self, id: &str) -> Option<&mut FakeSite> {
+        self.sites.iter_mut().find(|s| s.id == id)
+    }
+}
+
+#[derive(Clone)]
+pub struct Fake {
+    pub url: String,
+    pub state: Arc<Mutex<FakeState>>,
+}
+
+impl std::fmt::Debug for Fake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.url)
+    }
+}
+
+fn json_response(status: u16, body: Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+fn not_found(what: &str) -> Response<Body> {
+    json_response(404, json!({ "code": 404, "message": format!("{what} not found") }))
+}
+
+fn deploy_json(site: &FakeSite, d: &FakeDeploy) -> Value {
+    json!({
+        "id": d.id,
+        "site_id": site.id,
+        "state": d.state(),
+        "branch": d.branch,
+        "context": d.context,
+        "commit_ref": d.commit_ref,
+        "deploy_ssl_url": format!("https://{}--{}.netlify.app", d.id, site.name),
+        "locked": d.locked,
+        "error_message": if d.state() == "error" { "Build script returned non-zero exit code: 2" } else { "" },
+    })
+}
+
+fn site_json(site: &FakeSite) -> Value {
+    let published = site
+        .published
+        .as_ref()
+        .and_then(|p| site.deploys.iter().find(|d| &d.id == p))
+        .map(|d| deploy_json(site, d));
+    let mut v = json!({
+        "id": site.id,
+        "name": site.name,
+        "account_id": site.account_id,
+        "url": format!("http://{}.netlify.app", site.name),
+        "ssl_url": format!("https://{}.netlify.app", site.name),
+        "build_settings": { "repo_branch": site.production_branch },
+    });
+    if let Some(p) = published {
+        v["published_deploy"] = p;
+    }
+    v
+}
+
+/// Take the next injected fault of a site, recording the call.
+fn fault_of(state: &mut FakeState, site_id: &str, call: String) -> Option<Response<Body>> {
+    let site = state.site(site_id)?;
+    site.calls.push(call);
+    match site.faults.pop_front()? {
+        Fault::RateLimited(secs) => Some(
+            Response::builder()
+                .status(429)
+                .header("content-type", "application/json")
+                .header("retry-after", secs.to_string())
+                .body(Body::from(json!({ "code": 429, "message": "rate limited" }).to_string()))
+                .unwrap(),
+        ),
+        Fault::Server(code) => Some(json_response(code, json!({ "code": code, "message": "upstream trouble" }))),
+        Fault::MalformedJson => Some(
+            Response::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .body(Body::from("{\"id\": \"d1\", \"state\": "))
+                .unwrap(),
+        ),
+    }
+}
+
+type S = State<Arc<Mutex<FakeState>>>;
+
+async fn list_sites(State(st): S, Query(q): Q) -> Response<Body> {
+    let st = st.lock().unwrap();
+    let name = q.get("name").cloned().unwrap_or_default();
+    let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+    let per_page: usize = q.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(100);
+    let matching: Vec<Value> = st.sites.iter().filter(|s| s.name.contains(&name)).map(site_json).collect();
+    let page: Vec<Value> = matching.into_iter().skip((page - 1) * per_page).take(per_page).collect();
+    json_response(200, Value::Array(page))
+}
+
+async fn get_site(State(st): S, Path(site_id): Path<String>) -> Response<Body> {
+    let mut st = st.lock().unwrap();
+    if let Some(f) = fault_of(&mut st, &site_id, "GET site".into()) {
+        return f;
+    }
+    match st.site(&site_id) {
+        Some(s) => json_response(200, site_json(s)),
+        None => not_found("site"),
+    }
+}
+
+async fn list_deploys(State(st): S, Path(site_id): Path<String>, Query(q): Q) -> Response<Body> {
+    let mut st = st.lock().unwrap();
+    if let Some(f) = fault_of(&mut st, &site_id, "GET deploys".into()) {
+        return f;
+    }
+    let Some(site) = st.site(&site_id) else { return not_found("site") };
+    let per_page: usize = q.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(100);
+    let out: Vec<Value> = site
+        .deploys
+        .iter()
+        .filter(|d| q.get("production").is_none_or(|_| d.context == "production"))
+        .filter(|d| q.get("branch").is_none_or(|b| &d.branch == b))
+        .filter(|d| q.get("deploy-previews").is_none_or(|_| d.context == "deploy-preview"))
+        .take(per_page)
+        .map(|d| deploy_json(site, d))
+        .collect();
+    json_response(200, Value::Array(out))
+}
+
+/// Each poll moves a build one state on; reaching `ready` in production publishes it
+/// unless the published deploy is locked.
+async fn get_deploy(State(st): S, Path((site_id, deploy_id)): Path<(String, String)>) -> Response<Body> {
+    let mut st = st.lock().unwrap();
+    if let Some(f) = fault_of(&mut st, &site_id, format!("GET deploy {deploy_id}")) {
+        return f;
+    }
+    let Some(site) = st.site(&site_id) else { return not_found("site") };
+    let locked = site.published.as_ref().and_then(|p| site.deploys.iter().find(|d| &d.id == p)).is_some_and(|d| d.locked);
+    let Some(i) = site.deploys.iter().position(|d| d.id == deploy_id) else { return not_found("deploy") };
+    let d = &mut site.deploys[i];
+    let was_ready = d.state() == "ready";
+    if d.step + 1 < d.script.len() {
+        d.step += 1;
+    }
+    if !was_ready && d.state() == "ready" && d.context == "production" && !locked {
+        site.published = Some(deploy_id.clone());
+    }
+    json_response(200, deploy_json(site, &site.deploys[i]))
+}
+
+fn start_build(st: &mut FakeState, site_id: &str, branch: Option<String>) -> Option<(String, String)> {
+    let deploy_id = st.next_id("dpl");
+    let build_id = st.next_id("bld");
+    let site = st.site(site_id)?;
+    let branch = branch.unwrap_or_else(|| site.production_branch.clone());
+    let context = if branch == site.production_branch { "production" } else { "branch-deploy" };
+    let commit = site.heads.get(&branch).cloned().unwrap_or_else(|| "0000000000000000000000000000000000000000".into());
+    let script = if site.next_script.is_empty() { vec!["new", "building", "ready"] } else { site.next_script.clone() };
+    site.deploys.insert(
+        0,
+        FakeDeploy { id: deploy_id.clone(), branch, context: context.into(), commit_ref: commit, script, step: 0, locked: false },
+    );
+    Some((build_id, deploy_id))
+}
+
+async fn create_build(State(st): S, Path(site_id): Path<String>, Query(q): Q) -> Response<Body> {
+    let mut st = st.lock().unwrap();
+    if let Some(f) = fault_of(&mut st, &site_id, format!("POST builds {}", q.get("branch").cloned().unwrap_or_default())) {
+        return f;
+    }
+    match start_build(&mut st, &site_id, q.get("branch").cloned()) {
+        Some((build_id, deploy_id)) => json_response(200, json!({ "id": build_id, "deploy_id": deploy_id, "done": false })),
+        None => not_found("site"),
+    }
+}
+
+async fn build_hook(State(st): S, Path(hook_id): Path<String>) -> Response<Body> {
+    let mut st = st.lock().unwrap();
+    let Some((site_id, branch)) = st.hooks.get(&hook_id).cloned() else { return not_found("hook") };
+    if let Some(s) = st.site(&site_id) {
+        s.calls.push(format!("POST build_hook {hook_id}"));
+    }
+    start_build(&mut st, &site_id, Some(branch));
+    Response::builder().status(200).body(Body::empty()).unwrap()
+}
+
+async fn restore(State(st): S, Path((site_id, deploy_id)): Path<(String, String)>) -> Response<Body> {
+    let mut st = st.lock().unwrap();
+    if let Some(f) = fault_of(&mut st, &site_id, format!("POST restore {deploy_id}")) {
+        return f;
+    }
+    let Some(site) = st.site(&site_id) else { return not_found("site") };
+    let Some(d) = site.deploys.iter().find(|d| d.id == deploy_id).cloned() else { return not_found("deploy") };
+    site.published = Some(deploy_id);
+    json_response(201, deploy_json(site, &d))
+}
+
+async fn lock(State(st): S, Path(deploy_id): Path<String>) -> Response<Body> {
+    set_lock(st, deploy_id, true)
+}
+
+async fn unlock(State(st): S, Path(deploy_id): Path<String>) -> Response<Body> {
+    set_lock(st, deploy_id, false)
+}
+
+fn set_lock(st: Arc<Mutex<FakeState>>, deploy_id: String, locked: bool) -> Response<Body> {
+    let mut st = st.lock().unwrap();
+    for site in st.sites.iter_mut() {
+        if let Some(i) = site.deploys.iter().position(|d| d.id == deploy_id) {
+            site.calls.push(format!("POST {} {deploy_id}", if locked { "lock" } else { "unlock" }));
+            site.deploys[i].locked = locked;
+            return json_response(200, deploy_json(site, &site.deploys[i]));
+        }
+    }
+    not_found("deploy")
+}
+
+fn site_param(q: &HashMap<String, String>) -> String {
+    q.get("site_id").cloned().unwrap_or_default()
+}
+
+async fn site_env(State(st): S, Path(site_id): Path<String>) -> Response<Body> {
+    let mut st = st.lock().unwrap();
+    if let Some(f) = fault_of(&mut st, &site_id, "GET site env".into()) {
+        return f;
+    }
+    match st.site(&site_id) {
+        Some(s) => json_response(200, Value::Array(s.env.clone())),
+        None => not_found("site"),
+    }
+}
+
+async fn get_env(State(st): S, Path((_account, key)): Path<(String, String)>, Query(q): Q) -> Response<Body> {
+    let mut st = st.lock().unwrap();
+    let Some(site) = st.site(&site_param(&q)) else { return not_found("site") };
+    site.calls.push(format!("GET env {key}"));
+    match site.env.iter().find(|v| v["key"] == key.as_str()) {
+        Some(v) => json_response(200, v.clone()),
+        None => not_found("environment variable"),
+    }
+}
+
+fn with_ids(st: &mut FakeState, values: &mut Value) {
+    for v in values.as_array_mut().into_iter().flatten() {
+        if v.get("id").is_none() {
+            v["id"] = json!(st.next_id("val"));
+        }
+    }
+}
+
+async fn create_env(State(st): S, Path(_account): Path<String>, Query(q): Q, axum::Json(body): axum::Json<Value>) -> Response<Body> {
+    let mut st = st.lock().unwrap();
+    let mut vars = body.as_array().cloned().unwrap_or_default();
+    for var in vars.iter_mut() {
+        if let Some(values) = var.get_mut("values") {
+            with_ids(&mut st, values);
+        }
+    }
+    let Some(site) = st.site(&site_param(&q)) else { return not_found("site") };
+    site.calls.push("POST env".into());
+    site.env.extend(vars.iter().cloned());
+    json_response(201, Value::Array(vars))
+}
+
+async fn patch_env(
+    State(st): S,
+    Path((_account, key)): Path<(String, String)>,
+    Query(q): Q,
+    axum::Json(body): axum::Json<Value>,
+) -> Response<Body> {
+    let mut st = st.lock().unwrap();
+    let id = st.next_id("val");
+    let Some(site) = st.site(&site_param(&q)) else { return not_found("site") };
+    site.calls.push(format!("PATCH env {key}"));
+    let Some(var) = site.env.iter_mut().find(|v| v["key"] == key.as_str()) else { return not_found("environment variable") };
+    let values = var["values"].as_array_mut().unwrap();
+    values.retain(|v| !(v["context"] == body["context"] && v.get("context_parameter") == body.get("context_parameter")));
+    let mut new = body.clone();
+    new["id"] = json!(id);
+    values.push(new);
+    json_response(201, var.clone())
+}
+
+async fn put_env(
+    State(st): S,
+    Path((_account, key)): Path<(String, String)>,
+    Query(q): Q,
+    axum::Json(mut body): axum::Json<Value>,
+) -> Response<Body> {
+    let mut st = st.lock().unwrap();
+    if let Some(values) = body.get_mut("values") {
+        with_ids(&mut st, values);
+    }
+    let Some(site) = st.site(&site_param(&q)) else { return not_found("site") };
+    site.calls.push(format!("PUT env {key}"));
+    let Some(var) = site.env.iter_mut().find(|v| v["key"] == key.as_str()) else { return not_found("environment variable") };
+    *var = body.clone();
+    json_response(200, body)
+}
+
+async fn delete_env(State(st): S, Path((_account, key)): Path<(String, String)>, Query(q): Q) -> Response<Body> {
+    let mut st = st.lock().unwrap();
+    let Some(site) = st.site(&site_param(&q)) else { return not_found("site") };
+    site.calls.push(format!("DELETE env {key}"));
+    site.env.retain(|v| v["key"] != key.as_str());
+    Response::builder().status(StatusCode::NO_CONTENT).body(Body::empty()).unwrap()
+}
+
+async fn delete_env_value(State(st): S, Path((_account, key, id)): Path<(String, String, String)>, Query(q): Q) -> Response<Body> {
+    let mut st = st.lock().unwrap();
+    let Some(site) = st.site(&site_param(&q)) else { return not_found("site") };
+    site.calls.push(format!("DELETE env value {key}"));
+    if let Some(var) = site.env.iter_mut().find(|v| v["key"] == key.as_str()) {
+        var["values"].as_array_mut().unwrap().retain(|v| v["id"] != id.as_str());
+    }
+    Response::builder().status(StatusCode::NO_CONTENT).body(Body::empty()).unwrap()
+}
+
+impl Fake {
+    /// Serve the fake on a loopback port from its own thread and runtime, so every test's
+    /// runtime can use it.
+    pub fn start() -> Fake {
+        let state = Arc::new(Mutex::new(FakeState::default()));
+        let app = Router::new()
+            .route("/sites", get(list_sites))
+            .route("/sites/{site_id}", get(get_site))
+            .route("/sites/{site_id}/deploys", get(list_deploys))
+            .route("/sites/{site_id}/deploys/{deploy_id}", get(get_deploy))
+            .route("/sites/{site_id}/deploys/{deploy_id}/restore", post(restore))
+            .route("/sites/{site_id}/builds", post(create_build))
+            .route("/deploys/{deploy_id}/lock", post(lock))
+            .route("/deploys/{deploy_id}/unlock", post(unlock))
+            .route("/build_hooks/{hook_id}", post(build_hook))
+            .route("/api/v1/sites/{site_id}/env", get(site_env))
+            .route("/accounts/{account_id}/env", post(create_env))
+            .route("/accounts/{account_id}/env/{key}", get(get_env).patch(patch_env).put(put_env).delete(delete_env))
+            .route("/accounts/{account_id}/env/{key}/value/{id}", delete(delete_env_value))
+            .with_state(state.clone());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        Fake { url, state }
+    }
+
+    /// A new site with a unique id and name; its production branch is `main`.
+    pub fn add_site(&self, name_prefix: &str) -> (String, String) {
+        let mut st = self.state.lock().unwrap();
+        let id = st.next_id("site-");
+        let name = format!("{name_prefix}-{}", id.trim_start_matches("site-"));
+        st.sites.push(FakeSite {
+            id: id.clone(),
+            name: name.clone(),
+            account_id: "acct-1".into(),
+            production_branch: "main".into(),
+            ..FakeSite::default()
+        });
+        (id, name)
+    }
+
+    pub fn with_site<T>(&self, site_id: &str, f: impl FnOnce(&mut FakeSite) -> T) -> T {
+        let mut st = self.state.lock().unwrap();
+        f(st.site(site_id).expect("site"))
+    }
+
+    /// `git push`: the branch's head is now `commit`.
+    pub fn push(&self, site_id: &str, branch: &str, commit: &str) {
+        self.with_site(site_id, |s| s.heads.insert(branch.to_owned(), commit.to_owned()));
+    }
+
+    pub fn fail_next(&self, site_id: &str, fault: Fault) {
+        self.with_site(site_id, |s| s.faults.push_back(fault));
+    }
+
+    pub fn add_hook(&self, site_id: &str, branch: &str) -> String {
+        let mut st = self.state.lock().unwrap();
+        let id = st.next_id("hook");
+        st.hooks.insert(id.clone(), (site_id.to_owned(), branch.to_owned()));
+        format!("{}/build_hooks/{id}", self.url)
+    }
+
+    pub fn calls(&self, site_id: &str) -> Vec<String> {
+        self.with_site(site_id, |s| s.calls.clone())
+    }
+}
