@@ -72,12 +72,13 @@ pub(crate) fn run_context(global: &Global, spec: Arc<LoadedSpec>, env: &str, com
 }
 
 /// The pipeline of `up`.
-pub(crate) fn up_pipeline() -> Pipeline {
+pub(crate) fn up_pipeline(smoke: staging_smoke::SmokeStep) -> Pipeline {
     Pipeline::new()
         .step(ValidateStep::new(registry()))
-        .step(staging_secrets::SecretsStep::default())
+        .step(staging_secrets::SecretsStep)
         .step(DeployStep)
         .step(WaitStep)
         .step(VerifyCommitStep)
+        .step(smoke)
         .step(EvidenceStep)
 }

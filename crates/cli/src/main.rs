@@ -69,6 +69,8 @@ enum Command {
     Up(commands::up::UpArgs),
     /// Show the live state of each service: deploy status, live commit, URL.
     Status,
+    /// Run the spec's smoke probes against what is live now.
+    Smoke(commands::smoke::SmokeArgs),
     /// Secrets: check the rules, compare environments, push to the provider, rotate.
     #[command(subcommand)]
     Secrets(commands::secrets::SecretsCmd),
@@ -100,6 +102,7 @@ fn main() -> ExitCode {
             Command::Plan(args) => commands::up::plan(&cli.global, &args, out).await,
             Command::Up(args) => commands::up::up(&cli.global, &args, out).await,
             Command::Status => commands::up::status(&cli.global, out).await,
+            Command::Smoke(args) => commands::smoke::run(&cli.global, &args, out).await,
             Command::Secrets(cmd) => commands::secrets::run(&cli.global, &cmd, out).await,
         };
         match result {

@@ -1,7 +1,7 @@
 //! `staging up`, `staging plan`, `staging status`.
 
 use clap::Args;
-use staging_core::{Error, Result};
+use staging_core::Result;
 
 use crate::Global;
 use crate::context::{commit, environment, load_spec, registry, run_context, up_pipeline};
@@ -13,6 +13,8 @@ pub(crate) struct UpArgs {
     /// The commit to deploy (default: the git HEAD of the spec's checkout).
     #[arg(long)]
     pub(crate) commit: Option<String>,
+    #[command(flatten)]
+    pub(crate) probes: super::smoke::ProbeOptions,
 }
 
 /// Run the whole pipeline. Ctrl-C stops it and the services it started.
@@ -21,7 +23,7 @@ pub(crate) async fn up(global: &Global, args: &UpArgs, out: Output) -> Result<u8
     let env = environment(global, &spec)?;
     let commit = commit(args.commit.as_deref(), &spec)?;
     let mut ctx = run_context(global, spec, &env, commit)?;
-    let pipeline = up_pipeline();
+    let pipeline = up_pipeline(args.probes.step());
     let report = tokio::select! {
         report = pipeline.run(&mut ctx) => report,
         _ = tokio::signal::ctrl_c() => {
@@ -41,7 +43,7 @@ pub(crate) async fn plan(global: &Global, args: &UpArgs, out: Output) -> Result<
     let commit = commit(args.commit.as_deref(), &spec)?;
     let environment = spec.spec.environment(&env)?;
     registry().factory_for(&spec, &env)?.check(&spec, &env)?;
-    let steps = up_pipeline().step_names();
+    let steps = up_pipeline(args.probes.step()).step_names();
     let services: Vec<&String> = spec.spec.services.keys().collect();
     if out.json {
         out.json(&serde_json::json!({
@@ -103,6 +105,5 @@ pub(crate) async fn status(global: &Global, out: Output) -> Result<u8> {
     if provider.name() == "local" {
         out.note("note: the local provider runs services only for the length of `staging up`");
     }
-    let _ = Error::config("");
     Ok(0)
 }

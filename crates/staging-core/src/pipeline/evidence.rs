@@ -1,8 +1,14 @@
 //! The evidence of a run: what ran, against what, and what each step found, as a JSON file
 //! keyed by commit, with a content hash so an edited file is detected.
+//!
+//! [`EvidenceStep`] writes to the spec's evidence directory. Other stores (a Postgres table
+//! for CI runners that share no disk) live in `staging-evidence`, which records through
+//! [`Evidence::from_context`] and lays files out with [`Evidence::relative_path`], so a run
+//! recorded by either is the same record. Core keeps no store trait: listing, filtering and
+//! the promotion gate are that crate's vocabulary, not the pipeline's.
 
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -48,6 +54,61 @@ impl Evidence {
     pub fn is_intact(&self) -> bool {
         self.content_hash == self.compute_hash()
     }
+
+    /// The evidence of the run in `ctx` so far: every step report (redacted), whether they
+    /// all passed, and the content hash. What [`EvidenceStep`] and every other store record.
+    pub fn from_context(ctx: &RunContext) -> Evidence {
+        let steps = ctx
+            .reports
+            .iter()
+            .map(|r| {
+                let json = serde_json::to_string(r).unwrap_or_default();
+                serde_json::from_str(&ctx.redactor.redact(&json)).unwrap_or(serde_json::Value::Null)
+            })
+            .collect();
+        let mut evidence = Evidence {
+            project: ctx.spec.spec.project.name.clone(),
+            environment: ctx.environment.clone(),
+            commit: ctx.commit.clone(),
+            spec_hash: ctx.spec.hash.clone(),
+            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+            recorded_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            ok: ctx
+                .reports
+                .iter()
+                .all(|r| matches!(r.status, StepStatus::Passed | StepStatus::Skipped)),
+            steps,
+            content_hash: String::new(),
+        };
+        evidence.content_hash = evidence.compute_hash();
+        evidence
+    }
+
+    /// Where this evidence lives under an evidence directory: `<commit>/<env>-<time>.json`,
+    /// each part reduced to `[A-Za-z0-9_-]`.
+    pub fn relative_path(&self) -> PathBuf {
+        let stamp = self.recorded_at.replace([':', '.'], "-");
+        PathBuf::from(sanitize(&self.commit))
+            .join(format!("{}-{stamp}.json", sanitize(&self.environment)))
+    }
+
+    /// When it was recorded, or `None` when `recorded_at` is not RFC 3339.
+    pub fn recorded_time(&self) -> Option<SystemTime> {
+        humantime::parse_rfc3339(&self.recorded_at).ok()
+    }
+
+    /// How long before `now` it was recorded (zero when recorded after `now`), or `None`
+    /// when `recorded_at` is not RFC 3339.
+    pub fn age_at(&self, now: SystemTime) -> Option<Duration> {
+        self.recorded_time()
+            .map(|t| now.duration_since(t).unwrap_or_default())
+    }
+
+    /// The evidence as the pretty JSON it is stored as, redacted by `redactor`.
+    pub fn to_json_redacted(&self, redactor: &crate::redact::Redactor) -> Result<String> {
+        let body = serde_json::to_string_pretty(self).map_err(|e| Error::failed(e.to_string()))?;
+        Ok(redactor.redact(&body).into_owned())
+    }
 }
 
 /// Where evidence for a spec is kept.
@@ -72,38 +133,34 @@ impl Step for EvidenceStep {
     }
 
     async fn run(&self, ctx: &mut RunContext) -> Result<StepReport> {
-        let now = SystemTime::now();
-        let steps = ctx
-            .reports
-            .iter()
-            .map(|r| {
-                let json = serde_json::to_string(r).unwrap_or_default();
-                serde_json::from_str(&ctx.redactor.redact(&json)).unwrap_or(serde_json::Value::Null)
-            })
-            .collect();
-        let mut evidence = Evidence {
-            project: ctx.spec.spec.project.name.clone(),
-            environment: ctx.environment.clone(),
-            commit: ctx.commit.clone(),
-            spec_hash: ctx.spec.hash.clone(),
-            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
-            recorded_at: humantime::format_rfc3339_millis(now).to_string(),
-            ok: ctx.reports.iter().all(|r| matches!(r.status, StepStatus::Passed | StepStatus::Skipped)),
-            steps,
-            content_hash: String::new(),
-        };
-        evidence.content_hash = evidence.compute_hash();
-        let dir = evidence_dir(ctx).join(sanitize(&ctx.commit));
-        tokio::fs::create_dir_all(&dir).await.map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
-        let stamp = evidence.recorded_at.replace([':', '.'], "-");
-        let file = dir.join(format!("{}-{stamp}.json", sanitize(&ctx.environment)));
-        let body = serde_json::to_string_pretty(&evidence).map_err(|e| Error::failed(e.to_string()))?;
-        let body = ctx.redactor.redact(&body).into_owned();
-        tokio::fs::write(&file, body).await.map_err(|e| Error::io(format!("cannot write {}", file.display()), e))?;
-        Ok(StepReport::passed(Self::NAME, format!("recorded {}", file.display())))
+        let evidence = Evidence::from_context(ctx);
+        let file = evidence_dir(ctx).join(evidence.relative_path());
+        if let Some(dir) = file.parent() {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+        }
+        let body = evidence.to_json_redacted(&ctx.redactor)?;
+        tokio::fs::write(&file, body)
+            .await
+            .map_err(|e| Error::io(format!("cannot write {}", file.display()), e))?;
+        Ok(StepReport::passed(
+            Self::NAME,
+            format!("recorded {}", file.display()),
+        ))
     }
 }
 
+/// `s` reduced to `[A-Za-z0-9_-]`, every other character replaced by `_`: safe as one
+/// path component.
 fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }

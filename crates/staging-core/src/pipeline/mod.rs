@@ -24,7 +24,7 @@ use crate::redact::Redactor;
 use crate::spec::{LoadedSpec, interp};
 
 pub use evidence::{EvidenceStep, Evidence, evidence_dir};
-pub use steps::{DeployStep, ValidateStep, VerifyCommitStep, WaitStep, commits_match};
+pub use steps::{DeployStep, LocateStep, ValidateStep, VerifyCommitStep, WaitStep, commits_match};
 
 /// Shows the progress of long waits. The CLI draws a spinner on a TTY; tests and `--json`
 /// runs use [`NoProgress`].

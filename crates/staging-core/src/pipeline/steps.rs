@@ -225,6 +225,35 @@ impl Step for VerifyCommitStep {
     }
 }
 
+/// Finds each service and its URL from the provider's live state, without deploying: what
+/// `staging smoke` runs before the probes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LocateStep;
+
+#[async_trait]
+impl Step for LocateStep {
+    fn name(&self) -> &'static str {
+        "locate"
+    }
+
+    async fn run(&self, ctx: &mut RunContext) -> Result<StepReport> {
+        let provider = ctx.provider()?.clone();
+        let mut findings = vec![];
+        for name in ctx.spec.spec.services.keys().cloned().collect::<Vec<_>>() {
+            let handle = provider.locate(&ctx.environment, &name).await?;
+            let state = provider.live_state(&handle).await?;
+            let live = state.live_commit().map(short).unwrap_or("none").to_owned();
+            let finding = match &state.url {
+                Some(url) => Finding::ok(&name, format!("{url} (live commit {live})")),
+                None => Finding::ok(&name, format!("no URL: nothing is live (live commit {live})")),
+            };
+            findings.push(finding);
+            ctx.services.insert(name, DeployedService { handle, deploy_id: None, url: state.url });
+        }
+        Ok(StepReport::from_findings(self.name(), format!("{} service(s) located", findings.len()), findings))
+    }
+}
+
 /// Whether two commit ids name the same commit: equal, or one a prefix (of at least 7
 /// characters) of the other.
 pub fn commits_match(a: &str, b: &str) -> bool {
