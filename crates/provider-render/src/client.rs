@@ -324,10 +324,11 @@ fn error_message(body: &[u8]) -> String {
         detail: Option<String>,
         title: Option<String>,
     }
-    if let Ok(b) = serde_json::from_slice::<RenderErrorBody>(body) {
-        if let Some(m) = b.message.or(b.detail).or(b.title) {
-            return m;
-        }
+    if let Some(m) = serde_json::from_slice::<RenderErrorBody>(body)
+        .ok()
+        .and_then(|b| b.message.or(b.detail).or(b.title))
+    {
+        return m;
     }
     let text = String::from_utf8_lossy(body);
     let text = text.trim();

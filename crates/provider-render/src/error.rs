@@ -157,7 +157,8 @@ mod tests {
 
     #[test]
     fn http_statuses_map_to_kinds() {
-        let cases: &[(u16, &[(&'static str, &'static str)], &str)] = &[
+        type Case = (u16, &'static [(&'static str, &'static str)], &'static str);
+        let cases: &[Case] = &[
             (400, &[], "provider:retryable=false"),
             (401, &[], "unauthenticated"),
             (402, &[], "provider:retryable=false"),

@@ -624,7 +624,7 @@ async fn create_job(
         .pop_front()
         .unwrap_or_else(|| vec!["running".into(), "succeeded".into()]);
     let job = FakeJob {
-        id: format!("job-{at:06}"),
+        id: format!("job-{at:020}"),
         command: body
             .get("startCommand")
             .and_then(Value::as_str)
