@@ -120,7 +120,7 @@ impl Probe for CommandProbe {
         if let Some(re) = &self.stdout_regex {
             let expected = format!("stdout matching /{re}/");
             if !re.is_match(&stdout) {
-                let observed = format!("stdout {:?}", excerpt(stdout.trim_end(), 120));
+                let observed = format!("stdout \"{}\"", excerpt(stdout.trim_end(), 120));
                 return Ok(with_output(ProbeOutcome::fail(expected, observed, took)));
             }
             held.push(expected);

@@ -23,10 +23,16 @@ const BODY_EXCERPT: usize = 300;
 
 /// TLS configurations and clients shared by the http probes of one build, keyed by their
 /// settings: a thousand probes of one host share one connection pool.
+/// A CA file (or none) and whether verification is off.
+type TlsKey = (Option<PathBuf>, bool);
+
+/// A [`TlsKey`] and whether redirects are followed.
+type ClientKey = (Option<PathBuf>, bool, bool);
+
 #[derive(Debug, Default)]
 pub(crate) struct HttpClients {
-    tls: Mutex<HashMap<(Option<PathBuf>, bool), rustls::ClientConfig>>,
-    clients: Mutex<HashMap<(Option<PathBuf>, bool, bool), Client>>,
+    tls: Mutex<HashMap<TlsKey, rustls::ClientConfig>>,
+    clients: Mutex<HashMap<ClientKey, Client>>,
 }
 
 impl HttpClients {
@@ -408,21 +414,21 @@ impl HttpStep {
             if !re.is_match(&seen.body.text()) {
                 return Ok(Err((
                     format!("body matching /{pattern}/"),
-                    format!("body {:?}", excerpt(&seen.body.text(), 120)),
+                    format!("body \"{}\"", excerpt(&seen.body.text(), 120)),
                 )));
             }
             held.push(format!("body matching /{pattern}/"));
         }
         for (path, parsed, want) in &self.expect.json {
             let want = render_json(values, want)?;
-            let expected = format!("{path} == {want}");
+            let expected = format!("{path} == {}", show_json(&want));
             let doc = match seen.body.json() {
                 Ok(d) => d,
                 Err(e) => {
                     return Ok(Err((
                         expected,
                         format!(
-                            "body is not JSON ({e}): {:?}",
+                            "body is not JSON ({e}): \"{}\"",
                             excerpt(&seen.body.text(), 120)
                         ),
                     )));
@@ -432,9 +438,9 @@ impl HttpStep {
             match nodes.as_slice() {
                 [one] if json_equal(one, &want) => held.push(expected),
                 [] => return Ok(Err((expected, format!("{path} matches nothing")))),
-                [one] => return Ok(Err((expected, format!("{path} == {one}")))),
+                [one] => return Ok(Err((expected, format!("{path} == {}", show_json(one))))),
                 many => {
-                    let shown: Vec<String> = many.iter().map(|v| v.to_string()).collect();
+                    let shown: Vec<String> = many.iter().map(|v| show_json(v)).collect();
                     return Ok(Err((
                         expected,
                         format!(
@@ -506,6 +512,15 @@ impl HttpStep {
                     )
                 }),
         }
+    }
+}
+
+/// A JSON value for a report. Strings are quoted but not escaped: an escaped secret would
+/// no longer match the redactor's registered value.
+fn show_json(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => format!("\"{s}\""),
+        other => other.to_string(),
     }
 }
 
