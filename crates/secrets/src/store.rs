@@ -283,11 +283,23 @@ impl SecretStore for FileStore {
 /// more whitespace stays part of the value and the whitespace rule reports it. On failure the
 /// error shows the exit status and the redacted standard error, never standard output.
 /// Read-only.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CommandStore {
     argv: Vec<String>,
     dir: Option<PathBuf>,
     timeout: Duration,
+}
+
+impl std::fmt::Debug for CommandStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Arguments may hold tokens substituted from the environment when the spec loaded.
+        f.debug_struct("CommandStore")
+            .field("program", &self.program())
+            .field("args", &self.argv.len().saturating_sub(1))
+            .field("dir", &self.dir)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 impl CommandStore {
