@@ -115,6 +115,22 @@ async fn deploy_waits_until_live_and_reports_commit() {
 }
 
 #[tokio::test]
+async fn a_queued_deploy_is_found_and_waited_for() {
+    let (id, h) = service("worker-queued", Kind::Worker).await;
+    stand_in().fake.queue_next_deploy(&id);
+    let p = via_prism();
+    let d = p
+        .deploy(&h, &DeployRequest::commit("7777777aaaaaaa"))
+        .await
+        .expect("202 Queued is a deploy");
+    assert_eq!(d.commit.as_deref(), Some("7777777aaaaaaa"));
+    p.wait_until_live(&h, &d.id, WAIT, &mut |_| {})
+        .await
+        .expect("goes live");
+    stand_in().prism.assert_no_violations();
+}
+
+#[tokio::test]
 async fn each_failure_status_stops_the_wait() {
     let (id, h) = service("worker-failures", Kind::Worker).await;
     let p = via_prism();

@@ -64,6 +64,9 @@ struct FakeService {
     env: BTreeMap<String, String>,
     jobs: Vec<FakeJob>,
     deploy_plans: VecDeque<Vec<String>>,
+    /// Answer the next deploy trigger `202 Queued` without a body, as Render does when a
+    /// deploy is queued behind a running one.
+    queue_next: bool,
     job_plans: VecDeque<Vec<String>>,
     logs: Vec<String>,
 }
@@ -144,6 +147,7 @@ impl Fake {
                 env: BTreeMap::new(),
                 jobs: vec![],
                 deploy_plans: VecDeque::new(),
+                queue_next: false,
                 job_plans: VecDeque::new(),
                 logs: vec![],
             },
@@ -159,6 +163,10 @@ impl Fake {
             .unwrap()
             .deploy_plans
             .push_back(steps.iter().map(|s| s.to_string()).collect());
+    }
+
+    pub fn queue_next_deploy(&self, id: &str) {
+        self.lock().services.get_mut(id).unwrap().queue_next = true;
     }
 
     pub fn plan_next_job(&self, id: &str, steps: &[&str]) {
@@ -473,7 +481,12 @@ async fn create_deploy(
         .get("imageUrl")
         .and_then(Value::as_str)
         .map(str::to_owned);
+    let queued = s
+        .services
+        .get_mut(&id)
+        .is_some_and(|svc| std::mem::take(&mut svc.queue_next));
     match new_deploy(&mut s, &id, commit, image, "api") {
+        Some(_) if queued => StatusCode::ACCEPTED.into_response(),
         Some(v) => (StatusCode::CREATED, axum::Json(v)).into_response(),
         None => error(StatusCode::NOT_FOUND, "service not found"),
     }
