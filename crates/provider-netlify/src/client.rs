@@ -25,17 +25,30 @@ pub(crate) struct Client {
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client").field("base", &self.base.as_str()).field("token", &"[REDACTED]").finish()
+        f.debug_struct("Client")
+            .field("base", &self.base.as_str())
+            .field("token", &"[REDACTED]")
+            .finish()
     }
 }
 
 impl Client {
-    pub(crate) fn new(base: Url, token: SecretString, limits: RateLimits, timeout: Duration) -> staging_core::Result<Self> {
+    pub(crate) fn new(
+        base: Url,
+        token: SecretString,
+        limits: RateLimits,
+        timeout: Duration,
+    ) -> staging_core::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
-            .user_agent(concat!("staging-provider-netlify/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!(
+                "staging-provider-netlify/",
+                env!("CARGO_PKG_VERSION")
+            ))
             .build()
-            .map_err(|e| staging_core::Error::config(format!("cannot build the Netlify HTTP client: {e}")))?;
+            .map_err(|e| {
+                staging_core::Error::config(format!("cannot build the Netlify HTTP client: {e}"))
+            })?;
         Ok(Client {
             http,
             base,
@@ -48,7 +61,10 @@ impl Client {
     /// `base` + path segments, each percent-encoded (site names, env keys, branch names).
     pub(crate) fn endpoint(&self, segments: &[&str]) -> Url {
         let mut url = self.base.clone();
-        url.path_segments_mut().expect("an http(s) base URL has a path").pop_if_empty().extend(segments);
+        url.path_segments_mut()
+            .expect("an http(s) base URL has a path")
+            .pop_if_empty()
+            .extend(segments);
         url
     }
 
@@ -59,9 +75,16 @@ impl Client {
     /// description declares against Prism, which serves at `/` ignoring the base path.
     pub(crate) fn site_env_endpoint(&self, site_id: &str) -> Url {
         let mut url = self.base.clone();
-        let trimmed = url.path().trim_end_matches('/').trim_end_matches("/api/v1").to_owned();
+        let trimmed = url
+            .path()
+            .trim_end_matches('/')
+            .trim_end_matches("/api/v1")
+            .to_owned();
         url.set_path(&trimmed);
-        url.path_segments_mut().expect("an http(s) base URL has a path").pop_if_empty().extend(["api", "v1", "sites", site_id, "env"]);
+        url.path_segments_mut()
+            .expect("an http(s) base URL has a path")
+            .pop_if_empty()
+            .extend(["api", "v1", "sites", site_id, "env"]);
         url
     }
 
@@ -69,12 +92,17 @@ impl Client {
     pub(crate) fn build_hook_endpoint(&self, hook_id: &str) -> Url {
         let mut url = self.base.clone();
         url.set_path("");
-        url.path_segments_mut().expect("an http(s) base URL has a path").pop_if_empty().extend(["build_hooks", hook_id]);
+        url.path_segments_mut()
+            .expect("an http(s) base URL has a path")
+            .pop_if_empty()
+            .extend(["build_hooks", hook_id]);
         url
     }
 
     pub(crate) fn request(&self, method: Method, url: Url) -> RequestBuilder {
-        self.http.request(method, url).bearer_auth(self.token.expose_secret())
+        self.http
+            .request(method, url)
+            .bearer_auth(self.token.expose_secret())
     }
 
     /// A request that is not part of the API (a build hook): no token is sent.
@@ -87,10 +115,17 @@ impl Client {
         self.deploys.acquire().await;
     }
 
-    pub(crate) async fn send(&self, operation: &'static str, req: RequestBuilder) -> staging_core::Result<Response> {
+    pub(crate) async fn send(
+        &self,
+        operation: &'static str,
+        req: RequestBuilder,
+    ) -> staging_core::Result<Response> {
         self.requests.acquire().await;
         tracing::debug!(operation, "netlify request");
-        let resp = req.send().await.map_err(|e| classify(NetlifyError::transport(operation, e)))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| classify(NetlifyError::transport(operation, e)))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
@@ -101,16 +136,37 @@ impl Client {
             .ok()
             .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
             .unwrap_or_else(|| body.chars().take(300).collect());
-        Err(classify(NetlifyError::Status { operation, status, message, retry_after }))
+        Err(classify(NetlifyError::Status {
+            operation,
+            status,
+            message,
+            retry_after,
+        }))
     }
 
-    pub(crate) async fn json<T: DeserializeOwned>(&self, operation: &'static str, req: RequestBuilder) -> staging_core::Result<T> {
+    pub(crate) async fn json<T: DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        req: RequestBuilder,
+    ) -> staging_core::Result<T> {
         let resp = self.send(operation, req).await?;
-        let bytes = resp.bytes().await.map_err(|e| classify(NetlifyError::transport(operation, e)))?;
-        serde_json::from_slice(&bytes).map_err(|e| classify(NetlifyError::Decode { operation, message: e.to_string() }))
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| classify(NetlifyError::transport(operation, e)))?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            classify(NetlifyError::Decode {
+                operation,
+                message: e.to_string(),
+            })
+        })
     }
 
-    pub(crate) async fn empty(&self, operation: &'static str, req: RequestBuilder) -> staging_core::Result<()> {
+    pub(crate) async fn empty(
+        &self,
+        operation: &'static str,
+        req: RequestBuilder,
+    ) -> staging_core::Result<()> {
         self.send(operation, req).await.map(drop)
     }
 }
@@ -120,21 +176,52 @@ mod tests {
     use super::*;
 
     fn client(base: &str) -> Client {
-        Client::new(Url::parse(base).unwrap(), "t".to_owned().into(), RateLimits::default(), Duration::from_secs(5)).unwrap()
+        Client::new(
+            Url::parse(base).unwrap(),
+            "t".to_owned().into(),
+            RateLimits::default(),
+            Duration::from_secs(5),
+        )
+        .unwrap()
     }
 
     #[test]
     fn the_site_env_read_has_the_base_path_once_against_netlify_and_as_written_against_prism() {
-        assert_eq!(client(DEFAULT_API_URL).site_env_endpoint("s1").as_str(), "https://api.netlify.com/api/v1/sites/s1/env");
-        assert_eq!(client("http://127.0.0.1:4010").site_env_endpoint("s1").as_str(), "http://127.0.0.1:4010/api/v1/sites/s1/env");
-        assert_eq!(client(DEFAULT_API_URL).endpoint(&["sites", "a b"]).as_str(), "https://api.netlify.com/api/v1/sites/a%20b");
-        assert_eq!(client("http://127.0.0.1:4010/").endpoint(&["sites"]).as_str(), "http://127.0.0.1:4010/sites");
-        assert_eq!(client(DEFAULT_API_URL).build_hook_endpoint("h1").as_str(), "https://api.netlify.com/build_hooks/h1");
+        assert_eq!(
+            client(DEFAULT_API_URL).site_env_endpoint("s1").as_str(),
+            "https://api.netlify.com/api/v1/sites/s1/env"
+        );
+        assert_eq!(
+            client("http://127.0.0.1:4010")
+                .site_env_endpoint("s1")
+                .as_str(),
+            "http://127.0.0.1:4010/api/v1/sites/s1/env"
+        );
+        assert_eq!(
+            client(DEFAULT_API_URL).endpoint(&["sites", "a b"]).as_str(),
+            "https://api.netlify.com/api/v1/sites/a%20b"
+        );
+        assert_eq!(
+            client("http://127.0.0.1:4010/")
+                .endpoint(&["sites"])
+                .as_str(),
+            "http://127.0.0.1:4010/sites"
+        );
+        assert_eq!(
+            client(DEFAULT_API_URL).build_hook_endpoint("h1").as_str(),
+            "https://api.netlify.com/build_hooks/h1"
+        );
     }
 
     #[test]
     fn debug_never_shows_the_token() {
-        let c = Client::new(Url::parse(DEFAULT_API_URL).unwrap(), "tok-canary-91".to_owned().into(), RateLimits::default(), Duration::from_secs(5)).unwrap();
+        let c = Client::new(
+            Url::parse(DEFAULT_API_URL).unwrap(),
+            "tok-canary-91".to_owned().into(),
+            RateLimits::default(),
+            Duration::from_secs(5),
+        )
+        .unwrap();
         assert!(!format!("{c:?}").contains("tok-canary-91"));
     }
 }

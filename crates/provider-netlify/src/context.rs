@@ -38,11 +38,18 @@ impl DeployContext {
             "production" => Ok(DeployContext::Production),
             "deploy-preview" => Ok(DeployContext::DeployPreview),
             "branch-deploy" => match branch {
-                Some(b) if !b.trim().is_empty() => Ok(DeployContext::BranchDeploy { branch: b.to_owned() }),
-                _ => Err("context `branch-deploy` needs a `branch` setting naming the branch to build".into()),
+                Some(b) if !b.trim().is_empty() => Ok(DeployContext::BranchDeploy {
+                    branch: b.to_owned(),
+                }),
+                _ => Err(
+                    "context `branch-deploy` needs a `branch` setting naming the branch to build"
+                        .into(),
+                ),
             },
             other => match other.strip_prefix("branch:") {
-                Some(b) if !b.trim().is_empty() && !b.contains(char::is_whitespace) => Ok(DeployContext::Branch(b.to_owned())),
+                Some(b) if !b.trim().is_empty() && !b.contains(char::is_whitespace) => {
+                    Ok(DeployContext::Branch(b.to_owned()))
+                }
                 Some(_) => Err(format!("`{other}` names no branch; {expected}")),
                 None => Err(format!("unknown deploy context `{other}`; {expected}")),
             },
@@ -62,7 +69,9 @@ impl DeployContext {
         match self {
             DeployContext::Production => vec![("production", "true".into())],
             DeployContext::DeployPreview => vec![("deploy-previews", "true".into())],
-            DeployContext::BranchDeploy { branch } | DeployContext::Branch(branch) => vec![("branch", branch.clone())],
+            DeployContext::BranchDeploy { branch } | DeployContext::Branch(branch) => {
+                vec![("branch", branch.clone())]
+            }
         }
     }
 
@@ -85,7 +94,10 @@ impl DeployContext {
     /// branch's own value, then the context's, then `all`.
     pub(crate) fn resolve<'v>(&self, values: &'v [EnvValue]) -> Option<&'v EnvValue> {
         let find = |context: &str, parameter: Option<&str>| {
-            values.iter().find(|v| v.context == context && (parameter.is_none() || v.context_parameter.as_deref() == parameter))
+            values.iter().find(|v| {
+                v.context == context
+                    && (parameter.is_none() || v.context_parameter.as_deref() == parameter)
+            })
         };
         let own = match self {
             DeployContext::Production => find("production", None),
@@ -155,12 +167,16 @@ fn split_without(var: &EnvVar, ctx: &DeployContext) -> Option<Vec<Value>> {
             let value = v.value.as_ref()?;
             for c in CONTEXTS_OF_ALL {
                 let shadowed = var.values.iter().any(|o| o.context == c);
-                if !shadowed && !(own.0 == c && own.1.is_none()) {
+                if !(shadowed || (own.0 == c && own.1.is_none())) {
                     out.push(value_json(c, None, value.expose_secret()));
                 }
             }
         } else {
-            out.push(value_json(&v.context, v.context_parameter.as_deref(), v.value.as_ref()?.expose_secret()));
+            out.push(value_json(
+                &v.context,
+                v.context_parameter.as_deref(),
+                v.value.as_ref()?.expose_secret(),
+            ));
         }
     }
     Some(out)
@@ -171,7 +187,12 @@ fn replace_body(var: &EnvVar, values: Vec<Value>) -> Value {
 }
 
 /// Plan setting `ctx`'s value of `key` to `value`, given the variable as it is now.
-pub(crate) fn plan_set(existing: Option<&EnvVar>, key: &str, ctx: &DeployContext, value: &SecretString) -> Result<SetPlan, String> {
+pub(crate) fn plan_set(
+    existing: Option<&EnvVar>,
+    key: &str,
+    ctx: &DeployContext,
+    value: &SecretString,
+) -> Result<SetPlan, String> {
     let (context, parameter) = ctx.env_target();
     let own = value_json(context, parameter, value.expose_secret());
     match existing {
@@ -188,22 +209,35 @@ pub(crate) fn plan_set(existing: Option<&EnvVar>, key: &str, ctx: &DeployContext
 }
 
 /// Plan deleting `ctx`'s own value of a variable, leaving every other context's value.
-pub(crate) fn plan_delete(existing: Option<&EnvVar>, key: &str, ctx: &DeployContext) -> Result<DeletePlan, String> {
-    let Some(var) = existing else { return Ok(DeletePlan::Nothing) };
+pub(crate) fn plan_delete(
+    existing: Option<&EnvVar>,
+    key: &str,
+    ctx: &DeployContext,
+) -> Result<DeletePlan, String> {
+    let Some(var) = existing else {
+        return Ok(DeletePlan::Nothing);
+    };
     if var.values.iter().any(|v| v.context == "all") {
         let values = split_without(var, ctx).ok_or_else(|| {
             format!("`{key}` is a secret with one value for all contexts; it cannot be split per context without reading it")
         })?;
-        return Ok(if values.is_empty() { DeletePlan::Key } else { DeletePlan::Replace(replace_body(var, values)) });
+        return Ok(if values.is_empty() {
+            DeletePlan::Key
+        } else {
+            DeletePlan::Replace(replace_body(var, values))
+        });
     }
-    let Some(own) = var.values.iter().find(|v| ctx.owns(v)) else { return Ok(DeletePlan::Nothing) };
+    let Some(own) = var.values.iter().find(|v| ctx.owns(v)) else {
+        return Ok(DeletePlan::Nothing);
+    };
     if var.values.len() == 1 {
         return Ok(DeletePlan::Key);
     }
     match &own.id {
         Some(id) => Ok(DeletePlan::Value(id.clone())),
         None => {
-            let values = split_without(var, ctx).ok_or_else(|| format!("`{key}` has secret values that cannot be read back"))?;
+            let values = split_without(var, ctx)
+                .ok_or_else(|| format!("`{key}` has secret values that cannot be read back"))?;
             Ok(DeletePlan::Replace(replace_body(var, values)))
         }
     }
@@ -223,7 +257,12 @@ mod tests {
     }
 
     fn var(values: Vec<EnvValue>) -> EnvVar {
-        EnvVar { key: "API_URL".into(), scopes: vec!["builds".into()], values, is_secret: false }
+        EnvVar {
+            key: "API_URL".into(),
+            scopes: vec!["builds".into()],
+            values,
+            is_secret: false,
+        }
     }
 
     fn develop() -> DeployContext {
@@ -232,49 +271,112 @@ mod tests {
 
     #[test]
     fn contexts_parse_from_settings() {
-        assert_eq!(DeployContext::parse("production", None), Ok(DeployContext::Production));
-        assert_eq!(DeployContext::parse("deploy-preview", None), Ok(DeployContext::DeployPreview));
+        assert_eq!(
+            DeployContext::parse("production", None),
+            Ok(DeployContext::Production)
+        );
+        assert_eq!(
+            DeployContext::parse("deploy-preview", None),
+            Ok(DeployContext::DeployPreview)
+        );
         assert_eq!(DeployContext::parse("branch:develop", None), Ok(develop()));
         assert_eq!(
             DeployContext::parse("branch-deploy", Some("qa")),
-            Ok(DeployContext::BranchDeploy { branch: "qa".into() })
+            Ok(DeployContext::BranchDeploy {
+                branch: "qa".into()
+            })
         );
-        assert!(DeployContext::parse("branch-deploy", None).unwrap_err().contains("`branch` setting"));
+        assert!(
+            DeployContext::parse("branch-deploy", None)
+                .unwrap_err()
+                .contains("`branch` setting")
+        );
         assert!(DeployContext::parse("branch:", None).is_err());
-        assert!(DeployContext::parse("staging", None).unwrap_err().contains("unknown deploy context `staging`"));
+        assert!(
+            DeployContext::parse("staging", None)
+                .unwrap_err()
+                .contains("unknown deploy context `staging`")
+        );
     }
 
     #[test]
     fn a_branch_reads_its_own_value_then_branch_deploy_then_all() {
-        let values = vec![val("all", None, "a"), val("branch-deploy", None, "bd"), val("branch", Some("develop"), "dev-branch")];
-        let got = |ctx: &DeployContext, vs: &[EnvValue]| ctx.resolve(vs).and_then(|v| v.value.as_ref()).map(|v| v.expose_secret().to_owned());
+        let values = vec![
+            val("all", None, "a"),
+            val("branch-deploy", None, "bd"),
+            val("branch", Some("develop"), "dev-branch"),
+        ];
+        let got = |ctx: &DeployContext, vs: &[EnvValue]| {
+            ctx.resolve(vs)
+                .and_then(|v| v.value.as_ref())
+                .map(|v| v.expose_secret().to_owned())
+        };
         assert_eq!(got(&develop(), &values).as_deref(), Some("dev-branch"));
-        assert_eq!(got(&DeployContext::Branch("qa".into()), &values).as_deref(), Some("bd"));
-        assert_eq!(got(&DeployContext::Production, &values).as_deref(), Some("a"));
+        assert_eq!(
+            got(&DeployContext::Branch("qa".into()), &values).as_deref(),
+            Some("bd")
+        );
+        assert_eq!(
+            got(&DeployContext::Production, &values).as_deref(),
+            Some("a")
+        );
         assert_eq!(got(&develop(), &values[..1]).as_deref(), Some("a"));
-        assert_eq!(got(&DeployContext::Production, &[val("branch", Some("develop"), "x")]), None);
+        assert_eq!(
+            got(
+                &DeployContext::Production,
+                &[val("branch", Some("develop"), "x")]
+            ),
+            None
+        );
     }
 
     #[test]
     fn setting_a_new_key_creates_it_with_one_context_value() {
         let plan = plan_set(None, "API_URL", &develop(), &"v".to_owned().into()).unwrap();
-        let SetPlan::Create(body) = plan else { panic!("{plan:?}") };
-        assert_eq!(body, json!([{ "key": "API_URL", "values": [{ "context": "branch", "context_parameter": "develop", "value": "v" }] }]));
+        let SetPlan::Create(body) = plan else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(
+            body,
+            json!([{ "key": "API_URL", "values": [{ "context": "branch", "context_parameter": "develop", "value": "v" }] }])
+        );
     }
 
     #[test]
     fn setting_an_existing_key_patches_only_this_context() {
-        let existing = var(vec![val("production", None, "p"), val("deploy-preview", None, "dp")]);
-        let plan = plan_set(Some(&existing), "API_URL", &develop(), &"v".to_owned().into()).unwrap();
-        let SetPlan::Patch(body) = plan else { panic!("{plan:?}") };
-        assert_eq!(body, json!({ "context": "branch", "context_parameter": "develop", "value": "v" }));
+        let existing = var(vec![
+            val("production", None, "p"),
+            val("deploy-preview", None, "dp"),
+        ]);
+        let plan = plan_set(
+            Some(&existing),
+            "API_URL",
+            &develop(),
+            &"v".to_owned().into(),
+        )
+        .unwrap();
+        let SetPlan::Patch(body) = plan else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(
+            body,
+            json!({ "context": "branch", "context_parameter": "develop", "value": "v" })
+        );
     }
 
     #[test]
     fn setting_over_an_all_value_splits_it_so_other_contexts_keep_theirs() {
         let existing = var(vec![val("all", None, "shared")]);
-        let plan = plan_set(Some(&existing), "API_URL", &DeployContext::Production, &"prod".to_owned().into()).unwrap();
-        let SetPlan::Replace(body) = plan else { panic!("{plan:?}") };
+        let plan = plan_set(
+            Some(&existing),
+            "API_URL",
+            &DeployContext::Production,
+            &"prod".to_owned().into(),
+        )
+        .unwrap();
+        let SetPlan::Replace(body) = plan else {
+            panic!("{plan:?}")
+        };
         assert_eq!(
             body["values"],
             json!([
@@ -286,21 +388,46 @@ mod tests {
         );
         assert_eq!(body["scopes"], json!(["builds"]));
 
-        let secret = EnvVar { is_secret: true, values: vec![EnvValue { value: None, ..val("all", None, "") }], ..var(vec![]) };
+        let secret = EnvVar {
+            is_secret: true,
+            values: vec![EnvValue {
+                value: None,
+                ..val("all", None, "")
+            }],
+            ..var(vec![])
+        };
         assert!(plan_set(Some(&secret), "API_URL", &develop(), &"v".to_owned().into()).is_err());
     }
 
     #[test]
     fn deleting_removes_only_this_contexts_value() {
-        let existing = var(vec![val("production", None, "p"), val("branch", Some("develop"), "d")]);
-        assert!(matches!(plan_delete(Some(&existing), "K", &develop()).unwrap(), DeletePlan::Value(id) if id == "id-branch-develop"));
+        let existing = var(vec![
+            val("production", None, "p"),
+            val("branch", Some("develop"), "d"),
+        ]);
+        assert!(
+            matches!(plan_delete(Some(&existing), "K", &develop()).unwrap(), DeletePlan::Value(id) if id == "id-branch-develop")
+        );
         let only = var(vec![val("branch", Some("develop"), "d")]);
-        assert!(matches!(plan_delete(Some(&only), "K", &develop()).unwrap(), DeletePlan::Key));
+        assert!(matches!(
+            plan_delete(Some(&only), "K", &develop()).unwrap(),
+            DeletePlan::Key
+        ));
         let other = var(vec![val("production", None, "p")]);
-        assert!(matches!(plan_delete(Some(&other), "K", &develop()).unwrap(), DeletePlan::Nothing));
-        assert!(matches!(plan_delete(None, "K", &develop()).unwrap(), DeletePlan::Nothing));
+        assert!(matches!(
+            plan_delete(Some(&other), "K", &develop()).unwrap(),
+            DeletePlan::Nothing
+        ));
+        assert!(matches!(
+            plan_delete(None, "K", &develop()).unwrap(),
+            DeletePlan::Nothing
+        ));
         let all = var(vec![val("all", None, "s")]);
-        let DeletePlan::Replace(body) = plan_delete(Some(&all), "K", &DeployContext::Production).unwrap() else { panic!() };
+        let DeletePlan::Replace(body) =
+            plan_delete(Some(&all), "K", &DeployContext::Production).unwrap()
+        else {
+            panic!()
+        };
         assert_eq!(body["values"].as_array().unwrap().len(), 3, "{body}");
     }
 }

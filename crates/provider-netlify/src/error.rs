@@ -28,47 +28,91 @@ pub(crate) enum NetlifyError {
     },
     /// Netlify answered 2xx with a body we could not read.
     #[error("{operation}: unreadable response from Netlify ({message})")]
-    Decode { operation: &'static str, message: String },
+    Decode {
+        operation: &'static str,
+        message: String,
+    },
 }
 
 impl NetlifyError {
     pub(crate) fn transport(operation: &'static str, source: reqwest::Error) -> Self {
         // Build hook URLs carry the hook's secret id: never let a URL into a message.
         let timed_out = source.is_timeout();
-        NetlifyError::Transport { operation, timed_out, source: source.without_url() }
+        NetlifyError::Transport {
+            operation,
+            timed_out,
+            source: source.without_url(),
+        }
     }
 }
 
 /// The one mapping from Netlify's answers to the toolkit's error kinds.
 pub(crate) fn classify(err: NetlifyError) -> Error {
     match err {
-        NetlifyError::Status { status, retry_after, operation, ref message } => match status.as_u16() {
+        NetlifyError::Status {
+            status,
+            retry_after,
+            operation,
+            ref message,
+        } => match status.as_u16() {
             401 => Error::Unauthenticated {
                 provider: PROVIDER.into(),
-                message: format!("{operation}: the token was refused (check NETLIFY_AUTH_TOKEN): {message}"),
+                message: format!(
+                    "{operation}: the token was refused (check NETLIFY_AUTH_TOKEN): {message}"
+                ),
             },
-            403 => Error::PermissionDenied { provider: PROVIDER.into(), message: format!("{operation}: {message}") },
+            403 => Error::PermissionDenied {
+                provider: PROVIDER.into(),
+                message: format!("{operation}: {message}"),
+            },
             404 => Error::not_found(format!("{operation}: {message}")),
-            409 => Error::Conflict { message: format!("netlify {operation}: {message}") },
+            409 => Error::Conflict {
+                message: format!("netlify {operation}: {message}"),
+            },
             422 => Error::config(format!("netlify refused {operation} as invalid: {message}")),
-            429 => Error::RateLimited { provider: PROVIDER.into(), retry_after },
-            s => Error::Provider { provider: PROVIDER.into(), retryable: s >= 500, source: Box::new(err) },
+            429 => Error::RateLimited {
+                provider: PROVIDER.into(),
+                retry_after,
+            },
+            s => Error::Provider {
+                provider: PROVIDER.into(),
+                retryable: s >= 500,
+                source: Box::new(err),
+            },
         },
-        NetlifyError::Transport { .. } => Error::Provider { provider: PROVIDER.into(), retryable: true, source: Box::new(err) },
-        NetlifyError::Decode { .. } => Error::Provider { provider: PROVIDER.into(), retryable: false, source: Box::new(err) },
+        NetlifyError::Transport { .. } => Error::Provider {
+            provider: PROVIDER.into(),
+            retryable: true,
+            source: Box::new(err),
+        },
+        NetlifyError::Decode { .. } => Error::Provider {
+            provider: PROVIDER.into(),
+            retryable: false,
+            source: Box::new(err),
+        },
     }
 }
 
 /// `Retry-After` in seconds or as an HTTP date is what RFC 9110 allows; Netlify sends seconds,
 /// and `X-RateLimit-Reset` (epoch seconds) when it sends no `Retry-After`.
 pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
-    if let Some(v) = headers.get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()) {
-        if let Ok(secs) = v.trim().parse::<u64>() {
-            return Some(Duration::from_secs(secs));
-        }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    if let Some(v) = headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        && let Ok(secs) = v.trim().parse::<u64>()
+    {
+        return Some(Duration::from_secs(secs));
     }
-    let reset = headers.get("x-ratelimit-reset").and_then(|v| v.to_str().ok())?.trim().parse::<u64>().ok()?;
+    let reset = headers
+        .get("x-ratelimit-reset")
+        .and_then(|v| v.to_str().ok())?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
     Some(Duration::from_secs(reset.saturating_sub(now).max(1)))
 }
 
@@ -125,14 +169,39 @@ mod tests {
                 held.push(s);
             }
         });
-        let client = reqwest::Client::builder().timeout(Duration::from_millis(200)).build().unwrap();
-        let err = client.get(format!("http://{addr}/build_hooks/secret-hook-id")).send().await.unwrap_err();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_millis(200))
+            .build()
+            .unwrap();
+        let err = client
+            .get(format!("http://{addr}/build_hooks/secret-hook-id"))
+            .send()
+            .await
+            .unwrap_err();
         let mapped = classify(NetlifyError::transport("buildHook", err));
-        assert!(mapped.is_retryable(), "a timeout is worth retrying: {mapped:?}");
-        assert!(!mapped.to_string().contains("secret-hook-id"), "the URL leaked: {mapped}");
+        assert!(
+            mapped.is_retryable(),
+            "a timeout is worth retrying: {mapped:?}"
+        );
+        assert!(
+            !mapped.to_string().contains("secret-hook-id"),
+            "the URL leaked: {mapped}"
+        );
 
-        let decode = classify(NetlifyError::Decode { operation: "getDeploy", message: "expected value".into() });
-        assert!(matches!(decode, Error::Provider { retryable: false, .. }), "{decode:?}");
+        let decode = classify(NetlifyError::Decode {
+            operation: "getDeploy",
+            message: "expected value".into(),
+        });
+        assert!(
+            matches!(
+                decode,
+                Error::Provider {
+                    retryable: false,
+                    ..
+                }
+            ),
+            "{decode:?}"
+        );
     }
 
     #[test]
@@ -141,10 +210,16 @@ mod tests {
         h.insert("retry-after", "12".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_secs(12)));
         let mut h = reqwest::header::HeaderMap::new();
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         h.insert("x-ratelimit-reset", (now + 30).to_string().parse().unwrap());
         let d = retry_after(&h).unwrap();
-        assert!(d <= Duration::from_secs(30) && d >= Duration::from_secs(28), "{d:?}");
+        assert!(
+            d <= Duration::from_secs(30) && d >= Duration::from_secs(28),
+            "{d:?}"
+        );
         assert_eq!(retry_after(&reqwest::header::HeaderMap::new()), None);
     }
 }

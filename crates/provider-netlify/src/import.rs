@@ -12,27 +12,54 @@ fn lit(s: &str) -> String {
 
 /// A TOML key, quoted when it is not a bare key.
 fn key(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') { s.to_owned() } else { lit(s) }
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        s.to_owned()
+    } else {
+        lit(s)
+    }
 }
 
 /// An environment name for a branch: `develop` and `staging` become `staging`.
 fn env_name(branch: &str) -> String {
     match branch {
         "develop" | "staging" => "staging".to_owned(),
-        b => b.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect(),
+        b => b
+            .to_ascii_lowercase()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect(),
     }
 }
 
 fn environment_table(t: Option<&toml::Value>, at: &str) -> Result<BTreeMap<String, String>> {
-    let Some(env) = t.and_then(|t| t.get("environment")) else { return Ok(BTreeMap::new()) };
-    let table = env.as_table().ok_or_else(|| Error::config(format!("netlify.toml: `{at}.environment` is not a table")))?;
+    let Some(env) = t.and_then(|t| t.get("environment")) else {
+        return Ok(BTreeMap::new());
+    };
+    let table = env
+        .as_table()
+        .ok_or_else(|| Error::config(format!("netlify.toml: `{at}.environment` is not a table")))?;
     table
         .iter()
         .map(|(k, v)| {
             let value = match v {
                 toml::Value::String(s) => s.clone(),
-                toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) => v.to_string(),
-                _ => return Err(Error::config(format!("netlify.toml: `{at}.environment.{k}` is not a plain value"))),
+                toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) => {
+                    v.to_string()
+                }
+                _ => {
+                    return Err(Error::config(format!(
+                        "netlify.toml: `{at}.environment.{k}` is not a plain value"
+                    )));
+                }
             };
             Ok((k.clone(), value))
         })
@@ -49,12 +76,18 @@ fn environment_table(t: Option<&toml::Value>, at: &str) -> Result<BTreeMap<Strin
 /// The site's name is read from `${NETLIFY_SITE_NAME}` until it is written in.
 pub fn import_netlify_toml(text: &str) -> Result<String> {
     let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        Error::config(format!("netlify.toml is not valid TOML: {}", e.message().trim()))
+        Error::config(format!(
+            "netlify.toml is not valid TOML: {}",
+            e.message().trim()
+        ))
     })?;
     let build = doc.get("build");
     let base = environment_table(build, "build")?;
     let contexts = match doc.get("context") {
-        Some(c) => c.as_table().cloned().ok_or_else(|| Error::config("netlify.toml: `context` is not a table"))?,
+        Some(c) => c
+            .as_table()
+            .cloned()
+            .ok_or_else(|| Error::config("netlify.toml: `context` is not a table"))?,
         None => toml::Table::new(),
     };
     let ctx_env = |name: &str| environment_table(contexts.get(name), &format!("context.{name}"));
@@ -71,31 +104,58 @@ pub fn import_netlify_toml(text: &str) -> Result<String> {
         }
         out
     };
-    envs.push(("production".into(), "production".into(), overlay(&[&base, &production])));
-    let mut branches: Vec<&String> =
-        contexts.keys().filter(|k| !matches!(k.as_str(), "production" | "deploy-preview" | "branch-deploy" | "dev")).collect();
+    envs.push((
+        "production".into(),
+        "production".into(),
+        overlay(&[&base, &production]),
+    ));
+    let mut branches: Vec<&String> = contexts
+        .keys()
+        .filter(|k| {
+            !matches!(
+                k.as_str(),
+                "production" | "deploy-preview" | "branch-deploy" | "dev"
+            )
+        })
+        .collect();
     branches.sort_by_key(|b| (env_name(b) != "staging", b.to_string()));
     for branch in branches {
         let name = env_name(branch);
         if envs.iter().any(|(n, _, _)| *n == name) {
-            return Err(Error::config(format!("netlify.toml: branch contexts `{branch}` and another both map to environment `{name}`")));
+            return Err(Error::config(format!(
+                "netlify.toml: branch contexts `{branch}` and another both map to environment `{name}`"
+            )));
         }
         let own = ctx_env(branch)?;
-        envs.push((name, format!("branch:{branch}"), overlay(&[&base, &branch_deploy, &own])));
+        envs.push((
+            name,
+            format!("branch:{branch}"),
+            overlay(&[&base, &branch_deploy, &own]),
+        ));
     }
     if contexts.contains_key("deploy-preview") {
-        envs.push(("preview".into(), "deploy-preview".into(), overlay(&[&base, &preview])));
+        envs.push((
+            "preview".into(),
+            "deploy-preview".into(),
+            overlay(&[&base, &preview]),
+        ));
     }
     let has_staging = envs.iter().any(|(n, _, _)| n == "staging");
 
     let mut out = String::new();
     out.push_str("# Imported from netlify.toml by `staging import`: review before use.\n");
-    if let Some(cmd) = build.and_then(|b| b.get("command")).and_then(|c| c.as_str()) {
+    if let Some(cmd) = build
+        .and_then(|b| b.get("command"))
+        .and_then(|c| c.as_str())
+    {
         out.push_str(&format!("# Netlify builds with: {cmd}\n"));
     }
     out.push_str("\n[project]\nname = \"netlify-site\"\n");
     for (name, context, _) in &envs {
-        out.push_str(&format!("\n[environments.{}]\nprovider = \"netlify\"\n", key(name)));
+        out.push_str(&format!(
+            "\n[environments.{}]\nprovider = \"netlify\"\n",
+            key(name)
+        ));
         if name == "production" {
             out.push_str("protected = true\n");
         }
@@ -110,18 +170,26 @@ pub fn import_netlify_toml(text: &str) -> Result<String> {
     }
     out.push_str("\n[services.site]\nhealth_path = \"/\"\n");
 
-    let keys: std::collections::BTreeSet<&String> = envs.iter().flat_map(|(_, _, vars)| vars.keys()).collect();
+    let keys: std::collections::BTreeSet<&String> =
+        envs.iter().flat_map(|(_, _, vars)| vars.keys()).collect();
     for k in keys {
         out.push_str(&format!("\n[vars.{}]\n", key(k)));
-        let per_env: Vec<(&String, Option<&String>)> = envs.iter().map(|(n, _, vars)| (n, vars.get(k))).collect();
+        let per_env: Vec<(&String, Option<&String>)> =
+            envs.iter().map(|(n, _, vars)| (n, vars.get(k))).collect();
         let first = per_env[0].1;
         if per_env.iter().all(|(_, v)| *v == first) {
-            out.push_str(&format!("value = {}\n", lit(first.expect("the key comes from some environment"))));
+            out.push_str(&format!(
+                "value = {}\n",
+                lit(first.expect("the key comes from some environment"))
+            ));
         } else {
             if per_env.iter().any(|(_, v)| v.is_none()) {
                 out.push_str("required = false\n");
             }
-            let values: Vec<String> = per_env.iter().filter_map(|(n, v)| v.map(|v| format!("{} = {}", key(n), lit(v)))).collect();
+            let values: Vec<String> = per_env
+                .iter()
+                .filter_map(|(n, v)| v.map(|v| format!("{} = {}", key(n), lit(v))))
+                .collect();
             out.push_str(&format!("values = {{ {} }}\n", values.join(", ")));
         }
     }
@@ -158,13 +226,22 @@ command = "npm run build:preview"
         .unwrap();
         let spec: toml::Table = out.parse().unwrap();
         let envs = spec["environments"].as_table().unwrap();
-        assert_eq!(envs.keys().collect::<Vec<_>>(), ["preview", "production", "staging"]);
-        assert_eq!(envs["staging"]["settings"]["context"].as_str(), Some("branch:develop"));
+        assert_eq!(
+            envs.keys().collect::<Vec<_>>(),
+            ["preview", "production", "staging"]
+        );
+        assert_eq!(
+            envs["staging"]["settings"]["context"].as_str(),
+            Some("branch:develop")
+        );
         assert_eq!(envs["staging"]["promotes_to"].as_str(), Some("production"));
         assert_eq!(envs["production"]["protected"].as_bool(), Some(true));
         assert_eq!(spec["vars"]["NODE_VERSION"]["value"].as_str(), Some("20"));
         let api = spec["vars"]["API_URL"]["values"].as_table().unwrap();
-        assert_eq!(api["staging"].as_str(), Some("https://staging-api.example.com"));
+        assert_eq!(
+            api["staging"].as_str(),
+            Some("https://staging-api.example.com")
+        );
         assert_eq!(api["production"].as_str(), Some("https://api.example.com"));
         assert_eq!(api["preview"].as_str(), Some("https://api.example.com"));
         assert_eq!(spec["vars"]["FEATURE_X"]["required"].as_bool(), Some(false));
@@ -173,7 +250,13 @@ command = "npm run build:preview"
 
     #[test]
     fn invalid_netlify_toml_is_a_config_error() {
-        assert!(matches!(import_netlify_toml("[build"), Err(Error::ConfigInvalid { .. })));
-        assert!(matches!(import_netlify_toml("context = 3"), Err(Error::ConfigInvalid { .. })));
+        assert!(matches!(
+            import_netlify_toml("[build"),
+            Err(Error::ConfigInvalid { .. })
+        ));
+        assert!(matches!(
+            import_netlify_toml("context = 3"),
+            Err(Error::ConfigInvalid { .. })
+        ));
     }
 }

@@ -20,7 +20,11 @@ pub struct RateLimits {
 
 impl Default for RateLimits {
     fn default() -> Self {
-        RateLimits { requests: 500, deploys: 3, window: Duration::from_secs(60) }
+        RateLimits {
+            requests: 500,
+            deploys: 3,
+            window: Duration::from_secs(60),
+        }
     }
 }
 
@@ -34,7 +38,11 @@ pub(crate) struct Window {
 
 impl Window {
     pub(crate) fn new(max: u32, window: Duration) -> Self {
-        Window { max: max.max(1) as usize, window, calls: Mutex::new(VecDeque::new()) }
+        Window {
+            max: max.max(1) as usize,
+            window,
+            calls: Mutex::new(VecDeque::new()),
+        }
     }
 
     /// Wait until one more call fits in the window, then count it.
@@ -43,7 +51,10 @@ impl Window {
             let wait = {
                 let mut calls = self.calls.lock().await;
                 let now = Instant::now();
-                while calls.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+                while calls
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= self.window)
+                {
                     calls.pop_front();
                 }
                 if calls.len() < self.max {
@@ -69,8 +80,16 @@ mod tests {
         for _ in 0..3 {
             w.acquire().await;
         }
-        assert_eq!(start.elapsed(), Duration::ZERO, "three deploys fit in the window");
+        assert_eq!(
+            start.elapsed(),
+            Duration::ZERO,
+            "three deploys fit in the window"
+        );
         w.acquire().await;
-        assert!(start.elapsed() >= Duration::from_secs(60), "the fourth waited only {:?}", start.elapsed());
+        assert!(
+            start.elapsed() >= Duration::from_secs(60),
+            "the fourth waited only {:?}",
+            start.elapsed()
+        );
     }
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use staging_core::{
-    Backoff, Capabilities, Capability, Deploy, DeployRequest, DeployStatus, DeployTarget, Error, LiveState, Provider,
-    Result, ServiceHandle, async_trait,
+    Backoff, Capabilities, Capability, Deploy, DeployRequest, DeployStatus, DeployTarget, Error,
+    LiveState, Provider, Result, ServiceHandle, async_trait,
 };
 use url::Url;
 
@@ -56,7 +56,10 @@ impl fmt::Debug for SiteTarget {
             .field("site", &self.site)
             .field("context", &self.context)
             .field("account_id", &self.account_id)
-            .field("build_hook", &self.build_hook.as_ref().map(|_| "[REDACTED]"))
+            .field(
+                "build_hook",
+                &self.build_hook.as_ref().map(|_| "[REDACTED]"),
+            )
             .field("url", &self.url.as_ref().map(Url::as_str))
             .finish()
     }
@@ -65,7 +68,13 @@ impl fmt::Debug for SiteTarget {
 impl SiteTarget {
     /// A site by id in a context, with no account, hook or URL override.
     pub fn new(site: SiteRef, context: DeployContext) -> Self {
-        SiteTarget { site, context, account_id: None, build_hook: None, url: None }
+        SiteTarget {
+            site,
+            context,
+            account_id: None,
+            build_hook: None,
+            url: None,
+        }
     }
 }
 
@@ -164,15 +173,21 @@ impl NetlifyBuilder {
 
     /// The provider; fails when no token is set or the base URL is not an http(s) URL.
     pub fn build(self) -> Result<NetlifyProvider> {
-        let token = self.token.filter(|t| !t.expose_secret().trim().is_empty()).ok_or_else(|| Error::Unauthenticated {
-            provider: PROVIDER.into(),
-            message: "no token: set NETLIFY_AUTH_TOKEN to a Netlify personal access token".into(),
-        })?;
+        let token = self
+            .token
+            .filter(|t| !t.expose_secret().trim().is_empty())
+            .ok_or_else(|| Error::Unauthenticated {
+                provider: PROVIDER.into(),
+                message: "no token: set NETLIFY_AUTH_TOKEN to a Netlify personal access token"
+                    .into(),
+            })?;
         let raw = self.base_url.unwrap_or_else(|| DEFAULT_API_URL.to_owned());
         let base = Url::parse(&raw)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-            .ok_or_else(|| Error::config(format!("NETLIFY_API_URL `{raw}` is not an http(s) URL")))?;
+            .ok_or_else(|| {
+                Error::config(format!("NETLIFY_API_URL `{raw}` is not an http(s) URL"))
+            })?;
         let client = Client::new(
             base,
             token,
@@ -228,7 +243,13 @@ fn to_deploy(d: &DeployJson) -> Deploy {
         Some(m) if status == DeployStatus::Failed && !m.is_empty() => format!("{raw}: {m}"),
         _ => raw,
     };
-    Deploy { id: d.id.clone(), status, commit: d.commit_ref.clone().filter(|c| !c.is_empty()), image: None, raw_status }
+    Deploy {
+        id: d.id.clone(),
+        status,
+        commit: d.commit_ref.clone().filter(|c| !c.is_empty()),
+        image: None,
+        raw_status,
+    }
 }
 
 /// Two commit references name the same commit when one is a prefix of the other (short SHAs).
@@ -239,7 +260,17 @@ fn same_commit(a: &str, b: &str) -> bool {
 
 /// The host label Netlify gives a branch: lower case, anything but `[a-z0-9-]` as `-`.
 fn branch_label(branch: &str) -> String {
-    branch.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect()
+    branch
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 impl NetlifyProvider {
@@ -258,14 +289,29 @@ impl NetlifyProvider {
     }
 
     async fn get_site(&self, site_id: &str) -> Result<Site> {
-        let site: Site = self.client.json("getSite", self.client.request(Method::GET, self.client.endpoint(&["sites", site_id]))).await?;
-        self.located.lock().unwrap_or_else(|e| e.into_inner()).insert(site.id.clone(), site.clone());
+        let site: Site = self
+            .client
+            .json(
+                "getSite",
+                self.client
+                    .request(Method::GET, self.client.endpoint(&["sites", site_id])),
+            )
+            .await?;
+        self.located
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(site.id.clone(), site.clone());
         Ok(site)
     }
 
     /// The site as last seen, fetched when this provider has not seen it yet.
     pub(crate) async fn site(&self, site_id: &str) -> Result<Site> {
-        let cached = self.located.lock().unwrap_or_else(|e| e.into_inner()).get(site_id).cloned();
+        let cached = self
+            .located
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(site_id)
+            .cloned();
         match cached {
             Some(s) => Ok(s),
             None => self.get_site(site_id).await,
@@ -276,39 +322,65 @@ impl NetlifyProvider {
     /// answers until an exact match or a short page.
     async fn find_site_by_name(&self, name: &str) -> Result<Site> {
         for page in 1u32.. {
-            let req = self.client.request(Method::GET, self.client.endpoint(&["sites"])).query(&[
-                ("name", name.to_owned()),
-                ("filter", "all".to_owned()),
-                ("page", page.to_string()),
-                ("per_page", PER_PAGE.to_string()),
-            ]);
+            let req = self
+                .client
+                .request(Method::GET, self.client.endpoint(&["sites"]))
+                .query(&[
+                    ("name", name.to_owned()),
+                    ("filter", "all".to_owned()),
+                    ("page", page.to_string()),
+                    ("per_page", PER_PAGE.to_string()),
+                ]);
             let sites: Vec<Site> = self.client.json("listSites", req).await?;
             let count = sites.len();
             if let Some(site) = sites.into_iter().find(|s| s.name.as_deref() == Some(name)) {
-                self.located.lock().unwrap_or_else(|e| e.into_inner()).insert(site.id.clone(), site.clone());
+                self.located
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(site.id.clone(), site.clone());
                 return Ok(site);
             }
             if count < PER_PAGE as usize {
                 break;
             }
         }
-        Err(Error::not_found(format!("Netlify site named `{name}` (is the token's account a member of its team?)")))
+        Err(Error::not_found(format!(
+            "Netlify site named `{name}` (is the token's account a member of its team?)"
+        )))
     }
 
-    async fn list_deploys(&self, site_id: &str, context: &DeployContext, per_page: u32) -> Result<Vec<DeployJson>> {
+    async fn list_deploys(
+        &self,
+        site_id: &str,
+        context: &DeployContext,
+        per_page: u32,
+    ) -> Result<Vec<DeployJson>> {
         let mut query = context.deploy_filter();
         query.push(("page", "1".into()));
         query.push(("per_page", per_page.to_string()));
-        let req = self.client.request(Method::GET, self.client.endpoint(&["sites", site_id, "deploys"])).query(&query);
+        let req = self
+            .client
+            .request(
+                Method::GET,
+                self.client.endpoint(&["sites", site_id, "deploys"]),
+            )
+            .query(&query);
         self.client.json("listSiteDeploys", req).await
     }
 
     fn remember_expected(&self, deploy_id: &str, commit: &str) {
-        self.expected.lock().unwrap_or_else(|e| e.into_inner()).insert(deploy_id.to_owned(), commit.to_owned());
+        self.expected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(deploy_id.to_owned(), commit.to_owned());
     }
 
     fn expected_commit(&self, deploy_id: &str) -> Option<String> {
-        self.expected.lock().unwrap_or_else(|e| e.into_inner()).get(deploy_id).cloned()
+        self.expected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(deploy_id)
+            .cloned()
     }
 
     /// The URL a context serves at: the site's for production, the branch subdomain for a
@@ -319,20 +391,39 @@ impl NetlifyProvider {
         }
         let parse = |s: &str| Url::parse(s).ok();
         match &target.context {
-            DeployContext::Production => site.ssl_url.as_deref().and_then(parse).or_else(|| site.url.as_deref().and_then(parse)),
-            DeployContext::DeployPreview => live.and_then(|d| d.deploy_ssl_url.as_deref()).and_then(parse),
+            DeployContext::Production => site
+                .ssl_url
+                .as_deref()
+                .and_then(parse)
+                .or_else(|| site.url.as_deref().and_then(parse)),
+            DeployContext::DeployPreview => live
+                .and_then(|d| d.deploy_ssl_url.as_deref())
+                .and_then(parse),
             DeployContext::BranchDeploy { branch } | DeployContext::Branch(branch) => {
                 let label = branch_label(branch);
-                match site.branch_deploy_custom_domain.as_deref().filter(|d| !d.is_empty()) {
+                match site
+                    .branch_deploy_custom_domain
+                    .as_deref()
+                    .filter(|d| !d.is_empty())
+                {
                     Some(domain) => parse(&format!("https://{label}.{domain}")),
-                    None => site.name.as_deref().and_then(|n| parse(&format!("https://{label}--{n}.netlify.app"))),
+                    None => site
+                        .name
+                        .as_deref()
+                        .and_then(|n| parse(&format!("https://{label}--{n}.netlify.app"))),
                 }
             }
         }
     }
 
     /// Start a build of the context's branch through the builds API.
-    async fn trigger_build(&self, site_id: &str, branch: Option<&str>, commit: &str, clear_cache: bool) -> Result<String> {
+    async fn trigger_build(
+        &self,
+        site_id: &str,
+        branch: Option<&str>,
+        commit: &str,
+        clear_cache: bool,
+    ) -> Result<String> {
         let mut query = vec![("title", format!("staging: deploy {commit}"))];
         if let Some(b) = branch {
             query.push(("branch", b.to_owned()));
@@ -340,18 +431,38 @@ impl NetlifyProvider {
         if clear_cache {
             query.push(("clear_cache", "true".to_owned()));
         }
-        let req = self.client.request(Method::POST, self.client.endpoint(&["sites", site_id, "builds"])).query(&query);
+        let req = self
+            .client
+            .request(
+                Method::POST,
+                self.client.endpoint(&["sites", site_id, "builds"]),
+            )
+            .query(&query);
         let build: Build = self.client.json("createSiteBuild", req).await?;
         build.deploy_id.filter(|d| !d.is_empty()).ok_or_else(|| {
-            Error::failed(format!("Netlify started build {} but named no deploy for it", build.id.unwrap_or_default()))
+            Error::failed(format!(
+                "Netlify started build {} but named no deploy for it",
+                build.id.unwrap_or_default()
+            ))
         })
     }
 
     /// Start a build through a build hook, then find the deploy it started: the hook's answer
     /// does not name it, so look for a deploy of the context that was not there before.
-    async fn trigger_hook(&self, site_id: &str, target: &SiteTarget, hook: &SecretString, commit: &str, clear_cache: bool) -> Result<String> {
-        let before: BTreeSet<String> =
-            self.list_deploys(site_id, &target.context, RECENT_DEPLOYS).await?.into_iter().map(|d| d.id).collect();
+    async fn trigger_hook(
+        &self,
+        site_id: &str,
+        target: &SiteTarget,
+        hook: &SecretString,
+        commit: &str,
+        clear_cache: bool,
+    ) -> Result<String> {
+        let before: BTreeSet<String> = self
+            .list_deploys(site_id, &target.context, RECENT_DEPLOYS)
+            .await?
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
         let hook = hook.expose_secret();
         let url = if hook.starts_with("http://") || hook.starts_with("https://") {
             Url::parse(hook).map_err(|_| Error::config("the build hook is not a valid URL"))?
@@ -362,18 +473,30 @@ impl NetlifyProvider {
         if clear_cache {
             query.push(("clear_cache", "true".to_owned()));
         }
-        self.client.empty("build hook", self.client.anonymous(Method::POST, url).query(&query)).await?;
+        self.client
+            .empty(
+                "build hook",
+                self.client.anonymous(Method::POST, url).query(&query),
+            )
+            .await?;
 
         let started = tokio::time::Instant::now();
-        let mut backoff = Backoff::new(self.poll_interval.min(Duration::from_secs(2)), self.poll_interval * 4);
+        let mut backoff = Backoff::new(
+            self.poll_interval.min(Duration::from_secs(2)),
+            self.poll_interval * 4,
+        );
         loop {
-            let now = self.list_deploys(site_id, &target.context, RECENT_DEPLOYS).await?;
+            let now = self
+                .list_deploys(site_id, &target.context, RECENT_DEPLOYS)
+                .await?;
             if let Some(new) = now.into_iter().find(|d| !before.contains(&d.id)) {
                 return Ok(new.id);
             }
             if started.elapsed() >= self.hook_wait {
                 return Err(Error::Timeout {
-                    what: format!("the deploy started by the build hook of site {site_id} to appear"),
+                    what: format!(
+                        "the deploy started by the build hook of site {site_id} to appear"
+                    ),
                     after: self.hook_wait,
                 });
             }
@@ -395,8 +518,16 @@ impl NetlifyProvider {
     pub async fn lock_published_deploy(&self, service: &ServiceHandle) -> Result<Deploy> {
         self.production_only(service, "lock the published deploy")?;
         let published = self.published(&service.id).await?;
-        let d: DeployJson =
-            self.client.json("lockDeploy", self.client.request(Method::POST, self.client.endpoint(&["deploys", &published.id, "lock"]))).await?;
+        let d: DeployJson = self
+            .client
+            .json(
+                "lockDeploy",
+                self.client.request(
+                    Method::POST,
+                    self.client.endpoint(&["deploys", &published.id, "lock"]),
+                ),
+            )
+            .await?;
         Ok(to_deploy(&d))
     }
 
@@ -406,7 +537,13 @@ impl NetlifyProvider {
         let published = self.published(&service.id).await?;
         let d: DeployJson = self
             .client
-            .json("unlockDeploy", self.client.request(Method::POST, self.client.endpoint(&["deploys", &published.id, "unlock"])))
+            .json(
+                "unlockDeploy",
+                self.client.request(
+                    Method::POST,
+                    self.client.endpoint(&["deploys", &published.id, "unlock"]),
+                ),
+            )
             .await?;
         Ok(to_deploy(&d))
     }
@@ -414,7 +551,12 @@ impl NetlifyProvider {
     fn production_only(&self, service: &ServiceHandle, operation: &str) -> Result<()> {
         match self.context_of(service)? {
             DeployContext::Production => Ok(()),
-            other => Err(Error::not_supported(PROVIDER, format!("{operation} in the {other} context (only production deploys are published)"))),
+            other => Err(Error::not_supported(
+                PROVIDER,
+                format!(
+                    "{operation} in the {other} context (only production deploys are published)"
+                ),
+            )),
         }
     }
 }
@@ -426,10 +568,18 @@ impl Provider for NetlifyProvider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        let all = |f: fn(&DeployContext) -> bool| !self.sites.is_empty() && self.sites.values().all(|t| f(&t.context));
+        let all = |f: fn(&DeployContext) -> bool| {
+            !self.sites.is_empty() && self.sites.values().all(|t| f(&t.context))
+        };
         Capabilities::none()
-            .with(Capability::DeployCommit, all(|c| *c != DeployContext::DeployPreview))
-            .with(Capability::Rollback, all(|c| *c == DeployContext::Production))
+            .with(
+                Capability::DeployCommit,
+                all(|c| *c != DeployContext::DeployPreview),
+            )
+            .with(
+                Capability::Rollback,
+                all(|c| *c == DeployContext::Production),
+            )
             .with(Capability::ReadEnv, true)
             .with(Capability::WriteEnv, true)
     }
@@ -439,59 +589,105 @@ impl Provider for NetlifyProvider {
     }
 
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
-        if let Some(own) = &self.environment {
-            if own != environment {
-                return Err(Error::config(format!(
-                    "this Netlify provider was built for environment `{own}`, not `{environment}`"
-                )));
-            }
+        if let Some(own) = &self.environment
+            && own != environment
+        {
+            return Err(Error::config(format!(
+                "this Netlify provider was built for environment `{own}`, not `{environment}`"
+            )));
         }
         let target = self.target(service)?;
         let site = match &target.site {
             SiteRef::Id(id) => self.get_site(id).await?,
             SiteRef::Name(name) => self.find_site_by_name(name).await?,
         };
-        Ok(ServiceHandle { name: service.to_owned(), environment: environment.to_owned(), id: site.id })
+        Ok(ServiceHandle {
+            name: service.to_owned(),
+            environment: environment.to_owned(),
+            id: site.id,
+        })
     }
 
     async fn live_state(&self, service: &ServiceHandle) -> Result<LiveState> {
         let target = self.target(&service.name)?;
-        let deploys = self.list_deploys(&service.id, &target.context, RECENT_DEPLOYS).await?;
+        let deploys = self
+            .list_deploys(&service.id, &target.context, RECENT_DEPLOYS)
+            .await?;
         let (site, live) = match target.context {
             DeployContext::Production => {
                 let site = self.get_site(&service.id).await?;
                 let live = site.published_deploy.clone().filter(|d| !d.id.is_empty());
                 (site, live)
             }
-            _ => (self.site(&service.id).await?, deploys.iter().find(|d| d.state.as_deref() == Some("ready")).cloned()),
+            _ => (
+                self.site(&service.id).await?,
+                deploys
+                    .iter()
+                    .find(|d| d.state.as_deref() == Some("ready"))
+                    .cloned(),
+            ),
         };
         let url = self.url_for(target, &site, live.as_ref());
-        Ok(LiveState { latest: deploys.first().map(to_deploy), live: live.as_ref().map(to_deploy), url })
+        Ok(LiveState {
+            latest: deploys.first().map(to_deploy),
+            live: live.as_ref().map(to_deploy),
+            url,
+        })
     }
 
     async fn deploy(&self, service: &ServiceHandle, request: &DeployRequest) -> Result<Deploy> {
         let target = self.target(&service.name)?;
         let DeployTarget::Commit(commit) = &request.target else {
-            return Err(Error::not_supported(PROVIDER, "deploy an image (Netlify builds from the site's repository)"));
+            return Err(Error::not_supported(
+                PROVIDER,
+                "deploy an image (Netlify builds from the site's repository)",
+            ));
         };
         if target.context == DeployContext::DeployPreview {
-            return Err(Error::not_supported(PROVIDER, "deploy to the deploy-preview context (previews are built from pull requests)"));
+            return Err(Error::not_supported(
+                PROVIDER,
+                "deploy to the deploy-preview context (previews are built from pull requests)",
+            ));
         }
         self.client.deploy_slot().await;
         let id = match &target.build_hook {
-            Some(hook) => self.trigger_hook(&service.id, target, hook, commit, request.clear_cache).await?,
-            None => self.trigger_build(&service.id, target.context.build_branch(), commit, request.clear_cache).await?,
+            Some(hook) => {
+                self.trigger_hook(&service.id, target, hook, commit, request.clear_cache)
+                    .await?
+            }
+            None => {
+                self.trigger_build(
+                    &service.id,
+                    target.context.build_branch(),
+                    commit,
+                    request.clear_cache,
+                )
+                .await?
+            }
         };
         self.remember_expected(&id, request.commit.as_deref().unwrap_or(commit));
         tracing::info!(site = %service.id, deploy = %id, context = %target.context, "netlify build started");
-        Ok(Deploy { id, status: DeployStatus::Queued, commit: None, image: None, raw_status: "new".into() })
+        Ok(Deploy {
+            id,
+            status: DeployStatus::Queued,
+            commit: None,
+            image: None,
+            raw_status: "new".into(),
+        })
     }
 
     async fn deploy_status(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
         let target = self.target(&service.name)?;
         let d: DeployJson = self
             .client
-            .json("getSiteDeploy", self.client.request(Method::GET, self.client.endpoint(&["sites", &service.id, "deploys", deploy_id])))
+            .json(
+                "getSiteDeploy",
+                self.client.request(
+                    Method::GET,
+                    self.client
+                        .endpoint(&["sites", &service.id, "deploys", deploy_id]),
+                ),
+            )
             .await?;
         let mut deploy = to_deploy(&d);
         if deploy.status != DeployStatus::Live {
@@ -499,23 +695,28 @@ impl Provider for NetlifyProvider {
         }
         // Ready is not yet live when it built another commit than the one asked for (the
         // branch head moved, or was never pushed), or when production did not publish it.
-        if let (Some(want), Some(got)) = (self.expected_commit(deploy_id), deploy.commit.clone()) {
-            if !same_commit(&want, &got) {
-                deploy.status = DeployStatus::Failed;
-                deploy.raw_status = format!(
-                    "ready, but it built commit {got}, not {want}: push {want} to {} first",
-                    target.context.build_branch().unwrap_or("the production branch")
-                );
-                return Ok(deploy);
-            }
+        if let (Some(want), Some(got)) = (self.expected_commit(deploy_id), deploy.commit.clone())
+            && !same_commit(&want, &got)
+        {
+            let branch = target
+                .context
+                .build_branch()
+                .unwrap_or("the production branch");
+            deploy.status = DeployStatus::Failed;
+            deploy.raw_status = format!(
+                "ready, but it built commit {got}, not {want}: push {want} to {branch} first"
+            );
+            return Ok(deploy);
         }
         if target.context == DeployContext::Production {
             let published = self.published(&service.id).await?;
             if published.id != deploy.id {
                 if published.locked == Some(true) {
                     deploy.status = DeployStatus::Failed;
-                    deploy.raw_status =
-                        format!("ready, but not published: auto publishing is locked on deploy {} (unlock it)", published.id);
+                    deploy.raw_status = format!(
+                        "ready, but not published: auto publishing is locked on deploy {} (unlock it)",
+                        published.id
+                    );
                 } else {
                     deploy.status = DeployStatus::Superseded;
                     deploy.raw_status = format!("ready, but deploy {} is published", published.id);
@@ -529,7 +730,9 @@ impl Provider for NetlifyProvider {
         self.production_only(service, "rollback")?;
         let target = self.target(&service.name)?;
         let current = self.published(&service.id).await?;
-        let deploys = self.list_deploys(&service.id, &target.context, RECENT_DEPLOYS).await?;
+        let deploys = self
+            .list_deploys(&service.id, &target.context, RECENT_DEPLOYS)
+            .await?;
         let position = deploys.iter().position(|d| d.id == current.id);
         let previous = deploys
             .iter()
@@ -544,7 +747,16 @@ impl Provider for NetlifyProvider {
             .client
             .json(
                 "restoreSiteDeploy",
-                self.client.request(Method::POST, self.client.endpoint(&["sites", &service.id, "deploys", &previous.id, "restore"])),
+                self.client.request(
+                    Method::POST,
+                    self.client.endpoint(&[
+                        "sites",
+                        &service.id,
+                        "deploys",
+                        &previous.id,
+                        "restore",
+                    ]),
+                ),
             )
             .await?;
         tracing::info!(site = %service.id, deploy = %d.id, "netlify deploy restored");
@@ -555,7 +767,12 @@ impl Provider for NetlifyProvider {
         self.read_env(service).await
     }
 
-    async fn set_env_var(&self, service: &ServiceHandle, key: &str, value: &SecretString) -> Result<()> {
+    async fn set_env_var(
+        &self,
+        service: &ServiceHandle,
+        key: &str,
+        value: &SecretString,
+    ) -> Result<()> {
         self.write_env(service, key, value).await
     }
 
@@ -563,8 +780,16 @@ impl Provider for NetlifyProvider {
         self.remove_env(service, key).await
     }
 
-    async fn recent_logs(&self, _service: &ServiceHandle, _deploy_id: Option<&str>, _lines: usize) -> Result<Vec<String>> {
-        Err(Error::not_supported(PROVIDER, "logs (Netlify streams build logs outside its REST API)"))
+    async fn recent_logs(
+        &self,
+        _service: &ServiceHandle,
+        _deploy_id: Option<&str>,
+        _lines: usize,
+    ) -> Result<Vec<String>> {
+        Err(Error::not_supported(
+            PROVIDER,
+            "logs (Netlify streams build logs outside its REST API)",
+        ))
     }
 }
 
@@ -607,7 +832,11 @@ mod tests {
         let err = NetlifyBuilder::new().build().unwrap_err();
         assert!(matches!(err, Error::Unauthenticated { .. }), "{err:?}");
         assert!(err.to_string().contains("NETLIFY_AUTH_TOKEN"));
-        let err = NetlifyBuilder::new().with_token("t".to_owned().into()).with_base_url("ftp://x").build().unwrap_err();
+        let err = NetlifyBuilder::new()
+            .with_token("t".to_owned().into())
+            .with_base_url("ftp://x")
+            .build()
+            .unwrap_err();
         assert!(matches!(err, Error::ConfigInvalid { .. }), "{err:?}");
     }
 
@@ -615,11 +844,19 @@ mod tests {
     fn debug_output_redacts_token_and_build_hook() {
         let mut target = SiteTarget::new(SiteRef::Name("s".into()), DeployContext::Production);
         target.build_hook = Some("hook-canary-77".to_owned().into());
-        let b = NetlifyBuilder::new().with_token("tok-canary-55".to_owned().into()).with_site("web", target);
+        let b = NetlifyBuilder::new()
+            .with_token("tok-canary-55".to_owned().into())
+            .with_site("web", target);
         let shown = format!("{b:?}");
-        assert!(!shown.contains("hook-canary-77") && !shown.contains("tok-canary-55"), "{shown}");
+        assert!(
+            !shown.contains("hook-canary-77") && !shown.contains("tok-canary-55"),
+            "{shown}"
+        );
         let p = b.build().unwrap();
         let shown = format!("{p:?}");
-        assert!(!shown.contains("hook-canary-77") && !shown.contains("tok-canary-55"), "{shown}");
+        assert!(
+            !shown.contains("hook-canary-77") && !shown.contains("tok-canary-55"),
+            "{shown}"
+        );
     }
 }

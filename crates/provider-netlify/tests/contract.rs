@@ -11,8 +11,8 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use staging_core::{
-    Capabilities, Deploy, DeployRequest, DeployStatus, DynProvider, Error, LiveState, Provider, ProviderExt, RetryPolicy,
-    RetryProvider, SecretStore, ServiceHandle, async_trait,
+    Capabilities, Deploy, DeployRequest, DeployStatus, DynProvider, Error, LiveState, Provider,
+    ProviderExt, RetryPolicy, RetryProvider, SecretStore, ServiceHandle, async_trait,
 };
 use staging_provider_netlify::{DeployContext, NetlifyProvider, SiteRef, SiteTarget};
 use support::fake::Fault;
@@ -35,7 +35,10 @@ fn mock_provider(context: DeployContext) -> NetlifyProvider {
     // Prism's generated examples name every site "string".
     let mut target = SiteTarget::new(SiteRef::Name("string".into()), context);
     target.account_id = Some("acct-mock".into());
-    support::builder(&support::mock().url).with_site("web", target).build().unwrap()
+    support::builder(&support::mock().url)
+        .with_site("web", target)
+        .build()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -46,8 +49,14 @@ async fn every_read_is_accepted_by_the_contract_and_its_answers_parse() {
     let state = p.live_state(&svc).await.expect("listSiteDeploys + getSite");
     assert!(state.latest.is_some() && state.live.is_some(), "{state:?}");
     let d = p.deploy_status(&svc, "dpl-1").await.expect("getSiteDeploy");
-    assert_eq!(d.raw_status, "string", "an unknown state is reported as Netlify's word");
-    let vars = p.env_vars(&svc).await.expect("getSiteEnvVars at /api/v1/sites/{site_id}/env");
+    assert_eq!(
+        d.raw_status, "string",
+        "an unknown state is reported as Netlify's word"
+    );
+    let vars = p
+        .env_vars(&svc)
+        .await
+        .expect("getSiteEnvVars at /api/v1/sites/{site_id}/env");
     assert!(vars.contains_key("string"), "{:?}", vars.keys());
     let store = Arc::new(mock_provider(DeployContext::Production)).env_store(svc.clone());
     assert!(store.get("string").await.expect("getEnvVar").is_some());
@@ -57,16 +66,25 @@ async fn every_read_is_accepted_by_the_contract_and_its_answers_parse() {
 async fn every_write_is_accepted_by_the_contract() {
     let p = mock_provider(develop());
     let svc = p.locate("staging", "web").await.unwrap();
-    let d = p.deploy(&svc, &DeployRequest::commit(SHA_1)).await.expect("createSiteBuild with branch");
+    let d = p
+        .deploy(&svc, &DeployRequest::commit(SHA_1))
+        .await
+        .expect("createSiteBuild with branch");
     assert_eq!(d.id, "string");
     // The mock's variable has an `all` value, so setting one context splits it (updateEnvVar).
-    p.set_env_var(&svc, "API_URL", &secret("https://staging-api.example.com")).await.expect("updateEnvVar");
-    p.delete_env_var(&svc, "API_URL").await.expect("updateEnvVar on delete");
+    p.set_env_var(&svc, "API_URL", &secret("https://staging-api.example.com"))
+        .await
+        .expect("updateEnvVar");
+    p.delete_env_var(&svc, "API_URL")
+        .await
+        .expect("updateEnvVar on delete");
 
     let prod = mock_provider(DeployContext::Production);
     let svc = prod.locate("production", "web").await.unwrap();
     prod.lock_published_deploy(&svc).await.expect("lockDeploy");
-    prod.unlock_published_deploy(&svc).await.expect("unlockDeploy");
+    prod.unlock_published_deploy(&svc)
+        .await
+        .expect("unlockDeploy");
 }
 
 // ---------------------------------------------------------------- proxy + fake: behaviour
@@ -80,16 +98,36 @@ async fn deploy_waits_until_ready_and_reports_the_commit() {
     let svc = p.locate("staging", "web").await.unwrap();
     let d = p.deploy(&svc, &DeployRequest::commit(SHA_1)).await.unwrap();
     let mut seen = vec![];
-    let live = p.wait_until_live(&svc, &d.id, WAIT, &mut |w| seen.push(w.deploy.raw_status.clone())).await.unwrap();
+    let live = p
+        .wait_until_live(&svc, &d.id, WAIT, &mut |w| {
+            seen.push(w.deploy.raw_status.clone())
+        })
+        .await
+        .unwrap();
     assert_eq!(live.commit.as_deref(), Some(SHA_1));
-    assert_eq!(seen.first().map(String::as_str), Some("building"), "{seen:?}");
-    assert!(fake.calls(&site).contains(&"POST builds develop".to_owned()), "{:?}", fake.calls(&site));
+    assert_eq!(
+        seen.first().map(String::as_str),
+        Some("building"),
+        "{seen:?}"
+    );
+    assert!(
+        fake.calls(&site)
+            .contains(&"POST builds develop".to_owned()),
+        "{:?}",
+        fake.calls(&site)
+    );
 
     let state = p.live_state(&svc).await.unwrap();
     assert_eq!(state.live_commit(), Some(SHA_1));
-    assert_eq!(state.latest.as_ref().map(|d| d.id.as_str()), Some(d.id.as_str()));
+    assert_eq!(
+        state.latest.as_ref().map(|d| d.id.as_str()),
+        Some(d.id.as_str())
+    );
     let name = fake.with_site(&site, |s| s.name.clone());
-    assert_eq!(state.url.unwrap().as_str(), format!("https://develop--{name}.netlify.app/"));
+    assert_eq!(
+        state.url.unwrap().as_str(),
+        format!("https://develop--{name}.netlify.app/")
+    );
 }
 
 #[tokio::test]
@@ -101,9 +139,16 @@ async fn a_failed_build_fails_the_wait_with_netlifys_error() {
     let p = support::provider(&site, develop());
     let svc = p.locate("staging", "web").await.unwrap();
     let d = p.deploy(&svc, &DeployRequest::commit(SHA_1)).await.unwrap();
-    let err = p.wait_until_live(&svc, &d.id, WAIT, &mut |_| {}).await.unwrap_err();
+    let err = p
+        .wait_until_live(&svc, &d.id, WAIT, &mut |_| {})
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Failed { .. }), "{err:?}");
-    assert!(err.to_string().contains("error: Build script returned non-zero exit code"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("error: Build script returned non-zero exit code"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -114,8 +159,15 @@ async fn a_build_of_another_commit_fails_instead_of_passing_as_live() {
     let p = support::provider(&site, develop());
     let svc = p.locate("staging", "web").await.unwrap();
     let d = p.deploy(&svc, &DeployRequest::commit(SHA_2)).await.unwrap();
-    let err = p.wait_until_live(&svc, &d.id, WAIT, &mut |_| {}).await.unwrap_err();
-    assert!(err.to_string().contains(&format!("built commit {SHA_1}, not {SHA_2}")), "{err}");
+    let err = p
+        .wait_until_live(&svc, &d.id, WAIT, &mut |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(&format!("built commit {SHA_1}, not {SHA_2}")),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -127,7 +179,10 @@ async fn waiting_is_bounded_when_a_build_never_finishes() {
     let p = support::provider(&site, develop());
     let svc = p.locate("staging", "web").await.unwrap();
     let d = p.deploy(&svc, &DeployRequest::commit(SHA_1)).await.unwrap();
-    let err = p.wait_until_live(&svc, &d.id, Duration::from_millis(300), &mut |_| {}).await.unwrap_err();
+    let err = p
+        .wait_until_live(&svc, &d.id, Duration::from_millis(300), &mut |_| {})
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
 }
 
@@ -143,7 +198,10 @@ async fn a_429_while_waiting_is_honoured_and_the_wait_goes_on() {
     let err = p.deploy_status(&svc, &d.id).await.unwrap_err();
     assert_eq!(err.retry_after(), Some(Duration::from_secs(1)), "{err:?}");
     fake.fail_next(&site, Fault::RateLimited(1));
-    let live = p.wait_until_live(&svc, &d.id, WAIT, &mut |_| {}).await.unwrap();
+    let live = p
+        .wait_until_live(&svc, &d.id, WAIT, &mut |_| {})
+        .await
+        .unwrap();
     assert_eq!(live.status, DeployStatus::Live);
 }
 
@@ -158,7 +216,10 @@ async fn server_errors_are_retried_by_the_retry_decorator() {
     assert!(err.is_retryable(), "{err:?}");
     fake.fail_next(&site, Fault::Server(502));
     fake.fail_next(&site, Fault::Server(503));
-    let policy = RetryPolicy { initial: Duration::from_millis(10), ..RetryPolicy::default() };
+    let policy = RetryPolicy {
+        initial: Duration::from_millis(10),
+        ..RetryPolicy::default()
+    };
     let p = RetryProvider::new(inner, policy);
     p.live_state(&svc).await.expect("retried past two 5xx");
 }
@@ -180,7 +241,11 @@ async fn the_stand_ins_reject_what_the_contract_does_not_allow() {
     let http = reqwest::Client::new();
     for base in [&support::mock().url, &support::stack().proxy.url] {
         let no_token = http.get(format!("{base}/sites")).send().await.unwrap();
-        assert_eq!(no_token.status(), 401, "{base}: a request without a bearer token");
+        assert_eq!(
+            no_token.status(),
+            401,
+            "{base}: a request without a bearer token"
+        );
         let bad_enum = http
             .get(format!("{base}/accounts/a1/env"))
             .bearer_auth("t")
@@ -188,10 +253,20 @@ async fn the_stand_ins_reject_what_the_contract_does_not_allow() {
             .send()
             .await
             .unwrap();
-        assert_eq!(bad_enum.status(), 422, "{base}: `branch` is not a context_name the env list accepts");
-        let violations = bad_enum.headers().get("sl-violations").map(|v| v.to_str().unwrap_or_default().to_owned());
+        assert_eq!(
+            bad_enum.status(),
+            422,
+            "{base}: `branch` is not a context_name the env list accepts"
+        );
+        let violations = bad_enum
+            .headers()
+            .get("sl-violations")
+            .map(|v| v.to_str().unwrap_or_default().to_owned());
         let body = bad_enum.text().await.unwrap_or_default();
-        assert!(violations.is_some() || body.contains("context_name"), "{base}: no violation reported: {body}");
+        assert!(
+            violations.is_some() || body.contains("context_name"),
+            "{base}: no violation reported: {body}"
+        );
     }
 }
 
@@ -205,14 +280,23 @@ async fn locate_by_name_pages_through_the_sites() {
     let (want, name) = fake.add_site("pager");
     let mut target = support::target("unused", develop());
     target.site = SiteRef::Name(name.clone());
-    let p = support::builder(&support::stack().proxy.url).with_site("web", target).build().unwrap();
+    let p = support::builder(&support::stack().proxy.url)
+        .with_site("web", target)
+        .build()
+        .unwrap();
     let svc = p.locate("staging", "web").await.unwrap();
     assert_eq!(svc.id, want);
 
     let mut target = support::target("unused", develop());
     target.site = SiteRef::Name("no-such-site-anywhere".into());
-    let p = support::builder(&support::stack().proxy.url).with_site("web", target).build().unwrap();
-    assert!(matches!(p.locate("staging", "web").await.unwrap_err(), Error::NotFound { .. }));
+    let p = support::builder(&support::stack().proxy.url)
+        .with_site("web", target)
+        .build()
+        .unwrap();
+    assert!(matches!(
+        p.locate("staging", "web").await.unwrap_err(),
+        Error::NotFound { .. }
+    ));
 }
 
 #[tokio::test]
@@ -224,7 +308,9 @@ async fn restore_publishes_the_previous_deploy_and_lock_holds_it() {
     for sha in [SHA_1, SHA_2] {
         fake.push(&site, "main", sha);
         let d = p.deploy(&svc, &DeployRequest::commit(sha)).await.unwrap();
-        p.wait_until_live(&svc, &d.id, WAIT, &mut |_| {}).await.unwrap();
+        p.wait_until_live(&svc, &d.id, WAIT, &mut |_| {})
+            .await
+            .unwrap();
     }
     let restored = p.rollback(&svc).await.unwrap();
     assert_eq!(restored.commit.as_deref(), Some(SHA_1));
@@ -235,10 +321,20 @@ async fn restore_publishes_the_previous_deploy_and_lock_holds_it() {
     // While locked, a new production build is ready but not published: the wait says so.
     fake.push(&site, "main", SHA_2);
     let d = p.deploy(&svc, &DeployRequest::commit(SHA_2)).await.unwrap();
-    let err = p.wait_until_live(&svc, &d.id, WAIT, &mut |_| {}).await.unwrap_err();
-    assert!(err.to_string().contains("auto publishing is locked"), "{err}");
+    let err = p
+        .wait_until_live(&svc, &d.id, WAIT, &mut |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("auto publishing is locked"),
+        "{err}"
+    );
     p.unlock_published_deploy(&svc).await.unwrap();
-    assert!(fake.calls(&site).iter().any(|c| c.starts_with("POST unlock")));
+    assert!(
+        fake.calls(&site)
+            .iter()
+            .any(|c| c.starts_with("POST unlock"))
+    );
 }
 
 #[tokio::test]
@@ -248,8 +344,14 @@ async fn a_branch_context_cannot_roll_back_or_lock() {
     let p = support::provider(&site, develop());
     let svc = p.locate("staging", "web").await.unwrap();
     assert!(!p.capabilities().rollback);
-    assert!(matches!(p.rollback(&svc).await.unwrap_err(), Error::NotSupported { .. }));
-    assert!(matches!(p.lock_published_deploy(&svc).await.unwrap_err(), Error::NotSupported { .. }));
+    assert!(matches!(
+        p.rollback(&svc).await.unwrap_err(),
+        Error::NotSupported { .. }
+    ));
+    assert!(matches!(
+        p.lock_published_deploy(&svc).await.unwrap_err(),
+        Error::NotSupported { .. }
+    ));
 }
 
 #[tokio::test]
@@ -259,13 +361,23 @@ async fn a_build_hook_deploy_finds_the_deploy_it_started() {
     fake.push(&site, "develop", SHA_1);
     let mut target = support::target(&site, develop());
     target.build_hook = Some(secret(&fake.add_hook(&site, "develop")));
-    let p = support::builder(&support::stack().proxy.url).with_site("web", target).build().unwrap();
+    let p = support::builder(&support::stack().proxy.url)
+        .with_site("web", target)
+        .build()
+        .unwrap();
     let svc = p.locate("staging", "web").await.unwrap();
     let d = p.deploy(&svc, &DeployRequest::commit(SHA_1)).await.unwrap();
-    let live = p.wait_until_live(&svc, &d.id, WAIT, &mut |_| {}).await.unwrap();
+    let live = p
+        .wait_until_live(&svc, &d.id, WAIT, &mut |_| {})
+        .await
+        .unwrap();
     assert_eq!(live.commit.as_deref(), Some(SHA_1));
     let calls = fake.calls(&site);
-    assert!(calls.iter().any(|c| c.starts_with("POST build_hook")) && !calls.iter().any(|c| c.starts_with("POST builds")), "{calls:?}");
+    assert!(
+        calls.iter().any(|c| c.starts_with("POST build_hook"))
+            && !calls.iter().any(|c| c.starts_with("POST builds")),
+        "{calls:?}"
+    );
 }
 
 fn values_of(fake: &support::fake::Fake, site: &str, key: &str) -> Vec<serde_json::Value> {
@@ -296,30 +408,57 @@ async fn env_vars_per_context_never_clobber_other_contexts() {
     let staging = Arc::new(support::provider(&site, develop()));
     let svc = staging.locate("staging", "web").await.unwrap();
 
-    staging.set_env_var(&svc, "API_URL", &secret("https://staging-api.example.com")).await.unwrap();
+    staging
+        .set_env_var(&svc, "API_URL", &secret("https://staging-api.example.com"))
+        .await
+        .unwrap();
     let api = values_of(fake, &site, "API_URL");
     assert_eq!(api.len(), 3, "{api:?}");
     assert!(api.contains(&json!({ "context": "production", "context_parameter": null, "value": "https://api.example.com" })));
     assert!(api.contains(&json!({ "context": "branch", "context_parameter": "develop", "value": "https://staging-api.example.com" })));
 
     // An `all` value is split so that only the branch gets the new one.
-    staging.set_env_var(&svc, "NODE_VERSION", &secret("22")).await.unwrap();
+    staging
+        .set_env_var(&svc, "NODE_VERSION", &secret("22"))
+        .await
+        .unwrap();
     let prod = support::provider(&site, DeployContext::Production);
     let prod_svc = prod.locate("production", "web").await.unwrap();
-    assert_eq!(prod.env_vars(&prod_svc).await.unwrap()["NODE_VERSION"].expose_secret(), "20");
+    assert_eq!(
+        prod.env_vars(&prod_svc).await.unwrap()["NODE_VERSION"].expose_secret(),
+        "20"
+    );
     let vars = staging.env_vars(&svc).await.unwrap();
     assert_eq!(vars["NODE_VERSION"].expose_secret(), "22");
-    assert_eq!(vars["API_URL"].expose_secret(), "https://staging-api.example.com");
+    assert_eq!(
+        vars["API_URL"].expose_secret(),
+        "https://staging-api.example.com"
+    );
 
     // The same through the SecretStore, and deleting only the branch's own value.
     let store = staging.env_store(svc.clone());
-    assert_eq!(store.get("API_URL").await.unwrap().unwrap().expose_secret(), "https://staging-api.example.com");
-    store.put("SESSION_SECRET", &secret("store-canary-2718")).await.unwrap();
-    assert!(store.list(Some("SESSION")).await.unwrap().contains(&"SESSION_SECRET".to_owned()));
+    assert_eq!(
+        store.get("API_URL").await.unwrap().unwrap().expose_secret(),
+        "https://staging-api.example.com"
+    );
+    store
+        .put("SESSION_SECRET", &secret("store-canary-2718"))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .list(Some("SESSION"))
+            .await
+            .unwrap()
+            .contains(&"SESSION_SECRET".to_owned())
+    );
     assert!(!format!("{store:?}").contains("store-canary-2718"));
     staging.delete_env_var(&svc, "API_URL").await.unwrap();
     assert_eq!(values_of(fake, &site, "API_URL").len(), 2);
-    assert_eq!(prod.env_vars(&prod_svc).await.unwrap()["API_URL"].expose_secret(), "https://api.example.com");
+    assert_eq!(
+        prod.env_vars(&prod_svc).await.unwrap()["API_URL"].expose_secret(),
+        "https://api.example.com"
+    );
 }
 
 // ---------------------------------------------------------------- conformance
@@ -344,34 +483,59 @@ impl Provider for PushThenDeploy {
     fn poll_interval(&self) -> Duration {
         self.inner.poll_interval()
     }
-    async fn locate(&self, environment: &str, service: &str) -> staging_core::Result<ServiceHandle> {
+    async fn locate(
+        &self,
+        environment: &str,
+        service: &str,
+    ) -> staging_core::Result<ServiceHandle> {
         self.inner.locate(environment, service).await
     }
     async fn live_state(&self, service: &ServiceHandle) -> staging_core::Result<LiveState> {
         self.inner.live_state(service).await
     }
-    async fn deploy(&self, service: &ServiceHandle, request: &DeployRequest) -> staging_core::Result<Deploy> {
+    async fn deploy(
+        &self,
+        service: &ServiceHandle,
+        request: &DeployRequest,
+    ) -> staging_core::Result<Deploy> {
         if let Some(c) = &request.commit {
             support::stack().fake.push(&self.site, self.branch, c);
         }
         self.inner.deploy(service, request).await
     }
-    async fn deploy_status(&self, service: &ServiceHandle, deploy_id: &str) -> staging_core::Result<Deploy> {
+    async fn deploy_status(
+        &self,
+        service: &ServiceHandle,
+        deploy_id: &str,
+    ) -> staging_core::Result<Deploy> {
         self.inner.deploy_status(service, deploy_id).await
     }
     async fn rollback(&self, service: &ServiceHandle) -> staging_core::Result<Deploy> {
         self.inner.rollback(service).await
     }
-    async fn env_vars(&self, service: &ServiceHandle) -> staging_core::Result<BTreeMap<String, SecretString>> {
+    async fn env_vars(
+        &self,
+        service: &ServiceHandle,
+    ) -> staging_core::Result<BTreeMap<String, SecretString>> {
         self.inner.env_vars(service).await
     }
-    async fn set_env_var(&self, service: &ServiceHandle, key: &str, value: &SecretString) -> staging_core::Result<()> {
+    async fn set_env_var(
+        &self,
+        service: &ServiceHandle,
+        key: &str,
+        value: &SecretString,
+    ) -> staging_core::Result<()> {
         self.inner.set_env_var(service, key, value).await
     }
     async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> staging_core::Result<()> {
         self.inner.delete_env_var(service, key).await
     }
-    async fn recent_logs(&self, service: &ServiceHandle, deploy_id: Option<&str>, lines: usize) -> staging_core::Result<Vec<String>> {
+    async fn recent_logs(
+        &self,
+        service: &ServiceHandle,
+        deploy_id: Option<&str>,
+        lines: usize,
+    ) -> staging_core::Result<Vec<String>> {
         self.inner.recent_logs(service, deploy_id, lines).await
     }
 }
@@ -379,7 +543,14 @@ impl Provider for PushThenDeploy {
 fn conformance_provider(context: DeployContext, branch: &'static str) -> DynProvider {
     let (site, _) = support::stack().fake.add_site("conformance");
     let inner = support::provider(&site, context);
-    Arc::new(RetryProvider::new(PushThenDeploy { inner, site, branch }, RetryPolicy::default()))
+    Arc::new(RetryProvider::new(
+        PushThenDeploy {
+            inner,
+            site,
+            branch,
+        },
+        RetryPolicy::default(),
+    ))
 }
 
 #[tokio::test]

@@ -99,7 +99,10 @@ fn json_response(status: u16, body: Value) -> Response<Body> {
 }
 
 fn not_found(what: &str) -> Response<Body> {
-    json_response(404, json!({ "code": 404, "message": format!("{what} not found") }))
+    json_response(
+        404,
+        json!({ "code": 404, "message": format!("{what} not found") }),
+    )
 }
 
 fn deploy_json(site: &FakeSite, d: &FakeDeploy) -> Value {
@@ -146,10 +149,15 @@ fn fault_of(state: &mut FakeState, site_id: &str, call: String) -> Option<Respon
                 .status(429)
                 .header("content-type", "application/json")
                 .header("retry-after", secs.to_string())
-                .body(Body::from(json!({ "code": 429, "message": "rate limited" }).to_string()))
+                .body(Body::from(
+                    json!({ "code": 429, "message": "rate limited" }).to_string(),
+                ))
                 .unwrap(),
         ),
-        Fault::Server(code) => Some(json_response(code, json!({ "code": code, "message": "upstream trouble" }))),
+        Fault::Server(code) => Some(json_response(
+            code,
+            json!({ "code": code, "message": "upstream trouble" }),
+        )),
         Fault::MalformedJson => Some(
             Response::builder()
                 .status(200)
@@ -166,9 +174,21 @@ async fn list_sites(State(st): S, Query(q): Q) -> Response<Body> {
     let st = st.lock().unwrap();
     let name = q.get("name").cloned().unwrap_or_default();
     let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-    let per_page: usize = q.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(100);
-    let matching: Vec<Value> = st.sites.iter().filter(|s| s.name.contains(&name)).map(site_json).collect();
-    let page: Vec<Value> = matching.into_iter().skip((page - 1) * per_page).take(per_page).collect();
+    let per_page: usize = q
+        .get("per_page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(100);
+    let matching: Vec<Value> = st
+        .sites
+        .iter()
+        .filter(|s| s.name.contains(&name))
+        .map(site_json)
+        .collect();
+    let page: Vec<Value> = matching
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .collect();
     json_response(200, Value::Array(page))
 }
 
@@ -188,14 +208,25 @@ async fn list_deploys(State(st): S, Path(site_id): Path<String>, Query(q): Q) ->
     if let Some(f) = fault_of(&mut st, &site_id, "GET deploys".into()) {
         return f;
     }
-    let Some(site) = st.site(&site_id) else { return not_found("site") };
-    let per_page: usize = q.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(100);
+    let Some(site) = st.site(&site_id) else {
+        return not_found("site");
+    };
+    let per_page: usize = q
+        .get("per_page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(100);
     let out: Vec<Value> = site
         .deploys
         .iter()
-        .filter(|d| q.get("production").is_none_or(|_| d.context == "production"))
+        .filter(|d| {
+            q.get("production")
+                .is_none_or(|_| d.context == "production")
+        })
         .filter(|d| q.get("branch").is_none_or(|b| &d.branch == b))
-        .filter(|d| q.get("deploy-previews").is_none_or(|_| d.context == "deploy-preview"))
+        .filter(|d| {
+            q.get("deploy-previews")
+                .is_none_or(|_| d.context == "deploy-preview")
+        })
         .take(per_page)
         .map(|d| deploy_json(site, d))
         .collect();
@@ -204,14 +235,25 @@ async fn list_deploys(State(st): S, Path(site_id): Path<String>, Query(q): Q) ->
 
 /// Each poll moves a build one state on; reaching `ready` in production publishes it
 /// unless the published deploy is locked.
-async fn get_deploy(State(st): S, Path((site_id, deploy_id)): Path<(String, String)>) -> Response<Body> {
+async fn get_deploy(
+    State(st): S,
+    Path((site_id, deploy_id)): Path<(String, String)>,
+) -> Response<Body> {
     let mut st = st.lock().unwrap();
     if let Some(f) = fault_of(&mut st, &site_id, format!("GET deploy {deploy_id}")) {
         return f;
     }
-    let Some(site) = st.site(&site_id) else { return not_found("site") };
-    let locked = site.published.as_ref().and_then(|p| site.deploys.iter().find(|d| &d.id == p)).is_some_and(|d| d.locked);
-    let Some(i) = site.deploys.iter().position(|d| d.id == deploy_id) else { return not_found("deploy") };
+    let Some(site) = st.site(&site_id) else {
+        return not_found("site");
+    };
+    let locked = site
+        .published
+        .as_ref()
+        .and_then(|p| site.deploys.iter().find(|d| &d.id == p))
+        .is_some_and(|d| d.locked);
+    let Some(i) = site.deploys.iter().position(|d| d.id == deploy_id) else {
+        return not_found("deploy");
+    };
     let d = &mut site.deploys[i];
     let was_ready = d.state() == "ready";
     if d.step + 1 < d.script.len() {
@@ -223,35 +265,71 @@ async fn get_deploy(State(st): S, Path((site_id, deploy_id)): Path<(String, Stri
     json_response(200, deploy_json(site, &site.deploys[i]))
 }
 
-fn start_build(st: &mut FakeState, site_id: &str, branch: Option<String>) -> Option<(String, String)> {
+fn start_build(
+    st: &mut FakeState,
+    site_id: &str,
+    branch: Option<String>,
+) -> Option<(String, String)> {
     let deploy_id = st.next_id("dpl");
     let build_id = st.next_id("bld");
     let site = st.site(site_id)?;
     let branch = branch.unwrap_or_else(|| site.production_branch.clone());
-    let context = if branch == site.production_branch { "production" } else { "branch-deploy" };
-    let commit = site.heads.get(&branch).cloned().unwrap_or_else(|| "0000000000000000000000000000000000000000".into());
-    let script = if site.next_script.is_empty() { vec!["new", "building", "ready"] } else { site.next_script.clone() };
+    let context = if branch == site.production_branch {
+        "production"
+    } else {
+        "branch-deploy"
+    };
+    let commit = site
+        .heads
+        .get(&branch)
+        .cloned()
+        .unwrap_or_else(|| "0000000000000000000000000000000000000000".into());
+    let script = if site.next_script.is_empty() {
+        vec!["new", "building", "ready"]
+    } else {
+        site.next_script.clone()
+    };
     site.deploys.insert(
         0,
-        FakeDeploy { id: deploy_id.clone(), branch, context: context.into(), commit_ref: commit, script, step: 0, locked: false },
+        FakeDeploy {
+            id: deploy_id.clone(),
+            branch,
+            context: context.into(),
+            commit_ref: commit,
+            script,
+            step: 0,
+            locked: false,
+        },
     );
     Some((build_id, deploy_id))
 }
 
 async fn create_build(State(st): S, Path(site_id): Path<String>, Query(q): Q) -> Response<Body> {
     let mut st = st.lock().unwrap();
-    if let Some(f) = fault_of(&mut st, &site_id, format!("POST builds {}", q.get("branch").cloned().unwrap_or_default())) {
+    if let Some(f) = fault_of(
+        &mut st,
+        &site_id,
+        format!(
+            "POST builds {}",
+            q.get("branch").cloned().unwrap_or_default()
+        ),
+    ) {
         return f;
     }
     match start_build(&mut st, &site_id, q.get("branch").cloned()) {
-        Some((build_id, deploy_id)) => json_response(200, json!({ "id": build_id, "deploy_id": deploy_id, "done": false })),
+        Some((build_id, deploy_id)) => json_response(
+            200,
+            json!({ "id": build_id, "deploy_id": deploy_id, "done": false }),
+        ),
         None => not_found("site"),
     }
 }
 
 async fn build_hook(State(st): S, Path(hook_id): Path<String>) -> Response<Body> {
     let mut st = st.lock().unwrap();
-    let Some((site_id, branch)) = st.hooks.get(&hook_id).cloned() else { return not_found("hook") };
+    let Some((site_id, branch)) = st.hooks.get(&hook_id).cloned() else {
+        return not_found("hook");
+    };
     if let Some(s) = st.site(&site_id) {
         s.calls.push(format!("POST build_hook {hook_id}"));
     }
@@ -259,13 +337,20 @@ async fn build_hook(State(st): S, Path(hook_id): Path<String>) -> Response<Body>
     Response::builder().status(200).body(Body::empty()).unwrap()
 }
 
-async fn restore(State(st): S, Path((site_id, deploy_id)): Path<(String, String)>) -> Response<Body> {
+async fn restore(
+    State(st): S,
+    Path((site_id, deploy_id)): Path<(String, String)>,
+) -> Response<Body> {
     let mut st = st.lock().unwrap();
     if let Some(f) = fault_of(&mut st, &site_id, format!("POST restore {deploy_id}")) {
         return f;
     }
-    let Some(site) = st.site(&site_id) else { return not_found("site") };
-    let Some(d) = site.deploys.iter().find(|d| d.id == deploy_id).cloned() else { return not_found("deploy") };
+    let Some(site) = st.site(&site_id) else {
+        return not_found("site");
+    };
+    let Some(d) = site.deploys.iter().find(|d| d.id == deploy_id).cloned() else {
+        return not_found("deploy");
+    };
     site.published = Some(deploy_id);
     json_response(201, deploy_json(site, &d))
 }
@@ -282,7 +367,10 @@ fn set_lock(st: Arc<Mutex<FakeState>>, deploy_id: String, locked: bool) -> Respo
     let mut st = st.lock().unwrap();
     for site in st.sites.iter_mut() {
         if let Some(i) = site.deploys.iter().position(|d| d.id == deploy_id) {
-            site.calls.push(format!("POST {} {deploy_id}", if locked { "lock" } else { "unlock" }));
+            site.calls.push(format!(
+                "POST {} {deploy_id}",
+                if locked { "lock" } else { "unlock" }
+            ));
             site.deploys[i].locked = locked;
             return json_response(200, deploy_json(site, &site.deploys[i]));
         }
@@ -305,9 +393,15 @@ async fn site_env(State(st): S, Path(site_id): Path<String>) -> Response<Body> {
     }
 }
 
-async fn get_env(State(st): S, Path((_account, key)): Path<(String, String)>, Query(q): Q) -> Response<Body> {
+async fn get_env(
+    State(st): S,
+    Path((_account, key)): Path<(String, String)>,
+    Query(q): Q,
+) -> Response<Body> {
     let mut st = st.lock().unwrap();
-    let Some(site) = st.site(&site_param(&q)) else { return not_found("site") };
+    let Some(site) = st.site(&site_param(&q)) else {
+        return not_found("site");
+    };
     site.calls.push(format!("GET env {key}"));
     match site.env.iter().find(|v| v["key"] == key.as_str()) {
         Some(v) => json_response(200, v.clone()),
@@ -323,7 +417,12 @@ fn with_ids(st: &mut FakeState, values: &mut Value) {
     }
 }
 
-async fn create_env(State(st): S, Path(_account): Path<String>, Query(q): Q, axum::Json(body): axum::Json<Value>) -> Response<Body> {
+async fn create_env(
+    State(st): S,
+    Path(_account): Path<String>,
+    Query(q): Q,
+    axum::Json(body): axum::Json<Value>,
+) -> Response<Body> {
     let mut st = st.lock().unwrap();
     let mut vars = body.as_array().cloned().unwrap_or_default();
     for var in vars.iter_mut() {
@@ -331,7 +430,9 @@ async fn create_env(State(st): S, Path(_account): Path<String>, Query(q): Q, axu
             with_ids(&mut st, values);
         }
     }
-    let Some(site) = st.site(&site_param(&q)) else { return not_found("site") };
+    let Some(site) = st.site(&site_param(&q)) else {
+        return not_found("site");
+    };
     site.calls.push("POST env".into());
     site.env.extend(vars.iter().cloned());
     json_response(201, Value::Array(vars))
@@ -345,11 +446,18 @@ async fn patch_env(
 ) -> Response<Body> {
     let mut st = st.lock().unwrap();
     let id = st.next_id("val");
-    let Some(site) = st.site(&site_param(&q)) else { return not_found("site") };
+    let Some(site) = st.site(&site_param(&q)) else {
+        return not_found("site");
+    };
     site.calls.push(format!("PATCH env {key}"));
-    let Some(var) = site.env.iter_mut().find(|v| v["key"] == key.as_str()) else { return not_found("environment variable") };
+    let Some(var) = site.env.iter_mut().find(|v| v["key"] == key.as_str()) else {
+        return not_found("environment variable");
+    };
     let values = var["values"].as_array_mut().unwrap();
-    values.retain(|v| !(v["context"] == body["context"] && v.get("context_parameter") == body.get("context_parameter")));
+    values.retain(|v| {
+        !(v["context"] == body["context"]
+            && v.get("context_parameter") == body.get("context_parameter"))
+    });
     let mut new = body.clone();
     new["id"] = json!(id);
     values.push(new);
@@ -366,29 +474,54 @@ async fn put_env(
     if let Some(values) = body.get_mut("values") {
         with_ids(&mut st, values);
     }
-    let Some(site) = st.site(&site_param(&q)) else { return not_found("site") };
+    let Some(site) = st.site(&site_param(&q)) else {
+        return not_found("site");
+    };
     site.calls.push(format!("PUT env {key}"));
-    let Some(var) = site.env.iter_mut().find(|v| v["key"] == key.as_str()) else { return not_found("environment variable") };
+    let Some(var) = site.env.iter_mut().find(|v| v["key"] == key.as_str()) else {
+        return not_found("environment variable");
+    };
     *var = body.clone();
     json_response(200, body)
 }
 
-async fn delete_env(State(st): S, Path((_account, key)): Path<(String, String)>, Query(q): Q) -> Response<Body> {
+async fn delete_env(
+    State(st): S,
+    Path((_account, key)): Path<(String, String)>,
+    Query(q): Q,
+) -> Response<Body> {
     let mut st = st.lock().unwrap();
-    let Some(site) = st.site(&site_param(&q)) else { return not_found("site") };
+    let Some(site) = st.site(&site_param(&q)) else {
+        return not_found("site");
+    };
     site.calls.push(format!("DELETE env {key}"));
     site.env.retain(|v| v["key"] != key.as_str());
-    Response::builder().status(StatusCode::NO_CONTENT).body(Body::empty()).unwrap()
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(Body::empty())
+        .unwrap()
 }
 
-async fn delete_env_value(State(st): S, Path((_account, key, id)): Path<(String, String, String)>, Query(q): Q) -> Response<Body> {
+async fn delete_env_value(
+    State(st): S,
+    Path((_account, key, id)): Path<(String, String, String)>,
+    Query(q): Q,
+) -> Response<Body> {
     let mut st = st.lock().unwrap();
-    let Some(site) = st.site(&site_param(&q)) else { return not_found("site") };
+    let Some(site) = st.site(&site_param(&q)) else {
+        return not_found("site");
+    };
     site.calls.push(format!("DELETE env value {key}"));
     if let Some(var) = site.env.iter_mut().find(|v| v["key"] == key.as_str()) {
-        var["values"].as_array_mut().unwrap().retain(|v| v["id"] != id.as_str());
+        var["values"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|v| v["id"] != id.as_str());
     }
-    Response::builder().status(StatusCode::NO_CONTENT).body(Body::empty()).unwrap()
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(Body::empty())
+        .unwrap()
 }
 
 impl Fake {
@@ -401,21 +534,36 @@ impl Fake {
             .route("/sites/{site_id}", get(get_site))
             .route("/sites/{site_id}/deploys", get(list_deploys))
             .route("/sites/{site_id}/deploys/{deploy_id}", get(get_deploy))
-            .route("/sites/{site_id}/deploys/{deploy_id}/restore", post(restore))
+            .route(
+                "/sites/{site_id}/deploys/{deploy_id}/restore",
+                post(restore),
+            )
             .route("/sites/{site_id}/builds", post(create_build))
             .route("/deploys/{deploy_id}/lock", post(lock))
             .route("/deploys/{deploy_id}/unlock", post(unlock))
             .route("/build_hooks/{hook_id}", post(build_hook))
             .route("/api/v1/sites/{site_id}/env", get(site_env))
             .route("/accounts/{account_id}/env", post(create_env))
-            .route("/accounts/{account_id}/env/{key}", get(get_env).patch(patch_env).put(put_env).delete(delete_env))
-            .route("/accounts/{account_id}/env/{key}/value/{id}", delete(delete_env_value))
+            .route(
+                "/accounts/{account_id}/env/{key}",
+                get(get_env)
+                    .patch(patch_env)
+                    .put(put_env)
+                    .delete(delete_env),
+            )
+            .route(
+                "/accounts/{account_id}/env/{key}/value/{id}",
+                delete(delete_env_value),
+            )
             .with_state(state.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
                 axum::serve(listener, app).await.unwrap();
@@ -446,7 +594,9 @@ impl Fake {
 
     /// `git push`: the branch's head is now `commit`.
     pub fn push(&self, site_id: &str, branch: &str, commit: &str) {
-        self.with_site(site_id, |s| s.heads.insert(branch.to_owned(), commit.to_owned()));
+        self.with_site(site_id, |s| {
+            s.heads.insert(branch.to_owned(), commit.to_owned())
+        });
     }
 
     pub fn fail_next(&self, site_id: &str, fault: Fault) {
@@ -456,7 +606,8 @@ impl Fake {
     pub fn add_hook(&self, site_id: &str, branch: &str) -> String {
         let mut st = self.state.lock().unwrap();
         let id = st.next_id("hook");
-        st.hooks.insert(id.clone(), (site_id.to_owned(), branch.to_owned()));
+        st.hooks
+            .insert(id.clone(), (site_id.to_owned(), branch.to_owned()));
         format!("{}/build_hooks/{id}", self.url)
     }
 

@@ -13,7 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use staging_provider_netlify::{DeployContext, NetlifyBuilder, NetlifyProvider, RateLimits, SiteRef, SiteTarget};
+use staging_provider_netlify::{
+    DeployContext, NetlifyBuilder, NetlifyProvider, RateLimits, SiteRef, SiteTarget,
+};
 
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -24,18 +26,30 @@ pub fn contract() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("../shared/contracts"));
     let path = dir.join("netlify-swagger.json");
-    assert!(path.exists(), "Netlify's API description is missing at {} (set STAGING_CONTRACTS_DIR)", path.display());
+    assert!(
+        path.exists(),
+        "Netlify's API description is missing at {} (set STAGING_CONTRACTS_DIR)",
+        path.display()
+    );
     path
 }
 
 fn prism_bin() -> PathBuf {
     let bin = workspace_root().join(".tools/prism/node_modules/.bin/prism");
-    assert!(bin.exists(), "Prism is not installed at {}: run `bash scripts/test-tools.sh` first", bin.display());
+    assert!(
+        bin.exists(),
+        "Prism is not installed at {}: run `bash scripts/test-tools.sh` first",
+        bin.display()
+    );
     bin
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A Prism process. It runs under a small shell that kills it when its stdin closes, which
@@ -50,7 +64,12 @@ impl Prism {
         let port = free_port();
         let mut args: Vec<String> = vec![];
         args.push(mode_args[0].to_owned());
-        args.extend(["-h".into(), "127.0.0.1".into(), "-p".into(), port.to_string()]);
+        args.extend([
+            "-h".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port.to_string(),
+        ]);
         args.push(contract().display().to_string());
         args.extend(mode_args[1..].iter().map(|s| s.to_string()));
         let child = Command::new("sh")
@@ -64,10 +83,16 @@ impl Prism {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let started = Instant::now();
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(90), "prism {args:?} did not answer within 90 s");
+            assert!(
+                started.elapsed() < Duration::from_secs(90),
+                "prism {args:?} did not answer within 90 s"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
-        Prism { url: format!("http://127.0.0.1:{port}"), child }
+        Prism {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        }
     }
 }
 
@@ -108,7 +133,11 @@ pub fn builder(base: &str) -> NetlifyBuilder {
         .with_token("test-token-canary-3141".to_owned().into())
         .with_base_url(base)
         .with_poll_interval(Duration::from_millis(20))
-        .with_rate_limits(RateLimits { requests: 100_000, deploys: 10_000, window: Duration::from_secs(60) })
+        .with_rate_limits(RateLimits {
+            requests: 100_000,
+            deploys: 10_000,
+            window: Duration::from_secs(60),
+        })
         .with_request_timeout(Duration::from_secs(30))
         .with_hook_wait(Duration::from_secs(30))
 }
@@ -119,5 +148,8 @@ pub fn target(site_id: &str, context: DeployContext) -> SiteTarget {
 
 /// A provider for service `web` on `site_id` in `context`, through the validating proxy.
 pub fn provider(site_id: &str, context: DeployContext) -> NetlifyProvider {
-    builder(&stack().proxy.url).with_site("web", target(site_id, context)).build().unwrap()
+    builder(&stack().proxy.url)
+        .with_site("web", target(site_id, context))
+        .build()
+        .unwrap()
 }
