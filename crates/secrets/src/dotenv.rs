@@ -71,10 +71,10 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Entry>, ParseError> {
             continue;
         }
         let mut rest = trimmed;
-        if let Some(after) = rest.strip_prefix("export") {
-            if after.starts_with([' ', '\t']) {
-                rest = after.trim_start();
-            }
+        if let Some(after) = rest.strip_prefix("export")
+            && after.starts_with([' ', '\t'])
+        {
+            rest = after.trim_start();
         }
         let key_len = rest.char_indices().find(|&(i, c)| {
             if i == 0 {

@@ -123,30 +123,30 @@ pub fn check_value(
             ));
         }
     }
-    if let Some(kind) = rules.kind {
-        if !deferred {
-            if let Some(problem) = kind_problem(kind, raw.trim()) {
-                out.push(Violation::error("kind", format!("`{name}` {problem}")));
-            }
-        }
+    if let Some(kind) = rules.kind
+        && !deferred
+        && let Some(problem) = kind_problem(kind, raw.trim())
+    {
+        out.push(Violation::error("kind", format!("`{name}` {problem}")));
     }
     let (min_length, min_entropy) = minimums(rules);
     let is_key = rules.kind == Some(ValueKind::SigningKey);
     let len = raw.chars().count();
-    if let Some(min) = min_length {
-        if len < min && !raw.is_empty() {
-            let why = if is_key {
-                format!(
-                    "a short signing key can be brute-forced from any token it signed, and some frameworks refuse it and fall back to a random one per start: {SIGNING_KEY_WHY}"
-                )
-            } else {
-                "the rules ask for at least that".to_owned()
-            };
-            out.push(Violation::error(
-                "min_length",
-                format!("`{name}` is {len} characters long, shorter than {min}: {why}"),
-            ));
-        }
+    if let Some(min) = min_length
+        && len < min
+        && !raw.is_empty()
+    {
+        let why = if is_key {
+            format!(
+                "a short signing key can be brute-forced from any token it signed, and some frameworks refuse it and fall back to a random one per start: {SIGNING_KEY_WHY}"
+            )
+        } else {
+            "the rules ask for at least that".to_owned()
+        };
+        out.push(Violation::error(
+            "min_length",
+            format!("`{name}` is {len} characters long, shorter than {min}: {why}"),
+        ));
     }
     if let Some(min) = min_entropy {
         let bits = estimate_entropy_bits(raw);
@@ -161,35 +161,31 @@ pub fn check_value(
     }
     let applies_here =
         rules.forbid_in.is_empty() || rules.forbid_in.iter().any(|e| e == environment);
-    if applies_here {
-        if let Some(i) = matches_any(raw, &rules.forbid) {
-            let shown = if var.secret {
-                format!("forbidden value #{}", i + 1)
-            } else {
-                format!("`{}`", rules.forbid[i])
-            };
-            out.push(Violation::error(
+    if applies_here && let Some(i) = matches_any(raw, &rules.forbid) {
+        let shown = if var.secret {
+            format!("forbidden value #{}", i + 1)
+        } else {
+            format!("`{}`", rules.forbid[i])
+        };
+        out.push(Violation::error(
                 "forbid",
                 format!(
                     "`{name}` is {shown} in {environment}, which the rules forbid: a one-time flag left on runs again at every boot (a seed that reseeds on every restart until the health check times out into a restart loop)"
                 ),
             ));
-        }
     }
-    if protected {
-        if let Some(i) = matches_any(raw, &rules.forbid_in_protected) {
-            let shown = if var.secret {
-                format!("forbidden value #{}", i + 1)
-            } else {
-                format!("`{}`", rules.forbid_in_protected[i])
-            };
-            out.push(Violation::error(
+    if protected && let Some(i) = matches_any(raw, &rules.forbid_in_protected) {
+        let shown = if var.secret {
+            format!("forbidden value #{}", i + 1)
+        } else {
+            format!("`{}`", rules.forbid_in_protected[i])
+        };
+        out.push(Violation::error(
                 "forbid_in_protected",
                 format!(
                     "`{name}` is {shown} in protected environment {environment}: a debug or development setting there shows stack traces, settings and sometimes secrets to anyone who triggers an error"
                 ),
             ));
-        }
     }
     out
 }

@@ -263,10 +263,10 @@ impl SecretStore for FileStore {
                 .await
                 .map(|t| t.is_file())
                 .unwrap_or(false);
-            if let (true, Ok(name)) = (is_file, entry.file_name().into_string()) {
-                if prefix.is_none_or(|p| name.starts_with(p)) {
-                    keys.push(name);
-                }
+            if let (true, Ok(name)) = (is_file, entry.file_name().into_string())
+                && prefix.is_none_or(|p| name.starts_with(p))
+            {
+                keys.push(name);
             }
         }
         keys.sort();
