@@ -233,7 +233,12 @@ async fn a_malformed_answer_is_an_error_not_a_hang() {
     fake.fail_next(&site, Fault::MalformedJson);
     let err = p.deploy_status(&svc, "dpl-x").await.unwrap_err();
     assert!(matches!(err, Error::Provider { .. }), "{err:?}");
-    println!("malformed answer: {err}");
+    for shown in [format!("{err:?}"), err.to_string(), format!("{p:?}")] {
+        assert!(
+            !shown.contains("test-token-canary-3141"),
+            "the token leaked: {shown}"
+        );
+    }
 }
 
 #[tokio::test]
