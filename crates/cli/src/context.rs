@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use staging_core::pipeline::{DeployStep, EvidenceStep, Pipeline, RunContext, ValidateStep, VerifyCommitStep, WaitStep};
+use staging_core::pipeline::{
+    DeployStep, EvidenceStep, Pipeline, RunContext, ValidateStep, VerifyCommitStep, WaitStep,
+};
 use staging_core::spec::{LoadOptions, LoadedSpec};
 use staging_core::{Error, ProviderRegistry, Result};
 
@@ -18,7 +20,10 @@ pub(crate) fn registry() -> ProviderRegistry {
 pub(crate) fn load_spec(global: &Global) -> Result<Arc<LoadedSpec>> {
     let registry = registry();
     let names = registry.names();
-    Ok(Arc::new(LoadedSpec::load(&global.file, LoadOptions::new(&names))?))
+    Ok(Arc::new(LoadedSpec::load(
+        &global.file,
+        LoadOptions::new(&names),
+    )?))
 }
 
 /// The environment named by `--env`, or the obvious one.
@@ -31,7 +36,11 @@ pub(crate) fn environment(global: &Global, spec: &LoadedSpec) -> Result<String> 
     if envs.len() == 1 {
         return Ok(envs.keys().next().cloned().unwrap_or_default());
     }
-    let sources: Vec<&String> = envs.iter().filter(|(_, e)| e.promotes_to.is_some() && !e.protected).map(|(n, _)| n).collect();
+    let sources: Vec<&String> = envs
+        .iter()
+        .filter(|(_, e)| e.promotes_to.is_some() && !e.protected)
+        .map(|(n, _)| n)
+        .collect();
     match sources.as_slice() {
         [one] => Ok((*one).clone()),
         _ => Err(Error::config(format!(
@@ -44,7 +53,11 @@ pub(crate) fn environment(global: &Global, spec: &LoadedSpec) -> Result<String> 
 /// The commit to deploy: `--commit`, or the git HEAD of the spec's checkout.
 pub(crate) fn commit(given: Option<&str>, spec: &LoadedSpec) -> Result<String> {
     if let Some(c) = given {
-        if c.is_empty() || !c.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_./".contains(ch)) {
+        if c.is_empty()
+            || !c
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "-_./".contains(ch))
+        {
             return Err(Error::config(format!("`{c}` is not a commit id")));
         }
         return Ok(c.to_owned());
@@ -54,7 +67,11 @@ pub(crate) fn commit(given: Option<&str>, spec: &LoadedSpec) -> Result<String> {
         .arg(spec.base_dir())
         .args(["rev-parse", "HEAD"])
         .output()
-        .map_err(|e| Error::config(format!("cannot run git to find the commit ({e}); pass --commit SHA")))?;
+        .map_err(|e| {
+            Error::config(format!(
+                "cannot run git to find the commit ({e}); pass --commit SHA"
+            ))
+        })?;
     if !out.status.success() {
         return Err(Error::config(format!(
             "cannot read the commit from git in {} (not a checkout, or no commit yet); pass --commit SHA",
@@ -65,7 +82,12 @@ pub(crate) fn commit(given: Option<&str>, spec: &LoadedSpec) -> Result<String> {
 }
 
 /// A fresh context for a run.
-pub(crate) fn run_context(global: &Global, spec: Arc<LoadedSpec>, env: &str, commit: String) -> Result<RunContext> {
+pub(crate) fn run_context(
+    global: &Global,
+    spec: Arc<LoadedSpec>,
+    env: &str,
+    commit: String,
+) -> Result<RunContext> {
     let mut ctx = RunContext::new(spec, env, commit)?;
     ctx.progress = crate::progress::for_terminal(global.json);
     Ok(ctx)

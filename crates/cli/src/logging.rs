@@ -13,7 +13,9 @@ struct RedactingStderr;
 impl Write for RedactingStderr {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
-        std::io::stderr().lock().write_all(Redactor::global().redact(&text).as_bytes())?;
+        std::io::stderr()
+            .lock()
+            .write_all(Redactor::global().redact(&text).as_bytes())?;
         Ok(buf.len())
     }
 
@@ -38,5 +40,9 @@ pub(crate) fn init(verbose: u8) {
         _ => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(RedactingStderr).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(RedactingStderr)
+        .with_target(false)
+        .try_init();
 }

@@ -89,7 +89,10 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     logging::init(cli.global.verbose);
     let out = Output::new(cli.global.json, cli.global.no_color);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             out.note(&format!("error: cannot start the async runtime: {e}"));

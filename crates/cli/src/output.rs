@@ -16,7 +16,9 @@ pub(crate) struct Output {
 
 impl Output {
     pub(crate) fn new(json: bool, no_color: bool) -> Self {
-        let color = !no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal();
+        let color = !no_color
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            && std::io::stdout().is_terminal();
         Output { json, color }
     }
 
@@ -34,12 +36,17 @@ impl Output {
 
     /// Print one JSON document on stdout, redacted.
     pub(crate) fn json<T: Serialize>(&self, value: &T) {
-        let text = serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+        let text = serde_json::to_string_pretty(value)
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
         self.line(&text);
     }
 
     pub(crate) fn paint(&self, code: &str, text: &str) -> String {
-        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
     }
 
     pub(crate) fn mark(&self, status: &StepStatus) -> String {
@@ -64,17 +71,23 @@ impl Output {
             self.line(&format!("               {extra}"));
         }
         for f in &report.findings {
-            let mark = if f.ok { self.paint("32", "+") } else { self.paint("31", "x") };
+            let mark = if f.ok {
+                self.paint("32", "+")
+            } else {
+                self.paint("31", "x")
+            };
             let mut lines = f.message.lines();
-            self.line(&format!("       {mark} {}: {}", f.name, lines.next().unwrap_or_default()));
+            self.line(&format!(
+                "       {mark} {}: {}",
+                f.name,
+                lines.next().unwrap_or_default()
+            ));
             for l in lines {
                 self.line(&format!("           {l}"));
             }
-            if !f.ok {
-                if let (Some(e), Some(o)) = (&f.expected, &f.observed) {
-                    self.line(&format!("           expected: {e}"));
-                    self.line(&format!("           observed: {o}"));
-                }
+            if let (false, Some(e), Some(o)) = (f.ok, &f.expected, &f.observed) {
+                self.line(&format!("           expected: {e}"));
+                self.line(&format!("           observed: {o}"));
             }
         }
     }
@@ -100,7 +113,14 @@ impl Output {
         } else {
             self.paint("31;1", "FAILED")
         };
-        let passed = report.steps.iter().filter(|s| s.status == StepStatus::Passed).count();
-        self.line(&format!("{verdict}: {passed} of {} steps passed", report.steps.len()));
+        let passed = report
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Passed)
+            .count();
+        self.line(&format!(
+            "{verdict}: {passed} of {} steps passed",
+            report.steps.len()
+        ));
     }
 }

@@ -18,20 +18,36 @@ pub(crate) struct Spinner {
 impl Progress for Spinner {
     fn start(&self, step: &str) {
         let bar = ProgressBar::new_spinner();
-        bar.set_style(ProgressStyle::with_template("{spinner} {prefix:<9} {wide_msg} {elapsed}").expect("static template"));
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {prefix:<9} {wide_msg} {elapsed}")
+                .expect("static template"),
+        );
         bar.set_prefix(step.to_owned());
         bar.enable_steady_tick(Duration::from_millis(120));
-        self.bars.lock().unwrap_or_else(|e| e.into_inner()).insert(step.to_owned(), bar);
+        self.bars
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(step.to_owned(), bar);
     }
 
     fn message(&self, step: &str, message: &str) {
-        if let Some(bar) = self.bars.lock().unwrap_or_else(|e| e.into_inner()).get(step) {
+        if let Some(bar) = self
+            .bars
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(step)
+        {
             bar.set_message(Redactor::global().redact(message).into_owned());
         }
     }
 
     fn finish(&self, step: &str) {
-        if let Some(bar) = self.bars.lock().unwrap_or_else(|e| e.into_inner()).remove(step) {
+        if let Some(bar) = self
+            .bars
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(step)
+        {
             bar.finish_and_clear();
         }
     }

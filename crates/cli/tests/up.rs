@@ -49,7 +49,11 @@ secret = true
 fn workspace(spec_text: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("staging.toml"), spec_text).unwrap();
-    std::fs::write(dir.path().join("staging.env"), format!("JWT_SECRET={CANARY}\n")).unwrap();
+    std::fs::write(
+        dir.path().join("staging.env"),
+        format!("JWT_SECRET={CANARY}\n"),
+    )
+    .unwrap();
     std::fs::write(dir.path().join("server.py"), SERVER).unwrap();
     dir
 }
@@ -75,23 +79,53 @@ fn up_deploys_verifies_and_records_evidence_without_leaking_the_secret() {
     let dir = workspace(&spec(r#"["python3", "server.py"]"#, "60s"));
     let out = Command::cargo_bin("staging")
         .unwrap()
-        .args(["up", "--env", "staging", "--commit", "0123456789abcdef", "-v", "-v", "-f"])
+        .args([
+            "up",
+            "--env",
+            "staging",
+            "--commit",
+            "0123456789abcdef",
+            "-v",
+            "-v",
+            "-f",
+        ])
         .arg(dir.path().join("staging.toml"))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    for step in ["validate", "secrets", "deploy", "wait", "verify", "evidence"] {
-        assert!(stdout.contains(&format!(" {step} ")), "step {step} missing from:\n{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    for step in [
+        "validate", "secrets", "deploy", "wait", "verify", "evidence",
+    ] {
+        assert!(
+            stdout.contains(&format!(" {step} ")),
+            "step {step} missing from:\n{stdout}"
+        );
     }
     assert!(stdout.contains("serving 0123456789ab"), "{stdout}");
     // The service printed the secret; the debug log carried it; nothing shows it.
-    assert!(stderr.contains("booting with secret [REDACTED]"), "the child's output is logged, redacted:\n{stderr}");
-    assert!(!stdout.contains(CANARY) && !stderr.contains(CANARY), "the canary leaked");
+    assert!(
+        stderr.contains("booting with secret [REDACTED]"),
+        "the child's output is logged, redacted:\n{stderr}"
+    );
+    assert!(
+        !stdout.contains(CANARY) && !stderr.contains(CANARY),
+        "the canary leaked"
+    );
     let files = all_files_text(dir.path());
-    assert!(files.contains("\"commit\": \"0123456789abcdef\""), "evidence was not written");
-    assert!(!files.contains(CANARY), "the canary leaked into a file the run wrote");
+    assert!(
+        files.contains("\"commit\": \"0123456789abcdef\""),
+        "evidence was not written"
+    );
+    assert!(
+        !files.contains(CANARY),
+        "the canary leaked into a file the run wrote"
+    );
 }
 
 #[test]
@@ -107,13 +141,22 @@ fn up_json_is_one_document_without_the_secret() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["ok"], true);
     assert_eq!(doc["commit"], "0123456789abcdef");
-    assert!(doc["steps"].as_array().unwrap().iter().all(|s| s["status"] == "passed"));
+    assert!(
+        doc["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["status"] == "passed")
+    );
     assert!(!String::from_utf8_lossy(&out.stdout).contains(CANARY));
 }
 
 #[test]
 fn a_service_that_never_becomes_healthy_fails_up_with_exit_1_and_its_last_lines() {
-    let dir = workspace(&spec(r#"["sh", "-c", "echo connecting to db; echo fatal: cannot reach db >&2; sleep 60"]"#, "2s"));
+    let dir = workspace(&spec(
+        r#"["sh", "-c", "echo connecting to db; echo fatal: cannot reach db >&2; sleep 60"]"#,
+        "2s",
+    ));
     let out = Command::cargo_bin("staging")
         .unwrap()
         .args(["up", "--commit", "0123456789abcdef", "-f"])
@@ -123,8 +166,14 @@ fn a_service_that_never_becomes_healthy_fails_up_with_exit_1_and_its_last_lines(
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("not live within 2s"), "{stdout}");
-    assert!(stdout.contains("| fatal: cannot reach db"), "the last lines are shown:\n{stdout}");
-    assert!(stdout.contains("skip verify"), "later steps are skipped:\n{stdout}");
+    assert!(
+        stdout.contains("| fatal: cannot reach db"),
+        "the last lines are shown:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("skip verify"),
+        "later steps are skipped:\n{stdout}"
+    );
 }
 
 #[test]
@@ -145,7 +194,10 @@ fn a_missing_secret_fails_the_secrets_step_and_deploys_nothing() {
 
 #[test]
 fn ctrl_c_during_up_stops_the_services_it_started() {
-    let dir = workspace(&spec(r#"["sh", "-c", "echo $$ > child.pid; exec sleep 300"]"#, "5m"));
+    let dir = workspace(&spec(
+        r#"["sh", "-c", "echo $$ > child.pid; exec sleep 300"]"#,
+        "5m",
+    ));
     let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("staging"))
         .args(["up", "--commit", "0123456789abcdef", "-f"])
         .arg(dir.path().join("staging.toml"))
@@ -157,21 +209,34 @@ fn ctrl_c_during_up_stops_the_services_it_started() {
     let pid_file = dir.path().join("child.pid");
     let started = Instant::now();
     let service_pid: i32 = loop {
-        if let Some(pid) = std::fs::read_to_string(&pid_file).ok().and_then(|s| s.trim().parse().ok()) {
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
             break pid;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "the service never started");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the service never started"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(alive(service_pid));
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
     let status = wait_with_bound(&mut child, Duration::from_secs(30));
     assert_eq!(status.code(), Some(130));
     let gone = Instant::now();
     while alive(service_pid) && gone.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(!alive(service_pid), "the service process {service_pid} survived Ctrl-C");
+    assert!(
+        !alive(service_pid),
+        "the service process {service_pid} survived Ctrl-C"
+    );
 }
 
 fn wait_with_bound(child: &mut std::process::Child, bound: Duration) -> std::process::ExitStatus {
@@ -191,7 +256,10 @@ fn wait_with_bound(child: &mut std::process::Child, bound: Duration) -> std::pro
 /// Alive and not a zombie.
 fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
         Err(_) => false,
     }
 }
@@ -219,23 +287,47 @@ fn the_example_stack_passes_the_whole_pipeline() {
     let spec_path = dir.path().join("staging.toml");
     let text = std::fs::read_to_string(&spec_path).unwrap();
     let command = format!("command = [{:?}]", demo_app().display().to_string());
-    let text = text.replace(r#"command = ["cargo", "run", "--quiet", "--package", "demo-app"]"#, &command);
-    assert!(text.contains(&command), "the example's command line changed; update this test");
+    let text = text.replace(
+        r#"command = ["cargo", "run", "--quiet", "--package", "demo-app"]"#,
+        &command,
+    );
+    assert!(
+        text.contains(&command),
+        "the example's command line changed; update this test"
+    );
     std::fs::write(&spec_path, text).unwrap();
-    std::fs::write(dir.path().join("secrets/staging.env"), format!("JWT_SECRET=\"{CANARY}\"\n")).unwrap();
+    std::fs::write(
+        dir.path().join("secrets/staging.env"),
+        format!("JWT_SECRET=\"{CANARY}\"\n"),
+    )
+    .unwrap();
     let out = Command::cargo_bin("staging")
         .unwrap()
-        .args(["up", "--env", "staging", "--commit", "feedc0ffee1234567890", "-f"])
+        .args([
+            "up",
+            "--env",
+            "staging",
+            "--commit",
+            "feedc0ffee1234567890",
+            "-f",
+        ])
         .arg(&spec_path)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     assert!(stdout.contains("PASSED"), "{stdout}");
     assert!(!stdout.contains(CANARY) && !stderr.contains(CANARY));
     std::fs::remove_file(dir.path().join("secrets/staging.env")).unwrap();
-    assert!(!all_files_text(dir.path()).contains(CANARY), "the canary leaked into a file the run wrote");
+    assert!(
+        !all_files_text(dir.path()).contains(CANARY),
+        "the canary leaked into a file the run wrote"
+    );
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -27,7 +27,13 @@ fn validate(text: &str) -> assert_cmd::assert::Assert {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("staging.toml");
     std::fs::write(&path, text).unwrap();
-    let assert = Command::cargo_bin("staging").unwrap().arg("validate").arg("-f").arg(&path).env_remove("STAGING_ENV").assert();
+    let assert = Command::cargo_bin("staging")
+        .unwrap()
+        .arg("validate")
+        .arg("-f")
+        .arg(&path)
+        .env_remove("STAGING_ENV")
+        .assert();
     drop(dir);
     assert
 }
@@ -38,7 +44,9 @@ fn at(line_col: &str) -> impl Predicate<str> {
 
 #[test]
 fn a_good_spec_validates_with_exit_0() {
-    validate(GOOD).success().stdout(predicate::str::contains("is valid: 2 environment(s)"));
+    validate(GOOD)
+        .success()
+        .stdout(predicate::str::contains("is valid: 2 environment(s)"));
 }
 
 #[test]
@@ -52,14 +60,23 @@ fn a_misspelt_key_exits_2_at_its_place() {
 fn a_wrong_type_exits_2_at_the_value() {
     validate(&GOOD.replace("protected = true", "protected = 1"))
         .code(2)
-        .stderr(at("10:13").and(predicate::str::contains("invalid type: integer `1`, expected a boolean")));
+        .stderr(at("10:13").and(predicate::str::contains(
+            "invalid type: integer `1`, expected a boolean",
+        )));
 }
 
 #[test]
 fn an_unknown_provider_exits_2_and_lists_the_known_ones() {
-    validate(&GOOD.replace("provider = \"local\"\npromotes_to", "provider = \"heroku\"\npromotes_to"))
-        .code(2)
-        .stderr(at("5:12").and(predicate::str::contains("unknown provider `heroku`")).and(predicate::str::contains("local")));
+    validate(&GOOD.replace(
+        "provider = \"local\"\npromotes_to",
+        "provider = \"heroku\"\npromotes_to",
+    ))
+    .code(2)
+    .stderr(
+        at("5:12")
+            .and(predicate::str::contains("unknown provider `heroku`"))
+            .and(predicate::str::contains("local")),
+    );
 }
 
 #[test]
@@ -73,7 +90,10 @@ fn an_undefined_variable_exits_2_at_the_reference() {
 fn malformed_toml_exits_2_at_the_break() {
     validate(&GOOD.replace("[services.web]", "[services.web"))
         .code(2)
-        .stderr(predicate::str::contains("staging.toml:12:").and(predicate::str::contains("invalid TOML")));
+        .stderr(
+            predicate::str::contains("staging.toml:12:")
+                .and(predicate::str::contains("invalid TOML")),
+        );
 }
 
 #[test]
@@ -95,7 +115,11 @@ fn a_missing_spec_file_exits_3_naming_it() {
 
 #[test]
 fn bad_usage_exits_2() {
-    Command::cargo_bin("staging").unwrap().arg("frobnicate").assert().code(2);
+    Command::cargo_bin("staging")
+        .unwrap()
+        .arg("frobnicate")
+        .assert()
+        .code(2);
 }
 
 #[test]
@@ -103,7 +127,12 @@ fn validate_json_is_one_document() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("staging.toml");
     std::fs::write(&path, GOOD).unwrap();
-    let out = Command::cargo_bin("staging").unwrap().args(["validate", "--json", "-f"]).arg(&path).output().unwrap();
+    let out = Command::cargo_bin("staging")
+        .unwrap()
+        .args(["validate", "--json", "-f"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["ok"], true);

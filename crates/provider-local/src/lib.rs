@@ -29,8 +29,8 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use staging_core::spec::LoadedSpec;
 use staging_core::{
-    Capabilities, Deploy, DeployRequest, DeployStatus, DeployTarget, DynProvider, Error, LiveState, Provider,
-    ProviderFactory, Result, ServiceHandle, async_trait,
+    Capabilities, Deploy, DeployRequest, DeployStatus, DeployTarget, DynProvider, Error, LiveState,
+    Provider, ProviderFactory, Result, ServiceHandle, async_trait,
 };
 
 use process::ServiceProcess;
@@ -86,20 +86,29 @@ impl LocalProvider {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("a plain HTTP client builds");
-        LocalProvider { services, state: Mutex::new(BTreeMap::new()), client }
+        LocalProvider {
+            services,
+            state: Mutex::new(BTreeMap::new()),
+            client,
+        }
     }
 
     /// The provider for `environment` of a spec.
     pub fn from_spec(spec: &LoadedSpec, environment: &str) -> Result<Self> {
         let mut services = BTreeMap::new();
         for (name, service) in &spec.spec.services {
-            services.insert(name.clone(), LocalServiceSettings::from_spec(spec, environment, name, service)?);
+            services.insert(
+                name.clone(),
+                LocalServiceSettings::from_spec(spec, environment, name, service)?,
+            );
         }
         Ok(LocalProvider::new(services))
     }
 
     fn settings(&self, service: &str) -> Result<&LocalServiceSettings> {
-        self.services.get(service).ok_or_else(|| Error::not_found(format!("local service `{service}`")))
+        self.services
+            .get(service)
+            .ok_or_else(|| Error::not_found(format!("local service `{service}`")))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Slot>> {
@@ -111,7 +120,11 @@ impl LocalProvider {
         let settings = self.settings(&service.name)?;
         let mut state = self.lock();
         let slot = state.entry(service.name.clone()).or_default();
-        let live_port = slot.deploys.iter().find(|d| d.status == DeployStatus::Live).map(|d| d.port);
+        let live_port = slot
+            .deploys
+            .iter()
+            .find(|d| d.status == DeployStatus::Live)
+            .map(|d| d.port);
         let port = match settings.port {
             Some(p) => {
                 // A fixed port cannot be shared: the old process makes way for the new one.
@@ -130,10 +143,23 @@ impl LocalProvider {
         };
         let id = format!("local-{}-{}", service.name, slot.deploys.len() + 1);
         let logs = Arc::new(Mutex::new(VecDeque::new()));
-        let mut env: Vec<(String, SecretString)> = slot.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        env.push((settings.port_env.clone(), SecretString::from(port.to_string())));
-        env.push((settings.commit_env.clone(), SecretString::from(commit.to_owned())));
-        env.push(("STAGING_ENV".to_owned(), SecretString::from(service.environment.clone())));
+        let mut env: Vec<(String, SecretString)> = slot
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        env.push((
+            settings.port_env.clone(),
+            SecretString::from(port.to_string()),
+        ));
+        env.push((
+            settings.commit_env.clone(),
+            SecretString::from(commit.to_owned()),
+        ));
+        env.push((
+            "STAGING_ENV".to_owned(),
+            SecretString::from(service.environment.clone()),
+        ));
         let process = ServiceProcess::spawn(settings, &env, logs.clone())?;
         let record = Record {
             id: id.clone(),
@@ -158,8 +184,10 @@ impl LocalProvider {
 impl Drop for LocalProvider {
     fn drop(&mut self) {
         let mut state = self.lock();
-        let processes: Vec<ServiceProcess> =
-            state.values_mut().flat_map(|s| s.deploys.iter_mut().filter_map(|d| d.process.take())).collect();
+        let processes: Vec<ServiceProcess> = state
+            .values_mut()
+            .flat_map(|s| s.deploys.iter_mut().filter_map(|d| d.process.take()))
+            .collect();
         drop(state);
         process::stop_all(processes);
     }
@@ -181,15 +209,27 @@ impl Provider for LocalProvider {
 
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
         self.settings(service)?;
-        Ok(ServiceHandle { name: service.to_owned(), environment: environment.to_owned(), id: format!("local:{service}") })
+        Ok(ServiceHandle {
+            name: service.to_owned(),
+            environment: environment.to_owned(),
+            id: format!("local:{service}"),
+        })
     }
 
     async fn live_state(&self, service: &ServiceHandle) -> Result<LiveState> {
         let state = self.lock();
         let Some(slot) = state.get(&service.name) else {
-            return Ok(LiveState { latest: None, live: None, url: None });
+            return Ok(LiveState {
+                latest: None,
+                live: None,
+                url: None,
+            });
         };
-        let live = slot.deploys.iter().rev().find(|d| d.status == DeployStatus::Live);
+        let live = slot
+            .deploys
+            .iter()
+            .rev()
+            .find(|d| d.status == DeployStatus::Live);
         Ok(LiveState {
             latest: slot.deploys.last().map(Record::to_deploy),
             live: live.map(Record::to_deploy),
@@ -227,7 +267,9 @@ impl Provider for LocalProvider {
             .await
             .map(|r| r.status().is_success());
         let mut state = self.lock();
-        let slot = state.get_mut(&service.name).ok_or_else(|| Error::not_found(deploy_id.to_owned()))?;
+        let slot = state
+            .get_mut(&service.name)
+            .ok_or_else(|| Error::not_found(deploy_id.to_owned()))?;
         let raw = match &healthy {
             Ok(true) => "live".to_owned(),
             Ok(false) => format!("starting ({health_path} not 2xx yet)"),
@@ -245,7 +287,11 @@ impl Provider for LocalProvider {
                 }
             }
         }
-        let record = slot.deploys.iter_mut().find(|d| d.id == deploy_id).ok_or_else(|| Error::not_found(deploy_id.to_owned()))?;
+        let record = slot
+            .deploys
+            .iter_mut()
+            .find(|d| d.id == deploy_id)
+            .ok_or_else(|| Error::not_found(deploy_id.to_owned()))?;
         if record.status == DeployStatus::InProgress {
             if raw == "live" {
                 record.status = DeployStatus::Live;
@@ -259,28 +305,50 @@ impl Provider for LocalProvider {
     async fn rollback(&self, service: &ServiceHandle) -> Result<Deploy> {
         let previous = {
             let state = self.lock();
-            let slot = state.get(&service.name).ok_or_else(|| Error::not_found(format!("deploys of {}", service.name)))?;
-            let live_idx = slot.deploys.iter().rposition(|d| d.status == DeployStatus::Live);
+            let slot = state
+                .get(&service.name)
+                .ok_or_else(|| Error::not_found(format!("deploys of {}", service.name)))?;
+            let live_idx = slot
+                .deploys
+                .iter()
+                .rposition(|d| d.status == DeployStatus::Live);
             let before = live_idx.map_or(slot.deploys.len(), |i| i);
             slot.deploys[..before]
                 .iter()
                 .rev()
                 .find(|d| d.was_live && d.status != DeployStatus::Live)
                 .map(|d| d.commit.clone())
-                .ok_or_else(|| Error::failed(format!("{} has no earlier live deploy to roll back to", service.name)))?
+                .ok_or_else(|| {
+                    Error::failed(format!(
+                        "{} has no earlier live deploy to roll back to",
+                        service.name
+                    ))
+                })?
         };
         self.start(service, &previous)
     }
 
     async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
         self.settings(&service.name)?;
-        Ok(self.lock().get(&service.name).map(|s| s.env.clone()).unwrap_or_default())
+        Ok(self
+            .lock()
+            .get(&service.name)
+            .map(|s| s.env.clone())
+            .unwrap_or_default())
     }
 
-    async fn set_env_var(&self, service: &ServiceHandle, key: &str, value: &SecretString) -> Result<()> {
+    async fn set_env_var(
+        &self,
+        service: &ServiceHandle,
+        key: &str,
+        value: &SecretString,
+    ) -> Result<()> {
         self.settings(&service.name)?;
         let mut state = self.lock();
-        state.entry(service.name.clone()).or_default().env.insert(key.to_owned(), SecretString::from(value.expose_secret().to_owned()));
+        state.entry(service.name.clone()).or_default().env.insert(
+            key.to_owned(),
+            SecretString::from(value.expose_secret().to_owned()),
+        );
         Ok(())
     }
 
@@ -292,20 +360,37 @@ impl Provider for LocalProvider {
         Ok(())
     }
 
-    async fn recent_logs(&self, service: &ServiceHandle, deploy_id: Option<&str>, lines: usize) -> Result<Vec<String>> {
+    async fn recent_logs(
+        &self,
+        service: &ServiceHandle,
+        deploy_id: Option<&str>,
+        lines: usize,
+    ) -> Result<Vec<String>> {
         let state = self.lock();
-        let Some(slot) = state.get(&service.name) else { return Ok(vec![]) };
+        let Some(slot) = state.get(&service.name) else {
+            return Ok(vec![]);
+        };
         let record = match deploy_id {
             Some(id) => slot.deploys.iter().find(|d| d.id == id),
             None => slot.deploys.last(),
         };
-        let Some(record) = record else { return Ok(vec![]) };
+        let Some(record) = record else {
+            return Ok(vec![]);
+        };
         let logs = record.logs.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(logs.iter().skip(logs.len().saturating_sub(lines)).cloned().collect())
+        Ok(logs
+            .iter()
+            .skip(logs.len().saturating_sub(lines))
+            .cloned()
+            .collect())
     }
 }
 
-fn find<'a>(state: &'a mut BTreeMap<String, Slot>, service: &ServiceHandle, deploy_id: &str) -> Result<&'a mut Record> {
+fn find<'a>(
+    state: &'a mut BTreeMap<String, Slot>,
+    service: &ServiceHandle,
+    deploy_id: &str,
+) -> Result<&'a mut Record> {
     state
         .get_mut(&service.name)
         .and_then(|s| s.deploys.iter_mut().find(|d| d.id == deploy_id))

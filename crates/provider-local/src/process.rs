@@ -34,7 +34,10 @@ impl ServiceProcess {
         env: &[(String, SecretString)],
         logs: Arc<Mutex<VecDeque<String>>>,
     ) -> Result<Self> {
-        let (program, args) = settings.command.split_first().expect("command checked non-empty");
+        let (program, args) = settings
+            .command
+            .split_first()
+            .expect("command checked non-empty");
         let mut cmd = Command::new(program);
         cmd.args(args)
             .current_dir(&settings.workdir)
@@ -48,7 +51,14 @@ impl ServiceProcess {
             cmd.env(k, v.expose_secret());
         }
         let mut child = cmd.spawn().map_err(|e| {
-            Error::io(format!("cannot start `{}` in {}", settings.command.join(" "), settings.workdir.display()), e)
+            Error::io(
+                format!(
+                    "cannot start `{}` in {}",
+                    settings.command.join(" "),
+                    settings.workdir.display()
+                ),
+                e,
+            )
         })?;
         if let Some(out) = child.stdout.take() {
             tokio::spawn(keep_lines(out, logs.clone()));
@@ -57,7 +67,11 @@ impl ServiceProcess {
             tokio::spawn(keep_lines(err, logs));
         }
         let pid = child.id();
-        Ok(ServiceProcess { child, pid, stop_timeout: settings.stop_timeout })
+        Ok(ServiceProcess {
+            child,
+            pid,
+            stop_timeout: settings.stop_timeout,
+        })
     }
 
     /// The exit status, if the process has ended.
@@ -87,7 +101,11 @@ pub(crate) fn stop_all(mut processes: Vec<ServiceProcess>) {
         signal(p.pid, Signal::SIGTERM);
     }
     let started = Instant::now();
-    let longest = processes.iter().map(|p| p.stop_timeout).max().unwrap_or_default();
+    let longest = processes
+        .iter()
+        .map(|p| p.stop_timeout)
+        .max()
+        .unwrap_or_default();
     while started.elapsed() < longest {
         processes.retain_mut(|p| p.exited().is_none());
         if processes.is_empty() {

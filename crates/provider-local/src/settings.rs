@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use staging_core::spec::{LoadedSpec, Service};
 use staging_core::Result;
+use staging_core::spec::{LoadedSpec, Service};
 
 /// How one service runs locally (`[services.NAME.settings]` with the environment's
 /// `overrides`).
@@ -50,15 +50,20 @@ mod humantime_serde_compat {
 
     use serde::{Deserialize, Deserializer};
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
         let s: Option<String> = Option::deserialize(d)?;
-        s.map(|s| parse(&s).map_err(serde::de::Error::custom)).transpose()
+        s.map(|s| parse(&s).map_err(serde::de::Error::custom))
+            .transpose()
     }
 
     fn parse(s: &str) -> Result<Duration, String> {
         let s = s.trim();
         let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-        let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a duration like `5s` or `500ms`"))?;
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("`{s}` is not a duration like `5s` or `500ms`"))?;
         match unit {
             "ms" => Ok(Duration::from_millis(n)),
             "s" | "" => Ok(Duration::from_secs(n)),
@@ -70,9 +75,18 @@ mod humantime_serde_compat {
 
 impl LocalServiceSettings {
     /// Read the settings of `name` in `environment`, with errors that point into the spec.
-    pub fn from_spec(spec: &LoadedSpec, environment: &str, name: &str, service: &Service) -> Result<Self> {
+    pub fn from_spec(
+        spec: &LoadedSpec,
+        environment: &str,
+        name: &str,
+        service: &Service,
+    ) -> Result<Self> {
         let table = service.settings_for(environment);
-        let key = if service.overrides.get(environment).is_some_and(|o| !o.is_empty()) {
+        let key = if service
+            .overrides
+            .get(environment)
+            .is_some_and(|o| !o.is_empty())
+        {
             format!("services.{name}.overrides.{environment}")
         } else {
             format!("services.{name}.settings")
@@ -87,18 +101,32 @@ impl LocalServiceSettings {
             )
         })?;
         if raw.command.is_empty() {
-            return Err(spec.error_at(&format!("{key}.command"), format!("service `{name}`: `command` is empty")));
+            return Err(spec.error_at(
+                &format!("{key}.command"),
+                format!("service `{name}`: `command` is empty"),
+            ));
         }
-        let health_path = service.health_path.clone().unwrap_or_else(|| "/".to_owned());
+        let health_path = service
+            .health_path
+            .clone()
+            .unwrap_or_else(|| "/".to_owned());
         if !health_path.starts_with('/') {
-            return Err(spec.error_at(&format!("services.{name}.health_path"), "`health_path` must start with `/`"));
+            return Err(spec.error_at(
+                &format!("services.{name}.health_path"),
+                "`health_path` must start with `/`",
+            ));
         }
         Ok(LocalServiceSettings {
             command: raw.command,
-            workdir: raw.workdir.map(|w| spec.resolve_path(&w)).unwrap_or_else(|| spec.base_dir()),
+            workdir: raw
+                .workdir
+                .map(|w| spec.resolve_path(&w))
+                .unwrap_or_else(|| spec.base_dir()),
             port: raw.port,
             port_env: raw.port_env.unwrap_or_else(|| "PORT".to_owned()),
-            commit_env: raw.commit_env.unwrap_or_else(|| "STAGING_COMMIT".to_owned()),
+            commit_env: raw
+                .commit_env
+                .unwrap_or_else(|| "STAGING_COMMIT".to_owned()),
             health_path,
             stop_timeout: raw.stop_timeout.unwrap_or(Duration::from_secs(5)),
         })
@@ -117,4 +145,3 @@ impl LocalServiceSettings {
         }
     }
 }
-

@@ -27,7 +27,8 @@ http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever(
 fn provider_with(command: Vec<&str>) -> (DynProvider, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("server.py"), SERVER).unwrap();
-    let mut settings = LocalServiceSettings::for_command(command.into_iter().map(String::from).collect(), "/up");
+    let mut settings =
+        LocalServiceSettings::for_command(command.into_iter().map(String::from).collect(), "/up");
     settings.workdir = dir.path().to_path_buf();
     settings.stop_timeout = Duration::from_secs(2);
     let provider = LocalProvider::new(BTreeMap::from([("web".to_owned(), settings)]));
@@ -44,8 +45,14 @@ async fn local_provider_passes_the_conformance_suite() {
 async fn a_service_that_exits_fails_its_deploy_and_keeps_its_last_lines() {
     let (p, _dir) = provider_with(vec!["sh", "-c", "echo 'missing JWT_SECRET'; exit 3"]);
     let svc = p.locate("staging", "web").await.unwrap();
-    let d = p.deploy(&svc, &DeployRequest::commit("abc1234")).await.unwrap();
-    let err = p.wait_until_live(&svc, &d.id, Duration::from_secs(30), &mut |_| {}).await.unwrap_err();
+    let d = p
+        .deploy(&svc, &DeployRequest::commit("abc1234"))
+        .await
+        .unwrap();
+    let err = p
+        .wait_until_live(&svc, &d.id, Duration::from_secs(30), &mut |_| {})
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Failed { .. }), "{err}");
     assert!(err.to_string().contains("exited"), "{err}");
     // The reader task may still be draining the pipe right after the exit.
@@ -64,32 +71,63 @@ async fn a_service_that_exits_fails_its_deploy_and_keeps_its_last_lines() {
 async fn a_service_that_never_becomes_healthy_times_out() {
     let (p, _dir) = provider_with(vec!["sh", "-c", "echo still booting; sleep 30"]);
     let svc = p.locate("staging", "web").await.unwrap();
-    let d = p.deploy(&svc, &DeployRequest::commit("abc1234")).await.unwrap();
-    let err = p.wait_until_live(&svc, &d.id, Duration::from_millis(800), &mut |_| {}).await.unwrap_err();
+    let d = p
+        .deploy(&svc, &DeployRequest::commit("abc1234"))
+        .await
+        .unwrap();
+    let err = p
+        .wait_until_live(&svc, &d.id, Duration::from_millis(800), &mut |_| {})
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Timeout { .. }), "{err}");
-    assert_eq!(p.deploy_status(&svc, &d.id).await.unwrap().status, DeployStatus::InProgress);
+    assert_eq!(
+        p.deploy_status(&svc, &d.id).await.unwrap().status,
+        DeployStatus::InProgress
+    );
 }
 
 #[tokio::test]
 async fn env_vars_reach_the_next_deploy() {
-    let (p, _dir) = provider_with(vec!["sh", "-c", "echo \"greeting=$GREETING\"; exec python3 server.py"]);
+    let (p, _dir) = provider_with(vec![
+        "sh",
+        "-c",
+        "echo \"greeting=$GREETING\"; exec python3 server.py",
+    ]);
     let svc = p.locate("staging", "web").await.unwrap();
-    p.set_env_var(&svc, "GREETING", &"hello-there".to_owned().into()).await.unwrap();
-    let d = p.deploy(&svc, &DeployRequest::commit("abc1234")).await.unwrap();
-    p.wait_until_live(&svc, &d.id, Duration::from_secs(30), &mut |_| {}).await.unwrap();
+    p.set_env_var(&svc, "GREETING", &"hello-there".to_owned().into())
+        .await
+        .unwrap();
+    let d = p
+        .deploy(&svc, &DeployRequest::commit("abc1234"))
+        .await
+        .unwrap();
+    p.wait_until_live(&svc, &d.id, Duration::from_secs(30), &mut |_| {})
+        .await
+        .unwrap();
     let lines = p.recent_logs(&svc, Some(&d.id), 10).await.unwrap();
-    assert!(lines.contains(&"greeting=hello-there".to_owned()), "{lines:?}");
+    assert!(
+        lines.contains(&"greeting=hello-there".to_owned()),
+        "{lines:?}"
+    );
 }
 
 #[tokio::test]
 async fn dropping_the_provider_stops_its_processes() {
     let (p, _dir) = provider_with(vec!["python3", "server.py"]);
     let svc = p.locate("staging", "web").await.unwrap();
-    let d = p.deploy(&svc, &DeployRequest::commit("abc1234")).await.unwrap();
-    p.wait_until_live(&svc, &d.id, Duration::from_secs(30), &mut |_| {}).await.unwrap();
+    let d = p
+        .deploy(&svc, &DeployRequest::commit("abc1234"))
+        .await
+        .unwrap();
+    p.wait_until_live(&svc, &d.id, Duration::from_secs(30), &mut |_| {})
+        .await
+        .unwrap();
     let url = p.live_state(&svc).await.unwrap().url.unwrap();
     let addr = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
     assert!(std::net::TcpStream::connect(&addr).is_ok());
     drop(p);
-    assert!(std::net::TcpStream::connect(&addr).is_err(), "the service still answers after the provider was dropped");
+    assert!(
+        std::net::TcpStream::connect(&addr).is_err(),
+        "the service still answers after the provider was dropped"
+    );
 }

@@ -123,12 +123,18 @@ impl Error {
 
     /// Shorthand for [`Error::ConfigInvalid`] without a location.
     pub fn config(message: impl Into<String>) -> Self {
-        Error::ConfigInvalid { location: None, message: message.into() }
+        Error::ConfigInvalid {
+            location: None,
+            message: message.into(),
+        }
     }
 
     /// Shorthand for [`Error::ConfigInvalid`] at a place in a file.
     pub fn config_at(location: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::ConfigInvalid { location: Some(location.into()), message: message.into() }
+        Error::ConfigInvalid {
+            location: Some(location.into()),
+            message: message.into(),
+        }
     }
 
     /// Shorthand for [`Error::NotFound`].
@@ -138,17 +144,25 @@ impl Error {
 
     /// Shorthand for [`Error::NotSupported`].
     pub fn not_supported(provider: impl Into<String>, operation: impl Into<String>) -> Self {
-        Error::NotSupported { provider: provider.into(), operation: operation.into() }
+        Error::NotSupported {
+            provider: provider.into(),
+            operation: operation.into(),
+        }
     }
 
     /// Shorthand for [`Error::Failed`].
     pub fn failed(message: impl Into<String>) -> Self {
-        Error::Failed { message: message.into() }
+        Error::Failed {
+            message: message.into(),
+        }
     }
 
     /// Shorthand for [`Error::Io`].
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io { context: context.into(), source }
+        Error::Io {
+            context: context.into(),
+            source,
+        }
     }
 
     /// The coarse class of this error, which the CLI maps to an exit code.
@@ -191,12 +205,44 @@ mod tests {
     #[test]
     fn only_transient_kinds_are_retryable() {
         let cases: Vec<(Error, bool)> = vec![
-            (Error::RateLimited { provider: "p".into(), retry_after: None }, true),
-            (Error::Timeout { what: "x".into(), after: Duration::from_secs(1) }, true),
-            (Error::Provider { provider: "p".into(), source: "x".into(), retryable: true }, true),
-            (Error::Provider { provider: "p".into(), source: "x".into(), retryable: false }, false),
+            (
+                Error::RateLimited {
+                    provider: "p".into(),
+                    retry_after: None,
+                },
+                true,
+            ),
+            (
+                Error::Timeout {
+                    what: "x".into(),
+                    after: Duration::from_secs(1),
+                },
+                true,
+            ),
+            (
+                Error::Provider {
+                    provider: "p".into(),
+                    source: "x".into(),
+                    retryable: true,
+                },
+                true,
+            ),
+            (
+                Error::Provider {
+                    provider: "p".into(),
+                    source: "x".into(),
+                    retryable: false,
+                },
+                false,
+            ),
             (Error::not_found("svc"), false),
-            (Error::Unauthenticated { provider: "p".into(), message: "no".into() }, false),
+            (
+                Error::Unauthenticated {
+                    provider: "p".into(),
+                    message: "no".into(),
+                },
+                false,
+            ),
             (Error::config("bad"), false),
             (Error::not_supported("p", "rollback"), false),
         ];
@@ -213,7 +259,10 @@ mod tests {
 
     #[test]
     fn rate_limit_mentions_retry_after() {
-        let e = Error::RateLimited { provider: "render".into(), retry_after: Some(Duration::from_secs(3)) };
+        let e = Error::RateLimited {
+            provider: "render".into(),
+            retry_after: Some(Duration::from_secs(3)),
+        };
         assert_eq!(e.to_string(), "rate limited by render (retry after 3s)");
     }
 }

@@ -32,11 +32,14 @@ pub mod spec;
 pub mod testkit;
 
 pub use error::{BoxError, Error, ErrorClass, Result};
-pub use migration::{AppliedMigration, DynMigration, Migration, MigrationEntry, MigrationPlan, MigrationReport, MigrationState, MigrationStatus};
+pub use migration::{
+    AppliedMigration, DynMigration, Migration, MigrationEntry, MigrationPlan, MigrationReport,
+    MigrationState, MigrationStatus,
+};
 pub use probe::{DynProbe, Probe, ProbeOutcome};
 pub use provider::{
-    Capabilities, Capability, Deploy, DeployRequest, DeployStatus, DeployTarget, DynProvider, LiveState, Provider,
-    ProviderExt, ServiceHandle, WaitProgress,
+    Capabilities, Capability, Deploy, DeployRequest, DeployStatus, DeployTarget, DynProvider,
+    LiveState, Provider, ProviderExt, ServiceHandle, WaitProgress,
 };
 pub use redact::Redactor;
 pub use registry::{ProviderFactory, ProviderRegistry};

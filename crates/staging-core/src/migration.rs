@@ -44,12 +44,18 @@ pub struct MigrationStatus {
 impl MigrationStatus {
     /// Versions in a given state.
     pub fn versions(&self, state: MigrationState) -> Vec<&str> {
-        self.entries.iter().filter(|e| e.state == state).map(|e| e.version.as_str()).collect()
+        self.entries
+            .iter()
+            .filter(|e| e.state == state)
+            .map(|e| e.version.as_str())
+            .collect()
     }
 
     /// Whether anything is modified or missing, which blocks applying.
     pub fn has_drift(&self) -> bool {
-        self.entries.iter().any(|e| matches!(e.state, MigrationState::Modified | MigrationState::Missing))
+        self.entries
+            .iter()
+            .any(|e| matches!(e.state, MigrationState::Modified | MigrationState::Missing))
     }
 }
 

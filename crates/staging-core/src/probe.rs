@@ -29,13 +29,33 @@ pub struct ProbeOutcome {
 
 impl ProbeOutcome {
     /// A passing outcome.
-    pub fn pass(expected: impl Into<String>, observed: impl Into<String>, duration: Duration) -> Self {
-        ProbeOutcome { ok: true, expected: expected.into(), observed: observed.into(), duration, evidence: vec![] }
+    pub fn pass(
+        expected: impl Into<String>,
+        observed: impl Into<String>,
+        duration: Duration,
+    ) -> Self {
+        ProbeOutcome {
+            ok: true,
+            expected: expected.into(),
+            observed: observed.into(),
+            duration,
+            evidence: vec![],
+        }
     }
 
     /// A failing outcome.
-    pub fn fail(expected: impl Into<String>, observed: impl Into<String>, duration: Duration) -> Self {
-        ProbeOutcome { ok: false, expected: expected.into(), observed: observed.into(), duration, evidence: vec![] }
+    pub fn fail(
+        expected: impl Into<String>,
+        observed: impl Into<String>,
+        duration: Duration,
+    ) -> Self {
+        ProbeOutcome {
+            ok: false,
+            expected: expected.into(),
+            observed: observed.into(),
+            duration,
+            evidence: vec![],
+        }
     }
 
     /// Add one fact of evidence.

@@ -153,7 +153,11 @@ impl DeployRequest {
     /// Deploy a source commit.
     pub fn commit(sha: impl Into<String>) -> Self {
         let sha = sha.into();
-        DeployRequest { target: DeployTarget::Commit(sha.clone()), commit: Some(sha), clear_cache: false }
+        DeployRequest {
+            target: DeployTarget::Commit(sha.clone()),
+            commit: Some(sha),
+            clear_cache: false,
+        }
     }
 }
 
@@ -229,7 +233,12 @@ pub trait Provider: Debug + Send + Sync + 'static {
     async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>>;
 
     /// Set one environment variable, leaving every other untouched.
-    async fn set_env_var(&self, service: &ServiceHandle, key: &str, value: &SecretString) -> Result<()>;
+    async fn set_env_var(
+        &self,
+        service: &ServiceHandle,
+        key: &str,
+        value: &SecretString,
+    ) -> Result<()>;
 
     /// Delete one environment variable, leaving every other untouched.
     async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> Result<()>;
@@ -265,19 +274,35 @@ macro_rules! forward_provider {
             async fn live_state(&self, service: &ServiceHandle) -> Result<LiveState> {
                 (**self).live_state(service).await
             }
-            async fn deploy(&self, service: &ServiceHandle, request: &DeployRequest) -> Result<Deploy> {
+            async fn deploy(
+                &self,
+                service: &ServiceHandle,
+                request: &DeployRequest,
+            ) -> Result<Deploy> {
                 (**self).deploy(service, request).await
             }
-            async fn deploy_status(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+            async fn deploy_status(
+                &self,
+                service: &ServiceHandle,
+                deploy_id: &str,
+            ) -> Result<Deploy> {
                 (**self).deploy_status(service, deploy_id).await
             }
             async fn rollback(&self, service: &ServiceHandle) -> Result<Deploy> {
                 (**self).rollback(service).await
             }
-            async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
+            async fn env_vars(
+                &self,
+                service: &ServiceHandle,
+            ) -> Result<BTreeMap<String, SecretString>> {
                 (**self).env_vars(service).await
             }
-            async fn set_env_var(&self, service: &ServiceHandle, key: &str, value: &SecretString) -> Result<()> {
+            async fn set_env_var(
+                &self,
+                service: &ServiceHandle,
+                key: &str,
+                value: &SecretString,
+            ) -> Result<()> {
                 (**self).set_env_var(service, key, value).await
             }
             async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> Result<()> {
@@ -329,7 +354,11 @@ pub trait ProviderExt: Provider {
         loop {
             let delay = match self.deploy_status(service, deploy_id).await {
                 Ok(deploy) => {
-                    on_progress(WaitProgress { deploy: &deploy, elapsed: started.elapsed(), timeout });
+                    on_progress(WaitProgress {
+                        deploy: &deploy,
+                        elapsed: started.elapsed(),
+                        timeout,
+                    });
                     match deploy.status {
                         DeployStatus::Live => return Ok(deploy),
                         status if status.is_terminal() => {
@@ -341,7 +370,9 @@ pub trait ProviderExt: Provider {
                         _ => backoff.next_delay(),
                     }
                 }
-                Err(e) if e.is_retryable() => e.retry_after().unwrap_or_else(|| backoff.next_delay()),
+                Err(e) if e.is_retryable() => {
+                    e.retry_after().unwrap_or_else(|| backoff.next_delay())
+                }
                 Err(e) => return Err(e),
             };
             let elapsed = started.elapsed();

@@ -34,8 +34,10 @@ impl std::fmt::Debug for Redactor {
 fn url_credentials() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
-        Regex::new(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pass>[^@/\s]+)@")
-            .expect("static regex")
+        Regex::new(
+            r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pass>[^@/\s]+)@",
+        )
+        .expect("static regex")
     })
 }
 
@@ -61,7 +63,9 @@ impl Redactor {
         }
         let mut values = self.values.write().unwrap_or_else(|e| e.into_inner());
         for form in forms {
-            if form.chars().count() >= MIN_REDACTED_LEN && !values.iter().any(|v| v.expose_secret() == form) {
+            if form.chars().count() >= MIN_REDACTED_LEN
+                && !values.iter().any(|v| v.expose_secret() == form)
+            {
                 values.push(SecretString::from(form.to_owned()));
             }
         }
@@ -92,7 +96,11 @@ impl Redactor {
             }
         }
         if url_credentials().is_match(&out) {
-            out = Cow::Owned(url_credentials().replace_all(&out, "${scheme}${user}:[REDACTED]@").into_owned());
+            out = Cow::Owned(
+                url_credentials()
+                    .replace_all(&out, "${scheme}${user}:[REDACTED]@")
+                    .into_owned(),
+            );
         }
         out
     }
@@ -111,7 +119,10 @@ mod tests {
     fn registered_values_are_masked_everywhere_they_appear() {
         let r = Redactor::new();
         r.register(&SecretString::from("canary-7f3a9c".to_owned()));
-        assert_eq!(r.redact("a canary-7f3a9c b canary-7f3a9c"), "a [REDACTED] b [REDACTED]");
+        assert_eq!(
+            r.redact("a canary-7f3a9c b canary-7f3a9c"),
+            "a [REDACTED] b [REDACTED]"
+        );
     }
 
     #[test]

@@ -46,13 +46,24 @@ impl ProviderRegistry {
     }
 
     /// The factory for the provider of `environment`.
-    pub fn factory_for(&self, spec: &LoadedSpec, environment: &str) -> Result<Arc<dyn ProviderFactory>> {
+    pub fn factory_for(
+        &self,
+        spec: &LoadedSpec,
+        environment: &str,
+    ) -> Result<Arc<dyn ProviderFactory>> {
         let env = spec.spec.environment(environment)?;
-        self.factories.get(env.provider.as_str()).cloned().ok_or_else(|| {
-            spec.error_at(
-                &format!("environments.{environment}.provider"),
-                format!("unknown provider `{}`; expected one of: {}", env.provider, self.names().join(", ")),
-            )
-        })
+        self.factories
+            .get(env.provider.as_str())
+            .cloned()
+            .ok_or_else(|| {
+                spec.error_at(
+                    &format!("environments.{environment}.provider"),
+                    format!(
+                        "unknown provider `{}`; expected one of: {}",
+                        env.provider,
+                        self.names().join(", ")
+                    ),
+                )
+            })
     }
 }

@@ -23,7 +23,11 @@ pub struct Backoff {
 impl Backoff {
     /// A backoff starting at `initial` and never exceeding `max`.
     pub fn new(initial: Duration, max: Duration) -> Self {
-        Backoff { next: initial.max(Duration::from_millis(1)), max: max.max(initial), step: 0 }
+        Backoff {
+            next: initial.max(Duration::from_millis(1)),
+            max: max.max(initial),
+            step: 0,
+        }
     }
 
     /// The delay to wait now; each call doubles the next one up to the maximum.
@@ -32,7 +36,7 @@ impl Backoff {
         self.next = (self.next * 2).min(self.max);
         self.step = self.step.wrapping_add(1);
         // Deterministic jitter of up to 1/8 of the delay: spreads pollers without a RNG.
-        let jitter = base / 8 * ((self.step.wrapping_mul(2_654_435_761) % 8) as u32) / 8;
+        let jitter = base / 8 * (self.step.wrapping_mul(2_654_435_761) % 8) / 8;
         (base + jitter).min(self.max)
     }
 }
@@ -76,7 +80,11 @@ impl RetryPolicy {
     }
 
     /// Like [`RetryPolicy::run`], retrying only the errors `should_retry` accepts.
-    pub async fn run_when<T, F, Fut>(&self, mut op: F, should_retry: fn(&Error) -> bool) -> Result<T>
+    pub async fn run_when<T, F, Fut>(
+        &self,
+        mut op: F,
+        should_retry: fn(&Error) -> bool,
+    ) -> Result<T>
     where
         F: FnMut() -> Fut + Send,
         Fut: Future<Output = Result<T>> + Send,
@@ -137,28 +145,45 @@ impl<P: Provider> Provider for RetryProvider<P> {
         self.inner.poll_interval()
     }
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
-        self.policy.run(|| self.inner.locate(environment, service)).await
+        self.policy
+            .run(|| self.inner.locate(environment, service))
+            .await
     }
     async fn live_state(&self, service: &ServiceHandle) -> Result<LiveState> {
         self.policy.run(|| self.inner.live_state(service)).await
     }
     async fn deploy(&self, service: &ServiceHandle, request: &DeployRequest) -> Result<Deploy> {
-        self.policy.run_when(|| self.inner.deploy(service, request), is_rate_limit).await
+        self.policy
+            .run_when(|| self.inner.deploy(service, request), is_rate_limit)
+            .await
     }
     async fn deploy_status(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
-        self.policy.run(|| self.inner.deploy_status(service, deploy_id)).await
+        self.policy
+            .run(|| self.inner.deploy_status(service, deploy_id))
+            .await
     }
     async fn rollback(&self, service: &ServiceHandle) -> Result<Deploy> {
-        self.policy.run_when(|| self.inner.rollback(service), is_rate_limit).await
+        self.policy
+            .run_when(|| self.inner.rollback(service), is_rate_limit)
+            .await
     }
     async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
         self.policy.run(|| self.inner.env_vars(service)).await
     }
-    async fn set_env_var(&self, service: &ServiceHandle, key: &str, value: &SecretString) -> Result<()> {
-        self.policy.run(|| self.inner.set_env_var(service, key, value)).await
+    async fn set_env_var(
+        &self,
+        service: &ServiceHandle,
+        key: &str,
+        value: &SecretString,
+    ) -> Result<()> {
+        self.policy
+            .run(|| self.inner.set_env_var(service, key, value))
+            .await
     }
     async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> Result<()> {
-        self.policy.run(|| self.inner.delete_env_var(service, key)).await
+        self.policy
+            .run(|| self.inner.delete_env_var(service, key))
+            .await
     }
     async fn recent_logs(
         &self,
@@ -166,7 +191,9 @@ impl<P: Provider> Provider for RetryProvider<P> {
         deploy_id: Option<&str>,
         lines: usize,
     ) -> Result<Vec<String>> {
-        self.policy.run(|| self.inner.recent_logs(service, deploy_id, lines)).await
+        self.policy
+            .run(|| self.inner.recent_logs(service, deploy_id, lines))
+            .await
     }
 }
 
@@ -198,7 +225,10 @@ mod tests {
         let out = policy
             .run(|| async {
                 if calls.fetch_add(1, Ordering::SeqCst) == 0 {
-                    Err(Error::RateLimited { provider: "p".into(), retry_after: Some(Duration::from_secs(7)) })
+                    Err(Error::RateLimited {
+                        provider: "p".into(),
+                        retry_after: Some(Duration::from_secs(7)),
+                    })
                 } else {
                     Ok(42)
                 }
@@ -213,11 +243,17 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn retry_gives_up_when_retry_after_passes_the_deadline() {
         let calls = AtomicU32::new(0);
-        let policy = RetryPolicy { deadline: Duration::from_secs(5), ..RetryPolicy::default() };
+        let policy = RetryPolicy {
+            deadline: Duration::from_secs(5),
+            ..RetryPolicy::default()
+        };
         let err = policy
             .run(|| async {
                 calls.fetch_add(1, Ordering::SeqCst);
-                Err::<(), _>(Error::RateLimited { provider: "p".into(), retry_after: Some(Duration::from_secs(30)) })
+                Err::<(), _>(Error::RateLimited {
+                    provider: "p".into(),
+                    retry_after: Some(Duration::from_secs(30)),
+                })
             })
             .await
             .unwrap_err();
@@ -242,11 +278,18 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn retry_stops_after_max_attempts() {
         let calls = AtomicU32::new(0);
-        let policy = RetryPolicy { max_attempts: 3, ..RetryPolicy::default() };
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            ..RetryPolicy::default()
+        };
         let _ = policy
             .run(|| async {
                 calls.fetch_add(1, Ordering::SeqCst);
-                Err::<(), _>(Error::Provider { provider: "p".into(), source: "503".into(), retryable: true })
+                Err::<(), _>(Error::Provider {
+                    provider: "p".into(),
+                    source: "503".into(),
+                    retryable: true,
+                })
             })
             .await;
         assert_eq!(calls.load(Ordering::SeqCst), 3);

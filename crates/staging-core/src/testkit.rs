@@ -16,7 +16,9 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::Error;
-use crate::provider::{Capability, DeployRequest, DeployStatus, DynProvider, ProviderExt, ServiceHandle};
+use crate::provider::{
+    Capability, DeployRequest, DeployStatus, DynProvider, ProviderExt, ServiceHandle,
+};
 
 /// How long the suite waits for one deploy.
 pub const DEPLOY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -27,16 +29,25 @@ pub const COMMIT_A: &str = "aaaaaaa1111111111111111111111111111111aa";
 pub const COMMIT_B: &str = "bbbbbbb2222222222222222222222222222222bb";
 
 async fn locate(p: &DynProvider, env: &str, service: &str) -> ServiceHandle {
-    p.locate(env, service).await.unwrap_or_else(|e| panic!("locate({env}, {service}) failed: {e}"))
+    p.locate(env, service)
+        .await
+        .unwrap_or_else(|e| panic!("locate({env}, {service}) failed: {e}"))
 }
 
 async fn deploy_and_wait(p: &DynProvider, svc: &ServiceHandle, commit: &str) {
-    let d = p.deploy(svc, &DeployRequest::commit(commit)).await.unwrap_or_else(|e| panic!("deploy {commit} failed: {e}"));
+    let d = p
+        .deploy(svc, &DeployRequest::commit(commit))
+        .await
+        .unwrap_or_else(|e| panic!("deploy {commit} failed: {e}"));
     let live = p
         .wait_until_live(svc, &d.id, DEPLOY_TIMEOUT, &mut |_| {})
         .await
         .unwrap_or_else(|e| panic!("deploy {} of {commit} did not go live: {e}", d.id));
-    assert_eq!(live.status, DeployStatus::Live, "wait_until_live returned a deploy that is not live");
+    assert_eq!(
+        live.status,
+        DeployStatus::Live,
+        "wait_until_live returned a deploy that is not live"
+    );
 }
 
 /// Deploy a commit, wait until live, and see it as the live commit.
@@ -47,7 +58,11 @@ pub async fn deploy_roundtrip(p: &DynProvider, env: &str, service: &str) {
     let svc = locate(p, env, service).await;
     deploy_and_wait(p, &svc, COMMIT_A).await;
     let state = p.live_state(&svc).await.expect("live_state after deploy");
-    assert_eq!(state.live_commit(), Some(COMMIT_A), "the live commit is not the one deployed");
+    assert_eq!(
+        state.live_commit(),
+        Some(COMMIT_A),
+        "the live commit is not the one deployed"
+    );
 }
 
 /// Set an env var, read it back, delete it, and see it gone; other keys untouched.
@@ -59,19 +74,35 @@ pub async fn env_var_roundtrip(p: &DynProvider, env: &str, service: &str) {
     let svc = locate(p, env, service).await;
     let keep = SecretString::from("conformance-keep-value".to_owned());
     let value = SecretString::from("conformance-canary-4f1d".to_owned());
-    p.set_env_var(&svc, "STAGING_CONFORMANCE_KEEP", &keep).await.expect("set keep var");
-    p.set_env_var(&svc, "STAGING_CONFORMANCE", &value).await.expect("set var");
+    p.set_env_var(&svc, "STAGING_CONFORMANCE_KEEP", &keep)
+        .await
+        .expect("set keep var");
+    p.set_env_var(&svc, "STAGING_CONFORMANCE", &value)
+        .await
+        .expect("set var");
     let vars = p.env_vars(&svc).await.expect("read vars");
     assert_eq!(
-        vars.get("STAGING_CONFORMANCE").map(|v| v.expose_secret().to_owned()).as_deref(),
+        vars.get("STAGING_CONFORMANCE")
+            .map(|v| v.expose_secret().to_owned())
+            .as_deref(),
         Some("conformance-canary-4f1d"),
         "a var that was set does not read back"
     );
-    p.delete_env_var(&svc, "STAGING_CONFORMANCE").await.expect("delete var");
+    p.delete_env_var(&svc, "STAGING_CONFORMANCE")
+        .await
+        .expect("delete var");
     let vars = p.env_vars(&svc).await.expect("read vars after delete");
-    assert!(!vars.contains_key("STAGING_CONFORMANCE"), "a deleted var is still there");
-    assert!(vars.contains_key("STAGING_CONFORMANCE_KEEP"), "deleting one var removed another");
-    p.delete_env_var(&svc, "STAGING_CONFORMANCE_KEEP").await.expect("delete keep var");
+    assert!(
+        !vars.contains_key("STAGING_CONFORMANCE"),
+        "a deleted var is still there"
+    );
+    assert!(
+        vars.contains_key("STAGING_CONFORMANCE_KEEP"),
+        "deleting one var removed another"
+    );
+    p.delete_env_var(&svc, "STAGING_CONFORMANCE_KEEP")
+        .await
+        .expect("delete keep var");
 }
 
 /// Deploy A then B, roll back, and see A live again.
@@ -83,9 +114,14 @@ pub async fn rollback_roundtrip(p: &DynProvider, env: &str, service: &str) {
     let svc = locate(p, env, service).await;
     deploy_and_wait(p, &svc, COMMIT_A).await;
     deploy_and_wait(p, &svc, COMMIT_B).await;
-    assert_eq!(p.live_state(&svc).await.expect("state").live_commit(), Some(COMMIT_B));
+    assert_eq!(
+        p.live_state(&svc).await.expect("state").live_commit(),
+        Some(COMMIT_B)
+    );
     let d = p.rollback(&svc).await.expect("rollback");
-    p.wait_until_live(&svc, &d.id, DEPLOY_TIMEOUT, &mut |_| {}).await.expect("rollback deploy goes live");
+    p.wait_until_live(&svc, &d.id, DEPLOY_TIMEOUT, &mut |_| {})
+        .await
+        .expect("rollback deploy goes live");
     assert_eq!(
         p.live_state(&svc).await.expect("state").live_commit(),
         Some(COMMIT_A),
@@ -105,10 +141,19 @@ pub async fn unsupported_is_declared(p: &DynProvider, env: &str, service: &str) 
         );
     };
     if !caps.has(Capability::DeployCommit) {
-        check("deploy a commit", p.deploy(&svc, &DeployRequest::commit(COMMIT_A)).await.map(drop));
+        check(
+            "deploy a commit",
+            p.deploy(&svc, &DeployRequest::commit(COMMIT_A))
+                .await
+                .map(drop),
+        );
     }
     if !caps.has(Capability::DeployImage) {
-        let req = DeployRequest { target: crate::DeployTarget::Image("example/image:1".into()), commit: None, clear_cache: false };
+        let req = DeployRequest {
+            target: crate::DeployTarget::Image("example/image:1".into()),
+            commit: None,
+            clear_cache: false,
+        };
         check("deploy an image", p.deploy(&svc, &req).await.map(drop));
     }
     if !caps.has(Capability::Rollback) {

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 #[test]
 fn committed_json_schema_matches_the_spec_types() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/staging.schema.json");
-    let generated = serde_json::to_string_pretty(&staging_core::spec::json_schema()).unwrap() + "\n";
+    let generated =
+        serde_json::to_string_pretty(&staging_core::spec::json_schema()).unwrap() + "\n";
     if std::env::var_os("UPDATE_SCHEMA").is_some() {
         std::fs::write(&path, &generated).unwrap();
     }
@@ -20,8 +21,18 @@ fn committed_json_schema_matches_the_spec_types() {
 fn schema_describes_the_top_level_tables() {
     let schema = staging_core::spec::json_schema();
     let props = schema["properties"].as_object().unwrap();
-    for key in ["project", "environments", "services", "vars", "databases", "probes"] {
+    for key in [
+        "project",
+        "environments",
+        "services",
+        "vars",
+        "databases",
+        "probes",
+    ] {
         assert!(props.contains_key(key), "schema lacks `{key}`");
     }
-    assert_eq!(schema["additionalProperties"], serde_json::Value::Bool(false));
+    assert_eq!(
+        schema["additionalProperties"],
+        serde_json::Value::Bool(false)
+    );
 }

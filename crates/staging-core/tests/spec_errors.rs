@@ -13,7 +13,14 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn load(text: &str) -> Result<LoadedSpec, Error> {
-    LoadedSpec::parse("staging.toml", text.to_owned(), LoadOptions { env: &env, known_providers: PROVIDERS })
+    LoadedSpec::parse(
+        "staging.toml",
+        text.to_owned(),
+        LoadOptions {
+            env: &env,
+            known_providers: PROVIDERS,
+        },
+    )
 }
 
 fn message(text: &str) -> String {
@@ -54,18 +61,27 @@ fn a_good_spec_loads_with_process_variables_substituted_and_pipeline_ones_kept()
     let web = &spec.spec.services["web"];
     assert_eq!(web.settings["port"].as_str(), Some("8080"));
     assert_eq!(spec.spec.vars["APP_ENV"].value.as_deref(), Some("${env}"));
-    assert_eq!(spec.spec.probes[0].http.as_ref().unwrap().url, "${services.web.url}/up");
+    assert_eq!(
+        spec.spec.probes[0].http.as_ref().unwrap().url,
+        "${services.web.url}/up"
+    );
     assert_eq!(spec.spec.promoted_from("production"), Some("staging"));
     assert_eq!(spec.hash.len(), 64);
 }
 
 #[test]
 fn a_misspelt_key_is_reported_at_its_line_and_column() {
-    let text = GOOD.replace("promotes_to = \"production\"", "promote_to = \"production\"");
+    let text = GOOD.replace(
+        "promotes_to = \"production\"",
+        "promote_to = \"production\"",
+    );
     let m = message(&text);
     assert!(m.starts_with("staging.toml:7:1: "), "{m}");
     assert!(m.contains("unknown field `promote_to`"), "{m}");
-    assert!(m.contains("promotes_to"), "the message lists the expected keys: {m}");
+    assert!(
+        m.contains("promotes_to"),
+        "the message lists the expected keys: {m}"
+    );
 }
 
 #[test]
@@ -78,10 +94,16 @@ fn a_value_of_the_wrong_type_is_reported_at_the_value() {
 
 #[test]
 fn an_unknown_provider_is_reported_at_the_provider_value_with_the_known_ones() {
-    let text = GOOD.replace("provider = \"local\"\nprotected", "provider = \"heroku\"\nprotected");
+    let text = GOOD.replace(
+        "provider = \"local\"\nprotected",
+        "provider = \"heroku\"\nprotected",
+    );
     let m = message(&text);
     assert!(m.starts_with("staging.toml:10:12: "), "{m}");
-    assert!(m.contains("unknown provider `heroku`") && m.contains("local, render"), "{m}");
+    assert!(
+        m.contains("unknown provider `heroku`") && m.contains("local, render"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -92,14 +114,21 @@ fn an_undefined_variable_is_reported_at_the_reference() {
     assert!(m.contains("undefined variable `${DEMO_PROT}`"), "{m}");
     let col: usize = m.split(':').nth(2).unwrap().parse().unwrap();
     let line = text.lines().nth(14).unwrap();
-    assert_eq!(&line[col - 1..col + 1], "${", "the column points at the reference in {line}");
+    assert_eq!(
+        &line[col - 1..col + 1],
+        "${",
+        "the column points at the reference in {line}"
+    );
 }
 
 #[test]
 fn a_variable_with_a_default_is_not_an_error() {
     let text = GOOD.replace("${DEMO_PORT}", "${UNSET_PORT:-9000}");
     let spec = load(&text).unwrap();
-    assert_eq!(spec.spec.services["web"].settings["port"].as_str(), Some("9000"));
+    assert_eq!(
+        spec.spec.services["web"].settings["port"].as_str(),
+        Some("9000")
+    );
 }
 
 #[test]
@@ -123,14 +152,20 @@ fn promotes_to_must_name_a_declared_environment() {
     let text = GOOD.replace("promotes_to = \"production\"", "promotes_to = \"prod\"");
     let m = message(&text);
     assert!(m.starts_with("staging.toml:7:15: "), "{m}");
-    assert!(m.contains("`prod`") && m.contains("production, staging"), "{m}");
+    assert!(
+        m.contains("`prod`") && m.contains("production, staging"),
+        "{m}"
+    );
 }
 
 #[test]
 fn a_secret_with_a_plain_value_is_refused() {
     let text = format!("{GOOD}\n[vars.JWT_SECRET]\nsecret = true\nvalue = \"abc\"\n");
     let m = message(&text);
-    assert!(m.contains("`JWT_SECRET` is a secret but has a plain `value`"), "{m}");
+    assert!(
+        m.contains("`JWT_SECRET` is a secret but has a plain `value`"),
+        "{m}"
+    );
 }
 
 #[test]

@@ -43,7 +43,10 @@ pub(crate) struct SyncArgs {
 
 /// The snake_case name serde gives an enum value.
 fn word<T: Serialize>(v: &T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 pub(crate) async fn run(global: &Global, cmd: &SecretsCmd, out: Output) -> Result<u8> {
@@ -55,20 +58,37 @@ pub(crate) async fn run(global: &Global, cmd: &SecretsCmd, out: Output) -> Resul
             if out.json {
                 out.json(&report);
             } else {
-                out.line(&format!("secrets of `{env}` (fingerprints keyed by {} key):", report.fingerprint_key));
-                out.line(&format!("{:<24} {:<8} {:<28} {:<16} PROBLEMS", "VARIABLE", "STATUS", "SOURCE", "FINGERPRINT"));
+                out.line(&format!(
+                    "secrets of `{env}` (fingerprints keyed by {} key):",
+                    report.fingerprint_key
+                ));
+                out.line(&format!(
+                    "{:<24} {:<8} {:<28} {:<16} PROBLEMS",
+                    "VARIABLE", "STATUS", "SOURCE", "FINGERPRINT"
+                ));
                 for v in &report.vars {
                     let status = word(&v.status);
-                    let status = if v.status.fails() { out.paint("31", &format!("{status:<8}")) } else { format!("{status:<8}") };
+                    let status = if v.status.fails() {
+                        out.paint("31", &format!("{status:<8}"))
+                    } else {
+                        format!("{status:<8}")
+                    };
                     let fp = v.fingerprint.clone().unwrap_or_else(|| "-".into());
                     let first = v.problems.first().map(|p| p.message.as_str()).unwrap_or("");
-                    out.line(&format!("{:<24} {status} {:<28} {fp:<16} {first}", v.name, v.source));
+                    out.line(&format!(
+                        "{:<24} {status} {:<28} {fp:<16} {first}",
+                        v.name, v.source
+                    ));
                     for p in v.problems.iter().skip(1) {
                         out.line(&format!("{:<80} {}", "", p.message));
                     }
                 }
                 let failed = report.failures().count();
-                out.line(&if failed == 0 { "all variables pass their rules".to_owned() } else { format!("{failed} variable(s) fail their rules") });
+                out.line(&if failed == 0 {
+                    "all variables pass their rules".to_owned()
+                } else {
+                    format!("{failed} variable(s) fail their rules")
+                });
             }
             Ok(report.exit_code())
         }
@@ -77,11 +97,24 @@ pub(crate) async fn run(global: &Global, cmd: &SecretsCmd, out: Output) -> Resul
             if out.json {
                 out.json(&report);
             } else {
-                out.line(&format!("{:<24} {:<16} {:<16} {:<8} NOTE", "VARIABLE", a, b, "EQUAL"));
+                out.line(&format!(
+                    "{:<24} {:<16} {:<16} {:<8} NOTE",
+                    "VARIABLE", a, b, "EQUAL"
+                ));
                 for r in &report.vars {
-                    let side = |has: bool, fp: &Option<String>| if has { fp.clone().unwrap_or_else(|| "set".into()) } else { "-".into() };
+                    let side = |has: bool, fp: &Option<String>| {
+                        if has {
+                            fp.clone().unwrap_or_else(|| "set".into())
+                        } else {
+                            "-".into()
+                        }
+                    };
                     let equal = r.equal.map(|e| if e { "yes" } else { "no" }).unwrap_or("-");
-                    let mut notes: Vec<String> = r.problems_a.iter().map(|p| format!("{a}: {}", p.message)).collect();
+                    let mut notes: Vec<String> = r
+                        .problems_a
+                        .iter()
+                        .map(|p| format!("{a}: {}", p.message))
+                        .collect();
                     notes.extend(r.problems_b.iter().map(|p| format!("{b}: {}", p.message)));
                     if let Some(exp) = r.expected {
                         notes.insert(0, format!("must {exp}"));
@@ -108,29 +141,53 @@ pub(crate) async fn run(global: &Global, cmd: &SecretsCmd, out: Output) -> Resul
             let factory = registry().factory_for(&spec, &env)?;
             factory.check(&spec, &env)?;
             let provider = factory.build(&spec, &env)?;
-            let options = staging_secrets::SyncOptions { apply: args.apply, allow_violations: args.allow_violations };
+            let options = staging_secrets::SyncOptions {
+                apply: args.apply,
+                allow_violations: args.allow_violations,
+            };
             let report = staging_secrets::sync(&spec, &env, &provider, options, None).await?;
             if out.json {
                 out.json(&report);
             } else {
                 let verb = if report.applied { "applied" } else { "plan" };
-                out.line(&format!("secrets sync of `{env}` to {} ({verb}):", report.provider));
+                out.line(&format!(
+                    "secrets sync of `{env}` to {} ({verb}):",
+                    report.provider
+                ));
                 for s in &report.services {
                     out.line(&format!("  {} ({})", s.service, s.id));
                     for i in &s.items {
                         let fp = i.fingerprint.clone().unwrap_or_default();
-                        let outcome = i.outcome.as_ref().map(|o| format!(" -> {}", word(o))).unwrap_or_default();
-                        let note = i.note.as_ref().map(|n| format!(" ({n})")).unwrap_or_default();
-                        out.line(&format!("    {:<10} {:<24} {fp}{outcome}{note}", word(&i.action), i.key));
+                        let outcome = i
+                            .outcome
+                            .as_ref()
+                            .map(|o| format!(" -> {}", word(o)))
+                            .unwrap_or_default();
+                        let note = i
+                            .note
+                            .as_ref()
+                            .map(|n| format!(" ({n})"))
+                            .unwrap_or_default();
+                        out.line(&format!(
+                            "    {:<10} {:<24} {fp}{outcome}{note}",
+                            word(&i.action),
+                            i.key
+                        ));
                     }
                     if !s.unmanaged.is_empty() {
-                        out.line(&format!("    left alone (not in the spec): {}", s.unmanaged.join(", ")));
+                        out.line(&format!(
+                            "    left alone (not in the spec): {}",
+                            s.unmanaged.join(", ")
+                        ));
                     }
                 }
                 if let Some(why) = &report.refused {
                     out.line(&format!("refused: {why}"));
                 } else if !report.applied && report.pending_changes() > 0 {
-                    out.line(&format!("{} change(s) pending; run again with --apply to carry them out", report.pending_changes()));
+                    out.line(&format!(
+                        "{} change(s) pending; run again with --apply to carry them out",
+                        report.pending_changes()
+                    ));
                 }
             }
             Ok(report.exit_code())
@@ -144,7 +201,10 @@ pub(crate) async fn run(global: &Global, cmd: &SecretsCmd, out: Output) -> Resul
             if out.json {
                 out.json(&report);
             } else {
-                out.line(&format!("rotated {} in `{env}`: new value {} written to {}", report.var, report.fingerprint, report.store));
+                out.line(&format!(
+                    "rotated {} in `{env}`: new value {} written to {}",
+                    report.var, report.fingerprint, report.store
+                ));
                 if !report.provider_services.is_empty() {
                     out.line(&format!("set on: {}", report.provider_services.join(", ")));
                 }

@@ -37,7 +37,11 @@ pub(crate) struct ProbeOptions {
 
 impl ProbeOptions {
     pub(crate) fn step(&self) -> SmokeStep {
-        SmokeStep::with_options(RunnerOptions { concurrency: self.concurrency.max(1), fail_fast: self.fail_fast, ..RunnerOptions::default() })
+        SmokeStep::with_options(RunnerOptions {
+            concurrency: self.concurrency.max(1),
+            fail_fast: self.fail_fast,
+            ..RunnerOptions::default()
+        })
     }
 }
 
@@ -52,7 +56,11 @@ pub(crate) async fn run(global: &Global, args: &SmokeArgs, out: Output) -> Resul
         .step(staging_secrets::SecretsStep)
         .step(LocateStep);
     let report = setup.run(&mut ctx).await;
-    if let Some(failed) = report.steps.iter().find(|s| matches!(s.status, StepStatus::Failed | StepStatus::Error)) {
+    if let Some(failed) = report
+        .steps
+        .iter()
+        .find(|s| matches!(s.status, StepStatus::Failed | StepStatus::Error))
+    {
         out.step(failed);
         return Ok(report.exit_code());
     }
@@ -63,7 +71,11 @@ pub(crate) async fn run(global: &Global, args: &SmokeArgs, out: Output) -> Resul
     if out.json {
         out.line(&staging_smoke::render_json(&smoke_report, &ctx.redactor));
     } else {
-        out.line(&staging_smoke::render_human(&smoke_report, &ctx.redactor, out.color));
+        out.line(&staging_smoke::render_human(
+            &smoke_report,
+            &ctx.redactor,
+            out.color,
+        ));
     }
     Ok(if smoke_report.ok { 0 } else { 1 })
 }

@@ -58,15 +58,50 @@ pub(crate) async fn plan(global: &Global, args: &UpArgs, out: Output) -> Result<
         }));
         return Ok(0);
     }
-    out.line(&format!("plan for `{env}` on {} at {commit}:", environment.provider));
+    out.line(&format!(
+        "plan for `{env}` on {} at {commit}:",
+        environment.provider
+    ));
     for (i, s) in steps.iter().enumerate() {
         out.line(&format!("  {}. {s}", i + 1));
     }
-    out.line(&format!("services: {}", services.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")));
-    let vars: Vec<String> =
-        spec.spec.vars.iter().map(|(k, v)| if v.secret { format!("{k} (secret)") } else { k.clone() }).collect();
-    out.line(&format!("variables: {}", if vars.is_empty() { "none".into() } else { vars.join(", ") }));
-    out.line(&format!("probes: {}", spec.spec.probes.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")));
+    out.line(&format!(
+        "services: {}",
+        services
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let vars: Vec<String> = spec
+        .spec
+        .vars
+        .iter()
+        .map(|(k, v)| {
+            if v.secret {
+                format!("{k} (secret)")
+            } else {
+                k.clone()
+            }
+        })
+        .collect();
+    out.line(&format!(
+        "variables: {}",
+        if vars.is_empty() {
+            "none".into()
+        } else {
+            vars.join(", ")
+        }
+    ));
+    out.line(&format!(
+        "probes: {}",
+        spec.spec
+            .probes
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
     if environment.protected {
         out.line("this environment is protected: changes reach it through `staging promote`");
     }
@@ -94,13 +129,29 @@ pub(crate) async fn status(global: &Global, out: Output) -> Result<u8> {
         out.json(&serde_json::json!({ "environment": env, "provider": provider.name(), "services": services }));
         return Ok(0);
     }
-    out.line(&format!("{:<12} {:<12} {:<14} {:<14} URL", "SERVICE", "STATUS", "LIVE COMMIT", "LATEST"));
+    out.line(&format!(
+        "{:<12} {:<12} {:<14} {:<14} URL",
+        "SERVICE", "STATUS", "LIVE COMMIT", "LATEST"
+    ));
     for (name, _, state) in &rows {
-        let live = state.live_commit().map(|c| &c[..c.len().min(12)]).unwrap_or("-");
-        let latest = state.latest.as_ref().map(|d| d.raw_status.as_str()).unwrap_or("no deploy");
+        let live = state
+            .live_commit()
+            .map(|c| &c[..c.len().min(12)])
+            .unwrap_or("-");
+        let latest = state
+            .latest
+            .as_ref()
+            .map(|d| d.raw_status.as_str())
+            .unwrap_or("no deploy");
         let status = state.live.as_ref().map(|_| "live").unwrap_or("not live");
-        let url = state.url.as_ref().map(|u| u.to_string()).unwrap_or_else(|| "-".into());
-        out.line(&format!("{name:<12} {status:<12} {live:<14} {latest:<14} {url}"));
+        let url = state
+            .url
+            .as_ref()
+            .map(|u| u.to_string())
+            .unwrap_or_else(|| "-".into());
+        out.line(&format!(
+            "{name:<12} {status:<12} {live:<14} {latest:<14} {url}"
+        ));
     }
     if provider.name() == "local" {
         out.note("note: the local provider runs services only for the length of `staging up`");

@@ -23,7 +23,7 @@ use crate::provider::{DynProvider, ServiceHandle};
 use crate::redact::Redactor;
 use crate::spec::{LoadedSpec, interp};
 
-pub use evidence::{EvidenceStep, Evidence, evidence_dir};
+pub use evidence::{Evidence, EvidenceStep, evidence_dir};
 pub use steps::{DeployStep, LocateStep, ValidateStep, VerifyCommitStep, WaitStep, commits_match};
 
 /// Shows the progress of long waits. The CLI draws a spinner on a TTY; tests and `--json`
@@ -85,7 +85,11 @@ pub struct RunContext {
 
 impl RunContext {
     /// A context for `environment` at `commit`.
-    pub fn new(spec: Arc<LoadedSpec>, environment: impl Into<String>, commit: impl Into<String>) -> Result<Self> {
+    pub fn new(
+        spec: Arc<LoadedSpec>,
+        environment: impl Into<String>,
+        commit: impl Into<String>,
+    ) -> Result<Self> {
         let environment = environment.into();
         spec.spec.environment(&environment)?;
         Ok(RunContext {
@@ -104,7 +108,9 @@ impl RunContext {
 
     /// The provider, or an error saying which step should have built it.
     pub fn provider(&self) -> Result<&DynProvider> {
-        self.provider.as_ref().ok_or_else(|| Error::config("no provider: the deploy step must run first"))
+        self.provider
+            .as_ref()
+            .ok_or_else(|| Error::config("no provider: the deploy step must run first"))
     }
 
     /// Record a variable's value and register it with the redactor when it is a secret.
@@ -127,7 +133,10 @@ impl RunContext {
                     let (svc, field) = rest.split_once('.')?;
                     let s = self.services.get(svc)?;
                     return match field {
-                        "url" => s.url.as_ref().map(|u| u.as_str().trim_end_matches('/').to_owned()),
+                        "url" => s
+                            .url
+                            .as_ref()
+                            .map(|u| u.as_str().trim_end_matches('/').to_owned()),
                         _ => None,
                     };
                 }
@@ -185,16 +194,34 @@ pub struct Finding {
 impl Finding {
     /// A check that held.
     pub fn ok(name: impl Into<String>, message: impl Into<String>) -> Self {
-        Finding { name: name.into(), ok: true, message: message.into(), expected: None, observed: None, duration_ms: None }
+        Finding {
+            name: name.into(),
+            ok: true,
+            message: message.into(),
+            expected: None,
+            observed: None,
+            duration_ms: None,
+        }
     }
 
     /// A check that did not hold.
     pub fn failed(name: impl Into<String>, message: impl Into<String>) -> Self {
-        Finding { name: name.into(), ok: false, message: message.into(), expected: None, observed: None, duration_ms: None }
+        Finding {
+            name: name.into(),
+            ok: false,
+            message: message.into(),
+            expected: None,
+            observed: None,
+            duration_ms: None,
+        }
     }
 
     /// Add expected and observed values.
-    pub fn with_evidence(mut self, expected: impl Into<String>, observed: impl Into<String>) -> Self {
+    pub fn with_evidence(
+        mut self,
+        expected: impl Into<String>,
+        observed: impl Into<String>,
+    ) -> Self {
         self.expected = Some(expected.into());
         self.observed = Some(observed.into());
         self
@@ -232,7 +259,11 @@ impl StepReport {
         let ok = findings.iter().all(|f| f.ok);
         StepReport {
             step: step.to_owned(),
-            status: if ok { StepStatus::Passed } else { StepStatus::Failed },
+            status: if ok {
+                StepStatus::Passed
+            } else {
+                StepStatus::Failed
+            },
             summary: summary.into(),
             findings,
             duration_ms: 0,
@@ -262,7 +293,11 @@ impl StepReport {
         let class = error.class();
         StepReport {
             step: step.to_owned(),
-            status: if class == ErrorClass::Failed { StepStatus::Failed } else { StepStatus::Error },
+            status: if class == ErrorClass::Failed {
+                StepStatus::Failed
+            } else {
+                StepStatus::Error
+            },
             summary: error.to_string(),
             findings: vec![],
             duration_ms: 0,
@@ -354,7 +389,8 @@ impl Pipeline {
         for step in &self.steps {
             let name = step.name();
             if failed && name != EvidenceStep::NAME {
-                ctx.reports.push(StepReport::skipped(name, "an earlier step failed"));
+                ctx.reports
+                    .push(StepReport::skipped(name, "an earlier step failed"));
                 continue;
             }
             ctx.progress.start(name);

@@ -64,7 +64,11 @@ impl DeployStep {
         ctx.vars
             .iter()
             .filter(|(name, _)| {
-                ctx.spec.spec.vars.get(*name).is_none_or(|v| v.services.as_ref().is_none_or(|s| s.iter().any(|s| s == service)))
+                ctx.spec.spec.vars.get(*name).is_none_or(|v| {
+                    v.services
+                        .as_ref()
+                        .is_none_or(|s| s.iter().any(|s| s == service))
+                })
             })
             .map(|(k, v)| (k.as_str(), v))
             .collect()
@@ -86,31 +90,67 @@ impl Step for DeployStep {
         let mut findings = vec![];
         let names: Vec<String> = ctx.spec.spec.services.keys().cloned().collect();
         for name in names {
-            ctx.progress.message(self.name(), &format!("locating {name}"));
+            ctx.progress
+                .message(self.name(), &format!("locating {name}"));
             let handle = provider.locate(&ctx.environment, &name).await?;
             let wanted = Self::vars_for(ctx, &name);
             let mut changed = vec![];
             if !wanted.is_empty() {
                 if !caps.has(Capability::WriteEnv) {
-                    return Err(Error::not_supported(provider.name(), "setting environment variables"));
+                    return Err(Error::not_supported(
+                        provider.name(),
+                        "setting environment variables",
+                    ));
                 }
-                let current = if caps.has(Capability::ReadEnv) { provider.env_vars(&handle).await? } else { BTreeMap::new() };
+                let current = if caps.has(Capability::ReadEnv) {
+                    provider.env_vars(&handle).await?
+                } else {
+                    BTreeMap::new()
+                };
                 for (key, value) in wanted {
-                    let same = current.get(key).is_some_and(|c| c.expose_secret() == value.expose_secret());
+                    let same = current
+                        .get(key)
+                        .is_some_and(|c| c.expose_secret() == value.expose_secret());
                     if !same {
                         provider.set_env_var(&handle, key, value).await?;
                         changed.push(key.to_owned());
                     }
                 }
             }
-            ctx.progress.message(self.name(), &format!("deploying {} to {name}", short(&ctx.commit)));
-            let deploy = provider.deploy(&handle, &DeployRequest::commit(ctx.commit.clone())).await?;
-            let vars_note = if changed.is_empty() { String::new() } else { format!("; set {}", changed.join(", ")) };
-            findings.push(Finding::ok(&name, format!("deploy {} started ({}){vars_note}", deploy.id, deploy.status)));
-            ctx.services.insert(name, DeployedService { handle, deploy_id: Some(deploy.id), url: None });
+            ctx.progress.message(
+                self.name(),
+                &format!("deploying {} to {name}", short(&ctx.commit)),
+            );
+            let deploy = provider
+                .deploy(&handle, &DeployRequest::commit(ctx.commit.clone()))
+                .await?;
+            let vars_note = if changed.is_empty() {
+                String::new()
+            } else {
+                format!("; set {}", changed.join(", "))
+            };
+            findings.push(Finding::ok(
+                &name,
+                format!(
+                    "deploy {} started ({}){vars_note}",
+                    deploy.id, deploy.status
+                ),
+            ));
+            ctx.services.insert(
+                name,
+                DeployedService {
+                    handle,
+                    deploy_id: Some(deploy.id),
+                    url: None,
+                },
+            );
         }
         let n = findings.len();
-        Ok(StepReport::from_findings(self.name(), format!("{n} deploy(s) of {} started", short(&ctx.commit)), findings))
+        Ok(StepReport::from_findings(
+            self.name(),
+            format!("{n} deploy(s) of {} started", short(&ctx.commit)),
+            findings,
+        ))
     }
 }
 
@@ -130,9 +170,15 @@ impl Step for WaitStep {
         let timeout = ctx.spec.spec.environment(&ctx.environment)?.deploy_timeout;
         let mut findings = vec![];
         let mut failure: Option<Error> = None;
-        let services: Vec<(String, DeployedService)> = ctx.services.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let services: Vec<(String, DeployedService)> = ctx
+            .services
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         for (name, svc) in services {
-            let Some(deploy_id) = svc.deploy_id.clone() else { continue };
+            let Some(deploy_id) = svc.deploy_id.clone() else {
+                continue;
+            };
             let progress = ctx.progress.clone();
             let step = self.name();
             let mut on_progress = |p: crate::provider::WaitProgress<'_>| {
@@ -147,25 +193,37 @@ impl Step for WaitStep {
                 );
             };
             let started = std::time::Instant::now();
-            match provider.wait_until_live(&svc.handle, &deploy_id, timeout, &mut on_progress).await {
+            match provider
+                .wait_until_live(&svc.handle, &deploy_id, timeout, &mut on_progress)
+                .await
+            {
                 Ok(deploy) => {
-                    findings.push(Finding::ok(&name, format!("deploy {} is live", deploy.id)).with_duration(started.elapsed()));
+                    findings.push(
+                        Finding::ok(&name, format!("deploy {} is live", deploy.id))
+                            .with_duration(started.elapsed()),
+                    );
                 }
                 Err(e) if matches!(e, Error::Failed { .. } | Error::Timeout { .. }) => {
                     let mut message = ctx.redactor.redact(&e.to_string()).into_owned();
-                    if provider.capabilities().has(Capability::Logs) {
-                        if let Ok(lines) = provider.recent_logs(&svc.handle, Some(&deploy_id), LOG_LINES).await {
-                            if !lines.is_empty() {
-                                message.push_str("\nlast lines the service printed:\n");
-                                for l in lines {
-                                    message.push_str("  | ");
-                                    message.push_str(&ctx.redactor.redact(&l));
-                                    message.push('\n');
-                                }
-                            }
+                    let lines = if provider.capabilities().has(Capability::Logs) {
+                        provider
+                            .recent_logs(&svc.handle, Some(&deploy_id), LOG_LINES)
+                            .await
+                            .unwrap_or_default()
+                    } else {
+                        vec![]
+                    };
+                    if !lines.is_empty() {
+                        message.push_str("\nlast lines the service printed:\n");
+                        for l in lines {
+                            message.push_str("  | ");
+                            message.push_str(&ctx.redactor.redact(&l));
+                            message.push('\n');
                         }
                     }
-                    findings.push(Finding::failed(&name, message.trim_end()).with_duration(started.elapsed()));
+                    findings.push(
+                        Finding::failed(&name, message.trim_end()).with_duration(started.elapsed()),
+                    );
                     failure.get_or_insert(e);
                 }
                 Err(e) => return Err(e),
@@ -198,7 +256,14 @@ impl Step for VerifyCommitStep {
         if ctx.services.is_empty() {
             for name in ctx.spec.spec.services.keys().cloned().collect::<Vec<_>>() {
                 let handle = provider.locate(&ctx.environment, &name).await?;
-                ctx.services.insert(name, DeployedService { handle, deploy_id: None, url: None });
+                ctx.services.insert(
+                    name,
+                    DeployedService {
+                        handle,
+                        deploy_id: None,
+                        url: None,
+                    },
+                );
             }
         }
         let mut findings = vec![];
@@ -245,12 +310,26 @@ impl Step for LocateStep {
             let live = state.live_commit().map(short).unwrap_or("none").to_owned();
             let finding = match &state.url {
                 Some(url) => Finding::ok(&name, format!("{url} (live commit {live})")),
-                None => Finding::ok(&name, format!("no URL: nothing is live (live commit {live})")),
+                None => Finding::ok(
+                    &name,
+                    format!("no URL: nothing is live (live commit {live})"),
+                ),
             };
             findings.push(finding);
-            ctx.services.insert(name, DeployedService { handle, deploy_id: None, url: state.url });
+            ctx.services.insert(
+                name,
+                DeployedService {
+                    handle,
+                    deploy_id: None,
+                    url: state.url,
+                },
+            );
         }
-        Ok(StepReport::from_findings(self.name(), format!("{} service(s) located", findings.len()), findings))
+        Ok(StepReport::from_findings(
+            self.name(),
+            format!("{} service(s) located", findings.len()),
+            findings,
+        ))
     }
 }
 

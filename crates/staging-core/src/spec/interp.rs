@@ -50,7 +50,10 @@ pub fn references(s: &str) -> Result<Vec<Reference>, InterpError> {
         }
         if bytes[i] == b'$' && bytes.get(i + 1) == Some(&b'{') {
             let Some(close) = s[i + 2..].find('}') else {
-                return Err(InterpError { offset: i, message: "`${` is not closed by `}`".into() });
+                return Err(InterpError {
+                    offset: i,
+                    message: "`${` is not closed by `}`".into(),
+                });
             };
             let inner = &s[i + 2..i + 2 + close];
             let (name, default) = match inner.split_once(":-") {
@@ -58,14 +61,22 @@ pub fn references(s: &str) -> Result<Vec<Reference>, InterpError> {
                 None => (inner, None),
             };
             let valid = !name.is_empty()
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-');
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-');
             if !valid {
                 return Err(InterpError {
                     offset: i,
-                    message: format!("`${{{inner}}}` is not a variable name (letters, digits, `_`, `.`)"),
+                    message: format!(
+                        "`${{{inner}}}` is not a variable name (letters, digits, `_`, `.`)"
+                    ),
                 });
             }
-            out.push(Reference { offset: i, name: name.to_owned(), default });
+            out.push(Reference {
+                offset: i,
+                name: name.to_owned(),
+                default,
+            });
             i += 2 + close + 1;
             continue;
         }
@@ -89,7 +100,11 @@ pub fn substitute<'a>(
     let mut last = 0;
     for r in refs {
         out.push_str(&unescape(&s[last..r.offset]));
-        let end = r.offset + s[r.offset..].find('}').map(|p| p + 1).unwrap_or(s.len() - r.offset);
+        let end = r.offset
+            + s[r.offset..]
+                .find('}')
+                .map(|p| p + 1)
+                .unwrap_or(s.len() - r.offset);
         match lookup(&r.name).or_else(|| r.default.clone()) {
             Some(v) => out.push_str(&v),
             None => {
@@ -104,14 +119,21 @@ pub fn substitute<'a>(
 }
 
 fn unescape(s: &str) -> Cow<'_, str> {
-    if s.contains("$${") { Cow::Owned(s.replace("$${", "${")) } else { Cow::Borrowed(s) }
+    if s.contains("$${") {
+        Cow::Owned(s.replace("$${", "${"))
+    } else {
+        Cow::Borrowed(s)
+    }
 }
 
 /// Substitute every reference; an unknown name without a default is an error naming it.
 pub fn render(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> crate::Result<String> {
     let (out, unknown) = substitute(s, lookup).map_err(|e| crate::Error::config(e.message))?;
     if let Some(r) = unknown.first() {
-        return Err(crate::Error::config(format!("`${{{}}}` has no value here", r.name)));
+        return Err(crate::Error::config(format!(
+            "`${{{}}}` has no value here",
+            r.name
+        )));
     }
     Ok(out.into_owned())
 }

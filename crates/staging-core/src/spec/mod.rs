@@ -68,7 +68,9 @@ pub struct LoadOptions<'a> {
 
 impl std::fmt::Debug for LoadOptions<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadOptions").field("known_providers", &self.known_providers).finish()
+        f.debug_struct("LoadOptions")
+            .field("known_providers", &self.known_providers)
+            .finish()
     }
 }
 
@@ -79,7 +81,10 @@ fn process_env(name: &str) -> Option<String> {
 impl<'a> LoadOptions<'a> {
     /// Read variables from the process environment; accept these providers.
     pub fn new(known_providers: &'a [&'a str]) -> Self {
-        LoadOptions { env: &process_env, known_providers }
+        LoadOptions {
+            env: &process_env,
+            known_providers,
+        }
     }
 }
 
@@ -102,22 +107,35 @@ impl LoadedSpec {
             None => path.display().to_string(),
         };
 
-        let mut tree = DeTable::parse(&source)
-            .map_err(|e| Error::config_at(at(e.span()), format!("invalid TOML: {}", e.message().trim())))?;
+        let mut tree = DeTable::parse(&source).map_err(|e| {
+            Error::config_at(
+                at(e.span()),
+                format!("invalid TOML: {}", e.message().trim()),
+            )
+        })?;
 
         let mut spans = BTreeMap::new();
         let mut problems = vec![];
-        let mut walker = Walker { env: options.env, spans: &mut spans, problems: &mut problems };
+        let mut walker = Walker {
+            env: options.env,
+            spans: &mut spans,
+            problems: &mut problems,
+        };
         walker.table(String::new(), tree.get_mut());
         if let Some((span, message)) = problems.into_iter().next() {
             return Err(Error::config_at(at(Some(span)), message));
         }
 
-        let spec = Spec::deserialize(tree.into_deserializer()).map_err(|e| {
-            Error::config_at(at(e.span()), e.message().trim().replace('\n', " "))
-        })?;
+        let spec = Spec::deserialize(tree.into_deserializer())
+            .map_err(|e| Error::config_at(at(e.span()), e.message().trim().replace('\n', " ")))?;
 
-        let loaded = LoadedSpec { path, spec, hash, source, spans };
+        let loaded = LoadedSpec {
+            path,
+            spec,
+            hash,
+            source,
+            spans,
+        };
         loaded.check(options.known_providers)?;
         Ok(loaded)
     }
@@ -128,7 +146,11 @@ impl LoadedSpec {
         let mut key = key_path;
         loop {
             if let Some(span) = self.spans.get(key) {
-                return format!("{}:{}", self.path.display(), line_col(&self.source, span.start));
+                return format!(
+                    "{}:{}",
+                    self.path.display(),
+                    line_col(&self.source, span.start)
+                );
             }
             match key.rfind(['.', '[']) {
                 Some(i) => key = &key[..i],
@@ -153,7 +175,11 @@ impl LoadedSpec {
     /// `relative` resolved against the spec's directory.
     pub fn resolve_path(&self, relative: &str) -> PathBuf {
         let p = Path::new(relative);
-        if p.is_absolute() { p.to_path_buf() } else { self.base_dir().join(p) }
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir().join(p)
+        }
     }
 
     /// The spans of every `${...}` pipeline reference, by key path, for later checks.
@@ -177,7 +203,10 @@ impl LoadedSpec {
             } else {
                 Err(self.error_at(
                     key,
-                    format!("{what} names environment `{env}`, which is not declared (declared: {})", join(&envs)),
+                    format!(
+                        "{what} names environment `{env}`, which is not declared (declared: {})",
+                        join(&envs)
+                    ),
                 ))
             }
         };
@@ -199,28 +228,55 @@ impl LoadedSpec {
             if let Some(to) = &env.promotes_to {
                 name_env(&format!("{base}.promotes_to"), to, "`promotes_to`")?;
                 if to == name {
-                    return Err(self.error_at(&format!("{base}.promotes_to"), "an environment cannot promote to itself"));
+                    return Err(self.error_at(
+                        &format!("{base}.promotes_to"),
+                        "an environment cannot promote to itself",
+                    ));
                 }
             }
-            if env.protected && env.promotes_to.is_some() && !spec.environments.values().any(|e| e.promotes_to.as_deref() == Some(name)) {
+            if env.protected
+                && env.promotes_to.is_some()
+                && !spec
+                    .environments
+                    .values()
+                    .any(|e| e.promotes_to.as_deref() == Some(name))
+            {
                 // A protected environment that nothing promotes to is reachable only by `up`;
                 // allowed, but promotion rules cannot guard it. Nothing to report.
             }
         }
         for (svc, service) in &spec.services {
             for env in service.overrides.keys() {
-                name_env(&format!("services.{svc}.overrides.{env}"), env, &format!("service `{svc}` overrides"))?;
+                name_env(
+                    &format!("services.{svc}.overrides.{env}"),
+                    env,
+                    &format!("service `{svc}` overrides"),
+                )?;
             }
         }
         for (var, v) in &spec.vars {
             let base = format!("vars.{var}");
             for env in v.values.keys() {
-                name_env(&format!("{base}.values.{env}"), env, &format!("`{var}`.values"))?;
+                name_env(
+                    &format!("{base}.values.{env}"),
+                    env,
+                    &format!("`{var}`.values"),
+                )?;
             }
             for env in v.sources.keys() {
-                name_env(&format!("{base}.sources.{env}"), env, &format!("`{var}`.sources"))?;
+                name_env(
+                    &format!("{base}.sources.{env}"),
+                    env,
+                    &format!("`{var}`.sources"),
+                )?;
             }
-            for env in v.rules.differs_from.iter().chain(v.rules.same_as.iter()).chain(v.rules.forbid_in.iter()) {
+            for env in v
+                .rules
+                .differs_from
+                .iter()
+                .chain(v.rules.same_as.iter())
+                .chain(v.rules.forbid_in.iter())
+            {
                 name_env(&format!("{base}.rules"), env, &format!("a rule of `{var}`"))?;
             }
             if v.secret && (v.value.is_some() || !v.values.is_empty()) {
@@ -229,12 +285,21 @@ impl LoadedSpec {
                     format!("`{var}` is a secret but has a plain `value`; give it a `source` (or the environment's `secrets` store) instead, so the value never sits in the spec"),
                 ));
             }
-            if !v.secret && (v.source.is_some() || !v.sources.is_empty()) && (v.value.is_some() || !v.values.is_empty()) {
-                return Err(self.error_at(&base, format!("`{var}` has both a `value` and a `source`; keep one")));
+            if !v.secret
+                && (v.source.is_some() || !v.sources.is_empty())
+                && (v.value.is_some() || !v.values.is_empty())
+            {
+                return Err(self.error_at(
+                    &base,
+                    format!("`{var}` has both a `value` and a `source`; keep one"),
+                ));
             }
             for s in v.services.iter().flatten() {
                 if !spec.services.contains_key(s) {
-                    return Err(self.error_at(&format!("{base}.services"), format!("`{var}` is given to service `{s}`, which is not declared")));
+                    return Err(self.error_at(
+                        &format!("{base}.services"),
+                        format!("`{var}` is given to service `{s}`, which is not declared"),
+                    ));
                 }
             }
         }
@@ -242,23 +307,30 @@ impl LoadedSpec {
             if !spec.vars.contains_key(&d.url_var) {
                 return Err(self.error_at(
                     &format!("databases.{db}.url_var"),
-                    format!("database `{db}` takes its URL from `{}`, which is not declared in [vars]", d.url_var),
+                    format!(
+                        "database `{db}` takes its URL from `{}`, which is not declared in [vars]",
+                        d.url_var
+                    ),
                 ));
             }
-            if let Some(m) = &d.migrations {
-                if m.dir.is_some() == m.command.is_some() {
-                    return Err(self.error_at(
-                        &format!("databases.{db}.migrations"),
-                        "migrations need exactly one of `dir` (the native SQL runner) or `command` (an external tool)",
-                    ));
-                }
+            if d.migrations
+                .as_ref()
+                .is_some_and(|m| m.dir.is_some() == m.command.is_some())
+            {
+                return Err(self.error_at(
+                    &format!("databases.{db}.migrations"),
+                    "migrations need exactly one of `dir` (the native SQL runner) or `command` (an external tool)",
+                ));
             }
         }
         let mut probe_names = BTreeSet::new();
         for (i, p) in spec.probes.iter().enumerate() {
             let base = format!("probes[{i}]");
             if !probe_names.insert(p.name.as_str()) {
-                return Err(self.error_at(&format!("{base}.name"), format!("two probes are named `{}`", p.name)));
+                return Err(self.error_at(
+                    &format!("{base}.name"),
+                    format!("two probes are named `{}`", p.name),
+                ));
             }
             let kinds = p.kinds();
             if kinds.len() != 1 {
@@ -272,12 +344,27 @@ impl LoadedSpec {
                 ));
             }
             for env in p.environments.iter().flatten() {
-                name_env(&format!("{base}.environments"), env, &format!("probe `{}`", p.name))?;
+                name_env(
+                    &format!("{base}.environments"),
+                    env,
+                    &format!("probe `{}`", p.name),
+                )?;
             }
-            let url_vars = p.postgres.as_ref().map(|c| &c.url_var).into_iter().chain(p.redis.as_ref().map(|c| &c.url_var));
+            let url_vars = p
+                .postgres
+                .as_ref()
+                .map(|c| &c.url_var)
+                .into_iter()
+                .chain(p.redis.as_ref().map(|c| &c.url_var));
             for var in url_vars {
                 if !spec.vars.contains_key(var) {
-                    return Err(self.error_at(&base, format!("probe `{}` reads `{var}`, which is not declared in [vars]", p.name)));
+                    return Err(self.error_at(
+                        &base,
+                        format!(
+                            "probe `{}` reads `{var}`, which is not declared in [vars]",
+                            p.name
+                        ),
+                    ));
                 }
             }
         }
@@ -285,16 +372,25 @@ impl LoadedSpec {
             let bad = if let Some(rest) = name.strip_prefix("services.") {
                 match rest.split_once('.') {
                     Some((svc, "url")) if spec.services.contains_key(svc) => None,
-                    Some((svc, "url")) => Some(format!("`${{{name}}}` names service `{svc}`, which is not declared")),
-                    _ => Some(format!("`${{{name}}}`: a service has only `url` (write `${{services.NAME.url}}`)")),
+                    Some((svc, "url")) => Some(format!(
+                        "`${{{name}}}` names service `{svc}`, which is not declared"
+                    )),
+                    _ => Some(format!(
+                        "`${{{name}}}`: a service has only `url` (write `${{services.NAME.url}}`)"
+                    )),
                 }
             } else if let Some(var) = name.strip_prefix("vars.") {
-                (!spec.vars.contains_key(var)).then(|| format!("`${{{name}}}` names `{var}`, which is not declared in [vars]"))
+                (!spec.vars.contains_key(var)).then(|| {
+                    format!("`${{{name}}}` names `{var}`, which is not declared in [vars]")
+                })
             } else {
                 None
             };
             if let Some(message) = bad {
-                return Err(Error::config_at(self.location_of(&format!("{path}|{name}#ref")), message));
+                return Err(Error::config_at(
+                    self.location_of(&format!("{path}|{name}#ref")),
+                    message,
+                ));
             }
         }
         Ok(())
@@ -310,7 +406,12 @@ pub fn line_col(source: &str, offset: usize) -> String {
     let offset = offset.min(source.len());
     let before = &source[..offset];
     let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     format!("{line}:{col}")
 }
 
@@ -325,7 +426,11 @@ struct Walker<'w> {
 impl Walker<'_> {
     fn table(&mut self, path: String, table: &mut DeTable<'_>) {
         for (key, value) in table.iter_mut() {
-            let child = if path.is_empty() { key.get_ref().to_string() } else { format!("{path}.{}", key.get_ref()) };
+            let child = if path.is_empty() {
+                key.get_ref().to_string()
+            } else {
+                format!("{path}.{}", key.get_ref())
+            };
             self.spans.insert(child.clone(), key.span());
             self.value(child, value);
         }
@@ -357,9 +462,17 @@ impl Walker<'_> {
         // when we can, at the string otherwise.
         let content_start = span.start + 1;
         let env = self.env;
-        let lookup = |name: &str| if interp::is_pipeline_name(name) { None } else { env(name) };
+        let lookup = |name: &str| {
+            if interp::is_pipeline_name(name) {
+                None
+            } else {
+                env(name)
+            }
+        };
         match interp::substitute(s, &lookup) {
-            Err(e) => self.problems.push((content_start + e.offset..span.end, e.message)),
+            Err(e) => self
+                .problems
+                .push((content_start + e.offset..span.end, e.message)),
             Ok((out, unknown)) => {
                 for r in unknown {
                     let at = content_start + r.offset..span.end;

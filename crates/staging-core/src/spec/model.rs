@@ -42,10 +42,29 @@ pub struct Project {
     /// Where evidence of runs is written, relative to the spec file.
     #[serde(default = "default_evidence_dir")]
     pub evidence_dir: String,
+    /// How old the source environment's evidence may be for `staging promote` to accept it
+    /// (`24h`, `3d`).
+    #[serde(default = "default_evidence_max_age", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub evidence_max_age: Duration,
+    /// Keep evidence in a Postgres table instead of `evidence_dir`, for CI runners that
+    /// share no disk: where the database URL is read from (`{ env =
+    /// "EVIDENCE_DATABASE_URL" }`, or a dotenv file, a file, a command). The URL is a
+    /// secret; it is never written into the spec.
+    #[serde(default)]
+    pub evidence_postgres_url: Option<SecretSource>,
+    /// The table of the Postgres evidence store (`name` or `schema.name`; default
+    /// `staging_evidence`). The tool creates it.
+    #[serde(default)]
+    pub evidence_table: Option<String>,
 }
 
 fn default_evidence_dir() -> String {
     ".staging/evidence".to_owned()
+}
+
+fn default_evidence_max_age() -> Duration {
+    Duration::from_secs(24 * 60 * 60)
 }
 
 /// One environment (`[environments.staging]`).
@@ -60,6 +79,11 @@ pub struct Environment {
     /// The environment this one promotes to (`staging` promotes to `production`).
     #[serde(default)]
     pub promotes_to: Option<String>,
+    /// Allow `staging up` on this environment although it is protected. By default a
+    /// protected environment is changed only by `staging promote`, after the environment
+    /// that promotes to it passed for the same commit.
+    #[serde(default)]
+    pub allow_direct_up: bool,
     /// Where this environment's secrets are read from, unless a variable says otherwise.
     #[serde(default)]
     pub secrets: Option<SecretSource>,
@@ -114,7 +138,11 @@ impl Spec {
         self.environments.get(name).ok_or_else(|| {
             crate::Error::config(format!(
                 "no environment `{name}` in the spec (declared: {})",
-                self.environments.keys().cloned().collect::<Vec<_>>().join(", ")
+                self.environments
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
         })
     }
