@@ -13,9 +13,8 @@ use crate::resolve::{Resolution, resolve_one};
 pub const SIGNING_KEY_MIN_LENGTH: usize = 32;
 
 /// A signing key's minimum estimated entropy in bits, unless `min_entropy_bits` says
-/// otherwise. A little under 128 because the estimate of a truly random 32-hex-character key
-/// (128 bits) scatters around 128.
-pub const SIGNING_KEY_MIN_ENTROPY_BITS: f64 = 120.0;
+/// otherwise (a random 32-character hex key has exactly this).
+pub const SIGNING_KEY_MIN_ENTROPY_BITS: f64 = 128.0;
 
 /// How bad a violation is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -438,10 +437,16 @@ fn pem_problem(v: &str) -> Option<String> {
     None
 }
 
-/// An estimate of the entropy of `value` in bits: the smaller of what its character classes
-/// allow (`length × log2(pool)`) and what its character frequencies show (Shannon entropy
-/// with the Miller–Madow correction, times the length). Catches short, repetitive and
-/// small-alphabet values; it is an estimate, not a proof of randomness.
+/// An estimate of the entropy of `value` in bits, for catching short, repetitive and
+/// hand-made keys (it is an estimate, not a proof of randomness):
+/// - the character classes present give a pool (16 for hex, 26 per letter case, 10 digits,
+///   33 ASCII symbols), and `log2(pool)` bits per character;
+/// - a value that repeats a shorter run (`passwordpassword…`) counts only that run;
+/// - when the character frequencies (Shannon entropy with the Miller–Madow correction) fall
+///   well below what the pool allows (`aaaaaaab…`), the frequency estimate is used instead.
+///
+/// Frequencies alone would be too noisy on short keys: a truly random 32-character hex key
+/// (128 bits) would often score well under 128.
 pub fn estimate_entropy_bits(value: &str) -> f64 {
     let chars: Vec<char> = value.chars().collect();
     let n = chars.len();
@@ -488,8 +493,23 @@ pub fn estimate_entropy_bits(value: &str) -> f64 {
         })
         .sum();
     let corrected = shannon + (counts.len() as f64 - 1.0) / (2.0 * nf * std::f64::consts::LN_2);
-    let per_char = corrected.min(f64::log2(pool));
-    per_char * nf
+    let per_char = f64::log2(pool);
+    let by_frequency = nf * corrected.min(per_char);
+    let by_pool = period(&chars) as f64 * per_char;
+    if by_frequency >= 0.7 * nf * per_char {
+        by_pool
+    } else {
+        by_frequency.min(by_pool)
+    }
+}
+
+/// The length of the shortest run that, repeated, makes up `chars` (at least twice);
+/// the whole length when there is none.
+fn period(chars: &[char]) -> usize {
+    let n = chars.len();
+    (1..=n / 2)
+        .find(|&p| (p..n).all(|i| chars[i] == chars[i - p]))
+        .unwrap_or(n)
 }
 
 #[cfg(test)]
@@ -509,6 +529,10 @@ mod tests {
     fn entropy_of_patterns_is_low_and_of_random_keys_high() {
         assert!(estimate_entropy_bits(&"a".repeat(64)) < 1.0);
         assert!(estimate_entropy_bits(&"password".repeat(4)) < 100.0);
-        assert!(estimate_entropy_bits("3f9a0c7e5b1d2f4a8c6e0b9d7f5a3c1e") > 110.0);
+        assert_eq!(
+            estimate_entropy_bits("3f9a0c7e5b1d2f4a8c6e0b9d7f5a3c1e"),
+            128.0
+        );
+        assert!(estimate_entropy_bits(&"ab".repeat(16)) < 10.0);
     }
 }

@@ -281,3 +281,15 @@ fn kind_checks_wait_for_values_that_still_hold_pipeline_references() {
         .is_empty()
     );
 }
+
+#[test]
+fn truly_random_32_hex_character_keys_always_pass_the_signing_key_rules() {
+    let rules: staging_core::spec::Rules =
+        toml::from_str("kind = \"signing_key\"\nlength = 32\nalphabet = \"hex\"").unwrap();
+    let v = var("rules = { kind = \"signing_key\" }");
+    for _ in 0..2000 {
+        let key = staging_secrets::generate(&rules).unwrap();
+        let p = check_value("K", &v, &key, "staging", false, false);
+        assert!(p.is_empty(), "{p:?}");
+    }
+}
