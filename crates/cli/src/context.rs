@@ -13,7 +13,10 @@ use crate::Global;
 
 /// Every provider this build of the CLI knows.
 pub(crate) fn registry() -> ProviderRegistry {
-    ProviderRegistry::new().register(staging_provider_local::LocalFactory)
+    ProviderRegistry::new()
+        .register(staging_provider_local::LocalFactory)
+        .register(staging_provider_render::RenderFactory::new())
+        .register(staging_provider_netlify::NetlifyFactory)
 }
 
 /// Load and check the spec named by `-f`.

@@ -1,5 +1,6 @@
 //! One module per command group.
 
+pub(crate) mod import;
 pub(crate) mod secrets;
 pub(crate) mod smoke;
 pub(crate) mod up;

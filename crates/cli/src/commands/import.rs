@@ -1,0 +1,50 @@
+//! `staging import`: turn a platform's own config file into a spec skeleton.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use staging_core::{Error, Result};
+
+use crate::output::Output;
+
+/// Options of `import`.
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// A Render Blueprint (`render.yaml`) or a `netlify.toml`.
+    path: PathBuf,
+    /// Write the spec here instead of standard output (refuses to overwrite).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+}
+
+pub(crate) async fn run(args: &ImportArgs, out: Output) -> Result<u8> {
+    let text = std::fs::read_to_string(&args.path).map_err(|e| Error::io(format!("cannot read {}", args.path.display()), e))?;
+    let name = args.path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let spec = if name.ends_with(".yaml") || name.ends_with(".yml") {
+        staging_provider_render::import_blueprint(&text)
+    } else if name == "netlify.toml" || name.ends_with(".toml") {
+        staging_provider_netlify::import_netlify_toml(&text)
+    } else {
+        return Err(Error::config(format!(
+            "{}: expected a Render Blueprint (render.yaml) or a netlify.toml",
+            args.path.display()
+        )));
+    }
+    .map_err(|e| match e {
+        Error::ConfigInvalid { location: None, message } => Error::config_at(args.path.display().to_string(), message),
+        e => e,
+    })?;
+    match &args.output {
+        Some(path) => {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .map_err(|e| Error::io(format!("cannot create {} (it is never overwritten)", path.display()), e))?;
+            std::io::Write::write_all(&mut file, spec.as_bytes()).map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
+            out.note(&format!("wrote {}; check it with `staging validate -f {}`", path.display(), path.display()));
+        }
+        None => out.line(spec.trim_end()),
+    }
+    Ok(0)
+}
