@@ -1,0 +1,58 @@
+//! # staging-evidence
+//!
+//! What makes a promotion trustworthy: a record of each run, a gate that reads it, and the
+//! tools to see why environments or runs differ.
+//!
+//! - [`EvidenceStore`]: where runs are recorded — a directory ([`DirStore`], the default,
+//!   `.staging/evidence/`) or a Postgres table ([`PgStore`]) for CI runners that share no
+//!   disk. [`open_store`] picks the one the spec names; [`RecordEvidence`] is the
+//!   pipeline's evidence step writing into it.
+//! - [`check_gate`]: `staging promote` asks it first. It answers [`GateDecision::Allowed`]
+//!   with the evidence, or [`GateDecision::Refused`] with a [`Refusal`] that says exactly
+//!   why (no run, other commit only, failed run and its step, spec changed, evidence
+//!   edited, too old).
+//! - [`diff_environments`]: `staging diff A B`, drift between two environments.
+//! - [`doctor`]: each failure of a run with its likely cause and remedy.
+//! - [`Junit`]: JUnit XML of whole runs for CI.
+//!
+//! ## Why it is shaped so
+//!
+//! The evidence *format* (`Evidence`, its content hash, its file layout) stays in
+//! `staging-core`, next to the pipeline that produces it, so a run recorded by core's own
+//! `EvidenceStep` and one recorded here are the same record. Everything that *reads*
+//! evidence back — listing, filtering, judging — lives here, with the one store that needs
+//! a database driver; core stays free of sqlx.
+//!
+//! The gate judges a record by its own content, never by where it is kept: a file moved to
+//! another commit's directory, or a row whose columns were edited, is still only what its
+//! body says, and a body that no longer matches its content hash refuses the promotion
+//! rather than being skipped. The content hash detects edits, not forgery: anyone who can
+//! write the store can write a record that hashes right, so the Postgres store's table
+//! should be writable by CI only.
+//!
+//! Time is an input: [`GateRequest::at`] fixes "now", so age is tested without sleeping.
+#![deny(missing_docs)]
+
+mod dir;
+pub mod doctor;
+mod drift;
+mod gate;
+mod junit;
+mod open;
+mod postgres;
+mod store;
+
+pub use dir::DirStore;
+pub use doctor::{Diagnosed, Diagnosis, diagnose_evidence, diagnose_report};
+pub use drift::{
+    BrokenRule, DatabaseDrift, DriftReport, LiveEnvDiff, MigrationSide, SettingDiff,
+    diff_environments,
+};
+pub use gate::{GateDecision, GateRequest, Refusal, check_gate};
+pub use junit::{Junit, junit_xml};
+pub use open::{RecordEvidence, check_direct_up, dir_store, open_store, promotion_pair};
+pub use postgres::{DEFAULT_TABLE, PgStore};
+pub use store::{
+    DynEvidenceStore, EvidenceFilter, EvidenceStore, EvidenceSummary, Listing, StoredEvidence,
+    Unreadable,
+};

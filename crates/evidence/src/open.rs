@@ -1,0 +1,126 @@
+//! Composition helpers for the CLI: the store a spec names, the pipeline step that records
+//! into it, and the rules on which environment may be deployed how.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use staging_core::pipeline::{Evidence, EvidenceStep, RunContext, Step, StepReport};
+use staging_core::spec::LoadedSpec;
+use staging_core::{Error, Result};
+
+use crate::dir::DirStore;
+use crate::postgres::PgStore;
+use crate::store::DynEvidenceStore;
+
+/// The store the spec names: the Postgres table of `[project] evidence_postgres_url` when
+/// set (its URL read from that secret source), else the directory `evidence_dir`.
+pub async fn open_store(spec: &LoadedSpec) -> Result<DynEvidenceStore> {
+    let project = &spec.spec.project;
+    match &project.evidence_postgres_url {
+        Some(source) => {
+            let location = staging_secrets::locate(spec, source, "evidence_postgres_url", false)?;
+            let url = location.store.get(&location.key).await?.ok_or_else(|| {
+                spec.error_at(
+                    "project.evidence_postgres_url",
+                    format!(
+                        "the evidence store's database URL has no value ({}); set it, or remove \
+                         `evidence_postgres_url` to keep evidence in `{}`",
+                        location.description, project.evidence_dir
+                    ),
+                )
+            })?;
+            let store = PgStore::connect(&url, project.evidence_table.as_deref()).await?;
+            Ok(Arc::new(store))
+        }
+        None => Ok(Arc::new(DirStore::new(
+            spec.resolve_path(&project.evidence_dir),
+        ))),
+    }
+}
+
+/// The evidence step, recording into any [`EvidenceStore`]. Named like
+/// [`EvidenceStep`], so the pipeline runs it after a failed step too and a failed run is on
+/// record.
+#[derive(Debug, Clone)]
+pub struct RecordEvidence {
+    store: DynEvidenceStore,
+}
+
+impl RecordEvidence {
+    /// A step recording into `store`.
+    pub fn new(store: DynEvidenceStore) -> Self {
+        RecordEvidence { store }
+    }
+}
+
+#[async_trait]
+impl Step for RecordEvidence {
+    fn name(&self) -> &'static str {
+        EvidenceStep::NAME
+    }
+
+    async fn run(&self, ctx: &mut RunContext) -> Result<StepReport> {
+        let evidence = Evidence::from_context(ctx);
+        let id = self.store.record(&evidence).await?;
+        Ok(StepReport::passed(
+            EvidenceStep::NAME,
+            format!("recorded {id} in {}", self.store.describe()),
+        ))
+    }
+}
+
+/// Whether `staging up` may deploy `environment` directly: refused, with a message saying
+/// how to get there, when it is protected and does not set `allow_direct_up = true`.
+pub fn check_direct_up(spec: &LoadedSpec, environment: &str) -> Result<()> {
+    let env = spec.spec.environment(environment)?;
+    if !env.protected || env.allow_direct_up {
+        return Ok(());
+    }
+    let how = match spec.spec.promoted_from(environment) {
+        Some(source) => format!(
+            "run `staging up --env {source}` and then `staging promote --from {source} --to {environment}`"
+        ),
+        None => format!(
+            "no environment promotes to it: set `promotes_to = \"{environment}\"` on the environment that should go first"
+        ),
+    };
+    Err(Error::failed(format!(
+        "environment `{environment}` is protected and is changed only by promotion: {how} \
+         (or set `allow_direct_up = true` on [environments.{environment}])"
+    )))
+}
+
+/// The pair of a promotion: `from` defaults to the environment that promotes to `to`, and
+/// must promote to it.
+pub fn promotion_pair(spec: &LoadedSpec, from: Option<&str>, to: &str) -> Result<(String, String)> {
+    spec.spec.environment(to)?;
+    let from = match from {
+        Some(f) => f.to_owned(),
+        None => spec.spec.promoted_from(to).map(str::to_owned).ok_or_else(|| {
+            Error::config(format!(
+                "no environment promotes to `{to}`: set `promotes_to = \"{to}\"` on the one that should go first, or pass --from"
+            ))
+        })?,
+    };
+    let source = spec.spec.environment(&from)?;
+    if source.promotes_to.as_deref() != Some(to) {
+        return Err(spec.error_at(
+            &format!("environments.{from}"),
+            format!(
+                "`{from}` does not promote to `{to}` (it promotes to {}); set `promotes_to = \"{to}\"` on it",
+                source
+                    .promotes_to
+                    .as_deref()
+                    .map(|t| format!("`{t}`"))
+                    .unwrap_or_else(|| "nothing".to_owned())
+            ),
+        ));
+    }
+    Ok((from, to.to_owned()))
+}
+
+/// The directory store of the spec, whatever `evidence_postgres_url` says: where
+/// `staging-core`'s own [`EvidenceStep`] writes.
+pub fn dir_store(spec: &LoadedSpec) -> DirStore {
+    DirStore::new(spec.resolve_path(&spec.spec.project.evidence_dir))
+}
