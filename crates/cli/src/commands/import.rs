@@ -18,8 +18,13 @@ pub(crate) struct ImportArgs {
 }
 
 pub(crate) async fn run(args: &ImportArgs, out: Output) -> Result<u8> {
-    let text = std::fs::read_to_string(&args.path).map_err(|e| Error::io(format!("cannot read {}", args.path.display()), e))?;
-    let name = args.path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let text = std::fs::read_to_string(&args.path)
+        .map_err(|e| Error::io(format!("cannot read {}", args.path.display()), e))?;
+    let name = args
+        .path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     let spec = if name.ends_with(".yaml") || name.ends_with(".yml") {
         staging_provider_render::import_blueprint(&text)
     } else if name == "netlify.toml" || name.ends_with(".toml") {
@@ -31,7 +36,10 @@ pub(crate) async fn run(args: &ImportArgs, out: Output) -> Result<u8> {
         )));
     }
     .map_err(|e| match e {
-        Error::ConfigInvalid { location: None, message } => Error::config_at(args.path.display().to_string(), message),
+        Error::ConfigInvalid {
+            location: None,
+            message,
+        } => Error::config_at(args.path.display().to_string(), message),
         e => e,
     })?;
     match &args.output {
@@ -40,9 +48,19 @@ pub(crate) async fn run(args: &ImportArgs, out: Output) -> Result<u8> {
                 .write(true)
                 .create_new(true)
                 .open(path)
-                .map_err(|e| Error::io(format!("cannot create {} (it is never overwritten)", path.display()), e))?;
-            std::io::Write::write_all(&mut file, spec.as_bytes()).map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
-            out.note(&format!("wrote {}; check it with `staging validate -f {}`", path.display(), path.display()));
+                .map_err(|e| {
+                    Error::io(
+                        format!("cannot create {} (it is never overwritten)", path.display()),
+                        e,
+                    )
+                })?;
+            std::io::Write::write_all(&mut file, spec.as_bytes())
+                .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
+            out.note(&format!(
+                "wrote {}; check it with `staging validate -f {}`",
+                path.display(),
+                path.display()
+            ));
         }
         None => out.line(spec.trim_end()),
     }

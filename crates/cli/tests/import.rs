@@ -1,0 +1,84 @@
+//! `staging import` turns a platform's config into a spec that `staging validate` accepts.
+
+use assert_cmd::Command;
+
+const BLUEPRINT: &str = r#"services:
+  - type: web
+    name: shop-web
+    runtime: node
+    healthCheckPath: /api/health
+    envVars:
+      - key: NODE_ENV
+        value: production
+      - key: JWT_SECRET
+        generateValue: true
+databases:
+  - name: shop-db
+"#;
+
+#[test]
+fn an_imported_blueprint_validates_and_is_never_written_over_an_existing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = dir.path().join("render.yaml");
+    std::fs::write(&yaml, BLUEPRINT).unwrap();
+    let spec = dir.path().join("staging.toml");
+    Command::cargo_bin("staging")
+        .unwrap()
+        .arg("import")
+        .arg(&yaml)
+        .arg("-o")
+        .arg(&spec)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&spec).unwrap();
+    assert!(text.contains("health_path = \"/api/health\""), "{text}");
+    Command::cargo_bin("staging")
+        .unwrap()
+        .arg("validate")
+        .arg("-f")
+        .arg(&spec)
+        .assert()
+        .success();
+    Command::cargo_bin("staging")
+        .unwrap()
+        .arg("import")
+        .arg(&yaml)
+        .arg("-o")
+        .arg(&spec)
+        .assert()
+        .code(3);
+    assert_eq!(
+        std::fs::read_to_string(&spec).unwrap(),
+        text,
+        "the existing spec was changed"
+    );
+}
+
+#[test]
+fn an_unreadable_blueprint_exits_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = dir.path().join("render.yaml");
+    std::fs::write(&yaml, "services: [: nope").unwrap();
+    let out = Command::cargo_bin("staging")
+        .unwrap()
+        .arg("import")
+        .arg(&yaml)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("render.yaml"));
+}
+
+#[test]
+fn the_provider_example_specs_validate() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    for example in ["demo", "render", "netlify"] {
+        Command::cargo_bin("staging")
+            .unwrap()
+            .arg("validate")
+            .arg("-f")
+            .arg(root.join(example).join("staging.toml"))
+            .assert()
+            .success();
+    }
+}
