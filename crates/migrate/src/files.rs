@@ -97,7 +97,7 @@ pub fn parse_file_name(file_name: &str) -> std::result::Result<Option<ParsedName
         version,
         version_text: version_text.to_owned(),
         name: name.to_owned(),
-        down: down,
+        down,
     }))
 }
 

@@ -355,11 +355,12 @@ impl SqlMigrator {
             applied: vec![],
             warnings,
         };
+        let mut failed = None;
         for (i, file) in pending.iter().enumerate() {
             let started = Instant::now();
             tracing::info!(migration = %file.file_name(), "applying");
-            match backend::apply_one(conn, &self.table, file, &self.applied_by).await? {
-                Ok(()) => {
+            match backend::apply_one(conn, &self.table, file, &self.applied_by).await {
+                Ok(Ok(())) => {
                     let duration = started.elapsed();
                     tracing::info!(migration = %file.file_name(), duration_ms = duration.as_millis() as u64, "applied");
                     report.applied.push(AppliedMigration {
@@ -368,8 +369,22 @@ impl SqlMigrator {
                         duration,
                     });
                 }
-                Err(failure) => return Err(failure_error(file, &failure, pending.len() - i - 1)),
+                Ok(Err(failure)) => {
+                    failed = Some(failure_error(file, &failure, pending.len() - i - 1));
+                    break;
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
             }
+        }
+        if let Some(last) = report.applied.last() {
+            let version = last.version.parse().unwrap_or_default();
+            backend::make_durable(conn, &self.table, version).await?;
+        }
+        if let Some(e) = failed {
+            return Err(e);
         }
         Ok(report)
     }
