@@ -50,7 +50,9 @@ pub use drift::{
 };
 pub use gate::{GateDecision, GateRequest, Refusal, check_gate};
 pub use junit::{Junit, junit_xml};
-pub use open::{RecordEvidence, check_direct_up, dir_store, open_store, promotion_pair};
+pub use open::{
+    EVIDENCE_URL_KEY, RecordEvidence, check_direct_up, dir_store, open_store, promotion_pair,
+};
 pub use postgres::{DEFAULT_TABLE, PgStore};
 pub use store::{
     DynEvidenceStore, EvidenceFilter, EvidenceStore, EvidenceSummary, Listing, StoredEvidence,

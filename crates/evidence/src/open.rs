@@ -12,13 +12,18 @@ use crate::dir::DirStore;
 use crate::postgres::PgStore;
 use crate::store::DynEvidenceStore;
 
+/// The key the evidence database URL is read under when its source is keyed by name (a
+/// dotenv file holds `EVIDENCE_DATABASE_URL=...`).
+pub const EVIDENCE_URL_KEY: &str = "EVIDENCE_DATABASE_URL";
+
 /// The store the spec names: the Postgres table of `[project] evidence_postgres_url` when
-/// set (its URL read from that secret source), else the directory `evidence_dir`.
+/// set (its URL read from that secret source — `{ env = "NAME" }`, a dotenv file holding
+/// [`EVIDENCE_URL_KEY`], a file, a command), else the directory `evidence_dir`.
 pub async fn open_store(spec: &LoadedSpec) -> Result<DynEvidenceStore> {
     let project = &spec.spec.project;
     match &project.evidence_postgres_url {
         Some(source) => {
-            let location = staging_secrets::locate(spec, source, "evidence_postgres_url", false)?;
+            let location = staging_secrets::locate(spec, source, EVIDENCE_URL_KEY, false)?;
             let url = location.store.get(&location.key).await?.ok_or_else(|| {
                 spec.error_at(
                     "project.evidence_postgres_url",

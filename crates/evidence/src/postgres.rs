@@ -133,12 +133,17 @@ impl PgStore {
         let options = PgConnectOptions::from_str(url.expose_secret())
             .map_err(|e| pg_error("invalid evidence database URL", e))?
             .disable_statement_logging();
+        // One direct connection first: a wrong URL or password fails at once, where the
+        // pool would keep retrying until its acquire timeout.
+        let probe = options
+            .connect()
+            .await
+            .map_err(|e| pg_error("cannot connect to the evidence database", e))?;
+        let _ = sqlx::Connection::close(probe).await;
         let pool = PgPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
-            .await
-            .map_err(|e| pg_error("cannot connect to the evidence database", e))?;
+            .connect_lazy_with(options);
         let store = PgStore {
             pool,
             table,
