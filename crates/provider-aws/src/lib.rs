@@ -3,16 +3,26 @@
 
 mod context;
 mod error;
+mod factory;
 mod settings;
 
 #[cfg(feature = "ecs")]
 mod ecs;
 #[cfg(all(feature = "ecs", feature = "logs"))]
 mod logs;
+pub mod probes;
+#[cfg(feature = "secretsmanager")]
+mod secrets;
 
 pub use context::AwsContext;
 #[cfg(feature = "ecs")]
 pub use ecs::{EcsProvider, EcsServiceState, RolloutDiagnosis, StoppedTask};
+#[cfg(feature = "secretsmanager")]
+pub use factory::secret_store;
+pub use factory::{AwsFactory, build_probes, context_from_spec, settings_from_spec};
+pub use probes::probes_from_settings;
+#[cfg(feature = "secretsmanager")]
+pub use secrets::SecretsManagerStore;
 pub use settings::{
     AcmSettings, AwsEnvironmentSettings, EcsServiceSettings, RecordSettings, SesSettings,
 };

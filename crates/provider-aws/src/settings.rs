@@ -159,19 +159,18 @@ impl AwsEnvironmentSettings {
                         ),
                     )
                 })?;
-        if let Some(ses) = &settings.ses {
-            if ses.test_recipient.is_some()
-                && ses.test_from.is_none()
-                && !ses.identities.iter().any(|i| i.contains('@'))
-            {
-                return Err(spec.error_at(
-                    &format!("{key}.ses"),
-                    "a test send needs a sender: set `test_from` or list an address in `identities`",
-                ));
-            }
+        if let Some(ses) = &settings.ses
+            && ses.test_recipient.is_some()
+            && ses.test_from.is_none()
+            && !ses.identities.iter().any(|i| i.contains('@'))
+        {
+            return Err(spec.error_at(
+                &format!("{key}.ses"),
+                "a test send needs a sender: set `test_from` or list an address in `identities`",
+            ));
         }
         for (i, r) in settings.route53.iter().enumerate() {
-            if r.alias_target.is_some() == !r.values.is_empty() {
+            if r.alias_target.is_some() != r.values.is_empty() {
                 return Err(spec.error_at(
                     &format!("{key}.route53[{i}]"),
                     format!(
@@ -225,13 +224,13 @@ impl EcsServiceSettings {
         if let Some(image) = &raw.image {
             check_image_template(image).map_err(|m| spec.error_at(&format!("{key}.image"), m))?;
         }
-        if let Some(arn) = &raw.target_group_arn {
-            if !arn.starts_with("arn:") || !arn.contains(":targetgroup/") {
-                return Err(spec.error_at(
-                    &format!("{key}.target_group_arn"),
-                    format!("`{arn}` is not a target group ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID)"),
-                ));
-            }
+        if let Some(arn) = &raw.target_group_arn
+            && (!arn.starts_with("arn:") || !arn.contains(":targetgroup/"))
+        {
+            return Err(spec.error_at(
+                &format!("{key}.target_group_arn"),
+                format!("`{arn}` is not a target group ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID)"),
+            ));
         }
         if let Some(url) = &raw.url {
             url::Url::parse(url).map_err(|e| {
@@ -282,11 +281,13 @@ fn check_image_template(template: &str) -> std::result::Result<(), String> {
 }
 
 /// The image for `commit` under `template`.
+#[cfg_attr(not(feature = "ecs"), allow(dead_code))]
 pub(crate) fn image_for_commit(template: &str, commit: &str) -> String {
     template.replacen(COMMIT_REF, commit, 1)
 }
 
 /// The commit an image was built from, when it matches `template`.
+#[cfg_attr(not(feature = "ecs"), allow(dead_code))]
 pub(crate) fn commit_of_image(template: &str, image: &str) -> Option<String> {
     let (prefix, suffix) = template.split_once(COMMIT_REF)?;
     let commit = image.strip_prefix(prefix)?.strip_suffix(suffix)?;

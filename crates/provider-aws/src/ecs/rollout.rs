@@ -59,14 +59,14 @@ pub(crate) fn judge(view: &ServiceView, target: &str) -> (DeployStatus, String) 
         .deployments
         .iter()
         .find(|d| d.task_definition == target);
-    if let Some(d) = deployment {
-        if d.rollout_state.as_deref() == Some("FAILED") {
-            let reason = d
-                .rollout_reason
-                .clone()
-                .unwrap_or_else(|| "the deployment circuit breaker stopped it".into());
-            return (DeployStatus::Failed, format!("FAILED: {reason}"));
-        }
+    if let Some(d) = deployment
+        && d.rollout_state.as_deref() == Some("FAILED")
+    {
+        let reason = d
+            .rollout_reason
+            .clone()
+            .unwrap_or_else(|| "the deployment circuit breaker stopped it".into());
+        return (DeployStatus::Failed, format!("FAILED: {reason}"));
     }
     if view.task_definition != target {
         let now = short_name(&view.task_definition);

@@ -120,7 +120,6 @@ pub(crate) fn register_from(
         .set_pid_mode(base.pid_mode.clone())
         .set_ipc_mode(base.ipc_mode.clone())
         .set_proxy_configuration(base.proxy_configuration.clone())
-        .set_inference_accelerators(non_empty(base.inference_accelerators()))
         .set_ephemeral_storage(base.ephemeral_storage.clone())
         .set_runtime_platform(base.runtime_platform.clone())
         .set_enable_fault_injection(base.enable_fault_injection)

@@ -1,0 +1,80 @@
+//! [`AwsFactory`] and the other entry points the CLI uses: everything from a spec and an
+//! environment name.
+
+use std::collections::BTreeMap;
+
+use staging_core::spec::LoadedSpec;
+use staging_core::{DynProbe, DynProvider, ProviderFactory, Result};
+
+use crate::context::AwsContext;
+use crate::settings::{AwsEnvironmentSettings, EcsServiceSettings};
+
+/// The `aws` provider factory: ECS services, configured by the spec.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AwsFactory;
+
+/// The environment's and every service's settings, checked.
+pub fn settings_from_spec(
+    spec: &LoadedSpec,
+    environment: &str,
+) -> Result<(AwsEnvironmentSettings, BTreeMap<String, EcsServiceSettings>)> {
+    let env = AwsEnvironmentSettings::from_spec(spec, environment)?;
+    let mut services = BTreeMap::new();
+    for (name, service) in &spec.spec.services {
+        services.insert(
+            name.clone(),
+            EcsServiceSettings::from_spec(spec, environment, &env, name, service)?,
+        );
+    }
+    Ok((env, services))
+}
+
+/// The AWS context of an environment: its region and profile over the standard chain.
+pub fn context_from_spec(spec: &LoadedSpec, environment: &str) -> Result<AwsContext> {
+    let env = AwsEnvironmentSettings::from_spec(spec, environment)?;
+    Ok(AwsContext::from_env(env.region, env.profile))
+}
+
+/// The readiness probes of an `aws` environment (ALB target health, SES, ACM, Route53), as
+/// the environment's settings declare them. Nothing is called until a probe runs.
+pub fn build_probes(spec: &LoadedSpec, environment: &str) -> Result<Vec<DynProbe>> {
+    let (env, services) = settings_from_spec(spec, environment)?;
+    let ctx = AwsContext::from_env(env.region.clone(), env.profile.clone());
+    Ok(crate::probes::probes_from_settings(&ctx, &env, &services))
+}
+
+/// The environment's Secrets Manager store (names are `secrets_prefix` + the variable name).
+#[cfg(feature = "secretsmanager")]
+pub fn secret_store(spec: &LoadedSpec, environment: &str) -> Result<crate::SecretsManagerStore> {
+    let env = AwsEnvironmentSettings::from_spec(spec, environment)?;
+    let prefix = env.secrets_prefix.clone().unwrap_or_default();
+    Ok(crate::SecretsManagerStore::new(
+        AwsContext::from_env(env.region, env.profile),
+        prefix,
+    ))
+}
+
+impl ProviderFactory for AwsFactory {
+    fn name(&self) -> &'static str {
+        crate::error::PROVIDER
+    }
+
+    fn check(&self, spec: &LoadedSpec, environment: &str) -> Result<()> {
+        settings_from_spec(spec, environment).map(drop)
+    }
+
+    #[cfg(feature = "ecs")]
+    fn build(&self, spec: &LoadedSpec, environment: &str) -> Result<DynProvider> {
+        let (env, services) = settings_from_spec(spec, environment)?;
+        let ctx = AwsContext::from_env(env.region, env.profile);
+        Ok(std::sync::Arc::new(crate::EcsProvider::new(ctx, services)))
+    }
+
+    #[cfg(not(feature = "ecs"))]
+    fn build(&self, _spec: &LoadedSpec, _environment: &str) -> Result<DynProvider> {
+        Err(staging_core::Error::not_supported(
+            crate::error::PROVIDER,
+            "ECS services (built without the `ecs` feature)",
+        ))
+    }
+}

@@ -1,0 +1,151 @@
+//! [`SecretsManagerStore`]: AWS Secrets Manager as a [`SecretStore`].
+
+use std::fmt;
+
+use secrecy::{ExposeSecret, SecretString};
+use staging_core::{Error, Result, SecretStore, async_trait};
+
+use crate::context::AwsContext;
+use crate::error::map_sdk_error;
+
+/// Secrets Manager: the secret named `PREFIX + key` holds the value of `key` as its
+/// `SecretString`. `put` adds a new version (creating the secret the first time).
+#[derive(Clone)]
+pub struct SecretsManagerStore {
+    ctx: AwsContext,
+    prefix: String,
+}
+
+impl fmt::Debug for SecretsManagerStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretsManagerStore")
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+impl SecretsManagerStore {
+    /// A store whose secret names start with `prefix` (`staging/`; may be empty).
+    pub fn new(ctx: AwsContext, prefix: impl Into<String>) -> Self {
+        SecretsManagerStore {
+            ctx,
+            prefix: prefix.into(),
+        }
+    }
+
+    fn secret_id(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+}
+
+#[async_trait]
+impl SecretStore for SecretsManagerStore {
+    fn describe(&self) -> String {
+        if self.prefix.is_empty() {
+            "aws-secretsmanager".to_owned()
+        } else {
+            format!("aws-secretsmanager:{}", self.prefix)
+        }
+    }
+
+    fn writable(&self) -> bool {
+        true
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<SecretString>> {
+        let client = self.ctx.secrets_manager().await;
+        let out = match client
+            .get_secret_value()
+            .secret_id(self.secret_id(key))
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                return match map_sdk_error("secretsmanager:GetSecretValue", e) {
+                    Error::NotFound { .. } => Ok(None),
+                    other => Err(other),
+                };
+            }
+        };
+        if let Some(s) = out.secret_string() {
+            return Ok(Some(SecretString::from(s.to_owned())));
+        }
+        match out.secret_binary() {
+            Some(b) => String::from_utf8(b.as_ref().to_vec())
+                .map(|s| Some(SecretString::from(s)))
+                .map_err(|_| {
+                    Error::failed(format!(
+                        "secret `{}` is binary, not text",
+                        self.secret_id(key)
+                    ))
+                }),
+            None => Ok(None),
+        }
+    }
+
+    async fn put(&self, key: &str, value: &SecretString) -> Result<()> {
+        let client = self.ctx.secrets_manager().await;
+        let id = self.secret_id(key);
+        match client
+            .put_secret_value()
+            .secret_id(&id)
+            .secret_string(value.expose_secret())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match map_sdk_error("secretsmanager:PutSecretValue", e) {
+                Error::NotFound { .. } => client
+                    .create_secret()
+                    .name(&id)
+                    .secret_string(value.expose_secret())
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|e| map_sdk_error("secretsmanager:CreateSecret", e)),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn list(&self, prefix: Option<&str>) -> Result<Vec<String>> {
+        let client = self.ctx.secrets_manager().await;
+        let full = format!("{}{}", self.prefix, prefix.unwrap_or(""));
+        let mut keys = vec![];
+        let mut next: Option<String> = None;
+        for _ in 0..100 {
+            let mut req = client
+                .list_secrets()
+                .set_next_token(next.take())
+                .max_results(100);
+            if !full.is_empty() {
+                req = req.filters(
+                    aws_sdk_secretsmanager::types::Filter::builder()
+                        .key(aws_sdk_secretsmanager::types::FilterNameStringType::Name)
+                        .values(&full)
+                        .build(),
+                );
+            }
+            let out = req
+                .send()
+                .await
+                .map_err(|e| map_sdk_error("secretsmanager:ListSecrets", e))?;
+            // The name filter matches words anywhere in the name; keep true prefixes only.
+            keys.extend(
+                out.secret_list()
+                    .iter()
+                    .filter_map(|s| s.name())
+                    .filter(|n| n.starts_with(&full))
+                    .filter_map(|n| n.strip_prefix(self.prefix.as_str()).map(str::to_owned)),
+            );
+            match out.next_token() {
+                Some(t) => next = Some(t.to_owned()),
+                None => break,
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
+    }
+}
