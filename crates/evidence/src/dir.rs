@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use staging_core::pipeline::{Evidence, commits_match};
 use staging_core::{Error, Redactor, Result};
 
-use crate::store::{EvidenceFilter, EvidenceStore, Listing, StoredEvidence, Unreadable};
+use crate::store::{
+    EvidenceFilter, EvidenceStore, Listing, StoredEvidence, Unreadable, stored_text,
+};
 
 /// Evidence as files in a directory (by default the spec's `evidence_dir`,
 /// `.staging/evidence/`).
@@ -75,7 +77,7 @@ impl EvidenceStore for DirStore {
 
     async fn record(&self, evidence: &Evidence) -> Result<String> {
         let relative = evidence.relative_path();
-        let body = evidence.to_json_redacted(&self.redactor)?;
+        let body = stored_text(evidence, &self.redactor)?;
         let first = self.root.join(&relative);
         let dir = first.parent().map(Path::to_path_buf).unwrap_or_default();
         let stem = first

@@ -15,7 +15,9 @@ use sqlx::{AssertSqlSafe, ConnectOptions, PgPool, Row};
 use staging_core::pipeline::Evidence;
 use staging_core::{Error, Redactor, Result};
 
-use crate::store::{EvidenceFilter, EvidenceStore, Listing, StoredEvidence, Unreadable};
+use crate::store::{
+    EvidenceFilter, EvidenceStore, Listing, StoredEvidence, Unreadable, stored_text,
+};
 
 /// The table used when the spec names none.
 pub const DEFAULT_TABLE: &str = "staging_evidence";
@@ -239,7 +241,7 @@ impl EvidenceStore for PgStore {
     }
 
     async fn record(&self, evidence: &Evidence) -> Result<String> {
-        let body = evidence.to_json_redacted(&self.redactor)?;
+        let body = stored_text(evidence, &self.redactor)?;
         let sql = format!(
             "INSERT INTO {} (project, environment, commit_sha, spec_hash, ok, recorded_at, content_hash, body)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
