@@ -168,7 +168,10 @@ async fn main() {
 /// need more locks than one transaction may hold.
 async fn drop_schema(url: &str, schema: &str, count: usize) {
     for chunk in (0..count).collect::<Vec<_>>().chunks(100) {
-        let tables: Vec<String> = chunk.iter().map(|i| format!("{schema}.bench_{i}")).collect();
+        let tables: Vec<String> = chunk
+            .iter()
+            .map(|i| format!("{schema}.bench_{i}"))
+            .collect();
         exec(url, format!("DROP TABLE IF EXISTS {}", tables.join(", "))).await;
     }
     exec(url, format!("DROP SCHEMA {schema} CASCADE")).await;
