@@ -56,5 +56,5 @@ pub use open::{
 pub use postgres::{DEFAULT_TABLE, PgStore};
 pub use store::{
     DynEvidenceStore, EvidenceFilter, EvidenceStore, EvidenceSummary, Listing, StoredEvidence,
-    Unreadable,
+    Unreadable, latest,
 };

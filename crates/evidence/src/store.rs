@@ -235,6 +235,14 @@ impl Listing {
     }
 }
 
+/// The newest record matching `filter`: what `staging doctor` diagnoses when given no id.
+pub async fn latest(
+    store: &dyn EvidenceStore,
+    filter: &EvidenceFilter,
+) -> Result<Option<StoredEvidence>> {
+    Ok(store.list(filter).await?.entries.into_iter().next())
+}
+
 /// The text a store writes for `evidence`: its JSON, redacted. When redaction changed
 /// anything (a secret the run's redactor did not know yet), the redacted record is hashed
 /// again so that it stays intact — but only a record that was intact to begin with, so an

@@ -62,6 +62,16 @@ async fn list_filters_by_environment_and_commit_newest_first() {
         .unwrap();
     let ids: Vec<&str> = l.entries.iter().map(|e| e.id.as_str()).collect();
     assert_eq!(ids, vec![new.as_str(), old.as_str()]);
+    let newest = staging_evidence::latest(
+        &store,
+        &EvidenceFilter::new()
+            .environment("staging")
+            .commit(sha('a')),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(newest.id, new);
     let summary = &l.summaries()[0];
     assert!(!summary.ok);
     assert_eq!(summary.failed_step.as_deref(), Some("smoke"));
