@@ -43,7 +43,7 @@ pub async fn open_store(spec: &LoadedSpec) -> Result<DynEvidenceStore> {
     }
 }
 
-/// The evidence step, recording into any [`EvidenceStore`]. Named like
+/// The evidence step, recording into any [`crate::EvidenceStore`]. Named like
 /// [`EvidenceStep`], so the pipeline runs it after a failed step too and a failed run is on
 /// record.
 #[derive(Debug, Clone)]
