@@ -395,3 +395,18 @@ async fn missing_credentials_are_reported_as_unauthenticated() {
     let err = p.locate("staging", "web").await.unwrap_err();
     assert!(matches!(err, Error::Unauthenticated { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn env_var_values_never_show_in_debug_output() {
+    let stack = stack().await;
+    let p = provider(&stack, Some(TEMPLATE));
+    let svc = p.locate("staging", "web").await.unwrap();
+    let canary = "canary-7c1e-ecs-env-value";
+    p.set_env_var(&svc, "API_TOKEN", &canary.to_owned().into())
+        .await
+        .unwrap();
+    let vars = p.env_vars(&svc).await.unwrap();
+    assert_eq!(vars["API_TOKEN"].expose_secret(), canary);
+    let shown = format!("{p:?} {vars:?} {:?}", p.service_state(&svc).await.unwrap());
+    assert!(!shown.contains(canary), "{shown}");
+}

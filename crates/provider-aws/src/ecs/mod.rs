@@ -506,13 +506,21 @@ impl EcsProvider {
             })
     }
 
-    async fn update_service(&self, s: &EcsServiceSettings, task_definition: &str) -> Result<()> {
+    /// Point the service at a revision. `force` starts fresh tasks even for an unchanged
+    /// revision, so a mutable tag (`:latest`) is pulled again instead of served from cache.
+    async fn update_service(
+        &self,
+        s: &EcsServiceSettings,
+        task_definition: &str,
+        force: bool,
+    ) -> Result<()> {
         self.client()
             .await
             .update_service()
             .cluster(&s.cluster)
             .service(&s.service)
             .task_definition(task_definition)
+            .force_new_deployment(force)
             .send()
             .await
             .map_err(|e| map_sdk_error("ecs:UpdateService", e))?;
@@ -657,7 +665,7 @@ impl Provider for EcsProvider {
             ..Change::default()
         };
         let new = self.register(s, &current, &change, tags).await?;
-        self.update_service(s, &new).await?;
+        self.update_service(s, &new, request.clear_cache).await?;
         Ok(Deploy {
             id: new,
             status: DeployStatus::InProgress,
@@ -689,7 +697,7 @@ impl Provider for EcsProvider {
             .unwrap_or_default()
             .to_owned();
         let previous = self.previous_revision(&current).await?;
-        self.update_service(s, &previous).await?;
+        self.update_service(s, &previous, false).await?;
         self.deploy_of(
             s,
             &previous,
