@@ -97,10 +97,12 @@ pub(crate) fn run_context(
 }
 
 /// The pipeline of `up`.
-pub(crate) fn up_pipeline(smoke: staging_smoke::SmokeStep) -> Pipeline {
+pub(crate) fn up_pipeline(spec: &Arc<LoadedSpec>, commit: &str, smoke: staging_smoke::SmokeStep) -> Pipeline {
+    let other_envs = Arc::new(staging_migrate::SecretsUrlLookup::new(spec.clone(), Some(commit.to_owned())));
     Pipeline::new()
         .step(ValidateStep::new(registry()))
         .step(staging_secrets::SecretsStep)
+        .step(staging_migrate::MigrateStep::new(staging_migrate::MigrateOptions::default(), other_envs))
         .step(DeployStep)
         .step(WaitStep)
         .step(VerifyCommitStep)

@@ -71,6 +71,9 @@ enum Command {
     Status,
     /// Run the spec's smoke probes against what is live now.
     Smoke(commands::smoke::SmokeArgs),
+    /// Migrations: status, and apply (staging first, production only after).
+    #[command(subcommand)]
+    Migrate(commands::migrate::MigrateCmd),
     /// Turn a render.yaml (Render Blueprint) or netlify.toml into a spec skeleton.
     Import(commands::import::ImportArgs),
     /// Secrets: check the rules, compare environments, push to the provider, rotate.
@@ -108,6 +111,7 @@ fn main() -> ExitCode {
             Command::Up(args) => commands::up::up(&cli.global, &args, out).await,
             Command::Status => commands::up::status(&cli.global, out).await,
             Command::Smoke(args) => commands::smoke::run(&cli.global, &args, out).await,
+            Command::Migrate(cmd) => commands::migrate::run(&cli.global, &cmd, out).await,
             Command::Import(args) => commands::import::run(&args, out).await,
             Command::Secrets(cmd) => commands::secrets::run(&cli.global, &cmd, out).await,
         };

@@ -1,6 +1,7 @@
 //! One module per command group.
 
 pub(crate) mod import;
+pub(crate) mod migrate;
 pub(crate) mod secrets;
 pub(crate) mod smoke;
 pub(crate) mod up;

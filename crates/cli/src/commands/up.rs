@@ -22,8 +22,8 @@ pub(crate) async fn up(global: &Global, args: &UpArgs, out: Output) -> Result<u8
     let spec = load_spec(global)?;
     let env = environment(global, &spec)?;
     let commit = commit(args.commit.as_deref(), &spec)?;
+    let pipeline = up_pipeline(&spec, &commit, args.probes.step());
     let mut ctx = run_context(global, spec, &env, commit)?;
-    let pipeline = up_pipeline(args.probes.step());
     let report = tokio::select! {
         report = pipeline.run(&mut ctx) => report,
         _ = tokio::signal::ctrl_c() => {
@@ -43,7 +43,7 @@ pub(crate) async fn plan(global: &Global, args: &UpArgs, out: Output) -> Result<
     let commit = commit(args.commit.as_deref(), &spec)?;
     let environment = spec.spec.environment(&env)?;
     registry().factory_for(&spec, &env)?.check(&spec, &env)?;
-    let steps = up_pipeline(args.probes.step()).step_names();
+    let steps = up_pipeline(&spec, &commit, args.probes.step()).step_names();
     let services: Vec<&String> = spec.spec.services.keys().collect();
     if out.json {
         out.json(&serde_json::json!({

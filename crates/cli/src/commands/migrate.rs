@@ -1,0 +1,122 @@
+//! `staging migrate status|apply`.
+
+use std::sync::Arc;
+
+use clap::{Args, Subcommand};
+use staging_core::{MigrationState, Result};
+use staging_migrate::{EnvMigrations, MigrateOptions};
+
+use crate::Global;
+use crate::context::{environment, load_spec};
+use crate::output::Output;
+
+/// The `migrate` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum MigrateCmd {
+    /// Each database's migrations: applied, pending, modified since applied, missing.
+    Status,
+    /// Apply pending migrations (a protected environment only after the one promoting to it).
+    Apply(ApplyArgs),
+}
+
+/// Options of `migrate apply`.
+#[derive(Debug, Args)]
+pub(crate) struct ApplyArgs {
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// The escape hatch: apply although applied migrations were modified or are missing
+    /// (logged, and recorded in the report).
+    #[arg(long)]
+    allow_drift: bool,
+    /// The commit, for `${commit}` in variables (default: none needed).
+    #[arg(long)]
+    commit: Option<String>,
+}
+
+fn state_word(state: MigrationState) -> &'static str {
+    match state {
+        MigrationState::Applied => "applied",
+        MigrationState::Pending => "pending",
+        MigrationState::Modified => "MODIFIED since applied",
+        MigrationState::Missing => "MISSING file",
+    }
+}
+
+pub(crate) async fn run(global: &Global, cmd: &MigrateCmd, out: Output) -> Result<u8> {
+    let spec = load_spec(global)?;
+    let env = environment(global, &spec)?;
+    let commit = match cmd {
+        MigrateCmd::Apply(a) => a.commit.clone(),
+        MigrateCmd::Status => None,
+    };
+    let migrations = EnvMigrations::from_secrets(Arc::clone(&spec), &env, commit.as_deref())
+        .await?
+        .on_output(Arc::new(move |line: &staging_migrate::command::OutputLine| {
+            if !out.json {
+                out.note(&format!("  | {}", line.line));
+            }
+        }));
+    match cmd {
+        MigrateCmd::Status => {
+            let report = migrations.status().await;
+            if out.json {
+                out.json(&report);
+            } else {
+                for db in &report.databases {
+                    out.line(&format!("database {} ({})", db.database, db.runner));
+                    if let Some(e) = &db.error {
+                        out.line(&format!("  error: {e}"));
+                    }
+                    for entry in db.status.iter().flat_map(|s| &s.entries) {
+                        out.line(&format!("  {:<16} {:<32} {}", entry.version, entry.name, state_word(entry.state)));
+                    }
+                }
+                if report.databases.is_empty() {
+                    out.line(&format!("no database of `{env}` declares migrations"));
+                }
+            }
+            Ok(if report.ok { 0 } else { 1 })
+        }
+        MigrateCmd::Apply(args) => {
+            let options = MigrateOptions { dry_run: args.dry_run, allow_drift: args.allow_drift, ..MigrateOptions::default() };
+            let report = migrations.with_options(options).apply().await;
+            if out.json {
+                out.json(&report);
+            } else {
+                for db in &report.databases {
+                    let mark = if db.ok { out.paint("32", "ok  ") } else { out.paint("31", "FAIL") };
+                    out.line(&format!("{mark} database {} ({})", db.database, db.runner));
+                    if let Some(plan) = &db.plan {
+                        if plan.to_apply.is_empty() {
+                            out.line("       nothing to apply");
+                        }
+                        for e in &plan.to_apply {
+                            out.line(&format!("       would apply {} {}", e.version, e.name));
+                        }
+                    }
+                    if let Some(r) = &db.report {
+                        for a in &r.applied {
+                            out.line(&format!("       applied {} {} ({} ms)", a.version, a.name, a.duration.as_millis()));
+                        }
+                        for w in &r.warnings {
+                            out.line(&format!("       warning: {w}"));
+                        }
+                    }
+                    if let Some(seed) = &db.seed {
+                        out.line(&format!("       seed: {seed}"));
+                    }
+                    if let Some(e) = &db.error {
+                        for l in e.lines() {
+                            out.line(&format!("       {l}"));
+                        }
+                    }
+                }
+                if report.databases.is_empty() {
+                    out.line(&format!("no database of `{env}` declares migrations"));
+                }
+            }
+            Ok(report.exit_code())
+        }
+    }
+}
