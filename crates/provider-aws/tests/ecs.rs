@@ -410,3 +410,27 @@ async fn env_var_values_never_show_in_debug_output() {
     let shown = format!("{p:?} {vars:?} {:?}", p.service_state(&svc).await.unwrap());
     assert!(!shown.contains(canary), "{shown}");
 }
+
+/// Against a real ECS service, only when asked: `STAGING_TEST_AWS=1` plus
+/// `STAGING_TEST_AWS_CLUSTER`, `STAGING_TEST_AWS_SERVICE` and `STAGING_TEST_AWS_IMAGE` (a
+/// template with `${commit}`; images tagged with the suite's two commits must exist), with
+/// credentials and region from the standard chain. Never runs by default.
+#[tokio::test]
+async fn ecs_provider_passes_the_conformance_suite_on_real_aws_when_asked() {
+    if std::env::var("STAGING_TEST_AWS").as_deref() != Ok("1") {
+        return;
+    }
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| panic!("STAGING_TEST_AWS=1 needs {name}"))
+    };
+    let settings = EcsServiceSettings::new(
+        var("STAGING_TEST_AWS_CLUSTER"),
+        var("STAGING_TEST_AWS_SERVICE"),
+    )
+    .with_image_template(var("STAGING_TEST_AWS_IMAGE"));
+    let p: DynProvider = Arc::new(EcsProvider::new(
+        AwsContext::from_env(None, None),
+        BTreeMap::from([("web".to_owned(), settings)]),
+    ));
+    staging_core::testkit::run_all(&p, "staging", "web").await;
+}
