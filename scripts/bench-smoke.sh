@@ -5,8 +5,8 @@
 #
 #   scripts/bench-smoke.sh [--install-hurl] [--concurrency N] [--probes N] [--hold-ms N]
 #
-# --install-hurl installs hurl first (apt-get install libcurl4-openssl-dev libxml2-dev, then
-# cargo install hurl --locked). Never run from tests or CI.
+# --install-hurl installs hurl first (apt-get install libcurl4-openssl-dev libxml2-dev libclang-dev, then
+# cargo install hurl --locked --version 8.0.1). Never run from tests or CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,8 +22,10 @@ done
 
 if [ "$install_hurl" = 1 ] && ! command -v hurl >/dev/null; then
   sudo_cmd=""; [ "$(id -u)" != 0 ] && sudo_cmd="sudo"
-  $sudo_cmd apt-get install -y libcurl4-openssl-dev libxml2-dev
-  cargo install hurl --locked
+  # libclang-dev: the libxml crate generates its bindings with bindgen.
+  $sudo_cmd apt-get install -y libcurl4-openssl-dev libxml2-dev libclang-dev
+  # hurl 8.1 needs a newer rustc than 1.95; 8.0.1 builds with it.
+  cargo install hurl --locked --version "${HURL_VERSION:-8.0.1}"
 fi
 
 cargo run --quiet --release -p staging-smoke --example bench_http -- "${args[@]}"
