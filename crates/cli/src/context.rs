@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use staging_core::pipeline::{
-    DeployStep, EvidenceStep, Pipeline, RunContext, ValidateStep, VerifyCommitStep, WaitStep,
+    DeployStep, Pipeline, RunContext, ValidateStep, VerifyCommitStep, WaitStep,
 };
 use staging_core::spec::{LoadOptions, LoadedSpec};
 use staging_core::{Error, ProviderRegistry, Result};
@@ -17,6 +17,7 @@ pub(crate) fn registry() -> ProviderRegistry {
         .register(staging_provider_local::LocalFactory)
         .register(staging_provider_render::RenderFactory::new())
         .register(staging_provider_netlify::NetlifyFactory)
+        .register(staging_provider_aws::AwsFactory)
 }
 
 /// Load and check the spec named by `-f`.
@@ -97,15 +98,26 @@ pub(crate) fn run_context(
 }
 
 /// The pipeline of `up`.
-pub(crate) fn up_pipeline(spec: &Arc<LoadedSpec>, commit: &str, smoke: staging_smoke::SmokeStep) -> Pipeline {
-    let other_envs = Arc::new(staging_migrate::SecretsUrlLookup::new(spec.clone(), Some(commit.to_owned())));
+pub(crate) fn up_pipeline(
+    spec: &Arc<LoadedSpec>,
+    commit: &str,
+    smoke: staging_smoke::SmokeStep,
+    evidence: staging_evidence::RecordEvidence,
+) -> Pipeline {
+    let other_envs = Arc::new(staging_migrate::SecretsUrlLookup::new(
+        spec.clone(),
+        Some(commit.to_owned()),
+    ));
     Pipeline::new()
         .step(ValidateStep::new(registry()))
         .step(staging_secrets::SecretsStep)
-        .step(staging_migrate::MigrateStep::new(staging_migrate::MigrateOptions::default(), other_envs))
+        .step(staging_migrate::MigrateStep::new(
+            staging_migrate::MigrateOptions::default(),
+            other_envs,
+        ))
         .step(DeployStep)
         .step(WaitStep)
         .step(VerifyCommitStep)
         .step(smoke)
-        .step(EvidenceStep)
+        .step(evidence)
 }

@@ -69,6 +69,21 @@ enum Command {
     Up(commands::up::UpArgs),
     /// Show the live state of each service: deploy status, live commit, URL.
     Status,
+    /// Run the pipeline on a protected environment, only if the environment promoting to it
+    /// has passing evidence for the same commit and spec.
+    Promote(commands::up::PromoteArgs),
+    /// Recorded evidence of runs.
+    #[command(subcommand)]
+    Evidence(commands::evidence::EvidenceCmd),
+    /// Drift between two environments: variables, secrets by fingerprint, migrations, settings.
+    Diff {
+        /// The first environment.
+        a: String,
+        /// The second environment.
+        b: String,
+    },
+    /// Each failure of the latest run, with its likely cause and remedy.
+    Doctor(commands::evidence::DoctorArgs),
     /// Run the spec's smoke probes against what is live now.
     Smoke(commands::smoke::SmokeArgs),
     /// Migrations: status, and apply (staging first, production only after).
@@ -110,6 +125,10 @@ fn main() -> ExitCode {
             Command::Plan(args) => commands::up::plan(&cli.global, &args, out).await,
             Command::Up(args) => commands::up::up(&cli.global, &args, out).await,
             Command::Status => commands::up::status(&cli.global, out).await,
+            Command::Promote(args) => commands::up::promote(&cli.global, &args, out).await,
+            Command::Evidence(cmd) => commands::evidence::evidence(&cli.global, &cmd, out).await,
+            Command::Diff { a, b } => commands::evidence::diff(&cli.global, &a, &b, out).await,
+            Command::Doctor(args) => commands::evidence::doctor(&cli.global, &args, out).await,
             Command::Smoke(args) => commands::smoke::run(&cli.global, &args, out).await,
             Command::Migrate(cmd) => commands::migrate::run(&cli.global, &cmd, out).await,
             Command::Import(args) => commands::import::run(&args, out).await,

@@ -72,7 +72,7 @@ fn an_unreadable_blueprint_exits_2_naming_the_file() {
 #[test]
 fn the_provider_example_specs_validate() {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples");
-    for example in ["demo", "render", "netlify"] {
+    for example in ["demo", "render", "netlify", "aws"] {
         Command::cargo_bin("staging")
             .unwrap()
             .arg("validate")

@@ -52,11 +52,13 @@ pub(crate) async fn run(global: &Global, cmd: &MigrateCmd, out: Output) -> Resul
     };
     let migrations = EnvMigrations::from_secrets(Arc::clone(&spec), &env, commit.as_deref())
         .await?
-        .on_output(Arc::new(move |line: &staging_migrate::command::OutputLine| {
-            if !out.json {
-                out.note(&format!("  | {}", line.line));
-            }
-        }));
+        .on_output(Arc::new(
+            move |line: &staging_migrate::command::OutputLine| {
+                if !out.json {
+                    out.note(&format!("  | {}", line.line));
+                }
+            },
+        ));
     match cmd {
         MigrateCmd::Status => {
             let report = migrations.status().await;
@@ -69,7 +71,12 @@ pub(crate) async fn run(global: &Global, cmd: &MigrateCmd, out: Output) -> Resul
                         out.line(&format!("  error: {e}"));
                     }
                     for entry in db.status.iter().flat_map(|s| &s.entries) {
-                        out.line(&format!("  {:<16} {:<32} {}", entry.version, entry.name, state_word(entry.state)));
+                        out.line(&format!(
+                            "  {:<16} {:<32} {}",
+                            entry.version,
+                            entry.name,
+                            state_word(entry.state)
+                        ));
                     }
                 }
                 if report.databases.is_empty() {
@@ -79,13 +86,21 @@ pub(crate) async fn run(global: &Global, cmd: &MigrateCmd, out: Output) -> Resul
             Ok(if report.ok { 0 } else { 1 })
         }
         MigrateCmd::Apply(args) => {
-            let options = MigrateOptions { dry_run: args.dry_run, allow_drift: args.allow_drift, ..MigrateOptions::default() };
+            let options = MigrateOptions {
+                dry_run: args.dry_run,
+                allow_drift: args.allow_drift,
+                ..MigrateOptions::default()
+            };
             let report = migrations.with_options(options).apply().await;
             if out.json {
                 out.json(&report);
             } else {
                 for db in &report.databases {
-                    let mark = if db.ok { out.paint("32", "ok  ") } else { out.paint("31", "FAIL") };
+                    let mark = if db.ok {
+                        out.paint("32", "ok  ")
+                    } else {
+                        out.paint("31", "FAIL")
+                    };
                     out.line(&format!("{mark} database {} ({})", db.database, db.runner));
                     if let Some(plan) = &db.plan {
                         if plan.to_apply.is_empty() {
@@ -97,7 +112,12 @@ pub(crate) async fn run(global: &Global, cmd: &MigrateCmd, out: Output) -> Resul
                     }
                     if let Some(r) = &db.report {
                         for a in &r.applied {
-                            out.line(&format!("       applied {} {} ({} ms)", a.version, a.name, a.duration.as_millis()));
+                            out.line(&format!(
+                                "       applied {} {} ({} ms)",
+                                a.version,
+                                a.name,
+                                a.duration.as_millis()
+                            ));
                         }
                         for w in &r.warnings {
                             out.line(&format!("       warning: {w}"));

@@ -1,5 +1,6 @@
 //! One module per command group.
 
+pub(crate) mod evidence;
 pub(crate) mod import;
 pub(crate) mod migrate;
 pub(crate) mod secrets;

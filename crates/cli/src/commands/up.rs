@@ -1,7 +1,14 @@
-//! `staging up`, `staging plan`, `staging status`.
+//! `staging up`, `staging plan`, `staging status`, `staging promote`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
-use staging_core::Result;
+use staging_core::pipeline::RunReport;
+use staging_core::spec::LoadedSpec;
+use staging_core::{Error, Result};
+use staging_evidence::{GateDecision, GateRequest, Junit, RecordEvidence};
 
 use crate::Global;
 use crate::context::{commit, environment, load_spec, registry, run_context, up_pipeline};
@@ -13,25 +20,126 @@ pub(crate) struct UpArgs {
     /// The commit to deploy (default: the git HEAD of the spec's checkout).
     #[arg(long)]
     pub(crate) commit: Option<String>,
+    /// Write a JUnit XML report of the run here.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) junit: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) probes: super::smoke::ProbeOptions,
 }
 
-/// Run the whole pipeline. Ctrl-C stops it and the services it started.
+/// Options of `promote`.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct PromoteArgs {
+    /// The environment to promote to (e.g. `production`).
+    #[arg(long)]
+    pub(crate) to: String,
+    /// The environment whose evidence gates the promotion (default: the one promoting to `--to`).
+    #[arg(long)]
+    pub(crate) from: Option<String>,
+    /// Refuse evidence older than this (default: `project.evidence_max_age`, else 24h).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub(crate) max_age: Option<Duration>,
+    #[command(flatten)]
+    pub(crate) run: UpArgs,
+}
+
+/// Run the pipeline on `env`, recording evidence; Ctrl-C stops it and the services it
+/// started. `None` when interrupted.
+async fn run_pipeline(
+    global: &Global,
+    spec: Arc<LoadedSpec>,
+    env: &str,
+    commit: String,
+    args: &UpArgs,
+) -> Result<Option<RunReport>> {
+    let store = staging_evidence::open_store(&spec).await?;
+    let pipeline = up_pipeline(
+        &spec,
+        &commit,
+        args.probes.step(),
+        RecordEvidence::new(store),
+    );
+    let mut ctx = run_context(global, spec, env, commit)?;
+    tokio::select! {
+        report = pipeline.run(&mut ctx) => Ok(Some(report)),
+        _ = tokio::signal::ctrl_c() => {
+            // Dropping the context drops the provider, which stops the services it started.
+            drop(ctx);
+            Ok(None)
+        }
+    }
+}
+
+fn write_junit(path: &Path, xml: &str) -> Result<()> {
+    std::fs::write(
+        path,
+        staging_core::Redactor::global().redact(xml).as_bytes(),
+    )
+    .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
+}
+
+const INTERRUPTED: &str =
+    "interrupted: the run was stopped and the services it started were stopped";
+
+/// Run the whole pipeline.
 pub(crate) async fn up(global: &Global, args: &UpArgs, out: Output) -> Result<u8> {
     let spec = load_spec(global)?;
     let env = environment(global, &spec)?;
+    staging_evidence::check_direct_up(&spec, &env)?;
     let commit = commit(args.commit.as_deref(), &spec)?;
-    let pipeline = up_pipeline(&spec, &commit, args.probes.step());
-    let mut ctx = run_context(global, spec, &env, commit)?;
-    let report = tokio::select! {
-        report = pipeline.run(&mut ctx) => report,
-        _ = tokio::signal::ctrl_c() => {
-            drop(ctx);
-            out.note("interrupted: the run was stopped and the services it started were stopped");
-            return Ok(130);
-        }
+    let Some(report) = run_pipeline(global, spec, &env, commit, args).await? else {
+        out.note(INTERRUPTED);
+        return Ok(130);
     };
+    if let Some(path) = &args.junit {
+        write_junit(path, &staging_evidence::junit_xml(&report)?)?;
+    }
+    out.run(&report);
+    Ok(report.exit_code())
+}
+
+/// Promote: refuse unless the source environment has passing evidence for the same commit
+/// and spec, then run the pipeline on the target.
+pub(crate) async fn promote(global: &Global, args: &PromoteArgs, out: Output) -> Result<u8> {
+    let spec = load_spec(global)?;
+    let (from, to) = staging_evidence::promotion_pair(&spec, args.from.as_deref(), &args.to)?;
+    let commit = commit(args.run.commit.as_deref(), &spec)?;
+    let store = staging_evidence::open_store(&spec).await?;
+    let mut request = GateRequest::new(&spec, &from, &to, &commit);
+    if let Some(age) = args.max_age {
+        request = request.with_max_age(age);
+    }
+    let decision = staging_evidence::check_gate(&*store, &request).await?;
+    let mut junit = Junit::new("staging promote");
+    junit.add_gate(&request, &decision);
+    if let GateDecision::Refused { refusal } = &decision {
+        if let Some(path) = &args.run.junit {
+            write_junit(path, &junit.to_xml()?)?;
+        }
+        if out.json {
+            out.json(&decision.to_json());
+        } else {
+            out.line(&format!(
+                "{} promotion of {commit} from `{from}` to `{to}`",
+                out.paint("31;1", "REFUSED")
+            ));
+            out.line(&format!("  {refusal}"));
+        }
+        return Ok(decision.exit_code());
+    }
+    if !out.json {
+        out.line(&format!(
+            "gate: `{from}` passed {commit} with this spec; promoting to `{to}`"
+        ));
+    }
+    let Some(report) = run_pipeline(global, spec, &to, commit, &args.run).await? else {
+        out.note(INTERRUPTED);
+        return Ok(130);
+    };
+    junit.add_run(&report);
+    if let Some(path) = &args.run.junit {
+        write_junit(path, &junit.to_xml()?)?;
+    }
     out.run(&report);
     Ok(report.exit_code())
 }
@@ -43,8 +151,12 @@ pub(crate) async fn plan(global: &Global, args: &UpArgs, out: Output) -> Result<
     let commit = commit(args.commit.as_deref(), &spec)?;
     let environment = spec.spec.environment(&env)?;
     registry().factory_for(&spec, &env)?.check(&spec, &env)?;
-    let steps = up_pipeline(&spec, &commit, args.probes.step()).step_names();
+    let evidence = RecordEvidence::new(Arc::new(staging_evidence::dir_store(&spec)));
+    let steps = up_pipeline(&spec, &commit, args.probes.step(), evidence).step_names();
     let services: Vec<&String> = spec.spec.services.keys().collect();
+    let direct_up = staging_evidence::check_direct_up(&spec, &env)
+        .err()
+        .map(|e| e.to_string());
     if out.json {
         out.json(&serde_json::json!({
             "environment": env,
@@ -55,6 +167,7 @@ pub(crate) async fn plan(global: &Global, args: &UpArgs, out: Output) -> Result<
             "services": services,
             "vars": spec.spec.vars.iter().map(|(k, v)| serde_json::json!({"name": k, "secret": v.secret})).collect::<Vec<_>>(),
             "probes": spec.spec.probes.iter().map(|p| &p.name).collect::<Vec<_>>(),
+            "up_refused": direct_up,
         }));
         return Ok(0);
     }
@@ -102,8 +215,8 @@ pub(crate) async fn plan(global: &Global, args: &UpArgs, out: Output) -> Result<
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    if environment.protected {
-        out.line("this environment is protected: changes reach it through `staging promote`");
+    if let Some(why) = direct_up {
+        out.line(&format!("note: {why}"));
     }
     Ok(0)
 }

@@ -1,0 +1,242 @@
+//! `staging evidence list|show`, `staging diff`, `staging doctor`.
+
+use clap::{Args, Subcommand};
+use staging_core::{Error, Result};
+use staging_evidence::EvidenceFilter;
+
+use crate::Global;
+use crate::context::load_spec;
+use crate::output::Output;
+
+/// The `evidence` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum EvidenceCmd {
+    /// Recorded runs, newest first (filtered by --env and --commit).
+    List {
+        /// Only runs of this commit (a prefix is enough).
+        #[arg(long)]
+        commit: Option<String>,
+    },
+    /// One recorded run, by the id `list` shows.
+    Show {
+        /// The id.
+        id: String,
+    },
+}
+
+/// Options of `doctor`.
+#[derive(Debug, Args)]
+pub(crate) struct DoctorArgs {
+    /// Diagnose the latest run of this commit (default: the latest run of the environment).
+    #[arg(long)]
+    commit: Option<String>,
+}
+
+pub(crate) async fn evidence(global: &Global, cmd: &EvidenceCmd, out: Output) -> Result<u8> {
+    let spec = load_spec(global)?;
+    let store = staging_evidence::open_store(&spec).await?;
+    match cmd {
+        EvidenceCmd::List { commit } => {
+            let mut filter = EvidenceFilter::new().project(spec.spec.project.name.clone());
+            if let Some(env) = &global.env {
+                filter = filter.environment(env.clone());
+            }
+            if let Some(c) = commit {
+                filter = filter.commit(c.clone());
+            }
+            let listing = store.list(&filter).await?;
+            if out.json {
+                out.json(&serde_json::json!({ "runs": listing.summaries(), "unreadable": listing.unreadable }));
+                return Ok(0);
+            }
+            out.line(&format!(
+                "{:<14} {:<14} {:<26} {:<7} {:<7} ID",
+                "ENVIRONMENT", "COMMIT", "RECORDED", "RESULT", "INTACT"
+            ));
+            for s in listing.summaries() {
+                let result = if s.ok {
+                    "passed".to_owned()
+                } else {
+                    format!(
+                        "failed{}",
+                        s.failed_step.map(|f| format!(" ({f})")).unwrap_or_default()
+                    )
+                };
+                out.line(&format!(
+                    "{:<14} {:<14} {:<26} {:<7} {:<7} {}",
+                    s.environment,
+                    &s.commit[..s.commit.len().min(12)],
+                    s.recorded_at,
+                    result,
+                    if s.intact { "yes" } else { "EDITED" },
+                    s.id
+                ));
+            }
+            for u in &listing.unreadable {
+                out.line(&format!("unreadable: {} ({})", u.id, u.reason));
+            }
+            Ok(0)
+        }
+        EvidenceCmd::Show { id } => {
+            let stored = store.get(id).await?;
+            if out.json {
+                out.json(&stored);
+            } else {
+                let e = &stored.evidence;
+                out.line(&format!(
+                    "{} {} at {} ({})",
+                    e.project,
+                    e.environment,
+                    e.commit,
+                    if e.ok { "passed" } else { "failed" }
+                ));
+                out.line(&format!(
+                    "recorded {} by staging {}; spec {}",
+                    e.recorded_at, e.tool_version, e.spec_hash
+                ));
+                out.line(&format!(
+                    "content hash {}",
+                    if stored.intact {
+                        "matches"
+                    } else {
+                        "DOES NOT MATCH: the record was edited"
+                    }
+                ));
+                for step in &e.steps {
+                    out.line(&format!(
+                        "  {:<8} {:<9} {}",
+                        step["status"].as_str().unwrap_or("?"),
+                        step["step"].as_str().unwrap_or("?"),
+                        step["summary"].as_str().unwrap_or("")
+                    ));
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// Drift between two environments.
+pub(crate) async fn diff(global: &Global, a: &str, b: &str, out: Output) -> Result<u8> {
+    let spec = load_spec(global)?;
+    let report = staging_evidence::diff_environments(&spec, a, b).await?;
+    if out.json {
+        out.json(&report);
+        return Ok(report.exit_code());
+    }
+    out.line(&format!("drift between `{a}` and `{b}`:"));
+    if !report.vars.only_in_a.is_empty() {
+        out.line(&format!(
+            "  variables only in {a}: {}",
+            report.vars.only_in_a.join(", ")
+        ));
+    }
+    if !report.vars.only_in_b.is_empty() {
+        out.line(&format!(
+            "  variables only in {b}: {}",
+            report.vars.only_in_b.join(", ")
+        ));
+    }
+    for v in report.vars.vars.iter().filter(|v| v.equal.is_some()) {
+        let same = if v.equal == Some(true) {
+            "equal"
+        } else {
+            "different"
+        };
+        let rule = v
+            .expected
+            .map(|e| format!(" (must {e})"))
+            .unwrap_or_default();
+        out.line(&format!("  {:<24} {same}{rule}", v.name));
+    }
+    for m in &report.migrations {
+        let side = |s: &staging_evidence::MigrationSide| match &s.unreachable {
+            Some(why) => format!("unreachable ({why})"),
+            None => format!("{} applied, {} pending", s.applied.len(), s.pending.len()),
+        };
+        out.line(&format!(
+            "  database {}: {a} {}; {b} {}",
+            m.database,
+            side(&m.a),
+            side(&m.b)
+        ));
+        if !m.only_applied_in_a.is_empty() {
+            out.line(&format!(
+                "    applied only in {a}: {}",
+                m.only_applied_in_a.join(", ")
+            ));
+        }
+        if !m.only_applied_in_b.is_empty() {
+            out.line(&format!(
+                "    applied only in {b}: {}",
+                m.only_applied_in_b.join(", ")
+            ));
+        }
+    }
+    for s in &report.settings {
+        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        out.line(&format!(
+            "  setting {} {}: {a} {} / {b} {}",
+            s.scope,
+            s.key,
+            show(&s.a),
+            show(&s.b)
+        ));
+    }
+    if report.rules_broken.is_empty() {
+        out.line("no rule is broken");
+    } else {
+        for r in &report.rules_broken {
+            out.line(&format!(
+                "  {} {}: {}",
+                out.paint("31", "BROKEN"),
+                r.subject,
+                r.message
+            ));
+        }
+    }
+    Ok(report.exit_code())
+}
+
+/// Each failure of the latest run, with its likely cause and remedy.
+pub(crate) async fn doctor(global: &Global, args: &DoctorArgs, out: Output) -> Result<u8> {
+    let spec = load_spec(global)?;
+    let store = staging_evidence::open_store(&spec).await?;
+    let mut filter = EvidenceFilter::new().project(spec.spec.project.name.clone());
+    if let Some(env) = &global.env {
+        filter = filter.environment(env.clone());
+    }
+    if let Some(c) = &args.commit {
+        filter = filter.commit(c.clone());
+    }
+    let stored = staging_evidence::latest(&*store, &filter)
+        .await?
+        .ok_or_else(|| Error::not_found("a recorded run to diagnose (run `staging up` first)"))?;
+    let diagnosis = staging_evidence::diagnose_evidence(&stored.evidence);
+    if out.json {
+        out.json(&diagnosis);
+        return Ok(0);
+    }
+    let c = &diagnosis.commit;
+    out.line(&format!(
+        "latest run of `{}` at {} ({})",
+        diagnosis.environment,
+        &c[..c.len().min(12)],
+        stored.id
+    ));
+    if diagnosis.ok {
+        out.line("it passed: nothing to diagnose");
+    }
+    for d in &diagnosis.failures {
+        out.line(&format!(
+            "{} {} / {}: {}",
+            out.paint("31", "x"),
+            d.step,
+            d.subject,
+            d.failure.lines().next().unwrap_or_default()
+        ));
+        out.line(&format!("    likely cause: {}", d.cause));
+        out.line(&format!("    remedy:       {}", d.remedy));
+    }
+    Ok(0)
+}
