@@ -72,8 +72,20 @@ pub fn build_probes(ctx: &RunContext) -> Result<BuiltProbes> {
             retry_for: spec.retry_for.filter(|d| *d > Duration::ZERO),
         });
     }
+    // The provider's own platform checks (target health, certificates, sender identities),
+    // after the spec's: they are independent of one another and of the spec's chains.
+    for probe in &ctx.provider_probes {
+        built.probes.push(ScheduledProbe {
+            probe: probe.clone(),
+            timeout: PROVIDER_PROBE_TIMEOUT,
+            retry_for: None,
+        });
+    }
     Ok(built)
 }
+
+/// Bound on one attempt of a provider's platform check (a few API calls).
+const PROVIDER_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn kind_of(spec: &ProbeSpec) -> &'static str {
     match spec.kinds().first().copied() {

@@ -325,3 +325,28 @@ http = { url = "${BASE}/api/me", headers = { Authorization = "Bearer ${vars.API_
     let report = smoke(&ctx).await;
     assert!(report.ok, "{report:#?}");
 }
+
+#[tokio::test]
+async fn form_login_sends_the_secret_filled_in_and_captures_the_token() {
+    let server = http_server().await;
+    let (mut ctx, _dir) = context(
+        r#"
+[vars.APP_PASSWORD]
+secret = true
+[[probes]]
+name = "form-login"
+[[probes.steps]]
+url = "${BASE}/login-form"
+method = "post"
+form = { user = "alice", password = "${vars.APP_PASSWORD}" }
+capture = { token = "$.token" }
+[[probes.steps]]
+url = "${BASE}/api/me"
+headers = { Authorization = "Bearer ${capture.token}" }
+"#,
+        &base(&server),
+    );
+    ctx.set_var("APP_PASSWORD", secret(PASSWORD), true);
+    let report = smoke(&ctx).await;
+    assert!(report.ok, "{report:#?}");
+}

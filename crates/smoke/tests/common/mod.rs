@@ -129,6 +129,7 @@ pub async fn http_server() -> TestServer {
             get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/up")]) }),
         )
         .route("/login", post(login))
+        .route("/login-form", post(login_form))
         .route("/api/me", get(me))
         .route("/api/session", get(session))
         .route("/flaky", get(flaky))
@@ -170,6 +171,16 @@ async fn login(Json(body): Json<serde_json::Value>) -> Response {
             Json(serde_json::json!({"error": "bad credentials"})),
         )
             .into_response()
+    }
+}
+
+async fn login_form(axum::Form(form): axum::Form<BTreeMap<String, String>>) -> Response {
+    if form.get("user").map(String::as_str) == Some("alice")
+        && form.get("password").map(String::as_str) == Some(PASSWORD)
+    {
+        Json(serde_json::json!({"token": TOKEN})).into_response()
+    } else {
+        StatusCode::UNAUTHORIZED.into_response()
     }
 }
 
