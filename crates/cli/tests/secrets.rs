@@ -89,3 +89,94 @@ fn secrets_diff_shows_staging_and_production_keys_differ_as_required() {
     assert_eq!(jwt["equal"], false);
     assert_eq!(jwt["expected"], "differ");
 }
+
+const CANARY_STAGING: &str = "canary-staging-7d41c2b9e05f48a3a6b1c8d2e9f03b57";
+const CANARY_PRODUCTION: &str = "canary-production-3e8b5a1f9c2d47e6b0a4d7c1f5e92a68";
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(e.file_name());
+        if e.file_name() == ".staging" {
+            continue;
+        }
+        if e.path().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn secrets_commands_never_print_or_write_a_canary() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(example("demo").parent().unwrap(), dir.path());
+    std::fs::write(
+        dir.path().join("secrets/staging.env"),
+        format!("JWT_SECRET={CANARY_STAGING}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("secrets/production.env"),
+        format!("JWT_SECRET=\"{CANARY_PRODUCTION}\"\n"),
+    )
+    .unwrap();
+    let spec = dir.path().join("staging.toml");
+    let runs: &[&[&str]] = &[
+        &["secrets", "check", "--env", "staging"],
+        &["secrets", "check", "--env", "production", "--json"],
+        &["secrets", "diff", "staging", "production"],
+        &["secrets", "diff", "staging", "production", "--json"],
+        &["secrets", "sync", "--env", "staging"],
+        &["secrets", "sync", "--env", "staging", "--apply", "--json"],
+        &["diff", "staging", "production"],
+        &["migrate", "status", "--env", "staging"],
+    ];
+    for args in runs {
+        let out = Command::cargo_bin("staging")
+            .unwrap()
+            .args(*args)
+            .args(["-v", "-v", "-f"])
+            .arg(&spec)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.code().is_some_and(|c| c <= 1),
+            "{args:?} did not run:\n{text}"
+        );
+        for canary in [CANARY_STAGING, CANARY_PRODUCTION] {
+            assert!(!text.contains(canary), "{args:?} printed a secret:\n{text}");
+            assert!(
+                !text.contains(&canary[7..30]),
+                "{args:?} printed part of a secret:\n{text}"
+            );
+        }
+    }
+    let mut stack = vec![dir.path().to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p
+                .parent()
+                .and_then(|p| p.file_name())
+                .is_none_or(|n| n != "secrets")
+            {
+                let bytes = std::fs::read(&p).unwrap();
+                let text = String::from_utf8_lossy(&bytes);
+                assert!(
+                    !text.contains(CANARY_STAGING) && !text.contains(CANARY_PRODUCTION),
+                    "{} holds a secret",
+                    p.display()
+                );
+            }
+        }
+    }
+}

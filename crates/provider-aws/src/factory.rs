@@ -63,6 +63,10 @@ impl ProviderFactory for AwsFactory {
         settings_from_spec(spec, environment).map(drop)
     }
 
+    fn probes(&self, spec: &LoadedSpec, environment: &str) -> Result<Vec<DynProbe>> {
+        build_probes(spec, environment)
+    }
+
     #[cfg(feature = "ecs")]
     fn build(&self, spec: &LoadedSpec, environment: &str) -> Result<DynProvider> {
         let (env, services) = settings_from_spec(spec, environment)?;

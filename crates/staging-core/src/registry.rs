@@ -5,6 +5,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use crate::error::Result;
+use crate::probe::DynProbe;
 use crate::provider::DynProvider;
 use crate::spec::LoadedSpec;
 
@@ -20,6 +21,14 @@ pub trait ProviderFactory: Debug + Send + Sync + 'static {
 
     /// Build the provider for `environment`.
     fn build(&self, spec: &LoadedSpec, environment: &str) -> Result<DynProvider>;
+
+    /// The platform checks this provider runs with the spec's probes in the smoke step
+    /// (load balancer target health, certificate, sender identities...), as the
+    /// environment's settings declare them. Providers without such checks return none.
+    fn probes(&self, spec: &LoadedSpec, environment: &str) -> Result<Vec<DynProbe>> {
+        let _ = (spec, environment);
+        Ok(vec![])
+    }
 }
 
 /// The registered provider factories.

@@ -75,6 +75,9 @@ pub struct RunContext {
     pub services: BTreeMap<String, DeployedService>,
     /// Captures made by probes (`${capture.NAME}`).
     pub captures: BTreeMap<String, SecretString>,
+    /// The provider's own platform checks, run with the spec's probes (filled by the
+    /// validate step from [`crate::ProviderFactory::probes`]).
+    pub provider_probes: Vec<crate::probe::DynProbe>,
     /// The redactor every output passes through.
     pub redactor: Redactor,
     /// Progress display.
@@ -100,6 +103,7 @@ impl RunContext {
             vars: BTreeMap::new(),
             services: BTreeMap::new(),
             captures: BTreeMap::new(),
+            provider_probes: vec![],
             redactor: Redactor::global().clone(),
             progress: Arc::new(NoProgress),
             reports: vec![],

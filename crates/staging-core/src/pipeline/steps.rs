@@ -37,6 +37,7 @@ impl Step for ValidateStep {
         let factory = self.registry.factory_for(&ctx.spec, &ctx.environment)?;
         factory.check(&ctx.spec, &ctx.environment)?;
         let provider = factory.build(&ctx.spec, &ctx.environment)?;
+        ctx.provider_probes = factory.probes(&ctx.spec, &ctx.environment)?;
         let spec = &ctx.spec.spec;
         let summary = format!(
             "{} is valid: environment `{}` on {}, {} service(s), {} variable(s), {} database(s), {} probe(s)",
