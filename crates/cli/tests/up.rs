@@ -141,13 +141,30 @@ fn up_json_is_one_document_without_the_secret() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["ok"], true);
     assert_eq!(doc["commit"], "0123456789abcdef");
-    assert!(
+    let status = |name: &str| {
         doc["steps"]
             .as_array()
             .unwrap()
             .iter()
-            .all(|s| s["status"] == "passed")
+            .find(|s| s["step"] == name)
+            .map(|s| s["status"].clone())
+    };
+    for step in [
+        "validate", "secrets", "deploy", "wait", "verify", "evidence",
+    ] {
+        assert_eq!(
+            status(step),
+            Some(serde_json::json!("passed")),
+            "{step}: {doc}"
+        );
+    }
+    // Nothing to migrate and no probe in this spec: those steps say so instead of passing.
+    assert_eq!(
+        status("migrate"),
+        Some(serde_json::json!("skipped")),
+        "{doc}"
     );
+    assert_eq!(status("smoke"), Some(serde_json::json!("skipped")), "{doc}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains(CANARY));
 }
 
