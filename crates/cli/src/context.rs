@@ -20,6 +20,14 @@ pub(crate) fn registry() -> ProviderRegistry {
         .register(staging_provider_aws::AwsFactory)
 }
 
+/// Let `source = { provider = "..." }` read from the secret store of the environment's
+/// provider (a Render datastore, AWS Secrets Manager).
+pub(crate) fn connect_provider_secret_stores() {
+    staging_secrets::set_provider_stores(std::sync::Arc::new(|spec: &LoadedSpec, env: &str| {
+        registry().secret_store(spec, env)
+    }));
+}
+
 /// Load and check the spec named by `-f`.
 pub(crate) fn load_spec(global: &Global) -> Result<Arc<LoadedSpec>> {
     let registry = registry();

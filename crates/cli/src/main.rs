@@ -108,6 +108,7 @@ fn main() -> ExitCode {
     // One crypto provider for every TLS client in the process.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     logging::init(cli.global.verbose);
+    context::connect_provider_secret_stores();
     let out = Output::new(cli.global.json, cli.global.no_color);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -67,6 +67,17 @@ impl ProviderFactory for AwsFactory {
         build_probes(spec, environment)
     }
 
+    /// Secrets Manager, under the environment's `secrets_prefix`, for
+    /// `source = { provider = "..." }`.
+    #[cfg(feature = "secretsmanager")]
+    fn secret_store(
+        &self,
+        spec: &LoadedSpec,
+        environment: &str,
+    ) -> Result<Option<staging_core::DynSecretStore>> {
+        Ok(Some(std::sync::Arc::new(secret_store(spec, environment)?)))
+    }
+
     #[cfg(feature = "ecs")]
     fn build(&self, spec: &LoadedSpec, environment: &str) -> Result<DynProvider> {
         let (env, services) = settings_from_spec(spec, environment)?;

@@ -110,6 +110,17 @@ impl ProviderFactory for RenderFactory {
         "render"
     }
 
+    /// Datastore connection strings (`postgres:NAME`, `key_value:NAME`, `:internal` for the
+    /// private URL) for `source = { provider = "..." }`.
+    fn secret_store(
+        &self,
+        spec: &LoadedSpec,
+        environment: &str,
+    ) -> Result<Option<staging_core::DynSecretStore>> {
+        let provider = self.build_render(spec, environment)?;
+        Ok(Some(std::sync::Arc::new(provider.datastore_store())))
+    }
+
     fn check(&self, spec: &LoadedSpec, environment: &str) -> Result<()> {
         let env = spec.spec.environment(environment)?;
         check_text(

@@ -46,6 +46,7 @@ pub use rotate::{DEFAULT_GENERATED_LENGTH, RotateReport, generate, generated_len
 pub use rules::{Severity, Violation};
 pub use step::SecretsStep;
 pub use store::{
-    CommandStore, DEFAULT_COMMAND_TIMEOUT, DotenvStore, EnvStore, FileStore, Location, locate,
+    CommandStore, DEFAULT_COMMAND_TIMEOUT, DotenvStore, EnvStore, FileStore, Location,
+    ProviderStores, locate, set_provider_stores,
 };
 pub use sync::{ServiceSync, SyncAction, SyncItem, SyncOptions, SyncOutcome, SyncReport, sync};

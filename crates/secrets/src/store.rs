@@ -485,6 +485,7 @@ pub struct Location {
 /// variable (or a path with `{key}`), and `{key}` in a command is the variable's name.
 pub fn locate(
     spec: &LoadedSpec,
+    environment: &str,
     source: &SecretSource,
     var: &str,
     as_default: bool,
@@ -524,11 +525,63 @@ pub fn locate(
             let d = store.describe();
             (std::sync::Arc::new(store), var.to_owned(), d)
         }
+        SecretSource::Provider(key) => {
+            let store = provider_store(spec, environment)?;
+            let key = if as_default {
+                var.to_owned()
+            } else {
+                key.clone()
+            };
+            let d = format!("{}:{key}", store.describe());
+            (store, key, d)
+        }
     };
     Ok(Location {
         store,
         key,
         description,
+    })
+}
+
+/// Finds the secret store a provider offers for an environment of a spec.
+pub type ProviderStores =
+    std::sync::Arc<dyn Fn(&LoadedSpec, &str) -> Result<Option<DynSecretStore>> + Send + Sync>;
+
+fn provider_stores() -> &'static std::sync::RwLock<Option<ProviderStores>> {
+    static STORES: std::sync::OnceLock<std::sync::RwLock<Option<ProviderStores>>> =
+        std::sync::OnceLock::new();
+    STORES.get_or_init(Default::default)
+}
+
+/// Tell this crate where `source = { provider = "KEY" }` reads from: the CLI passes its
+/// provider registry (`ProviderRegistry::secret_store`); an embedder passes its own. Secret
+/// stores live in the provider crates, which this crate does not depend on.
+pub fn set_provider_stores(stores: ProviderStores) {
+    *provider_stores().write().unwrap_or_else(|e| e.into_inner()) = Some(stores);
+}
+
+fn provider_store(spec: &LoadedSpec, environment: &str) -> Result<DynSecretStore> {
+    let lookup = provider_stores()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .ok_or_else(|| {
+            Error::config(
+                "a `provider` secret source needs the provider registry (set with `staging_secrets::set_provider_stores`)",
+            )
+        })?;
+    let provider = spec
+        .spec
+        .environment(environment)
+        .map(|e| e.provider.clone())
+        .unwrap_or_default();
+    lookup(spec, environment)?.ok_or_else(|| {
+        spec.error_at(
+            &format!("environments.{environment}.provider"),
+            format!(
+                "environment `{environment}` runs on `{provider}`, which offers no secret store for `source = {{ provider = ... }}`"
+            ),
+        )
     })
 }
 

@@ -104,6 +104,7 @@ async fn no_report_debug_or_json_contains_the_canary() {
 
     let loc = locate(
         &spec,
+        "staging",
         &spec.spec.environments["staging"].secrets.clone().unwrap(),
         "CANARY_KEY",
         true,

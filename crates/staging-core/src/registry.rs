@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::probe::DynProbe;
 use crate::provider::DynProvider;
+use crate::secret::DynSecretStore;
 use crate::spec::LoadedSpec;
 
 /// Builds a provider for one environment of a spec. One factory per provider crate; the CLI
@@ -28,6 +29,13 @@ pub trait ProviderFactory: Debug + Send + Sync + 'static {
     fn probes(&self, spec: &LoadedSpec, environment: &str) -> Result<Vec<DynProbe>> {
         let _ = (spec, environment);
         Ok(vec![])
+    }
+
+    /// The secret store this provider offers for `environment` (what a variable's
+    /// `source = { provider = "KEY" }` reads), or `None` when it offers none.
+    fn secret_store(&self, spec: &LoadedSpec, environment: &str) -> Result<Option<DynSecretStore>> {
+        let _ = (spec, environment);
+        Ok(None)
     }
 }
 
@@ -52,6 +60,16 @@ impl ProviderRegistry {
     /// The names of the registered providers.
     pub fn names(&self) -> Vec<&'static str> {
         self.factories.keys().copied().collect()
+    }
+
+    /// The secret store the provider of `environment` offers, if any.
+    pub fn secret_store(
+        &self,
+        spec: &LoadedSpec,
+        environment: &str,
+    ) -> Result<Option<DynSecretStore>> {
+        self.factory_for(spec, environment)?
+            .secret_store(spec, environment)
     }
 
     /// The factory for the provider of `environment`.

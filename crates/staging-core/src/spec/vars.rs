@@ -61,6 +61,11 @@ pub enum SecretSource {
     File(String),
     /// A program whose standard output is the value (`["op", "read", "op://vault/item"]`).
     Command(Vec<String>),
+    /// A key of the secret store the environment's provider offers: on Render a datastore's
+    /// connection string (`postgres:shop-db`, `key_value:cache`, `:internal` for the
+    /// private URL), on AWS a Secrets Manager secret name (after the environment's
+    /// `secrets_prefix`). As an environment's default store, the key is the variable's name.
+    Provider(String),
 }
 
 /// What a value must satisfy.
