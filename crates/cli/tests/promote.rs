@@ -5,20 +5,8 @@ use std::path::Path;
 
 use assert_cmd::Command;
 
-const SERVER: &str = r#"
-import http.server, json, os
-commit = os.environ.get("STAGING_COMMIT", "")
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = json.dumps({"status": "ok", "commit": commit}).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
-"#;
+mod common;
+use common::SERVER;
 
 const SPEC: &str = r#"[project]
 name = "promo"

@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use assert_cmd::Command;
 
+mod common;
+use common::copy_dir;
+
 fn example(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../examples")
@@ -92,21 +95,6 @@ fn secrets_diff_shows_staging_and_production_keys_differ_as_required() {
 
 const CANARY_STAGING: &str = "canary-staging-7d41c2b9e05f48a3a6b1c8d2e9f03b57";
 const CANARY_PRODUCTION: &str = "canary-production-3e8b5a1f9c2d47e6b0a4d7c1f5e92a68";
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(e.file_name());
-        if e.file_name() == ".staging" {
-            continue;
-        }
-        if e.path().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
 
 #[test]
 fn secrets_commands_never_print_or_write_a_canary() {

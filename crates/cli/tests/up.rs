@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 
+mod common;
+use common::copy_dir;
+
 const CANARY: &str = "canary-4a7f1e9b2c8d6e3f0a5b7c9d1e2f3a4b";
 
 const SERVER: &str = r#"
@@ -345,19 +348,4 @@ fn the_example_stack_passes_the_whole_pipeline() {
         !all_files_text(dir.path()).contains(CANARY),
         "the canary leaked into a file the run wrote"
     );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(e.file_name());
-        if e.file_name() == ".staging" {
-            continue;
-        }
-        if e.path().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
 }
