@@ -214,12 +214,30 @@ fn a_missing_secret_fails_the_secrets_step_and_deploys_nothing() {
 
 #[test]
 fn ctrl_c_during_up_stops_the_services_it_started() {
+    let stderr = interrupt_up(&[]);
+    assert!(!stderr.contains("canceled"), "{stderr}");
+}
+
+#[test]
+fn ctrl_c_with_cancel_on_interrupt_also_cancels_the_pending_deploy() {
+    let stderr = interrupt_up(&["--cancel-on-interrupt"]);
+    assert!(
+        stderr.contains("web: deploy local-web-1 is canceled"),
+        "{stderr}"
+    );
+}
+
+/// Start `up` on a service that never becomes healthy, send SIGINT once it runs, and check
+/// that `staging` exits 130 and the service is gone. Returns what `staging` printed on stderr.
+fn interrupt_up(extra: &[&str]) -> String {
     let dir = workspace(&spec(
         r#"["sh", "-c", "echo $$ > child.pid; exec sleep 300"]"#,
         "5m",
     ));
     let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("staging"))
-        .args(["up", "--commit", "0123456789abcdef", "-f"])
+        .args(["up", "--commit", "0123456789abcdef"])
+        .args(extra)
+        .arg("-f")
         .arg(dir.path().join("staging.toml"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -257,6 +275,9 @@ fn ctrl_c_during_up_stops_the_services_it_started() {
         !alive(service_pid),
         "the service process {service_pid} survived Ctrl-C"
     );
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    stderr
 }
 
 fn wait_with_bound(child: &mut std::process::Child, bound: Duration) -> std::process::ExitStatus {

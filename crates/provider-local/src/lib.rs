@@ -360,6 +360,19 @@ impl Provider for LocalProvider {
         Ok(())
     }
 
+    async fn cancel_deploy(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+        let mut state = self.lock();
+        let record = find(&mut state, service, deploy_id)?;
+        if !record.status.is_terminal() {
+            if let Some(p) = record.process.take() {
+                p.stop();
+            }
+            record.status = DeployStatus::Canceled;
+            record.raw_status = "canceled".into();
+        }
+        Ok(record.to_deploy())
+    }
+
     async fn recent_logs(
         &self,
         service: &ServiceHandle,

@@ -205,6 +205,10 @@ impl Provider for RenderProvider {
         PROVIDER
     }
 
+    async fn cancel_deploy(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+        RenderProvider::cancel_deploy(self, service, deploy_id).await
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities::all()
     }

@@ -29,6 +29,8 @@ pub struct Capabilities {
     pub write_env: bool,
     /// Can show recent log lines of a service or deploy.
     pub logs: bool,
+    /// Can cancel a deploy that is not live yet.
+    pub cancel: bool,
 }
 
 impl Capabilities {
@@ -41,6 +43,7 @@ impl Capabilities {
             read_env: true,
             write_env: true,
             logs: true,
+            cancel: true,
         }
     }
 
@@ -58,6 +61,7 @@ impl Capabilities {
             Capability::ReadEnv => self.read_env = on,
             Capability::WriteEnv => self.write_env = on,
             Capability::Logs => self.logs = on,
+            Capability::Cancel => self.cancel = on,
         }
         self
     }
@@ -71,6 +75,7 @@ impl Capabilities {
             Capability::ReadEnv => self.read_env,
             Capability::WriteEnv => self.write_env,
             Capability::Logs => self.logs,
+            Capability::Cancel => self.cancel,
         }
     }
 }
@@ -90,6 +95,8 @@ pub enum Capability {
     WriteEnv,
     /// See [`Capabilities::logs`].
     Logs,
+    /// See [`Capabilities::cancel`].
+    Cancel,
 }
 
 /// A service located in an environment: the spec's name plus the provider's own id.
@@ -250,6 +257,13 @@ pub trait Provider: Debug + Send + Sync + 'static {
         deploy_id: Option<&str>,
         lines: usize,
     ) -> Result<Vec<String>>;
+
+    /// Cancel a deploy that is not live yet (`staging up --cancel-on-interrupt`). Providers
+    /// that cannot say [`Error::NotSupported`] and leave [`Capabilities::cancel`] off.
+    async fn cancel_deploy(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+        let _ = (service, deploy_id);
+        Err(Error::not_supported(self.name(), "canceling a deploy"))
+    }
 }
 
 /// A provider behind a pointer, as the pipeline holds them.
@@ -315,6 +329,13 @@ macro_rules! forward_provider {
                 lines: usize,
             ) -> Result<Vec<String>> {
                 (**self).recent_logs(service, deploy_id, lines).await
+            }
+            async fn cancel_deploy(
+                &self,
+                service: &ServiceHandle,
+                deploy_id: &str,
+            ) -> Result<Deploy> {
+                (**self).cancel_deploy(service, deploy_id).await
             }
         }
     };

@@ -195,6 +195,14 @@ impl<P: Provider> Provider for RetryProvider<P> {
             .run(|| self.inner.recent_logs(service, deploy_id, lines))
             .await
     }
+    async fn cancel_deploy(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+        self.policy
+            .run_when(
+                || self.inner.cancel_deploy(service, deploy_id),
+                is_rate_limit,
+            )
+            .await
+    }
 }
 
 /// Writes that may have taken effect are retried only when the provider refused them outright.

@@ -168,6 +168,44 @@ pub async fn unsupported_is_declared(p: &DynProvider, env: &str, service: &str) 
     if !caps.has(Capability::Logs) {
         check("logs", p.recent_logs(&svc, None, 5).await.map(drop));
     }
+    if !caps.has(Capability::Cancel) {
+        check(
+            "cancel a deploy",
+            p.cancel_deploy(&svc, "no-such-deploy").await.map(drop),
+        );
+    }
+}
+
+/// Cancel a deploy before it is live and see it end as canceled, with the live commit
+/// unchanged.
+pub async fn cancel_roundtrip(p: &DynProvider, env: &str, service: &str) {
+    let caps = p.capabilities();
+    if !(caps.has(Capability::Cancel) && caps.has(Capability::DeployCommit)) {
+        return;
+    }
+    let svc = locate(p, env, service).await;
+    deploy_and_wait(p, &svc, COMMIT_A).await;
+    let d = p
+        .deploy(&svc, &DeployRequest::commit(COMMIT_B))
+        .await
+        .expect("deploy to cancel");
+    if d.status.is_terminal() {
+        // Went live (or failed) before we could cancel: nothing to check on this stand-in.
+        return;
+    }
+    let canceled = p.cancel_deploy(&svc, &d.id).await.expect("cancel");
+    assert!(
+        matches!(canceled.status, DeployStatus::Canceled | DeployStatus::Live),
+        "a canceled deploy is {:?}",
+        canceled.status
+    );
+    if canceled.status == DeployStatus::Canceled {
+        assert_eq!(
+            p.live_state(&svc).await.expect("state").live_commit(),
+            Some(COMMIT_A),
+            "canceling a deploy changed the live commit"
+        );
+    }
 }
 
 /// The whole suite, in order.
@@ -175,5 +213,6 @@ pub async fn run_all(p: &DynProvider, env: &str, service: &str) {
     deploy_roundtrip(p, env, service).await;
     env_var_roundtrip(p, env, service).await;
     rollback_roundtrip(p, env, service).await;
+    cancel_roundtrip(p, env, service).await;
     unsupported_is_declared(p, env, service).await;
 }

@@ -23,6 +23,10 @@ pub(crate) struct UpArgs {
     /// Write a JUnit XML report of the run here.
     #[arg(long, value_name = "PATH")]
     pub(crate) junit: Option<PathBuf>,
+    /// On Ctrl-C, also cancel the deploys this run started that are not live yet (where
+    /// the provider can).
+    #[arg(long)]
+    pub(crate) cancel_on_interrupt: bool,
     #[command(flatten)]
     pub(crate) probes: super::smoke::ProbeOptions,
 }
@@ -51,6 +55,7 @@ async fn run_pipeline(
     env: &str,
     commit: String,
     args: &UpArgs,
+    out: Output,
 ) -> Result<Option<RunReport>> {
     let store = staging_evidence::open_store(&spec).await?;
     let pipeline = up_pipeline(
@@ -63,9 +68,28 @@ async fn run_pipeline(
     tokio::select! {
         report = pipeline.run(&mut ctx) => Ok(Some(report)),
         _ = tokio::signal::ctrl_c() => {
+            if args.cancel_on_interrupt {
+                cancel_started_deploys(&ctx, out).await;
+            }
             // Dropping the context drops the provider, which stops the services it started.
             drop(ctx);
             Ok(None)
+        }
+    }
+}
+
+/// Cancel each deploy the run started that is not live yet, bounded, reporting each.
+async fn cancel_started_deploys(ctx: &staging_core::pipeline::RunContext, out: Output) {
+    let Some(provider) = ctx.provider.clone() else {
+        return;
+    };
+    for (name, svc) in &ctx.services {
+        let Some(id) = &svc.deploy_id else { continue };
+        let cancel = provider.cancel_deploy(&svc.handle, id);
+        match tokio::time::timeout(Duration::from_secs(30), cancel).await {
+            Ok(Ok(d)) => out.note(&format!("{name}: deploy {id} is {}", d.status)),
+            Ok(Err(e)) => out.note(&format!("{name}: deploy {id} was not canceled: {e}")),
+            Err(_) => out.note(&format!("{name}: deploy {id} was not canceled within 30s")),
         }
     }
 }
@@ -87,7 +111,7 @@ pub(crate) async fn up(global: &Global, args: &UpArgs, out: Output) -> Result<u8
     let env = environment(global, &spec)?;
     staging_evidence::check_direct_up(&spec, &env)?;
     let commit = commit(args.commit.as_deref(), &spec)?;
-    let Some(report) = run_pipeline(global, spec, &env, commit, args).await? else {
+    let Some(report) = run_pipeline(global, spec, &env, commit, args, out).await? else {
         out.note(INTERRUPTED);
         return Ok(130);
     };
@@ -132,7 +156,7 @@ pub(crate) async fn promote(global: &Global, args: &PromoteArgs, out: Output) ->
             "gate: `{from}` passed {commit} with this spec; promoting to `{to}`"
         ));
     }
-    let Some(report) = run_pipeline(global, spec, &to, commit, &args.run).await? else {
+    let Some(report) = run_pipeline(global, spec, &to, commit, &args.run, out).await? else {
         out.note(INTERRUPTED);
         return Ok(130);
     };

@@ -581,6 +581,8 @@ impl Provider for EcsProvider {
         Capabilities::all()
             .with(Capability::DeployCommit, commits)
             .with(Capability::Logs, cfg!(feature = "logs"))
+            // A rollout is undone by rolling back, not canceled.
+            .with(Capability::Cancel, false)
     }
 
     fn poll_interval(&self) -> Duration {
