@@ -282,3 +282,61 @@ async fn an_environment_with_no_probes_skips_the_step() {
     assert_eq!(report.status, StepStatus::Skipped);
     assert!(report.ok());
 }
+
+/// A platform check a provider offers (as AWS offers ALB target health).
+#[derive(Debug)]
+struct PlatformCheck {
+    ok: bool,
+}
+
+#[staging_core::async_trait]
+impl staging_core::Probe for PlatformCheck {
+    fn name(&self) -> &str {
+        "alb-target-health"
+    }
+    fn kind(&self) -> &str {
+        "aws-alb"
+    }
+    async fn run(&self) -> staging_core::Result<staging_core::ProbeOutcome> {
+        let d = std::time::Duration::from_millis(1);
+        Ok(if self.ok {
+            staging_core::ProbeOutcome::pass("all targets healthy", "2 of 2 healthy", d)
+        } else {
+            staging_core::ProbeOutcome::fail(
+                "all targets healthy",
+                "i-0abc: unhealthy (Target.Timeout)",
+                d,
+            )
+        })
+    }
+}
+
+#[tokio::test]
+async fn the_providers_platform_checks_run_with_the_spec_probes() {
+    let (mut ctx, _dir) = context(
+        "[[probes]]\nname = \"refused\"\ntcp = { address = \"127.0.0.1:1\" }\n",
+        &[],
+    );
+    ctx.provider_probes = vec![std::sync::Arc::new(PlatformCheck { ok: false })];
+    let report = SmokeStep::new().run(&mut ctx).await.unwrap();
+    assert_eq!(report.findings.len(), 2, "{report:?}");
+    let alb = report
+        .findings
+        .iter()
+        .find(|f| f.name == "alb-target-health")
+        .expect("the provider's check ran");
+    assert!(!alb.ok);
+    assert_eq!(
+        alb.observed.as_deref(),
+        Some("i-0abc: unhealthy (Target.Timeout)")
+    );
+
+    ctx.provider_probes = vec![std::sync::Arc::new(PlatformCheck { ok: true })];
+    let report = SmokeStep::new().run(&mut ctx).await.unwrap();
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.name == "alb-target-health" && f.ok)
+    );
+}
