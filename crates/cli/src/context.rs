@@ -101,7 +101,8 @@ pub(crate) fn run_context(
     commit: String,
 ) -> Result<RunContext> {
     let mut ctx = RunContext::new(spec, env, commit)?;
-    ctx.progress = crate::progress::for_terminal(global.json);
+    ctx.progress =
+        crate::progress::for_output(crate::output::Output::new(global.json, global.no_color));
     Ok(ctx)
 }
 

@@ -92,21 +92,23 @@ impl Output {
         }
     }
 
-    /// A whole run: each step, then a verdict.
+    /// The first line of a run, before its steps stream in (human output only).
+    pub(crate) fn run_header(&self, project: &str, environment: &str, commit: &str) {
+        if !self.json {
+            self.line(&format!(
+                "{} {project} on {environment} at {}",
+                self.paint("1", "staging up"),
+                &commit[..commit.len().min(12)]
+            ));
+        }
+    }
+
+    /// The end of a run: the JSON document, or (the steps having been shown as they
+    /// ended) the verdict.
     pub(crate) fn run(&self, report: &RunReport) {
         if self.json {
             self.json(report);
             return;
-        }
-        self.line(&format!(
-            "{} {} on {} at {}",
-            self.paint("1", "staging up"),
-            report.project,
-            report.environment,
-            &report.commit[..report.commit.len().min(12)]
-        ));
-        for s in &report.steps {
-            self.step(s);
         }
         let verdict = if report.ok {
             self.paint("32;1", "PASSED")

@@ -7,16 +7,24 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use staging_core::Redactor;
-use staging_core::pipeline::{NoProgress, Progress};
+use staging_core::pipeline::{NoProgress, Progress, StepReport};
 
-/// A spinner per running step.
-#[derive(Debug, Default)]
+use crate::output::Output;
+
+/// A spinner per running step (on a terminal), and each step's lines as it ends (for
+/// people, not for `--json`).
+#[derive(Debug)]
 pub(crate) struct Spinner {
     bars: Mutex<BTreeMap<String, ProgressBar>>,
+    spin: bool,
+    out: Output,
 }
 
 impl Progress for Spinner {
     fn start(&self, step: &str) {
+        if !self.spin {
+            return;
+        }
         let bar = ProgressBar::new_spinner();
         bar.set_style(
             ProgressStyle::with_template("{spinner} {prefix:<9} {wide_msg} {elapsed}")
@@ -51,13 +59,21 @@ impl Progress for Spinner {
             bar.finish_and_clear();
         }
     }
+
+    fn report(&self, report: &StepReport) {
+        self.out.step(report);
+    }
 }
 
-/// A spinner when stderr is a terminal and the output is for people; nothing otherwise.
-pub(crate) fn for_terminal(json: bool) -> std::sync::Arc<dyn Progress> {
-    if !json && std::io::stderr().is_terminal() {
-        std::sync::Arc::new(Spinner::default())
-    } else {
-        std::sync::Arc::new(NoProgress)
+/// For people: each step as it ends, with a spinner while it runs when stderr is a
+/// terminal. For `--json`: nothing until the one document at the end.
+pub(crate) fn for_output(out: Output) -> std::sync::Arc<dyn Progress> {
+    if out.json {
+        return std::sync::Arc::new(NoProgress);
     }
+    std::sync::Arc::new(Spinner {
+        bars: Mutex::default(),
+        spin: std::io::stderr().is_terminal(),
+        out,
+    })
 }

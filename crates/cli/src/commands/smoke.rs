@@ -56,12 +56,15 @@ pub(crate) async fn run(global: &Global, args: &SmokeArgs, out: Output) -> Resul
         .step(staging_secrets::SecretsStep)
         .step(LocateStep);
     let report = setup.run(&mut ctx).await;
-    if let Some(failed) = report
+    if report
         .steps
         .iter()
-        .find(|s| matches!(s.status, StepStatus::Failed | StepStatus::Error))
+        .any(|s| matches!(s.status, StepStatus::Failed | StepStatus::Error))
     {
-        out.step(failed);
+        // For people the failed step was shown as it ended; for machines, the setup's report.
+        if out.json {
+            out.json(&report);
+        }
         return Ok(report.exit_code());
     }
     let smoke_report = smoke.run_report(&ctx).await?;

@@ -57,6 +57,7 @@ async fn run_pipeline(
     args: &UpArgs,
     out: Output,
 ) -> Result<Option<RunReport>> {
+    out.run_header(&spec.spec.project.name, env, &commit);
     let store = staging_evidence::open_store(&spec).await?;
     let pipeline = up_pipeline(
         &spec,

@@ -35,6 +35,11 @@ pub trait Progress: Debug + Send + Sync {
     fn message(&self, step: &str, message: &str);
     /// The step ended.
     fn finish(&self, step: &str);
+    /// A step's report is ready (also for steps skipped without running), so a display can
+    /// show each step as it ends rather than all at the end.
+    fn report(&self, report: &StepReport) {
+        let _ = report;
+    }
 }
 
 /// A [`Progress`] that shows nothing.
@@ -393,8 +398,9 @@ impl Pipeline {
         for step in &self.steps {
             let name = step.name();
             if failed && name != EvidenceStep::NAME {
-                ctx.reports
-                    .push(StepReport::skipped(name, "an earlier step failed"));
+                let skipped = StepReport::skipped(name, "an earlier step failed");
+                ctx.progress.report(&skipped);
+                ctx.reports.push(skipped);
                 continue;
             }
             ctx.progress.start(name);
@@ -406,6 +412,7 @@ impl Pipeline {
             ctx.progress.finish(name);
             report.duration_ms = t.elapsed().as_millis() as u64;
             failed |= !report.ok();
+            ctx.progress.report(&report);
             ctx.reports.push(report);
         }
         let reports = ctx.reports.clone();
