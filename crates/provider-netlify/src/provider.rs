@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
+use staging_core::pipeline::commits_match;
 use staging_core::{
     Backoff, Capabilities, Capability, Deploy, DeployRequest, DeployStatus, DeployTarget, Error,
     LiveState, Provider, Result, ServiceHandle, async_trait,
@@ -250,12 +251,6 @@ fn to_deploy(d: &DeployJson) -> Deploy {
         image: None,
         raw_status,
     }
-}
-
-/// Two commit references name the same commit when one is a prefix of the other (short SHAs).
-fn same_commit(a: &str, b: &str) -> bool {
-    let (a, b) = (a.trim().to_ascii_lowercase(), b.trim().to_ascii_lowercase());
-    !a.is_empty() && !b.is_empty() && (a.starts_with(&b) || b.starts_with(&a))
 }
 
 /// The host label Netlify gives a branch: lower case, anything but `[a-z0-9-]` as `-`.
@@ -696,7 +691,7 @@ impl Provider for NetlifyProvider {
         // Ready is not yet live when it built another commit than the one asked for (the
         // branch head moved, or was never pushed), or when production did not publish it.
         if let (Some(want), Some(got)) = (self.expected_commit(deploy_id), deploy.commit.clone())
-            && !same_commit(&want, &got)
+            && !commits_match(&want, &got)
         {
             let branch = target
                 .context
@@ -740,7 +735,7 @@ impl Provider for NetlifyProvider {
             .find(|d| {
                 d.id != current.id
                     && d.state.as_deref() == Some("ready")
-                    && !matches!((&d.commit_ref, &current.commit_ref), (Some(a), Some(b)) if same_commit(a, b))
+                    && !matches!((&d.commit_ref, &current.commit_ref), (Some(a), Some(b)) if commits_match(a, b))
             })
             .ok_or_else(|| Error::not_found(format!("an earlier ready production deploy of site {} to restore", service.id)))?;
         let d: DeployJson = self
@@ -816,10 +811,10 @@ mod tests {
     }
 
     #[test]
-    fn short_and_full_shas_name_the_same_commit() {
-        assert!(same_commit("abc1234", "ABC1234def"));
-        assert!(!same_commit("abc1234", "abd1234"));
-        assert!(!same_commit("", "abc"));
+    fn short_and_full_shas_name_the_commits_match() {
+        assert!(commits_match("abc1234", "ABC1234def"));
+        assert!(!commits_match("abc1234", "abd1234"));
+        assert!(!commits_match("", "abc"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
+use staging_core::pipeline::commits_match;
 use staging_core::{
     Capabilities, Deploy, DeployRequest, DeployTarget, Error, LiveState, Provider, Result,
     ServiceHandle,
@@ -188,15 +189,6 @@ impl RenderProvider {
             ))),
         }
     }
-}
-
-/// Two SHAs name the same commit when one is a prefix (of at least 7 hex digits) of the other.
-pub(crate) fn commits_match(a: &str, b: &str) -> bool {
-    let (a, b) = (a.trim().to_ascii_lowercase(), b.trim().to_ascii_lowercase());
-    if a.len() < 7 || b.len() < 7 {
-        return a == b;
-    }
-    a.starts_with(&b) || b.starts_with(&a)
 }
 
 #[async_trait]

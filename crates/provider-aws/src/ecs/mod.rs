@@ -355,6 +355,24 @@ impl EcsProvider {
         })
     }
 
+    /// The task-definition revision a deploy id names, or (with none) the one the service
+    /// runs now.
+    async fn revision_or_current(
+        &self,
+        s: &EcsServiceSettings,
+        deploy_id: Option<&str>,
+    ) -> Result<String> {
+        Ok(match deploy_id {
+            Some(id) => id.to_owned(),
+            None => self
+                .describe_service(s)
+                .await?
+                .task_definition()
+                .unwrap_or_default()
+                .to_owned(),
+        })
+    }
+
     /// The stopped tasks of a deploy (of the service's current revision when `None`) and the
     /// last log lines of its container: what to show when a rollout failed.
     pub async fn diagnose(
@@ -364,15 +382,7 @@ impl EcsProvider {
         log_lines: usize,
     ) -> Result<RolloutDiagnosis> {
         let s = self.settings(&service.name)?;
-        let target = match deploy_id {
-            Some(id) => id.to_owned(),
-            None => self
-                .describe_service(s)
-                .await?
-                .task_definition()
-                .unwrap_or_default()
-                .to_owned(),
-        };
+        let target = self.revision_or_current(s, deploy_id).await?;
         let mut stopped: Vec<Task> = self
             .service_tasks(s, DesiredStatus::Stopped)
             .await?
@@ -769,15 +779,7 @@ impl Provider for EcsProvider {
         lines: usize,
     ) -> Result<Vec<String>> {
         let s = self.settings(&service.name)?;
-        let target = match deploy_id {
-            Some(id) => id.to_owned(),
-            None => self
-                .describe_service(s)
-                .await?
-                .task_definition()
-                .unwrap_or_default()
-                .to_owned(),
-        };
+        let target = self.revision_or_current(s, deploy_id).await?;
         let mut ids = vec![];
         for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
             ids.extend(

@@ -335,10 +335,14 @@ impl Step for LocateStep {
 }
 
 /// Whether two commit ids name the same commit: equal, or one a prefix (of at least 7
-/// characters) of the other.
+/// characters) of the other; surrounding whitespace and the case of the hex digits do not
+/// matter. Every provider and store compares commits with this one function.
 pub fn commits_match(a: &str, b: &str) -> bool {
-    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    short.len() >= 7 && long.starts_with(short) || a == b
+    let (a, b) = (a.trim().to_ascii_lowercase(), b.trim().to_ascii_lowercase());
+    if a.len() < 7 || b.len() < 7 {
+        return a == b;
+    }
+    a.starts_with(&b) || b.starts_with(&a)
 }
 
 /// The first 12 characters of a commit id.
