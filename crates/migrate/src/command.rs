@@ -222,39 +222,43 @@ impl CommandMigrator {
             return Ok(Some(vec![]));
         };
         let sql = format!("SELECT * FROM {}", table.quoted());
-        macro_rules! versions {
-            ($c:expr, $kind:expr) => {{
-                match sqlx::query(AssertSqlSafe(sql)).fetch_all(&mut $c).await {
-                    Err(e) if is_undefined_table(&e) => Ok(vec![]),
-                    Err(e) => Err(db_error($kind, "cannot read the version table", e)),
-                    Ok(rows) => rows
-                        .iter()
-                        .map(|r| version_of(r))
-                        .collect::<Result<Vec<_>>>(),
-                }
-            }};
-        }
         let versions = match &mut conn {
-            Conn::Postgres(c) => versions!(*c, DbKind::Postgres),
-            Conn::Sqlite { conn: c, .. } => versions!(*c, DbKind::Sqlite),
-        }?;
+            Conn::Postgres(c) => match c.simple_query(&sql).await {
+                Err(e) if db::pg_undefined_table(&e) => vec![],
+                Err(e) => return Err(db::pg_error("cannot read the version table", &e)),
+                Ok(messages) => db::pg_rows(messages)
+                    .iter()
+                    .map(|r| {
+                        let names: Vec<&str> = r.columns().iter().map(|c| c.name()).collect();
+                        let index = version_column(&names);
+                        r.get(index).map(str::to_owned).ok_or_else(|| {
+                            Error::failed(format!(
+                                "the version table has an empty `{}`",
+                                names.get(index).copied().unwrap_or_default()
+                            ))
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            },
+            Conn::Sqlite { conn: c, .. } => {
+                match sqlx::query(AssertSqlSafe(sql)).fetch_all(&mut *c).await {
+                    Err(e) if is_undefined_table(&e) => vec![],
+                    Err(e) => {
+                        return Err(db_error(DbKind::Sqlite, "cannot read the version table", e));
+                    }
+                    Ok(rows) => rows.iter().map(version_of).collect::<Result<Vec<_>>>()?,
+                }
+            }
+        };
         Ok(Some(versions))
     }
 }
 
 /// The version of one row of a tool's table: its `version_num` (alembic), `version` (rails,
 /// dbmate, sqlx) or `migration_name` (prisma) column, else its first column.
-fn version_of<R: Row>(row: &R) -> Result<String>
-where
-    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    usize: sqlx::ColumnIndex<R>,
-{
-    let names: Vec<String> = row.columns().iter().map(|c| c.name().to_owned()).collect();
-    let index = ["version_num", "version", "migration_name"]
-        .iter()
-        .find_map(|want| names.iter().position(|n| n == want))
-        .unwrap_or(0);
+fn version_of(row: &sqlx::sqlite::SqliteRow) -> Result<String> {
+    let names: Vec<&str> = row.columns().iter().map(|c| c.name()).collect();
+    let index = version_column(&names);
     if let Ok(v) = row.try_get::<String, _>(index) {
         return Ok(v);
     }
@@ -263,9 +267,18 @@ where
         .map_err(|e| {
             Error::failed(format!(
                 "cannot read a version from column `{}`: {e}",
-                names.get(index).cloned().unwrap_or_default()
+                names.get(index).copied().unwrap_or_default()
             ))
         })
+}
+
+/// Which column holds the version: `version_num` (alembic), `version` (rails, dbmate, sqlx)
+/// or `migration_name` (prisma), else the first.
+fn version_column(names: &[&str]) -> usize {
+    ["version_num", "version", "migration_name"]
+        .iter()
+        .find_map(|want| names.iter().position(|n| n == want))
+        .unwrap_or(0)
 }
 
 /// Why a command looks like it seeds, truncates, resets or drops data (refused on protected

@@ -5,9 +5,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, PgConnection, SqliteConnection};
+use sqlx::{ConnectOptions, SqliteConnection};
 use staging_core::Error;
 use staging_core::redact::mask_url_credentials;
 
@@ -49,7 +48,8 @@ impl DbKind {
 /// An open connection to either kind of database.
 #[derive(Debug)]
 pub(crate) enum Conn {
-    Postgres(PgConnection),
+    /// Postgres through `staging-postgres` (tokio-postgres: libpq's sslmode, TCP_NODELAY).
+    Postgres(staging_postgres::Client),
     Sqlite {
         conn: SqliteConnection,
         /// The database file, for the lock file next to it; `None` in memory.
@@ -71,16 +71,7 @@ pub(crate) async fn connect(
     busy_timeout: Duration,
 ) -> staging_core::Result<Option<Conn>> {
     match DbKind::of(url)? {
-        DbKind::Postgres => {
-            let options = PgConnectOptions::from_str(url.expose_secret())
-                .map_err(|e| db_error(DbKind::Postgres, "invalid database URL", e))?
-                .disable_statement_logging();
-            let conn = options
-                .connect()
-                .await
-                .map_err(|e| db_error(DbKind::Postgres, "cannot connect", e))?;
-            Ok(Some(Conn::Postgres(conn)))
-        }
+        DbKind::Postgres => Ok(Some(Conn::Postgres(staging_postgres::connect(url).await?))),
         DbKind::Sqlite => {
             let options = SqliteConnectOptions::from_str(url.expose_secret())
                 .map_err(|e| db_error(DbKind::Sqlite, "invalid database URL", e))?
@@ -137,6 +128,29 @@ pub fn resolve_sqlite_path(url: &SecretString, base: &Path) -> SecretString {
         out.push_str(q);
     }
     SecretString::from(out)
+}
+
+/// A Postgres error as a kind, `context` first.
+pub(crate) fn pg_error(context: &str, e: &tokio_postgres::Error) -> Error {
+    staging_postgres::error(context, e)
+}
+
+/// Whether a Postgres error says the table does not exist.
+pub(crate) fn pg_undefined_table(e: &tokio_postgres::Error) -> bool {
+    staging_postgres::code(e) == Some("42P01")
+}
+
+/// The rows of a simple query's answer.
+pub(crate) fn pg_rows(
+    messages: Vec<staging_postgres::SimpleQueryMessage>,
+) -> Vec<staging_postgres::SimpleQueryRow> {
+    messages
+        .into_iter()
+        .filter_map(|m| match m {
+            staging_postgres::SimpleQueryMessage::Row(r) => Some(r),
+            _ => None,
+        })
+        .collect()
 }
 
 /// A sqlx error as a kind, its text stripped of URL credentials.
@@ -201,12 +215,10 @@ pub(crate) fn sql_literal(s: &str) -> String {
     format!("'{}'", clean.replace('\'', "''"))
 }
 
-/// Whether an error says the table does not exist (Postgres 42P01, SQLite "no such table").
+/// Whether a SQLite error says the table does not exist.
 pub(crate) fn is_undefined_table(e: &sqlx::Error) -> bool {
     match e {
-        sqlx::Error::Database(db) => {
-            db.code().as_deref() == Some("42P01") || db.message().contains("no such table")
-        }
+        sqlx::Error::Database(db) => db.message().contains("no such table"),
         _ => false,
     }
 }

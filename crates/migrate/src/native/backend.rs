@@ -10,12 +10,15 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use sqlx::postgres::{PgDatabaseError, PgErrorPosition};
 use sqlx::{AssertSqlSafe, Row, raw_sql};
 use staging_core::{Error, Result};
+use staging_postgres::{ErrorPosition, SimpleQueryMessage};
 
 use super::{Failure, HistoryEntry};
-use crate::db::{Conn, DbKind, TableName, db_error, is_undefined_table, sql_literal};
+use crate::db::{
+    Conn, DbKind, TableName, db_error, is_undefined_table, pg_error, pg_rows, pg_undefined_table,
+    sql_literal,
+};
 use crate::files::MigrationFile;
 use crate::split::{byte_of_char_position, split_statements};
 
@@ -50,45 +53,43 @@ pub(crate) async fn lock(conn: &mut Conn, table: &TableName, timeout: Duration) 
     let what = "the migration lock (another runner is applying migrations)";
     match conn {
         Conn::Postgres(c) => {
-            let pg = |e| db_error(DbKind::Postgres, "cannot take the migration lock", e);
+            let pg = |e: tokio_postgres::Error| pg_error("cannot take the migration lock", &e);
             let schema = match &table.schema {
                 Some(s) => s.clone(),
-                None => sqlx::query_scalar::<_, Option<String>>("SELECT current_schema()::text")
-                    .fetch_one(&mut *c)
-                    .await
-                    .map_err(pg)?
-                    .unwrap_or_else(|| "public".to_owned()),
+                None => pg_rows(
+                    c.simple_query("SELECT current_schema()::text")
+                        .await
+                        .map_err(pg)?,
+                )
+                .first()
+                .and_then(|r| r.get(0).map(str::to_owned))
+                .unwrap_or_else(|| "public".to_owned()),
             };
             let key = advisory_key(&schema, &table.table);
             // Postgres 14+: notice a runner killed mid-migration within a second, abort its
             // transaction and free the lock, instead of finishing its query for nobody.
-            let _ = raw_sql("SET client_connection_check_interval = 1000")
-                .execute(&mut *c)
+            let _ = c
+                .batch_execute("SET client_connection_check_interval = 1000")
                 .await;
             // Commit each migration without waiting for its WAL flush; `make_durable` flushes
             // once at the end of the run, before anything is reported as applied. A crash in
             // between loses whole migrations (file and metadata row together), never half.
-            let _ = raw_sql("SET synchronous_commit = off")
-                .execute(&mut *c)
-                .await;
             let ms = timeout.as_millis().clamp(1, i32::MAX as u128);
-            raw_sql(AssertSqlSafe(format!("SET lock_timeout = {ms}")))
-                .execute(&mut *c)
-                .await
-                .map_err(pg)?;
-            let locked = sqlx::query("SELECT pg_advisory_lock($1)")
-                .bind(key)
-                .execute(&mut *c)
+            c.batch_execute(&format!(
+                "SET synchronous_commit = off; SET lock_timeout = {ms}"
+            ))
+            .await
+            .map_err(pg)?;
+            let locked = c
+                .batch_execute(&format!("SELECT pg_advisory_lock({key})"))
                 .await;
-            let _ = raw_sql("RESET lock_timeout").execute(&mut *c).await;
+            let _ = c.batch_execute("RESET lock_timeout").await;
             match locked {
-                Ok(_) => Ok(Lock::Postgres(key)),
-                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => {
-                    Err(Error::Timeout {
-                        what: what.to_owned(),
-                        after: timeout,
-                    })
-                }
+                Ok(()) => Ok(Lock::Postgres(key)),
+                Err(e) if staging_postgres::code(&e) == Some("55P03") => Err(Error::Timeout {
+                    what: what.to_owned(),
+                    after: timeout,
+                }),
                 Err(e) => Err(pg(e)),
             }
         }
@@ -136,9 +137,8 @@ pub(crate) async fn lock(conn: &mut Conn, table: &TableName, timeout: Duration) 
 pub(crate) async fn unlock(conn: &mut Conn, lock: Lock) {
     match (conn, lock) {
         (Conn::Postgres(c), Lock::Postgres(key)) => {
-            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(key)
-                .execute(&mut *c)
+            let _ = c
+                .batch_execute(&format!("SELECT pg_advisory_unlock({key})"))
                 .await;
         }
         (_, Lock::SqliteFile(f)) => {
@@ -160,16 +160,9 @@ pub(crate) async fn make_durable(
             "SET synchronous_commit = on; UPDATE {} SET duration_ms = duration_ms WHERE version = {last_version}",
             table.quoted()
         );
-        raw_sql(AssertSqlSafe(sql))
-            .execute(&mut *c)
+        c.batch_execute(&sql)
             .await
-            .map_err(|e| {
-                db_error(
-                    DbKind::Postgres,
-                    "cannot flush the applied migrations to disk",
-                    e,
-                )
-            })?;
+            .map_err(|e| pg_error("cannot flush the applied migrations to disk", &e))?;
     }
     Ok(())
 }
@@ -194,10 +187,9 @@ pub(crate) async fn ensure_table(conn: &mut Conn, table: &TableName) -> Result<(
                     no_transaction BOOLEAN NOT NULL DEFAULT false
                 )"
             ));
-            raw_sql(AssertSqlSafe(sql))
-                .execute(&mut *c)
+            c.batch_execute(&sql)
                 .await
-                .map_err(|e| db_error(DbKind::Postgres, "cannot create the metadata table", e))?;
+                .map_err(|e| pg_error("cannot create the metadata table", &e))?;
         }
         Conn::Sqlite { conn: c, .. } => {
             let sql = format!(
@@ -226,57 +218,96 @@ pub(crate) async fn read_applied(conn: &mut Conn, table: &TableName) -> Result<V
         "SELECT version, name, checksum FROM {} ORDER BY version",
         table.quoted()
     );
-    let (kind, rows) = match conn {
-        Conn::Postgres(c) => (
-            DbKind::Postgres,
-            sqlx::query(AssertSqlSafe(sql))
-                .fetch_all(&mut *c)
-                .await
-                .map(|rows| {
-                    rows.iter()
-                        .map(|r| (r.try_get(0), r.try_get(1), r.try_get(2)))
-                        .collect::<Vec<_>>()
-                }),
-        ),
-        Conn::Sqlite { conn: c, .. } => (
-            DbKind::Sqlite,
-            sqlx::query(AssertSqlSafe(sql))
-                .fetch_all(&mut *c)
-                .await
-                .map(|rows| {
-                    rows.iter()
-                        .map(|r| (r.try_get(0), r.try_get(1), r.try_get(2)))
-                        .collect::<Vec<_>>()
-                }),
-        ),
-    };
-    let rows = match rows {
-        Ok(rows) => rows,
-        Err(e) if is_undefined_table(&e) => return Ok(vec![]),
-        Err(e) => return Err(db_error(kind, "cannot read the metadata table", e)),
-    };
-    rows.into_iter()
-        .map(|(v, n, c)| match (v, n, c) {
-            (Ok(version), Ok(name), Ok(checksum)) => Ok(AppliedRow {
-                version,
-                name,
-                checksum,
-            }),
-            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-                Err(db_error(kind, "unexpected metadata table layout", e))
+    match conn {
+        Conn::Postgres(c) => {
+            let rows = match c.simple_query(&sql).await {
+                Ok(messages) => pg_rows(messages),
+                Err(e) if pg_undefined_table(&e) => return Ok(vec![]),
+                Err(e) => return Err(pg_error("cannot read the metadata table", &e)),
+            };
+            rows.iter()
+                .map(|r| {
+                    let text = |i: usize| r.get(i).map(str::to_owned);
+                    let row = || {
+                        Some(AppliedRow {
+                            version: text(0)?.parse().ok()?,
+                            name: text(1)?,
+                            checksum: text(2)?,
+                        })
+                    };
+                    row().ok_or_else(unexpected_layout)
+                })
+                .collect()
+        }
+        Conn::Sqlite { conn: c, .. } => {
+            match sqlx::query(AssertSqlSafe(sql)).fetch_all(&mut *c).await {
+                Err(e) if is_undefined_table(&e) => Ok(vec![]),
+                Err(e) => Err(db_error(
+                    DbKind::Sqlite,
+                    "cannot read the metadata table",
+                    e,
+                )),
+                Ok(rows) => rows
+                    .iter()
+                    .map(|r| {
+                        Ok(AppliedRow {
+                            version: r.try_get(0)?,
+                            name: r.try_get(1)?,
+                            checksum: r.try_get(2)?,
+                        })
+                    })
+                    .collect::<std::result::Result<Vec<_>, sqlx::Error>>()
+                    .map_err(|e| db_error(DbKind::Sqlite, "unexpected metadata table layout", e)),
             }
-        })
-        .collect()
+        }
+    }
+}
+
+fn unexpected_layout() -> Error {
+    Error::failed("unexpected metadata table layout: a row with an empty or non-numeric column")
 }
 
 /// Every row of the metadata table.
 pub(crate) async fn read_history(conn: &mut Conn, table: &TableName) -> Result<Vec<HistoryEntry>> {
     let t = table.quoted();
-    macro_rules! rows {
-        ($c:expr, $kind:expr, $sql:expr) => {{
-            match sqlx::query(AssertSqlSafe($sql)).fetch_all(&mut *$c).await {
+    match conn {
+        Conn::Postgres(c) => {
+            let sql = format!(
+                "SELECT version, name, checksum, to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), duration_ms, applied_by FROM {t} ORDER BY version"
+            );
+            let rows = match c.simple_query(&sql).await {
+                Ok(messages) => pg_rows(messages),
+                Err(e) if pg_undefined_table(&e) => return Ok(vec![]),
+                Err(e) => return Err(pg_error("cannot read the metadata table", &e)),
+            };
+            rows.iter()
+                .map(|r| {
+                    let text = |i: usize| r.get(i).map(str::to_owned);
+                    let entry = || {
+                        Some(HistoryEntry {
+                            version: text(0)?,
+                            name: text(1)?,
+                            checksum: text(2)?,
+                            applied_at: text(3)?,
+                            duration_ms: text(4)?.parse().ok()?,
+                            applied_by: text(5)?,
+                        })
+                    };
+                    entry().ok_or_else(unexpected_layout)
+                })
+                .collect()
+        }
+        Conn::Sqlite { conn: c, .. } => {
+            let sql = format!(
+                "SELECT version, name, checksum, applied_at, duration_ms, applied_by FROM {t} ORDER BY version"
+            );
+            match sqlx::query(AssertSqlSafe(sql)).fetch_all(&mut *c).await {
                 Err(e) if is_undefined_table(&e) => Ok(vec![]),
-                Err(e) => Err(db_error($kind, "cannot read the metadata table", e)),
+                Err(e) => Err(db_error(
+                    DbKind::Sqlite,
+                    "cannot read the metadata table",
+                    e,
+                )),
                 Ok(rows) => rows
                     .iter()
                     .map(|r| {
@@ -290,30 +321,13 @@ pub(crate) async fn read_history(conn: &mut Conn, table: &TableName) -> Result<V
                         })
                     })
                     .collect::<std::result::Result<Vec<_>, sqlx::Error>>()
-                    .map_err(|e| db_error($kind, "unexpected metadata table layout", e)),
+                    .map_err(|e| db_error(DbKind::Sqlite, "unexpected metadata table layout", e)),
             }
-        }};
-    }
-    match conn {
-        Conn::Postgres(c) => rows!(
-            c,
-            DbKind::Postgres,
-            format!(
-                "SELECT version, name, checksum, to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), duration_ms, applied_by FROM {t} ORDER BY version"
-            )
-        ),
-        Conn::Sqlite { conn: c, .. } => rows!(
-            c,
-            DbKind::Sqlite,
-            format!(
-                "SELECT version, name, checksum, applied_at, duration_ms, applied_by FROM {t} ORDER BY version"
-            )
-        ),
+        }
     }
 }
 
-/// Insert the metadata row of `file` through `$executor` (a `&mut PgConnection` or
-/// `&mut SqliteConnection`), with the placeholders of that database.
+/// Insert the metadata row of `file` through `$executor` (a `&mut SqliteConnection`).
 macro_rules! record {
     ($executor:expr, $placeholders:expr, $t:expr, $file:expr, $applied_by:expr, $took:expr) => {
         sqlx::query(AssertSqlSafe(format!(
@@ -332,31 +346,27 @@ macro_rules! record {
     };
 }
 
-const PG_PLACEHOLDERS: &str = "$1, $2, $3, $4, $5, $6";
 const SQLITE_PLACEHOLDERS: &str = "?, ?, ?, ?, ?, ?";
 
-/// The database's words for an error, and where in `sent` it points, if anywhere.
-fn describe(e: &sqlx::Error, sent: &str) -> (String, Option<usize>) {
+/// SQLite's words for an error.
+fn describe(e: &sqlx::Error) -> String {
     let Some(db) = e.as_database_error() else {
-        return (
-            staging_core::redact::mask_url_credentials(&e.to_string()).into_owned(),
-            None,
-        );
+        return staging_core::redact::mask_url_credentials(&e.to_string()).into_owned();
     };
     let mut message = db.message().to_owned();
-    let mut at = None;
-    if let Some(pg) = db.try_downcast_ref::<PgDatabaseError>() {
-        if let Some(detail) = pg.detail() {
-            message.push_str(&format!(" ({detail})"));
-        }
-        if let Some(PgErrorPosition::Original(p)) = pg.position() {
-            at = Some(byte_of_char_position(sent, p));
-        }
-    }
     if let Some(code) = db.code() {
         message.push_str(&format!(" [SQLSTATE {code}]"));
     }
-    (message, at)
+    message
+}
+
+/// Postgres's words for an error, and the byte in `sent` it points at, if it does.
+fn describe_pg(e: &tokio_postgres::Error, sent: &str) -> (String, Option<usize>) {
+    let at = match e.as_db_error().and_then(|db| db.position()) {
+        Some(ErrorPosition::Original(p)) => Some(byte_of_char_position(sent, *p as usize)),
+        _ => None,
+    };
+    (staging_postgres::describe(e), at)
 }
 
 /// Apply one file and record it. The outer error is for the connection; the inner one is the
@@ -385,21 +395,31 @@ pub(crate) async fn apply_one(
             );
             let mut completed = 0usize;
             let mut error = None;
-            {
-                let mut results = raw_sql(AssertSqlSafe(sent.clone())).execute_many(&mut *c);
-                while let Some(r) = results.next().await {
-                    match r {
-                        Ok(_) => completed += 1,
-                        Err(e) => {
-                            error = Some(e);
-                            break;
+            match c.simple_query_raw(&sent).await {
+                Err(e) => error = Some(e),
+                Ok(results) => {
+                    let mut results = std::pin::pin!(results);
+                    while let Some(r) = results.next().await {
+                        match r {
+                            Ok(SimpleQueryMessage::CommandComplete(_)) => completed += 1,
+                            Ok(_) => {}
+                            Err(e) => {
+                                error = Some(e);
+                                break;
+                            }
                         }
                     }
                 }
             }
             let Some(e) = error else { return Ok(Ok(())) };
-            let _ = raw_sql("ROLLBACK").execute(&mut *c).await;
-            let (message, at) = describe(&e, &sent);
+            if staging_postgres::is_transient(&e) {
+                return Err(pg_error(
+                    "the connection failed while applying a migration",
+                    &e,
+                ));
+            }
+            let _ = c.batch_execute("ROLLBACK").await;
+            let (message, at) = describe_pg(&e, &sent);
             let in_file = |b: usize| {
                 (b >= prefix.len() && b < prefix.len() + file.sql.len()).then(|| b - prefix.len())
             };
@@ -461,7 +481,7 @@ pub(crate) async fn apply_one(
                 }
                 Err((statement, e)) => {
                     let _ = raw_sql("ROLLBACK").execute(&mut *c).await;
-                    let (message, _) = describe(&e, &file.sql);
+                    let message = describe(&e);
                     Ok(Err(Failure {
                         statement,
                         at_byte: None,
@@ -482,36 +502,58 @@ async fn apply_statement_by_statement(
 ) -> Result<std::result::Result<(), Failure>> {
     let started = Instant::now();
     for (i, s) in split_statements(&file.sql).into_iter().enumerate() {
-        let text = s.text(&file.sql).to_owned();
-        let result = match conn {
-            Conn::Postgres(c) => raw_sql(AssertSqlSafe(text.clone()))
-                .execute(&mut *c)
-                .await
-                .map(|_| ()),
-            Conn::Sqlite { conn: c, .. } => raw_sql(AssertSqlSafe(text.clone()))
-                .execute(&mut *c)
-                .await
-                .map(|_| ()),
+        let text = s.text(&file.sql);
+        let (message, at) = match conn {
+            Conn::Postgres(c) => match c.batch_execute(text).await {
+                Ok(()) => continue,
+                Err(e) if staging_postgres::is_transient(&e) => {
+                    return Err(pg_error(
+                        "the connection failed while applying a migration",
+                        &e,
+                    ));
+                }
+                Err(e) => describe_pg(&e, text),
+            },
+            Conn::Sqlite { conn: c, .. } => {
+                match raw_sql(AssertSqlSafe(text.to_owned()))
+                    .execute(&mut *c)
+                    .await
+                {
+                    Ok(_) => continue,
+                    Err(e) => (describe(&e), None),
+                }
+            }
         };
-        if let Err(e) = result {
-            let (message, at) = describe(&e, &text);
-            return Ok(Err(Failure {
-                statement: Some(i),
-                at_byte: at.map(|b| s.start + b),
-                message,
-            }));
-        }
+        return Ok(Err(Failure {
+            statement: Some(i),
+            at_byte: at.map(|b| s.start + b),
+            message,
+        }));
     }
     let took = started.elapsed();
     let recorded = match conn {
-        Conn::Postgres(c) => record!(&mut *c, PG_PLACEHOLDERS, t, file, applied_by, took),
+        Conn::Postgres(c) => {
+            let sql = format!(
+                "INSERT INTO {t} (version, name, checksum, duration_ms, applied_by, no_transaction) VALUES ({v}, {name}, {sum}, {ms}, {by}, {nt})",
+                v = file.version,
+                name = sql_literal(&file.name),
+                sum = sql_literal(&file.checksum),
+                ms = took.as_millis() as i64,
+                by = sql_literal(applied_by),
+                nt = file.no_transaction,
+            );
+            c.batch_execute(&sql)
+                .await
+                .map_err(|e| staging_postgres::describe(&e))
+        }
         Conn::Sqlite { conn: c, .. } => {
             record!(&mut *c, SQLITE_PLACEHOLDERS, t, file, applied_by, took)
+                .map_err(|e| describe(&e))
         }
     };
-    Ok(recorded.map_err(|e| Failure {
+    Ok(recorded.map_err(|message| Failure {
         statement: None,
         at_byte: None,
-        message: describe(&e, "").0,
+        message,
     }))
 }

@@ -325,9 +325,6 @@ impl Migration for SqlMigrator {
         let lock = backend::lock(&mut conn, &self.table, self.lock_timeout).await?;
         let result = self.apply_locked(&mut conn, &files).await;
         backend::unlock(&mut conn, lock).await;
-        if let Conn::Postgres(c) = conn {
-            let _ = sqlx::Connection::close(c).await;
-        }
         result
     }
 }
@@ -343,13 +340,15 @@ impl SqlMigrator {
         let applied = backend::read_applied(conn, &self.table).await?;
         let status = compute_status(files, &applied);
         let warnings = self.check_drift(&status)?;
+        let pending_versions: std::collections::HashSet<&str> = status
+            .entries
+            .iter()
+            .filter(|e| e.state == MigrationState::Pending)
+            .map(|e| e.version.as_str())
+            .collect();
         let pending: Vec<&MigrationFile> = files
             .iter()
-            .filter(|f| {
-                status.entries.iter().any(|e| {
-                    e.state == MigrationState::Pending && e.version == f.version.to_string()
-                })
-            })
+            .filter(|f| pending_versions.contains(f.version.to_string().as_str()))
             .collect();
         let mut report = MigrationReport {
             applied: vec![],
