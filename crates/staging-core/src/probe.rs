@@ -88,28 +88,22 @@ pub trait Probe: Debug + Send + Sync + 'static {
 /// A probe behind a pointer.
 pub type DynProbe = Arc<dyn Probe>;
 
-#[async_trait]
-impl<T: Probe + ?Sized> Probe for Arc<T> {
-    fn name(&self) -> &str {
-        (**self).name()
-    }
-    fn kind(&self) -> &str {
-        (**self).kind()
-    }
-    async fn run(&self) -> Result<ProbeOutcome> {
-        (**self).run().await
-    }
+macro_rules! forward_probe {
+    ($ty:ty) => {
+        #[async_trait]
+        impl<T: Probe + ?Sized> Probe for $ty {
+            fn name(&self) -> &str {
+                (**self).name()
+            }
+            fn kind(&self) -> &str {
+                (**self).kind()
+            }
+            async fn run(&self) -> Result<ProbeOutcome> {
+                (**self).run().await
+            }
+        }
+    };
 }
 
-#[async_trait]
-impl<T: Probe + ?Sized> Probe for Box<T> {
-    fn name(&self) -> &str {
-        (**self).name()
-    }
-    fn kind(&self) -> &str {
-        (**self).kind()
-    }
-    async fn run(&self) -> Result<ProbeOutcome> {
-        (**self).run().await
-    }
-}
+forward_probe!(Arc<T>);
+forward_probe!(Box<T>);

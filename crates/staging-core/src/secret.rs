@@ -35,40 +35,28 @@ pub trait SecretStore: Debug + Send + Sync + 'static {
 /// A secret store behind a pointer.
 pub type DynSecretStore = Arc<dyn SecretStore>;
 
-#[async_trait]
-impl<T: SecretStore + ?Sized> SecretStore for Arc<T> {
-    fn describe(&self) -> String {
-        (**self).describe()
-    }
-    fn writable(&self) -> bool {
-        (**self).writable()
-    }
-    async fn get(&self, key: &str) -> Result<Option<SecretString>> {
-        (**self).get(key).await
-    }
-    async fn put(&self, key: &str, value: &SecretString) -> Result<()> {
-        (**self).put(key, value).await
-    }
-    async fn list(&self, prefix: Option<&str>) -> Result<Vec<String>> {
-        (**self).list(prefix).await
-    }
+macro_rules! forward_secret_store {
+    ($ty:ty) => {
+        #[async_trait]
+        impl<T: SecretStore + ?Sized> SecretStore for $ty {
+            fn describe(&self) -> String {
+                (**self).describe()
+            }
+            fn writable(&self) -> bool {
+                (**self).writable()
+            }
+            async fn get(&self, key: &str) -> Result<Option<SecretString>> {
+                (**self).get(key).await
+            }
+            async fn put(&self, key: &str, value: &SecretString) -> Result<()> {
+                (**self).put(key, value).await
+            }
+            async fn list(&self, prefix: Option<&str>) -> Result<Vec<String>> {
+                (**self).list(prefix).await
+            }
+        }
+    };
 }
 
-#[async_trait]
-impl<T: SecretStore + ?Sized> SecretStore for Box<T> {
-    fn describe(&self) -> String {
-        (**self).describe()
-    }
-    fn writable(&self) -> bool {
-        (**self).writable()
-    }
-    async fn get(&self, key: &str) -> Result<Option<SecretString>> {
-        (**self).get(key).await
-    }
-    async fn put(&self, key: &str, value: &SecretString) -> Result<()> {
-        (**self).put(key, value).await
-    }
-    async fn list(&self, prefix: Option<&str>) -> Result<Vec<String>> {
-        (**self).list(prefix).await
-    }
-}
+forward_secret_store!(Arc<T>);
+forward_secret_store!(Box<T>);
