@@ -9,7 +9,7 @@
 //!   the certificate not checked), `require` (TLS, not checked — unless `sslrootcert` is
 //!   given, then as `verify-ca`), `verify-ca` (the chain is checked, not the host name),
 //!   `verify-full` (both). `sslrootcert` names a PEM file, or `system` for the machine's
-//!   store; without it the verifying modes use the Mozilla roots.
+//!   store added to the Mozilla roots; without it the verifying modes use the Mozilla roots.
 //! - **No 40 ms stalls.** The socket has `TCP_NODELAY`, so the small back-to-back writes of
 //!   a TLS handshake are not held by Nagle's algorithm until the server's delayed ACK
 //!   (sqlx 0.9.0 dropped `TCP_NODELAY`, which costs ≈ 85 ms per TLS connect; see
@@ -31,15 +31,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use secrecy::{ExposeSecret, SecretString};
 use staging_core::Error;
 use staging_core::redact::mask_url_credentials;
+use staging_tls::Verify;
 use tokio_postgres::config::SslMode as DriverSslMode;
 
 pub use tokio_postgres::error::{DbError, ErrorPosition, SqlState};
@@ -180,71 +175,22 @@ fn parse(url: &str) -> staging_core::Result<Target> {
     })
 }
 
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
-}
-
-fn root_store(roots: &Roots) -> staging_core::Result<RootCertStore> {
-    let mut store = RootCertStore::empty();
-    match roots {
-        Roots::Mozilla => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-        Roots::System => {
-            let found = rustls_native_certs::load_native_certs();
-            for cert in found.certs {
-                let _ = store.add(cert);
-            }
-        }
-        Roots::File(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| {
-                    Error::config(format!("cannot read sslrootcert {}: {e}", path.display()))
-                })?;
-            for cert in certs {
-                store.add(cert).map_err(|e| {
-                    Error::config(format!(
-                        "sslrootcert {} holds a certificate rustls cannot use: {e}",
-                        path.display()
-                    ))
-                })?;
-            }
-        }
-    }
-    if store.is_empty() {
-        return Err(Error::config(
-            "no trusted root certificates for sslmode verify-ca/verify-full",
-        ));
-    }
-    Ok(store)
-}
-
 fn tls_config(target: &Target) -> staging_core::Result<rustls::ClientConfig> {
-    let provider = provider();
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::config(format!("TLS setup: {e}")))?;
-    let config = match target.mode {
-        SslMode::Disable | SslMode::Prefer | SslMode::Require => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Unchecked(provider)))
-            .with_no_client_auth(),
-        SslMode::VerifyFull => builder
-            .with_root_certificates(root_store(&target.roots)?)
-            .with_no_client_auth(),
-        SslMode::VerifyCa => {
-            let inner = WebPkiServerVerifier::builder_with_provider(
-                Arc::new(root_store(&target.roots)?),
-                provider,
-            )
-            .build()
-            .map_err(|e| Error::config(format!("TLS setup: {e}")))?;
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(ChainOnly(inner)))
-                .with_no_client_auth()
-        }
+    let roots = || match &target.roots {
+        Roots::Mozilla => Ok(Arc::new(rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        })),
+        Roots::System => Ok(staging_tls::default_roots()),
+        Roots::File(path) => staging_tls::roots_from_file(path)
+            .map_err(|e| Error::config(format!("sslrootcert: {e}"))),
     };
-    Ok(config)
+    match target.mode {
+        SslMode::Disable | SslMode::Prefer | SslMode::Require => {
+            staging_tls::client_config(Arc::new(rustls::RootCertStore::empty()), Verify::Nothing)
+        }
+        SslMode::VerifyCa => staging_tls::client_config(roots()?, Verify::ChainOnly),
+        SslMode::VerifyFull => staging_tls::client_config(roots()?, Verify::Full),
+    }
 }
 
 /// Connect to the database `url` names (see the crate docs for the TLS rules).
@@ -343,103 +289,6 @@ pub fn is_transient(e: &tokio_postgres::Error) -> bool {
 /// The `SQLSTATE` of a server error, if `e` is one.
 pub fn code(e: &tokio_postgres::Error) -> Option<&str> {
     e.code().map(SqlState::code)
-}
-
-/// A certificate verifier that checks the handshake signatures but not the certificate:
-/// libpq's `prefer` and `require`.
-#[derive(Debug)]
-struct Unchecked(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for Unchecked {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// libpq's `verify-ca`: the chain must lead to a trusted root; the name is not checked.
-#[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
 }
 
 #[cfg(test)]
