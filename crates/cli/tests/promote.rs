@@ -180,3 +180,117 @@ fn diff_reports_a_shared_signing_key_as_a_broken_rule() {
         "a value was printed"
     );
 }
+
+#[test]
+fn promotion_is_refused_when_staging_ran_no_probe() {
+    let dir = setup();
+    let dir = dir.path();
+    // The only probe leaves staging out: staging's run passes having checked nothing.
+    let spec = SPEC.replace(
+        "name = \"health\"\n",
+        "name = \"health\"\nenvironments = [\"production\"]\n",
+    );
+    assert_ne!(spec, SPEC);
+    std::fs::write(dir.join("staging.toml"), spec).unwrap();
+    let c1 = "4444444aaaaaaaabbbbbbbbcccccccc";
+    let out = staging(dir, &["up", "--env", "staging", "--commit", c1]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let out = staging(dir, &["evidence", "list", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let staging_id = doc["runs"][0]["id"].as_str().unwrap().to_owned();
+
+    let out = staging(dir, &["promote", "--to", "production", "--commit", c1]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let message = text(&out);
+    assert!(message.contains("REFUSED"), "{message}");
+    assert!(
+        message.contains(&format!(
+            "staging run {staging_id} for commit {c1} skipped the smoke step"
+        )),
+        "{message}"
+    );
+    assert!(
+        !message.contains("serving"),
+        "production was deployed: {message}"
+    );
+
+    let out = staging(
+        dir,
+        &["promote", "--to", "production", "--commit", c1, "--json"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["refusal"]["kind"], "nothing_validated", "{doc}");
+    assert_eq!(doc["refusal"]["id"], staging_id.as_str(), "{doc}");
+
+    let out = staging(dir, &["evidence", "list", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["runs"].as_array().unwrap().len(), 1, "{doc}");
+}
+
+#[test]
+fn production_evidence_names_the_staging_evidence_that_allowed_it() {
+    let dir = setup();
+    let dir = dir.path();
+    let c1 = "5555555aaaaaaaabbbbbbbbcccccccc";
+    let out = staging(dir, &["up", "--env", "staging", "--commit", c1]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = staging(dir, &["promote", "--to", "production", "--commit", c1]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let id_of = |env: &str| {
+        let out = staging(dir, &["evidence", "list", "--env", env, "--json"]);
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["runs"].as_array().unwrap().len(), 1, "{doc}");
+        doc["runs"][0]["id"].as_str().unwrap().to_owned()
+    };
+    let (staging_id, production_id) = (id_of("staging"), id_of("production"));
+    let show = |id: &str| {
+        let out = staging(dir, &["evidence", "show", id, "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let staging_doc = show(&staging_id);
+    let production_doc = show(&production_id);
+
+    let source = &production_doc["evidence"]["promoted_from"];
+    assert_eq!(source["environment"], "staging", "{production_doc}");
+    assert_eq!(source["id"], staging_id.as_str(), "{production_doc}");
+    assert_eq!(
+        source["content_hash"], staging_doc["evidence"]["content_hash"],
+        "{production_doc}"
+    );
+    assert_eq!(production_doc["intact"], true, "{production_doc}");
+    assert_eq!(
+        production_doc["promoted_from_check"], "matches",
+        "{production_doc}"
+    );
+    assert!(
+        staging_doc["evidence"].get("promoted_from").is_none(),
+        "{staging_doc}"
+    );
+
+    let out = staging(dir, &["evidence", "show", &production_id]);
+    let human = text(&out);
+    assert!(
+        human.contains(&format!("promoted on `staging` evidence {staging_id}")),
+        "{human}"
+    );
+    let hash = staging_doc["evidence"]["content_hash"].as_str().unwrap();
+    assert!(human.contains(hash), "{human}");
+    assert!(human.contains("unchanged"), "{human}");
+    for secret in ["2f9c1d7e8a4b6c3d5e7f", "9e8d7c6b5a4f3e2d1c0b"] {
+        assert!(!human.contains(secret), "a secret was printed: {human}");
+        assert!(
+            !production_doc.to_string().contains(secret),
+            "a secret was printed: {production_doc}"
+        );
+    }
+
+    // Once the staging record relied on is gone, `show` says so.
+    std::fs::remove_file(dir.join(".staging/evidence").join(&staging_id)).unwrap();
+    assert_eq!(show(&production_id)["promoted_from_check"], "missing");
+    let human = text(&staging(dir, &["evidence", "show", &production_id]));
+    assert!(human.contains("is not in"), "{human}");
+}

@@ -1,11 +1,12 @@
 //! The promotion gate: production is deployed only when the environment that promotes to it
-//! passed for the same commit, with the same spec, recently, and the record says so
-//! untouched.
+//! passed for the same commit, with the same spec, recently, with probes that actually ran,
+//! and the record says so untouched.
 
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use staging_core::Result;
+use staging_core::pipeline::Evidence;
 use staging_core::spec::LoadedSpec;
 
 use crate::store::{EvidenceFilter, EvidenceStore, StoredEvidence};
@@ -100,6 +101,21 @@ pub enum Refusal {
         /// What that step said.
         summary: String,
     },
+    /// The latest run of this commit passed without validating anything: every step was
+    /// skipped, or the smoke step was skipped, ran no probe, or is missing.
+    #[error(
+        "{environment} run {id} for commit {commit} {reason}; a run that validated nothing is not evidence: make sure `{environment}` runs probes (`[[probes]]` whose `environments` include it) and run `staging up --env {environment} --commit {commit}` again"
+    )]
+    NothingValidated {
+        /// The source environment (`staging`).
+        environment: String,
+        /// The commit.
+        commit: String,
+        /// The run's evidence id.
+        id: String,
+        /// What it did not do (`skipped every step`, `ran no probe in its smoke step`).
+        reason: String,
+    },
     /// The commit passed, but under another version of the spec.
     #[error(
         "the spec changed since commit {commit} ran on `{environment}` ({id}: spec {}, now {}): what passed there is not what would run on the target; run `{environment}` again with this spec",
@@ -178,6 +194,7 @@ impl Refusal {
             Refusal::NoRun { .. } => "no_run",
             Refusal::OtherCommitOnly { .. } => "other_commit_only",
             Refusal::RunFailed { .. } => "run_failed",
+            Refusal::NothingValidated { .. } => "nothing_validated",
             Refusal::SpecChanged { .. } => "spec_changed",
             Refusal::EvidenceEdited { .. } => "evidence_edited",
             Refusal::EvidenceUnreadable { .. } => "evidence_unreadable",
@@ -238,6 +255,63 @@ fn short(hash: &str) -> &str {
     &hash[..hash.len().min(12)]
 }
 
+/// The name of the step whose probes are what a run validates.
+const SMOKE: &str = "smoke";
+
+/// Why a passing run is no evidence, or `None` when its smoke step ran and passed: at least
+/// one probe passed and none failed. A run validates nothing when every step was skipped,
+/// when it has no smoke step, when its smoke step was skipped (no probe for this
+/// environment), or when the step ran but no probe passed (each probe skipped).
+fn unvalidated(evidence: &Evidence) -> Option<String> {
+    let text =
+        |v: &serde_json::Value, key: &str| v.get(key).and_then(|x| x.as_str()).map(str::to_owned);
+    let status = |step: &serde_json::Value| text(step, "status").unwrap_or_default();
+    if evidence.steps.is_empty() {
+        return Some("recorded no step".to_owned());
+    }
+    if evidence.steps.iter().all(|s| status(s) == "skipped") {
+        return Some("skipped every step".to_owned());
+    }
+    let Some(smoke) = evidence
+        .steps
+        .iter()
+        .find(|s| text(s, "step").as_deref() == Some(SMOKE))
+    else {
+        return Some("never ran a smoke step".to_owned());
+    };
+    let summary = text(smoke, "summary").unwrap_or_default();
+    match status(smoke).as_str() {
+        "passed" => {}
+        "skipped" => return Some(format!("skipped the smoke step: {summary}")),
+        other => return Some(format!("did not pass the smoke step ({other}: {summary})")),
+    }
+    // One finding per probe (`staging_smoke::step_report`): passed ones hold, failed ones
+    // do not, skipped ones hold with a message beginning `skipped:`. Should a passed probe's
+    // message ever begin so, the run is refused, never allowed, by mistake.
+    let findings = smoke
+        .get("findings")
+        .and_then(|f| f.as_array())
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let holds = |f: &serde_json::Value| f.get("ok").and_then(|o| o.as_bool()) == Some(true);
+    if let Some(failed) = findings.iter().find(|f| !holds(f)) {
+        let name = text(failed, "name").unwrap_or_default();
+        return Some(format!("has a failed probe in its smoke step ({name})"));
+    }
+    let passed = findings
+        .iter()
+        .filter(|f| {
+            !text(f, "message")
+                .unwrap_or_default()
+                .starts_with("skipped:")
+        })
+        .count();
+    if passed == 0 {
+        return Some(format!("ran no probe in its smoke step ({summary})"));
+    }
+    None
+}
+
 fn refused(refusal: Refusal) -> Result<GateDecision> {
     Ok(GateDecision::Refused { refusal })
 }
@@ -246,7 +320,10 @@ fn refused(refusal: Refusal) -> Result<GateDecision> {
 ///
 /// The newest intact run of that commit under the current spec decides, and only if no
 /// record of that commit was edited or became unreadable (a tampered record is a reason to
-/// stop, not something to look past). `Err` only when the store cannot be read.
+/// stop, not something to look past). It must have passed, and validated something: its
+/// smoke step ran, at least one probe passed and none failed (a run whose every step was
+/// skipped, or whose smoke step ran no probe, is no evidence). `Err` only when the store
+/// cannot be read.
 pub async fn check_gate(store: &dyn EvidenceStore, request: &GateRequest) -> Result<GateDecision> {
     let r = request;
     let filter = EvidenceFilter::new()
@@ -320,6 +397,14 @@ pub async fn check_gate(store: &dyn EvidenceStore, request: &GateRequest) -> Res
             id: newest.id.clone(),
             step,
             summary,
+        });
+    }
+    if let Some(reason) = unvalidated(&newest.evidence) {
+        return refused(Refusal::NothingValidated {
+            environment,
+            commit,
+            id: newest.id.clone(),
+            reason,
         });
     }
     let age = newest.evidence.age_at(r.now);

@@ -9,8 +9,9 @@
 //!   pipeline's evidence step writing into it.
 //! - [`check_gate`]: `staging promote` asks it first. It answers [`GateDecision::Allowed`]
 //!   with the evidence, or [`GateDecision::Refused`] with a [`Refusal`] that says exactly
-//!   why (no run, other commit only, failed run and its step, spec changed, evidence
-//!   edited, too old).
+//!   why (no run, other commit only, failed run and its step, a run that validated nothing,
+//!   spec changed, evidence edited, too old). The evidence of the promotion then names the
+//!   record that allowed it ([`RecordEvidence::promoted_from`]).
 //! - [`diff_environments`]: `staging diff A B`, drift between two environments.
 //! - [`doctor`]: each failure of a run with its likely cause and remedy.
 //! - [`Junit`]: JUnit XML of whole runs for CI.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use staging_core::pipeline::{Evidence, EvidenceStep, RunContext, Step, StepReport};
+use staging_core::pipeline::{Evidence, EvidenceRef, EvidenceStep, RunContext, Step, StepReport};
 use staging_core::spec::LoadedSpec;
 use staging_core::{Error, Result};
 
@@ -49,12 +49,23 @@ pub async fn open_store(spec: &LoadedSpec) -> Result<DynEvidenceStore> {
 #[derive(Debug, Clone)]
 pub struct RecordEvidence {
     store: DynEvidenceStore,
+    promoted_from: Option<EvidenceRef>,
 }
 
 impl RecordEvidence {
     /// A step recording into `store`.
     pub fn new(store: DynEvidenceStore) -> Self {
-        RecordEvidence { store }
+        RecordEvidence {
+            store,
+            promoted_from: None,
+        }
+    }
+
+    /// Record the run as a promotion allowed by `source`, the record the gate accepted
+    /// ([`crate::StoredEvidence::reference`]): the evidence names it in `promoted_from`.
+    pub fn promoted_from(mut self, source: EvidenceRef) -> Self {
+        self.promoted_from = Some(source);
+        self
     }
 }
 
@@ -65,11 +76,19 @@ impl Step for RecordEvidence {
     }
 
     async fn run(&self, ctx: &mut RunContext) -> Result<StepReport> {
-        let evidence = Evidence::from_context(ctx);
+        let mut evidence = Evidence::from_context(ctx);
+        if let Some(source) = &self.promoted_from {
+            evidence = evidence.with_promoted_from(source.clone());
+        }
         let id = self.store.record(&evidence).await?;
+        let allowed_by = self
+            .promoted_from
+            .as_ref()
+            .map(|s| format!(", promoted on `{}` evidence {}", s.environment, s.id))
+            .unwrap_or_default();
         Ok(StepReport::passed(
             EvidenceStep::NAME,
-            format!("recorded {id} in {}", self.store.describe()),
+            format!("recorded {id} in {}{allowed_by}", self.store.describe()),
         ))
     }
 }

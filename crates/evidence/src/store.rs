@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::Serialize;
-use staging_core::pipeline::{Evidence, commits_match};
+use staging_core::pipeline::{Evidence, EvidenceRef, commits_match};
 use staging_core::{Error, Redactor, Result};
 
 /// Where evidence is kept: a directory ([`crate::DirStore`]) or a Postgres table
@@ -133,6 +133,16 @@ impl StoredEvidence {
             id: id.into(),
             intact: evidence.is_intact(),
             evidence,
+        }
+    }
+
+    /// A reference to this record (environment, id, content hash), for the evidence of a
+    /// promotion it allows to name it ([`Evidence::with_promoted_from`]).
+    pub fn reference(&self) -> EvidenceRef {
+        EvidenceRef {
+            environment: self.evidence.environment.clone(),
+            id: self.id.clone(),
+            content_hash: self.evidence.content_hash.clone(),
         }
     }
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use common::{SPEC, evidence, load, sha};
-use staging_core::pipeline::{Finding, Pipeline, RunContext, Step, StepReport};
+use common::{SPEC, evidence, evidence_of_steps, load, sha, step_json};
+use staging_core::pipeline::{Evidence, Finding, Pipeline, RunContext, Step, StepReport};
 use staging_evidence::{
     DirStore, EvidenceFilter, EvidenceStore, GateDecision, GateRequest, RecordEvidence, Refusal,
     check_direct_up, check_gate, promotion_pair,
@@ -204,13 +204,46 @@ async fn a_failed_pipeline_run_is_recorded_by_the_evidence_step_and_refused() {
     assert!(matches!(refusal(&decision), Refusal::RunFailed { step, .. } if step == "smoke"));
 }
 
+/// A smoke step whose one probe passed, reported the way the smoke step reports it.
+#[derive(Debug)]
+struct PassingSmoke;
+
+#[async_trait]
+impl Step for PassingSmoke {
+    fn name(&self) -> &'static str {
+        "smoke"
+    }
+    async fn run(&self, _ctx: &mut RunContext) -> staging_core::Result<StepReport> {
+        Ok(smoke_passed())
+    }
+}
+
+fn smoke_passed() -> StepReport {
+    StepReport::from_findings(
+        "smoke",
+        "1 passed, 0 failed, 0 skipped",
+        vec![Finding::ok("health", "200 in 12ms").with_duration(Duration::from_millis(12))],
+    )
+}
+
+/// The smoke step of an environment every probe leaves out: skipped, each probe listed as
+/// skipped.
+fn smoke_without_probes() -> StepReport {
+    let mut r = StepReport::skipped("smoke", "no probes to run (0 passed, 0 failed, 2 skipped)");
+    r.findings = vec![
+        Finding::ok("health", "skipped: not run in staging"),
+        Finding::ok("login-flow", "skipped: not run in staging"),
+    ];
+    r
+}
+
 #[tokio::test]
 async fn a_passing_pipeline_run_recorded_by_the_evidence_step_allows_promotion() {
     let s = setup();
     let store: staging_evidence::DynEvidenceStore = Arc::new(s.store.clone());
     let pipeline = Pipeline::new()
         .step(Passing("validate"))
-        .step(Passing("smoke"))
+        .step(PassingSmoke)
         .step(RecordEvidence::new(store.clone()));
     let mut ctx = RunContext::new(s.spec.clone(), "staging", sha('a')).unwrap();
     assert!(pipeline.run(&mut ctx).await.ok);
@@ -449,4 +482,305 @@ fn the_promotion_pair_defaults_to_the_environment_promoting_to_the_target() {
     );
     assert!(promotion_pair(&spec, Some("production"), "staging").is_err());
     assert!(promotion_pair(&spec, None, "staging").is_err());
+}
+
+/// Record `steps` as the newest staging run of commit `a`, and ask the gate.
+async fn gate_on_steps(s: &Setup, steps: Vec<StepReport>) -> (String, GateDecision) {
+    let ev = evidence_of_steps(
+        "staging",
+        &sha('a'),
+        &s.spec.hash,
+        steps.iter().map(step_json).collect(),
+        SystemTime::now(),
+    );
+    assert!(ev.ok, "the run must pass as the pipeline judges it: {ev:?}");
+    let id = s.store.record(&ev).await.unwrap();
+    let decision = check_gate(&s.store, &request(s, &sha('a'))).await.unwrap();
+    (id, decision)
+}
+
+fn nothing_validated(d: &GateDecision) -> (&str, &str) {
+    match refusal(d) {
+        Refusal::NothingValidated { id, reason, .. } => (id, reason),
+        other => panic!("expected nothing_validated, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_gate_refuses_a_staging_run_that_skipped_every_step() {
+    let s = setup();
+    let steps = [
+        "validate", "secrets", "migrate", "deploy", "wait", "verify", "smoke",
+    ]
+    .into_iter()
+    .map(|n| StepReport::skipped(n, "nothing to do"))
+    .collect();
+    let (id, decision) = gate_on_steps(&s, steps).await;
+    assert_eq!(
+        nothing_validated(&decision),
+        (id.as_str(), "skipped every step")
+    );
+    assert_eq!(decision.exit_code(), 1);
+    let message = refusal(&decision).to_string();
+    assert!(
+        message.contains(&format!(
+            "staging run {id} for commit {} skipped every step",
+            sha('a')
+        )),
+        "{message}"
+    );
+    assert!(message.contains("staging up --env staging"), "{message}");
+    let json = decision.to_json();
+    assert_eq!(json["refusal"]["kind"], "nothing_validated");
+    assert_eq!(json["refusal"]["id"], id.as_str());
+}
+
+#[tokio::test]
+async fn the_gate_refuses_a_staging_run_whose_smoke_step_was_skipped_for_want_of_probes() {
+    let s = setup();
+    let (id, decision) = gate_on_steps(
+        &s,
+        vec![
+            StepReport::passed("validate", "spec is valid"),
+            smoke_without_probes(),
+        ],
+    )
+    .await;
+    let (refused_id, reason) = nothing_validated(&decision);
+    assert_eq!(refused_id, id);
+    assert!(reason.starts_with("skipped the smoke step"), "{reason}");
+    assert!(reason.contains("0 passed, 0 failed, 2 skipped"), "{reason}");
+}
+
+#[tokio::test]
+async fn the_gate_refuses_a_staging_run_whose_smoke_step_ran_zero_probes() {
+    let s = setup();
+    // Passed, but with no probe behind it: nothing was checked.
+    let (_, decision) = gate_on_steps(
+        &s,
+        vec![
+            StepReport::passed("validate", "spec is valid"),
+            StepReport::passed("smoke", "0 passed, 0 failed, 0 skipped"),
+        ],
+    )
+    .await;
+    assert!(
+        nothing_validated(&decision)
+            .1
+            .starts_with("ran no probe in its smoke step"),
+        "{decision:?}"
+    );
+
+    // Every probe listed, each one skipped.
+    let s = setup();
+    let (_, decision) = gate_on_steps(
+        &s,
+        vec![
+            StepReport::passed("validate", "spec is valid"),
+            StepReport::from_findings(
+                "smoke",
+                "0 passed, 0 failed, 1 skipped",
+                vec![Finding::ok("health", "skipped: fail-fast")],
+            ),
+        ],
+    )
+    .await;
+    assert!(
+        nothing_validated(&decision)
+            .1
+            .starts_with("ran no probe in its smoke step"),
+        "{decision:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_gate_refuses_a_staging_run_that_has_no_smoke_step() {
+    let s = setup();
+    let (id, decision) = gate_on_steps(
+        &s,
+        vec![
+            StepReport::passed("validate", "spec is valid"),
+            StepReport::passed("deploy", "web deployed"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        nothing_validated(&decision),
+        (id.as_str(), "never ran a smoke step")
+    );
+}
+
+#[tokio::test]
+async fn the_gate_allows_a_run_whose_smoke_step_passed_a_probe_though_others_were_skipped() {
+    let s = setup();
+    let (_, decision) = gate_on_steps(
+        &s,
+        vec![
+            StepReport::passed("validate", "spec is valid"),
+            StepReport::skipped("migrate", "no databases"),
+            StepReport::from_findings(
+                "smoke",
+                "1 passed, 0 failed, 1 skipped",
+                vec![
+                    Finding::ok("health", "200 in 12ms").with_duration(Duration::from_millis(12)),
+                    Finding::ok("ses", "skipped: not run in staging"),
+                ],
+            ),
+        ],
+    )
+    .await;
+    assert!(decision.is_allowed(), "{decision:?}");
+}
+
+#[tokio::test]
+async fn a_run_that_validated_nothing_after_one_that_did_is_refused_because_the_newest_decides() {
+    let s = setup();
+    let earlier = SystemTime::now() - Duration::from_secs(600);
+    s.store
+        .record(&evidence("staging", &sha('a'), &s.spec.hash, None, earlier))
+        .await
+        .unwrap();
+    let (id, decision) = gate_on_steps(
+        &s,
+        vec![
+            StepReport::passed("validate", "spec is valid"),
+            smoke_without_probes(),
+        ],
+    )
+    .await;
+    assert_eq!(nothing_validated(&decision).0, id);
+}
+
+#[tokio::test]
+async fn a_pipeline_run_whose_smoke_step_had_no_probe_is_recorded_as_passing_and_refused() {
+    let s = setup();
+    let store: staging_evidence::DynEvidenceStore = Arc::new(s.store.clone());
+    let pipeline = Pipeline::new()
+        .step(Passing("validate"))
+        .step(Passing("smoke"))
+        .step(RecordEvidence::new(store.clone()));
+    let mut ctx = RunContext::new(s.spec.clone(), "staging", sha('a')).unwrap();
+    assert!(pipeline.run(&mut ctx).await.ok);
+    let decision = check_gate(&*store, &request(&s, &sha('a'))).await.unwrap();
+    assert!(
+        nothing_validated(&decision).1.starts_with("ran no probe"),
+        "{decision:?}"
+    );
+}
+
+/// Run a promotion the way `staging promote` does: the gate, then the target's pipeline
+/// recording evidence that names the record the gate accepted.
+async fn promote(s: &Setup, store: &staging_evidence::DynEvidenceStore) -> (String, String) {
+    let decision = check_gate(&**store, &request(s, &sha('a'))).await.unwrap();
+    let GateDecision::Allowed { evidence } = &decision else {
+        panic!("refused: {decision:?}");
+    };
+    let pipeline = Pipeline::new()
+        .step(Passing("validate"))
+        .step(PassingSmoke)
+        .step(RecordEvidence::new(store.clone()).promoted_from(evidence.reference()));
+    let mut ctx = RunContext::new(s.spec.clone(), "production", sha('a')).unwrap();
+    let report = pipeline.run(&mut ctx).await;
+    assert!(report.ok, "{report:?}");
+    let production = store
+        .list(&EvidenceFilter::new().environment("production"))
+        .await
+        .unwrap();
+    assert_eq!(production.entries.len(), 1);
+    (evidence.id.clone(), production.entries[0].id.clone())
+}
+
+#[tokio::test]
+async fn production_evidence_names_the_staging_evidence_that_allowed_it() {
+    let s = setup();
+    let store: staging_evidence::DynEvidenceStore = Arc::new(s.store.clone());
+    let staging = evidence("staging", &sha('a'), &s.spec.hash, None, SystemTime::now());
+    let staging_id = store.record(&staging).await.unwrap();
+
+    let (allowed_by, production_id) = promote(&s, &store).await;
+    assert_eq!(allowed_by, staging_id);
+
+    let production = store.get(&production_id).await.unwrap();
+    assert!(
+        production.intact,
+        "naming the source keeps the record intact"
+    );
+    let source = production
+        .evidence
+        .promoted_from
+        .as_ref()
+        .expect("production evidence names the staging evidence");
+    assert_eq!(source.environment, "staging");
+    assert_eq!(source.id, staging_id);
+    assert_eq!(source.content_hash, staging.content_hash);
+    // The name leads back to the very record, unchanged.
+    let relied_on = store.get(&source.id).await.unwrap();
+    assert!(relied_on.intact);
+    assert_eq!(relied_on.evidence.content_hash, source.content_hash);
+
+    // Staging's own record names nothing.
+    assert_eq!(
+        store.get(&staging_id).await.unwrap().evidence.promoted_from,
+        None
+    );
+    let text = std::fs::read_to_string(s.store.root().join(&staging_id)).unwrap();
+    assert!(!text.contains("promoted_from"), "{text}");
+}
+
+#[tokio::test]
+async fn pointing_production_evidence_at_other_staging_evidence_is_detected_as_an_edit() {
+    let s = setup();
+    let store: staging_evidence::DynEvidenceStore = Arc::new(s.store.clone());
+    let staging = evidence("staging", &sha('a'), &s.spec.hash, None, SystemTime::now());
+    let staging_id = store.record(&staging).await.unwrap();
+    let (_, production_id) = promote(&s, &store).await;
+
+    let path = s.store.root().join(&production_id);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited = text.replace(&staging_id, "aaaaaaa/staging-some-other-run.json");
+    assert_ne!(text, edited);
+    std::fs::write(&path, edited).unwrap();
+    assert!(!store.get(&production_id).await.unwrap().intact);
+}
+
+/// A record as written before `promoted_from` existed, with the content hash the tool
+/// computed then.
+const RECORD_WITHOUT_PROMOTED_FROM: &str = r#"{
+  "project": "shop",
+  "environment": "staging",
+  "commit": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+  "spec_hash": "SPEC",
+  "tool_version": "0.1.0",
+  "recorded_at": "2025-01-02T03:04:05.678Z",
+  "ok": true,
+  "steps": [
+    { "step": "validate", "status": "passed", "summary": "spec is valid", "duration_ms": 3 },
+    {
+      "step": "smoke",
+      "status": "passed",
+      "summary": "1 passed, 0 failed, 0 skipped",
+      "findings": [{ "name": "health", "ok": true, "message": "200 in 12ms", "duration_ms": 12 }],
+      "duration_ms": 15
+    }
+  ],
+  "content_hash": "3601d8a2890e95f6860ead6a40be75148119e98d6ca670d80d26e9d3ff2e629a"
+}"#;
+
+#[tokio::test]
+async fn evidence_recorded_before_records_named_their_source_still_reads_intact() {
+    let evidence: Evidence = serde_json::from_str(RECORD_WITHOUT_PROMOTED_FROM).unwrap();
+    assert_eq!(evidence.promoted_from, None);
+    assert!(
+        evidence.is_intact(),
+        "an old record must not turn into an edited one"
+    );
+
+    let s = setup();
+    let dir = s.store.root().join(sha('a'));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("staging-old.json"), RECORD_WITHOUT_PROMOTED_FROM).unwrap();
+    let listing = s.store.list(&EvidenceFilter::new()).await.unwrap();
+    assert!(listing.unreadable.is_empty(), "{listing:?}");
+    assert_eq!(listing.entries.len(), 1);
+    assert!(listing.entries[0].intact);
 }

@@ -1,6 +1,7 @@
 //! `staging evidence list|show`, `staging diff`, `staging doctor`.
 
 use clap::{Args, Subcommand};
+use staging_core::pipeline::EvidenceRef;
 use staging_core::{Error, Result};
 use staging_evidence::EvidenceFilter;
 
@@ -79,8 +80,16 @@ pub(crate) async fn evidence(global: &Global, cmd: &EvidenceCmd, out: Output) ->
         }
         EvidenceCmd::Show { id } => {
             let stored = store.get(id).await?;
+            let source_check = match &stored.evidence.promoted_from {
+                Some(source) => Some(check_source(&*store, source).await),
+                None => None,
+            };
             if out.json {
-                out.json(&stored);
+                let mut doc = serde_json::to_value(&stored).unwrap_or_default();
+                if let (Some((check, _)), Some(obj)) = (&source_check, doc.as_object_mut()) {
+                    obj.insert("promoted_from_check".to_owned(), (*check).into());
+                }
+                out.json(&doc);
             } else {
                 let e = &stored.evidence;
                 out.line(&format!(
@@ -102,6 +111,12 @@ pub(crate) async fn evidence(global: &Global, cmd: &EvidenceCmd, out: Output) ->
                         "DOES NOT MATCH: the record was edited"
                     }
                 ));
+                if let (Some(source), Some((_, why))) = (&e.promoted_from, &source_check) {
+                    out.line(&format!(
+                        "promoted on `{}` evidence {} (content hash {}): {why}",
+                        source.environment, source.id, source.content_hash
+                    ));
+                }
                 for step in &e.steps {
                     out.line(&format!(
                         "  {:<8} {:<9} {}",
@@ -113,6 +128,33 @@ pub(crate) async fn evidence(global: &Global, cmd: &EvidenceCmd, out: Output) ->
             }
             Ok(0)
         }
+    }
+}
+
+/// Whether the record a promotion names is still in `store` as it was relied on: `matches`,
+/// `differs` (its content hash is not the one named, or no longer matches its content),
+/// `missing`, or `unreadable`; with a sentence for people.
+async fn check_source(
+    store: &dyn staging_evidence::EvidenceStore,
+    source: &EvidenceRef,
+) -> (&'static str, String) {
+    match store.get(&source.id).await {
+        Ok(found) if found.intact && found.evidence.content_hash == source.content_hash => (
+            "matches",
+            format!("the record is in {} unchanged", store.describe()),
+        ),
+        Ok(_) => (
+            "differs",
+            format!(
+                "the record in {} is NOT the one relied on (its content changed)",
+                store.describe()
+            ),
+        ),
+        Err(Error::NotFound { .. }) => (
+            "missing",
+            format!("the record is not in {}", store.describe()),
+        ),
+        Err(e) => ("unreadable", format!("the record cannot be read: {e}")),
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use staging_core::pipeline::RunReport;
+use staging_core::pipeline::{EvidenceRef, RunReport};
 use staging_core::spec::LoadedSpec;
 use staging_core::{Error, Result};
 use staging_evidence::{GateDecision, GateRequest, Junit, RecordEvidence};
@@ -47,24 +47,25 @@ pub(crate) struct PromoteArgs {
     pub(crate) run: UpArgs,
 }
 
-/// Run the pipeline on `env`, recording evidence; Ctrl-C stops it and the services it
-/// started. `None` when interrupted.
+/// Run the pipeline on `env`, recording evidence (naming `promoted_from`, the record that
+/// allowed a promotion); Ctrl-C stops it and the services it started. `None` when
+/// interrupted.
 async fn run_pipeline(
     global: &Global,
     spec: Arc<LoadedSpec>,
     env: &str,
     commit: String,
     args: &UpArgs,
+    promoted_from: Option<EvidenceRef>,
     out: Output,
 ) -> Result<Option<RunReport>> {
     out.run_header(&spec.spec.project.name, env, &commit);
     let store = staging_evidence::open_store(&spec).await?;
-    let pipeline = up_pipeline(
-        &spec,
-        &commit,
-        args.probes.step(),
-        RecordEvidence::new(store),
-    );
+    let mut evidence = RecordEvidence::new(store);
+    if let Some(source) = promoted_from {
+        evidence = evidence.promoted_from(source);
+    }
+    let pipeline = up_pipeline(&spec, &commit, args.probes.step(), evidence);
     let mut ctx = run_context(global, spec, env, commit)?;
     tokio::select! {
         report = pipeline.run(&mut ctx) => Ok(Some(report)),
@@ -112,7 +113,7 @@ pub(crate) async fn up(global: &Global, args: &UpArgs, out: Output) -> Result<u8
     let env = environment(global, &spec)?;
     staging_evidence::check_direct_up(&spec, &env)?;
     let commit = commit(args.commit.as_deref(), &spec)?;
-    let Some(report) = run_pipeline(global, spec, &env, commit, args, out).await? else {
+    let Some(report) = run_pipeline(global, spec, &env, commit, args, None, out).await? else {
         out.note(INTERRUPTED);
         return Ok(130);
     };
@@ -137,27 +138,34 @@ pub(crate) async fn promote(global: &Global, args: &PromoteArgs, out: Output) ->
     let decision = staging_evidence::check_gate(&*store, &request).await?;
     let mut junit = Junit::new("staging promote");
     junit.add_gate(&request, &decision);
-    if let GateDecision::Refused { refusal } = &decision {
-        if let Some(path) = &args.run.junit {
-            write_junit(path, &junit.to_xml()?)?;
+    let allowed_by = match &decision {
+        GateDecision::Allowed { evidence } => evidence.reference(),
+        GateDecision::Refused { refusal } => {
+            if let Some(path) = &args.run.junit {
+                write_junit(path, &junit.to_xml()?)?;
+            }
+            if out.json {
+                out.json(&decision.to_json());
+            } else {
+                out.line(&format!(
+                    "{} promotion of {commit} from `{from}` to `{to}`",
+                    out.paint("31;1", "REFUSED")
+                ));
+                out.line(&format!("  {refusal}"));
+            }
+            return Ok(decision.exit_code());
         }
-        if out.json {
-            out.json(&decision.to_json());
-        } else {
-            out.line(&format!(
-                "{} promotion of {commit} from `{from}` to `{to}`",
-                out.paint("31;1", "REFUSED")
-            ));
-            out.line(&format!("  {refusal}"));
-        }
-        return Ok(decision.exit_code());
-    }
+    };
     if !out.json {
         out.line(&format!(
-            "gate: `{from}` passed {commit} with this spec; promoting to `{to}`"
+            "gate: `{from}` passed {commit} with this spec (evidence {}); promoting to `{to}`",
+            allowed_by.id
         ));
     }
-    let Some(report) = run_pipeline(global, spec, &to, commit, &args.run, out).await? else {
+    let promoted_from = Some(allowed_by);
+    let Some(report) =
+        run_pipeline(global, spec, &to, commit, &args.run, promoted_from, out).await?
+    else {
         out.note(INTERRUPTED);
         return Ok(130);
     };

@@ -67,6 +67,24 @@ pub fn evidence(
             ],
         ))),
     }
+    let mut e = evidence_of_steps(env, commit, spec_hash, steps, at);
+    e.ok = failed_step.is_none();
+    e.content_hash = e.compute_hash();
+    e
+}
+
+/// Evidence of a run of `commit` on `env` under `spec_hash` made of `steps` (reports as
+/// JSON), recorded at `at`; it passed when no step failed, as the pipeline judges it.
+pub fn evidence_of_steps(
+    env: &str,
+    commit: &str,
+    spec_hash: &str,
+    steps: Vec<serde_json::Value>,
+    at: SystemTime,
+) -> Evidence {
+    let ok = steps
+        .iter()
+        .all(|s| matches!(s["status"].as_str(), Some("passed" | "skipped")));
     let mut e = Evidence {
         project: "shop".to_owned(),
         environment: env.to_owned(),
@@ -74,8 +92,9 @@ pub fn evidence(
         spec_hash: spec_hash.to_owned(),
         tool_version: "0.1.0".to_owned(),
         recorded_at: humantime::format_rfc3339_millis(at).to_string(),
-        ok: failed_step.is_none(),
+        ok,
         steps,
+        promoted_from: None,
         content_hash: String::new(),
     };
     e.content_hash = e.compute_hash();

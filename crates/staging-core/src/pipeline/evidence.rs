@@ -36,6 +36,11 @@ pub struct Evidence {
     pub ok: bool,
     /// Each step's result, as JSON.
     pub steps: Vec<serde_json::Value>,
+    /// When the run was a promotion: the record of the source environment that the gate
+    /// accepted. Absent in every other record, and in records written before the field
+    /// existed (it is not serialized when absent, so their content hash still matches).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<EvidenceRef>,
     /// SHA-256 over all of the above, hex.
     #[serde(default)]
     pub content_hash: String,
@@ -78,10 +83,20 @@ impl Evidence {
                 .iter()
                 .all(|r| matches!(r.status, StepStatus::Passed | StepStatus::Skipped)),
             steps,
+            promoted_from: None,
             content_hash: String::new(),
         };
         evidence.content_hash = evidence.compute_hash();
         evidence
+    }
+
+    /// This evidence, naming `source` as the record that allowed the promotion it is of,
+    /// hashed again so that it stays intact (an edit of the reference later is detected like
+    /// any other edit).
+    pub fn with_promoted_from(mut self, source: EvidenceRef) -> Evidence {
+        self.promoted_from = Some(source);
+        self.content_hash = self.compute_hash();
+        self
     }
 
     /// Where this evidence lives under an evidence directory: `<commit>/<env>-<time>.json`,
@@ -109,6 +124,18 @@ impl Evidence {
         let body = serde_json::to_string_pretty(self).map_err(|e| Error::failed(e.to_string()))?;
         Ok(redactor.redact(&body).into_owned())
     }
+}
+
+/// A reference to one stored record of evidence: which environment's, its id in the store
+/// that holds it, and its content hash at the time it was relied on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceRef {
+    /// The environment the record is of (`staging`).
+    pub environment: String,
+    /// Its id in the store (a path under the evidence directory; a row id in Postgres).
+    pub id: String,
+    /// Its content hash (SHA-256, hex): what tells the record named from one edited since.
+    pub content_hash: String,
 }
 
 /// Where evidence for a spec is kept.
