@@ -22,7 +22,7 @@
 //! `staging-core`, next to the pipeline that produces it, so a run recorded by core's own
 //! `EvidenceStep` and one recorded here are the same record. Everything that *reads*
 //! evidence back — listing, filtering, judging — lives here, with the one store that needs
-//! a database driver; core stays free of sqlx.
+//! a database driver (`staging-postgres`); core stays free of database drivers.
 //!
 //! The gate judges a record by its own content, never by where it is kept: a file moved to
 //! another commit's directory, or a row whose columns were edited, is still only what its

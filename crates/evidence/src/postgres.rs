@@ -5,15 +5,15 @@
 //! reorders keys and normalizes numbers, which would make every record look edited). The
 //! other columns only serve filtering; the gate judges each record by its body.
 
-use std::str::FromStr;
-use std::time::Duration;
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use secrecy::{ExposeSecret, SecretString};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, ConnectOptions, PgPool, Row};
+use secrecy::SecretString;
 use staging_core::pipeline::Evidence;
+use staging_core::redact::mask_url_credentials;
 use staging_core::{Error, Redactor, Result};
+use staging_postgres::Client;
+use tokio::sync::Mutex;
 
 use crate::store::{
     EvidenceFilter, EvidenceStore, Listing, StoredEvidence, Unreadable, stored_text,
@@ -23,11 +23,21 @@ use crate::store::{
 pub const DEFAULT_TABLE: &str = "staging_evidence";
 
 /// Evidence in a Postgres table.
+///
+/// One connection (through `staging-postgres`: libpq's `sslmode`, `TCP_NODELAY`), shared by
+/// every clone; concurrent calls are pipelined on it. A connection that has closed (the
+/// server restarted, say) is opened again on the next call.
 #[derive(Clone)]
 pub struct PgStore {
-    pool: PgPool,
+    conn: Arc<Connection>,
     table: Table,
     redactor: Redactor,
+}
+
+/// The URL and the current connection.
+struct Connection {
+    url: SecretString,
+    client: Mutex<Arc<Client>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -86,73 +96,59 @@ impl Table {
 }
 
 /// A database error as a kind, never with the URL.
-fn pg_error(context: &str, e: sqlx::Error) -> Error {
-    let retryable = matches!(
-        e,
-        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut
-    );
-    let text = Redactor::global()
-        .redact(&format!("{context}: {e}"))
-        .into_owned();
+fn pg_error(context: &str, e: &tokio_postgres::Error) -> Error {
     Error::Provider {
         provider: "postgres evidence store".to_owned(),
-        source: strip_url_credentials(&text).into(),
-        retryable,
+        source: scrub(&format!("{context}: {}", staging_postgres::describe(e))).into(),
+        retryable: staging_postgres::is_transient(e),
     }
 }
 
-/// `scheme://user:password@host` → `scheme://user:***@host`, wherever it appears.
-fn strip_url_credentials(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("://") {
-        let (head, tail) = rest.split_at(i + 3);
-        out.push_str(head);
-        let end = tail
-            .find(|c: char| c.is_whitespace() || c == '/' || c == '"' || c == '\'')
-            .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match (authority.rfind('@'), authority.find(':')) {
-            (Some(at), Some(colon)) if colon < at => {
-                out.push_str(&authority[..colon]);
-                out.push_str(":***");
-                out.push_str(&authority[at..]);
+/// A failed connect as this store's error, never with the URL.
+fn connect_error(e: Error) -> Error {
+    match e {
+        Error::Provider {
+            source, retryable, ..
+        } => {
+            let text = source.to_string();
+            let text = text.strip_prefix("cannot connect: ").unwrap_or(&text);
+            Error::Provider {
+                provider: "postgres evidence store".to_owned(),
+                source: scrub(&format!("cannot connect to the evidence database: {text}")).into(),
+                retryable,
             }
-            _ => out.push_str(authority),
         }
-        rest = &tail[end..];
+        Error::ConfigInvalid { message, .. } => {
+            Error::config(scrub(&format!("the evidence database URL: {message}")))
+        }
+        other => other,
     }
-    out.push_str(rest);
-    out
+}
+
+/// `text` with every registered secret and every URL password masked.
+fn scrub(text: &str) -> String {
+    mask_url_credentials(&Redactor::global().redact(text)).into_owned()
 }
 
 impl PgStore {
     /// Connect to `url` and create the table (default [`DEFAULT_TABLE`]) and its schema
     /// when they do not exist. Safe when several runners start at once: the creation is
-    /// serialized by an advisory lock.
+    /// serialized by an advisory lock. A wrong URL or password fails here, at once.
     pub async fn connect(url: &SecretString, table: Option<&str>) -> Result<Self> {
         let table = Table::parse(table.unwrap_or(DEFAULT_TABLE))?;
-        let options = PgConnectOptions::from_str(url.expose_secret())
-            .map_err(|e| pg_error("invalid evidence database URL", e))?
-            .disable_statement_logging();
-        // One direct connection first: a wrong URL or password fails at once, where the
-        // pool would keep retrying until its acquire timeout.
-        let probe = options
-            .connect()
+        let client = staging_postgres::connect(url)
             .await
-            .map_err(|e| pg_error("cannot connect to the evidence database", e))?;
-        let _ = sqlx::Connection::close(probe).await;
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_lazy_with(options);
-        let store = PgStore {
-            pool,
+            .map_err(connect_error)?;
+        // Before the connection is shared: the creation is one transaction on it.
+        create_table(&client, &table).await?;
+        Ok(PgStore {
+            conn: Arc::new(Connection {
+                url: url.clone(),
+                client: Mutex::new(Arc::new(client)),
+            }),
             table,
             redactor: Redactor::global().clone(),
-        };
-        store.create_table().await?;
-        Ok(store)
+        })
     }
 
     /// The redactor every record passes through before it is written (default: the global
@@ -167,30 +163,61 @@ impl PgStore {
         self.table.display()
     }
 
-    async fn create_table(&self) -> Result<()> {
-        let t = self.table.quoted();
-        let index = format!("\"{}_env_commit\"", self.table.name);
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(|e| pg_error("cannot begin", e))?;
-        // `CREATE TABLE IF NOT EXISTS` run by two sessions at once can still fail on the
-        // catalog's unique index; one lock per table name makes them take turns.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-            .bind(format!("staging-evidence:{}", self.table.display()))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| pg_error("cannot lock the evidence table for creation", e))?;
-        if let Some(schema) = &self.table.schema {
-            sqlx::query(AssertSqlSafe(format!(
-                "CREATE SCHEMA IF NOT EXISTS \"{schema}\""
-            )))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| pg_error("cannot create the evidence schema", e))?;
+    /// The open connection, or a new one when it has closed.
+    async fn client(&self) -> Result<Arc<Client>> {
+        let mut held = self.conn.client.lock().await;
+        if held.is_closed() {
+            let fresh = staging_postgres::connect(&self.conn.url)
+                .await
+                .map_err(connect_error)?;
+            *held = Arc::new(fresh);
         }
-        sqlx::query(AssertSqlSafe(format!(
+        Ok(Arc::clone(&held))
+    }
+
+    fn row(
+        &self,
+        row: &tokio_postgres::Row,
+    ) -> Result<std::result::Result<StoredEvidence, Unreadable>> {
+        let id: i64 = row.try_get("id").map_err(|e| pg_error("bad row", &e))?;
+        let body: String = row.try_get("body").map_err(|e| pg_error("bad row", &e))?;
+        Ok(match serde_json::from_str::<Evidence>(&body) {
+            Ok(e) => Ok(StoredEvidence::new(id.to_string(), e)),
+            Err(e) => Err(Unreadable {
+                id: id.to_string(),
+                reason: format!("not evidence JSON: {e}"),
+            }),
+        })
+    }
+}
+
+/// Create `table` (and its schema) when it does not exist, in one transaction on `client`,
+/// which nothing else uses yet. On an error the caller drops the connection, and the server
+/// rolls the transaction back.
+async fn create_table(client: &Client, table: &Table) -> Result<()> {
+    let t = table.quoted();
+    let index = format!("\"{}_env_commit\"", table.name);
+    client
+        .batch_execute("BEGIN")
+        .await
+        .map_err(|e| pg_error("cannot begin", &e))?;
+    // `CREATE TABLE IF NOT EXISTS` run by two sessions at once can still fail on the
+    // catalog's unique index; one lock per table name makes them take turns.
+    client
+        .execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1))",
+            &[&format!("staging-evidence:{}", table.display())],
+        )
+        .await
+        .map_err(|e| pg_error("cannot lock the evidence table for creation", &e))?;
+    if let Some(schema) = &table.schema {
+        client
+            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+            .await
+            .map_err(|e| pg_error("cannot create the evidence schema", &e))?;
+    }
+    client
+        .batch_execute(&format!(
             "CREATE TABLE IF NOT EXISTS {t} (
                 id BIGSERIAL PRIMARY KEY,
                 project TEXT NOT NULL,
@@ -203,35 +230,19 @@ impl PgStore {
                 body TEXT NOT NULL,
                 inserted_at TIMESTAMPTZ NOT NULL DEFAULT now()
             )"
-        )))
-        .execute(&mut *tx)
+        ))
         .await
-        .map_err(|e| pg_error("cannot create the evidence table", e))?;
-        sqlx::query(AssertSqlSafe(format!(
+        .map_err(|e| pg_error("cannot create the evidence table", &e))?;
+    client
+        .batch_execute(&format!(
             "CREATE INDEX IF NOT EXISTS {index} ON {t} (project, environment, commit_sha)"
-        )))
-        .execute(&mut *tx)
+        ))
         .await
-        .map_err(|e| pg_error("cannot index the evidence table", e))?;
-        tx.commit()
-            .await
-            .map_err(|e| pg_error("cannot create the evidence table", e))
-    }
-
-    fn row(
-        &self,
-        row: &sqlx::postgres::PgRow,
-    ) -> Result<std::result::Result<StoredEvidence, Unreadable>> {
-        let id: i64 = row.try_get("id").map_err(|e| pg_error("bad row", e))?;
-        let body: String = row.try_get("body").map_err(|e| pg_error("bad row", e))?;
-        Ok(match serde_json::from_str::<Evidence>(&body) {
-            Ok(e) => Ok(StoredEvidence::new(id.to_string(), e)),
-            Err(e) => Err(Unreadable {
-                id: id.to_string(),
-                reason: format!("not evidence JSON: {e}"),
-            }),
-        })
-    }
+        .map_err(|e| pg_error("cannot index the evidence table", &e))?;
+    client
+        .batch_execute("COMMIT")
+        .await
+        .map_err(|e| pg_error("cannot create the evidence table", &e))
 }
 
 #[async_trait]
@@ -247,18 +258,25 @@ impl EvidenceStore for PgStore {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
             self.table.quoted()
         );
-        let id: i64 = sqlx::query_scalar(AssertSqlSafe(sql))
-            .bind(&evidence.project)
-            .bind(&evidence.environment)
-            .bind(&evidence.commit)
-            .bind(&evidence.spec_hash)
-            .bind(evidence.ok)
-            .bind(&evidence.recorded_at)
-            .bind(&evidence.content_hash)
-            .bind(&body)
-            .fetch_one(&self.pool)
+        let id: i64 = self
+            .client()
+            .await?
+            .query_one(
+                &sql,
+                &[
+                    &evidence.project,
+                    &evidence.environment,
+                    &evidence.commit,
+                    &evidence.spec_hash,
+                    &evidence.ok,
+                    &evidence.recorded_at,
+                    &evidence.content_hash,
+                    &body,
+                ],
+            )
             .await
-            .map_err(|e| pg_error("cannot record evidence", e))?;
+            .and_then(|row| row.try_get(0))
+            .map_err(|e| pg_error("cannot record evidence", &e))?;
         Ok(id.to_string())
     }
 
@@ -273,12 +291,15 @@ impl EvidenceStore for PgStore {
              ORDER BY id DESC",
             self.table.quoted()
         );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(filter.project.as_deref())
-            .bind(filter.environment.as_deref())
-            .fetch_all(&self.pool)
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &sql,
+                &[&filter.project.as_deref(), &filter.environment.as_deref()],
+            )
             .await
-            .map_err(|e| pg_error("cannot list evidence", e))?;
+            .map_err(|e| pg_error("cannot list evidence", &e))?;
         let mut listing = Listing::default();
         for row in &rows {
             match self.row(row)? {
@@ -299,11 +320,12 @@ impl EvidenceStore for PgStore {
             ))
         })?;
         let sql = format!("SELECT id, body FROM {} WHERE id = $1", self.table.quoted());
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(n)
-            .fetch_optional(&self.pool)
+        let row = self
+            .client()
+            .await?
+            .query_opt(&sql, &[&n])
             .await
-            .map_err(|e| pg_error("cannot read evidence", e))?
+            .map_err(|e| pg_error("cannot read evidence", &e))?
             .ok_or_else(|| Error::not_found(format!("evidence `{id}` in {}", self.describe())))?;
         self.row(&row)?.map_err(|u| {
             Error::failed(format!(
@@ -331,9 +353,33 @@ mod tests {
 
     #[test]
     fn credentials_in_urls_are_masked() {
-        let out =
-            strip_url_credentials("cannot connect to postgres://ci:hunter2@db:5432/ev: refused");
-        assert!(!out.contains("hunter2"));
-        assert!(out.contains("postgres://ci:***@db:5432/ev"));
+        let out = scrub("cannot connect to postgres://ci:hunter2@db:5432/ev: refused");
+        assert!(!out.contains("hunter2"), "{out}");
+        assert!(out.contains("postgres://ci:"), "{out}");
+        assert!(out.contains("@db:5432/ev"), "{out}");
+    }
+
+    #[test]
+    fn connect_errors_name_the_evidence_database_and_keep_their_kind() {
+        let e = connect_error(Error::Provider {
+            provider: "postgres".to_owned(),
+            source: "cannot connect: refused by postgres://ci:hunter2@db/ev".into(),
+            retryable: true,
+        });
+        assert!(e.is_retryable());
+        let text = e.to_string();
+        assert!(
+            text.starts_with(
+                "postgres evidence store: cannot connect to the evidence database: refused by postgres://ci:"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("hunter2"), "{text}");
+        let e = connect_error(Error::config("sslmode `x` is not one of ..."));
+        assert!(matches!(e, Error::ConfigInvalid { .. }), "{e:?}");
+        assert!(
+            e.to_string().starts_with("the evidence database URL: "),
+            "{e}"
+        );
     }
 }

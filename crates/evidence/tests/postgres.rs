@@ -9,7 +9,6 @@ use std::time::SystemTime;
 
 use common::{evidence, sha};
 use secrecy::SecretString;
-use sqlx::{AssertSqlSafe, Connection};
 use staging_evidence::{
     EvidenceFilter, EvidenceStore, GateDecision, GateRequest, PgStore, Refusal, check_gate,
 };
@@ -40,29 +39,13 @@ impl Schema {
     }
 
     async fn drop_it(self) {
-        use secrecy::ExposeSecret;
-        let mut c = sqlx::PgConnection::connect(url().expose_secret())
-            .await
-            .unwrap();
-        sqlx::query(AssertSqlSafe(format!(
-            "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
-            self.0
-        )))
-        .execute(&mut c)
-        .await
-        .unwrap();
+        exec(format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.0)).await;
     }
 }
 
 async fn exec(sql: String) {
-    use secrecy::ExposeSecret;
-    let mut c = sqlx::PgConnection::connect(url().expose_secret())
-        .await
-        .unwrap();
-    sqlx::query(AssertSqlSafe(sql))
-        .execute(&mut c)
-        .await
-        .unwrap();
+    let c = staging_postgres::connect(&url()).await.unwrap();
+    c.batch_execute(&sql).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -274,4 +257,61 @@ async fn a_wrong_password_is_reported_without_the_password() {
     let url = SecretString::from("postgres://postgres:canary-pw-31337@127.0.0.1:1/test".to_owned());
     let err = PgStore::connect(&url, None).await.unwrap_err().to_string();
     assert!(!err.contains("canary-pw-31337"), "{err}");
+}
+
+#[tokio::test]
+async fn a_store_whose_connection_was_ended_by_the_server_connects_again() {
+    use secrecy::ExposeSecret;
+    let schema = Schema::new();
+    let app = format!("evidence_reconnect_{}", schema.0);
+    let base = url().expose_secret().to_owned();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let store_url = SecretString::from(format!("{base}{sep}application_name={app}"));
+    let store = PgStore::connect(&store_url, Some(&schema.table()))
+        .await
+        .unwrap();
+    let first = store
+        .record(&evidence(
+            "staging",
+            &sha('a'),
+            "spec",
+            None,
+            SystemTime::now(),
+        ))
+        .await
+        .unwrap();
+
+    // The server ends the store's session (a restart or failover looks the same).
+    let admin = staging_postgres::connect(&url()).await.unwrap();
+    let ended: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1) t",
+            &[&app],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(ended, 1, "the store holds one connection");
+
+    // The call that meets the dead session may fail (retryably); the store then connects
+    // again instead of failing for good.
+    let e = evidence("staging", &sha('b'), "spec", None, SystemTime::now());
+    let second = match store.record(&e).await {
+        Ok(id) => id,
+        Err(err) => {
+            assert!(err.is_retryable(), "{err}");
+            store.record(&e).await.unwrap()
+        }
+    };
+    assert_ne!(first, second);
+    assert_eq!(
+        store
+            .list(&EvidenceFilter::new())
+            .await
+            .unwrap()
+            .entries
+            .len(),
+        2
+    );
+    schema.drop_it().await;
 }

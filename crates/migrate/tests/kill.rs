@@ -63,10 +63,9 @@ async fn runner_killed_mid_migration_leaves_nothing_half_applied_and_a_rerun_fin
     );
 
     // Hold the gate so the child stops inside migration 2.
-    let mut gate_conn = db.connect().await;
-    sqlx::query("SELECT pg_advisory_lock($1)")
-        .bind(gate)
-        .execute(&mut gate_conn)
+    let gate_conn = db.connect().await;
+    gate_conn
+        .execute("SELECT pg_advisory_lock($1)", &[&gate])
         .await
         .unwrap();
 
@@ -88,15 +87,14 @@ async fn runner_killed_mid_migration_leaves_nothing_half_applied_and_a_rerun_fin
     let backend = poll("the child to block inside migration 2", || {
         let db = &db;
         async move {
-            let mut c = db.connect().await;
-            sqlx::query_scalar::<_, i32>(
-                "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock(' || $1 || ')%' AND pid <> pg_backend_pid()",
+            let c = db.connect().await;
+            c.query_opt(
+                "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock(' || $1::text || ')%' AND pid <> pg_backend_pid()",
+                &[&gate.to_string()],
             )
-            .bind(gate.to_string())
-            .fetch_optional(&mut c)
             .await
             .unwrap()
-            .map(i64::from)
+            .map(|row| i64::from(row.get::<_, i32>(0)))
         }
     })
     .await;
@@ -108,13 +106,15 @@ async fn runner_killed_mid_migration_leaves_nothing_half_applied_and_a_rerun_fin
     poll("the killed runner's backend to end", || {
         let db = &db;
         async move {
-            let mut c = db.connect().await;
-            let alive: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE pid = $1")
-                    .bind(backend as i32)
-                    .fetch_one(&mut c)
-                    .await
-                    .unwrap();
+            let c = db.connect().await;
+            let alive: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = $1",
+                    &[&(backend as i32)],
+                )
+                .await
+                .unwrap()
+                .get(0);
             (alive == 0).then_some(0)
         }
     })
@@ -133,9 +133,8 @@ async fn runner_killed_mid_migration_leaves_nothing_half_applied_and_a_rerun_fin
     assert_eq!(status.versions(MigrationState::Pending), vec!["2", "3"]);
 
     // Open the gate and rerun: the rest applies, each once.
-    sqlx::query("SELECT pg_advisory_unlock($1)")
-        .bind(gate)
-        .execute(&mut gate_conn)
+    gate_conn
+        .execute("SELECT pg_advisory_unlock($1)", &[&gate])
         .await
         .unwrap();
     let report = m.apply().await.unwrap();

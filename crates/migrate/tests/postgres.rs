@@ -371,14 +371,11 @@ async fn custom_metadata_table_in_its_own_schema() {
         .await,
         1
     );
-    let mut c = db.connect().await;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP SCHEMA \"{}_meta\" CASCADE",
-        db.name
-    )))
-    .execute(&mut c)
-    .await
-    .unwrap();
+    db.connect()
+        .await
+        .batch_execute(&format!("DROP SCHEMA \"{}_meta\" CASCADE", db.name))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

@@ -8,7 +8,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::*;
-use sqlx::{Connection, PgConnection};
 use staging_smoke::ProbeStatus;
 
 const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -47,13 +46,15 @@ async fn postgres_probe_compares_rows_and_round_trips_without_leaving_anything()
     );
     assert_eq!(wrong.observed.as_deref(), Some("it returned [(2)]"));
 
-    let mut conn = PgConnection::connect(PG_URL).await.unwrap();
-    let left: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_class WHERE relname = 'staging_smoke_round_trip'",
-    )
-    .fetch_one(&mut conn)
-    .await
-    .unwrap();
+    let client = staging_postgres::connect(&secret(PG_URL)).await.unwrap();
+    let left: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_class WHERE relname = 'staging_smoke_round_trip'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(left, 0, "the round trip left its table behind");
 }
 

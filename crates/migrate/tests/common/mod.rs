@@ -5,7 +5,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use secrecy::SecretString;
-use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 /// The test server (trust auth); override with `STAGING_TEST_PG_URL`.
 pub fn pg_base_url() -> String {
@@ -31,11 +30,10 @@ impl PgSchema {
                 .unwrap()
                 .subsec_nanos()
         );
-        let mut c = PgConnection::connect(&pg_base_url())
+        let c = staging_postgres::connect(&SecretString::from(pg_base_url()))
             .await
             .expect("postgres at 127.0.0.1:5432 (see STAGING_TEST_PG_URL)");
-        sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA \"{name}\"")))
-            .execute(&mut c)
+        c.batch_execute(&format!("CREATE SCHEMA \"{name}\""))
             .await
             .unwrap();
         PgSchema { name }
@@ -56,18 +54,18 @@ impl PgSchema {
         SecretString::from(self.url_with_password(None))
     }
 
-    pub async fn connect(&self) -> PgConnection {
-        PgConnection::connect(&self.url_with_password(None))
-            .await
-            .unwrap()
+    /// A session of its own in the schema.
+    pub async fn connect(&self) -> staging_postgres::Client {
+        staging_postgres::connect(&self.url()).await.unwrap()
     }
 
     pub async fn scalar_i64(&self, sql: &str) -> i64 {
-        let mut c = self.connect().await;
-        sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql.to_owned()))
-            .fetch_one(&mut c)
+        self.connect()
+            .await
+            .query_one(sql, &[])
             .await
             .unwrap()
+            .get(0)
     }
 
     pub async fn table_exists(&self, table: &str) -> bool {
@@ -90,12 +88,10 @@ impl Drop for PgSchema {
                 .build()
                 .unwrap();
             rt.block_on(async {
-                if let Ok(mut c) = PgConnection::connect(&pg_base_url()).await {
-                    let _ = sqlx::raw_sql(AssertSqlSafe(format!(
-                        "DROP SCHEMA IF EXISTS \"{name}\" CASCADE"
-                    )))
-                    .execute(&mut c)
-                    .await;
+                if let Ok(c) = staging_postgres::connect(&SecretString::from(pg_base_url())).await {
+                    let _ = c
+                        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
+                        .await;
                 }
             });
         })

@@ -4,13 +4,13 @@
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use secrecy::{ExposeSecret, SecretString};
-use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
+use secrecy::SecretString;
 use staging_core::pipeline::RunContext;
 use staging_core::spec::PostgresCheck;
 use staging_core::{Error, Probe, ProbeOutcome, Result};
+use staging_postgres::SimpleQueryMessage;
 
-use super::{error_chain, fmt_duration};
+use super::fmt_duration;
 
 /// A Postgres check. The URL is a secret until the connection is opened.
 #[derive(Debug)]
@@ -73,52 +73,79 @@ impl PostgresProbe {
 
     async fn rows(
         &self,
-        conn: &mut PgConnection,
+        client: &staging_postgres::Client,
         query: &str,
     ) -> std::result::Result<Vec<Vec<String>>, String> {
         // The simple protocol returns every value as text, whatever its type.
-        let rows = sqlx::raw_sql(AssertSqlSafe(query.to_owned()))
-            .fetch_all(conn)
+        let messages = client
+            .simple_query(query)
             .await
-            .map_err(|e| error_chain(&e))?;
-        rows.iter()
-            .map(|row| {
-                (0..row.len())
-                    .map(|i| {
-                        row.try_get_unchecked::<Option<String>, _>(i)
-                            .map(|v| v.unwrap_or_else(|| "NULL".to_owned()))
-                            .map_err(|e| error_chain(&e))
-                    })
-                    .collect()
+            .map_err(|e| staging_postgres::describe(&e))?;
+        Ok(messages
+            .iter()
+            .filter_map(|m| match m {
+                SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).unwrap_or("NULL").to_owned())
+                        .collect(),
+                ),
+                _ => None,
             })
-            .collect()
+            .collect())
     }
 
-    async fn round_trip(&self, conn: &mut PgConnection) -> std::result::Result<(), String> {
+    async fn round_trip(
+        &self,
+        client: &staging_postgres::Client,
+    ) -> std::result::Result<(), String> {
+        use staging_postgres::describe;
         let token = unique_token();
-        let mut tx = conn.begin().await.map_err(|e| error_chain(&e))?;
-        sqlx::raw_sql(
-            "CREATE TEMPORARY TABLE staging_smoke_round_trip (token text NOT NULL) ON COMMIT DROP",
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| format!("create a temporary table: {}", error_chain(&e)))?;
-        sqlx::query("INSERT INTO staging_smoke_round_trip (token) VALUES ($1)")
-            .bind(&token)
-            .execute(&mut *tx)
+        // On an error the connection is dropped (and the server rolls the transaction back).
+        client
+            .batch_execute("BEGIN")
             .await
-            .map_err(|e| format!("insert: {}", error_chain(&e)))?;
-        let read: String = sqlx::query_scalar("SELECT token FROM staging_smoke_round_trip")
-            .fetch_one(&mut *tx)
+            .map_err(|e| describe(&e))?;
+        client
+            .batch_execute(
+                "CREATE TEMPORARY TABLE staging_smoke_round_trip (token text NOT NULL) ON COMMIT DROP",
+            )
             .await
-            .map_err(|e| format!("read back: {}", error_chain(&e)))?;
-        tx.rollback()
+            .map_err(|e| format!("create a temporary table: {}", describe(&e)))?;
+        client
+            .execute(
+                "INSERT INTO staging_smoke_round_trip (token) VALUES ($1)",
+                &[&token],
+            )
             .await
-            .map_err(|e| format!("rollback: {}", error_chain(&e)))?;
+            .map_err(|e| format!("insert: {}", describe(&e)))?;
+        let read: String = client
+            .query_one("SELECT token FROM staging_smoke_round_trip", &[])
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(|e| format!("read back: {}", describe(&e)))?;
+        client
+            .batch_execute("ROLLBACK")
+            .await
+            .map_err(|e| format!("rollback: {}", describe(&e)))?;
         if read != token {
             return Err(format!("read back {read:?}, wrote {token:?}"));
         }
         Ok(())
+    }
+}
+
+/// Why connecting failed, without the `postgres: cannot connect:` prefix the caller's
+/// `connect failed:` already says; never the URL or its password.
+fn connect_failure(e: &Error) -> String {
+    match e {
+        Error::Provider { source, .. } => {
+            let text = source.to_string();
+            match text.strip_prefix("cannot connect: ") {
+                Some(rest) => rest.to_owned(),
+                None => text,
+            }
+        }
+        other => other.to_string(),
     }
 }
 
@@ -148,19 +175,19 @@ impl Probe for PostgresProbe {
     async fn run(&self) -> Result<ProbeOutcome> {
         let started = Instant::now();
         let mut held = vec!["a connection".to_owned()];
-        let mut conn = match PgConnection::connect(self.url.expose_secret()).await {
+        let client = match staging_postgres::connect(&self.url).await {
             Ok(c) => c,
             Err(e) => {
                 return Ok(ProbeOutcome::fail(
                     "a connection",
-                    format!("connect failed: {}", error_chain(&e)),
+                    format!("connect failed: {}", connect_failure(&e)),
                     started.elapsed(),
                 ));
             }
         };
         let mut evidence = vec![];
         if let Some(query) = &self.query {
-            match self.rows(&mut conn, query).await {
+            match self.rows(&client, query).await {
                 Err(e) => {
                     let expected = format!("query `{query}` to succeed");
                     return Ok(ProbeOutcome::fail(
@@ -189,12 +216,13 @@ impl Probe for PostgresProbe {
         }
         if self.round_trip {
             let expected = "a write/read round trip in a rolled-back transaction";
-            if let Err(e) = self.round_trip(&mut conn).await {
+            if let Err(e) = self.round_trip(&client).await {
                 return Ok(ProbeOutcome::fail(expected, e, started.elapsed()));
             }
             held.push(expected.to_owned());
         }
-        let _ = conn.close().await;
+        // Dropping the client ends the session (the driver sends Terminate).
+        drop(client);
         let took = started.elapsed();
         let mut out = ProbeOutcome::pass(
             held.join(", "),
