@@ -27,7 +27,7 @@
 //!   block `apply` unless the explicit, logged escape hatch is used; a misnamed `.sql` file is
 //!   an error, not skipped; a protected environment is migrated only with versions its source
 //!   environment already has ([`guard`]), and seed/reset-style commands never run there.
-//! - **Secrets stay secret.** URLs live in `SecretString`; sqlx errors and child-process
+//! - **Secrets stay secret.** URLs live in `SecretString`; driver errors and child-process
 //!   output pass through the [`staging_core::Redactor`] or URL-credential masking.
 //!
 //! ## Entry points

@@ -240,10 +240,8 @@ impl Probe for TlsProbe {
             ))
         })?;
         let provider = tls_config::provider();
-        let inner =
-            WebPkiServerVerifier::builder_with_provider(self.roots.clone(), provider.clone())
-                .build()
-                .map_err(|e| Error::config(format!("probe `{}`: TLS roots: {e}", self.name)))?;
+        let inner = staging_tls::webpki_verifier(self.roots.clone())
+            .map_err(|e| Error::config(format!("probe `{}`: TLS roots: {e}", self.name)))?;
         let seen: Recorded = Arc::default();
         let config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
