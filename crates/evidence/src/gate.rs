@@ -301,9 +301,12 @@ fn unvalidated(evidence: &Evidence) -> Option<String> {
     let passed = findings
         .iter()
         .filter(|f| {
-            !text(f, "message")
-                .unwrap_or_default()
-                .starts_with("skipped:")
+            // `skipped` since it exists; the message's prefix in records written before.
+            let skipped = f.get("skipped").and_then(|s| s.as_bool()) == Some(true)
+                || text(f, "message")
+                    .unwrap_or_default()
+                    .starts_with("skipped:");
+            !skipped
         })
         .count();
     if passed == 0 {

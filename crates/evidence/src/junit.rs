@@ -89,9 +89,9 @@ impl Junit {
         step.findings
             .iter()
             .map(|f| {
-                let status = if f.ok {
+                let status = if f.ok && !f.skipped {
                     TestCaseStatus::success()
-                } else if step.status == StepStatus::Skipped {
+                } else if f.skipped || step.status == StepStatus::Skipped {
                     let mut s = TestCaseStatus::skipped();
                     s.set_message(self.r(&f.message));
                     s

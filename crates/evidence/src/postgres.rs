@@ -38,6 +38,9 @@ pub struct PgStore {
 struct Connection {
     url: SecretString,
     client: Mutex<Arc<Client>>,
+    /// A call on the current client met a broken connection: replace it before the next
+    /// call (the client may not report itself closed yet when the next call comes).
+    stale: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -145,6 +148,7 @@ impl PgStore {
             conn: Arc::new(Connection {
                 url: url.clone(),
                 client: Mutex::new(Arc::new(client)),
+                stale: std::sync::atomic::AtomicBool::new(false),
             }),
             table,
             redactor: Redactor::global().clone(),
@@ -166,13 +170,28 @@ impl PgStore {
     /// The open connection, or a new one when it has closed.
     async fn client(&self) -> Result<Arc<Client>> {
         let mut held = self.conn.client.lock().await;
-        if held.is_closed() {
+        let stale = self
+            .conn
+            .stale
+            .swap(false, std::sync::atomic::Ordering::SeqCst);
+        if stale || held.is_closed() {
             let fresh = staging_postgres::connect(&self.conn.url)
                 .await
                 .map_err(connect_error)?;
             *held = Arc::new(fresh);
         }
         Ok(Arc::clone(&held))
+    }
+
+    /// `e` as this store's error; when it is about the connection, the next call connects
+    /// again.
+    fn failed(&self, context: &str, e: &tokio_postgres::Error) -> Error {
+        if e.is_closed() || staging_postgres::is_transient(e) {
+            self.conn
+                .stale
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        pg_error(context, e)
     }
 
     fn row(
@@ -276,7 +295,7 @@ impl EvidenceStore for PgStore {
             )
             .await
             .and_then(|row| row.try_get(0))
-            .map_err(|e| pg_error("cannot record evidence", &e))?;
+            .map_err(|e| self.failed("cannot record evidence", &e))?;
         Ok(id.to_string())
     }
 
@@ -299,7 +318,7 @@ impl EvidenceStore for PgStore {
                 &[&filter.project.as_deref(), &filter.environment.as_deref()],
             )
             .await
-            .map_err(|e| pg_error("cannot list evidence", &e))?;
+            .map_err(|e| self.failed("cannot list evidence", &e))?;
         let mut listing = Listing::default();
         for row in &rows {
             match self.row(row)? {
@@ -325,7 +344,7 @@ impl EvidenceStore for PgStore {
             .await?
             .query_opt(&sql, &[&n])
             .await
-            .map_err(|e| pg_error("cannot read evidence", &e))?
+            .map_err(|e| self.failed("cannot read evidence", &e))?
             .ok_or_else(|| Error::not_found(format!("evidence `{id}` in {}", self.describe())))?;
         self.row(&row)?.map_err(|u| {
             Error::failed(format!(

@@ -591,6 +591,30 @@ async fn the_gate_refuses_a_staging_run_whose_smoke_step_ran_zero_probes() {
             .starts_with("ran no probe in its smoke step"),
         "{decision:?}"
     );
+
+    // The finding's own `skipped` mark counts, whatever its message says.
+    let s = setup();
+    let (_, decision) = gate_on_steps(
+        &s,
+        vec![
+            StepReport::passed("validate", "spec is valid"),
+            StepReport::from_findings(
+                "smoke",
+                "0 passed, 0 failed, 1 skipped",
+                vec![Finding {
+                    skipped: true,
+                    ..Finding::ok("health", "left out of this environment")
+                }],
+            ),
+        ],
+    )
+    .await;
+    assert!(
+        nothing_validated(&decision)
+            .1
+            .starts_with("ran no probe in its smoke step"),
+        "{decision:?}"
+    );
 }
 
 #[tokio::test]

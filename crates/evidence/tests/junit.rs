@@ -31,6 +31,7 @@ fn run() -> RunReport {
                         format!("http probe failed with token {CANARY}"),
                     )
                     .with_evidence("status 200", format!("status 500, body mentions {CANARY}")),
+                    Finding::skipped("admin-only", "excluded from staging"),
                 ],
             ),
             StepReport::skipped("migrate", "an earlier step failed"),
@@ -61,13 +62,15 @@ fn a_run_becomes_one_suite_with_a_case_per_finding_and_step() {
             "validate",
             "smoke: health",
             "smoke: login-flow",
+            "smoke: admin-only",
             "migrate",
             "deploy"
         ]
     );
     assert_eq!(suite.failures, 1);
     assert_eq!(suite.errors, 1);
-    assert_eq!(suite.skipped, 1);
+    // The step that did not run, and the probe that was not made.
+    assert_eq!(suite.skipped, 2);
 
     let login = &suite.test_cases[2];
     match &login.status {
@@ -97,10 +100,16 @@ fn a_run_becomes_one_suite_with_a_case_per_finding_and_step() {
         suite.test_cases[0].status,
         TestCaseStatus::Success { .. }
     ));
-    assert!(matches!(
-        suite.test_cases[3].status,
-        TestCaseStatus::Skipped { .. }
-    ));
+    for skipped in [3, 4] {
+        assert!(
+            matches!(
+                suite.test_cases[skipped].status,
+                TestCaseStatus::Skipped { .. }
+            ),
+            "{:?}",
+            suite.test_cases[skipped]
+        );
+    }
     let props: Vec<(&str, &str)> = suite
         .properties
         .iter()

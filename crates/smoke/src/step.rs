@@ -86,10 +86,9 @@ fn findings(report: &SmokeReport) -> Vec<Finding> {
                     Finding::ok(&p.name, p.detail.clone().unwrap_or_else(|| "passed".into()))
                         .with_duration(d)
                 }
-                ProbeStatus::Skipped => Finding::ok(
-                    &p.name,
-                    format!("skipped: {}", p.reason.as_deref().unwrap_or("")),
-                ),
+                ProbeStatus::Skipped => {
+                    Finding::skipped(&p.name, p.reason.as_deref().unwrap_or(""))
+                }
                 ProbeStatus::Failed => Finding::failed(&p.name, format!("{} probe failed", p.kind))
                     .with_evidence(
                         p.expected.clone().unwrap_or_default(),

@@ -198,6 +198,10 @@ pub struct Finding {
     /// How long it took.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// It was not checked at all (a probe excluded from this environment, or cut short by
+    /// fail-fast); `ok` is true, but it validated nothing.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
 }
 
 impl Finding {
@@ -210,6 +214,7 @@ impl Finding {
             expected: None,
             observed: None,
             duration_ms: None,
+            skipped: false,
         }
     }
 
@@ -222,6 +227,15 @@ impl Finding {
             expected: None,
             observed: None,
             duration_ms: None,
+            skipped: false,
+        }
+    }
+
+    /// A check that was not made, and why (`skipped: <reason>` in the message).
+    pub fn skipped(name: impl Into<String>, reason: &str) -> Self {
+        Finding {
+            skipped: true,
+            ..Finding::ok(name, format!("skipped: {reason}"))
         }
     }
 
