@@ -16,13 +16,23 @@
 //! - env vars are kept per service and given to the next deploy, like on a platform.
 //!
 //! Every process runs in its own process group and is stopped (SIGTERM, then SIGKILL) when
-//! the provider is dropped, which the CLI does at the end of a run and on Ctrl-C.
+//! the provider is dropped, which the CLI does at the end of a run and on Ctrl-C
+//! (`staging up --keep-running` holds the provider until then).
+//!
+//! A provider built from a spec also announces each live service in a state file,
+//! `.staging/local/<environment>/<service>.json` next to the spec (pid, port, URL, commit,
+//! deploy id, start time; never a variable's value), removed when the process stops. A
+//! provider in another process (`staging smoke`, `staging status`) that has not deployed
+//! the service itself reports it from that file when the process is alive and its health
+//! path answers; a file whose process is gone is stale: it is ignored and removed.
 #![deny(missing_docs)]
 
 mod process;
 mod settings;
+mod state;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,6 +54,9 @@ pub struct LocalProvider {
     services: BTreeMap<String, LocalServiceSettings>,
     state: Mutex<BTreeMap<String, Slot>>,
     client: reqwest::Client,
+    /// Where state files live (`<spec dir>/.staging/local`); none for a provider built
+    /// without a spec, unless [`LocalProvider::with_state_dir`] sets one.
+    state_dir: Option<PathBuf>,
 }
 
 /// What the provider knows of one service.
@@ -90,7 +103,15 @@ impl LocalProvider {
             services,
             state: Mutex::new(BTreeMap::new()),
             client,
+            state_dir: None,
         }
+    }
+
+    /// Announce live services in state files under `dir` (one directory per environment),
+    /// and report services that another process announced there.
+    pub fn with_state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
+        self
     }
 
     /// The provider for `environment` of a spec.
@@ -102,7 +123,7 @@ impl LocalProvider {
                 LocalServiceSettings::from_spec(spec, environment, name, service)?,
             );
         }
-        Ok(LocalProvider::new(services))
+        Ok(LocalProvider::new(services).with_state_dir(spec.base_dir().join(".staging/local")))
     }
 
     fn settings(&self, service: &str) -> Result<&LocalServiceSettings> {
@@ -179,6 +200,95 @@ impl LocalProvider {
     fn url(port: u16) -> url::Url {
         url::Url::parse(&format!("http://127.0.0.1:{port}/")).expect("a loopback URL parses")
     }
+
+    fn state_file(&self, service: &ServiceHandle) -> Option<PathBuf> {
+        let dir = self.state_dir.as_ref()?;
+        Some(state::path(dir, &service.environment, &service.name))
+    }
+
+    /// Whether the health path answers 2xx on `port`.
+    async fn healthy(&self, port: u16, health_path: &str) -> reqwest::Result<bool> {
+        self.client
+            .get(format!("http://127.0.0.1:{port}{health_path}"))
+            .send()
+            .await
+            .map(|r| r.status().is_success())
+    }
+
+    /// The live state of a service that another process runs, from its state file: live
+    /// when its process is alive and its health path answers. A file whose process is gone
+    /// is removed.
+    async fn announced(&self, service: &ServiceHandle) -> Result<LiveState> {
+        let nothing = LiveState {
+            latest: None,
+            live: None,
+            url: None,
+        };
+        let Some(path) = self.state_file(service) else {
+            return Ok(nothing);
+        };
+        let health_path = self.settings(&service.name)?.health_path.clone();
+        let announced = match state::read(&path) {
+            Ok(None) => return Ok(nothing),
+            Ok(Some(s)) if s.service == service.name && s.environment == service.environment => s,
+            Ok(Some(_)) => {
+                tracing::warn!(
+                    "ignored {}: it describes another service or environment",
+                    path.display()
+                );
+                return Ok(nothing);
+            }
+            Err(why) => {
+                tracing::warn!("ignored {}: {why}", path.display());
+                return Ok(nothing);
+            }
+        };
+        if !state::pid_alive(announced.pid) {
+            state::remove_if_owned(&path, announced.pid);
+            tracing::warn!(
+                "ignored and removed the stale state file {}: process {} of deploy {} ({}) is gone, so `{}` is not running; run `staging up --keep-running --env {}` to keep it up",
+                path.display(),
+                announced.pid,
+                announced.deploy_id,
+                announced.commit.chars().take(12).collect::<String>(),
+                service.name,
+                service.environment,
+            );
+            return Ok(nothing);
+        }
+        let healthy = self
+            .healthy(announced.port, &health_path)
+            .await
+            .unwrap_or(false);
+        let owner = if announced.owner_pid == std::process::id() {
+            String::new()
+        } else {
+            format!(" by process {}", announced.owner_pid)
+        };
+        let deploy = Deploy {
+            id: announced.deploy_id.clone(),
+            status: if healthy {
+                DeployStatus::Live
+            } else {
+                DeployStatus::InProgress
+            },
+            commit: Some(announced.commit.clone()),
+            image: None,
+            raw_status: if healthy {
+                format!("live (kept running{owner})")
+            } else {
+                format!(
+                    "running (pid {}) but {health_path} does not answer on port {}",
+                    announced.pid, announced.port
+                )
+            },
+        };
+        Ok(LiveState {
+            live: healthy.then(|| deploy.clone()),
+            latest: Some(deploy),
+            url: healthy.then(|| Self::url(announced.port)),
+        })
+    }
 }
 
 impl Drop for LocalProvider {
@@ -207,6 +317,10 @@ impl Provider for LocalProvider {
         Duration::from_millis(200)
     }
 
+    fn runs_services_in_process(&self) -> bool {
+        true
+    }
+
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
         self.settings(service)?;
         Ok(ServiceHandle {
@@ -217,24 +331,26 @@ impl Provider for LocalProvider {
     }
 
     async fn live_state(&self, service: &ServiceHandle) -> Result<LiveState> {
-        let state = self.lock();
-        let Some(slot) = state.get(&service.name) else {
-            return Ok(LiveState {
-                latest: None,
-                live: None,
-                url: None,
-            });
-        };
-        let live = slot
-            .deploys
-            .iter()
-            .rev()
-            .find(|d| d.status == DeployStatus::Live);
-        Ok(LiveState {
-            latest: slot.deploys.last().map(Record::to_deploy),
-            live: live.map(Record::to_deploy),
-            url: live.map(|d| Self::url(d.port)),
-        })
+        {
+            let state = self.lock();
+            if let Some(slot) = state
+                .get(&service.name)
+                .filter(|slot| !slot.deploys.is_empty())
+            {
+                let live = slot
+                    .deploys
+                    .iter()
+                    .rev()
+                    .find(|d| d.status == DeployStatus::Live);
+                return Ok(LiveState {
+                    latest: slot.deploys.last().map(Record::to_deploy),
+                    live: live.map(Record::to_deploy),
+                    url: live.map(|d| Self::url(d.port)),
+                });
+            }
+        }
+        // Not deployed by this provider: maybe another `staging` process runs it.
+        self.announced(service).await
     }
 
     async fn deploy(&self, service: &ServiceHandle, request: &DeployRequest) -> Result<Deploy> {
@@ -260,12 +376,8 @@ impl Provider for LocalProvider {
             }
             record.port
         };
-        let healthy = self
-            .client
-            .get(format!("http://127.0.0.1:{port}{health_path}"))
-            .send()
-            .await
-            .map(|r| r.status().is_success());
+        let healthy = self.healthy(port, &health_path).await;
+        let state_file = self.state_file(service);
         let mut state = self.lock();
         let slot = state
             .get_mut(&service.name)
@@ -296,6 +408,9 @@ impl Provider for LocalProvider {
             if raw == "live" {
                 record.status = DeployStatus::Live;
                 record.was_live = true;
+                if let Some(path) = state_file {
+                    announce(record, service, path);
+                }
             }
             record.raw_status = raw;
         }
@@ -397,6 +512,28 @@ impl Provider for LocalProvider {
             .cloned()
             .collect())
     }
+}
+
+/// Write the state file that tells other `staging` processes where `record` serves.
+fn announce(record: &mut Record, service: &ServiceHandle, path: PathBuf) {
+    let Some(process) = record.process.as_mut() else {
+        return;
+    };
+    let Some(pid) = process.pid() else {
+        return;
+    };
+    let announced = state::ServiceState {
+        service: service.name.clone(),
+        environment: service.environment.clone(),
+        pid,
+        owner_pid: std::process::id(),
+        port: record.port,
+        url: LocalProvider::url(record.port).to_string(),
+        commit: record.commit.clone(),
+        deploy_id: record.id.clone(),
+        started_at: state::now(),
+    };
+    process.publish(path, &announced);
 }
 
 fn find<'a>(

@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,6 +16,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::settings::LocalServiceSettings;
+use crate::state::{self, ServiceState};
 
 /// How many output lines are kept per process.
 const KEPT_LINES: usize = 200;
@@ -25,6 +27,8 @@ pub(crate) struct ServiceProcess {
     child: Child,
     pid: Option<u32>,
     stop_timeout: Duration,
+    /// The state file that announces this process to other `staging` processes, once live.
+    state_file: Option<PathBuf>,
 }
 
 impl ServiceProcess {
@@ -71,7 +75,26 @@ impl ServiceProcess {
             child,
             pid,
             stop_timeout: settings.stop_timeout,
+            state_file: None,
         })
+    }
+
+    /// The process id, while it runs.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// Write the state file at `path` that announces this process; it is removed when the
+    /// process is stopped.
+    pub(crate) fn publish(&mut self, path: PathBuf, service_state: &ServiceState) {
+        match state::write(&path, service_state) {
+            Ok(()) => self.state_file = Some(path),
+            Err(e) => tracing::warn!(
+                "cannot write the state file {}: {e}; other `staging` commands will not see `{}`",
+                path.display(),
+                service_state.service
+            ),
+        }
     }
 
     /// The exit status, if the process has ended.
@@ -94,10 +117,31 @@ impl ServiceProcess {
     }
 }
 
+impl Drop for ServiceProcess {
+    /// A process dropped without [`stop_all`] is killed (`kill_on_drop`); its file goes too.
+    fn drop(&mut self) {
+        if let (Some(path), Some(pid)) = (self.state_file.take(), self.pid) {
+            state::remove_if_owned(&path, pid);
+        }
+    }
+}
+
 /// Stop processes and wait for them: SIGTERM to each group, then SIGKILL to those still
 /// running after their timeout. Blocks; used when the provider is dropped.
 pub(crate) fn stop_all(mut processes: Vec<ServiceProcess>) {
-    for p in &processes {
+    // Each state file goes once its process is gone, whichever way it ends below.
+    let published: Vec<(PathBuf, u32)> = processes
+        .iter_mut()
+        .filter_map(|p| Some((p.state_file.take()?, p.pid?)))
+        .collect();
+    stop_and_wait(&mut processes);
+    for (path, pid) in published {
+        state::remove_if_owned(&path, pid);
+    }
+}
+
+fn stop_and_wait(processes: &mut Vec<ServiceProcess>) {
+    for p in processes.iter() {
         signal(p.pid, Signal::SIGTERM);
     }
     let started = Instant::now();
@@ -113,7 +157,7 @@ pub(crate) fn stop_all(mut processes: Vec<ServiceProcess>) {
         }
         std::thread::sleep(Duration::from_millis(25));
     }
-    for mut p in processes {
+    for mut p in processes.drain(..) {
         signal(p.pid, Signal::SIGKILL);
         let _ = p.child.start_kill();
         let _ = p.child.try_wait();

@@ -31,7 +31,9 @@ fn provider_with(command: Vec<&str>) -> (DynProvider, tempfile::TempDir) {
         LocalServiceSettings::for_command(command.into_iter().map(String::from).collect(), "/up");
     settings.workdir = dir.path().to_path_buf();
     settings.stop_timeout = Duration::from_secs(2);
-    let provider = LocalProvider::new(BTreeMap::from([("web".to_owned(), settings)]));
+    // State files on, as in the CLI: the suite must not notice them.
+    let provider = LocalProvider::new(BTreeMap::from([("web".to_owned(), settings)]))
+        .with_state_dir(dir.path().join(".staging/local"));
     (Arc::new(provider), dir)
 }
 

@@ -221,6 +221,14 @@ pub trait Provider: Debug + Send + Sync + 'static {
         Duration::from_secs(2)
     }
 
+    /// Whether the services this provider deploys run inside the calling process and stop
+    /// when the provider is dropped (the local provider), rather than on a platform that
+    /// keeps them running after the run ends. `staging up --keep-running` waits for Ctrl-C
+    /// only when this is true. Platforms keep the default, `false`.
+    fn runs_services_in_process(&self) -> bool {
+        false
+    }
+
     /// Find the service named `service` of the spec in `environment`.
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle>;
 
@@ -281,6 +289,9 @@ macro_rules! forward_provider {
             }
             fn poll_interval(&self) -> Duration {
                 (**self).poll_interval()
+            }
+            fn runs_services_in_process(&self) -> bool {
+                (**self).runs_services_in_process()
             }
             async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
                 (**self).locate(environment, service).await

@@ -144,6 +144,9 @@ impl<P: Provider> Provider for RetryProvider<P> {
     fn poll_interval(&self) -> Duration {
         self.inner.poll_interval()
     }
+    fn runs_services_in_process(&self) -> bool {
+        self.inner.runs_services_in_process()
+    }
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
         self.policy
             .run(|| self.inner.locate(environment, service))
