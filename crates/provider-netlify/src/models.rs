@@ -17,7 +17,8 @@ pub(crate) struct Site {
     pub(crate) published_deploy: Option<DeployJson>,
 }
 
-/// A deploy (`getSiteDeploy`, `listSiteDeploys`, `restoreSiteDeploy`, `lockDeploy`).
+/// A deploy (`getSiteDeploy`, `listSiteDeploys`, `restoreSiteDeploy`, `lockDeploy`,
+/// `cancelSiteDeploy`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub(crate) struct DeployJson {
@@ -30,6 +31,9 @@ pub(crate) struct DeployJson {
     pub(crate) error_message: Option<String>,
     pub(crate) locked: Option<bool>,
     pub(crate) skipped: Option<bool>,
+    /// Not in the description; Netlify's answers carry it, and `failed_build` tells a build a
+    /// plugin failed (whose message can also say "Canceled build") from one that was canceled.
+    pub(crate) plugin_state: Option<String>,
 }
 
 /// A build (`createSiteBuild`).

@@ -221,27 +221,41 @@ pub struct NetlifyProvider {
     expected: Mutex<HashMap<String, String>>,
 }
 
-/// Netlify's deploy states, in the toolkit's words.
+/// Netlify's deploy states, in the toolkit's words. The description types `state` as a free
+/// string (no enum), so unknown words are taken as still on their way.
 pub(crate) fn status_of(state: &str) -> DeployStatus {
     match state {
         "new" | "pending_review" | "accepted" | "enqueued" => DeployStatus::Queued,
         "ready" => DeployStatus::Live,
         "error" => DeployStatus::Failed,
-        "rejected" => DeployStatus::Canceled,
+        "rejected" | "canceled" | "cancelled" => DeployStatus::Canceled,
         // building, uploading, uploaded, preparing, prepared, processing, processed,
         // retrying, and anything newer: still on its way.
         _ => DeployStatus::InProgress,
     }
 }
 
+/// Whether an `error` deploy was canceled rather than failed. Netlify keeps a canceled build
+/// as state `error` with `error_message` "Canceled build" (a cancel from the UI, from
+/// `cancelSiteDeploy`, or from a build plugin's `cancelBuild`); a build a plugin failed can
+/// carry the same message, and says so with `plugin_state = "failed_build"`.
+fn canceled_not_failed(d: &DeployJson) -> bool {
+    d.plugin_state.as_deref() != Some("failed_build")
+        && d.error_message
+            .as_deref()
+            .is_some_and(|m| m.to_ascii_lowercase().contains("cancel"))
+}
+
 fn to_deploy(d: &DeployJson) -> Deploy {
     let raw = d.state.clone().unwrap_or_else(|| "unknown".into());
+    let errored = status_of(&raw) == DeployStatus::Failed;
     let mut status = status_of(&raw);
-    if d.skipped == Some(true) {
+    if d.skipped == Some(true) || (errored && canceled_not_failed(d)) {
         status = DeployStatus::Canceled;
     }
+    // An `error` deploy, failed or canceled, is told apart by its message: keep it.
     let raw_status = match &d.error_message {
-        Some(m) if status == DeployStatus::Failed && !m.is_empty() => format!("{raw}: {m}"),
+        Some(m) if errored && !m.is_empty() => format!("{raw}: {m}"),
         _ => raw,
     };
     Deploy {
@@ -251,6 +265,22 @@ fn to_deploy(d: &DeployJson) -> Deploy {
         image: None,
         raw_status,
     }
+}
+
+/// The answer to a cancel Netlify accepted (`201`, "Cancelled" in the description): the
+/// deploy will not go live, even when the answer still shows the state it was stopped in
+/// (the build is torn down after the answer). Only an answer that shows the deploy finished
+/// another way (`ready`, or failed with a message of its own) is reported as that.
+fn canceled_deploy(d: &DeployJson) -> Deploy {
+    let mut deploy = to_deploy(d);
+    if matches!(
+        deploy.status,
+        DeployStatus::Queued | DeployStatus::InProgress
+    ) {
+        deploy.status = DeployStatus::Canceled;
+        deploy.raw_status = format!("{} (cancel accepted)", deploy.raw_status);
+    }
+    deploy
 }
 
 /// The host label Netlify gives a branch: lower case, anything but `[a-z0-9-]` as `-`.
@@ -577,6 +607,7 @@ impl Provider for NetlifyProvider {
             )
             .with(Capability::ReadEnv, true)
             .with(Capability::WriteEnv, true)
+            .with(Capability::Cancel, true)
     }
 
     fn poll_interval(&self) -> Duration {
@@ -786,6 +817,45 @@ impl Provider for NetlifyProvider {
             "logs (Netlify streams build logs outside its REST API)",
         ))
     }
+
+    /// `cancelSiteDeploy`. When Netlify refuses (the deploy finished first: ready, failed, or
+    /// canceled already), the deploy's own state is the answer, so a cancel that arrives a
+    /// moment too late reports the deploy live rather than an error; a refusal of a deploy
+    /// still on its way stays an error ([`Error::Conflict`]).
+    async fn cancel_deploy(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+        self.target(&service.name)?;
+        let req = self.client.request(
+            Method::POST,
+            self.client.endpoint(&["deploys", deploy_id, "cancel"]),
+        );
+        let refused = match self
+            .client
+            .json::<DeployJson>("cancelSiteDeploy", req)
+            .await
+        {
+            Ok(d) => {
+                tracing::info!(site = %service.id, deploy = %d.id, state = ?d.state, "netlify deploy canceled");
+                return Ok(canceled_deploy(&d));
+            }
+            Err(
+                e @ (Error::Conflict { .. }
+                | Error::ConfigInvalid { .. }
+                | Error::Provider {
+                    retryable: false, ..
+                }),
+            ) => e,
+            Err(e) => return Err(e),
+        };
+        match self.deploy_status(service, deploy_id).await {
+            Ok(now) if now.status.is_terminal() => Ok(now),
+            _ => Err(match refused {
+                // A 422 is not a problem of the spec here: the deploy is in a state Netlify
+                // will not cancel.
+                Error::ConfigInvalid { message, .. } => Error::Conflict { message },
+                other => other,
+            }),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -804,9 +874,62 @@ mod tests {
             ("ready", DeployStatus::Live),
             ("error", DeployStatus::Failed),
             ("rejected", DeployStatus::Canceled),
+            ("canceled", DeployStatus::Canceled),
+            ("cancelled", DeployStatus::Canceled),
         ];
         for (state, want) in cases {
             assert_eq!(status_of(state), want, "{state}");
+        }
+    }
+
+    fn deploy(state: &str, error_message: &str, plugin_state: Option<&str>) -> DeployJson {
+        DeployJson {
+            id: "d1".into(),
+            state: Some(state.into()),
+            error_message: Some(error_message.into()),
+            plugin_state: plugin_state.map(str::to_owned),
+            ..DeployJson::default()
+        }
+    }
+
+    #[test]
+    fn an_error_deploy_is_canceled_when_its_message_says_so_and_failed_otherwise() {
+        #[rustfmt::skip]
+        let cases = [
+            (deploy("error", "Canceled build", None),                      DeployStatus::Canceled, "error: Canceled build"),
+            (deploy("error", "Build was cancelled by a user", None),       DeployStatus::Canceled, "error: Build was cancelled by a user"),
+            (deploy("error", "Canceled build", Some("failed_build")),      DeployStatus::Failed,   "error: Canceled build"),
+            (deploy("error", "Build script returned non-zero exit code: 2", None), DeployStatus::Failed, "error: Build script returned non-zero exit code: 2"),
+            (deploy("error", "", None),                                    DeployStatus::Failed,   "error"),
+            (deploy("canceled", "", None),                                 DeployStatus::Canceled, "canceled"),
+        ];
+        for (d, status, raw) in cases {
+            let got = to_deploy(&d);
+            assert_eq!(
+                (got.status, got.raw_status.as_str()),
+                (status, raw),
+                "{d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_accepted_cancel_is_canceled_unless_the_answer_shows_another_end() {
+        #[rustfmt::skip]
+        let cases = [
+            (deploy("error", "Canceled build", None),  DeployStatus::Canceled, "error: Canceled build"),
+            (deploy("building", "", None),             DeployStatus::Canceled, "building (cancel accepted)"),
+            (deploy("new", "", None),                  DeployStatus::Canceled, "new (cancel accepted)"),
+            (deploy("ready", "", None),                DeployStatus::Live,     "ready"),
+            (deploy("error", "Build script returned non-zero exit code: 2", None), DeployStatus::Failed, "error: Build script returned non-zero exit code: 2"),
+        ];
+        for (d, status, raw) in cases {
+            let got = canceled_deploy(&d);
+            assert_eq!(
+                (got.status, got.raw_status.as_str()),
+                (status, raw),
+                "{d:?}"
+            );
         }
     }
 

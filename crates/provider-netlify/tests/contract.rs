@@ -87,6 +87,20 @@ async fn every_write_is_accepted_by_the_contract() {
         .expect("unlockDeploy");
 }
 
+#[tokio::test]
+async fn cancel_is_accepted_by_the_contract_and_its_answer_reads_as_canceled() {
+    let p = mock_provider(develop());
+    assert!(p.capabilities().cancel, "cancel is declared");
+    let svc = p.locate("staging", "web").await.unwrap();
+    // The mock answers 201 ("Cancelled") with state "string": whatever word the answer
+    // shows, an accepted cancel means the deploy will not go live.
+    let d = p
+        .cancel_deploy(&svc, "dpl-1")
+        .await
+        .expect("cancelSiteDeploy");
+    assert_eq!(d.status, DeployStatus::Canceled, "{d:?}");
+}
+
 // ---------------------------------------------------------------- proxy + fake: behaviour
 
 #[tokio::test]
@@ -343,6 +357,157 @@ async fn restore_publishes_the_previous_deploy_and_lock_holds_it() {
 }
 
 #[tokio::test]
+async fn canceling_a_building_deploy_stops_it_and_the_published_deploy_stays_live() {
+    let fake = &support::stack().fake;
+    let (site, _) = fake.add_site("shop");
+    let p = support::provider(&site, DeployContext::Production);
+    let svc = p.locate("production", "web").await.unwrap();
+    fake.push(&site, "main", SHA_1);
+    let first = p.deploy(&svc, &DeployRequest::commit(SHA_1)).await.unwrap();
+    p.wait_until_live(&svc, &first.id, WAIT, &mut |_| {})
+        .await
+        .unwrap();
+
+    fake.push(&site, "main", SHA_2);
+    let d = p.deploy(&svc, &DeployRequest::commit(SHA_2)).await.unwrap();
+    let building = p.deploy_status(&svc, &d.id).await.unwrap();
+    assert_eq!(building.status, DeployStatus::InProgress, "{building:?}");
+
+    let canceled = p.cancel_deploy(&svc, &d.id).await.expect("cancel");
+    assert_eq!(canceled.status, DeployStatus::Canceled, "{canceled:?}");
+    assert_eq!(canceled.raw_status, "error: Canceled build");
+    assert!(fake.deploy(&site, &d.id).canceled, "Netlify was not asked");
+
+    // Netlify keeps it as `error`, "Canceled build": read back it is canceled, not failed,
+    // it never becomes ready, and the published deploy is still the first one.
+    let err = p
+        .wait_until_live(&svc, &d.id, WAIT, &mut |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("ended as canceled (error: Canceled build)"),
+        "{err}"
+    );
+    assert_eq!(fake.published(&site), Some(first.id.clone()));
+    let state = p.live_state(&svc).await.unwrap();
+    assert_eq!(state.live_commit(), Some(SHA_1));
+    assert_eq!(
+        state.latest.map(|l| (l.id, l.status)),
+        Some((d.id.clone(), DeployStatus::Canceled))
+    );
+
+    // Netlify refuses a second cancel; the answer is the deploy as it is: still canceled.
+    let again = p.cancel_deploy(&svc, &d.id).await.expect("cancel again");
+    assert_eq!(again.status, DeployStatus::Canceled, "{again:?}");
+}
+
+#[tokio::test]
+async fn canceling_a_deploy_that_is_already_live_is_refused_and_reports_it_live() {
+    let fake = &support::stack().fake;
+    let (site, _) = fake.add_site("app");
+    fake.push(&site, "develop", SHA_1);
+    let p = support::provider(&site, develop());
+    let svc = p.locate("staging", "web").await.unwrap();
+    let d = p.deploy(&svc, &DeployRequest::commit(SHA_1)).await.unwrap();
+    p.wait_until_live(&svc, &d.id, WAIT, &mut |_| {})
+        .await
+        .unwrap();
+
+    let answer = p.cancel_deploy(&svc, &d.id).await.expect("a late cancel");
+    assert_eq!(answer.status, DeployStatus::Live, "{answer:?}");
+    assert_eq!(answer.commit.as_deref(), Some(SHA_1));
+    assert!(
+        fake.calls(&site).contains(&format!("POST cancel {}", d.id)),
+        "{:?}",
+        fake.calls(&site)
+    );
+    assert_eq!(fake.deploy(&site, &d.id).state(), "ready");
+    assert_eq!(p.live_state(&svc).await.unwrap().live_commit(), Some(SHA_1));
+}
+
+#[tokio::test]
+async fn canceling_a_deploy_that_already_failed_reports_the_failure() {
+    let fake = &support::stack().fake;
+    let (site, _) = fake.add_site("app");
+    fake.push(&site, "develop", SHA_1);
+    fake.with_site(&site, |s| s.next_script = vec!["new", "error"]);
+    let p = support::provider(&site, develop());
+    let svc = p.locate("staging", "web").await.unwrap();
+    let d = p.deploy(&svc, &DeployRequest::commit(SHA_1)).await.unwrap();
+    assert_eq!(
+        p.deploy_status(&svc, &d.id).await.unwrap().status,
+        DeployStatus::Failed
+    );
+    let answer = p.cancel_deploy(&svc, &d.id).await.expect("cancel");
+    assert_eq!(answer.status, DeployStatus::Failed, "{answer:?}");
+    assert!(
+        answer
+            .raw_status
+            .contains("Build script returned non-zero exit code"),
+        "{answer:?}"
+    );
+    assert!(!fake.deploy(&site, &d.id).canceled);
+}
+
+#[tokio::test]
+async fn a_refused_cancel_of_a_deploy_still_building_is_a_conflict_not_a_spec_error() {
+    let fake = &support::stack().fake;
+    let (site, _) = fake.add_site("app");
+    fake.push(&site, "develop", SHA_1);
+    let p = support::provider(&site, develop());
+    let svc = p.locate("staging", "web").await.unwrap();
+    let d = p.deploy(&svc, &DeployRequest::commit(SHA_1)).await.unwrap();
+    fake.fail_next(&site, Fault::Refused(422));
+    let err = p.cancel_deploy(&svc, &d.id).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err:?}");
+    assert!(err.to_string().contains("refused by the fake"), "{err}");
+    assert!(!fake.deploy(&site, &d.id).canceled);
+    for shown in [format!("{err:?}"), err.to_string()] {
+        assert!(
+            !shown.contains("test-token-canary-3141"),
+            "the token leaked: {shown}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn canceling_an_unknown_deploy_is_not_found() {
+    let fake = &support::stack().fake;
+    let (site, _) = fake.add_site("app");
+    let p = support::provider(&site, develop());
+    let svc = p.locate("staging", "web").await.unwrap();
+    let err = p.cancel_deploy(&svc, "dpl-nowhere").await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_429_on_cancel_is_waited_out_by_the_retry_decorator() {
+    let fake = &support::stack().fake;
+    let (site, _) = fake.add_site("app");
+    fake.push(&site, "develop", SHA_1);
+    let inner = support::provider(&site, develop());
+    let svc = inner.locate("staging", "web").await.unwrap();
+    let d = inner
+        .deploy(&svc, &DeployRequest::commit(SHA_1))
+        .await
+        .unwrap();
+    fake.fail_next(&site, Fault::RateLimited(1));
+    let p = RetryProvider::new(inner, RetryPolicy::default());
+    let canceled = p
+        .cancel_deploy(&svc, &d.id)
+        .await
+        .expect("retried past 429");
+    assert_eq!(canceled.status, DeployStatus::Canceled);
+    let cancels = fake
+        .calls(&site)
+        .iter()
+        .filter(|c| c.starts_with("POST cancel"))
+        .count();
+    assert_eq!(cancels, 2, "one refused with 429, one accepted");
+}
+
+#[tokio::test]
 async fn a_branch_context_cannot_roll_back_or_lock() {
     let fake = &support::stack().fake;
     let (site, _) = fake.add_site("app");
@@ -543,29 +708,52 @@ impl Provider for PushThenDeploy {
     ) -> staging_core::Result<Vec<String>> {
         self.inner.recent_logs(service, deploy_id, lines).await
     }
+    async fn cancel_deploy(
+        &self,
+        service: &ServiceHandle,
+        deploy_id: &str,
+    ) -> staging_core::Result<Deploy> {
+        self.inner.cancel_deploy(service, deploy_id).await
+    }
 }
 
-fn conformance_provider(context: DeployContext, branch: &'static str) -> DynProvider {
+fn conformance_provider(context: DeployContext, branch: &'static str) -> (DynProvider, String) {
     let (site, _) = support::stack().fake.add_site("conformance");
     let inner = support::provider(&site, context);
-    Arc::new(RetryProvider::new(
+    let p: DynProvider = Arc::new(RetryProvider::new(
         PushThenDeploy {
             inner,
-            site,
+            site: site.clone(),
             branch,
         },
         RetryPolicy::default(),
-    ))
+    ));
+    (p, site)
+}
+
+/// The suite's cancel case ran (it returns early when a deploy is already over): Netlify
+/// holds a canceled build of the suite's second commit.
+fn assert_the_cancel_case_ran(site: &str) {
+    let canceled: Vec<String> = support::stack().fake.with_site(site, |s| {
+        s.deploys
+            .iter()
+            .filter(|d| d.canceled)
+            .map(|d| d.commit_ref.clone())
+            .collect()
+    });
+    assert_eq!(canceled, vec![staging_core::testkit::COMMIT_B.to_owned()]);
 }
 
 #[tokio::test]
 async fn netlify_passes_the_conformance_suite_in_production() {
-    let p = conformance_provider(DeployContext::Production, "main");
+    let (p, site) = conformance_provider(DeployContext::Production, "main");
     staging_core::testkit::run_all(&p, "production", "web").await;
+    assert_the_cancel_case_ran(&site);
 }
 
 #[tokio::test]
 async fn netlify_passes_the_conformance_suite_on_a_branch_context() {
-    let p = conformance_provider(develop(), "develop");
+    let (p, site) = conformance_provider(develop(), "develop");
     staging_core::testkit::run_all(&p, "staging", "web").await;
+    assert_the_cancel_case_ran(&site);
 }

@@ -1,6 +1,6 @@
 //! A small stateful Netlify: sites, branch heads, builds that go new → building → ready (or
-//! error) one step per poll, publishing, restore, lock, env vars with values per context, and
-//! injected faults. It sits behind `prism proxy --errors`, so whatever it accepts and answers
+//! error) one step per poll, cancel, publishing, restore, lock, env vars with values per
+//! context, and injected faults. It sits behind `prism proxy --errors`, so whatever it accepts and answers
 //! is checked against Netlify's own description; it is not a second source of truth.
 
 use std::collections::{HashMap, VecDeque};
@@ -23,6 +23,8 @@ pub enum Fault {
     Server(u16),
     /// Answer 200 with a body that is not JSON.
     MalformedJson,
+    /// Refuse the request with this 4xx status and a message.
+    Refused(u16),
 }
 
 #[derive(Debug, Clone)]
@@ -34,11 +36,24 @@ pub struct FakeDeploy {
     pub script: Vec<&'static str>,
     pub step: usize,
     pub locked: bool,
+    /// Canceled while on its way: Netlify keeps it as state `error`, "Canceled build".
+    pub canceled: bool,
 }
 
 impl FakeDeploy {
-    fn state(&self) -> &'static str {
+    pub fn state(&self) -> &'static str {
+        if self.canceled {
+            return "error";
+        }
         self.script[self.step.min(self.script.len() - 1)]
+    }
+
+    fn error_message(&self) -> &'static str {
+        match self.state() {
+            "error" if self.canceled => "Canceled build",
+            "error" => "Build script returned non-zero exit code: 2",
+            _ => "",
+        }
     }
 }
 
@@ -115,7 +130,7 @@ fn deploy_json(site: &FakeSite, d: &FakeDeploy) -> Value {
         "commit_ref": d.commit_ref,
         "deploy_ssl_url": format!("https://{}--{}.netlify.app", d.id, site.name),
         "locked": d.locked,
-        "error_message": if d.state() == "error" { "Build script returned non-zero exit code: 2" } else { "" },
+        "error_message": d.error_message(),
     })
 }
 
@@ -165,6 +180,10 @@ fn fault_of(state: &mut FakeState, site_id: &str, call: String) -> Option<Respon
                 .body(Body::from("{\"id\": \"d1\", \"state\": "))
                 .unwrap(),
         ),
+        Fault::Refused(code) => Some(json_response(
+            code,
+            json!({ "code": code, "message": "refused by the fake" }),
+        )),
     }
 }
 
@@ -299,6 +318,7 @@ fn start_build(
             script,
             step: 0,
             locked: false,
+            canceled: false,
         },
     );
     Some((build_id, deploy_id))
@@ -376,6 +396,40 @@ fn set_lock(st: Arc<Mutex<FakeState>>, deploy_id: String, locked: bool) -> Respo
         }
     }
     not_found("deploy")
+}
+
+/// `cancelSiteDeploy`: a deploy on its way stops and reads as `error`, "Canceled build", from
+/// then on (it never reaches `ready`, so it is never published). A deploy that has finished
+/// (ready, failed, or canceled already) cannot be canceled: 422 with a message, the error
+/// shape the description gives every operation.
+async fn cancel(State(st): S, Path(deploy_id): Path<String>) -> Response<Body> {
+    let mut st = st.lock().unwrap();
+    let Some(site_id) = st
+        .sites
+        .iter()
+        .find(|s| s.deploys.iter().any(|d| d.id == deploy_id))
+        .map(|s| s.id.clone())
+    else {
+        return not_found("deploy");
+    };
+    if let Some(f) = fault_of(&mut st, &site_id, format!("POST cancel {deploy_id}")) {
+        return f;
+    }
+    let site = st.site(&site_id).expect("site");
+    let i = site
+        .deploys
+        .iter()
+        .position(|d| d.id == deploy_id)
+        .expect("deploy");
+    let state = site.deploys[i].state();
+    if matches!(state, "ready" | "error") {
+        return json_response(
+            422,
+            json!({ "code": 422, "message": format!("Deploy {deploy_id} is {state} and can no longer be canceled") }),
+        );
+    }
+    site.deploys[i].canceled = true;
+    json_response(201, deploy_json(site, &site.deploys[i]))
 }
 
 fn site_param(q: &HashMap<String, String>) -> String {
@@ -541,6 +595,7 @@ impl Fake {
             .route("/sites/{site_id}/builds", post(create_build))
             .route("/deploys/{deploy_id}/lock", post(lock))
             .route("/deploys/{deploy_id}/unlock", post(unlock))
+            .route("/deploys/{deploy_id}/cancel", post(cancel))
             .route("/build_hooks/{hook_id}", post(build_hook))
             .route("/api/v1/sites/{site_id}/env", get(site_env))
             .route("/accounts/{account_id}/env", post(create_env))
@@ -609,6 +664,21 @@ impl Fake {
         st.hooks
             .insert(id.clone(), (site_id.to_owned(), branch.to_owned()));
         format!("{}/build_hooks/{id}", self.url)
+    }
+
+    /// A deploy as the fake holds it now (reading it does not move it on, unlike a GET).
+    pub fn deploy(&self, site_id: &str, deploy_id: &str) -> FakeDeploy {
+        self.with_site(site_id, |s| {
+            s.deploys
+                .iter()
+                .find(|d| d.id == deploy_id)
+                .cloned()
+                .expect("deploy")
+        })
+    }
+
+    pub fn published(&self, site_id: &str) -> Option<String> {
+        self.with_site(site_id, |s| s.published.clone())
     }
 
     pub fn calls(&self, site_id: &str) -> Vec<String> {
