@@ -24,7 +24,8 @@ Exit codes:
   1  a check or step failed
   2  bad usage or an invalid spec
   3  the run could not proceed (provider unreachable, auth refused, timeout of the tool itself)
-  130 interrupted (Ctrl-C); local services were stopped
+  130 interrupted (Ctrl-C) during a run; local services were stopped
+      (Ctrl-C ending `up --keep-running` after the run exits with the run's own code)
 
 Nothing ever prompts; every secret value is redacted from every output.";
 

@@ -370,3 +370,323 @@ fn the_example_stack_passes_the_whole_pipeline() {
         "the canary leaked into a file the run wrote"
     );
 }
+
+// --- `up --keep-running`: the stack stays up for `smoke` and `status` in other processes ---
+
+const COMMIT: &str = "0123456789abcdef";
+
+/// The canary spec with a health probe that expects the deployed commit (or, with
+/// `status = 418`, a probe that fails).
+fn keep_running_workspace(probe_status: u16) -> tempfile::TempDir {
+    let text = spec(r#"["python3", "server.py"]"#, "60s")
+        + &format!(
+            r#"
+[[probes]]
+name = "health"
+retry_for = "10s"
+http = {{ url = "${{services.web.url}}/up", expect = {{ status = {probe_status}, json = {{ "$.commit" = "${{commit}}" }} }} }}
+"#
+        );
+    workspace(&text)
+}
+
+/// A running `staging up --keep-running`, its output read as it comes.
+struct KeptRunning {
+    child: std::process::Child,
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl KeptRunning {
+    fn start(dir: &Path) -> Self {
+        let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("staging"))
+            .args(["up", "--keep-running", "--commit", COMMIT, "-f"])
+            .arg(dir.join("staging.toml"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let collect = |stream: Box<dyn std::io::Read + Send>| {
+            let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+            let sink = text.clone();
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(stream)
+                    .lines()
+                    .map_while(Result::ok)
+                {
+                    let mut t = sink.lock().unwrap();
+                    t.push_str(&line);
+                    t.push('\n');
+                }
+            });
+            text
+        };
+        let stdout = collect(Box::new(child.stdout.take().unwrap()));
+        let stderr = collect(Box::new(child.stderr.take().unwrap()));
+        KeptRunning {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Wait until the run is over and the services are held; the URL `web` answers on.
+    fn wait_until_held(&self) -> String {
+        let started = Instant::now();
+        while !self.stdout().contains("press Ctrl-C to stop") {
+            assert!(
+                started.elapsed() < Duration::from_secs(90),
+                "`up --keep-running` never held the services:\nstdout:\n{}\nstderr:\n{}",
+                self.stdout(),
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let stdout = self.stdout();
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with("web: http://"))
+            .unwrap_or_else(|| panic!("no URL for web in:\n{stdout}"));
+        let url = line.trim_start().trim_start_matches("web: ");
+        url[..url.find(' ').unwrap_or(url.len())].to_owned()
+    }
+
+    fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig).unwrap();
+    }
+}
+
+impl Drop for KeptRunning {
+    fn drop(&mut self) {
+        // A failed assertion must not leave the stack running.
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.signal(nix::sys::signal::Signal::SIGTERM);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// GET `path` from `url` (`http://127.0.0.1:PORT/`) over a plain socket: the status line
+/// and body, or `None` when nothing answers.
+fn http_get(url: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).ok()?;
+    Some(answer)
+}
+
+fn state_file(dir: &Path) -> PathBuf {
+    dir.join(".staging/local/staging/web.json")
+}
+
+/// The pid the state file names.
+fn announced_pid(dir: &Path) -> i32 {
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(state_file(dir)).unwrap()).unwrap();
+    doc["pid"].as_i64().unwrap() as i32
+}
+
+fn staging(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::cargo_bin("staging")
+        .unwrap()
+        .args(args)
+        .arg("-f")
+        .arg(dir.join("staging.toml"))
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn assert_no_canary(what: &str, text: &str) {
+    assert!(!text.contains(CANARY), "the canary leaked into {what}");
+}
+
+#[test]
+fn up_keep_running_keeps_the_service_answering_until_sigint_then_stops_it_and_removes_its_state_file()
+ {
+    let dir = keep_running_workspace(200);
+    let mut up = KeptRunning::start(dir.path());
+    let url = up.wait_until_held();
+    assert!(
+        up.stdout().contains("PASSED"),
+        "the report comes first:\n{}",
+        up.stdout()
+    );
+    // Well after the pipeline ended, the service still answers with the deployed commit.
+    std::thread::sleep(Duration::from_secs(2));
+    let answer = http_get(&url, "/up").expect("the kept service stopped answering");
+    assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+    assert!(answer.contains(COMMIT), "{answer}");
+    let file = std::fs::read_to_string(state_file(dir.path())).unwrap();
+    assert!(file.contains(COMMIT) && file.contains(&url), "{file}");
+    assert_no_canary("the state file", &file);
+    let service_pid = announced_pid(dir.path());
+    assert!(alive(service_pid));
+
+    up.signal(nix::sys::signal::Signal::SIGINT);
+    let status = wait_with_bound(&mut up.child, Duration::from_secs(30));
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "the run passed; Ctrl-C after it keeps its code:\n{}",
+        up.stderr()
+    );
+    let gone = Instant::now();
+    while alive(service_pid) && gone.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!alive(service_pid), "the service survived Ctrl-C");
+    assert!(http_get(&url, "/up").is_none(), "{url} still answers");
+    assert!(
+        !state_file(dir.path()).exists(),
+        "the state file outlived the service"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        up.stdout().contains("stopping the services"),
+        "{}",
+        up.stdout()
+    );
+    assert_no_canary("up's stdout", &up.stdout());
+    assert_no_canary("up's stderr", &up.stderr());
+    assert_no_canary("a file the run wrote", &all_files_text(dir.path()));
+}
+
+#[test]
+fn smoke_in_a_second_process_passes_against_the_kept_running_stack() {
+    let dir = keep_running_workspace(200);
+    let up = KeptRunning::start(dir.path());
+    let url = up.wait_until_held();
+    let (code, stdout, stderr) = staging(dir.path(), &["smoke", "--commit", COMMIT]);
+    assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("1 passed, 0 failed"), "{stdout}");
+    assert!(
+        !stderr.contains("nothing is running"),
+        "smoke saw nothing running:\n{stderr}"
+    );
+    // The probes reached the kept process: its URL, not another one.
+    assert!(http_get(&url, "/up").is_some());
+    for (what, text) in [("smoke's stdout", &stdout), ("smoke's stderr", &stderr)] {
+        assert_no_canary(what, text);
+    }
+}
+
+#[test]
+fn status_in_a_second_process_shows_the_kept_running_service_live_with_its_commit() {
+    let dir = keep_running_workspace(200);
+    let up = KeptRunning::start(dir.path());
+    let url = up.wait_until_held();
+    let (code, stdout, stderr) = staging(dir.path(), &["status"]);
+    assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("web "))
+        .unwrap_or_else(|| panic!("no row for web:\n{stdout}"));
+    assert!(row.contains(" live "), "{row}");
+    assert!(row.contains(&COMMIT[..12]), "{row}");
+    assert!(row.contains(&url), "{row}");
+    assert!(!stderr.contains("nothing is running"), "{stderr}");
+    let (code, json, _) = staging(dir.path(), &["status", "--json"]);
+    assert_eq!(code, Some(0));
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        doc["services"][0]["state"]["live"]["commit"], COMMIT,
+        "{doc}"
+    );
+    for (what, text) in [("status's stdout", &stdout), ("status --json", &json)] {
+        assert_no_canary(what, text);
+    }
+}
+
+#[test]
+fn a_stale_state_file_from_a_killed_run_is_ignored_and_removed_with_a_clear_message() {
+    let dir = keep_running_workspace(200);
+    let mut up = KeptRunning::start(dir.path());
+    up.wait_until_held();
+    // Kill the run and its service outright: nothing gets to clean up.
+    let service_pid = announced_pid(dir.path());
+    up.signal(nix::sys::signal::Signal::SIGKILL);
+    let _ = up.child.wait();
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(service_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let gone = Instant::now();
+    while alive(service_pid) && gone.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        state_file(dir.path()).exists(),
+        "the killed run left its file"
+    );
+
+    let (code, stdout, stderr) = staging(dir.path(), &["status"]);
+    assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let row = stdout.lines().find(|l| l.starts_with("web ")).unwrap();
+    assert!(row.contains("not live"), "{row}");
+    assert!(
+        stderr.contains("stale state file") && stderr.contains(&service_pid.to_string()),
+        "the stale file is named:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("nothing is running")
+            && stderr.contains("run `staging up --keep-running --env staging`"),
+        "{stderr}"
+    );
+    assert!(
+        !state_file(dir.path()).exists(),
+        "the stale file was not removed"
+    );
+
+    // Smoke says the same, and does not proceed to probe a URL that has no value.
+    let (code, stdout, stderr) = staging(dir.path(), &["smoke", "--commit", COMMIT]);
+    assert_eq!(code, Some(3), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(!stdout.contains("health"), "a probe ran:\n{stdout}");
+    assert!(
+        stderr.contains("nothing is running for `web` of `staging`")
+            && stderr.contains("staging up --keep-running"),
+        "{stderr}"
+    );
+    for text in [&stdout, &stderr, &up.stdout(), &up.stderr()] {
+        assert_no_canary("an output", text);
+    }
+}
+
+#[test]
+fn keep_running_holds_a_failed_run_too_and_sigterm_exits_with_the_runs_code() {
+    let dir = keep_running_workspace(418);
+    let mut up = KeptRunning::start(dir.path());
+    let url = up.wait_until_held();
+    assert!(up.stdout().contains("FAILED"), "{}", up.stdout());
+    assert!(
+        http_get(&url, "/up").is_some(),
+        "the failed stack was not kept"
+    );
+    up.signal(nix::sys::signal::Signal::SIGTERM);
+    let status = wait_with_bound(&mut up.child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(1), "{}", up.stderr());
+    assert!(!state_file(dir.path()).exists());
+}

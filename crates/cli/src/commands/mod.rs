@@ -12,6 +12,19 @@ use staging_core::Error;
 
 use crate::output::Output;
 
+/// What to say when services of a provider that runs them in its own process (local) are
+/// not running: they live only inside the `staging up` that started them.
+pub(crate) fn not_running(provider: &str, env: &str, services: &[&str]) -> String {
+    format!(
+        "nothing is running for {} of `{env}`: services of the {provider} provider live only as long as the `staging up` that started them; run `staging up --keep-running --env {env}` in another terminal",
+        services
+            .iter()
+            .map(|s| format!("`{s}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
 /// Print an error the way every command does, and return its exit code.
 pub(crate) fn report_error(e: &Error, out: Output) -> u8 {
     let code = e.class().exit_code();

@@ -67,6 +67,29 @@ pub(crate) async fn run(global: &Global, args: &SmokeArgs, out: Output) -> Resul
         }
         return Ok(report.exit_code());
     }
+    if let Some(provider) = ctx
+        .provider
+        .as_ref()
+        .filter(|p| p.runs_services_in_process())
+    {
+        let not_running: Vec<&str> = ctx
+            .services
+            .iter()
+            .filter(|(_, svc)| svc.url.is_none())
+            .map(|(name, _)| name.as_str())
+            .collect();
+        if !not_running.is_empty() {
+            // Nothing to probe: the run cannot proceed (exit 3), rather than each probe
+            // failing on a URL that has no value.
+            let message = super::not_running(provider.name(), &env, &not_running);
+            if out.json {
+                out.json(&serde_json::json!({ "ok": false, "error": message, "exit_code": 3 }));
+            } else {
+                out.note(&format!("error: {message}"));
+            }
+            return Ok(3);
+        }
+    }
     let smoke_report = smoke.run_report(&ctx).await?;
     if let Some(path) = &args.junit {
         staging_smoke::write_junit(&smoke_report, &ctx.redactor, path)?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use staging_core::pipeline::{EvidenceRef, RunReport};
+use staging_core::pipeline::{EvidenceRef, RunContext, RunReport};
 use staging_core::spec::LoadedSpec;
 use staging_core::{Error, Result};
 use staging_evidence::{GateDecision, GateRequest, Junit, RecordEvidence};
@@ -27,6 +27,12 @@ pub(crate) struct UpArgs {
     /// the provider can).
     #[arg(long)]
     pub(crate) cancel_on_interrupt: bool,
+    /// After the run (passed or failed), keep the services up until Ctrl-C or SIGTERM when
+    /// the provider runs them in this process (local), so that `staging smoke` and
+    /// `staging status` in another terminal reach them; exits with the run's code. On a
+    /// platform the services keep running anyway, and this only says so.
+    #[arg(long)]
+    pub(crate) keep_running: bool,
     #[command(flatten)]
     pub(crate) probes: super::smoke::ProbeOptions,
 }
@@ -49,7 +55,8 @@ pub(crate) struct PromoteArgs {
 
 /// Run the pipeline on `env`, recording evidence (naming `promoted_from`, the record that
 /// allowed a promotion); Ctrl-C stops it and the services it started. `None` when
-/// interrupted.
+/// interrupted; otherwise the report and the context, whose provider holds the services a
+/// local provider runs until it is dropped.
 async fn run_pipeline(
     global: &Global,
     spec: Arc<LoadedSpec>,
@@ -58,7 +65,7 @@ async fn run_pipeline(
     args: &UpArgs,
     promoted_from: Option<EvidenceRef>,
     out: Output,
-) -> Result<Option<RunReport>> {
+) -> Result<Option<(RunReport, RunContext)>> {
     out.run_header(&spec.spec.project.name, env, &commit);
     let store = staging_evidence::open_store(&spec).await?;
     let mut evidence = RecordEvidence::new(store);
@@ -68,7 +75,7 @@ async fn run_pipeline(
     let pipeline = up_pipeline(&spec, &commit, args.probes.step(), evidence);
     let mut ctx = run_context(global, spec, env, commit)?;
     tokio::select! {
-        report = pipeline.run(&mut ctx) => Ok(Some(report)),
+        report = pipeline.run(&mut ctx) => Ok(Some((report, ctx))),
         _ = tokio::signal::ctrl_c() => {
             if args.cancel_on_interrupt {
                 cancel_started_deploys(&ctx, out).await;
@@ -81,7 +88,7 @@ async fn run_pipeline(
 }
 
 /// Cancel each deploy the run started that is not live yet, bounded, reporting each.
-async fn cancel_started_deploys(ctx: &staging_core::pipeline::RunContext, out: Output) {
+async fn cancel_started_deploys(ctx: &RunContext, out: Output) {
     let Some(provider) = ctx.provider.clone() else {
         return;
     };
@@ -107,13 +114,84 @@ fn write_junit(path: &Path, xml: &str) -> Result<()> {
 const INTERRUPTED: &str =
     "interrupted: the run was stopped and the services it started were stopped";
 
+/// `--keep-running`, once the run has ended and its report is out: when the provider runs
+/// the services in this process, print where each live one answers and hold them until
+/// SIGINT or SIGTERM; dropping the context afterwards stops them. On a platform, one line.
+///
+/// It holds after a failed run too: a stack whose smoke probes failed is the one worth
+/// poking at. The caller exits with the run's own code either way: the signal ends the
+/// wait, not the run, so it is not the 130 of an interrupted run. Never prompts; without a
+/// terminal it waits all the same (`timeout -s INT 10m staging up --keep-running` in CI).
+async fn keep_running(ctx: &RunContext, out: Output) -> Result<()> {
+    // Human output on stdout; with --json stdout holds the one document, so stderr.
+    let say = |text: &str| {
+        if out.json {
+            out.note(text);
+        } else {
+            out.line(text);
+        }
+    };
+    let Some(provider) = ctx.provider.clone() else {
+        say("--keep-running: the run deployed nothing, so nothing is kept running");
+        return Ok(());
+    };
+    if !provider.runs_services_in_process() {
+        say(&format!(
+            "--keep-running: the services keep running on {} anyway; nothing to wait for",
+            provider.name()
+        ));
+        return Ok(());
+    }
+    // Listen before telling anyone to press Ctrl-C, so that no signal sent after the line
+    // is missed.
+    use tokio::signal::unix::{SignalKind, signal};
+    let listen = |kind: SignalKind| {
+        signal(kind).map_err(|e| Error::io("cannot listen for SIGINT and SIGTERM", e))
+    };
+    let (mut interrupt, mut terminate) = (
+        listen(SignalKind::interrupt())?,
+        listen(SignalKind::terminate())?,
+    );
+    let mut live = vec![];
+    for (name, svc) in &ctx.services {
+        let state = provider.live_state(&svc.handle).await?;
+        if let Some(url) = &state.url {
+            let commit = state.live_commit().unwrap_or("-");
+            live.push(format!(
+                "  {name}: {url} (commit {})",
+                &commit[..commit.len().min(12)]
+            ));
+        }
+    }
+    if live.is_empty() {
+        say("--keep-running: no service is live, so nothing is kept running");
+        return Ok(());
+    }
+    say(&format!(
+        "services of `{}` kept running on {}:",
+        ctx.environment,
+        provider.name()
+    ));
+    for line in &live {
+        say(line);
+    }
+    say("press Ctrl-C to stop");
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+    say("stopping the services");
+    Ok(())
+}
+
 /// Run the whole pipeline.
 pub(crate) async fn up(global: &Global, args: &UpArgs, out: Output) -> Result<u8> {
     let spec = load_spec(global)?;
     let env = environment(global, &spec)?;
     staging_evidence::check_direct_up(&spec, &env)?;
     let commit = commit(args.commit.as_deref(), &spec)?;
-    let Some(report) = run_pipeline(global, spec, &env, commit, args, None, out).await? else {
+    let Some((report, ctx)) = run_pipeline(global, spec, &env, commit, args, None, out).await?
+    else {
         out.note(INTERRUPTED);
         return Ok(130);
     };
@@ -121,6 +199,11 @@ pub(crate) async fn up(global: &Global, args: &UpArgs, out: Output) -> Result<u8
         write_junit(path, &staging_evidence::junit_xml(&report)?)?;
     }
     out.run(&report);
+    if args.keep_running {
+        keep_running(&ctx, out).await?;
+    }
+    // Dropping the context drops the provider, which stops the services it runs.
+    drop(ctx);
     Ok(report.exit_code())
 }
 
@@ -163,7 +246,7 @@ pub(crate) async fn promote(global: &Global, args: &PromoteArgs, out: Output) ->
         ));
     }
     let promoted_from = Some(allowed_by);
-    let Some(report) =
+    let Some((report, ctx)) =
         run_pipeline(global, spec, &to, commit, &args.run, promoted_from, out).await?
     else {
         out.note(INTERRUPTED);
@@ -174,6 +257,10 @@ pub(crate) async fn promote(global: &Global, args: &PromoteArgs, out: Output) ->
         write_junit(path, &junit.to_xml()?)?;
     }
     out.run(&report);
+    if args.run.keep_running {
+        keep_running(&ctx, out).await?;
+    }
+    drop(ctx);
     Ok(report.exit_code())
 }
 
@@ -267,6 +354,14 @@ pub(crate) async fn status(global: &Global, out: Output) -> Result<u8> {
         let state = provider.live_state(&handle).await?;
         rows.push((name.clone(), handle, state));
     }
+    let not_running: Vec<&str> = rows
+        .iter()
+        .filter(|(_, _, state)| state.live.is_none())
+        .map(|(name, _, _)| name.as_str())
+        .collect();
+    if provider.runs_services_in_process() && !not_running.is_empty() {
+        out.note(&super::not_running(provider.name(), &env, &not_running));
+    }
     if out.json {
         let services: Vec<_> = rows
             .iter()
@@ -298,9 +393,6 @@ pub(crate) async fn status(global: &Global, out: Output) -> Result<u8> {
         out.line(&format!(
             "{name:<12} {status:<12} {live:<14} {latest:<14} {url}"
         ));
-    }
-    if provider.name() == "local" {
-        out.note("note: the local provider runs services only for the length of `staging up`");
     }
     Ok(0)
 }
