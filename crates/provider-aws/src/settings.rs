@@ -115,8 +115,13 @@ pub struct EcsServiceSettings {
     /// How a commit becomes an image: `123.dkr.ecr.us-east-1.amazonaws.com/app:${commit}`.
     /// Without it, only image deploys are possible.
     pub image_template: Option<String>,
-    /// The ALB target group of the service, for the target health probe.
+    /// The ALB target group of the service, for the target health probe. When unset and
+    /// `target_health` is on, the probe reads the service's target groups from ECS.
     pub target_group_arn: Option<String>,
+    /// Whether to check ALB target health: `Some(true)` checks `target_group_arn`, or every
+    /// target group the ECS service is attached to when no ARN is set; `Some(false)` checks
+    /// nothing; `None` (the key unset) checks `target_group_arn` when one is set.
+    pub target_health: Option<bool>,
     /// The public URL of the service.
     pub url: Option<String>,
 }
@@ -135,10 +140,13 @@ struct RawService {
     #[serde(default)]
     target_group_arn: Option<String>,
     #[serde(default)]
+    target_health: Option<bool>,
+    #[serde(default)]
     url: Option<String>,
 }
 
-const SERVICE_KEYS: &str = "cluster, service, container, image, target_group_arn, url";
+const SERVICE_KEYS: &str =
+    "cluster, service, container, image, target_group_arn, target_health, url";
 const ENV_KEYS: &str = "region, profile, cluster, secrets_prefix, ses, acm, route53";
 
 impl AwsEnvironmentSettings {
@@ -202,19 +210,38 @@ impl EcsServiceSettings {
         } else {
             format!("services.{name}.settings")
         };
-        let raw: RawService =
-            service
-                .settings_for(environment)
-                .try_into()
-                .map_err(|e: toml::de::Error| {
-                    spec.error_at(
-                        &key,
-                        format!(
-                            "service `{name}` on aws: {} (settings: {SERVICE_KEYS})",
-                            e.message().trim()
-                        ),
-                    )
-                })?;
+        // A value's own place: in the environment's overrides when it is set there.
+        let key_of = |field: &str| {
+            if service
+                .overrides
+                .get(environment)
+                .is_some_and(|o| o.contains_key(field))
+            {
+                format!("services.{name}.overrides.{environment}.{field}")
+            } else {
+                format!("services.{name}.settings.{field}")
+            }
+        };
+        let merged = service.settings_for(environment);
+        if let Some(v) = merged.get("target_health")
+            && !v.is_bool()
+        {
+            return Err(spec.error_at(
+                &key_of("target_health"),
+                format!(
+                    "service `{name}` on aws: `target_health` must be true or false, not {v} (true: check the ALB target health of `target_group_arn`, or of every target group the ECS service is attached to)"
+                ),
+            ));
+        }
+        let raw: RawService = merged.try_into().map_err(|e: toml::de::Error| {
+            spec.error_at(
+                &key,
+                format!(
+                    "service `{name}` on aws: {} (settings: {SERVICE_KEYS})",
+                    e.message().trim()
+                ),
+            )
+        })?;
         let cluster = raw.cluster.or_else(|| env_settings.cluster.clone()).ok_or_else(|| {
             spec.error_at(
                 &format!("environments.{environment}.settings"),
@@ -228,7 +255,7 @@ impl EcsServiceSettings {
             && (!arn.starts_with("arn:") || !arn.contains(":targetgroup/"))
         {
             return Err(spec.error_at(
-                &format!("{key}.target_group_arn"),
+                &key_of("target_group_arn"),
                 format!("`{arn}` is not a target group ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID)"),
             ));
         }
@@ -243,6 +270,7 @@ impl EcsServiceSettings {
             container: raw.container,
             image_template: raw.image,
             target_group_arn: raw.target_group_arn,
+            target_health: raw.target_health,
             url: raw.url,
         })
     }
@@ -255,8 +283,15 @@ impl EcsServiceSettings {
             container: None,
             image_template: None,
             target_group_arn: None,
+            target_health: None,
             url: None,
         }
+    }
+
+    /// Whether the ALB target health of this service is checked (see `target_health`).
+    pub fn checks_target_health(&self) -> bool {
+        self.target_health
+            .unwrap_or(self.target_group_arn.is_some())
     }
 
     /// With an image template (`repo/app:${commit}`), so commits can be deployed.

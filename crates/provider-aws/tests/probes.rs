@@ -7,15 +7,25 @@ mod ses_double;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use staging_core::Probe;
-use staging_provider_aws::AwsContext;
+use staging_core::spec::{LoadOptions, LoadedSpec};
+use staging_core::{DynProbe, Probe, ProbeOutcome};
 use staging_provider_aws::probes::{
     CertificateProbe, RecordExpectation, RecordProbe, SesAccountProbe, SesIdentityProbe,
     SesTestSendProbe, TargetHealthProbe,
 };
+use staging_provider_aws::{AwsContext, probes_from_settings, settings_from_spec};
 
-/// A VPC with two subnets, an ALB with a listener forwarding to a fresh target group.
-async fn alb() -> (AwsContext, String, String) {
+/// A VPC with two subnets and an ALB with a listener forwarding to a fresh target group.
+struct Alb {
+    ctx: AwsContext,
+    vpc: String,
+    lb_arn: String,
+    /// The listener's target group.
+    tg: String,
+    subnet: String,
+}
+
+async fn alb() -> Alb {
     let ctx = common::ctx().await;
     let vpc = common::xml_text(
         &common::ec2(&[("Action", "CreateVpc"), ("CidrBlock", "10.7.0.0/16")]).await,
@@ -33,71 +43,177 @@ async fn alb() -> (AwsContext, String, String) {
         .await;
         subnets.push(common::xml_text(&body, "subnetId"));
     }
-    let elb = ctx.elb().await;
-    let lb = elb
+    let lb = ctx
+        .elb()
+        .await
         .create_load_balancer()
         .name(common::unique("alb"))
         .set_subnets(Some(subnets.clone()))
         .send()
         .await
         .unwrap();
-    let lb = &lb.load_balancers()[0];
-    let tg = elb
-        .create_target_group()
-        .name(common::unique("tg"))
-        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
-        .port(80)
-        .vpc_id(&vpc)
-        .send()
-        .await
-        .unwrap();
-    let tg_arn = tg.target_groups()[0].target_group_arn().unwrap().to_owned();
-    elb.create_listener()
-        .load_balancer_arn(lb.load_balancer_arn().unwrap())
-        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
-        .port(80)
-        .default_actions(
-            aws_sdk_elasticloadbalancingv2::types::Action::builder()
-                .r#type(aws_sdk_elasticloadbalancingv2::types::ActionTypeEnum::Forward)
-                .target_group_arn(&tg_arn)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    (ctx, tg_arn, subnets[0].clone())
+    let lb_arn = lb.load_balancers()[0]
+        .load_balancer_arn()
+        .unwrap()
+        .to_owned();
+    let mut alb = Alb {
+        ctx,
+        vpc,
+        lb_arn,
+        tg: String::new(),
+        subnet: subnets[0].clone(),
+    };
+    alb.tg = alb.target_group(80).await;
+    alb
 }
 
-async fn register_instance(ctx: &AwsContext, tg_arn: &str, subnet: &str) -> String {
-    let body = common::ec2(&[
-        ("Action", "RunInstances"),
-        ("ImageId", "ami-12c6146b"),
-        ("MinCount", "1"),
-        ("MaxCount", "1"),
-        ("SubnetId", subnet),
-    ])
-    .await;
-    let instance = common::xml_text(&body, "instanceId");
-    ctx.elb()
-        .await
-        .register_targets()
-        .target_group_arn(tg_arn)
-        .targets(
-            aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
-                .id(&instance)
-                .port(80)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    instance
+impl Alb {
+    /// A fresh target group, forwarded to by a listener of the ALB on `port`.
+    async fn target_group(&self, port: i32) -> String {
+        use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, ProtocolEnum};
+        let elb = self.ctx.elb().await;
+        let tg = elb
+            .create_target_group()
+            .name(common::unique("tg"))
+            .protocol(ProtocolEnum::Http)
+            .port(80)
+            .vpc_id(&self.vpc)
+            .send()
+            .await
+            .unwrap();
+        let tg_arn = tg.target_groups()[0].target_group_arn().unwrap().to_owned();
+        elb.create_listener()
+            .load_balancer_arn(&self.lb_arn)
+            .protocol(ProtocolEnum::Http)
+            .port(port)
+            .default_actions(
+                Action::builder()
+                    .r#type(ActionTypeEnum::Forward)
+                    .target_group_arn(&tg_arn)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        tg_arn
+    }
+
+    /// An EC2 instance registered in `tg_arn` (moto reports a running one healthy).
+    async fn register_instance(&self, tg_arn: &str) -> String {
+        let body = common::ec2(&[
+            ("Action", "RunInstances"),
+            ("ImageId", "ami-12c6146b"),
+            ("MinCount", "1"),
+            ("MaxCount", "1"),
+            ("SubnetId", &self.subnet),
+        ])
+        .await;
+        let instance = common::xml_text(&body, "instanceId");
+        self.ctx
+            .elb()
+            .await
+            .register_targets()
+            .target_group_arn(tg_arn)
+            .targets(
+                aws_sdk_elasticloadbalancingv2::types::TargetDescription::builder()
+                    .id(&instance)
+                    .port(80)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        instance
+    }
+
+    /// A fresh cluster with the ECS service `shop-web` (EC2 launch type, bridge networking)
+    /// attached to `target_groups` as ECS records it: `loadBalancers[].targetGroupArn`.
+    async fn ecs_service(&self, target_groups: &[&str]) -> String {
+        let lbs = target_groups
+            .iter()
+            .map(|tg| {
+                aws_sdk_ecs::types::LoadBalancer::builder()
+                    .target_group_arn(*tg)
+                    .container_name("web")
+                    .container_port(80)
+                    .build()
+            })
+            .collect();
+        self.ecs_service_behind(lbs).await
+    }
+
+    /// A fresh cluster with the ECS service `shop-web` behind these load balancers.
+    async fn ecs_service_behind(&self, lbs: Vec<aws_sdk_ecs::types::LoadBalancer>) -> String {
+        use aws_sdk_ecs::types::{
+            Compatibility, ContainerDefinition, LaunchType, NetworkMode, PortMapping,
+        };
+        let ecs = self.ctx.ecs().await;
+        let cluster = common::unique("alb-cluster");
+        ecs.create_cluster()
+            .cluster_name(&cluster)
+            .send()
+            .await
+            .unwrap();
+        let td = ecs
+            .register_task_definition()
+            .family(common::unique("shop-web"))
+            .network_mode(NetworkMode::Bridge)
+            .requires_compatibilities(Compatibility::Ec2)
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("web")
+                    .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/app:1")
+                    .memory(256)
+                    .essential(true)
+                    .port_mappings(PortMapping::builder().container_port(80).build())
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        ecs.create_service()
+            .cluster(&cluster)
+            .service_name("shop-web")
+            .task_definition(td.task_definition().unwrap().task_definition_arn().unwrap())
+            .desired_count(1)
+            .launch_type(LaunchType::Ec2)
+            .set_load_balancers(Some(lbs))
+            .send()
+            .await
+            .unwrap();
+        cluster
+    }
+}
+
+/// The ALB target-health probe the spec yields for service `web` (ECS service `shop-web`
+/// in `cluster`) with these extra settings, as the smoke step gets it from the factory.
+fn target_health_probe_from_spec(ctx: &AwsContext, cluster: &str, web: &str) -> DynProbe {
+    let source = format!(
+        "[project]\nname = \"p\"\n\n[environments.staging]\nprovider = \"aws\"\nsettings = {{ cluster = \"{cluster}\" }}\n\n[services.web.settings]\nservice = \"shop-web\"\n{web}\n"
+    );
+    let spec = LoadedSpec::parse("staging.toml", source, LoadOptions::new(&["aws"])).unwrap();
+    let (env, services) = settings_from_spec(&spec, "staging").unwrap();
+    let mut probes = probes_from_settings(ctx, &env, &services);
+    assert_eq!(probes.len(), 1, "{probes:?}");
+    let probe = probes.remove(0);
+    assert_eq!(probe.name(), "alb targets of web");
+    assert_eq!(probe.kind(), "aws.alb_target_health");
+    probe
+}
+
+fn evidence<'a>(outcome: &'a ProbeOutcome, key: &str) -> Option<&'a str> {
+    outcome
+        .evidence
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 #[tokio::test]
 async fn target_health_passes_when_every_target_is_healthy_and_names_the_ones_that_are_not() {
-    let (ctx, tg, subnet) = alb().await;
-    let probe = TargetHealthProbe::new("alb targets of web", ctx.clone(), &tg);
+    let alb = alb().await;
+    let tg = &alb.tg;
+    let probe = TargetHealthProbe::new("alb targets of web", alb.ctx.clone(), tg);
     let empty = probe.run().await.unwrap();
     assert!(!empty.ok, "no targets is not healthy: {empty:?}");
     assert!(
@@ -106,8 +222,8 @@ async fn target_health_passes_when_every_target_is_healthy_and_names_the_ones_th
         empty.observed
     );
 
-    let healthy = register_instance(&ctx, &tg, &subnet).await;
-    let sick = register_instance(&ctx, &tg, &subnet).await;
+    let healthy = alb.register_instance(tg).await;
+    let sick = alb.register_instance(tg).await;
     let outcome = probe.run().await.unwrap();
     assert!(outcome.ok, "{outcome:?}");
     assert_eq!(outcome.observed, "2/2 targets healthy");
@@ -145,6 +261,201 @@ async fn target_health_of_a_missing_target_group_fails() {
         "{}",
         outcome.observed
     );
+}
+
+#[tokio::test]
+async fn without_an_arn_target_health_reads_the_target_group_from_the_ecs_service_and_checks_it() {
+    let alb = alb().await;
+    let cluster = alb.ecs_service(&[&alb.tg]).await;
+    let probe = target_health_probe_from_spec(&alb.ctx, &cluster, "target_health = true");
+
+    let empty = probe.run().await.unwrap();
+    assert!(
+        !empty.ok,
+        "the service's target group has no target yet: {empty:?}"
+    );
+    assert!(
+        empty.observed.contains("no registered targets"),
+        "{}",
+        empty.observed
+    );
+    assert_eq!(evidence(&empty, "target_group"), Some(alb.tg.as_str()));
+    assert_eq!(
+        evidence(&empty, "ecs_service"),
+        Some(format!("{cluster}/shop-web").as_str())
+    );
+
+    let healthy = alb.register_instance(&alb.tg).await;
+    let sick = alb.register_instance(&alb.tg).await;
+    let outcome = probe.run().await.unwrap();
+    assert!(outcome.ok, "{outcome:?}");
+    assert_eq!(outcome.observed, "2/2 targets healthy");
+    assert!(
+        outcome.expected.contains("`shop-web`"),
+        "{}",
+        outcome.expected
+    );
+
+    common::ec2(&[("Action", "StopInstances"), ("InstanceId.1", &sick)]).await;
+    let outcome = probe.run().await.unwrap();
+    assert!(!outcome.ok, "{outcome:?}");
+    assert!(
+        outcome.observed.starts_with("1/2 targets healthy")
+            && outcome.observed.contains(&sick)
+            && !outcome.observed.contains(&healthy),
+        "{}",
+        outcome.observed
+    );
+}
+
+#[tokio::test]
+async fn target_health_checks_every_target_group_of_the_ecs_service_and_names_the_unhealthy_one() {
+    let alb = alb().await;
+    let second = alb.target_group(8080).await;
+    let cluster = alb.ecs_service(&[&alb.tg, &second]).await;
+    let probe = target_health_probe_from_spec(&alb.ctx, &cluster, "target_health = true");
+    alb.register_instance(&alb.tg).await;
+
+    let outcome = probe.run().await.unwrap();
+    assert!(!outcome.ok, "the second group has no target: {outcome:?}");
+    let second_name = second.split('/').nth(1).unwrap();
+    let first_name = alb.tg.split('/').nth(1).unwrap();
+    assert!(
+        outcome
+            .observed
+            .contains(&format!("target group {first_name}: 1/1 targets healthy"))
+            && outcome.observed.contains(&format!(
+                "target group {second_name}: no registered targets"
+            )),
+        "{}",
+        outcome.observed
+    );
+    assert_eq!(
+        evidence(&outcome, "target_group"),
+        Some(format!("{}, {second}", alb.tg).as_str())
+    );
+
+    alb.register_instance(&second).await;
+    let outcome = probe.run().await.unwrap();
+    assert!(outcome.ok, "{outcome:?}");
+    assert_eq!(
+        outcome.observed,
+        format!(
+            "target group {first_name}: 1/1 targets healthy | target group {second_name}: 1/1 targets healthy"
+        )
+    );
+}
+
+#[tokio::test]
+async fn target_health_of_an_ecs_service_without_a_load_balancer_fails_and_says_how_to_set_the_arn()
+{
+    let alb = alb().await;
+    let cluster = alb.ecs_service(&[]).await;
+    let probe = target_health_probe_from_spec(&alb.ctx, &cluster, "target_health = true");
+    let outcome = probe.run().await.unwrap();
+    assert!(!outcome.ok, "{outcome:?}");
+    assert!(
+        outcome.observed.contains(&format!(
+            "ECS service `shop-web` in cluster `{cluster}` has no load balancer"
+        )),
+        "{}",
+        outcome.observed
+    );
+    assert!(
+        outcome
+            .observed
+            .contains("set `target_group_arn = \"arn:aws:elasticloadbalancing:")
+            && outcome.observed.contains("[services.web.settings]")
+            && outcome.observed.contains("`target_health = false`"),
+        "it says how to set the ARN, or turn the check off: {}",
+        outcome.observed
+    );
+}
+
+#[tokio::test]
+async fn target_health_of_an_ecs_service_behind_a_classic_load_balancer_fails_and_names_it() {
+    let alb = alb().await;
+    let cluster = alb
+        .ecs_service_behind(vec![
+            aws_sdk_ecs::types::LoadBalancer::builder()
+                .load_balancer_name("shop-classic")
+                .container_name("web")
+                .container_port(80)
+                .build(),
+        ])
+        .await;
+    let probe = target_health_probe_from_spec(&alb.ctx, &cluster, "target_health = true");
+    let outcome = probe.run().await.unwrap();
+    assert!(!outcome.ok, "{outcome:?}");
+    assert!(
+        outcome.observed.contains(
+            "is behind the classic load balancer shop-classic, which has no target group"
+        ) && outcome.observed.contains("set `target_group_arn"),
+        "{}",
+        outcome.observed
+    );
+}
+
+#[tokio::test]
+async fn target_health_of_a_missing_ecs_service_or_cluster_fails_and_names_it() {
+    let ctx = common::ctx().await;
+    let cluster = common::unique("empty-cluster");
+    ctx.ecs()
+        .await
+        .create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .unwrap();
+    let probe = target_health_probe_from_spec(&ctx, &cluster, "target_health = true");
+    let outcome = probe.run().await.unwrap();
+    assert!(!outcome.ok, "{outcome:?}");
+    assert!(
+        outcome.observed.contains(&format!(
+            "ECS service `shop-web` in cluster `{cluster}` not found"
+        )),
+        "{}",
+        outcome.observed
+    );
+
+    let missing = common::unique("no-such-cluster");
+    let probe = target_health_probe_from_spec(&ctx, &missing, "target_health = true");
+    let outcome = probe.run().await.unwrap();
+    assert!(!outcome.ok, "{outcome:?}");
+    assert!(
+        outcome.observed.contains(&format!(
+            "ECS service `shop-web` in cluster `{missing}` not found"
+        )) && outcome.observed.contains("ClusterNotFoundException"),
+        "{}",
+        outcome.observed
+    );
+}
+
+#[tokio::test]
+async fn an_explicit_target_group_arn_wins_over_the_ecs_services_load_balancer() {
+    let alb = alb().await;
+    let other = alb.target_group(8080).await;
+    // The service's own target group is healthy; the spec names another, empty one.
+    let cluster = alb.ecs_service(&[&alb.tg]).await;
+    alb.register_instance(&alb.tg).await;
+    for web in [
+        format!("target_group_arn = \"{other}\""),
+        format!("target_group_arn = \"{other}\"\ntarget_health = true"),
+    ] {
+        let probe = target_health_probe_from_spec(&alb.ctx, &cluster, &web);
+        let outcome = probe.run().await.unwrap();
+        assert!(
+            !outcome.ok,
+            "{web}: the named group is checked: {outcome:?}"
+        );
+        assert!(
+            outcome.observed.contains("no registered targets"),
+            "{}",
+            outcome.observed
+        );
+        assert_eq!(evidence(&outcome, "target_group"), Some(other.as_str()));
+        assert_eq!(evidence(&outcome, "ecs_service"), None, "{outcome:?}");
+    }
 }
 
 /// A context whose SES calls go through the double (GetAccount) to moto (the rest).

@@ -1,7 +1,13 @@
 //! Readiness probes of the AWS stack, built from the environment's settings.
 // With some services compiled out, their branches below are empty.
 #![cfg_attr(
-    not(all(feature = "elb", feature = "ses", feature = "acm", feature = "route53")),
+    not(all(
+        feature = "elb",
+        feature = "ecs",
+        feature = "ses",
+        feature = "acm",
+        feature = "route53"
+    )),
     allow(unused_imports, unused_mut, unused_variables)
 )]
 
@@ -32,8 +38,10 @@ pub use route53::{RecordExpectation, RecordProbe};
 pub use ses::{SesAccountProbe, SesIdentityProbe, SesTestSendProbe};
 
 /// The probes the settings ask for, in a stable order: ALB target health per service with a
-/// `target_group_arn`, SES account / identities / test send, ACM certificates, Route53
-/// records. A check whose service was compiled out (cargo feature) is skipped with a warning.
+/// `target_group_arn` or `target_health = true` (without an ARN, of every target group the
+/// ECS service is attached to), SES account / identities / test send, ACM certificates,
+/// Route53 records. A check whose service was compiled out (cargo feature) is skipped with a
+/// warning.
 pub fn probes_from_settings(
     ctx: &AwsContext,
     env: &AwsEnvironmentSettings,
@@ -41,15 +49,32 @@ pub fn probes_from_settings(
 ) -> Vec<DynProbe> {
     let mut probes: Vec<DynProbe> = vec![];
     for (name, s) in services {
-        if let Some(arn) = &s.target_group_arn {
-            #[cfg(feature = "elb")]
-            probes.push(Arc::new(TargetHealthProbe::new(
-                format!("alb targets of {name}"),
-                ctx.clone(),
-                arn,
-            )));
-            #[cfg(not(feature = "elb"))]
-            tracing::warn!(service = %name, target_group = %arn, "built without the `elb` feature: target health not checked");
+        if !s.checks_target_health() {
+            continue;
+        }
+        match &s.target_group_arn {
+            Some(arn) => {
+                #[cfg(feature = "elb")]
+                probes.push(Arc::new(TargetHealthProbe::new(
+                    format!("alb targets of {name}"),
+                    ctx.clone(),
+                    arn,
+                )));
+                #[cfg(not(feature = "elb"))]
+                tracing::warn!(service = %name, target_group = %arn, "built without the `elb` feature: target health not checked");
+            }
+            None => {
+                #[cfg(all(feature = "elb", feature = "ecs"))]
+                probes.push(Arc::new(TargetHealthProbe::of_ecs_service(
+                    format!("alb targets of {name}"),
+                    ctx.clone(),
+                    name,
+                    &s.cluster,
+                    &s.service,
+                )));
+                #[cfg(not(all(feature = "elb", feature = "ecs")))]
+                tracing::warn!(service = %name, "built without the `elb` or `ecs` feature: the target groups of the ECS service cannot be read, target health not checked (set `target_group_arn` to check one with `elb` alone)");
+            }
         }
     }
     if let Some(ses) = &env.ses {
