@@ -227,6 +227,12 @@ fn ctrl_c_with_cancel_on_interrupt_also_cancels_the_pending_deploy() {
     );
 }
 
+#[test]
+fn ctrl_c_during_a_keep_running_run_still_interrupts_it_with_130() {
+    let stderr = interrupt_up(&["--keep-running"]);
+    assert!(!stderr.contains("press Ctrl-C to stop"), "{stderr}");
+}
+
 /// Start `up` on a service that never becomes healthy, send SIGINT once it runs, and check
 /// that `staging` exits 130 and the service is gone. Returns what `staging` printed on stderr.
 fn interrupt_up(extra: &[&str]) -> String {

@@ -260,11 +260,6 @@ impl LocalProvider {
             .healthy(announced.port, &health_path)
             .await
             .unwrap_or(false);
-        let owner = if announced.owner_pid == std::process::id() {
-            String::new()
-        } else {
-            format!(" by process {}", announced.owner_pid)
-        };
         let deploy = Deploy {
             id: announced.deploy_id.clone(),
             status: if healthy {
@@ -275,7 +270,8 @@ impl LocalProvider {
             commit: Some(announced.commit.clone()),
             image: None,
             raw_status: if healthy {
-                format!("live (kept running{owner})")
+                // Short: `staging status` shows it in a column.
+                "kept running".to_owned()
             } else {
                 format!(
                     "running (pid {}) but {health_path} does not answer on port {}",

@@ -56,7 +56,9 @@ pub(crate) struct PromoteArgs {
 /// Run the pipeline on `env`, recording evidence (naming `promoted_from`, the record that
 /// allowed a promotion); Ctrl-C stops it and the services it started. `None` when
 /// interrupted; otherwise the report and the context, whose provider holds the services a
-/// local provider runs until it is dropped.
+/// local provider runs until it is dropped. With `--keep-running` (`stop`), SIGTERM stops
+/// the run as Ctrl-C does.
+#[allow(clippy::too_many_arguments)]
 async fn run_pipeline(
     global: &Global,
     spec: Arc<LoadedSpec>,
@@ -64,6 +66,7 @@ async fn run_pipeline(
     commit: String,
     args: &UpArgs,
     promoted_from: Option<EvidenceRef>,
+    stop: Option<&mut StopSignals>,
     out: Output,
 ) -> Result<Option<(RunReport, RunContext)>> {
     out.run_header(&spec.spec.project.name, env, &commit);
@@ -74,9 +77,21 @@ async fn run_pipeline(
     }
     let pipeline = up_pipeline(&spec, &commit, args.probes.step(), evidence);
     let mut ctx = run_context(global, spec, env, commit)?;
+    let stop = async {
+        match stop {
+            Some(stop) => stop.wait().await,
+            None => std::future::pending().await,
+        }
+    };
+    let interrupted = async {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = stop => {}
+        }
+    };
     tokio::select! {
         report = pipeline.run(&mut ctx) => Ok(Some((report, ctx))),
-        _ = tokio::signal::ctrl_c() => {
+        _ = interrupted => {
             if args.cancel_on_interrupt {
                 cancel_started_deploys(&ctx, out).await;
             }
@@ -121,8 +136,9 @@ const INTERRUPTED: &str =
 /// It holds after a failed run too: a stack whose smoke probes failed is the one worth
 /// poking at. The caller exits with the run's own code either way: the signal ends the
 /// wait, not the run, so it is not the 130 of an interrupted run. Never prompts; without a
-/// terminal it waits all the same (`timeout -s INT 10m staging up --keep-running` in CI).
-async fn keep_running(ctx: &RunContext, out: Output) -> Result<()> {
+/// terminal it waits all the same (in CI:
+/// `timeout --preserve-status -s INT 10m staging up --keep-running`).
+async fn keep_running(ctx: &RunContext, stop: &mut StopSignals, out: Output) -> Result<()> {
     // Human output on stdout; with --json stdout holds the one document, so stderr.
     let say = |text: &str| {
         if out.json {
@@ -142,16 +158,6 @@ async fn keep_running(ctx: &RunContext, out: Output) -> Result<()> {
         ));
         return Ok(());
     }
-    // Listen before telling anyone to press Ctrl-C, so that no signal sent after the line
-    // is missed.
-    use tokio::signal::unix::{SignalKind, signal};
-    let listen = |kind: SignalKind| {
-        signal(kind).map_err(|e| Error::io("cannot listen for SIGINT and SIGTERM", e))
-    };
-    let (mut interrupt, mut terminate) = (
-        listen(SignalKind::interrupt())?,
-        listen(SignalKind::terminate())?,
-    );
     let mut live = vec![];
     for (name, svc) in &ctx.services {
         let state = provider.live_state(&svc.handle).await?;
@@ -176,12 +182,47 @@ async fn keep_running(ctx: &RunContext, out: Output) -> Result<()> {
         say(line);
     }
     say("press Ctrl-C to stop");
-    tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
-    }
+    stop.wait().await;
     say("stopping the services");
     Ok(())
+}
+
+/// SIGINT and SIGTERM, listened to from before the run starts: one that arrives between the
+/// end of the run and the wait (while the report prints) still ends the wait.
+#[derive(Debug)]
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let listen = |kind: SignalKind| {
+            signal(kind).map_err(|e| Error::io("cannot listen for SIGINT and SIGTERM", e))
+        };
+        Ok(StopSignals {
+            interrupt: listen(SignalKind::interrupt())?,
+            terminate: listen(SignalKind::terminate())?,
+        })
+    }
+
+    async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+}
+
+/// `--keep-running` after the report; a failure to hold the services is reported, and the
+/// run's own code stands.
+async fn hold(ctx: &RunContext, stop: Option<StopSignals>, out: Output) {
+    if let Some(mut stop) = stop
+        && let Err(e) = keep_running(ctx, &mut stop, out).await
+    {
+        out.note(&format!("--keep-running: {e}"));
+    }
 }
 
 /// Run the whole pipeline.
@@ -190,7 +231,9 @@ pub(crate) async fn up(global: &Global, args: &UpArgs, out: Output) -> Result<u8
     let env = environment(global, &spec)?;
     staging_evidence::check_direct_up(&spec, &env)?;
     let commit = commit(args.commit.as_deref(), &spec)?;
-    let Some((report, ctx)) = run_pipeline(global, spec, &env, commit, args, None, out).await?
+    let mut stop = args.keep_running.then(StopSignals::listen).transpose()?;
+    let Some((report, ctx)) =
+        run_pipeline(global, spec, &env, commit, args, None, stop.as_mut(), out).await?
     else {
         out.note(INTERRUPTED);
         return Ok(130);
@@ -199,9 +242,7 @@ pub(crate) async fn up(global: &Global, args: &UpArgs, out: Output) -> Result<u8
         write_junit(path, &staging_evidence::junit_xml(&report)?)?;
     }
     out.run(&report);
-    if args.keep_running {
-        keep_running(&ctx, out).await?;
-    }
+    hold(&ctx, stop, out).await;
     // Dropping the context drops the provider, which stops the services it runs.
     drop(ctx);
     Ok(report.exit_code())
@@ -246,8 +287,22 @@ pub(crate) async fn promote(global: &Global, args: &PromoteArgs, out: Output) ->
         ));
     }
     let promoted_from = Some(allowed_by);
-    let Some((report, ctx)) =
-        run_pipeline(global, spec, &to, commit, &args.run, promoted_from, out).await?
+    let mut stop = args
+        .run
+        .keep_running
+        .then(StopSignals::listen)
+        .transpose()?;
+    let Some((report, ctx)) = run_pipeline(
+        global,
+        spec,
+        &to,
+        commit,
+        &args.run,
+        promoted_from,
+        stop.as_mut(),
+        out,
+    )
+    .await?
     else {
         out.note(INTERRUPTED);
         return Ok(130);
@@ -257,9 +312,7 @@ pub(crate) async fn promote(global: &Global, args: &PromoteArgs, out: Output) ->
         write_junit(path, &junit.to_xml()?)?;
     }
     out.run(&report);
-    if args.run.keep_running {
-        keep_running(&ctx, out).await?;
-    }
+    hold(&ctx, stop, out).await;
     drop(ctx);
     Ok(report.exit_code())
 }
