@@ -2,11 +2,11 @@
 //! jobs, a wait that cancels the deploy when asked to, and the logs of a failed deploy.
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::json;
-use staging_core::{Backoff, Deploy, Error, Provider, ProviderExt, Result, ServiceHandle};
+use staging_core::{Deploy, Error, Provider, ProviderExt, Result, ServiceHandle, poll_until};
 
 use crate::client::Pace;
 use crate::model::{CustomDomain, CustomDomainItem, Job, RawJob};
@@ -95,34 +95,21 @@ impl RenderProvider {
         job_id: &str,
         timeout: Duration,
     ) -> Result<Job> {
-        let started = Instant::now();
-        let mut backoff = Backoff::new(self.poll_interval(), self.poll_interval() * 8);
-        loop {
-            let delay = match self.job(service, job_id).await {
-                Ok(job) if job.status.is_terminal() => {
-                    return match job.status {
-                        crate::JobStatus::Succeeded => Ok(job),
-                        status => Err(Error::failed(format!(
-                            "job {} (`{}`) on {} ended {status:?}",
-                            job.id, job.command, service.name
-                        ))),
-                    };
-                }
-                Ok(_) => backoff.next_delay(),
-                Err(e) if e.is_retryable() => {
-                    e.retry_after().unwrap_or_else(|| backoff.next_delay())
-                }
-                Err(e) => return Err(e),
-            };
-            let elapsed = started.elapsed();
-            if elapsed >= timeout {
-                return Err(Error::Timeout {
-                    what: format!("job {job_id} on {} to finish", service.name),
-                    after: timeout,
-                });
-            }
-            tokio::time::sleep(delay.min(timeout - elapsed)).await;
-        }
+        poll_until(
+            self.poll_interval(),
+            timeout,
+            || format!("job {job_id} on {} to finish", service.name),
+            || self.job(service, job_id),
+            |job, _| match job.status {
+                crate::JobStatus::Succeeded => Ok(Some(job)),
+                status if status.is_terminal() => Err(Error::failed(format!(
+                    "job {} (`{}`) on {} ended {status:?}",
+                    job.id, job.command, service.name
+                ))),
+                _ => Ok(None),
+            },
+        )
+        .await
     }
 
     /// Runs `command` as a one-off job and waits for it to succeed.

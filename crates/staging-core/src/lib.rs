@@ -43,7 +43,7 @@ pub use provider::{
 };
 pub use redact::Redactor;
 pub use registry::{ProviderFactory, ProviderRegistry};
-pub use retry::{Backoff, RetryPolicy, RetryProvider};
+pub use retry::{Backoff, RetryPolicy, RetryProvider, poll_until};
 pub use secret::{DynSecretStore, SecretStore};
 
 /// Re-exported so that implementors use the same version.

@@ -3,14 +3,14 @@
 use std::collections::BTreeMap;
 use std::fmt::{self, Debug};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use secrecy::SecretString;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::retry::Backoff;
+use crate::retry::poll_until;
 
 /// What a provider can do. An operation a provider cannot do returns
 /// [`Error::NotSupported`] and is `false` here; there are no silent no-op defaults.
@@ -381,41 +381,28 @@ pub trait ProviderExt: Provider {
         timeout: Duration,
         on_progress: &mut (dyn for<'a> FnMut(WaitProgress<'a>) + Send),
     ) -> Result<Deploy> {
-        let started = Instant::now();
-        let mut backoff = Backoff::new(self.poll_interval(), self.poll_interval() * 8);
-        loop {
-            let delay = match self.deploy_status(service, deploy_id).await {
-                Ok(deploy) => {
-                    on_progress(WaitProgress {
-                        deploy: &deploy,
-                        elapsed: started.elapsed(),
-                        timeout,
-                    });
-                    match deploy.status {
-                        DeployStatus::Live => return Ok(deploy),
-                        status if status.is_terminal() => {
-                            return Err(Error::failed(format!(
-                                "deploy {} of {} ended as {status} ({})",
-                                deploy.id, service.name, deploy.raw_status
-                            )));
-                        }
-                        _ => backoff.next_delay(),
-                    }
-                }
-                Err(e) if e.is_retryable() => {
-                    e.retry_after().unwrap_or_else(|| backoff.next_delay())
-                }
-                Err(e) => return Err(e),
-            };
-            let elapsed = started.elapsed();
-            if elapsed >= timeout {
-                return Err(Error::Timeout {
-                    what: format!("deploy {deploy_id} of {} to go live", service.name),
-                    after: timeout,
+        poll_until(
+            self.poll_interval(),
+            timeout,
+            || format!("deploy {deploy_id} of {} to go live", service.name),
+            || self.deploy_status(service, deploy_id),
+            |deploy, elapsed| {
+                on_progress(WaitProgress {
+                    deploy: &deploy,
+                    elapsed,
+                    timeout,
                 });
-            }
-            tokio::time::sleep(delay.min(timeout - elapsed)).await;
-        }
+                match deploy.status {
+                    DeployStatus::Live => Ok(Some(deploy)),
+                    status if status.is_terminal() => Err(Error::failed(format!(
+                        "deploy {} of {} ended as {status} ({})",
+                        deploy.id, service.name, deploy.raw_status
+                    ))),
+                    _ => Ok(None),
+                }
+            },
+        )
+        .await
     }
 }
 

@@ -41,6 +41,44 @@ impl Backoff {
     }
 }
 
+/// Ask with `ask` until `decide` says the answer is the end: backing off from `interval`
+/// up to 8× between asks, waiting out `Retry-After` (else the backoff) after a retryable
+/// error, returning any other error at once, and giving up with [`Error::Timeout`] (on
+/// `what`) after `timeout`. `decide` sees each answer and how long the wait has lasted:
+/// `Ok(Some(done))` ends the wait, `Ok(None)` asks again, `Err` ends it with that error.
+/// Every bounded wait for a remote state (a deploy going live, a job finishing) is this.
+pub async fn poll_until<A, T, F>(
+    interval: Duration,
+    timeout: Duration,
+    what: impl FnOnce() -> String,
+    mut ask: impl FnMut() -> F,
+    mut decide: impl FnMut(A, Duration) -> Result<Option<T>>,
+) -> Result<T>
+where
+    F: Future<Output = Result<A>>,
+{
+    let started = Instant::now();
+    let mut backoff = Backoff::new(interval, interval * 8);
+    loop {
+        let delay = match ask().await {
+            Ok(answer) => match decide(answer, started.elapsed())? {
+                Some(done) => return Ok(done),
+                None => backoff.next_delay(),
+            },
+            Err(e) if e.is_retryable() => e.retry_after().unwrap_or_else(|| backoff.next_delay()),
+            Err(e) => return Err(e),
+        };
+        let elapsed = started.elapsed();
+        if elapsed >= timeout {
+            return Err(Error::Timeout {
+                what: what(),
+                after: timeout,
+            });
+        }
+        tokio::time::sleep(delay.min(timeout - elapsed)).await;
+    }
+}
+
 /// How a retried call behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
