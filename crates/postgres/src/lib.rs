@@ -240,18 +240,7 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
             text.push_str(&format!(" [SQLSTATE {}]", db.code().code()));
             text
         }
-        None => {
-            let mut text = e.to_string();
-            let mut source = std::error::Error::source(e);
-            while let Some(s) = source {
-                let more = s.to_string();
-                if !text.contains(&more) {
-                    text.push_str(&format!(": {more}"));
-                }
-                source = s.source();
-            }
-            mask_url_credentials(&text).into_owned()
-        }
+        None => mask_url_credentials(&staging_core::error::error_chain(e)).into_owned(),
     }
 }
 

@@ -25,6 +25,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use staging_core::Error;
+use staging_core::error::error_chain;
 
 /// The provider name errors are reported under.
 pub(crate) const PROVIDER: &str = "aws";
@@ -79,21 +80,6 @@ impl fmt::Display for AwsCallError {
 
 impl StdError for AwsCallError {}
 
-/// The whole chain of an error as one line, for messages.
-fn chain(e: &dyn StdError) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
-
 /// Reduce an SDK error to a [`Failure`].
 pub(crate) fn failure_of<E>(err: &SdkError<E, HttpResponse>) -> Failure
 where
@@ -110,19 +96,19 @@ where
             code: None,
             status: None,
             transport: Transport::NotSent,
-            message: chain(err),
+            message: error_chain(err),
         },
         SdkError::ResponseError(ctx) => Failure {
             code: None,
             status: Some(ctx.raw().status().as_u16()),
             transport: Transport::Lost,
-            message: chain(err),
+            message: error_chain(err),
         },
         _ => Failure {
             code: None,
             status: None,
             transport: Transport::Lost,
-            message: chain(err),
+            message: error_chain(err),
         },
     }
 }

@@ -176,6 +176,22 @@ impl Error {
     }
 }
 
+/// An error and its sources on one line (`error sending request: connection refused`),
+/// a source left out when the text before already says it.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
 /// Coarse classes of failure, one per non-zero exit code of the CLI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {

@@ -9,20 +9,7 @@ pub(crate) mod redis;
 pub(crate) mod tcp;
 pub(crate) mod tls;
 
-/// An error and its sources on one line (`error sending request: connection refused`).
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
+pub(crate) use staging_core::error::error_chain;
 
 /// At most `max` characters of `text`, marked when cut.
 pub(crate) fn excerpt(text: &str, max: usize) -> String {
