@@ -201,26 +201,13 @@ impl EcsServiceSettings {
         name: &str,
         service: &Service,
     ) -> Result<Self> {
-        let key = if service
-            .overrides
-            .get(environment)
-            .is_some_and(|o| !o.is_empty())
-        {
-            format!("services.{name}.overrides.{environment}")
-        } else {
-            format!("services.{name}.settings")
-        };
+        let key = service.settings_path(name, environment, None);
         // A value's own place: in the environment's overrides when it is set there.
         let key_of = |field: &str| {
-            if service
-                .overrides
-                .get(environment)
-                .is_some_and(|o| o.contains_key(field))
-            {
-                format!("services.{name}.overrides.{environment}.{field}")
-            } else {
-                format!("services.{name}.settings.{field}")
-            }
+            format!(
+                "{}.{field}",
+                service.settings_path(name, environment, Some(field))
+            )
         };
         let merged = service.settings_for(environment);
         if let Some(v) = merged.get("target_health")

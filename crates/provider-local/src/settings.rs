@@ -82,15 +82,7 @@ impl LocalServiceSettings {
         service: &Service,
     ) -> Result<Self> {
         let table = service.settings_for(environment);
-        let key = if service
-            .overrides
-            .get(environment)
-            .is_some_and(|o| !o.is_empty())
-        {
-            format!("services.{name}.overrides.{environment}")
-        } else {
-            format!("services.{name}.settings")
-        };
+        let key = service.settings_path(name, environment, None);
         let raw: Raw = table.try_into().map_err(|e: toml::de::Error| {
             spec.error_at(
                 &key,

@@ -55,13 +55,8 @@ fn merged(
         .collect();
     if let Some(name) = service {
         let svc = &spec.spec.services[name];
-        let overrides = svc.overrides.get(environment);
         for (k, v) in svc.settings_for(environment) {
-            let at = if overrides.is_some_and(|o| o.contains_key(&k)) {
-                format!("services.{name}.overrides.{environment}.{k}")
-            } else {
-                format!("services.{name}.settings.{k}")
-            };
+            let at = format!("{}.{k}", svc.settings_path(name, environment, Some(&k)));
             out.retain(|(key, _)| *key != k);
             out.push((k, Setting { value: v, at }));
         }

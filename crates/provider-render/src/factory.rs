@@ -133,17 +133,7 @@ impl ProviderFactory for RenderFactory {
         for (name, service) in &spec.spec.services {
             let settings = service.settings_for(environment);
             // Point at the override when the key comes from there.
-            let base = |key: &str| {
-                if service
-                    .overrides
-                    .get(environment)
-                    .is_some_and(|o| o.contains_key(key))
-                {
-                    format!("services.{name}.overrides.{environment}")
-                } else {
-                    format!("services.{name}.settings")
-                }
-            };
+            let base = |key: &str| service.settings_path(name, environment, Some(key));
             check_text(
                 spec,
                 &settings,

@@ -130,6 +130,25 @@ impl Service {
         }
         merged
     }
+
+    /// Where in the spec the settings of this service (named `name`) in `environment` come
+    /// from, for error locations: `services.NAME.overrides.ENV` when that environment's
+    /// overrides set `field` (with no field: when they set anything), else
+    /// `services.NAME.settings`.
+    pub fn settings_path(&self, name: &str, environment: &str, field: Option<&str>) -> String {
+        let overridden = self
+            .overrides
+            .get(environment)
+            .is_some_and(|o| match field {
+                Some(f) => o.contains_key(f),
+                None => !o.is_empty(),
+            });
+        if overridden {
+            format!("services.{name}.overrides.{environment}")
+        } else {
+            format!("services.{name}.settings")
+        }
+    }
 }
 
 impl Spec {
