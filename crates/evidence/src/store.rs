@@ -34,37 +34,28 @@ pub trait EvidenceStore: Debug + Send + Sync + 'static {
 /// An evidence store behind a pointer.
 pub type DynEvidenceStore = Arc<dyn EvidenceStore>;
 
-#[async_trait]
-impl<T: EvidenceStore + ?Sized> EvidenceStore for Arc<T> {
-    fn describe(&self) -> String {
-        (**self).describe()
-    }
-    async fn record(&self, evidence: &Evidence) -> Result<String> {
-        (**self).record(evidence).await
-    }
-    async fn list(&self, filter: &EvidenceFilter) -> Result<Listing> {
-        (**self).list(filter).await
-    }
-    async fn get(&self, id: &str) -> Result<StoredEvidence> {
-        (**self).get(id).await
-    }
+macro_rules! forward_evidence_store {
+    ($ty:ty) => {
+        #[async_trait]
+        impl<T: EvidenceStore + ?Sized> EvidenceStore for $ty {
+            fn describe(&self) -> String {
+                (**self).describe()
+            }
+            async fn record(&self, evidence: &Evidence) -> Result<String> {
+                (**self).record(evidence).await
+            }
+            async fn list(&self, filter: &EvidenceFilter) -> Result<Listing> {
+                (**self).list(filter).await
+            }
+            async fn get(&self, id: &str) -> Result<StoredEvidence> {
+                (**self).get(id).await
+            }
+        }
+    };
 }
 
-#[async_trait]
-impl<T: EvidenceStore + ?Sized> EvidenceStore for Box<T> {
-    fn describe(&self) -> String {
-        (**self).describe()
-    }
-    async fn record(&self, evidence: &Evidence) -> Result<String> {
-        (**self).record(evidence).await
-    }
-    async fn list(&self, filter: &EvidenceFilter) -> Result<Listing> {
-        (**self).list(filter).await
-    }
-    async fn get(&self, id: &str) -> Result<StoredEvidence> {
-        (**self).get(id).await
-    }
-}
+forward_evidence_store!(Arc<T>);
+forward_evidence_store!(Box<T>);
 
 /// Which evidence to list. Every field left `None` matches everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
