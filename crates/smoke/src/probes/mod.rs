@@ -11,6 +11,20 @@ pub(crate) mod tls;
 
 pub(crate) use staging_core::error::error_chain;
 
+/// The URL a database probe connects to: the run's value of `url_var`.
+pub(crate) fn url_from_var(
+    probe: &str,
+    url_var: &str,
+    ctx: &staging_core::pipeline::RunContext,
+) -> staging_core::Result<secrecy::SecretString> {
+    ctx.vars.get(url_var).cloned().ok_or_else(|| {
+        staging_core::Error::config(format!(
+            "probe `{probe}`: `{url_var}` has no value in environment {} (is the secrets step run before the smoke step?)",
+            ctx.environment
+        ))
+    })
+}
+
 /// At most `max` characters of `text`, marked when cut.
 pub(crate) fn excerpt(text: &str, max: usize) -> String {
     let mut chars = text.chars();

@@ -54,12 +54,7 @@ impl PostgresProbe {
 
     /// A probe from its spec table; the URL is read from `ctx.vars[url_var]`.
     pub fn from_spec(name: &str, check: &PostgresCheck, ctx: &RunContext) -> Result<Self> {
-        let url = ctx.vars.get(&check.url_var).cloned().ok_or_else(|| {
-            Error::config(format!(
-                "probe `{name}`: `{}` has no value in environment {} (is the secrets step run before the smoke step?)",
-                check.url_var, ctx.environment
-            ))
-        })?;
+        let url = super::url_from_var(name, &check.url_var, ctx)?;
         let mut probe = Self::new(name, url).with_round_trip(check.round_trip);
         if let Some(q) = &check.query {
             probe = probe.with_query(ctx.render(q)?, check.expect_rows.clone());
