@@ -223,23 +223,24 @@ impl CommandMigrator {
         };
         let sql = format!("SELECT * FROM {}", table.quoted());
         let versions = match &mut conn {
-            Conn::Postgres(c) => match c.simple_query(&sql).await {
-                Err(e) if db::pg_undefined_table(&e) => vec![],
-                Err(e) => return Err(db::pg_error("cannot read the version table", &e)),
-                Ok(messages) => db::pg_rows(messages)
-                    .iter()
-                    .map(|r| {
-                        let names: Vec<&str> = r.columns().iter().map(|c| c.name()).collect();
-                        let index = version_column(&names);
-                        r.get(index).map(str::to_owned).ok_or_else(|| {
-                            Error::failed(format!(
-                                "the version table has an empty `{}`",
-                                names.get(index).copied().unwrap_or_default()
-                            ))
+            Conn::Postgres(c) => {
+                match db::pg_select(c, &sql, "cannot read the version table").await? {
+                    None => vec![],
+                    Some(rows) => rows
+                        .iter()
+                        .map(|r| {
+                            let names: Vec<&str> = r.columns().iter().map(|c| c.name()).collect();
+                            let index = version_column(&names);
+                            r.get(index).map(str::to_owned).ok_or_else(|| {
+                                Error::failed(format!(
+                                    "the version table has an empty `{}`",
+                                    names.get(index).copied().unwrap_or_default()
+                                ))
+                            })
                         })
-                    })
-                    .collect::<Result<Vec<_>>>()?,
-            },
+                        .collect::<Result<Vec<_>>>()?,
+                }
+            }
             Conn::Sqlite { conn: c, .. } => {
                 match sqlx::query(AssertSqlSafe(sql)).fetch_all(&mut *c).await {
                     Err(e) if is_undefined_table(&e) => vec![],

@@ -130,14 +130,17 @@ pub fn resolve_sqlite_path(url: &SecretString, base: &Path) -> SecretString {
     SecretString::from(out)
 }
 
-/// A Postgres error as a kind, `context` first.
-pub(crate) fn pg_error(context: &str, e: &tokio_postgres::Error) -> Error {
-    staging_postgres::error(context, e)
-}
-
-/// Whether a Postgres error says the table does not exist.
-pub(crate) fn pg_undefined_table(e: &tokio_postgres::Error) -> bool {
-    staging_postgres::code(e) == Some("42P01")
+/// The rows `sql` returns; `None` when the table it reads does not exist (yet).
+pub(crate) async fn pg_select(
+    c: &staging_postgres::Client,
+    sql: &str,
+    context: &str,
+) -> staging_core::Result<Option<Vec<staging_postgres::SimpleQueryRow>>> {
+    match c.simple_query(sql).await {
+        Ok(messages) => Ok(Some(pg_rows(messages))),
+        Err(e) if staging_postgres::code(&e) == Some("42P01") => Ok(None),
+        Err(e) => Err(staging_postgres::error(context, &e)),
+    }
 }
 
 /// The rows of a simple query's answer.

@@ -16,11 +16,11 @@ use staging_postgres::{ErrorPosition, SimpleQueryMessage};
 
 use super::{Failure, HistoryEntry};
 use crate::db::{
-    Conn, DbKind, TableName, db_error, is_undefined_table, pg_error, pg_rows, pg_undefined_table,
-    sql_literal,
+    Conn, DbKind, TableName, db_error, is_undefined_table, pg_rows, pg_select, sql_literal,
 };
 use crate::files::MigrationFile;
 use crate::split::{byte_of_char_position, split_statements};
+use staging_postgres::error as pg_error;
 
 /// A row of the metadata table, as status needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,10 +220,8 @@ pub(crate) async fn read_applied(conn: &mut Conn, table: &TableName) -> Result<V
     );
     match conn {
         Conn::Postgres(c) => {
-            let rows = match c.simple_query(&sql).await {
-                Ok(messages) => pg_rows(messages),
-                Err(e) if pg_undefined_table(&e) => return Ok(vec![]),
-                Err(e) => return Err(pg_error("cannot read the metadata table", &e)),
+            let Some(rows) = pg_select(c, &sql, "cannot read the metadata table").await? else {
+                return Ok(vec![]);
             };
             rows.iter()
                 .map(|r| {
@@ -275,10 +273,8 @@ pub(crate) async fn read_history(conn: &mut Conn, table: &TableName) -> Result<V
             let sql = format!(
                 "SELECT version, name, checksum, to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), duration_ms, applied_by FROM {t} ORDER BY version"
             );
-            let rows = match c.simple_query(&sql).await {
-                Ok(messages) => pg_rows(messages),
-                Err(e) if pg_undefined_table(&e) => return Ok(vec![]),
-                Err(e) => return Err(pg_error("cannot read the metadata table", &e)),
+            let Some(rows) = pg_select(c, &sql, "cannot read the metadata table").await? else {
+                return Ok(vec![]);
             };
             rows.iter()
                 .map(|r| {
