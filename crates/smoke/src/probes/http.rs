@@ -182,25 +182,17 @@ impl HttpProbe {
 
             let method = Method::from_bytes(c.method.to_ascii_uppercase().as_bytes())
                 .map_err(|_| cfg(format!("{at}`{}` is not an HTTP method", c.method)))?;
-            let headers = c
-                .headers
-                .iter()
-                .map(|(k, v)| {
-                    HeaderName::from_bytes(k.as_bytes())
-                        .map(|h| (h, v.clone()))
-                        .map_err(|_| cfg(format!("{at}`{k}` is not a header name")))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let expect_headers = c
-                .expect
-                .headers
-                .iter()
-                .map(|(k, v)| {
-                    HeaderName::from_bytes(k.as_bytes())
-                        .map(|h| (h, v.clone()))
-                        .map_err(|_| cfg(format!("{at}`{k}` is not a header name")))
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let header_names = |map: &std::collections::BTreeMap<String, String>| {
+                map.iter()
+                    .map(|(k, v)| {
+                        HeaderName::from_bytes(k.as_bytes())
+                            .map(|h| (h, v.clone()))
+                            .map_err(|_| cfg(format!("{at}`{k}` is not a header name")))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            };
+            let headers = header_names(&c.headers)?;
+            let expect_headers = header_names(&c.expect.headers)?;
             if let Some(re) = &c.expect.body_regex
                 && !re.contains("${")
             {
