@@ -364,13 +364,18 @@ impl EcsProvider {
     ) -> Result<String> {
         Ok(match deploy_id {
             Some(id) => id.to_owned(),
-            None => self
-                .describe_service(s)
-                .await?
-                .task_definition()
-                .unwrap_or_default()
-                .to_owned(),
+            None => self.current_revision(s).await?,
         })
+    }
+
+    /// The task definition the service is set to now (`arn:…:task-definition/web:7`).
+    async fn current_revision(&self, s: &EcsServiceSettings) -> Result<String> {
+        Ok(self
+            .describe_service(s)
+            .await?
+            .task_definition()
+            .unwrap_or_default()
+            .to_owned())
     }
 
     /// The stopped tasks of a deploy (of the service's current revision when `None`) and the
@@ -662,12 +667,7 @@ impl Provider for EcsProvider {
                 }
             },
         };
-        let current = self
-            .describe_service(s)
-            .await?
-            .task_definition()
-            .unwrap_or_default()
-            .to_owned();
+        let current = self.current_revision(s).await?;
         let mut tags = vec![taskdef::make_tag(TAG_PREVIOUS, &current)];
         if let Some(commit) = &request.commit {
             tags.push(taskdef::make_tag(TAG_COMMIT, commit));
@@ -702,12 +702,7 @@ impl Provider for EcsProvider {
 
     async fn rollback(&self, service: &ServiceHandle) -> Result<Deploy> {
         let s = self.settings(&service.name)?;
-        let current = self
-            .describe_service(s)
-            .await?
-            .task_definition()
-            .unwrap_or_default()
-            .to_owned();
+        let current = self.current_revision(s).await?;
         let previous = self.previous_revision(&current).await?;
         self.update_service(s, &previous, false).await?;
         self.deploy_of(
@@ -721,12 +716,7 @@ impl Provider for EcsProvider {
 
     async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
         let s = self.settings(&service.name)?;
-        let current = self
-            .describe_service(s)
-            .await?
-            .task_definition()
-            .unwrap_or_default()
-            .to_owned();
+        let current = self.current_revision(s).await?;
         let (td, _) = self.describe_task_definition(family_of(&current)).await?;
         let container = taskdef::container_name(&td, s.container.as_deref())?;
         let c = taskdef::container(&td, &container)
@@ -744,12 +734,7 @@ impl Provider for EcsProvider {
         value: &SecretString,
     ) -> Result<()> {
         let s = self.settings(&service.name)?;
-        let current = self
-            .describe_service(s)
-            .await?
-            .task_definition()
-            .unwrap_or_default()
-            .to_owned();
+        let current = self.current_revision(s).await?;
         let change = Change {
             set_env: Some((key, value.expose_secret())),
             ..Change::default()
@@ -759,12 +744,7 @@ impl Provider for EcsProvider {
 
     async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> Result<()> {
         let s = self.settings(&service.name)?;
-        let current = self
-            .describe_service(s)
-            .await?
-            .task_definition()
-            .unwrap_or_default()
-            .to_owned();
+        let current = self.current_revision(s).await?;
         let change = Change {
             delete_env: Some(key),
             ..Change::default()
