@@ -60,7 +60,7 @@ impl std::ops::Deref for Client {
 
 /// libpq's `sslmode` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SslMode {
+enum SslMode {
     /// No TLS.
     Disable,
     /// TLS when the server offers it; the certificate is not checked.
@@ -196,36 +196,20 @@ fn tls_config(target: &Target) -> staging_core::Result<rustls::ClientConfig> {
 /// Connect to the database `url` names (see the crate docs for the TLS rules).
 pub async fn connect(url: &SecretString) -> staging_core::Result<Client> {
     let target = parse(url.expose_secret())?;
-    let client = if target.mode == SslMode::Disable {
-        let (client, connection) = target
-            .config
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|e| error("cannot connect", &e))?;
-        tokio::spawn(drive(connection));
-        client
-    } else {
-        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(&target)?);
-        let (client, connection) = target
-            .config
-            .connect(tls)
-            .await
-            .map_err(|e| error("cannot connect", &e))?;
-        tokio::spawn(drive(connection));
-        client
-    };
+    // With `disable` the driver never starts TLS, so the (unchecking) config goes unused.
+    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(&target)?);
+    let (client, connection) = target
+        .config
+        .connect(tls)
+        .await
+        .map_err(|e| error("cannot connect", &e))?;
+    tokio::spawn(async move {
+        // A connection that ends with an error fails the client's next query, which reports it.
+        if let Err(e) = connection.await {
+            tracing::debug!(target: "staging_postgres", "connection closed: {}", describe(&e));
+        }
+    });
     Ok(Client { inner: client })
-}
-
-async fn drive<S, T>(connection: tokio_postgres::Connection<S, T>)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    // A connection that ends with an error fails the client's next query, which reports it.
-    if let Err(e) = connection.await {
-        tracing::debug!(target: "staging_postgres", "connection closed: {}", describe(&e));
-    }
 }
 
 /// The database's own words for `e`: message, detail and SQLSTATE for a server error, the
