@@ -12,7 +12,7 @@ use staging_core::spec::{LoadedSpec, SecretSource};
 use staging_core::{DynSecretStore, Error, Result, SecretStore};
 use tokio::io::AsyncReadExt;
 
-use crate::dotenv;
+use crate::{dotenv, write};
 
 /// How long a command store may run before it is killed.
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -136,12 +136,20 @@ impl SecretStore for DotenvStore {
         }
     }
 
+    /// Under the file's lock (see [`crate::write`]): re-read, set the one entry, replace.
     async fn put(&self, key: &str, value: &SecretString) -> Result<()> {
-        let text = self.read().await?.unwrap_or_default();
-        let new = dotenv::set(&text, key, value).map_err(|e| self.syntax(e))?;
-        write_private(&self.path, new.as_bytes())
-            .await
-            .map_err(|e| Error::io(format!("cannot write dotenv file {}", self.shown), e))
+        let store = self.clone();
+        let key = key.to_owned();
+        let value = value.clone();
+        blocking(move || {
+            let shown = format!("dotenv file {}", store.shown);
+            write::locked_update(&store.path, &shown, |text| {
+                dotenv::set(&text.unwrap_or_default(), &key, &value)
+                    .map(String::into_bytes)
+                    .map_err(|e| store.syntax(e))
+            })
+        })
+        .await
     }
 
     async fn list(&self, prefix: Option<&str>) -> Result<Vec<String>> {
@@ -238,9 +246,14 @@ impl SecretStore for FileStore {
 
     async fn put(&self, key: &str, value: &SecretString) -> Result<()> {
         let path = self.path_for(key)?;
-        write_private(&path, value.expose_secret().as_bytes())
-            .await
-            .map_err(|e| Error::io(format!("cannot write {}", self.describe()), e))
+        let shown = self.describe();
+        let value = value.clone();
+        blocking(move || {
+            write::locked_update(&path, &shown, |_| {
+                Ok(value.expose_secret().as_bytes().to_vec())
+            })
+        })
+        .await
     }
 
     async fn list(&self, prefix: Option<&str>) -> Result<Vec<String>> {
@@ -393,8 +406,7 @@ impl SecretStore for CommandStore {
         };
         if !status.success() {
             let stderr = String::from_utf8_lossy(&err);
-            let stderr = Redactor::global().redact(stderr.trim()).into_owned();
-            let shown: String = stderr.chars().take(STDERR_SHOWN).collect();
+            let shown = Redactor::global().shorten(stderr.trim(), STDERR_SHOWN);
             let code = status
                 .code()
                 .map(|c| format!("exit code {c}"))
@@ -436,35 +448,11 @@ impl SecretStore for CommandStore {
 /// Bytes of a value on their way into a `SecretString`; no Debug of the content.
 struct SecretBytes(Vec<u8>);
 
-/// Write `bytes` to `path` through a temporary file in the same directory and a rename, so a
-/// reader never sees half a file; new files are readable by their owner only.
-async fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.staging-tmp-{}", std::process::id()));
-    let existing = tokio::fs::metadata(path)
+/// Run a blocking file write (it may wait for a lock) off the async workers.
+async fn blocking(f: impl FnOnce() -> Result<()> + Send + 'static) -> Result<()> {
+    tokio::task::spawn_blocking(f)
         .await
-        .ok()
-        .map(|m| m.permissions());
-    {
-        let mut options = tokio::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        options.mode(0o600);
-        let mut f = options.open(&tmp).await?;
-        tokio::io::AsyncWriteExt::write_all(&mut f, bytes).await?;
-        f.sync_all().await?;
-    }
-    if let Some(perms) = existing {
-        tokio::fs::set_permissions(&tmp, perms).await?;
-    }
-    tokio::fs::rename(&tmp, path).await
+        .map_err(|e| Error::failed(format!("a secret file write did not finish: {e}")))?
 }
 
 /// Where one variable's value is read in one environment: the store and the key in it.

@@ -15,7 +15,7 @@ use staging_core::pipeline::RunContext;
 use staging_core::spec::HttpCheck;
 use staging_core::{Error, Probe, ProbeOutcome, Redactor, Result};
 
-use super::{error_chain, excerpt, fmt_duration};
+use super::{error_chain, fmt_duration};
 use crate::template::{Values, json_strings, render_json};
 
 /// How much of a response body a failure keeps as evidence.
@@ -406,7 +406,7 @@ impl HttpStep {
             if !re.is_match(&seen.body.text()) {
                 return Ok(Err((
                     format!("body matching /{pattern}/"),
-                    format!("body \"{}\"", excerpt(&seen.body.text(), 120)),
+                    format!("body \"{}\"", self.redactor.shorten(&seen.body.text(), 120)),
                 )));
             }
             held.push(format!("body matching /{pattern}/"));
@@ -421,7 +421,7 @@ impl HttpStep {
                         expected,
                         format!(
                             "body is not JSON ({e}): \"{}\"",
-                            excerpt(&seen.body.text(), 120)
+                            self.redactor.shorten(&seen.body.text(), 120)
                         ),
                     )));
                 }
@@ -588,7 +588,7 @@ impl Probe for HttpProbe {
                     .with_evidence("request", format!("{} {shown_url}", step.method))
                     .with_evidence("status", seen.status.as_u16().to_string())
                     .with_evidence("latency", fmt_duration(seen.latency))
-                    .with_evidence("body", excerpt(&seen.body.text(), BODY_EXCERPT));
+                    .with_evidence("body", self.redactor.shorten(&seen.body.text(), BODY_EXCERPT));
                     out.evidence.extend(evidence);
                     return Ok(out);
                 }
@@ -609,7 +609,7 @@ impl Probe for HttpProbe {
                         )
                         .with_evidence("request", format!("{} {shown_url}", step.method))
                         .with_evidence("status", seen.status.as_u16().to_string())
-                        .with_evidence("body", excerpt(&seen.body.text(), BODY_EXCERPT));
+                        .with_evidence("body", self.redactor.shorten(&seen.body.text(), BODY_EXCERPT));
                         out.evidence.extend(evidence);
                         return Ok(out);
                     }

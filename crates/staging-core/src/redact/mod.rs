@@ -1,0 +1,281 @@
+//! One redactor that every output passes through.
+//!
+//! Every secret value read during a run is registered here; stdout, stderr, logs, reports,
+//! evidence files, error messages and child-process output are passed through
+//! [`Redactor::redact`] before they leave the process.
+//!
+//! A registered value is masked in every form it takes on the way out (see [`forms`]):
+//! raw, JSON-string-escaped, percent- and form-encoded, base64 (standard and URL-safe,
+//! padded or not, and at each alignment inside a larger blob), and line by line for a
+//! multi-line value. All forms of all values go into one Aho-Corasick automaton
+//! (leftmost-longest), so the cost of redaction grows with the length of the text, not with
+//! the number of secrets. Independently of registration, the values of `Authorization`,
+//! `Proxy-Authorization`, `Cookie` and `Set-Cookie` headers and the passwords inside URLs
+//! (`postgres://user:pass@host`) are always masked.
+//!
+//! Text is shortened for reports only by [`Redactor::shorten`], which redacts the whole
+//! text first: a secret that straddles the cut is masked whole, never leaked by its prefix.
+
+pub mod forms;
+mod lines;
+
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::Regex;
+use secrecy::{ExposeSecret, SecretString};
+
+pub use lines::{MAX_LINE_BYTES, for_each_line_lossy};
+
+/// What a redacted value is replaced with.
+pub const MASK: &str = "[REDACTED]";
+
+/// Values (and forms of values) shorter than this are not registered: masking every `1` or
+/// `on` in the output would hide everything and protect nothing. The secret rules flag such
+/// short secrets.
+pub const MIN_REDACTED_LEN: usize = 4;
+
+/// The mark [`Redactor::shorten`] puts where it cut.
+pub const CUT_MARK: &str = "…";
+
+/// A set of secret values to mask in text. Cheap to clone; clones share the set.
+#[derive(Clone, Default)]
+pub struct Redactor {
+    inner: Arc<RwLock<Inner>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// How many values were registered (not forms).
+    values: usize,
+    /// Every registered form, distinct.
+    forms: Vec<SecretString>,
+    /// A keyed hash of each form, to find duplicates without comparing with every form.
+    hashes: std::collections::HashSet<u64>,
+    hasher: std::collections::hash_map::RandomState,
+    /// The automaton over `forms`, built on the first redaction after a change.
+    matcher: Option<Arc<AhoCorasick>>,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        f.debug_struct("Redactor")
+            .field("registered", &inner.values)
+            .field("forms", &inner.forms.len())
+            .finish()
+    }
+}
+
+fn url_credentials() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(
+            r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pass>[^@/\s]+)@",
+        )
+        .expect("static regex")
+    })
+}
+
+/// `Authorization: …`, `"cookie": "…"`, `set-cookie=…`: the name, its separator, and the
+/// value (a quoted string, or the rest of the line). `cookie:session` (no space after the
+/// colon) is how a capture names a cookie, not a header, and is left alone.
+fn credential_headers() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(
+            r#"(?i)(?P<name>\b(?:proxy-authorization|authorization|set-cookie|cookie))(?P<sep>["'][ \t]*:[ \t]*|[ \t]*:[ \t]+|[ \t]*=[ \t]*)(?P<value>"(?:[^"\\\r\n]|\\.)*"|'[^'\r\n]*'|[^\r\n]*)"#,
+        )
+        .expect("static regex")
+    })
+}
+
+impl Redactor {
+    /// An empty redactor of its own (tests, embedding).
+    pub fn new() -> Self {
+        Redactor::default()
+    }
+
+    /// The process-wide redactor the CLI routes all output through.
+    pub fn global() -> &'static Redactor {
+        static GLOBAL: OnceLock<Redactor> = OnceLock::new();
+        GLOBAL.get_or_init(Redactor::new)
+    }
+
+    /// Register a secret value in every form it can take on the way out (see [`forms`]):
+    /// raw, trimmed, without surrounding quotes, JSON-escaped, percent- and form-encoded,
+    /// base64, and each line of a multi-line value.
+    pub fn register(&self, value: &SecretString) {
+        if value.expose_secret().trim().chars().count() < MIN_REDACTED_LEN {
+            return;
+        }
+        let forms = forms::forms_of(value.expose_secret());
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        inner.values += 1;
+        let mut changed = false;
+        for form in forms {
+            if form.chars().count() < MIN_REDACTED_LEN {
+                continue;
+            }
+            let hash = std::hash::BuildHasher::hash_one(&inner.hasher, &form);
+            // On a hash hit, compare for real (a collision must not drop a form).
+            if !inner.hashes.insert(hash) && inner.forms.iter().any(|v| v.expose_secret() == form)
+            {
+                continue;
+            }
+            inner.forms.push(SecretString::from(form));
+            changed = true;
+        }
+        if changed {
+            inner.matcher = None;
+        }
+    }
+
+    /// How many values are registered.
+    pub fn len(&self) -> usize {
+        self.inner.read().map(|v| v.values).unwrap_or(0)
+    }
+
+    /// How many forms of the registered values are masked.
+    pub fn forms(&self) -> usize {
+        self.inner.read().map(|v| v.forms.len()).unwrap_or(0)
+    }
+
+    /// Whether no value is registered.
+    pub fn is_empty(&self) -> bool {
+        self.forms() == 0
+    }
+
+    fn matcher(&self) -> Option<Arc<AhoCorasick>> {
+        {
+            let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+            if inner.forms.is_empty() {
+                return None;
+            }
+            if let Some(m) = &inner.matcher {
+                return Some(m.clone());
+            }
+        }
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        if inner.matcher.is_none() && !inner.forms.is_empty() {
+            // The default (a contiguous NFA at this size): a DFA scans 10 MB ~2x faster
+            // but takes ~7x longer to build, which only pays off past ~30 MB of output per
+            // registration (docs/benchmarks.md).
+            let built = AhoCorasickBuilder::new()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(inner.forms.iter().map(|f| f.expose_secret().as_bytes()))
+                .expect("patterns of a bounded count and size always build");
+            inner.matcher = Some(Arc::new(built));
+        }
+        inner.matcher.clone()
+    }
+
+    /// `text` with every form of every registered value, every credential header value and
+    /// every URL password masked.
+    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let mut out = Cow::Borrowed(text);
+        if let Some(matcher) = self.matcher()
+            && matcher.is_match(text)
+        {
+            let mut replaced = String::with_capacity(text.len());
+            matcher.replace_all_with(text, &mut replaced, |_, _, dst| {
+                dst.push_str(MASK);
+                true
+            });
+            out = Cow::Owned(replaced);
+        }
+        if let Cow::Owned(s) = mask_credential_headers(&out) {
+            out = Cow::Owned(s);
+        }
+        if let Cow::Owned(s) = mask_url_credentials(&out) {
+            out = Cow::Owned(s);
+        }
+        out
+    }
+
+    /// At most `max_chars` characters of `text` for a report, redacted as a whole *before*
+    /// it is cut (a secret across the cut is masked whole), marked with [`CUT_MARK`] when
+    /// cut. The one function that shortens text anywhere in the toolkit.
+    pub fn shorten(&self, text: &str, max_chars: usize) -> String {
+        let redacted = self.redact(text);
+        let mut chars = redacted.char_indices();
+        match chars.nth(max_chars) {
+            None => redacted.into_owned(),
+            Some((at, _)) => {
+                let mut cut = redacted[..at].to_owned();
+                // A cut through the mask itself would look like a different word.
+                if let Some(start) = partial_mask_at_end(&cut) {
+                    cut.truncate(start);
+                }
+                cut.push_str(CUT_MARK);
+                cut
+            }
+        }
+    }
+}
+
+impl Redactor {
+    /// The redacted text of `head`, the beginning of a longer text whose rest is not read:
+    /// whatever at its end could be the start of a secret that goes on past it is dropped
+    /// too (as many bytes as the longest registered form). For streams cut by size.
+    pub fn redact_head(&self, head: &str) -> String {
+        let redacted = self.redact(head);
+        let longest = {
+            let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+            inner
+                .forms
+                .iter()
+                .map(|f| f.expose_secret().len())
+                .max()
+                .unwrap_or(0)
+        };
+        // A few bytes more: a character cut at the end became one U+FFFD.
+        let mut keep = redacted.len().saturating_sub(longest + 4);
+        while !redacted.is_char_boundary(keep) {
+            keep -= 1;
+        }
+        redacted[..keep].to_owned()
+    }
+}
+
+/// Where a prefix of [`MASK`] (but not all of it) ends `text`.
+fn partial_mask_at_end(text: &str) -> Option<usize> {
+    (1..MASK.len())
+        .rev()
+        .find(|n| text.ends_with(&MASK[..*n]))
+        .map(|n| text.len() - n)
+}
+
+/// Mask the password of credentials inside URLs only (for text that has no registered values).
+pub fn mask_url_credentials(text: &str) -> Cow<'_, str> {
+    if !url_credentials().is_match(text) {
+        return Cow::Borrowed(text);
+    }
+    url_credentials().replace_all(text, "${scheme}${user}:[REDACTED]@")
+}
+
+/// Mask the values of `Authorization`, `Proxy-Authorization`, `Cookie` and `Set-Cookie`
+/// headers, however they are written (`Name: value`, `"name": "value"`, `name=value`).
+pub fn mask_credential_headers(text: &str) -> Cow<'_, str> {
+    let re = credential_headers();
+    if !re.is_match(text) {
+        return Cow::Borrowed(text);
+    }
+    re.replace_all(text, |c: &regex::Captures<'_>| {
+        let value = &c["value"];
+        let masked = if value.starts_with('"') {
+            format!("\"{MASK}\"")
+        } else if value.starts_with('\'') {
+            format!("'{MASK}'")
+        } else if value.trim().is_empty() {
+            value.to_owned()
+        } else {
+            MASK.to_owned()
+        };
+        format!("{}{}{masked}", &c["name"], &c["sep"])
+    })
+}
+
+#[cfg(test)]
+mod tests;
