@@ -264,9 +264,9 @@ fn xml_unescape(s: &str) -> String {
             "gt" => Some('>'),
             "quot" => Some('"'),
             "apos" => Some('\''),
-            e if e.starts_with("#x") || e.starts_with("#X") => {
-                u32::from_str_radix(&e[2..], 16).ok().and_then(char::from_u32)
-            }
+            e if e.starts_with("#x") || e.starts_with("#X") => u32::from_str_radix(&e[2..], 16)
+                .ok()
+                .and_then(char::from_u32),
             e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
             _ => None,
         };
@@ -512,7 +512,11 @@ fn no_form_of_any_canary_leaves_staging_through_any_command_output_or_file() {
         Some(1),
     );
     check(
-        run(d, &["up", "--env", "qa", "--commit", COMMIT, "--json"], false),
+        run(
+            d,
+            &["up", "--env", "qa", "--commit", COMMIT, "--json"],
+            false,
+        ),
         Some(1),
     );
 
@@ -552,8 +556,14 @@ fn no_form_of_any_canary_leaves_staging_through_any_command_output_or_file() {
     }
 
     for env in ["staging", "qa"] {
-        check(run(d, &["secrets", "check", "--env", env, "-vv"], true), None);
-        check(run(d, &["secrets", "check", "--env", env, "--json"], false), None);
+        check(
+            run(d, &["secrets", "check", "--env", env, "-vv"], true),
+            None,
+        );
+        check(
+            run(d, &["secrets", "check", "--env", env, "--json"], false),
+            None,
+        );
         check(run(d, &["doctor", "--env", env, "-vv"], true), None);
         check(run(d, &["doctor", "--env", env, "--json"], false), None);
     }
@@ -561,16 +571,26 @@ fn no_form_of_any_canary_leaves_staging_through_any_command_output_or_file() {
         run(d, &["secrets", "diff", "staging", "qa", "--json"], false),
         None,
     );
-    check(run(d, &["secrets", "diff", "staging", "qa", "-vv"], true), None);
+    check(
+        run(d, &["secrets", "diff", "staging", "qa", "-vv"], true),
+        None,
+    );
     check(
         run(d, &["secrets", "sync", "--env", "qa", "-vv"], true),
         None,
     );
     check(
-        run(d, &["secrets", "sync", "--env", "qa", "--apply", "--json"], true),
+        run(
+            d,
+            &["secrets", "sync", "--env", "qa", "--apply", "--json"],
+            true,
+        ),
         None,
     );
-    check(run(d, &["diff", "staging", "production", "-vv"], true), None);
+    check(
+        run(d, &["diff", "staging", "production", "-vv"], true),
+        None,
+    );
     check(run(d, &["diff", "staging", "qa", "--json"], false), None);
 
     let (_, listing) = run(d, &["evidence", "list", "--json"], false);
@@ -610,7 +630,9 @@ fn no_form_of_any_canary_leaves_staging_through_any_command_output_or_file() {
         );
     }
     assert!(
-        files.iter().any(|(p, _)| p.to_string_lossy().contains(".staging")),
+        files
+            .iter()
+            .any(|(p, _)| p.to_string_lossy().contains(".staging")),
         "no evidence or state file was written"
     );
     for (path, text) in files {

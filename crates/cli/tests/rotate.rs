@@ -123,7 +123,11 @@ fn concurrent_rotations_of_different_keys_in_separate_processes_all_land() {
         assert_eq!(value_of(&env, "OTHER"), "keep me");
         assert_eq!(values(&env).len(), KEYS + 1, "an entry was duplicated");
     }
-    assert!(temp_files(dir.path()).is_empty(), "{:?}", temp_files(dir.path()));
+    assert!(
+        temp_files(dir.path()).is_empty(),
+        "{:?}",
+        temp_files(dir.path())
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -153,7 +157,11 @@ fn a_killed_rotation_leaves_no_temporary_file_after_the_next_run() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!stale.exists(), "the stale temporary file is still there");
-    assert!(temp_files(dir.path()).is_empty(), "{:?}", temp_files(dir.path()));
+    assert!(
+        temp_files(dir.path()).is_empty(),
+        "{:?}",
+        temp_files(dir.path())
+    );
     assert_ne!(
         value_of(&dir.path().join("secrets.env"), "KEY_2"),
         original(2)
@@ -181,8 +189,14 @@ fn a_symlinked_dotenv_is_written_through_to_its_target() {
         link.file_type().is_symlink(),
         "the symlink was replaced by a file"
     );
-    assert_ne!(value_of(&real_dir.join("staging.env"), "KEY_0"), original(0));
-    assert_eq!(value_of(&real_dir.join("staging.env"), "KEY_1"), original(1));
+    assert_ne!(
+        value_of(&real_dir.join("staging.env"), "KEY_0"),
+        original(0)
+    );
+    assert_eq!(
+        value_of(&real_dir.join("staging.env"), "KEY_1"),
+        original(1)
+    );
 }
 
 #[test]
@@ -190,11 +204,7 @@ fn dry_run_shows_the_change_by_fingerprint_and_writes_nothing() {
     let dir = workspace();
     let env = dir.path().join("secrets.env");
     let before = std::fs::read(&env).unwrap();
-    let out = wait_bounded(
-        rotate(dir.path(), "KEY_3", &["--dry-run"])
-            .spawn()
-            .unwrap(),
-    );
+    let out = wait_bounded(rotate(dir.path(), "KEY_3", &["--dry-run"]).spawn().unwrap());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("would rotate KEY_3"), "{stdout}");

@@ -2,8 +2,6 @@
 //! shown lossily (U+FFFD), and the pipe is read until the service exits, so the service is
 //! never killed by a closed pipe.
 
-use std::process::Stdio;
-
 use assert_cmd::Command;
 
 /// Prints invalid UTF-8, then a numbered line (and invalid UTF-8 again) every 100ms, and never answers on `$PORT`.
@@ -45,10 +43,16 @@ settings = { command = ["python3", "noisy.py"], stop_timeout = "2s" }
     std::fs::write(dir.path().join("noisy.py"), NOISY).unwrap();
     let out = Command::cargo_bin("staging")
         .unwrap()
-        .args(["up", "--env", "staging", "--commit", "0123456789abcdef", "-f"])
+        .args([
+            "up",
+            "--env",
+            "staging",
+            "--commit",
+            "0123456789abcdef",
+            "-f",
+        ])
         .arg(dir.path().join("staging.toml"))
         .current_dir(dir.path())
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

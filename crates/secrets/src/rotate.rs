@@ -195,7 +195,11 @@ async fn rotate_with(
             previous_fingerprint,
             dry_run: true,
             store: location.description,
-            provider_services: if provider.is_some() { receiving } else { vec![] },
+            provider_services: if provider.is_some() {
+                receiving
+            } else {
+                vec![]
+            },
             provider_errors: vec![],
             warnings: vec![],
             ok: true,

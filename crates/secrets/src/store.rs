@@ -1,7 +1,7 @@
 //! The stores of this crate: the process environment, a dotenv file, a plain file (or a
 //! directory of them) and a command. Provider crates add their own.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 

@@ -196,10 +196,17 @@ mod tests {
     fn stale_temporary_files_are_removed_by_the_next_writer() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join(".env.staging");
-        std::fs::write(dir.path().join(".env.staging.staging-tmp-999999"), "A=1").unwrap();
+        // What the previous writer, killed between writing and renaming, left.
+        let stale = dir.path().join("..env.staging.staging-tmp-999999");
+        assert!(
+            stale
+                .to_string_lossy()
+                .ends_with(&format!("{}999999", temp_prefix(&target)))
+        );
+        std::fs::write(&stale, "A=1").unwrap();
         locked_update(&target, ".env.staging", |_| Ok(b"A=2\n".to_vec())).unwrap();
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "A=2\n");
-        assert!(!dir.path().join(".env.staging.staging-tmp-999999").exists());
+        assert!(!stale.exists());
     }
 
     #[cfg(unix)]

@@ -21,7 +21,7 @@ impl Lcg {
         self.0 >> 33
     }
 
-    fn pick<'a>(&mut self, from: &'a [u8]) -> u8 {
+    fn pick(&mut self, from: &[u8]) -> u8 {
         from[(self.next() as usize) % from.len()]
     }
 }
@@ -29,8 +29,21 @@ impl Lcg {
 const SECRET_CHARS: &[u8] =
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 \"\\&<>%+-_/=";
 const LOG_WORDS: &[&str] = &[
-    "GET", "/api/v1/orders", "200", "in", "12ms", "user=42", "INFO", "request", "completed",
-    "worker", "started", "queue=default", "{\"level\":\"debug\",", "\"msg\":\"cache", "miss\"}",
+    "GET",
+    "/api/v1/orders",
+    "200",
+    "in",
+    "12ms",
+    "user=42",
+    "INFO",
+    "request",
+    "completed",
+    "worker",
+    "started",
+    "queue=default",
+    "{\"level\":\"debug\",",
+    "\"msg\":\"cache",
+    "miss\"}",
 ];
 
 fn main() {
@@ -63,7 +76,11 @@ fn main() {
     while clean.len() < SIZE {
         let w = LOG_WORDS[rng.next() as usize % LOG_WORDS.len()];
         clean.push_str(w);
-        clean.push(if rng.next() % 12 == 0 { '\n' } else { ' ' });
+        clean.push(if rng.next().is_multiple_of(12) {
+            '\n'
+        } else {
+            ' '
+        });
     }
     let mut dirty = String::with_capacity(SIZE + 128);
     let mut since = 0;
@@ -91,7 +108,10 @@ fn main() {
             "URL credentials alone",
             staging_core::redact::mask_url_credentials as fn(&str) -> std::borrow::Cow<'_, str>,
         ),
-        ("credential headers alone", staging_core::redact::mask_credential_headers),
+        (
+            "credential headers alone",
+            staging_core::redact::mask_credential_headers,
+        ),
     ] {
         let started = Instant::now();
         let _ = f(&clean);

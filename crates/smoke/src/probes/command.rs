@@ -104,8 +104,14 @@ impl Probe for CommandProbe {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let code = output.status.code();
         let with_output = |o: ProbeOutcome| {
-            o.with_evidence("stdout", self.redactor.shorten(stdout.trim_end(), OUTPUT_EXCERPT))
-                .with_evidence("stderr", self.redactor.shorten(stderr.trim_end(), OUTPUT_EXCERPT))
+            o.with_evidence(
+                "stdout",
+                self.redactor.shorten(stdout.trim_end(), OUTPUT_EXCERPT),
+            )
+            .with_evidence(
+                "stderr",
+                self.redactor.shorten(stderr.trim_end(), OUTPUT_EXCERPT),
+            )
         };
         if code != Some(self.exit_code) {
             let observed = match code {
@@ -122,7 +128,10 @@ impl Probe for CommandProbe {
         if let Some(re) = &self.stdout_regex {
             let expected = format!("stdout matching /{re}/");
             if !re.is_match(&stdout) {
-                let observed = format!("stdout \"{}\"", self.redactor.shorten(stdout.trim_end(), 120));
+                let observed = format!(
+                    "stdout \"{}\"",
+                    self.redactor.shorten(stdout.trim_end(), 120)
+                );
                 return Ok(with_output(ProbeOutcome::fail(expected, observed, took)));
             }
             held.push(expected);

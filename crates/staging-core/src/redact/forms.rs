@@ -176,11 +176,12 @@ impl Kept {
             Kept::Unreserved => matches!(b, b'-' | b'.' | b'_' | b'~'),
             Kept::Form => matches!(b, b'*' | b'-' | b'.' | b'_'),
             Kept::UriComponent => {
-                matches!(b, b'-' | b'.' | b'_' | b'~' | b'!' | b'\'' | b'(' | b')' | b'*')
+                matches!(
+                    b,
+                    b'-' | b'.' | b'_' | b'~' | b'!' | b'\'' | b'(' | b')' | b'*'
+                )
             }
-            Kept::Query => {
-                b.is_ascii_graphic() && !matches!(b, b'"' | b'#' | b'<' | b'>' | b'\'')
-            }
+            Kept::Query => b.is_ascii_graphic() && !matches!(b, b'"' | b'#' | b'<' | b'>' | b'\''),
             Kept::Path => {
                 b.is_ascii_graphic()
                     && !matches!(b, b'"' | b'#' | b'<' | b'>' | b'?' | b'`' | b'{' | b'}')
@@ -287,7 +288,9 @@ mod tests {
             for engine in [&STANDARD, &URL_SAFE_NO_PAD] {
                 let encoded = engine.encode(&blob);
                 assert!(
-                    forms.iter().any(|f| f.len() >= 12 && encoded.contains(f.as_str())),
+                    forms
+                        .iter()
+                        .any(|f| f.len() >= 12 && encoded.contains(f.as_str())),
                     "no form inside {encoded} (prefix {prefix:?})"
                 );
             }

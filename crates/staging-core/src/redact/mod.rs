@@ -120,8 +120,7 @@ impl Redactor {
             }
             let hash = std::hash::BuildHasher::hash_one(&inner.hasher, &form);
             // On a hash hit, compare for real (a collision must not drop a form).
-            if !inner.hashes.insert(hash) && inner.forms.iter().any(|v| v.expose_secret() == form)
-            {
+            if !inner.hashes.insert(hash) && inner.forms.iter().any(|v| v.expose_secret() == form) {
                 continue;
             }
             inner.forms.push(SecretString::from(form));
