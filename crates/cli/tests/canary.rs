@@ -609,6 +609,9 @@ fn no_form_of_any_canary_leaves_staging_through_any_command_output_or_file() {
         check(run(d, &["evidence", "show", id, "--json"], false), Some(0));
     }
 
+    if let Some(path) = std::env::var_os("STAGING_CANARY_TRANSCRIPT") {
+        std::fs::write(path, &transcript).unwrap();
+    }
     // The suite is not vacuous: the echoed secrets reached staging and were masked.
     assert!(
         transcript.contains("[REDACTED]"),

@@ -138,17 +138,90 @@ fn concurrent_rotations_of_different_keys_in_separate_processes_all_land() {
 }
 
 #[test]
+fn rotations_wait_for_the_store_lock_and_read_the_file_only_once_they_hold_it() {
+    use std::io::BufRead;
+    let dir = workspace();
+    let env = dir.path().join("secrets.env");
+    let before = std::fs::read(&env).unwrap();
+    // This test is the other writer: it holds the lock while two rotations start.
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.path().join(".secrets.env.staging-lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let (waiting_tx, waiting_rx) = std::sync::mpsc::channel();
+    let mut running = vec![];
+    for key in ["KEY_0", "KEY_1"] {
+        let mut child = rotate(dir.path(), key, &["-v"]).spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let tx = waiting_tx.clone();
+        let reader = std::thread::spawn(move || {
+            let mut seen = String::new();
+            for line in std::io::BufReader::new(stderr).lines() {
+                let line = line.unwrap_or_default();
+                if line.contains("waiting for the lock on dotenv file secrets.env") {
+                    let _ = tx.send(());
+                }
+                seen.push_str(&line);
+                seen.push('\n');
+            }
+            seen
+        });
+        running.push((key, child, reader));
+    }
+    for _ in 0..2 {
+        waiting_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a rotation never said it waits for the lock");
+    }
+    assert_eq!(
+        std::fs::read(&env).unwrap(),
+        before,
+        "a rotation wrote without the lock"
+    );
+    lock.unlock().unwrap();
+    for (key, child, reader) in running {
+        let out = wait_bounded(child);
+        let stderr = reader.join().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{key}: {stderr}");
+        assert_ne!(
+            value_of(&env, key),
+            original(key[4..].parse().unwrap()),
+            "{key} was lost"
+        );
+    }
+    for i in 2..KEYS {
+        assert_eq!(value_of(&env, &format!("KEY_{i}")), original(i));
+    }
+}
+
+#[test]
 fn a_killed_rotation_leaves_no_temporary_file_after_the_next_run() {
     let dir = workspace();
-    // What a rotation killed between writing its temporary file and the rename leaves.
+    // What a rotation killed between writing its temporary file and the rename leaves: a
+    // copy of every secret of the file.
     let stale = dir.path().join(".secrets.env.staging-tmp-4242424");
-    std::fs::write(&stale, "KEY_0=orig-0-5f0c2a9e7b3d1f4a6c8e0b2d4f6a8c0e\n").unwrap();
-    // And a real one, killed as soon as it runs.
-    let mut child = rotate(dir.path(), "KEY_1", &[]).spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(5));
-    let _ = child.kill();
-    let _ = child.wait();
+    let leftover = std::fs::read_to_string(dir.path().join("secrets.env")).unwrap();
+    std::fs::write(&stale, &leftover).unwrap();
 
+    // The next run of any command that reads the store removes it: here `secrets check`.
+    let mut check = StdCommand::new(assert_cmd::cargo::cargo_bin("staging"));
+    check
+        .args(["secrets", "check", "--env", "staging", "-f"])
+        .arg(dir.path().join("staging.toml"))
+        .stdin(Stdio::null());
+    let out = check.output().unwrap();
+    assert!(
+        !stale.exists(),
+        "the stale temporary file is still there after `secrets check`: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // And the next rotation, whatever a run before it left.
+    std::fs::write(&stale, &leftover).unwrap();
     let out = wait_bounded(rotate(dir.path(), "KEY_2", &[]).spawn().unwrap());
     assert_eq!(
         out.status.code(),

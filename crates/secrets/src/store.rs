@@ -104,6 +104,7 @@ impl DotenvStore {
     }
 
     async fn read(&self) -> Result<Option<String>> {
+        write::clean_up_after_killed_writers(&self.path);
         match tokio::fs::read_to_string(&self.path).await {
             Ok(s) => Ok(Some(s)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -235,6 +236,7 @@ impl SecretStore for FileStore {
 
     async fn get(&self, key: &str) -> Result<Option<SecretString>> {
         let path = self.path_for(key)?;
+        write::clean_up_after_killed_writers(&path);
         match tokio::fs::read(&path).await {
             Ok(bytes) => String::from_utf8(bytes)
                 .map(|s| Some(SecretString::from(s)))

@@ -68,22 +68,39 @@ pub(crate) struct StoreLock {
     _file: File,
 }
 
+fn open_lock_file(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
 impl StoreLock {
+    /// The lock beside `target` if no one holds it now; never waits.
+    fn try_acquire(target: &Path) -> std::io::Result<StoreLock> {
+        let file = open_lock_file(&lock_path(target))?;
+        file.try_lock().map_err(std::io::Error::from)?;
+        Ok(StoreLock { _file: file })
+    }
+
     /// Wait (at most [`LOCK_TIMEOUT`]) for the lock beside `target`.
     pub(crate) fn acquire(target: &Path, shown: &str) -> Result<StoreLock> {
         let path = lock_path(target);
-        let mut options = OpenOptions::new();
-        options.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options
-            .open(&path)
+        let file = open_lock_file(&path)
             .map_err(|e| Error::io(format!("cannot open the lock file of {shown}"), e))?;
         let started = Instant::now();
+        let mut announced = false;
         loop {
             match file.try_lock() {
                 Ok(()) => return Ok(StoreLock { _file: file }),
                 Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < LOCK_TIMEOUT => {
+                    if !announced {
+                        announced = true;
+                        tracing::info!(
+                            "waiting for the lock on {shown}: another `staging` process is writing it"
+                        );
+                    }
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 Err(std::fs::TryLockError::WouldBlock) => {
@@ -125,6 +142,39 @@ pub(crate) fn remove_stale_temps(target: &Path) -> usize {
         );
     }
     removed
+}
+
+/// Remove the temporary files a killed writer left beside the file at `path`, when no writer
+/// holds its lock right now (a read never waits for one); once per file and process. Every
+/// read of a store file calls it, so the next run of any command (not only the next write)
+/// leaves no copy of the secrets behind.
+pub(crate) fn clean_up_after_killed_writers(path: &Path) {
+    // Canonical, so that a symlink and its target share one entry (and one lock).
+    static DONE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let Ok(target) = std::fs::canonicalize(path) else {
+        return;
+    };
+    {
+        let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
+        if done.contains(&target) {
+            return;
+        }
+        done.push(target.clone());
+    }
+    let prefix = temp_prefix(&target);
+    let any = std::fs::read_dir(parent_dir(&target)).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+    });
+    if !any {
+        return;
+    }
+    // Only while no writer holds the lock: then none of them is a live writer's.
+    if let Ok(lock) = StoreLock::try_acquire(&target) {
+        remove_stale_temps(&target);
+        drop(lock);
+    }
 }
 
 /// Under the lock of `path`'s target: read it (`None` when it does not exist), let `update`
@@ -207,6 +257,28 @@ mod tests {
         locked_update(&target, ".env.staging", |_| Ok(b"A=2\n".to_vec())).unwrap();
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "A=2\n");
         assert!(!stale.exists());
+    }
+
+    #[test]
+    fn a_reader_removes_what_a_killed_writer_left_unless_a_writer_holds_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("held.env");
+        std::fs::write(&target, "A=1\n").unwrap();
+        let stale = dir.path().join(".held.env.staging-tmp-777777");
+        std::fs::write(&stale, "A=0\n").unwrap();
+        // A live writer holds the lock: its temporary file may be the one being written.
+        let held = StoreLock::acquire(&target, "held.env").unwrap();
+        clean_up_after_killed_writers(&target);
+        assert!(stale.exists(), "a live writer's file was removed");
+        drop(held);
+
+        let other = dir.path().join("free.env");
+        std::fs::write(&other, "A=1\n").unwrap();
+        let stale = dir.path().join(".free.env.staging-tmp-777777");
+        std::fs::write(&stale, "A=0\n").unwrap();
+        clean_up_after_killed_writers(&other);
+        assert!(!stale.exists(), "the killed writer's file is still there");
+        assert_eq!(std::fs::read_to_string(&other).unwrap(), "A=1\n");
     }
 
     #[cfg(unix)]

@@ -7,9 +7,11 @@
 //! A registered value is masked in every form it takes on the way out (see [`forms`]):
 //! raw, JSON-string-escaped, percent- and form-encoded, base64 (standard and URL-safe,
 //! padded or not, and at each alignment inside a larger blob), and line by line for a
-//! multi-line value. All forms of all values go into one Aho-Corasick automaton
-//! (leftmost-longest), so the cost of redaction grows with the length of the text, not with
-//! the number of secrets. Independently of registration, the values of `Authorization`,
+//! multi-line value. All forms of all values go into one Aho-Corasick automaton, so the
+//! cost of redaction grows with the length of the text, not with the number of secrets.
+//! Every match is found, overlapping ones included, and the union of their spans is
+//! masked: where two secrets (or two forms) overlap in the text, neither keeps a visible
+//! tail, which a leftmost-first or leftmost-longest scan would leave. Independently of registration, the values of `Authorization`,
 //! `Proxy-Authorization`, `Cookie` and `Set-Cookie` headers and the passwords inside URLs
 //! (`postgres://user:pass@host`) are always masked.
 //!
@@ -161,8 +163,9 @@ impl Redactor {
             // The default (a contiguous NFA at this size): a DFA scans 10 MB ~2x faster
             // but takes ~7x longer to build, which only pays off past ~30 MB of output per
             // registration (docs/benchmarks.md).
+            // Standard semantics: the only kind that reports overlapping matches.
             let built = AhoCorasickBuilder::new()
-                .match_kind(MatchKind::LeftmostLongest)
+                .match_kind(MatchKind::Standard)
                 .build(inner.forms.iter().map(|f| f.expose_secret().as_bytes()))
                 .expect("patterns of a bounded count and size always build");
             inner.matcher = Some(Arc::new(built));
@@ -174,15 +177,19 @@ impl Redactor {
     /// every URL password masked.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(text);
-        if let Some(matcher) = self.matcher()
-            && matcher.is_match(text)
-        {
-            let mut replaced = String::with_capacity(text.len());
-            matcher.replace_all_with(text, &mut replaced, |_, _, dst| {
-                dst.push_str(MASK);
-                true
-            });
-            out = Cow::Owned(replaced);
+        if let Some(matcher) = self.matcher() {
+            let spans = masked_spans(&matcher, text);
+            if !spans.is_empty() {
+                let mut replaced = String::with_capacity(text.len());
+                let mut at = 0;
+                for (start, end) in spans {
+                    replaced.push_str(&text[at..start]);
+                    replaced.push_str(MASK);
+                    at = end;
+                }
+                replaced.push_str(&text[at..]);
+                out = Cow::Owned(replaced);
+            }
         }
         if let Cow::Owned(s) = mask_credential_headers(&out) {
             out = Cow::Owned(s);
@@ -236,6 +243,39 @@ impl Redactor {
         }
         redacted[..keep].to_owned()
     }
+}
+
+/// The spans of `text` to mask: the union of every match of every form, overlapping ones
+/// included, in order and disjoint (adjacent spans become one). A UTF-8 form matches UTF-8
+/// text only on character boundaries; the spans are widened to them anyway, so that slicing
+/// can never panic.
+fn masked_spans(matcher: &AhoCorasick, text: &str) -> Vec<(usize, usize)> {
+    let mut spans: Vec<(usize, usize)> = matcher
+        .find_overlapping_iter(text)
+        .map(|m| {
+            let mut start = m.start();
+            while !text.is_char_boundary(start) {
+                start -= 1;
+            }
+            let mut end = m.end();
+            while !text.is_char_boundary(end) {
+                end += 1;
+            }
+            (start, end)
+        })
+        .collect();
+    if spans.len() > 1 {
+        spans.sort_unstable();
+        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+        for (start, end) in spans {
+            match merged.last_mut() {
+                Some(last) if start <= last.1 => last.1 = last.1.max(end),
+                _ => merged.push((start, end)),
+            }
+        }
+        spans = merged;
+    }
+    spans
 }
 
 /// Where a prefix of [`MASK`] (but not all of it) ends `text`.

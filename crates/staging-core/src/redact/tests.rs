@@ -174,3 +174,18 @@ async fn an_overlong_line_is_cut_after_redaction_and_reading_goes_on() {
     assert!(!lines[0].contains("overl"));
     assert_eq!(lines[1], "next");
 }
+
+#[test]
+fn overlapping_secrets_are_masked_whole_with_no_tail_left() {
+    let r = Redactor::new();
+    r.register(&secret("tok-abcdefgh"));
+    r.register(&secret("efgh-ijklmnop"));
+    // Leftmost-longest would mask the first and leave `-ijklmnop` of the second.
+    assert_eq!(r.redact("x tok-abcdefgh-ijklmnop y"), "x [REDACTED] y");
+    // A shorter secret inside a longer one, and two adjacent ones, become one mask.
+    r.register(&secret("inner-secret"));
+    assert_eq!(
+        r.redact("outer-inner-secret-end tok-abcdefghinner-secret"),
+        "outer-[REDACTED]-end [REDACTED]"
+    );
+}
