@@ -12,31 +12,33 @@ use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// In every canary; found in any decoded view of any output, it is a leak.
+/// At both ends of every canary (and of each line of the multi-line one); found in any
+/// decoded view of any output, it is a leak: a prefix left by a cut, a suffix left by a
+/// partial match, or the whole.
 const MARKER: &str = "cnry";
 
 /// `(variable, value)`: a space, `"`, `\`, `&`, `<`, `>`, `%`, `+`, non-ASCII, multi-line.
 const DOTENV_CANARIES: &[(&str, &str)] = &[
-    ("CANARY_SPACE", "cnry-sp4ce two words 7f1a"),
-    ("CANARY_QUOTE", "cnry-qu0te\"dq\"8b2c"),
-    ("CANARY_BACKSLASH", "cnry-b\\sl4sh\\9c3d"),
-    ("CANARY_AMP", "cnry-amp&amp=1&x0d4e"),
-    ("CANARY_LT", "cnry-lt<tag1e5f"),
-    ("CANARY_GT", "cnry-gt>tag2f6a"),
-    ("CANARY_PERCENT", "cnry-pct%41%zz3a7b"),
-    ("CANARY_PLUS", "cnry-plus+plus4b8c"),
-    ("CANARY_UNICODE", "cnry-ünïcødé-€5c9d"),
+    ("CANARY_SPACE", "cnry-sp4ce two words 7f1a-cnry"),
+    ("CANARY_QUOTE", "cnry-qu0te\"dq\"8b2c-cnry"),
+    ("CANARY_BACKSLASH", "cnry-b\\sl4sh\\9c3d-cnry"),
+    ("CANARY_AMP", "cnry-amp&amp=1&x0d4e-cnry"),
+    ("CANARY_LT", "cnry-lt<tag1e5f-cnry"),
+    ("CANARY_GT", "cnry-gt>tag2f6a-cnry"),
+    ("CANARY_PERCENT", "cnry-pct%41%zz3a7b-cnry"),
+    ("CANARY_PLUS", "cnry-plus+plus4b8c-cnry"),
+    ("CANARY_UNICODE", "cnry-ünïcødé-€5c9d-cnry"),
     (
         "CANARY_PEM",
-        "-----BEGIN PRIVATE KEY-----\nMIIEcnryPEMline1AAAAbbbbCCCCddddEEEE\nMIIEcnryPEMline2ffffGGGGhhhhIIIIjjjj\n-----END PRIVATE KEY-----",
+        "-----BEGIN PRIVATE KEY-----\nMIIEcnryPEMline1AAAAbbbbCCCCddddEEEEcnry\nMIIEcnryPEMline2ffffGGGGhhhhIIIIjjjjcnry\n-----END PRIVATE KEY-----",
     ),
 ];
 
 /// Read from the process environment (`source = { env = ... }`).
-const ENV_CANARY: (&str, &str) = ("CANARY_ENV", "cnry-env v&l<u>e \"6d0e\"");
+const ENV_CANARY: (&str, &str) = ("CANARY_ENV", "cnry-env v&l<u>e \"6d0e\"-cnry");
 const ENV_SOURCE: &str = "STAGING_TEST_CANARY_ENV_SOURCE";
 /// Printed by a command (`source = { command = ["cat", ...] }`).
-const COMMAND_CANARY: (&str, &str) = ("CANARY_CMD", "cnry-cmd 10%+ \\q/ ü 7e1f");
+const COMMAND_CANARY: (&str, &str) = ("CANARY_CMD", "cnry-cmd 10%+ \\q/ ü 7e1f-cnry");
 
 const COMMIT: &str = "c0ffee1234567890abcdef1234567890abcdef12";
 
@@ -66,6 +68,9 @@ fn dotenv_quote(v: &str) -> String {
 /// 500 (command output) characters: one probe per cut puts a canary across it.
 const CUTS: &[usize] = &[100, 120, 160, 300, 500];
 
+/// A failing secret command's stderr is cut at 600 characters in its error message.
+const STORE_STDERR_CUT: usize = 600;
+
 fn spec() -> String {
     let mut s = String::from(
         r#"[project]
@@ -88,6 +93,11 @@ provider = "local"
 deploy_timeout = "60s"
 secrets = { dotenv = "secrets.env" }
 
+[environments.broken]
+provider = "local"
+deploy_timeout = "60s"
+secrets = { dotenv = "secrets.env" }
+
 [services.web]
 health_path = "/up"
 settings = { command = ["python3", "echo.py"], stop_timeout = "2s" }
@@ -104,6 +114,11 @@ settings = { command = ["python3", "echo.py"], stop_timeout = "2s" }
     s.push_str(&format!(
         "[vars.{}]\nsecret = true\nsource = {{ command = [\"cat\", \"cmd.secret\"] }}\n\n",
         COMMAND_CANARY.0
+    ));
+    // In `broken`, its command fails and prints the other canaries on stderr, one across
+    // the cut of the error message. Sorted last, so the others are read before it.
+    s.push_str(&format!(
+        "[vars.ZZ_FAILING]\nsecret = true\nsource = {{ env = \"{ENV_SOURCE}\" }}\nsources.broken = {{ command = [\"python3\", \"echo.py\", \"fail\", \"{STORE_STDERR_CUT}\", \"cmd.secret\", \"pem.secret\"] }}\n\n"
     ));
     // Passing probes (staging, production): canaries sent in a query, headers, a form and a
     // JSON body, all echoed back.
@@ -165,6 +180,8 @@ fn workspace() -> tempfile::TempDir {
     }
     std::fs::write(dir.path().join("secrets.env"), env).unwrap();
     std::fs::write(dir.path().join("cmd.secret"), COMMAND_CANARY.1).unwrap();
+    std::fs::write(dir.path().join("pem.secret"), DOTENV_CANARIES[9].1).unwrap();
+    std::fs::create_dir(dir.path().join("home")).unwrap();
     std::fs::copy(fixture("echo.py"), dir.path().join("echo.py")).unwrap();
     dir
 }
@@ -176,7 +193,13 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 /// The inputs the test wrote (they hold the canaries on purpose).
-const INPUTS: &[&str] = &["secrets.env", "cmd.secret", "staging.toml", "echo.py"];
+const INPUTS: &[&str] = &[
+    "secrets.env",
+    "cmd.secret",
+    "pem.secret",
+    "staging.toml",
+    "echo.py",
+];
 
 fn staging_cmd(dir: &Path, args: &[&str]) -> StdCommand {
     let mut cmd = StdCommand::new(assert_cmd::cargo::cargo_bin("staging"));
@@ -185,6 +208,8 @@ fn staging_cmd(dir: &Path, args: &[&str]) -> StdCommand {
         .arg(dir.join("staging.toml"))
         .current_dir(dir)
         .env(ENV_SOURCE, ENV_CANARY.1)
+        // Whatever it might write under $HOME is scanned with the rest of the directory.
+        .env("HOME", dir.join("home"))
         .env_remove("RUST_LOG")
         .stdin(Stdio::null());
     cmd
@@ -555,6 +580,28 @@ fn no_form_of_any_canary_leaves_staging_through_any_command_output_or_file() {
         assert_no_leak("`up --keep-running` stderr", &stderr);
     }
 
+    // A failing secret command whose stderr (the canaries, one across the cut) is quoted
+    // in the error.
+    check(
+        run(d, &["secrets", "check", "--env", "broken", "-vv"], true),
+        None,
+    );
+    check(
+        run(
+            d,
+            &["up", "--env", "broken", "--commit", COMMIT, "--json"],
+            false,
+        ),
+        None,
+    );
+    let broken = run(d, &["secrets", "check", "--env", "broken"], false);
+    assert!(
+        broken.1.contains("exit code 1") && broken.1.contains("…"),
+        "the failing command's stderr is quoted, cut:\n{}",
+        broken.1
+    );
+    check(broken, None);
+
     for env in ["staging", "qa"] {
         check(
             run(d, &["secrets", "check", "--env", env, "-vv"], true),
@@ -643,11 +690,102 @@ fn no_form_of_any_canary_leaves_staging_through_any_command_output_or_file() {
     }
 }
 
+/// What the `Debug` of every value that handles the canaries shows: the spec, the resolved
+/// values, the reports, the run context, the stores, the redactor. Runs in a child of this
+/// test binary, which has the env-source canary in its environment (setting it in this
+/// process would need `unsafe`).
+#[test]
+fn no_debug_output_of_the_values_that_hold_canaries_shows_any_form_of_them() {
+    if std::env::var_os(ENV_SOURCE).is_none() {
+        let dir = workspace();
+        let out = StdCommand::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "no_debug_output_of_the_values_that_hold_canaries_shows_any_form_of_them",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(ENV_SOURCE, ENV_CANARY.1)
+            .env("STAGING_TEST_CANARY_DIR", dir.path())
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("1 passed"), "the child ran no test: {text}");
+        assert!(
+            text.contains("debug views checked: "),
+            "the child checked nothing: {text}"
+        );
+        return;
+    }
+    let dir = PathBuf::from(std::env::var_os("STAGING_TEST_CANARY_DIR").unwrap());
+    std::env::set_current_dir(&dir).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        use staging_core::pipeline::{RunContext, Step};
+        let spec = staging_core::spec::LoadedSpec::load(
+            dir.join("staging.toml"),
+            staging_core::spec::LoadOptions::new(&["local"]),
+        )
+        .unwrap();
+        let mut views: Vec<(&str, String)> = vec![];
+        let resolved = staging_secrets::resolve_vars(&spec, "staging", Some(COMMIT))
+            .await
+            .unwrap();
+        // Not vacuous: every canary was read, from each of the three kinds of source.
+        for (name, _) in all_canaries() {
+            assert!(
+                resolved.values.contains_key(name),
+                "{name} was not resolved: {resolved:?}"
+            );
+        }
+        views.push(("ResolvedVars", format!("{resolved:?}")));
+        views.push(("ResolvedVars (pretty)", format!("{resolved:#?}")));
+        let report = staging_secrets::check(&spec, "staging", Some(COMMIT))
+            .await
+            .unwrap();
+        views.push(("CheckReport", format!("{report:#?}")));
+        let broken = staging_secrets::check(&spec, "broken", Some(COMMIT)).await;
+        views.push(("check of broken", format!("{broken:#?}")));
+        let diff = staging_secrets::diff(&spec, "staging", "qa", Some(COMMIT))
+            .await
+            .unwrap();
+        views.push(("DiffReport", format!("{diff:#?}")));
+        let secrets = spec.spec.environments["staging"].secrets.clone().unwrap();
+        let location =
+            staging_secrets::locate(&spec, "staging", &secrets, "CANARY_PEM", true).unwrap();
+        views.push(("Location", format!("{location:#?}")));
+        let spec = std::sync::Arc::new(spec);
+        let mut ctx = RunContext::new(spec.clone(), "staging", COMMIT).unwrap();
+        let step = staging_secrets::SecretsStep.run(&mut ctx).await.unwrap();
+        views.push(("StepReport", format!("{step:#?}")));
+        views.push(("RunContext", format!("{ctx:?}")));
+        views.push(("RunContext (pretty)", format!("{ctx:#?}")));
+        views.push(("LoadedSpec", format!("{spec:#?}")));
+        views.push((
+            "Redactor",
+            format!("{:?}", staging_core::Redactor::global()),
+        ));
+        for (what, text) in &views {
+            assert_no_leak(what, text);
+        }
+        println!("debug views checked: {}", views.len());
+    });
+}
+
 /// `staging up --keep-running`, its output collected as it comes.
 struct KeptRunning {
     child: std::process::Child,
     stdout: std::sync::Arc<std::sync::Mutex<String>>,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl KeptRunning {
@@ -659,10 +797,11 @@ impl KeptRunning {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let collect = |stream: Box<dyn std::io::Read + Send>| {
+        let mut readers = vec![];
+        let mut collect = |stream: Box<dyn std::io::Read + Send>| {
             let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
             let sink = text.clone();
-            std::thread::spawn(move || {
+            readers.push(std::thread::spawn(move || {
                 let mut stream = stream;
                 let mut buf = [0u8; 8192];
                 while let Ok(n) = stream.read(&mut buf) {
@@ -673,7 +812,7 @@ impl KeptRunning {
                         .unwrap()
                         .push_str(&String::from_utf8_lossy(&buf[..n]));
                 }
-            });
+            }));
             text
         };
         use std::io::Read;
@@ -683,6 +822,7 @@ impl KeptRunning {
             child,
             stdout,
             stderr,
+            readers,
         }
     }
 
@@ -723,8 +863,10 @@ impl KeptRunning {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        // Let the readers drain what was printed last.
-        std::thread::sleep(Duration::from_millis(200));
+        // The pipes are closed once it has exited: the readers end with what it printed last.
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
     }
 }
 
