@@ -8,7 +8,7 @@
 //! taker), re-reads the file under the lock, and replaces it with a rename. The temporary
 //! file (`.<name>.staging-tmp-<pid>`) is created 0600, removed on any failure, and a
 //! temporary file left by a killed run is removed by the next writer (who holds the lock,
-//! so no live writer owns it).
+//! so no live writer owns it) or the next reader that finds the lock free.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
