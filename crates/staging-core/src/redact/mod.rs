@@ -80,15 +80,20 @@ fn url_credentials() -> &'static Regex {
     })
 }
 
-/// `Authorization: …`, `"cookie": "…"`, `set-cookie=…`: the name, its separator, and the
-/// value (a quoted string, or the rest of the line). `cookie:session` (no space after the
-/// colon) is how a capture names a cookie, not a header, and is left alone.
+/// The value of a credential header, written as a header line or a `name=value` pair
+/// (`Authorization: …`, `set-cookie=…`: the value is a quoted string or the rest of the
+/// line) or as a quoted key with a quoted value (`"cookie": "…"`, `'Authorization': '…'`).
+/// An unquoted name must not follow a quote, a letter, a digit or `-`: `== "cookie": all
+/// steps passed` is a quoted word, not a key (a key's value is quoted), and `x-cookie: …`
+/// another header. `cookie:session` (no space after the colon) is how a capture names a
+/// cookie, not a header, and is left alone.
 fn credential_headers() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
-        Regex::new(
-            r#"(?i)(?P<name>\b(?:proxy-authorization|authorization|set-cookie|cookie))(?P<sep>["'][ \t]*:[ \t]*|[ \t]*:[ \t]+|[ \t]*=[ \t]*)(?P<value>"(?:[^"\\\r\n]|\\.)*"|'[^'\r\n]*'|[^\r\n]*)"#,
-        )
+        const NAMES: &str = "proxy-authorization|authorization|set-cookie|cookie";
+        Regex::new(&format!(
+            r#"(?im)["'](?:{NAMES})["'][ \t]*(?:=>|:|=)[ \t]*(?P<quoted>"(?:[^"\\\r\n]|\\.)*"|'(?:[^'\\\r\n]|\\.)*')|(?:^|[^"'\w-])(?:{NAMES})(?:[ \t]*:[ \t]+|[ \t]*=[ \t]*)(?P<value>"(?:[^"\\\r\n]|\\.)*"|'[^'\r\n]*'|[^\r\n]*)"#
+        ))
         .expect("static regex")
     })
 }
@@ -301,19 +306,31 @@ pub fn mask_credential_headers(text: &str) -> Cow<'_, str> {
     if !re.is_match(text) {
         return Cow::Borrowed(text);
     }
-    re.replace_all(text, |c: &regex::Captures<'_>| {
-        let value = &c["value"];
-        let masked = if value.starts_with('"') {
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for c in re.captures_iter(text) {
+        let Some(value) = c.name("quoted").or_else(|| c.name("value")) else {
+            continue;
+        };
+        let v = value.as_str();
+        let masked = if v.starts_with('"') {
             format!("\"{MASK}\"")
-        } else if value.starts_with('\'') {
+        } else if v.starts_with('\'') {
             format!("'{MASK}'")
-        } else if value.trim().is_empty() {
-            value.to_owned()
+        } else if v.trim().is_empty() {
+            continue;
         } else {
             MASK.to_owned()
         };
-        format!("{}{}{masked}", &c["name"], &c["sep"])
-    })
+        out.push_str(&text[at..value.start()]);
+        out.push_str(&masked);
+        at = value.end();
+    }
+    if at == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[at..]);
+    Cow::Owned(out)
 }
 
 #[cfg(test)]

@@ -113,8 +113,24 @@ fn credential_headers_are_masked_without_registration() {
     }
     let json = r.redact("{\"cookie\": \"sid=s3ss10n\", \"ok\": 1}");
     assert_eq!(json, "{\"cookie\": \"[REDACTED]\", \"ok\": 1}");
-    // Prose that merely names the header keeps its words.
-    assert_eq!(r.redact("authorization failed"), "authorization failed");
+    assert_eq!(
+        r.redact("{'Authorization': 'Bearer tok-456', 'x': 1}"),
+        "{'Authorization': '[REDACTED]', 'x': 1}"
+    );
+    assert_eq!(
+        r.redact("> GET /\n> Cookie: sid=abc\n> Accept: */*"),
+        "> GET /\n> Cookie: [REDACTED]\n> Accept: */*"
+    );
+    // Prose that merely names the header keeps its words; so does a quoted word followed by
+    // a colon (a key's value is quoted), another header, and a capture's `cookie:NAME`.
+    for kept in [
+        "authorization failed",
+        "$.via == \"cookie\": all 3 steps passed in 4 ms",
+        "x-cookie-policy: strict",
+        "capture = { session = \"cookie:session\" }",
+    ] {
+        assert_eq!(r.redact(kept), kept);
+    }
 }
 
 #[test]
