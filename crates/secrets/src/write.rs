@@ -242,6 +242,23 @@ mod tests {
         assert!(left.is_empty(), "{left:?}");
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn a_new_file_is_written_owner_only_and_an_existing_one_keeps_its_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = dir.path().join("fresh.env");
+        locked_update(&fresh, "fresh.env", |_| Ok(b"A=1\n".to_vec())).unwrap();
+        let mode = std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{mode:o}");
+        let shared = dir.path().join("shared.env");
+        std::fs::write(&shared, "A=1\n").unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o640)).unwrap();
+        locked_update(&shared, "shared.env", |_| Ok(b"A=2\n".to_vec())).unwrap();
+        let mode = std::fs::metadata(&shared).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640, "{mode:o}");
+    }
+
     #[test]
     fn stale_temporary_files_are_removed_by_the_next_writer() {
         let dir = tempfile::tempdir().unwrap();
