@@ -22,6 +22,7 @@ pub mod forms;
 mod lines;
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
@@ -56,9 +57,20 @@ struct Inner {
     /// A keyed hash of each form, to find duplicates without comparing with every form.
     hashes: std::collections::HashSet<u64>,
     hasher: std::collections::hash_map::RandomState,
-    /// The automaton over `forms`, built on the first redaction after a change.
+    /// The automaton over `forms`, built on the first redaction after a change that does
+    /// not fit in `naive_left`.
     matcher: Option<Arc<AhoCorasick>>,
+    /// While `matcher` is stale: how much more searching form by form (bytes of text times
+    /// forms) may be done before building it pays off. A run registers values one at a
+    /// time with short log lines in between; rebuilding the automaton for each of those
+    /// lines would cost a build per registration (ski rental: spend about one build's cost
+    /// on the naive search, then build).
+    naive_left: AtomicUsize,
 }
+
+/// Bytes of text times registered forms searched form by form after a registration before
+/// the automaton is built: about the cost of one build (docs/benchmarks.md).
+const NAIVE_BUDGET: usize = 4 * 1024 * 1024;
 
 impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -135,6 +147,7 @@ impl Redactor {
         }
         if changed {
             inner.matcher = None;
+            inner.naive_left = AtomicUsize::new(NAIVE_BUDGET);
         }
     }
 
@@ -166,9 +179,8 @@ impl Redactor {
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         if inner.matcher.is_none() && !inner.forms.is_empty() {
             // The default (a contiguous NFA at this size): a DFA scans 10 MB ~2x faster
-            // but takes ~7x longer to build, which only pays off past ~30 MB of output per
-            // registration (docs/benchmarks.md).
-            // Standard semantics: the only kind that reports overlapping matches.
+            // but takes ~5x longer to build (docs/benchmarks.md). Standard semantics: the
+            // only kind that reports overlapping matches.
             let built = AhoCorasickBuilder::new()
                 .match_kind(MatchKind::Standard)
                 .build(inner.forms.iter().map(|f| f.expose_secret().as_bytes()))
@@ -178,12 +190,40 @@ impl Redactor {
         inner.matcher.clone()
     }
 
+    /// Where `text` holds a registered form: with the automaton, or, while it is stale and
+    /// the budget lasts, form by form (the same spans either way).
+    fn spans(&self, text: &str) -> Vec<(usize, usize)> {
+        {
+            let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+            if inner.forms.is_empty() {
+                return vec![];
+            }
+            if let Some(m) = &inner.matcher {
+                return masked_spans(m, text);
+            }
+            let cost = text.len().saturating_mul(inner.forms.len());
+            let spent =
+                inner
+                    .naive_left
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                        left.checked_sub(cost)
+                    });
+            if spent.is_ok() {
+                return naive_spans(&inner.forms, text);
+            }
+        }
+        match self.matcher() {
+            Some(m) => masked_spans(&m, text),
+            None => vec![],
+        }
+    }
+
     /// `text` with every form of every registered value, every credential header value and
     /// every URL password masked.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(text);
-        if let Some(matcher) = self.matcher() {
-            let spans = masked_spans(&matcher, text);
+        {
+            let spans = self.spans(text);
             if !spans.is_empty() {
                 let mut replaced = String::with_capacity(text.len());
                 let mut at = 0;
@@ -255,20 +295,41 @@ impl Redactor {
 /// text only on character boundaries; the spans are widened to them anyway, so that slicing
 /// can never panic.
 fn masked_spans(matcher: &AhoCorasick, text: &str) -> Vec<(usize, usize)> {
-    let mut spans: Vec<(usize, usize)> = matcher
+    let spans = matcher
         .find_overlapping_iter(text)
-        .map(|m| {
-            let mut start = m.start();
-            while !text.is_char_boundary(start) {
-                start -= 1;
-            }
-            let mut end = m.end();
-            while !text.is_char_boundary(end) {
-                end += 1;
-            }
-            (start, end)
-        })
+        .map(|m| (m.start(), m.end()))
         .collect();
+    union_of(text, spans)
+}
+
+/// The same spans as [`masked_spans`], found by searching for each form on its own, every
+/// occurrence, overlapping ones included.
+fn naive_spans(forms: &[SecretString], text: &str) -> Vec<(usize, usize)> {
+    let mut spans = vec![];
+    for form in forms {
+        let form = form.expose_secret();
+        if form.len() > text.len() {
+            continue;
+        }
+        let mut from = 0;
+        while let Some(found) = text[from..].find(form) {
+            let start = from + found;
+            spans.push((start, start + form.len()));
+            from = start + text[start..].chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    union_of(text, spans)
+}
+
+fn union_of(text: &str, mut spans: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
+    for (start, end) in &mut spans {
+        while !text.is_char_boundary(*start) {
+            *start -= 1;
+        }
+        while !text.is_char_boundary(*end) {
+            *end += 1;
+        }
+    }
     if spans.len() > 1 {
         spans.sort_unstable();
         let mut merged: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
@@ -302,10 +363,14 @@ pub fn mask_url_credentials(text: &str) -> Cow<'_, str> {
 /// Mask the values of `Authorization`, `Proxy-Authorization`, `Cookie` and `Set-Cookie`
 /// headers, however they are written (`Name: value`, `"name": "value"`, `name=value`).
 pub fn mask_credential_headers(text: &str) -> Cow<'_, str> {
-    let re = credential_headers();
-    if !re.is_match(text) {
+    // The regex starts with a character class, which defeats its own literal prefilter: a
+    // case-insensitive scan for the names first keeps text that names no such header cheap.
+    static NAMES: OnceLock<Regex> = OnceLock::new();
+    let names = NAMES.get_or_init(|| Regex::new("(?i)authorization|cookie").expect("static regex"));
+    if !names.is_match(text) {
         return Cow::Borrowed(text);
     }
+    let re = credential_headers();
     let mut out = String::with_capacity(text.len());
     let mut at = 0;
     for c in re.captures_iter(text) {

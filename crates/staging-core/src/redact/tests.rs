@@ -205,3 +205,80 @@ fn overlapping_secrets_are_masked_whole_with_no_tail_left() {
         "outer-[REDACTED]-end [REDACTED]"
     );
 }
+
+#[test]
+fn searching_form_by_form_finds_the_same_spans_as_the_automaton() {
+    let values = [
+        "tok-abcdefgh",
+        "efgh-ijklmnop",
+        "sm\"tp pa&ss<é>",
+        "-----BEGIN KEY-----\nMIIEvQIBADANBgkq\nabc\n-----END KEY-----",
+        "aaaa",
+        "ü-ü-ü-ü",
+    ];
+    let r = Redactor::new();
+    for v in values {
+        r.register(&secret(v));
+    }
+    let forms: Vec<String> = {
+        let inner = r.inner.read().unwrap();
+        inner
+            .forms
+            .iter()
+            .map(|f| f.expose_secret().to_owned())
+            .collect()
+    };
+    let matcher = r.matcher().unwrap();
+    // A small deterministic generator: texts made of pieces of forms and filler, so that
+    // forms overlap, repeat, abut and are cut.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..300 {
+        let mut text = String::new();
+        for _ in 0..(next() % 8) {
+            match next() % 3 {
+                0 => text.push_str(&forms[(next() as usize) % forms.len()]),
+                1 => {
+                    let f = &forms[(next() as usize) % forms.len()];
+                    let cut = f.char_indices().nth((next() as usize) % f.chars().count());
+                    text.push_str(&f[..cut.map_or(f.len(), |(i, _)| i)]);
+                }
+                _ => text.push_str(["aa", " ", "é", "ijkl", "\n"][(next() % 5) as usize]),
+            }
+        }
+        let stored: Vec<SecretString> = forms.iter().map(|f| secret(f)).collect();
+        assert_eq!(
+            naive_spans(&stored, &text),
+            masked_spans(&matcher, &text),
+            "{text:?}"
+        );
+    }
+}
+
+#[test]
+fn the_automaton_is_built_only_once_form_by_form_search_would_cost_more() {
+    let r = Redactor::new();
+    r.register(&secret("canary-lazy-0123456789"));
+    for _ in 0..100 {
+        assert_eq!(
+            r.redact("a log line canary-lazy-0123456789"),
+            "a log line [REDACTED]"
+        );
+    }
+    assert!(
+        r.inner.read().unwrap().matcher.is_none(),
+        "built for short lines"
+    );
+    let long = format!("{}canary-lazy-0123456789", "x".repeat(NAIVE_BUDGET));
+    assert!(r.redact(&long).ends_with("x[REDACTED]"));
+    assert!(r.inner.read().unwrap().matcher.is_some(), "never built");
+    // A new registration makes it stale again, and short lines are searched form by form.
+    r.register(&secret("canary-later-9876543210"));
+    assert!(r.inner.read().unwrap().matcher.is_none());
+    assert_eq!(r.redact("canary-later-9876543210"), MASK);
+}
