@@ -53,7 +53,10 @@ fn a_missing_spec_exits_2_naming_it() {
     let path = dir.path().join("nope.toml");
     let (code, text) = validate(&path);
     assert_eq!(code, Some(2), "{text}");
-    assert!(text.contains("nope.toml") && text.contains("cannot read spec"), "{text}");
+    assert!(
+        text.contains("nope.toml") && text.contains("cannot read spec"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -90,7 +93,10 @@ fn a_promotes_to_cycle_exits_2_at_the_promotes_to() {
     );
     let (code, out) = validate_bytes(text.as_bytes());
     assert_eq!(code, Some(2), "{out}");
-    assert!(out.contains("staging.toml:10:15: ") && out.contains("cycle"), "{out}");
+    assert!(
+        out.contains("staging.toml:10:15: ") && out.contains("cycle"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -64,7 +64,11 @@ fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("staging.toml"), SPEC).unwrap();
     std::fs::write(dir.path().join("server.py"), ECHO_SERVER).unwrap();
-    std::fs::write(dir.path().join("staging.env"), format!("API_TOKEN={CANARY}\n")).unwrap();
+    std::fs::write(
+        dir.path().join("staging.env"),
+        format!("API_TOKEN={CANARY}\n"),
+    )
+    .unwrap();
     std::fs::write(
         dir.path().join("production.env"),
         "API_TOKEN=prod-0a1b2c3d4e5f6a7b8c9d\n",
@@ -108,14 +112,23 @@ fn an_env_value_that_looks_like_a_reference_arrives_literally_never_as_the_secre
     assert!(!out.contains(CANARY), "the secret was printed: {out}");
 
     let requests = std::fs::read_to_string(dir.join("requests.log")).unwrap();
-    assert!(!requests.contains(CANARY), "the secret was sent in a URL: {requests}");
+    assert!(
+        !requests.contains(CANARY),
+        "the secret was sent in a URL: {requests}"
+    );
     let probe = requests
         .lines()
         .find(|l| l.contains("from_env="))
         .unwrap_or_else(|| panic!("the probe's request is not in {requests}"));
-    let decoded = probe.replace("%7B", "{").replace("%7D", "}").replace("%24", "$");
+    let decoded = probe
+        .replace("%7B", "{")
+        .replace("%7D", "}")
+        .replace("%24", "$");
     assert!(decoded.contains("from_env=${vars.API_TOKEN}&"), "{probe}");
-    assert!(decoded.contains("escaped=${commit}&"), "`$${{` must arrive as `${{`: {probe}");
+    assert!(
+        decoded.contains("escaped=${commit}&"),
+        "`$${{` must arrive as `${{`: {probe}"
+    );
     assert!(decoded.contains(&format!("nested={COMMIT}")), "{probe}");
 
     let args = std::fs::read_to_string(dir.join("received.txt")).unwrap();
@@ -136,10 +149,22 @@ fn a_nested_default_that_cannot_resolve_fails_validate_at_its_column() {
     std::fs::write(dir.join("staging.toml"), &spec).unwrap();
     let (code, out) = staging(dir, &["validate"], &[]);
     assert_eq!(code, Some(2), "{out}");
-    let line = spec.lines().position(|l| l.contains("${UNSET_TOO}")).unwrap() + 1;
-    let col = spec.lines().nth(line - 1).unwrap().find("${UNSET_TOO}").unwrap() + 1;
+    let line = spec
+        .lines()
+        .position(|l| l.contains("${UNSET_TOO}"))
+        .unwrap()
+        + 1;
+    let col = spec
+        .lines()
+        .nth(line - 1)
+        .unwrap()
+        .find("${UNSET_TOO}")
+        .unwrap()
+        + 1;
     assert!(
-        out.contains(&format!("staging.toml:{line}:{col}: undefined variable `${{UNSET_TOO}}`")),
+        out.contains(&format!(
+            "staging.toml:{line}:{col}: undefined variable `${{UNSET_TOO}}`"
+        )),
         "{out}"
     );
 

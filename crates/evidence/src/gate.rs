@@ -6,9 +6,9 @@
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
-use staging_core::Result;
-use staging_core::pipeline::Evidence;
+use staging_core::pipeline::{Evidence, is_full_commit_id};
 use staging_core::spec::LoadedSpec;
+use staging_core::{Error, Result};
 
 use crate::store::{EvidenceFilter, EvidenceStore, StoredEvidence};
 
@@ -351,6 +351,12 @@ fn refused(refusal: Refusal) -> Result<GateDecision> {
 /// cannot be read.
 pub async fn check_gate(store: &dyn EvidenceStore, request: &GateRequest) -> Result<GateDecision> {
     let r = request;
+    if !is_full_commit_id(r.commit.trim()) {
+        return Err(Error::config(format!(
+            "`{}` is not a full commit id (40 or 64 hex digits): the gate compares full ids only, so that `abcdef1` cannot stand for `abcdef1fff…` nor `release-1` for `release-10`; resolve it first (`git rev-parse`; the CLI's `--commit` does)",
+            r.commit
+        )));
+    }
     let filter = EvidenceFilter::new()
         .project(&r.project)
         .environment(&r.source);

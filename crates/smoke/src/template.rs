@@ -116,9 +116,11 @@ impl JsonTemplate {
             return Ok(JsonTemplate::String(t));
         }
         Ok(match v {
-            toml::Value::Array(a) => {
-                JsonTemplate::Array(a.iter().map(JsonTemplate::from_toml).collect::<Result<_>>()?)
-            }
+            toml::Value::Array(a) => JsonTemplate::Array(
+                a.iter()
+                    .map(JsonTemplate::from_toml)
+                    .collect::<Result<_>>()?,
+            ),
             toml::Value::Table(t) => JsonTemplate::Object(
                 t.iter()
                     .map(|(k, x)| Ok((k.clone(), JsonTemplate::from_toml(x)?)))
@@ -144,9 +146,9 @@ impl JsonTemplate {
     pub(crate) fn render(&self, values: &Values) -> Result<serde_json::Value> {
         Ok(match self {
             JsonTemplate::String(t) => serde_json::Value::String(values.render(t)?),
-            JsonTemplate::Array(a) => serde_json::Value::Array(
-                a.iter().map(|x| x.render(values)).collect::<Result<_>>()?,
-            ),
+            JsonTemplate::Array(a) => {
+                serde_json::Value::Array(a.iter().map(|x| x.render(values)).collect::<Result<_>>()?)
+            }
             JsonTemplate::Object(o) => serde_json::Value::Object(
                 o.iter()
                     .map(|(k, x)| Ok((k.clone(), x.render(values)?)))

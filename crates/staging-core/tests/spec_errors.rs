@@ -200,7 +200,10 @@ fn promotes_to_cycles_are_refused_at_the_promotes_to() {
     );
     let m = message(&two);
     assert!(m.starts_with("staging.toml:"), "{m}");
-    assert!(m.contains("cycle") && m.contains("production → staging → production"), "{m}");
+    assert!(
+        m.contains("cycle") && m.contains("production → staging → production"),
+        "{m}"
+    );
 
     let three = format!(
         "{}\n[environments.qa]\nprovider = \"local\"\npromotes_to = \"staging\"\n",
@@ -213,7 +216,14 @@ fn promotes_to_cycles_are_refused_at_the_promotes_to() {
     assert!(m.contains("cycle"), "{m}");
     // At the `promotes_to` of the first environment on the cycle, by name.
     let line: usize = m.split(':').nth(1).unwrap().parse().unwrap();
-    assert!(three.lines().nth(line - 1).unwrap().starts_with("promotes_to"), "{m}");
+    assert!(
+        three
+            .lines()
+            .nth(line - 1)
+            .unwrap()
+            .starts_with("promotes_to"),
+        "{m}"
+    );
 
     // A chain that ends is fine.
     assert!(load(GOOD).is_ok());

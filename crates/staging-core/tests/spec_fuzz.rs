@@ -132,7 +132,12 @@ fn insert(s: &mut Vec<u8>, at: usize, piece: &[u8]) {
 
 fn line_starts(s: &[u8]) -> Vec<usize> {
     std::iter::once(0)
-        .chain(s.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i + 1))
+        .chain(
+            s.iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| i + 1),
+        )
         .collect()
 }
 
@@ -152,7 +157,9 @@ fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
             }
             3 => {
                 // Inside a string: right after a random quote.
-                let quotes: Vec<usize> = (0..len).filter(|&i| s[i] == b'"' || s[i] == b'\'').collect();
+                let quotes: Vec<usize> = (0..len)
+                    .filter(|&i| s[i] == b'"' || s[i] == b'\'')
+                    .collect();
                 if !quotes.is_empty() {
                     let at = quotes[rng.below(quotes.len())] + 1;
                     let piece = SNIPPETS[rng.below(SNIPPETS.len())];
@@ -163,7 +170,10 @@ fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
                 // Replace a line's value with a crafted one, keeping its key.
                 let starts = line_starts(&s);
                 let start = starts[rng.below(starts.len())];
-                let end = s[start..].iter().position(|b| *b == b'\n').map_or(s.len(), |p| start + p);
+                let end = s[start..]
+                    .iter()
+                    .position(|b| *b == b'\n')
+                    .map_or(s.len(), |p| start + p);
                 let line = LINES[rng.below(LINES.len())];
                 let replacement = match s[start..end].iter().position(|b| *b == b'=') {
                     Some(eq) if rng.below(2) == 0 => {
@@ -182,7 +192,10 @@ fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
             6 => {
                 let starts = line_starts(&s);
                 let start = starts[rng.below(starts.len())];
-                let end = s[start..].iter().position(|b| *b == b'\n').map_or(s.len(), |p| start + p + 1);
+                let end = s[start..]
+                    .iter()
+                    .position(|b| *b == b'\n')
+                    .map_or(s.len(), |p| start + p + 1);
                 let line = s[start..end].to_vec();
                 insert(&mut s, rng.below(len + 1), &line);
             }
@@ -213,7 +226,12 @@ fn crafted() -> Vec<Vec<u8>> {
         out.push(format!("{base}\n[{dotted}]\nx = 1\n").into_bytes());
         out.push(format!("{base}\nx = {}1{}\n", "[".repeat(depth), "]".repeat(depth)).into_bytes());
         out.push(
-            format!("{base}\nx = {}1{}\n", "{a = ".repeat(depth), "}".repeat(depth)).into_bytes(),
+            format!(
+                "{base}\nx = {}1{}\n",
+                "{a = ".repeat(depth),
+                "}".repeat(depth)
+            )
+            .into_bytes(),
         );
         out.push(
             format!(
@@ -279,11 +297,16 @@ fn check_location(bytes: &[u8], location: Option<&str>) -> Option<String> {
     let text = String::from_utf8_lossy(bytes);
     let lines: Vec<&str> = text.split('\n').collect();
     if line == 0 || line > lines.len() {
-        return Some(format!("line {line} of `{loc}` is outside the file ({} lines)", lines.len()));
+        return Some(format!(
+            "line {line} of `{loc}` is outside the file ({} lines)",
+            lines.len()
+        ));
     }
     let width = lines[line - 1].chars().count();
     if col == 0 || col > width + 1 {
-        return Some(format!("column {col} of `{loc}` is outside line {line} ({width} characters)"));
+        return Some(format!(
+            "column {col} of `{loc}` is outside line {line} ({width} characters)"
+        ));
     }
     None
 }
@@ -324,7 +347,12 @@ fn twenty_thousand_mutated_specs_load_without_a_panic_and_every_error_has_a_plac
         "{} of {count} specs failed (in {:?}); the first:\n{}",
         failures.len(),
         started.elapsed(),
-        failures.iter().take(5).cloned().collect::<Vec<_>>().join("\n=====\n")
+        failures
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n=====\n")
     );
 }
 
@@ -358,7 +386,8 @@ fn regression_a_reference_error_after_an_escape_and_a_multi_byte_character_is_at
     // Used to panic: a byte offset in the decoded string was used as one in the file.
     let (at, message) = error_of(format!("{MINIMAL}[vars.X]\nvalue = \"\\\"é${{\"\n").as_bytes());
     assert_eq!(at, "staging.toml:6:13", "{message}");
-    let (at, _) = error_of(format!("{MINIMAL}[vars.X]\nvalue = \"\\u00e9é ${{a b}}\"\n").as_bytes());
+    let (at, _) =
+        error_of(format!("{MINIMAL}[vars.X]\nvalue = \"\\u00e9é ${{a b}}\"\n").as_bytes());
     assert_eq!(at, "staging.toml:6:18");
 }
 
@@ -366,16 +395,17 @@ fn regression_a_reference_error_after_an_escape_and_a_multi_byte_character_is_at
 fn regression_a_reference_error_in_a_multi_line_string_is_at_its_line_and_column() {
     let (at, _) = error_of(format!("{MINIMAL}[vars.X]\nvalue = '''\néé ${{'''\n").as_bytes());
     assert_eq!(at, "staging.toml:7:4");
-    let (at, _) =
-        error_of(format!("{MINIMAL}[vars.X]\nvalue = \"\"\"\né\\\n   é ${{NOPE_NOT_SET}}\"\"\"\n").as_bytes());
+    let (at, _) = error_of(
+        format!("{MINIMAL}[vars.X]\nvalue = \"\"\"\né\\\n   é ${{NOPE_NOT_SET}}\"\"\"\n")
+            .as_bytes(),
+    );
     assert_eq!(at, "staging.toml:8:6");
 }
 
 #[test]
 fn regression_a_huge_duration_is_an_error_at_its_value() {
-    let (at, message) = error_of(
-        format!("{MINIMAL}deploy_timeout = \"307445734561825861m\"\n").as_bytes(),
-    );
+    let (at, message) =
+        error_of(format!("{MINIMAL}deploy_timeout = \"307445734561825861m\"\n").as_bytes());
     assert_eq!(at, "staging.toml:5:18");
     assert!(message.contains("too long"), "{message}");
 }

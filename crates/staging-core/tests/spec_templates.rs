@@ -85,7 +85,11 @@ fn an_env_value_that_looks_like_a_reference_is_literal_text() {
 
 #[test]
 fn double_dollar_is_a_literal_dollar_brace_after_rendering_too() {
-    let spec = load_with(&spec_with("${services.web.url}/$${commit}/${commit}"), &no_env).unwrap();
+    let spec = load_with(
+        &spec_with("${services.web.url}/$${commit}/${commit}"),
+        &no_env,
+    )
+    .unwrap();
     assert_eq!(
         url_of(&spec).render(&pipeline).unwrap(),
         "http://127.0.0.1:9/${commit}/abc"
@@ -116,10 +120,23 @@ fn a_nested_default_that_cannot_resolve_is_a_load_error_at_the_inner_reference()
     let text = spec_with("${UNSET:-${ALSO_UNSET}}");
     let e = load_with(&text, &env).unwrap_err().to_string();
     let line = text.lines().position(|l| l.contains("ALSO_UNSET")).unwrap() + 1;
-    let col = text.lines().nth(line - 1).unwrap().find("${ALSO_UNSET}").unwrap() + 1;
-    assert!(e.starts_with(&format!("staging.toml:{line}:{col}: undefined variable `${{ALSO_UNSET}}`")), "{e}");
+    let col = text
+        .lines()
+        .nth(line - 1)
+        .unwrap()
+        .find("${ALSO_UNSET}")
+        .unwrap()
+        + 1;
+    assert!(
+        e.starts_with(&format!(
+            "staging.toml:{line}:{col}: undefined variable `${{ALSO_UNSET}}`"
+        )),
+        "{e}"
+    );
 
-    let e = load_with(&spec_with("${A:-${B}"), &env).unwrap_err().to_string();
+    let e = load_with(&spec_with("${A:-${B}"), &env)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not closed"), "{e}");
     assert!(!e.contains("stray"), "{e}");
 }
@@ -131,7 +148,14 @@ fn braces_in_a_default_balance() {
         "http = { url = \"x\", expect = { body_regex = \"${NO_RX:-^a{2}$}\" } }",
     );
     let spec = load_with(&text, &env).unwrap();
-    let re = spec.spec.probes[0].http.as_ref().unwrap().expect.body_regex.clone().unwrap();
+    let re = spec.spec.probes[0]
+        .http
+        .as_ref()
+        .unwrap()
+        .expect
+        .body_regex
+        .clone()
+        .unwrap();
     assert_eq!(re.as_literal().unwrap(), "^a{2}$");
 }
 
@@ -140,7 +164,10 @@ fn a_pipeline_reference_in_a_field_that_takes_none_is_an_error_at_its_value() {
     let text = spec_with("x").replace("name = \"t\"", "name = \"t-${commit}\"");
     let e = load_with(&text, &env).unwrap_err().to_string();
     assert!(e.starts_with("staging.toml:2:8: "), "{e}");
-    assert!(e.contains("takes no pipeline reference") && e.contains("`${commit}`"), "{e}");
+    assert!(
+        e.contains("takes no pipeline reference") && e.contains("`${commit}`"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -152,10 +179,16 @@ fn the_effective_hash_follows_values_not_bytes() {
     let strict = load_with(&text, &no_env).unwrap();
     let loose = load_with(&text, &env).unwrap();
     assert_eq!(strict.hash, loose.hash, "the same file");
-    assert_ne!(strict.effective_hash, loose.effective_hash, "RX loosened the probe");
+    assert_ne!(
+        strict.effective_hash, loose.effective_hash,
+        "RX loosened the probe"
+    );
 
     // Comments, layout and key order do not change the effective spec.
-    let relaid = format!("# a comment\n{}", text.replace("name = \"t\"", "name    =   't'"));
+    let relaid = format!(
+        "# a comment\n{}",
+        text.replace("name = \"t\"", "name    =   't'")
+    );
     let again = load_with(&relaid, &no_env).unwrap();
     assert_ne!(again.hash, strict.hash);
     assert_eq!(again.effective_hash, strict.effective_hash);

@@ -37,12 +37,7 @@ impl CommandProbe {
         if check.run.is_empty() {
             return Err(Error::config(format!("probe `{name}`: `run` is empty")));
         }
-        let values = Values::collect(
-            ctx,
-            name,
-            check.run.iter(),
-            &Default::default(),
-        )?;
+        let values = Values::collect(ctx, name, check.run.iter(), &Default::default())?;
         let stdout_regex = check
             .stdout_regex
             .as_deref()

@@ -158,9 +158,7 @@ impl HttpProbe {
             let json_body = c
                 .json
                 .as_ref()
-                .map(|v| {
-                    JsonTemplate::from_toml(v).map_err(|e| cfg(format!("{at}json body: {e}")))
-                })
+                .map(|v| JsonTemplate::from_toml(v).map_err(|e| cfg(format!("{at}json body: {e}"))))
                 .transpose()?;
             let mut json_expect = vec![];
             for (path, want) in &c.expect.json {

@@ -24,7 +24,10 @@ use crate::redact::Redactor;
 use crate::spec::{LoadedSpec, Template};
 
 pub use evidence::{Evidence, EvidenceRef, EvidenceStep, evidence_dir};
-pub use steps::{DeployStep, LocateStep, ValidateStep, VerifyCommitStep, WaitStep, commits_match};
+pub use steps::{
+    DeployStep, LocateStep, ValidateStep, VerifyCommitStep, WaitStep, commits_match,
+    is_full_commit_id,
+};
 
 /// Shows the progress of long waits. The CLI draws a spinner on a TTY; tests and `--json`
 /// runs use [`NoProgress`].

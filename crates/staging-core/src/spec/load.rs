@@ -50,7 +50,10 @@ pub(crate) fn deepest_line(source: &str) -> usize {
     let mut best = (0, 0);
     let mut start = 0;
     for line in source.split_inclusive('\n') {
-        let depth = line.bytes().filter(|b| matches!(b, b'.' | b'[' | b'{')).count();
+        let depth = line
+            .bytes()
+            .filter(|b| matches!(b, b'.' | b'[' | b'{'))
+            .count();
         if depth > best.0 {
             best = (depth, start);
         }
@@ -282,8 +285,10 @@ pub(crate) fn effective_hash(tree: &DeTable<'_>) -> String {
 }
 
 fn canonical_table(t: &DeTable<'_>, out: &mut String) {
-    let sorted: BTreeMap<&str, &DeValue<'_>> =
-        t.iter().map(|(k, v)| (&**k.get_ref(), v.get_ref())).collect();
+    let sorted: BTreeMap<&str, &DeValue<'_>> = t
+        .iter()
+        .map(|(k, v)| (&**k.get_ref(), v.get_ref()))
+        .collect();
     out.push('{');
     for (i, (k, v)) in sorted.into_iter().enumerate() {
         if i > 0 {

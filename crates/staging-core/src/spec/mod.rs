@@ -33,12 +33,12 @@ use sha2::{Digest, Sha256};
 use toml::de::DeTable;
 
 pub use databases::{Database, Migrations};
+pub use load::line_col;
 pub use model::{Environment, Project, Service, Spec};
 pub use probes::{
     CommandCheck, DnsCheck, HttpCheck, HttpExpect, PostgresCheck, ProbeSpec, RedisCheck, TcpCheck,
     TlsCheck,
 };
-pub use load::line_col;
 pub use template::Template;
 pub use vars::{Alphabet, Rules, SecretSource, ValueKind, Var};
 
@@ -156,7 +156,10 @@ impl LoadedSpec {
         let mut tree = DeTable::parse(&source).map_err(|e| {
             // The parser gives no span when it stops at its nesting limit: point at the
             // most deeply nested line.
-            let offset = e.span().map(|s| s.start).unwrap_or_else(|| load::deepest_line(&source));
+            let offset = e
+                .span()
+                .map(|s| s.start)
+                .unwrap_or_else(|| load::deepest_line(&source));
             Error::config_at(
                 at(Some(offset)),
                 format!("invalid TOML: {}", e.message().trim()),
@@ -459,7 +462,6 @@ impl LoadedSpec {
 fn join(set: &BTreeSet<&str>) -> String {
     set.iter().copied().collect::<Vec<_>>().join(", ")
 }
-
 
 impl LoadedSpec {
     /// A `promotes_to` chain that comes back to where it started (a → b → a) is refused at

@@ -91,6 +91,22 @@ impl Template {
         }
     }
 
+    /// Parse `text` as spec syntax, every `${...}` taken as a pipeline reference (nothing is
+    /// read from the process environment): for templates built in code and tests. The
+    /// loader parses spec strings itself, filling in process variables.
+    pub fn parse(text: &str) -> Result<Template, TemplateError> {
+        fn to_template(parts: Vec<SourcePart>) -> Template {
+            Template::from_parts(parts.into_iter().map(|p| match p {
+                SourcePart::Literal(s) => Part::Literal(s),
+                SourcePart::Ref { name, default, .. } => Part::Ref(Reference {
+                    name,
+                    default: default.map(to_template),
+                }),
+            }))
+        }
+        parse_source(text).map(to_template)
+    }
+
     /// A template from parts (adjacent literals are joined).
     pub fn from_parts(parts: impl IntoIterator<Item = Part>) -> Self {
         let mut t = Template::default();
@@ -270,6 +286,23 @@ impl fmt::Display for Template {
     }
 }
 
+impl std::str::FromStr for Template {
+    type Err = TemplateError;
+
+    /// As [`Template::parse`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Template::parse(s)
+    }
+}
+
+impl fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (at byte {})", self.message, self.offset)
+    }
+}
+
+impl std::error::Error for TemplateError {}
+
 impl From<&str> for Template {
     fn from(s: &str) -> Self {
         Template::literal(s)
@@ -290,10 +323,9 @@ impl Repr {
             .iter()
             .map(|p| match p {
                 Part::Literal(s) => Repr::Literal(s.clone()),
-                Part::Ref(r) => Repr::Ref(
-                    r.name.clone(),
-                    r.default.as_ref().map(Repr::from_template),
-                ),
+                Part::Ref(r) => {
+                    Repr::Ref(r.name.clone(), r.default.as_ref().map(Repr::from_template))
+                }
             })
             .collect()
     }
@@ -329,7 +361,10 @@ impl<'de> Deserialize<'de> for Template {
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Template, E> {
                 Ok(Template::literal(v))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Template, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Template, A::Error> {
                 let key: Option<String> = map.next_key()?;
                 match key.as_deref() {
                     Some(TRANSPORT_KEY) => {
@@ -403,7 +438,11 @@ struct SourceParser<'s> {
 impl SourceParser<'_> {
     /// Parts until the end (`open` is None) or until the `}` closing the reference at
     /// `open`.
-    fn parts(&mut self, depth: usize, open: Option<usize>) -> Result<Vec<SourcePart>, TemplateError> {
+    fn parts(
+        &mut self,
+        depth: usize,
+        open: Option<usize>,
+    ) -> Result<Vec<SourcePart>, TemplateError> {
         let mut out = vec![];
         let mut text = String::new();
         let mut braces = 0usize;
@@ -518,28 +557,24 @@ mod tests {
         }
     }
 
-    fn pipeline(parts: Vec<SourcePart>) -> Template {
-        Template::from_parts(parts.into_iter().map(|p| match p {
-            SourcePart::Literal(s) => Part::Literal(s),
-            SourcePart::Ref { name, default, .. } => Part::Ref(Reference {
-                name,
-                default: default.map(pipeline),
-            }),
-        }))
-    }
-
     fn t(s: &str) -> Template {
-        pipeline(parse_source(s).unwrap())
+        Template::parse(s).unwrap()
     }
 
     #[test]
     fn double_dollar_is_a_literal_dollar_brace_after_rendering() {
-        assert_eq!(t("a $${commit} ${commit}").render(&lookup).unwrap(), "a ${commit} abc123");
+        assert_eq!(
+            t("a $${commit} ${commit}").render(&lookup).unwrap(),
+            "a ${commit} abc123"
+        );
     }
 
     #[test]
     fn a_rendered_value_is_never_read_again() {
-        assert_eq!(t("<${capture.x}>").render(&lookup).unwrap(), "<${vars.TOKEN}>");
+        assert_eq!(
+            t("<${capture.x}>").render(&lookup).unwrap(),
+            "<${vars.TOKEN}>"
+        );
     }
 
     #[test]
