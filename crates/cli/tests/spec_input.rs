@@ -82,7 +82,7 @@ fn invalid_utf8_exits_2_at_its_line_and_column() {
     bytes[at + 2] = 0xc3; // `de\xc3o-app`: a lead byte without its continuation
     let (code, text) = validate_bytes(&bytes);
     assert_eq!(code, Some(2), "{text}");
-    assert!(text.contains("staging.toml:12:25: "), "{text}");
+    assert!(text.contains("staging.toml:13:28: "), "{text}");
 }
 
 #[test]
@@ -94,7 +94,7 @@ fn a_promotes_to_cycle_exits_2_at_the_promotes_to() {
     let (code, out) = validate_bytes(text.as_bytes());
     assert_eq!(code, Some(2), "{out}");
     assert!(
-        out.contains("staging.toml:10:15: ") && out.contains("cycle"),
+        out.contains("staging.toml:11:15: ") && out.contains("cycle"),
         "{out}"
     );
 }
@@ -108,7 +108,7 @@ fn a_huge_duration_exits_2_at_its_value_without_a_panic() {
     let (code, out) = validate_bytes(text.as_bytes());
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("too long"), "{out}");
-    assert!(out.contains("staging.toml:12:"), "{out}");
+    assert!(out.contains("staging.toml:13:"), "{out}");
 }
 
 #[test]
@@ -119,5 +119,5 @@ fn a_reference_error_after_an_escape_and_a_multi_byte_character_exits_2_at_its_c
     );
     let (code, out) = validate_bytes(text.as_bytes());
     assert_eq!(code, Some(2), "{out}");
-    assert!(out.contains("staging.toml:12:40: "), "{out}");
+    assert!(out.contains("staging.toml:13:41: "), "{out}");
 }

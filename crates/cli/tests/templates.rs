@@ -101,7 +101,7 @@ fn staging(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, Str
     )
 }
 
-const COMMIT: &str = "3333333aaaaaaaabbbbbbbbccccccccdddddddd";
+const COMMIT: &str = "3333333aaaaaaaabbbbbbbbccccccccddddddddd";
 
 #[test]
 fn an_env_value_that_looks_like_a_reference_arrives_literally_never_as_the_secret() {

@@ -410,8 +410,11 @@ async fn gate_refuses_when_the_spec_changed_since_the_run() {
         ))
         .await
         .unwrap();
-    // Someone loosens a probe after staging passed.
-    let edited = load(s._dir.path(), &format!("{SPEC}\n# skip the login probe\n"));
+    // Someone changes the spec after staging passed (a comment alone would not count).
+    let edited = load(
+        s._dir.path(),
+        &format!("{SPEC}\n[vars.LOG_LEVEL]\nvalue = \"debug\"\n"),
+    );
     assert_ne!(edited.effective_hash, s.spec.effective_hash);
     let decision = check_gate(
         &s.store,
@@ -430,6 +433,87 @@ async fn gate_refuses_when_the_spec_changed_since_the_run() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// The spec as `RX` set in the process environment makes it, loaded from `dir`.
+fn load_with_rx(dir: &std::path::Path, rx: Option<&str>) -> Arc<staging_core::spec::LoadedSpec> {
+    let source = format!(
+        "{SPEC}\n[[probes]]\nname = \"health\"\nhttp = {{ url = \"${{services.web.url}}/up\", expect = {{ body_regex = \"${{RX:-^ok$}}\" }} }}\n"
+    );
+    let path = dir.join("staging.toml");
+    std::fs::write(&path, source).unwrap();
+    let rx = rx.map(str::to_owned);
+    let env = move |name: &str| (name == "RX").then(|| rx.clone()).flatten();
+    Arc::new(
+        staging_core::spec::LoadedSpec::load(
+            &path,
+            staging_core::spec::LoadOptions {
+                env: &env,
+                known_providers: &["local"],
+            },
+        )
+        .unwrap(),
+    )
+}
+
+/// Issue 13, event 6: a probe loosened through an environment variable on the staging run
+/// (`body_regex = "${RX:-^ok$}"` with `RX='.*'`) counted as "the same spec", since only the
+/// file's bytes were hashed.
+#[tokio::test]
+async fn a_probe_loosened_through_an_env_var_on_staging_is_another_effective_spec() {
+    let s = setup();
+    let loosened = load_with_rx(s._dir.path(), Some(".*"));
+    let strict = load_with_rx(s._dir.path(), None);
+    assert_eq!(loosened.hash, strict.hash, "the same file");
+    assert_ne!(loosened.effective_hash, strict.effective_hash);
+    // What the pipeline records for the loosened staging run: both hashes.
+    let mut ev = evidence(
+        "staging",
+        &sha('a'),
+        &loosened.effective_hash,
+        None,
+        SystemTime::now(),
+    );
+    ev.spec_hash = loosened.hash.clone();
+    ev.content_hash = ev.compute_hash();
+    s.store.record(&ev).await.unwrap();
+
+    let decision = check_gate(
+        &s.store,
+        &GateRequest::new(&strict, "staging", "production", &sha('a')),
+    )
+    .await
+    .unwrap();
+    match refusal(&decision) {
+        r @ Refusal::SpecChanged { same_file, .. } => {
+            assert!(same_file, "{r:?}");
+            assert!(r.to_string().contains("environment variable"), "{r}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Promoting under the same environment as the staging run is allowed.
+    let decision = check_gate(
+        &s.store,
+        &GateRequest::new(&loosened, "staging", "production", &sha('a')),
+    )
+    .await
+    .unwrap();
+    assert!(decision.is_allowed(), "{decision:?}");
+}
+
+/// A record written before `effective_spec_hash` existed cannot show which spec ran.
+#[tokio::test]
+async fn a_record_without_an_effective_spec_hash_is_refused() {
+    let s = setup();
+    let mut ev = evidence("staging", &sha('a'), &s.spec.hash, None, SystemTime::now());
+    ev.effective_spec_hash = None;
+    ev.content_hash = ev.compute_hash();
+    s.store.record(&ev).await.unwrap();
+    let decision = check_gate(&s.store, &request(&s, &sha('a'))).await.unwrap();
+    assert!(
+        matches!(refusal(&decision), Refusal::EffectiveSpecUnknown { .. }),
+        "{decision:?}"
+    );
 }
 
 #[tokio::test]
