@@ -357,22 +357,27 @@ pub async fn list_versions(
 /// (refused on protected environments), or `None`. A second guard only: what a command is
 /// comes from its declared kind (`seed`, `reset`, migration `command`) in the spec.
 pub fn destructive_reason(argv: &[String]) -> Option<String> {
-    const WORDS: [&str; 14] = [
+    // Anywhere in an argument (`db:seed`, `flush_and_truncate`, `dropdb`).
+    const PARTS: [&str; 9] = [
         "seed", "truncate", "reset", "drop", "wipe", "purge", "fixtures", "fixture", "flush",
-        "rollback", "undo", "fresh", "erase", "redo",
     ];
-    const EXACT: [&str; 7] = [
+    // Whole words of an argument (`migrate:fresh`, `db:rollback`; not `refresh_views`).
+    const WORDS: [&str; 6] = ["rollback", "undo", "fresh", "erase", "redo", "downgrade"];
+    const EXACT: [&str; 6] = [
         "db:setup",
         "db:schema:load",
         "db:structure:load",
-        "downgrade",
         "clean",
         "clear",
         "loaddata",
     ];
     argv.iter().find_map(|arg| {
         let a = arg.to_ascii_lowercase();
-        if EXACT.contains(&a.as_str()) || WORDS.iter().any(|w| a.contains(w)) {
+        let mut words = a.split(|c: char| !c.is_ascii_alphanumeric());
+        if EXACT.contains(&a.as_str())
+            || PARTS.iter().any(|w| a.contains(w))
+            || words.any(|w| WORDS.contains(&w))
+        {
             Some(format!(
                 "`{arg}` in `{}` looks like a seed/truncate/flush/reset command",
                 argv.join(" ")
@@ -479,6 +484,8 @@ mod tests {
             "php artisan migrate:rollback",
             "flyway clean",
             "alembic downgrade base",
+            "python manage.py loaddata demo.json",
+            "rails db:rollback STEP=1",
         ] {
             assert!(destructive_reason(&argv(cmd)).is_some(), "{cmd}");
         }
@@ -488,6 +495,8 @@ mod tests {
             "prisma migrate deploy",
             "sqlx migrate run",
             "dbmate up",
+            "python manage.py refresh_views",
+            "python manage.py migrate",
         ] {
             assert!(destructive_reason(&argv(cmd)).is_none(), "{cmd}");
         }

@@ -445,9 +445,18 @@ impl EnvMigrations {
                         self.environment
                     ))
                 };
-                let target = versions(&runner.status().await.map_err(|e| unreadable(&self.environment, e))?);
-                let source_v =
-                    versions(&source_runner.status().await.map_err(|e| unreadable(source, e))?);
+                let target = versions(
+                    &runner
+                        .status()
+                        .await
+                        .map_err(|e| unreadable(&self.environment, e))?,
+                );
+                let source_v = versions(
+                    &source_runner
+                        .status()
+                        .await
+                        .map_err(|e| unreadable(source, e))?,
+                );
                 let argv = m.versions_command.as_deref().unwrap_or_default();
                 let code = list_versions(argv, &self.spec.base_dir(), &self.redactor).await?;
                 let missing = ahead_of_source(&code, &source_v);
@@ -489,11 +498,10 @@ impl EnvMigrations {
     async fn apply_checked(&self, c: Checked, outcome: &mut DatabaseOutcome) -> Result<()> {
         if self.options.dry_run {
             outcome.plan = Some(c.plan);
-            outcome.seed = c
-                .db
-                .seed
-                .as_ref()
-                .map(|s| self.seed_note(s, c.protected, true));
+            outcome.seed =
+                c.db.seed
+                    .as_ref()
+                    .map(|s| self.seed_note(s, c.protected, true));
             return Ok(());
         }
         let report = c.runner.apply().await?;

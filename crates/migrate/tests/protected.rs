@@ -144,7 +144,10 @@ async fn command_runner_refuses_production_before_running_when_staging_lacks_the
     assert!(envs.env(&spec, "staging", false).apply().await.ok);
     let prod = envs.env(&spec, "production", false).apply().await;
     assert!(prod.ok, "{prod:?}");
-    assert_eq!(alembic_version(&envs.production).await.as_deref(), Some("aaa1"));
+    assert_eq!(
+        alembic_version(&envs.production).await.as_deref(),
+        Some("aaa1")
+    );
 
     // New code with a new head; staging was not migrated with it.
     fake_alembic(envs.dir.path(), "bbb2");
@@ -168,7 +171,10 @@ async fn command_runner_refuses_production_before_running_when_staging_lacks_the
     assert!(envs.env(&spec, "staging", false).apply().await.ok);
     let prod = envs.env(&spec, "production", false).apply().await;
     assert!(prod.ok, "{prod:?}");
-    assert_eq!(alembic_version(&envs.production).await.as_deref(), Some("bbb2"));
+    assert_eq!(
+        alembic_version(&envs.production).await.as_deref(),
+        Some("bbb2")
+    );
 }
 
 #[tokio::test]
@@ -279,5 +285,9 @@ async fn manage_py_flush_is_refused_on_production_and_empties_nothing() {
     assert!(!report.ok, "{report:?}");
     let err = report.databases[0].error.clone().unwrap();
     assert!(err.contains("flush"), "{err}");
-    assert_eq!(users(&envs.production).await, 2, "production's table was emptied");
+    assert_eq!(
+        users(&envs.production).await,
+        2,
+        "production's table was emptied"
+    );
 }

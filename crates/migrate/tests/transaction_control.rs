@@ -100,3 +100,21 @@ async fn sqlite_migration_with_its_own_commit_is_refused_and_nothing_is_half_app
         assert!(tables.is_empty(), "half-applied: {tables:?}");
     }
 }
+
+#[tokio::test]
+async fn postgres_plpgsql_bodies_literals_and_comments_with_transaction_words_are_applied() {
+    let db = PgSchema::new("txctlok").await;
+    let dir = tempfile::tempdir().unwrap();
+    let sql = "-- COMMIT; in a comment\n/* BEGIN; /* nested ROLLBACK; */ */\n\
+               CREATE TABLE log (msg text);\n\
+               INSERT INTO log VALUES ('COMMIT;'), (E'it\\'s END;'), ($$ROLLBACK;$$);\n\
+               CREATE FUNCTION bump() RETURNS trigger LANGUAGE plpgsql AS $body$\n\
+               BEGIN\n  INSERT INTO log VALUES ('bumped');\n  RETURN NEW;\nEND;\n$body$;\n\
+               DO $$ BEGIN PERFORM 1; END $$;\n\
+               CREATE TABLE \"begin\" (savepoint int);\n";
+    let m = SqlMigrator::new(db.url(), migrations(dir.path(), sql)).unwrap();
+    let report = m.apply().await.unwrap();
+    assert_eq!(report.applied.len(), 2);
+    assert_eq!(db.scalar_i64("SELECT count(*) FROM log").await, 3);
+    assert!(db.table_exists("begin").await);
+}

@@ -186,7 +186,6 @@ impl SqlMigrator {
 pub(crate) fn check_transaction_control<'a>(
     pending: impl IntoIterator<Item = &'a MigrationFile>,
 ) -> Result<()> {
-    if std::env::var_os("GATE_REPRO").is_some() { return Ok(()); }
     let mut found = vec![];
     for file in pending.into_iter().filter(|f| !f.no_transaction) {
         for t in split::transaction_control(&file.sql) {

@@ -329,8 +329,14 @@ impl LoadedSpec {
                         "`versions_command` lists the versions of a migration `command`; the native runner (`dir`) reads its versions from the files",
                     ));
                 }
-                for (key, argv) in [("command", &m.command), ("versions_command", &m.versions_command)] {
-                    if argv.as_ref().is_some_and(|a| a.first().is_none_or(|p| p.trim().is_empty())) {
+                for (key, argv) in [
+                    ("command", &m.command),
+                    ("versions_command", &m.versions_command),
+                ] {
+                    if argv
+                        .as_ref()
+                        .is_some_and(|a| a.first().is_none_or(|p| p.trim().is_empty()))
+                    {
                         return Err(self.error_at(
                             &format!("databases.{db}.migrations.{key}"),
                             format!("`{key}` is empty: it needs at least the program to run"),
@@ -339,7 +345,10 @@ impl LoadedSpec {
                 }
             }
             for (key, argv) in [("seed", &d.seed), ("reset", &d.reset)] {
-                if argv.as_ref().is_some_and(|a| a.first().is_none_or(|p| p.trim().is_empty())) {
+                if argv
+                    .as_ref()
+                    .is_some_and(|a| a.first().is_none_or(|p| p.trim().is_empty()))
+                {
                     return Err(self.error_at(
                         &format!("databases.{db}.{key}"),
                         format!("`{key}` is empty: it needs at least the program to run"),
