@@ -106,7 +106,7 @@ fn a_tag_on_staging_does_not_let_a_tag_it_prefixes_through_the_gate() {
     let out = staging(dir, &["up", "--env", "staging", "--commit", "release-1"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // The run is recorded under the full id the tag names, not under the tag.
-    assert_eq!(recorded_commits(dir), [first.clone()]);
+    assert_eq!(recorded_commits(dir), std::slice::from_ref(&first));
 
     let out = staging(
         dir,

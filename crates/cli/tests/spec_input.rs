@@ -1,6 +1,7 @@
 //! What `staging` does with a spec it cannot use: a missing file, a directory, binary
-//! garbage, invalid UTF-8, a `promotes_to` cycle, a huge duration. Each is a usage error
-//! (exit 2) that says what and where, never a panic (exit 101) or exit 3.
+//! garbage, a FIFO or device, an oversized file, invalid UTF-8, a `promotes_to` cycle, a huge
+//! duration. Each is a usage error (exit 2) that says what and where, never a panic (exit
+//! 101), a hang, or exit 3.
 
 use std::path::Path;
 
@@ -65,6 +66,36 @@ fn a_directory_as_spec_exits_2_saying_so() {
     let (code, text) = validate(dir.path());
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("directory"), "{text}");
+}
+
+#[test]
+fn a_fifo_or_a_device_as_spec_exits_2_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("staging.toml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // Opening a FIFO with no writer would block: the loader must not open it.
+    let (code, text) = validate(&fifo);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("not a regular file"), "{text}");
+
+    let zero = dir.path().join("zero.toml");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    let (code, text) = validate(&zero);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("not a regular file"), "{text}");
+}
+
+#[test]
+fn an_oversized_spec_exits_2_saying_so() {
+    let mut bytes = GOOD.as_bytes().to_vec();
+    bytes.extend(std::iter::repeat_n(b'#', 9 << 20));
+    let (code, text) = validate_bytes(&bytes);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("larger than"), "{text}");
 }
 
 #[test]

@@ -337,7 +337,7 @@ fn run(cases: impl IntoIterator<Item = Vec<u8>>) -> (usize, Vec<String>) {
 
 #[test]
 fn twenty_thousand_mutated_specs_load_without_a_panic_and_every_error_has_a_place() {
-    let mut rng = Rng(0x5EED_0F_5EC5);
+    let mut rng = Rng(0x5EED_0F5E_C500);
     let started = std::time::Instant::now();
     let mutated = (0..CASES).map(|i| mutate(&mut rng, SEEDS[i % SEEDS.len()].as_bytes()));
     let (count, failures) = run(mutated.chain(crafted()));

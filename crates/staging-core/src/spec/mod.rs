@@ -53,6 +53,9 @@ pub fn json_schema() -> serde_json::Value {
 /// The default file name of a spec.
 pub const DEFAULT_FILE: &str = "staging.toml";
 
+/// The largest spec file `LoadedSpec::load` reads (8 MiB).
+pub const MAX_SPEC_BYTES: u64 = 8 << 20;
+
 /// A spec as loaded from a file: the typed model, plus what is needed to point at a place in
 /// the file.
 #[derive(Debug, Clone)]
@@ -106,19 +109,41 @@ impl<'a> LoadOptions<'a> {
 
 impl LoadedSpec {
     /// Read and check the spec at `path`. A file that cannot be read (missing, a
-    /// directory, unreadable) or is not UTF-8 is a config error (exit 2), the latter at the
-    /// `line:col` of its first bad byte.
+    /// directory, a FIFO or device, unreadable, larger than [`MAX_SPEC_BYTES`]) or is not
+    /// UTF-8 is a config error (exit 2), the latter at the `line:col` of its first bad byte.
     pub fn load(path: impl AsRef<Path>, options: LoadOptions<'_>) -> Result<Self> {
         let path = path.as_ref();
-        if path.is_dir() {
-            return Err(Error::config_at(
+        let cannot = |why: String| {
+            Error::config_at(
                 path.display().to_string(),
-                "cannot read spec: this is a directory (give the spec file, e.g. staging.toml)",
+                format!("cannot read spec: {why}"),
+            )
+        };
+        // Judge what the path is before opening it: opening a FIFO would block.
+        let meta = std::fs::metadata(path).map_err(|e| cannot(e.to_string()))?;
+        if meta.is_dir() {
+            return Err(cannot(
+                "this is a directory (give the spec file, e.g. staging.toml)".to_owned(),
             ));
         }
-        let bytes = std::fs::read(path).map_err(|e| {
-            Error::config_at(path.display().to_string(), format!("cannot read spec: {e}"))
-        })?;
+        if !meta.is_file() {
+            return Err(cannot(
+                "not a regular file (a FIFO, socket or device)".to_owned(),
+            ));
+        }
+        let file = std::fs::File::open(path).map_err(|e| cannot(e.to_string()))?;
+        let mut bytes = vec![];
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(file, MAX_SPEC_BYTES + 1),
+            &mut bytes,
+        )
+        .map_err(|e| cannot(e.to_string()))?;
+        if bytes.len() as u64 > MAX_SPEC_BYTES {
+            return Err(cannot(format!(
+                "larger than {} MiB; a spec is a short text file",
+                MAX_SPEC_BYTES >> 20
+            )));
+        }
         Self::parse_bytes(path, bytes, options)
     }
 

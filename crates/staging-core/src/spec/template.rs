@@ -304,6 +304,8 @@ impl fmt::Display for TemplateError {
 impl std::error::Error for TemplateError {}
 
 impl From<&str> for Template {
+    /// Literal text, taken as it is: `"${commit}".into()` is those characters. To read spec
+    /// syntax, use [`Template::parse`] (or `str::parse`).
     fn from(s: &str) -> Self {
         Template::literal(s)
     }
