@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use staging_core::spec::LoadedSpec;
+use staging_core::spec::{LoadedSpec, SettingsTypes};
 use staging_core::{DynProbe, DynProvider, ProviderFactory, Result};
 
 use crate::context::AwsContext;
-use crate::settings::{AwsEnvironmentSettings, EcsServiceSettings};
+use crate::settings::{AwsEnvironmentSettings, EcsServiceConfig, EcsServiceSettings};
 
 /// The `aws` provider factory: ECS services, configured by the spec.
 #[derive(Debug, Default, Clone, Copy)]
@@ -20,10 +20,10 @@ pub fn settings_from_spec(
 ) -> Result<(AwsEnvironmentSettings, BTreeMap<String, EcsServiceSettings>)> {
     let env = AwsEnvironmentSettings::from_spec(spec, environment)?;
     let mut services = BTreeMap::new();
-    for (name, service) in &spec.spec.services {
+    for name in spec.spec.services.keys() {
         services.insert(
             name.clone(),
-            EcsServiceSettings::from_spec(spec, environment, &env, name, service)?,
+            EcsServiceSettings::from_spec(spec, environment, &env, name)?,
         );
     }
     Ok((env, services))
@@ -43,11 +43,21 @@ pub fn build_probes(spec: &LoadedSpec, environment: &str) -> Result<Vec<DynProbe
     Ok(crate::probes::probes_from_settings(&ctx, &env, &services))
 }
 
-/// The environment's Secrets Manager store (names are `secrets_prefix` + the variable name).
+/// Where the secrets of `environment` are named in Secrets Manager: its `secrets_prefix`,
+/// or `PROJECT/ENVIRONMENT/` when none is set (so two environments never share a name).
+pub fn secrets_prefix(spec: &LoadedSpec, environment: &str, env: &AwsEnvironmentSettings) -> String {
+    env.secrets_prefix
+        .clone()
+        .unwrap_or_else(|| format!("{}/{environment}/", spec.spec.project.name))
+}
+
+/// The environment's Secrets Manager store: the secret of variable `NAME` is
+/// [`secrets_prefix`] + `NAME`. What `source = { provider = "..." }` reads and where the
+/// ECS provider keeps secret variables.
 #[cfg(feature = "secretsmanager")]
 pub fn secret_store(spec: &LoadedSpec, environment: &str) -> Result<crate::SecretsManagerStore> {
     let env = AwsEnvironmentSettings::from_spec(spec, environment)?;
-    let prefix = env.secrets_prefix.clone().unwrap_or_default();
+    let prefix = secrets_prefix(spec, environment, &env);
     Ok(crate::SecretsManagerStore::new(
         AwsContext::from_env(env.region, env.profile),
         prefix,
@@ -57,6 +67,10 @@ pub fn secret_store(spec: &LoadedSpec, environment: &str) -> Result<crate::Secre
 impl ProviderFactory for AwsFactory {
     fn name(&self) -> &'static str {
         crate::error::PROVIDER
+    }
+
+    fn settings_types(&self) -> SettingsTypes {
+        SettingsTypes::of::<AwsEnvironmentSettings, EcsServiceConfig>()
     }
 
     fn check(&self, spec: &LoadedSpec, environment: &str) -> Result<()> {
@@ -81,8 +95,12 @@ impl ProviderFactory for AwsFactory {
     #[cfg(feature = "ecs")]
     fn build(&self, spec: &LoadedSpec, environment: &str) -> Result<DynProvider> {
         let (env, services) = settings_from_spec(spec, environment)?;
+        let store = secret_store(spec, environment)?;
         let ctx = AwsContext::from_env(env.region, env.profile);
-        Ok(std::sync::Arc::new(crate::EcsProvider::new(ctx, services)))
+        Ok(std::sync::Arc::new(
+            crate::EcsProvider::new(ctx, services)
+                .with_secrets(store, spec.spec.secret_var_names()),
+        ))
     }
 
     #[cfg(not(feature = "ecs"))]

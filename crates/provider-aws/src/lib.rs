@@ -19,10 +19,12 @@ pub use context::AwsContext;
 pub use ecs::{EcsProvider, EcsServiceState, RolloutDiagnosis, StoppedTask};
 #[cfg(feature = "secretsmanager")]
 pub use factory::secret_store;
+pub use factory::secrets_prefix;
 pub use factory::{AwsFactory, build_probes, context_from_spec, settings_from_spec};
 pub use probes::probes_from_settings;
 #[cfg(feature = "secretsmanager")]
 pub use secrets::SecretsManagerStore;
 pub use settings::{
-    AcmSettings, AwsEnvironmentSettings, EcsServiceSettings, RecordSettings, SesSettings,
+    AcmSettings, AwsEnvironmentSettings, EcsServiceConfig, EcsServiceSettings, RecordSettings,
+    SesSettings,
 };

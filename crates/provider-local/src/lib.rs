@@ -37,14 +37,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use staging_core::spec::LoadedSpec;
+use staging_core::spec::{LoadedSpec, SettingsTypes};
 use staging_core::{
     Capabilities, Deploy, DeployRequest, DeployStatus, DeployTarget, DynProvider, Error, LiveState,
     Provider, ProviderFactory, Result, ServiceHandle, async_trait,
 };
 
 use process::ServiceProcess;
-pub use settings::LocalServiceSettings;
+pub use settings::{LocalEnvironmentConfig, LocalServiceConfig, LocalServiceSettings};
 
 const NAME: &str = "local";
 
@@ -552,14 +552,12 @@ impl ProviderFactory for LocalFactory {
         NAME
     }
 
+    fn settings_types(&self) -> SettingsTypes {
+        SettingsTypes::of::<LocalEnvironmentConfig, LocalServiceConfig>()
+    }
+
     fn check(&self, spec: &LoadedSpec, environment: &str) -> Result<()> {
-        let env = spec.spec.environment(environment)?;
-        if let Some(key) = env.settings.keys().next() {
-            return Err(spec.error_at(
-                &format!("environments.{environment}.settings.{key}"),
-                format!("the local provider takes no environment settings (found `{key}`)"),
-            ));
-        }
+        spec.environment_settings::<LocalEnvironmentConfig>(environment)?;
         LocalProvider::from_spec(spec, environment).map(drop)
     }
 

@@ -24,6 +24,7 @@ mod factory;
 mod model;
 mod provider;
 mod secrets;
+mod settings;
 
 pub use blueprint::import_blueprint;
 pub use builder::{API_KEY_VAR, API_URL_VAR, DEFAULT_BASE_URL, RenderBuilder, ServiceRef};
@@ -31,4 +32,5 @@ pub use client::RateLimits;
 pub use factory::RenderFactory;
 pub use model::{CustomDomain, Job, JobStatus};
 pub use provider::RenderProvider;
+pub use settings::{RenderEnvironmentSettings, RenderServiceSettings};
 pub use secrets::{Connection, Datastore, RenderDatastoreStore, RenderEnvStore};

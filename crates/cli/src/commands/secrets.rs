@@ -138,8 +138,9 @@ pub(crate) async fn run(global: &Global, cmd: &SecretsCmd, out: Output) -> Resul
         }
         SecretsCmd::Sync(args) => {
             let env = environment(global, &spec)?;
-            let factory = registry().factory_for(&spec, &env)?;
-            factory.check(&spec, &env)?;
+            let registry = registry();
+            registry.check(&spec, &env)?;
+            let factory = registry.factory_for(&spec, &env)?;
             let provider = factory.build(&spec, &env)?;
             let options = staging_secrets::SyncOptions {
                 apply: args.apply,
@@ -194,8 +195,9 @@ pub(crate) async fn run(global: &Global, cmd: &SecretsCmd, out: Output) -> Resul
         }
         SecretsCmd::Rotate { name } => {
             let env = environment(global, &spec)?;
-            let factory = registry().factory_for(&spec, &env)?;
-            factory.check(&spec, &env)?;
+            let registry = registry();
+            registry.check(&spec, &env)?;
+            let factory = registry.factory_for(&spec, &env)?;
             let provider = factory.build(&spec, &env)?;
             let report = staging_secrets::rotate(&spec, &env, name, Some(&provider)).await?;
             if out.json {

@@ -35,7 +35,7 @@ impl Step for ValidateStep {
 
     async fn run(&self, ctx: &mut RunContext) -> Result<StepReport> {
         let factory = self.registry.factory_for(&ctx.spec, &ctx.environment)?;
-        factory.check(&ctx.spec, &ctx.environment)?;
+        self.registry.check(&ctx.spec, &ctx.environment)?;
         let provider = factory.build(&ctx.spec, &ctx.environment)?;
         ctx.provider_probes = factory.probes(&ctx.spec, &ctx.environment)?;
         let spec = &ctx.spec.spec;

@@ -12,6 +12,7 @@ mod databases;
 pub mod interp;
 mod model;
 mod probes;
+mod settings;
 mod vars;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,6 +31,7 @@ pub use probes::{
     CommandCheck, DnsCheck, HttpCheck, HttpExpect, PostgresCheck, ProbeSpec, RedisCheck, TcpCheck,
     TlsCheck,
 };
+pub use settings::{Settings, SettingsTypes, did_you_mean, json_schema_with};
 pub use vars::{Alphabet, Rules, SecretSource, ValueKind, Var};
 
 use crate::error::{Error, Result};
@@ -55,6 +57,9 @@ pub struct LoadedSpec {
     pub hash: String,
     source: String,
     spans: BTreeMap<String, Range<usize>>,
+    /// Every `settings` and `overrides.ENV` table as written, by key path, for typed
+    /// reading ([`LoadedSpec::service_settings`]).
+    settings: BTreeMap<String, settings::SettingsTree>,
 }
 
 /// How to load a spec.
@@ -126,8 +131,15 @@ impl LoadedSpec {
             return Err(Error::config_at(at(Some(span)), message));
         }
 
-        let spec = Spec::deserialize(tree.into_deserializer())
-            .map_err(|e| Error::config_at(at(e.span()), e.message().trim().replace('\n', " ")))?;
+        let settings = capture_settings(tree.get_ref());
+        let spec = Spec::deserialize(tree.into_deserializer()).map_err(|e| {
+            let message = e.message().trim().replace('\n', " ");
+            let message = match did_you_mean(&message) {
+                Some(hint) => format!("{message}; did you mean `{hint}`?"),
+                None => message,
+            };
+            Error::config_at(at(e.span()), message)
+        })?;
 
         let loaded = LoadedSpec {
             path,
@@ -135,6 +147,7 @@ impl LoadedSpec {
             hash,
             source,
             spans,
+            settings,
         };
         loaded.check(options.known_providers)?;
         Ok(loaded)
@@ -395,6 +408,56 @@ impl LoadedSpec {
         }
         Ok(())
     }
+}
+
+/// Copy every `environments.*.settings`, `services.*.settings` and
+/// `services.*.overrides.*` table out of the parsed tree, with their places.
+fn capture_settings(root: &DeTable<'_>) -> BTreeMap<String, settings::SettingsTree> {
+    fn entries<'a, 'i>(
+        value: &'a Spanned<DeValue<'i>>,
+    ) -> impl Iterator<Item = (&'a str, &'a Spanned<DeValue<'i>>)> {
+        value
+            .get_ref()
+            .as_table()
+            .into_iter()
+            .flat_map(|t| t.iter().map(|(k, v)| (k.get_ref().as_ref(), v)))
+    }
+    fn child<'a, 'i>(value: &'a Spanned<DeValue<'i>>, key: &str) -> Option<&'a Spanned<DeValue<'i>>> {
+        entries(value).find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+    let mut out = BTreeMap::new();
+    for (table, value) in root.iter() {
+        match table.get_ref().as_ref() {
+            "environments" => {
+                for (env, e) in entries(value) {
+                    if let Some(s) = child(e, "settings") {
+                        out.insert(
+                            format!("environments.{env}.settings"),
+                            settings::SettingsTree::capture(s),
+                        );
+                    }
+                }
+            }
+            "services" => {
+                for (svc, v) in entries(value) {
+                    if let Some(s) = child(v, "settings") {
+                        out.insert(
+                            format!("services.{svc}.settings"),
+                            settings::SettingsTree::capture(s),
+                        );
+                    }
+                    for (env, o) in child(v, "overrides").into_iter().flat_map(entries) {
+                        out.insert(
+                            format!("services.{svc}.overrides.{env}"),
+                            settings::SettingsTree::capture(o),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 fn join(set: &BTreeSet<&str>) -> String {
