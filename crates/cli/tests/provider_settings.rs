@@ -244,11 +244,7 @@ fn every_provider_refuses_a_misspelt_key_in_settings_and_overrides_at_its_place(
 
         // In the environment's overrides.
         let (right, typo) = case.overrides_typo;
-        let text = good.replacen(
-            case.overrides,
-            &case.overrides.replacen(right, typo, 1),
-            1,
-        );
+        let text = good.replacen(case.overrides, &case.overrides.replacen(right, typo, 1), 1);
         assert_typo(
             &text,
             "[services.web.overrides.staging]",
@@ -303,7 +299,11 @@ fn a_key_of_another_provider_is_unknown_here_too() {
     );
     let run = validate(&text);
     assert_eq!(run.code, Some(2), "{}", run.stderr);
-    assert!(run.stderr.contains("unknown field `cluster`"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("unknown field `cluster`"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use staging_core::isolation::Resource;
 use staging_core::spec::{LoadedSpec, SettingsTypes};
 use staging_core::{DynProbe, DynProvider, ProviderFactory, Result};
 
@@ -43,25 +44,45 @@ pub fn build_probes(spec: &LoadedSpec, environment: &str) -> Result<Vec<DynProbe
     Ok(crate::probes::probes_from_settings(&ctx, &env, &services))
 }
 
-/// Where the secrets of `environment` are named in Secrets Manager: its `secrets_prefix`,
-/// or `PROJECT/ENVIRONMENT/` when none is set (so two environments never share a name).
-pub fn secrets_prefix(spec: &LoadedSpec, environment: &str, env: &AwsEnvironmentSettings) -> String {
+/// Where the ECS provider writes the value of a secret variable of `environment` before
+/// referencing it from a task definition's `secrets`: the environment's `secrets_prefix`,
+/// or `PROJECT/ENVIRONMENT/` when none is set (so two environments never write one
+/// secret); `secret_ids` names one variable's secret explicitly.
+pub fn ecs_secrets_prefix(
+    spec: &LoadedSpec,
+    environment: &str,
+    env: &AwsEnvironmentSettings,
+) -> String {
     env.secrets_prefix
         .clone()
         .unwrap_or_else(|| format!("{}/{environment}/", spec.spec.project.name))
 }
 
-/// The environment's Secrets Manager store: the secret of variable `NAME` is
-/// [`secrets_prefix`] + `NAME`. What `source = { provider = "..." }` reads and where the
-/// ECS provider keeps secret variables.
+/// The environment's Secrets Manager store (names are `secrets_prefix` + the variable
+/// name): what `source = { provider = "NAME" }` reads.
 #[cfg(feature = "secretsmanager")]
 pub fn secret_store(spec: &LoadedSpec, environment: &str) -> Result<crate::SecretsManagerStore> {
     let env = AwsEnvironmentSettings::from_spec(spec, environment)?;
-    let prefix = secrets_prefix(spec, environment, &env);
+    let prefix = env.secrets_prefix.clone().unwrap_or_default();
     Ok(crate::SecretsManagerStore::new(
         AwsContext::from_env(env.region, env.profile),
         prefix,
     ))
+}
+
+/// Where the ECS provider keeps secret variables of `environment`: [`ecs_secrets_prefix`]
+/// + the name, or the variable's entry in `secret_ids`.
+#[cfg(feature = "ecs")]
+pub fn ecs_secret_store(
+    spec: &LoadedSpec,
+    environment: &str,
+) -> Result<crate::SecretsManagerStore> {
+    let env = AwsEnvironmentSettings::from_spec(spec, environment)?;
+    let prefix = ecs_secrets_prefix(spec, environment, &env);
+    Ok(
+        crate::SecretsManagerStore::new(AwsContext::from_env(env.region, env.profile), prefix)
+            .with_explicit_ids(env.secret_ids),
+    )
 }
 
 impl ProviderFactory for AwsFactory {
@@ -75,6 +96,41 @@ impl ProviderFactory for AwsFactory {
 
     fn check(&self, spec: &LoadedSpec, environment: &str) -> Result<()> {
         settings_from_spec(spec, environment).map(drop)
+    }
+
+    /// An ECS service by profile, region, cluster and name. The account is the
+    /// credentials', not the spec's: two environments with different named `profile`s (an
+    /// account each) and the same names are not the same offline, and are compared by
+    /// platform id (the service ARN, which holds the account) where one set of credentials
+    /// reads both.
+    fn resources(&self, spec: &LoadedSpec, environment: &str) -> Result<Vec<Resource>> {
+        let (env, services) = settings_from_spec(spec, environment)?;
+        let mut out = vec![];
+        if !spec.spec.secret_var_names().is_empty() {
+            // Where the values of secret variables are written for task definitions.
+            out.push(Resource::new(
+                "secrets manager prefix",
+                "the secret variables",
+                [
+                    ("profile", env.profile.clone()),
+                    ("region", env.region.clone()),
+                    ("prefix", Some(ecs_secrets_prefix(spec, environment, &env))),
+                ],
+            ));
+        }
+        out.extend(services.into_iter().map(|(name, s)| {
+            Resource::new(
+                "ecs service",
+                format!("service {name}"),
+                [
+                    ("profile", env.profile.clone()),
+                    ("region", env.region.clone()),
+                    ("cluster", Some(s.cluster)),
+                    ("service", Some(s.service)),
+                ],
+            )
+        }));
+        Ok(out)
     }
 
     fn probes(&self, spec: &LoadedSpec, environment: &str) -> Result<Vec<DynProbe>> {
@@ -95,7 +151,7 @@ impl ProviderFactory for AwsFactory {
     #[cfg(feature = "ecs")]
     fn build(&self, spec: &LoadedSpec, environment: &str) -> Result<DynProvider> {
         let (env, services) = settings_from_spec(spec, environment)?;
-        let store = secret_store(spec, environment)?;
+        let store = ecs_secret_store(spec, environment)?;
         let ctx = AwsContext::from_env(env.region, env.profile);
         Ok(std::sync::Arc::new(
             crate::EcsProvider::new(ctx, services)

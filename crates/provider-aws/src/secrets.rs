@@ -14,12 +14,15 @@ use crate::error::map_sdk_error;
 pub struct SecretsManagerStore {
     ctx: AwsContext,
     prefix: String,
+    /// Keys whose secret is named explicitly (an ARN or a full name), not by the prefix.
+    explicit: std::collections::BTreeMap<String, String>,
 }
 
 impl fmt::Debug for SecretsManagerStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SecretsManagerStore")
             .field("prefix", &self.prefix)
+            .field("explicit", &self.explicit)
             .finish()
     }
 }
@@ -30,12 +33,23 @@ impl SecretsManagerStore {
         SecretsManagerStore {
             ctx,
             prefix: prefix.into(),
+            explicit: Default::default(),
         }
     }
 
-    /// The Secrets Manager name of `key`: the prefix plus the key.
+    /// With these keys kept in the secrets named here (an ARN or a full name) instead of
+    /// the prefix + key.
+    pub fn with_explicit_ids(mut self, ids: impl IntoIterator<Item = (String, String)>) -> Self {
+        self.explicit.extend(ids);
+        self
+    }
+
+    /// The Secrets Manager name of `key`: its explicit id, else the prefix plus the key.
     pub fn secret_id(&self, key: &str) -> String {
-        format!("{}{key}", self.prefix)
+        match self.explicit.get(key) {
+            Some(id) => id.clone(),
+            None => format!("{}{key}", self.prefix),
+        }
     }
 
     /// The value of the secret `id` (a name or an ARN), or `None` when it does not exist.

@@ -20,9 +20,18 @@ pub struct AwsEnvironmentSettings {
     /// The ECS cluster of the environment's services (a service may override it).
     #[serde(default)]
     pub cluster: Option<String>,
-    /// Secrets Manager names are this prefix plus the variable name (`staging/`).
+    /// Secrets Manager names are this prefix plus the variable name (`shop/staging/`):
+    /// what `source = { provider = "NAME" }` reads (no prefix when unset), and where the
+    /// ECS provider writes the value of each secret variable it references from a task
+    /// definition (`PROJECT/ENVIRONMENT/` when unset, so two environments never write one
+    /// secret).
     #[serde(default)]
     pub secrets_prefix: Option<String>,
+    /// The Secrets Manager secret (an ARN or a full name) that holds a secret variable's
+    /// value on ECS, by variable name, instead of `secrets_prefix` + the name:
+    /// `secret_ids = { JWT_SECRET = "arn:aws:secretsmanager:...:secret:shop-jwt-AbCdEf" }`.
+    #[serde(default)]
+    pub secret_ids: std::collections::BTreeMap<String, String>,
     /// SES readiness checks.
     #[serde(default)]
     pub ses: Option<SesSettings>,
@@ -214,9 +223,8 @@ impl EcsServiceSettings {
             ));
         }
         if let Some(url) = &raw.url {
-            url::Url::parse(url).map_err(|e| {
-                typed.error_at("url", format!("`{url}` is not a URL: {e}"))
-            })?;
+            url::Url::parse(url)
+                .map_err(|e| typed.error_at("url", format!("`{url}` is not a URL: {e}")))?;
         }
         Ok(EcsServiceSettings {
             cluster,

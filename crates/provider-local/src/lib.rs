@@ -37,6 +37,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
+use staging_core::isolation::Resource;
 use staging_core::spec::{LoadedSpec, SettingsTypes};
 use staging_core::{
     Capabilities, Deploy, DeployRequest, DeployStatus, DeployTarget, DynProvider, Error, LiveState,
@@ -559,6 +560,23 @@ impl ProviderFactory for LocalFactory {
     fn check(&self, spec: &LoadedSpec, environment: &str) -> Result<()> {
         spec.environment_settings::<LocalEnvironmentConfig>(environment)?;
         LocalProvider::from_spec(spec, environment).map(drop)
+    }
+
+    /// A service with a fixed `port`: two environments on one port would serve each
+    /// other's requests. Services on a free port of their own name nothing shared.
+    fn resources(&self, spec: &LoadedSpec, environment: &str) -> Result<Vec<Resource>> {
+        let mut out = vec![];
+        for name in spec.spec.services.keys() {
+            let s = spec.service_settings::<LocalServiceConfig>(name, environment)?;
+            if let Some(port) = s.value.port {
+                out.push(Resource::new(
+                    "local port",
+                    format!("service {name}"),
+                    [("port", Some(port.to_string()))],
+                ));
+            }
+        }
+        Ok(out)
     }
 
     fn build(&self, spec: &LoadedSpec, environment: &str) -> Result<DynProvider> {

@@ -55,7 +55,7 @@ pub struct LocalServiceConfig {
     #[serde(default)]
     pub commit_env: Option<String>,
     /// How long a process has to exit after SIGTERM before it is killed (`5s`, `500ms`).
-    #[serde(default, with = "humantime_serde_compat")]
+    #[serde(default, deserialize_with = "humantime_serde_compat::deserialize")]
     #[schemars(with = "Option<String>")]
     pub stop_timeout: Option<Duration>,
 }
@@ -99,7 +99,9 @@ impl LocalServiceSettings {
     ) -> Result<Self> {
         let settings = spec.service_settings::<LocalServiceConfig>(name, environment)?;
         if settings.value.command.is_empty() {
-            return Err(settings.error_at("command", format!("service `{name}`: `command` is empty")));
+            return Err(
+                settings.error_at("command", format!("service `{name}`: `command` is empty"))
+            );
         }
         let raw = settings.value;
         let health_path = service

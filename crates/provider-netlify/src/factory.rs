@@ -6,6 +6,7 @@ use std::sync::Arc;
 use schemars::JsonSchema;
 use secrecy::SecretString;
 use serde::Deserialize;
+use staging_core::isolation::Resource;
 use staging_core::spec::{LoadedSpec, SettingsTypes};
 use staging_core::{DynProvider, Error, ProviderFactory, Result, RetryPolicy, RetryProvider};
 use url::Url;
@@ -47,6 +48,9 @@ pub struct NetlifySettings {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NetlifyFactory;
 
+/// Reads one setting out of [`NetlifySettings`].
+type Field = fn(&NetlifySettings) -> &Option<String>;
+
 /// Parse and check the settings of one service (or of the environment alone).
 fn target_from(spec: &LoadedSpec, environment: &str, service: Option<&str>) -> Result<SiteTarget> {
     let env = spec.environment_settings::<NetlifySettings>(environment)?;
@@ -54,7 +58,7 @@ fn target_from(spec: &LoadedSpec, environment: &str, service: Option<&str>) -> R
         .map(|name| spec.service_settings::<NetlifySettings>(name, environment))
         .transpose()?;
     // Each value with where it was written: the service's settings win.
-    let pick = |get: fn(&NetlifySettings) -> &Option<String>, key: &str| -> Option<(String, String)> {
+    let pick = |get: Field, key: &str| -> Option<(String, String)> {
         if let Some(s) = &svc
             && let Some(v) = get(&s.value)
         {
@@ -63,7 +67,7 @@ fn target_from(spec: &LoadedSpec, environment: &str, service: Option<&str>) -> R
         get(&env.value).clone().map(|v| (v, env.location_of(key)))
     };
     let mut strings = std::collections::BTreeMap::new();
-    let fields: [(&str, fn(&NetlifySettings) -> &Option<String>); 7] = [
+    let fields: [(&str, Field); 7] = [
         ("site_id", |s| &s.site_id),
         ("site_name", |s| &s.site_name),
         ("context", |s| &s.context),
@@ -196,6 +200,30 @@ impl ProviderFactory for NetlifyFactory {
 
     fn check(&self, spec: &LoadedSpec, environment: &str) -> Result<()> {
         Self::targets(spec, environment).map(drop)
+    }
+
+    /// A site (by id or name) and the deploy context whose deploys and env var values the
+    /// environment writes. Two `branch-deploy` environments share that context's values,
+    /// whatever their branches, so the branch is not part of it.
+    fn resources(&self, spec: &LoadedSpec, environment: &str) -> Result<Vec<Resource>> {
+        Ok(Self::targets(spec, environment)?
+            .into_iter()
+            .map(|(name, t)| {
+                let site = match t.site {
+                    SiteRef::Id(id) => ("site_id", Some(id)),
+                    SiteRef::Name(n) => ("site_name", Some(n)),
+                };
+                let context = match &t.context {
+                    DeployContext::BranchDeploy { .. } => "branch-deploy".to_owned(),
+                    other => other.to_string(),
+                };
+                Resource::new(
+                    "netlify site",
+                    format!("service {name}"),
+                    [site, ("context", Some(context))],
+                )
+            })
+            .collect())
     }
 
     fn build(&self, spec: &LoadedSpec, environment: &str) -> Result<DynProvider> {

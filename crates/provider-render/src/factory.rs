@@ -2,13 +2,15 @@
 //!
 //! Settings: [`RenderEnvironmentSettings`] (`owner_id`) and [`RenderServiceSettings`]
 //! (`service_id` or `service_name`, `owner_id`), deserialized by core from the spec with
-//! `deny_unknown_fields`, so a misspelt key is an error at its place.
+//! `deny_unknown_fields`, so a misspelt key is an error at its place. The same settings
+//! name each service's [`Resource`] for the isolation check.
 
 use std::sync::Arc;
 
 use staging_core::spec::LoadedSpec;
 use staging_core::{DynProvider, ProviderFactory, Result, RetryPolicy, RetryProvider};
 
+use staging_core::isolation::Resource;
 use staging_core::spec::{Settings, SettingsTypes};
 
 use crate::builder::{RenderBuilder, ServiceRef};
@@ -119,7 +121,12 @@ impl ProviderFactory for RenderFactory {
 
     fn check(&self, spec: &LoadedSpec, environment: &str) -> Result<()> {
         let env = spec.environment_settings::<RenderEnvironmentSettings>(environment)?;
-        check_text(&env, "owner_id", env.value.owner_id.as_deref(), &["tea-", "usr-"])?;
+        check_text(
+            &env,
+            "owner_id",
+            env.value.owner_id.as_deref(),
+            &["tea-", "usr-"],
+        )?;
         for name in spec.spec.services.keys() {
             let s = spec.service_settings::<RenderServiceSettings>(name, environment)?;
             let v = &s.value;
@@ -134,6 +141,36 @@ impl ProviderFactory for RenderFactory {
             }
         }
         Ok(())
+    }
+
+    /// A service by its id, or by workspace + name (the name defaults to the spec's).
+    fn resources(&self, spec: &LoadedSpec, environment: &str) -> Result<Vec<Resource>> {
+        let env = spec.environment_settings::<RenderEnvironmentSettings>(environment)?;
+        let mut out = vec![];
+        for name in spec.spec.services.keys() {
+            let s = spec
+                .service_settings::<RenderServiceSettings>(name, environment)?
+                .value;
+            let owner = format!("service {name}");
+            out.push(match s.service_id {
+                Some(id) => Resource::new("render service", owner, [("service_id", Some(id))]),
+                None => Resource::new(
+                    "render service",
+                    owner,
+                    [
+                        (
+                            "owner_id",
+                            s.owner_id.or_else(|| env.value.owner_id.clone()),
+                        ),
+                        (
+                            "service_name",
+                            Some(s.service_name.unwrap_or_else(|| name.clone())),
+                        ),
+                    ],
+                ),
+            });
+        }
+        Ok(out)
     }
 
     fn build(&self, spec: &LoadedSpec, environment: &str) -> Result<DynProvider> {

@@ -32,5 +32,5 @@ pub use client::RateLimits;
 pub use factory::RenderFactory;
 pub use model::{CustomDomain, Job, JobStatus};
 pub use provider::RenderProvider;
-pub use settings::{RenderEnvironmentSettings, RenderServiceSettings};
 pub use secrets::{Connection, Datastore, RenderDatastoreStore, RenderEnvStore};
+pub use settings::{RenderEnvironmentSettings, RenderServiceSettings};

@@ -5,6 +5,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use crate::error::Result;
+use crate::isolation::Resource;
 use crate::probe::DynProbe;
 use crate::provider::DynProvider;
 use crate::secret::DynSecretStore;
@@ -29,6 +30,15 @@ pub trait ProviderFactory: Debug + Send + Sync + 'static {
     /// [`LoadedSpec::environment_settings`] and [`LoadedSpec::service_settings`], whose
     /// errors point at the key as written.
     fn check(&self, spec: &LoadedSpec, environment: &str) -> Result<()>;
+
+    /// What the services of `environment` are on the platform, as the effective settings
+    /// name them (after `overrides.ENV`), offline: a Render service's id or owner + name, a
+    /// Netlify site + deploy context, an ECS region + cluster + service, a fixed local
+    /// port. Before any write, core compares these between environments and refuses a run
+    /// whose services are also another environment's ([`crate::isolation`]). One
+    /// [`Resource`] per service, owned by `service NAME`; a part the settings leave to the
+    /// platform or the credentials is `None` (it matches any value).
+    fn resources(&self, spec: &LoadedSpec, environment: &str) -> Result<Vec<Resource>>;
 
     /// Build the provider for `environment`.
     fn build(&self, spec: &LoadedSpec, environment: &str) -> Result<DynProvider>;

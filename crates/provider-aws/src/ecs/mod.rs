@@ -537,7 +537,33 @@ impl EcsProvider {
         let family = family_of(current);
         let (base, _) = self.describe_task_definition(family).await?;
         let container = taskdef::container_name(&base, s.container.as_deref())?;
-        let out = taskdef::register_from(self.client().await, &base, &container, change, tags)?
+        // A secret an earlier tool (or an earlier version of this one) left in plain
+        // `environment` is moved to Secrets Manager before any revision is registered, so
+        // no revision this provider registers carries it in plain text.
+        let mut moved = vec![];
+        if let Some((store, names)) = &self.secrets
+            && let Some(c) = taskdef::container(&base, &container)
+        {
+            for (name, value) in taskdef::environment(c) {
+                let replaced = change.set_env.is_some_and(|(k, _)| k == name)
+                    || change.set_secret.is_some_and(|(k, _)| k == name)
+                    || change.delete_env == Some(name.as_str());
+                if names.contains(&name) && !replaced {
+                    let arn = store
+                        .put_returning_arn(&name, &SecretString::from(value))
+                        .await?;
+                    moved.push((name, arn));
+                }
+            }
+        }
+        let change = Change {
+            image: change.image,
+            set_env: change.set_env,
+            set_secret: change.set_secret,
+            delete_env: change.delete_env,
+            moved_secrets: moved,
+        };
+        let out = taskdef::register_from(self.client().await, &base, &container, &change, tags)?
             .send()
             .await
             .map_err(|e| map_sdk_error("ecs:RegisterTaskDefinition", e))?;

@@ -27,6 +27,9 @@ pub(crate) struct Change<'a> {
     pub(crate) set_secret: Option<(&'a str, &'a str)>,
     /// Out of both lists.
     pub(crate) delete_env: Option<&'a str>,
+    /// Secrets found in plain `environment` and already written to Secrets Manager: name
+    /// and `valueFrom`, moved into `secrets` (and out of `environment`).
+    pub(crate) moved_secrets: Vec<(String, String)>,
 }
 
 /// The name of the container deploys change: the configured one, else the only one, else
@@ -109,13 +112,20 @@ pub(crate) fn register_from(
         if let Some(image) = change.image {
             c.image = Some(image.to_owned());
         }
-        if change.set_env.is_some() || change.set_secret.is_some() || change.delete_env.is_some()
+        if change.set_env.is_some()
+            || change.set_secret.is_some()
+            || change.delete_env.is_some()
+            || !change.moved_secrets.is_empty()
         {
             let mut env = environment(c);
             let mut secrets = secrets(c);
             if let Some((k, v)) = change.set_env {
                 secrets.remove(k);
                 env.insert(k.to_owned(), v.to_owned());
+            }
+            for (k, from) in &change.moved_secrets {
+                env.remove(k);
+                secrets.insert(k.clone(), from.clone());
             }
             if let Some((k, from)) = change.set_secret {
                 env.remove(k);

@@ -24,7 +24,9 @@ use crate::redact::Redactor;
 use crate::spec::{LoadedSpec, interp};
 
 pub use evidence::{Evidence, EvidenceRef, EvidenceStep, evidence_dir};
-pub use steps::{DeployStep, LocateStep, ValidateStep, VerifyCommitStep, WaitStep, commits_match};
+pub use steps::{
+    DeployStep, IsolationStep, LocateStep, ValidateStep, VerifyCommitStep, WaitStep, commits_match,
+};
 
 /// Shows the progress of long waits. The CLI draws a spinner on a TTY; tests and `--json`
 /// runs use [`NoProgress`].
@@ -78,6 +80,10 @@ pub struct RunContext {
     pub vars: BTreeMap<String, SecretString>,
     /// The services, once located or deployed.
     pub services: BTreeMap<String, DeployedService>,
+    /// Each service's platform target as the effective settings name it (`render service
+    /// service_name=shop-worker-staging`), once the isolation step has worked it out; the
+    /// deploy step's report names it next to the platform id.
+    pub targets: BTreeMap<String, String>,
     /// Captures made by probes (`${capture.NAME}`).
     pub captures: BTreeMap<String, SecretString>,
     /// The provider's own platform checks, run with the spec's probes (filled by the
@@ -107,6 +113,7 @@ impl RunContext {
             provider: None,
             vars: BTreeMap::new(),
             services: BTreeMap::new(),
+            targets: BTreeMap::new(),
             captures: BTreeMap::new(),
             provider_probes: vec![],
             redactor: Redactor::global().clone(),

@@ -259,6 +259,13 @@ impl LoadedSpec {
             }
         }
         for (svc, service) in &spec.services {
+            for env in &service.shared_with {
+                name_env(
+                    &format!("services.{svc}.shared_with"),
+                    env,
+                    &format!("service `{svc}` `shared_with`"),
+                )?;
+            }
             for env in service.overrides.keys() {
                 name_env(
                     &format!("services.{svc}.overrides.{env}"),
@@ -317,6 +324,13 @@ impl LoadedSpec {
             }
         }
         for (db, d) in &spec.databases {
+            for env in &d.shared_with {
+                name_env(
+                    &format!("databases.{db}.shared_with"),
+                    env,
+                    &format!("database `{db}` `shared_with`"),
+                )?;
+            }
             if !spec.vars.contains_key(&d.url_var) {
                 return Err(self.error_at(
                     &format!("databases.{db}.url_var"),
@@ -422,7 +436,10 @@ fn capture_settings(root: &DeTable<'_>) -> BTreeMap<String, settings::SettingsTr
             .into_iter()
             .flat_map(|t| t.iter().map(|(k, v)| (k.get_ref().as_ref(), v)))
     }
-    fn child<'a, 'i>(value: &'a Spanned<DeValue<'i>>, key: &str) -> Option<&'a Spanned<DeValue<'i>>> {
+    fn child<'a, 'i>(
+        value: &'a Spanned<DeValue<'i>>,
+        key: &str,
+    ) -> Option<&'a Spanned<DeValue<'i>>> {
         entries(value).find(|(k, _)| *k == key).map(|(_, v)| v)
     }
     let mut out = BTreeMap::new();

@@ -120,6 +120,13 @@ pub struct Service {
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, BTreeMap<String, serde_json::Value>>")]
     pub overrides: BTreeMap<String, toml::Table>,
+    /// The environments this service is deliberately shared with (`["production"]`): the
+    /// same platform service in both. Without it, two environments whose settings name the
+    /// same service are refused before any write; with it, every write to the service is
+    /// a write to those environments too, and is refused from an environment that is not
+    /// protected when one of them is.
+    #[serde(default)]
+    pub shared_with: Vec<String>,
 }
 
 impl Spec {
@@ -154,7 +161,11 @@ impl Spec {
                     super::interp::references(t)
                         .unwrap_or_default()
                         .iter()
-                        .any(|r| r.name.strip_prefix("vars.").is_some_and(|n| out.contains(n)))
+                        .any(|r| {
+                            r.name
+                                .strip_prefix("vars.")
+                                .is_some_and(|n| out.contains(n))
+                        })
                 });
                 if embeds {
                     out.insert(name.clone());

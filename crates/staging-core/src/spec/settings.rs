@@ -172,7 +172,11 @@ impl<T> Settings<T> {
     /// written.
     pub fn location_of(&self, key: &str) -> String {
         match self.tree.span_of(key) {
-            Some(span) => format!("{}:{}", self.source_path, line_col(&self.source, span.start)),
+            Some(span) => format!(
+                "{}:{}",
+                self.source_path,
+                line_col(&self.source, span.start)
+            ),
             None => self.place.clone(),
         }
     }
@@ -198,12 +202,7 @@ impl LoadedSpec {
     fn settings_tree(&self, path: &str, fallback: &str) -> SettingsTree {
         match self.settings.get(path) {
             Some(t) => t.clone(),
-            None => SettingsTree::empty(
-                self.spans
-                    .get(fallback)
-                    .cloned()
-                    .unwrap_or(0..0),
-            ),
+            None => SettingsTree::empty(self.spans.get(fallback).cloned().unwrap_or(0..0)),
         }
     }
 
@@ -243,7 +242,10 @@ impl LoadedSpec {
     }
 
     /// `[environments.ENV.settings]`, deserialized into the provider's type `T`.
-    pub fn environment_settings<T: DeserializeOwned>(&self, environment: &str) -> Result<Settings<T>> {
+    pub fn environment_settings<T: DeserializeOwned>(
+        &self,
+        environment: &str,
+    ) -> Result<Settings<T>> {
         let env = self.spec.environment(environment)?;
         let path = format!("environments.{environment}.settings");
         let tree = self.settings_tree(&path, &format!("environments.{environment}"));
@@ -268,9 +270,7 @@ impl LoadedSpec {
     ) -> Result<Settings<T>> {
         let env = self.spec.environment(environment)?;
         if !self.spec.services.contains_key(service) {
-            return Err(Error::config(format!(
-                "no service `{service}` in the spec"
-            )));
+            return Err(Error::config(format!("no service `{service}` in the spec")));
         }
         let base_path = format!("services.{service}.settings");
         let base = self.settings_tree(&base_path, &format!("services.{service}"));
@@ -389,10 +389,12 @@ pub fn json_schema_with(providers: &[(&str, SettingsTypes)]) -> serde_json::Valu
     let defs = &mut root["$defs"];
     // Service settings may be partial: strip `required` from the service types.
     for (_, _, svc) in &schemas {
-        if let Some(name) = svc["$ref"].as_str().and_then(|r| r.strip_prefix("#/$defs/")) {
-            if let Some(def) = defs.get_mut(name).and_then(Value::as_object_mut) {
-                def.remove("required");
-            }
+        if let Some(name) = svc["$ref"]
+            .as_str()
+            .and_then(|r| r.strip_prefix("#/$defs/"))
+            && let Some(def) = defs.get_mut(name).and_then(Value::as_object_mut)
+        {
+            def.remove("required");
         }
     }
     let env_rules: Vec<Value> = schemas
@@ -461,7 +463,8 @@ mod tests {
 
     #[test]
     fn a_typo_gets_the_closest_name() {
-        let m = "unknown field `servce_name`, expected one of `service_id`, `service_name`, `owner_id`";
+        let m =
+            "unknown field `servce_name`, expected one of `service_id`, `service_name`, `owner_id`";
         assert_eq!(did_you_mean(m).as_deref(), Some("service_name"));
         let m = "unknown field `prot_env`, expected one of `command`, `port_env`, `port`";
         assert_eq!(did_you_mean(m).as_deref(), Some("port_env"));
