@@ -284,8 +284,17 @@ pub fn check_offline(
                     .environments
                     .get(other_env)
                     .is_some_and(|e| e.protected);
+                let hint = if protected && !me.protected {
+                    format!(
+                        "Give `{env}` its own (check `overrides.{env}` for a misspelt or missing key; for a database, a branch or a copy of production's)"
+                    )
+                } else {
+                    format!(
+                        "Give `{env}` its own (check `overrides.{env}` for a misspelt or missing key), or, if sharing is deliberate, say so with `shared_with = [\"{other_env}\"]`"
+                    )
+                };
                 return Err(Error::config(format!(
-                    "environment `{env}` would change {} ({mine}), which is also {} of {}environment `{other_env}`{}: refused before any write. Give `{env}` its own (check `overrides.{env}` for a misspelt or missing key), or, if sharing is deliberate, say so with `shared_with = [\"{other_env}\"]`",
+                    "environment `{env}` would change {} ({mine}), which is also {} of {}environment `{other_env}`{}: refused before any write. {hint}",
                     mine.owner,
                     t.owner,
                     if protected { "protected " } else { "" },
