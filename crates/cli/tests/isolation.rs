@@ -132,8 +132,33 @@ fn assert_refused(run: &Run, resource: &str, what: &str) {
     assert!(!all.contains("127.0.0.1:9"), "{what}: {all}");
 }
 
+/// The providers the binary registers, read from the schema it prints.
+fn registered_providers() -> Vec<String> {
+    let out = Command::cargo_bin("staging")
+        .unwrap()
+        .arg("schema")
+        .output()
+        .unwrap();
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    schema["$defs"]["Environment"]["allOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["if"]["properties"]["provider"]["const"].as_str())
+        .map(str::to_owned)
+        .collect()
+}
+
 #[test]
 fn every_provider_refuses_staging_settings_that_name_production_s_target_before_any_write() {
+    let registered = registered_providers();
+    assert!(registered.len() >= 4, "{registered:?}");
+    for name in &registered {
+        assert!(
+            CASES.iter().any(|c| c.provider == name),
+            "provider `{name}` is registered but has no isolation case here: add one"
+        );
+    }
     for case in CASES {
         // The good spec: staging names its own target; validate passes.
         let own = case
