@@ -52,7 +52,7 @@ settings = { command = ["python3", "noisy.py"], stop_timeout = "2s" }
             "--env",
             "staging",
             "--commit",
-            "0123456789abcdef",
+            "0123456789abcdef0123456789abcdef01234567",
             "-f",
         ])
         .arg(dir.path().join("staging.toml"))
@@ -60,7 +60,12 @@ settings = { command = ["python3", "noisy.py"], stop_timeout = "2s" }
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Still running when the wait gave up: it did not die of a closed pipe.
     assert!(stdout.contains("timed out after 3s"), "{stdout}");
     assert!(!stdout.contains("exited ("), "the service died:\n{stdout}");

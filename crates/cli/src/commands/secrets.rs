@@ -5,8 +5,9 @@ use serde::Serialize;
 use staging_core::Result;
 
 use crate::Global;
-use crate::context::{environment, load_spec, registry};
+use crate::context::{check_isolation, environment, load_spec, registry};
 use crate::output::Output;
+use staging_core::isolation::Writes;
 
 /// The `secrets` subcommands.
 #[derive(Debug, Subcommand)]
@@ -142,9 +143,13 @@ pub(crate) async fn run(global: &Global, cmd: &SecretsCmd, out: Output) -> Resul
         }
         SecretsCmd::Sync(args) => {
             let env = environment(global, &spec)?;
-            let factory = registry().factory_for(&spec, &env)?;
-            factory.check(&spec, &env)?;
+            let registry = registry();
+            registry.check(&spec, &env)?;
+            let factory = registry.factory_for(&spec, &env)?;
             let provider = factory.build(&spec, &env)?;
+            if args.apply {
+                check_isolation(&spec, &env, Writes::Env, Some(&provider)).await?;
+            }
             let options = staging_secrets::SyncOptions {
                 apply: args.apply,
                 allow_violations: args.allow_violations,
@@ -198,9 +203,12 @@ pub(crate) async fn run(global: &Global, cmd: &SecretsCmd, out: Output) -> Resul
         }
         SecretsCmd::Rotate { name, dry_run } => {
             let env = environment(global, &spec)?;
-            let factory = registry().factory_for(&spec, &env)?;
-            factory.check(&spec, &env)?;
+            let registry = registry();
+            registry.check(&spec, &env)?;
+            let factory = registry.factory_for(&spec, &env)?;
             let provider = factory.build(&spec, &env)?;
+            // A dry run runs every check the rotation would, isolation included.
+            check_isolation(&spec, &env, Writes::Env, Some(&provider)).await?;
             let report = if *dry_run {
                 staging_secrets::rotate_dry_run(&spec, &env, name, Some(&provider)).await?
             } else {
