@@ -19,7 +19,7 @@ use staging_core::{
     AppliedMigration, Error, Migration, MigrationEntry, MigrationPlan, MigrationReport,
     MigrationState, MigrationStatus, Redactor, Result,
 };
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::AsyncRead;
 
 use crate::db::{self, Conn, DbKind, IfMissing, TableName, db_error, is_undefined_table};
 
@@ -180,25 +180,9 @@ impl CommandMigrator {
         stream: OutputStream,
         tail: &std::sync::Mutex<VecDeque<OutputLine>>,
     ) -> Result<()> {
-        let mut reader = BufReader::new(reader);
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            let n = reader
-                .read_until(b'\n', &mut buf)
-                .await
-                .map_err(|e| Error::io(format!("reading the output of `{}`", self.argv[0]), e))?;
-            if n == 0 {
-                return Ok(());
-            }
-            let raw = String::from_utf8_lossy(&buf);
-            let line = OutputLine {
-                stream,
-                line: self
-                    .redactor
-                    .redact(raw.trim_end_matches(['\n', '\r']))
-                    .into_owned(),
-            };
+        // Lossy, redacted, and read until the tool closes it: bad bytes never stop the read.
+        staging_core::redact::for_each_line_lossy(reader, &self.redactor, |line| {
+            let line = OutputLine { stream, line };
             tracing::info!(target: "staging_migrate::command", stream = ?line.stream, "{}", line.line);
             if let Some(sink) = &self.sink {
                 sink(&line);
@@ -208,7 +192,9 @@ impl CommandMigrator {
                 tail.pop_front();
             }
             tail.push_back(line);
-        }
+        })
+        .await;
+        Ok(())
     }
 
     /// The versions in the tool's table, in the table's order; `None` without a table.

@@ -283,11 +283,7 @@ fn failure_error(file: &MigrationFile, failure: &Failure, not_run: usize) -> Err
                 .split_whitespace()
                 .collect::<Vec<_>>()
                 .join(" ");
-            let text = if text.chars().count() > 160 {
-                format!("{}…", text.chars().take(160).collect::<String>())
-            } else {
-                text
-            };
+            let text = staging_core::Redactor::global().shorten(&text, 160);
             let first = split::line_at(&file.sql, s.start);
             let last = split::line_at(&file.sql, s.end);
             let lines = if first == last {

@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use regex::Regex;
 use staging_core::pipeline::RunContext;
 use staging_core::spec::CommandCheck;
-use staging_core::{Error, Probe, ProbeOutcome, Result};
+use staging_core::{Error, Probe, ProbeOutcome, Redactor, Result};
 
-use super::{excerpt, fmt_duration};
+use super::fmt_duration;
 use crate::template::Values;
 use staging_core::spec::Template;
 
@@ -29,6 +29,7 @@ pub struct CommandProbe {
     exit_code: i32,
     stdout_regex: Option<Regex>,
     dir: PathBuf,
+    redactor: Redactor,
 }
 
 impl CommandProbe {
@@ -53,6 +54,7 @@ impl CommandProbe {
             exit_code: check.exit_code,
             stdout_regex,
             dir: ctx.spec.base_dir(),
+            redactor: ctx.redactor.clone(),
         })
     }
 }
@@ -103,8 +105,14 @@ impl Probe for CommandProbe {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let code = output.status.code();
         let with_output = |o: ProbeOutcome| {
-            o.with_evidence("stdout", excerpt(stdout.trim_end(), OUTPUT_EXCERPT))
-                .with_evidence("stderr", excerpt(stderr.trim_end(), OUTPUT_EXCERPT))
+            o.with_evidence(
+                "stdout",
+                self.redactor.shorten(stdout.trim_end(), OUTPUT_EXCERPT),
+            )
+            .with_evidence(
+                "stderr",
+                self.redactor.shorten(stderr.trim_end(), OUTPUT_EXCERPT),
+            )
         };
         if code != Some(self.exit_code) {
             let observed = match code {
@@ -121,7 +129,10 @@ impl Probe for CommandProbe {
         if let Some(re) = &self.stdout_regex {
             let expected = format!("stdout matching /{re}/");
             if !re.is_match(&stdout) {
-                let observed = format!("stdout \"{}\"", excerpt(stdout.trim_end(), 120));
+                let observed = format!(
+                    "stdout \"{}\"",
+                    self.redactor.shorten(stdout.trim_end(), 120)
+                );
                 return Ok(with_output(ProbeOutcome::fail(expected, observed, took)));
             }
             held.push(expected);

@@ -15,7 +15,7 @@ use staging_core::pipeline::RunContext;
 use staging_core::spec::HttpCheck;
 use staging_core::{Error, Probe, ProbeOutcome, Redactor, Result};
 
-use super::{error_chain, excerpt, fmt_duration};
+use super::{error_chain, fmt_duration};
 use crate::template::{JsonTemplate, Values};
 use staging_core::spec::Template;
 
@@ -363,6 +363,7 @@ impl HttpStep {
         &self,
         values: &Values,
         seen: &mut Seen,
+        redactor: &Redactor,
     ) -> Result<std::result::Result<String, (String, String)>> {
         let mut held = vec![];
         let status_ok = match self.expect.status {
@@ -406,7 +407,7 @@ impl HttpStep {
             if !re.is_match(&seen.body.text()) {
                 return Ok(Err((
                     format!("body matching /{pattern}/"),
-                    format!("body \"{}\"", excerpt(&seen.body.text(), 120)),
+                    format!("body \"{}\"", redactor.shorten(&seen.body.text(), 120)),
                 )));
             }
             held.push(format!("body matching /{pattern}/"));
@@ -421,7 +422,7 @@ impl HttpStep {
                         expected,
                         format!(
                             "body is not JSON ({e}): \"{}\"",
-                            excerpt(&seen.body.text(), 120)
+                            redactor.shorten(&seen.body.text(), 120)
                         ),
                     )));
                 }
@@ -577,7 +578,7 @@ impl Probe for HttpProbe {
                 seen.status.as_u16(),
                 fmt_duration(seen.latency)
             );
-            match step.check(&values, &mut seen)? {
+            match step.check(&values, &mut seen, &self.redactor)? {
                 Ok(held) => passed.push(format!("{label}{held}")),
                 Err((expected, got)) => {
                     let mut out = ProbeOutcome::fail(
@@ -588,7 +589,10 @@ impl Probe for HttpProbe {
                     .with_evidence("request", format!("{} {shown_url}", step.method))
                     .with_evidence("status", seen.status.as_u16().to_string())
                     .with_evidence("latency", fmt_duration(seen.latency))
-                    .with_evidence("body", excerpt(&seen.body.text(), BODY_EXCERPT));
+                    .with_evidence(
+                        "body",
+                        self.redactor.shorten(&seen.body.text(), BODY_EXCERPT),
+                    );
                     out.evidence.extend(evidence);
                     return Ok(out);
                 }
@@ -609,7 +613,10 @@ impl Probe for HttpProbe {
                         )
                         .with_evidence("request", format!("{} {shown_url}", step.method))
                         .with_evidence("status", seen.status.as_u16().to_string())
-                        .with_evidence("body", excerpt(&seen.body.text(), BODY_EXCERPT));
+                        .with_evidence(
+                            "body",
+                            self.redactor.shorten(&seen.body.text(), BODY_EXCERPT),
+                        );
                         out.evidence.extend(evidence);
                         return Ok(out);
                     }
