@@ -1,11 +1,15 @@
 //! Composition: the registered providers, loading the spec, picking the environment and
 //! commit, and the pipeline of `up`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use staging_core::isolation::{EnvValues, Writes};
 use staging_core::pipeline::{
-    DeployStep, Pipeline, RunContext, ValidateStep, VerifyCommitStep, WaitStep, is_full_commit_id,
+    DeployStep, IsolationStep, Pipeline, RunContext, ValidateStep, VerifyCommitStep, WaitStep,
+    is_full_commit_id,
 };
+use staging_core::secrecy::SecretString;
 use staging_core::spec::{LoadOptions, LoadedSpec};
 use staging_core::{Error, ProviderRegistry, Result};
 
@@ -162,6 +166,55 @@ pub(crate) fn run_context(
     Ok(ctx)
 }
 
+/// Each environment's variable values as the spec's sources give them here, read once per
+/// environment: where the isolation check takes database URLs from. An environment whose
+/// sources cannot be read (production's, from a CI job holding only staging's
+/// credentials) is an error, and its databases are not compared.
+#[derive(Debug)]
+pub(crate) struct SpecValues {
+    spec: Arc<LoadedSpec>,
+    commit: Option<String>,
+    read: tokio::sync::Mutex<BTreeMap<String, BTreeMap<String, SecretString>>>,
+}
+
+impl SpecValues {
+    pub(crate) fn new(spec: Arc<LoadedSpec>, commit: Option<String>) -> Self {
+        SpecValues {
+            spec,
+            commit,
+            read: tokio::sync::Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+#[staging_core::async_trait]
+impl EnvValues for SpecValues {
+    async fn values(&self, environment: &str) -> Result<BTreeMap<String, SecretString>> {
+        let mut read = self.read.lock().await;
+        if let Some(v) = read.get(environment) {
+            return Ok(v.clone());
+        }
+        let resolved =
+            staging_secrets::resolve_vars(&self.spec, environment, self.commit.as_deref()).await?;
+        read.insert(environment.to_owned(), resolved.values.clone());
+        Ok(resolved.values)
+    }
+}
+
+/// Refuse (exit 2) before the first write of a command that changes `writes` of `env`
+/// when any of it is also another environment's ([`staging_core::isolation`]).
+pub(crate) async fn check_isolation(
+    spec: &Arc<LoadedSpec>,
+    env: &str,
+    writes: Writes,
+    provider: Option<&staging_core::DynProvider>,
+) -> Result<()> {
+    let values = SpecValues::new(spec.clone(), None);
+    staging_core::isolation::check_before_write(&registry(), spec, env, writes, &values, provider)
+        .await
+        .map(drop)
+}
+
 /// The pipeline of `up`.
 pub(crate) fn up_pipeline(
     spec: &Arc<LoadedSpec>,
@@ -173,8 +226,10 @@ pub(crate) fn up_pipeline(
         spec.clone(),
         Some(commit.to_owned()),
     ));
+    let values = Arc::new(SpecValues::new(spec.clone(), Some(commit.to_owned())));
     Pipeline::new()
         .step(ValidateStep::new(registry()))
+        .step(IsolationStep::new(registry(), values))
         .step(staging_secrets::SecretsStep)
         .step(staging_migrate::MigrateStep::new(
             staging_migrate::MigrateOptions::default(),

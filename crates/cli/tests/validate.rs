@@ -100,7 +100,11 @@ fn malformed_toml_exits_2_at_the_break() {
 fn bad_provider_settings_exit_2_at_the_settings() {
     validate(&GOOD.replace("port_env", "prot_env"))
         .code(2)
-        .stderr(at("14:1").and(predicate::str::contains("unknown field `prot_env`")));
+        .stderr(
+            at("14:38")
+                .and(predicate::str::contains("unknown field `prot_env`"))
+                .and(predicate::str::contains("did you mean `port_env`?")),
+        );
 }
 
 #[test]

@@ -25,7 +25,7 @@ use crate::spec::{LoadedSpec, Template};
 
 pub use evidence::{Evidence, EvidenceRef, EvidenceStep, evidence_dir};
 pub use steps::{
-    DeployStep, LocateStep, ValidateStep, VerifyCommitStep, WaitStep, commits_match,
+    DeployStep, IsolationStep, LocateStep, ValidateStep, VerifyCommitStep, WaitStep, commits_match,
     is_full_commit_id,
 };
 
@@ -81,6 +81,10 @@ pub struct RunContext {
     pub vars: BTreeMap<String, SecretString>,
     /// The services, once located or deployed.
     pub services: BTreeMap<String, DeployedService>,
+    /// Each service's platform target as the effective settings name it (`render service
+    /// service_name=shop-worker-staging`), once the isolation step has worked it out; the
+    /// deploy step's report names it next to the platform id.
+    pub targets: BTreeMap<String, String>,
     /// Captures made by probes (`${capture.NAME}`).
     pub captures: BTreeMap<String, SecretString>,
     /// The provider's own platform checks, run with the spec's probes (filled by the
@@ -110,6 +114,7 @@ impl RunContext {
             provider: None,
             vars: BTreeMap::new(),
             services: BTreeMap::new(),
+            targets: BTreeMap::new(),
             captures: BTreeMap::new(),
             provider_probes: vec![],
             redactor: Redactor::global().clone(),

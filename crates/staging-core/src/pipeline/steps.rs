@@ -8,6 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::{DeployedService, Finding, RunContext, Step, StepReport};
 use crate::error::{Error, Result};
+use crate::isolation::{EnvValues, Writes};
 use crate::provider::{Capability, DeployRequest, ProviderExt};
 use crate::registry::ProviderRegistry;
 
@@ -35,7 +36,7 @@ impl Step for ValidateStep {
 
     async fn run(&self, ctx: &mut RunContext) -> Result<StepReport> {
         let factory = self.registry.factory_for(&ctx.spec, &ctx.environment)?;
-        factory.check(&ctx.spec, &ctx.environment)?;
+        self.registry.check(&ctx.spec, &ctx.environment)?;
         let provider = factory.build(&ctx.spec, &ctx.environment)?;
         ctx.provider_probes = factory.probes(&ctx.spec, &ctx.environment)?;
         let spec = &ctx.spec.spec;
@@ -51,6 +52,78 @@ impl Step for ValidateStep {
         );
         ctx.provider = Some(provider);
         Ok(StepReport::passed(self.name(), summary))
+    }
+}
+
+/// Refuses the run before any write when what it will change is also another
+/// environment's ([`crate::isolation::check_before_write`]): offline by effective settings
+/// and database URLs, then by platform ids where the run's credentials can read the other
+/// environments. Runs after `validate` (which builds the provider) and before the first
+/// step that writes.
+#[derive(Debug, Clone)]
+pub struct IsolationStep {
+    registry: ProviderRegistry,
+    values: std::sync::Arc<dyn EnvValues>,
+}
+
+impl IsolationStep {
+    /// An isolation step over the providers of `registry`, reading database URLs through
+    /// `values`.
+    pub fn new(registry: ProviderRegistry, values: std::sync::Arc<dyn EnvValues>) -> Self {
+        IsolationStep { registry, values }
+    }
+}
+
+#[async_trait]
+impl Step for IsolationStep {
+    fn name(&self) -> &'static str {
+        "isolation"
+    }
+
+    async fn run(&self, ctx: &mut RunContext) -> Result<StepReport> {
+        let provider = ctx.provider.clone();
+        let report = crate::isolation::check_before_write(
+            &self.registry,
+            &ctx.spec,
+            &ctx.environment,
+            Writes::Run,
+            &*self.values,
+            provider.as_ref(),
+        )
+        .await?;
+        let findings = report
+            .targets
+            .iter()
+            .map(|(name, target)| Finding::ok(name, target.clone()))
+            .collect();
+        let others = ctx
+            .spec
+            .spec
+            .environments
+            .keys()
+            .filter(|e| **e != ctx.environment)
+            .cloned()
+            .collect::<Vec<_>>();
+        let summary = if report.compared_ids_with.is_empty() {
+            format!(
+                "nothing of `{}` is named by {} (by settings and database URLs)",
+                ctx.environment,
+                if others.is_empty() {
+                    "another environment".to_owned()
+                } else {
+                    others.join(", ")
+                }
+            )
+        } else {
+            format!(
+                "nothing of `{}` is named by {} (by settings and database URLs; platform ids compared with {})",
+                ctx.environment,
+                others.join(", "),
+                report.compared_ids_with.join(", ")
+            )
+        };
+        ctx.targets = report.targets;
+        Ok(StepReport::from_findings(self.name(), summary, findings))
     }
 }
 
@@ -130,10 +203,14 @@ impl Step for DeployStep {
             } else {
                 format!("; set {}", changed.join(", "))
             };
+            let target = match ctx.targets.get(&name) {
+                Some(t) => format!("{t}, id {}", handle.id),
+                None => format!("id {}", handle.id),
+            };
             findings.push(Finding::ok(
                 &name,
                 format!(
-                    "deploy {} started ({}){vars_note}",
+                    "deploy {} started ({}) on {target}{vars_note}",
                     deploy.id, deploy.status
                 ),
             ));

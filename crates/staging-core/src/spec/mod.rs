@@ -20,6 +20,7 @@ pub mod duration;
 mod load;
 mod model;
 mod probes;
+mod settings;
 pub mod template;
 mod vars;
 
@@ -30,7 +31,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde::de::IntoDeserializer;
 use sha2::{Digest, Sha256};
-use toml::de::DeTable;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 pub use databases::{Database, Migrations};
 pub use load::line_col;
@@ -39,6 +41,7 @@ pub use probes::{
     CommandCheck, DnsCheck, HttpCheck, HttpExpect, PostgresCheck, ProbeSpec, RedisCheck, TcpCheck,
     TlsCheck,
 };
+pub use settings::{Settings, SettingsTypes, did_you_mean, json_schema_with};
 pub use template::Template;
 pub use vars::{Alphabet, Rules, SecretSource, ValueKind, Var};
 
@@ -74,6 +77,9 @@ pub struct LoadedSpec {
     source: String,
     spans: BTreeMap<String, Range<usize>>,
     refs: Vec<load::FoundRef>,
+    /// Every `settings` and `overrides.ENV` table as written, by key path, for typed
+    /// reading ([`LoadedSpec::service_settings`]).
+    settings: BTreeMap<String, settings::SettingsTree>,
 }
 
 /// How to load a spec.
@@ -206,6 +212,7 @@ impl LoadedSpec {
         }
         let effective_hash = load::effective_hash(tree.get_ref());
 
+        let settings = capture_settings(tree.get_ref());
         let mut spec = Spec::deserialize(tree.into_deserializer()).map_err(|e| {
             let start = e.span().map(|s| s.start);
             let message = match start.and_then(|s| templated.get(&s)) {
@@ -217,7 +224,13 @@ impl LoadedSpec {
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-                None => e.message().trim().replace('\n', " "),
+                None => {
+                    let message = e.message().trim().replace('\n', " ");
+                    match did_you_mean(&message) {
+                        Some(hint) => format!("{message}; did you mean `{hint}`?"),
+                        None => message,
+                    }
+                }
             };
             Error::config_at(at(start), message)
         })?;
@@ -231,6 +244,7 @@ impl LoadedSpec {
             source,
             spans,
             refs,
+            settings,
         };
         loaded.check(options.known_providers)?;
         Ok(loaded)
@@ -331,6 +345,13 @@ impl LoadedSpec {
             }
         }
         for (svc, service) in &spec.services {
+            for env in &service.shared_with {
+                name_env(
+                    &format!("services.{svc}.shared_with"),
+                    env,
+                    &format!("service `{svc}` `shared_with`"),
+                )?;
+            }
             for env in service.overrides.keys() {
                 name_env(
                     &format!("services.{svc}.overrides.{env}"),
@@ -389,6 +410,13 @@ impl LoadedSpec {
             }
         }
         for (db, d) in &spec.databases {
+            for env in &d.shared_with {
+                name_env(
+                    &format!("databases.{db}.shared_with"),
+                    env,
+                    &format!("database `{db}` `shared_with`"),
+                )?;
+            }
             if !spec.vars.contains_key(&d.url_var) {
                 return Err(self.error_at(
                     &format!("databases.{db}.url_var"),
@@ -406,6 +434,39 @@ impl LoadedSpec {
                     &format!("databases.{db}.migrations"),
                     "migrations need exactly one of `dir` (the native SQL runner) or `command` (an external tool)",
                 ));
+            }
+            if let Some(m) = &d.migrations {
+                if m.versions_command.is_some() && m.command.is_none() {
+                    return Err(self.error_at(
+                        &format!("databases.{db}.migrations.versions_command"),
+                        "`versions_command` lists the versions of a migration `command`; the native runner (`dir`) reads its versions from the files",
+                    ));
+                }
+                for (key, argv) in [
+                    ("command", &m.command),
+                    ("versions_command", &m.versions_command),
+                ] {
+                    if argv
+                        .as_ref()
+                        .is_some_and(|a| a.first().is_none_or(|p| p.trim().is_empty()))
+                    {
+                        return Err(self.error_at(
+                            &format!("databases.{db}.migrations.{key}"),
+                            format!("`{key}` is empty: it needs at least the program to run"),
+                        ));
+                    }
+                }
+            }
+            for (key, argv) in [("seed", &d.seed), ("reset", &d.reset)] {
+                if argv
+                    .as_ref()
+                    .is_some_and(|a| a.first().is_none_or(|p| p.trim().is_empty()))
+                {
+                    return Err(self.error_at(
+                        &format!("databases.{db}.{key}"),
+                        format!("`{key}` is empty: it needs at least the program to run"),
+                    ));
+                }
             }
         }
         let mut probe_names = BTreeSet::new();
@@ -482,6 +543,59 @@ impl LoadedSpec {
         }
         Ok(())
     }
+}
+
+/// Copy every `environments.*.settings`, `services.*.settings` and
+/// `services.*.overrides.*` table out of the parsed tree, with their places.
+fn capture_settings(root: &DeTable<'_>) -> BTreeMap<String, settings::SettingsTree> {
+    fn entries<'a, 'i>(
+        value: &'a Spanned<DeValue<'i>>,
+    ) -> impl Iterator<Item = (&'a str, &'a Spanned<DeValue<'i>>)> {
+        value
+            .get_ref()
+            .as_table()
+            .into_iter()
+            .flat_map(|t| t.iter().map(|(k, v)| (k.get_ref().as_ref(), v)))
+    }
+    fn child<'a, 'i>(
+        value: &'a Spanned<DeValue<'i>>,
+        key: &str,
+    ) -> Option<&'a Spanned<DeValue<'i>>> {
+        entries(value).find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+    let mut out = BTreeMap::new();
+    for (table, value) in root.iter() {
+        match table.get_ref().as_ref() {
+            "environments" => {
+                for (env, e) in entries(value) {
+                    if let Some(s) = child(e, "settings") {
+                        out.insert(
+                            format!("environments.{env}.settings"),
+                            settings::SettingsTree::capture(s),
+                        );
+                    }
+                }
+            }
+            "services" => {
+                for (svc, v) in entries(value) {
+                    if let Some(s) = child(v, "settings") {
+                        out.insert(
+                            format!("services.{svc}.settings"),
+                            settings::SettingsTree::capture(s),
+                        );
+                    }
+                    for (env, o) in child(v, "overrides").into_iter().flat_map(entries) {
+                        out.insert(
+                            format!("services.{svc}.overrides.{env}"),
+                            settings::SettingsTree::capture(o),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 fn join(set: &BTreeSet<&str>) -> String {

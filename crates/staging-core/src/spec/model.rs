@@ -91,7 +91,9 @@ pub struct Environment {
     #[serde(default = "default_deploy_timeout", with = "super::duration")]
     #[schemars(with = "String")]
     pub deploy_timeout: Duration,
-    /// Provider settings for the whole environment (an account, a cluster, a region).
+    /// Provider settings for the whole environment (an account, a cluster, a region). The
+    /// provider's own type reads them, with errors at their place:
+    /// [`super::LoadedSpec::environment_settings`].
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub settings: toml::Table,
@@ -108,47 +110,23 @@ pub struct Service {
     /// The path that answers 2xx when the service is healthy (`/up`, `/api/health`).
     #[serde(default)]
     pub health_path: Option<String>,
-    /// Provider settings for this service in every environment.
+    /// Provider settings for this service in every environment. The provider's own type
+    /// reads them merged with the environment's `overrides`:
+    /// [`super::LoadedSpec::service_settings`].
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub settings: toml::Table,
-    /// Per-environment settings, merged key by key over `settings`.
+    /// Per-environment settings, merged key by key over `settings` (tables recursively).
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, BTreeMap<String, serde_json::Value>>")]
     pub overrides: BTreeMap<String, toml::Table>,
-}
-
-impl Service {
-    /// The settings of this service in `environment`: `settings` with that environment's
-    /// overrides applied key by key.
-    pub fn settings_for(&self, environment: &str) -> toml::Table {
-        let mut merged = self.settings.clone();
-        if let Some(over) = self.overrides.get(environment) {
-            for (k, v) in over {
-                merged.insert(k.clone(), v.clone());
-            }
-        }
-        merged
-    }
-
-    /// Where in the spec the settings of this service (named `name`) in `environment` come
-    /// from, for error locations: `services.NAME.overrides.ENV` when that environment's
-    /// overrides set `field` (with no field: when they set anything), else
-    /// `services.NAME.settings`.
-    pub fn settings_path(&self, name: &str, environment: &str, field: Option<&str>) -> String {
-        let overridden = self
-            .overrides
-            .get(environment)
-            .is_some_and(|o| match field {
-                Some(f) => o.contains_key(f),
-                None => !o.is_empty(),
-            });
-        if overridden {
-            format!("services.{name}.overrides.{environment}")
-        } else {
-            format!("services.{name}.settings")
-        }
-    }
+    /// The environments this service is deliberately shared with (`["production"]`): the
+    /// same platform service in both. Without it, two environments whose settings name the
+    /// same service are refused before any write; with it, every write to the service is
+    /// a write to those environments too, and is refused from an environment that is not
+    /// protected when one of them is.
+    #[serde(default)]
+    pub shared_with: Vec<String>,
 }
 
 impl Spec {
@@ -182,6 +160,34 @@ impl Spec {
                     .join(", ")
             ))
         })
+    }
+
+    /// The variables whose values are secrets in every environment: declared
+    /// `secret = true`, and plain values that embed one through `${vars.NAME}`. What a
+    /// provider stores where the platform does not show values in plain text.
+    pub fn secret_var_names(&self) -> std::collections::BTreeSet<String> {
+        let mut out: std::collections::BTreeSet<String> = self
+            .vars
+            .iter()
+            .filter(|(_, v)| v.secret)
+            .map(|(n, _)| n.clone())
+            .collect();
+        loop {
+            let before = out.len();
+            for (name, v) in &self.vars {
+                let embeds = v.value.iter().chain(v.values.values()).any(|t| {
+                    t.names()
+                        .iter()
+                        .any(|n| n.strip_prefix("vars.").is_some_and(|n| out.contains(n)))
+                });
+                if embeds {
+                    out.insert(name.clone());
+                }
+            }
+            if out.len() == before {
+                return out;
+            }
+        }
     }
 
     /// The environment that promotes to `name`, if any.
