@@ -139,7 +139,7 @@ fn a_huge_duration_exits_2_at_its_value_without_a_panic() {
     let (code, out) = validate_bytes(text.as_bytes());
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("too long"), "{out}");
-    assert!(out.contains("staging.toml:13:"), "{out}");
+    assert!(out.contains("staging.toml:13:53: "), "at the value: {out}");
 }
 
 #[test]
