@@ -19,6 +19,8 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod files;
+pub mod limits;
 pub mod migration;
 pub mod pipeline;
 pub mod probe;

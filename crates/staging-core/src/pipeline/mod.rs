@@ -23,7 +23,7 @@ use crate::provider::{DynProvider, ServiceHandle};
 use crate::redact::Redactor;
 use crate::spec::{LoadedSpec, interp};
 
-pub use evidence::{Evidence, EvidenceRef, EvidenceStep, evidence_dir};
+pub use evidence::{Evidence, EvidenceRef, EvidenceStep, evidence_dir, write_record};
 pub use steps::{DeployStep, LocateStep, ValidateStep, VerifyCommitStep, WaitStep, commits_match};
 
 /// Shows the progress of long waits. The CLI draws a spinner on a TTY; tests and `--json`
