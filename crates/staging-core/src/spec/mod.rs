@@ -322,6 +322,39 @@ impl LoadedSpec {
                     "migrations need exactly one of `dir` (the native SQL runner) or `command` (an external tool)",
                 ));
             }
+            if let Some(m) = &d.migrations {
+                if m.versions_command.is_some() && m.command.is_none() {
+                    return Err(self.error_at(
+                        &format!("databases.{db}.migrations.versions_command"),
+                        "`versions_command` lists the versions of a migration `command`; the native runner (`dir`) reads its versions from the files",
+                    ));
+                }
+                for (key, argv) in [
+                    ("command", &m.command),
+                    ("versions_command", &m.versions_command),
+                ] {
+                    if argv
+                        .as_ref()
+                        .is_some_and(|a| a.first().is_none_or(|p| p.trim().is_empty()))
+                    {
+                        return Err(self.error_at(
+                            &format!("databases.{db}.migrations.{key}"),
+                            format!("`{key}` is empty: it needs at least the program to run"),
+                        ));
+                    }
+                }
+            }
+            for (key, argv) in [("seed", &d.seed), ("reset", &d.reset)] {
+                if argv
+                    .as_ref()
+                    .is_some_and(|a| a.first().is_none_or(|p| p.trim().is_empty()))
+                {
+                    return Err(self.error_at(
+                        &format!("databases.{db}.{key}"),
+                        format!("`{key}` is empty: it needs at least the program to run"),
+                    ));
+                }
+            }
         }
         let mut probe_names = BTreeSet::new();
         for (i, p) in spec.probes.iter().enumerate() {
