@@ -237,13 +237,19 @@ pub async fn connect_with(url: &SecretString, limits: Limits) -> staging_core::R
         .get_connect_timeout()
         .copied()
         .unwrap_or(limits.connect);
-    // The server's own bound on each statement, unless the URL's `options` set one.
+    // The server's own bound on each statement, unless the URL's `options` set one; then
+    // the client's bound follows it (a long migration can raise both in its URL).
+    let mut limits = limits;
     let options = target.config.get_options().unwrap_or_default().to_owned();
-    if !options.contains("statement_timeout") {
-        let ms = limits.query.as_millis().clamp(1, i32::MAX as u128);
-        target
-            .config
-            .options(format!("{options} -c statement_timeout={ms}").trim_start());
+    match url_statement_timeout(&options) {
+        Some(Some(t)) => limits.query = t,
+        Some(None) => {}
+        None => {
+            let ms = limits.query.as_millis().clamp(1, i32::MAX as u128);
+            target
+                .config
+                .options(format!("{options} -c statement_timeout={ms}").trim_start());
+        }
     }
     let mut tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(&target)?);
     let hosts = target.config.get_hosts();
@@ -264,9 +270,7 @@ pub async fn connect_with(url: &SecretString, limits: Limits) -> staging_core::R
                 let addr = target.config.get_hostaddrs().get(i).copied();
                 connect_tcp(&target.config, &mut tls, name, addr, port, bound).await
             }
-            Host::Unix(dir) => {
-                connect_unix(&target.config, &mut tls, dir, port, bound).await
-            }
+            Host::Unix(dir) => connect_unix(&target.config, &mut tls, dir, port, bound).await,
         };
         match attempt {
             Ok((client, peer)) => {
@@ -281,6 +285,31 @@ pub async fn connect_with(url: &SecretString, limits: Limits) -> staging_core::R
         }
     }
     Err(last.expect("at least one host"))
+}
+
+/// The `statement_timeout` the URL's `options` set: `None` when they set none,
+/// `Some(None)` when it is `0` (the server's bound is off; the client keeps its own) or
+/// cannot be read, else the duration (`7s`, `30min`, `1h`, `500ms`, plain milliseconds).
+fn url_statement_timeout(options: &str) -> Option<Option<Duration>> {
+    let at = options.find("statement_timeout")?;
+    let value = options[at + "statement_timeout".len()..]
+        .trim_start_matches([' ', '='])
+        .split(|c: char| c.is_whitespace())
+        .next()
+        .unwrap_or_default()
+        .trim_matches(['\'', '"']);
+    let digits = value.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &value[digits.len()..];
+    let n: u64 = digits.trim().parse().ok()?;
+    let ms = match unit.trim() {
+        "" | "ms" => n,
+        "s" => n.saturating_mul(1000),
+        "min" => n.saturating_mul(60_000),
+        "h" => n.saturating_mul(3_600_000),
+        "d" => n.saturating_mul(86_400_000),
+        _ => return Some(None),
+    };
+    Some((ms > 0).then(|| Duration::from_millis(ms)))
 }
 
 type Connected = (tokio_postgres::Client, tokio::task::AbortHandle);
@@ -320,8 +349,10 @@ async fn connect_tcp(
     // Small back-to-back handshake writes must not wait for a delayed ACK.
     let _ = stream.set_nodelay(true);
     let remaining = bound.saturating_sub(started.elapsed());
-    let connector = <_ as tokio_postgres::tls::MakeTlsConnect<socket::Counted<tokio::net::TcpStream>>>::make_tls_connect(tls, host)
-        .map_err(|e| Error::config(format!("TLS for {host}: {e}")))?;
+    let connector = <_ as tokio_postgres::tls::MakeTlsConnect<
+        socket::Counted<tokio::net::TcpStream>,
+    >>::make_tls_connect(tls, host)
+    .map_err(|e| Error::config(format!("TLS for {host}: {e}")))?;
     handshake(config, stream, connector, &peer, remaining, bound).await
 }
 
@@ -352,8 +383,10 @@ async fn connect_unix(
         }
     };
     let remaining = bound.saturating_sub(started.elapsed());
-    let connector = <_ as tokio_postgres::tls::MakeTlsConnect<socket::Counted<tokio::net::UnixStream>>>::make_tls_connect(tls, "localhost")
-        .map_err(|e| Error::config(format!("TLS for {peer}: {e}")))?;
+    let connector = <_ as tokio_postgres::tls::MakeTlsConnect<
+        socket::Counted<tokio::net::UnixStream>,
+    >>::make_tls_connect(tls, "localhost")
+    .map_err(|e| Error::config(format!("TLS for {peer}: {e}")))?;
     handshake(config, stream, connector, &peer, remaining, bound).await
 }
 
@@ -467,6 +500,29 @@ mod tests {
 
     fn mode_of(url: &str) -> SslMode {
         parse(url).unwrap().mode
+    }
+
+    #[test]
+    fn a_statement_timeout_in_the_url_sets_the_client_bound_too() {
+        use std::time::Duration;
+        assert_eq!(url_statement_timeout("-c search_path=x"), None);
+        assert_eq!(
+            url_statement_timeout("-c statement_timeout=7s"),
+            Some(Some(Duration::from_secs(7)))
+        );
+        assert_eq!(
+            url_statement_timeout("-c search_path=x -c statement_timeout=30min"),
+            Some(Some(Duration::from_secs(1800)))
+        );
+        assert_eq!(
+            url_statement_timeout("-c statement_timeout=1500"),
+            Some(Some(Duration::from_millis(1500)))
+        );
+        assert_eq!(url_statement_timeout("-c statement_timeout=0"), Some(None));
+        assert_eq!(
+            url_statement_timeout("-c statement_timeout=2weeks"),
+            Some(None)
+        );
     }
 
     #[test]

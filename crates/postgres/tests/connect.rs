@@ -134,27 +134,33 @@ async fn a_server_that_accepts_and_never_answers_fails_within_the_connect_bound(
             "postgres://app:canary-pw@{}/db?sslmode={mode}",
             peer.addr()
         ));
-        let started = std::time::Instant::now();
         let limits = staging_postgres::Limits {
             connect: std::time::Duration::from_secs(1),
             ..Default::default()
         };
-        let e = staging_postgres::connect_with(&url, limits)
+        let e = not_hung(staging_postgres::connect_with(&url, limits))
             .await
             .unwrap_err();
-        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{mode}");
+        assert!(
+            matches!(e, staging_core::Error::Timeout { after, .. } if after == limits.connect),
+            "{mode}: {e:?}"
+        );
         let text = e.to_string();
-        assert!(matches!(e, staging_core::Error::Timeout { .. }), "{mode}: {e:?}");
+        assert!(
+            matches!(e, staging_core::Error::Timeout { .. }),
+            "{mode}: {e:?}"
+        );
         assert!(text.contains(&peer.addr().to_string()), "{mode}: {text}");
         assert!(text.contains("never answered"), "{mode}: {text}");
         assert!(!text.contains("canary-pw"), "{mode}: {text}");
     }
     // The URL's `connect_timeout` (seconds, as in libpq) is the bound when it is given.
     let url = SecretString::from(format!("postgres://{}/db?connect_timeout=1", peer.addr()));
-    let started = std::time::Instant::now();
-    let e = connect(&url).await.unwrap_err().to_string();
-    assert!(started.elapsed() < std::time::Duration::from_secs(5));
-    assert!(e.starts_with("timed out after 1s: connecting to the database at 127.0.0.1:"), "{e}");
+    let e = not_hung(connect(&url)).await.unwrap_err().to_string();
+    assert!(
+        e.starts_with("timed out after 1s: connecting to the database at 127.0.0.1:"),
+        "{e}"
+    );
 }
 
 /// A query that outlives the bound is cancelled by the server, whose words are reported.
@@ -168,11 +174,14 @@ async fn a_query_past_its_bound_is_cancelled_and_reported() {
         .await
         .unwrap();
     assert_eq!(first(&c, "SHOW statement_timeout").await, "300ms");
-    let started = std::time::Instant::now();
-    let e = c.simple_query("SELECT pg_sleep(30)").await.unwrap_err();
-    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let e = not_hung(c.simple_query("SELECT pg_sleep(300)"))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Some("57014"), "{e}");
-    assert!(staging_postgres::describe(&e).contains("statement timeout"), "{e}");
+    assert!(
+        staging_postgres::describe(&e).contains("statement timeout"),
+        "{e}"
+    );
 }
 
 /// The URL's own `statement_timeout` is kept.
@@ -203,7 +212,8 @@ impl MutableProxy {
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let server = std::net::TcpStream::connect(&upstream).unwrap();
-                let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (mut c_in, mut s_out) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
                 std::thread::spawn(move || {
                     let mut buf = [0u8; 8192];
                     while let Ok(n @ 1..) = c_in.read(&mut buf) {
@@ -254,16 +264,27 @@ async fn a_server_that_goes_silent_mid_session_fails_the_query_within_its_bound(
     let c = staging_postgres::connect_with(&url, limits).await.unwrap();
     assert_eq!(first(&c, "SELECT 1").await, "1");
     proxy.mute();
-    let started = std::time::Instant::now();
-    let e = c.simple_query("SELECT 2").await.unwrap_err();
-    let took = started.elapsed();
-    assert!(took < std::time::Duration::from_secs(15), "{took:?}");
+    let e = not_hung(c.simple_query("SELECT 2")).await.unwrap_err();
     assert!(e.is_timeout() && e.is_closed(), "{e}");
+    assert_eq!(
+        e.timed_out_after(),
+        Some(limits.query + staging_postgres::QUERY_GRACE)
+    );
     let text = staging_postgres::describe(&e);
-    assert!(text.contains(&proxy.addr.to_string()) && text.contains("query"), "{text}");
+    assert!(
+        text.contains(&proxy.addr.to_string()) && text.contains("query"),
+        "{text}"
+    );
     assert!(staging_postgres::is_transient(&e));
     // The connection is closed: the next call fails at once.
-    let started = std::time::Instant::now();
-    assert!(c.simple_query("SELECT 3").await.is_err());
-    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    let e = not_hung(c.simple_query("SELECT 3")).await.unwrap_err();
+    assert!(!e.is_timeout(), "the closed connection waited again: {e}");
+}
+
+/// Guards a test against hanging forever (far above every bound under test; not a timing
+/// assertion: the bound itself is asserted through the error's `after`).
+async fn not_hung<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(120), f)
+        .await
+        .expect("hung: no result within 120 s")
 }

@@ -116,7 +116,7 @@ impl PostgresProbe {
         let read: String = client
             .query_one("SELECT token FROM staging_smoke_round_trip", &[])
             .await
-            .and_then(|row| row.try_get(0))
+            .and_then(|row| row.try_get(0).map_err(staging_postgres::QueryError::from))
             .map_err(|e| format!("read back: {}", describe(&e)))?;
         client
             .batch_execute("ROLLBACK")
