@@ -100,6 +100,8 @@ struct HttpStep {
     tls: rustls::ClientConfig,
     /// The shared client, for a probe of one step (no cookie jar needed).
     client: Option<Client>,
+    /// The most bytes of body read.
+    max_body: u64,
     expect: Expect,
     captures: Vec<(String, Capture)>,
 }
@@ -248,6 +250,7 @@ impl HttpProbe {
                 insecure: c.insecure,
                 tls,
                 client,
+                max_body: c.max_body.unwrap_or(staging_core::limits::DEFAULT_MAX_BODY),
                 expect: Expect {
                     status: c.expect.status,
                     headers: expect_headers,
@@ -346,10 +349,26 @@ impl HttpStep {
         };
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = match response.bytes().await {
-            Ok(b) => b.to_vec(),
-            Err(e) => return Ok(Err(format!("reading the body failed: {}", error_chain(&e)))),
-        };
+        // Streamed against the cap: an endless or huge body never grows memory past it.
+        let mut response = response;
+        let mut bytes = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(None) => break,
+                Ok(Some(chunk)) => {
+                    if bytes.len() as u64 + chunk.len() as u64 > self.max_body {
+                        return Ok(Err(format!(
+                            "the response body is larger than {} (`max_body` of this probe)",
+                            staging_core::limits::format_size(self.max_body)
+                        )));
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                Err(e) => {
+                    return Ok(Err(format!("reading the body failed: {}", error_chain(&e))));
+                }
+            }
+        }
         Ok(Ok(Seen {
             status,
             headers,
