@@ -240,3 +240,29 @@ async fn postgres_probe_against_a_silent_server_fails_naming_host_and_phase() {
     assert!(peer.accepted() >= 1);
     assert!(!staging_smoke::render_json(&report, &ctx.redactor).contains("pg-canary-pass"));
 }
+
+/// A Redis port that accepts and never answers: the probe fails within its bound, naming
+/// the address and the phase.
+#[tokio::test]
+async fn redis_probe_against_a_silent_server_fails_naming_host_and_phase() {
+    let peer = staging_core::testkit::SilentPeer::start();
+    let (mut ctx, _dir) = context(
+        "[vars.REDIS_URL]\nsecret = true\n\n[[probes]]\nname = \"cache\"\ntimeout = \"2s\"\nredis = { url_var = \"REDIS_URL\" }\n",
+        &[],
+    );
+    ctx.set_var(
+        "REDIS_URL",
+        secret(&format!("redis://:redis-canary-pw@{}", peer.addr())),
+        true,
+    );
+    let report = smoke(&ctx).await;
+    let p = &report.probes[0];
+    assert_eq!(p.status, ProbeStatus::Failed);
+    let observed = p.observed.as_deref().unwrap();
+    assert!(
+        observed.contains(&format!("no answer from {}", peer.addr())),
+        "{p:#?}"
+    );
+    assert!(peer.accepted() >= 1);
+    assert!(!staging_smoke::render_json(&report, &ctx.redactor).contains("redis-canary-pw"));
+}
