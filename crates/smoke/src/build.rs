@@ -115,9 +115,9 @@ fn build_one(spec: &ProbeSpec, ctx: &RunContext, clients: &HttpClients) -> Resul
     } else if let Some(c) = &spec.dns {
         Arc::new(DnsProbe::from_spec(name, c, ctx)?)
     } else if let Some(c) = &spec.tcp {
-        Arc::new(TcpProbe::from_spec(name, c, ctx)?)
+        Arc::new(TcpProbe::from_spec(name, c, ctx)?.with_bound(bound))
     } else if let Some(c) = &spec.postgres {
-        Arc::new(PostgresProbe::from_spec(name, c, ctx)?)
+        Arc::new(PostgresProbe::from_spec(name, c, ctx)?.with_bound(bound))
     } else if let Some(c) = &spec.redis {
         Arc::new(RedisProbe::from_spec(name, c, ctx)?.with_bound(bound))
     } else if let Some(c) = &spec.command {
