@@ -74,16 +74,25 @@ pub(crate) async fn lock(conn: &mut Conn, table: &TableName, timeout: Duration) 
             // Commit each migration without waiting for its WAL flush; `make_durable` flushes
             // once at the end of the run, before anything is reported as applied. A crash in
             // between loses whole migrations (file and metadata row together), never half.
-            let ms = timeout.as_millis().clamp(1, i32::MAX as u128);
+            let ms = timeout.as_millis().clamp(1, i32::MAX as u128 - 1000);
+            // The wait for the lock may outlast the session's statement bound: raise it
+            // (just past `lock_timeout`, which says more) for this one statement, and let
+            // the client wait as long.
             c.batch_execute(&format!(
-                "SET synchronous_commit = off; SET lock_timeout = {ms}"
+                "SET synchronous_commit = off; SET lock_timeout = {ms}; SET statement_timeout = {}",
+                ms + 1000
             ))
             .await
             .map_err(pg)?;
             let locked = c
-                .batch_execute(&format!("SELECT pg_advisory_lock({key})"))
+                .batch_execute_within(
+                    &format!("SELECT pg_advisory_lock({key})"),
+                    timeout + Duration::from_secs(1),
+                )
                 .await;
-            let _ = c.batch_execute("RESET lock_timeout").await;
+            let _ = c
+                .batch_execute("RESET lock_timeout; RESET statement_timeout")
+                .await;
             match locked {
                 Ok(()) => Ok(Lock::Postgres(key)),
                 Err(e) if staging_postgres::code(&e) == Some("55P03") => Err(Error::Timeout {
