@@ -87,7 +87,13 @@ async fn a_full_disk_leaves_no_record_and_the_next_run_recovers() {
     let store = DirStore::new(&root);
     let request = GateRequest::new(&spec, "staging", "production", &sha('a'));
 
-    let ev = evidence("staging", &sha('a'), &spec.hash, None, SystemTime::now());
+    let ev = evidence(
+        "staging",
+        &sha('a'),
+        &spec.effective_hash,
+        None,
+        SystemTime::now(),
+    );
     let e = store.record(&ev).await.unwrap_err().to_string();
     assert!(
         e.contains("cannot write") && e.contains("No space left"),
@@ -103,7 +109,13 @@ async fn a_full_disk_leaves_no_record_and_the_next_run_recovers() {
 
     // Space is freed, staging passes again: the gate takes the new record at once.
     std::fs::remove_file(&filler).unwrap();
-    let ev = evidence("staging", &sha('a'), &spec.hash, None, SystemTime::now());
+    let ev = evidence(
+        "staging",
+        &sha('a'),
+        &spec.effective_hash,
+        None,
+        SystemTime::now(),
+    );
     let id = store.record(&ev).await.unwrap();
     match check_gate(&store, &request).await.unwrap() {
         GateDecision::Allowed { evidence } => assert_eq!(evidence.id, id),
@@ -135,7 +147,13 @@ async fn leftovers_of_an_interrupted_write_never_block_a_later_run() {
     let listing = store.list(&EvidenceFilter::new()).await.unwrap();
     assert!(listing.unreadable.is_empty(), "{:?}", listing.unreadable);
 
-    let ev = evidence("staging", &sha('a'), &spec.hash, None, SystemTime::now());
+    let ev = evidence(
+        "staging",
+        &sha('a'),
+        &spec.effective_hash,
+        None,
+        SystemTime::now(),
+    );
     store.record(&ev).await.unwrap();
     let decision = check_gate(
         &store,
@@ -157,7 +175,7 @@ async fn store_with(
     let ev = evidence(
         "staging",
         &sha('a'),
-        &spec.hash,
+        &spec.effective_hash,
         None,
         SystemTime::now() - Duration::from_secs(5),
     );

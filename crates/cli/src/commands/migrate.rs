@@ -7,8 +7,9 @@ use staging_core::{MigrationState, Result};
 use staging_migrate::{EnvMigrations, MigrateOptions};
 
 use crate::Global;
-use crate::context::{environment, load_spec};
+use crate::context::{check_isolation, environment, load_spec};
 use crate::output::Output;
+use staging_core::isolation::Writes;
 
 /// The `migrate` subcommands.
 #[derive(Debug, Subcommand)]
@@ -61,6 +62,11 @@ pub(crate) async fn run(global: &Global, cmd: &MigrateCmd, out: Output) -> Resul
         MigrateCmd::Apply(a) => a.commit.clone(),
         MigrateCmd::Status | MigrateCmd::Reset(_) => None,
     };
+    if let MigrateCmd::Apply(a) = cmd
+        && !a.dry_run
+    {
+        check_isolation(&spec, &env, Writes::Migrations, None).await?;
+    }
     let migrations = EnvMigrations::from_secrets(Arc::clone(&spec), &env, commit.as_deref())
         .await?
         .on_output(Arc::new(

@@ -5,8 +5,9 @@ use serde::Serialize;
 use staging_core::Result;
 
 use crate::Global;
-use crate::context::{environment, load_spec, registry};
+use crate::context::{check_isolation, environment, load_spec, registry};
 use crate::output::Output;
+use staging_core::isolation::Writes;
 
 /// The `secrets` subcommands.
 #[derive(Debug, Subcommand)]
@@ -138,9 +139,13 @@ pub(crate) async fn run(global: &Global, cmd: &SecretsCmd, out: Output) -> Resul
         }
         SecretsCmd::Sync(args) => {
             let env = environment(global, &spec)?;
-            let factory = registry().factory_for(&spec, &env)?;
-            factory.check(&spec, &env)?;
+            let registry = registry();
+            registry.check(&spec, &env)?;
+            let factory = registry.factory_for(&spec, &env)?;
             let provider = factory.build(&spec, &env)?;
+            if args.apply {
+                check_isolation(&spec, &env, Writes::Env, Some(&provider)).await?;
+            }
             let options = staging_secrets::SyncOptions {
                 apply: args.apply,
                 allow_violations: args.allow_violations,
@@ -194,9 +199,11 @@ pub(crate) async fn run(global: &Global, cmd: &SecretsCmd, out: Output) -> Resul
         }
         SecretsCmd::Rotate { name } => {
             let env = environment(global, &spec)?;
-            let factory = registry().factory_for(&spec, &env)?;
-            factory.check(&spec, &env)?;
+            let registry = registry();
+            registry.check(&spec, &env)?;
+            let factory = registry.factory_for(&spec, &env)?;
             let provider = factory.build(&spec, &env)?;
+            check_isolation(&spec, &env, Writes::Env, Some(&provider)).await?;
             let report = staging_secrets::rotate(&spec, &env, name, Some(&provider)).await?;
             if out.json {
                 out.json(&report);

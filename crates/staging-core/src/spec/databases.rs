@@ -25,6 +25,14 @@ pub struct Database {
     /// called. Never part of `up` or `promote`.
     #[serde(default)]
     pub reset: Option<Vec<String>>,
+    /// The environments this database is deliberately shared with (`["production"]`, one
+    /// hosted database for every environment). Without it, two environments whose URLs
+    /// name the same host, port and database are refused before any write; with it, its
+    /// migrations and seed are writes to those environments too, refused from an
+    /// environment that is not protected when one of them is (give that environment a
+    /// branch of the database instead).
+    #[serde(default)]
+    pub shared_with: Vec<String>,
 }
 
 /// How a database is migrated: a directory of SQL files for the native runner, or a command.
