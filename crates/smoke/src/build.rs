@@ -113,7 +113,7 @@ fn build_one(spec: &ProbeSpec, ctx: &RunContext, clients: &HttpClients) -> Resul
     } else if let Some(c) = &spec.tls {
         Arc::new(TlsProbe::from_spec(name, c, ctx)?)
     } else if let Some(c) = &spec.dns {
-        Arc::new(DnsProbe::from_spec(name, c, ctx)?)
+        Arc::new(DnsProbe::from_spec(name, c, ctx)?.with_bound(bound))
     } else if let Some(c) = &spec.tcp {
         Arc::new(TcpProbe::from_spec(name, c, ctx)?.with_bound(bound))
     } else if let Some(c) = &spec.postgres {
