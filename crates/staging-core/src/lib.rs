@@ -20,7 +20,9 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod files;
 pub mod isolation;
+pub mod limits;
 pub mod migration;
 pub mod pipeline;
 pub mod probe;

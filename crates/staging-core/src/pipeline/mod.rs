@@ -23,7 +23,7 @@ use crate::provider::{DynProvider, ServiceHandle};
 use crate::redact::Redactor;
 use crate::spec::{LoadedSpec, Template};
 
-pub use evidence::{Evidence, EvidenceRef, EvidenceStep, evidence_dir};
+pub use evidence::{Evidence, EvidenceRef, EvidenceStep, evidence_dir, write_record};
 pub use steps::{
     DeployStep, IsolationStep, LocateStep, ValidateStep, VerifyCommitStep, WaitStep, commits_match,
     is_full_commit_id,
