@@ -175,7 +175,10 @@ fn every_provider_refuses_staging_settings_that_name_production_s_target_before_
         assert_eq!(run.code, Some(0), "{}: {}", case.provider, run.stderr);
 
         let bad = spec(case, case.staging, "");
-        // `validate` checks the spec alone; the run refuses before its first write.
+        // `validate` refuses it from the spec alone, offline, and so does a run, before
+        // its first write.
+        let run = staging(&bad, &["validate"]);
+        assert_refused(&run, case.resource, &format!("{} validate", case.provider));
         let run = staging(&bad, &["up", "--commit", "abc1234"]);
         assert_refused(&run, case.resource, &format!("{} up", case.provider));
         let run = staging(&bad, &["secrets", "sync", "--apply"]);

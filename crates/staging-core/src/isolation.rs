@@ -375,6 +375,39 @@ async fn locate_all(
     Some(out)
 }
 
+/// An [`EnvValues`] that reads nothing: databases are not compared.
+#[derive(Debug)]
+struct NoValues;
+
+#[async_trait]
+impl EnvValues for NoValues {
+    async fn values(&self, environment: &str) -> Result<BTreeMap<String, SecretString>> {
+        Err(Error::config(format!(
+            "the values of `{environment}` are not read here"
+        )))
+    }
+}
+
+/// Level 1 for the services alone, from the spec alone (what `staging validate` runs for
+/// each environment): refused when `environment`'s effective settings name what another
+/// environment's name. Database URLs need the secret sources, so they are compared before
+/// the first write only ([`check_before_write`]).
+pub async fn check_settings(
+    registry: &ProviderRegistry,
+    spec: &LoadedSpec,
+    environment: &str,
+) -> Result<()> {
+    let mine = resources_of(registry, spec, environment, Writes::Env, &NoValues).await?;
+    let mut others = BTreeMap::new();
+    for other in spec.spec.environments.keys().filter(|e| *e != environment) {
+        others.insert(
+            other.clone(),
+            resources_of(registry, spec, other, Writes::Env, &NoValues).await?,
+        );
+    }
+    check_offline(spec, environment, &mine, &others)
+}
+
 /// What [`check_before_write`] found: each service's target as the spec names it (for
 /// reports) and which other environments' platform ids could be compared.
 #[derive(Debug, Clone, Default, Serialize)]
