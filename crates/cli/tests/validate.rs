@@ -108,12 +108,12 @@ fn bad_provider_settings_exit_2_at_the_settings() {
 }
 
 #[test]
-fn a_missing_spec_file_exits_3_naming_it() {
+fn a_missing_spec_file_exits_2_naming_it() {
     Command::cargo_bin("staging")
         .unwrap()
         .args(["validate", "-f", "/nonexistent/staging.toml"])
         .assert()
-        .code(3)
+        .code(2)
         .stderr(predicate::str::contains("/nonexistent/staging.toml"));
 }
 

@@ -74,18 +74,10 @@ mod humantime_serde_compat {
             .transpose()
     }
 
+    /// Core's one duration parser: checked arithmetic and a bound, so a huge value is an
+    /// error at its place, never an overflow.
     fn parse(s: &str) -> Result<Duration, String> {
-        let s = s.trim();
-        let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("`{s}` is not a duration like `5s` or `500ms`"))?;
-        match unit {
-            "ms" => Ok(Duration::from_millis(n)),
-            "s" | "" => Ok(Duration::from_secs(n)),
-            "m" => Ok(Duration::from_secs(n * 60)),
-            _ => Err(format!("`{s}` is not a duration like `5s` or `500ms`")),
-        }
+        staging_core::spec::duration::parse(s)
     }
 }
 

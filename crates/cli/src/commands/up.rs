@@ -47,7 +47,7 @@ pub(crate) struct PromoteArgs {
     #[arg(long)]
     pub(crate) from: Option<String>,
     /// Refuse evidence older than this (default: `project.evidence_max_age`, else 24h).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = staging_core::spec::duration::parse)]
     pub(crate) max_age: Option<Duration>,
     #[command(flatten)]
     pub(crate) run: UpArgs,

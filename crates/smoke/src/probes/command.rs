@@ -13,6 +13,7 @@ use staging_core::{Error, Probe, ProbeOutcome, Result};
 
 use super::{excerpt, fmt_duration};
 use crate::template::Values;
+use staging_core::spec::Template;
 
 /// How much of a program's output a report keeps.
 const OUTPUT_EXCERPT: usize = 500;
@@ -23,7 +24,7 @@ const OUTPUT_EXCERPT: usize = 500;
 #[derive(Debug)]
 pub struct CommandProbe {
     name: String,
-    run: Vec<String>,
+    run: Vec<Template>,
     values: Values,
     exit_code: i32,
     stdout_regex: Option<Regex>,
@@ -36,12 +37,7 @@ impl CommandProbe {
         if check.run.is_empty() {
             return Err(Error::config(format!("probe `{name}`: `run` is empty")));
         }
-        let values = Values::collect(
-            ctx,
-            name,
-            check.run.iter().map(String::as_str),
-            &Default::default(),
-        )?;
+        let values = Values::collect(ctx, name, check.run.iter(), &Default::default())?;
         let stdout_regex = check
             .stdout_regex
             .as_deref()
@@ -78,7 +74,12 @@ impl Probe for CommandProbe {
             .iter()
             .map(|a| self.values.render(a))
             .collect::<Result<Vec<_>>>()?;
-        let shown = self.run.join(" ");
+        let shown = self
+            .run
+            .iter()
+            .map(Template::to_source)
+            .collect::<Vec<_>>()
+            .join(" ");
         let output = tokio::process::Command::new(&args[0])
             .args(&args[1..])
             .current_dir(&self.dir)
@@ -92,7 +93,7 @@ impl Probe for CommandProbe {
             Err(e) => {
                 return Ok(ProbeOutcome::fail(
                     expected_exit,
-                    format!("cannot start `{}`: {e}", self.run[0]),
+                    format!("cannot start `{}`: {e}", args[0]),
                     started.elapsed(),
                 ));
             }

@@ -16,7 +16,8 @@ use staging_core::spec::HttpCheck;
 use staging_core::{Error, Probe, ProbeOutcome, Redactor, Result};
 
 use super::{error_chain, excerpt, fmt_duration};
-use crate::template::{Values, json_strings, render_json};
+use crate::template::{JsonTemplate, Values};
+use staging_core::spec::Template;
 
 /// How much of a response body a failure keeps as evidence.
 const BODY_EXCERPT: usize = 300;
@@ -92,8 +93,8 @@ pub struct HttpProbe {
 #[derive(Debug)]
 struct HttpStep {
     method: Method,
-    url: String,
-    headers: Vec<(HeaderName, String)>,
+    url: Template,
+    headers: Vec<(HeaderName, Template)>,
     body: Body,
     follow_redirects: bool,
     insecure: bool,
@@ -107,16 +108,16 @@ struct HttpStep {
 #[derive(Debug)]
 enum Body {
     None,
-    Json(serde_json::Value),
-    Form(Vec<(String, String)>),
+    Json(JsonTemplate),
+    Form(Vec<(String, Template)>),
 }
 
 #[derive(Debug)]
 struct Expect {
     status: Option<u16>,
-    headers: Vec<(HeaderName, String)>,
-    body_regex: Option<String>,
-    json: Vec<(String, JsonPath, serde_json::Value)>,
+    headers: Vec<(HeaderName, Template)>,
+    body_regex: Option<Template>,
+    json: Vec<(String, JsonPath, JsonTemplate)>,
     max_latency: Option<Duration>,
 }
 
@@ -154,35 +155,36 @@ impl HttpProbe {
                 String::new()
             };
             // Templates of this step may use the captures of earlier steps only.
-            let mut templates: Vec<String> = vec![c.url.clone()];
-            templates.extend(c.headers.values().cloned());
-            templates.extend(c.expect.headers.values().cloned());
-            templates.extend(c.expect.body_regex.clone());
-            templates.extend(c.form.iter().flat_map(|f| f.values().cloned()));
             let json_body = c
                 .json
                 .as_ref()
-                .map(|v| serde_json::to_value(v).map_err(|e| cfg(format!("{at}json body: {e}"))))
+                .map(|v| JsonTemplate::from_toml(v).map_err(|e| cfg(format!("{at}json body: {e}"))))
                 .transpose()?;
-            if let Some(j) = &json_body {
-                json_strings(j, &mut templates);
-            }
             let mut json_expect = vec![];
             for (path, want) in &c.expect.json {
                 let parsed = JsonPath::parse(path)
                     .map_err(|e| cfg(format!("{at}JSONPath `{path}`: {e}")))?;
                 let want =
-                    serde_json::to_value(want).map_err(|e| cfg(format!("{at}`{path}`: {e}")))?;
-                json_strings(&want, &mut templates);
+                    JsonTemplate::from_toml(want).map_err(|e| cfg(format!("{at}`{path}`: {e}")))?;
                 json_expect.push((path.clone(), parsed, want));
             }
-            let step_values =
-                Values::collect(ctx, name, templates.iter().map(String::as_str), &captured)?;
+            let mut templates: Vec<&Template> = vec![&c.url];
+            templates.extend(c.headers.values());
+            templates.extend(c.expect.headers.values());
+            templates.extend(c.expect.body_regex.iter());
+            templates.extend(c.form.iter().flat_map(|f| f.values()));
+            if let Some(j) = &json_body {
+                j.templates(&mut templates);
+            }
+            for (_, _, want) in &json_expect {
+                want.templates(&mut templates);
+            }
+            let step_values = Values::collect(ctx, name, templates, &captured)?;
             values.extend(step_values);
 
             let method = Method::from_bytes(c.method.to_ascii_uppercase().as_bytes())
                 .map_err(|_| cfg(format!("{at}`{}` is not an HTTP method", c.method)))?;
-            let header_names = |map: &std::collections::BTreeMap<String, String>| {
+            let header_names = |map: &std::collections::BTreeMap<String, Template>| {
                 map.iter()
                     .map(|(k, v)| {
                         HeaderName::from_bytes(k.as_bytes())
@@ -193,10 +195,8 @@ impl HttpProbe {
             };
             let headers = header_names(&c.headers)?;
             let expect_headers = header_names(&c.expect.headers)?;
-            if let Some(re) = &c.expect.body_regex
-                && !re.contains("${")
-            {
-                regex::Regex::new(re).map_err(|e| cfg(format!("{at}body_regex: {e}")))?;
+            if let Some(re) = c.expect.body_regex.as_ref().and_then(|t| t.as_literal()) {
+                regex::Regex::new(&re).map_err(|e| cfg(format!("{at}body_regex: {e}")))?;
             }
             let body = match (json_body, &c.form) {
                 (Some(_), Some(_)) => {
@@ -330,7 +330,7 @@ impl HttpStep {
         }
         request = match &self.body {
             Body::None => request,
-            Body::Json(j) => request.json(&render_json(values, j)?),
+            Body::Json(j) => request.json(&j.render(values)?),
             Body::Form(f) => {
                 let rendered = f
                     .iter()
@@ -412,7 +412,7 @@ impl HttpStep {
             held.push(format!("body matching /{pattern}/"));
         }
         for (path, parsed, want) in &self.expect.json {
-            let want = render_json(values, want)?;
+            let want = want.render(values)?;
             let expected = format!("{path} == {}", show_json(&want));
             let doc = match seen.body.json() {
                 Ok(d) => d,
@@ -553,7 +553,7 @@ impl Probe for HttpProbe {
         for (i, step) in self.steps.iter().enumerate() {
             let shown_url = values
                 .render(&step.url)
-                .unwrap_or_else(|_| step.url.clone());
+                .unwrap_or_else(|_| step.url.to_source());
             let label = step.label(i, total, &shown_url);
             if step.insecure {
                 evidence.push((

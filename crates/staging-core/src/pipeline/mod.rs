@@ -21,11 +21,12 @@ use serde::Serialize;
 use crate::error::{Error, ErrorClass, Result};
 use crate::provider::{DynProvider, ServiceHandle};
 use crate::redact::Redactor;
-use crate::spec::{LoadedSpec, interp};
+use crate::spec::{LoadedSpec, Template};
 
 pub use evidence::{Evidence, EvidenceRef, EvidenceStep, evidence_dir};
 pub use steps::{
     DeployStep, IsolationStep, LocateStep, ValidateStep, VerifyCommitStep, WaitStep, commits_match,
+    is_full_commit_id,
 };
 
 /// Shows the progress of long waits. The CLI draws a spinner on a TTY; tests and `--json`
@@ -167,9 +168,11 @@ impl RunContext {
         }
     }
 
-    /// `template` with every pipeline variable filled in.
-    pub fn render(&self, template: &str) -> Result<String> {
-        interp::render(template, &|n| self.lookup(n))
+    /// `template` with every pipeline variable filled in (each value once, as it is).
+    pub fn render(&self, template: &Template) -> Result<String> {
+        template
+            .render(&|n| self.lookup(n))
+            .map_err(|e| Error::config(e.to_string()))
     }
 }
 
@@ -371,6 +374,8 @@ pub struct RunReport {
     pub commit: String,
     /// SHA-256 of the spec file.
     pub spec_hash: String,
+    /// SHA-256 of the effective spec (see [`crate::spec::LoadedSpec::effective_hash`]).
+    pub effective_spec_hash: String,
     /// When the run started (RFC 3339).
     pub started_at: String,
     /// When it ended (RFC 3339).
@@ -443,6 +448,7 @@ impl Pipeline {
             environment: ctx.environment.clone(),
             commit: ctx.commit.clone(),
             spec_hash: ctx.spec.hash.clone(),
+            effective_spec_hash: ctx.spec.effective_hash.clone(),
             started_at: humantime::format_rfc3339_millis(started).to_string(),
             finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
             steps: reports,

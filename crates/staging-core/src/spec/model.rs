@@ -44,7 +44,7 @@ pub struct Project {
     pub evidence_dir: String,
     /// How old the source environment's evidence may be for `staging promote` to accept it
     /// (`24h`, `3d`).
-    #[serde(default = "default_evidence_max_age", with = "humantime_serde")]
+    #[serde(default = "default_evidence_max_age", with = "super::duration")]
     #[schemars(with = "String")]
     pub evidence_max_age: Duration,
     /// Keep evidence in a Postgres table instead of `evidence_dir`, for CI runners that
@@ -88,7 +88,7 @@ pub struct Environment {
     #[serde(default)]
     pub secrets: Option<SecretSource>,
     /// How long a deploy may take to go live.
-    #[serde(default = "default_deploy_timeout", with = "humantime_serde")]
+    #[serde(default = "default_deploy_timeout", with = "super::duration")]
     #[schemars(with = "String")]
     pub deploy_timeout: Duration,
     /// Provider settings for the whole environment (an account, a cluster, a region). The
@@ -130,6 +130,24 @@ pub struct Service {
 }
 
 impl Spec {
+    /// Provider settings are free-form tables the providers type themselves; a string there
+    /// that holds a pipeline reference (AWS `image = "repo/app:${commit}"`) is handed on as
+    /// spec text (`Template::to_source`), which the provider reads as a template.
+    pub(crate) fn settings_templates_to_source(&mut self) {
+        let tables =
+            self.environments
+                .values_mut()
+                .map(|e| &mut e.settings)
+                .chain(self.services.values_mut().flat_map(|s| {
+                    std::iter::once(&mut s.settings).chain(s.overrides.values_mut())
+                }));
+        for t in tables {
+            for (_, v) in t.iter_mut() {
+                templates_to_source(v);
+            }
+        }
+    }
+
     /// The environment named `name`, or a config error that lists the declared ones.
     pub fn environment(&self, name: &str) -> crate::Result<&Environment> {
         self.environments.get(name).ok_or_else(|| {
@@ -158,14 +176,9 @@ impl Spec {
             let before = out.len();
             for (name, v) in &self.vars {
                 let embeds = v.value.iter().chain(v.values.values()).any(|t| {
-                    super::interp::references(t)
-                        .unwrap_or_default()
+                    t.names()
                         .iter()
-                        .any(|r| {
-                            r.name
-                                .strip_prefix("vars.")
-                                .is_some_and(|n| out.contains(n))
-                        })
+                        .any(|n| n.strip_prefix("vars.").is_some_and(|n| out.contains(n)))
                 });
                 if embeds {
                     out.insert(name.clone());
@@ -183,5 +196,19 @@ impl Spec {
             .iter()
             .find(|(_, e)| e.promotes_to.as_deref() == Some(name))
             .map(|(n, _)| n.as_str())
+    }
+}
+
+fn templates_to_source(v: &mut toml::Value) {
+    if let Some(t) = super::Template::from_toml(v) {
+        if !v.is_str() {
+            *v = toml::Value::String(t.to_source());
+        }
+        return;
+    }
+    match v {
+        toml::Value::Array(a) => a.iter_mut().for_each(templates_to_source),
+        toml::Value::Table(t) => t.iter_mut().for_each(|(_, v)| templates_to_source(v)),
+        _ => {}
     }
 }

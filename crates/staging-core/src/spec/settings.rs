@@ -19,6 +19,7 @@ use serde::de::{DeserializeOwned, IntoDeserializer};
 use toml::Spanned;
 use toml::de::{DeArray, DeTable, DeValue};
 
+use super::template::{TRANSPORT_KEY, Template};
 use super::{LoadedSpec, line_col};
 use crate::error::{Error, Result};
 
@@ -51,6 +52,27 @@ impl SettingsTree {
     /// Copy a parsed value (after substitution) out of the loader's tree.
     pub(crate) fn capture(value: &Spanned<DeValue<'_>>) -> Self {
         let node = match value.get_ref() {
+            // A string holding a pipeline reference arrives in the template's transport form;
+            // providers read such a setting (AWS `image = "app:${commit}"`) as spec text.
+            DeValue::Table(t) if t.len() == 1 => match t.iter().next() {
+                Some((k, v)) if k.get_ref().as_ref() == TRANSPORT_KEY => match v.get_ref() {
+                    DeValue::String(json) => Node::String(
+                        Template::decode(json)
+                            .map(|t| t.to_source())
+                            .unwrap_or_default(),
+                    ),
+                    _ => Node::Scalar,
+                },
+                _ => Node::Table(
+                    t.iter()
+                        .map(|(k, v)| Entry {
+                            key: k.get_ref().to_string(),
+                            key_span: k.span(),
+                            value: SettingsTree::capture(v),
+                        })
+                        .collect(),
+                ),
+            },
             DeValue::Table(t) => Node::Table(
                 t.iter()
                     .map(|(k, v)| Entry {
