@@ -179,7 +179,10 @@ fn every_provider_refuses_staging_settings_that_name_production_s_target_before_
         // its first write.
         let run = staging(&bad, &["validate"]);
         assert_refused(&run, case.resource, &format!("{} validate", case.provider));
-        let run = staging(&bad, &["up", "--commit", "abc1234"]);
+        let run = staging(
+            &bad,
+            &["up", "--commit", "abc1234abc1234abc1234abc1234abc1234abc12"],
+        );
         assert_refused(&run, case.resource, &format!("{} up", case.provider));
         let run = staging(&bad, &["secrets", "sync", "--apply"]);
         assert_refused(
@@ -214,7 +217,7 @@ fn every_provider_refuses_a_staging_database_url_naming_production_s_database() 
         // Same host (in another case), same default port, same database: production's.
         let text = spec(case, &own, DATABASE);
         for args in [
-            &["up", "--commit", "abc1234"][..],
+            &["up", "--commit", "abc1234abc1234abc1234abc1234abc1234abc12"][..],
             &["migrate", "apply"][..],
         ] {
             let run = staging(&text, args);
