@@ -83,9 +83,14 @@ async fn two_names_for_one_ecs_service_are_refused_with_shared_credentials() {
         LoadOptions::new(&["aws"]),
     )
     .unwrap();
-    let err = check_platform_ids(&spec, "staging", &[staging.clone()], &[production])
-        .unwrap_err()
-        .to_string();
+    let err = check_platform_ids(
+        &spec,
+        "staging",
+        std::slice::from_ref(&staging),
+        &[production],
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
         err.contains(&format!("platform id `{}`", staging.id))
             && err.contains("environment `staging`")
