@@ -277,3 +277,29 @@ fn shared_with_must_name_a_declared_environment() {
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     assert!(run.stderr.contains("`prodution`"), "{}", run.stderr);
 }
+
+#[test]
+fn the_check_reads_no_other_variable_of_another_environment() {
+    let marker =
+        std::env::temp_dir().join(format!("staging-isolation-read-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let case = &CASES[0];
+    let own = case.staging.replace("port = 18080", "port = 18081");
+    let database = DATABASE.replace(
+        "postgres://staging:pw@DB.internal/shop",
+        "postgres://staging:pw@127.0.0.1:9/shop_staging",
+    );
+    let text = spec(
+        case,
+        &own,
+        &format!(
+            "{database}\n[vars.API_KEY]\nsecret = true\nrequired = false\nsources = {{ production = {{ command = [\"touch\", \"{}\"] }} }}\n",
+            marker.display()
+        ),
+    );
+    // Staging's database is its own: the check passes (the migration then cannot connect).
+    let run = staging(&text, &["migrate", "apply"]);
+    assert_ne!(run.code, Some(2), "{}{}", run.stdout, run.stderr);
+    // Production's database URL was read to compare; its API key was not.
+    assert!(!marker.exists(), "production's API_KEY source ran");
+}
