@@ -215,9 +215,15 @@ pub fn import_blueprint(yaml: &str) -> Result<String> {
                 .unwrap_or_default()
         );
         let _ = writeln!(w, "settings = {{ service_name = {} }}", quote(&s.name));
+        // Staging gets a service of its own: without an override both environments
+        // would name the production service, which the isolation check refuses.
         let _ = writeln!(
             w,
-            "# overrides.staging = {{ service_name = {} }}\n",
+            "# Staging's own service on Render (create it, or rename this to the one you have):"
+        );
+        let _ = writeln!(
+            w,
+            "overrides.staging = {{ service_name = {} }}\n",
             quote(&format!("{}-staging", s.name))
         );
     }

@@ -20,6 +20,11 @@ pub(crate) async fn run(global: &Global, out: Output) -> Result<u8> {
     for env in &envs {
         registry.check(&spec, env)?;
     }
+    // What each environment's settings name must be its own (offline; database URLs are
+    // compared before a run's first write, where the secret sources are read).
+    for env in &envs {
+        staging_core::isolation::check_settings(&registry, &spec, env).await?;
+    }
     if out.json {
         out.json(&serde_json::json!({
             "ok": true,
