@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use staging_core::pipeline::{
-    DeployStep, Pipeline, RunContext, ValidateStep, VerifyCommitStep, WaitStep,
+    AutoRollbackStep, DeployStep, Pipeline, RunContext, ValidateStep, VerifyCommitStep, WaitStep,
 };
 use staging_core::spec::{LoadOptions, LoadedSpec};
 use staging_core::{Error, ProviderRegistry, Result};
@@ -106,20 +106,23 @@ pub(crate) fn run_context(
     Ok(ctx)
 }
 
-/// The pipeline of `up`.
+/// The pipeline of `up` (and of `promote`, which adds `auto_rollback`: after a deploy that
+/// went live but failed verify or smoke, return each service to the deploy live before).
 pub(crate) fn up_pipeline(
     spec: &Arc<LoadedSpec>,
     commit: &str,
     smoke: staging_smoke::SmokeStep,
+    auto_rollback: bool,
     evidence: staging_evidence::RecordEvidence,
 ) -> Pipeline {
     let other_envs = Arc::new(staging_migrate::SecretsUrlLookup::new(
         spec.clone(),
         Some(commit.to_owned()),
     ));
-    Pipeline::new()
+    let pipeline = Pipeline::new()
         .step(ValidateStep::new(registry()))
         .step(staging_secrets::SecretsStep)
+        .step(staging_evidence::PlatformRulesStep::new(registry()))
         .step(staging_migrate::MigrateStep::new(
             staging_migrate::MigrateOptions::default(),
             other_envs,
@@ -127,6 +130,11 @@ pub(crate) fn up_pipeline(
         .step(DeployStep)
         .step(WaitStep)
         .step(VerifyCommitStep)
-        .step(smoke)
-        .step(evidence)
+        .step(smoke);
+    let pipeline = if auto_rollback {
+        pipeline.step(AutoRollbackStep)
+    } else {
+        pipeline
+    };
+    pipeline.step(evidence)
 }

@@ -683,6 +683,13 @@ impl Provider for PushThenDeploy {
     async fn rollback(&self, service: &ServiceHandle) -> staging_core::Result<Deploy> {
         self.inner.rollback(service).await
     }
+    async fn rollback_to(
+        &self,
+        service: &ServiceHandle,
+        deploy_id: &str,
+    ) -> staging_core::Result<Deploy> {
+        self.inner.rollback_to(service, deploy_id).await
+    }
     async fn env_vars(
         &self,
         service: &ServiceHandle,
@@ -699,6 +706,13 @@ impl Provider for PushThenDeploy {
     }
     async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> staging_core::Result<()> {
         self.inner.delete_env_var(service, key).await
+    }
+    async fn logs(
+        &self,
+        service: &ServiceHandle,
+        query: &staging_core::LogQuery,
+    ) -> staging_core::Result<Vec<staging_core::LogLine>> {
+        self.inner.logs(service, query).await
     }
     async fn recent_logs(
         &self,

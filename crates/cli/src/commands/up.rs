@@ -49,6 +49,10 @@ pub(crate) struct PromoteArgs {
     /// Refuse evidence older than this (default: `project.evidence_max_age`, else 24h).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub(crate) max_age: Option<Duration>,
+    /// When the deploy went live but verify or smoke failed, leave it live instead of
+    /// rolling each service back to the deploy that was live before (the default).
+    #[arg(long)]
+    pub(crate) no_rollback: bool,
     #[command(flatten)]
     pub(crate) run: UpArgs,
 }
@@ -66,6 +70,7 @@ async fn run_pipeline(
     commit: String,
     args: &UpArgs,
     promoted_from: Option<EvidenceRef>,
+    auto_rollback: bool,
     stop: Option<&mut StopSignals>,
     out: Output,
 ) -> Result<Option<(RunReport, RunContext)>> {
@@ -75,7 +80,7 @@ async fn run_pipeline(
     if let Some(source) = promoted_from {
         evidence = evidence.promoted_from(source);
     }
-    let pipeline = up_pipeline(&spec, &commit, args.probes.step(), evidence);
+    let pipeline = up_pipeline(&spec, &commit, args.probes.step(), auto_rollback, evidence);
     let mut ctx = run_context(global, spec, env, commit)?;
     let stop = async {
         match stop {
@@ -190,13 +195,13 @@ async fn keep_running(ctx: &RunContext, stop: &mut StopSignals, out: Output) -> 
 /// SIGINT and SIGTERM, listened to from before the run starts: one that arrives between the
 /// end of the run and the wait (while the report prints) still ends the wait.
 #[derive(Debug)]
-struct StopSignals {
+pub(crate) struct StopSignals {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
 }
 
 impl StopSignals {
-    fn listen() -> Result<Self> {
+    pub(crate) fn listen() -> Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
         let listen = |kind: SignalKind| {
             signal(kind).map_err(|e| Error::io("cannot listen for SIGINT and SIGTERM", e))
@@ -207,7 +212,7 @@ impl StopSignals {
         })
     }
 
-    async fn wait(&mut self) {
+    pub(crate) async fn wait(&mut self) {
         tokio::select! {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}
@@ -233,7 +238,7 @@ pub(crate) async fn up(global: &Global, args: &UpArgs, out: Output) -> Result<u8
     let commit = commit(args.commit.as_deref(), &spec)?;
     let mut stop = args.keep_running.then(StopSignals::listen).transpose()?;
     let Some((report, ctx)) =
-        run_pipeline(global, spec, &env, commit, args, None, stop.as_mut(), out).await?
+        run_pipeline(global, spec, &env, commit, args, None, false, stop.as_mut(), out).await?
     else {
         out.note(INTERRUPTED);
         return Ok(130);
@@ -299,6 +304,7 @@ pub(crate) async fn promote(global: &Global, args: &PromoteArgs, out: Output) ->
         commit,
         &args.run,
         promoted_from,
+        !args.no_rollback,
         stop.as_mut(),
         out,
     )
@@ -315,83 +321,6 @@ pub(crate) async fn promote(global: &Global, args: &PromoteArgs, out: Output) ->
     hold(&ctx, stop, out).await;
     drop(ctx);
     Ok(report.exit_code())
-}
-
-/// What `up` would do.
-pub(crate) async fn plan(global: &Global, args: &UpArgs, out: Output) -> Result<u8> {
-    let spec = load_spec(global)?;
-    let env = environment(global, &spec)?;
-    let commit = commit(args.commit.as_deref(), &spec)?;
-    let environment = spec.spec.environment(&env)?;
-    registry().factory_for(&spec, &env)?.check(&spec, &env)?;
-    let evidence = RecordEvidence::new(Arc::new(staging_evidence::dir_store(&spec)));
-    let steps = up_pipeline(&spec, &commit, args.probes.step(), evidence).step_names();
-    let services: Vec<&String> = spec.spec.services.keys().collect();
-    let direct_up = staging_evidence::check_direct_up(&spec, &env)
-        .err()
-        .map(|e| e.to_string());
-    if out.json {
-        out.json(&serde_json::json!({
-            "environment": env,
-            "provider": environment.provider,
-            "protected": environment.protected,
-            "commit": commit,
-            "steps": steps,
-            "services": services,
-            "vars": spec.spec.vars.iter().map(|(k, v)| serde_json::json!({"name": k, "secret": v.secret})).collect::<Vec<_>>(),
-            "probes": spec.spec.probes.iter().map(|p| &p.name).collect::<Vec<_>>(),
-            "up_refused": direct_up,
-        }));
-        return Ok(0);
-    }
-    out.line(&format!(
-        "plan for `{env}` on {} at {commit}:",
-        environment.provider
-    ));
-    for (i, s) in steps.iter().enumerate() {
-        out.line(&format!("  {}. {s}", i + 1));
-    }
-    out.line(&format!(
-        "services: {}",
-        services
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
-    let vars: Vec<String> = spec
-        .spec
-        .vars
-        .iter()
-        .map(|(k, v)| {
-            if v.secret {
-                format!("{k} (secret)")
-            } else {
-                k.clone()
-            }
-        })
-        .collect();
-    out.line(&format!(
-        "variables: {}",
-        if vars.is_empty() {
-            "none".into()
-        } else {
-            vars.join(", ")
-        }
-    ));
-    out.line(&format!(
-        "probes: {}",
-        spec.spec
-            .probes
-            .iter()
-            .map(|p| p.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
-    if let Some(why) = direct_up {
-        out.line(&format!("note: {why}"));
-    }
-    Ok(0)
 }
 
 /// The live state of each service.
