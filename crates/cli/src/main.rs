@@ -63,6 +63,9 @@ pub(crate) struct Global {
 enum Command {
     /// Check the spec: syntax, keys, types, variables, providers and their settings.
     Validate,
+    /// Print the JSON Schema of the spec format with every provider's settings (what
+    /// `docs/staging.schema.json` holds), for editors. Reads no spec.
+    Schema,
     /// Show what `up` would change, reading what is live and changing nothing: per service
     /// the target and live commit → the commit to deploy, per variable add/change/unchanged/
     /// remove by fingerprint, pending migrations, the probes, whether the gate would allow a
@@ -134,6 +137,14 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async {
         let result = match cli.command {
             Command::Validate => commands::validate::run(&cli.global, out).await,
+            Command::Schema => {
+                let schema = context::registry().json_schema();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&schema).unwrap_or_default()
+                );
+                Ok(0)
+            }
             Command::Plan(args) => commands::plan::run(&cli.global, &args, out).await,
             Command::Up(args) => commands::up::up(&cli.global, &args, out).await,
             Command::Status => commands::up::status(&cli.global, out).await,

@@ -62,9 +62,7 @@ impl PlatformSide {
 
     /// Whether the platform's variables of `service` were read.
     pub fn read_vars(&self, service: &str) -> bool {
-        self.services
-            .get(service)
-            .is_some_and(|s| s.vars.is_some())
+        self.services.get(service).is_some_and(|s| s.vars.is_some())
     }
 }
 

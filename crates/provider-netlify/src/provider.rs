@@ -910,8 +910,7 @@ impl Provider for NetlifyProvider {
                         "getSiteDeploy",
                         self.client.request(
                             Method::GET,
-                            self.client
-                                .endpoint(&["sites", &service.id, "deploys", id]),
+                            self.client.endpoint(&["sites", &service.id, "deploys", id]),
                         ),
                     )
                     .await?,
@@ -924,9 +923,7 @@ impl Provider for NetlifyProvider {
         let since = query.since;
         let mut out: Vec<LogLine> = deploys.iter().rev().flat_map(deploy_log).collect();
         out.retain(|l| match (since, l.at.as_deref()) {
-            (Some(since), Some(at)) => {
-                humantime::parse_rfc3339_weak(at).is_ok_and(|t| t >= since)
-            }
+            (Some(since), Some(at)) => humantime::parse_rfc3339_weak(at).is_ok_and(|t| t >= since),
             (Some(_), None) => false,
             (None, _) => true,
         });
@@ -1050,8 +1047,9 @@ mod tests {
     }
 
     #[test]
-    fn short_and_full_shas_name_the_commits_match() {
-        assert!(commits_match("abc1234", "ABC1234def"));
+    fn only_the_same_sha_matches_never_a_prefix() {
+        assert!(commits_match("abc1234def", "ABC1234DEF"));
+        assert!(!commits_match("abc1234", "ABC1234def"));
         assert!(!commits_match("abc1234", "abd1234"));
         assert!(!commits_match("", "abc"));
     }

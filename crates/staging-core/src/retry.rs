@@ -212,10 +212,7 @@ impl<P: Provider> Provider for RetryProvider<P> {
     }
     async fn rollback_to(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
         self.policy
-            .run_when(
-                || self.inner.rollback_to(service, deploy_id),
-                is_rate_limit,
-            )
+            .run_when(|| self.inner.rollback_to(service, deploy_id), is_rate_limit)
             .await
     }
     async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {

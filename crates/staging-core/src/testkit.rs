@@ -22,10 +22,10 @@ use crate::pipeline::{
     AutoRollbackStep, DeployStep, EvidenceStep, Finding, Pipeline, RollbackStep, RunContext, Step,
     StepReport, StepStatus, VerifyCommitStep, WaitStep,
 };
-use crate::spec::{LoadOptions, LoadedSpec};
 use crate::provider::{
     Capability, DeployRequest, DeployStatus, DynProvider, ProviderExt, ServiceHandle,
 };
+use crate::spec::{LoadOptions, LoadedSpec};
 
 /// How long the suite waits for one deploy.
 pub const DEPLOY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -219,12 +219,8 @@ fn protected_context(p: &DynProvider, env: &str, service: &str, commit: &str) ->
         p.name()
     );
     let names = [p.name()];
-    let spec = LoadedSpec::parse(
-        dir.join("staging.toml"),
-        source,
-        LoadOptions::new(&names),
-    )
-    .unwrap_or_else(|e| panic!("the suite's spec does not load: {e}"));
+    let spec = LoadedSpec::parse(dir.join("staging.toml"), source, LoadOptions::new(&names))
+        .unwrap_or_else(|e| panic!("the suite's spec does not load: {e}"));
     let mut ctx = RunContext::new(Arc::new(spec), env, commit).expect("context");
     ctx.provider = Some(p.clone());
     ctx
@@ -273,14 +269,22 @@ pub async fn auto_rollback_after_failed_smoke(p: &DynProvider, env: &str, servic
             .find(|s| s.step == name)
             .unwrap_or_else(|| panic!("no {name} step in {report:?}"))
     };
-    assert_eq!(step("verify").status, StepStatus::Passed, "B did not verify: {report:?}");
+    assert_eq!(
+        step("verify").status,
+        StepStatus::Passed,
+        "B did not verify: {report:?}"
+    );
     let rollback = step("rollback");
     assert_eq!(
         rollback.status,
         StepStatus::Passed,
         "the automatic rollback did not pass: {rollback:?}"
     );
-    assert_eq!(report.exit_code(), 1, "a rolled-back promote must still fail");
+    assert_eq!(
+        report.exit_code(),
+        1,
+        "a rolled-back promote must still fail"
+    );
     assert_eq!(
         p.live_state(&svc).await.expect("state").live_commit(),
         Some(COMMIT_A),
@@ -318,11 +322,16 @@ pub async fn rollback_recorded_on_protected(p: &DynProvider, env: &str, service:
         "the rollback does not say from B to A: {}",
         finding.message
     );
-    assert_eq!(report.commit, COMMIT_A, "the record is not keyed by the commit now live");
+    assert_eq!(
+        report.commit, COMMIT_A,
+        "the record is not keyed by the commit now live"
+    );
     let recorded = evidence_texts(&ctx);
     assert!(
-        recorded.iter().any(|t| t.contains("\"rollback\"")
-            && t.contains(&format!("\"environment\": \"{env}\""))),
+        recorded
+            .iter()
+            .any(|t| t.contains("\"rollback\"")
+                && t.contains(&format!("\"environment\": \"{env}\""))),
         "the rollback is not recorded in {env}'s evidence: {recorded:?}"
     );
 }

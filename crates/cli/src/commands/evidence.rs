@@ -220,7 +220,10 @@ pub(crate) async fn diff(global: &Global, a: &str, b: &str, out: Output) -> Resu
     }
     for side in &report.platforms {
         if let Some(why) = &side.unreadable {
-            out.line(&format!("  platform of {}: not read ({why})", side.environment));
+            out.line(&format!(
+                "  platform of {}: not read ({why})",
+                side.environment
+            ));
             continue;
         }
         for (name, svc) in &side.services {

@@ -28,10 +28,10 @@ pub(crate) struct LogsArgs {
     #[arg(long, value_name = "ID")]
     pub(crate) deploy: Option<String>,
     /// At most this many lines, the newest.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=10000).map(usize::from))]
-    pub(crate) lines: usize,
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=10000))]
+    pub(crate) lines: u16,
     /// Only lines written in this last span of time (`15m`, `2h`).
-    #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = staging_core::spec::duration::parse)]
     pub(crate) since: Option<Duration>,
     /// Keep printing new lines, polling within the provider's rate budget, until Ctrl-C or
     /// SIGTERM.
@@ -48,7 +48,12 @@ pub(crate) async fn run(global: &Global, args: &LogsArgs, out: Output) -> Result
             if !spec.spec.services.contains_key(s) {
                 return Err(Error::config(format!(
                     "no service `{s}` in the spec (declared: {})",
-                    spec.spec.services.keys().cloned().collect::<Vec<_>>().join(", ")
+                    spec.spec
+                        .services
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
             s.clone()
@@ -58,7 +63,12 @@ pub(crate) async fn run(global: &Global, args: &LogsArgs, out: Output) -> Result
             _ => {
                 return Err(Error::config(format!(
                     "which service? pass --service (declared: {})",
-                    spec.spec.services.keys().cloned().collect::<Vec<_>>().join(", ")
+                    spec.spec
+                        .services
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
         },
@@ -74,14 +84,13 @@ pub(crate) async fn run(global: &Global, args: &LogsArgs, out: Output) -> Result
     }
     register_secrets(&spec, &env, out).await;
     let handle = provider.locate(&env, &service).await?;
-    if provider.runs_services_in_process() && provider.live_state(&handle).await?.live.is_none()
-    {
+    if provider.runs_services_in_process() && provider.live_state(&handle).await?.live.is_none() {
         out.note(&super::not_running(provider.name(), &env, &[&service]));
     }
     let since = args.since.map(|d| SystemTime::now() - d);
     let query = LogQuery {
         deploy_id: args.deploy.clone(),
-        lines: args.lines,
+        lines: usize::from(args.lines),
         since,
     };
     let first = provider.logs(&handle, &query).await?;

@@ -185,7 +185,11 @@ pub(crate) async fn run(global: &Global, args: &UpArgs, out: Output) -> Result<u
     out.line(&format!("steps: {}", steps.join(" → ")));
     for s in &services {
         let target = s.id.as_deref().unwrap_or("?");
-        let live = s.live_commit.as_deref().map(short).unwrap_or("nothing live");
+        let live = s
+            .live_commit
+            .as_deref()
+            .map(short)
+            .unwrap_or("nothing live");
         let change = if s.changes_commit {
             format!("{live} → {}", short(&s.commit))
         } else {
@@ -282,7 +286,9 @@ async fn service_plan(
         Ok(state) => {
             plan.live_deploy = state.live.as_ref().map(|d| d.id.clone());
             plan.live_commit = state.live_commit().map(str::to_owned);
-            plan.changes_commit = !state.live_commit().is_some_and(|c| commits_match(c, commit));
+            plan.changes_commit = !state
+                .live_commit()
+                .is_some_and(|c| commits_match(c, commit));
         }
         Err(e) => plan.error = Some(e.to_string()),
     }

@@ -2,8 +2,8 @@
 //! deploy, or to a named one; wait until live, verify the live commit, record evidence.
 
 use clap::Args;
-use staging_core::{Capability, Error, Result};
 use staging_core::pipeline::{Pipeline, RollbackStep, ValidateStep};
+use staging_core::{Capability, Error, Result};
 use staging_evidence::RecordEvidence;
 
 use crate::Global;

@@ -47,7 +47,7 @@ pub(crate) struct PromoteArgs {
     #[arg(long)]
     pub(crate) from: Option<String>,
     /// Refuse evidence older than this (default: `project.evidence_max_age`, else 24h).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = staging_core::spec::duration::parse)]
     pub(crate) max_age: Option<Duration>,
     /// When the deploy went live but verify or smoke failed, leave it live instead of
     /// rolling each service back to the deploy that was live before (the default).
@@ -237,8 +237,18 @@ pub(crate) async fn up(global: &Global, args: &UpArgs, out: Output) -> Result<u8
     staging_evidence::check_direct_up(&spec, &env)?;
     let commit = commit(args.commit.as_deref(), &spec)?;
     let mut stop = args.keep_running.then(StopSignals::listen).transpose()?;
-    let Some((report, ctx)) =
-        run_pipeline(global, spec, &env, commit, args, None, false, stop.as_mut(), out).await?
+    let Some((report, ctx)) = run_pipeline(
+        global,
+        spec,
+        &env,
+        commit,
+        args,
+        None,
+        false,
+        stop.as_mut(),
+        out,
+    )
+    .await?
     else {
         out.note(INTERRUPTED);
         return Ok(130);
@@ -327,8 +337,9 @@ pub(crate) async fn promote(global: &Global, args: &PromoteArgs, out: Output) ->
 pub(crate) async fn status(global: &Global, out: Output) -> Result<u8> {
     let spec = load_spec(global)?;
     let env = environment(global, &spec)?;
-    let factory = registry().factory_for(&spec, &env)?;
-    factory.check(&spec, &env)?;
+    let registry = registry();
+    registry.check(&spec, &env)?;
+    let factory = registry.factory_for(&spec, &env)?;
     let provider = factory.build(&spec, &env)?;
     let mut rows = vec![];
     for name in spec.spec.services.keys() {

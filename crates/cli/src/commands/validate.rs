@@ -18,7 +18,7 @@ pub(crate) async fn run(global: &Global, out: Output) -> Result<u8> {
         None => spec.spec.environments.keys().cloned().collect(),
     };
     for env in &envs {
-        registry.factory_for(&spec, env)?.check(&spec, env)?;
+        registry.check(&spec, env)?;
     }
     let no_health_check: Vec<&String> = spec
         .spec

@@ -22,13 +22,13 @@ use serde::Serialize;
 use crate::error::{Error, ErrorClass, Result};
 use crate::provider::{Deploy, DynProvider, ServiceHandle};
 use crate::redact::Redactor;
-use crate::spec::{LoadedSpec, interp};
+use crate::spec::{LoadedSpec, Template};
 
 pub use evidence::{Evidence, EvidenceRef, EvidenceStep, evidence_dir};
 pub use rollback::{AutoRollbackStep, RollbackStep, RolledBack, roll_back};
 pub use steps::{
-    DeployStep, LocateStep, ValidateStep, VerifyCommitStep, WaitStep, commits_match,
-    service_receives,
+    DeployStep, IsolationStep, LocateStep, ValidateStep, VerifyCommitStep, WaitStep, commits_match,
+    is_full_commit_id, service_receives,
 };
 
 /// Shows the progress of long waits. The CLI draws a spinner on a TTY; tests and `--json`
@@ -86,6 +86,10 @@ pub struct RunContext {
     /// The deploy each service served before this run's deploy (recorded by the deploy
     /// step): where [`AutoRollbackStep`] returns a service whose new deploy failed its checks.
     pub live_before: BTreeMap<String, Deploy>,
+    /// Each service's platform target as the effective settings name it (`render service
+    /// service_name=shop-worker-staging`), once the isolation step has worked it out; the
+    /// deploy step's report names it next to the platform id.
+    pub targets: BTreeMap<String, String>,
     /// Captures made by probes (`${capture.NAME}`).
     pub captures: BTreeMap<String, SecretString>,
     /// The provider's own platform checks, run with the spec's probes (filled by the
@@ -116,6 +120,7 @@ impl RunContext {
             vars: BTreeMap::new(),
             services: BTreeMap::new(),
             live_before: BTreeMap::new(),
+            targets: BTreeMap::new(),
             captures: BTreeMap::new(),
             provider_probes: vec![],
             redactor: Redactor::global().clone(),
@@ -169,9 +174,11 @@ impl RunContext {
         }
     }
 
-    /// `template` with every pipeline variable filled in.
-    pub fn render(&self, template: &str) -> Result<String> {
-        interp::render(template, &|n| self.lookup(n))
+    /// `template` with every pipeline variable filled in (each value once, as it is).
+    pub fn render(&self, template: &Template) -> Result<String> {
+        template
+            .render(&|n| self.lookup(n))
+            .map_err(|e| Error::config(e.to_string()))
     }
 }
 
@@ -380,6 +387,8 @@ pub struct RunReport {
     pub commit: String,
     /// SHA-256 of the spec file.
     pub spec_hash: String,
+    /// SHA-256 of the effective spec (see [`crate::spec::LoadedSpec::effective_hash`]).
+    pub effective_spec_hash: String,
     /// When the run started (RFC 3339).
     pub started_at: String,
     /// When it ended (RFC 3339).
@@ -453,6 +462,7 @@ impl Pipeline {
             environment: ctx.environment.clone(),
             commit: ctx.commit.clone(),
             spec_hash: ctx.spec.hash.clone(),
+            effective_spec_hash: ctx.spec.effective_hash.clone(),
             started_at: humantime::format_rfc3339_millis(started).to_string(),
             finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
             steps: reports,

@@ -208,13 +208,9 @@ impl Step for RollbackStep {
             let handle = provider.locate(&ctx.environment, &name).await?;
             let progress = ctx.progress.clone();
             let started = Instant::now();
-            let done = roll_back(
-                &provider,
-                &handle,
-                self.to.as_deref(),
-                timeout,
-                &mut |m| progress.message(Self::NAME, m),
-            )
+            let done = roll_back(&provider, &handle, self.to.as_deref(), timeout, &mut |m| {
+                progress.message(Self::NAME, m)
+            })
             .await;
             match done {
                 Ok(done) => {
