@@ -155,7 +155,7 @@ pub(crate) async fn run(global: &Global, args: &UpArgs, out: Output) -> Result<u
         .filter(|p| {
             p.environments
                 .as_ref()
-                .is_none_or(|envs| envs.iter().any(|e| *e == env))
+                .is_none_or(|envs| envs.contains(&env))
         })
         .map(|p| p.name.as_str())
         .collect();
