@@ -38,6 +38,14 @@ pub(crate) async fn run(global: &Global, args: &RollbackArgs, out: Output) -> Re
             format!("rolling back environment `{env}` (see the provider's capabilities)"),
         ));
     }
+    // A rollback changes deploys: the same isolation check as `up` before the first write.
+    crate::context::check_isolation(
+        &spec,
+        &env,
+        staging_core::isolation::Writes::Run,
+        Some(&provider),
+    )
+    .await?;
     drop(provider);
     let store = staging_evidence::open_store(&spec).await?;
     let mut step = RollbackStep::new();
