@@ -173,3 +173,107 @@ settings = { command = ["python3", "-c", "open('started','w')"] }
         "plan recorded evidence"
     );
 }
+
+const PROMOTE_SPEC: &str = r#"[project]
+name = "promo"
+
+[environments.staging]
+provider = "local"
+promotes_to = "production"
+deploy_timeout = "60s"
+
+[environments.production]
+provider = "local"
+protected = true
+deploy_timeout = "60s"
+
+[services.web]
+health_path = "/up"
+settings = { command = ["python3", "server.py"], stop_timeout = "2s" }
+
+[[probes]]
+name = "health"
+http = { url = "${services.web.url}/up", expect = { json = { "$.commit" = "${commit}" } } }
+
+[[probes]]
+name = "production-only"
+environments = ["production"]
+http = { url = "${services.web.url}/up", expect = { status = 418 } }
+"#;
+
+/// A promote whose smoke fails after the deploy went live runs the automatic rollback step
+/// (here nothing was live before in this process, and it says so), exit 1;
+/// `--no-rollback` leaves it out.
+#[test]
+fn a_promote_whose_smoke_fails_runs_the_rollback_step_unless_no_rollback() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("staging.toml"), PROMOTE_SPEC).unwrap();
+    std::fs::write(dir.path().join("server.py"), SERVER).unwrap();
+    let out = staging(dir.path(), &["up", "--env", "staging", "--commit", COMMIT]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let out = staging(
+        dir.path(),
+        &[
+            "promote",
+            "--to",
+            "production",
+            "--commit",
+            COMMIT,
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out)));
+    let steps: Vec<&str> = doc["steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no steps: {doc}"))
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert!(steps.contains(&"rollback"), "{doc}");
+    assert!(
+        doc.to_string()
+            .contains("nothing was live before this run's deploy"),
+        "{doc}"
+    );
+
+    let out = staging(
+        dir.path(),
+        &[
+            "promote",
+            "--to",
+            "production",
+            "--commit",
+            COMMIT,
+            "--no-rollback",
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        doc["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["step"] != "rollback"),
+        "--no-rollback still rolled back: {doc}"
+    );
+}
+
+const SERVER: &str = r#"
+import http.server, json, os
+commit = os.environ.get("STAGING_COMMIT", "")
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"status": "ok", "commit": commit}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"#;
