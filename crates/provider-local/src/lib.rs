@@ -537,7 +537,13 @@ impl Provider for LocalProvider {
             return Ok(vec![]);
         };
         let record = match deploy_id {
-            Some(id) => slot.deploys.iter().find(|d| d.id == id),
+            // A deploy id this provider never started is an error, as on the platforms.
+            Some(id) => Some(
+                slot.deploys
+                    .iter()
+                    .find(|d| d.id == id)
+                    .ok_or_else(|| Error::not_found(format!("deploy {id} of {}", service.name)))?,
+            ),
             None => slot.deploys.last(),
         };
         let Some(record) = record else {
