@@ -277,3 +277,20 @@ class H(http.server.BaseHTTPRequestHandler):
         pass
 http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
 "#;
+
+#[test]
+fn logs_of_a_local_service_not_running_here_says_so_and_an_unknown_service_is_a_usage_error() {
+    let dir = worker_spec("import time\ntime.sleep(60)\n");
+    let out = staging(
+        dir.path(),
+        &["logs", "--env", "staging", "--service", "worker"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("nothing is running"), "{}", text(&out));
+    let out = staging(
+        dir.path(),
+        &["logs", "--env", "staging", "--service", "wroker"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("no service `wroker`"), "{}", text(&out));
+}
