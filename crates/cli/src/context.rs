@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use staging_core::isolation::{EnvValues, Writes};
 use staging_core::pipeline::{
-    DeployStep, IsolationStep, Pipeline, RunContext, ValidateStep, VerifyCommitStep, WaitStep,
-    is_full_commit_id,
+    AutoRollbackStep, DeployStep, IsolationStep, Pipeline, RunContext, ValidateStep,
+    VerifyCommitStep, WaitStep, is_full_commit_id,
 };
 use staging_core::secrecy::SecretString;
 use staging_core::spec::{LoadOptions, LoadedSpec};
@@ -247,11 +247,13 @@ pub(crate) async fn check_isolation(
         .map(drop)
 }
 
-/// The pipeline of `up`.
+/// The pipeline of `up` (and of `promote`, which adds `auto_rollback`: after a deploy that
+/// went live but failed verify or smoke, return each service to the deploy live before).
 pub(crate) fn up_pipeline(
     spec: &Arc<LoadedSpec>,
     commit: &str,
     smoke: staging_smoke::SmokeStep,
+    auto_rollback: bool,
     evidence: staging_evidence::RecordEvidence,
 ) -> Pipeline {
     let other_envs = Arc::new(staging_migrate::SecretsUrlLookup::new(
@@ -259,10 +261,11 @@ pub(crate) fn up_pipeline(
         Some(commit.to_owned()),
     ));
     let values = Arc::new(SpecValues::new(spec.clone(), Some(commit.to_owned())));
-    Pipeline::new()
+    let pipeline = Pipeline::new()
         .step(ValidateStep::new(registry()))
         .step(IsolationStep::new(registry(), values))
         .step(staging_secrets::SecretsStep)
+        .step(staging_evidence::PlatformRulesStep::new(registry()))
         .step(staging_migrate::MigrateStep::new(
             staging_migrate::MigrateOptions::default(),
             other_envs,
@@ -270,6 +273,11 @@ pub(crate) fn up_pipeline(
         .step(DeployStep)
         .step(WaitStep)
         .step(VerifyCommitStep)
-        .step(smoke)
-        .step(evidence)
+        .step(smoke);
+    let pipeline = if auto_rollback {
+        pipeline.step(AutoRollbackStep)
+    } else {
+        pipeline
+    };
+    pipeline.step(evidence)
 }

@@ -66,7 +66,10 @@ enum Command {
     /// Print the JSON Schema of the spec format with every provider's settings (what
     /// `docs/staging.schema.json` holds), for editors. Reads no spec.
     Schema,
-    /// Show what `up` would do, changing nothing.
+    /// Show what `up` would change, reading what is live and changing nothing: per service
+    /// the target and live commit → the commit to deploy, per variable add/change/unchanged/
+    /// remove by fingerprint, pending migrations, the probes, whether the gate would allow a
+    /// promote.
     Plan(commands::up::UpArgs),
     /// Run the whole pipeline on an environment: validate, secrets, migrate, deploy, wait,
     /// verify the live commit, smoke, record evidence.
@@ -76,6 +79,13 @@ enum Command {
     /// Run the pipeline on a protected environment, only if the environment promoting to it
     /// has passing evidence for the same commit and spec.
     Promote(commands::up::PromoteArgs),
+    /// Return the services of an environment (or one) to the previous live deploy, or to a
+    /// named one; wait until live, verify the live commit, record evidence. Allowed on
+    /// protected environments.
+    Rollback(commands::rollback::RollbackArgs),
+    /// Recent log lines of a service or one deploy, redacted (`--json`: one JSON object per
+    /// line); `--follow` keeps polling until Ctrl-C or SIGTERM.
+    Logs(commands::logs::LogsArgs),
     /// Recorded evidence of runs.
     #[command(subcommand)]
     Evidence(commands::evidence::EvidenceCmd),
@@ -135,10 +145,12 @@ fn main() -> ExitCode {
                 );
                 Ok(0)
             }
-            Command::Plan(args) => commands::up::plan(&cli.global, &args, out).await,
+            Command::Plan(args) => commands::plan::run(&cli.global, &args, out).await,
             Command::Up(args) => commands::up::up(&cli.global, &args, out).await,
             Command::Status => commands::up::status(&cli.global, out).await,
             Command::Promote(args) => commands::up::promote(&cli.global, &args, out).await,
+            Command::Rollback(args) => commands::rollback::run(&cli.global, &args, out).await,
+            Command::Logs(args) => commands::logs::run(&cli.global, &args, out).await,
             Command::Evidence(cmd) => commands::evidence::evidence(&cli.global, &cmd, out).await,
             Command::Diff { a, b } => commands::evidence::diff(&cli.global, &a, &b, out).await,
             Command::Doctor(args) => commands::evidence::doctor(&cli.global, &args, out).await,

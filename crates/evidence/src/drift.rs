@@ -10,9 +10,11 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use staging_core::spec::LoadedSpec;
-use staging_core::{MigrationState, MigrationStatus, Redactor, Result};
+use staging_core::{MigrationState, MigrationStatus, ProviderRegistry, Redactor, Result};
 use staging_migrate::EnvMigrations;
-use staging_secrets::{DiffReport, Severity};
+use staging_secrets::{DiffReport, Fingerprinter, Severity};
+
+use crate::platform::{PlatformSide, PlatformVarDiff, compare_platforms, read_platform};
 
 /// A declared rule one of the environments breaks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -98,6 +100,14 @@ pub struct DriftReport {
     pub migrations: Vec<DatabaseDrift>,
     /// Provider settings that differ.
     pub settings: Vec<SettingDiff>,
+    /// What each environment's provider holds (platform ids, live commits), when read
+    /// ([`DriftReport::add_platform`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<PlatformSide>,
+    /// Each declared variable of each service compared on the platforms, by fingerprint,
+    /// saying where each side's value came from (`spec` or `platform`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platform_vars: Vec<PlatformVarDiff>,
     /// Declared rules that are broken; empty when the diff passes.
     pub rules_broken: Vec<BrokenRule>,
 }
@@ -111,6 +121,47 @@ impl DriftReport {
     /// 1 when a rule is broken, else 0.
     pub fn exit_code(&self) -> u8 {
         u8::from(self.broken())
+    }
+
+    /// Read what each environment's provider holds (reads only) and compare it: each
+    /// declared variable of each service by fingerprint (the platform's value where it
+    /// could be read, else the spec's), judged by the `same_as` / `differs_from` rules
+    /// between the two environments; live commits and platform ids are reported.
+    pub async fn add_platform(&mut self, spec: &Arc<LoadedSpec>, registry: &ProviderRegistry) {
+        let side_a = read_platform(spec, &self.a, registry).await;
+        let side_b = read_platform(spec, &self.b, registry).await;
+        let values = |env: &str| {
+            let spec = spec.clone();
+            let env = env.to_owned();
+            async move {
+                staging_secrets::resolve_vars(&spec, &env, None)
+                    .await
+                    .map(|r| r.values)
+                    .unwrap_or_default()
+            }
+        };
+        let (values_a, values_b) = (values(&self.a).await, values(&self.b).await);
+        let fingerprints = Fingerprinter::for_project(&spec.spec.project.name);
+        let (rows, broken) = compare_platforms(
+            spec,
+            (&side_a, &values_a),
+            (&side_b, &values_b),
+            &fingerprints,
+        );
+        for (service, keys_a, keys_b) in spec.spec.services.keys().filter_map(|s| {
+            let a = side_a.services.get(s)?.vars.as_ref()?;
+            let b = side_b.services.get(s)?.vars.as_ref()?;
+            Some((
+                s.clone(),
+                a.keys().cloned().collect::<Vec<_>>(),
+                b.keys().cloned().collect::<Vec<_>>(),
+            ))
+        }) {
+            self.add_live_env(&service, keys_a, keys_b);
+        }
+        self.platform_vars = rows;
+        self.rules_broken.extend(broken);
+        self.platforms = vec![side_a, side_b];
     }
 
     /// Add the env var keys a provider reports as set on `service` in each environment (the
@@ -155,6 +206,8 @@ pub async fn diff_environments(spec: &Arc<LoadedSpec>, a: &str, b: &str) -> Resu
         live_env: vec![],
         migrations,
         settings: settings(spec, a, b),
+        platforms: vec![],
+        platform_vars: vec![],
         rules_broken,
     })
 }

@@ -12,7 +12,10 @@
 //!   why (no run, other commit only, failed run and its step, a run that validated nothing,
 //!   spec changed, evidence edited, too old). The evidence of the promotion then names the
 //!   record that allowed it ([`RecordEvidence::promoted_from`]).
-//! - [`diff_environments`]: `staging diff A B`, drift between two environments.
+//! - [`diff_environments`]: `staging diff A B`, drift between two environments, and
+//!   [`DriftReport::add_platform`]: the same against what each provider holds;
+//!   [`PlatformRulesStep`] fails `up` before the deploy when a `same_as` / `differs_from`
+//!   rule is broken against another environment's platform.
 //! - [`doctor`]: each failure of a run with its likely cause and remedy.
 //! - [`Junit`]: JUnit XML of whole runs for CI.
 //!
@@ -40,6 +43,7 @@ mod drift;
 mod gate;
 mod junit;
 mod open;
+mod platform;
 mod postgres;
 mod store;
 
@@ -53,6 +57,10 @@ pub use gate::{GateDecision, GateRequest, Refusal, check_gate};
 pub use junit::{Junit, junit_xml};
 pub use open::{
     EVIDENCE_URL_KEY, RecordEvidence, check_direct_up, dir_store, open_store, promotion_pair,
+};
+pub use platform::{
+    PlatformRulesStep, PlatformService, PlatformSide, PlatformVarDiff, ValueSide,
+    compare_platforms, read_platform,
 };
 pub use postgres::{DEFAULT_TABLE, PgStore};
 pub use store::{

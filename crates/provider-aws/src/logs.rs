@@ -23,14 +23,16 @@ impl LogTarget {
     }
 }
 
-/// The last `lines` lines of the streams of these tasks; of the most recent streams of the
-/// group when no task is known (or the driver has no stream prefix).
+/// The last `lines` lines of the streams of these tasks (written at or after `since`, in
+/// milliseconds since the epoch, when given), with their times, oldest first; of the most
+/// recent streams of the group when no task is known (or the driver has no stream prefix).
 pub(crate) async fn tail(
     client: &aws_sdk_cloudwatchlogs::Client,
     target: &LogTarget,
     task_ids: &[String],
     lines: usize,
-) -> Result<Vec<String>> {
+    since: Option<i64>,
+) -> Result<Vec<(i64, String)>> {
     let mut streams: Vec<String> = task_ids
         .iter()
         .filter_map(|id| target.stream_of(id))
@@ -69,6 +71,7 @@ pub(crate) async fn tail(
             .log_stream_name(&stream)
             .limit(lines.clamp(1, 10_000) as i32)
             .start_from_head(false)
+            .set_start_time(since)
             .send()
             .await;
         let out = match out.map_err(|e| map_sdk_error("logs:GetLogEvents", e)) {
@@ -88,6 +91,6 @@ pub(crate) async fn tail(
     Ok(events
         .into_iter()
         .skip(skip)
-        .map(|(_, m)| m.trim_end().to_owned())
+        .map(|(t, m)| (t, m.trim_end().to_owned()))
         .collect())
 }

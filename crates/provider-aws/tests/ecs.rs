@@ -319,6 +319,15 @@ async fn a_rolled_back_deploy_fails_with_stopped_task_reasons_and_last_log_lines
 
     let lines = p.recent_logs(&svc, Some(&d.id), 1).await.unwrap();
     assert_eq!(lines, vec!["KeyError: JWT_SECRET".to_owned()]);
+
+    // What `staging logs --deploy` reads: the deploy's lines, oldest first.
+    let query = staging_core::LogQuery {
+        deploy_id: Some(d.id.clone()),
+        ..staging_core::LogQuery::last(2)
+    };
+    let lines = p.logs(&svc, &query).await.unwrap();
+    let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(texts, ["booting", "KeyError: JWT_SECRET"], "{lines:?}");
 }
 
 #[tokio::test]

@@ -45,7 +45,9 @@ use staging_core::{
 };
 
 use process::ServiceProcess;
-pub use settings::{LocalEnvironmentConfig, LocalServiceConfig, LocalServiceSettings};
+pub use settings::{
+    DEFAULT_SETTLE, LocalEnvironmentConfig, LocalServiceConfig, LocalServiceSettings,
+};
 
 const NAME: &str = "local";
 
@@ -76,6 +78,8 @@ struct Record {
     port: u16,
     /// Whether this deploy was ever live: rollback goes back to the last such one.
     was_live: bool,
+    /// When its process started (a service without HTTP is live after its settle time).
+    started: std::time::Instant,
     process: Option<ServiceProcess>,
     logs: Arc<Mutex<VecDeque<String>>>,
 }
@@ -190,6 +194,7 @@ impl LocalProvider {
             raw_status: "starting".into(),
             port,
             was_live: false,
+            started: std::time::Instant::now(),
             process: Some(process),
             logs,
         };
@@ -229,6 +234,8 @@ impl LocalProvider {
             return Ok(nothing);
         };
         let health_path = self.settings(&service.name)?.health_path.clone();
+        let http = health_path.is_some();
+        let health_path = health_path.unwrap_or_default();
         let announced = match state::read(&path) {
             Ok(None) => return Ok(nothing),
             Ok(Some(s)) if s.service == service.name && s.environment == service.environment => s,
@@ -257,10 +264,12 @@ impl LocalProvider {
             );
             return Ok(nothing);
         }
-        let healthy = self
-            .healthy(announced.port, &health_path)
-            .await
-            .unwrap_or(false);
+        // A service without HTTP: its process being alive is all there is to check.
+        let healthy = !http
+            || self
+                .healthy(announced.port, &health_path)
+                .await
+                .unwrap_or(false);
         let deploy = Deploy {
             id: announced.deploy_id.clone(),
             status: if healthy {
@@ -283,7 +292,7 @@ impl LocalProvider {
         Ok(LiveState {
             live: healthy.then(|| deploy.clone()),
             latest: Some(deploy),
-            url: healthy.then(|| Self::url(announced.port)),
+            url: (healthy && http).then(|| Self::url(announced.port)),
         })
     }
 }
@@ -328,6 +337,8 @@ impl Provider for LocalProvider {
     }
 
     async fn live_state(&self, service: &ServiceHandle) -> Result<LiveState> {
+        // A service without HTTP has no URL.
+        let http = self.settings(&service.name)?.health_path.is_some();
         {
             let state = self.lock();
             if let Some(slot) = state
@@ -342,7 +353,7 @@ impl Provider for LocalProvider {
                 return Ok(LiveState {
                     latest: slot.deploys.last().map(Record::to_deploy),
                     live: live.map(Record::to_deploy),
-                    url: live.map(|d| Self::url(d.port)),
+                    url: live.filter(|_| http).map(|d| Self::url(d.port)),
                 });
             }
         }
@@ -358,8 +369,13 @@ impl Provider for LocalProvider {
     }
 
     async fn deploy_status(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
-        let health_path = self.settings(&service.name)?.health_path.clone();
-        let port = {
+        let settings = self.settings(&service.name)?;
+        let (health_path, settle) = (settings.health_path.clone(), settings.settle);
+        let what = health_path
+            .as_deref()
+            .map(|p| format!("{p} answered"))
+            .unwrap_or_else(|| format!("it stayed up for {}", humantime::format_duration(settle)));
+        let (port, up_for) = {
             let mut state = self.lock();
             let record = find(&mut state, service, deploy_id)?;
             if record.status.is_terminal() {
@@ -367,22 +383,31 @@ impl Provider for LocalProvider {
             }
             if let Some(code) = record.process.as_mut().and_then(ServiceProcess::exited) {
                 record.status = DeployStatus::Failed;
-                record.raw_status = format!("exited ({code}) before {health_path} answered");
+                record.raw_status = format!("exited ({code}) before {what}");
                 record.process = None;
                 return Ok(record.to_deploy());
             }
-            record.port
+            (record.port, record.started.elapsed())
         };
-        let healthy = self.healthy(port, &health_path).await;
+        // A service without HTTP is live once its process has stayed up for the settle time.
+        let healthy = match &health_path {
+            Some(path) => self.healthy(port, path).await,
+            None => Ok(up_for >= settle),
+        };
         let state_file = self.state_file(service);
         let mut state = self.lock();
         let slot = state
             .get_mut(&service.name)
             .ok_or_else(|| Error::not_found(deploy_id.to_owned()))?;
-        let raw = match &healthy {
-            Ok(true) => "live".to_owned(),
-            Ok(false) => format!("starting ({health_path} not 2xx yet)"),
-            Err(_) => format!("starting (port {port} not answering yet)"),
+        let raw = match (&healthy, &health_path) {
+            (Ok(true), _) => "live".to_owned(),
+            (Ok(false), Some(path)) => format!("starting ({path} not 2xx yet)"),
+            (Ok(false), None) => format!(
+                "settling (up {}s of {}s, no HTTP)",
+                up_for.as_secs(),
+                settle.as_secs()
+            ),
+            (Err(_), _) => format!("starting (port {port} not answering yet)"),
         };
         if healthy.unwrap_or(false) {
             // The new deploy takes the traffic; the ones before it stop.
@@ -419,7 +444,8 @@ impl Provider for LocalProvider {
             let state = self.lock();
             let slot = state
                 .get(&service.name)
-                .ok_or_else(|| Error::not_found(format!("deploys of {}", service.name)))?;
+                .filter(|s| !s.deploys.is_empty())
+                .ok_or_else(|| not_deployed_here(service))?;
             let live_idx = slot
                 .deploys
                 .iter()
@@ -438,6 +464,21 @@ impl Provider for LocalProvider {
                 })?
         };
         self.start(service, &previous)
+    }
+
+    /// Starts the commit of the named earlier deploy again, as a new deploy.
+    async fn rollback_to(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+        let commit = {
+            let mut state = self.lock();
+            if state
+                .get(&service.name)
+                .is_none_or(|s| s.deploys.is_empty())
+            {
+                return Err(not_deployed_here(service));
+            }
+            find(&mut state, service, deploy_id)?.commit.clone()
+        };
+        self.start(service, &commit)
     }
 
     async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
@@ -496,7 +537,13 @@ impl Provider for LocalProvider {
             return Ok(vec![]);
         };
         let record = match deploy_id {
-            Some(id) => slot.deploys.iter().find(|d| d.id == id),
+            // A deploy id this provider never started is an error, as on the platforms.
+            Some(id) => Some(
+                slot.deploys
+                    .iter()
+                    .find(|d| d.id == id)
+                    .ok_or_else(|| Error::not_found(format!("deploy {id} of {}", service.name)))?,
+            ),
             None => slot.deploys.last(),
         };
         let Some(record) = record else {
@@ -531,6 +578,18 @@ fn announce(record: &mut Record, service: &ServiceHandle, path: PathBuf) {
         started_at: state::now(),
     };
     process.publish(path, &announced);
+}
+
+/// A rollback asked of a provider that deployed nothing: local deploys live only in the
+/// process that made them, so another process has no earlier deploy to return to.
+fn not_deployed_here(service: &ServiceHandle) -> Error {
+    Error::not_supported(
+        NAME,
+        format!(
+            "rolling back `{}` from another process: local services and their earlier deploys live only in the `staging up` or `staging promote` that started them (`promote` rolls back by itself when a check fails after the deploy)",
+            service.name
+        ),
+    )
 }
 
 fn find<'a>(

@@ -23,8 +23,12 @@ pub struct LocalServiceSettings {
     pub port_env: String,
     /// The variable the deployed commit is passed in (default `STAGING_COMMIT`).
     pub commit_env: String,
-    /// The path that answers 2xx when healthy (the service's `health_path`, default `/`).
-    pub health_path: String,
+    /// The path that answers 2xx when healthy (the service's `health_path`, default `/`);
+    /// `None` for a service with `http = false`, which is live once its process has stayed
+    /// up for `settle`.
+    pub health_path: Option<String>,
+    /// How long a service without HTTP must stay up to count as live (default 3s).
+    pub settle: Duration,
     /// How long a process has to exit after SIGTERM before it is killed.
     pub stop_timeout: Duration,
 }
@@ -58,7 +62,16 @@ pub struct LocalServiceConfig {
     #[serde(default, deserialize_with = "humantime_serde_compat::deserialize")]
     #[schemars(with = "Option<String>")]
     pub stop_timeout: Option<Duration>,
+    /// For a service with `http = false`: how long its process must stay up to count as
+    /// live (`3s` by default).
+    #[serde(default, deserialize_with = "humantime_serde_compat::deserialize")]
+    #[schemars(with = "Option<String>")]
+    pub settle: Option<Duration>,
 }
+
+/// How long a service without HTTP must stay up before it counts as live, by default: long
+/// enough for a worker that fails on a missing variable or an unreachable queue at boot.
+pub const DEFAULT_SETTLE: Duration = Duration::from_secs(3);
 
 /// `stop_timeout = "5s"`, without pulling humantime-serde into this crate's public API.
 mod humantime_serde_compat {
@@ -95,17 +108,31 @@ impl LocalServiceSettings {
                 settings.error_at("command", format!("service `{name}`: `command` is empty"))
             );
         }
-        let raw = settings.value;
-        let health_path = service
-            .health_path
-            .clone()
-            .unwrap_or_else(|| "/".to_owned());
-        if !health_path.starts_with('/') {
+        let health_path = match (&service.health_path, service.http) {
+            (Some(_), false) => {
+                return Err(spec.error_at(
+                    &format!("services.{name}.health_path"),
+                    format!("service `{name}` has `http = false`: it has no health path (remove `health_path`, or `http = false`)"),
+                ));
+            }
+            (None, false) => None,
+            (path, true) => Some(path.clone().unwrap_or_else(|| "/".to_owned())),
+        };
+        if let Some(path) = &health_path
+            && !path.starts_with('/')
+        {
             return Err(spec.error_at(
                 &format!("services.{name}.health_path"),
                 "`health_path` must start with `/`",
             ));
         }
+        if settings.value.settle.is_some() && service.http {
+            return Err(settings.error_at(
+                "settle",
+                format!("`settle` is for services with `http = false`; `{name}` is live when {} answers", health_path.as_deref().unwrap_or("/")),
+            ));
+        }
+        let raw = settings.value;
         Ok(LocalServiceSettings {
             command: raw.command,
             workdir: raw
@@ -118,6 +145,7 @@ impl LocalServiceSettings {
                 .commit_env
                 .unwrap_or_else(|| "STAGING_COMMIT".to_owned()),
             health_path,
+            settle: raw.settle.unwrap_or(DEFAULT_SETTLE),
             stop_timeout: raw.stop_timeout.unwrap_or(Duration::from_secs(5)),
         })
     }
@@ -130,7 +158,8 @@ impl LocalServiceSettings {
             port: None,
             port_env: "PORT".to_owned(),
             commit_env: "STAGING_COMMIT".to_owned(),
-            health_path: health_path.to_owned(),
+            health_path: Some(health_path.to_owned()),
+            settle: DEFAULT_SETTLE,
             stop_timeout: Duration::from_secs(5),
         }
     }

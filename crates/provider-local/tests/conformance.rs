@@ -133,3 +133,43 @@ async fn dropping_the_provider_stops_its_processes() {
         "the service still answers after the provider was dropped"
     );
 }
+
+#[tokio::test]
+async fn logs_of_a_live_service_are_its_output_lines_and_a_deploy_names_its_own() {
+    let (p, _dir) = provider_with(vec!["python3", "server.py"]);
+    let svc = p.locate("staging", "web").await.unwrap();
+    let commit = staging_core::testkit::COMMIT_A;
+    let d = p
+        .deploy(&svc, &DeployRequest::commit(commit))
+        .await
+        .unwrap();
+    p.wait_until_live(&svc, &d.id, Duration::from_secs(30), &mut |_| {})
+        .await
+        .unwrap();
+    let query = staging_core::LogQuery {
+        deploy_id: Some(d.id.clone()),
+        ..staging_core::LogQuery::last(5)
+    };
+    let mut lines = vec![];
+    for _ in 0..50 {
+        lines = p.logs(&svc, &query).await.unwrap();
+        if !lines.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(texts, [format!("booting commit {commit}")], "{lines:?}");
+    assert!(
+        p.logs(
+            &svc,
+            &staging_core::LogQuery {
+                deploy_id: Some("no-such-deploy".into()),
+                ..staging_core::LogQuery::last(5)
+            }
+        )
+        .await
+        .is_err(),
+        "an unknown deploy's logs are not an error"
+    );
+}

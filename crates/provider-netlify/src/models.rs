@@ -31,6 +31,10 @@ pub(crate) struct DeployJson {
     pub(crate) error_message: Option<String>,
     pub(crate) locked: Option<bool>,
     pub(crate) skipped: Option<bool>,
+    pub(crate) title: Option<String>,
+    pub(crate) created_at: Option<String>,
+    pub(crate) updated_at: Option<String>,
+    pub(crate) published_at: Option<String>,
     /// Not in the description; Netlify's answers carry it, and `failed_build` tells a build a
     /// plugin failed (whose message can also say "Canceled build") from one that was canceled.
     pub(crate) plugin_state: Option<String>,

@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use staging_core::pipeline::commits_match;
 use staging_core::{
     Backoff, Capabilities, Capability, Deploy, DeployRequest, DeployStatus, DeployTarget, Error,
-    LiveState, Provider, Result, ServiceHandle, async_trait,
+    LiveState, LogLine, LogQuery, Provider, Result, ServiceHandle, async_trait,
 };
 use url::Url;
 
@@ -256,6 +256,47 @@ fn canceled_not_failed(d: &DeployJson) -> bool {
         && d.error_message
             .as_deref()
             .is_some_and(|m| m.to_ascii_lowercase().contains("cancel"))
+}
+
+/// The lines of one deploy's record, oldest first.
+fn deploy_log(d: &DeployJson) -> Vec<LogLine> {
+    let line = |at: &Option<String>, text: String| LogLine {
+        at: at.clone().filter(|t| !t.is_empty()),
+        text,
+    };
+    let short = |c: &str| c.chars().take(12).collect::<String>();
+    let mut out = vec![line(
+        &d.created_at,
+        format!(
+            "deploy {} created: {} {}{}",
+            d.id,
+            d.context.as_deref().unwrap_or("unknown context"),
+            d.branch.as_deref().unwrap_or("-"),
+            d.commit_ref
+                .as_deref()
+                .map(|c| format!("@{}", short(c)))
+                .unwrap_or_default(),
+        ) + &d
+            .title
+            .as_deref()
+            .map(|t| format!(" ({t})"))
+            .unwrap_or_default(),
+    )];
+    let state = d.state.as_deref().unwrap_or("unknown");
+    out.push(line(&d.updated_at, format!("deploy {} is {state}", d.id)));
+    if let Some(m) = d.error_message.as_deref().filter(|m| !m.is_empty()) {
+        out.push(line(&d.updated_at, format!("deploy {}: {m}", d.id)));
+    }
+    if d.published_at.as_deref().is_some_and(|p| !p.is_empty()) {
+        out.push(line(&d.published_at, format!("deploy {} published", d.id)));
+    }
+    if d.locked == Some(true) {
+        out.push(line(
+            &d.updated_at,
+            format!("deploy {}: auto publishing is locked on it", d.id),
+        ));
+    }
+    out
 }
 
 fn to_deploy(d: &DeployJson) -> Deploy {
@@ -550,6 +591,44 @@ impl NetlifyProvider {
             .ok_or_else(|| Error::not_found(format!("a published deploy of site {site_id}")))
     }
 
+    /// Publish `deploy_id` again (`restoreSiteDeploy`). The lock is kept as it was: when
+    /// auto publishing was locked on the deploy published before (`current`), the restored
+    /// deploy is locked too, so a freeze survives the rollback; an unlocked site stays
+    /// unlocked, so the next production deploy publishes as usual.
+    async fn restore(
+        &self,
+        service: &ServiceHandle,
+        current: &DeployJson,
+        deploy_id: &str,
+    ) -> Result<Deploy> {
+        let d: DeployJson = self
+            .client
+            .json(
+                "restoreSiteDeploy",
+                self.client.request(
+                    Method::POST,
+                    self.client
+                        .endpoint(&["sites", &service.id, "deploys", deploy_id, "restore"]),
+                ),
+            )
+            .await?;
+        tracing::info!(site = %service.id, deploy = %d.id, "netlify deploy restored");
+        if current.locked == Some(true) && d.locked != Some(true) && current.id != d.id {
+            let locked: DeployJson = self
+                .client
+                .json(
+                    "lockDeploy",
+                    self.client.request(
+                        Method::POST,
+                        self.client.endpoint(&["deploys", &d.id, "lock"]),
+                    ),
+                )
+                .await?;
+            return Ok(to_deploy(&locked));
+        }
+        Ok(to_deploy(&d))
+    }
+
     /// Lock the published deploy: Netlify stops auto-publishing new production deploys until
     /// it is unlocked (a freeze, or keeping a restored deploy live).
     pub async fn lock_published_deploy(&self, service: &ServiceHandle) -> Result<Deploy> {
@@ -620,6 +699,7 @@ impl Provider for NetlifyProvider {
             .with(Capability::ReadEnv, true)
             .with(Capability::WriteEnv, true)
             .with(Capability::Cancel, true)
+            .with(Capability::Logs, true)
     }
 
     fn poll_interval(&self) -> Duration {
@@ -781,24 +861,14 @@ impl Provider for NetlifyProvider {
                     && !matches!((&d.commit_ref, &current.commit_ref), (Some(a), Some(b)) if commits_match(a, b))
             })
             .ok_or_else(|| Error::not_found(format!("an earlier ready production deploy of site {} to restore", service.id)))?;
-        let d: DeployJson = self
-            .client
-            .json(
-                "restoreSiteDeploy",
-                self.client.request(
-                    Method::POST,
-                    self.client.endpoint(&[
-                        "sites",
-                        &service.id,
-                        "deploys",
-                        &previous.id,
-                        "restore",
-                    ]),
-                ),
-            )
-            .await?;
-        tracing::info!(site = %service.id, deploy = %d.id, "netlify deploy restored");
-        Ok(to_deploy(&d))
+        self.restore(service, &current, &previous.id).await
+    }
+
+    /// `restoreSiteDeploy` of the named production deploy (see [`NetlifyProvider::restore`]).
+    async fn rollback_to(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+        self.production_only(service, "rollback")?;
+        let current = self.published(&service.id).await?;
+        self.restore(service, &current, deploy_id).await
     }
 
     async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
@@ -820,14 +890,57 @@ impl Provider for NetlifyProvider {
 
     async fn recent_logs(
         &self,
-        _service: &ServiceHandle,
-        _deploy_id: Option<&str>,
-        _lines: usize,
+        service: &ServiceHandle,
+        deploy_id: Option<&str>,
+        lines: usize,
     ) -> Result<Vec<String>> {
-        Err(Error::not_supported(
-            PROVIDER,
-            "logs (Netlify streams build logs outside its REST API)",
-        ))
+        let query = LogQuery {
+            deploy_id: deploy_id.map(str::to_owned),
+            lines,
+            since: None,
+        };
+        Ok(self
+            .logs(service, &query)
+            .await?
+            .into_iter()
+            .map(|l| match l.at {
+                Some(t) => format!("{t} {}", l.text),
+                None => l.text,
+            })
+            .collect())
+    }
+
+    /// The deploy log as Netlify's REST API has it: each deploy's record (created, its
+    /// state and error, published, locked) of the named deploy, or of the context's recent
+    /// deploys. The build's own output is streamed outside the REST API and is not here.
+    async fn logs(&self, service: &ServiceHandle, query: &LogQuery) -> Result<Vec<LogLine>> {
+        let target = self.target(&service.name)?;
+        let deploys = match &query.deploy_id {
+            Some(id) => vec![
+                self.client
+                    .json::<DeployJson>(
+                        "getSiteDeploy",
+                        self.client.request(
+                            Method::GET,
+                            self.client.endpoint(&["sites", &service.id, "deploys", id]),
+                        ),
+                    )
+                    .await?,
+            ],
+            None => {
+                self.list_deploys(&service.id, &target.context, RECENT_DEPLOYS)
+                    .await?
+            }
+        };
+        let since = query.since;
+        let mut out: Vec<LogLine> = deploys.iter().rev().flat_map(deploy_log).collect();
+        out.retain(|l| match (since, l.at.as_deref()) {
+            (Some(since), Some(at)) => humantime::parse_rfc3339_weak(at).is_ok_and(|t| t >= since),
+            (Some(_), None) => false,
+            (None, _) => true,
+        });
+        let skip = out.len().saturating_sub(query.lines);
+        Ok(out.split_off(skip))
     }
 
     /// `cancelSiteDeploy`. When Netlify refuses (the deploy finished first: ready, failed, or

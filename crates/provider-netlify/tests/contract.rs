@@ -357,6 +357,39 @@ async fn restore_publishes_the_previous_deploy_and_lock_holds_it() {
 }
 
 #[tokio::test]
+async fn logs_of_a_deploy_are_its_record_created_ready_and_published() {
+    let fake = &support::stack().fake;
+    let (site, _) = fake.add_site("shop");
+    let p = support::provider(&site, DeployContext::Production);
+    let svc = p.locate("production", "web").await.unwrap();
+    fake.push(&site, "main", SHA_1);
+    let d = p.deploy(&svc, &DeployRequest::commit(SHA_1)).await.unwrap();
+    p.wait_until_live(&svc, &d.id, WAIT, &mut |_| {})
+        .await
+        .unwrap();
+    let query = staging_core::LogQuery {
+        deploy_id: Some(d.id.clone()),
+        ..staging_core::LogQuery::last(10)
+    };
+    let lines = p.logs(&svc, &query).await.expect("logs");
+    let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+    assert!(
+        texts[0].starts_with(&format!("deploy {} created", d.id))
+            && texts[0].contains(&SHA_1[..12]),
+        "{texts:?}"
+    );
+    assert!(
+        texts.contains(&format!("deploy {} is ready", d.id).as_str()),
+        "{texts:?}"
+    );
+    let last = p
+        .logs(&svc, &staging_core::LogQuery::last(1))
+        .await
+        .expect("logs");
+    assert_eq!(last.len(), 1, "--lines is not honoured: {last:?}");
+}
+
+#[tokio::test]
 async fn canceling_a_building_deploy_stops_it_and_the_published_deploy_stays_live() {
     let fake = &support::stack().fake;
     let (site, _) = fake.add_site("shop");
@@ -734,6 +767,13 @@ impl Provider for PushThenDeploy {
     async fn rollback(&self, service: &ServiceHandle) -> staging_core::Result<Deploy> {
         self.inner.rollback(service).await
     }
+    async fn rollback_to(
+        &self,
+        service: &ServiceHandle,
+        deploy_id: &str,
+    ) -> staging_core::Result<Deploy> {
+        self.inner.rollback_to(service, deploy_id).await
+    }
     async fn env_vars(
         &self,
         service: &ServiceHandle,
@@ -750,6 +790,13 @@ impl Provider for PushThenDeploy {
     }
     async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> staging_core::Result<()> {
         self.inner.delete_env_var(service, key).await
+    }
+    async fn logs(
+        &self,
+        service: &ServiceHandle,
+        query: &staging_core::LogQuery,
+    ) -> staging_core::Result<Vec<staging_core::LogLine>> {
+        self.inner.logs(service, query).await
     }
     async fn recent_logs(
         &self,

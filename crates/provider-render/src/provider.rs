@@ -10,8 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use staging_core::pipeline::commits_match;
 use staging_core::{
-    Capabilities, Deploy, DeployRequest, DeployTarget, Error, LiveState, Provider, Result,
-    ServiceHandle,
+    Capabilities, Deploy, DeployRequest, DeployTarget, Error, LiveState, LogLine, LogQuery,
+    Provider, Result, ServiceHandle,
 };
 
 use crate::builder::ServiceRef;
@@ -334,14 +334,20 @@ impl Provider for RenderProvider {
                     service.name
                 ))
             })?;
+        self.rollback_to(service, &previous.id).await
+    }
+
+    /// `POST /services/{id}/rollback` with the deploy to return to: Render starts a new
+    /// deploy (trigger `rollback`) of that deploy's commit or image.
+    async fn rollback_to(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
         let raw: RawDeploy = self
             .client()
             .write(
                 Method::POST,
                 &["services", &service.id, "rollback"],
-                &json!({ "deployId": previous.id }),
+                &json!({ "deployId": deploy_id }),
                 Pace::Deploy(&service.id),
-                &format!("rollback of {} to {}", service.name, previous.id),
+                &format!("rollback of {} to {deploy_id}", service.name),
             )
             .await?;
         Ok(raw.to_deploy())
@@ -402,6 +408,27 @@ impl Provider for RenderProvider {
         deploy_id: Option<&str>,
         lines: usize,
     ) -> Result<Vec<String>> {
+        let query = LogQuery {
+            deploy_id: deploy_id.map(str::to_owned),
+            lines,
+            since: None,
+        };
+        Ok(self
+            .logs(service, &query)
+            .await?
+            .into_iter()
+            .map(|l| match l.at {
+                Some(t) => format!("{t} {}", l.text),
+                None => l.text,
+            })
+            .collect())
+    }
+
+    /// `GET /logs` for the service (`resource`), newest first page by page (`direction =
+    /// backward`, `nextEndTime`), within the deploy's start and end when one is named and
+    /// from `since` (`startTime`) when given; returned oldest first.
+    async fn logs(&self, service: &ServiceHandle, query: &LogQuery) -> Result<Vec<LogLine>> {
+        let lines = query.lines;
         let svc = self.service(&service.id).await?;
         let owner = svc
             .owner_id
@@ -413,12 +440,19 @@ impl Provider for RenderProvider {
                 ))
             })?;
         let mut window: (Option<String>, Option<String>) = (None, None);
-        if let Some(id) = deploy_id {
+        if let Some(id) = &query.deploy_id {
             let d = self.raw_deploy(&service.id, id).await?;
             window = (
                 d.started_at.or(d.created_at),
                 d.finished_at.or(d.updated_at),
             );
+        }
+        if let Some(since) = query.since {
+            let since = humantime::format_rfc3339_seconds(since).to_string();
+            // The later of the deploy's start and `since` (RFC 3339 in UTC sorts as text).
+            if window.0.as_ref().is_none_or(|start| *start < since) {
+                window.0 = Some(since);
+            }
         }
         let mut out = vec![];
         let mut end = window.1.clone();
@@ -440,9 +474,9 @@ impl Provider for RenderProvider {
                 .get(&["logs"], &query, &format!("logs of {}", service.name))
                 .await?;
             let got = page.logs.len();
-            out.extend(page.logs.into_iter().map(|l| match l.timestamp {
-                Some(t) => format!("{t} {}", l.message),
-                None => l.message,
+            out.extend(page.logs.into_iter().map(|l| LogLine {
+                at: l.timestamp,
+                text: l.message,
             }));
             match page.next_end_time {
                 Some(next) if page.has_more && got > 0 && end.as_deref() != Some(next.as_str()) => {

@@ -484,3 +484,30 @@ async fn the_api_key_never_shows_in_debug_or_errors() {
     assert!(!shown.contains("canary-7e3a"), "{shown}");
     stand_in().prism.assert_no_violations();
 }
+
+#[tokio::test]
+async fn logs_of_a_service_are_the_newest_lines_oldest_first() {
+    let (id, h) = service("worker-recent-logs", Kind::Worker).await;
+    stand_in()
+        .fake
+        .set_logs(&id, &["booting", "connected to queue", "job 7 done"]);
+    let p = via_prism();
+    let lines = p
+        .logs(&h, &staging_core::LogQuery::last(2))
+        .await
+        .expect("logs");
+    let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(texts, ["connected to queue", "job 7 done"], "{lines:?}");
+    assert!(
+        lines.iter().all(|l| l.at.is_some()),
+        "Render gives each line a time: {lines:?}"
+    );
+    let writes: Vec<String> = stand_in()
+        .fake
+        .requests_for(&id)
+        .into_iter()
+        .filter(|r| !r.starts_with("GET "))
+        .collect();
+    assert!(writes.is_empty(), "reading logs wrote: {writes:?}");
+    stand_in().prism.assert_no_violations();
+}

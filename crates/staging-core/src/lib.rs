@@ -43,7 +43,7 @@ pub use migration::{
 pub use probe::{DynProbe, Probe, ProbeOutcome};
 pub use provider::{
     Capabilities, Capability, Deploy, DeployRequest, DeployStatus, DeployTarget, DynProvider,
-    LiveState, Provider, ProviderExt, ServiceHandle, WaitProgress,
+    LiveState, LogLine, LogQuery, Provider, ProviderExt, ServiceHandle, WaitProgress,
 };
 pub use redact::Redactor;
 pub use registry::{ProviderFactory, ProviderRegistry};

@@ -201,6 +201,39 @@ impl LiveState {
     }
 }
 
+/// What `staging logs` asks for: the last `lines` lines of a service (of one deploy when
+/// `deploy_id` is given), only those written at or after `since` when given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogQuery {
+    /// One deploy's lines only.
+    pub deploy_id: Option<String>,
+    /// At most this many lines, the newest.
+    pub lines: usize,
+    /// Only lines written at or after this time.
+    pub since: Option<std::time::SystemTime>,
+}
+
+impl LogQuery {
+    /// The last `lines` lines of the service.
+    pub fn last(lines: usize) -> Self {
+        LogQuery {
+            deploy_id: None,
+            lines,
+            since: None,
+        }
+    }
+}
+
+/// One log line, with the time the platform gives it when it gives one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogLine {
+    /// When it was written (RFC 3339), when the platform says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// The line as the service wrote it (callers redact before showing it).
+    pub text: String,
+}
+
 /// A hosting platform: finds services, reads their state, deploys, rolls back, and reads and
 /// writes their environment variables.
 ///
@@ -244,6 +277,18 @@ pub trait Provider: Debug + Send + Sync + 'static {
     /// Roll back to the previous live deploy; returns the deploy now going live.
     async fn rollback(&self, service: &ServiceHandle) -> Result<Deploy>;
 
+    /// Roll back to one earlier deploy of the service, named by its id (`staging rollback
+    /// --to`, and the automatic rollback after a failed promote, which returns to the deploy
+    /// that was live before); returns the deploy now going live. Covered by
+    /// [`Capabilities::rollback`]: a provider that cannot says [`Error::NotSupported`].
+    async fn rollback_to(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+        let _ = (service, deploy_id);
+        Err(Error::not_supported(
+            self.name(),
+            "rolling back to a named deploy",
+        ))
+    }
+
     /// All environment variables of the service.
     async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>>;
 
@@ -265,6 +310,24 @@ pub trait Provider: Debug + Send + Sync + 'static {
         deploy_id: Option<&str>,
         lines: usize,
     ) -> Result<Vec<String>>;
+
+    /// Log lines as [`LogQuery`] asks (`staging logs`), oldest first. Providers whose
+    /// platform has timestamps implement it; the default serves queries without `since`
+    /// from [`Provider::recent_logs`] and says [`Error::NotSupported`] to `since`.
+    async fn logs(&self, service: &ServiceHandle, query: &LogQuery) -> Result<Vec<LogLine>> {
+        if query.since.is_some() {
+            return Err(Error::not_supported(
+                self.name(),
+                "log lines since a time (the platform gives its lines no time)",
+            ));
+        }
+        Ok(self
+            .recent_logs(service, query.deploy_id.as_deref(), query.lines)
+            .await?
+            .into_iter()
+            .map(|text| LogLine { at: None, text })
+            .collect())
+    }
 
     /// Cancel a deploy that is not live yet (`staging up --cancel-on-interrupt`). Providers
     /// that cannot say [`Error::NotSupported`] and leave [`Capabilities::cancel`] off.
@@ -316,6 +379,13 @@ macro_rules! forward_provider {
             async fn rollback(&self, service: &ServiceHandle) -> Result<Deploy> {
                 (**self).rollback(service).await
             }
+            async fn rollback_to(
+                &self,
+                service: &ServiceHandle,
+                deploy_id: &str,
+            ) -> Result<Deploy> {
+                (**self).rollback_to(service, deploy_id).await
+            }
             async fn env_vars(
                 &self,
                 service: &ServiceHandle,
@@ -340,6 +410,13 @@ macro_rules! forward_provider {
                 lines: usize,
             ) -> Result<Vec<String>> {
                 (**self).recent_logs(service, deploy_id, lines).await
+            }
+            async fn logs(
+                &self,
+                service: &ServiceHandle,
+                query: &LogQuery,
+            ) -> Result<Vec<LogLine>> {
+                (**self).logs(service, query).await
             }
             async fn cancel_deploy(
                 &self,

@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 
 use crate::error::{Error, Result};
-use crate::provider::{Capabilities, Deploy, DeployRequest, LiveState, Provider, ServiceHandle};
+use crate::provider::{
+    Capabilities, Deploy, DeployRequest, LiveState, LogLine, LogQuery, Provider, ServiceHandle,
+};
 
 /// Exponential backoff between `initial` and `max`, doubling each step, with a little jitter
 /// so that many waiters do not poll in lockstep.
@@ -208,6 +210,11 @@ impl<P: Provider> Provider for RetryProvider<P> {
             .run_when(|| self.inner.rollback(service), is_rate_limit)
             .await
     }
+    async fn rollback_to(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+        self.policy
+            .run_when(|| self.inner.rollback_to(service, deploy_id), is_rate_limit)
+            .await
+    }
     async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
         self.policy.run(|| self.inner.env_vars(service)).await
     }
@@ -235,6 +242,9 @@ impl<P: Provider> Provider for RetryProvider<P> {
         self.policy
             .run(|| self.inner.recent_logs(service, deploy_id, lines))
             .await
+    }
+    async fn logs(&self, service: &ServiceHandle, query: &LogQuery) -> Result<Vec<LogLine>> {
+        self.policy.run(|| self.inner.logs(service, query)).await
     }
     async fn cancel_deploy(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
         self.policy

@@ -15,10 +15,17 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use std::sync::Arc;
+
 use crate::error::Error;
+use crate::pipeline::{
+    AutoRollbackStep, DeployStep, EvidenceStep, Finding, Pipeline, RollbackStep, RunContext, Step,
+    StepReport, StepStatus, VerifyCommitStep, WaitStep,
+};
 use crate::provider::{
     Capability, DeployRequest, DeployStatus, DynProvider, ProviderExt, ServiceHandle,
 };
+use crate::spec::{LoadOptions, LoadedSpec};
 
 /// How long the suite waits for one deploy.
 pub const DEPLOY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -129,6 +136,206 @@ pub async fn rollback_roundtrip(p: &DynProvider, env: &str, service: &str) {
     );
 }
 
+/// Deploy A then B, roll back to A's deploy by its id, and see A live again, verified; an
+/// unknown deploy id is an error before anything changes.
+pub async fn rollback_to_roundtrip(p: &DynProvider, env: &str, service: &str) {
+    let caps = p.capabilities();
+    if !(caps.has(Capability::Rollback) && caps.has(Capability::DeployCommit)) {
+        return;
+    }
+    let svc = locate(p, env, service).await;
+    deploy_and_wait(p, &svc, COMMIT_A).await;
+    let a = p
+        .live_state(&svc)
+        .await
+        .expect("state")
+        .live
+        .expect("A is live");
+    deploy_and_wait(p, &svc, COMMIT_B).await;
+    let done = crate::pipeline::roll_back(p, &svc, Some(&a.id), DEPLOY_TIMEOUT, &mut |_| {})
+        .await
+        .unwrap_or_else(|e| panic!("rollback to deploy {} failed: {e}", a.id));
+    assert!(done.verified, "rollback to A not verified: {done:?}");
+    assert_eq!(
+        done.from.as_ref().and_then(|d| d.commit.as_deref()),
+        Some(COMMIT_B),
+        "the rollback does not say it came from B: {done:?}"
+    );
+    assert_eq!(
+        p.live_state(&svc).await.expect("state").live_commit(),
+        Some(COMMIT_A),
+        "after rollback_to the named deploy's commit is not live"
+    );
+    assert!(
+        crate::pipeline::roll_back(
+            p,
+            &svc,
+            Some("no-such-deploy-0000"),
+            DEPLOY_TIMEOUT,
+            &mut |_| {}
+        )
+        .await
+        .is_err(),
+        "a rollback to an unknown deploy did not fail"
+    );
+    assert_eq!(
+        p.live_state(&svc).await.expect("state").live_commit(),
+        Some(COMMIT_A),
+        "a refused rollback changed the live commit"
+    );
+}
+
+/// A check that fails, standing for a smoke step whose probe failed.
+#[derive(Debug)]
+struct FailingSmoke;
+
+#[async_trait::async_trait]
+impl Step for FailingSmoke {
+    fn name(&self) -> &'static str {
+        "smoke"
+    }
+    async fn run(&self, _ctx: &mut RunContext) -> crate::Result<StepReport> {
+        Ok(StepReport::from_findings(
+            "smoke",
+            "1 of 1 probe(s) failed",
+            vec![Finding::failed("health", "status 500, expected 200")],
+        ))
+    }
+}
+
+/// A spec with one protected environment `env` on `p`'s provider and one service, whose
+/// evidence goes to a fresh directory; the context runs with `p` already built.
+fn protected_context(p: &DynProvider, env: &str, service: &str, commit: &str) -> RunContext {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static RUN: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "staging-testkit-{}-{}",
+        std::process::id(),
+        RUN.fetch_add(1, Ordering::Relaxed)
+    ));
+    let source = format!(
+        "[project]\nname = \"conformance\"\nevidence_dir = {:?}\n\n[environments.{env}]\nprovider = \"{}\"\nprotected = true\ndeploy_timeout = \"60s\"\n\n[services.{service}]\n",
+        dir.display().to_string(),
+        p.name()
+    );
+    let names = [p.name()];
+    let spec = LoadedSpec::parse(dir.join("staging.toml"), source, LoadOptions::new(&names))
+        .unwrap_or_else(|e| panic!("the suite's spec does not load: {e}"));
+    let mut ctx = RunContext::new(Arc::new(spec), env, commit).expect("context");
+    ctx.provider = Some(p.clone());
+    ctx
+}
+
+/// The evidence files written under the context's evidence directory, as text.
+fn evidence_texts(ctx: &RunContext) -> Vec<String> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                walk(&e.path(), out);
+            } else if let Ok(t) = std::fs::read_to_string(e.path()) {
+                out.push(t);
+            }
+        }
+    }
+    let mut out = vec![];
+    walk(&crate::pipeline::evidence_dir(ctx), &mut out);
+    out
+}
+
+/// A promote-shaped run on a protected environment: A is live, the run deploys B, B goes
+/// live and verifies, then its smoke step fails. The automatic rollback returns the service
+/// to A's deploy, waits until live, verifies A is served again, and the evidence of the
+/// run records it; the run fails (exit code 1).
+pub async fn auto_rollback_after_failed_smoke(p: &DynProvider, env: &str, service: &str) {
+    let caps = p.capabilities();
+    if !(caps.has(Capability::Rollback) && caps.has(Capability::DeployCommit)) {
+        return;
+    }
+    let svc = locate(p, env, service).await;
+    deploy_and_wait(p, &svc, COMMIT_A).await;
+    let mut ctx = protected_context(p, env, service, COMMIT_B);
+    let pipeline = Pipeline::new()
+        .step(DeployStep)
+        .step(WaitStep)
+        .step(VerifyCommitStep)
+        .step(FailingSmoke)
+        .step(AutoRollbackStep)
+        .step(EvidenceStep);
+    let report = pipeline.run(&mut ctx).await;
+    let step = |name: &str| {
+        report
+            .steps
+            .iter()
+            .find(|s| s.step == name)
+            .unwrap_or_else(|| panic!("no {name} step in {report:?}"))
+    };
+    assert_eq!(
+        step("verify").status,
+        StepStatus::Passed,
+        "B did not verify: {report:?}"
+    );
+    let rollback = step("rollback");
+    assert_eq!(
+        rollback.status,
+        StepStatus::Passed,
+        "the automatic rollback did not pass: {rollback:?}"
+    );
+    assert_eq!(
+        report.exit_code(),
+        1,
+        "a rolled-back promote must still fail"
+    );
+    assert_eq!(
+        p.live_state(&svc).await.expect("state").live_commit(),
+        Some(COMMIT_A),
+        "after the automatic rollback A is not live again"
+    );
+    assert_eq!(step("evidence").status, StepStatus::Passed, "{report:?}");
+    let recorded = evidence_texts(&ctx);
+    assert!(
+        recorded
+            .iter()
+            .any(|t| t.contains("\"rollback\"") && t.contains(&COMMIT_A[..12])),
+        "the evidence does not record the rollback to A: {recorded:?}"
+    );
+}
+
+/// `staging rollback` on a protected environment: B live, roll back, A live and verified,
+/// recorded in that environment's evidence under the commit now live.
+pub async fn rollback_recorded_on_protected(p: &DynProvider, env: &str, service: &str) {
+    let caps = p.capabilities();
+    if !(caps.has(Capability::Rollback) && caps.has(Capability::DeployCommit)) {
+        return;
+    }
+    let svc = locate(p, env, service).await;
+    deploy_and_wait(p, &svc, COMMIT_A).await;
+    deploy_and_wait(p, &svc, COMMIT_B).await;
+    let mut ctx = protected_context(p, env, service, "unknown");
+    let pipeline = Pipeline::new()
+        .step(RollbackStep::new().service(service))
+        .step(EvidenceStep);
+    let report = pipeline.run(&mut ctx).await;
+    assert!(report.ok, "the rollback failed: {report:?}");
+    let finding = &report.steps[0].findings[0];
+    assert!(
+        finding.message.contains(&COMMIT_B[..12]) && finding.message.contains(&COMMIT_A[..12]),
+        "the rollback does not say from B to A: {}",
+        finding.message
+    );
+    assert_eq!(
+        report.commit, COMMIT_A,
+        "the record is not keyed by the commit now live"
+    );
+    let recorded = evidence_texts(&ctx);
+    assert!(
+        recorded
+            .iter()
+            .any(|t| t.contains("\"rollback\"")
+                && t.contains(&format!("\"environment\": \"{env}\""))),
+        "the rollback is not recorded in {env}'s evidence: {recorded:?}"
+    );
+}
+
 /// Every operation `capabilities()` declares unsupported answers `NotSupported`.
 pub async fn unsupported_is_declared(p: &DynProvider, env: &str, service: &str) {
     let caps = p.capabilities();
@@ -158,6 +365,10 @@ pub async fn unsupported_is_declared(p: &DynProvider, env: &str, service: &str) 
     }
     if !caps.has(Capability::Rollback) {
         check("rollback", p.rollback(&svc).await.map(drop));
+        check(
+            "rollback to a deploy",
+            p.rollback_to(&svc, "no-such-deploy").await.map(drop),
+        );
     }
     if !caps.has(Capability::ReadEnv) {
         check("read env vars", p.env_vars(&svc).await.map(drop));
@@ -213,6 +424,9 @@ pub async fn run_all(p: &DynProvider, env: &str, service: &str) {
     deploy_roundtrip(p, env, service).await;
     env_var_roundtrip(p, env, service).await;
     rollback_roundtrip(p, env, service).await;
+    rollback_to_roundtrip(p, env, service).await;
+    auto_rollback_after_failed_smoke(p, env, service).await;
+    rollback_recorded_on_protected(p, env, service).await;
     cancel_roundtrip(p, env, service).await;
     unsupported_is_declared(p, env, service).await;
 }

@@ -161,7 +161,10 @@ async fn check_source(
 /// Drift between two environments.
 pub(crate) async fn diff(global: &Global, a: &str, b: &str, out: Output) -> Result<u8> {
     let spec = load_spec(global)?;
-    let report = staging_evidence::diff_environments(&spec, a, b).await?;
+    let mut report = staging_evidence::diff_environments(&spec, a, b).await?;
+    report
+        .add_platform(&spec, &crate::context::registry())
+        .await;
     if out.json {
         out.json(&report);
         return Ok(report.exit_code());
@@ -214,6 +217,51 @@ pub(crate) async fn diff(global: &Global, a: &str, b: &str, out: Output) -> Resu
                 m.only_applied_in_b.join(", ")
             ));
         }
+    }
+    for side in &report.platforms {
+        if let Some(why) = &side.unreadable {
+            out.line(&format!(
+                "  platform of {}: not read ({why})",
+                side.environment
+            ));
+            continue;
+        }
+        for (name, svc) in &side.services {
+            out.line(&format!(
+                "  platform of {}: {name} ({}) serves {}{}",
+                side.environment,
+                svc.id.as_deref().unwrap_or("?"),
+                svc.live_commit
+                    .as_deref()
+                    .map(|c| &c[..c.len().min(12)])
+                    .unwrap_or("nothing"),
+                svc.note
+                    .as_deref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    for v in &report.platform_vars {
+        let fp = |f: &Option<String>| f.clone().unwrap_or_else(|| "-".into());
+        let same = match v.equal {
+            Some(true) => "equal",
+            Some(false) => "different",
+            None => "not comparable",
+        };
+        let rule = v
+            .expected
+            .map(|e| format!(" (must {e})"))
+            .unwrap_or_default();
+        out.line(&format!(
+            "  {:<24} {} {same}{rule}: {a} {} ({}) / {b} {} ({})",
+            v.var,
+            v.service,
+            fp(&v.a),
+            v.a_from,
+            fp(&v.b),
+            v.b_from
+        ));
     }
     for s in &report.settings {
         let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());

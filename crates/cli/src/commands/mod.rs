@@ -2,7 +2,10 @@
 
 pub(crate) mod evidence;
 pub(crate) mod import;
+pub(crate) mod logs;
 pub(crate) mod migrate;
+pub(crate) mod plan;
+pub(crate) mod rollback;
 pub(crate) mod secrets;
 pub(crate) mod smoke;
 pub(crate) mod up;

@@ -49,6 +49,10 @@ pub(crate) struct PromoteArgs {
     /// Refuse evidence older than this (default: `project.evidence_max_age`, else 24h).
     #[arg(long, value_parser = staging_core::spec::duration::parse)]
     pub(crate) max_age: Option<Duration>,
+    /// When the deploy went live but verify or smoke failed, leave it live instead of
+    /// rolling each service back to the deploy that was live before (the default).
+    #[arg(long)]
+    pub(crate) no_rollback: bool,
     #[command(flatten)]
     pub(crate) run: UpArgs,
 }
@@ -67,6 +71,7 @@ async fn run_pipeline(
     commit: String,
     args: &UpArgs,
     promoted_from: Option<EvidenceRef>,
+    auto_rollback: bool,
     stop: &mut StopSignals,
     out: Output,
 ) -> Result<std::result::Result<(RunReport, RunContext), Stopped>> {
@@ -76,7 +81,7 @@ async fn run_pipeline(
     if let Some(source) = promoted_from {
         evidence = evidence.promoted_from(source);
     }
-    let pipeline = up_pipeline(&spec, &commit, args.probes.step(), evidence);
+    let pipeline = up_pipeline(&spec, &commit, args.probes.step(), auto_rollback, evidence);
     let mut ctx = run_context(global, spec, env, commit)?;
     tokio::select! {
         report = pipeline.run(&mut ctx) => Ok(Ok((report, ctx))),
@@ -216,14 +221,14 @@ async fn keep_running(ctx: &RunContext, stop: &mut StopSignals, out: Output) -> 
 /// kills the process without the cleanup): one that arrives between the end of the run and
 /// the `--keep-running` wait (while the report prints) still ends the wait.
 #[derive(Debug)]
-struct StopSignals {
+pub(crate) struct StopSignals {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
     hangup: tokio::signal::unix::Signal,
 }
 
 impl StopSignals {
-    fn listen() -> Result<Self> {
+    pub(crate) fn listen() -> Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
         let listen = |kind: SignalKind| {
             signal(kind).map_err(|e| Error::io("cannot listen for SIGINT, SIGTERM and SIGHUP", e))
@@ -235,7 +240,7 @@ impl StopSignals {
         })
     }
 
-    async fn wait(&mut self) -> Stopped {
+    pub(crate) async fn wait(&mut self) -> Stopped {
         tokio::select! {
             _ = self.interrupt.recv() => Stopped::Interrupt,
             _ = self.terminate.recv() => Stopped::Terminate,
@@ -261,11 +266,14 @@ pub(crate) async fn up(global: &Global, args: &UpArgs, out: Output) -> Result<u8
     staging_evidence::check_direct_up(&spec, &env)?;
     let commit = commit(args.commit.as_deref(), &spec)?;
     let mut stop = StopSignals::listen()?;
-    let (report, ctx) =
-        match run_pipeline(global, spec, &env, commit, args, None, &mut stop, out).await? {
-            Ok(done) => done,
-            Err(signal) => return Ok(interrupted(out, signal)),
-        };
+    let (report, ctx) = match run_pipeline(
+        global, spec, &env, commit, args, None, false, &mut stop, out,
+    )
+    .await?
+    {
+        Ok(done) => done,
+        Err(signal) => return Ok(interrupted(out, signal)),
+    };
     let stop = args.keep_running.then_some(stop);
     if let Some(path) = &args.junit {
         write_junit(path, &staging_evidence::junit_xml(&report)?)?;
@@ -324,6 +332,7 @@ pub(crate) async fn promote(global: &Global, args: &PromoteArgs, out: Output) ->
         commit,
         &args.run,
         promoted_from,
+        !args.no_rollback,
         &mut stop,
         out,
     )
@@ -341,83 +350,6 @@ pub(crate) async fn promote(global: &Global, args: &PromoteArgs, out: Output) ->
     hold(&ctx, stop, out).await;
     drop(ctx);
     Ok(report.exit_code())
-}
-
-/// What `up` would do.
-pub(crate) async fn plan(global: &Global, args: &UpArgs, out: Output) -> Result<u8> {
-    let spec = load_spec(global)?;
-    let env = environment(global, &spec)?;
-    let commit = commit(args.commit.as_deref(), &spec)?;
-    let environment = spec.spec.environment(&env)?;
-    registry().check(&spec, &env)?;
-    let evidence = RecordEvidence::new(Arc::new(staging_evidence::dir_store(&spec)));
-    let steps = up_pipeline(&spec, &commit, args.probes.step(), evidence).step_names();
-    let services: Vec<&String> = spec.spec.services.keys().collect();
-    let direct_up = staging_evidence::check_direct_up(&spec, &env)
-        .err()
-        .map(|e| e.to_string());
-    if out.json {
-        out.json(&serde_json::json!({
-            "environment": env,
-            "provider": environment.provider,
-            "protected": environment.protected,
-            "commit": commit,
-            "steps": steps,
-            "services": services,
-            "vars": spec.spec.vars.iter().map(|(k, v)| serde_json::json!({"name": k, "secret": v.secret})).collect::<Vec<_>>(),
-            "probes": spec.spec.probes.iter().map(|p| &p.name).collect::<Vec<_>>(),
-            "up_refused": direct_up,
-        }));
-        return Ok(0);
-    }
-    out.line(&format!(
-        "plan for `{env}` on {} at {commit}:",
-        environment.provider
-    ));
-    for (i, s) in steps.iter().enumerate() {
-        out.line(&format!("  {}. {s}", i + 1));
-    }
-    out.line(&format!(
-        "services: {}",
-        services
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
-    let vars: Vec<String> = spec
-        .spec
-        .vars
-        .iter()
-        .map(|(k, v)| {
-            if v.secret {
-                format!("{k} (secret)")
-            } else {
-                k.clone()
-            }
-        })
-        .collect();
-    out.line(&format!(
-        "variables: {}",
-        if vars.is_empty() {
-            "none".into()
-        } else {
-            vars.join(", ")
-        }
-    ));
-    out.line(&format!(
-        "probes: {}",
-        spec.spec
-            .probes
-            .iter()
-            .map(|p| p.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
-    if let Some(why) = direct_up {
-        out.line(&format!("note: {why}"));
-    }
-    Ok(0)
 }
 
 /// The live state of each service.

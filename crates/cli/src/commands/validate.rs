@@ -25,8 +25,16 @@ pub(crate) async fn run(global: &Global, out: Output) -> Result<u8> {
     for env in &envs {
         staging_core::isolation::check_settings(&registry, &spec, env).await?;
     }
+    let no_health_check: Vec<&String> = spec
+        .spec
+        .services
+        .iter()
+        .filter(|(_, s)| !s.http)
+        .map(|(name, _)| name)
+        .collect();
     if out.json {
         out.json(&serde_json::json!({
+            "no_health_check": no_health_check,
             "ok": true,
             "file": spec.path.display().to_string(),
             "spec_hash": spec.hash,
@@ -45,6 +53,16 @@ pub(crate) async fn run(global: &Global, out: Output) -> Result<u8> {
             spec.spec.databases.len(),
             spec.spec.probes.len()
         ));
+        if !no_health_check.is_empty() {
+            out.line(&format!(
+                "no health check (http = false): {}: live when the platform says so (on the local provider, once the process has stayed up for its `settle` time, default 3s)",
+                no_health_check
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
     }
     Ok(0)
 }

@@ -26,7 +26,7 @@ use aws_sdk_ecs::types::{DesiredStatus, Service, Task, TaskDefinition, TaskDefin
 use secrecy::{ExposeSecret, SecretString};
 use staging_core::{
     Capabilities, Capability, Deploy, DeployRequest, DeployStatus, DeployTarget, Error, LiveState,
-    Provider, Result, ServiceHandle, async_trait,
+    LogLine, LogQuery, Provider, Result, ServiceHandle, async_trait,
 };
 use tokio::sync::OnceCell;
 
@@ -455,7 +455,11 @@ impl EcsProvider {
             .iter()
             .map(|t| task_id(t.task_arn().unwrap_or_default()).to_owned())
             .collect();
-        let (log_lines, log_note) = match self.tail_logs(s, &target, &ids, log_lines).await {
+        let (log_lines, log_note) = match self
+            .tail_logs(s, &target, &ids, log_lines, None)
+            .await
+            .map(|lines| lines.into_iter().map(|l| l.text).collect::<Vec<String>>())
+        {
             Ok(lines) if lines.is_empty() => (lines, Some("no log lines found".to_owned())),
             Ok(lines) => (lines, None),
             Err(e) => (vec![], Some(format!("logs unavailable: {e}"))),
@@ -474,7 +478,8 @@ impl EcsProvider {
         task_definition: &str,
         task_ids: &[String],
         lines: usize,
-    ) -> Result<Vec<String>> {
+        since: Option<std::time::SystemTime>,
+    ) -> Result<Vec<LogLine>> {
         let (td, _) = self.describe_task_definition(task_definition).await?;
         let container = taskdef::container_name(&td, s.container.as_deref())?;
         let c = taskdef::container(&td, &container)
@@ -508,7 +513,23 @@ impl EcsProvider {
             container,
         };
         let client = self.ctx.logs().await;
-        crate::logs::tail(&client, &target, task_ids, lines).await
+        let since = since.map(|t| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        });
+        Ok(crate::logs::tail(&client, &target, task_ids, lines, since)
+            .await?
+            .into_iter()
+            .map(|(ms, text)| LogLine {
+                at: u64::try_from(ms).ok().map(|ms| {
+                    humantime::format_rfc3339_millis(
+                        std::time::UNIX_EPOCH + Duration::from_millis(ms),
+                    )
+                    .to_string()
+                }),
+                text,
+            })
+            .collect())
     }
 
     #[cfg(not(feature = "logs"))]
@@ -518,7 +539,8 @@ impl EcsProvider {
         _: &str,
         _: &[String],
         _: usize,
-    ) -> Result<Vec<String>> {
+        _: Option<std::time::SystemTime>,
+    ) -> Result<Vec<LogLine>> {
         Err(Error::not_supported(
             PROVIDER,
             "logs (built without the `logs` feature)",
@@ -768,6 +790,32 @@ impl Provider for EcsProvider {
         .await
     }
 
+    /// The service set back to a named revision of its own family (`web:7` or its ARN); a
+    /// revision of another family is refused, so a rollback never runs another service's
+    /// task definition.
+    async fn rollback_to(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+        let s = self.settings(&service.name)?;
+        let current = self.current_revision(s).await?;
+        let (td, _) = self.describe_task_definition(deploy_id).await?;
+        let target = td.task_definition_arn().unwrap_or(deploy_id).to_owned();
+        if family_of(&target) != family_of(&current) {
+            return Err(Error::config(format!(
+                "`{deploy_id}` is a revision of task-definition family `{}`, but `{}` runs family `{}`",
+                family_of(&target),
+                service.name,
+                family_of(&current)
+            )));
+        }
+        self.update_service(s, &target, false).await?;
+        self.deploy_of(
+            s,
+            &target,
+            DeployStatus::InProgress,
+            format!("ROLLING_BACK from {}", short_name(&current)),
+        )
+        .await
+    }
+
     async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
         let s = self.settings(&service.name)?;
         let current = self.current_revision(s).await?;
@@ -834,8 +882,26 @@ impl Provider for EcsProvider {
         deploy_id: Option<&str>,
         lines: usize,
     ) -> Result<Vec<String>> {
+        let query = LogQuery {
+            deploy_id: deploy_id.map(str::to_owned),
+            lines,
+            since: None,
+        };
+        Ok(self
+            .logs(service, &query)
+            .await?
+            .into_iter()
+            .map(|l| l.text)
+            .collect())
+    }
+
+    /// CloudWatch Logs of the tasks of the deploy (the service's current revision when none
+    /// is named), running and stopped, from `since` when given.
+    async fn logs(&self, service: &ServiceHandle, query: &LogQuery) -> Result<Vec<LogLine>> {
         let s = self.settings(&service.name)?;
-        let target = self.revision_or_current(s, deploy_id).await?;
+        let target = self
+            .revision_or_current(s, query.deploy_id.as_deref())
+            .await?;
         let mut ids = vec![];
         for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
             ids.extend(
@@ -846,7 +912,8 @@ impl Provider for EcsProvider {
                     .map(|t| task_id(t.task_arn().unwrap_or_default()).to_owned()),
             );
         }
-        self.tail_logs(s, &target, &ids, lines).await
+        self.tail_logs(s, &target, &ids, query.lines, query.since)
+            .await
     }
 }
 

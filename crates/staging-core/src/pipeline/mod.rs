@@ -7,6 +7,7 @@
 //! the steps after it are reported as skipped.
 
 mod evidence;
+mod rollback;
 mod steps;
 
 use std::collections::BTreeMap;
@@ -19,14 +20,15 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
 use crate::error::{Error, ErrorClass, Result};
-use crate::provider::{DynProvider, ServiceHandle};
+use crate::provider::{Deploy, DynProvider, ServiceHandle};
 use crate::redact::Redactor;
 use crate::spec::{LoadedSpec, Template};
 
 pub use evidence::{Evidence, EvidenceRef, EvidenceStep, evidence_dir, write_record};
+pub use rollback::{AutoRollbackStep, RollbackStep, RolledBack, roll_back};
 pub use steps::{
     DeployStep, IsolationStep, LocateStep, ValidateStep, VerifyCommitStep, WaitStep, commits_match,
-    is_full_commit_id,
+    is_full_commit_id, service_receives,
 };
 
 /// Shows the progress of long waits. The CLI draws a spinner on a TTY; tests and `--json`
@@ -81,6 +83,9 @@ pub struct RunContext {
     pub vars: BTreeMap<String, SecretString>,
     /// The services, once located or deployed.
     pub services: BTreeMap<String, DeployedService>,
+    /// The deploy each service served before this run's deploy (recorded by the deploy
+    /// step): where [`AutoRollbackStep`] returns a service whose new deploy failed its checks.
+    pub live_before: BTreeMap<String, Deploy>,
     /// Each service's platform target as the effective settings name it (`render service
     /// service_name=shop-worker-staging`), once the isolation step has worked it out; the
     /// deploy step's report names it next to the platform id.
@@ -114,6 +119,7 @@ impl RunContext {
             provider: None,
             vars: BTreeMap::new(),
             services: BTreeMap::new(),
+            live_before: BTreeMap::new(),
             targets: BTreeMap::new(),
             captures: BTreeMap::new(),
             provider_probes: vec![],
@@ -353,6 +359,13 @@ pub trait Step: Debug + Send + Sync {
     /// Run the step. Problems it finds go in the report; `Err` is for a step that could not
     /// run at all.
     async fn run(&self, ctx: &mut RunContext) -> Result<StepReport>;
+
+    /// Whether the step runs after an earlier step failed (the others are skipped): the
+    /// evidence step, so that a failed run is recorded, and the automatic rollback, which a
+    /// failure calls for.
+    fn runs_after_failure(&self) -> bool {
+        self.name() == EvidenceStep::NAME
+    }
 }
 
 /// A sequence of steps.
@@ -416,14 +429,15 @@ impl Pipeline {
         self.steps.iter().map(|s| s.name()).collect()
     }
 
-    /// Run every step in order; after a failure the rest are skipped (the evidence step
-    /// still runs, so a failed run is recorded too).
+    /// Run every step in order; after a failure the rest are skipped, except those that
+    /// [run after a failure](Step::runs_after_failure) (the evidence step, so a failed run is
+    /// recorded too; the automatic rollback).
     pub async fn run(&self, ctx: &mut RunContext) -> RunReport {
         let started = SystemTime::now();
         let mut failed = false;
         for step in &self.steps {
             let name = step.name();
-            if failed && name != EvidenceStep::NAME {
+            if failed && !step.runs_after_failure() {
                 let skipped = StepReport::skipped(name, "an earlier step failed");
                 ctx.progress.report(&skipped);
                 ctx.reports.push(skipped);

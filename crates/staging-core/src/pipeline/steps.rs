@@ -137,16 +137,20 @@ impl DeployStep {
     fn vars_for<'a>(ctx: &'a RunContext, service: &str) -> BTreeMap<&'a str, &'a SecretString> {
         ctx.vars
             .iter()
-            .filter(|(name, _)| {
-                ctx.spec.spec.vars.get(*name).is_none_or(|v| {
-                    v.services
-                        .as_ref()
-                        .is_none_or(|s| s.iter().any(|s| s == service))
-                })
-            })
+            .filter(|(name, _)| service_receives(&ctx.spec, name, service))
             .map(|(k, v)| (k.as_str(), v))
             .collect()
     }
+}
+
+/// Whether the deploy step gives variable `var` to `service`: every service, unless the
+/// variable's `services` names others (a variable the spec does not declare goes to all).
+pub fn service_receives(spec: &crate::spec::LoadedSpec, var: &str, service: &str) -> bool {
+    spec.spec.vars.get(var).is_none_or(|v| {
+        v.services
+            .as_ref()
+            .is_none_or(|s| s.iter().any(|s| s == service))
+    })
 }
 
 #[async_trait]
@@ -190,6 +194,10 @@ impl Step for DeployStep {
                         changed.push(key.to_owned());
                     }
                 }
+            }
+            // What serves now is where a failed promote rolls back to.
+            if let Some(live) = provider.live_state(&handle).await?.live {
+                ctx.live_before.insert(name.clone(), live);
             }
             ctx.progress.message(
                 self.name(),

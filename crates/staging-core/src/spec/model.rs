@@ -99,6 +99,10 @@ pub struct Environment {
     pub settings: toml::Table,
 }
 
+fn serves_http() -> bool {
+    true
+}
+
 fn default_deploy_timeout() -> Duration {
     Duration::from_secs(600)
 }
@@ -110,6 +114,12 @@ pub struct Service {
     /// The path that answers 2xx when the service is healthy (`/up`, `/api/health`).
     #[serde(default)]
     pub health_path: Option<String>,
+    /// `false` for a service that serves no HTTP (a queue worker, Sidekiq, Celery): it has
+    /// no health path and no URL; it is live when the platform says so (a Render background
+    /// worker), or on the local provider when its process has stayed up for the `settle`
+    /// time (default 3s). `staging validate` lists such services.
+    #[serde(default = "serves_http")]
+    pub http: bool,
     /// Provider settings for this service in every environment. The provider's own type
     /// reads them merged with the environment's `overrides`:
     /// [`super::LoadedSpec::service_settings`].
