@@ -14,7 +14,8 @@
 //!   record that allowed it ([`RecordEvidence::promoted_from`]).
 //! - [`diff_environments`]: `staging diff A B`, drift between two environments.
 //! - [`doctor`]: each failure of a run with its likely cause and remedy.
-//! - [`Junit`]: JUnit XML of whole runs for CI.
+//! - [`Junit`]: JUnit XML of whole runs for CI (valid against `junit-10.xsd`); [`html`], a
+//!   self-contained page of a run; [`markdown_summary`] and [`github_outputs`] for CI.
 //!
 //! ## Why it is shaped so
 //!
@@ -42,6 +43,7 @@ mod junit;
 mod open;
 mod postgres;
 mod store;
+mod views;
 
 pub use dir::DirStore;
 pub use doctor::{Diagnosed, Diagnosis, diagnose_evidence, diagnose_report};
@@ -51,6 +53,7 @@ pub use drift::{
 };
 pub use gate::{GateDecision, GateRequest, Refusal, check_gate};
 pub use junit::{Junit, junit_xml};
+pub use views::{RunView, github_outputs, html, markdown_summary};
 pub use open::{
     EVIDENCE_URL_KEY, RecordEvidence, check_direct_up, dir_store, open_store, promotion_pair,
 };

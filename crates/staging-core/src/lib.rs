@@ -19,6 +19,8 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod junit;
+pub mod logged;
 pub mod migration;
 pub mod pipeline;
 pub mod probe;
@@ -42,6 +44,7 @@ pub use provider::{
     LiveState, Provider, ProviderExt, ServiceHandle, WaitProgress,
 };
 pub use redact::Redactor;
+pub use logged::LoggedProvider;
 pub use registry::{ProviderFactory, ProviderRegistry};
 pub use retry::{Backoff, RetryPolicy, RetryProvider, poll_until};
 pub use secret::{DynSecretStore, SecretStore};
