@@ -1,12 +1,16 @@
 //! Composition: the registered providers, loading the spec, picking the environment and
 //! commit, and the pipeline of `up`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use staging_core::isolation::{EnvValues, Writes};
 use staging_core::pipeline::{
-    DeployStep, Pipeline, RunContext, ValidateStep, VerifyCommitStep, WaitStep,
+    DeployStep, IsolationStep, Pipeline, RunContext, ValidateStep, VerifyCommitStep, WaitStep,
+    is_full_commit_id,
 };
+use staging_core::secrecy::SecretString;
 use staging_core::spec::{LoadOptions, LoadedSpec};
 use staging_core::{Error, ProviderRegistry, Result};
 
@@ -86,35 +90,91 @@ pub(crate) fn environment(global: &Global, spec: &LoadedSpec) -> Result<String> 
     }
 }
 
-/// The commit to deploy: `--commit`, or the git HEAD of the spec's checkout.
+/// The commit to deploy or promote, as a full id: `--commit`, or the git HEAD of the spec's
+/// checkout. A full id (40 or 64 hex digits) is taken as it is (lowercased); anything else
+/// (a short id, a tag, a branch) is resolved through git in the spec's checkout, and refused
+/// when git cannot resolve it or finds it ambiguous. Only full ids are recorded in evidence
+/// and compared by the gate.
 pub(crate) fn commit(given: Option<&str>, spec: &LoadedSpec) -> Result<String> {
-    if let Some(c) = given {
-        if c.is_empty()
-            || !c
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || "-_./".contains(ch))
-        {
-            return Err(Error::config(format!("`{c}` is not a commit id")));
-        }
-        return Ok(c.to_owned());
-    }
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(spec.base_dir())
-        .args(["rev-parse", "HEAD"])
-        .output()
-        .map_err(|e| {
+    let dir = spec.base_dir();
+    let Some(given) = given else {
+        return git_rev_parse(&dir, "HEAD").map_err(|why| {
             Error::config(format!(
-                "cannot run git to find the commit ({e}); pass --commit SHA"
+                "cannot read the commit from git in {} ({why}); pass --commit SHA",
+                dir.display()
             ))
-        })?;
-    if !out.status.success() {
+        });
+    };
+    let c = given.trim();
+    if is_full_commit_id(c) {
+        return Ok(c.to_ascii_lowercase());
+    }
+    if c.is_empty()
+        || c.starts_with('-')
+        || !c
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "-_./~^@".contains(ch))
+    {
         return Err(Error::config(format!(
-            "cannot read the commit from git in {} (not a checkout, or no commit yet); pass --commit SHA",
-            spec.base_dir().display()
+            "`{given}` is not a commit id (a full SHA, or a short id, tag or branch that git can resolve)"
         )));
     }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    git_rev_parse(&dir, c).map_err(|why| {
+        Error::config(format!(
+            "--commit `{c}` is not a full commit id and git cannot resolve it to one in {} ({why}); pass the full 40-character SHA",
+            dir.display()
+        ))
+    })
+}
+
+/// The full id of the commit `rev` names in the checkout at `dir` (`git rev-parse --verify
+/// REV^{commit}`), or why not (not a checkout, unknown, ambiguous).
+fn git_rev_parse(dir: &std::path::Path, rev: &str) -> std::result::Result<String, String> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "--verify", "--quiet"])
+        .arg(format!("{rev}^{{commit}}"))
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if out.status.success() && is_full_commit_id(&stdout) {
+        return Ok(stdout.to_ascii_lowercase());
+    }
+    // `--verify --quiet` says nothing about why; ask once more without it.
+    let err = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "--verify"])
+        .arg(format!("{rev}^{{commit}}"))
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+        .unwrap_or_default();
+    Err(if err.contains("ambiguous") {
+        let candidates = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["rev-parse", &format!("--disambiguate={rev}")])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        if candidates.is_empty() {
+            "it is ambiguous".to_owned()
+        } else {
+            format!("it is ambiguous: it begins {}", candidates.join(", "))
+        }
+    } else if err.contains("not a git repository") {
+        "not a git checkout".to_owned()
+    } else {
+        "no such commit".to_owned()
+    })
 }
 
 /// A fresh context for a run.
@@ -130,6 +190,55 @@ pub(crate) fn run_context(
     Ok(ctx)
 }
 
+/// Each environment's variable values as the spec's sources give them here, read once per
+/// environment: where the isolation check takes database URLs from. An environment whose
+/// sources cannot be read (production's, from a CI job holding only staging's
+/// credentials) is an error, and its databases are not compared.
+#[derive(Debug)]
+pub(crate) struct SpecValues {
+    spec: Arc<LoadedSpec>,
+    commit: Option<String>,
+    read: tokio::sync::Mutex<BTreeMap<String, BTreeMap<String, SecretString>>>,
+}
+
+impl SpecValues {
+    pub(crate) fn new(spec: Arc<LoadedSpec>, commit: Option<String>) -> Self {
+        SpecValues {
+            spec,
+            commit,
+            read: tokio::sync::Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+#[staging_core::async_trait]
+impl EnvValues for SpecValues {
+    async fn values(&self, environment: &str) -> Result<BTreeMap<String, SecretString>> {
+        let mut read = self.read.lock().await;
+        if let Some(v) = read.get(environment) {
+            return Ok(v.clone());
+        }
+        let resolved =
+            staging_secrets::resolve_vars(&self.spec, environment, self.commit.as_deref()).await?;
+        read.insert(environment.to_owned(), resolved.values.clone());
+        Ok(resolved.values)
+    }
+}
+
+/// Refuse (exit 2) before the first write of a command that changes `writes` of `env`
+/// when any of it is also another environment's ([`staging_core::isolation`]).
+pub(crate) async fn check_isolation(
+    spec: &Arc<LoadedSpec>,
+    env: &str,
+    writes: Writes,
+    provider: Option<&staging_core::DynProvider>,
+) -> Result<()> {
+    let values = SpecValues::new(spec.clone(), None);
+    staging_core::isolation::check_before_write(&registry(), spec, env, writes, &values, provider)
+        .await
+        .map(drop)
+}
+
 /// The pipeline of `up`.
 pub(crate) fn up_pipeline(
     spec: &Arc<LoadedSpec>,
@@ -141,8 +250,10 @@ pub(crate) fn up_pipeline(
         spec.clone(),
         Some(commit.to_owned()),
     ));
+    let values = Arc::new(SpecValues::new(spec.clone(), Some(commit.to_owned())));
     Pipeline::new()
         .step(ValidateStep::new(registry()))
+        .step(IsolationStep::new(registry(), values))
         .step(staging_secrets::SecretsStep)
         .step(staging_migrate::MigrateStep::new(
             staging_migrate::MigrateOptions::default(),

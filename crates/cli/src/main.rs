@@ -89,6 +89,9 @@ enum Command {
     /// Check the spec: syntax, keys, types, variables, providers and their settings (with
     /// --online, also that each provider accepts its credentials).
     Validate(commands::validate::ValidateArgs),
+    /// Print the JSON Schema of the spec format with every provider's settings (what
+    /// `docs/staging.schema.json` holds), for editors. Reads no spec.
+    Schema,
     /// Show what `up` would do, changing nothing.
     Plan(commands::up::UpArgs),
     /// Run the whole pipeline on an environment: validate, secrets, migrate, deploy, wait,
@@ -223,6 +226,14 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async {
         let result = match cli.command {
             Command::Validate(args) => commands::validate::run(&cli.global, &args, out).await,
+            Command::Schema => {
+                let schema = context::registry().json_schema();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&schema).unwrap_or_default()
+                );
+                Ok(0)
+            }
             Command::Plan(args) => commands::up::plan(&cli.global, &args, out).await,
             Command::Up(args) => commands::up::up(&cli.global, &args, out).await,
             Command::Status => commands::up::status(&cli.global, out).await,

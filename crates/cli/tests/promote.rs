@@ -75,7 +75,7 @@ fn text(out: &std::process::Output) -> String {
 fn promotion_is_refused_until_staging_passed_the_same_commit_then_runs_production() {
     let dir = setup();
     let dir = dir.path();
-    let c1 = "1111111aaaaaaaabbbbbbbbcccccccc";
+    let c1 = "1111111aaaaaaaabbbbbbbbccccccccddddddddd";
 
     let out = staging(dir, &["promote", "--to", "production", "--commit", c1]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -93,7 +93,7 @@ fn promotion_is_refused_until_staging_passed_the_same_commit_then_runs_productio
     let out = staging(dir, &["up", "--env", "staging", "--commit", c1]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
-    let c2 = "2222222aaaaaaaabbbbbbbbcccccccc";
+    let c2 = "2222222aaaaaaaabbbbbbbbccccccccddddddddd";
     let out = staging(dir, &["promote", "--to", "production", "--commit", c2]);
     assert_eq!(
         out.status.code(),
@@ -135,7 +135,7 @@ fn promotion_is_refused_until_staging_passed_the_same_commit_then_runs_productio
 fn an_edited_evidence_file_is_refused_by_the_gate() {
     let dir = setup();
     let dir = dir.path();
-    let c1 = "3333333aaaaaaaabbbbbbbbcccccccc";
+    let c1 = "3333333aaaaaaaabbbbbbbbccccccccddddddddd";
     std::fs::write(dir.join("server.py"), "import sys; sys.exit(1)\n").unwrap();
     let out = staging(dir, &["up", "--env", "staging", "--commit", c1]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -192,7 +192,7 @@ fn promotion_is_refused_when_staging_ran_no_probe() {
     );
     assert_ne!(spec, SPEC);
     std::fs::write(dir.join("staging.toml"), spec).unwrap();
-    let c1 = "4444444aaaaaaaabbbbbbbbcccccccc";
+    let c1 = "4444444aaaaaaaabbbbbbbbccccccccddddddddd";
     let out = staging(dir, &["up", "--env", "staging", "--commit", c1]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
@@ -233,7 +233,7 @@ fn promotion_is_refused_when_staging_ran_no_probe() {
 fn production_evidence_names_the_staging_evidence_that_allowed_it() {
     let dir = setup();
     let dir = dir.path();
-    let c1 = "5555555aaaaaaaabbbbbbbbcccccccc";
+    let c1 = "5555555aaaaaaaabbbbbbbbccccccccddddddddd";
     let out = staging(dir, &["up", "--env", "staging", "--commit", c1]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = staging(dir, &["promote", "--to", "production", "--commit", c1]);

@@ -168,3 +168,49 @@ fn secrets_commands_never_print_or_write_a_canary() {
         }
     }
 }
+
+#[test]
+fn a_value_wrapped_in_quotes_is_flagged_by_secrets_check_without_showing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("staging.toml"),
+        r#"[project]
+name = "quoted"
+
+[environments.staging]
+provider = "local"
+secrets = { dotenv = "staging.env" }
+
+[services.web]
+settings = { command = ["true"] }
+
+[vars.PARTNER_TOKEN]
+secret = true
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("staging.env"),
+        "PARTNER_TOKEN='\"ptk_4f9a0c7e2b5d8e1f3a6c\"'\n",
+    )
+    .unwrap();
+    let out = Command::cargo_bin("staging")
+        .unwrap()
+        .args(["secrets", "check", "--env", "staging", "--json", "-f"])
+        .arg(dir.path().join("staging.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems = doc["vars"][0]["problems"].as_array().unwrap();
+    assert_eq!(problems[0]["rule"], "quotes", "{doc}");
+    assert!(
+        problems[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("wrapped in double quotes"),
+        "{doc}"
+    );
+    assert!(!text.contains("ptk_4f9a"), "the value was printed: {text}");
+}

@@ -87,7 +87,7 @@ fn up_deploys_verifies_and_records_evidence_without_leaking_the_secret() {
             "--env",
             "staging",
             "--commit",
-            "0123456789abcdef",
+            "0123456789abcdef0123456789abcdef01234567",
             "-v",
             "-v",
             "-f",
@@ -122,7 +122,7 @@ fn up_deploys_verifies_and_records_evidence_without_leaking_the_secret() {
     );
     let files = all_files_text(dir.path());
     assert!(
-        files.contains("\"commit\": \"0123456789abcdef\""),
+        files.contains("\"commit\": \"0123456789abcdef0123456789abcdef01234567\""),
         "evidence was not written"
     );
     assert!(
@@ -136,14 +136,20 @@ fn up_json_is_one_document_without_the_secret() {
     let dir = workspace(&spec(r#"["python3", "server.py"]"#, "60s"));
     let out = Command::cargo_bin("staging")
         .unwrap()
-        .args(["up", "--json", "--commit", "0123456789abcdef", "-f"])
+        .args([
+            "up",
+            "--json",
+            "--commit",
+            "0123456789abcdef0123456789abcdef01234567",
+            "-f",
+        ])
         .arg(dir.path().join("staging.toml"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["ok"], true);
-    assert_eq!(doc["commit"], "0123456789abcdef");
+    assert_eq!(doc["commit"], "0123456789abcdef0123456789abcdef01234567");
     let status = |name: &str| {
         doc["steps"]
             .as_array()
@@ -179,7 +185,12 @@ fn a_service_that_never_becomes_healthy_fails_up_with_exit_1_and_its_last_lines(
     ));
     let out = Command::cargo_bin("staging")
         .unwrap()
-        .args(["up", "--commit", "0123456789abcdef", "-f"])
+        .args([
+            "up",
+            "--commit",
+            "0123456789abcdef0123456789abcdef01234567",
+            "-f",
+        ])
         .arg(dir.path().join("staging.toml"))
         .output()
         .unwrap();
@@ -202,7 +213,12 @@ fn a_missing_secret_fails_the_secrets_step_and_deploys_nothing() {
     std::fs::write(dir.path().join("staging.env"), "OTHER=1\n").unwrap();
     let out = Command::cargo_bin("staging")
         .unwrap()
-        .args(["up", "--commit", "0123456789abcdef", "-f"])
+        .args([
+            "up",
+            "--commit",
+            "0123456789abcdef0123456789abcdef01234567",
+            "-f",
+        ])
         .arg(dir.path().join("staging.toml"))
         .output()
         .unwrap();
@@ -241,7 +257,7 @@ fn interrupt_up(extra: &[&str]) -> String {
         "5m",
     ));
     let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("staging"))
-        .args(["up", "--commit", "0123456789abcdef"])
+        .args(["up", "--commit", "0123456789abcdef0123456789abcdef01234567"])
         .args(extra)
         .arg("-f")
         .arg(dir.path().join("staging.toml"))
@@ -355,7 +371,7 @@ fn the_example_stack_passes_the_whole_pipeline() {
             "--env",
             "staging",
             "--commit",
-            "feedc0ffee1234567890",
+            "feedc0ffee1234567890feedc0ffee1234567890",
             "-f",
         ])
         .arg(&spec_path)
@@ -379,7 +395,7 @@ fn the_example_stack_passes_the_whole_pipeline() {
 
 // --- `up --keep-running`: the stack stays up for `smoke` and `status` in other processes ---
 
-const COMMIT: &str = "0123456789abcdef";
+const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 
 /// The canary spec with a health probe that expects the deployed commit (or, with
 /// `status = 418`, a probe that fails).

@@ -100,16 +100,20 @@ fn malformed_toml_exits_2_at_the_break() {
 fn bad_provider_settings_exit_2_at_the_settings() {
     validate(&GOOD.replace("port_env", "prot_env"))
         .code(2)
-        .stderr(at("14:1").and(predicate::str::contains("unknown field `prot_env`")));
+        .stderr(
+            at("14:38")
+                .and(predicate::str::contains("unknown field `prot_env`"))
+                .and(predicate::str::contains("did you mean `port_env`?")),
+        );
 }
 
 #[test]
-fn a_missing_spec_file_exits_3_naming_it() {
+fn a_missing_spec_file_exits_2_naming_it() {
     Command::cargo_bin("staging")
         .unwrap()
         .args(["validate", "-f", "/nonexistent/staging.toml"])
         .assert()
-        .code(3)
+        .code(2)
         .stderr(predicate::str::contains("/nonexistent/staging.toml"));
 }
 

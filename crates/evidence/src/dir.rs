@@ -5,11 +5,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use staging_core::pipeline::{Evidence, commits_match};
+use staging_core::pipeline::Evidence;
 use staging_core::{Error, Redactor, Result};
 
 use crate::store::{
-    EvidenceFilter, EvidenceStore, Listing, StoredEvidence, Unreadable, stored_text,
+    EvidenceFilter, EvidenceStore, Listing, StoredEvidence, Unreadable, commit_filter_matches,
+    stored_text,
 };
 
 /// Evidence as files in a directory (by default the spec's `evidence_dir`,
@@ -157,7 +158,7 @@ impl EvidenceStore for DirStore {
                             let commit_ok = filter
                                 .commit
                                 .as_ref()
-                                .is_none_or(|c| commits_match(c, &dir_name));
+                                .is_none_or(|c| commit_filter_matches(c, &dir_name));
                             if env_ok && commit_ok {
                                 listing.unreadable.push(Unreadable { id, reason });
                             }

@@ -354,11 +354,17 @@ fn settings(spec: &LoadedSpec, a: &str, b: &str) -> Vec<SettingDiff> {
         );
     }
     compare_tables("environment", &env_a, &env_b, &mut out);
-    for (name, service) in &spec.spec.services {
+    // Core's one merge of `overrides.ENV` onto `settings`, read as an untyped table.
+    let merged = |service: &str, env: &str| {
+        spec.service_settings::<toml::Table>(service, env)
+            .map(|s| s.value)
+            .unwrap_or_default()
+    };
+    for name in spec.spec.services.keys() {
         compare_tables(
             &format!("service {name}"),
-            &service.settings_for(a),
-            &service.settings_for(b),
+            &merged(name, a),
+            &merged(name, b),
             &mut out,
         );
     }

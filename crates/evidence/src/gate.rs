@@ -1,13 +1,14 @@
 //! The promotion gate: production is deployed only when the environment that promotes to it
-//! passed for the same commit, with the same spec, recently, with probes that actually ran,
+//! passed for the same commit, with the same effective spec (the spec after environment
+//! variables were filled in, so a probe loosened through one does not count), recently, with probes that actually ran,
 //! and the record says so untouched.
 
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
-use staging_core::Result;
-use staging_core::pipeline::Evidence;
+use staging_core::pipeline::{Evidence, is_full_commit_id};
 use staging_core::spec::LoadedSpec;
+use staging_core::{Error, Result};
 
 use crate::store::{EvidenceFilter, EvidenceStore, StoredEvidence};
 
@@ -22,8 +23,11 @@ pub struct GateRequest {
     pub target: String,
     /// The commit to promote.
     pub commit: String,
-    /// The hash of the spec as it is now.
+    /// The hash of the spec file as it is now (for messages).
     pub spec_hash: String,
+    /// The hash of the effective spec as loaded now: what the evidence must have been
+    /// recorded under ([`LoadedSpec::effective_hash`]).
+    pub effective_spec_hash: String,
     /// How old the evidence may be.
     pub max_age: Duration,
     /// The time to judge age against (now, except in tests).
@@ -40,6 +44,7 @@ impl GateRequest {
             target: target.to_owned(),
             commit: commit.to_owned(),
             spec_hash: spec.hash.clone(),
+            effective_spec_hash: spec.effective_hash.clone(),
             max_age: spec.spec.project.evidence_max_age,
             now: SystemTime::now(),
         }
@@ -116,11 +121,13 @@ pub enum Refusal {
         /// What it did not do (`skipped every step`, `ran no probe in its smoke step`).
         reason: String,
     },
-    /// The commit passed, but under another version of the spec.
+    /// The commit passed, but under another effective spec: the file changed, or a value
+    /// filled in from an environment variable did.
     #[error(
-        "the spec changed since commit {commit} ran on `{environment}` ({id}: spec {}, now {}): what passed there is not what would run on the target; run `{environment}` again with this spec",
+        "the spec changed since commit {commit} ran on `{environment}` ({id}: effective spec {}, now {}{}): what passed there is not what would run on the target; run `{environment}` again with this spec",
         short(evidence_spec_hash),
-        short(current_spec_hash)
+        short(current_spec_hash),
+        if *same_file { "; the file is the same, so a value filled in from an environment variable differs" } else { "" }
     )]
     SpecChanged {
         /// The source environment (`staging`).
@@ -129,10 +136,24 @@ pub enum Refusal {
         commit: String,
         /// The newest evidence's id.
         id: String,
-        /// The spec hash in the evidence.
+        /// The effective spec hash in the evidence.
         evidence_spec_hash: String,
-        /// The spec hash now.
+        /// The effective spec hash now.
         current_spec_hash: String,
+        /// Whether the file's hash is the same (only the environment differs).
+        same_file: bool,
+    },
+    /// The evidence predates effective-spec hashes: it cannot show which spec ran.
+    #[error(
+        "the run of commit {commit} on `{environment}` ({id}) was recorded without an effective spec hash (an older version of staging wrote it), so it cannot show that the spec that ran there is the one that would run on the target; run `{environment}` again"
+    )]
+    EffectiveSpecUnknown {
+        /// The source environment (`staging`).
+        environment: String,
+        /// The commit.
+        commit: String,
+        /// The newest evidence's id.
+        id: String,
     },
     /// A record of this commit no longer matches its content hash.
     #[error(
@@ -196,6 +217,7 @@ impl Refusal {
             Refusal::RunFailed { .. } => "run_failed",
             Refusal::NothingValidated { .. } => "nothing_validated",
             Refusal::SpecChanged { .. } => "spec_changed",
+            Refusal::EffectiveSpecUnknown { .. } => "effective_spec_unknown",
             Refusal::EvidenceEdited { .. } => "evidence_edited",
             Refusal::EvidenceUnreadable { .. } => "evidence_unreadable",
             Refusal::TooOld { .. } => "too_old",
@@ -329,6 +351,12 @@ fn refused(refusal: Refusal) -> Result<GateDecision> {
 /// cannot be read.
 pub async fn check_gate(store: &dyn EvidenceStore, request: &GateRequest) -> Result<GateDecision> {
     let r = request;
+    if !is_full_commit_id(r.commit.trim()) {
+        return Err(Error::config(format!(
+            "`{}` is not a full commit id (40 or 64 hex digits): the gate compares full ids only, so that `abcdef1` cannot stand for `abcdef1fff…` nor `release-1` for `release-10`; resolve it first (`git rev-parse`; the CLI's `--commit` does)",
+            r.commit
+        )));
+    }
     let filter = EvidenceFilter::new()
         .project(&r.project)
         .environment(&r.source);
@@ -380,14 +408,22 @@ pub async fn check_gate(store: &dyn EvidenceStore, request: &GateRequest) -> Res
     let Some(newest) = listing
         .entries
         .iter()
-        .find(|e| e.evidence.spec_hash == r.spec_hash)
+        .find(|e| e.evidence.effective_spec_hash.as_ref() == Some(&r.effective_spec_hash))
     else {
+        let Some(theirs) = newest_any.evidence.effective_spec_hash.clone() else {
+            return refused(Refusal::EffectiveSpecUnknown {
+                environment,
+                commit,
+                id: newest_any.id.clone(),
+            });
+        };
         return refused(Refusal::SpecChanged {
             environment,
             commit,
             id: newest_any.id.clone(),
-            evidence_spec_hash: newest_any.evidence.spec_hash.clone(),
-            current_spec_hash: r.spec_hash.clone(),
+            evidence_spec_hash: theirs,
+            current_spec_hash: r.effective_spec_hash.clone(),
+            same_file: newest_any.evidence.spec_hash == r.spec_hash,
         });
     };
     if !newest.evidence.ok {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::Serialize;
-use staging_core::pipeline::{Evidence, EvidenceRef, commits_match};
+use staging_core::pipeline::{Evidence, EvidenceRef, commits_match, is_full_commit_id};
 use staging_core::{Error, Redactor, Result};
 
 /// Where evidence is kept: a directory ([`crate::DirStore`]) or a Postgres table
@@ -64,7 +64,9 @@ pub struct EvidenceFilter {
     pub project: Option<String>,
     /// Only this environment.
     pub environment: Option<String>,
-    /// Only this commit; a prefix of at least 7 characters matches the full id.
+    /// Only this commit. A full id (40 or 64 hex digits) matches only itself; a shorter hex
+    /// id of at least 7 digits (`evidence list --commit abc1234`) matches the full ids it
+    /// begins, never the other way round. The gate passes full ids only.
     pub commit: Option<String>,
 }
 
@@ -86,7 +88,7 @@ impl EvidenceFilter {
         self
     }
 
-    /// Only `commit` (or a 7+ character prefix of it).
+    /// Only `commit` (see [`EvidenceFilter::commit`]'s field).
     pub fn commit(mut self, commit: impl Into<String>) -> Self {
         self.commit = Some(commit.into());
         self
@@ -102,8 +104,22 @@ impl EvidenceFilter {
             && self
                 .commit
                 .as_ref()
-                .is_none_or(|c| commits_match(c, &evidence.commit))
+                .is_none_or(|c| commit_filter_matches(c, &evidence.commit))
     }
+}
+
+/// Whether the commit filter `filter` selects the record of `commit` (see
+/// [`EvidenceFilter::commit`]).
+pub(crate) fn commit_filter_matches(filter: &str, commit: &str) -> bool {
+    let (filter, commit) = (filter.trim(), commit.trim());
+    if is_full_commit_id(filter) || filter.len() < 7 {
+        return commits_match(filter, commit);
+    }
+    filter.bytes().all(|b| b.is_ascii_hexdigit())
+        && is_full_commit_id(commit)
+        && commit
+            .get(..filter.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(filter))
 }
 
 /// One record of a store.

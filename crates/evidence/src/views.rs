@@ -299,6 +299,7 @@ mod tests {
             project: "shop".into(),
             environment: "staging".into(),
             commit: "a".repeat(40),
+            effective_spec_hash: "e".into(),
             spec_hash: "h".into(),
             started_at: "2026-01-01T00:00:00.000Z".into(),
             finished_at: "2026-01-01T00:05:00.000Z".into(),

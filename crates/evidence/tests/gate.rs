@@ -43,7 +43,13 @@ fn request(s: &Setup, commit: &str) -> GateRequest {
 #[tokio::test]
 async fn promotion_is_allowed_by_passing_evidence_of_the_same_commit_and_spec() {
     let s = setup();
-    let ev = evidence("staging", &sha('a'), &s.spec.hash, None, SystemTime::now());
+    let ev = evidence(
+        "staging",
+        &sha('a'),
+        &s.spec.effective_hash,
+        None,
+        SystemTime::now(),
+    );
     let id = s.store.record(&ev).await.unwrap();
     let decision = check_gate(&s.store, &request(&s, &sha('a'))).await.unwrap();
     match &decision {
@@ -57,11 +63,59 @@ async fn promotion_is_allowed_by_passing_evidence_of_the_same_commit_and_spec() 
 }
 
 #[tokio::test]
-async fn a_short_commit_id_finds_the_evidence_of_the_full_one() {
+async fn a_short_commit_id_is_not_a_commit_at_the_gate() {
+    // The CLI resolves a short id through git first; the gate itself takes full ids only.
     let s = setup();
-    let ev = evidence("staging", &sha('a'), &s.spec.hash, None, SystemTime::now());
+    let ev = evidence(
+        "staging",
+        &sha('a'),
+        &s.spec.effective_hash,
+        None,
+        SystemTime::now(),
+    );
     s.store.record(&ev).await.unwrap();
-    let decision = check_gate(&s.store, &request(&s, &sha('a')[..8]))
+    for given in [&sha('a')[..8], "release-1", "", &sha('g')] {
+        let err = check_gate(&s.store, &request(&s, given)).await.unwrap_err();
+        assert_eq!(err.class().exit_code(), 2, "{given}: {err}");
+        assert!(err.to_string().contains("not a full commit id"), "{err}");
+    }
+}
+
+/// Issue 13, event 5: after staging ran `abcdef1`, promoting `abcdef1fff…` (another commit)
+/// passed, because ids matched by prefix in both directions.
+#[tokio::test]
+async fn evidence_of_a_commit_does_not_let_another_commit_with_the_same_prefix_through() {
+    let s = setup();
+    let ran = "abcdef1000000000000000000000000000000000";
+    let other = "abcdef1fff000000000000000000000000000000";
+    s.store
+        .record(&evidence(
+            "staging",
+            ran,
+            &s.spec.effective_hash,
+            None,
+            SystemTime::now(),
+        ))
+        .await
+        .unwrap();
+    // A record whose commit is only a prefix (written by hand or by an older version).
+    s.store
+        .record(&evidence(
+            "staging",
+            "abcdef1",
+            &s.spec.effective_hash,
+            None,
+            SystemTime::now(),
+        ))
+        .await
+        .unwrap();
+    let decision = check_gate(&s.store, &request(&s, other)).await.unwrap();
+    assert!(
+        matches!(refusal(&decision), Refusal::OtherCommitOnly { .. }),
+        "{decision:?}"
+    );
+    // The commit that ran still passes, in either case of its hex digits.
+    let decision = check_gate(&s.store, &request(&s, &ran.to_ascii_uppercase()))
         .await
         .unwrap();
     assert!(decision.is_allowed(), "{decision:?}");
@@ -87,7 +141,7 @@ async fn gate_refuses_a_commit_when_only_other_commits_passed() {
         .record(&evidence(
             "staging",
             &sha('b'),
-            &s.spec.hash,
+            &s.spec.effective_hash,
             None,
             SystemTime::now(),
         ))
@@ -98,7 +152,7 @@ async fn gate_refuses_a_commit_when_only_other_commits_passed() {
         .record(&evidence(
             "production",
             &sha('a'),
-            &s.spec.hash,
+            &s.spec.effective_hash,
             None,
             SystemTime::now(),
         ))
@@ -117,14 +171,20 @@ async fn gate_refuses_when_the_latest_run_failed_and_names_the_step() {
     let s = setup();
     let earlier = SystemTime::now() - Duration::from_secs(600);
     s.store
-        .record(&evidence("staging", &sha('a'), &s.spec.hash, None, earlier))
+        .record(&evidence(
+            "staging",
+            &sha('a'),
+            &s.spec.effective_hash,
+            None,
+            earlier,
+        ))
         .await
         .unwrap();
     s.store
         .record(&evidence(
             "staging",
             &sha('a'),
-            &s.spec.hash,
+            &s.spec.effective_hash,
             Some("smoke"),
             SystemTime::now(),
         ))
@@ -263,7 +323,7 @@ async fn gate_refuses_an_evidence_file_edited_to_pass() {
         .record(&evidence(
             "staging",
             &sha('a'),
-            &s.spec.hash,
+            &s.spec.effective_hash,
             Some("smoke"),
             SystemTime::now(),
         ))
@@ -293,7 +353,7 @@ async fn gate_refuses_evidence_of_another_commit_copied_and_relabelled() {
         .record(&evidence(
             "staging",
             &sha('b'),
-            &s.spec.hash,
+            &s.spec.effective_hash,
             None,
             SystemTime::now(),
         ))
@@ -323,7 +383,7 @@ async fn gate_refuses_an_evidence_file_that_no_longer_parses() {
         .record(&evidence(
             "staging",
             &sha('a'),
-            &s.spec.hash,
+            &s.spec.effective_hash,
             None,
             SystemTime::now(),
         ))
@@ -344,15 +404,18 @@ async fn gate_refuses_when_the_spec_changed_since_the_run() {
         .record(&evidence(
             "staging",
             &sha('a'),
-            &s.spec.hash,
+            &s.spec.effective_hash,
             None,
             SystemTime::now(),
         ))
         .await
         .unwrap();
-    // Someone loosens a probe after staging passed.
-    let edited = load(s._dir.path(), &format!("{SPEC}\n# skip the login probe\n"));
-    assert_ne!(edited.hash, s.spec.hash);
+    // Someone changes the spec after staging passed (a comment alone would not count).
+    let edited = load(
+        s._dir.path(),
+        &format!("{SPEC}\n[vars.LOG_LEVEL]\nvalue = \"debug\"\n"),
+    );
+    assert_ne!(edited.effective_hash, s.spec.effective_hash);
     let decision = check_gate(
         &s.store,
         &GateRequest::new(&edited, "staging", "production", &sha('a')),
@@ -365,11 +428,92 @@ async fn gate_refuses_when_the_spec_changed_since_the_run() {
             current_spec_hash,
             ..
         } => {
-            assert_eq!(evidence_spec_hash, &s.spec.hash);
-            assert_eq!(current_spec_hash, &edited.hash);
+            assert_eq!(evidence_spec_hash, &s.spec.effective_hash);
+            assert_eq!(current_spec_hash, &edited.effective_hash);
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// The spec as `RX` set in the process environment makes it, loaded from `dir`.
+fn load_with_rx(dir: &std::path::Path, rx: Option<&str>) -> Arc<staging_core::spec::LoadedSpec> {
+    let source = format!(
+        "{SPEC}\n[[probes]]\nname = \"health\"\nhttp = {{ url = \"${{services.web.url}}/up\", expect = {{ body_regex = \"${{RX:-^ok$}}\" }} }}\n"
+    );
+    let path = dir.join("staging.toml");
+    std::fs::write(&path, source).unwrap();
+    let rx = rx.map(str::to_owned);
+    let env = move |name: &str| (name == "RX").then(|| rx.clone()).flatten();
+    Arc::new(
+        staging_core::spec::LoadedSpec::load(
+            &path,
+            staging_core::spec::LoadOptions {
+                env: &env,
+                known_providers: &["local"],
+            },
+        )
+        .unwrap(),
+    )
+}
+
+/// Issue 13, event 6: a probe loosened through an environment variable on the staging run
+/// (`body_regex = "${RX:-^ok$}"` with `RX='.*'`) counted as "the same spec", since only the
+/// file's bytes were hashed.
+#[tokio::test]
+async fn a_probe_loosened_through_an_env_var_on_staging_is_another_effective_spec() {
+    let s = setup();
+    let loosened = load_with_rx(s._dir.path(), Some(".*"));
+    let strict = load_with_rx(s._dir.path(), None);
+    assert_eq!(loosened.hash, strict.hash, "the same file");
+    assert_ne!(loosened.effective_hash, strict.effective_hash);
+    // What the pipeline records for the loosened staging run: both hashes.
+    let mut ev = evidence(
+        "staging",
+        &sha('a'),
+        &loosened.effective_hash,
+        None,
+        SystemTime::now(),
+    );
+    ev.spec_hash = loosened.hash.clone();
+    ev.content_hash = ev.compute_hash();
+    s.store.record(&ev).await.unwrap();
+
+    let decision = check_gate(
+        &s.store,
+        &GateRequest::new(&strict, "staging", "production", &sha('a')),
+    )
+    .await
+    .unwrap();
+    match refusal(&decision) {
+        r @ Refusal::SpecChanged { same_file, .. } => {
+            assert!(same_file, "{r:?}");
+            assert!(r.to_string().contains("environment variable"), "{r}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Promoting under the same environment as the staging run is allowed.
+    let decision = check_gate(
+        &s.store,
+        &GateRequest::new(&loosened, "staging", "production", &sha('a')),
+    )
+    .await
+    .unwrap();
+    assert!(decision.is_allowed(), "{decision:?}");
+}
+
+/// A record written before `effective_spec_hash` existed cannot show which spec ran.
+#[tokio::test]
+async fn a_record_without_an_effective_spec_hash_is_refused() {
+    let s = setup();
+    let mut ev = evidence("staging", &sha('a'), &s.spec.hash, None, SystemTime::now());
+    ev.effective_spec_hash = None;
+    ev.content_hash = ev.compute_hash();
+    s.store.record(&ev).await.unwrap();
+    let decision = check_gate(&s.store, &request(&s, &sha('a'))).await.unwrap();
+    assert!(
+        matches!(refusal(&decision), Refusal::EffectiveSpecUnknown { .. }),
+        "{decision:?}"
+    );
 }
 
 #[tokio::test]
@@ -380,7 +524,7 @@ async fn gate_refuses_evidence_older_than_the_maximum_age() {
         .record(&evidence(
             "staging",
             &sha('a'),
-            &s.spec.hash,
+            &s.spec.effective_hash,
             None,
             recorded,
         ))
@@ -425,7 +569,13 @@ async fn the_spec_sets_the_maximum_age() {
     );
     let recorded = SystemTime::now();
     s.store
-        .record(&evidence("staging", &sha('a'), &spec.hash, None, recorded))
+        .record(&evidence(
+            "staging",
+            &sha('a'),
+            &spec.effective_hash,
+            None,
+            recorded,
+        ))
         .await
         .unwrap();
     let req = GateRequest::new(&spec, "staging", "production", &sha('a'))
@@ -489,7 +639,7 @@ async fn gate_on_steps(s: &Setup, steps: Vec<StepReport>) -> (String, GateDecisi
     let ev = evidence_of_steps(
         "staging",
         &sha('a'),
-        &s.spec.hash,
+        &s.spec.effective_hash,
         steps.iter().map(step_json).collect(),
         SystemTime::now(),
     );
@@ -661,7 +811,13 @@ async fn a_run_that_validated_nothing_after_one_that_did_is_refused_because_the_
     let s = setup();
     let earlier = SystemTime::now() - Duration::from_secs(600);
     s.store
-        .record(&evidence("staging", &sha('a'), &s.spec.hash, None, earlier))
+        .record(&evidence(
+            "staging",
+            &sha('a'),
+            &s.spec.effective_hash,
+            None,
+            earlier,
+        ))
         .await
         .unwrap();
     let (id, decision) = gate_on_steps(
@@ -718,7 +874,13 @@ async fn promote(s: &Setup, store: &staging_evidence::DynEvidenceStore) -> (Stri
 async fn production_evidence_names_the_staging_evidence_that_allowed_it() {
     let s = setup();
     let store: staging_evidence::DynEvidenceStore = Arc::new(s.store.clone());
-    let staging = evidence("staging", &sha('a'), &s.spec.hash, None, SystemTime::now());
+    let staging = evidence(
+        "staging",
+        &sha('a'),
+        &s.spec.effective_hash,
+        None,
+        SystemTime::now(),
+    );
     let staging_id = store.record(&staging).await.unwrap();
 
     let (allowed_by, production_id) = promote(&s, &store).await;
@@ -755,7 +917,13 @@ async fn production_evidence_names_the_staging_evidence_that_allowed_it() {
 async fn pointing_production_evidence_at_other_staging_evidence_is_detected_as_an_edit() {
     let s = setup();
     let store: staging_evidence::DynEvidenceStore = Arc::new(s.store.clone());
-    let staging = evidence("staging", &sha('a'), &s.spec.hash, None, SystemTime::now());
+    let staging = evidence(
+        "staging",
+        &sha('a'),
+        &s.spec.effective_hash,
+        None,
+        SystemTime::now(),
+    );
     let staging_id = store.record(&staging).await.unwrap();
     let (_, production_id) = promote(&s, &store).await;
 

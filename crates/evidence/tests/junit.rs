@@ -17,6 +17,7 @@ fn run() -> RunReport {
         environment: "staging".into(),
         commit: common::sha('a'),
         spec_hash: "h".into(),
+        effective_spec_hash: "e".into(),
         started_at: "2026-01-01T00:00:00.000Z".into(),
         finished_at: "2026-01-01T00:05:00.000Z".into(),
         steps: vec![

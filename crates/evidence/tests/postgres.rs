@@ -167,7 +167,7 @@ async fn a_row_edited_in_the_database_is_not_intact_and_the_gate_refuses_it() {
         .record(&evidence(
             "staging",
             &sha('a'),
-            &spec.hash,
+            &spec.effective_hash,
             Some("smoke"),
             SystemTime::now(),
         ))
@@ -209,7 +209,7 @@ async fn the_gate_allows_promotion_on_passing_evidence_in_postgres() {
         .record(&evidence(
             "staging",
             &sha('a'),
-            &spec.hash,
+            &spec.effective_hash,
             None,
             SystemTime::now(),
         ))

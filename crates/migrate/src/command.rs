@@ -19,7 +19,7 @@ use staging_core::{
     AppliedMigration, Error, Migration, MigrationEntry, MigrationPlan, MigrationReport,
     MigrationState, MigrationStatus, Redactor, Result,
 };
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::AsyncRead;
 
 use crate::db::{self, Conn, DbKind, IfMissing, TableName, db_error, is_undefined_table};
 
@@ -180,25 +180,9 @@ impl CommandMigrator {
         stream: OutputStream,
         tail: &std::sync::Mutex<VecDeque<OutputLine>>,
     ) -> Result<()> {
-        let mut reader = BufReader::new(reader);
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            let n = reader
-                .read_until(b'\n', &mut buf)
-                .await
-                .map_err(|e| Error::io(format!("reading the output of `{}`", self.argv[0]), e))?;
-            if n == 0 {
-                return Ok(());
-            }
-            let raw = String::from_utf8_lossy(&buf);
-            let line = OutputLine {
-                stream,
-                line: self
-                    .redactor
-                    .redact(raw.trim_end_matches(['\n', '\r']))
-                    .into_owned(),
-            };
+        // Lossy, redacted, and read until the tool closes it: bad bytes never stop the read.
+        staging_core::redact::for_each_line_lossy(reader, &self.redactor, |line| {
+            let line = OutputLine { stream, line };
             tracing::info!(target: "staging_migrate::command", stream = ?line.stream, "{}", line.line);
             if let Some(sink) = &self.sink {
                 sink(&line);
@@ -208,7 +192,9 @@ impl CommandMigrator {
                 tail.pop_front();
             }
             tail.push_back(line);
-        }
+        })
+        .await;
+        Ok(())
     }
 
     /// The versions in the tool's table, in the table's order; `None` without a table.
@@ -282,23 +268,104 @@ fn version_column(names: &[&str]) -> usize {
         .unwrap_or(0)
 }
 
-/// Why a command looks like it seeds, truncates, resets or drops data (refused on protected
-/// environments), or `None`.
+/// How long a `versions_command` may run: it only reads the checkout.
+pub const VERSIONS_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The versions a `versions_command` lists: it runs in `cwd` **without** `DATABASE_URL` (it
+/// must not touch a database; one inherited from the process environment is removed), and
+/// the first word of each non-empty line of its standard output is a version. Fails when it
+/// cannot start, exits non-zero, prints nothing, or runs longer than [`VERSIONS_TIMEOUT`].
+/// Its output in errors passes through `redactor`.
+pub async fn list_versions(
+    argv: &[String],
+    cwd: &std::path::Path,
+    redactor: &Redactor,
+) -> Result<Vec<String>> {
+    let shown = argv.join(" ");
+    let program = argv
+        .first()
+        .filter(|p| !p.trim().is_empty())
+        .ok_or_else(|| Error::config("the versions command is empty"))?;
+    let child = tokio::process::Command::new(program)
+        .args(&argv[1..])
+        .current_dir(cwd)
+        .env_remove("DATABASE_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let out = match tokio::time::timeout(VERSIONS_TIMEOUT, child).await {
+        Err(_) => {
+            return Err(Error::Timeout {
+                what: format!("the versions command `{shown}`"),
+                after: VERSIONS_TIMEOUT,
+            });
+        }
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::config(format!(
+                "cannot start the versions command `{shown}` in {}: not found (is it installed and on PATH?)",
+                cwd.display()
+            )));
+        }
+        Ok(Err(e)) => {
+            return Err(Error::io(
+                format!("cannot run the versions command `{shown}`"),
+                e,
+            ));
+        }
+        Ok(Ok(out)) => out,
+    };
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(TAIL_LINES).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(Error::failed(format!(
+            "the versions command `{shown}` failed ({}); its last output:\n{}",
+            out.status,
+            redactor.redact(&tail.join("\n"))
+        )));
+    }
+    let versions: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect();
+    if versions.is_empty() {
+        return Err(Error::failed(format!(
+            "the versions command `{shown}` printed no version: it must print the versions this checkout's migrations bring a database to, one per line"
+        )));
+    }
+    Ok(versions)
+}
+
+/// Why a command looks like it seeds, truncates, flushes, resets, drops or rolls back data
+/// (refused on protected environments), or `None`. A second guard only: what a command is
+/// comes from its declared kind (`seed`, `reset`, migration `command`) in the spec.
 pub fn destructive_reason(argv: &[String]) -> Option<String> {
-    const WORDS: [&str; 8] = [
-        "seed", "truncate", "reset", "drop", "wipe", "purge", "fixtures", "fixture",
+    // Anywhere in an argument (`db:seed`, `flush_and_truncate`, `dropdb`).
+    const PARTS: [&str; 9] = [
+        "seed", "truncate", "reset", "drop", "wipe", "purge", "fixtures", "fixture", "flush",
     ];
-    const EXACT: [&str; 4] = [
+    // Whole words of an argument (`migrate:fresh`, `db:rollback`; not `refresh_views`).
+    const WORDS: [&str; 6] = ["rollback", "undo", "fresh", "erase", "redo", "downgrade"];
+    const EXACT: [&str; 6] = [
         "db:setup",
         "db:schema:load",
         "db:structure:load",
-        "downgrade",
+        "clean",
+        "clear",
+        "loaddata",
     ];
     argv.iter().find_map(|arg| {
         let a = arg.to_ascii_lowercase();
-        if EXACT.contains(&a.as_str()) || WORDS.iter().any(|w| a.contains(w)) {
+        let mut words = a.split(|c: char| !c.is_ascii_alphanumeric());
+        if EXACT.contains(&a.as_str())
+            || PARTS.iter().any(|w| a.contains(w))
+            || words.any(|w| WORDS.contains(&w))
+        {
             Some(format!(
-                "`{arg}` in `{}` looks like a seed/truncate/reset command",
+                "`{arg}` in `{}` looks like a seed/truncate/flush/reset command",
                 argv.join(" ")
             ))
         } else {
@@ -397,7 +464,14 @@ mod tests {
             "prisma migrate reset --force",
             "dbmate drop",
             "python manage.py flush_and_truncate",
+            "python manage.py flush --no-input",
+            "sh -c 'python manage.py flush --no-input && python manage.py migrate'",
+            "php artisan migrate:fresh",
+            "php artisan migrate:rollback",
+            "flyway clean",
             "alembic downgrade base",
+            "python manage.py loaddata demo.json",
+            "rails db:rollback STEP=1",
         ] {
             assert!(destructive_reason(&argv(cmd)).is_some(), "{cmd}");
         }
@@ -407,6 +481,8 @@ mod tests {
             "prisma migrate deploy",
             "sqlx migrate run",
             "dbmate up",
+            "python manage.py refresh_views",
+            "python manage.py migrate",
         ] {
             assert!(destructive_reason(&argv(cmd)).is_none(), "{cmd}");
         }

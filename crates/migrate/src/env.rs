@@ -8,11 +8,11 @@ use secrecy::SecretString;
 use serde::Serialize;
 use staging_core::spec::{Database, LoadedSpec, Migrations};
 use staging_core::{
-    DynMigration, Error, ErrorClass, Migration, MigrationPlan, MigrationReport, MigrationStatus,
-    Redactor, Result,
+    DynMigration, Error, ErrorClass, Migration, MigrationEntry, MigrationPlan, MigrationReport,
+    MigrationState, MigrationStatus, Redactor, Result,
 };
 
-use crate::command::{CommandMigrator, OutputSink, destructive_reason};
+use crate::command::{CommandMigrator, OutputSink, destructive_reason, list_versions};
 use crate::db::resolve_sqlite_path;
 use crate::guard::{StaticUrls, UrlLookup, ahead_of_source, missing_on_source, refusal};
 use crate::native::SqlMigrator;
@@ -289,59 +289,125 @@ impl EnvMigrations {
         }
     }
 
-    /// Apply (or plan, on a dry run) every database in spec order; stops at the first failure.
+    /// Apply (or plan, on a dry run) every database in spec order.
+    ///
+    /// Check, then act: first every database is planned and, on a protected environment,
+    /// checked against the environment that promotes to it (staging has these versions; the
+    /// command is allowed here) — only reads, nothing runs against any database. Only when
+    /// every database passed is anything applied, in spec order, stopping at the first
+    /// failure. A refusal is reported for the database it concerns; the databases after it
+    /// are absent (not attempted).
     pub async fn apply(&self) -> EnvApplyReport {
         let mut databases = vec![];
+        let mut checked = vec![];
         for (name, db, m) in self.databases() {
-            let mut outcome = DatabaseOutcome {
-                database: name.to_owned(),
-                runner: String::new(),
-                ok: true,
-                plan: None,
-                report: None,
-                seed: None,
-                error: None,
-                error_class: None,
-            };
-            if let Err(e) = self.apply_one(name, db, m, &mut outcome).await {
-                outcome.ok = false;
-                outcome.error = Some(self.redactor.redact(&e.to_string()).into_owned());
-                outcome.error_class = Some(e.class());
+            let mut outcome = DatabaseOutcome::new(name);
+            match self.check_one(name, db, m, &mut outcome).await {
+                Ok(c) => checked.push((outcome, c)),
+                Err(e) => {
+                    self.fail(&mut outcome, &e);
+                    databases.push(outcome);
+                    return self.apply_report(databases);
+                }
             }
-            let stop = !outcome.ok;
+        }
+        for (mut outcome, c) in checked {
+            if let Err(e) = self.apply_checked(c, &mut outcome).await {
+                self.fail(&mut outcome, &e);
+                databases.push(outcome);
+                break;
+            }
             databases.push(outcome);
-            if stop {
+        }
+        self.apply_report(databases)
+    }
+
+    /// Run every database's declared `reset` command (`manage.py flush --no-input`,
+    /// `rails db:reset`): refused on a protected environment, whatever it is called, before
+    /// any runs; the databases that declare none are not listed.
+    pub async fn reset(&self) -> EnvApplyReport {
+        let env = match self.spec.spec.environment(&self.environment) {
+            Ok(env) => env,
+            Err(e) => {
+                let mut outcome = DatabaseOutcome::new("");
+                self.fail(&mut outcome, &e);
+                return self.apply_report(vec![outcome]);
+            }
+        };
+        let resets: Vec<(&str, &Database, &Vec<String>)> = self
+            .spec
+            .spec
+            .databases
+            .iter()
+            .filter_map(|(name, db)| db.reset.as_ref().map(|r| (name.as_str(), db, r)))
+            .collect();
+        let mut databases = vec![];
+        for (name, db, argv) in resets {
+            let mut outcome = DatabaseOutcome::new(name);
+            outcome.runner = format!("reset: {}", argv.join(" "));
+            let result = async {
+                if env.protected {
+                    return Err(Error::failed(format!(
+                        "refusing to run the reset command `{}` of database `{name}` on protected environment `{}`: \
+                         a command declared as `reset` never runs there, whatever it is called",
+                        argv.join(" "),
+                        self.environment
+                    )));
+                }
+                if self.options.dry_run {
+                    return Ok(());
+                }
+                self.run_declared("reset", argv, self.url(name, db)?).await
+            }
+            .await;
+            let failed = result.is_err();
+            if let Err(e) = result {
+                self.fail(&mut outcome, &e);
+            }
+            databases.push(outcome);
+            if failed {
                 break;
             }
         }
-        let ok = databases.iter().all(|d| d.ok);
+        self.apply_report(databases)
+    }
+
+    fn fail(&self, outcome: &mut DatabaseOutcome, e: &Error) {
+        outcome.ok = false;
+        outcome.error = Some(self.redactor.redact(&e.to_string()).into_owned());
+        outcome.error_class = Some(e.class());
+    }
+
+    fn apply_report(&self, databases: Vec<DatabaseOutcome>) -> EnvApplyReport {
         EnvApplyReport {
             environment: self.environment.clone(),
             dry_run: self.options.dry_run,
-            ok,
+            ok: databases.iter().all(|d| d.ok),
             databases,
         }
     }
 
-    async fn apply_one(
+    /// Plan one database and, on a protected environment, run every check that can refuse
+    /// it. Reads only: nothing is executed against the database here.
+    async fn check_one(
         &self,
         name: &str,
         db: &Database,
         m: &Migrations,
         outcome: &mut DatabaseOutcome,
-    ) -> Result<()> {
+    ) -> Result<Checked> {
         let env = self.spec.spec.environment(&self.environment)?;
         let runner = self.runner_for(name, self.url(name, db)?)?;
         outcome.runner = runner.describe();
-        let plan = runner.plan().await?;
-        // Staging before production.
+        let mut plan = runner.plan().await?;
         let mut source_versions = None;
         if env.protected {
             if let Some(argv) = &m.command
                 && let Some(why) = destructive_reason(argv)
             {
                 return Err(Error::failed(format!(
-                    "refusing to run the migration command of `{name}` on protected environment `{}`: {why}",
+                    "refusing to run the migration command of `{name}` on protected environment `{}`: {why}; \
+                     declare such a command as the database's `seed` or `reset`, which never run on a protected environment",
                     self.environment
                 )));
             }
@@ -352,6 +418,15 @@ impl EnvMigrations {
                     self.environment, self.environment
                 ))
             })?;
+            if m.command.is_some() && (m.version_table.is_none() || m.versions_command.is_none()) {
+                return Err(Error::failed(format!(
+                    "refusing to migrate protected environment `{}` (database `{name}`): a migration command can be \
+                     checked against `{source}` before it runs only with `version_table` (where the tool keeps its \
+                     versions) and `versions_command` (what prints the versions this checkout brings a database to, \
+                     e.g. `[\"alembic\", \"heads\"]`) under `databases.{name}.migrations`",
+                    self.environment
+                )));
+            }
             let source_url = self.urls.lookup(source, &db.url_var).await?;
             let source_runner = self.runner_for(
                 name,
@@ -363,83 +438,110 @@ impl EnvMigrations {
                     return Err(refusal(&self.environment, source, name, &missing));
                 }
             } else {
-                let (target, source_v) = match (
-                    m.version_table.as_ref(),
-                    runner.status().await,
-                    source_runner.status().await,
-                ) {
-                    (Some(_), Ok(t), Ok(s)) => (versions(&t), versions(&s)),
-                    _ => {
-                        return Err(Error::failed(format!(
-                            "refusing to migrate protected environment `{}` (database `{name}`): the command runner needs \
-                             a readable `version_table` to check that `{source}` was migrated first",
-                            self.environment
-                        )));
-                    }
+                let unreadable = |which: &str, e: Error| {
+                    Error::failed(format!(
+                        "refusing to migrate protected environment `{}` (database `{name}`): cannot read the version \
+                         table of `{which}` to check that `{source}` was migrated first: {e}",
+                        self.environment
+                    ))
                 };
-                if source_v.is_empty() {
-                    return Err(refusal(
-                        &self.environment,
-                        source,
-                        name,
-                        &["(its version table is empty)".to_owned()],
-                    ));
+                let target = versions(
+                    &runner
+                        .status()
+                        .await
+                        .map_err(|e| unreadable(&self.environment, e))?,
+                );
+                let source_v = versions(
+                    &source_runner
+                        .status()
+                        .await
+                        .map_err(|e| unreadable(source, e))?,
+                );
+                let argv = m.versions_command.as_deref().unwrap_or_default();
+                let code = list_versions(argv, &self.spec.base_dir(), &self.redactor).await?;
+                let missing = ahead_of_source(&code, &source_v);
+                if !missing.is_empty() {
+                    return Err(refusal(&self.environment, source, name, &missing));
                 }
-                let ahead = ahead_of_source(&target, &source_v);
-                if !ahead.is_empty() {
-                    return Err(Error::failed(format!(
-                        "refusing to migrate protected environment `{}` (database `{name}`): it already has versions \
-                         `{source}` does not: {}",
-                        self.environment,
-                        ahead.join(", ")
-                    )));
-                }
-                source_versions = Some(source_v);
+                // Production may hold versions staging no longer lists (alembic keeps only the
+                // current head): what matters is what this run brings it to.
+                plan = MigrationPlan {
+                    to_apply: code
+                        .iter()
+                        .filter(|v| !target.contains(v))
+                        .map(|v| MigrationEntry {
+                            version: v.clone(),
+                            name: String::new(),
+                            state: MigrationState::Pending,
+                        })
+                        .collect(),
+                };
+                source_versions = Some(SourceCheck {
+                    source: source.to_owned(),
+                    source_versions: source_v,
+                    target_before: target,
+                });
             }
         }
+        Ok(Checked {
+            name: name.to_owned(),
+            db: db.clone(),
+            protected: env.protected,
+            runner,
+            plan,
+            source_versions,
+        })
+    }
+
+    /// Apply one database that passed [`EnvMigrations::check_one`] (on a dry run, report its
+    /// plan), then its seed on an unprotected environment.
+    async fn apply_checked(&self, c: Checked, outcome: &mut DatabaseOutcome) -> Result<()> {
         if self.options.dry_run {
-            outcome.plan = Some(plan);
-            outcome.seed = db
-                .seed
-                .as_ref()
-                .map(|s| self.seed_note(s, env.protected, true));
+            outcome.plan = Some(c.plan);
+            outcome.seed =
+                c.db.seed
+                    .as_ref()
+                    .map(|s| self.seed_note(s, c.protected, true));
             return Ok(());
         }
-        let report = runner.apply().await?;
+        let report = c.runner.apply().await?;
         outcome.report = Some(report);
-        if let Some(source_v) = source_versions {
-            let after = versions(&runner.status().await?);
-            let ahead = ahead_of_source(&after, &source_v);
+        // A second guard: the tool applied only what the source environment has.
+        if let Some(check) = c.source_versions {
+            let source = check.source;
+            let after = versions(&c.runner.status().await?);
+            let new = ahead_of_source(&after, &check.target_before);
+            let ahead = ahead_of_source(&new, &check.source_versions);
             if !ahead.is_empty() {
                 return Err(Error::failed(format!(
-                    "`{}` applied versions to protected environment `{}` that `{}` does not have: {}",
+                    "`{}` applied versions to protected environment `{}` that `{source}` does not have: {}",
                     outcome.runner,
                     self.environment,
-                    self.spec
-                        .spec
-                        .promoted_from(&self.environment)
-                        .unwrap_or_default(),
                     ahead.join(", ")
                 )));
             }
         }
-        if let Some(seed) = &db.seed {
-            outcome.seed = Some(self.seed_note(seed, env.protected, false));
-            if !env.protected {
-                let run = self
-                    .command(seed.clone(), self.url(name, db)?, None)?
-                    .run()
+        if let Some(seed) = &c.db.seed {
+            outcome.seed = Some(self.seed_note(seed, c.protected, false));
+            if !c.protected {
+                self.run_declared("seed", seed, self.url(&c.name, &c.db)?)
                     .await?;
-                if run.exit_code != Some(0) {
-                    let tail: Vec<&str> = run.tail.iter().map(|l| l.line.as_str()).collect();
-                    return Err(Error::failed(format!(
-                        "seed command `{}` failed with exit code {:?}; its last output:\n{}",
-                        run.command,
-                        run.exit_code,
-                        tail.join("\n")
-                    )));
-                }
             }
+        }
+        Ok(())
+    }
+
+    /// Run a declared `seed` or `reset` command against `url`.
+    async fn run_declared(&self, kind: &str, argv: &[String], url: SecretString) -> Result<()> {
+        let run = self.command(argv.to_vec(), url, None)?.run().await?;
+        if run.exit_code != Some(0) {
+            let tail: Vec<&str> = run.tail.iter().map(|l| l.line.as_str()).collect();
+            return Err(Error::failed(format!(
+                "{kind} command `{}` failed with exit code {:?}; its last output:\n{}",
+                run.command,
+                run.exit_code,
+                tail.join("\n")
+            )));
         }
         Ok(())
     }
@@ -453,6 +555,40 @@ impl EnvMigrations {
             ),
             (false, true) => format!("would run `{cmd}`"),
             (false, false) => format!("ran `{cmd}`"),
+        }
+    }
+}
+
+/// A database that passed every check, ready to apply.
+struct Checked {
+    name: String,
+    db: Database,
+    protected: bool,
+    runner: DynMigration,
+    plan: MigrationPlan,
+    /// On a protected environment with a command runner: what the check after the command
+    /// compares against.
+    source_versions: Option<SourceCheck>,
+}
+
+/// The versions of the source environment and of the target before the command ran.
+struct SourceCheck {
+    source: String,
+    source_versions: Vec<String>,
+    target_before: Vec<String>,
+}
+
+impl DatabaseOutcome {
+    fn new(database: &str) -> Self {
+        DatabaseOutcome {
+            database: database.to_owned(),
+            runner: String::new(),
+            ok: true,
+            plan: None,
+            report: None,
+            seed: None,
+            error: None,
+            error_class: None,
         }
     }
 }

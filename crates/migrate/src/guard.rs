@@ -69,8 +69,9 @@ pub fn missing_on_source(target_plan: &MigrationPlan, source: &MigrationStatus) 
         .collect()
 }
 
-/// The versions a tool's table has on the target but not on the source (a command runner's
-/// target must never be ahead of its source).
+/// The versions of `target` that `source` lacks: what a command runner's checkout lists but
+/// the source environment's table does not have (refused before the command runs), or what
+/// the command added to the target that the source does not have (refused after).
 pub fn ahead_of_source(target: &[String], source: &[String]) -> Vec<String> {
     target
         .iter()

@@ -157,6 +157,54 @@ pub fn split_statements(sql: &str) -> Vec<Statement> {
     out
 }
 
+/// A statement that controls the transaction (`BEGIN`, `COMMIT`, `ROLLBACK`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionControl {
+    /// The 1-based line where it starts.
+    pub line: usize,
+    /// Its leading keywords as written (`COMMIT`, `start transaction`, `PREPARE TRANSACTION`).
+    pub keyword: String,
+}
+
+/// The statements of `sql` that begin, end or split a transaction: `BEGIN` (not `BEGIN
+/// ATOMIC` bodies, which are inside a `CREATE`), `START TRANSACTION`, `COMMIT` (and `COMMIT
+/// PREPARED`), `END`, `ROLLBACK` (and `ROLLBACK TO`, `ROLLBACK PREPARED`), `ABORT`,
+/// `SAVEPOINT`, `RELEASE`, `PREPARE TRANSACTION`. Case does not matter; words inside strings,
+/// comments, dollar quotes and trigger bodies are not statements and do not count. A
+/// migration is run inside a transaction of the runner's, so any of these would commit part
+/// of it early or end it (see `docs/migrations.md`).
+pub fn transaction_control(sql: &str) -> Vec<TransactionControl> {
+    split_statements(sql)
+        .into_iter()
+        .filter_map(|st| {
+            let text = st.text(sql);
+            let mut words = text
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|w| !w.is_empty());
+            let first = words.next()?;
+            // The first word must be the statement's first token (not `"begin"` or `(x)`).
+            if !text.starts_with(first) {
+                return None;
+            }
+            let second = words.next().unwrap_or_default();
+            let upper = first.to_ascii_uppercase();
+            let keyword = match upper.as_str() {
+                "BEGIN" | "COMMIT" | "END" | "ROLLBACK" | "ABORT" | "SAVEPOINT" | "RELEASE" => {
+                    first.to_owned()
+                }
+                "START" | "PREPARE" if second.eq_ignore_ascii_case("TRANSACTION") => {
+                    format!("{first} {second}")
+                }
+                _ => return None,
+            };
+            Some(TransactionControl {
+                line: line_at(sql, st.start),
+                keyword,
+            })
+        })
+        .collect()
+}
+
 fn is_word_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
 }
@@ -236,6 +284,43 @@ mod tests {
                 "BEGIN"
             ]
         );
+    }
+
+    #[test]
+    fn transaction_control_statements_are_found_with_their_lines() {
+        let sql = "CREATE TABLE a (id int);\ncommit;\nINSERT INTO a VALUES (1); Begin Work;\n\
+                   start transaction;\nSAVEPOINT s; RELEASE s; ROLLBACK TO s;\nEND;\nABORT;\n\
+                   PREPARE TRANSACTION 'x';\nCOMMIT PREPARED 'x';";
+        let found: Vec<(usize, String)> = transaction_control(sql)
+            .into_iter()
+            .map(|t| (t.line, t.keyword))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (2, "commit".into()),
+                (3, "Begin".into()),
+                (4, "start transaction".into()),
+                (5, "SAVEPOINT".into()),
+                (5, "RELEASE".into()),
+                (5, "ROLLBACK".into()),
+                (6, "END".into()),
+                (7, "ABORT".into()),
+                (8, "PREPARE TRANSACTION".into()),
+                (9, "COMMIT".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn transaction_words_in_strings_comments_bodies_and_names_do_not_count() {
+        let sql = "-- COMMIT;\n/* BEGIN; */\nINSERT INTO log VALUES ('COMMIT;');\n\
+                   CREATE FUNCTION f() RETURNS void AS $$ BEGIN COMMIT; END; $$ LANGUAGE plpgsql;\n\
+                   DO $body$ BEGIN ROLLBACK; END $body$;\n\
+                   CREATE TRIGGER t AFTER INSERT ON a BEGIN DELETE FROM b; END;\n\
+                   PREPARE q AS SELECT 1;\nSELECT \"commit\" FROM begin_log;\n\
+                   CREATE TABLE commits (id int); UPDATE savepoints SET x = 1;";
+        assert_eq!(transaction_control(sql), vec![]);
     }
 
     #[test]

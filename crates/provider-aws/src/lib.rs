@@ -17,6 +17,9 @@ mod secrets;
 pub use context::AwsContext;
 #[cfg(feature = "ecs")]
 pub use ecs::{EcsProvider, EcsServiceState, RolloutDiagnosis, StoppedTask};
+#[cfg(feature = "ecs")]
+pub use factory::ecs_secret_store;
+pub use factory::ecs_secrets_prefix;
 #[cfg(feature = "secretsmanager")]
 pub use factory::secret_store;
 pub use factory::{AwsFactory, build_probes, context_from_spec, settings_from_spec};
@@ -24,5 +27,6 @@ pub use probes::probes_from_settings;
 #[cfg(feature = "secretsmanager")]
 pub use secrets::SecretsManagerStore;
 pub use settings::{
-    AcmSettings, AwsEnvironmentSettings, EcsServiceSettings, RecordSettings, SesSettings,
+    AcmSettings, AwsEnvironmentSettings, EcsServiceConfig, EcsServiceSettings, RecordSettings,
+    SesSettings,
 };

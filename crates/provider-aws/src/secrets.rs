@@ -14,12 +14,15 @@ use crate::error::map_sdk_error;
 pub struct SecretsManagerStore {
     ctx: AwsContext,
     prefix: String,
+    /// Keys whose secret is named explicitly (an ARN or a full name), not by the prefix.
+    explicit: std::collections::BTreeMap<String, String>,
 }
 
 impl fmt::Debug for SecretsManagerStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SecretsManagerStore")
             .field("prefix", &self.prefix)
+            .field("explicit", &self.explicit)
             .finish()
     }
 }
@@ -30,11 +33,82 @@ impl SecretsManagerStore {
         SecretsManagerStore {
             ctx,
             prefix: prefix.into(),
+            explicit: Default::default(),
         }
     }
 
-    fn secret_id(&self, key: &str) -> String {
-        format!("{}{key}", self.prefix)
+    /// With these keys kept in the secrets named here (an ARN or a full name) instead of
+    /// the prefix + key.
+    pub fn with_explicit_ids(mut self, ids: impl IntoIterator<Item = (String, String)>) -> Self {
+        self.explicit.extend(ids);
+        self
+    }
+
+    /// The Secrets Manager name of `key`: its explicit id, else the prefix plus the key.
+    pub fn secret_id(&self, key: &str) -> String {
+        match self.explicit.get(key) {
+            Some(id) => id.clone(),
+            None => format!("{}{key}", self.prefix),
+        }
+    }
+
+    /// The value of the secret `id` (a name or an ARN), or `None` when it does not exist.
+    pub async fn get_by_id(&self, id: &str) -> Result<Option<SecretString>> {
+        let client = self.ctx.secrets_manager().await;
+        let out = match client.get_secret_value().secret_id(id).send().await {
+            Ok(out) => out,
+            Err(e) => {
+                return match map_sdk_error("secretsmanager:GetSecretValue", e) {
+                    Error::NotFound { .. } => Ok(None),
+                    other => Err(other),
+                };
+            }
+        };
+        if let Some(s) = out.secret_string() {
+            return Ok(Some(SecretString::from(s.to_owned())));
+        }
+        match out.secret_binary() {
+            Some(b) => String::from_utf8(b.as_ref().to_vec())
+                .map(|s| Some(SecretString::from(s)))
+                .map_err(|_| Error::failed(format!("secret `{id}` is binary, not text"))),
+            None => Ok(None),
+        }
+    }
+
+    /// Store `value` as the secret of `key` (a new version, or a new secret the first time;
+    /// nothing when it already holds that value) and return the secret's ARN, what an ECS
+    /// container's `secrets[].valueFrom` references.
+    pub async fn put_returning_arn(&self, key: &str, value: &SecretString) -> Result<String> {
+        let client = self.ctx.secrets_manager().await;
+        let id = self.secret_id(key);
+        if let Ok(current) = client.get_secret_value().secret_id(&id).send().await
+            && current.secret_string() == Some(value.expose_secret())
+            && let Some(arn) = current.arn()
+        {
+            return Ok(arn.to_owned());
+        }
+        let arn = match client
+            .put_secret_value()
+            .secret_id(&id)
+            .secret_string(value.expose_secret())
+            .send()
+            .await
+        {
+            Ok(out) => out.arn().map(str::to_owned),
+            Err(e) => match map_sdk_error("secretsmanager:PutSecretValue", e) {
+                Error::NotFound { .. } => client
+                    .create_secret()
+                    .name(&id)
+                    .secret_string(value.expose_secret())
+                    .send()
+                    .await
+                    .map_err(|e| map_sdk_error("secretsmanager:CreateSecret", e))?
+                    .arn()
+                    .map(str::to_owned),
+                other => return Err(other),
+            },
+        };
+        arn.ok_or_else(|| Error::failed(format!("Secrets Manager returned no ARN for `{id}`")))
     }
 }
 
@@ -53,60 +127,11 @@ impl SecretStore for SecretsManagerStore {
     }
 
     async fn get(&self, key: &str) -> Result<Option<SecretString>> {
-        let client = self.ctx.secrets_manager().await;
-        let out = match client
-            .get_secret_value()
-            .secret_id(self.secret_id(key))
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                return match map_sdk_error("secretsmanager:GetSecretValue", e) {
-                    Error::NotFound { .. } => Ok(None),
-                    other => Err(other),
-                };
-            }
-        };
-        if let Some(s) = out.secret_string() {
-            return Ok(Some(SecretString::from(s.to_owned())));
-        }
-        match out.secret_binary() {
-            Some(b) => String::from_utf8(b.as_ref().to_vec())
-                .map(|s| Some(SecretString::from(s)))
-                .map_err(|_| {
-                    Error::failed(format!(
-                        "secret `{}` is binary, not text",
-                        self.secret_id(key)
-                    ))
-                }),
-            None => Ok(None),
-        }
+        self.get_by_id(&self.secret_id(key)).await
     }
 
     async fn put(&self, key: &str, value: &SecretString) -> Result<()> {
-        let client = self.ctx.secrets_manager().await;
-        let id = self.secret_id(key);
-        match client
-            .put_secret_value()
-            .secret_id(&id)
-            .secret_string(value.expose_secret())
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => match map_sdk_error("secretsmanager:PutSecretValue", e) {
-                Error::NotFound { .. } => client
-                    .create_secret()
-                    .name(&id)
-                    .secret_string(value.expose_secret())
-                    .send()
-                    .await
-                    .map(drop)
-                    .map_err(|e| map_sdk_error("secretsmanager:CreateSecret", e)),
-                other => Err(other),
-            },
-        }
+        self.put_returning_arn(key, value).await.map(drop)
     }
 
     async fn list(&self, prefix: Option<&str>) -> Result<Vec<String>> {

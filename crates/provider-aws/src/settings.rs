@@ -2,12 +2,13 @@
 //! `[services.NAME.settings]` (with `overrides.NAME`), read with errors that point into the
 //! file.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use staging_core::Result;
-use staging_core::spec::{LoadedSpec, Service};
+use staging_core::spec::LoadedSpec;
 
 /// `[environments.NAME.settings]` of an `aws` environment.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AwsEnvironmentSettings {
     /// The region (default: the aws-config chain's).
@@ -19,9 +20,18 @@ pub struct AwsEnvironmentSettings {
     /// The ECS cluster of the environment's services (a service may override it).
     #[serde(default)]
     pub cluster: Option<String>,
-    /// Secrets Manager names are this prefix plus the variable name (`staging/`).
+    /// Secrets Manager names are this prefix plus the variable name (`shop/staging/`):
+    /// what `source = { provider = "NAME" }` reads (no prefix when unset), and where the
+    /// ECS provider writes the value of each secret variable it references from a task
+    /// definition (`PROJECT/ENVIRONMENT/` when unset, so two environments never write one
+    /// secret).
     #[serde(default)]
     pub secrets_prefix: Option<String>,
+    /// The Secrets Manager secret (an ARN or a full name) that holds a secret variable's
+    /// value on ECS, by variable name, instead of `secrets_prefix` + the name:
+    /// `secret_ids = { JWT_SECRET = "arn:aws:secretsmanager:...:secret:shop-jwt-AbCdEf" }`.
+    #[serde(default)]
+    pub secret_ids: std::collections::BTreeMap<String, String>,
     /// SES readiness checks.
     #[serde(default)]
     pub ses: Option<SesSettings>,
@@ -34,7 +44,7 @@ pub struct AwsEnvironmentSettings {
 }
 
 /// `[environments.NAME.settings.ses]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SesSettings {
     /// Sender identities (domains or addresses) that must be verified.
@@ -55,7 +65,7 @@ pub struct SesSettings {
 }
 
 /// One `[[environments.NAME.settings.acm]]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AcmSettings {
     /// The domain the certificate is for (its DomainName or a SAN).
@@ -76,7 +86,7 @@ fn default_min_days() -> u32 {
 }
 
 /// One `[[environments.NAME.settings.route53]]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordSettings {
     /// The hosted zone's name (`example.com`) or id (`Z123...`).
@@ -126,61 +136,54 @@ pub struct EcsServiceSettings {
     pub url: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A service on ECS as the spec writes it: `[services.NAME.settings]` with
+/// `[services.NAME.overrides.ENV]` merged onto it.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RawService {
+pub struct EcsServiceConfig {
+    /// The ECS cluster (default: the environment's `cluster`).
     #[serde(default)]
-    cluster: Option<String>,
+    pub cluster: Option<String>,
+    /// The ECS service's name (default: the spec's service name).
     #[serde(default)]
-    service: Option<String>,
+    pub service: Option<String>,
+    /// The container whose image deploys change (default: the task definition's only or
+    /// first essential container).
     #[serde(default)]
-    container: Option<String>,
+    pub container: Option<String>,
+    /// How a commit becomes an image: `123.dkr.ecr.us-east-1.amazonaws.com/app:${commit}`.
     #[serde(default)]
-    image: Option<String>,
+    pub image: Option<String>,
+    /// The ALB target group of the service, for the target health probe.
     #[serde(default)]
-    target_group_arn: Option<String>,
+    pub target_group_arn: Option<String>,
+    /// Whether to check ALB target health (see [`EcsServiceSettings::target_health`]).
     #[serde(default)]
-    target_health: Option<bool>,
+    pub target_health: Option<bool>,
+    /// The public URL of the service.
     #[serde(default)]
-    url: Option<String>,
+    pub url: Option<String>,
 }
-
-const SERVICE_KEYS: &str =
-    "cluster, service, container, image, target_group_arn, target_health, url";
-const ENV_KEYS: &str = "region, profile, cluster, secrets_prefix, ses, acm, route53";
 
 impl AwsEnvironmentSettings {
     /// Read `[environments.NAME.settings]`.
     pub fn from_spec(spec: &LoadedSpec, environment: &str) -> Result<Self> {
-        let env = spec.spec.environment(environment)?;
-        let key = format!("environments.{environment}.settings");
-        let settings: AwsEnvironmentSettings =
-            env.settings
-                .clone()
-                .try_into()
-                .map_err(|e: toml::de::Error| {
-                    spec.error_at(
-                        &key,
-                        format!(
-                            "environment `{environment}` on aws: {} (settings: {ENV_KEYS})",
-                            e.message().trim()
-                        ),
-                    )
-                })?;
+        let typed = spec.environment_settings::<AwsEnvironmentSettings>(environment)?;
+        let settings = typed.value.clone();
         if let Some(ses) = &settings.ses
             && ses.test_recipient.is_some()
             && ses.test_from.is_none()
             && !ses.identities.iter().any(|i| i.contains('@'))
         {
-            return Err(spec.error_at(
-                &format!("{key}.ses"),
+            return Err(typed.error_at(
+                "ses",
                 "a test send needs a sender: set `test_from` or list an address in `identities`",
             ));
         }
         for (i, r) in settings.route53.iter().enumerate() {
             if r.alias_target.is_some() != r.values.is_empty() {
                 return Err(spec.error_at(
-                    &format!("{key}.route53[{i}]"),
+                    &format!("environments.{environment}.settings.route53[{i}]"),
                     format!(
                         "record `{}` needs exactly one of `alias_target` or `values`",
                         r.name
@@ -199,36 +202,9 @@ impl EcsServiceSettings {
         environment: &str,
         env_settings: &AwsEnvironmentSettings,
         name: &str,
-        service: &Service,
     ) -> Result<Self> {
-        let key = service.settings_path(name, environment, None);
-        // A value's own place: in the environment's overrides when it is set there.
-        let key_of = |field: &str| {
-            format!(
-                "{}.{field}",
-                service.settings_path(name, environment, Some(field))
-            )
-        };
-        let merged = service.settings_for(environment);
-        if let Some(v) = merged.get("target_health")
-            && !v.is_bool()
-        {
-            return Err(spec.error_at(
-                &key_of("target_health"),
-                format!(
-                    "service `{name}` on aws: `target_health` must be true or false, not {v} (true: check the ALB target health of `target_group_arn`, or of every target group the ECS service is attached to)"
-                ),
-            ));
-        }
-        let raw: RawService = merged.try_into().map_err(|e: toml::de::Error| {
-            spec.error_at(
-                &key,
-                format!(
-                    "service `{name}` on aws: {} (settings: {SERVICE_KEYS})",
-                    e.message().trim()
-                ),
-            )
-        })?;
+        let typed = spec.service_settings::<EcsServiceConfig>(name, environment)?;
+        let raw = typed.value.clone();
         let cluster = raw.cluster.or_else(|| env_settings.cluster.clone()).ok_or_else(|| {
             spec.error_at(
                 &format!("environments.{environment}.settings"),
@@ -236,20 +212,19 @@ impl EcsServiceSettings {
             )
         })?;
         if let Some(image) = &raw.image {
-            check_image_template(image).map_err(|m| spec.error_at(&format!("{key}.image"), m))?;
+            check_image_template(image).map_err(|m| typed.error_at("image", m))?;
         }
         if let Some(arn) = &raw.target_group_arn
             && (!arn.starts_with("arn:") || !arn.contains(":targetgroup/"))
         {
-            return Err(spec.error_at(
-                &key_of("target_group_arn"),
+            return Err(typed.error_at(
+                "target_group_arn",
                 format!("`{arn}` is not a target group ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID)"),
             ));
         }
         if let Some(url) = &raw.url {
-            url::Url::parse(url).map_err(|e| {
-                spec.error_at(&format!("{key}.url"), format!("`{url}` is not a URL: {e}"))
-            })?;
+            url::Url::parse(url)
+                .map_err(|e| typed.error_at("url", format!("`{url}` is not a URL: {e}")))?;
         }
         Ok(EcsServiceSettings {
             cluster,

@@ -37,14 +37,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use staging_core::spec::LoadedSpec;
+use staging_core::isolation::Resource;
+use staging_core::spec::{LoadedSpec, SettingsTypes};
 use staging_core::{
     Capabilities, Deploy, DeployRequest, DeployStatus, DeployTarget, DynProvider, Error, LiveState,
     Provider, ProviderFactory, Result, ServiceHandle, async_trait,
 };
 
 use process::ServiceProcess;
-pub use settings::LocalServiceSettings;
+pub use settings::{LocalEnvironmentConfig, LocalServiceConfig, LocalServiceSettings};
 
 const NAME: &str = "local";
 
@@ -552,15 +553,30 @@ impl ProviderFactory for LocalFactory {
         NAME
     }
 
+    fn settings_types(&self) -> SettingsTypes {
+        SettingsTypes::of::<LocalEnvironmentConfig, LocalServiceConfig>()
+    }
+
     fn check(&self, spec: &LoadedSpec, environment: &str) -> Result<()> {
-        let env = spec.spec.environment(environment)?;
-        if let Some(key) = env.settings.keys().next() {
-            return Err(spec.error_at(
-                &format!("environments.{environment}.settings.{key}"),
-                format!("the local provider takes no environment settings (found `{key}`)"),
-            ));
-        }
+        spec.environment_settings::<LocalEnvironmentConfig>(environment)?;
         LocalProvider::from_spec(spec, environment).map(drop)
+    }
+
+    /// A service with a fixed `port`: two environments on one port would serve each
+    /// other's requests. Services on a free port of their own name nothing shared.
+    fn resources(&self, spec: &LoadedSpec, environment: &str) -> Result<Vec<Resource>> {
+        let mut out = vec![];
+        for name in spec.spec.services.keys() {
+            let s = spec.service_settings::<LocalServiceConfig>(name, environment)?;
+            if let Some(port) = s.value.port {
+                out.push(Resource::new(
+                    "local port",
+                    format!("service {name}"),
+                    [("port", Some(port.to_string()))],
+                ));
+            }
+        }
+        Ok(out)
     }
 
     fn build(&self, spec: &LoadedSpec, environment: &str) -> Result<DynProvider> {

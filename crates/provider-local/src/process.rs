@@ -12,7 +12,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use secrecy::{ExposeSecret, SecretString};
 use staging_core::{Error, Redactor, Result};
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::AsyncRead;
 use tokio::process::{Child, Command};
 
 use crate::settings::LocalServiceSettings;
@@ -171,17 +171,19 @@ fn signal(pid: Option<u32>, sig: Signal) {
     }
 }
 
+/// Keep the service's output lines, lossily decoded and redacted, reading the pipe until the
+/// service closes it: invalid UTF-8 never stops the read (the service would die on its next
+/// write into a closed pipe).
 async fn keep_lines(stream: impl AsyncRead + Unpin, logs: Arc<Mutex<VecDeque<String>>>) {
-    let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        let line = Redactor::global().redact(&line).into_owned();
+    staging_core::redact::for_each_line_lossy(stream, Redactor::global(), |line| {
         tracing::debug!(target: "staging::local::service", "{line}");
         let mut logs = logs.lock().unwrap_or_else(|e| e.into_inner());
         if logs.len() == KEPT_LINES {
             logs.pop_front();
         }
         logs.push_back(line);
-    }
+    })
+    .await;
 }
 
 /// A free loopback port, other than `avoid`.

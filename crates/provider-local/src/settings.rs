@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use staging_core::Result;
 use staging_core::spec::{LoadedSpec, Service};
@@ -28,20 +29,35 @@ pub struct LocalServiceSettings {
     pub stop_timeout: Duration,
 }
 
-#[derive(Debug, Deserialize)]
+/// `[environments.E.settings]` of a `local` environment: it has none, so any key is an
+/// error at its place.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Raw {
-    command: Vec<String>,
+pub struct LocalEnvironmentConfig {}
+
+/// A service on the local provider as the spec writes it: `[services.S.settings]` with
+/// `[services.S.overrides.E]` merged onto it.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LocalServiceConfig {
+    /// The program and its arguments (`["cargo", "run", "-p", "app"]`).
+    pub command: Vec<String>,
+    /// The working directory, relative to the spec (default: the spec's directory).
     #[serde(default)]
-    workdir: Option<String>,
+    pub workdir: Option<String>,
+    /// A fixed port; by default each deploy gets a free one.
     #[serde(default)]
-    port: Option<u16>,
+    pub port: Option<u16>,
+    /// The variable the port is passed in (default `PORT`).
     #[serde(default)]
-    port_env: Option<String>,
+    pub port_env: Option<String>,
+    /// The variable the deployed commit is passed in (default `STAGING_COMMIT`).
     #[serde(default)]
-    commit_env: Option<String>,
-    #[serde(default, with = "humantime_serde_compat")]
-    stop_timeout: Option<Duration>,
+    pub commit_env: Option<String>,
+    /// How long a process has to exit after SIGTERM before it is killed (`5s`, `500ms`).
+    #[serde(default, deserialize_with = "humantime_serde_compat::deserialize")]
+    #[schemars(with = "Option<String>")]
+    pub stop_timeout: Option<Duration>,
 }
 
 /// `stop_timeout = "5s"`, without pulling humantime-serde into this crate's public API.
@@ -58,18 +74,10 @@ mod humantime_serde_compat {
             .transpose()
     }
 
+    /// Core's one duration parser: checked arithmetic and a bound, so a huge value is an
+    /// error at its place, never an overflow.
     fn parse(s: &str) -> Result<Duration, String> {
-        let s = s.trim();
-        let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("`{s}` is not a duration like `5s` or `500ms`"))?;
-        match unit {
-            "ms" => Ok(Duration::from_millis(n)),
-            "s" | "" => Ok(Duration::from_secs(n)),
-            "m" => Ok(Duration::from_secs(n * 60)),
-            _ => Err(format!("`{s}` is not a duration like `5s` or `500ms`")),
-        }
+        staging_core::spec::duration::parse(s)
     }
 }
 
@@ -81,23 +89,13 @@ impl LocalServiceSettings {
         name: &str,
         service: &Service,
     ) -> Result<Self> {
-        let table = service.settings_for(environment);
-        let key = service.settings_path(name, environment, None);
-        let raw: Raw = table.try_into().map_err(|e: toml::de::Error| {
-            spec.error_at(
-                &key,
-                format!(
-                    "service `{name}` on the local provider: {} (settings: command, workdir, port, port_env, commit_env, stop_timeout)",
-                    e.message().trim()
-                ),
-            )
-        })?;
-        if raw.command.is_empty() {
-            return Err(spec.error_at(
-                &format!("{key}.command"),
-                format!("service `{name}`: `command` is empty"),
-            ));
+        let settings = spec.service_settings::<LocalServiceConfig>(name, environment)?;
+        if settings.value.command.is_empty() {
+            return Err(
+                settings.error_at("command", format!("service `{name}`: `command` is empty"))
+            );
         }
+        let raw = settings.value;
         let health_path = service
             .health_path
             .clone()

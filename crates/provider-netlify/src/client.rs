@@ -135,7 +135,7 @@ impl Client {
         let message = serde_json::from_str::<serde_json::Value>(&body)
             .ok()
             .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
-            .unwrap_or_else(|| body.chars().take(300).collect());
+            .unwrap_or_else(|| staging_core::Redactor::global().shorten(&body, 300));
         Err(classify(NetlifyError::Status {
             operation,
             status,

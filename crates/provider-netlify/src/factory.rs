@@ -3,95 +3,94 @@
 
 use std::sync::Arc;
 
+use schemars::JsonSchema;
 use secrecy::SecretString;
-use staging_core::spec::LoadedSpec;
-use staging_core::{DynProvider, ProviderFactory, Result, RetryPolicy, RetryProvider};
+use serde::Deserialize;
+use staging_core::isolation::Resource;
+use staging_core::spec::{LoadedSpec, SettingsTypes};
+use staging_core::{DynProvider, Error, ProviderFactory, Result, RetryPolicy, RetryProvider};
 use url::Url;
 
 use crate::context::DeployContext;
 use crate::provider::{NetlifyBuilder, NetlifyProvider, SiteRef, SiteTarget};
 
-/// The settings this provider reads, in an environment's `settings` or a service's
-/// `settings`/`overrides` (the service's win).
-pub const SETTINGS: [&str; 7] = [
-    "site_id",
-    "site_name",
-    "context",
-    "branch",
-    "account_id",
-    "build_hook",
-    "url",
-];
+/// The settings of a `netlify` environment (`[environments.E.settings]`) and of a service
+/// (`[services.S.settings]` with `overrides.E` merged onto it); a service's settings win
+/// over its environment's, key by key.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetlifySettings {
+    /// The site's API id (a UUID): never ambiguous.
+    #[serde(default)]
+    pub site_id: Option<String>,
+    /// The site's name (`storefront-web`), when no id is given.
+    #[serde(default)]
+    pub site_name: Option<String>,
+    /// The deploy context this environment is: `production`, `deploy-preview`,
+    /// `branch-deploy` or `branch:NAME`.
+    #[serde(default)]
+    pub context: Option<String>,
+    /// The branch of a `branch-deploy` context.
+    #[serde(default)]
+    pub branch: Option<String>,
+    /// The team whose env API holds the site's variables (default: the site's account).
+    #[serde(default)]
+    pub account_id: Option<String>,
+    /// A build hook URL or id that starts a build of this context.
+    #[serde(default)]
+    pub build_hook: Option<String>,
+    /// The public URL of the environment, when not the context's Netlify URL.
+    #[serde(default)]
+    pub url: Option<String>,
+}
 
 /// Registers the `netlify` provider with the CLI's registry.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NetlifyFactory;
 
-/// One setting with the key path it came from, so an error points at it.
-struct Setting {
-    value: toml::Value,
-    at: String,
-}
-
-/// The settings of one service in one environment: the environment's, then the service's.
-fn merged(
-    spec: &LoadedSpec,
-    environment: &str,
-    service: Option<&str>,
-) -> Result<Vec<(String, Setting)>> {
-    let env = spec.spec.environment(environment)?;
-    let mut out: Vec<(String, Setting)> = env
-        .settings
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.clone(),
-                Setting {
-                    value: v.clone(),
-                    at: format!("environments.{environment}.settings.{k}"),
-                },
-            )
-        })
-        .collect();
-    if let Some(name) = service {
-        let svc = &spec.spec.services[name];
-        for (k, v) in svc.settings_for(environment) {
-            let at = format!("{}.{k}", svc.settings_path(name, environment, Some(&k)));
-            out.retain(|(key, _)| *key != k);
-            out.push((k, Setting { value: v, at }));
-        }
-    }
-    Ok(out)
-}
+/// Reads one setting out of [`NetlifySettings`].
+type Field = fn(&NetlifySettings) -> &Option<String>;
 
 /// Parse and check the settings of one service (or of the environment alone).
 fn target_from(spec: &LoadedSpec, environment: &str, service: Option<&str>) -> Result<SiteTarget> {
-    let settings = merged(spec, environment, service)?;
+    let env = spec.environment_settings::<NetlifySettings>(environment)?;
+    let svc = service
+        .map(|name| spec.service_settings::<NetlifySettings>(name, environment))
+        .transpose()?;
+    // Each value with where it was written: the service's settings win.
+    let pick = |get: Field, key: &str| -> Option<(String, String)> {
+        if let Some(s) = &svc
+            && let Some(v) = get(&s.value)
+        {
+            return Some((v.clone(), s.location_of(key)));
+        }
+        get(&env.value).clone().map(|v| (v, env.location_of(key)))
+    };
     let mut strings = std::collections::BTreeMap::new();
-    for (key, s) in &settings {
-        if !SETTINGS.contains(&key.as_str()) {
-            return Err(spec.error_at(
-                &s.at,
-                format!(
-                    "unknown Netlify setting `{key}`; expected one of: {}",
-                    SETTINGS.join(", ")
-                ),
-            ));
+    let fields: [(&str, Field); 7] = [
+        ("site_id", |s| &s.site_id),
+        ("site_name", |s| &s.site_name),
+        ("context", |s| &s.context),
+        ("branch", |s| &s.branch),
+        ("account_id", |s| &s.account_id),
+        ("build_hook", |s| &s.build_hook),
+        ("url", |s| &s.url),
+    ];
+    for (key, get) in fields {
+        if let Some((v, at)) = pick(get, key) {
+            if v.trim().is_empty() {
+                return Err(Error::config_at(at, format!("`{key}` is empty")));
+            }
+            strings.insert(key, (v, at));
         }
-        let Some(v) = s.value.as_str() else {
-            return Err(spec.error_at(&s.at, format!("`{key}` must be a string")));
-        };
-        if v.trim().is_empty() {
-            return Err(spec.error_at(&s.at, format!("`{key}` is empty")));
-        }
-        strings.insert(key.as_str(), (v.to_owned(), s.at.as_str()));
     }
+    let err = |at: &str, m: &str| Error::config_at(at.to_owned(), m.to_owned());
     let where_ = service
         .map(|s| format!("service `{s}` in environment `{environment}`"))
         .unwrap_or_else(|| format!("environment `{environment}`"));
     let site = match (strings.get("site_id"), strings.get("site_name")) {
         (Some(_), Some((_, at))) => {
-            return Err(spec.error_at(at, "give `site_id` or `site_name`, not both"));
+            return Err(err(at, "give `site_id` or `site_name`, not both"));
         }
         (Some((id, _)), None) => SiteRef::Id(id.clone()),
         (None, Some((name, _))) => SiteRef::Name(name.clone()),
@@ -104,7 +103,7 @@ fn target_from(spec: &LoadedSpec, environment: &str, service: Option<&str>) -> R
     };
     let context = match strings.get("context") {
         Some((c, at)) => DeployContext::parse(c, strings.get("branch").map(|(b, _)| b.as_str()))
-            .map_err(|m| spec.error_at(at, m))?,
+            .map_err(|m| err(at, &m))?,
         None => {
             return Err(spec.error_at(
                 &format!("environments.{environment}.settings"),
@@ -115,7 +114,7 @@ fn target_from(spec: &LoadedSpec, environment: &str, service: Option<&str>) -> R
     if let Some((_, at)) = strings.get("branch")
         && !matches!(context, DeployContext::BranchDeploy { .. })
     {
-        return Err(spec.error_at(
+        return Err(err(
             at,
             "`branch` goes with context `branch-deploy`; for one branch write `context = \"branch:NAME\"`",
         ));
@@ -125,7 +124,7 @@ fn target_from(spec: &LoadedSpec, environment: &str, service: Option<&str>) -> R
             Url::parse(u)
                 .ok()
                 .filter(|u| matches!(u.scheme(), "http" | "https"))
-                .ok_or_else(|| spec.error_at(at, format!("`url` `{u}` is not an http(s) URL")))?,
+                .ok_or_else(|| err(at, &format!("`url` `{u}` is not an http(s) URL")))?,
         ),
         None => None,
     };
@@ -136,14 +135,14 @@ fn target_from(spec: &LoadedSpec, environment: &str, service: Option<&str>) -> R
             !hook.contains(['/', ' '])
         };
         if !ok {
-            return Err(spec.error_at(at, "`build_hook` must be a build hook URL or id"));
+            return Err(err(at, "`build_hook` must be a build hook URL or id"));
         }
-    }
-    if context == DeployContext::DeployPreview && strings.contains_key("build_hook") {
-        return Err(spec.error_at(
-            strings["build_hook"].1,
-            "deploy previews are built from pull requests; a build hook cannot start one",
-        ));
+        if context == DeployContext::DeployPreview {
+            return Err(err(
+                at,
+                "deploy previews are built from pull requests; a build hook cannot start one",
+            ));
+        }
     }
     Ok(SiteTarget {
         site,
@@ -195,8 +194,36 @@ impl ProviderFactory for NetlifyFactory {
         "netlify"
     }
 
+    fn settings_types(&self) -> SettingsTypes {
+        SettingsTypes::of::<NetlifySettings, NetlifySettings>()
+    }
+
     fn check(&self, spec: &LoadedSpec, environment: &str) -> Result<()> {
         Self::targets(spec, environment).map(drop)
+    }
+
+    /// A site (by id or name) and the deploy context whose deploys and env var values the
+    /// environment writes. Two `branch-deploy` environments share that context's values,
+    /// whatever their branches, so the branch is not part of it.
+    fn resources(&self, spec: &LoadedSpec, environment: &str) -> Result<Vec<Resource>> {
+        Ok(Self::targets(spec, environment)?
+            .into_iter()
+            .map(|(name, t)| {
+                let site = match t.site {
+                    SiteRef::Id(id) => ("site_id", Some(id)),
+                    SiteRef::Name(n) => ("site_name", Some(n)),
+                };
+                let context = match &t.context {
+                    DeployContext::BranchDeploy { .. } => "branch-deploy".to_owned(),
+                    other => other.to_string(),
+                };
+                Resource::new(
+                    "netlify site",
+                    format!("service {name}"),
+                    [site, ("context", Some(context))],
+                )
+            })
+            .collect())
     }
 
     fn build(&self, spec: &LoadedSpec, environment: &str) -> Result<DynProvider> {

@@ -26,7 +26,7 @@ mod provider;
 pub use client::DEFAULT_API_URL;
 pub use context::DeployContext;
 pub use env::NetlifyEnvStore;
-pub use factory::{NetlifyFactory, SETTINGS};
+pub use factory::{NetlifyFactory, NetlifySettings};
 pub use import::{import_netlify_toml, import_netlify_toml_as};
 pub use limit::RateLimits;
 pub use provider::{NetlifyBuilder, NetlifyProvider, SiteRef, SiteTarget};

@@ -934,8 +934,9 @@ mod tests {
     }
 
     #[test]
-    fn short_and_full_shas_name_the_commits_match() {
-        assert!(commits_match("abc1234", "ABC1234def"));
+    fn only_the_same_sha_matches_never_a_prefix() {
+        assert!(commits_match("abc1234def", "ABC1234DEF"));
+        assert!(!commits_match("abc1234", "ABC1234def"));
         assert!(!commits_match("abc1234", "abd1234"));
         assert!(!commits_match("", "abc"));
     }

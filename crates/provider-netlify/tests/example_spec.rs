@@ -68,7 +68,7 @@ fn bad_settings_are_reported_at_their_line_and_column() {
         (
             "site_name = \"s\"\ncontext = \"production\"\nsiteid = \"x\"\n",
             "siteid",
-            "unknown Netlify setting `siteid`",
+            "unknown field `siteid`, expected one of `site_id`, `site_name`, `context`, `branch`, `account_id`, `build_hook`, `url`; did you mean `site_id`?",
         ),
         (
             "site_name = \"s\"\ncontext = \"production\"\nurl = \"nope\"\n",
@@ -78,7 +78,7 @@ fn bad_settings_are_reported_at_their_line_and_column() {
         (
             "site_name = \"s\"\ncontext = 3\n",
             "context",
-            "must be a string",
+            "invalid type: integer `3`, expected a string",
         ),
     ];
     for (settings, key, message) in cases {

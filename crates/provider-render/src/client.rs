@@ -335,7 +335,7 @@ fn error_message(body: &[u8]) -> String {
     if text.is_empty() {
         "no message".to_owned()
     } else {
-        text.chars().take(300).collect()
+        staging_core::Redactor::global().shorten(text, 300)
     }
 }
 

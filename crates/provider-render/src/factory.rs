@@ -1,21 +1,21 @@
 //! [`RenderFactory`]: the spec's `provider = "render"` environments.
 //!
-//! Settings read (other keys belong to other providers and are left alone):
-//!
-//! | where | key | meaning |
-//! |---|---|---|
-//! | `[environments.E.settings]` | `owner_id` | the workspace (`tea-...`/`usr-...`) to look in |
-//! | `[services.S.settings]` or `[services.S.overrides.E]` | `service_id` | the Render service id (`srv-...`) |
-//! | same | `service_name` | the Render service name, when no id is given (default: `S`) |
-//! | same | `owner_id` | the workspace, for this service only |
+//! Settings: [`RenderEnvironmentSettings`] (`owner_id`) and [`RenderServiceSettings`]
+//! (`service_id` or `service_name`, `owner_id`), deserialized by core from the spec with
+//! `deny_unknown_fields`, so a misspelt key is an error at its place. The same settings
+//! name each service's [`Resource`] for the isolation check.
 
 use std::sync::Arc;
 
 use staging_core::spec::LoadedSpec;
 use staging_core::{DynProvider, ProviderFactory, Result, RetryPolicy, RetryProvider};
 
+use staging_core::isolation::Resource;
+use staging_core::spec::{Settings, SettingsTypes};
+
 use crate::builder::{RenderBuilder, ServiceRef};
 use crate::provider::RenderProvider;
+use crate::settings::{RenderEnvironmentSettings, RenderServiceSettings};
 
 /// Builds Render providers from a spec. Registered under the name `render`.
 #[derive(Debug, Clone, Default)]
@@ -43,19 +43,20 @@ impl RenderFactory {
             Some(f) => RenderBuilder::from_lookup(f),
             None => RenderBuilder::from_env(),
         };
-        let env = spec.spec.environment(environment)?;
-        if let Some(owner) = env.settings.get("owner_id").and_then(|v| v.as_str()) {
+        let env = spec.environment_settings::<RenderEnvironmentSettings>(environment)?;
+        if let Some(owner) = env.value.owner_id {
             b = b.with_owner_id(owner);
         }
-        for (name, service) in &spec.spec.services {
-            let settings = service.settings_for(environment);
-            let text = |k: &str| settings.get(k).and_then(|v| v.as_str()).map(str::to_owned);
-            let how = match (text("service_id"), text("service_name")) {
+        for name in spec.spec.services.keys() {
+            let settings = spec
+                .service_settings::<RenderServiceSettings>(name, environment)?
+                .value;
+            let how = match (settings.service_id, settings.service_name) {
                 (Some(id), _) => ServiceRef::Id(id),
                 (None, Some(n)) => ServiceRef::Name(n),
                 (None, None) => ServiceRef::Name(name.clone()),
             };
-            b = match text("owner_id") {
+            b = match settings.owner_id {
                 Some(owner) => b.with_service_in(name, how, owner),
                 None => b.with_service(name, how),
             };
@@ -70,32 +71,25 @@ impl RenderFactory {
     }
 }
 
-fn check_text(
-    spec: &LoadedSpec,
-    table: &toml::Table,
-    base: &str,
+/// A text setting that must not be blank and, for ids, must carry one of Render's prefixes.
+fn check_text<T>(
+    settings: &Settings<T>,
     key: &str,
+    value: Option<&str>,
     id_prefixes: &[&str],
 ) -> Result<()> {
-    let Some(value) = table.get(key) else {
+    let Some(text) = value else {
         return Ok(());
     };
-    let at = format!("{base}.{key}");
-    let Some(text) = value.as_str() else {
-        return Err(spec.error_at(
-            &at,
-            format!("`{key}` must be a string, found {}", value.type_str()),
-        ));
-    };
     if text.trim().is_empty() || text.trim() != text {
-        return Err(spec.error_at(
-            &at,
+        return Err(settings.error_at(
+            key,
             format!("`{key}` is empty or has surrounding whitespace"),
         ));
     }
     if !id_prefixes.is_empty() && !id_prefixes.iter().any(|p| text.starts_with(p)) {
-        return Err(spec.error_at(
-            &at,
+        return Err(settings.error_at(
+            key,
             format!(
                 "`{key}` = `{text}` does not look like a Render id (expected it to start with {})",
                 id_prefixes.join(" or ")
@@ -121,42 +115,62 @@ impl ProviderFactory for RenderFactory {
         Ok(Some(std::sync::Arc::new(provider.datastore_store())))
     }
 
+    fn settings_types(&self) -> SettingsTypes {
+        SettingsTypes::of::<RenderEnvironmentSettings, RenderServiceSettings>()
+    }
+
     fn check(&self, spec: &LoadedSpec, environment: &str) -> Result<()> {
-        let env = spec.spec.environment(environment)?;
+        let env = spec.environment_settings::<RenderEnvironmentSettings>(environment)?;
         check_text(
-            spec,
-            &env.settings,
-            &format!("environments.{environment}.settings"),
+            &env,
             "owner_id",
+            env.value.owner_id.as_deref(),
             &["tea-", "usr-"],
         )?;
-        for (name, service) in &spec.spec.services {
-            let settings = service.settings_for(environment);
-            // Point at the override when the key comes from there.
-            let base = |key: &str| service.settings_path(name, environment, Some(key));
-            check_text(
-                spec,
-                &settings,
-                &base("service_id"),
-                "service_id",
-                &["srv-", "crn-"],
-            )?;
-            check_text(spec, &settings, &base("service_name"), "service_name", &[])?;
-            check_text(
-                spec,
-                &settings,
-                &base("owner_id"),
-                "owner_id",
-                &["tea-", "usr-"],
-            )?;
-            if settings.contains_key("service_id") && settings.contains_key("service_name") {
-                return Err(spec.error_at(
-                    &format!("{}.service_name", base("service_name")),
+        for name in spec.spec.services.keys() {
+            let s = spec.service_settings::<RenderServiceSettings>(name, environment)?;
+            let v = &s.value;
+            check_text(&s, "service_id", v.service_id.as_deref(), &["srv-", "crn-"])?;
+            check_text(&s, "service_name", v.service_name.as_deref(), &[])?;
+            check_text(&s, "owner_id", v.owner_id.as_deref(), &["tea-", "usr-"])?;
+            if v.service_id.is_some() && v.service_name.is_some() {
+                return Err(s.error_at(
+                    "service_name",
                     format!("service `{name}` has both `service_id` and `service_name` for {environment}; keep one"),
                 ));
             }
         }
         Ok(())
+    }
+
+    /// A service by its id, or by workspace + name (the name defaults to the spec's).
+    fn resources(&self, spec: &LoadedSpec, environment: &str) -> Result<Vec<Resource>> {
+        let env = spec.environment_settings::<RenderEnvironmentSettings>(environment)?;
+        let mut out = vec![];
+        for name in spec.spec.services.keys() {
+            let s = spec
+                .service_settings::<RenderServiceSettings>(name, environment)?
+                .value;
+            let owner = format!("service {name}");
+            out.push(match s.service_id {
+                Some(id) => Resource::new("render service", owner, [("service_id", Some(id))]),
+                None => Resource::new(
+                    "render service",
+                    owner,
+                    [
+                        (
+                            "owner_id",
+                            s.owner_id.or_else(|| env.value.owner_id.clone()),
+                        ),
+                        (
+                            "service_name",
+                            Some(s.service_name.unwrap_or_else(|| name.clone())),
+                        ),
+                    ],
+                ),
+            });
+        }
+        Ok(out)
     }
 
     fn build(&self, spec: &LoadedSpec, environment: &str) -> Result<DynProvider> {

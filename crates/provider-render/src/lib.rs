@@ -24,6 +24,7 @@ mod factory;
 mod model;
 mod provider;
 mod secrets;
+mod settings;
 
 pub use blueprint::{import_blueprint, import_blueprint_as};
 pub use builder::{API_KEY_VAR, API_URL_VAR, DEFAULT_BASE_URL, RenderBuilder, ServiceRef};
@@ -32,3 +33,4 @@ pub use factory::RenderFactory;
 pub use model::{CustomDomain, Job, JobStatus};
 pub use provider::RenderProvider;
 pub use secrets::{Connection, Datastore, RenderDatastoreStore, RenderEnvStore};
+pub use settings::{RenderEnvironmentSettings, RenderServiceSettings};

@@ -168,7 +168,7 @@ impl RenderProvider {
         Ok(raw.to_deploy())
     }
 
-    /// Fails unless the live deploy runs `expected` (full or abbreviated SHA): the deploy
+    /// Fails unless the live deploy runs `expected` (the same SHA, compared whole): the deploy
     /// "succeeded" but a cached old image is serving.
     pub async fn verify_live_commit(
         &self,
@@ -463,12 +463,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn abbreviated_and_full_shas_match() {
-        assert!(commits_match(
-            "aaaaaaa1111111111111111111111111111111aa",
-            "aaaaaaa"
-        ));
-        assert!(commits_match("AAAAAAA1111", "aaaaaaa1111111"));
+    fn only_the_same_full_sha_matches() {
+        let full = "aaaaaaa1111111111111111111111111111111aa";
+        assert!(commits_match(full, &full.to_ascii_uppercase()));
+        assert!(!commits_match(full, "aaaaaaa"));
         assert!(!commits_match("aaaaaaa1111", "bbbbbbb"));
         assert!(!commits_match("abc", "abcd"));
     }

@@ -65,9 +65,11 @@ async fn deploy_waits_until_live_and_reports_commit() {
         .expect("goes live");
     assert_eq!(seen, ["build_in_progress", "update_in_progress", "live"]);
     assert_eq!(live.commit.as_deref(), Some("c0ffee0123456789"));
-    p.verify_live_commit(&h, "c0ffee0")
+    p.verify_live_commit(&h, "c0ffee0123456789")
         .await
         .expect("the live commit is the one deployed");
+    // A prefix is another commit: ids are compared whole.
+    p.verify_live_commit(&h, "c0ffee0").await.unwrap_err();
     let err = p.verify_live_commit(&h, "deadbeef").await.unwrap_err();
     assert!(err.to_string().contains("cached"), "{err}");
     let state = p.live_state(&h).await.expect("state");

@@ -142,8 +142,8 @@ fn blueprint_becomes_a_valid_spec_skeleton() {
         s.vars["REDIS_URL"].services.as_deref(),
         Some(&["shop-web".to_owned()][..])
     );
-    assert_eq!(s.vars["WEB_CONCURRENCY"].value.as_deref(), Some("2"));
-    assert_eq!(s.vars["APP_ENV"].value.as_deref(), Some("staging"));
+    assert_eq!(s.vars["WEB_CONCURRENCY"].value, Some("2".into()));
+    assert_eq!(s.vars["APP_ENV"].value, Some("staging".into()));
     assert!(s.vars["STRIPE_KEY"].secret);
     assert_eq!(
         s.vars["SECRET_KEY_BASE"].rules.differs_from.as_deref(),
@@ -153,13 +153,8 @@ fn blueprint_becomes_a_valid_spec_skeleton() {
     let kinds: Vec<String> = s.probes.iter().map(|p| p.kinds().join(",")).collect();
     assert_eq!(kinds, ["http", "tls", "postgres", "redis"], "{toml}");
     assert_eq!(
-        s.probes[3]
-            .redis
-            .as_ref()
-            .unwrap()
-            .maxmemory_policy
-            .as_deref(),
-        Some("noeviction")
+        s.probes[3].redis.as_ref().unwrap().maxmemory_policy,
+        Some("noeviction".into())
     );
 }
 

@@ -23,6 +23,10 @@
 //! - **Comparisons are keyed.** `differs_from` / `same_as` / `diff` / `sync` compare
 //!   HMAC-SHA256 tags under a random per-run key; the short fingerprint shown in tables is a
 //!   stable keyed hash (see [`fingerprint`] for the choice of keys).
+//! - **Writes are serialised.** A store file is rewritten under an advisory lock beside it,
+//!   through a 0600 temporary file and a rename, through symlinks to their target (see
+//!   [`write`]): two rotations at once both land, a killed one leaves nothing readable
+//!   behind once the next write has run.
 //! - **Messages say why.** A rule's message says what is wrong and what it breaks (a missing
 //!   signing key logs everyone out at every restart), and never repeats the value.
 #![deny(missing_docs)]
@@ -37,12 +41,15 @@ pub mod rules;
 mod step;
 pub mod store;
 mod sync;
+pub mod write;
 
 pub use check::{CheckReport, VarCheck, VarStatus, check, check_resolved};
 pub use diff::{DiffReport, DiffRow, diff};
 pub use fingerprint::{FINGERPRINT_KEY_ENV, Fingerprinter, Tag};
 pub use resolve::{ResolvedVars, resolve_vars};
-pub use rotate::{DEFAULT_GENERATED_LENGTH, RotateReport, generate, generated_length, rotate};
+pub use rotate::{
+    DEFAULT_GENERATED_LENGTH, RotateReport, generate, generated_length, rotate, rotate_dry_run,
+};
 pub use rules::{Severity, Violation};
 pub use step::SecretsStep;
 pub use store::{

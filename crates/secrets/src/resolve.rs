@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use secrecy::{ExposeSecret, SecretString};
 use staging_core::redact::Redactor;
-use staging_core::spec::{LoadedSpec, Var, interp};
+use staging_core::spec::{LoadedSpec, Template, Var};
 use staging_core::{Error, Result};
 
 use crate::store::{Location, locate, redact_error};
@@ -67,7 +67,7 @@ pub(crate) enum Resolution {
 /// Where `var` is read in `environment`: a plain template from the spec, or a store.
 pub(crate) enum Origin<'a> {
     /// `value` / `values.ENV`.
-    Plain(&'a str),
+    Plain(&'a Template),
     /// A store.
     Store(Location),
     /// Nothing declared, and no default store.
@@ -120,10 +120,9 @@ pub(crate) async fn resolve_one(
 ) -> Result<Resolution> {
     Ok(match origin(spec, environment, name, var)? {
         Origin::Plain(t) => {
-            let (out, _) = interp::substitute(t, &|n| builtin(spec, environment, commit, n))
-                .map_err(|e| spec.error_at(&format!("vars.{name}"), e.message))?;
+            let (out, _) = t.render_known(&|n| builtin(spec, environment, commit, n));
             Resolution::Value {
-                value: SecretString::from(out.into_owned()),
+                value: SecretString::from(text_of(&out)),
                 source: "spec".to_owned(),
             }
         }
@@ -181,7 +180,7 @@ pub async fn resolve_vars(
         errors: BTreeMap::new(),
         deferred: BTreeMap::new(),
     };
-    let mut plain: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut plain: BTreeMap<&str, &Template> = BTreeMap::new();
     for (name, var) in &spec.spec.vars {
         let origin = origin(spec, environment, name, var)?;
         let resolution = match origin {
@@ -222,12 +221,21 @@ pub async fn resolve_vars(
     Ok(out)
 }
 
+/// The value of a plain template after what is known was filled in: its text, or, while it
+/// still waits for a pipeline reference, the template in spec syntax.
+fn text_of(t: &Template) -> String {
+    match t.as_literal() {
+        Some(text) => text.into_owned(),
+        None => t.to_source(),
+    }
+}
+
 /// Render plain values, in as many passes as `${vars.NAME}` chains need.
 fn render_plain(
     spec: &LoadedSpec,
     environment: &str,
     commit: Option<&str>,
-    mut pending: BTreeMap<&str, &str>,
+    mut pending: BTreeMap<&str, &Template>,
     out: &mut ResolvedVars,
 ) -> Result<()> {
     while !pending.is_empty() {
@@ -242,34 +250,25 @@ fn render_plain(
                         .map(|v| v.expose_secret().to_owned())
                 })
             };
-            let (rendered, unknown) = interp::substitute(template, &lookup)
-                .map_err(|e| spec.error_at(&format!("vars.{name}"), e.message))?;
-            let waits = unknown.iter().any(|r| {
-                r.name
-                    .strip_prefix("vars.")
+            let (rendered, unknown) = template.render_known(&lookup);
+            let waits = unknown.iter().any(|n| {
+                n.strip_prefix("vars.")
                     .is_some_and(|v| pending.contains_key(v) && v != name)
             });
             if waits {
                 continue;
             }
-            let embeds_secret = interp::references(template)
-                .unwrap_or_default()
-                .iter()
-                .any(|r| {
-                    r.name
-                        .strip_prefix("vars.")
-                        .is_some_and(|v| out.secret_names.contains(v))
-                });
-            let value = SecretString::from(rendered.into_owned());
+            let embeds_secret = template.names().iter().any(|n| {
+                n.strip_prefix("vars.")
+                    .is_some_and(|v| out.secret_names.contains(v))
+            });
+            let value = SecretString::from(text_of(&rendered));
             if embeds_secret || out.secret_names.contains(name) {
                 out.secret_names.insert(name.to_owned());
                 Redactor::global().register(&value);
             }
             if !unknown.is_empty() {
-                out.deferred.insert(
-                    name.to_owned(),
-                    unknown.into_iter().map(|r| r.name).collect(),
-                );
+                out.deferred.insert(name.to_owned(), unknown);
             }
             out.values.insert(name.to_owned(), value);
             pending.remove(name);

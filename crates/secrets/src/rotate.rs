@@ -26,11 +26,15 @@ pub struct RotateReport {
     pub environment: String,
     /// The variable rotated.
     pub var: String,
-    /// Fingerprint of the new value.
+    /// Fingerprint of the new value; `-` in a dry run (the value is generated when applied).
     pub fingerprint: String,
+    /// Fingerprint of the value the store holds before the rotation (`None`: it has none).
+    pub previous_fingerprint: Option<String>,
+    /// Whether this only shows what would change: nothing was generated for use or written.
+    pub dry_run: bool,
     /// The store the new value was written to.
     pub store: String,
-    /// The services whose provider env var was set.
+    /// The services whose provider env var was set (in a dry run: would be set).
     pub provider_services: Vec<String>,
     /// Services whose provider env var could not be set (redacted reasons).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -81,13 +85,36 @@ pub fn generate(rules: &Rules) -> Result<SecretString> {
 }
 
 /// Rotate `name` in `environment`: generate a value that passes its rules, write it to the
-/// variable's store (which must be writable) and, when `provider` is given, to the env var
-/// of every service that receives it.
+/// variable's store (which must be writable; a file store is rewritten under its lock, so
+/// concurrent rotations of different keys both land) and, when `provider` is given, to the
+/// env var of every service that receives it.
 pub async fn rotate(
     spec: &LoadedSpec,
     environment: &str,
     name: &str,
     provider: Option<&DynProvider>,
+) -> Result<RotateReport> {
+    rotate_with(spec, environment, name, provider, false).await
+}
+
+/// What [`rotate`] would change, by fingerprint: the store's current value's fingerprint,
+/// the store and the services that would get a new value. Runs every check `rotate` runs
+/// (a generated value must pass the rules) but writes nothing.
+pub async fn rotate_dry_run(
+    spec: &LoadedSpec,
+    environment: &str,
+    name: &str,
+    provider: Option<&DynProvider>,
+) -> Result<RotateReport> {
+    rotate_with(spec, environment, name, provider, true).await
+}
+
+async fn rotate_with(
+    spec: &LoadedSpec,
+    environment: &str,
+    name: &str,
+    provider: Option<&DynProvider>,
+    dry_run: bool,
 ) -> Result<RotateReport> {
     let var = spec
         .spec
@@ -146,6 +173,38 @@ pub async fn rotate(
             problems.join("; ")
         )));
     }
+    let fingerprints = Fingerprinter::for_project(&spec.spec.project.name);
+    let previous = location.store.get(&location.key).await?;
+    if let Some(previous) = &previous {
+        Redactor::global().register(previous);
+    }
+    let previous_fingerprint = previous.as_ref().map(|v| fingerprints.display(v));
+    if dry_run {
+        let receiving = spec
+            .spec
+            .services
+            .keys()
+            .filter(|s| var.services.as_ref().is_none_or(|v| v.contains(s)))
+            .cloned()
+            .collect();
+        return Ok(RotateReport {
+            project: spec.spec.project.name.clone(),
+            environment: environment.to_owned(),
+            var: name.to_owned(),
+            fingerprint: "-".to_owned(),
+            previous_fingerprint,
+            dry_run: true,
+            store: location.description,
+            provider_services: if provider.is_some() {
+                receiving
+            } else {
+                vec![]
+            },
+            provider_errors: vec![],
+            warnings: vec![],
+            ok: true,
+        });
+    }
     Redactor::global().register(&value);
     location.store.put(&location.key, &value).await?;
 
@@ -198,12 +257,13 @@ pub async fn rotate(
             location.description
         ));
     }
-    let fingerprints = Fingerprinter::for_project(&spec.spec.project.name);
     Ok(RotateReport {
         project: spec.spec.project.name.clone(),
         environment: environment.to_owned(),
         var: name.to_owned(),
         fingerprint: fingerprints.display(&value),
+        previous_fingerprint,
+        dry_run: false,
         store: location.description,
         ok: provider_errors.is_empty(),
         provider_services,

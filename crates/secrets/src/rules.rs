@@ -30,7 +30,7 @@ pub enum Severity {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Violation {
     /// The rule (`required`, `kind`, `min_length`, `min_entropy`, `placeholder`,
-    /// `whitespace`, `differs_from`, `same_as`, `forbid`, `forbid_in_protected`, `source`).
+    /// `whitespace`, `quotes`, `differs_from`, `same_as`, `forbid`, `forbid_in_protected`, `source`).
     pub rule: &'static str,
     /// How bad it is.
     pub severity: Severity,
@@ -121,6 +121,14 @@ pub fn check_value(
                 ),
             ));
         }
+    }
+    if let Some(quote) = surrounding_quotes(raw.trim()) {
+        out.push(Violation::error(
+            "quotes",
+            format!(
+                "`{name}` is wrapped in {quote}: the service receives the quote characters as part of the value and the other side refuses it; this usually comes from a paste or a value quoted twice (`KEY='\"…\"'` in a dotenv file) — set it again without them"
+            ),
+        ));
     }
     if let Some(kind) = rules.kind
         && !deferred
@@ -344,6 +352,16 @@ fn glob_match(pattern: &str, text: &str) -> bool {
         }
     }
     true
+}
+
+/// Which quotes wrap the whole of `trimmed`, in words (`'"…"'` counts once, by its outer pair).
+fn surrounding_quotes(trimmed: &str) -> Option<&'static str> {
+    staging_core::redact::forms::unquoted(trimmed)?;
+    Some(if trimmed.starts_with('"') {
+        "double quotes (`\"…\"`)"
+    } else {
+        "single quotes (`'…'`)"
+    })
 }
 
 /// What surrounding whitespace `raw` has, in words.

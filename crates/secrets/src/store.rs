@@ -1,7 +1,7 @@
 //! The stores of this crate: the process environment, a dotenv file, a plain file (or a
 //! directory of them) and a command. Provider crates add their own.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use staging_core::spec::{LoadedSpec, SecretSource};
 use staging_core::{DynSecretStore, Error, Result, SecretStore};
 use tokio::io::AsyncReadExt;
 
-use crate::dotenv;
+use crate::{dotenv, write};
 
 /// How long a command store may run before it is killed.
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -104,6 +104,7 @@ impl DotenvStore {
     }
 
     async fn read(&self) -> Result<Option<String>> {
+        write::clean_up_after_killed_writers(&self.path);
         match tokio::fs::read_to_string(&self.path).await {
             Ok(s) => Ok(Some(s)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -136,12 +137,20 @@ impl SecretStore for DotenvStore {
         }
     }
 
+    /// Under the file's lock (see [`crate::write`]): re-read, set the one entry, replace.
     async fn put(&self, key: &str, value: &SecretString) -> Result<()> {
-        let text = self.read().await?.unwrap_or_default();
-        let new = dotenv::set(&text, key, value).map_err(|e| self.syntax(e))?;
-        write_private(&self.path, new.as_bytes())
-            .await
-            .map_err(|e| Error::io(format!("cannot write dotenv file {}", self.shown), e))
+        let store = self.clone();
+        let key = key.to_owned();
+        let value = value.clone();
+        blocking(move || {
+            let shown = format!("dotenv file {}", store.shown);
+            write::locked_update(&store.path, &shown, |text| {
+                dotenv::set(&text.unwrap_or_default(), &key, &value)
+                    .map(String::into_bytes)
+                    .map_err(|e| store.syntax(e))
+            })
+        })
+        .await
     }
 
     async fn list(&self, prefix: Option<&str>) -> Result<Vec<String>> {
@@ -227,6 +236,7 @@ impl SecretStore for FileStore {
 
     async fn get(&self, key: &str) -> Result<Option<SecretString>> {
         let path = self.path_for(key)?;
+        write::clean_up_after_killed_writers(&path);
         match tokio::fs::read(&path).await {
             Ok(bytes) => String::from_utf8(bytes)
                 .map(|s| Some(SecretString::from(s)))
@@ -238,9 +248,14 @@ impl SecretStore for FileStore {
 
     async fn put(&self, key: &str, value: &SecretString) -> Result<()> {
         let path = self.path_for(key)?;
-        write_private(&path, value.expose_secret().as_bytes())
-            .await
-            .map_err(|e| Error::io(format!("cannot write {}", self.describe()), e))
+        let shown = self.describe();
+        let value = value.clone();
+        blocking(move || {
+            write::locked_update(&path, &shown, |_| {
+                Ok(value.expose_secret().as_bytes().to_vec())
+            })
+        })
+        .await
     }
 
     async fn list(&self, prefix: Option<&str>) -> Result<Vec<String>> {
@@ -393,8 +408,7 @@ impl SecretStore for CommandStore {
         };
         if !status.success() {
             let stderr = String::from_utf8_lossy(&err);
-            let stderr = Redactor::global().redact(stderr.trim()).into_owned();
-            let shown: String = stderr.chars().take(STDERR_SHOWN).collect();
+            let shown = Redactor::global().shorten(stderr.trim(), STDERR_SHOWN);
             let code = status
                 .code()
                 .map(|c| format!("exit code {c}"))
@@ -436,35 +450,11 @@ impl SecretStore for CommandStore {
 /// Bytes of a value on their way into a `SecretString`; no Debug of the content.
 struct SecretBytes(Vec<u8>);
 
-/// Write `bytes` to `path` through a temporary file in the same directory and a rename, so a
-/// reader never sees half a file; new files are readable by their owner only.
-async fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.staging-tmp-{}", std::process::id()));
-    let existing = tokio::fs::metadata(path)
+/// Run a blocking file write (it may wait for a lock) off the async workers.
+async fn blocking(f: impl FnOnce() -> Result<()> + Send + 'static) -> Result<()> {
+    tokio::task::spawn_blocking(f)
         .await
-        .ok()
-        .map(|m| m.permissions());
-    {
-        let mut options = tokio::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        options.mode(0o600);
-        let mut f = options.open(&tmp).await?;
-        tokio::io::AsyncWriteExt::write_all(&mut f, bytes).await?;
-        f.sync_all().await?;
-    }
-    if let Some(perms) = existing {
-        tokio::fs::set_permissions(&tmp, perms).await?;
-    }
-    tokio::fs::rename(&tmp, path).await
+        .map_err(|e| Error::failed(format!("a secret file write did not finish: {e}")))?
 }
 
 /// Where one variable's value is read in one environment: the store and the key in it.

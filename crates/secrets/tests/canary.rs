@@ -124,8 +124,10 @@ async fn the_secrets_step_report_and_context_never_show_the_canary() {
     assert_clean("RunContext Debug", &format!("{ctx:?}"));
     assert_clean(
         "redacted DATABASE_URL",
-        &ctx.redactor
-            .redact(&ctx.render("${vars.DATABASE_URL}").unwrap()),
+        &ctx.redactor.redact(
+            &ctx.render(&"${vars.DATABASE_URL}".parse().unwrap())
+                .unwrap(),
+        ),
     );
 }
 

@@ -213,6 +213,20 @@ fn leading_or_trailing_whitespace_and_newlines_are_refused() {
 }
 
 #[test]
+fn a_value_wrapped_in_matching_quotes_is_refused_like_a_trailing_newline() {
+    let v = var("");
+    let p = problems(&v, "'\"ptk_9f8e7d6c5b4a39281706\"'");
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].rule, "quotes");
+    assert!(p[0].message.contains("single quotes"), "{}", p[0].message);
+    assert!(!p[0].message.contains("ptk_9f8e"), "{}", p[0].message);
+    assert_eq!(rules_broken(&v, "\"ptk_9f8e7d6c5b4a39281706\""), ["quotes"]);
+    // Quotes inside, or only on one side, are part of a value.
+    assert!(rules_broken(&v, "pt\"k_9f8e7d6c5b4a3928170\"6").is_empty());
+    assert!(rules_broken(&v, "\"ptk_9f8e7d6c5b4a39281706").is_empty());
+}
+
+#[test]
 fn a_kind_check_looks_past_surrounding_whitespace_so_only_the_whitespace_rule_fires() {
     let v = var(r#"rules = { kind = "integer" }"#);
     assert_eq!(rules_broken(&v, "42\n"), ["whitespace"]);

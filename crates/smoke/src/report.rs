@@ -77,7 +77,7 @@ pub fn render_human(report: &SmokeReport, redactor: &Redactor, color: bool) -> S
             p.name,
             p.kind,
             time,
-            one_line(&detail, 100)
+            one_line(redactor, &detail, 100)
         ));
     }
     for p in report.failures() {
@@ -95,7 +95,7 @@ pub fn render_human(report: &SmokeReport, redactor: &Redactor, color: bool) -> S
             p.observed.as_deref().unwrap_or("")
         ));
         for (k, v) in &p.evidence {
-            out.push_str(&format!("    {k}: {}\n", one_line(v, 300)));
+            out.push_str(&format!("    {k}: {}\n", one_line(redactor, v, 300)));
         }
     }
     let s = report.summary;
@@ -116,8 +116,9 @@ pub fn render_human(report: &SmokeReport, redactor: &Redactor, color: bool) -> S
     redactor.redact(&out).into_owned()
 }
 
-fn one_line(text: &str, max: usize) -> String {
-    crate::probes::excerpt(&text.replace(['\n', '\r'], " "), max)
+/// `text` redacted (while its lines are still lines), on one line, then shortened.
+fn one_line(redactor: &Redactor, text: &str, max: usize) -> String {
+    redactor.shorten(&redactor.redact(text).replace(['\n', '\r'], " "), max)
 }
 
 /// The report as one pretty-printed JSON document: `ok`, `summary` (`passed`, `failed`,

@@ -1,11 +1,13 @@
 //! Templates filled in when a request is sent, so that secret values stay in `SecretString`
-//! until then.
+//! until then. The templates were parsed once when the spec was loaded
+//! ([`staging_core::spec::Template`]); here they are only filled in, each value appended as
+//! it is and never read again.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use secrecy::{ExposeSecret, SecretString};
 use staging_core::pipeline::RunContext;
-use staging_core::spec::interp;
+use staging_core::spec::Template;
 use staging_core::{Error, Result};
 
 /// The values one probe's templates name, copied out of the run context when the probe is
@@ -29,14 +31,12 @@ impl Values {
     pub(crate) fn collect<'a>(
         ctx: &RunContext,
         probe: &str,
-        templates: impl IntoIterator<Item = &'a str>,
+        templates: impl IntoIterator<Item = &'a Template>,
         captures: &BTreeSet<String>,
     ) -> Result<Values> {
         let mut map = BTreeMap::new();
         for template in templates {
-            let refs = interp::references(template)
-                .map_err(|e| Error::config(format!("probe `{probe}`: {}", e.message)))?;
-            for r in refs {
+            for (r, has_default) in template.references() {
                 if map.contains_key(&r.name) {
                     continue;
                 }
@@ -49,7 +49,7 @@ impl Values {
                     Some(v) => {
                         map.insert(r.name.clone(), SecretString::from(v));
                     }
-                    None if r.default.is_some() => {}
+                    None if has_default => {}
                     None => {
                         return Err(Error::config(format!(
                             "probe `{probe}`: `${{{}}}` has no value in environment {}{}",
@@ -77,10 +77,10 @@ impl Values {
     }
 
     /// `template` filled in. The result is sent, compared, or shown redacted; never logged.
-    pub(crate) fn render(&self, template: &str) -> Result<String> {
-        interp::render(template, &|name| {
-            self.map.get(name).map(|v| v.expose_secret().to_owned())
-        })
+    pub(crate) fn render(&self, template: &Template) -> Result<String> {
+        template
+            .render(&|name| self.map.get(name).map(|v| v.expose_secret().to_owned()))
+            .map_err(|e| Error::config(e.to_string()))
     }
 }
 
@@ -96,30 +96,65 @@ fn hint(name: &str) -> &'static str {
     }
 }
 
-/// Render every string inside a JSON value.
-pub(crate) fn render_json(values: &Values, v: &serde_json::Value) -> Result<serde_json::Value> {
-    Ok(match v {
-        serde_json::Value::String(s) => serde_json::Value::String(values.render(s)?),
-        serde_json::Value::Array(a) => serde_json::Value::Array(
-            a.iter()
-                .map(|x| render_json(values, x))
-                .collect::<Result<_>>()?,
-        ),
-        serde_json::Value::Object(o) => serde_json::Value::Object(
-            o.iter()
-                .map(|(k, x)| Ok((k.clone(), render_json(values, x)?)))
-                .collect::<Result<_>>()?,
-        ),
-        other => other.clone(),
-    })
+/// A JSON value (a request body, an expected value) whose strings are templates.
+#[derive(Debug, Clone)]
+pub(crate) enum JsonTemplate {
+    /// A string, filled in when sent.
+    String(Template),
+    /// An array.
+    Array(Vec<JsonTemplate>),
+    /// An object.
+    Object(Vec<(String, JsonTemplate)>),
+    /// A number, a boolean (or a date, as its text).
+    Other(serde_json::Value),
 }
 
-/// Every string inside a JSON value (to check the templates it holds).
-pub(crate) fn json_strings(v: &serde_json::Value, out: &mut Vec<String>) {
-    match v {
-        serde_json::Value::String(s) => out.push(s.clone()),
-        serde_json::Value::Array(a) => a.iter().for_each(|x| json_strings(x, out)),
-        serde_json::Value::Object(o) => o.values().for_each(|x| json_strings(x, out)),
-        _ => {}
+impl JsonTemplate {
+    /// From the spec's TOML value, whose template strings the loader parsed.
+    pub(crate) fn from_toml(v: &toml::Value) -> Result<JsonTemplate> {
+        if let Some(t) = Template::from_toml(v) {
+            return Ok(JsonTemplate::String(t));
+        }
+        Ok(match v {
+            toml::Value::Array(a) => JsonTemplate::Array(
+                a.iter()
+                    .map(JsonTemplate::from_toml)
+                    .collect::<Result<_>>()?,
+            ),
+            toml::Value::Table(t) => JsonTemplate::Object(
+                t.iter()
+                    .map(|(k, x)| Ok((k.clone(), JsonTemplate::from_toml(x)?)))
+                    .collect::<Result<_>>()?,
+            ),
+            other => JsonTemplate::Other(
+                serde_json::to_value(other).map_err(|e| Error::config(e.to_string()))?,
+            ),
+        })
+    }
+
+    /// Every template inside.
+    pub(crate) fn templates<'a>(&'a self, out: &mut Vec<&'a Template>) {
+        match self {
+            JsonTemplate::String(t) => out.push(t),
+            JsonTemplate::Array(a) => a.iter().for_each(|x| x.templates(out)),
+            JsonTemplate::Object(o) => o.iter().for_each(|(_, x)| x.templates(out)),
+            JsonTemplate::Other(_) => {}
+        }
+    }
+
+    /// The JSON value with every template filled in.
+    pub(crate) fn render(&self, values: &Values) -> Result<serde_json::Value> {
+        Ok(match self {
+            JsonTemplate::String(t) => serde_json::Value::String(values.render(t)?),
+            JsonTemplate::Array(a) => {
+                serde_json::Value::Array(a.iter().map(|x| x.render(values)).collect::<Result<_>>()?)
+            }
+            JsonTemplate::Object(o) => serde_json::Value::Object(
+                o.iter()
+                    .map(|(k, x)| Ok((k.clone(), x.render(values)?)))
+                    .collect::<Result<_>>()?,
+            ),
+            JsonTemplate::Other(v) => v.clone(),
+        })
     }
 }

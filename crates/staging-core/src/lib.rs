@@ -15,10 +15,12 @@
 //! - [`Migration`]: status and apply for one database.
 //! - [`spec`]: the `staging.toml` model, with `file:line:col` errors.
 //! - [`pipeline`]: the steps of a run and how they report.
+//! - [`isolation`]: a run never changes what another environment names.
 //! - [`Error`]: one error of kinds, with [`Error::is_retryable`].
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod isolation;
 pub mod junit;
 pub mod logged;
 pub mod migration;

@@ -5,10 +5,11 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use crate::error::Result;
+use crate::isolation::Resource;
 use crate::probe::DynProbe;
 use crate::provider::DynProvider;
 use crate::secret::DynSecretStore;
-use crate::spec::LoadedSpec;
+use crate::spec::{LoadedSpec, SettingsTypes};
 
 /// Builds a provider for one environment of a spec. One factory per provider crate; the CLI
 /// registers them in a [`ProviderRegistry`].
@@ -16,9 +17,28 @@ pub trait ProviderFactory: Debug + Send + Sync + 'static {
     /// The name used in `environments.*.provider`.
     fn name(&self) -> &'static str;
 
-    /// Check the settings of one service (`settings` merged with the environment's
-    /// `overrides`) and of the environment. Errors point at `services.NAME.settings.KEY`.
+    /// The types of this provider's environment and service settings. Core deserializes
+    /// `environments.ENV.settings` and each service's settings (with `overrides.ENV` merged
+    /// onto them) into these types before [`ProviderFactory::check`] runs, so an unknown or
+    /// misspelt key is an error at its place for every provider, and the JSON Schema
+    /// describes them.
+    fn settings_types(&self) -> SettingsTypes;
+
+    /// What the types cannot say: ids of the right shape, keys that exclude each other,
+    /// values that must agree. Runs after the typed check of
+    /// [`ProviderFactory::settings_types`]; read settings with
+    /// [`LoadedSpec::environment_settings`] and [`LoadedSpec::service_settings`], whose
+    /// errors point at the key as written.
     fn check(&self, spec: &LoadedSpec, environment: &str) -> Result<()>;
+
+    /// What the services of `environment` are on the platform, as the effective settings
+    /// name them (after `overrides.ENV`), offline: a Render service's id or owner + name, a
+    /// Netlify site + deploy context, an ECS region + cluster + service, a fixed local
+    /// port. Before any write, core compares these between environments and refuses a run
+    /// whose services are also another environment's ([`crate::isolation`]). One
+    /// [`Resource`] per service, owned by `service NAME`; a part the settings leave to the
+    /// platform or the credentials is `None` (it matches any value).
+    fn resources(&self, spec: &LoadedSpec, environment: &str) -> Result<Vec<Resource>>;
 
     /// Build the provider for `environment`.
     fn build(&self, spec: &LoadedSpec, environment: &str) -> Result<DynProvider>;
@@ -60,6 +80,26 @@ impl ProviderRegistry {
     /// The names of the registered providers.
     pub fn names(&self) -> Vec<&'static str> {
         self.factories.keys().copied().collect()
+    }
+
+    /// Check the provider settings of `environment`: the typed check every provider gets
+    /// (unknown keys, types, missing fields, at their place, with a suggestion), then the
+    /// provider's own [`ProviderFactory::check`].
+    pub fn check(&self, spec: &LoadedSpec, environment: &str) -> Result<()> {
+        let factory = self.factory_for(spec, environment)?;
+        factory.settings_types().check(spec, environment)?;
+        factory.check(spec, environment)
+    }
+
+    /// The JSON Schema of the spec format, with each registered provider's settings (what
+    /// `docs/staging.schema.json` holds).
+    pub fn json_schema(&self) -> serde_json::Value {
+        let types: Vec<(&str, SettingsTypes)> = self
+            .factories
+            .iter()
+            .map(|(name, f)| (*name, f.settings_types()))
+            .collect();
+        crate::spec::json_schema_with(&types)
     }
 
     /// The secret store the provider of `environment` offers, if any.

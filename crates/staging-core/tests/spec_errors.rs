@@ -60,9 +60,11 @@ fn a_good_spec_loads_with_process_variables_substituted_and_pipeline_ones_kept()
     let spec = load(GOOD).unwrap();
     let web = &spec.spec.services["web"];
     assert_eq!(web.settings["port"].as_str(), Some("8080"));
-    assert_eq!(spec.spec.vars["APP_ENV"].value.as_deref(), Some("${env}"));
+    let app_env = spec.spec.vars["APP_ENV"].value.as_ref().unwrap();
+    assert_eq!(app_env.names(), ["env"]);
+    assert_eq!(app_env.to_source(), "${env}");
     assert_eq!(
-        spec.spec.probes[0].http.as_ref().unwrap().url,
+        spec.spec.probes[0].http.as_ref().unwrap().url.to_source(),
         "${services.web.url}/up"
     );
     assert_eq!(spec.spec.promoted_from("production"), Some("staging"));
@@ -176,7 +178,53 @@ fn a_probe_needs_exactly_one_kind() {
 }
 
 #[test]
-fn a_missing_file_is_an_io_error_naming_the_path() {
+fn a_missing_file_is_a_usage_error_naming_the_path() {
     let e = LoadedSpec::load("/nonexistent/staging.toml", LoadOptions::new(PROVIDERS)).unwrap_err();
     assert!(e.to_string().contains("/nonexistent/staging.toml"), "{e}");
+    assert_eq!(e.class(), staging_core::ErrorClass::Usage, "{e:?}");
+}
+
+#[test]
+fn a_directory_is_a_usage_error_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = LoadedSpec::load(dir.path(), LoadOptions::new(PROVIDERS)).unwrap_err();
+    assert!(e.to_string().contains("directory"), "{e}");
+    assert_eq!(e.class(), staging_core::ErrorClass::Usage, "{e:?}");
+}
+
+#[test]
+fn promotes_to_cycles_are_refused_at_the_promotes_to() {
+    let two = GOOD.replace(
+        "provider = \"local\"\nprotected = true",
+        "provider = \"local\"\nprotected = true\npromotes_to = \"staging\"",
+    );
+    let m = message(&two);
+    assert!(m.starts_with("staging.toml:"), "{m}");
+    assert!(
+        m.contains("cycle") && m.contains("production → staging → production"),
+        "{m}"
+    );
+
+    let three = format!(
+        "{}\n[environments.qa]\nprovider = \"local\"\npromotes_to = \"staging\"\n",
+        GOOD.replace(
+            "provider = \"local\"\nprotected = true",
+            "provider = \"local\"\nprotected = true\npromotes_to = \"qa\"",
+        )
+    );
+    let m = message(&three);
+    assert!(m.contains("cycle"), "{m}");
+    // At the `promotes_to` of the first environment on the cycle, by name.
+    let line: usize = m.split(':').nth(1).unwrap().parse().unwrap();
+    assert!(
+        three
+            .lines()
+            .nth(line - 1)
+            .unwrap()
+            .starts_with("promotes_to"),
+        "{m}"
+    );
+
+    // A chain that ends is fine.
+    assert!(load(GOOD).is_ok());
 }

@@ -7,8 +7,9 @@ use staging_core::{MigrationState, Result};
 use staging_migrate::{EnvMigrations, MigrateOptions};
 
 use crate::Global;
-use crate::context::{environment, load_spec};
+use crate::context::{check_isolation, environment, load_spec};
 use crate::output::Output;
+use staging_core::isolation::Writes;
 
 /// The `migrate` subcommands.
 #[derive(Debug, Subcommand)]
@@ -17,6 +18,17 @@ pub(crate) enum MigrateCmd {
     Status,
     /// Apply pending migrations (a protected environment only after the one promoting to it).
     Apply(ApplyArgs),
+    /// Run each database's declared `reset` command (flush, truncate, recreate); refused on
+    /// a protected environment.
+    Reset(ResetArgs),
+}
+
+/// Options of `migrate reset`.
+#[derive(Debug, Args)]
+pub(crate) struct ResetArgs {
+    /// Say what would run and change nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// Options of `migrate apply`.
@@ -48,8 +60,13 @@ pub(crate) async fn run(global: &Global, cmd: &MigrateCmd, out: Output) -> Resul
     let env = environment(global, &spec)?;
     let commit = match cmd {
         MigrateCmd::Apply(a) => a.commit.clone(),
-        MigrateCmd::Status => None,
+        MigrateCmd::Status | MigrateCmd::Reset(_) => None,
     };
+    if let MigrateCmd::Apply(a) = cmd
+        && !a.dry_run
+    {
+        check_isolation(&spec, &env, Writes::Migrations, None).await?;
+    }
     let migrations = EnvMigrations::from_secrets(Arc::clone(&spec), &env, commit.as_deref())
         .await?
         .on_output(Arc::new(
@@ -59,7 +76,7 @@ pub(crate) async fn run(global: &Global, cmd: &MigrateCmd, out: Output) -> Resul
                 }
             },
         ));
-    match cmd {
+    let (report, declares) = match cmd {
         MigrateCmd::Status => {
             let report = migrations.status().await;
             if out.json {
@@ -83,7 +100,7 @@ pub(crate) async fn run(global: &Global, cmd: &MigrateCmd, out: Output) -> Resul
                     out.line(&format!("no database of `{env}` declares migrations"));
                 }
             }
-            Ok(if report.ok { 0 } else { 1 })
+            return Ok(if report.ok { 0 } else { 1 });
         }
         MigrateCmd::Apply(args) => {
             let options = MigrateOptions {
@@ -91,52 +108,63 @@ pub(crate) async fn run(global: &Global, cmd: &MigrateCmd, out: Output) -> Resul
                 allow_drift: args.allow_drift,
                 ..MigrateOptions::default()
             };
-            let report = migrations.with_options(options).apply().await;
-            if out.json {
-                out.json(&report);
-            } else {
-                for db in &report.databases {
-                    let mark = if db.ok {
-                        out.paint("32", "ok  ")
-                    } else {
-                        out.paint("31", "FAIL")
-                    };
-                    out.line(&format!("{mark} database {} ({})", db.database, db.runner));
-                    if let Some(plan) = &db.plan {
-                        if plan.to_apply.is_empty() {
-                            out.line("       nothing to apply");
-                        }
-                        for e in &plan.to_apply {
-                            out.line(&format!("       would apply {} {}", e.version, e.name));
-                        }
-                    }
-                    if let Some(r) = &db.report {
-                        for a in &r.applied {
-                            out.line(&format!(
-                                "       applied {} {} ({} ms)",
-                                a.version,
-                                a.name,
-                                a.duration.as_millis()
-                            ));
-                        }
-                        for w in &r.warnings {
-                            out.line(&format!("       warning: {w}"));
-                        }
-                    }
-                    if let Some(seed) = &db.seed {
-                        out.line(&format!("       seed: {seed}"));
-                    }
-                    if let Some(e) = &db.error {
-                        for l in e.lines() {
-                            out.line(&format!("       {l}"));
-                        }
-                    }
-                }
-                if report.databases.is_empty() {
-                    out.line(&format!("no database of `{env}` declares migrations"));
-                }
+            (
+                migrations.with_options(options).apply().await,
+                "declares migrations",
+            )
+        }
+        MigrateCmd::Reset(args) => {
+            let options = MigrateOptions {
+                dry_run: args.dry_run,
+                ..MigrateOptions::default()
+            };
+            let report = migrations.with_options(options).reset().await;
+            (report, "declares a `reset` command")
+        }
+    };
+    if out.json {
+        out.json(&report);
+        return Ok(report.exit_code());
+    }
+    for db in &report.databases {
+        let mark = if db.ok {
+            out.paint("32", "ok  ")
+        } else {
+            out.paint("31", "FAIL")
+        };
+        out.line(&format!("{mark} database {} ({})", db.database, db.runner));
+        if let Some(plan) = &db.plan {
+            if plan.to_apply.is_empty() {
+                out.line("       nothing to apply");
             }
-            Ok(report.exit_code())
+            for e in &plan.to_apply {
+                out.line(&format!("       would apply {} {}", e.version, e.name));
+            }
+        }
+        if let Some(r) = &db.report {
+            for a in &r.applied {
+                out.line(&format!(
+                    "       applied {} {} ({} ms)",
+                    a.version,
+                    a.name,
+                    a.duration.as_millis()
+                ));
+            }
+            for w in &r.warnings {
+                out.line(&format!("       warning: {w}"));
+            }
+        }
+        if let Some(seed) = &db.seed {
+            out.line(&format!("       seed: {seed}"));
+        }
+        if let Some(e) = &db.error {
+            for l in e.lines() {
+                out.line(&format!("       {l}"));
+            }
         }
     }
+    if report.databases.is_empty() {
+        out.line(&format!("no database of `{env}` {declares}"));
+    }
+    Ok(report.exit_code())
 }

@@ -5,8 +5,9 @@ use serde::Serialize;
 use staging_core::Result;
 
 use crate::Global;
-use crate::context::{environment, load_spec, registry};
+use crate::context::{check_isolation, environment, load_spec, registry};
 use crate::output::Output;
+use staging_core::isolation::Writes;
 
 /// The `secrets` subcommands.
 #[derive(Debug, Subcommand)]
@@ -27,6 +28,10 @@ pub(crate) enum SecretsCmd {
     Rotate {
         /// The variable to rotate.
         name: String,
+        /// Show what would change (the current value's fingerprint, the store, the
+        /// services), generate nothing for use and write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -138,9 +143,13 @@ pub(crate) async fn run(global: &Global, cmd: &SecretsCmd, out: Output) -> Resul
         }
         SecretsCmd::Sync(args) => {
             let env = environment(global, &spec)?;
-            let factory = registry().factory_for(&spec, &env)?;
-            factory.check(&spec, &env)?;
+            let registry = registry();
+            registry.check(&spec, &env)?;
+            let factory = registry.factory_for(&spec, &env)?;
             let provider = factory.build(&spec, &env)?;
+            if args.apply {
+                check_isolation(&spec, &env, Writes::Env, Some(&provider)).await?;
+            }
             let options = staging_secrets::SyncOptions {
                 apply: args.apply,
                 allow_violations: args.allow_violations,
@@ -192,17 +201,37 @@ pub(crate) async fn run(global: &Global, cmd: &SecretsCmd, out: Output) -> Resul
             }
             Ok(report.exit_code())
         }
-        SecretsCmd::Rotate { name } => {
+        SecretsCmd::Rotate { name, dry_run } => {
             let env = environment(global, &spec)?;
-            let factory = registry().factory_for(&spec, &env)?;
-            factory.check(&spec, &env)?;
+            let registry = registry();
+            registry.check(&spec, &env)?;
+            let factory = registry.factory_for(&spec, &env)?;
             let provider = factory.build(&spec, &env)?;
-            let report = staging_secrets::rotate(&spec, &env, name, Some(&provider)).await?;
+            // A dry run runs every check the rotation would, isolation included.
+            check_isolation(&spec, &env, Writes::Env, Some(&provider)).await?;
+            let report = if *dry_run {
+                staging_secrets::rotate_dry_run(&spec, &env, name, Some(&provider)).await?
+            } else {
+                staging_secrets::rotate(&spec, &env, name, Some(&provider)).await?
+            };
+            let previous = report.previous_fingerprint.as_deref().unwrap_or("no value");
             if out.json {
                 out.json(&report);
+            } else if report.dry_run {
+                out.line(&format!(
+                    "would rotate {} in `{env}`: {previous} in {} would be replaced by a new generated value",
+                    report.var, report.store
+                ));
+                if !report.provider_services.is_empty() {
+                    out.line(&format!(
+                        "would set on: {}",
+                        report.provider_services.join(", ")
+                    ));
+                }
+                out.line("dry run: nothing was written");
             } else {
                 out.line(&format!(
-                    "rotated {} in `{env}`: new value {} written to {}",
+                    "rotated {} in `{env}`: {previous} -> new value {} written to {}",
                     report.var, report.fingerprint, report.store
                 ));
                 if !report.provider_services.is_empty() {

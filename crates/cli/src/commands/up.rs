@@ -45,7 +45,7 @@ pub(crate) struct PromoteArgs {
     #[arg(long)]
     pub(crate) from: Option<String>,
     /// Refuse evidence older than this (default: `project.evidence_max_age`, else 24h).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = staging_core::spec::duration::parse)]
     pub(crate) max_age: Option<Duration>,
     #[command(flatten)]
     pub(crate) run: UpArgs,
@@ -320,7 +320,7 @@ pub(crate) async fn plan(global: &Global, args: &UpArgs, out: Output) -> Result<
     let env = environment(global, &spec)?;
     let commit = commit(args.commit.as_deref(), &spec)?;
     let environment = spec.spec.environment(&env)?;
-    registry().factory_for(&spec, &env)?.check(&spec, &env)?;
+    registry().check(&spec, &env)?;
     let evidence = RecordEvidence::new(Arc::new(staging_evidence::dir_store(&spec)));
     let steps = up_pipeline(&spec, &commit, args.probes.step(), evidence).step_names();
     let services: Vec<&String> = spec.spec.services.keys().collect();
@@ -395,8 +395,9 @@ pub(crate) async fn plan(global: &Global, args: &UpArgs, out: Output) -> Result<
 pub(crate) async fn status(global: &Global, out: Output) -> Result<u8> {
     let spec = load_spec(global)?;
     let env = environment(global, &spec)?;
-    let factory = registry().factory_for(&spec, &env)?;
-    factory.check(&spec, &env)?;
+    let registry = registry();
+    registry.check(&spec, &env)?;
+    let factory = registry.factory_for(&spec, &env)?;
     let provider = factory.build(&spec, &env)?;
     let mut rows = vec![];
     for name in spec.spec.services.keys() {

@@ -29,7 +29,7 @@ pub(crate) async fn run(global: &Global, args: &ValidateArgs, out: Output) -> Re
         None => spec.spec.environments.keys().cloned().collect(),
     };
     for env in &envs {
-        registry.factory_for(&spec, env)?.check(&spec, env)?;
+        registry.check(&spec, env)?;
     }
     if args.online {
         for env in &envs {

@@ -90,6 +90,7 @@ pub fn evidence_of_steps(
         environment: env.to_owned(),
         commit: commit.to_owned(),
         spec_hash: spec_hash.to_owned(),
+        effective_spec_hash: Some(spec_hash.to_owned()),
         tool_version: "0.1.0".to_owned(),
         recorded_at: humantime::format_rfc3339_millis(at).to_string(),
         ok,

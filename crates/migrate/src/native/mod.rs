@@ -179,6 +179,38 @@ impl SqlMigrator {
     }
 }
 
+/// Refuse, before any of them runs, pending migrations that control the transaction the
+/// runner wraps each one in (`BEGIN`, `COMMIT`, `ROLLBACK`, `SAVEPOINT`, ...): a `COMMIT`
+/// inside would make the statements before it permanent while a later failure "rolls back"
+/// only the rest. Files with the no-transaction marker run without a wrapper and may.
+pub(crate) fn check_transaction_control<'a>(
+    pending: impl IntoIterator<Item = &'a MigrationFile>,
+) -> Result<()> {
+    let mut found = vec![];
+    for file in pending.into_iter().filter(|f| !f.no_transaction) {
+        for t in split::transaction_control(&file.sql) {
+            found.push(format!(
+                "{}:{}: `{}`",
+                file.path.display(),
+                t.line,
+                t.keyword
+            ));
+        }
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(Error::failed(format!(
+        "refusing to apply migrations: {} statement(s) control the transaction each migration runs in \
+         (the runner commits a migration together with its metadata row, so a `COMMIT` of its own would leave \
+         it half-applied): {}. Remove them, or put `{}` on a line of its own to run that file outside a \
+         transaction; no migration was run",
+        found.len(),
+        found.join(", "),
+        files::NO_TRANSACTION_MARKER
+    )))
+}
+
 /// The status of `files` against the rows of the metadata table.
 pub(crate) fn compute_status(files: &[MigrationFile], applied: &[AppliedRow]) -> MigrationStatus {
     let mut by_version: BTreeMap<i64, MigrationEntry> = BTreeMap::new();
@@ -251,11 +283,7 @@ fn failure_error(file: &MigrationFile, failure: &Failure, not_run: usize) -> Err
                 .split_whitespace()
                 .collect::<Vec<_>>()
                 .join(" ");
-            let text = if text.chars().count() > 160 {
-                format!("{}…", text.chars().take(160).collect::<String>())
-            } else {
-                text
-            };
+            let text = staging_core::Redactor::global().shorten(&text, 160);
             let first = split::line_at(&file.sql, s.start);
             let last = split::line_at(&file.sql, s.end);
             let lines = if first == last {
@@ -307,8 +335,15 @@ impl Migration for SqlMigrator {
     }
 
     async fn plan(&self) -> Result<MigrationPlan> {
-        let status = self.status().await?;
+        let files = self.files()?;
+        let status = compute_status(&files, &self.applied_rows().await?);
         self.check_drift(&status)?;
+        check_transaction_control(files.iter().filter(|f| {
+            status
+                .entries
+                .iter()
+                .any(|e| e.state == MigrationState::Pending && e.version == f.version.to_string())
+        }))?;
         let to_apply = status
             .entries
             .into_iter()
@@ -350,6 +385,7 @@ impl SqlMigrator {
             .iter()
             .filter(|f| pending_versions.contains(f.version.to_string().as_str()))
             .collect();
+        check_transaction_control(pending.iter().copied())?;
         let mut report = MigrationReport {
             applied: vec![],
             warnings,

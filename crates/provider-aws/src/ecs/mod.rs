@@ -9,11 +9,16 @@
 //! - **rollback** goes to the revision tagged as previous (else the next lower active one).
 //! - **env vars** are the container's `environment` in the newest revision of the family:
 //!   what the next deploy runs. Setting one registers a revision without deploying it.
+//! - **secret env vars** (the spec's `secret = true`, and plain values that embed one) are
+//!   never written into a task definition: the value goes to Secrets Manager, as the
+//!   environment's `secrets_prefix` + the name, and the container's `secrets` gets a
+//!   `valueFrom` reference to that secret's ARN. A name is in `environment` or in `secrets`,
+//!   never both; a secret found in plain `environment` is moved on the next write.
 
 pub(crate) mod rollout;
 mod taskdef;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
@@ -25,6 +30,7 @@ use staging_core::{
 };
 use tokio::sync::OnceCell;
 
+use crate::SecretsManagerStore;
 use crate::context::AwsContext;
 use crate::error::{PROVIDER, map_sdk_error};
 use crate::settings::{EcsServiceSettings, commit_of_image, image_for_commit};
@@ -37,6 +43,8 @@ pub struct EcsProvider {
     services: BTreeMap<String, EcsServiceSettings>,
     client: OnceCell<aws_sdk_ecs::Client>,
     poll_interval: Duration,
+    /// Where secret variables' values are kept, and which variables are secrets.
+    secrets: Option<(SecretsManagerStore, BTreeSet<String>)>,
 }
 
 impl fmt::Debug for EcsProvider {
@@ -44,6 +52,7 @@ impl fmt::Debug for EcsProvider {
         f.debug_struct("EcsProvider")
             .field("ctx", &self.ctx)
             .field("services", &self.services)
+            .field("secrets", &self.secrets)
             .finish()
     }
 }
@@ -136,7 +145,26 @@ impl EcsProvider {
             services,
             client: OnceCell::new(),
             poll_interval: Duration::from_secs(5),
+            secrets: None,
         }
+    }
+
+    /// Keep the values of the variables named in `secret_names` in Secrets Manager
+    /// (`store`), referenced from the container's `secrets`, never in its `environment`.
+    /// Without this, setting a variable that a secret name would need is refused.
+    pub fn with_secrets(
+        mut self,
+        store: SecretsManagerStore,
+        secret_names: impl IntoIterator<Item = String>,
+    ) -> Self {
+        self.secrets = Some((store, secret_names.into_iter().collect()));
+        self
+    }
+
+    fn is_secret(&self, key: &str) -> bool {
+        self.secrets
+            .as_ref()
+            .is_some_and(|(_, names)| names.contains(key))
     }
 
     /// Poll deploys this often (backing off up to 8×); default 5 s.
@@ -509,7 +537,33 @@ impl EcsProvider {
         let family = family_of(current);
         let (base, _) = self.describe_task_definition(family).await?;
         let container = taskdef::container_name(&base, s.container.as_deref())?;
-        let out = taskdef::register_from(self.client().await, &base, &container, change, tags)
+        // A secret an earlier tool (or an earlier version of this one) left in plain
+        // `environment` is moved to Secrets Manager before any revision is registered, so
+        // no revision this provider registers carries it in plain text.
+        let mut moved = vec![];
+        if let Some((store, names)) = &self.secrets
+            && let Some(c) = taskdef::container(&base, &container)
+        {
+            for (name, value) in taskdef::environment(c) {
+                let replaced = change.set_env.is_some_and(|(k, _)| k == name)
+                    || change.set_secret.is_some_and(|(k, _)| k == name)
+                    || change.delete_env == Some(name.as_str());
+                if names.contains(&name) && !replaced {
+                    let arn = store
+                        .put_returning_arn(&name, &SecretString::from(value))
+                        .await?;
+                    moved.push((name, arn));
+                }
+            }
+        }
+        let change = Change {
+            image: change.image,
+            set_env: change.set_env,
+            set_secret: change.set_secret,
+            delete_env: change.delete_env,
+            moved_secrets: moved,
+        };
+        let out = taskdef::register_from(self.client().await, &base, &container, &change, tags)?
             .send()
             .await
             .map_err(|e| map_sdk_error("ecs:RegisterTaskDefinition", e))?;
@@ -721,10 +775,22 @@ impl Provider for EcsProvider {
         let container = taskdef::container_name(&td, s.container.as_deref())?;
         let c = taskdef::container(&td, &container)
             .ok_or_else(|| Error::not_found(format!("container `{container}`")))?;
-        Ok(taskdef::environment(c)
+        // A secret found in plain text is left out, so the next write moves it to `secrets`.
+        let mut out: BTreeMap<String, SecretString> = taskdef::environment(c)
             .into_iter()
+            .filter(|(k, _)| !self.is_secret(k))
             .map(|(k, v)| (k, SecretString::from(v)))
-            .collect())
+            .collect();
+        if let Some((store, _)) = &self.secrets {
+            for (name, from) in taskdef::secrets(c) {
+                // A reference we cannot read (another service's parameter, no permission)
+                // is simply not known here.
+                if let Ok(Some(value)) = store.get_by_id(&from).await {
+                    out.insert(name, value);
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn set_env_var(
@@ -735,6 +801,16 @@ impl Provider for EcsProvider {
     ) -> Result<()> {
         let s = self.settings(&service.name)?;
         let current = self.current_revision(s).await?;
+        if let Some((store, names)) = &self.secrets
+            && names.contains(key)
+        {
+            let arn = store.put_returning_arn(key, value).await?;
+            let change = Change {
+                set_secret: Some((key, &arn)),
+                ..Change::default()
+            };
+            return self.register(s, &current, &change, vec![]).await.map(drop);
+        }
         let change = Change {
             set_env: Some((key, value.expose_secret())),
             ..Change::default()

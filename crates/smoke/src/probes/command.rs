@@ -9,10 +9,11 @@ use async_trait::async_trait;
 use regex::Regex;
 use staging_core::pipeline::RunContext;
 use staging_core::spec::CommandCheck;
-use staging_core::{Error, Probe, ProbeOutcome, Result};
+use staging_core::{Error, Probe, ProbeOutcome, Redactor, Result};
 
-use super::{excerpt, fmt_duration};
+use super::fmt_duration;
 use crate::template::Values;
+use staging_core::spec::Template;
 
 /// How much of a program's output a report keeps.
 const OUTPUT_EXCERPT: usize = 500;
@@ -23,11 +24,12 @@ const OUTPUT_EXCERPT: usize = 500;
 #[derive(Debug)]
 pub struct CommandProbe {
     name: String,
-    run: Vec<String>,
+    run: Vec<Template>,
     values: Values,
     exit_code: i32,
     stdout_regex: Option<Regex>,
     dir: PathBuf,
+    redactor: Redactor,
 }
 
 impl CommandProbe {
@@ -36,12 +38,7 @@ impl CommandProbe {
         if check.run.is_empty() {
             return Err(Error::config(format!("probe `{name}`: `run` is empty")));
         }
-        let values = Values::collect(
-            ctx,
-            name,
-            check.run.iter().map(String::as_str),
-            &Default::default(),
-        )?;
+        let values = Values::collect(ctx, name, check.run.iter(), &Default::default())?;
         let stdout_regex = check
             .stdout_regex
             .as_deref()
@@ -57,6 +54,7 @@ impl CommandProbe {
             exit_code: check.exit_code,
             stdout_regex,
             dir: ctx.spec.base_dir(),
+            redactor: ctx.redactor.clone(),
         })
     }
 }
@@ -78,7 +76,12 @@ impl Probe for CommandProbe {
             .iter()
             .map(|a| self.values.render(a))
             .collect::<Result<Vec<_>>>()?;
-        let shown = self.run.join(" ");
+        let shown = self
+            .run
+            .iter()
+            .map(Template::to_source)
+            .collect::<Vec<_>>()
+            .join(" ");
         let output = tokio::process::Command::new(&args[0])
             .args(&args[1..])
             .current_dir(&self.dir)
@@ -92,7 +95,7 @@ impl Probe for CommandProbe {
             Err(e) => {
                 return Ok(ProbeOutcome::fail(
                     expected_exit,
-                    format!("cannot start `{}`: {e}", self.run[0]),
+                    format!("cannot start `{}`: {e}", args[0]),
                     started.elapsed(),
                 ));
             }
@@ -102,8 +105,14 @@ impl Probe for CommandProbe {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let code = output.status.code();
         let with_output = |o: ProbeOutcome| {
-            o.with_evidence("stdout", excerpt(stdout.trim_end(), OUTPUT_EXCERPT))
-                .with_evidence("stderr", excerpt(stderr.trim_end(), OUTPUT_EXCERPT))
+            o.with_evidence(
+                "stdout",
+                self.redactor.shorten(stdout.trim_end(), OUTPUT_EXCERPT),
+            )
+            .with_evidence(
+                "stderr",
+                self.redactor.shorten(stderr.trim_end(), OUTPUT_EXCERPT),
+            )
         };
         if code != Some(self.exit_code) {
             let observed = match code {
@@ -120,7 +129,10 @@ impl Probe for CommandProbe {
         if let Some(re) = &self.stdout_regex {
             let expected = format!("stdout matching /{re}/");
             if !re.is_match(&stdout) {
-                let observed = format!("stdout \"{}\"", excerpt(stdout.trim_end(), 120));
+                let observed = format!(
+                    "stdout \"{}\"",
+                    self.redactor.shorten(stdout.trim_end(), 120)
+                );
                 return Ok(with_output(ProbeOutcome::fail(expected, observed, took)));
             }
             held.push(expected);

@@ -38,7 +38,7 @@ impl DnsProbe {
         };
         let resolver = check
             .resolver
-            .as_deref()
+            .as_ref()
             .map(|r| {
                 let r = ctx.render(r)?;
                 r.parse::<SocketAddr>()
@@ -54,7 +54,7 @@ impl DnsProbe {
             name: name.to_owned(),
             query: ctx.render(&check.name)?,
             record,
-            expect: check.expect.as_deref().map(|e| ctx.render(e)).transpose()?,
+            expect: check.expect.as_ref().map(|e| ctx.render(e)).transpose()?,
             resolver,
         })
     }

@@ -15,8 +15,9 @@ use staging_core::pipeline::RunContext;
 use staging_core::spec::HttpCheck;
 use staging_core::{Error, Probe, ProbeOutcome, Redactor, Result};
 
-use super::{error_chain, excerpt, fmt_duration};
-use crate::template::{Values, json_strings, render_json};
+use super::{error_chain, fmt_duration};
+use crate::template::{JsonTemplate, Values};
+use staging_core::spec::Template;
 
 /// How much of a response body a failure keeps as evidence.
 const BODY_EXCERPT: usize = 300;
@@ -92,8 +93,8 @@ pub struct HttpProbe {
 #[derive(Debug)]
 struct HttpStep {
     method: Method,
-    url: String,
-    headers: Vec<(HeaderName, String)>,
+    url: Template,
+    headers: Vec<(HeaderName, Template)>,
     body: Body,
     follow_redirects: bool,
     insecure: bool,
@@ -107,16 +108,16 @@ struct HttpStep {
 #[derive(Debug)]
 enum Body {
     None,
-    Json(serde_json::Value),
-    Form(Vec<(String, String)>),
+    Json(JsonTemplate),
+    Form(Vec<(String, Template)>),
 }
 
 #[derive(Debug)]
 struct Expect {
     status: Option<u16>,
-    headers: Vec<(HeaderName, String)>,
-    body_regex: Option<String>,
-    json: Vec<(String, JsonPath, serde_json::Value)>,
+    headers: Vec<(HeaderName, Template)>,
+    body_regex: Option<Template>,
+    json: Vec<(String, JsonPath, JsonTemplate)>,
     max_latency: Option<Duration>,
 }
 
@@ -154,35 +155,36 @@ impl HttpProbe {
                 String::new()
             };
             // Templates of this step may use the captures of earlier steps only.
-            let mut templates: Vec<String> = vec![c.url.clone()];
-            templates.extend(c.headers.values().cloned());
-            templates.extend(c.expect.headers.values().cloned());
-            templates.extend(c.expect.body_regex.clone());
-            templates.extend(c.form.iter().flat_map(|f| f.values().cloned()));
             let json_body = c
                 .json
                 .as_ref()
-                .map(|v| serde_json::to_value(v).map_err(|e| cfg(format!("{at}json body: {e}"))))
+                .map(|v| JsonTemplate::from_toml(v).map_err(|e| cfg(format!("{at}json body: {e}"))))
                 .transpose()?;
-            if let Some(j) = &json_body {
-                json_strings(j, &mut templates);
-            }
             let mut json_expect = vec![];
             for (path, want) in &c.expect.json {
                 let parsed = JsonPath::parse(path)
                     .map_err(|e| cfg(format!("{at}JSONPath `{path}`: {e}")))?;
                 let want =
-                    serde_json::to_value(want).map_err(|e| cfg(format!("{at}`{path}`: {e}")))?;
-                json_strings(&want, &mut templates);
+                    JsonTemplate::from_toml(want).map_err(|e| cfg(format!("{at}`{path}`: {e}")))?;
                 json_expect.push((path.clone(), parsed, want));
             }
-            let step_values =
-                Values::collect(ctx, name, templates.iter().map(String::as_str), &captured)?;
+            let mut templates: Vec<&Template> = vec![&c.url];
+            templates.extend(c.headers.values());
+            templates.extend(c.expect.headers.values());
+            templates.extend(c.expect.body_regex.iter());
+            templates.extend(c.form.iter().flat_map(|f| f.values()));
+            if let Some(j) = &json_body {
+                j.templates(&mut templates);
+            }
+            for (_, _, want) in &json_expect {
+                want.templates(&mut templates);
+            }
+            let step_values = Values::collect(ctx, name, templates, &captured)?;
             values.extend(step_values);
 
             let method = Method::from_bytes(c.method.to_ascii_uppercase().as_bytes())
                 .map_err(|_| cfg(format!("{at}`{}` is not an HTTP method", c.method)))?;
-            let header_names = |map: &std::collections::BTreeMap<String, String>| {
+            let header_names = |map: &std::collections::BTreeMap<String, Template>| {
                 map.iter()
                     .map(|(k, v)| {
                         HeaderName::from_bytes(k.as_bytes())
@@ -193,10 +195,8 @@ impl HttpProbe {
             };
             let headers = header_names(&c.headers)?;
             let expect_headers = header_names(&c.expect.headers)?;
-            if let Some(re) = &c.expect.body_regex
-                && !re.contains("${")
-            {
-                regex::Regex::new(re).map_err(|e| cfg(format!("{at}body_regex: {e}")))?;
+            if let Some(re) = c.expect.body_regex.as_ref().and_then(|t| t.as_literal()) {
+                regex::Regex::new(&re).map_err(|e| cfg(format!("{at}body_regex: {e}")))?;
             }
             let body = match (json_body, &c.form) {
                 (Some(_), Some(_)) => {
@@ -330,7 +330,7 @@ impl HttpStep {
         }
         request = match &self.body {
             Body::None => request,
-            Body::Json(j) => request.json(&render_json(values, j)?),
+            Body::Json(j) => request.json(&j.render(values)?),
             Body::Form(f) => {
                 let rendered = f
                     .iter()
@@ -363,6 +363,7 @@ impl HttpStep {
         &self,
         values: &Values,
         seen: &mut Seen,
+        redactor: &Redactor,
     ) -> Result<std::result::Result<String, (String, String)>> {
         let mut held = vec![];
         let status_ok = match self.expect.status {
@@ -406,13 +407,13 @@ impl HttpStep {
             if !re.is_match(&seen.body.text()) {
                 return Ok(Err((
                     format!("body matching /{pattern}/"),
-                    format!("body \"{}\"", excerpt(&seen.body.text(), 120)),
+                    format!("body \"{}\"", redactor.shorten(&seen.body.text(), 120)),
                 )));
             }
             held.push(format!("body matching /{pattern}/"));
         }
         for (path, parsed, want) in &self.expect.json {
-            let want = render_json(values, want)?;
+            let want = want.render(values)?;
             let expected = format!("{path} == {}", show_json(&want));
             let doc = match seen.body.json() {
                 Ok(d) => d,
@@ -421,7 +422,7 @@ impl HttpStep {
                         expected,
                         format!(
                             "body is not JSON ({e}): \"{}\"",
-                            excerpt(&seen.body.text(), 120)
+                            redactor.shorten(&seen.body.text(), 120)
                         ),
                     )));
                 }
@@ -553,7 +554,7 @@ impl Probe for HttpProbe {
         for (i, step) in self.steps.iter().enumerate() {
             let shown_url = values
                 .render(&step.url)
-                .unwrap_or_else(|_| step.url.clone());
+                .unwrap_or_else(|_| step.url.to_source());
             let label = step.label(i, total, &shown_url);
             if step.insecure {
                 evidence.push((
@@ -577,7 +578,7 @@ impl Probe for HttpProbe {
                 seen.status.as_u16(),
                 fmt_duration(seen.latency)
             );
-            match step.check(&values, &mut seen)? {
+            match step.check(&values, &mut seen, &self.redactor)? {
                 Ok(held) => passed.push(format!("{label}{held}")),
                 Err((expected, got)) => {
                     let mut out = ProbeOutcome::fail(
@@ -588,7 +589,10 @@ impl Probe for HttpProbe {
                     .with_evidence("request", format!("{} {shown_url}", step.method))
                     .with_evidence("status", seen.status.as_u16().to_string())
                     .with_evidence("latency", fmt_duration(seen.latency))
-                    .with_evidence("body", excerpt(&seen.body.text(), BODY_EXCERPT));
+                    .with_evidence(
+                        "body",
+                        self.redactor.shorten(&seen.body.text(), BODY_EXCERPT),
+                    );
                     out.evidence.extend(evidence);
                     return Ok(out);
                 }
@@ -609,7 +613,10 @@ impl Probe for HttpProbe {
                         )
                         .with_evidence("request", format!("{} {shown_url}", step.method))
                         .with_evidence("status", seen.status.as_u16().to_string())
-                        .with_evidence("body", excerpt(&seen.body.text(), BODY_EXCERPT));
+                        .with_evidence(
+                            "body",
+                            self.redactor.shorten(&seen.body.text(), BODY_EXCERPT),
+                        );
                         out.evidence.extend(evidence);
                         return Ok(out);
                     }

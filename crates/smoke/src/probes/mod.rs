@@ -25,17 +25,6 @@ pub(crate) fn url_from_var(
     })
 }
 
-/// At most `max` characters of `text`, marked when cut.
-pub(crate) fn excerpt(text: &str, max: usize) -> String {
-    let mut chars = text.chars();
-    let cut: String = chars.by_ref().take(max).collect();
-    if chars.next().is_some() {
-        format!("{cut}…")
-    } else {
-        cut
-    }
-}
-
 /// A duration for people: `12ms`, `1.20s`.
 pub(crate) fn fmt_duration(d: std::time::Duration) -> String {
     if d.as_millis() < 1000 {

@@ -41,7 +41,7 @@ impl TlsProbe {
     pub fn from_spec(name: &str, check: &TlsCheck, ctx: &RunContext) -> Result<Self> {
         let ca = check
             .ca_file
-            .as_deref()
+            .as_ref()
             .map(|p| ctx.render(p).map(|p| ctx.spec.resolve_path(&p)))
             .transpose()?;
         let roots = tls_config::roots(ca.as_deref())?;
@@ -51,7 +51,7 @@ impl TlsProbe {
             port: check.port,
             connect_to: check
                 .connect_to
-                .as_deref()
+                .as_ref()
                 .map(|c| ctx.render(c))
                 .transpose()?,
             roots,

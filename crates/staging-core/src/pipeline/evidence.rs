@@ -28,6 +28,12 @@ pub struct Evidence {
     pub commit: String,
     /// SHA-256 of the spec file.
     pub spec_hash: String,
+    /// SHA-256 of the effective spec (after process variables were filled in, canonical
+    /// form; see [`crate::spec::LoadedSpec::effective_hash`]): what the promotion gate
+    /// compares. Absent in records written before the field existed (not serialized when
+    /// absent, so their content hash still matches); the gate refuses those.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_spec_hash: Option<String>,
     /// The version of the tool that ran.
     pub tool_version: String,
     /// When the evidence was recorded (RFC 3339).
@@ -76,6 +82,7 @@ impl Evidence {
             environment: ctx.environment.clone(),
             commit: ctx.commit.clone(),
             spec_hash: ctx.spec.hash.clone(),
+            effective_spec_hash: Some(ctx.spec.effective_hash.clone()),
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
             recorded_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
             ok: ctx

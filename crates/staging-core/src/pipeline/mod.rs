@@ -21,12 +21,12 @@ use serde::Serialize;
 use crate::error::{Error, ErrorClass, Result};
 use crate::provider::{DynProvider, ServiceHandle};
 use crate::redact::Redactor;
-use crate::spec::{LoadedSpec, interp};
+use crate::spec::{LoadedSpec, Template};
 
 pub use evidence::{Evidence, EvidenceRef, EvidenceStep, evidence_dir};
 pub use steps::{
-    ACCESS_TIMEOUT, DeployStep, LocateStep, ValidateStep, VerifyCommitStep, WaitStep, check_access,
-    commits_match,
+    ACCESS_TIMEOUT, DeployStep, IsolationStep, LocateStep, ValidateStep, VerifyCommitStep,
+    WaitStep, check_access, commits_match, is_full_commit_id,
 };
 
 /// Shows the progress of long waits. The CLI draws a spinner on a TTY; tests and `--json`
@@ -81,6 +81,10 @@ pub struct RunContext {
     pub vars: BTreeMap<String, SecretString>,
     /// The services, once located or deployed.
     pub services: BTreeMap<String, DeployedService>,
+    /// Each service's platform target as the effective settings name it (`render service
+    /// service_name=shop-worker-staging`), once the isolation step has worked it out; the
+    /// deploy step's report names it next to the platform id.
+    pub targets: BTreeMap<String, String>,
     /// Captures made by probes (`${capture.NAME}`).
     pub captures: BTreeMap<String, SecretString>,
     /// The provider's own platform checks, run with the spec's probes (filled by the
@@ -110,6 +114,7 @@ impl RunContext {
             provider: None,
             vars: BTreeMap::new(),
             services: BTreeMap::new(),
+            targets: BTreeMap::new(),
             captures: BTreeMap::new(),
             provider_probes: vec![],
             redactor: Redactor::global().clone(),
@@ -163,9 +168,11 @@ impl RunContext {
         }
     }
 
-    /// `template` with every pipeline variable filled in.
-    pub fn render(&self, template: &str) -> Result<String> {
-        interp::render(template, &|n| self.lookup(n))
+    /// `template` with every pipeline variable filled in (each value once, as it is).
+    pub fn render(&self, template: &Template) -> Result<String> {
+        template
+            .render(&|n| self.lookup(n))
+            .map_err(|e| Error::config(e.to_string()))
     }
 }
 
@@ -380,6 +387,8 @@ pub struct RunReport {
     pub commit: String,
     /// SHA-256 of the spec file.
     pub spec_hash: String,
+    /// SHA-256 of the effective spec (see [`crate::spec::LoadedSpec::effective_hash`]).
+    pub effective_spec_hash: String,
     /// When the run started (RFC 3339).
     pub started_at: String,
     /// When it ended (RFC 3339).
@@ -479,6 +488,7 @@ impl Pipeline {
             environment: ctx.environment.clone(),
             commit: ctx.commit.clone(),
             spec_hash: ctx.spec.hash.clone(),
+            effective_spec_hash: ctx.spec.effective_hash.clone(),
             started_at: humantime::format_rfc3339_millis(started).to_string(),
             finished_at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
             steps: reports,

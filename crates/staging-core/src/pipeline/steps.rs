@@ -8,6 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::{DeployedService, Finding, RunContext, Step, StepReport};
 use crate::error::{Error, Result};
+use crate::isolation::{EnvValues, Writes};
 use crate::provider::{Capability, DeployRequest, ProviderExt};
 use crate::registry::ProviderRegistry;
 
@@ -69,7 +70,7 @@ impl Step for ValidateStep {
 
     async fn run(&self, ctx: &mut RunContext) -> Result<StepReport> {
         let factory = self.registry.factory_for(&ctx.spec, &ctx.environment)?;
-        factory.check(&ctx.spec, &ctx.environment)?;
+        self.registry.check(&ctx.spec, &ctx.environment)?;
         let provider = crate::LoggedProvider::wrap(factory.build(&ctx.spec, &ctx.environment)?);
         tracing::info!(
             environment = %ctx.environment,
@@ -77,9 +78,6 @@ impl Step for ValidateStep {
             ctx.environment,
             provider.name()
         );
-        if let Some(service) = ctx.spec.spec.services.keys().next() {
-            check_access(&provider, &ctx.environment, service).await?;
-        }
         ctx.provider_probes = factory.probes(&ctx.spec, &ctx.environment)?;
         let spec = &ctx.spec.spec;
         let summary = format!(
@@ -94,6 +92,78 @@ impl Step for ValidateStep {
         );
         ctx.provider = Some(provider);
         Ok(StepReport::passed(self.name(), summary))
+    }
+}
+
+/// Refuses the run before any write when what it will change is also another
+/// environment's ([`crate::isolation::check_before_write`]): offline by effective settings
+/// and database URLs, then by platform ids where the run's credentials can read the other
+/// environments. Runs after `validate` (which builds the provider) and before the first
+/// step that writes.
+#[derive(Debug, Clone)]
+pub struct IsolationStep {
+    registry: ProviderRegistry,
+    values: std::sync::Arc<dyn EnvValues>,
+}
+
+impl IsolationStep {
+    /// An isolation step over the providers of `registry`, reading database URLs through
+    /// `values`.
+    pub fn new(registry: ProviderRegistry, values: std::sync::Arc<dyn EnvValues>) -> Self {
+        IsolationStep { registry, values }
+    }
+}
+
+#[async_trait]
+impl Step for IsolationStep {
+    fn name(&self) -> &'static str {
+        "isolation"
+    }
+
+    async fn run(&self, ctx: &mut RunContext) -> Result<StepReport> {
+        let provider = ctx.provider.clone();
+        let report = crate::isolation::check_before_write(
+            &self.registry,
+            &ctx.spec,
+            &ctx.environment,
+            Writes::Run,
+            &*self.values,
+            provider.as_ref(),
+        )
+        .await?;
+        let findings = report
+            .targets
+            .iter()
+            .map(|(name, target)| Finding::ok(name, target.clone()))
+            .collect();
+        let others = ctx
+            .spec
+            .spec
+            .environments
+            .keys()
+            .filter(|e| **e != ctx.environment)
+            .cloned()
+            .collect::<Vec<_>>();
+        let summary = if report.compared_ids_with.is_empty() {
+            format!(
+                "nothing of `{}` is named by {} (by settings and database URLs)",
+                ctx.environment,
+                if others.is_empty() {
+                    "another environment".to_owned()
+                } else {
+                    others.join(", ")
+                }
+            )
+        } else {
+            format!(
+                "nothing of `{}` is named by {} (by settings and database URLs; platform ids compared with {})",
+                ctx.environment,
+                others.join(", "),
+                report.compared_ids_with.join(", ")
+            )
+        };
+        ctx.targets = report.targets;
+        Ok(StepReport::from_findings(self.name(), summary, findings))
     }
 }
 
@@ -173,10 +243,14 @@ impl Step for DeployStep {
             } else {
                 format!("; set {}", changed.join(", "))
             };
+            let target = match ctx.targets.get(&name) {
+                Some(t) => format!("{t}, id {}", handle.id),
+                None => format!("id {}", handle.id),
+            };
             findings.push(Finding::ok(
                 &name,
                 format!(
-                    "deploy {} started ({}){vars_note}",
+                    "deploy {} started ({}) on {target}{vars_note}",
                     deploy.id, deploy.status
                 ),
             ));
@@ -377,15 +451,21 @@ impl Step for LocateStep {
     }
 }
 
-/// Whether two commit ids name the same commit: equal, or one a prefix (of at least 7
-/// characters) of the other; surrounding whitespace and the case of the hex digits do not
-/// matter. Every provider and store compares commits with this one function.
+/// Whether `id` is a full commit id: 40 (SHA-1) or 64 (SHA-256) hex digits. Only such ids
+/// are compared by the promotion gate; a short id or a ref (`release-1`) is resolved to one
+/// through git first (see the CLI's `--commit`).
+pub fn is_full_commit_id(id: &str) -> bool {
+    matches!(id.len(), 40 | 64) && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Whether two commit ids name the same commit: both hex and equal, ignoring surrounding
+/// whitespace and the case of the hex digits. No prefix matching (`abcdef1` is not
+/// `abcdef1fff…`) and no names (`release-1` is no commit): what runs and what is promoted are
+/// compared by their full ids. Every provider and store compares commits with this one
+/// function.
 pub fn commits_match(a: &str, b: &str) -> bool {
-    let (a, b) = (a.trim().to_ascii_lowercase(), b.trim().to_ascii_lowercase());
-    if a.len() < 7 || b.len() < 7 {
-        return a == b;
-    }
-    a.starts_with(&b) || b.starts_with(&a)
+    let (a, b) = (a.trim(), b.trim());
+    !a.is_empty() && a.bytes().all(|b| b.is_ascii_hexdigit()) && a.eq_ignore_ascii_case(b)
 }
 
 /// The first 12 characters of a commit id.
@@ -395,13 +475,29 @@ pub(crate) fn short(commit: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::commits_match;
+    use super::{commits_match, is_full_commit_id};
 
     #[test]
-    fn short_and_long_forms_of_one_commit_match() {
-        assert!(commits_match("0123456789abcdef", "0123456"));
-        assert!(commits_match("abc", "abc"));
-        assert!(!commits_match("0123456789", "0123457"));
-        assert!(!commits_match("012", "0123456789"));
+    fn only_the_same_hex_id_matches() {
+        let full = "abcdef1234567890abcdef1234567890abcdef12";
+        assert!(commits_match(full, &full.to_ascii_uppercase()));
+        assert!(commits_match(&format!(" {full}\n"), full));
+        // A prefix in either direction is another commit.
+        assert!(!commits_match("abcdef1", full));
+        assert!(!commits_match(full, "abcdef1"));
+        assert!(!commits_match("abcdef1", "abcdef1fff"));
+        // Names are not commits, whatever their case.
+        assert!(!commits_match("release-1", "release-1"));
+        assert!(!commits_match("release-1", "release-10"));
+        assert!(!commits_match("", ""));
+    }
+
+    #[test]
+    fn full_ids_are_40_or_64_hex_digits() {
+        assert!(is_full_commit_id(&"a".repeat(40)));
+        assert!(is_full_commit_id(&"F".repeat(64)));
+        assert!(!is_full_commit_id(&"a".repeat(39)));
+        assert!(!is_full_commit_id(&"g".repeat(40)));
+        assert!(!is_full_commit_id("release-1"));
     }
 }

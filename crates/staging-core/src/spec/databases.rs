@@ -12,11 +12,27 @@ pub struct Database {
     /// Its migrations, if the tool manages them.
     #[serde(default)]
     pub migrations: Option<Migrations>,
-    /// A command that loads seed or fixture data (`["rails", "db:seed"]`), run with the
-    /// target's `DATABASE_URL` after the migrations. It never runs on a protected
-    /// environment: there it is refused and reported, whatever the command.
+    /// A command of kind *seed*: it loads seed or fixture data (`["rails", "db:seed"]`,
+    /// `["python", "manage.py", "loaddata", "demo.json"]`), run with the target's
+    /// `DATABASE_URL` after the migrations. It never runs on a protected environment: there
+    /// it is refused and reported, whatever the command is called.
     #[serde(default)]
     pub seed: Option<Vec<String>>,
+    /// A command of kind *reset*: it empties, truncates, flushes, drops or recreates the
+    /// database (`["python", "manage.py", "flush", "--no-input"]`, `["rails", "db:reset"]`,
+    /// `["prisma", "migrate", "reset", "--force"]`). Run only by `staging migrate reset`, with
+    /// the target's `DATABASE_URL`, and refused on a protected environment whatever it is
+    /// called. Never part of `up` or `promote`.
+    #[serde(default)]
+    pub reset: Option<Vec<String>>,
+    /// The environments this database is deliberately shared with (`["production"]`, one
+    /// hosted database for every environment). Without it, two environments whose URLs
+    /// name the same host, port and database are refused before any write; with it, its
+    /// migrations and seed are writes to those environments too, refused from an
+    /// environment that is not protected when one of them is (give that environment a
+    /// branch of the database instead).
+    #[serde(default)]
+    pub shared_with: Vec<String>,
 }
 
 /// How a database is migrated: a directory of SQL files for the native runner, or a command.
@@ -29,10 +45,20 @@ pub struct Migrations {
     /// `-- staging:no-transaction` line.
     #[serde(default)]
     pub dir: Option<String>,
-    /// A command that applies migrations (`["alembic", "upgrade", "head"]`), run with the
-    /// target's `DATABASE_URL`.
+    /// A command of kind *migrate*: it applies migrations (`["alembic", "upgrade", "head"]`),
+    /// run with the target's `DATABASE_URL`. The only command of a database that runs against
+    /// a protected environment (and there only after the staging-first check; one that looks
+    /// like a seed, reset or flush is refused as well).
     #[serde(default)]
     pub command: Option<Vec<String>>,
+    /// With `command`: a command that prints the versions this checkout's migrations bring a
+    /// database to, one per line (the first word of each non-empty line counts), without
+    /// touching a database: it runs without `DATABASE_URL`. `["alembic", "heads"]`;
+    /// `["sh", "-c", "ls db/migrate | cut -d_ -f1"]` (rails). Needed to migrate a protected
+    /// environment: each listed version must already be in the version table of the
+    /// environment that promotes to it before the migration command runs.
+    #[serde(default)]
+    pub versions_command: Option<Vec<String>>,
     /// With `command`: the table where the tool keeps its versions (`alembic_version`,
     /// `schema_migrations`), so `status` and the staging-before-production rule can read it.
     /// With `dir`: the native runner's metadata table (default `staging_migrations`).

@@ -1,17 +1,27 @@
-//! The spec file (`staging.toml`): its model, loading with `file:line:col` errors, `${VAR}`
-//! interpolation, and the checks that span more than one table.
+//! The spec file (`staging.toml`): its model, loading with `file:line:col` errors,
+//! templates, and the checks that span more than one table.
 //!
 //! Loading goes in three passes over one parse: the TOML is parsed into a tree that keeps
-//! every span; process environment variables are substituted in every string of that tree
-//! (an undefined one is an error at its own column); then the typed [`Spec`] is deserialized
-//! from the tree, so serde's errors (unknown key, wrong type) carry the span of the offending
-//! key or value. Checks across tables (an unknown provider, a `promotes_to` naming no
-//! environment) use an index of spans by key path.
+//! every span; every string of that tree is parsed once into a [`Template`] (process
+//! environment variables filled in as literal text, an undefined one an error at its own
+//! column, pipeline references such as `${commit}` kept as references); then the typed
+//! [`Spec`] is deserialized from the tree, so serde's errors (unknown key, wrong type) carry
+//! the span of the offending key or value. Fields that the pipeline fills in are typed
+//! [`Template`]; a pipeline reference in any other field is an error at its place. Checks
+//! across tables (an unknown provider, a `promotes_to` naming no environment or forming a
+//! cycle) use an index of spans by key path.
+//!
+//! The loader also hashes the spec twice: the file's bytes ([`LoadedSpec::hash`]) and the
+//! *effective* spec, the loaded tree in a canonical form after process variables were filled
+//! in ([`LoadedSpec::effective_hash`]), which the promotion gate compares.
 
 mod databases;
-pub mod interp;
+pub mod duration;
+mod load;
 mod model;
 mod probes;
+mod settings;
+pub mod template;
 mod vars;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,11 +35,14 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 pub use databases::{Database, Migrations};
+pub use load::line_col;
 pub use model::{Environment, Project, Service, Spec};
 pub use probes::{
     CommandCheck, DnsCheck, HttpCheck, HttpExpect, PostgresCheck, ProbeSpec, RedisCheck, TcpCheck,
     TlsCheck,
 };
+pub use settings::{Settings, SettingsTypes, did_you_mean, json_schema_with};
+pub use template::Template;
 pub use vars::{Alphabet, Rules, SecretSource, ValueKind, Var};
 
 use crate::error::{Error, Result};
@@ -51,18 +64,30 @@ pub fn json_schema() -> serde_json::Value {
 /// The default file name of a spec.
 pub const DEFAULT_FILE: &str = "staging.toml";
 
+/// The largest spec file `LoadedSpec::load` reads (8 MiB).
+pub const MAX_SPEC_BYTES: u64 = 8 << 20;
+
 /// A spec as loaded from a file: the typed model, plus what is needed to point at a place in
 /// the file.
 #[derive(Debug, Clone)]
 pub struct LoadedSpec {
     /// The file it was read from.
     pub path: PathBuf,
-    /// The typed spec, process environment variables substituted.
+    /// The typed spec, process environment variables filled in.
     pub spec: Spec,
-    /// SHA-256 of the file's bytes, hex: the spec hash evidence is keyed by.
+    /// SHA-256 of the file's bytes, hex.
     pub hash: String,
+    /// SHA-256 of the effective spec, hex: the loaded tree after process variables were
+    /// filled in, in a canonical form (keys sorted; comments, layout and quoting do not
+    /// count). The promotion gate compares this one, so a probe loosened through an
+    /// environment variable is not "the same spec".
+    pub effective_hash: String,
     source: String,
     spans: BTreeMap<String, Range<usize>>,
+    refs: Vec<load::FoundRef>,
+    /// Every `settings` and `overrides.ENV` table as written, by key path, for typed
+    /// reading ([`LoadedSpec::service_settings`]).
+    settings: BTreeMap<String, settings::SettingsTree>,
 }
 
 /// How to load a spec.
@@ -97,11 +122,63 @@ impl<'a> LoadOptions<'a> {
 }
 
 impl LoadedSpec {
-    /// Read and check the spec at `path`.
+    /// Read and check the spec at `path`. A file that cannot be read (missing, a
+    /// directory, a FIFO or device, unreadable, larger than [`MAX_SPEC_BYTES`]) or is not
+    /// UTF-8 is a config error (exit 2), the latter at the `line:col` of its first bad byte.
     pub fn load(path: impl AsRef<Path>, options: LoadOptions<'_>) -> Result<Self> {
         let path = path.as_ref();
-        let source = std::fs::read_to_string(path)
-            .map_err(|e| Error::io(format!("cannot read spec {}", path.display()), e))?;
+        let cannot = |why: String| {
+            Error::config_at(
+                path.display().to_string(),
+                format!("cannot read spec: {why}"),
+            )
+        };
+        // Judge what the path is before opening it: opening a FIFO would block.
+        let meta = std::fs::metadata(path).map_err(|e| cannot(e.to_string()))?;
+        if meta.is_dir() {
+            return Err(cannot(
+                "this is a directory (give the spec file, e.g. staging.toml)".to_owned(),
+            ));
+        }
+        if !meta.is_file() {
+            return Err(cannot(
+                "not a regular file (a FIFO, socket or device)".to_owned(),
+            ));
+        }
+        let file = std::fs::File::open(path).map_err(|e| cannot(e.to_string()))?;
+        let mut bytes = vec![];
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(file, MAX_SPEC_BYTES + 1),
+            &mut bytes,
+        )
+        .map_err(|e| cannot(e.to_string()))?;
+        if bytes.len() as u64 > MAX_SPEC_BYTES {
+            return Err(cannot(format!(
+                "larger than {} MiB; a spec is a short text file",
+                MAX_SPEC_BYTES >> 20
+            )));
+        }
+        Self::parse_bytes(path, bytes, options)
+    }
+
+    /// Check a spec given as bytes (a file's content): bytes that are not UTF-8 are an
+    /// error at the `line:col` of the first bad one.
+    pub fn parse_bytes(
+        path: impl AsRef<Path>,
+        bytes: Vec<u8>,
+        options: LoadOptions<'_>,
+    ) -> Result<Self> {
+        let path = path.as_ref();
+        let source = String::from_utf8(bytes).map_err(|e| {
+            let at = load::invalid_utf8_at(e.as_bytes(), e.utf8_error().valid_up_to());
+            Error::config_at(
+                format!("{}:{at}", path.display()),
+                format!(
+                    "the spec is not UTF-8 text (byte 0x{:02x} here; a TOML file must be UTF-8)",
+                    e.as_bytes()[e.utf8_error().valid_up_to()]
+                ),
+            )
+        })?;
         Self::parse(path, source, options)
     }
 
@@ -110,39 +187,72 @@ impl LoadedSpec {
     pub fn parse(path: impl AsRef<Path>, source: String, options: LoadOptions<'_>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let hash = hex::encode(Sha256::digest(source.as_bytes()));
-        let at = |span: Option<Range<usize>>| match span {
-            Some(s) => format!("{}:{}", path.display(), line_col(&source, s.start)),
+        let at = |offset: Option<usize>| match offset {
+            Some(o) => format!("{}:{}", path.display(), line_col(&source, o)),
             None => path.display().to_string(),
         };
 
         let mut tree = DeTable::parse(&source).map_err(|e| {
+            // The parser gives no span when it stops at its nesting limit: point at the
+            // most deeply nested line.
+            let offset = e
+                .span()
+                .map(|s| s.start)
+                .unwrap_or_else(|| load::deepest_line(&source));
             Error::config_at(
-                at(e.span()),
+                at(Some(offset)),
                 format!("invalid TOML: {}", e.message().trim()),
             )
         })?;
 
-        let mut spans = BTreeMap::new();
-        let mut problems = vec![];
-        let mut walker = Walker {
-            env: options.env,
-            spans: &mut spans,
-            problems: &mut problems,
-        };
+        let mut walker = load::Walker::new(&source, options.env);
         walker.table(String::new(), tree.get_mut());
-        if let Some((span, message)) = problems.into_iter().next() {
-            return Err(Error::config_at(at(Some(span)), message));
+        let load::Walker {
+            spans,
+            refs,
+            templated,
+            mut problems,
+            ..
+        } = walker;
+        problems.sort_by_key(|(at, _)| *at);
+        if let Some((offset, message)) = problems.into_iter().next() {
+            return Err(Error::config_at(at(Some(offset)), message));
         }
+        let effective_hash = load::effective_hash(tree.get_ref());
 
-        let spec = Spec::deserialize(tree.into_deserializer())
-            .map_err(|e| Error::config_at(at(e.span()), e.message().trim().replace('\n', " ")))?;
+        let settings = capture_settings(tree.get_ref());
+        let mut spec = Spec::deserialize(tree.into_deserializer()).map_err(|e| {
+            let start = e.span().map(|s| s.start);
+            let message = match start.and_then(|s| templated.get(&s)) {
+                Some(names) => format!(
+                    "this value takes no pipeline reference (found {}): only process environment variables are filled in here; write `$${{` for a literal `${{`",
+                    names
+                        .iter()
+                        .map(|n| format!("`${{{n}}}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                None => {
+                    let message = e.message().trim().replace('\n', " ");
+                    match did_you_mean(&message) {
+                        Some(hint) => format!("{message}; did you mean `{hint}`?"),
+                        None => message,
+                    }
+                }
+            };
+            Error::config_at(at(start), message)
+        })?;
+        spec.settings_templates_to_source();
 
         let loaded = LoadedSpec {
             path,
             spec,
             hash,
+            effective_hash,
             source,
             spans,
+            refs,
+            settings,
         };
         loaded.check(options.known_providers)?;
         Ok(loaded)
@@ -188,17 +298,6 @@ impl LoadedSpec {
         } else {
             self.base_dir().join(p)
         }
-    }
-
-    /// The spans of every `${...}` pipeline reference, by key path, for later checks.
-    fn pipeline_refs(&self) -> Vec<(String, String)> {
-        let mut out = vec![];
-        for key in self.spans.keys().filter(|k| k.ends_with("#ref")) {
-            if let Some((path, name)) = key.trim_end_matches("#ref").split_once('|') {
-                out.push((path.to_owned(), name.to_owned()));
-            }
-        }
-        out
     }
 
     /// Checks that span several tables.
@@ -254,6 +353,13 @@ impl LoadedSpec {
             }
         }
         for (svc, service) in &spec.services {
+            for env in &service.shared_with {
+                name_env(
+                    &format!("services.{svc}.shared_with"),
+                    env,
+                    &format!("service `{svc}` `shared_with`"),
+                )?;
+            }
             for env in service.overrides.keys() {
                 name_env(
                     &format!("services.{svc}.overrides.{env}"),
@@ -312,6 +418,13 @@ impl LoadedSpec {
             }
         }
         for (db, d) in &spec.databases {
+            for env in &d.shared_with {
+                name_env(
+                    &format!("databases.{db}.shared_with"),
+                    env,
+                    &format!("database `{db}` `shared_with`"),
+                )?;
+            }
             if !spec.vars.contains_key(&d.url_var) {
                 return Err(self.error_at(
                     &format!("databases.{db}.url_var"),
@@ -329,6 +442,39 @@ impl LoadedSpec {
                     &format!("databases.{db}.migrations"),
                     "migrations need exactly one of `dir` (the native SQL runner) or `command` (an external tool)",
                 ));
+            }
+            if let Some(m) = &d.migrations {
+                if m.versions_command.is_some() && m.command.is_none() {
+                    return Err(self.error_at(
+                        &format!("databases.{db}.migrations.versions_command"),
+                        "`versions_command` lists the versions of a migration `command`; the native runner (`dir`) reads its versions from the files",
+                    ));
+                }
+                for (key, argv) in [
+                    ("command", &m.command),
+                    ("versions_command", &m.versions_command),
+                ] {
+                    if argv
+                        .as_ref()
+                        .is_some_and(|a| a.first().is_none_or(|p| p.trim().is_empty()))
+                    {
+                        return Err(self.error_at(
+                            &format!("databases.{db}.migrations.{key}"),
+                            format!("`{key}` is empty: it needs at least the program to run"),
+                        ));
+                    }
+                }
+            }
+            for (key, argv) in [("seed", &d.seed), ("reset", &d.reset)] {
+                if argv
+                    .as_ref()
+                    .is_some_and(|a| a.first().is_none_or(|p| p.trim().is_empty()))
+                {
+                    return Err(self.error_at(
+                        &format!("databases.{db}.{key}"),
+                        format!("`{key}` is empty: it needs at least the program to run"),
+                    ));
+                }
             }
         }
         let mut probe_names = BTreeSet::new();
@@ -376,7 +522,9 @@ impl LoadedSpec {
                 }
             }
         }
-        for (path, name) in self.pipeline_refs() {
+        self.check_promotion_cycles()?;
+        for load::FoundRef { name, at, .. } in &self.refs {
+            let name = name.as_str();
             let bad = if let Some(rest) = name.strip_prefix("services.") {
                 match rest.split_once('.') {
                     Some((svc, "url")) if spec.services.contains_key(svc) => None,
@@ -396,7 +544,7 @@ impl LoadedSpec {
             };
             if let Some(message) = bad {
                 return Err(Error::config_at(
-                    self.location_of(&format!("{path}|{name}#ref")),
+                    format!("{}:{}", self.path.display(), line_col(&self.source, *at)),
                     message,
                 ));
             }
@@ -405,101 +553,89 @@ impl LoadedSpec {
     }
 }
 
+/// Copy every `environments.*.settings`, `services.*.settings` and
+/// `services.*.overrides.*` table out of the parsed tree, with their places.
+fn capture_settings(root: &DeTable<'_>) -> BTreeMap<String, settings::SettingsTree> {
+    fn entries<'a, 'i>(
+        value: &'a Spanned<DeValue<'i>>,
+    ) -> impl Iterator<Item = (&'a str, &'a Spanned<DeValue<'i>>)> {
+        value
+            .get_ref()
+            .as_table()
+            .into_iter()
+            .flat_map(|t| t.iter().map(|(k, v)| (k.get_ref().as_ref(), v)))
+    }
+    fn child<'a, 'i>(
+        value: &'a Spanned<DeValue<'i>>,
+        key: &str,
+    ) -> Option<&'a Spanned<DeValue<'i>>> {
+        entries(value).find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+    let mut out = BTreeMap::new();
+    for (table, value) in root.iter() {
+        match table.get_ref().as_ref() {
+            "environments" => {
+                for (env, e) in entries(value) {
+                    if let Some(s) = child(e, "settings") {
+                        out.insert(
+                            format!("environments.{env}.settings"),
+                            settings::SettingsTree::capture(s),
+                        );
+                    }
+                }
+            }
+            "services" => {
+                for (svc, v) in entries(value) {
+                    if let Some(s) = child(v, "settings") {
+                        out.insert(
+                            format!("services.{svc}.settings"),
+                            settings::SettingsTree::capture(s),
+                        );
+                    }
+                    for (env, o) in child(v, "overrides").into_iter().flat_map(entries) {
+                        out.insert(
+                            format!("services.{svc}.overrides.{env}"),
+                            settings::SettingsTree::capture(o),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 fn join(set: &BTreeSet<&str>) -> String {
     set.iter().copied().collect::<Vec<_>>().join(", ")
 }
 
-/// `line:col` (both from 1; col in characters) of a byte offset.
-pub fn line_col(source: &str, offset: usize) -> String {
-    let offset = offset.min(source.len());
-    let before = &source[..offset];
-    let line = before.matches('\n').count() + 1;
-    let col = before
-        .rsplit('\n')
-        .next()
-        .map(|l| l.chars().count())
-        .unwrap_or(0)
-        + 1;
-    format!("{line}:{col}")
-}
-
-/// Walks the parsed tree: records spans by key path, substitutes process variables, and
-/// collects problems with their spans.
-struct Walker<'w> {
-    env: &'w dyn Fn(&str) -> Option<String>,
-    spans: &'w mut BTreeMap<String, Range<usize>>,
-    problems: &'w mut Vec<(Range<usize>, String)>,
-}
-
-impl Walker<'_> {
-    fn table(&mut self, path: String, table: &mut DeTable<'_>) {
-        for (key, value) in table.iter_mut() {
-            let child = if path.is_empty() {
-                key.get_ref().to_string()
-            } else {
-                format!("{path}.{}", key.get_ref())
-            };
-            self.spans.insert(child.clone(), key.span());
-            self.value(child, value);
-        }
-    }
-
-    fn value(&mut self, path: String, value: &mut Spanned<DeValue<'_>>) {
-        let span = value.span();
-        // Leaves point at their value, tables at their key.
-        if !matches!(value.get_ref(), DeValue::Table(_)) {
-            self.spans.insert(path.clone(), span.clone());
-        }
-        match value.get_mut() {
-            DeValue::String(s) => self.string(&path, span, s),
-            DeValue::Array(items) => {
-                for (i, item) in items.iter_mut().enumerate() {
-                    let child = format!("{path}[{i}]");
-                    self.spans.insert(child.clone(), item.span());
-                    self.value(child, item);
+impl LoadedSpec {
+    /// A `promotes_to` chain that comes back to where it started (a → b → a) is refused at
+    /// the `promotes_to` of the first environment (by name) on the cycle.
+    fn check_promotion_cycles(&self) -> Result<()> {
+        let envs = &self.spec.environments;
+        for start in envs.keys() {
+            let mut seen = vec![start.as_str()];
+            let mut at = start.as_str();
+            while let Some(next) = envs.get(at).and_then(|e| e.promotes_to.as_deref()) {
+                if next == start {
+                    seen.push(next);
+                    return Err(self.error_at(
+                        &format!("environments.{start}.promotes_to"),
+                        format!(
+                            "`promotes_to` forms a cycle: {}; promotion must lead from staging towards production and end",
+                            seen.join(" → ")
+                        ),
+                    ));
                 }
-            }
-            DeValue::Table(t) => self.table(path, t),
-            _ => {}
-        }
-    }
-
-    fn string(&mut self, path: &str, span: Range<usize>, s: &mut std::borrow::Cow<'_, str>) {
-        // The string's span covers its quotes; offsets inside map 1:1 only for basic strings
-        // without escapes, which is where `${` appears in practice. Point at the reference
-        // when we can, at the string otherwise.
-        let content_start = span.start + 1;
-        let env = self.env;
-        let lookup = |name: &str| {
-            if interp::is_pipeline_name(name) {
-                None
-            } else {
-                env(name)
-            }
-        };
-        match interp::substitute(s, &lookup) {
-            Err(e) => self
-                .problems
-                .push((content_start + e.offset..span.end, e.message)),
-            Ok((out, unknown)) => {
-                for r in unknown {
-                    let at = content_start + r.offset..span.end;
-                    if interp::is_pipeline_name(&r.name) {
-                        self.spans.insert(format!("{path}|{}#ref", r.name), at);
-                    } else {
-                        self.problems.push((
-                            at,
-                            format!(
-                                "undefined variable `${{{}}}`: it is not set in the environment, has no default (`${{{0}:-default}}`), and is not one of the pipeline's (commit, env, project, services.NAME.url, vars.NAME, capture.NAME)",
-                                r.name
-                            ),
-                        ));
-                    }
+                if seen.contains(&next) || !envs.contains_key(next) {
+                    break;
                 }
-                if let std::borrow::Cow::Owned(new) = out {
-                    *s = std::borrow::Cow::Owned(new);
-                }
+                seen.push(next);
+                at = next;
             }
         }
+        Ok(())
     }
 }

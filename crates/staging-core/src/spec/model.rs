@@ -44,7 +44,7 @@ pub struct Project {
     pub evidence_dir: String,
     /// How old the source environment's evidence may be for `staging promote` to accept it
     /// (`24h`, `3d`).
-    #[serde(default = "default_evidence_max_age", with = "humantime_serde")]
+    #[serde(default = "default_evidence_max_age", with = "super::duration")]
     #[schemars(with = "String")]
     pub evidence_max_age: Duration,
     /// Keep evidence in a Postgres table instead of `evidence_dir`, for CI runners that
@@ -88,10 +88,12 @@ pub struct Environment {
     #[serde(default)]
     pub secrets: Option<SecretSource>,
     /// How long a deploy may take to go live.
-    #[serde(default = "default_deploy_timeout", with = "humantime_serde")]
+    #[serde(default = "default_deploy_timeout", with = "super::duration")]
     #[schemars(with = "String")]
     pub deploy_timeout: Duration,
-    /// Provider settings for the whole environment (an account, a cluster, a region).
+    /// Provider settings for the whole environment (an account, a cluster, a region). The
+    /// provider's own type reads them, with errors at their place:
+    /// [`super::LoadedSpec::environment_settings`].
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub settings: toml::Table,
@@ -108,50 +110,44 @@ pub struct Service {
     /// The path that answers 2xx when the service is healthy (`/up`, `/api/health`).
     #[serde(default)]
     pub health_path: Option<String>,
-    /// Provider settings for this service in every environment.
+    /// Provider settings for this service in every environment. The provider's own type
+    /// reads them merged with the environment's `overrides`:
+    /// [`super::LoadedSpec::service_settings`].
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub settings: toml::Table,
-    /// Per-environment settings, merged key by key over `settings`.
+    /// Per-environment settings, merged key by key over `settings` (tables recursively).
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, BTreeMap<String, serde_json::Value>>")]
     pub overrides: BTreeMap<String, toml::Table>,
-}
-
-impl Service {
-    /// The settings of this service in `environment`: `settings` with that environment's
-    /// overrides applied key by key.
-    pub fn settings_for(&self, environment: &str) -> toml::Table {
-        let mut merged = self.settings.clone();
-        if let Some(over) = self.overrides.get(environment) {
-            for (k, v) in over {
-                merged.insert(k.clone(), v.clone());
-            }
-        }
-        merged
-    }
-
-    /// Where in the spec the settings of this service (named `name`) in `environment` come
-    /// from, for error locations: `services.NAME.overrides.ENV` when that environment's
-    /// overrides set `field` (with no field: when they set anything), else
-    /// `services.NAME.settings`.
-    pub fn settings_path(&self, name: &str, environment: &str, field: Option<&str>) -> String {
-        let overridden = self
-            .overrides
-            .get(environment)
-            .is_some_and(|o| match field {
-                Some(f) => o.contains_key(f),
-                None => !o.is_empty(),
-            });
-        if overridden {
-            format!("services.{name}.overrides.{environment}")
-        } else {
-            format!("services.{name}.settings")
-        }
-    }
+    /// The environments this service is deliberately shared with (`["production"]`): the
+    /// same platform service in both. Without it, two environments whose settings name the
+    /// same service are refused before any write; with it, every write to the service is
+    /// a write to those environments too, and is refused from an environment that is not
+    /// protected when one of them is.
+    #[serde(default)]
+    pub shared_with: Vec<String>,
 }
 
 impl Spec {
+    /// Provider settings are free-form tables the providers type themselves; a string there
+    /// that holds a pipeline reference (AWS `image = "repo/app:${commit}"`) is handed on as
+    /// spec text (`Template::to_source`), which the provider reads as a template.
+    pub(crate) fn settings_templates_to_source(&mut self) {
+        let tables =
+            self.environments
+                .values_mut()
+                .map(|e| &mut e.settings)
+                .chain(self.services.values_mut().flat_map(|s| {
+                    std::iter::once(&mut s.settings).chain(s.overrides.values_mut())
+                }));
+        for t in tables {
+            for (_, v) in t.iter_mut() {
+                templates_to_source(v);
+            }
+        }
+    }
+
     /// The environment named `name`, or a config error that lists the declared ones.
     pub fn environment(&self, name: &str) -> crate::Result<&Environment> {
         self.environments.get(name).ok_or_else(|| {
@@ -166,11 +162,53 @@ impl Spec {
         })
     }
 
+    /// The variables whose values are secrets in every environment: declared
+    /// `secret = true`, and plain values that embed one through `${vars.NAME}`. What a
+    /// provider stores where the platform does not show values in plain text.
+    pub fn secret_var_names(&self) -> std::collections::BTreeSet<String> {
+        let mut out: std::collections::BTreeSet<String> = self
+            .vars
+            .iter()
+            .filter(|(_, v)| v.secret)
+            .map(|(n, _)| n.clone())
+            .collect();
+        loop {
+            let before = out.len();
+            for (name, v) in &self.vars {
+                let embeds = v.value.iter().chain(v.values.values()).any(|t| {
+                    t.names()
+                        .iter()
+                        .any(|n| n.strip_prefix("vars.").is_some_and(|n| out.contains(n)))
+                });
+                if embeds {
+                    out.insert(name.clone());
+                }
+            }
+            if out.len() == before {
+                return out;
+            }
+        }
+    }
+
     /// The environment that promotes to `name`, if any.
     pub fn promoted_from(&self, name: &str) -> Option<&str> {
         self.environments
             .iter()
             .find(|(_, e)| e.promotes_to.as_deref() == Some(name))
             .map(|(n, _)| n.as_str())
+    }
+}
+
+fn templates_to_source(v: &mut toml::Value) {
+    if let Some(t) = super::Template::from_toml(v) {
+        if !v.is_str() {
+            *v = toml::Value::String(t.to_source());
+        }
+        return;
+    }
+    match v {
+        toml::Value::Array(a) => a.iter_mut().for_each(templates_to_source),
+        toml::Value::Table(t) => t.iter_mut().for_each(|(_, v)| templates_to_source(v)),
+        _ => {}
     }
 }

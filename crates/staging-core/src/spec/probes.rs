@@ -8,6 +8,8 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::Template;
+
 /// One probe.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -15,12 +17,12 @@ pub struct ProbeSpec {
     /// Its name in reports.
     pub name: String,
     /// Bound on one attempt.
-    #[serde(default = "default_timeout", with = "humantime_serde")]
+    #[serde(default = "default_timeout", with = "super::duration")]
     #[schemars(with = "String")]
     pub timeout: Duration,
     /// Keep retrying a failing probe, backing off, until it passes or this much time has
     /// passed ("wait until healthy"). Unset: one attempt.
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "super::duration::option")]
     #[schemars(with = "Option<String>")]
     pub retry_for: Option<Duration>,
     /// Only run in these environments (default: all).
@@ -93,20 +95,20 @@ impl ProbeSpec {
 #[serde(deny_unknown_fields)]
 pub struct HttpCheck {
     /// The URL (`${services.web.url}/up`).
-    pub url: String,
+    pub url: Template,
     /// The method (default GET).
     #[serde(default = "default_method")]
     pub method: String,
     /// Request headers.
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, Template>,
     /// A JSON body.
     #[serde(default)]
     #[schemars(with = "Option<serde_json::Value>")]
     pub json: Option<toml::Value>,
     /// A form body.
     #[serde(default)]
-    pub form: Option<BTreeMap<String, String>>,
+    pub form: Option<BTreeMap<String, Template>>,
     /// Follow redirects (default true).
     #[serde(default = "default_true")]
     pub follow_redirects: bool,
@@ -142,16 +144,16 @@ pub struct HttpExpect {
     pub status: Option<u16>,
     /// Headers that must be present with these values.
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, Template>,
     /// A regular expression the body must match.
     #[serde(default)]
-    pub body_regex: Option<String>,
+    pub body_regex: Option<Template>,
     /// JSONPath expressions and the value each must equal (`"$.status" = "ok"`).
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub json: BTreeMap<String, toml::Value>,
     /// Latency budget for the whole request.
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "super::duration::option")]
     #[schemars(with = "Option<String>")]
     pub max_latency: Option<Duration>,
 }
@@ -161,16 +163,16 @@ pub struct HttpExpect {
 #[serde(deny_unknown_fields)]
 pub struct TlsCheck {
     /// The host (used for SNI and the SAN check).
-    pub host: String,
+    pub host: Template,
     /// The port (default 443).
     #[serde(default = "default_tls_port")]
     pub port: u16,
     /// Connect to this address instead of resolving `host` (tests, split DNS).
     #[serde(default)]
-    pub connect_to: Option<String>,
+    pub connect_to: Option<Template>,
     /// A PEM file of a CA to trust instead of the webpki roots.
     #[serde(default)]
-    pub ca_file: Option<String>,
+    pub ca_file: Option<Template>,
     /// The certificate must be valid for at least this many more days.
     #[serde(default = "default_min_days")]
     pub min_days_left: u32,
@@ -189,16 +191,16 @@ fn default_min_days() -> u32 {
 #[serde(deny_unknown_fields)]
 pub struct DnsCheck {
     /// The name to resolve.
-    pub name: String,
+    pub name: Template,
     /// The record type: `A`, `AAAA` or `CNAME` (default `A`).
     #[serde(default = "default_record")]
     pub record: String,
     /// A value one of the answers must equal (an address, or a CNAME target).
     #[serde(default)]
-    pub expect: Option<String>,
+    pub expect: Option<Template>,
     /// Use this resolver (`127.0.0.1:5353`) instead of the system's.
     #[serde(default)]
-    pub resolver: Option<String>,
+    pub resolver: Option<Template>,
 }
 
 fn default_record() -> String {
@@ -210,7 +212,7 @@ fn default_record() -> String {
 #[serde(deny_unknown_fields)]
 pub struct TcpCheck {
     /// `host:port`.
-    pub address: String,
+    pub address: Template,
 }
 
 /// A Postgres check.
@@ -221,7 +223,7 @@ pub struct PostgresCheck {
     pub url_var: String,
     /// A query to run.
     #[serde(default)]
-    pub query: Option<String>,
+    pub query: Option<Template>,
     /// The rows it must return, each a list of column values as text.
     #[serde(default)]
     pub expect_rows: Option<Vec<Vec<String>>>,
@@ -238,7 +240,7 @@ pub struct RedisCheck {
     pub url_var: String,
     /// The `maxmemory-policy` the server must have (the runbooks require `noeviction`).
     #[serde(default)]
-    pub maxmemory_policy: Option<String>,
+    pub maxmemory_policy: Option<Template>,
     /// Do a SET/GET/DEL round trip with a unique key.
     #[serde(default = "default_true")]
     pub round_trip: bool,
@@ -249,7 +251,7 @@ pub struct RedisCheck {
 #[serde(deny_unknown_fields)]
 pub struct CommandCheck {
     /// The program and its arguments.
-    pub run: Vec<String>,
+    pub run: Vec<Template>,
     /// The exit code it must return (default 0).
     #[serde(default)]
     pub exit_code: i32,

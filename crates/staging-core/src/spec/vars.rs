@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::Template;
+
 /// One environment variable.
 ///
 /// A plain variable has a `value` (or per-environment `values`); a secret has `secret =
@@ -19,10 +21,10 @@ pub struct Var {
     pub secret: bool,
     /// A plain value for every environment (may use `${env}`, `${commit}` and process vars).
     #[serde(default)]
-    pub value: Option<String>,
+    pub value: Option<Template>,
     /// Plain values per environment, over `value`.
     #[serde(default)]
-    pub values: BTreeMap<String, String>,
+    pub values: BTreeMap<String, Template>,
     /// Where the value is read from in every environment.
     #[serde(default)]
     pub source: Option<SecretSource>,
