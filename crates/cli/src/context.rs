@@ -185,8 +185,7 @@ pub(crate) fn run_context(
     commit: String,
 ) -> Result<RunContext> {
     let mut ctx = RunContext::new(spec, env, commit)?;
-    ctx.progress =
-        crate::progress::for_output(global.output());
+    ctx.progress = crate::progress::for_output(global.output());
     Ok(ctx)
 }
 

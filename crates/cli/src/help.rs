@@ -21,7 +21,10 @@ const EXAMPLES: &[(&str, &str)] = &[
         "up",
         "staging up --env staging\n  staging up --env staging --junit reports/up.xml --html reports/up.html\n  staging up --keep-running        # local: keep the stack up for `staging smoke`",
     ),
-    ("status", "staging status --env staging\n  staging status --json"),
+    (
+        "status",
+        "staging status --env staging\n  staging status --json",
+    ),
     (
         "promote",
         "staging promote --to production\n  staging promote --from staging --to production --max-age 2h --junit promote.xml",
@@ -48,7 +51,10 @@ const EXAMPLES: &[(&str, &str)] = &[
         "migrate",
         "staging migrate status --env staging\n  staging migrate apply --env staging --dry-run",
     ),
-    ("migrate status", "staging migrate status --env staging --json"),
+    (
+        "migrate status",
+        "staging migrate status --env staging --json",
+    ),
     (
         "migrate apply",
         "staging migrate apply --env staging --dry-run\n  staging migrate apply --env staging",
@@ -61,13 +67,19 @@ const EXAMPLES: &[(&str, &str)] = &[
         "secrets",
         "staging secrets check --env staging\n  staging secrets diff staging production",
     ),
-    ("secrets check", "staging secrets check --env staging --json"),
+    (
+        "secrets check",
+        "staging secrets check --env staging --json",
+    ),
     ("secrets diff", "staging secrets diff staging production"),
     (
         "secrets sync",
         "staging secrets sync --env staging\n  staging secrets sync --env staging --apply",
     ),
-    ("secrets rotate", "staging secrets rotate JWT_SECRET --env staging"),
+    (
+        "secrets rotate",
+        "staging secrets rotate JWT_SECRET --env staging",
+    ),
     (
         "completions",
         "staging completions bash > ~/.local/share/bash-completion/completions/staging\n  staging completions zsh > \"${fpath[1]}/_staging\"\n  staging completions fish > ~/.config/fish/completions/staging.fish\n  staging completions powershell >> $PROFILE\n  staging completions elvish >> ~/.config/elvish/rc.elv",

@@ -245,9 +245,9 @@ fn main() -> ExitCode {
             Command::Migrate(cmd) => commands::migrate::run(&cli.global, &cmd, out).await,
             Command::Import(args) => commands::import::run(&args, out).await,
             Command::Secrets(cmd) => commands::secrets::run(&cli.global, &cmd, out).await,
-            Command::Completions { shell } => generated(out, |w| {
-                help::completions(cli_command(), shell, w)
-            }),
+            Command::Completions { shell } => {
+                generated(out, |w| help::completions(cli_command(), shell, w))
+            }
             Command::Man => generated(out, |w| help::man(cli_command(), w)),
         };
         match result {

@@ -72,7 +72,11 @@ impl ReportArgs {
     /// After the run: write the JUnit XML, the HTML page, the Markdown summary and the
     /// GitHub outputs that were asked for. `junit` is the run's JUnit XML (a promotion's
     /// includes its gate).
-    pub(crate) fn write(&self, view: &RunView<'_>, junit: impl FnOnce() -> Result<String>) -> Result<()> {
+    pub(crate) fn write(
+        &self,
+        view: &RunView<'_>,
+        junit: impl FnOnce() -> Result<String>,
+    ) -> Result<()> {
         if let Some(path) = &self.junit {
             write_file(path, &junit()?)?;
         }
@@ -122,8 +126,12 @@ fn check_writable(option: &str, path: &Path) -> Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| refuse(format!("cannot create its directory {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        refuse(format!(
+            "cannot create its directory {}: {e}",
+            dir.display()
+        ))
+    })?;
     // Opening for append creates nothing that was not asked for when the file exists, and
     // proves it is writable; a file created here is removed again (the run writes it).
     let existed = path.exists();
@@ -140,8 +148,11 @@ fn check_writable(option: &str, path: &Path) -> Result<()> {
 
 /// Write `text` to `path`, redacted.
 pub(crate) fn write_file(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, staging_core::Redactor::global().redact(text).as_bytes())
-        .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
+    std::fs::write(
+        path,
+        staging_core::Redactor::global().redact(text).as_bytes(),
+    )
+    .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
 }
 
 fn append(path: &Path, text: &str) -> Result<()> {

@@ -53,7 +53,6 @@ pub use drift::{
 };
 pub use gate::{GateDecision, GateRequest, Refusal, check_gate};
 pub use junit::{Junit, junit_xml};
-pub use views::{RunView, github_outputs, html, markdown_summary};
 pub use open::{
     EVIDENCE_URL_KEY, RecordEvidence, check_direct_up, dir_store, open_store, promotion_pair,
 };
@@ -62,3 +61,4 @@ pub use store::{
     DynEvidenceStore, EvidenceFilter, EvidenceStore, EvidenceSummary, Listing, StoredEvidence,
     Unreadable, latest,
 };
+pub use views::{RunView, github_outputs, html, markdown_summary};

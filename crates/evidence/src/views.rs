@@ -102,20 +102,20 @@ pub fn html(view: &RunView<'_>) -> String {
         r(&title)
     );
     let verdict_class = if run.ok { "passed" } else { "failed" };
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<h1>staging {} <code>{}</code> on <code>{}</code> <span class=\"verdict {verdict_class}\" id=\"verdict\">{}</span></h1>\n",
+        "<h1>staging {} <code>{}</code> on <code>{}</code> <span class=\"verdict {verdict_class}\" id=\"verdict\">{}</span></h1>",
         r(view.command),
         r(&run.project),
         r(&run.environment),
         view.verdict()
     );
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<table id=\"run\"><tr><th>commit</th><td><code>{}</code></td></tr>\
 <tr><th>evidence</th><td><code>{}</code></td></tr>\
 <tr><th>spec hash</th><td><code>{}</code></td></tr>\
-<tr><th>started</th><td>{}</td></tr><tr><th>finished</th><td>{}</td></tr></table>\n",
+<tr><th>started</th><td>{}</td></tr><tr><th>finished</th><td>{}</td></tr></table>",
         r(&run.commit),
         r(view.evidence_id.as_deref().unwrap_or("none recorded")),
         r(&run.spec_hash),

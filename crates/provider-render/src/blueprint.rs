@@ -445,9 +445,10 @@ fn write_var(w: &mut String, key: &str, origin: &Origin) {
             );
             let _ = writeln!(w, "rules = {{ kind = \"url\" }}");
         }
-        Origin::OtherService(svc) => {
-            env_source(w, &format!("taken from service `{svc}` by Render (fromService)"))
-        }
+        Origin::OtherService(svc) => env_source(
+            w,
+            &format!("taken from service `{svc}` by Render (fromService)"),
+        ),
     }
 }
 

@@ -92,14 +92,10 @@ fn findings(report: &SmokeReport) -> Vec<Finding> {
                 ProbeStatus::Failed => {
                     let expected = p.expected.clone().unwrap_or_default();
                     let observed = p.observed.clone().unwrap_or_default();
-                    let what = if p.errored {
-                        "could not run"
-                    } else {
-                        "failed"
-                    };
+                    let what = if p.errored { "could not run" } else { "failed" };
                     let finding = Finding::failed(&p.name, format!("{} probe {what}", p.kind))
-                    .with_evidence(expected, observed)
-                    .with_duration(d);
+                        .with_evidence(expected, observed)
+                        .with_duration(d);
                     if p.errored {
                         finding.could_not_run()
                     } else {

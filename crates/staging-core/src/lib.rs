@@ -36,6 +36,7 @@ pub mod spec;
 pub mod testkit;
 
 pub use error::{BoxError, Error, ErrorClass, Result};
+pub use logged::LoggedProvider;
 pub use migration::{
     AppliedMigration, DynMigration, Migration, MigrationEntry, MigrationPlan, MigrationReport,
     MigrationState, MigrationStatus,
@@ -46,7 +47,6 @@ pub use provider::{
     LiveState, Provider, ProviderExt, ServiceHandle, WaitProgress,
 };
 pub use redact::Redactor;
-pub use logged::LoggedProvider;
 pub use registry::{ProviderFactory, ProviderRegistry};
 pub use retry::{Backoff, RetryPolicy, RetryProvider, poll_until};
 pub use secret::{DynSecretStore, SecretStore};
