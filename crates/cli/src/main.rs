@@ -228,10 +228,15 @@ fn main() -> ExitCode {
             Command::Validate(args) => commands::validate::run(&cli.global, &args, out).await,
             Command::Schema => {
                 let schema = context::registry().json_schema();
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&schema).unwrap_or_default()
-                );
+                if out.json {
+                    // Inside the envelope like every other command's result.
+                    out.json(&serde_json::json!({ "schema": schema }));
+                } else {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&schema).unwrap_or_default()
+                    );
+                }
                 Ok(0)
             }
             Command::Plan(args) => commands::up::plan(&cli.global, &args, out).await,

@@ -232,6 +232,9 @@ fn every_subcommand_prints_one_envelope_valid_against_the_schema() {
     );
     json_run(&v, d, "completions", &["completions", "bash"]);
     json_run(&v, d, "man", &["man"]);
+    let (doc, code) = json_run(&v, d, "schema", &["schema"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(doc["schema"].is_object(), "{doc:#}");
 }
 
 #[test]
