@@ -201,9 +201,38 @@ pub(crate) struct SpecValues {
 }
 
 impl SpecValues {
+    /// Over `spec` narrowed to the databases' URL variables and the variables their plain
+    /// values embed (`${vars.NAME}`): the check reads nothing else of another environment
+    /// (no production `op read` for a staging run's API keys).
     pub(crate) fn new(spec: Arc<LoadedSpec>, commit: Option<String>) -> Self {
+        let mut wanted: std::collections::BTreeSet<String> = spec
+            .spec
+            .databases
+            .values()
+            .map(|d| d.url_var.clone())
+            .collect();
+        loop {
+            let before = wanted.len();
+            for name in wanted.clone() {
+                let Some(var) = spec.spec.vars.get(&name) else {
+                    continue;
+                };
+                for t in var.value.iter().chain(var.values.values()) {
+                    for n in t.names() {
+                        if let Some(v) = n.strip_prefix("vars.") {
+                            wanted.insert(v.to_owned());
+                        }
+                    }
+                }
+            }
+            if wanted.len() == before {
+                break;
+            }
+        }
+        let mut narrowed = (*spec).clone();
+        narrowed.spec.vars.retain(|name, _| wanted.contains(name));
         SpecValues {
-            spec,
+            spec: Arc::new(narrowed),
             commit,
             read: tokio::sync::Mutex::new(BTreeMap::new()),
         }
@@ -216,6 +245,9 @@ impl EnvValues for SpecValues {
         let mut read = self.read.lock().await;
         if let Some(v) = read.get(environment) {
             return Ok(v.clone());
+        }
+        if self.spec.spec.vars.is_empty() {
+            return Ok(BTreeMap::new());
         }
         let resolved =
             staging_secrets::resolve_vars(&self.spec, environment, self.commit.as_deref()).await?;

@@ -175,8 +175,14 @@ fn every_provider_refuses_staging_settings_that_name_production_s_target_before_
         assert_eq!(run.code, Some(0), "{}: {}", case.provider, run.stderr);
 
         let bad = spec(case, case.staging, "");
-        // `validate` checks the spec alone; the run refuses before its first write.
-        let run = staging(&bad, &["up", "--commit", "abc1234"]);
+        // `validate` refuses it from the spec alone, offline, and so does a run, before
+        // its first write.
+        let run = staging(&bad, &["validate"]);
+        assert_refused(&run, case.resource, &format!("{} validate", case.provider));
+        let run = staging(
+            &bad,
+            &["up", "--commit", "abc1234abc1234abc1234abc1234abc1234abc12"],
+        );
         assert_refused(&run, case.resource, &format!("{} up", case.provider));
         let run = staging(&bad, &["secrets", "sync", "--apply"]);
         assert_refused(
@@ -211,7 +217,7 @@ fn every_provider_refuses_a_staging_database_url_naming_production_s_database() 
         // Same host (in another case), same default port, same database: production's.
         let text = spec(case, &own, DATABASE);
         for args in [
-            &["up", "--commit", "abc1234"][..],
+            &["up", "--commit", "abc1234abc1234abc1234abc1234abc1234abc12"][..],
             &["migrate", "apply"][..],
         ] {
             let run = staging(&text, args);
@@ -270,4 +276,30 @@ fn shared_with_must_name_a_declared_environment() {
     let run = staging(&text, &["validate"]);
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     assert!(run.stderr.contains("`prodution`"), "{}", run.stderr);
+}
+
+#[test]
+fn the_check_reads_no_other_variable_of_another_environment() {
+    let marker =
+        std::env::temp_dir().join(format!("staging-isolation-read-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let case = &CASES[0];
+    let own = case.staging.replace("port = 18080", "port = 18081");
+    let database = DATABASE.replace(
+        "postgres://staging:pw@DB.internal/shop",
+        "postgres://staging:pw@127.0.0.1:9/shop_staging",
+    );
+    let text = spec(
+        case,
+        &own,
+        &format!(
+            "{database}\n[vars.API_KEY]\nsecret = true\nrequired = false\nsources = {{ production = {{ command = [\"touch\", \"{}\"] }} }}\n",
+            marker.display()
+        ),
+    );
+    // Staging's database is its own: the check passes (the migration then cannot connect).
+    let run = staging(&text, &["migrate", "apply"]);
+    assert_ne!(run.code, Some(2), "{}{}", run.stdout, run.stderr);
+    // Production's database URL was read to compare; its API key was not.
+    assert!(!marker.exists(), "production's API_KEY source ran");
 }

@@ -712,3 +712,118 @@ fn keep_running_holds_a_failed_run_too_and_sigterm_exits_with_the_runs_code() {
     assert_eq!(status.code(), Some(1), "{}", up.stderr());
     assert!(!state_file(dir.path()).exists());
 }
+
+/// A service that starts a child of its own (`sleep 300 &`, its pid in `grandchild.pid`),
+/// then serves; a probe that keeps failing holds the run in its smoke step, with the
+/// service live and its state file written.
+fn signal_workspace() -> tempfile::TempDir {
+    let text = spec(
+        r#"["sh", "-c", "sleep 300 & echo $! > grandchild.pid; exec python3 server.py"]"#,
+        "60s",
+    ) + r#"
+[[probes]]
+name = "never"
+retry_for = "10m"
+http = { url = "${services.web.url}/up", expect = { status = 418 } }
+"#;
+    workspace(&text)
+}
+
+/// `up` stopped by `sig` while its service runs: the documented exit code, no process of
+/// the service's group left (the service and the child it started), no state file, and
+/// no evidence recorded.
+fn signal_during_up(sig: nix::sys::signal::Signal, code: i32) {
+    let dir = signal_workspace();
+    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("staging"))
+        .args(["up", "--commit", COMMIT, "-f"])
+        .arg(dir.path().join("staging.toml"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !state_file(dir.path()).exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the service never became live"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let service = announced_pid(dir.path());
+    let grandchild: i32 = std::fs::read_to_string(dir.path().join("grandchild.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(alive(service) && alive(grandchild));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
+    let status = wait_with_bound(&mut child, Duration::from_secs(60));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(code), "{stderr}");
+    assert!(
+        stderr.contains(&format!("interrupted by {sig}")),
+        "{stderr}"
+    );
+    // The group was killed before `staging` exited: nothing of it is left.
+    assert!(!alive(service), "the service {service} survived {sig}");
+    assert!(
+        !alive(grandchild),
+        "the service's child {grandchild} survived {sig}"
+    );
+    assert!(!state_file(dir.path()).exists(), "a state file remains");
+    let evidence = dir.path().join(".staging/evidence");
+    assert!(
+        !evidence.exists() || files_in(&evidence).is_empty(),
+        "evidence was recorded for a stopped run: {:?}",
+        files_in(&evidence)
+    );
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn sigterm_during_up_stops_the_service_group_removes_state_and_exits_143() {
+    signal_during_up(nix::sys::signal::Signal::SIGTERM, 143);
+}
+
+#[test]
+fn sighup_during_up_stops_the_service_group_removes_state_and_exits_129() {
+    signal_during_up(nix::sys::signal::Signal::SIGHUP, 129);
+}
+
+/// A service that starts `sleep 300 &` and exits at once: the run fails, and the child it
+/// left behind does not outlive `staging`.
+#[test]
+fn a_service_that_forks_a_child_and_dies_leaves_nothing_behind() {
+    let dir = workspace(&spec(
+        r#"["sh", "-c", "sleep 300 & echo $! > grandchild.pid; exit 3"]"#,
+        "60s",
+    ));
+    let (code, stdout, stderr) = staging(dir.path(), &["up", "--commit", COMMIT]);
+    assert_ne!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let grandchild: i32 = std::fs::read_to_string(dir.path().join("grandchild.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        !alive(grandchild),
+        "the child {grandchild} of the dead service survived `staging`"
+    );
+    assert!(!state_file(dir.path()).exists());
+}

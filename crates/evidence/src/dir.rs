@@ -1,11 +1,12 @@
 //! The local directory store: one JSON file per run under `<dir>/<commit>/`, the layout
 //! `staging-core`'s `EvidenceStep` writes, so either can write and this store reads both.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use staging_core::pipeline::Evidence;
+use staging_core::files::{is_temporary, read_regular};
+use staging_core::limits::MAX_EVIDENCE_RECORD;
+use staging_core::pipeline::{Evidence, write_record};
 use staging_core::{Error, Redactor, Result};
 
 use crate::store::{
@@ -45,7 +46,8 @@ impl DirStore {
     /// An id under the root, or else a path of its own (`evidence show path/to/file.json`).
     fn path_of(&self, id: &str) -> PathBuf {
         let under_root = self.root.join(id);
-        if under_root.is_file() {
+        // Whatever is there under the root (a FIFO or a link too: reading it refuses those).
+        if std::fs::symlink_metadata(&under_root).is_ok() {
             under_root
         } else {
             PathBuf::from(id)
@@ -60,16 +62,6 @@ impl DirStore {
     }
 }
 
-/// Create `path` only if it does not exist, and write `body` to it.
-fn write_new(path: &Path, body: &str) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)?;
-    f.write_all(body.as_bytes())?;
-    f.sync_all()
-}
-
 #[async_trait]
 impl EvidenceStore for DirStore {
     fn describe(&self) -> String {
@@ -79,39 +71,10 @@ impl EvidenceStore for DirStore {
     async fn record(&self, evidence: &Evidence) -> Result<String> {
         let relative = evidence.relative_path();
         let body = stored_text(evidence, &self.redactor)?;
-        let first = self.root.join(&relative);
-        let dir = first.parent().map(Path::to_path_buf).unwrap_or_default();
-        let stem = first
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let root = self.root.clone();
+        let store = self.clone();
         tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
-            // Two runs of one commit in the same millisecond get `-2`, `-3`...: `create_new`
-            // makes the choice of name atomic, so no writer overwrites another.
-            for n in 1..1000 {
-                let path = if n == 1 {
-                    first.clone()
-                } else {
-                    dir.join(format!("{stem}-{n}.json"))
-                };
-                match write_new(&path, &body) {
-                    Ok(()) => {
-                        return Ok(path
-                            .strip_prefix(&root)
-                            .unwrap_or(&path)
-                            .to_string_lossy()
-                            .replace('\\', "/"));
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                    Err(e) => return Err(Error::io(format!("cannot write {}", path.display()), e)),
-                }
-            }
-            Err(Error::Conflict {
-                message: format!("too many evidence files named {stem} in {}", dir.display()),
-            })
+            let path = write_record(&store.root, &relative, &body)?;
+            Ok(store.id_of(&path))
         })
         .await
         .map_err(|e| Error::failed(format!("evidence writer stopped: {e}")))?
@@ -138,11 +101,19 @@ impl EvidenceStore for DirStore {
                     .map_err(|e| Error::io(format!("cannot read {}", commit_path.display()), e))?;
                 for file in files.flatten() {
                     let path = file.path();
-                    if path.extension().is_none_or(|x| x != "json") {
+                    let name = file.file_name().to_string_lossy().into_owned();
+                    if path.extension().is_none_or(|x| x != "json") || is_temporary(&name) {
+                        continue;
+                    }
+                    // An empty record is a write that never finished (an older version, or
+                    // a filesystem that lost it in a crash): absent, not unreadable, so it
+                    // never blocks a later run of the same commit.
+                    if file.metadata().is_ok_and(|m| m.is_file() && m.len() == 0) {
+                        tracing::warn!("skipping the empty evidence file {}", path.display());
                         continue;
                     }
                     let id = store.id_of(&path);
-                    match read_evidence(&path) {
+                    match read_evidence(&path, Some(&root)) {
                         Ok(evidence) => {
                             if filter.matches(&evidence) {
                                 listing.entries.push(StoredEvidence::new(id, evidence));
@@ -175,13 +146,14 @@ impl EvidenceStore for DirStore {
 
     async fn get(&self, id: &str) -> Result<StoredEvidence> {
         let path = self.path_of(id);
-        if !path.is_file() {
+        if std::fs::symlink_metadata(&path).is_err() {
             return Err(Error::not_found(format!(
                 "evidence `{id}` in {}",
                 self.describe()
             )));
         }
-        let evidence = read_evidence(&path).map_err(|reason| {
+        let inside = path.starts_with(&self.root).then_some(self.root.as_path());
+        let evidence = read_evidence(&path, inside).map_err(|reason| {
             Error::failed(format!(
                 "evidence {} cannot be read: {reason}",
                 path.display()
@@ -191,7 +163,10 @@ impl EvidenceStore for DirStore {
     }
 }
 
-fn read_evidence(path: &Path) -> std::result::Result<Evidence, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    serde_json::from_str(&text).map_err(|e| format!("not evidence JSON: {e}"))
+/// A record, read only when it is a regular file (inside `inside`, when given) of at most
+/// [`MAX_EVIDENCE_RECORD`] bytes: a FIFO, a device or a link out of the store is refused at
+/// once, never waited on or read without end.
+fn read_evidence(path: &Path, inside: Option<&Path>) -> std::result::Result<Evidence, String> {
+    let bytes = read_regular(path, inside, MAX_EVIDENCE_RECORD).map_err(|e| e.to_string())?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("not evidence JSON: {e}"))
 }

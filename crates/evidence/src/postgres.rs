@@ -99,7 +99,7 @@ impl Table {
 }
 
 /// A database error as a kind, never with the URL.
-fn pg_error(context: &str, e: &tokio_postgres::Error) -> Error {
+fn pg_error(context: &str, e: &staging_postgres::QueryError) -> Error {
     Error::Provider {
         provider: "postgres evidence store".to_owned(),
         source: scrub(&format!("{context}: {}", staging_postgres::describe(e))).into(),
@@ -185,7 +185,7 @@ impl PgStore {
 
     /// `e` as this store's error; when it is about the connection, the next call connects
     /// again.
-    fn failed(&self, context: &str, e: &tokio_postgres::Error) -> Error {
+    fn failed(&self, context: &str, e: &staging_postgres::QueryError) -> Error {
         if e.is_closed() || staging_postgres::is_transient(e) {
             self.conn
                 .stale
@@ -198,8 +198,12 @@ impl PgStore {
         &self,
         row: &tokio_postgres::Row,
     ) -> Result<std::result::Result<StoredEvidence, Unreadable>> {
-        let id: i64 = row.try_get("id").map_err(|e| pg_error("bad row", &e))?;
-        let body: String = row.try_get("body").map_err(|e| pg_error("bad row", &e))?;
+        let id: i64 = row
+            .try_get("id")
+            .map_err(|e| pg_error("bad row", &e.into()))?;
+        let body: String = row
+            .try_get("body")
+            .map_err(|e| pg_error("bad row", &e.into()))?;
         Ok(match serde_json::from_str::<Evidence>(&body) {
             Ok(e) => Ok(StoredEvidence::new(id.to_string(), e)),
             Err(e) => Err(Unreadable {
@@ -294,7 +298,7 @@ impl EvidenceStore for PgStore {
                 ],
             )
             .await
-            .and_then(|row| row.try_get(0))
+            .and_then(|row| row.try_get(0).map_err(staging_postgres::QueryError::from))
             .map_err(|e| self.failed("cannot record evidence", &e))?;
         Ok(id.to_string())
     }

@@ -315,3 +315,27 @@ async fn a_store_whose_connection_was_ended_by_the_server_connects_again() {
     );
     schema.drop_it().await;
 }
+
+/// An evidence database that accepts and never answers: opening the store fails within the
+/// connect bound, naming the host and the phase, instead of hanging `up` or `promote`.
+#[tokio::test]
+async fn a_silent_evidence_database_fails_within_the_connect_bound() {
+    let peer = staging_core::testkit::SilentPeer::start();
+    let url = secrecy::SecretString::from(format!(
+        "postgres://app:canary-pw@{}/db?connect_timeout=1",
+        peer.addr()
+    ));
+    let Err(e) = staging_evidence::PgStore::connect(&url, None).await else {
+        panic!("a silent server must not be accepted");
+    };
+    let text = e.to_string();
+    assert!(
+        matches!(e, staging_core::Error::Timeout { after, .. } if after == std::time::Duration::from_secs(1)),
+        "{e:?}"
+    );
+    assert!(
+        text.contains(&peer.addr().to_string()) && text.contains("never answered"),
+        "{text}"
+    );
+    assert!(!text.contains("canary-pw"), "{text}");
+}

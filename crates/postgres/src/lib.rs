@@ -14,8 +14,14 @@
 //!   a TLS handshake are not held by Nagle's algorithm until the server's delayed ACK
 //!   (sqlx 0.9.0 dropped `TCP_NODELAY`, which costs ≈ 85 ms per TLS connect; see
 //!   transact-rs/sqlx#4335).
-//! - **Bounded and quiet.** Connecting gives up after 10 s unless the URL sets
-//!   `connect_timeout`; errors never contain the URL or its password.
+//! - **Bounded and quiet.** Connecting — the socket, TLS, the startup message and
+//!   authentication — is one wait, bounded by [`Limits::connect`] (10 s; the URL's
+//!   `connect_timeout`, in seconds, overrides it), and a silent server is reported with its
+//!   host and the phase it went silent in. Every query is bounded twice: the server's
+//!   `statement_timeout` ([`Limits::query`], sent in the startup `options` unless the URL's
+//!   `options` set one) and, should the server or the network go silent, the client gives
+//!   up [`QUERY_GRACE`] later and closes the connection. Errors never contain the URL or its
+//!   password.
 //!
 //! ```no_run
 //! # async fn run() -> staging_core::Result<()> {
@@ -35,26 +41,51 @@ use secrecy::{ExposeSecret, SecretString};
 use staging_core::Error;
 use staging_core::redact::mask_url_credentials;
 use staging_tls::Verify;
-use tokio_postgres::config::SslMode as DriverSslMode;
+use tokio_postgres::config::{Host, SslMode as DriverSslMode};
 
+mod client;
+mod socket;
+
+pub use client::{Client, QUERY_GRACE, QueryError};
 pub use tokio_postgres::error::{DbError, ErrorPosition, SqlState};
-pub use tokio_postgres::{SimpleQueryMessage, SimpleQueryRow};
+pub use tokio_postgres::types::ToSql;
+pub use tokio_postgres::{Row, SimpleQueryMessage, SimpleQueryRow};
 
-/// How long connecting may take when the URL does not set `connect_timeout`.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long connecting (socket, TLS, startup, authentication) may take when neither the
+/// caller nor the URL's `connect_timeout` says otherwise.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = staging_core::limits::DEFAULT_CONNECT_TIMEOUT;
 
-/// A live connection. Derefs to [`tokio_postgres::Client`]; dropping it closes the
-/// connection (the background task sends `Terminate` and ends).
-#[derive(Debug)]
-pub struct Client {
-    inner: tokio_postgres::Client,
+/// The server's `statement_timeout` (and, plus [`QUERY_GRACE`], the client's bound on each
+/// call) when the caller does not say otherwise.
+pub const DEFAULT_QUERY_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+/// The bounds of one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Socket, TLS, startup message and authentication, as one wait. The URL's
+    /// `connect_timeout` (seconds, as in libpq) overrides it.
+    pub connect: Duration,
+    /// Each statement: the server's `statement_timeout`; the client waits
+    /// [`QUERY_GRACE`] longer, then closes the connection.
+    pub query: Duration,
 }
 
-impl std::ops::Deref for Client {
-    type Target = tokio_postgres::Client;
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            connect: DEFAULT_CONNECT_TIMEOUT,
+            query: DEFAULT_QUERY_TIMEOUT,
+        }
+    }
+}
 
-    fn deref(&self) -> &Self::Target {
-        &self.inner
+impl Limits {
+    /// Both bounds the same: a probe gives its whole timeout to each phase.
+    pub fn all(bound: Duration) -> Self {
+        Limits {
+            connect: bound,
+            query: bound,
+        }
     }
 }
 
@@ -150,9 +181,6 @@ fn parse(url: &str) -> staging_core::Result<Target> {
             mask_url_credentials(&e.to_string())
         ))
     })?;
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
-    }
     let roots = match root_file.as_deref() {
         None => Roots::Mozilla,
         Some("system") => Roots::System,
@@ -193,28 +221,227 @@ fn tls_config(target: &Target) -> staging_core::Result<rustls::ClientConfig> {
     }
 }
 
-/// Connect to the database `url` names (see the crate docs for the TLS rules).
+/// Connect to the database `url` names (see the crate docs for the TLS rules), with the
+/// default [`Limits`].
 pub async fn connect(url: &SecretString) -> staging_core::Result<Client> {
-    let target = parse(url.expose_secret())?;
-    // With `disable` the driver never starts TLS, so the (unchecking) config goes unused.
-    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(&target)?);
-    let (client, connection) = target
+    connect_with(url, Limits::default()).await
+}
+
+/// Connect with these bounds. A server that does not answer in time fails with
+/// [`Error::Timeout`] naming its `host:port` and the phase: the TCP connect, or the
+/// handshake (TLS, startup, authentication), saying whether the server sent anything.
+pub async fn connect_with(url: &SecretString, limits: Limits) -> staging_core::Result<Client> {
+    let mut target = parse(url.expose_secret())?;
+    let bound = target
         .config
-        .connect(tls)
-        .await
-        .map_err(|e| error("cannot connect", &e))?;
-    tokio::spawn(async move {
-        // A connection that ends with an error fails the client's next query, which reports it.
-        if let Err(e) = connection.await {
-            tracing::debug!(target: "staging_postgres", "connection closed: {}", describe(&e));
+        .get_connect_timeout()
+        .copied()
+        .unwrap_or(limits.connect);
+    // The server's own bound on each statement, unless the URL's `options` set one; then
+    // the client's bound follows it (a long migration can raise both in its URL).
+    let mut limits = limits;
+    let options = target.config.get_options().unwrap_or_default().to_owned();
+    match url_statement_timeout(&options) {
+        Some(Some(t)) => limits.query = t,
+        Some(None) => {}
+        None => {
+            let ms = limits.query.as_millis().clamp(1, i32::MAX as u128);
+            target
+                .config
+                .options(format!("{options} -c statement_timeout={ms}").trim_start());
         }
-    });
-    Ok(Client { inner: client })
+    }
+    let mut tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(&target)?);
+    let hosts = target.config.get_hosts();
+    if hosts.is_empty() {
+        return Err(Error::config("the database URL names no host"));
+    }
+    let mut last = None;
+    for (i, host) in hosts.iter().enumerate() {
+        let port = target
+            .config
+            .get_ports()
+            .get(i)
+            .or(target.config.get_ports().first())
+            .copied()
+            .unwrap_or(5432);
+        let attempt = match host {
+            Host::Tcp(name) => {
+                let addr = target.config.get_hostaddrs().get(i).copied();
+                connect_tcp(&target.config, &mut tls, name, addr, port, bound).await
+            }
+            Host::Unix(dir) => connect_unix(&target.config, &mut tls, dir, port, bound).await,
+        };
+        match attempt {
+            Ok((client, peer)) => {
+                return Ok(Client {
+                    inner: client.0,
+                    peer,
+                    query_timeout: limits.query,
+                    connection: client.1,
+                });
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.expect("at least one host"))
+}
+
+/// The `statement_timeout` the URL's `options` set: `None` when they set none,
+/// `Some(None)` when it is `0` (the server's bound is off; the client keeps its own) or
+/// cannot be read, else the duration (`7s`, `30min`, `1h`, `500ms`, plain milliseconds).
+fn url_statement_timeout(options: &str) -> Option<Option<Duration>> {
+    let at = options.find("statement_timeout")?;
+    let value = options[at + "statement_timeout".len()..]
+        .trim_start_matches([' ', '='])
+        .split(|c: char| c.is_whitespace())
+        .next()
+        .unwrap_or_default()
+        .trim_matches(['\'', '"']);
+    let digits = value.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &value[digits.len()..];
+    let n: u64 = digits.trim().parse().ok()?;
+    let ms = match unit.trim() {
+        "" | "ms" => n,
+        "s" => n.saturating_mul(1000),
+        "min" => n.saturating_mul(60_000),
+        "h" => n.saturating_mul(3_600_000),
+        "d" => n.saturating_mul(86_400_000),
+        _ => return Some(None),
+    };
+    Some((ms > 0).then(|| Duration::from_millis(ms)))
+}
+
+type Connected = (tokio_postgres::Client, tokio::task::AbortHandle);
+
+async fn connect_tcp(
+    config: &tokio_postgres::Config,
+    tls: &mut tokio_postgres_rustls::MakeRustlsConnect,
+    host: &str,
+    addr: Option<std::net::IpAddr>,
+    port: u16,
+    bound: Duration,
+) -> staging_core::Result<(Connected, String)> {
+    let peer = format!("{host}:{port}");
+    let started = tokio::time::Instant::now();
+    let open = async {
+        match addr {
+            Some(ip) => tokio::net::TcpStream::connect((ip, port)).await,
+            None => tokio::net::TcpStream::connect((host, port)).await,
+        }
+    };
+    let stream = match tokio::time::timeout(bound, open).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            return Err(Error::Provider {
+                provider: "postgres".to_owned(),
+                source: format!("cannot connect: {peer}: {e}").into(),
+                retryable: true,
+            });
+        }
+        Err(_) => {
+            return Err(Error::Timeout {
+                what: format!("a TCP connection to the database at {peer}"),
+                after: bound,
+            });
+        }
+    };
+    // Small back-to-back handshake writes must not wait for a delayed ACK.
+    let _ = stream.set_nodelay(true);
+    let remaining = bound.saturating_sub(started.elapsed());
+    let connector = <_ as tokio_postgres::tls::MakeTlsConnect<
+        socket::Counted<tokio::net::TcpStream>,
+    >>::make_tls_connect(tls, host)
+    .map_err(|e| Error::config(format!("TLS for {host}: {e}")))?;
+    handshake(config, stream, connector, &peer, remaining, bound).await
+}
+
+async fn connect_unix(
+    config: &tokio_postgres::Config,
+    tls: &mut tokio_postgres_rustls::MakeRustlsConnect,
+    dir: &std::path::Path,
+    port: u16,
+    bound: Duration,
+) -> staging_core::Result<(Connected, String)> {
+    let path = dir.join(format!(".s.PGSQL.{port}"));
+    let peer = path.display().to_string();
+    let started = tokio::time::Instant::now();
+    let stream = match tokio::time::timeout(bound, tokio::net::UnixStream::connect(&path)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            return Err(Error::Provider {
+                provider: "postgres".to_owned(),
+                source: format!("cannot connect: {peer}: {e}").into(),
+                retryable: true,
+            });
+        }
+        Err(_) => {
+            return Err(Error::Timeout {
+                what: format!("a connection to the database socket {peer}"),
+                after: bound,
+            });
+        }
+    };
+    let remaining = bound.saturating_sub(started.elapsed());
+    let connector = <_ as tokio_postgres::tls::MakeTlsConnect<
+        socket::Counted<tokio::net::UnixStream>,
+    >>::make_tls_connect(tls, "localhost")
+    .map_err(|e| Error::config(format!("TLS for {peer}: {e}")))?;
+    handshake(config, stream, connector, &peer, remaining, bound).await
+}
+
+/// TLS (when the mode asks), the startup message and authentication on `stream`, within
+/// `remaining`; then the connection is driven by a task of its own.
+async fn handshake<S, T>(
+    config: &tokio_postgres::Config,
+    stream: S,
+    tls: T,
+    peer: &str,
+    remaining: Duration,
+    bound: Duration,
+) -> staging_core::Result<(Connected, String)>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio_postgres::tls::TlsConnect<socket::Counted<S>>,
+    T::Stream: Send + 'static,
+{
+    let (stream, received) = socket::Counted::new(stream);
+    match tokio::time::timeout(remaining, config.connect_raw(stream, tls)).await {
+        Ok(Ok((client, connection))) => {
+            let task = tokio::spawn(async move {
+                // A connection that ends with an error fails the client's next query, which
+                // reports it.
+                if let Err(e) = connection.await {
+                    tracing::debug!(target: "staging_postgres", "connection closed: {}", describe_driver(&e));
+                }
+            });
+            Ok(((client, task.abort_handle()), peer.to_owned()))
+        }
+        Ok(Err(e)) => Err(error(&format!("cannot connect to {peer}"), &e.into())),
+        Err(_) => {
+            let phase = if received.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+                "the server accepted the connection and never answered the TLS or startup request"
+            } else {
+                "the TLS, startup and authentication handshake stalled after the server's first answer"
+            };
+            Err(Error::Timeout {
+                what: format!("connecting to the database at {peer}: {phase}"),
+                after: bound,
+            })
+        }
+    }
 }
 
 /// The database's own words for `e`: message, detail and SQLSTATE for a server error, the
 /// driver's text otherwise; never the URL or its password.
-pub fn describe(e: &tokio_postgres::Error) -> String {
+pub fn describe(e: &QueryError) -> String {
+    match e.driver() {
+        Some(driver) => describe_driver(driver),
+        None => e.to_string(),
+    }
+}
+
+pub(crate) fn describe_driver(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => {
             let mut text = db.message().to_owned();
@@ -230,7 +457,7 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
 
 /// `e` as a `postgres` provider error, `context` first; retryable when the connection
 /// failed or the server is shutting down or full, not when the SQL was refused.
-pub fn error(context: &str, e: &tokio_postgres::Error) -> Error {
+pub fn error(context: &str, e: &QueryError) -> Error {
     Error::Provider {
         provider: "postgres".to_owned(),
         source: format!("{context}: {}", describe(e)).into(),
@@ -239,7 +466,10 @@ pub fn error(context: &str, e: &tokio_postgres::Error) -> Error {
 }
 
 /// Whether `e` is about the connection rather than the statement.
-pub fn is_transient(e: &tokio_postgres::Error) -> bool {
+pub fn is_transient(e: &QueryError) -> bool {
+    let Some(e) = e.driver() else {
+        return true;
+    };
     match e.code() {
         Some(code) => {
             let code = code.code();
@@ -260,8 +490,8 @@ pub fn is_transient(e: &tokio_postgres::Error) -> bool {
 }
 
 /// The `SQLSTATE` of a server error, if `e` is one.
-pub fn code(e: &tokio_postgres::Error) -> Option<&str> {
-    e.code().map(SqlState::code)
+pub fn code(e: &QueryError) -> Option<&str> {
+    e.code()
 }
 
 #[cfg(test)]
@@ -270,6 +500,29 @@ mod tests {
 
     fn mode_of(url: &str) -> SslMode {
         parse(url).unwrap().mode
+    }
+
+    #[test]
+    fn a_statement_timeout_in_the_url_sets_the_client_bound_too() {
+        use std::time::Duration;
+        assert_eq!(url_statement_timeout("-c search_path=x"), None);
+        assert_eq!(
+            url_statement_timeout("-c statement_timeout=7s"),
+            Some(Some(Duration::from_secs(7)))
+        );
+        assert_eq!(
+            url_statement_timeout("-c search_path=x -c statement_timeout=30min"),
+            Some(Some(Duration::from_secs(1800)))
+        );
+        assert_eq!(
+            url_statement_timeout("-c statement_timeout=1500"),
+            Some(Some(Duration::from_millis(1500)))
+        );
+        assert_eq!(url_statement_timeout("-c statement_timeout=0"), Some(None));
+        assert_eq!(
+            url_statement_timeout("-c statement_timeout=2weeks"),
+            Some(None)
+        );
     }
 
     #[test]
@@ -304,10 +557,7 @@ mod tests {
         );
         assert_eq!(t.config.get_ports(), &[6543]);
         let t = parse("postgres://h/db").unwrap();
-        assert_eq!(
-            t.config.get_connect_timeout(),
-            Some(&DEFAULT_CONNECT_TIMEOUT)
-        );
+        assert_eq!(t.config.get_connect_timeout(), None);
     }
 
     #[test]

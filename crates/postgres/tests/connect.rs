@@ -124,3 +124,167 @@ async fn a_server_error_keeps_its_sqlstate_and_is_not_retryable() {
     assert!(!err.is_retryable());
     assert!(err.to_string().contains("[SQLSTATE 42P01]"), "{err}");
 }
+
+/// A silent server is given up on within the bound, with its host and the phase.
+#[tokio::test]
+async fn a_server_that_accepts_and_never_answers_fails_within_the_connect_bound() {
+    let peer = staging_core::testkit::SilentPeer::start();
+    for mode in ["disable", "prefer", "require"] {
+        let url = SecretString::from(format!(
+            "postgres://app:canary-pw@{}/db?sslmode={mode}",
+            peer.addr()
+        ));
+        let limits = staging_postgres::Limits {
+            connect: std::time::Duration::from_secs(1),
+            ..Default::default()
+        };
+        let e = not_hung(staging_postgres::connect_with(&url, limits))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, staging_core::Error::Timeout { after, .. } if after == limits.connect),
+            "{mode}: {e:?}"
+        );
+        let text = e.to_string();
+        assert!(
+            matches!(e, staging_core::Error::Timeout { .. }),
+            "{mode}: {e:?}"
+        );
+        assert!(text.contains(&peer.addr().to_string()), "{mode}: {text}");
+        assert!(text.contains("never answered"), "{mode}: {text}");
+        assert!(!text.contains("canary-pw"), "{mode}: {text}");
+    }
+    // The URL's `connect_timeout` (seconds, as in libpq) is the bound when it is given.
+    let url = SecretString::from(format!("postgres://{}/db?connect_timeout=1", peer.addr()));
+    let e = not_hung(connect(&url)).await.unwrap_err().to_string();
+    assert!(
+        e.starts_with("timed out after 1s: connecting to the database at 127.0.0.1:"),
+        "{e}"
+    );
+}
+
+/// A query that outlives the bound is cancelled by the server, whose words are reported.
+#[tokio::test]
+async fn a_query_past_its_bound_is_cancelled_and_reported() {
+    let limits = staging_postgres::Limits {
+        query: std::time::Duration::from_millis(300),
+        ..Default::default()
+    };
+    let c = staging_postgres::connect_with(&with("sslmode=disable"), limits)
+        .await
+        .unwrap();
+    assert_eq!(first(&c, "SHOW statement_timeout").await, "300ms");
+    let e = not_hung(c.simple_query("SELECT pg_sleep(300)"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("57014"), "{e}");
+    assert!(
+        staging_postgres::describe(&e).contains("statement timeout"),
+        "{e}"
+    );
+}
+
+/// The URL's own `statement_timeout` is kept.
+#[tokio::test]
+async fn a_statement_timeout_in_the_url_options_wins() {
+    let c = connect(&with("sslmode=disable&options=-c%20statement_timeout%3D7s"))
+        .await
+        .unwrap();
+    assert_eq!(first(&c, "SHOW statement_timeout").await, "7s");
+}
+
+/// A loopback proxy to the test server that can go silent: from `mute()` on, nothing the
+/// server sends reaches the client (a network that drops replies, a server that hangs).
+struct MutableProxy {
+    addr: std::net::SocketAddr,
+    muted: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl MutableProxy {
+    fn start(upstream: &str) -> Self {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let muted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let upstream = upstream.to_owned();
+        let m = muted.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let server = std::net::TcpStream::connect(&upstream).unwrap();
+                let (mut c_in, mut s_out) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 8192];
+                    while let Ok(n @ 1..) = c_in.read(&mut buf) {
+                        if s_out.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                });
+                let (mut s_in, mut c_out, m) = (server, client, m.clone());
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 8192];
+                    while let Ok(n @ 1..) = s_in.read(&mut buf) {
+                        if !m.load(Ordering::SeqCst) && c_out.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        MutableProxy { addr, muted }
+    }
+
+    fn mute(&self) {
+        self.muted.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A server that goes silent mid-session: the client gives up a grace period after the
+/// statement bound, says so with the host, and the connection is closed for the next call.
+#[tokio::test]
+async fn a_server_that_goes_silent_mid_session_fails_the_query_within_its_bound() {
+    let upstream = url::Url::parse(&base_url()).unwrap();
+    let proxy = MutableProxy::start(&format!(
+        "{}:{}",
+        upstream.host_str().unwrap(),
+        upstream.port().unwrap_or(5432)
+    ));
+    let url = SecretString::from(format!(
+        "postgres://{}@{}{}?sslmode=disable",
+        upstream.username(),
+        proxy.addr,
+        upstream.path()
+    ));
+    let limits = staging_postgres::Limits {
+        query: std::time::Duration::from_millis(500),
+        ..Default::default()
+    };
+    let c = staging_postgres::connect_with(&url, limits).await.unwrap();
+    assert_eq!(first(&c, "SELECT 1").await, "1");
+    proxy.mute();
+    let e = not_hung(c.simple_query("SELECT 2")).await.unwrap_err();
+    assert!(e.is_timeout() && e.is_closed(), "{e}");
+    assert_eq!(
+        e.timed_out_after(),
+        Some(limits.query + staging_postgres::QUERY_GRACE)
+    );
+    let text = staging_postgres::describe(&e);
+    assert!(
+        text.contains(&proxy.addr.to_string()) && text.contains("query"),
+        "{text}"
+    );
+    assert!(staging_postgres::is_transient(&e));
+    // The connection is closed: the next call fails at once.
+    let e = not_hung(c.simple_query("SELECT 3")).await.unwrap_err();
+    assert!(!e.is_timeout(), "the closed connection waited again: {e}");
+}
+
+/// Guards a test against hanging forever (far above every bound under test; not a timing
+/// assertion: the bound itself is asserted through the error's `after`).
+async fn not_hung<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(120), f)
+        .await
+        .expect("hung: no result within 120 s")
+}

@@ -12,6 +12,9 @@ use std::sync::Arc;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use tokio::sync::OnceCell;
 
+/// Bound on one AWS operation, every retry included.
+pub(crate) const AWS_OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Where AWS clients get their region, credentials and endpoint. Cheap to clone.
 #[derive(Clone)]
 pub struct AwsContext {
@@ -65,12 +68,22 @@ impl AwsContext {
         self.inner.region.as_deref()
     }
 
-    /// The configuration, loaded on first use.
+    /// The configuration, loaded on first use. Its calls are bounded: connect 10 s, a pause
+    /// between reads 30 s, one attempt 30 s, all attempts of one operation (retries included)
+    /// [`AWS_OPERATION_TIMEOUT`].
     pub async fn sdk_config(&self) -> &SdkConfig {
         self.inner
             .config
             .get_or_init(|| async {
-                let mut loader = aws_config::defaults(BehaviorVersion::latest());
+                // Every call bounded: a silent endpoint fails instead of hanging a run.
+                let timeouts = aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(staging_core::limits::DEFAULT_CONNECT_TIMEOUT)
+                    .read_timeout(staging_core::limits::DEFAULT_READ_TIMEOUT)
+                    .operation_attempt_timeout(staging_core::limits::DEFAULT_REQUEST_TIMEOUT)
+                    .operation_timeout(AWS_OPERATION_TIMEOUT)
+                    .build();
+                let mut loader =
+                    aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts);
                 if let Some(region) = &self.inner.region {
                     loader = loader.region(Region::new(region.clone()));
                 }

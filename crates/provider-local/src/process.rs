@@ -120,6 +120,8 @@ impl ServiceProcess {
 impl Drop for ServiceProcess {
     /// A process dropped without [`stop_all`] is killed (`kill_on_drop`); its file goes too.
     fn drop(&mut self) {
+        // `kill_on_drop` reaches only the leader: whatever it started goes with its group.
+        signal(self.pid, Signal::SIGKILL);
         if let (Some(path), Some(pid)) = (self.state_file.take(), self.pid) {
             state::remove_if_owned(&path, pid);
         }
@@ -141,9 +143,19 @@ pub(crate) fn stop_all(mut processes: Vec<ServiceProcess>) {
 }
 
 fn stop_and_wait(processes: &mut Vec<ServiceProcess>) {
+    let groups: Vec<Option<u32>> = processes.iter().map(|p| p.pid).collect();
     for p in processes.iter() {
         signal(p.pid, Signal::SIGTERM);
     }
+    wait_or_kill(processes);
+    // Whatever a service started is in its group and goes with it, even once the service
+    // itself has exited (`sleep 300 &` then `exit`) or a child ignored SIGTERM.
+    for pid in groups {
+        signal(pid, Signal::SIGKILL);
+    }
+}
+
+fn wait_or_kill(processes: &mut Vec<ServiceProcess>) {
     let started = Instant::now();
     let longest = processes
         .iter()

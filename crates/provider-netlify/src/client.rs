@@ -131,7 +131,10 @@ impl Client {
             return Ok(resp);
         }
         let retry_after = retry_after(resp.headers());
-        let body = resp.text().await.unwrap_or_default();
+        let body = read_capped(operation, resp)
+            .await
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
         let message = serde_json::from_str::<serde_json::Value>(&body)
             .ok()
             .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
@@ -150,10 +153,7 @@ impl Client {
         req: RequestBuilder,
     ) -> staging_core::Result<T> {
         let resp = self.send(operation, req).await?;
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| classify(NetlifyError::transport(operation, e)))?;
+        let bytes = read_capped(operation, resp).await?;
         serde_json::from_slice(&bytes).map_err(|e| {
             classify(NetlifyError::Decode {
                 operation,
@@ -169,6 +169,30 @@ impl Client {
     ) -> staging_core::Result<()> {
         self.send(operation, req).await.map(drop)
     }
+}
+
+/// The body of `resp`, read as it streams in, refused past
+/// [`staging_core::limits::MAX_PROVIDER_BODY`].
+async fn read_capped(operation: &'static str, mut resp: Response) -> staging_core::Result<Vec<u8>> {
+    let cap = staging_core::limits::MAX_PROVIDER_BODY;
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| classify(NetlifyError::transport(operation, e)))?
+    {
+        if body.len() as u64 + chunk.len() as u64 > cap {
+            return Err(classify(NetlifyError::Decode {
+                operation,
+                message: format!(
+                    "the answer is larger than {}",
+                    staging_core::limits::format_size(cap)
+                ),
+            }));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 #[cfg(test)]

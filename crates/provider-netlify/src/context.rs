@@ -186,6 +186,19 @@ fn replace_body(var: &EnvVar, values: Vec<Value>) -> Value {
     json!({ "key": var.key, "scopes": var.scopes, "values": values, "is_secret": var.is_secret })
 }
 
+/// The scopes a secret value may have on Netlify (not `post-processing`).
+pub(crate) const SECRET_SCOPES: [&str; 3] = ["builds", "functions", "runtime"];
+
+/// Make a `createEnvVars` body create secret variables: `is_secret`, in the scopes
+/// secret values may have. Only the context's own value is created, never `dev`'s, which
+/// cannot hold a secret.
+pub(crate) fn mark_secret(body: &mut Value) {
+    for var in body.as_array_mut().into_iter().flatten() {
+        var["is_secret"] = json!(true);
+        var["scopes"] = json!(SECRET_SCOPES);
+    }
+}
+
 /// Plan setting `ctx`'s value of `key` to `value`, given the variable as it is now.
 pub(crate) fn plan_set(
     existing: Option<&EnvVar>,

@@ -101,8 +101,13 @@ impl NetlifyProvider {
         let account = self.account_of(service).await?;
         let existing = self.env_var(service, &account, key).await?;
         let site = [("site_id", service.id.as_str())];
-        let plan = plan_set(existing.as_ref(), key, &context, value)
+        let mut plan = plan_set(existing.as_ref(), key, &context, value)
             .map_err(|m| Error::Conflict { message: m })?;
+        if let SetPlan::Create(body) = &mut plan
+            && self.secret_names.contains(key)
+        {
+            crate::context::mark_secret(body);
+        }
         match plan {
             SetPlan::Create(body) => {
                 let req = self

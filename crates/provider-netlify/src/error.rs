@@ -19,10 +19,14 @@ pub(crate) enum NetlifyError {
         retry_after: Option<Duration>,
     },
     /// The request did not complete (connect, reset, timeout). The URL is stripped.
-    #[error("{operation}: {source}")]
+    #[error("{operation}: {phase} ({host}): {source}")]
     Transport {
         operation: &'static str,
         timed_out: bool,
+        /// `host:port` asked (never the path: a build hook's carries its secret id).
+        host: String,
+        /// What did not happen: connecting, an answer within the bound, the whole body.
+        phase: &'static str,
         #[source]
         source: reqwest::Error,
     },
@@ -38,9 +42,28 @@ impl NetlifyError {
     pub(crate) fn transport(operation: &'static str, source: reqwest::Error) -> Self {
         // Build hook URLs carry the hook's secret id: never let a URL into a message.
         let timed_out = source.is_timeout();
+        let host = source
+            .url()
+            .map(|u| {
+                format!(
+                    "{}:{}",
+                    u.host_str().unwrap_or_default(),
+                    u.port_or_known_default().unwrap_or_default()
+                )
+            })
+            .unwrap_or_else(|| "the Netlify API".to_owned());
+        let phase = match (source.is_connect(), timed_out) {
+            (true, true) => "connecting timed out",
+            (true, false) => "cannot connect",
+            (false, true) => "timed out waiting for the answer",
+            (false, false) if source.is_body() || source.is_decode() => "reading the answer failed",
+            (false, false) => "the request failed",
+        };
         NetlifyError::Transport {
             operation,
             timed_out,
+            host,
+            phase,
             source: source.without_url(),
         }
     }
@@ -182,6 +205,12 @@ mod tests {
         assert!(
             mapped.is_retryable(),
             "a timeout is worth retrying: {mapped:?}"
+        );
+        assert!(
+            mapped
+                .to_string()
+                .contains(&format!("timed out waiting for the answer ({addr})")),
+            "the host and the phase are named: {mapped}"
         );
         assert!(
             !mapped.to_string().contains("secret-hook-id"),

@@ -175,7 +175,9 @@ impl NetlifyFactory {
     /// A builder for `environment`, with its sites, reading the token and base URL from the
     /// process environment. The CLI's `build` is this plus [`RetryProvider`].
     pub fn builder(spec: &LoadedSpec, environment: &str) -> Result<NetlifyBuilder> {
-        let mut b = NetlifyBuilder::from_env().with_environment(environment);
+        let mut b = NetlifyBuilder::from_env()
+            .with_environment(environment)
+            .with_secret_names(spec.spec.secret_var_names());
         for (name, target) in Self::targets(spec, environment)? {
             b = b.with_site(name, target);
         }

@@ -91,6 +91,7 @@ pub struct NetlifyBuilder {
     rate_limits: Option<RateLimits>,
     request_timeout: Option<Duration>,
     hook_wait: Option<Duration>,
+    secret_names: std::collections::BTreeSet<String>,
 }
 
 impl fmt::Debug for NetlifyBuilder {
@@ -172,6 +173,14 @@ impl NetlifyBuilder {
         self
     }
 
+    /// The variables whose values are secrets (the spec's `secret = true`): created on
+    /// Netlify with `is_secret`, so the UI and the API never show their values, in the
+    /// scopes secret values may have (builds, functions, runtime).
+    pub fn with_secret_names(mut self, names: impl IntoIterator<Item = String>) -> Self {
+        self.secret_names.extend(names);
+        self
+    }
+
     /// The provider; fails when no token is set or the base URL is not an http(s) URL.
     pub fn build(self) -> Result<NetlifyProvider> {
         let token = self
@@ -203,6 +212,7 @@ impl NetlifyBuilder {
             hook_wait: self.hook_wait.unwrap_or(Duration::from_secs(60)),
             located: Mutex::new(HashMap::new()),
             expected: Mutex::new(HashMap::new()),
+            secret_names: self.secret_names,
         })
     }
 }
@@ -219,6 +229,8 @@ pub struct NetlifyProvider {
     located: Mutex<HashMap<String, Site>>,
     /// The commit each deploy this provider started was asked to build, by deploy id.
     expected: Mutex<HashMap<String, String>>,
+    /// Variables created with `is_secret`.
+    pub(crate) secret_names: std::collections::BTreeSet<String>,
 }
 
 /// Netlify's deploy states, in the toolkit's words. The description types `state` as a free

@@ -631,6 +631,57 @@ async fn env_vars_per_context_never_clobber_other_contexts() {
     );
 }
 
+#[tokio::test]
+async fn a_secret_variable_is_created_is_secret_and_never_read_back() {
+    let fake = &support::stack().fake;
+    let (site, _) = fake.add_site("secret-app");
+    let staging = support::builder(&support::stack().proxy.url)
+        .with_site("web", support::target(&site, develop()))
+        .with_secret_names(["JWT_SECRET".to_owned()])
+        .build()
+        .unwrap();
+    let svc = staging.locate("staging", "web").await.unwrap();
+    let canary = "canary-netlify-secret-6021";
+    staging
+        .set_env_var(&svc, "JWT_SECRET", &secret(canary))
+        .await
+        .unwrap();
+    staging
+        .set_env_var(&svc, "PUBLIC_URL", &secret("https://staging.example.com"))
+        .await
+        .unwrap();
+    let (jwt, public) = fake.with_site(&site, |s| {
+        let find = |k: &str| s.env.iter().find(|v| v["key"] == k).cloned().unwrap();
+        (find("JWT_SECRET"), find("PUBLIC_URL"))
+    });
+    // Stored with the flag, in the scopes secret values may have, for the branch alone.
+    assert_eq!(jwt["is_secret"], json!(true), "{jwt}");
+    assert_eq!(
+        jwt["scopes"],
+        json!(["builds", "functions", "runtime"]),
+        "{jwt}"
+    );
+    assert_eq!(jwt["values"].as_array().unwrap().len(), 1, "{jwt}");
+    assert_eq!(jwt["values"][0]["context"], json!("branch"));
+    assert_ne!(public["is_secret"], json!(true), "{public}");
+    // Netlify does not return a secret's value: it is not read back, the plain one is.
+    let vars = staging.env_vars(&svc).await.unwrap();
+    assert!(!vars.contains_key("JWT_SECRET"), "{:?}", vars.keys());
+    assert_eq!(
+        vars["PUBLIC_URL"].expose_secret(),
+        "https://staging.example.com"
+    );
+    // Setting it again (every run does, as it cannot be compared) patches the branch's
+    // value of the secret variable.
+    staging
+        .set_env_var(&svc, "JWT_SECRET", &secret("canary-netlify-secret-6022"))
+        .await
+        .unwrap();
+    let values = values_of(fake, &site, "JWT_SECRET");
+    assert_eq!(values.len(), 1, "{values:?}");
+    assert_eq!(values[0]["value"], json!("canary-netlify-secret-6022"));
+}
+
 // ---------------------------------------------------------------- conformance
 
 /// `git push` before each deploy, as CI does before `staging deploy`: Netlify builds the

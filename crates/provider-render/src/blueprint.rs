@@ -257,9 +257,11 @@ pub fn import_blueprint_as(yaml: &str, default_name: &str) -> Result<String> {
                 .unwrap_or_default()
         );
         let _ = writeln!(w, "settings = {{ service_name = {} }}", quote(&s.name));
+        // Staging gets a service of its own: without an override both environments
+        // would name the production service, which the isolation check refuses.
         let _ = writeln!(
             w,
-            "# staging deploys its own copy of the service (create it on Render, or rename here)"
+            "# Staging's own service on Render (create it, or rename this to the one you have):"
         );
         let _ = writeln!(
             w,

@@ -206,17 +206,35 @@ impl Client {
             req = req.json(b);
         }
         tracing::debug!(%method, %path, "render request");
-        let resp = req
+        let host = format!(
+            "{}:{}",
+            self.base.host_str().unwrap_or_default(),
+            self.base.port_or_known_default().unwrap_or_default()
+        );
+        let mut resp = req
             .send()
             .await
-            .map_err(|e| error_for_transport(method.as_str(), &path, e))?;
+            .map_err(|e| error_for_transport(method.as_str(), &host, &path, e))?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = resp
-            .bytes()
+        // Streamed against the cap: a misbehaving endpoint cannot grow memory without end.
+        let cap = staging_core::limits::MAX_PROVIDER_BODY;
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
             .await
-            .map_err(|e| error_for_transport(method.as_str(), &path, e))?
-            .to_vec();
+            .map_err(|e| error_for_transport(method.as_str(), &host, &path, e))?
+        {
+            if body.len() as u64 + chunk.len() as u64 > cap {
+                return Err(RenderError::TooLarge {
+                    method: method.to_string(),
+                    path: path.clone(),
+                    cap: staging_core::limits::format_size(cap),
+                }
+                .into_core(false));
+            }
+            body.extend_from_slice(&chunk);
+        }
         if status.is_success() {
             return Ok(Answer { status, body });
         }

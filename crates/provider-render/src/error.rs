@@ -23,12 +23,23 @@ pub(crate) enum RenderError {
         message: String,
     },
     /// The request did not get an answer (connection refused, reset, timed out).
-    #[error("{method} {path}: {source}")]
+    #[error("{method} {path}: {phase} ({host}): {source}")]
     Transport {
         method: String,
         path: String,
+        /// `host:port` of the API.
+        host: String,
+        /// What did not happen: connecting, an answer within the bound, the whole body.
+        phase: &'static str,
         #[source]
         source: reqwest::Error,
+    },
+    /// The answer's body is larger than the cap.
+    #[error("{method} {path}: the answer is larger than {cap}")]
+    TooLarge {
+        method: String,
+        path: String,
+        cap: String,
     },
     /// Render answered 2xx with a body that is not what its API description says.
     #[error("{method} {path}: unexpected response body: {source}")]
@@ -92,10 +103,24 @@ pub(crate) fn error_for_status(
 }
 
 /// Maps a request that got no answer: always worth retrying.
-pub(crate) fn error_for_transport(method: &str, path: &str, source: reqwest::Error) -> Error {
+pub(crate) fn error_for_transport(
+    method: &str,
+    host: &str,
+    path: &str,
+    source: reqwest::Error,
+) -> Error {
+    let phase = match (source.is_connect(), source.is_timeout()) {
+        (true, true) => "connecting timed out",
+        (true, false) => "cannot connect",
+        (false, true) => "timed out waiting for the answer",
+        (false, false) if source.is_body() || source.is_decode() => "reading the answer failed",
+        (false, false) => "the request failed",
+    };
     RenderError::Transport {
         method: method.to_owned(),
         path: path.to_owned(),
+        host: host.to_owned(),
+        phase,
         source: source.without_url(),
     }
     .into_core(true)

@@ -59,7 +59,11 @@ fn bad_render_settings_point_at_their_key() {
         "{base}[services.web]\nsettings = {{ service_id = 12 }}\n"
     ))
     .unwrap_err();
-    assert!(err.to_string().contains("must be a string"), "{err}");
+    assert!(
+        err.to_string().contains("staging.toml:6:27: ")
+            && err.to_string().contains("expected a string"),
+        "{err}"
+    );
     let err = check_source(&format!(
         "{base}[services.web]\nsettings = {{ service_id = \"srv-1\" }}\n[services.web.overrides.staging]\nservice_name = \"web\"\n"
     ))
@@ -70,11 +74,13 @@ fn bad_render_settings_point_at_their_key() {
     );
     let err = check_source(&format!("{base}settings = {{ owner_id = \"acme\" }}\n")).unwrap_err();
     assert!(err.to_string().contains("owner_id"), "{err}");
-    // Settings of other providers are left alone.
-    check_source(&format!(
+    // A key no Render type has (another provider's, or a typo) is an error: nothing would
+    // read it.
+    let err = check_source(&format!(
         "{base}[services.web]\nsettings = {{ command = [\"run\"], service_name = \"web\" }}\n"
     ))
-    .unwrap();
+    .unwrap_err();
+    assert!(err.to_string().contains("unknown field `command`"), "{err}");
 }
 
 const BLUEPRINT: &str = r#"

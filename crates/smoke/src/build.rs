@@ -103,25 +103,23 @@ fn build_one(spec: &ProbeSpec, ctx: &RunContext, clients: &HttpClients) -> Resul
             "probe `{name}` needs exactly one of http, steps, tls, dns, tcp, postgres, redis, command"
         )));
     }
+    // A probe's own network waits give up a little before the attempt's bound, so that its
+    // failure names the host and the phase instead of the runner's bare "no result".
+    let bound = spec.timeout.mul_f64(0.9);
     Ok(if let Some(c) = &spec.http {
-        Arc::new(HttpProbe::build(
-            name,
-            std::slice::from_ref(c),
-            ctx,
-            clients,
-        )?)
+        Arc::new(HttpProbe::build(name, std::slice::from_ref(c), ctx, clients)?.with_bound(bound))
     } else if let Some(steps) = &spec.steps {
-        Arc::new(HttpProbe::build(name, steps, ctx, clients)?)
+        Arc::new(HttpProbe::build(name, steps, ctx, clients)?.with_bound(bound))
     } else if let Some(c) = &spec.tls {
         Arc::new(TlsProbe::from_spec(name, c, ctx)?)
     } else if let Some(c) = &spec.dns {
-        Arc::new(DnsProbe::from_spec(name, c, ctx)?)
+        Arc::new(DnsProbe::from_spec(name, c, ctx)?.with_bound(bound))
     } else if let Some(c) = &spec.tcp {
-        Arc::new(TcpProbe::from_spec(name, c, ctx)?)
+        Arc::new(TcpProbe::from_spec(name, c, ctx)?.with_bound(bound))
     } else if let Some(c) = &spec.postgres {
-        Arc::new(PostgresProbe::from_spec(name, c, ctx)?)
+        Arc::new(PostgresProbe::from_spec(name, c, ctx)?.with_bound(bound))
     } else if let Some(c) = &spec.redis {
-        Arc::new(RedisProbe::from_spec(name, c, ctx)?)
+        Arc::new(RedisProbe::from_spec(name, c, ctx)?.with_bound(bound))
     } else if let Some(c) = &spec.command {
         Arc::new(CommandProbe::from_spec(name, c, ctx)?)
     } else {

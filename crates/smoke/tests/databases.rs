@@ -215,3 +215,75 @@ async fn redis_probe_fails_when_nothing_listens() {
     );
     assert!(!staging_smoke::render_json(&report, &ctx.redactor).contains("redis-canary-pw"));
 }
+
+/// A Postgres port that accepts and never answers: the probe fails within the connect
+/// bound (the URL's `connect_timeout`), naming the host and the phase.
+#[tokio::test]
+async fn postgres_probe_against_a_silent_server_fails_naming_host_and_phase() {
+    let peer = staging_core::testkit::SilentPeer::start();
+    let (mut ctx, _dir) = context(PG_SPEC, &[]);
+    let url = format!(
+        "postgres://postgres:pg-canary-pass@{}/test?connect_timeout=1",
+        peer.addr()
+    );
+    ctx.set_var("DATABASE_URL", secret(&url), true);
+    let report = smoke(&ctx).await;
+    let p = &report.probes[0];
+    assert_eq!(p.status, ProbeStatus::Failed);
+    let observed = p.observed.as_deref().unwrap();
+    assert!(
+        observed.contains("timed out after 1s")
+            && observed.contains(&peer.addr().to_string())
+            && observed.contains("never answered"),
+        "{p:#?}"
+    );
+    assert!(peer.accepted() >= 1);
+    assert!(!staging_smoke::render_json(&report, &ctx.redactor).contains("pg-canary-pass"));
+}
+
+/// A Redis port that accepts and never answers: the probe fails within its bound, naming
+/// the address and the phase.
+#[tokio::test]
+async fn redis_probe_against_a_silent_server_fails_naming_host_and_phase() {
+    let peer = staging_core::testkit::SilentPeer::start();
+    let (mut ctx, _dir) = context(
+        "[vars.REDIS_URL]\nsecret = true\n\n[[probes]]\nname = \"cache\"\ntimeout = \"2s\"\nredis = { url_var = \"REDIS_URL\" }\n",
+        &[],
+    );
+    ctx.set_var(
+        "REDIS_URL",
+        secret(&format!("redis://:redis-canary-pw@{}", peer.addr())),
+        true,
+    );
+    let report = smoke(&ctx).await;
+    let p = &report.probes[0];
+    assert_eq!(p.status, ProbeStatus::Failed);
+    let observed = p.observed.as_deref().unwrap();
+    assert!(
+        observed.contains(&format!("no answer from {}", peer.addr())),
+        "{p:#?}"
+    );
+    assert!(peer.accepted() >= 1);
+    assert!(!staging_smoke::render_json(&report, &ctx.redactor).contains("redis-canary-pw"));
+}
+
+/// Without `connect_timeout` in the URL, the probe's own timeout bounds the connect: the
+/// probe still names the host and the phase (the runner's bare "no result" never wins).
+#[tokio::test]
+async fn postgres_probe_timeout_bounds_a_silent_connect_and_names_host_and_phase() {
+    let peer = staging_core::testkit::SilentPeer::start();
+    let (mut ctx, _dir) = context(
+        "[vars.DATABASE_URL]\nsecret = true\n\n[[probes]]\nname = \"db\"\ntimeout = \"2s\"\npostgres = { url_var = \"DATABASE_URL\" }\n",
+        &[],
+    );
+    let url = format!("postgres://postgres:pg-canary-pass@{}/test", peer.addr());
+    ctx.set_var("DATABASE_URL", secret(&url), true);
+    let report = smoke(&ctx).await;
+    let p = &report.probes[0];
+    assert_eq!(p.status, ProbeStatus::Failed);
+    let observed = p.observed.as_deref().unwrap();
+    assert!(
+        observed.contains(&peer.addr().to_string()) && observed.contains("never answered"),
+        "{p:#?}"
+    );
+}

@@ -169,3 +169,28 @@ async fn dns_probe_fails_a_name_that_does_not_exist() {
         Some(format!("no A records for nope.staging.test (via {resolver})").as_str())
     );
 }
+
+/// A resolver that receives queries and never answers (UDP and TCP): the probe fails within
+/// its bound, naming the resolver and the query.
+#[tokio::test]
+async fn dns_probe_against_a_silent_resolver_fails_naming_it_and_the_query() {
+    let peer = staging_core::testkit::SilentPeer::start();
+    // The same port on UDP, bound and never read.
+    let _udp = std::net::UdpSocket::bind(peer.addr()).unwrap();
+    let (ctx, _dir) = context(
+        &format!(
+            "[[probes]]\nname = \"silent\"\ntimeout = \"2s\"\ndns = {{ name = \"app.example.test\", record = \"A\", resolver = \"{}\" }}\n",
+            peer.addr()
+        ),
+        &[],
+    );
+    let report = smoke(&ctx).await;
+    let p = &report.probes[0];
+    assert_eq!(p.status, ProbeStatus::Failed);
+    let observed = p.observed.as_deref().unwrap();
+    assert!(
+        observed.contains(&format!("no answer from {}", peer.addr()))
+            && observed.contains("A query for app.example.test"),
+        "{p:#?}"
+    );
+}

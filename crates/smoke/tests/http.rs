@@ -137,8 +137,14 @@ http = { url = "${BASE}/slow?ms=10000" }
     );
     let report = smoke(&ctx).await;
     let p = only(&report);
-    assert_eq!(p.observed.as_deref(), Some("no result after 200ms"));
-    assert_eq!(p.expected.as_deref(), Some("a result within 200ms"));
+    // The probe gives up just before the attempt's bound, naming the host and the phase.
+    let observed = p.observed.as_deref().unwrap();
+    assert!(
+        observed.starts_with("no answer from 127.0.0.1:")
+            && observed.ends_with("to the request (no response headers) within 180ms"),
+        "{p:#?}"
+    );
+    assert_eq!(p.status, ProbeStatus::Failed);
 }
 
 #[tokio::test]
@@ -349,4 +355,28 @@ headers = { Authorization = "Bearer ${capture.token}" }
     ctx.set_var("APP_PASSWORD", secret(PASSWORD), true);
     let report = smoke(&ctx).await;
     assert!(report.ok, "{report:#?}");
+}
+
+/// An HTTP server that accepts and never answers: the probe fails within its bound, naming
+/// the host and the phase (no response headers).
+#[tokio::test]
+async fn http_probe_against_a_silent_server_fails_naming_host_and_phase() {
+    let peer = staging_core::testkit::SilentPeer::start();
+    let (ctx, _dir) = context(
+        &format!(
+            "[[probes]]\nname = \"silent\"\ntimeout = \"2s\"\nhttp = {{ url = \"http://{}/up\" }}\n",
+            peer.addr()
+        ),
+        &[],
+    );
+    let report = smoke(&ctx).await;
+    let p = only(&report);
+    assert_eq!(p.status, ProbeStatus::Failed);
+    let observed = p.observed.as_deref().unwrap();
+    assert!(
+        observed.contains(&format!("no answer from {}", peer.addr()))
+            && observed.contains("no response headers"),
+        "{p:#?}"
+    );
+    assert!(peer.accepted() >= 1);
 }

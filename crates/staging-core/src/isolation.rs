@@ -276,7 +276,11 @@ pub fn check_offline(
                 continue;
             }
             for t in theirs.iter().filter(|t| mine.same_as(t)) {
-                if mine.shared_with.iter().any(|s| s == other_env) {
+                // `shared_with = ["production"]` on a resource staging also names: shared
+                // between the two, seen from either side.
+                if mine.shared_with.iter().any(|s| s == other_env)
+                    || t.shared_with.iter().any(|s| s == env)
+                {
                     continue;
                 }
                 let protected = spec
@@ -326,7 +330,11 @@ pub fn check_platform_ids(
             .filter(|t| t.id == m.id && t.environment != environment)
         {
             let service = spec.spec.services.get(&m.name);
-            if service.is_some_and(|s| s.shared_with.contains(&t.environment)) {
+            let declared = service.is_some_and(|s| {
+                s.shared_with.contains(&t.environment)
+                    || s.shared_with.iter().any(|e| e == environment)
+            });
+            if declared {
                 let protected = spec
                     .spec
                     .environments
@@ -365,6 +373,39 @@ async fn locate_all(
         }
     }
     Some(out)
+}
+
+/// An [`EnvValues`] that reads nothing: databases are not compared.
+#[derive(Debug)]
+struct NoValues;
+
+#[async_trait]
+impl EnvValues for NoValues {
+    async fn values(&self, environment: &str) -> Result<BTreeMap<String, SecretString>> {
+        Err(Error::config(format!(
+            "the values of `{environment}` are not read here"
+        )))
+    }
+}
+
+/// Level 1 for the services alone, from the spec alone (what `staging validate` runs for
+/// each environment): refused when `environment`'s effective settings name what another
+/// environment's name. Database URLs need the secret sources, so they are compared before
+/// the first write only ([`check_before_write`]).
+pub async fn check_settings(
+    registry: &ProviderRegistry,
+    spec: &LoadedSpec,
+    environment: &str,
+) -> Result<()> {
+    let mine = resources_of(registry, spec, environment, Writes::Env, &NoValues).await?;
+    let mut others = BTreeMap::new();
+    for other in spec.spec.environments.keys().filter(|e| *e != environment) {
+        others.insert(
+            other.clone(),
+            resources_of(registry, spec, other, Writes::Env, &NoValues).await?,
+        );
+    }
+    check_offline(spec, environment, &mine, &others)
 }
 
 /// What [`check_before_write`] found: each service's target as the spec names it (for
@@ -470,6 +511,99 @@ mod tests {
             "service web",
             parts.iter().map(|(k, v)| (*k, v.map(str::to_owned))),
         )
+    }
+
+    fn spec() -> LoadedSpec {
+        LoadedSpec::parse(
+            "staging.toml",
+            "[project]\nname = \"x\"\n[environments.staging]\nprovider = \"p\"\n[environments.production]\nprovider = \"p\"\nprotected = true\n".to_owned(),
+            crate::spec::LoadOptions::new(&["p"]),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_database_is_identified_without_its_credentials_and_with_its_default_port() {
+        let spec = spec();
+        let a = database_resource(
+            &spec,
+            "main",
+            "postgres://staging:s3cret@DB.example.com/shop",
+        )
+        .unwrap();
+        let b = database_resource(
+            &spec,
+            "main",
+            "postgresql://prod:other@db.example.com:5432/shop?sslmode=require",
+        )
+        .unwrap();
+        assert!(a.same_as(&b), "{a} / {b}");
+        assert!(!a.to_string().contains("s3cret") && !a.to_string().contains("staging:"));
+        let c =
+            database_resource(&spec, "main", "postgres://u:p@db.example.com/shop_staging").unwrap();
+        assert!(!a.same_as(&c));
+        assert!(database_resource(&spec, "main", "not a url").is_none());
+    }
+
+    #[test]
+    fn a_resource_named_by_two_environments_is_refused_naming_both() {
+        let spec = spec();
+        let mine = [r(&[("owner", None), ("name", Some("shop"))])];
+        let others = BTreeMap::from([(
+            "production".to_owned(),
+            vec![r(&[("owner", Some("tea-1")), ("name", Some("shop"))])],
+        )]);
+        let err = check_offline(&spec, "staging", &mine, &others)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("environment `staging`")
+                && err.contains("protected environment `production`")
+                && err.contains("name=shop"),
+            "{err}"
+        );
+        // Declared shared with production and written from staging: refused as a write to
+        // production.
+        let shared = [mine[0].clone().shared_with(&["production".to_owned()])];
+        let err = check_offline(&spec, "staging", &shared, &others)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("declared shared with protected environment `production`"),
+            "{err}"
+        );
+        // From production itself, the declared sharing holds.
+        let theirs = BTreeMap::from([("staging".to_owned(), shared.to_vec())]);
+        check_offline(&spec, "production", &shared, &theirs).unwrap();
+    }
+
+    #[test]
+    fn two_names_with_one_platform_id_are_refused() {
+        let spec = spec();
+        let h = |env: &str, id: &str| ServiceHandle {
+            name: "web".into(),
+            environment: env.into(),
+            id: id.into(),
+        };
+        let err = check_platform_ids(
+            &spec,
+            "staging",
+            &[h("staging", "srv-1")],
+            &[h("production", "srv-1")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("platform id `srv-1`") && err.contains("`production`"),
+            "{err}"
+        );
+        check_platform_ids(
+            &spec,
+            "staging",
+            &[h("staging", "srv-2")],
+            &[h("production", "srv-1")],
+        )
+        .unwrap();
     }
 
     #[test]

@@ -20,8 +20,10 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod files;
 pub mod isolation;
 pub mod junit;
+pub mod limits;
 pub mod logged;
 pub mod migration;
 pub mod pipeline;

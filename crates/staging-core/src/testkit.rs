@@ -216,3 +216,62 @@ pub async fn run_all(p: &DynProvider, env: &str, service: &str) {
     cancel_roundtrip(p, env, service).await;
     unsupported_is_declared(p, env, service).await;
 }
+
+/// A loopback listener that accepts every connection and never sends a byte: the silent
+/// peer every network wait must survive (a firewall that drops replies, a hung server, a
+/// port-forward to nowhere). Runs on a thread of its own, so it works under any runtime;
+/// the connections are held open until it is dropped.
+#[derive(Debug)]
+pub struct SilentPeer {
+    addr: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl SilentPeer {
+    /// Listen on `127.0.0.1` on a free port.
+    pub fn start() -> Self {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let addr = listener.local_addr().expect("a local address");
+        let stop = Arc::new(AtomicBool::new(false));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (s, a) = (stop.clone(), accepted.clone());
+        std::thread::spawn(move || {
+            let mut held = vec![];
+            for conn in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Ok(c) = conn {
+                    a.fetch_add(1, Ordering::SeqCst);
+                    held.push(c);
+                }
+            }
+        });
+        SilentPeer {
+            addr,
+            stop,
+            accepted,
+        }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// How many connections it has accepted (and left unanswered).
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for SilentPeer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop so that it sees `stop` and drops what it holds.
+        let _ = std::net::TcpStream::connect(self.addr);
+    }
+}

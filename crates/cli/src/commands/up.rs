@@ -52,10 +52,11 @@ pub(crate) struct PromoteArgs {
 }
 
 /// Run the pipeline on `env`, recording evidence (naming `promoted_from`, the record that
-/// allowed a promotion); Ctrl-C stops it and the services it started. `None` when
-/// interrupted; otherwise the report and the context, whose provider holds the services a
-/// local provider runs until it is dropped. With `--keep-running` (`stop`), SIGTERM stops
-/// the run as Ctrl-C does. The id of the evidence recorded is the third member.
+/// allowed a promotion); SIGINT (Ctrl-C), SIGTERM (how CI cancels a job) and SIGHUP (the
+/// terminal went away) stop it and the services it started, alike. `Err(signal)` when
+/// stopped (nothing is recorded as passed: the evidence step never runs); otherwise the
+/// report and the context, whose provider holds the services a local provider runs until it
+/// is dropped. The id of the evidence recorded is the third member.
 #[allow(clippy::too_many_arguments)]
 async fn run_pipeline(
     global: &Global,
@@ -64,9 +65,9 @@ async fn run_pipeline(
     commit: String,
     args: &UpArgs,
     promoted_from: Option<EvidenceRef>,
-    stop: Option<&mut StopSignals>,
+    stop: &mut StopSignals,
     out: Output,
-) -> Result<Option<(RunReport, RunContext, Option<String>)>> {
+) -> Result<std::result::Result<(RunReport, RunContext, Option<String>), Stopped>> {
     out.run_header(&spec.spec.project.name, env, &commit);
     let store = staging_evidence::open_store(&spec).await?;
     let mut evidence = RecordEvidence::new(store);
@@ -76,27 +77,16 @@ async fn run_pipeline(
     let recorded = evidence.clone();
     let pipeline = up_pipeline(&spec, &commit, args.probes.step(), evidence);
     let mut ctx = run_context(global, spec, env, commit)?;
-    let stop = async {
-        match stop {
-            Some(stop) => stop.wait().await,
-            None => std::future::pending().await,
-        }
-    };
-    let interrupted = async {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = stop => {}
-        }
-    };
     tokio::select! {
-        report = pipeline.run(&mut ctx) => Ok(Some((report, ctx, recorded.recorded_id()))),
-        _ = interrupted => {
+        report = pipeline.run(&mut ctx) => Ok(Ok((report, ctx, recorded.recorded_id()))),
+        signal = stop.wait() => {
             if args.cancel_on_interrupt {
                 cancel_started_deploys(&ctx, out).await;
             }
-            // Dropping the context drops the provider, which stops the services it started.
+            // Dropping the context drops the provider, which stops the services it started
+            // (each process group whole) and removes their state files.
             drop(ctx);
-            Ok(None)
+            Ok(Err(signal))
         }
     }
 }
@@ -117,8 +107,43 @@ async fn cancel_started_deploys(ctx: &RunContext, out: Output) {
     }
 }
 
-const INTERRUPTED: &str =
-    "interrupted: the run was stopped and the services it started were stopped";
+/// What `up`/`promote` say when a signal stopped the run; the exit code is 128 + the signal.
+fn interrupted(out: Output, signal: Stopped) -> u8 {
+    out.note(&format!(
+        "interrupted by {}: the run was stopped and the services it started were stopped; nothing was recorded",
+        signal.name()
+    ));
+    signal.exit_code()
+}
+
+/// The signal that stopped a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stopped {
+    /// SIGINT (Ctrl-C): exit 130.
+    Interrupt,
+    /// SIGTERM: exit 143.
+    Terminate,
+    /// SIGHUP: exit 129.
+    Hangup,
+}
+
+impl Stopped {
+    fn name(self) -> &'static str {
+        match self {
+            Stopped::Interrupt => "SIGINT",
+            Stopped::Terminate => "SIGTERM",
+            Stopped::Hangup => "SIGHUP",
+        }
+    }
+
+    fn exit_code(self) -> u8 {
+        match self {
+            Stopped::Interrupt => 130,
+            Stopped::Terminate => 143,
+            Stopped::Hangup => 129,
+        }
+    }
+}
 
 /// `--keep-running`, once the run has ended and its report is out: when the provider runs
 /// the services in this process, print where each live one answers and hold them until
@@ -178,30 +203,34 @@ async fn keep_running(ctx: &RunContext, stop: &mut StopSignals, out: Output) -> 
     Ok(())
 }
 
-/// SIGINT and SIGTERM, listened to from before the run starts: one that arrives between the
-/// end of the run and the wait (while the report prints) still ends the wait.
+/// SIGINT, SIGTERM and SIGHUP, listened to from before the run starts (so none of them
+/// kills the process without the cleanup): one that arrives between the end of the run and
+/// the `--keep-running` wait (while the report prints) still ends the wait.
 #[derive(Debug)]
 struct StopSignals {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
 }
 
 impl StopSignals {
     fn listen() -> Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
         let listen = |kind: SignalKind| {
-            signal(kind).map_err(|e| Error::io("cannot listen for SIGINT and SIGTERM", e))
+            signal(kind).map_err(|e| Error::io("cannot listen for SIGINT, SIGTERM and SIGHUP", e))
         };
         Ok(StopSignals {
             interrupt: listen(SignalKind::interrupt())?,
             terminate: listen(SignalKind::terminate())?,
+            hangup: listen(SignalKind::hangup())?,
         })
     }
 
-    async fn wait(&mut self) {
+    async fn wait(&mut self) -> Stopped {
         tokio::select! {
-            _ = self.interrupt.recv() => {}
-            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => Stopped::Interrupt,
+            _ = self.terminate.recv() => Stopped::Terminate,
+            _ = self.hangup.recv() => Stopped::Hangup,
         }
     }
 }
@@ -223,13 +252,13 @@ pub(crate) async fn up(global: &Global, args: &UpArgs, out: Output) -> Result<u8
     staging_evidence::check_direct_up(&spec, &env)?;
     let commit = commit(args.commit.as_deref(), &spec)?;
     args.reports.prepare()?;
-    let mut stop = args.keep_running.then(StopSignals::listen).transpose()?;
-    let Some((report, ctx, evidence_id)) =
-        run_pipeline(global, spec, &env, commit, args, None, stop.as_mut(), out).await?
-    else {
-        out.note(INTERRUPTED);
-        return Ok(130);
-    };
+    let mut stop = StopSignals::listen()?;
+    let (report, ctx, evidence_id) =
+        match run_pipeline(global, spec, &env, commit, args, None, &mut stop, out).await? {
+            Ok(done) => done,
+            Err(signal) => return Ok(interrupted(out, signal)),
+        };
+    let stop = args.keep_running.then_some(stop);
     let view = crate::reports::view("up", &report, &ctx, evidence_id);
     args.reports
         .write(&view, || staging_evidence::junit_xml(&report))?;
@@ -285,26 +314,23 @@ pub(crate) async fn promote(global: &Global, args: &PromoteArgs, out: Output) ->
         ));
     }
     let promoted_from = Some(allowed_by);
-    let mut stop = args
-        .run
-        .keep_running
-        .then(StopSignals::listen)
-        .transpose()?;
-    let Some((report, ctx, evidence_id)) = run_pipeline(
+    let mut stop = StopSignals::listen()?;
+    let (report, ctx, evidence_id) = match run_pipeline(
         global,
         spec,
         &to,
         commit,
         &args.run,
         promoted_from,
-        stop.as_mut(),
+        &mut stop,
         out,
     )
     .await?
-    else {
-        out.note(INTERRUPTED);
-        return Ok(130);
+    {
+        Ok(done) => done,
+        Err(signal) => return Ok(interrupted(out, signal)),
     };
+    let stop = args.run.keep_running.then_some(stop);
     junit.add_run(&report);
     let view = crate::reports::view("promote", &report, &ctx, evidence_id);
     args.run.reports.write(&view, || junit.to_xml())?;

@@ -31,6 +31,11 @@ pub(crate) async fn run(global: &Global, args: &ValidateArgs, out: Output) -> Re
     for env in &envs {
         registry.check(&spec, env)?;
     }
+    // What each environment's settings name must be its own (offline; database URLs are
+    // compared before a run's first write, where the secret sources are read).
+    for env in &envs {
+        staging_core::isolation::check_settings(&registry, &spec, env).await?;
+    }
     if args.online {
         for env in &envs {
             let provider = staging_core::LoggedProvider::wrap(

@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use sqlx::{AssertSqlSafe, Row, raw_sql};
 use staging_core::{Error, Result};
-use staging_postgres::{ErrorPosition, SimpleQueryMessage};
+use staging_postgres::{ErrorPosition, QueryError, SimpleQueryMessage};
 
 use super::{Failure, HistoryEntry};
 use crate::db::{
@@ -53,7 +53,7 @@ pub(crate) async fn lock(conn: &mut Conn, table: &TableName, timeout: Duration) 
     let what = "the migration lock (another runner is applying migrations)";
     match conn {
         Conn::Postgres(c) => {
-            let pg = |e: tokio_postgres::Error| pg_error("cannot take the migration lock", &e);
+            let pg = |e: QueryError| pg_error("cannot take the migration lock", &e);
             let schema = match &table.schema {
                 Some(s) => s.clone(),
                 None => pg_rows(
@@ -74,16 +74,25 @@ pub(crate) async fn lock(conn: &mut Conn, table: &TableName, timeout: Duration) 
             // Commit each migration without waiting for its WAL flush; `make_durable` flushes
             // once at the end of the run, before anything is reported as applied. A crash in
             // between loses whole migrations (file and metadata row together), never half.
-            let ms = timeout.as_millis().clamp(1, i32::MAX as u128);
+            let ms = timeout.as_millis().clamp(1, i32::MAX as u128 - 1000);
+            // The wait for the lock may outlast the session's statement bound: raise it
+            // (just past `lock_timeout`, which says more) for this one statement, and let
+            // the client wait as long.
             c.batch_execute(&format!(
-                "SET synchronous_commit = off; SET lock_timeout = {ms}"
+                "SET synchronous_commit = off; SET lock_timeout = {ms}; SET statement_timeout = {}",
+                ms + 1000
             ))
             .await
             .map_err(pg)?;
             let locked = c
-                .batch_execute(&format!("SELECT pg_advisory_lock({key})"))
+                .batch_execute_within(
+                    &format!("SELECT pg_advisory_lock({key})"),
+                    timeout + Duration::from_secs(1),
+                )
                 .await;
-            let _ = c.batch_execute("RESET lock_timeout").await;
+            let _ = c
+                .batch_execute("RESET lock_timeout; RESET statement_timeout")
+                .await;
             match locked {
                 Ok(()) => Ok(Lock::Postgres(key)),
                 Err(e) if staging_postgres::code(&e) == Some("55P03") => Err(Error::Timeout {
@@ -357,7 +366,7 @@ fn describe(e: &sqlx::Error) -> String {
 }
 
 /// Postgres's words for an error, and the byte in `sent` it points at, if it does.
-fn describe_pg(e: &tokio_postgres::Error, sent: &str) -> (String, Option<usize>) {
+fn describe_pg(e: &QueryError, sent: &str) -> (String, Option<usize>) {
     let at = match e.as_db_error().and_then(|db| db.position()) {
         Some(ErrorPosition::Original(p)) => Some(byte_of_char_position(sent, *p as usize)),
         _ => None,
@@ -389,24 +398,11 @@ pub(crate) async fn apply_one(
                 sum = sql_literal(&file.checksum),
                 by = sql_literal(applied_by),
             );
-            let mut completed = 0usize;
-            let mut error = None;
-            match c.simple_query_raw(&sent).await {
-                Err(e) => error = Some(e),
-                Ok(results) => {
-                    let mut results = std::pin::pin!(results);
-                    while let Some(r) = results.next().await {
-                        match r {
-                            Ok(SimpleQueryMessage::CommandComplete(_)) => completed += 1,
-                            Ok(_) => {}
-                            Err(e) => {
-                                error = Some(e);
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
+            let (answered, error) = c.simple_query_partial(&sent).await;
+            let completed = answered
+                .iter()
+                .filter(|m| matches!(m, SimpleQueryMessage::CommandComplete(_)))
+                .count();
             let Some(e) = error else { return Ok(Ok(())) };
             if staging_postgres::is_transient(&e) {
                 return Err(pg_error(

@@ -442,9 +442,22 @@ async fn site_env(State(st): S, Path(site_id): Path<String>) -> Response<Body> {
         return f;
     }
     match st.site(&site_id) {
-        Some(s) => json_response(200, Value::Array(s.env.clone())),
+        Some(s) => json_response(200, Value::Array(s.env.iter().map(as_read).collect())),
         None => not_found("site"),
     }
+}
+
+/// A variable as Netlify answers it: the values of an `is_secret` one are not returned.
+fn as_read(var: &Value) -> Value {
+    let mut var = var.clone();
+    if var["is_secret"] == json!(true) {
+        for v in var["values"].as_array_mut().into_iter().flatten() {
+            if let Some(o) = v.as_object_mut() {
+                o.remove("value");
+            }
+        }
+    }
+    var
 }
 
 async fn get_env(
@@ -458,7 +471,7 @@ async fn get_env(
     };
     site.calls.push(format!("GET env {key}"));
     match site.env.iter().find(|v| v["key"] == key.as_str()) {
-        Some(v) => json_response(200, v.clone()),
+        Some(v) => json_response(200, as_read(v)),
         None => not_found("environment variable"),
     }
 }

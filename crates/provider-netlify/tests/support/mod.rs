@@ -21,13 +21,14 @@ pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Netlify's API description, as `scripts/test-tools.sh` fetched it (npm `@netlify/open-api`)
-/// into `.tools/contracts/`.
 pub fn contract() -> PathBuf {
-    let path = workspace_root().join(".tools/contracts/netlify-swagger.json");
+    let dir = std::env::var_os("STAGING_CONTRACTS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("../shared/contracts"));
+    let path = dir.join("netlify-swagger.json");
     assert!(
         path.exists(),
-        "Netlify's API description is missing at {}: run `bash scripts/test-tools.sh` (it fetches it from npm @netlify/open-api)",
+        "Netlify's API description is missing at {} (set STAGING_CONTRACTS_DIR)",
         path.display()
     );
     path

@@ -14,13 +14,11 @@ pub fn workspace_root() -> PathBuf {
         .expect("workspace root")
 }
 
-/// Render's API description, as `scripts/test-tools.sh` put it into `.tools/contracts/`
-/// (copied from `$STAGING_CONTRACTS_DIR` or `../shared/contracts`: no registry publishes it).
 pub fn contract() -> PathBuf {
-    let p = workspace_root().join(".tools/contracts/render-public-api.json");
+    let p = workspace_root().join("../shared/contracts/render-public-api.json");
     assert!(
         p.exists(),
-        "Render's API description is missing at {}: run `bash scripts/test-tools.sh` with STAGING_CONTRACTS_DIR set to a folder that has it (default ../shared/contracts)",
+        "Render's API description is missing at {}",
         p.display()
     );
     p

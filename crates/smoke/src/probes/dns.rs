@@ -24,6 +24,8 @@ pub struct DnsProbe {
     record: RecordType,
     expect: Option<String>,
     resolver: Option<SocketAddr>,
+    /// Bound on the lookup, every retry of the resolver included.
+    bound: std::time::Duration,
 }
 
 impl DnsProbe {
@@ -56,7 +58,15 @@ impl DnsProbe {
             record,
             expect: check.expect.as_ref().map(|e| ctx.render(e)).transpose()?,
             resolver,
+            bound: staging_core::limits::DEFAULT_CONNECT_TIMEOUT,
         })
+    }
+
+    /// Bound the lookup by `bound` (default 10 s): a resolver that never answers fails
+    /// naming it and the query.
+    pub fn with_bound(mut self, bound: std::time::Duration) -> Self {
+        self.bound = bound;
+        self
     }
 
     fn resolver(&self) -> std::result::Result<TokioResolver, String> {
@@ -117,7 +127,22 @@ impl Probe for DnsProbe {
         } else {
             format!("{}.", self.query)
         };
-        let lookup = match resolver.lookup(fqdn.as_str(), self.record).await {
+        let lookup =
+            tokio::time::timeout(self.bound, resolver.lookup(fqdn.as_str(), self.record)).await;
+        let Ok(lookup) = lookup else {
+            return Ok(ProbeOutcome::fail(
+                expected,
+                format!(
+                    "no answer from {via} to the {} query for {} within {}",
+                    self.record,
+                    self.query,
+                    fmt_duration(self.bound)
+                ),
+                started.elapsed(),
+            )
+            .with_evidence("resolver", via));
+        };
+        let lookup = match lookup {
             Ok(l) => l,
             Err(e) if e.is_no_records_found() => {
                 return Ok(ProbeOutcome::fail(

@@ -101,6 +101,10 @@ struct HttpStep {
     tls: rustls::ClientConfig,
     /// The shared client, for a probe of one step (no cookie jar needed).
     client: Option<Client>,
+    /// The most bytes of body read.
+    max_body: u64,
+    /// Bound on the whole request (connect, TLS, headers, body).
+    bound: Duration,
     expect: Expect,
     captures: Vec<(String, Capture)>,
 }
@@ -129,6 +133,15 @@ enum Capture {
 }
 
 impl HttpProbe {
+    /// Bound each request of the probe (connect, TLS, headers and body) by `bound`
+    /// (default 30 s): a silent server fails naming its host and the phase.
+    pub fn with_bound(mut self, bound: Duration) -> Self {
+        for step in &mut self.steps {
+            step.bound = bound;
+        }
+        self
+    }
+
     /// A probe named `name` from one or more spec steps, its templates checked against `ctx`.
     pub fn from_spec(name: &str, steps: &[HttpCheck], ctx: &RunContext) -> Result<Self> {
         Self::build(name, steps, ctx, &HttpClients::default())
@@ -248,6 +261,8 @@ impl HttpProbe {
                 insecure: c.insecure,
                 tls,
                 client,
+                bound: staging_core::limits::DEFAULT_REQUEST_TIMEOUT,
+                max_body: c.max_body.unwrap_or(staging_core::limits::DEFAULT_MAX_BODY),
                 expect: Expect {
                     status: c.expect.status,
                     headers: expect_headers,
@@ -318,7 +333,25 @@ impl HttpStep {
             _ => build_client(&self.tls, self.follow_redirects, jar.cloned())?,
         };
         let url = values.render(&self.url)?;
-        let mut request = client.request(self.method.clone(), &url);
+        let host = reqwest::Url::parse(&url)
+            .ok()
+            .map(|u| {
+                format!(
+                    "{}:{}",
+                    u.host_str().unwrap_or_default(),
+                    u.port_or_known_default().unwrap_or_default()
+                )
+            })
+            .unwrap_or_default();
+        let silent = |phase: &str| {
+            format!(
+                "no answer from {host} {phase} within {}",
+                super::fmt_duration(self.bound)
+            )
+        };
+        let mut request = client
+            .request(self.method.clone(), &url)
+            .timeout(self.bound);
         for (name, template) in &self.headers {
             let mut value = HeaderValue::from_str(&values.render(template)?).map_err(|_| {
                 Error::config(format!(
@@ -342,14 +375,39 @@ impl HttpStep {
         let started = Instant::now();
         let response = match request.send().await {
             Ok(r) => r,
+            Err(e) if e.is_timeout() && e.is_connect() => {
+                return Ok(Err(silent("while connecting")));
+            }
+            Err(e) if e.is_timeout() => {
+                return Ok(Err(silent("to the request (no response headers)")));
+            }
             Err(e) => return Ok(Err(error_chain(&e))),
         };
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = match response.bytes().await {
-            Ok(b) => b.to_vec(),
-            Err(e) => return Ok(Err(format!("reading the body failed: {}", error_chain(&e)))),
-        };
+        // Streamed against the cap: an endless or huge body never grows memory past it.
+        let mut response = response;
+        let mut bytes = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(None) => break,
+                Ok(Some(chunk)) => {
+                    if bytes.len() as u64 + chunk.len() as u64 > self.max_body {
+                        return Ok(Err(format!(
+                            "the response body is larger than {} (`max_body` of this probe)",
+                            staging_core::limits::format_size(self.max_body)
+                        )));
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                Err(e) if e.is_timeout() => {
+                    return Ok(Err(silent("finishing the response body")));
+                }
+                Err(e) => {
+                    return Ok(Err(format!("reading the body failed: {}", error_chain(&e))));
+                }
+            }
+        }
         Ok(Ok(Seen {
             status,
             headers,

@@ -20,6 +20,8 @@ pub struct PostgresProbe {
     query: Option<String>,
     expect_rows: Option<Vec<Vec<String>>>,
     round_trip: bool,
+    /// Bound on connecting and on each statement (the URL's `connect_timeout` wins).
+    bound: std::time::Duration,
 }
 
 impl PostgresProbe {
@@ -31,6 +33,7 @@ impl PostgresProbe {
             query: None,
             expect_rows: None,
             round_trip: true,
+            bound: staging_core::limits::DEFAULT_CONNECT_TIMEOUT,
         }
     }
 
@@ -43,6 +46,14 @@ impl PostgresProbe {
     ) -> Self {
         self.query = Some(query.into());
         self.expect_rows = expect_rows;
+        self
+    }
+
+    /// Bound connecting (socket, TLS, startup, authentication) and each statement by
+    /// `bound` (default 10 s; a `connect_timeout` in the URL wins for connecting): a silent
+    /// server fails naming its host and the phase.
+    pub fn with_bound(mut self, bound: std::time::Duration) -> Self {
+        self.bound = bound;
         self
     }
 
@@ -116,7 +127,7 @@ impl PostgresProbe {
         let read: String = client
             .query_one("SELECT token FROM staging_smoke_round_trip", &[])
             .await
-            .and_then(|row| row.try_get(0))
+            .and_then(|row| row.try_get(0).map_err(staging_postgres::QueryError::from))
             .map_err(|e| format!("read back: {}", describe(&e)))?;
         client
             .batch_execute("ROLLBACK")
@@ -170,7 +181,8 @@ impl Probe for PostgresProbe {
     async fn run(&self) -> Result<ProbeOutcome> {
         let started = Instant::now();
         let mut held = vec!["a connection".to_owned()];
-        let client = match staging_postgres::connect(&self.url).await {
+        let limits = staging_postgres::Limits::all(self.bound);
+        let client = match staging_postgres::connect_with(&self.url, limits).await {
             Ok(c) => c,
             Err(e) => {
                 return Ok(ProbeOutcome::fail(

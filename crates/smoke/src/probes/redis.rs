@@ -21,6 +21,8 @@ pub struct RedisProbe {
     url: SecretString,
     maxmemory_policy: Option<String>,
     round_trip: bool,
+    /// Bound on connecting and on each command's answer.
+    bound: Duration,
 }
 
 impl RedisProbe {
@@ -31,6 +33,7 @@ impl RedisProbe {
             url,
             maxmemory_policy: None,
             round_trip: true,
+            bound: staging_core::limits::DEFAULT_CONNECT_TIMEOUT,
         }
     }
 
@@ -43,6 +46,13 @@ impl RedisProbe {
     /// Whether to do the SET/GET/DEL round trip (default true).
     pub fn with_round_trip(mut self, on: bool) -> Self {
         self.round_trip = on;
+        self
+    }
+
+    /// Bound connecting and each command's answer by `bound` (default 10 s): a server that
+    /// accepts and never answers fails naming its address and the phase.
+    pub fn with_bound(mut self, bound: Duration) -> Self {
+        self.bound = bound;
         self
     }
 
@@ -81,9 +91,36 @@ impl Probe for RedisProbe {
                 )));
             }
         };
-        let mut conn = match client.get_multiplexed_async_connection().await {
-            Ok(c) => c,
-            Err(e) => {
+        let addr = client.get_connection_info().addr().to_string();
+        let bound = self.bound;
+        let silent = |phase: &str| {
+            format!(
+                "no answer from {addr} {phase} within {}",
+                super::fmt_duration(bound)
+            )
+        };
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(bound))
+            .set_response_timeout(Some(bound));
+        let connecting = tokio::time::timeout(
+            bound,
+            client.get_multiplexed_async_connection_with_config(&config),
+        );
+        let mut conn = match connecting.await {
+            Ok(Ok(c)) => c,
+            Err(_) => {
+                return fail(
+                    "a connection",
+                    format!("connect failed: {}", silent("while connecting")),
+                );
+            }
+            Ok(Err(e)) if e.is_timeout() => {
+                return fail(
+                    "a connection",
+                    format!("connect failed: {}", silent("while connecting")),
+                );
+            }
+            Ok(Err(e)) => {
                 return fail(
                     "a connection",
                     format!("connect failed: {}", error_chain(&e)),
@@ -95,6 +132,7 @@ impl Probe for RedisProbe {
         match redis::cmd("PING").query_async::<String>(&mut conn).await {
             Ok(p) if p == "PONG" => held.push("PING → PONG".to_owned()),
             Ok(p) => return fail("PING → PONG", format!("PING → {p}")),
+            Err(e) if e.is_timeout() => return fail("PING → PONG", silent("to PING")),
             Err(e) => return fail("PING → PONG", format!("PING failed: {}", error_chain(&e))),
         }
         if let Some(want) = &self.maxmemory_policy {

@@ -1,6 +1,6 @@
 //! The tcp probe: a connect within the probe's timeout.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use staging_core::pipeline::RunContext;
@@ -14,6 +14,7 @@ use super::fmt_duration;
 pub struct TcpProbe {
     name: String,
     address: String,
+    bound: Duration,
 }
 
 impl TcpProbe {
@@ -22,7 +23,15 @@ impl TcpProbe {
         TcpProbe {
             name: name.into(),
             address: address.into(),
+            bound: staging_core::limits::DEFAULT_CONNECT_TIMEOUT,
         }
+    }
+
+    /// Bound the connect (name resolution included) by `bound` (default 10 s): a host that
+    /// drops the SYN fails naming the address and the phase.
+    pub fn with_bound(mut self, bound: Duration) -> Self {
+        self.bound = bound;
+        self
     }
 
     /// A probe from its spec table, the address rendered against `ctx`.
@@ -44,7 +53,20 @@ impl Probe for TcpProbe {
     async fn run(&self) -> Result<ProbeOutcome> {
         let started = Instant::now();
         let expected = format!("a TCP connection to {}", self.address);
-        match tokio::net::TcpStream::connect(&self.address).await {
+        let connecting =
+            tokio::time::timeout(self.bound, tokio::net::TcpStream::connect(&self.address));
+        let Ok(connected) = connecting.await else {
+            return Ok(ProbeOutcome::fail(
+                expected,
+                format!(
+                    "no answer from {} while connecting (name resolution and TCP) within {}",
+                    self.address,
+                    fmt_duration(self.bound)
+                ),
+                started.elapsed(),
+            ));
+        };
+        match connected {
             Ok(stream) => {
                 let peer = stream
                     .peer_addr()

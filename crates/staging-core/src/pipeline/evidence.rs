@@ -7,7 +7,7 @@
 //! recorded by either is the same record. Core keeps no store trait: listing, filtering and
 //! the promotion gate are that crate's vocabulary, not the pipeline's.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -168,21 +168,47 @@ impl Step for EvidenceStep {
 
     async fn run(&self, ctx: &mut RunContext) -> Result<StepReport> {
         let evidence = Evidence::from_context(ctx);
-        let file = evidence_dir(ctx).join(evidence.relative_path());
-        if let Some(dir) = file.parent() {
-            tokio::fs::create_dir_all(dir)
-                .await
-                .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
-        }
+        let root = evidence_dir(ctx);
         let body = evidence.to_json_redacted(&ctx.redactor)?;
-        tokio::fs::write(&file, body)
+        let relative = evidence.relative_path();
+        let written = tokio::task::spawn_blocking(move || write_record(&root, &relative, &body))
             .await
-            .map_err(|e| Error::io(format!("cannot write {}", file.display()), e))?;
+            .map_err(|e| Error::failed(format!("evidence writer stopped: {e}")))??;
         Ok(StepReport::passed(
             Self::NAME,
-            format!("recorded {}", file.display()),
+            format!("recorded {}", written.display()),
         ))
     }
+}
+
+/// Write one record's `body` under `root` at `relative` (from [`Evidence::relative_path`]),
+/// whole or not at all (see [`crate::files::write_new`]); two runs of one commit in the same
+/// millisecond get `-2`, `-3`..., and no writer ever replaces another's record. Returns the
+/// path written. Blocks: call it from `spawn_blocking`.
+pub fn write_record(root: &Path, relative: &Path, body: &str) -> Result<PathBuf> {
+    let first = root.join(relative);
+    let dir = first.parent().map(Path::to_path_buf).unwrap_or_default();
+    let stem = first
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+    for n in 1..1000 {
+        let path = if n == 1 {
+            first.clone()
+        } else {
+            dir.join(format!("{stem}-{n}.json"))
+        };
+        match crate::files::write_new(&path, body.as_bytes()) {
+            Ok(()) => return Ok(path),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io(format!("cannot write {}", path.display()), e)),
+        }
+    }
+    Err(Error::Conflict {
+        message: format!("too many evidence files named {stem} in {}", dir.display()),
+    })
 }
 
 /// `s` reduced to `[A-Za-z0-9_-]`, every other character replaced by `_`: safe as one

@@ -23,7 +23,7 @@ use crate::provider::{DynProvider, ServiceHandle};
 use crate::redact::Redactor;
 use crate::spec::{LoadedSpec, Template};
 
-pub use evidence::{Evidence, EvidenceRef, EvidenceStep, evidence_dir};
+pub use evidence::{Evidence, EvidenceRef, EvidenceStep, evidence_dir, write_record};
 pub use steps::{
     ACCESS_TIMEOUT, DeployStep, IsolationStep, LocateStep, ValidateStep, VerifyCommitStep,
     WaitStep, check_access, commits_match, is_full_commit_id,

@@ -121,6 +121,11 @@ pub struct HttpCheck {
     /// What the response must satisfy.
     #[serde(default)]
     pub expect: HttpExpect,
+    /// The most bytes of response body the probe reads (default 1 MiB,
+    /// `staging_core::limits::DEFAULT_MAX_BODY`). The body is read as it streams in; one
+    /// larger fails the probe with "larger than ..." and nothing past the cap is kept.
+    #[serde(default)]
+    pub max_body: Option<u64>,
     /// Values to capture from the response for later steps, by name: `"$.token"` (JSONPath),
     /// `"header:location"`, `"cookie:session"`.
     #[serde(default)]

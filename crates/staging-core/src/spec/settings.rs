@@ -492,6 +492,80 @@ mod tests {
         assert_eq!(did_you_mean(m).as_deref(), Some("port_env"));
     }
 
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Svc {
+        name: String,
+        #[serde(default)]
+        size: Option<u32>,
+        #[serde(default)]
+        check: Option<Check>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Check {
+        path: String,
+        #[serde(default)]
+        every: Option<u32>,
+    }
+
+    fn load(text: &str) -> LoadedSpec {
+        LoadedSpec::parse(
+            "staging.toml",
+            text.to_owned(),
+            crate::spec::LoadOptions::new(&["p"]),
+        )
+        .unwrap()
+    }
+
+    const TWO: &str = "[project]\nname = \"x\"\n[environments.staging]\nprovider = \"p\"\n[environments.production]\nprovider = \"p\"\n";
+
+    #[test]
+    fn overrides_merge_key_by_key_and_tables_recursively() {
+        let spec = load(&format!(
+            "{TWO}[services.web.settings]\nname = \"web\"\nsize = 1\ncheck = {{ path = \"/up\", every = 5 }}\n[services.web.overrides.staging]\nname = \"web-staging\"\ncheck = {{ every = 9 }}\n"
+        ));
+        let s = spec.service_settings::<Svc>("web", "staging").unwrap();
+        assert_eq!(s.value.name, "web-staging");
+        assert_eq!(s.value.size, Some(1));
+        let check = s.value.check.as_ref().unwrap();
+        assert_eq!((check.path.as_str(), check.every), ("/up", Some(9)));
+        // Each key's place is where its merged value was written.
+        assert_eq!(s.location_of("name"), "staging.toml:12:8");
+        assert_eq!(s.location_of("size"), "staging.toml:9:8");
+        let p = spec.service_settings::<Svc>("web", "production").unwrap();
+        assert_eq!(p.value.name, "web");
+    }
+
+    #[test]
+    fn a_typo_in_a_nested_override_table_is_reported_where_it_is_written() {
+        let spec = load(&format!(
+            "{TWO}[services.web.settings]\nname = \"web\"\ncheck = {{ path = \"/up\" }}\n[services.web.overrides.staging]\ncheck = {{ evry = 9 }}\n"
+        ));
+        let err = spec
+            .service_settings::<Svc>("web", "staging")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("staging.toml:11:11: ") && err.contains("did you mean `every`?"),
+            "{err}"
+        );
+        // Production has no such override: its merged table is fine.
+        spec.service_settings::<Svc>("web", "production").unwrap();
+    }
+
+    #[test]
+    fn a_missing_field_is_reported_at_the_table() {
+        let spec = load(&format!("{TWO}[services.web.settings]\nsize = 1\n"));
+        let err = spec
+            .service_settings::<Svc>("web", "staging")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing field `name`"), "{err}");
+        assert!(err.starts_with("staging.toml:"), "{err}");
+    }
+
     #[test]
     fn an_unrelated_name_gets_no_suggestion() {
         let m = "unknown field `colour`, expected one of `service_id`, `service_name`";
