@@ -695,7 +695,6 @@ fn report_paths_are_checked_before_the_run_starts() {
     let d = dir.path();
     std::fs::write(d.join("a-file"), "").unwrap();
     for option in ["--junit", "--html", "--summary"] {
-        let started = std::time::Instant::now();
         let out = staging_in(
             d,
             &[
@@ -715,7 +714,6 @@ fn report_paths_are_checked_before_the_run_starts() {
             text(&out.stderr)
         );
         assert!(text(&out.stderr).contains(option), "{}", text(&out.stderr));
-        assert!(started.elapsed() < std::time::Duration::from_secs(20));
     }
     assert!(
         !d.join(".staging").exists(),
