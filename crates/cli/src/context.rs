@@ -2,6 +2,7 @@
 //! commit, and the pipeline of `up`.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use staging_core::isolation::{EnvValues, Writes};
@@ -32,14 +33,37 @@ pub(crate) fn connect_provider_secret_stores() {
     }));
 }
 
-/// Load and check the spec named by `-f`.
+/// Load and check the spec named by `-f`, else the one [`discover_spec`] finds.
 pub(crate) fn load_spec(global: &Global) -> Result<Arc<LoadedSpec>> {
+    let path = match &global.file {
+        Some(path) => path.clone(),
+        None => {
+            let cwd = std::env::current_dir()
+                .map_err(|e| Error::io("cannot read the current directory", e))?;
+            discover_spec(&cwd)?
+        }
+    };
+    tracing::info!(spec = %path.display(), "loading the spec");
     let registry = registry();
     let names = registry.names();
-    Ok(Arc::new(LoadedSpec::load(
-        &global.file,
-        LoadOptions::new(&names),
-    )?))
+    Ok(Arc::new(LoadedSpec::load(&path, LoadOptions::new(&names))?))
+}
+
+/// `staging.toml` in `dir` or the nearest parent directory that has one, the way cargo
+/// finds `Cargo.toml` and git finds `.git`; a usage error (exit 2) naming where it looked
+/// when none has.
+pub(crate) fn discover_spec(dir: &Path) -> Result<PathBuf> {
+    let file = staging_core::spec::DEFAULT_FILE;
+    for ancestor in dir.ancestors() {
+        let candidate = ancestor.join(file);
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    Err(Error::config(format!(
+        "no {file} in {} or any parent directory; pass -f PATH (or set STAGING_FILE)",
+        dir.display()
+    )))
 }
 
 /// The environment named by `--env`, or the obvious one.
@@ -161,8 +185,7 @@ pub(crate) fn run_context(
     commit: String,
 ) -> Result<RunContext> {
     let mut ctx = RunContext::new(spec, env, commit)?;
-    ctx.progress =
-        crate::progress::for_output(crate::output::Output::new(global.json, global.no_color));
+    ctx.progress = crate::progress::for_output(global.output());
     Ok(ctx)
 }
 

@@ -7,16 +7,18 @@
 
 mod commands;
 mod context;
+mod help;
 mod logging;
 mod output;
 mod progress;
+mod reports;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::output::Output;
+use crate::output::{ColorChoice, Output};
 
 const AFTER_HELP: &str = "\
 Exit codes:
@@ -42,27 +44,51 @@ struct Cli {
 /// Options every command takes.
 #[derive(Debug, Args, Clone)]
 pub(crate) struct Global {
-    /// The spec file.
-    #[arg(short = 'f', long = "file", global = true, default_value = staging_core::spec::DEFAULT_FILE, env = "STAGING_FILE")]
-    pub(crate) file: PathBuf,
+    /// The spec file (default: `staging.toml` in the current directory or the nearest
+    /// parent directory that has one).
+    #[arg(short = 'f', long = "file", global = true, env = "STAGING_FILE")]
+    pub(crate) file: Option<PathBuf>,
     /// The environment to act on (default: the first that promotes to another, else the only one).
     #[arg(short = 'e', long = "env", global = true, env = "STAGING_ENV")]
     pub(crate) env: Option<String>,
     /// Print one JSON document on stdout instead of the human report.
     #[arg(long, global = true)]
     pub(crate) json: bool,
-    /// No colour (also when NO_COLOR is set or stdout is not a terminal).
+    /// When to colour output and logs: auto (when the stream is a terminal and NO_COLOR is
+    /// unset, or CLICOLOR_FORCE is set), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub(crate) color: ColorChoice,
+    /// No colour: the same as `--color never`.
     #[arg(long, global = true)]
     pub(crate) no_color: bool,
-    /// More log output on stderr (-v info, -vv debug).
+    /// More log output on stderr: -v what the tool does (each step's decisions, each
+    /// provider call), -vv detail, -vvv everything, libraries included. RUST_LOG wins
+    /// (targets are crate names: RUST_LOG=staging_provider_render=debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
 }
 
+impl Global {
+    /// `--color`, with `--no-color` meaning `never`.
+    pub(crate) fn color_choice(&self) -> ColorChoice {
+        if self.no_color {
+            ColorChoice::Never
+        } else {
+            self.color
+        }
+    }
+
+    /// How this invocation prints.
+    pub(crate) fn output(&self) -> Output {
+        Output::new(self.json, self.color_choice())
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Check the spec: syntax, keys, types, variables, providers and their settings.
-    Validate,
+    /// Check the spec: syntax, keys, types, variables, providers and their settings (with
+    /// --online, also that each provider accepts its credentials).
+    Validate(commands::validate::ValidateArgs),
     /// Print the JSON Schema of the spec format with every provider's settings (what
     /// `docs/staging.schema.json` holds), for editors. Reads no spec.
     Schema,
@@ -108,41 +134,119 @@ enum Command {
     /// Secrets: check the rules, compare environments, push to the provider, rotate.
     #[command(subcommand)]
     Secrets(commands::secrets::SecretsCmd),
+    /// Print a shell completion script on stdout.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page staging(1) (roff) on stdout.
+    Man,
+}
+
+/// The whole command line, examples under each subcommand's `--help`.
+pub(crate) fn cli_command() -> clap::Command {
+    help::with_examples(Cli::command())
+}
+
+/// The subcommand path of a parsed command line: `up`, `evidence list`.
+fn command_path(matches: &clap::ArgMatches) -> String {
+    let mut path = vec![];
+    let mut m = matches;
+    while let Some((name, sub)) = m.subcommand() {
+        path.push(name.to_owned());
+        m = sub;
+    }
+    path.join(" ")
+}
+
+/// A command line clap refused: with `--json` (before any `--`), the envelope on stdout
+/// with an `error` of kind `usage`, exit 2; otherwise clap's own message. `--help` and
+/// `--version` print as usual.
+fn usage_error(e: clap::Error) -> ExitCode {
+    if !e.use_stderr() {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let before_dashes = || args.iter().take_while(|a| *a != "--");
+    if before_dashes().any(|a| a == "--json") {
+        let subcommands: Vec<String> = cli_command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_owned())
+            .collect();
+        let command = before_dashes()
+            .find(|a| subcommands.contains(a))
+            .cloned()
+            .unwrap_or_default();
+        output::set_command(&command);
+        let message = e.render().to_string();
+        output::set_error(output::error_value("usage", message.trim_end(), None));
+        output::emit(2);
+    } else {
+        let _ = e.print();
+    }
+    ExitCode::from(2)
+}
+
+/// A generated file (completions, man page) on stdout; with `--json`, inside the envelope
+/// as `text`.
+fn generated(
+    out: Output,
+    write: impl FnOnce(&mut dyn std::io::Write) -> staging_core::Result<()>,
+) -> staging_core::Result<u8> {
+    if out.json {
+        let mut buf = Vec::new();
+        write(&mut buf)?;
+        out.json(&serde_json::json!({ "text": String::from_utf8_lossy(&buf) }));
+    } else {
+        write(&mut std::io::stdout().lock())?;
+    }
+    Ok(0)
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
-            return ExitCode::from(code);
+    let cli = match cli_command()
+        .try_get_matches()
+        .and_then(|m| Ok((Cli::from_arg_matches(&m)?, command_path(&m))))
+    {
+        Ok((cli, path)) => {
+            output::set_command(&path);
+            cli
         }
+        Err(e) => return usage_error(e),
     };
     // One crypto provider for every TLS client in the process.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    logging::init(cli.global.verbose);
+    logging::init(cli.global.verbose, cli.global.color_choice());
     context::connect_provider_secret_stores();
-    let out = Output::new(cli.global.json, cli.global.no_color);
+    let out = cli.global.output();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            out.note(&format!("error: cannot start the async runtime: {e}"));
-            return ExitCode::from(3);
+            let e = staging_core::Error::io("cannot start the async runtime", e);
+            let code = commands::report_error(&e, out);
+            output::emit(code);
+            return ExitCode::from(code);
         }
     };
     let code = runtime.block_on(async {
         let result = match cli.command {
-            Command::Validate => commands::validate::run(&cli.global, out).await,
+            Command::Validate(args) => commands::validate::run(&cli.global, &args, out).await,
             Command::Schema => {
                 let schema = context::registry().json_schema();
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&schema).unwrap_or_default()
-                );
+                if out.json {
+                    // Inside the envelope like every other command's result.
+                    out.json(&serde_json::json!({ "schema": schema }));
+                } else {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&schema).unwrap_or_default()
+                    );
+                }
                 Ok(0)
             }
             Command::Plan(args) => commands::plan::run(&cli.global, &args, out).await,
@@ -158,12 +262,19 @@ fn main() -> ExitCode {
             Command::Migrate(cmd) => commands::migrate::run(&cli.global, &cmd, out).await,
             Command::Import(args) => commands::import::run(&args, out).await,
             Command::Secrets(cmd) => commands::secrets::run(&cli.global, &cmd, out).await,
+            Command::Completions { shell } => {
+                generated(out, |w| help::completions(cli_command(), shell, w))
+            }
+            Command::Man => generated(out, |w| help::man(cli_command(), w)),
         };
         match result {
             Ok(code) => code,
             Err(e) => commands::report_error(&e, out),
         }
     });
+    if out.json {
+        output::emit(code);
+    }
     // Child processes of the local provider are stopped when their provider is dropped,
     // which happened inside the command; don't wait for stray background tasks.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));

@@ -1,11 +1,48 @@
 //! Everything the CLI prints goes through here: redacted, coloured only when wanted, JSON
 //! as one document on stdout.
+//!
+//! With `--json` every command, whether it succeeds or fails (usage errors included),
+//! prints exactly one document, the envelope described by `docs/json-output.schema.json`:
+//! `{ "ok", "command", "version", ...the command's fields..., "error" }`. Commands hand
+//! their fields to [`Output::json`]; the envelope is written once, by [`emit`], when the
+//! exit code is known (`ok` is `exit code == 0`), so no command can forget a field.
 
 use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
 
 use serde::Serialize;
-use staging_core::Redactor;
+use serde_json::{Map, Value};
 use staging_core::pipeline::{RunReport, StepReport, StepStatus};
+use staging_core::{Error, Redactor};
+
+/// When to colour: `--color`, `--no-color`, `NO_COLOR`, `CLICOLOR_FORCE`, and whether the
+/// stream is a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub(crate) enum ColorChoice {
+    /// Colour when the stream is a terminal (and neither `NO_COLOR` nor `--no-color` says
+    /// otherwise), or when `CLICOLOR_FORCE` is set to anything but `0`.
+    #[default]
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour a stream that is (`is_terminal`) or is not a terminal. An explicit
+    /// `--color always|never` wins; then `NO_COLOR`, then `CLICOLOR_FORCE`, then the terminal.
+    pub(crate) fn enabled(self, is_terminal: bool) -> bool {
+        let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0");
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto if set("NO_COLOR") => false,
+            ColorChoice::Auto if set("CLICOLOR_FORCE") => true,
+            ColorChoice::Auto => is_terminal,
+        }
+    }
+}
 
 /// How to print.
 #[derive(Debug, Clone, Copy)]
@@ -14,11 +51,105 @@ pub(crate) struct Output {
     pub(crate) color: bool,
 }
 
+/// The command's own fields, waiting for the exit code; and whether the envelope is out.
+#[derive(Debug, Default)]
+struct Pending {
+    command: String,
+    fields: Map<String, Value>,
+    error: Option<Value>,
+    emitted: bool,
+}
+
+static PENDING: Mutex<Option<Pending>> = Mutex::new(None);
+
+fn pending<T>(f: impl FnOnce(&mut Pending) -> T) -> T {
+    let mut guard = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+    f(guard.get_or_insert_with(Pending::default))
+}
+
+/// Name the command the envelope is of (`up`, `evidence list`), once it is parsed.
+pub(crate) fn set_command(command: &str) {
+    pending(|p| p.command = command.to_owned());
+}
+
+/// The `error` member of the envelope: `kind` (an [`Error`] kind in snake case, or
+/// `usage` for a command line clap refused), `message`, and `location` (`file:line:col`,
+/// or null).
+pub(crate) fn error_value(kind: &str, message: &str, location: Option<&str>) -> Value {
+    serde_json::json!({ "kind": kind, "message": message, "location": location })
+}
+
+/// The envelope of an [`Error`].
+pub(crate) fn error_of(e: &Error) -> Value {
+    let location = match e {
+        Error::ConfigInvalid { location, .. } => location.as_deref(),
+        _ => None,
+    };
+    error_value(e.kind(), &e.to_string(), location)
+}
+
+/// Record the error of a failed command for the envelope.
+pub(crate) fn set_error(error: Value) {
+    pending(|p| p.error = Some(error));
+}
+
+/// Print the envelope on stdout, redacted, unless it is already out: `ok` is
+/// `code == 0`. Called by `main` once the command returned, and earlier by a command that
+/// keeps running after its result is known (`up --keep-running`). A second call does
+/// nothing, so stdout always holds exactly one document.
+pub(crate) fn emit(code: u8) {
+    let document = pending(|p| {
+        if p.emitted {
+            return None;
+        }
+        p.emitted = true;
+        Some(envelope(&p.command, code, &p.fields, p.error.as_ref()))
+    });
+    if let Some(document) = document {
+        let text = serde_json::to_string_pretty(&document)
+            .unwrap_or_else(|e| format!("{{\"ok\": false, \"error\": \"{e}\"}}"));
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", Redactor::global().redact(&text));
+    }
+}
+
+/// The envelope itself: `ok`, `command`, `version` first, then the command's fields, then
+/// `error` (null on success). A failed command without a recorded error gets one naming
+/// its exit code, so `error` is an object exactly when `ok` is false.
+fn envelope(command: &str, code: u8, fields: &Map<String, Value>, error: Option<&Value>) -> Value {
+    let mut doc = Map::new();
+    doc.insert("ok".into(), Value::Bool(code == 0));
+    doc.insert("command".into(), Value::String(command.to_owned()));
+    doc.insert(
+        "version".into(),
+        Value::String(env!("CARGO_PKG_VERSION").to_owned()),
+    );
+    for (k, v) in fields {
+        if !matches!(k.as_str(), "ok" | "command" | "version" | "error") {
+            doc.insert(k.clone(), v.clone());
+        }
+    }
+    let error = match (code, error) {
+        (0, _) => Value::Null,
+        (_, Some(e)) => e.clone(),
+        (code, None) => error_value(
+            match code {
+                1 => "failed",
+                2 => "usage",
+                130 => "interrupted",
+                _ => "cannot_proceed",
+            },
+            &format!("`staging {command}` exited with code {code}; see the fields above"),
+            None,
+        ),
+    };
+    doc.insert("error".into(), error);
+    Value::Object(doc)
+}
+
 impl Output {
-    pub(crate) fn new(json: bool, no_color: bool) -> Self {
-        let color = !no_color
-            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            && std::io::stdout().is_terminal();
+    pub(crate) fn new(json: bool, color: ColorChoice) -> Self {
+        let color = color.enabled(std::io::stdout().is_terminal());
         Output { json, color }
     }
 
@@ -34,11 +165,28 @@ impl Output {
         let _ = writeln!(err, "{}", Redactor::global().redact(text));
     }
 
-    /// Print one JSON document on stdout, redacted.
+    /// The command's fields for the JSON envelope (an object's members; anything else
+    /// becomes `result`). Printed by [`emit`] once the exit code is known.
     pub(crate) fn json<T: Serialize>(&self, value: &T) {
-        let text = serde_json::to_string_pretty(value)
-            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
-        self.line(&text);
+        let fields = match serde_json::to_value(value) {
+            Ok(Value::Object(map)) => map,
+            Ok(other) => Map::from_iter([("result".to_owned(), other)]),
+            Err(e) => Map::from_iter([(
+                "result".to_owned(),
+                Value::String(format!("cannot serialize the result: {e}")),
+            )]),
+        };
+        pending(|p| p.fields.extend(fields));
+    }
+
+    /// A failure that is not an [`Error`] value (nothing running to probe, a refused
+    /// promotion): said on stderr, or recorded as the envelope's `error`.
+    pub(crate) fn fail(&self, kind: &str, message: &str) {
+        if self.json {
+            set_error(error_value(kind, message, None));
+        } else {
+            self.note(&format!("error: {message}"));
+        }
     }
 
     pub(crate) fn paint(&self, code: &str, text: &str) -> String {
@@ -92,6 +240,24 @@ impl Output {
         }
     }
 
+    /// A run's report as the envelope's fields; a failed run's `error` names its first
+    /// failed step.
+    pub(crate) fn run_json(&self, report: &RunReport) {
+        self.json(report);
+        if let Some(step) = report
+            .steps
+            .iter()
+            .find(|s| matches!(s.status, StepStatus::Failed | StepStatus::Error))
+        {
+            let kind = match step.status {
+                StepStatus::Error => "cannot_proceed",
+                _ => "failed",
+            };
+            let first = step.summary.lines().next().unwrap_or_default();
+            set_error(error_value(kind, &format!("{}: {first}", step.step), None));
+        }
+    }
+
     /// The first line of a run, before its steps stream in (human output only).
     pub(crate) fn run_header(&self, project: &str, environment: &str, commit: &str) {
         if !self.json {
@@ -107,7 +273,8 @@ impl Output {
     /// ended) the verdict.
     pub(crate) fn run(&self, report: &RunReport) {
         if self.json {
-            self.json(report);
+            self.run_json(report);
+            emit(report.exit_code());
             return;
         }
         let verdict = if report.ok {

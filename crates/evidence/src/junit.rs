@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
-use staging_core::pipeline::{RunReport, StepReport, StepStatus};
+use staging_core::pipeline::{Finding, RunReport, StepReport, StepStatus};
 use staging_core::{Error, Redactor, Result};
 
 use crate::gate::{GateDecision, GateRequest};
@@ -50,6 +50,7 @@ impl Junit {
         ]);
         let total: u64 = run.steps.iter().map(|s| s.duration_ms).sum();
         suite.set_time(Duration::from_millis(total));
+        stamp(&mut suite, &run.started_at);
         let classname = format!("staging.{}", run.environment);
         for step in &run.steps {
             suite.add_test_cases(self.cases(&classname, step));
@@ -96,8 +97,16 @@ impl Junit {
                     s.set_message(self.r(&f.message));
                     s
                 } else {
-                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                    s.set_message(self.r(&f.message));
+                    // A finding that could not be checked at all is an error, one that
+                    // was checked and did not hold a failure; the message says what was
+                    // expected and observed, as `smoke --junit` does.
+                    let kind = if f.errored {
+                        NonSuccessKind::Error
+                    } else {
+                        NonSuccessKind::Failure
+                    };
+                    let mut s = TestCaseStatus::non_success(kind);
+                    s.set_message(self.r(&failure_message(f)));
                     s.set_type(step.step.clone());
                     let mut description = self.r(&f.message);
                     if let Some(e) = &f.expected {
@@ -111,9 +120,9 @@ impl Junit {
                 };
                 let mut case = TestCase::new(self.r(&format!("{}: {}", step.step, f.name)), status);
                 case.set_classname(classname.clone());
-                if let Some(ms) = f.duration_ms {
-                    case.set_time(Duration::from_millis(ms));
-                }
+                // Every testcase has a time: a finding that was not timed on its own
+                // (a variable checked, a skipped probe) took no measurable time of its own.
+                case.set_time(Duration::from_millis(f.duration_ms.unwrap_or(0)));
                 if f.ok {
                     case.set_system_out(self.r(&f.message));
                 }
@@ -146,20 +155,49 @@ impl Junit {
             ),
             status,
         );
-        case.set_classname("staging.promote.gate");
+        case.set_classname("staging.promote.gate")
+            .set_time(Duration::ZERO);
         if let GateDecision::Allowed { evidence } = decision {
             case.set_system_out(format!("allowed by evidence {}", evidence.id));
         }
         suite.add_test_case(case);
+        suite.set_time(Duration::ZERO);
+        stamp(
+            &mut suite,
+            &humantime::format_rfc3339_millis(request.now).to_string(),
+        );
         self.report.add_test_suite(suite);
         self
     }
 
-    /// The XML.
+    /// The XML, valid against the Jenkins xUnit `junit-10.xsd` (see
+    /// [`staging_core::junit`]), every text redacted.
     pub fn to_xml(&self) -> Result<String> {
-        self.report
+        let xml = self
+            .report
             .to_string()
-            .map_err(|e| Error::failed(format!("cannot write JUnit XML: {e}")))
+            .map_err(|e| Error::failed(format!("cannot write JUnit XML: {e}")))?;
+        Ok(self.r(&staging_core::junit::junit10(&xml)))
+    }
+}
+
+/// `timestamp` and `hostname` on a suite, as `junit-10.xsd` has them (the schema allows
+/// neither on `<testsuites>` nor on `<testcase>`).
+fn stamp(suite: &mut TestSuite, timestamp: &str) {
+    suite
+        .extra
+        .insert("timestamp".into(), timestamp.to_owned().into());
+    suite
+        .extra
+        .insert("hostname".into(), staging_core::junit::hostname().into());
+}
+
+/// What a failed finding says in `<failure message>`: its message, then what was expected
+/// and observed when it knows (`http probe failed: expected status 200; observed status 500`).
+fn failure_message(f: &Finding) -> String {
+    match (&f.expected, &f.observed) {
+        (Some(e), Some(o)) => format!("{}: expected {e}; observed {o}", f.message),
+        _ => f.message.clone(),
     }
 }
 

@@ -17,7 +17,8 @@
 //!   [`PlatformRulesStep`] fails `up` before the deploy when a `same_as` / `differs_from`
 //!   rule is broken against another environment's platform.
 //! - [`doctor`]: each failure of a run with its likely cause and remedy.
-//! - [`Junit`]: JUnit XML of whole runs for CI.
+//! - [`Junit`]: JUnit XML of whole runs for CI (valid against `junit-10.xsd`); [`html`], a
+//!   self-contained page of a run; [`markdown_summary`] and [`github_outputs`] for CI.
 //!
 //! ## Why it is shaped so
 //!
@@ -46,6 +47,7 @@ mod open;
 mod platform;
 mod postgres;
 mod store;
+mod views;
 
 pub use dir::DirStore;
 pub use doctor::{Diagnosed, Diagnosis, diagnose_evidence, diagnose_report};
@@ -67,3 +69,4 @@ pub use store::{
     DynEvidenceStore, EvidenceFilter, EvidenceStore, EvidenceSummary, Listing, StoredEvidence,
     Unreadable, latest,
 };
+pub use views::{RunView, github_outputs, html, markdown_summary};

@@ -50,6 +50,9 @@ pub async fn open_store(spec: &LoadedSpec) -> Result<DynEvidenceStore> {
 pub struct RecordEvidence {
     store: DynEvidenceStore,
     promoted_from: Option<EvidenceRef>,
+    /// The id of the last record, shared by clones so the caller keeps a clone and reads
+    /// it after the pipeline ran (for reports and CI outputs).
+    recorded: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl RecordEvidence {
@@ -58,6 +61,7 @@ impl RecordEvidence {
         RecordEvidence {
             store,
             promoted_from: None,
+            recorded: Default::default(),
         }
     }
 
@@ -66,6 +70,14 @@ impl RecordEvidence {
     pub fn promoted_from(mut self, source: EvidenceRef) -> Self {
         self.promoted_from = Some(source);
         self
+    }
+
+    /// The id of the record this step (or a clone of it) wrote last, if it ran.
+    pub fn recorded_id(&self) -> Option<String> {
+        self.recorded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -81,6 +93,7 @@ impl Step for RecordEvidence {
             evidence = evidence.with_promoted_from(source.clone());
         }
         let id = self.store.record(&evidence).await?;
+        *self.recorded.lock().unwrap_or_else(|e| e.into_inner()) = Some(id.clone());
         let allowed_by = self
             .promoted_from
             .as_ref()

@@ -73,8 +73,15 @@ fn environment_table(t: Option<&toml::Value>, at: &str) -> Result<BTreeMap<Strin
 /// `production`); `[context.deploy-preview]` becomes a `preview` environment. Every
 /// `environment` variable becomes a `[vars]` entry with the value each environment's builds
 /// see, in Netlify's order: the branch's, then `branch-deploy`'s, then `[build.environment]`.
-/// The site's name is read from `${NETLIFY_SITE_NAME}` until it is written in.
+/// Without a branch context, `[context.deploy-preview]` is the staging environment. The
+/// site's name is `${NETLIFY_SITE_NAME:-<project>}` (the variable, else the project's
+/// name) until it is written in, so the skeleton validates as generated.
 pub fn import_netlify_toml(text: &str) -> Result<String> {
+    import_netlify_toml_as(text, "netlify-site")
+}
+
+/// [`import_netlify_toml`], naming the project `name` (the site's directory, say).
+pub fn import_netlify_toml_as(text: &str, name: &str) -> Result<String> {
     let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         Error::config(format!(
             "netlify.toml is not valid TOML: {}",
@@ -134,13 +141,24 @@ pub fn import_netlify_toml(text: &str) -> Result<String> {
         ));
     }
     if contexts.contains_key("deploy-preview") {
+        // Deploy previews are the closest thing to staging when no branch deploys are set.
+        let has_branch_staging = envs.iter().any(|(n, _, _)| n == "staging");
         envs.push((
-            "preview".into(),
+            if has_branch_staging {
+                "preview".into()
+            } else {
+                "staging".into()
+            },
             "deploy-preview".into(),
             overlay(&[&base, &preview]),
         ));
     }
     let has_staging = envs.iter().any(|(n, _, _)| n == "staging");
+    let site_default: String = name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
 
     let mut out = String::new();
     out.push_str("# Imported from netlify.toml by `staging import`: review before use.\n");
@@ -150,7 +168,7 @@ pub fn import_netlify_toml(text: &str) -> Result<String> {
     {
         out.push_str(&format!("# Netlify builds with: {cmd}\n"));
     }
-    out.push_str("\n[project]\nname = \"netlify-site\"\n");
+    out.push_str(&format!("\n[project]\nname = {}\n", lit(name)));
     for (name, context, _) in &envs {
         out.push_str(&format!(
             "\n[environments.{}]\nprovider = \"netlify\"\n",
@@ -163,8 +181,9 @@ pub fn import_netlify_toml(text: &str) -> Result<String> {
             out.push_str("promotes_to = \"production\"\n");
         }
         out.push_str(&format!(
-            "[environments.{}.settings]\nsite_name = \"${{NETLIFY_SITE_NAME}}\"\ncontext = {}\n",
+            "[environments.{}.settings]\n# fill in the Netlify site's name (or set NETLIFY_SITE_NAME)\nsite_name = {}\ncontext = {}\n",
             key(name),
+            lit(&format!("${{NETLIFY_SITE_NAME:-{name}}}", name = site_default)),
             lit(context)
         ));
     }

@@ -27,6 +27,6 @@ pub use client::DEFAULT_API_URL;
 pub use context::DeployContext;
 pub use env::NetlifyEnvStore;
 pub use factory::{NetlifyFactory, NetlifySettings};
-pub use import::import_netlify_toml;
+pub use import::{import_netlify_toml, import_netlify_toml_as};
 pub use limit::RateLimits;
 pub use provider::{NetlifyBuilder, NetlifyProvider, SiteRef, SiteTarget};

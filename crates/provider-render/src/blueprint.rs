@@ -70,6 +70,8 @@ struct BpGroup {
 struct BpEnvVar {
     key: Option<String>,
     value: Option<serde_json::Value>,
+    /// The value in preview environments (Render's `previewValue`): staging's.
+    preview_value: Option<serde_json::Value>,
     generate_value: Option<bool>,
     sync: Option<bool>,
     from_database: Option<BpFrom>,
@@ -89,12 +91,40 @@ struct BpFrom {
 /// Where a variable's value comes from, as far as the skeleton cares.
 #[derive(Debug, Clone, PartialEq)]
 enum Origin {
-    Plain(String),
+    /// A literal: production's value, and the preview (staging) value when one is given.
+    Plain {
+        production: String,
+        preview: Option<String>,
+    },
     Generated,
     Secret,
+    /// A Render Postgres connection string.
     Postgres(String),
+    /// Another property of a Render Postgres (`host`, `port`, `user`...): not a URL.
+    PostgresPart(String, String),
     KeyValue(String),
     OtherService(String),
+}
+
+/// Names that say a value is a credential: never copied from production into staging.
+const SECRET_WORDS: &[&str] = &[
+    "KEY",
+    "SECRET",
+    "TOKEN",
+    "PASSWORD",
+    "PASSWD",
+    "PRIVATE",
+    "CREDENTIAL",
+    "DSN",
+    "AUTH",
+    "SALT",
+    "SIGNING",
+];
+
+fn looks_secret(key: &str, value: &str) -> bool {
+    let upper = key.to_ascii_uppercase();
+    SECRET_WORDS.iter().any(|w| upper.contains(w))
+        || url::Url::parse(value).is_ok_and(|u| u.password().is_some())
 }
 
 #[derive(Debug)]
@@ -118,6 +148,18 @@ const KEY_VALUE: &[&str] = &["keyvalue", "redis"];
 /// assert!(toml.contains("health_path = \"/up\""));
 /// ```
 pub fn import_blueprint(yaml: &str) -> Result<String> {
+    import_blueprint_as(yaml, "app")
+}
+
+/// [`import_blueprint`], naming the project `default_name` (the directory the Blueprint is
+/// in, say) when the Blueprint names none in `projects:`.
+///
+/// The skeleton validates as generated: each environment deploys its own services
+/// (`<name>-staging` on staging), every secret has a source, no `${VAR}` is left
+/// undefined, a value Render gives production only (a plain `value` of a credential) is
+/// never staging's (staging takes `previewValue`, or a source to fill in), and only a
+/// database's connection string is taken as its URL.
+pub fn import_blueprint_as(yaml: &str, default_name: &str) -> Result<String> {
     let mut bp: Blueprint = serde_saphyr::from_str(yaml)
         .map_err(|e| Error::config(format!("render.yaml is not a valid Blueprint: {e}")))?;
     // Blueprints with `projects:` nest resources per environment; the resources of every
@@ -173,8 +215,8 @@ pub fn import_blueprint(yaml: &str) -> Result<String> {
     }
 
     let name = project_name
-        .or_else(|| services.first().map(|s| s.name.clone()))
-        .unwrap_or_else(|| "app".to_owned());
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| default_name.to_owned());
     let mut out = String::new();
     let w = &mut out;
     let _ = writeln!(
@@ -230,45 +272,7 @@ pub fn import_blueprint(yaml: &str) -> Result<String> {
 
     for (key, v) in &vars {
         let _ = writeln!(w, "[vars.{}]", bare_or_quoted(key));
-        match &v.origin {
-            Origin::Plain(value) => {
-                let _ = writeln!(w, "value = {}", quote(value));
-            }
-            Origin::Generated => {
-                let _ = writeln!(
-                    w,
-                    "secret = true\n# Render generates it (generateValue); staging must not share production's"
-                );
-                let _ = writeln!(
-                    w,
-                    "rules = {{ kind = \"signing_key\", differs_from = \"production\" }}"
-                );
-            }
-            Origin::Secret => {
-                let _ = writeln!(
-                    w,
-                    "secret = true\n# set in the Render dashboard (sync: false); give it a `source`"
-                );
-            }
-            Origin::Postgres(db) => {
-                let _ = writeln!(
-                    w,
-                    "secret = true\n# Render Postgres `{db}` (render datastore key `postgres:{db}`)"
-                );
-            }
-            Origin::KeyValue(kv) => {
-                let _ = writeln!(
-                    w,
-                    "secret = true\n# Render Key Value `{kv}` (render datastore key `key_value:{kv}`)"
-                );
-            }
-            Origin::OtherService(svc) => {
-                let _ = writeln!(
-                    w,
-                    "secret = true\n# taken from service `{svc}` by Render (fromService)"
-                );
-            }
-        }
+        write_var(w, key, &v.origin);
         if v.services != all_services {
             let list: Vec<String> = v.services.iter().map(|s| quote(s)).collect();
             let _ = writeln!(w, "services = [{}]", list.join(", "));
@@ -356,9 +360,106 @@ pub fn import_blueprint(yaml: &str) -> Result<String> {
     Ok(out.trim_end().to_owned() + "\n")
 }
 
+/// A `[vars.KEY]` body for `origin`: values per environment, and a source for every
+/// secret (staging's never production's).
+fn write_var(w: &mut String, key: &str, origin: &Origin) {
+    let env_source = |w: &mut String, what: &str| {
+        let _ = writeln!(
+            w,
+            "secret = true\n# {what}: export {key} where `staging` runs (or point `source` at your secret store)"
+        );
+        let _ = writeln!(w, "source = {{ env = {} }}", quote(key));
+    };
+    match origin {
+        Origin::Plain {
+            production,
+            preview: Some(preview),
+        } => {
+            if looks_secret(key, production) {
+                let _ = writeln!(w, "secret = true");
+            }
+            let _ = writeln!(
+                w,
+                "# production's value, and staging's from Render's previewValue"
+            );
+            let _ = writeln!(
+                w,
+                "values = {{ staging = {}, production = {} }}",
+                quote(preview),
+                quote(production)
+            );
+        }
+        Origin::Plain {
+            production,
+            preview: None,
+        } if looks_secret(key, production) => {
+            let _ = writeln!(
+                w,
+                "secret = true\n# production's value stays production's; staging reads its own"
+            );
+            let _ = writeln!(w, "values = {{ production = {} }}", quote(production));
+            let _ = writeln!(w, "sources = {{ staging = {{ env = {} }} }}", quote(key));
+        }
+        Origin::Plain {
+            production,
+            preview: None,
+        } => {
+            let _ = writeln!(w, "value = {}", quote(production));
+        }
+        Origin::Generated => {
+            env_source(
+                w,
+                "Render generates it (generateValue); staging must not share production's",
+            );
+            let _ = writeln!(
+                w,
+                "rules = {{ kind = \"signing_key\", differs_from = \"production\" }}"
+            );
+        }
+        Origin::Secret => env_source(w, "set in the Render dashboard (sync: false)"),
+        Origin::Postgres(db) => {
+            let _ = writeln!(
+                w,
+                "secret = true\n# the connection string of Render Postgres `{db}` (staging: `{db}-staging`)"
+            );
+            let _ = writeln!(
+                w,
+                "sources = {{ staging = {{ provider = {} }}, production = {{ provider = {} }} }}",
+                quote(&format!("postgres:{db}-staging")),
+                quote(&format!("postgres:{db}"))
+            );
+            let _ = writeln!(w, "rules = {{ kind = \"url\" }}");
+        }
+        Origin::PostgresPart(db, property) => env_source(
+            w,
+            &format!("the `{property}` of Render Postgres `{db}` (not a connection string)"),
+        ),
+        Origin::KeyValue(kv) => {
+            let _ = writeln!(
+                w,
+                "secret = true\n# the connection string of Render Key Value `{kv}` (staging: `{kv}-staging`)"
+            );
+            let _ = writeln!(
+                w,
+                "sources = {{ staging = {{ provider = {} }}, production = {{ provider = {} }} }}",
+                quote(&format!("key_value:{kv}-staging")),
+                quote(&format!("key_value:{kv}"))
+            );
+            let _ = writeln!(w, "rules = {{ kind = \"url\" }}");
+        }
+        Origin::OtherService(svc) => env_source(
+            w,
+            &format!("taken from service `{svc}` by Render (fromService)"),
+        ),
+    }
+}
+
 fn origin_of(ev: &BpEnvVar) -> Origin {
     if let Some(db) = &ev.from_database {
-        return Origin::Postgres(db.name.clone());
+        return match db.property.as_deref() {
+            None | Some("connectionString") => Origin::Postgres(db.name.clone()),
+            Some(other) => Origin::PostgresPart(db.name.clone(), other.to_owned()),
+        };
     }
     if let Some(from) = &ev.from_service {
         let kind = from.kind.as_deref().unwrap_or_default();
@@ -376,11 +477,16 @@ fn origin_of(ev: &BpEnvVar) -> Origin {
     if ev.generate_value == Some(true) {
         return Origin::Generated;
     }
-    match &ev.value {
-        Some(serde_json::Value::String(s)) if ev.sync != Some(false) => Origin::Plain(s.clone()),
-        Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
-            Origin::Plain(v.to_string())
-        }
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(_) | serde_json::Value::Bool(_) => Some(v.to_string()),
+        _ => None,
+    };
+    match ev.value.as_ref().and_then(text) {
+        Some(production) if ev.sync != Some(false) => Origin::Plain {
+            production,
+            preview: ev.preview_value.as_ref().and_then(text),
+        },
         _ => Origin::Secret,
     }
 }

@@ -26,7 +26,7 @@ mod provider;
 mod secrets;
 mod settings;
 
-pub use blueprint::import_blueprint;
+pub use blueprint::{import_blueprint, import_blueprint_as};
 pub use builder::{API_KEY_VAR, API_URL_VAR, DEFAULT_BASE_URL, RenderBuilder, ServiceRef};
 pub use client::RateLimits;
 pub use factory::RenderFactory;

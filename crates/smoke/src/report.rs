@@ -130,9 +130,10 @@ pub fn render_json(report: &SmokeReport, redactor: &Redactor) -> String {
     redactor.redact(&text).into_owned()
 }
 
-/// The report as JUnit XML: one test suite `smoke`, one test case per probe (class name
-/// `smoke.KIND`), failures with expected/observed as the message and the evidence as the
-/// description, skipped probes as skipped.
+/// The report as JUnit XML valid against `junit-10.xsd`: one test suite `smoke` (with
+/// `timestamp` and `hostname`), one test case per probe (class name `smoke.KIND`, with its
+/// `time`), failures with expected/observed as the message and the evidence as the
+/// description, a probe that could not run as `<error>`, skipped probes as skipped.
 pub fn render_junit(report: &SmokeReport, redactor: &Redactor) -> Result<String> {
     let report = report.redacted(redactor);
     let suite_name = match &report.environment {
@@ -141,11 +142,24 @@ pub fn render_junit(report: &SmokeReport, redactor: &Redactor) -> Result<String>
     };
     let mut suite = TestSuite::new(suite_name.as_str());
     suite.set_time(Duration::from_millis(report.duration_ms));
+    let started = std::time::SystemTime::now() - Duration::from_millis(report.duration_ms);
+    suite.extra.insert(
+        "timestamp".into(),
+        humantime::format_rfc3339_millis(started).to_string().into(),
+    );
+    suite
+        .extra
+        .insert("hostname".into(), staging_core::junit::hostname().into());
     for p in &report.probes {
         let status = match p.status {
             ProbeStatus::Passed => TestCaseStatus::success(),
             ProbeStatus::Failed => {
-                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                let kind = if p.errored {
+                    NonSuccessKind::Error
+                } else {
+                    NonSuccessKind::Failure
+                };
+                let mut s = TestCaseStatus::non_success(kind);
                 s.set_message(format!(
                     "expected {}; observed {}",
                     p.expected.as_deref().unwrap_or(""),
@@ -182,7 +196,9 @@ pub fn render_junit(report: &SmokeReport, redactor: &Redactor) -> Result<String>
     let xml = junit
         .to_string()
         .map_err(|e| Error::failed(format!("cannot render JUnit XML: {e}")))?;
-    Ok(redactor.redact(&xml).into_owned())
+    Ok(redactor
+        .redact(&staging_core::junit::junit10(&xml))
+        .into_owned())
 }
 
 /// [`render_junit`] written to `path`.

@@ -113,6 +113,11 @@ pub struct ProbeReport {
     /// Facts kept as evidence (certificate subject, resolved addresses, response excerpt).
     #[serde(default, skip_serializing_if = "Vec::is_empty", with = "evidence_map")]
     pub evidence: Vec<(String, String)>,
+    /// It failed because it could not run at all (the probe returned an error: refused
+    /// connection, unresolvable name, or it panicked), rather than running and finding a
+    /// wrong answer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub errored: bool,
 }
 
 /// Evidence as a JSON object, in the order the probe gave it.
@@ -222,6 +227,7 @@ impl SmokeReport {
                     detail: ro(&p.detail),
                     reason: ro(&p.reason),
                     evidence: p.evidence.iter().map(|(k, v)| (r(k), r(v))).collect(),
+                    errored: p.errored,
                 })
                 .collect(),
             ..self.clone()
@@ -243,15 +249,14 @@ impl ProbeReport {
             detail: None,
             reason: Some(reason),
             evidence: vec![],
+            errored: false,
         }
     }
 
     fn from_outcome(
         name: String,
         kind: String,
-        outcome: ProbeOutcome,
-        attempts: u32,
-        took: Duration,
+        (outcome, attempts, took, errored): Attempted,
     ) -> Self {
         let mut evidence = outcome.evidence;
         if attempts > 1 {
@@ -282,6 +287,7 @@ impl ProbeReport {
             detail,
             reason: None,
             evidence,
+            errored: errored && !outcome.ok,
         }
     }
 }
@@ -348,13 +354,10 @@ impl Runner {
                 break;
             };
             let (id, entry) = match joined {
-                Ok((id, (outcome, attempts, took))) => {
+                Ok((id, attempted)) => {
                     let i = index_of[&id];
                     let (name, kind) = labels[i].clone();
-                    (
-                        id,
-                        ProbeReport::from_outcome(name, kind, outcome, attempts, took),
-                    )
+                    (id, ProbeReport::from_outcome(name, kind, attempted))
                 }
                 Err(e) if e.is_cancelled() => continue,
                 Err(e) => {
@@ -367,7 +370,7 @@ impl Runner {
                     );
                     (
                         e.id(),
-                        ProbeReport::from_outcome(name, kind, outcome, 1, Duration::ZERO),
+                        ProbeReport::from_outcome(name, kind, (outcome, 1, Duration::ZERO, true)),
                     )
                 }
             };
@@ -404,21 +407,22 @@ impl Runner {
     }
 }
 
+/// The last outcome of a probe, the number of attempts, the wall time, and whether the
+/// last attempt could not run at all.
+type Attempted = (ProbeOutcome, u32, Duration, bool);
+
 /// Run one probe: attempts bounded by its timeout, retried with backoff while it fails and
-/// `retry_for` allows. Returns the last outcome, the number of attempts and the wall time.
-async fn run_with_retries(
-    scheduled: ScheduledProbe,
-    options: RunnerOptions,
-) -> (ProbeOutcome, u32, Duration) {
+/// `retry_for` allows.
+async fn run_with_retries(scheduled: ScheduledProbe, options: RunnerOptions) -> Attempted {
     let started = Instant::now();
     let mut backoff = Backoff::new(options.initial_backoff, options.max_backoff);
     let mut attempts = 0;
     loop {
         attempts += 1;
         let attempt_started = Instant::now();
-        let (outcome, retryable) =
+        let (outcome, retryable, errored) =
             match tokio::time::timeout(scheduled.timeout, scheduled.probe.run()).await {
-                Ok(Ok(outcome)) => (outcome, true),
+                Ok(Ok(outcome)) => (outcome, true, false),
                 Ok(Err(e)) => {
                     let retryable = e.is_retryable();
                     (
@@ -428,6 +432,7 @@ async fn run_with_retries(
                             attempt_started.elapsed(),
                         ),
                         retryable,
+                        true,
                     )
                 }
                 Err(_) => {
@@ -439,18 +444,19 @@ async fn run_with_retries(
                             scheduled.timeout,
                         ),
                         true,
+                        false,
                     )
                 }
             };
         if outcome.ok || !retryable {
-            return (outcome, attempts, started.elapsed());
+            return (outcome, attempts, started.elapsed(), errored);
         }
         let Some(limit) = scheduled.retry_for else {
-            return (outcome, attempts, started.elapsed());
+            return (outcome, attempts, started.elapsed(), errored);
         };
         let delay = backoff.next_delay();
         if started.elapsed() + delay > limit {
-            return (outcome, attempts, started.elapsed());
+            return (outcome, attempts, started.elapsed(), errored);
         }
         tokio::time::sleep(delay).await;
     }

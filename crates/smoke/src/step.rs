@@ -89,12 +89,19 @@ fn findings(report: &SmokeReport) -> Vec<Finding> {
                 ProbeStatus::Skipped => {
                     Finding::skipped(&p.name, p.reason.as_deref().unwrap_or(""))
                 }
-                ProbeStatus::Failed => Finding::failed(&p.name, format!("{} probe failed", p.kind))
-                    .with_evidence(
-                        p.expected.clone().unwrap_or_default(),
-                        p.observed.clone().unwrap_or_default(),
-                    )
-                    .with_duration(d),
+                ProbeStatus::Failed => {
+                    let expected = p.expected.clone().unwrap_or_default();
+                    let observed = p.observed.clone().unwrap_or_default();
+                    let what = if p.errored { "could not run" } else { "failed" };
+                    let finding = Finding::failed(&p.name, format!("{} probe {what}", p.kind))
+                        .with_evidence(expected, observed)
+                        .with_duration(d);
+                    if p.errored {
+                        finding.could_not_run()
+                    } else {
+                        finding
+                    }
+                }
             }
         })
         .collect()

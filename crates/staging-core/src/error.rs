@@ -165,6 +165,25 @@ impl Error {
         }
     }
 
+    /// The kind as a stable snake-case name (`not_found`, `unauthenticated`,
+    /// `config_invalid`, ...), as machine-readable output (the CLI's `--json` envelope)
+    /// names it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::NotFound { .. } => "not_found",
+            Error::Unauthenticated { .. } => "unauthenticated",
+            Error::PermissionDenied { .. } => "permission_denied",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::Conflict { .. } => "conflict",
+            Error::Timeout { .. } => "timeout",
+            Error::ConfigInvalid { .. } => "config_invalid",
+            Error::NotSupported { .. } => "not_supported",
+            Error::Failed { .. } => "failed",
+            Error::Provider { .. } => "provider",
+            Error::Io { .. } => "io",
+        }
+    }
+
     /// The coarse class of this error, which the CLI maps to an exit code.
     pub fn class(&self) -> ErrorClass {
         match self {

@@ -22,7 +22,9 @@
 pub mod error;
 pub mod files;
 pub mod isolation;
+pub mod junit;
 pub mod limits;
+pub mod logged;
 pub mod migration;
 pub mod pipeline;
 pub mod probe;
@@ -36,6 +38,7 @@ pub mod spec;
 pub mod testkit;
 
 pub use error::{BoxError, Error, ErrorClass, Result};
+pub use logged::LoggedProvider;
 pub use migration::{
     AppliedMigration, DynMigration, Migration, MigrationEntry, MigrationPlan, MigrationReport,
     MigrationState, MigrationStatus,

@@ -25,10 +25,21 @@ pub(crate) async fn run(args: &ImportArgs, out: Output) -> Result<u8> {
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or_default();
+    // The project is named after the directory the file is in, unless the file names it.
+    let project = std::path::absolute(&args.path)
+        .ok()
+        .and_then(|p| {
+            p.parent()
+                .and_then(|d| d.file_name())
+                .and_then(|n| n.to_str())
+                .map(str::to_owned)
+        })
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "app".to_owned());
     let spec = if name.ends_with(".yaml") || name.ends_with(".yml") {
-        staging_provider_render::import_blueprint(&text)
+        staging_provider_render::import_blueprint_as(&text, &project)
     } else if name == "netlify.toml" || name.ends_with(".toml") {
-        staging_provider_netlify::import_netlify_toml(&text)
+        staging_provider_netlify::import_netlify_toml_as(&text, &project)
     } else {
         return Err(Error::config(format!(
             "{}: expected a Render Blueprint (render.yaml) or a netlify.toml",
@@ -56,13 +67,23 @@ pub(crate) async fn run(args: &ImportArgs, out: Output) -> Result<u8> {
                 })?;
             std::io::Write::write_all(&mut file, spec.as_bytes())
                 .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
-            out.note(&format!(
-                "wrote {}; check it with `staging validate -f {}`",
-                path.display(),
-                path.display()
-            ));
+            if !out.json {
+                out.note(&format!(
+                    "wrote {}; check it with `staging validate -f {}`",
+                    path.display(),
+                    path.display()
+                ));
+            }
         }
-        None => out.line(spec.trim_end()),
+        None if !out.json => out.line(spec.trim_end()),
+        None => {}
+    }
+    if out.json {
+        out.json(&serde_json::json!({
+            "source": args.path.display().to_string(),
+            "written_to": args.output.as_ref().map(|p| p.display().to_string()),
+            "spec": spec,
+        }));
     }
     Ok(0)
 }

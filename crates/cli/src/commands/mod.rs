@@ -32,7 +32,7 @@ pub(crate) fn not_running(provider: &str, env: &str, services: &[&str]) -> Strin
 pub(crate) fn report_error(e: &Error, out: Output) -> u8 {
     let code = e.class().exit_code();
     if out.json {
-        out.json(&serde_json::json!({ "ok": false, "error": e.to_string(), "exit_code": code }));
+        crate::output::set_error(crate::output::error_of(e));
     } else {
         out.note(&format!("error: {e}"));
     }

@@ -1,7 +1,5 @@
 //! `staging smoke`: the spec's probes against what is live now.
 
-use std::path::PathBuf;
-
 use clap::Args;
 use staging_core::Result;
 use staging_core::pipeline::{LocateStep, Pipeline, StepStatus, ValidateStep};
@@ -17,9 +15,8 @@ pub(crate) struct SmokeArgs {
     /// The commit the probes expect as `${commit}` (default: the git HEAD).
     #[arg(long)]
     pub(crate) commit: Option<String>,
-    /// Write a JUnit XML report here.
-    #[arg(long, value_name = "PATH")]
-    pub(crate) junit: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) reports: crate::reports::ReportArgs,
     #[command(flatten)]
     pub(crate) probes: ProbeOptions,
 }
@@ -49,13 +46,14 @@ pub(crate) async fn run(global: &Global, args: &SmokeArgs, out: Output) -> Resul
     let spec = load_spec(global)?;
     let env = environment(global, &spec)?;
     let commit = commit(args.commit.as_deref(), &spec)?;
+    args.reports.prepare()?;
     let mut ctx = run_context(global, spec, &env, commit)?;
     let smoke = args.probes.step();
     let setup = Pipeline::new()
         .step(ValidateStep::new(registry()))
         .step(staging_secrets::SecretsStep)
         .step(LocateStep);
-    let report = setup.run(&mut ctx).await;
+    let mut report = setup.run(&mut ctx).await;
     if report
         .steps
         .iter()
@@ -63,7 +61,7 @@ pub(crate) async fn run(global: &Global, args: &SmokeArgs, out: Output) -> Resul
     {
         // For people the failed step was shown as it ended; for machines, the setup's report.
         if out.json {
-            out.json(&report);
+            out.run_json(&report);
         }
         return Ok(report.exit_code());
     }
@@ -82,20 +80,36 @@ pub(crate) async fn run(global: &Global, args: &SmokeArgs, out: Output) -> Resul
             // Nothing to probe: the run cannot proceed (exit 3), rather than each probe
             // failing on a URL that has no value.
             let message = super::not_running(provider.name(), &env, &not_running);
-            if out.json {
-                out.json(&serde_json::json!({ "ok": false, "error": message, "exit_code": 3 }));
-            } else {
-                out.note(&format!("error: {message}"));
-            }
+            out.fail("cannot_proceed", &message);
             return Ok(3);
         }
     }
     let smoke_report = smoke.run_report(&ctx).await?;
-    if let Some(path) = &args.junit {
-        staging_smoke::write_junit(&smoke_report, &ctx.redactor, path)?;
-    }
+    // The run as the report files show it: the setup steps, then the probes.
+    report.steps.push(staging_smoke::step_report(&smoke_report));
+    report.ok = smoke_report.ok;
+    report.finished_at = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+    let view = crate::reports::view("smoke", &report, &ctx, None);
+    args.reports.write(&view, || {
+        staging_smoke::render_junit(&smoke_report, &ctx.redactor)
+    })?;
     if out.json {
-        out.line(&staging_smoke::render_json(&smoke_report, &ctx.redactor));
+        let json = staging_smoke::render_json(&smoke_report, &ctx.redactor);
+        match serde_json::from_str::<serde_json::Value>(&json) {
+            Ok(doc) => out.json(&doc),
+            Err(e) => out.fail("io", &format!("cannot read the smoke report back: {e}")),
+        }
+        if let Some(p) = smoke_report.failures().next() {
+            out.fail(
+                "failed",
+                &format!(
+                    "probe `{}`: expected {}; observed {}",
+                    p.name,
+                    p.expected.as_deref().unwrap_or(""),
+                    p.observed.as_deref().unwrap_or("")
+                ),
+            );
+        }
     } else {
         out.line(&staging_smoke::render_human(
             &smoke_report,

@@ -1,6 +1,5 @@
 //! `staging up`, `staging plan`, `staging status`, `staging promote`.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,9 +19,8 @@ pub(crate) struct UpArgs {
     /// The commit to deploy (default: the git HEAD of the spec's checkout).
     #[arg(long)]
     pub(crate) commit: Option<String>,
-    /// Write a JUnit XML report of the run here.
-    #[arg(long, value_name = "PATH")]
-    pub(crate) junit: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) reports: crate::reports::ReportArgs,
     /// On Ctrl-C, also cancel the deploys this run started that are not live yet (where
     /// the provider can).
     #[arg(long)]
@@ -62,7 +60,7 @@ pub(crate) struct PromoteArgs {
 /// terminal went away) stop it and the services it started, alike. `Err(signal)` when
 /// stopped (nothing is recorded as passed: the evidence step never runs); otherwise the
 /// report and the context, whose provider holds the services a local provider runs until it
-/// is dropped.
+/// is dropped. The id of the evidence recorded is the third member.
 #[allow(clippy::too_many_arguments)]
 async fn run_pipeline(
     global: &Global,
@@ -74,17 +72,18 @@ async fn run_pipeline(
     auto_rollback: bool,
     stop: &mut StopSignals,
     out: Output,
-) -> Result<std::result::Result<(RunReport, RunContext), Stopped>> {
+) -> Result<std::result::Result<(RunReport, RunContext, Option<String>), Stopped>> {
     out.run_header(&spec.spec.project.name, env, &commit);
     let store = staging_evidence::open_store(&spec).await?;
     let mut evidence = RecordEvidence::new(store);
     if let Some(source) = promoted_from {
         evidence = evidence.promoted_from(source);
     }
+    let recorded = evidence.clone();
     let pipeline = up_pipeline(&spec, &commit, args.probes.step(), auto_rollback, evidence);
     let mut ctx = run_context(global, spec, env, commit)?;
     tokio::select! {
-        report = pipeline.run(&mut ctx) => Ok(Ok((report, ctx))),
+        report = pipeline.run(&mut ctx) => Ok(Ok((report, ctx, recorded.recorded_id()))),
         signal = stop.wait() => {
             if args.cancel_on_interrupt {
                 cancel_started_deploys(&ctx, out).await;
@@ -111,14 +110,6 @@ async fn cancel_started_deploys(ctx: &RunContext, out: Output) {
             Err(_) => out.note(&format!("{name}: deploy {id} was not canceled within 30s")),
         }
     }
-}
-
-fn write_junit(path: &Path, xml: &str) -> Result<()> {
-    std::fs::write(
-        path,
-        staging_core::Redactor::global().redact(xml).as_bytes(),
-    )
-    .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
 }
 
 /// What `up`/`promote` say when a signal stopped the run; the exit code is 128 + the signal.
@@ -265,8 +256,9 @@ pub(crate) async fn up(global: &Global, args: &UpArgs, out: Output) -> Result<u8
     let env = environment(global, &spec)?;
     staging_evidence::check_direct_up(&spec, &env)?;
     let commit = commit(args.commit.as_deref(), &spec)?;
+    args.reports.prepare()?;
     let mut stop = StopSignals::listen()?;
-    let (report, ctx) = match run_pipeline(
+    let (report, ctx, evidence_id) = match run_pipeline(
         global, spec, &env, commit, args, None, false, &mut stop, out,
     )
     .await?
@@ -275,9 +267,9 @@ pub(crate) async fn up(global: &Global, args: &UpArgs, out: Output) -> Result<u8
         Err(signal) => return Ok(interrupted(out, signal)),
     };
     let stop = args.keep_running.then_some(stop);
-    if let Some(path) = &args.junit {
-        write_junit(path, &staging_evidence::junit_xml(&report)?)?;
-    }
+    let view = crate::reports::view("up", &report, &ctx, evidence_id);
+    args.reports
+        .write(&view, || staging_evidence::junit_xml(&report))?;
     out.run(&report);
     hold(&ctx, stop, out).await;
     // Dropping the context drops the provider, which stops the services it runs.
@@ -291,6 +283,7 @@ pub(crate) async fn promote(global: &Global, args: &PromoteArgs, out: Output) ->
     let spec = load_spec(global)?;
     let (from, to) = staging_evidence::promotion_pair(&spec, args.from.as_deref(), &args.to)?;
     let commit = commit(args.run.commit.as_deref(), &spec)?;
+    args.run.reports.prepare()?;
     let store = staging_evidence::open_store(&spec).await?;
     let mut request = GateRequest::new(&spec, &from, &to, &commit);
     if let Some(age) = args.max_age {
@@ -302,11 +295,16 @@ pub(crate) async fn promote(global: &Global, args: &PromoteArgs, out: Output) ->
     let allowed_by = match &decision {
         GateDecision::Allowed { evidence } => evidence.reference(),
         GateDecision::Refused { refusal } => {
-            if let Some(path) = &args.run.junit {
-                write_junit(path, &junit.to_xml()?)?;
+            if let Some(path) = &args.run.reports.junit {
+                crate::reports::write_file(path, &junit.to_xml()?)?;
             }
             if out.json {
                 out.json(&decision.to_json());
+                crate::output::set_error(crate::output::error_value(
+                    &format!("gate_{}", refusal.kind()),
+                    &refusal.to_string(),
+                    None,
+                ));
             } else {
                 out.line(&format!(
                     "{} promotion of {commit} from `{from}` to `{to}`",
@@ -325,7 +323,7 @@ pub(crate) async fn promote(global: &Global, args: &PromoteArgs, out: Output) ->
     }
     let promoted_from = Some(allowed_by);
     let mut stop = StopSignals::listen()?;
-    let (report, ctx) = match run_pipeline(
+    let (report, ctx, evidence_id) = match run_pipeline(
         global,
         spec,
         &to,
@@ -343,9 +341,8 @@ pub(crate) async fn promote(global: &Global, args: &PromoteArgs, out: Output) ->
     };
     let stop = args.run.keep_running.then_some(stop);
     junit.add_run(&report);
-    if let Some(path) = &args.run.junit {
-        write_junit(path, &junit.to_xml()?)?;
-    }
+    let view = crate::reports::view("promote", &report, &ctx, evidence_id);
+    args.run.reports.write(&view, || junit.to_xml())?;
     out.run(&report);
     hold(&ctx, stop, out).await;
     drop(ctx);

@@ -1,13 +1,24 @@
 //! `staging validate`.
 
+use clap::Args;
 use staging_core::Result;
 
 use crate::Global;
 use crate::context::{load_spec, registry};
 use crate::output::Output;
 
+/// Options of `validate`.
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct ValidateArgs {
+    /// Also ask each environment's provider, once, whether it accepts the credentials and
+    /// answers (changes nothing): missing or refused credentials and unreachable endpoints
+    /// exit 3.
+    #[arg(long)]
+    pub(crate) online: bool,
+}
+
 /// Load the spec and check every environment's provider settings (or the one `--env` names).
-pub(crate) async fn run(global: &Global, out: Output) -> Result<u8> {
+pub(crate) async fn run(global: &Global, args: &ValidateArgs, out: Output) -> Result<u8> {
     let spec = load_spec(global)?;
     let registry = registry();
     let envs: Vec<String> = match &global.env {
@@ -25,6 +36,16 @@ pub(crate) async fn run(global: &Global, out: Output) -> Result<u8> {
     for env in &envs {
         staging_core::isolation::check_settings(&registry, &spec, env).await?;
     }
+    if args.online {
+        for env in &envs {
+            let provider = staging_core::LoggedProvider::wrap(
+                registry.factory_for(&spec, env)?.build(&spec, env)?,
+            );
+            for service in spec.spec.services.keys() {
+                staging_core::pipeline::check_access(&provider, env, service).await?;
+            }
+        }
+    }
     let no_health_check: Vec<&String> = spec
         .spec
         .services
@@ -35,17 +56,22 @@ pub(crate) async fn run(global: &Global, out: Output) -> Result<u8> {
     if out.json {
         out.json(&serde_json::json!({
             "no_health_check": no_health_check,
-            "ok": true,
             "file": spec.path.display().to_string(),
             "spec_hash": spec.hash,
             "environments": envs,
             "services": spec.spec.services.keys().collect::<Vec<_>>(),
             "probes": spec.spec.probes.len(),
+            "online": args.online,
         }));
     } else {
         out.line(&format!(
-            "{} is valid: {} environment(s) ({}), {} service(s), {} variable(s), {} database(s), {} probe(s)",
+            "{} is valid{}: {} environment(s) ({}), {} service(s), {} variable(s), {} database(s), {} probe(s)",
             spec.path.display(),
+            if args.online {
+                " and every provider answered"
+            } else {
+                ""
+            },
             envs.len(),
             envs.join(", "),
             spec.spec.services.len(),

@@ -92,12 +92,9 @@ impl Probe for CommandProbe {
         let expected_exit = format!("`{shown}` exits {}", self.exit_code);
         let output = match output {
             Ok(o) => o,
+            // The probe could not run at all: an error (JUnit `<error>`), not a failure.
             Err(e) => {
-                return Ok(ProbeOutcome::fail(
-                    expected_exit,
-                    format!("cannot start `{}`: {e}", args[0]),
-                    started.elapsed(),
-                ));
+                return Err(Error::io(format!("cannot start `{}`", args[0]), e));
             }
         };
         let took = started.elapsed();

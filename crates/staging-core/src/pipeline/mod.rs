@@ -27,8 +27,8 @@ use crate::spec::{LoadedSpec, Template};
 pub use evidence::{Evidence, EvidenceRef, EvidenceStep, evidence_dir, write_record};
 pub use rollback::{AutoRollbackStep, RollbackStep, RolledBack, roll_back};
 pub use steps::{
-    DeployStep, IsolationStep, LocateStep, ValidateStep, VerifyCommitStep, WaitStep, commits_match,
-    is_full_commit_id, service_receives,
+    ACCESS_TIMEOUT, DeployStep, IsolationStep, LocateStep, ValidateStep, VerifyCommitStep,
+    WaitStep, check_access, commits_match, is_full_commit_id, service_receives,
 };
 
 /// Shows the progress of long waits. The CLI draws a spinner on a TTY; tests and `--json`
@@ -218,6 +218,11 @@ pub struct Finding {
     /// fail-fast); `ok` is true, but it validated nothing.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub skipped: bool,
+    /// The check could not be made at all (the probe could not connect, resolve or run),
+    /// as opposed to a check that ran and found a wrong answer; JUnit reports it as
+    /// `<error>`, not `<failure>`. Only on failed findings.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub errored: bool,
 }
 
 impl Finding {
@@ -231,6 +236,7 @@ impl Finding {
             observed: None,
             duration_ms: None,
             skipped: false,
+            errored: false,
         }
     }
 
@@ -244,6 +250,7 @@ impl Finding {
             observed: None,
             duration_ms: None,
             skipped: false,
+            errored: false,
         }
     }
 
@@ -263,6 +270,12 @@ impl Finding {
     ) -> Self {
         self.expected = Some(expected.into());
         self.observed = Some(observed.into());
+        self
+    }
+
+    /// Mark a failed check as one that could not be made at all (see [`Finding::errored`]).
+    pub fn could_not_run(mut self) -> Self {
+        self.errored = !self.ok;
         self
     }
 
@@ -412,6 +425,30 @@ impl RunReport {
     }
 }
 
+/// One step's outcome in the log: its status, summary and duration at `info`, each of its
+/// findings at `debug` (`-vv`).
+fn log_step(report: &StepReport) {
+    let first = report.summary.lines().next().unwrap_or_default();
+    let status = format!("{:?}", report.status).to_lowercase();
+    tracing::info!(
+        step = %report.step,
+        status = %status,
+        duration_ms = report.duration_ms,
+        "{}: {status}: {first}",
+        report.step
+    );
+    for f in &report.findings {
+        let verdict = if f.skipped {
+            "skipped"
+        } else if f.ok {
+            "held"
+        } else {
+            "did not hold"
+        };
+        tracing::debug!(step = %report.step, "{}: {verdict}: {}", f.name, f.message);
+    }
+}
+
 impl Pipeline {
     /// An empty pipeline.
     pub fn new() -> Self {
@@ -438,12 +475,14 @@ impl Pipeline {
         for step in &self.steps {
             let name = step.name();
             if failed && !step.runs_after_failure() {
+                tracing::info!(step = name, "skipping {name}: an earlier step failed");
                 let skipped = StepReport::skipped(name, "an earlier step failed");
                 ctx.progress.report(&skipped);
                 ctx.reports.push(skipped);
                 continue;
             }
             ctx.progress.start(name);
+            tracing::info!(step = name, environment = %ctx.environment, "{name}: starting");
             let t = Instant::now();
             let mut report = match step.run(ctx).await {
                 Ok(r) => r,
@@ -451,6 +490,7 @@ impl Pipeline {
             };
             ctx.progress.finish(name);
             report.duration_ms = t.elapsed().as_millis() as u64;
+            log_step(&report);
             failed |= !report.ok();
             ctx.progress.report(&report);
             ctx.reports.push(report);

@@ -15,7 +15,41 @@ use crate::registry::ProviderRegistry;
 /// How many log lines a failed deploy shows.
 const LOG_LINES: usize = 20;
 
-/// Checks the environment's provider settings and builds the provider for the run.
+/// How long the provider has to answer [`check_access`].
+pub const ACCESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Ask `provider` for `service` of `environment` once, to learn before anything changes
+/// whether its credentials are accepted and its endpoint answers: `Ok` when it answered
+/// (a service it does not know yet is still an answer: the deploy step reports that),
+/// else the error as the provider classified it (missing or refused credentials,
+/// unreachable endpoint: exit 3). Bounded by [`ACCESS_TIMEOUT`]; no answer in time is a
+/// retryable provider error (exit 3), not a failed check.
+pub async fn check_access(
+    provider: &crate::DynProvider,
+    environment: &str,
+    service: &str,
+) -> Result<()> {
+    tracing::info!(
+        "checking access to {} for `{environment}` (locating `{service}`)",
+        provider.name()
+    );
+    match tokio::time::timeout(ACCESS_TIMEOUT, provider.locate(environment, service)).await {
+        Ok(Ok(_)) | Ok(Err(Error::NotFound { .. })) => Ok(()),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(Error::Provider {
+            provider: provider.name().to_owned(),
+            source: format!(
+                "no answer within {} while locating `{service}`",
+                humantime::format_duration(ACCESS_TIMEOUT)
+            )
+            .into(),
+            retryable: true,
+        }),
+    }
+}
+
+/// Checks the environment's provider settings, builds the provider for the run and checks
+/// that the provider accepts its credentials ([`check_access`]).
 #[derive(Debug, Clone)]
 pub struct ValidateStep {
     registry: ProviderRegistry,
@@ -37,7 +71,13 @@ impl Step for ValidateStep {
     async fn run(&self, ctx: &mut RunContext) -> Result<StepReport> {
         let factory = self.registry.factory_for(&ctx.spec, &ctx.environment)?;
         self.registry.check(&ctx.spec, &ctx.environment)?;
-        let provider = factory.build(&ctx.spec, &ctx.environment)?;
+        let provider = crate::LoggedProvider::wrap(factory.build(&ctx.spec, &ctx.environment)?);
+        tracing::info!(
+            environment = %ctx.environment,
+            "spec valid; the provider of `{}` is {}",
+            ctx.environment,
+            provider.name()
+        );
         ctx.provider_probes = factory.probes(&ctx.spec, &ctx.environment)?;
         let spec = &ctx.spec.spec;
         let summary = format!(

@@ -47,10 +47,18 @@ pub use vars::{Alphabet, Rules, SecretSource, ValueKind, Var};
 
 use crate::error::{Error, Result};
 
+/// The `$id` of the spec's JSON Schema: a name, not a place to fetch it from (editors are
+/// pointed at the committed file, see the README's "Editor support").
+pub const SCHEMA_ID: &str = "urn:staging:schema:spec:v1";
+
 /// The JSON Schema of the spec format, generated from the types (committed as
-/// `docs/staging.schema.json`; a test keeps the two equal).
+/// `docs/staging.schema.json`; a test keeps the two equal), with its `$id`.
 pub fn json_schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(Spec)).unwrap_or_default()
+    let mut schema = serde_json::to_value(schemars::schema_for!(Spec)).unwrap_or_default();
+    if let Some(map) = schema.as_object_mut() {
+        map.insert("$id".to_owned(), serde_json::Value::from(SCHEMA_ID));
+    }
+    schema
 }
 
 /// The default file name of a spec.

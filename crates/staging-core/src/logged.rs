@@ -1,0 +1,194 @@
+//! [`LoggedProvider`]: the decorator that summarises every provider call in the log, so
+//! `staging -v` shows what the tool asks of the platform (and how long each answer took),
+//! whatever the provider. Values of variables are never logged, only their names.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+
+use crate::error::Result;
+use crate::provider::{
+    Capabilities, Deploy, DeployRequest, DynProvider, LiveState, Provider, ServiceHandle,
+};
+
+/// A provider whose every call is logged at `info` (what, on which service, the outcome
+/// and the time), with the error at `info` too when it fails: the caller decides whether
+/// the failure matters.
+#[derive(Debug, Clone)]
+pub struct LoggedProvider {
+    inner: DynProvider,
+}
+
+impl LoggedProvider {
+    /// Wrap `inner`.
+    pub fn new(inner: DynProvider) -> Self {
+        LoggedProvider { inner }
+    }
+
+    /// `inner` wrapped, as a [`DynProvider`].
+    pub fn wrap(inner: DynProvider) -> DynProvider {
+        std::sync::Arc::new(LoggedProvider::new(inner))
+    }
+
+    async fn call<T, F>(&self, what: String, outcome: impl Fn(&T) -> String, f: F) -> Result<T>
+    where
+        F: Future<Output = Result<T>>,
+    {
+        let provider = self.inner.name().to_owned();
+        tracing::debug!(provider = %provider, "{what}: calling");
+        let started = Instant::now();
+        let result = f.await;
+        let took = humantime::format_duration(round_ms(started.elapsed()));
+        match &result {
+            Ok(value) => {
+                tracing::info!(provider = %provider, "{what}: {} ({took})", outcome(value))
+            }
+            Err(e) => tracing::info!(provider = %provider, "{what}: failed: {e} ({took})"),
+        }
+        result
+    }
+}
+
+fn round_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis() as u64)
+}
+
+fn deploy_outcome(d: &Deploy) -> String {
+    format!(
+        "deploy {} is {}{}",
+        d.id,
+        d.raw_status,
+        d.commit
+            .as_deref()
+            .map(|c| format!(" at {}", &c[..c.len().min(12)]))
+            .unwrap_or_default()
+    )
+}
+
+fn on(service: &ServiceHandle) -> String {
+    format!("`{}` ({})", service.name, service.id)
+}
+
+#[async_trait]
+impl Provider for LoggedProvider {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    fn poll_interval(&self) -> Duration {
+        self.inner.poll_interval()
+    }
+    fn runs_services_in_process(&self) -> bool {
+        self.inner.runs_services_in_process()
+    }
+    async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
+        self.call(
+            format!("locate `{service}` in `{environment}`"),
+            |h: &ServiceHandle| format!("found {}", h.id),
+            self.inner.locate(environment, service),
+        )
+        .await
+    }
+    async fn live_state(&self, service: &ServiceHandle) -> Result<LiveState> {
+        self.call(
+            format!("live state of {}", on(service)),
+            |s: &LiveState| {
+                format!(
+                    "live {}, latest {}, url {}",
+                    s.live_commit()
+                        .map(|c| &c[..c.len().min(12)])
+                        .unwrap_or("none"),
+                    s.latest
+                        .as_ref()
+                        .map(|d| d.raw_status.as_str())
+                        .unwrap_or("none"),
+                    s.url
+                        .as_ref()
+                        .map(|u| u.to_string())
+                        .unwrap_or_else(|| "none".into())
+                )
+            },
+            self.inner.live_state(service),
+        )
+        .await
+    }
+    async fn deploy(&self, service: &ServiceHandle, request: &DeployRequest) -> Result<Deploy> {
+        self.call(
+            format!("deploy {}", on(service)),
+            deploy_outcome,
+            self.inner.deploy(service, request),
+        )
+        .await
+    }
+    async fn deploy_status(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+        self.call(
+            format!("status of deploy {deploy_id} of {}", on(service)),
+            deploy_outcome,
+            self.inner.deploy_status(service, deploy_id),
+        )
+        .await
+    }
+    async fn rollback(&self, service: &ServiceHandle) -> Result<Deploy> {
+        self.call(
+            format!("roll back {}", on(service)),
+            deploy_outcome,
+            self.inner.rollback(service),
+        )
+        .await
+    }
+    async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
+        self.call(
+            format!("read the variables of {}", on(service)),
+            |vars: &BTreeMap<String, SecretString>| format!("{} variable(s)", vars.len()),
+            self.inner.env_vars(service),
+        )
+        .await
+    }
+    async fn set_env_var(
+        &self,
+        service: &ServiceHandle,
+        key: &str,
+        value: &SecretString,
+    ) -> Result<()> {
+        self.call(
+            format!("set {key} on {}", on(service)),
+            |_: &()| "done".to_owned(),
+            self.inner.set_env_var(service, key, value),
+        )
+        .await
+    }
+    async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> Result<()> {
+        self.call(
+            format!("delete {key} on {}", on(service)),
+            |_: &()| "done".to_owned(),
+            self.inner.delete_env_var(service, key),
+        )
+        .await
+    }
+    async fn recent_logs(
+        &self,
+        service: &ServiceHandle,
+        deploy_id: Option<&str>,
+        lines: usize,
+    ) -> Result<Vec<String>> {
+        self.call(
+            format!("read the last {lines} log lines of {}", on(service)),
+            |l: &Vec<String>| format!("{} line(s)", l.len()),
+            self.inner.recent_logs(service, deploy_id, lines),
+        )
+        .await
+    }
+    async fn cancel_deploy(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+        self.call(
+            format!("cancel deploy {deploy_id} of {}", on(service)),
+            deploy_outcome,
+            self.inner.cancel_deploy(service, deploy_id),
+        )
+        .await
+    }
+}
