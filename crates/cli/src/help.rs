@@ -60,6 +60,22 @@ const EXAMPLES: &[(&str, &str)] = &[
         "staging migrate apply --env staging --dry-run\n  staging migrate apply --env staging",
     ),
     (
+        "migrate reset",
+        "staging migrate reset --env staging   # runs the database's declared `reset` command; refused on protected environments",
+    ),
+    (
+        "rollback",
+        "staging rollback --env production\n  staging rollback --env staging --service web --to dep-abc123 --json",
+    ),
+    (
+        "logs",
+        "staging logs --env staging --service web --lines 200\n  staging logs --env staging --service web --since 15m --follow",
+    ),
+    (
+        "schema",
+        "staging schema > staging.schema.json   # point editors at it with `#:schema ./staging.schema.json`",
+    ),
+    (
         "import",
         "staging import render.yaml -o staging.toml\n  staging import netlify.toml --json",
     ),
