@@ -70,7 +70,7 @@ impl AwsContext {
 
     /// The configuration, loaded on first use. Its calls are bounded: connect 10 s, a pause
     /// between reads 30 s, one attempt 30 s, all attempts of one operation (retries included)
-    /// [`AWS_OPERATION_TIMEOUT`].
+    /// 120 s (see docs/limits.md).
     pub async fn sdk_config(&self) -> &SdkConfig {
         self.inner
             .config

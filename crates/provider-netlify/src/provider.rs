@@ -864,7 +864,7 @@ impl Provider for NetlifyProvider {
         self.restore(service, &current, &previous.id).await
     }
 
-    /// `restoreSiteDeploy` of the named production deploy (see [`NetlifyProvider::restore`]).
+    /// `restoreSiteDeploy` of the named production deploy (see `NetlifyProvider::restore`).
     async fn rollback_to(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
         self.production_only(service, "rollback")?;
         let current = self.published(&service.id).await?;

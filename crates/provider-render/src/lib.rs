@@ -2,9 +2,9 @@
 //!
 //! ## Why it is shaped so
 //!
-//! - One private error and one function ([`error`]'s `error_for_status`) turn Render's
+//! - One private error and one function (the `error` module's `error_for_status`) turn Render's
 //!   answers into the toolkit's error kinds, so a 429 is a rate limit whichever call got it.
-//! - Retrying is not done here: [`RenderFactory::build`] wraps the provider in core's
+//! - Retrying is not done here: `RenderFactory::build` (core's `ProviderFactory::build`) wraps the provider in core's
 //!   `RetryProvider`, the one retry policy of every provider. Here there is only pacing
 //!   (deploy triggers and writes per minute) so that we do not earn the 429 in the first place.
 //! - Env vars are written one key at a time (`PUT`/`DELETE .../env-vars/{key}`); the

@@ -25,7 +25,7 @@
 //!   stable keyed hash (see [`fingerprint`] for the choice of keys).
 //! - **Writes are serialised.** A store file is rewritten under an advisory lock beside it,
 //!   through a 0600 temporary file and a rename, through symlinks to their target (see
-//!   [`write`]): two rotations at once both land, a killed one leaves nothing readable
+//!   [`write`](mod@write)): two rotations at once both land, a killed one leaves nothing readable
 //!   behind once the next write has run.
 //! - **Messages say why.** A rule's message says what is wrong and what it breaks (a missing
 //!   signing key logs everyone out at every restart), and never repeats the value.

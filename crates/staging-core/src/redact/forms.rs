@@ -3,7 +3,7 @@
 //! A value is echoed back by services and platforms in many spellings: escaped inside a
 //! JSON string, percent-encoded in a query or a form body, base64-encoded inside a token or
 //! a basic-auth header, XML-escaped in a JUnit file, or one line at a time when a multi-line value goes through a
-//! line-oriented log. [`forms_of`] lists them all, so that one multi-pattern matcher finds
+//! line-oriented log. `forms_of` lists them all, so that one multi-pattern matcher finds
 //! each spelling.
 
 use base64::Engine;
