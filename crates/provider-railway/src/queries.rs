@@ -49,10 +49,10 @@ macro_rules! operation {
     ($name:ident, $file:literal) => {
         #[derive(GraphQLQuery, Debug)]
         #[graphql(
-                    schema_path = "schema/railway-schema.json",
-                    query_path = $file,
-                    response_derives = "Debug"
-                )]
+                            schema_path = "schema/railway-schema.json",
+                            query_path = $file,
+                            response_derives = "Debug"
+                        )]
         pub struct $name;
     };
 }

@@ -100,6 +100,9 @@ impl SecretStore for RailwayServiceVariablesStore {
                 "`{key}` is not a Railway key; write `service:NAME` (the database URL of service NAME) or `service:NAME:VARIABLE`"
             ))
         })?;
+        // An environment that does not exist yet (`up` creates it) is an error saying so, not
+        // a missing value: its services' variables exist once it is created.
+        self.provider.scope(&self.environment).await?;
         let service = match self.provider.locate(&self.environment, name).await {
             Ok(s) => s,
             Err(Error::NotFound { .. }) => return Ok(None),

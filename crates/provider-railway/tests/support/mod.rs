@@ -1,5 +1,6 @@
 //! The schema-validating Railway stand-in (`standin.py`, graphql-core in `.tools/venv`)
-//! started once per test, and helpers to drive and read it.
+//! started once per test, and helpers to drive and read it. The CLI's Railway tests include
+//! this module too (`#[path]`), so there is one stand-in and one way to start it.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -24,7 +25,12 @@ fn workspace() -> PathBuf {
 
 /// The committed copy of Railway's schema (the one the compile-time check reads too).
 pub fn schema_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schema/railway-schema.json")
+    crate_dir().join("schema/railway-schema.json")
+}
+
+/// `crates/provider-railway`, also when this module is included by the CLI's tests.
+fn crate_dir() -> PathBuf {
+    workspace().join("crates/provider-railway")
 }
 
 /// A running stand-in; killed when dropped.
@@ -55,7 +61,7 @@ impl StandIn {
             "{} is missing: run `bash scripts/test-tools.sh` (installs graphql-core for the Railway stand-in)",
             python.display()
         );
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/standin.py");
+        let script = crate_dir().join("tests/support/standin.py");
         let mut child = Command::new(&python)
             .arg(&script)
             .arg(schema_path())

@@ -86,16 +86,21 @@ def reset(environments=("production", "staging"), services=("web", "Postgres")):
         for svc_id, svc_name in svcs.items():
             key = f"{env_id}/{svc_id}"
             if svc_name == "Postgres":
-                STATE["variables"][key] = {
-                    "DATABASE_URL": f"postgresql://postgres:canary-private-{env_name}@postgres.railway.internal:5432/railway",
-                    "DATABASE_PUBLIC_URL": f"postgresql://postgres:canary-public-{env_name}@proxy.rlwy.net:4{len(env_name)}21/railway",
-                    "PGPASSWORD": f"canary-{env_name}",
-                }
+                STATE["variables"][key] = postgres_variables(env_name)
             else:
                 STATE["variables"][key] = {"PORT": "8080"}
                 STATE["deployments"].append(
                     deployment_record(svc_id, env_id, OLD_COMMIT, "SUCCESS", [])
                 )
+
+
+def postgres_variables(env_name):
+    """A Railway Postgres instance's own variables: each environment has its own database."""
+    return {
+        "DATABASE_URL": f"postgresql://postgres:canary-private-{env_name}@postgres.railway.internal:5432/railway",
+        "DATABASE_PUBLIC_URL": f"postgresql://postgres:canary-public-{env_name}@proxy.rlwy.net:4{len(env_name)}21/railway",
+        "PGPASSWORD": f"canary-{env_name}",
+    }
 
 
 def deployment_record(service_id, environment_id, commit, status, steps, image=None):
@@ -344,8 +349,11 @@ class Mutation:
                 "skipInitialDeploys": input.get("skipInitialDeploys"),
             }
         )
-        for svc_id in STATE["services"]:
+        for svc_id, svc_name in STATE["services"].items():
             copied = dict(STATE["variables"].get(f"{source}/{svc_id}", {})) if source else {}
+            if svc_name == "Postgres":
+                # A database service gets a database of its own in the new environment.
+                copied = postgres_variables(input["name"])
             STATE["variables"][f"{env_id}/{svc_id}"] = copied
             if not input.get("skipInitialDeploys"):
                 d = deployment_record(svc_id, env_id, OLD_COMMIT, "QUEUED", PROGRESSION[1:])
