@@ -105,7 +105,8 @@ pub(crate) fn error_for_answer(
                 retry_after: retry_after(headers),
             };
         }
-        s if !status.is_success() && !(s == 400 && !errors.is_empty()) => {
+        // A 400 that carries GraphQL errors is read like a 200 with errors, below.
+        s if !status.is_success() && (s != 400 || errors.is_empty()) => {
             return RailwayError::Answer {
                 operation: operation.to_owned(),
                 status: s,

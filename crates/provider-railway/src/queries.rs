@@ -45,14 +45,16 @@ impl fmt::Debug for EnvironmentVariables {
     }
 }
 
+// rustfmt re-indents attributes inside macro_rules on every run; this layout is kept.
+#[rustfmt::skip]
 macro_rules! operation {
     ($name:ident, $file:literal) => {
         #[derive(GraphQLQuery, Debug)]
         #[graphql(
-                            schema_path = "schema/railway-schema.json",
-                            query_path = $file,
-                            response_derives = "Debug"
-                        )]
+            schema_path = "schema/railway-schema.json",
+            query_path = $file,
+            response_derives = "Debug"
+        )]
         pub struct $name;
     };
 }
