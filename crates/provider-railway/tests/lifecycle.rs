@@ -35,6 +35,18 @@ async fn every_document_validates_against_the_published_schema() {
     );
 }
 
+#[test]
+fn the_committed_schema_is_the_published_one() {
+    // The compile-time check and the stand-in read the crate's copy; it must be Railway's.
+    let committed = std::fs::read(support::schema_path()).unwrap();
+    let published = std::fs::read(support::published_schema()).unwrap();
+    assert!(
+        committed == published,
+        "schema/railway-schema.json differs from the published {}",
+        support::published_schema().display()
+    );
+}
+
 #[tokio::test]
 async fn a_document_the_schema_refuses_fails_the_call() {
     // The stand-in answers an invalid document as Railway does (400, validation failed);
