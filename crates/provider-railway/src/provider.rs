@@ -626,8 +626,8 @@ impl Provider for RailwayProvider {
         self.rollback_to(service, &previous.id.clone()).await
     }
 
-    /// `deploymentRollback`: Railway starts a new deployment of that deployment's image;
-    /// returns the new deployment.
+    /// `deploymentRollback`: Railway starts a new deployment of that deployment's image
+    /// (returned), or brings that deployment back itself (then it is returned).
     async fn rollback_to(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
         let before: BTreeSet<String> = self
             .deployments(service)
@@ -644,16 +644,11 @@ impl Provider for RailwayProvider {
             )
             .await?;
         let after = self.deployments(service).await?;
-        after
-            .iter()
-            .find(|d| !before.contains(&d.id))
-            .map(RawDeployment::to_deploy)
-            .ok_or_else(|| {
-                Error::failed(format!(
-                    "Railway accepted the rollback of {} to {deploy_id} but lists no new deployment",
-                    service.name
-                ))
-            })
+        match after.iter().find(|d| !before.contains(&d.id)) {
+            Some(new) => Ok(new.to_deploy()),
+            // No new deployment listed: Railway brings the earlier one back itself.
+            None => Ok(self.deployment(deploy_id).await?.to_deploy()),
+        }
     }
 
     async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {

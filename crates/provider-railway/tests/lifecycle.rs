@@ -256,6 +256,32 @@ async fn rollback_returns_to_the_deployment_before() {
 }
 
 #[tokio::test]
+async fn a_rollback_that_brings_the_earlier_deployment_back_is_waited_for() {
+    let s = StandIn::start().await;
+    let p = s.provider();
+    let web = p.locate("staging", "web").await.unwrap();
+    let mut ids = vec![];
+    for commit in [COMMIT_A, COMMIT_B] {
+        let d = p
+            .deploy(&web, &DeployRequest::commit(commit))
+            .await
+            .unwrap();
+        p.wait_until_live(&web, &d.id, TIMEOUT, &mut |_| {})
+            .await
+            .unwrap();
+        ids.push(d.id);
+    }
+    s.behaviour("web", "rollback_in_place").await;
+    let back = p.rollback_to(&web, &ids[0]).await.unwrap();
+    assert_eq!(back.id, ids[0]);
+    p.wait_until_live(&web, &back.id, TIMEOUT, &mut |_| {})
+        .await
+        .unwrap();
+    p.verify_live_commit(&web, COMMIT_A).await.unwrap();
+    s.assert_no_rejected().await;
+}
+
+#[tokio::test]
 async fn cancel_stops_a_deployment_before_it_is_live() {
     let s = StandIn::start().await;
     s.behaviour("web", "slow").await;

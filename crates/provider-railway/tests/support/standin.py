@@ -13,7 +13,8 @@ The fake: one project with environments and services, service instances with var
 and domains, deployments that progress QUEUED -> INITIALIZING -> BUILDING -> DEPLOYING ->
 SUCCESS one step per read, and scenarios set through POST /control/* (JSON):
   /control/reset     {"environments": [...], "services": [...]}   fresh state
-  /control/behaviour {"service": NAME, "mode": "ok"|"stale"|"fail_build"|"crash"|"slow"}
+  /control/behaviour {"service": NAME, "mode": "ok"|"stale"|"fail_build"|"crash"|"slow"|
+                      "rollback_in_place"}
   /control/fault     {"kind": "rate_limit"|"server_error"|"malformed", "count": N,
                       "retry_after": S}
   /control/validate  {"query": DOCUMENT} -> {"errors": [...]}, validation only
@@ -285,6 +286,11 @@ class Mutation:
         target = find_deployment(id)
         if not target["canRollback"]:
             raise GraphQLError("Deployment cannot be rolled back")
+        if STATE["behaviour"].get(STATE["services"][target["serviceId"]]) == "rollback_in_place":
+            # The other way Railway may roll back: the earlier deployment itself comes back.
+            target["status"] = "QUEUED"
+            target["steps"] = ["DEPLOYING", "SUCCESS"]
+            return True
         d = deployment_record(
             target["serviceId"],
             target["environmentId"],
