@@ -463,6 +463,42 @@ async fn a_project_token_goes_in_its_own_header_and_names_the_project() {
 }
 
 #[tokio::test]
+async fn environment_and_service_are_found_by_id_as_by_name() {
+    let s = StandIn::start().await;
+    let state = s.state().await;
+    let id_of = |table: &str, name: &str| {
+        state[table]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(id, _)| id.clone())
+            .unwrap()
+    };
+    let (env_id, web_id) = (id_of("environments", "staging"), id_of("services", "web"));
+    let by_id = s
+        .builder()
+        .with_environment(staging_provider_railway::Ref::Id(env_id))
+        .with_service("web", staging_provider_railway::Ref::Id(web_id.clone()))
+        .build()
+        .unwrap();
+    let by_name = s
+        .builder()
+        .with_service("web", staging_provider_railway::Ref::Name("web".into()))
+        .build()
+        .unwrap();
+    let a = by_id.locate("staging", "web").await.unwrap();
+    let b = by_name.locate("staging", "web").await.unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a.id, web_id);
+    assert_eq!(
+        by_id.live_state(&a).await.unwrap().url.unwrap().as_str(),
+        "https://web-staging.up.railway.app/"
+    );
+    s.assert_no_rejected().await;
+}
+
+#[tokio::test]
 async fn an_unknown_service_is_not_found_naming_it() {
     let s = StandIn::start().await;
     let err = s.provider().locate("staging", "worker").await.unwrap_err();
