@@ -5,7 +5,7 @@
 use secrecy::SecretString;
 use staging_core::{Error, Provider, Result, SecretStore, ServiceHandle, async_trait};
 
-use crate::provider::RailwayProvider;
+use crate::provider::{EnvironmentPlan, RailwayProvider};
 
 /// The variables of one Railway service instance as a writable [`SecretStore`] (writes go
 /// through `variableCollectionUpsert`, `skipDeploys`).
@@ -100,9 +100,16 @@ impl SecretStore for RailwayServiceVariablesStore {
                 "`{key}` is not a Railway key; write `service:NAME` (the database URL of service NAME) or `service:NAME:VARIABLE`"
             ))
         })?;
-        // An environment that does not exist yet (`up` creates it) is an error saying so, not
-        // a missing value: its services' variables exist once it is created.
-        self.provider.scope(&self.environment).await?;
+        // An environment that does not exist yet is an error saying so, not a missing value:
+        // its services' variables exist once it is created, and the secrets step runs before
+        // the deploy step that creates it.
+        if let EnvironmentPlan::Create { name, from, .. } =
+            self.provider.environment_plan(&self.environment).await?
+        {
+            return Err(Error::failed(format!(
+                "`{key}`: Railway environment `{name}` does not exist yet, so its services have no variables to read; `staging up` creates it from `{from}` only after reading variables: create it once (on Railway, or with `staging up` while no variable reads `service:…`), then run again"
+            )));
+        }
         let service = match self.provider.locate(&self.environment, name).await {
             Ok(s) => s,
             Err(Error::NotFound { .. }) => return Ok(None),

@@ -28,6 +28,11 @@ async fn a_missing_staging_environment_is_created_from_production() {
         .build()
         .unwrap();
 
+    // A variable read from a service of the environment to create says why it cannot be.
+    let store = p.service_variables_store("staging");
+    let err = store.get("service:Postgres").await.unwrap_err();
+    assert!(err.to_string().contains("does not exist yet"), "{err}");
+
     // What `plan` shows, before anything is written.
     let plan = p.environment_plan("staging").await.unwrap();
     assert!(
