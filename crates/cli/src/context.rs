@@ -23,10 +23,11 @@ pub(crate) fn registry() -> ProviderRegistry {
         .register(staging_provider_render::RenderFactory::new())
         .register(staging_provider_netlify::NetlifyFactory)
         .register(staging_provider_aws::AwsFactory)
+        .register(staging_provider_railway::RailwayFactory::new())
 }
 
 /// Let `source = { provider = "..." }` read from the secret store of the environment's
-/// provider (a Render datastore, AWS Secrets Manager).
+/// provider (a Render datastore, AWS Secrets Manager, a Railway service's variables).
 pub(crate) fn connect_provider_secret_stores() {
     staging_secrets::set_provider_stores(std::sync::Arc::new(|spec: &LoadedSpec, env: &str| {
         registry().secret_store(spec, env)

@@ -129,7 +129,8 @@ enum Command {
     /// Migrations: status, and apply (staging first, production only after).
     #[command(subcommand)]
     Migrate(commands::migrate::MigrateCmd),
-    /// Turn a render.yaml (Render Blueprint) or netlify.toml into a spec skeleton.
+    /// Turn a render.yaml (Render Blueprint), netlify.toml or railway.json/railway.toml into a
+    /// spec skeleton.
     Import(commands::import::ImportArgs),
     /// Secrets: check the rules, compare environments, push to the provider, rotate.
     #[command(subcommand)]

@@ -72,12 +72,67 @@ fn an_unreadable_blueprint_exits_2_naming_the_file() {
 #[test]
 fn the_provider_example_specs_validate() {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples");
-    for example in ["demo", "render", "netlify", "aws"] {
+    for example in ["demo", "render", "netlify", "aws", "railway"] {
         Command::cargo_bin("staging")
             .unwrap()
             .arg("validate")
             .arg("-f")
             .arg(root.join(example).join("staging.toml"))
+            .assert()
+            .success();
+    }
+}
+
+const RAILWAY_JSON: &str = r#"{
+  "$schema": "https://railway.com/railway.schema.json",
+  "build": { "builder": "RAILPACK" },
+  "deploy": {
+    "startCommand": "uvicorn app.main:app --host 0.0.0.0 --port $PORT",
+    "preDeployCommand": ["alembic upgrade head"],
+    "healthcheckPath": "/health",
+    "restartPolicyType": "ON_FAILURE"
+  }
+}"#;
+
+#[test]
+fn an_imported_railway_config_validates() {
+    for (file, text) in [
+        ("railway.json", RAILWAY_JSON.to_owned()),
+        (
+            "railway.toml",
+            "[deploy]\nhealthcheckPath = \"/health\"\npreDeployCommand = \"alembic upgrade head\"\n"
+                .to_owned(),
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let app = dir.path().join("api");
+        std::fs::create_dir(&app).unwrap();
+        let config = app.join(file);
+        std::fs::write(&config, text).unwrap();
+        let spec = app.join("staging.toml");
+        Command::cargo_bin("staging")
+            .unwrap()
+            .arg("import")
+            .arg(&config)
+            .arg("-o")
+            .arg(&spec)
+            .assert()
+            .success();
+        let text = std::fs::read_to_string(&spec).unwrap();
+        assert!(text.contains("provider = \"railway\""), "{file}: {text}");
+        assert!(text.contains("health_path = \"/health\""), "{file}: {text}");
+        assert!(
+            text.contains("source = { provider = \"service:Postgres\" }"),
+            "{file}: {text}"
+        );
+        assert!(text.contains("\"alembic\", \"upgrade\", \"head\""), "{file}: {text}");
+        Command::cargo_bin("staging")
+            .unwrap()
+            .arg("validate")
+            .arg("-f")
+            .arg(&spec)
+            .env_remove("RAILWAY_API_TOKEN")
+            .env_remove("RAILWAY_TOKEN")
             .assert()
             .success();
     }

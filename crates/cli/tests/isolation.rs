@@ -44,13 +44,21 @@ const CASES: &[Case] = &[
         staging: r#"cluster = "shop", service = "web""#,
         resource: "ecs service profile=(any) region=us-east-1 cluster=shop service=web",
     },
+    Case {
+        // Both environments in Railway's `production` environment (settings below): then
+        // the service names are all that keeps them apart.
+        provider: "railway",
+        production: r#"service_name = "shop-web""#,
+        staging: r#"service_name = "shop-web""#,
+        resource: "railway service instance project=p-1 environment=production service=shop-web",
+    },
 ];
 
 fn spec(case: &Case, staging: &str, extra: &str) -> String {
-    let region = if case.provider == "aws" {
-        r#"settings = { region = "us-east-1" }"#
-    } else {
-        ""
+    let region = match case.provider {
+        "aws" => r#"settings = { region = "us-east-1" }"#,
+        "railway" => r#"settings = { project_id = "p-1", environment = "production" }"#,
+        _ => "",
     };
     format!(
         r#"[project]
@@ -104,6 +112,8 @@ fn staging(text: &str, args: &[&str]) -> Run {
         .env("AWS_SECRET_ACCESS_KEY", "staging-only")
         .env("AWS_ENDPOINT_URL", NOWHERE)
         .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("RAILWAY_API_TOKEN", "railway_staging_only")
+        .env("RAILWAY_API_URL", NOWHERE)
         .env(
             "DATABASE_URL_PRODUCTION",
             "postgres://u:p@db.internal:5432/shop",

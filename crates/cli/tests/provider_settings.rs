@@ -62,6 +62,16 @@ const CASES: &[Case] = &[
         service_typo: ("service", "servce"),
         overrides_typo: ("container", "contaner"),
     },
+    Case {
+        provider: "railway",
+        env_staging: r#"project_id = "p-1", environment = "staging""#,
+        env_production: r#"project_id = "p-1", environment = "production""#,
+        service: r#"service_name = "api""#,
+        overrides: r#"service_name = "api-staging""#,
+        env_typo: Some(("project_id", "projct_id")),
+        service_typo: ("service_name", "service_nam"),
+        overrides_typo: ("service_name", "servce_name"),
+    },
 ];
 
 fn spec(case: &Case) -> String {
@@ -112,6 +122,8 @@ fn validate(text: &str) -> Run {
         // Offline: no credentials of any provider, no stand-in to talk to.
         .env_remove("RENDER_API_KEY")
         .env_remove("NETLIFY_AUTH_TOKEN")
+        .env_remove("RAILWAY_API_TOKEN")
+        .env_remove("RAILWAY_TOKEN")
         .env("AWS_ACCESS_KEY_ID", "")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()

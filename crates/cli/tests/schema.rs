@@ -61,6 +61,7 @@ fn each_provider_s_settings_are_selected_by_the_environment_s_provider_and_close
         ("render", Some("owner_id")),
         ("netlify", Some("site_name")),
         ("aws", Some("cluster")),
+        ("railway", Some("project_id")),
     ] {
         let settings = resolve(&schema, environment_settings_schema(&schema, provider));
         assert_eq!(
@@ -80,7 +81,7 @@ fn each_provider_s_settings_are_selected_by_the_environment_s_provider_and_close
     let any_of = service["settings"]["anyOf"]
         .as_array()
         .expect("settings.anyOf");
-    assert_eq!(any_of.len(), 4, "{}", service["settings"]);
+    assert_eq!(any_of.len(), 5, "{}", service["settings"]);
     for s in any_of {
         assert_eq!(
             resolve(&schema, s)["additionalProperties"],

@@ -86,6 +86,22 @@ impl Provider for LoggedProvider {
     fn runs_services_in_process(&self) -> bool {
         self.inner.runs_services_in_process()
     }
+    async fn environment_setup(&self, environment: &str) -> Result<Option<String>> {
+        self.call(
+            format!("check whether `{environment}` needs setting up"),
+            |done: &Option<String>| done.clone().unwrap_or_else(|| "ready".to_owned()),
+            self.inner.environment_setup(environment),
+        )
+        .await
+    }
+    async fn prepare_environment(&self, environment: &str) -> Result<Option<String>> {
+        self.call(
+            format!("prepare `{environment}`"),
+            |done: &Option<String>| done.clone().unwrap_or_else(|| "nothing to do".to_owned()),
+            self.inner.prepare_environment(environment),
+        )
+        .await
+    }
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
         self.call(
             format!("locate `{service}` in `{environment}`"),
@@ -159,6 +175,19 @@ impl Provider for LoggedProvider {
             format!("set {key} on {}", on(service)),
             |_: &()| "done".to_owned(),
             self.inner.set_env_var(service, key, value),
+        )
+        .await
+    }
+    async fn set_env_vars(
+        &self,
+        service: &ServiceHandle,
+        variables: &BTreeMap<String, SecretString>,
+    ) -> Result<()> {
+        let keys: Vec<&str> = variables.keys().map(String::as_str).collect();
+        self.call(
+            format!("set {} on {}", keys.join(", "), on(service)),
+            |_: &()| "done".to_owned(),
+            self.inner.set_env_vars(service, variables),
         )
         .await
     }

@@ -265,6 +265,23 @@ pub trait Provider: Debug + Send + Sync + 'static {
     /// Find the service named `service` of the spec in `environment`.
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle>;
 
+    /// What must be created on the platform before `environment`'s first deploy, without
+    /// creating it (what `plan` shows): Railway copies a missing environment from the one it
+    /// promotes to. `None` when the environment is ready, as it always is on platforms
+    /// without such a step (the default).
+    async fn environment_setup(&self, environment: &str) -> Result<Option<String>> {
+        let _ = environment;
+        Ok(None)
+    }
+
+    /// Creates what [`Provider::environment_setup`] names, and says what it did (`None`:
+    /// nothing was needed). The deploy step calls it before it locates the services, so the
+    /// environment's own variables are set before its first deploy.
+    async fn prepare_environment(&self, environment: &str) -> Result<Option<String>> {
+        let _ = environment;
+        Ok(None)
+    }
+
     /// The service's live state.
     async fn live_state(&self, service: &ServiceHandle) -> Result<LiveState>;
 
@@ -299,6 +316,21 @@ pub trait Provider: Debug + Send + Sync + 'static {
         key: &str,
         value: &SecretString,
     ) -> Result<()>;
+
+    /// Set several environment variables, leaving every other untouched. Platforms that
+    /// write a set in one request override it (Railway's `variableCollectionUpsert`, one
+    /// write instead of one deployment per variable); the default sets them one at a time
+    /// with [`Provider::set_env_var`].
+    async fn set_env_vars(
+        &self,
+        service: &ServiceHandle,
+        variables: &BTreeMap<String, SecretString>,
+    ) -> Result<()> {
+        for (key, value) in variables {
+            self.set_env_var(service, key, value).await?;
+        }
+        Ok(())
+    }
 
     /// Delete one environment variable, leaving every other untouched.
     async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> Result<()>;
@@ -359,6 +391,12 @@ macro_rules! forward_provider {
             async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
                 (**self).locate(environment, service).await
             }
+            async fn environment_setup(&self, environment: &str) -> Result<Option<String>> {
+                (**self).environment_setup(environment).await
+            }
+            async fn prepare_environment(&self, environment: &str) -> Result<Option<String>> {
+                (**self).prepare_environment(environment).await
+            }
             async fn live_state(&self, service: &ServiceHandle) -> Result<LiveState> {
                 (**self).live_state(service).await
             }
@@ -399,6 +437,13 @@ macro_rules! forward_provider {
                 value: &SecretString,
             ) -> Result<()> {
                 (**self).set_env_var(service, key, value).await
+            }
+            async fn set_env_vars(
+                &self,
+                service: &ServiceHandle,
+                variables: &BTreeMap<String, SecretString>,
+            ) -> Result<()> {
+                (**self).set_env_vars(service, variables).await
             }
             async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> Result<()> {
                 (**self).delete_env_var(service, key).await

@@ -187,6 +187,20 @@ impl<P: Provider> Provider for RetryProvider<P> {
     fn runs_services_in_process(&self) -> bool {
         self.inner.runs_services_in_process()
     }
+    async fn environment_setup(&self, environment: &str) -> Result<Option<String>> {
+        self.policy
+            .run(|| self.inner.environment_setup(environment))
+            .await
+    }
+    async fn prepare_environment(&self, environment: &str) -> Result<Option<String>> {
+        // A write: retried only when it was refused outright.
+        self.policy
+            .run_when(
+                || self.inner.prepare_environment(environment),
+                is_rate_limit,
+            )
+            .await
+    }
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
         self.policy
             .run(|| self.inner.locate(environment, service))
@@ -226,6 +240,15 @@ impl<P: Provider> Provider for RetryProvider<P> {
     ) -> Result<()> {
         self.policy
             .run(|| self.inner.set_env_var(service, key, value))
+            .await
+    }
+    async fn set_env_vars(
+        &self,
+        service: &ServiceHandle,
+        variables: &BTreeMap<String, SecretString>,
+    ) -> Result<()> {
+        self.policy
+            .run(|| self.inner.set_env_vars(service, variables))
             .await
     }
     async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> Result<()> {

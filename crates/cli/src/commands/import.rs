@@ -10,7 +10,8 @@ use crate::output::Output;
 /// Options of `import`.
 #[derive(Debug, Args)]
 pub(crate) struct ImportArgs {
-    /// A Render Blueprint (`render.yaml`) or a `netlify.toml`.
+    /// A Render Blueprint (`render.yaml`), a `netlify.toml`, or a Railway `railway.json` /
+    /// `railway.toml`.
     path: PathBuf,
     /// Write the spec here instead of standard output (refuses to overwrite).
     #[arg(short, long)]
@@ -36,13 +37,18 @@ pub(crate) async fn run(args: &ImportArgs, out: Output) -> Result<u8> {
         })
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "app".to_owned());
-    let spec = if name.ends_with(".yaml") || name.ends_with(".yml") {
+    let railway = |format| staging_provider_railway::import_railway_config(&text, format, &project);
+    let spec = if name == "railway.json" || name.ends_with(".railway.json") {
+        railway(staging_provider_railway::RailwayConfigFormat::Json)
+    } else if name == "railway.toml" || name.ends_with(".railway.toml") {
+        railway(staging_provider_railway::RailwayConfigFormat::Toml)
+    } else if name.ends_with(".yaml") || name.ends_with(".yml") {
         staging_provider_render::import_blueprint_as(&text, &project)
     } else if name == "netlify.toml" || name.ends_with(".toml") {
         staging_provider_netlify::import_netlify_toml_as(&text, &project)
     } else {
         return Err(Error::config(format!(
-            "{}: expected a Render Blueprint (render.yaml) or a netlify.toml",
+            "{}: expected a Render Blueprint (render.yaml), a netlify.toml, or a railway.json / railway.toml",
             args.path.display()
         )));
     }

@@ -118,6 +118,15 @@ pub(crate) async fn run(global: &Global, args: &UpArgs, out: Output) -> Result<u
             Err(e) => (BTreeMap::new(), Default::default(), Some(e.to_string())),
         };
     let provider = factory.build(&spec, &env);
+    // What the platform must create before the first deploy (a Railway environment copied
+    // from the one this promotes to), or why that cannot be read.
+    let setup = match &provider {
+        Ok(p) => p
+            .environment_setup(&env)
+            .await
+            .unwrap_or_else(|e| Some(format!("cannot tell: {e}"))),
+        Err(_) => None,
+    };
     let mut services = vec![];
     for name in spec.spec.services.keys() {
         let plan = match &provider {
@@ -168,6 +177,7 @@ pub(crate) async fn run(global: &Global, args: &UpArgs, out: Output) -> Result<u
             "protected": environment.protected,
             "commit": commit,
             "steps": steps,
+            "environment_setup": setup,
             "services": services,
             "vars_error": vars_error,
             "databases": databases,
@@ -183,6 +193,9 @@ pub(crate) async fn run(global: &Global, args: &UpArgs, out: Output) -> Result<u
         short(&commit)
     ));
     out.line(&format!("steps: {}", steps.join(" → ")));
+    if let Some(setup) = &setup {
+        out.line(&format!("environment: {setup}"));
+    }
     for s in &services {
         let target = s.id.as_deref().unwrap_or("?");
         let live = s

@@ -206,6 +206,11 @@ impl Step for DeployStep {
             return Err(Error::not_supported(provider.name(), "deploying a commit"));
         }
         let mut findings = vec![];
+        // An environment the platform must create first (Railway copies a missing one from
+        // the environment it promotes to) is created before anything is located or set.
+        if let Some(done) = provider.prepare_environment(&ctx.environment).await? {
+            findings.push(Finding::ok(&ctx.environment, done));
+        }
         let names: Vec<String> = ctx.spec.spec.services.keys().cloned().collect();
         for name in names {
             ctx.progress
@@ -225,14 +230,20 @@ impl Step for DeployStep {
                 } else {
                     BTreeMap::new()
                 };
+                // The ones that differ, written together: one request where the platform
+                // takes a set (`Provider::set_env_vars`), never replacing the others.
+                let mut differing = BTreeMap::new();
                 for (key, value) in wanted {
                     let same = current
                         .get(key)
                         .is_some_and(|c| c.expose_secret() == value.expose_secret());
                     if !same {
-                        provider.set_env_var(&handle, key, value).await?;
+                        differing.insert(key.to_owned(), (*value).clone());
                         changed.push(key.to_owned());
                     }
+                }
+                if !differing.is_empty() {
+                    provider.set_env_vars(&handle, &differing).await?;
                 }
             }
             // What serves now is where a failed promote rolls back to.
