@@ -853,6 +853,9 @@ fn import_and_validate(file: &Path) -> String {
         .env("RENDER_API_KEY", "rnd_test_key_for_validation")
         .env("NETLIFY_AUTH_TOKEN", "nfp_test_token_for_validation")
         .env_remove("NETLIFY_SITE_NAME")
+        .env_remove("URL")
+        .env_remove("DEPLOY_PRIME_URL")
+        .env_remove("APP_URL")
         .env_remove("STAGING_FILE")
         .arg("validate")
         .output()
@@ -868,7 +871,6 @@ fn import_and_validate(file: &Path) -> String {
 }
 
 #[test]
-#[ignore = "unfinished (issue 17 imports): the shop fixture imports a secret with a plain value, refused by validate"]
 fn every_realistic_import_validates_as_generated() {
     let mut seen = 0;
     for entry in std::fs::read_dir(fixtures()).unwrap().flatten() {
@@ -879,32 +881,75 @@ fn every_realistic_import_validates_as_generated() {
             let file = entry.path().join(name);
             if file.exists() {
                 let spec = import_and_validate(&file);
-                assert!(!spec.contains("${NETLIFY_SITE_NAME}"), "{spec}");
+                // Every `${` left is a pipeline reference, a variable with a default, or
+                // the escape of a literal one: none can be undefined.
+                let code = spec
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with('#'))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                for (at, _) in code.match_indices("${") {
+                    let escaped = at > 0 && &code[at - 1..at] == "$";
+                    let rest = &code[at + 2..];
+                    let name = &rest[..rest.find(['}', ':']).unwrap_or(rest.len())];
+                    assert!(
+                        escaped
+                            || rest[name.len()..].starts_with(":-")
+                            || ["services.", "vars.", "capture."]
+                                .iter()
+                                .any(|ns| name.starts_with(ns))
+                            || ["commit", "env", "project"].contains(&name),
+                        "{}: `${{{name}` may be undefined:\n{spec}",
+                        file.display()
+                    );
+                }
                 seen += 1;
             }
         }
     }
-    assert!(seen >= 5, "only {seen} fixtures");
+    assert!(seen >= 7, "only {seen} fixtures");
 }
 
 #[test]
-#[ignore = "unfinished (issue 17 imports): the shop fixture imports a secret with a plain value, refused by validate"]
 fn a_render_import_keeps_environments_apart() {
     let spec = import_and_validate(&fixtures().join("shop/render.yaml"));
     let doc: toml::Table = spec.parse().unwrap();
     // Named after the directory, not the first service.
     assert_eq!(doc["project"]["name"].as_str(), Some("shop"));
     let vars = doc["vars"].as_table().unwrap();
-    // previewValue is staging's; production's key never becomes staging's.
-    let stripe = vars["STRIPE_API_KEY"].as_table().unwrap();
+    // A plain value's previewValue is staging's.
+    let api = vars["API_BASE_URL"]["values"].as_table().unwrap();
     assert_eq!(
-        stripe["values"]["staging"].as_str(),
-        Some("sk_test_51HxPreviewKeyForStaging")
+        api["staging"].as_str(),
+        Some("https://api-preview.shop.example.com")
     );
-    assert!(!spec.contains("staging = \"sk_live"), "{spec}");
-    let sendgrid = vars["SENDGRID_API_KEY"].as_table().unwrap();
-    assert!(sendgrid.get("value").is_none(), "{sendgrid:?}");
-    assert!(sendgrid["sources"].get("staging").is_some(), "{sendgrid:?}");
+    assert_eq!(
+        api["production"].as_str(),
+        Some("https://api.shop.example.com")
+    );
+    // A credential written in the Blueprint is not copied into the spec, and staging's is
+    // its own, checked to differ from production's.
+    assert!(
+        !spec.contains("sk_live") && !spec.contains("sk_test") && !spec.contains("SG."),
+        "{spec}"
+    );
+    for key in ["STRIPE_API_KEY", "SENDGRID_API_KEY"] {
+        let var = vars[key].as_table().unwrap();
+        assert!(
+            var.get("value").is_none() && var.get("values").is_none(),
+            "{var:?}"
+        );
+        assert_eq!(var["secret"].as_bool(), Some(true));
+        assert_eq!(
+            var["sources"]["staging"]["env"].as_str(),
+            Some(format!("STAGING_{key}").as_str())
+        );
+        assert_eq!(
+            var["sources"]["production"]["env"].as_str(),
+            Some(format!("PRODUCTION_{key}").as_str())
+        );
+        assert_eq!(var["rules"]["differs_from"].as_str(), Some("production"));
+    }
     // Only the connection string is the database URL; DB_HOST is not a URL.
     assert_eq!(
         doc["databases"]["shop-db"]["url_var"].as_str(),
@@ -917,7 +962,16 @@ fn a_render_import_keeps_environments_apart() {
         "{spec}"
     );
     // Generated and datastore secrets have a source, staging's its own datastore.
-    assert!(vars["SESSION_SECRET"].get("source").is_some(), "{spec}");
+    let session = vars["SESSION_SECRET"].as_table().unwrap();
+    assert_eq!(
+        session["sources"]["staging"]["env"].as_str(),
+        Some("STAGING_SESSION_SECRET"),
+        "{spec}"
+    );
+    assert_eq!(
+        session["rules"]["differs_from"].as_str(),
+        Some("production")
+    );
     assert_eq!(
         vars["DATABASE_URL"]["sources"]["staging"]["provider"].as_str(),
         Some("postgres:shop-db-staging")
@@ -935,6 +989,93 @@ fn a_render_import_keeps_environments_apart() {
     let blog = import_and_validate(&fixtures().join("blog/render.yaml"));
     let doc: toml::Table = blog.parse().unwrap();
     assert_eq!(doc["project"]["name"].as_str(), Some("acme-blog"));
+    assert_eq!(
+        doc["vars"]["ALLOWED_HOSTS"]["values"]["staging"].as_str(),
+        Some("*.onrender.com")
+    );
+}
+
+#[test]
+fn a_render_import_takes_blueprint_text_literally_and_only_connection_strings_as_urls() {
+    let spec = import_and_validate(&fixtures().join("saas/render.yaml"));
+    let doc: toml::Table = spec.parse().unwrap();
+    assert_eq!(doc["project"]["name"].as_str(), Some("saas"));
+    let vars = doc["vars"].as_table().unwrap();
+    // Render does not expand `${APP_URL}` in a Blueprint: the spec keeps it as text.
+    assert_eq!(
+        vars["OAUTH_CALLBACK"]["value"].as_str(),
+        Some("$${APP_URL}/auth/callback"),
+        "{spec}"
+    );
+    // A connection string is a URL whatever its name; hosts and ports are not.
+    assert_eq!(
+        doc["databases"]["saas-db"]["url_var"].as_str(),
+        Some("DB_CONN")
+    );
+    assert_eq!(vars["DB_CONN"]["rules"]["kind"].as_str(), Some("url"));
+    assert_eq!(vars["QUEUE_URL"]["rules"]["kind"].as_str(), Some("url"));
+    assert_eq!(
+        vars["QUEUE_URL"]["sources"]["staging"]["provider"].as_str(),
+        Some("key_value:queue-staging")
+    );
+    for part in ["DB_HOST", "DB_PORT", "QUEUE_HOST", "INTERNAL_API"] {
+        assert!(vars[part].get("rules").is_none(), "{part}: {spec}");
+        assert!(vars[part]["sources"].get("staging").is_some(), "{part}");
+    }
+    // A credential in the Blueprint stays out; group secrets have sources.
+    assert!(!spec.contains("ghs_"), "{spec}");
+    assert!(vars["JWT_SECRET"]["sources"].get("staging").is_some());
+    assert!(vars["SENTRY_DSN"]["sources"].get("staging").is_some());
+    assert_eq!(vars["LOG_FORMAT"]["value"].as_str(), Some("json"));
+    assert_eq!(
+        vars["APP_URL"]["values"]["staging"].as_str(),
+        Some("https://app-preview.saas.example")
+    );
+}
+
+#[test]
+fn a_netlify_import_keeps_netlify_variable_references_as_text() {
+    let spec = import_and_validate(&fixtures().join("marketing/netlify.toml"));
+    let doc: toml::Table = spec.parse().unwrap();
+    let envs = doc["environments"].as_table().unwrap();
+    assert_eq!(
+        envs["staging"]["settings"]["context"].as_str(),
+        Some("branch:staging")
+    );
+    assert_eq!(
+        envs["preview"]["settings"]["context"].as_str(),
+        Some("deploy-preview")
+    );
+    // The site's name: the variable with a default, and a comment saying to fill it in.
+    assert_eq!(
+        envs["staging"]["settings"]["site_name"].as_str(),
+        Some("${NETLIFY_SITE_NAME:-marketing}")
+    );
+    assert!(spec.contains("# fill in the Netlify site's name"), "{spec}");
+    let vars = doc["vars"].as_table().unwrap();
+    assert_eq!(
+        vars["NEXT_PUBLIC_SITE_NAME"]["value"].as_str(),
+        Some("$${NETLIFY_SITE_NAME}")
+    );
+    assert_eq!(
+        vars["NEXT_PUBLIC_SITE_URL"]["values"]["staging"].as_str(),
+        Some("$${DEPLOY_PRIME_URL}")
+    );
+    // Per-environment values; production-only ones stay production's.
+    assert_eq!(
+        vars["CONTENTFUL_PREVIEW"]["values"]["staging"].as_str(),
+        Some("true")
+    );
+    assert_eq!(
+        vars["CONTENTFUL_PREVIEW"]["values"]["production"].as_str(),
+        Some("false")
+    );
+    assert!(
+        vars["NEXT_PUBLIC_ANALYTICS_ID"]["values"]
+            .get("staging")
+            .is_none(),
+        "{spec}"
+    );
 }
 
 #[test]
