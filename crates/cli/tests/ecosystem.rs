@@ -2,7 +2,9 @@
 //! `--json` envelope against its JSON Schema (jsonschema), JUnit reports against the
 //! Jenkins xUnit `junit-10.xsd` (xmllint), the HTML report in headless Chromium, GitHub's
 //! step summary and outputs, shell completions and the man page, spec discovery, logs
-//! piped to a file, imports that validate, and exit codes.
+//! piped to a file, imports that validate, and exit codes. xmllint, junit-10.xsd and
+//! Chromium come from `scripts/test-tools.sh`; a missing one fails the test with the
+//! command to run, it never skips.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -62,6 +64,36 @@ command = { run = ["./no-such-program-here"] }
 name = "production-only"
 environments = ["production"]
 http = { url = "${services.web.url}/up" }
+"#;
+
+/// Probes that need no service: a wrong answer (connection refused on port 9), a program
+/// that cannot start, one skipped outside production, and one that passes.
+const SMOKE_ONLY: &str = r#"[project]
+name = "smoke-only"
+
+[environments.staging]
+provider = "local"
+
+[environments.production]
+provider = "local"
+
+[[probes]]
+name = "refused"
+timeout = "2s"
+http = { url = "http://127.0.0.1:9/up", expect = { status = 200 } }
+
+[[probes]]
+name = "cannot-start"
+command = { run = ["./no-such-program-here"] }
+
+[[probes]]
+name = "production-only"
+environments = ["production"]
+command = { run = ["true"] }
+
+[[probes]]
+name = "runs"
+command = { run = ["true"] }
 "#;
 
 fn workspace(extra: &str) -> tempfile::TempDir {
@@ -520,15 +552,23 @@ fn rust_log_selects_by_crate_name() {
 // ---------------------------------------------------------------------------------------
 // Report files: JUnit (xmllint + junit-10.xsd), HTML (headless Chromium), GitHub
 
-/// `junit-10.xsd` when `scripts/test-tools.sh` fetched it, and `xmllint` when it is
-/// installed; without either the schema check is left to [`junit_structure`].
-fn xmllint_and_xsd() -> Option<PathBuf> {
+/// `junit-10.xsd` (from the pytest sdist) and `xmllint` (Debian's libxml2-utils), both
+/// installed by `scripts/test-tools.sh`. Missing, the test fails: it never skips the schema.
+fn xsd() -> PathBuf {
     let xsd = root().join(".tools/junit-10.xsd");
-    let has_xmllint = std::process::Command::new("xmllint")
+    assert!(
+        xsd.exists(),
+        "{} is missing: run `bash scripts/test-tools.sh` (it takes junit-10.xsd from the pytest sdist on PyPI)",
+        xsd.display()
+    );
+    let xmllint = std::process::Command::new("xmllint")
         .arg("--version")
-        .output()
-        .is_ok();
-    (xsd.exists() && has_xmllint).then_some(xsd)
+        .output();
+    assert!(
+        xmllint.is_ok(),
+        "xmllint is not installed: run `bash scripts/test-tools.sh` (it installs Debian's libxml2-utils)"
+    );
+    xsd
 }
 
 /// What junit-10.xsd requires and the issue names, checked by hand so the test holds on a
@@ -582,9 +622,7 @@ fn junit_structure(file: &Path) -> String {
 
 fn xmllint(file: &Path) {
     junit_structure(file);
-    let Some(xsd) = xmllint_and_xsd() else {
-        return;
-    };
+    let xsd = xsd();
     let out = std::process::Command::new("xmllint")
         .arg("--noout")
         .arg("--schema")
@@ -687,6 +725,89 @@ fn junit_of_passing_failing_skipped_and_errored_runs_validates_against_junit_10_
     );
     assert_eq!(out.status.code(), Some(1));
     xmllint(&refused);
+
+    // `smoke` on its own: a failing, errored and skipped run, then a passing one.
+    let smoke = tempfile::tempdir().unwrap();
+    let s = smoke.path();
+    std::fs::write(s.join("staging.toml"), SMOKE_ONLY).unwrap();
+    let failing = s.join("failing.xml");
+    let out = staging_in(
+        s,
+        &[
+            "smoke",
+            "--env",
+            "staging",
+            "--commit",
+            C1,
+            "--junit",
+            failing.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    xmllint(&failing);
+    let xml = std::fs::read_to_string(&failing).unwrap();
+    for element in ["<failure", "<error", "<skipped"] {
+        assert!(xml.contains(element), "{element}: {xml}");
+    }
+    // In production the skipped probe runs (and passes); the other two still do not.
+    let production = s.join("production.xml");
+    let out = staging_in(
+        s,
+        &[
+            "smoke",
+            "--env",
+            "production",
+            "--commit",
+            C1,
+            "--junit",
+            production.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    xmllint(&production);
+    let passing = s.join("passing.xml");
+    std::fs::write(
+        s.join("staging.toml"),
+        "[project]\nname = \"smoke-only\"\n\n[environments.staging]\nprovider = \"local\"\n\n\
+         [[probes]]\nname = \"runs\"\ncommand = { run = [\"true\"] }\n",
+    )
+    .unwrap();
+    let out = staging_in(
+        s,
+        &[
+            "smoke",
+            "--env",
+            "staging",
+            "--commit",
+            C1,
+            "--junit",
+            passing.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    xmllint(&passing);
+}
+
+#[test]
+fn the_junit_check_refuses_what_junit_10_xsd_refuses() {
+    // The attack: the report shapes issue 17 found, each refused by xmllint and the schema.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.xml");
+    for broken in [
+        r#"<testsuites skipped="1"><testsuite name="s" tests="1" failures="0" errors="0"><testcase name="c" classname="k" time="0"/></testsuite></testsuites>"#,
+        r#"<testsuites><testsuite name="s" failures="0" errors="0"><testcase name="c" classname="k" time="0"/></testsuite></testsuites>"#,
+        r#"<testsuites><testsuite name="s" tests="1" failures="0" errors="0"><testcase name="c" classname="k" time="0"><oops/></testcase></testsuite></testsuites>"#,
+    ] {
+        std::fs::write(&bad, format!("<?xml version=\"1.0\"?>\n{broken}")).unwrap();
+        let out = std::process::Command::new("xmllint")
+            .arg("--noout")
+            .arg("--schema")
+            .arg(xsd())
+            .arg(&bad)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "xmllint accepted {broken}");
+    }
 }
 
 #[test]
@@ -736,16 +857,33 @@ fn chromium_dom(page: &Path) -> String {
         .arg(format!("file://{}", page.display()))
         .output()
         .unwrap_or_else(|e| {
-            panic!("chromium is not installed ({e}): apt-get install chromium (scripts/test-tools.sh does)")
+            panic!(
+                "chromium cannot run ({e}): the HTML report is checked in a real browser; \
+                 run `bash scripts/test-tools.sh` (it installs Debian's chromium)"
+            )
         });
     assert!(out.status.success(), "{}", text(&out.stderr));
     text(&out.stdout)
 }
 
+/// A probe whose name is markup that would fetch from `port` if the page let it through.
+fn probe_named_as_an_image(port: u16) -> String {
+    format!(
+        r#"
+[[probes]]
+name = "<img src='http://127.0.0.1:{port}/pixel.png'><link rel=stylesheet href='https://example.com/x.css'>"
+http = {{ url = "${{services.web.url}}/up", expect = {{ status = 200 }} }}
+"#
+    )
+}
+
 #[test]
-#[ignore = "needs chromium (scripts/test-tools.sh); the HTML report is unreviewed work of issue 17"]
 fn the_html_report_renders_in_headless_chromium_and_shows_the_failing_probe() {
-    let dir = workspace(MIXED_PROBES);
+    // Anything the page fetches lands here; a self-contained report fetches nothing.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let dir = workspace(&format!("{MIXED_PROBES}{}", probe_named_as_an_image(port)));
     let d = dir.path();
     let page = d.join("out/report.html");
     let out = staging_in(
@@ -761,23 +899,64 @@ fn the_html_report_renders_in_headless_chromium_and_shows_the_failing_probe() {
         ],
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let html = std::fs::read_to_string(&page).unwrap();
-    assert!(!html.contains("http://") || !html.contains("src=\"http"));
-    assert!(
-        !html.contains("<link") && !html.contains("<script"),
-        "self-contained"
-    );
-    assert!(
-        !html.contains("2f9c1d7e8a4b6c3d5e7f9a1b3c5d7e9f2a4b6c8d"),
-        "redacted"
-    );
+    let listed = staging_in(d, &["--json", "evidence", "list"]);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let evidence_id = listed["runs"][0]["id"].as_str().expect("a run").to_owned();
+
     let dom = chromium_dom(&page);
-    assert!(dom.contains("teapot-expected"), "{dom}");
-    assert!(dom.contains("status 418"), "expected value shown: {dom}");
-    assert!(dom.contains(C1), "the commit: {dom}");
+    // The failing probe, with what was expected and what was observed.
+    let row = dom
+        .split("<tr")
+        .find(|r| r.contains("teapot-expected"))
+        .unwrap_or_else(|| panic!("no row for the failing probe: {dom}"));
+    assert!(row.contains("failed"), "{row}");
+    assert!(row.contains("status 418"), "expected shown: {row}");
+    assert!(row.contains("status 200"), "observed shown: {row}");
     assert!(dom.contains("FAILED"), "{dom}");
+    // A probe that could not run is an error, not a failure.
+    let row = dom
+        .split("<tr")
+        .find(|r| r.contains("cannot-start"))
+        .unwrap();
+    assert!(row.contains(">error<"), "{row}");
+    // The commit, the evidence id, the service's URL and the steps with durations.
+    assert!(dom.contains(C1), "the commit: {dom}");
+    assert!(
+        dom.contains(&evidence_id),
+        "the evidence id {evidence_id}: {dom}"
+    );
     assert!(dom.contains("http://127.0.0.1:"), "the service URL: {dom}");
-    assert!(dom.contains("ms</td>"), "step durations: {dom}");
+    assert!(dom.contains(" ms</td>"), "step durations: {dom}");
+    // Redacted: the staging secret is nowhere, neither in the file nor on the page.
+    let canary = "2f9c1d7e8a4b6c3d5e7f9a1b3c5d7e9f2a4b6c8d";
+    assert!(!dom.contains(canary) && !std::fs::read_to_string(&page).unwrap().contains(canary));
+    // Self-contained: the markup in a probe's name is text, no element of the page loads
+    // anything, and nothing reached the listener the markup pointed at.
+    assert!(
+        dom.contains("&lt;img src="),
+        "the name is shown as text: {dom}"
+    );
+    for element in ["<img", "<link", "<script", "<iframe", "<object", "<embed"] {
+        assert!(!dom.contains(element), "{element} in the page: {dom}");
+    }
+    // Text is serialized with `&lt;`, so every `<` starts a real element.
+    for tag in dom
+        .split('<')
+        .skip(1)
+        .map(|t| t.split('>').next().unwrap_or_default())
+    {
+        assert!(
+            !tag.contains("src=") && !tag.contains("href="),
+            "an element that loads something: <{tag}>"
+        );
+    }
+    for fetch in ["url(", "@import"] {
+        assert!(!dom.contains(fetch), "{fetch} in the page: {dom}");
+    }
+    assert!(
+        listener.accept().is_err(),
+        "the page fetched from the listener its markup named"
+    );
 }
 
 #[test]
