@@ -1268,3 +1268,41 @@ fn a_netlify_import_without_branch_deploys_stages_on_deploy_previews() {
     let algolia = doc["vars"]["ALGOLIA_API_KEY"].as_table().unwrap();
     assert!(algolia["values"].get("staging").is_none(), "{spec}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Docs
+
+#[test]
+fn every_crate_has_a_readme_and_the_readme_documents_how_staging_fits_in() {
+    for crate_dir in std::fs::read_dir(root().join("crates")).unwrap().flatten() {
+        if crate_dir.path().join("Cargo.toml").exists() {
+            let readme = crate_dir.path().join("README.md");
+            let text = std::fs::read_to_string(&readme)
+                .unwrap_or_else(|_| panic!("{} has no README.md", crate_dir.path().display()));
+            assert!(text.starts_with("# "), "{}", readme.display());
+        }
+    }
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    for said in [
+        "staging completions",
+        "staging man",
+        "--html PATH",
+        "GITHUB_STEP_SUMMARY",
+        "GITHUB_OUTPUT",
+        "--summary PATH",
+        "nearest parent directory",
+        "| 0 |",
+        "| 1 |",
+        "| 2 |",
+        "| 3 |",
+        "| 130 |",
+        "| 143 |",
+        "| 129 |",
+        "validate --online",
+    ] {
+        assert!(
+            readme.contains(said),
+            "the README does not document `{said}`"
+        );
+    }
+}
