@@ -3,7 +3,7 @@
 //!
 //! Exit codes: 0 everything passed; 1 a check or step failed; 2 bad usage or an invalid
 //! spec; 3 the run could not proceed (provider unreachable, auth refused, not supported);
-//! 130 interrupted.
+//! 128 + the signal when SIGINT (130), SIGTERM (143) or SIGHUP (129) stopped a run.
 
 mod commands;
 mod context;
@@ -26,8 +26,10 @@ Exit codes:
   1  a check or step failed
   2  bad usage or an invalid spec
   3  the run could not proceed (provider unreachable, auth refused, timeout of the tool itself)
-  130 interrupted (Ctrl-C) during a run; local services were stopped
+  130 interrupted (Ctrl-C, SIGINT) during a run; local services were stopped
       (Ctrl-C ending `up --keep-running` after the run exits with the run's own code)
+  143 terminated (SIGTERM, how CI cancels a job) during a run, likewise
+  129 hung up (SIGHUP, the terminal closed) during a run, likewise
 
 Nothing ever prompts; every secret value is redacted from every output.";
 

@@ -2,7 +2,9 @@
 //! `--json` envelope against its JSON Schema (jsonschema), JUnit reports against the
 //! Jenkins xUnit `junit-10.xsd` (xmllint), the HTML report in headless Chromium, GitHub's
 //! step summary and outputs, shell completions and the man page, spec discovery, logs
-//! piped to a file, imports that validate, and exit codes.
+//! piped to a file, imports that validate, and exit codes. xmllint, junit-10.xsd and
+//! Chromium come from `scripts/test-tools.sh`; a missing one fails the test with the
+//! command to run, it never skips.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -62,6 +64,36 @@ command = { run = ["./no-such-program-here"] }
 name = "production-only"
 environments = ["production"]
 http = { url = "${services.web.url}/up" }
+"#;
+
+/// Probes that need no service: a wrong answer (connection refused on port 9), a program
+/// that cannot start, one skipped outside production, and one that passes.
+const SMOKE_ONLY: &str = r#"[project]
+name = "smoke-only"
+
+[environments.staging]
+provider = "local"
+
+[environments.production]
+provider = "local"
+
+[[probes]]
+name = "refused"
+timeout = "2s"
+http = { url = "http://127.0.0.1:9/up", expect = { status = 200 } }
+
+[[probes]]
+name = "cannot-start"
+command = { run = ["./no-such-program-here"] }
+
+[[probes]]
+name = "production-only"
+environments = ["production"]
+command = { run = ["true"] }
+
+[[probes]]
+name = "runs"
+command = { run = ["true"] }
 "#;
 
 fn workspace(extra: &str) -> tempfile::TempDir {
@@ -520,15 +552,23 @@ fn rust_log_selects_by_crate_name() {
 // ---------------------------------------------------------------------------------------
 // Report files: JUnit (xmllint + junit-10.xsd), HTML (headless Chromium), GitHub
 
-/// `junit-10.xsd` when `scripts/test-tools.sh` fetched it, and `xmllint` when it is
-/// installed; without either the schema check is left to [`junit_structure`].
-fn xmllint_and_xsd() -> Option<PathBuf> {
+/// `junit-10.xsd` (from the pytest sdist) and `xmllint` (Debian's libxml2-utils), both
+/// installed by `scripts/test-tools.sh`. Missing, the test fails: it never skips the schema.
+fn xsd() -> PathBuf {
     let xsd = root().join(".tools/junit-10.xsd");
-    let has_xmllint = std::process::Command::new("xmllint")
+    assert!(
+        xsd.exists(),
+        "{} is missing: run `bash scripts/test-tools.sh` (it takes junit-10.xsd from the pytest sdist on PyPI)",
+        xsd.display()
+    );
+    let xmllint = std::process::Command::new("xmllint")
         .arg("--version")
-        .output()
-        .is_ok();
-    (xsd.exists() && has_xmllint).then_some(xsd)
+        .output();
+    assert!(
+        xmllint.is_ok(),
+        "xmllint is not installed: run `bash scripts/test-tools.sh` (it installs Debian's libxml2-utils)"
+    );
+    xsd
 }
 
 /// What junit-10.xsd requires and the issue names, checked by hand so the test holds on a
@@ -582,9 +622,7 @@ fn junit_structure(file: &Path) -> String {
 
 fn xmllint(file: &Path) {
     junit_structure(file);
-    let Some(xsd) = xmllint_and_xsd() else {
-        return;
-    };
+    let xsd = xsd();
     let out = std::process::Command::new("xmllint")
         .arg("--noout")
         .arg("--schema")
@@ -687,6 +725,89 @@ fn junit_of_passing_failing_skipped_and_errored_runs_validates_against_junit_10_
     );
     assert_eq!(out.status.code(), Some(1));
     xmllint(&refused);
+
+    // `smoke` on its own: a failing, errored and skipped run, then a passing one.
+    let smoke = tempfile::tempdir().unwrap();
+    let s = smoke.path();
+    std::fs::write(s.join("staging.toml"), SMOKE_ONLY).unwrap();
+    let failing = s.join("failing.xml");
+    let out = staging_in(
+        s,
+        &[
+            "smoke",
+            "--env",
+            "staging",
+            "--commit",
+            C1,
+            "--junit",
+            failing.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    xmllint(&failing);
+    let xml = std::fs::read_to_string(&failing).unwrap();
+    for element in ["<failure", "<error", "<skipped"] {
+        assert!(xml.contains(element), "{element}: {xml}");
+    }
+    // In production the skipped probe runs (and passes); the other two still do not.
+    let production = s.join("production.xml");
+    let out = staging_in(
+        s,
+        &[
+            "smoke",
+            "--env",
+            "production",
+            "--commit",
+            C1,
+            "--junit",
+            production.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    xmllint(&production);
+    let passing = s.join("passing.xml");
+    std::fs::write(
+        s.join("staging.toml"),
+        "[project]\nname = \"smoke-only\"\n\n[environments.staging]\nprovider = \"local\"\n\n\
+         [[probes]]\nname = \"runs\"\ncommand = { run = [\"true\"] }\n",
+    )
+    .unwrap();
+    let out = staging_in(
+        s,
+        &[
+            "smoke",
+            "--env",
+            "staging",
+            "--commit",
+            C1,
+            "--junit",
+            passing.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    xmllint(&passing);
+}
+
+#[test]
+fn the_junit_check_refuses_what_junit_10_xsd_refuses() {
+    // The attack: the report shapes issue 17 found, each refused by xmllint and the schema.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.xml");
+    for broken in [
+        r#"<testsuites skipped="1"><testsuite name="s" tests="1" failures="0" errors="0"><testcase name="c" classname="k" time="0"/></testsuite></testsuites>"#,
+        r#"<testsuites><testsuite name="s" failures="0" errors="0"><testcase name="c" classname="k" time="0"/></testsuite></testsuites>"#,
+        r#"<testsuites><testsuite name="s" tests="1" failures="0" errors="0"><testcase name="c" classname="k" time="0"><oops/></testcase></testsuite></testsuites>"#,
+    ] {
+        std::fs::write(&bad, format!("<?xml version=\"1.0\"?>\n{broken}")).unwrap();
+        let out = std::process::Command::new("xmllint")
+            .arg("--noout")
+            .arg("--schema")
+            .arg(xsd())
+            .arg(&bad)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "xmllint accepted {broken}");
+    }
 }
 
 #[test]
@@ -736,16 +857,33 @@ fn chromium_dom(page: &Path) -> String {
         .arg(format!("file://{}", page.display()))
         .output()
         .unwrap_or_else(|e| {
-            panic!("chromium is not installed ({e}): apt-get install chromium (scripts/test-tools.sh does)")
+            panic!(
+                "chromium cannot run ({e}): the HTML report is checked in a real browser; \
+                 run `bash scripts/test-tools.sh` (it installs Debian's chromium)"
+            )
         });
     assert!(out.status.success(), "{}", text(&out.stderr));
     text(&out.stdout)
 }
 
+/// A probe whose name is markup that would fetch from `port` if the page let it through.
+fn probe_named_as_an_image(port: u16) -> String {
+    format!(
+        r#"
+[[probes]]
+name = "<img src='http://127.0.0.1:{port}/pixel.png'><link rel=stylesheet href='https://example.com/x.css'>"
+http = {{ url = "${{services.web.url}}/up", expect = {{ status = 200 }} }}
+"#
+    )
+}
+
 #[test]
-#[ignore = "needs chromium (scripts/test-tools.sh); the HTML report is unreviewed work of issue 17"]
 fn the_html_report_renders_in_headless_chromium_and_shows_the_failing_probe() {
-    let dir = workspace(MIXED_PROBES);
+    // Anything the page fetches lands here; a self-contained report fetches nothing.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let dir = workspace(&format!("{MIXED_PROBES}{}", probe_named_as_an_image(port)));
     let d = dir.path();
     let page = d.join("out/report.html");
     let out = staging_in(
@@ -761,23 +899,64 @@ fn the_html_report_renders_in_headless_chromium_and_shows_the_failing_probe() {
         ],
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let html = std::fs::read_to_string(&page).unwrap();
-    assert!(!html.contains("http://") || !html.contains("src=\"http"));
-    assert!(
-        !html.contains("<link") && !html.contains("<script"),
-        "self-contained"
-    );
-    assert!(
-        !html.contains("2f9c1d7e8a4b6c3d5e7f9a1b3c5d7e9f2a4b6c8d"),
-        "redacted"
-    );
+    let listed = staging_in(d, &["--json", "evidence", "list"]);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let evidence_id = listed["runs"][0]["id"].as_str().expect("a run").to_owned();
+
     let dom = chromium_dom(&page);
-    assert!(dom.contains("teapot-expected"), "{dom}");
-    assert!(dom.contains("status 418"), "expected value shown: {dom}");
-    assert!(dom.contains(C1), "the commit: {dom}");
+    // The failing probe, with what was expected and what was observed.
+    let row = dom
+        .split("<tr")
+        .find(|r| r.contains("teapot-expected"))
+        .unwrap_or_else(|| panic!("no row for the failing probe: {dom}"));
+    assert!(row.contains("failed"), "{row}");
+    assert!(row.contains("status 418"), "expected shown: {row}");
+    assert!(row.contains("status 200"), "observed shown: {row}");
     assert!(dom.contains("FAILED"), "{dom}");
+    // A probe that could not run is an error, not a failure.
+    let row = dom
+        .split("<tr")
+        .find(|r| r.contains("cannot-start"))
+        .unwrap();
+    assert!(row.contains(">error<"), "{row}");
+    // The commit, the evidence id, the service's URL and the steps with durations.
+    assert!(dom.contains(C1), "the commit: {dom}");
+    assert!(
+        dom.contains(&evidence_id),
+        "the evidence id {evidence_id}: {dom}"
+    );
     assert!(dom.contains("http://127.0.0.1:"), "the service URL: {dom}");
-    assert!(dom.contains("ms</td>"), "step durations: {dom}");
+    assert!(dom.contains(" ms</td>"), "step durations: {dom}");
+    // Redacted: the staging secret is nowhere, neither in the file nor on the page.
+    let canary = "2f9c1d7e8a4b6c3d5e7f9a1b3c5d7e9f2a4b6c8d";
+    assert!(!dom.contains(canary) && !std::fs::read_to_string(&page).unwrap().contains(canary));
+    // Self-contained: the markup in a probe's name is text, no element of the page loads
+    // anything, and nothing reached the listener the markup pointed at.
+    assert!(
+        dom.contains("&lt;img src="),
+        "the name is shown as text: {dom}"
+    );
+    for element in ["<img", "<link", "<script", "<iframe", "<object", "<embed"] {
+        assert!(!dom.contains(element), "{element} in the page: {dom}");
+    }
+    // Text is serialized with `&lt;`, so every `<` starts a real element.
+    for tag in dom
+        .split('<')
+        .skip(1)
+        .map(|t| t.split('>').next().unwrap_or_default())
+    {
+        assert!(
+            !tag.contains("src=") && !tag.contains("href="),
+            "an element that loads something: <{tag}>"
+        );
+    }
+    for fetch in ["url(", "@import"] {
+        assert!(!dom.contains(fetch), "{fetch} in the page: {dom}");
+    }
+    assert!(
+        listener.accept().is_err(),
+        "the page fetched from the listener its markup named"
+    );
 }
 
 #[test]
@@ -853,6 +1032,9 @@ fn import_and_validate(file: &Path) -> String {
         .env("RENDER_API_KEY", "rnd_test_key_for_validation")
         .env("NETLIFY_AUTH_TOKEN", "nfp_test_token_for_validation")
         .env_remove("NETLIFY_SITE_NAME")
+        .env_remove("URL")
+        .env_remove("DEPLOY_PRIME_URL")
+        .env_remove("APP_URL")
         .env_remove("STAGING_FILE")
         .arg("validate")
         .output()
@@ -868,7 +1050,6 @@ fn import_and_validate(file: &Path) -> String {
 }
 
 #[test]
-#[ignore = "unfinished (issue 17 imports): the shop fixture imports a secret with a plain value, refused by validate"]
 fn every_realistic_import_validates_as_generated() {
     let mut seen = 0;
     for entry in std::fs::read_dir(fixtures()).unwrap().flatten() {
@@ -879,32 +1060,75 @@ fn every_realistic_import_validates_as_generated() {
             let file = entry.path().join(name);
             if file.exists() {
                 let spec = import_and_validate(&file);
-                assert!(!spec.contains("${NETLIFY_SITE_NAME}"), "{spec}");
+                // Every `${` left is a pipeline reference, a variable with a default, or
+                // the escape of a literal one: none can be undefined.
+                let code = spec
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with('#'))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                for (at, _) in code.match_indices("${") {
+                    let escaped = at > 0 && &code[at - 1..at] == "$";
+                    let rest = &code[at + 2..];
+                    let name = &rest[..rest.find(['}', ':']).unwrap_or(rest.len())];
+                    assert!(
+                        escaped
+                            || rest[name.len()..].starts_with(":-")
+                            || ["services.", "vars.", "capture."]
+                                .iter()
+                                .any(|ns| name.starts_with(ns))
+                            || ["commit", "env", "project"].contains(&name),
+                        "{}: `${{{name}` may be undefined:\n{spec}",
+                        file.display()
+                    );
+                }
                 seen += 1;
             }
         }
     }
-    assert!(seen >= 5, "only {seen} fixtures");
+    assert!(seen >= 7, "only {seen} fixtures");
 }
 
 #[test]
-#[ignore = "unfinished (issue 17 imports): the shop fixture imports a secret with a plain value, refused by validate"]
 fn a_render_import_keeps_environments_apart() {
     let spec = import_and_validate(&fixtures().join("shop/render.yaml"));
     let doc: toml::Table = spec.parse().unwrap();
     // Named after the directory, not the first service.
     assert_eq!(doc["project"]["name"].as_str(), Some("shop"));
     let vars = doc["vars"].as_table().unwrap();
-    // previewValue is staging's; production's key never becomes staging's.
-    let stripe = vars["STRIPE_API_KEY"].as_table().unwrap();
+    // A plain value's previewValue is staging's.
+    let api = vars["API_BASE_URL"]["values"].as_table().unwrap();
     assert_eq!(
-        stripe["values"]["staging"].as_str(),
-        Some("sk_test_51HxPreviewKeyForStaging")
+        api["staging"].as_str(),
+        Some("https://api-preview.shop.example.com")
     );
-    assert!(!spec.contains("staging = \"sk_live"), "{spec}");
-    let sendgrid = vars["SENDGRID_API_KEY"].as_table().unwrap();
-    assert!(sendgrid.get("value").is_none(), "{sendgrid:?}");
-    assert!(sendgrid["sources"].get("staging").is_some(), "{sendgrid:?}");
+    assert_eq!(
+        api["production"].as_str(),
+        Some("https://api.shop.example.com")
+    );
+    // A credential written in the Blueprint is not copied into the spec, and staging's is
+    // its own, checked to differ from production's.
+    assert!(
+        !spec.contains("sk_live") && !spec.contains("sk_test") && !spec.contains("SG."),
+        "{spec}"
+    );
+    for key in ["STRIPE_API_KEY", "SENDGRID_API_KEY"] {
+        let var = vars[key].as_table().unwrap();
+        assert!(
+            var.get("value").is_none() && var.get("values").is_none(),
+            "{var:?}"
+        );
+        assert_eq!(var["secret"].as_bool(), Some(true));
+        assert_eq!(
+            var["sources"]["staging"]["env"].as_str(),
+            Some(format!("STAGING_{key}").as_str())
+        );
+        assert_eq!(
+            var["sources"]["production"]["env"].as_str(),
+            Some(format!("PRODUCTION_{key}").as_str())
+        );
+        assert_eq!(var["rules"]["differs_from"].as_str(), Some("production"));
+    }
     // Only the connection string is the database URL; DB_HOST is not a URL.
     assert_eq!(
         doc["databases"]["shop-db"]["url_var"].as_str(),
@@ -917,7 +1141,16 @@ fn a_render_import_keeps_environments_apart() {
         "{spec}"
     );
     // Generated and datastore secrets have a source, staging's its own datastore.
-    assert!(vars["SESSION_SECRET"].get("source").is_some(), "{spec}");
+    let session = vars["SESSION_SECRET"].as_table().unwrap();
+    assert_eq!(
+        session["sources"]["staging"]["env"].as_str(),
+        Some("STAGING_SESSION_SECRET"),
+        "{spec}"
+    );
+    assert_eq!(
+        session["rules"]["differs_from"].as_str(),
+        Some("production")
+    );
     assert_eq!(
         vars["DATABASE_URL"]["sources"]["staging"]["provider"].as_str(),
         Some("postgres:shop-db-staging")
@@ -935,6 +1168,93 @@ fn a_render_import_keeps_environments_apart() {
     let blog = import_and_validate(&fixtures().join("blog/render.yaml"));
     let doc: toml::Table = blog.parse().unwrap();
     assert_eq!(doc["project"]["name"].as_str(), Some("acme-blog"));
+    assert_eq!(
+        doc["vars"]["ALLOWED_HOSTS"]["values"]["staging"].as_str(),
+        Some("*.onrender.com")
+    );
+}
+
+#[test]
+fn a_render_import_takes_blueprint_text_literally_and_only_connection_strings_as_urls() {
+    let spec = import_and_validate(&fixtures().join("saas/render.yaml"));
+    let doc: toml::Table = spec.parse().unwrap();
+    assert_eq!(doc["project"]["name"].as_str(), Some("saas"));
+    let vars = doc["vars"].as_table().unwrap();
+    // Render does not expand `${APP_URL}` in a Blueprint: the spec keeps it as text.
+    assert_eq!(
+        vars["OAUTH_CALLBACK"]["value"].as_str(),
+        Some("$${APP_URL}/auth/callback"),
+        "{spec}"
+    );
+    // A connection string is a URL whatever its name; hosts and ports are not.
+    assert_eq!(
+        doc["databases"]["saas-db"]["url_var"].as_str(),
+        Some("DB_CONN")
+    );
+    assert_eq!(vars["DB_CONN"]["rules"]["kind"].as_str(), Some("url"));
+    assert_eq!(vars["QUEUE_URL"]["rules"]["kind"].as_str(), Some("url"));
+    assert_eq!(
+        vars["QUEUE_URL"]["sources"]["staging"]["provider"].as_str(),
+        Some("key_value:queue-staging")
+    );
+    for part in ["DB_HOST", "DB_PORT", "QUEUE_HOST", "INTERNAL_API"] {
+        assert!(vars[part].get("rules").is_none(), "{part}: {spec}");
+        assert!(vars[part]["sources"].get("staging").is_some(), "{part}");
+    }
+    // A credential in the Blueprint stays out; group secrets have sources.
+    assert!(!spec.contains("ghs_"), "{spec}");
+    assert!(vars["JWT_SECRET"]["sources"].get("staging").is_some());
+    assert!(vars["SENTRY_DSN"]["sources"].get("staging").is_some());
+    assert_eq!(vars["LOG_FORMAT"]["value"].as_str(), Some("json"));
+    assert_eq!(
+        vars["APP_URL"]["values"]["staging"].as_str(),
+        Some("https://app-preview.saas.example")
+    );
+}
+
+#[test]
+fn a_netlify_import_keeps_netlify_variable_references_as_text() {
+    let spec = import_and_validate(&fixtures().join("marketing/netlify.toml"));
+    let doc: toml::Table = spec.parse().unwrap();
+    let envs = doc["environments"].as_table().unwrap();
+    assert_eq!(
+        envs["staging"]["settings"]["context"].as_str(),
+        Some("branch:staging")
+    );
+    assert_eq!(
+        envs["preview"]["settings"]["context"].as_str(),
+        Some("deploy-preview")
+    );
+    // The site's name: the variable with a default, and a comment saying to fill it in.
+    assert_eq!(
+        envs["staging"]["settings"]["site_name"].as_str(),
+        Some("${NETLIFY_SITE_NAME:-marketing}")
+    );
+    assert!(spec.contains("# fill in the Netlify site's name"), "{spec}");
+    let vars = doc["vars"].as_table().unwrap();
+    assert_eq!(
+        vars["NEXT_PUBLIC_SITE_NAME"]["value"].as_str(),
+        Some("$${NETLIFY_SITE_NAME}")
+    );
+    assert_eq!(
+        vars["NEXT_PUBLIC_SITE_URL"]["values"]["staging"].as_str(),
+        Some("$${DEPLOY_PRIME_URL}")
+    );
+    // Per-environment values; production-only ones stay production's.
+    assert_eq!(
+        vars["CONTENTFUL_PREVIEW"]["values"]["staging"].as_str(),
+        Some("true")
+    );
+    assert_eq!(
+        vars["CONTENTFUL_PREVIEW"]["values"]["production"].as_str(),
+        Some("false")
+    );
+    assert!(
+        vars["NEXT_PUBLIC_ANALYTICS_ID"]["values"]
+            .get("staging")
+            .is_none(),
+        "{spec}"
+    );
 }
 
 #[test]
@@ -947,4 +1267,42 @@ fn a_netlify_import_without_branch_deploys_stages_on_deploy_previews() {
     );
     let algolia = doc["vars"]["ALGOLIA_API_KEY"].as_table().unwrap();
     assert!(algolia["values"].get("staging").is_none(), "{spec}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Docs
+
+#[test]
+fn every_crate_has_a_readme_and_the_readme_documents_how_staging_fits_in() {
+    for crate_dir in std::fs::read_dir(root().join("crates")).unwrap().flatten() {
+        if crate_dir.path().join("Cargo.toml").exists() {
+            let readme = crate_dir.path().join("README.md");
+            let text = std::fs::read_to_string(&readme)
+                .unwrap_or_else(|_| panic!("{} has no README.md", crate_dir.path().display()));
+            assert!(text.starts_with("# "), "{}", readme.display());
+        }
+    }
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    for said in [
+        "staging completions",
+        "staging man",
+        "--html PATH",
+        "GITHUB_STEP_SUMMARY",
+        "GITHUB_OUTPUT",
+        "--summary PATH",
+        "nearest parent directory",
+        "| 0 |",
+        "| 1 |",
+        "| 2 |",
+        "| 3 |",
+        "| 130 |",
+        "| 143 |",
+        "| 129 |",
+        "validate --online",
+    ] {
+        assert!(
+            readme.contains(said),
+            "the README does not document `{said}`"
+        );
+    }
 }

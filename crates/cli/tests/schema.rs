@@ -95,3 +95,72 @@ fn each_provider_s_settings_are_selected_by_the_environment_s_provider_and_close
         .expect("render's service settings");
     assert!(render_service["properties"].get("servce_name").is_none());
 }
+
+/// The spec of `text` (TOML) as the JSON document an editor checks against the schema.
+fn as_json(text: &str) -> Value {
+    serde_json::to_value(text.parse::<toml::Table>().unwrap()).unwrap()
+}
+
+#[test]
+fn staging_schema_has_an_id_and_flags_a_provider_setting_typo_like_an_editor_would() {
+    let schema: Value = serde_json::from_str(&generated()).unwrap();
+    assert_eq!(schema["$id"], "urn:staging:schema:spec:v1", "no $id");
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    let spec = |settings: &str| {
+        format!(
+            "#:schema ./.staging.schema.json\n[project]\nname = \"shop\"\n\n\
+             [environments.staging]\nprovider = \"render\"\nsettings = {settings}\n\n\
+             [services.web]\nsettings = {{ service_name = \"web\" }}\n"
+        )
+    };
+    let good = spec("{ owner_id = \"tea-123\" }");
+    assert!(
+        validator.is_valid(&as_json(&good)),
+        "{:?}",
+        validator
+            .iter_errors(&as_json(&good))
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+    );
+    // A typo in Render's settings, and Netlify's key under Render: both flagged.
+    for bad in ["{ ownr_id = \"tea-123\" }", "{ site_name = \"x\" }"] {
+        assert!(
+            !validator.is_valid(&as_json(&spec(bad))),
+            "the schema let `{bad}` through for provider render"
+        );
+    }
+    // The editor directive on the first line is a comment: the spec still validates.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("staging.toml"), &good).unwrap();
+    let out = Command::cargo_bin("staging")
+        .unwrap()
+        .current_dir(dir.path())
+        .env("RENDER_API_KEY", "rnd_schema_test")
+        .arg("validate")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_readme_documents_the_editor_hookup() {
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    for said in [
+        "#:schema ./.staging.schema.json",
+        "evenBetterToml.schema.associations",
+        "[[schemas]]",
+        "staging schema >",
+    ] {
+        assert!(readme.contains(said), "the README lacks `{said}`");
+    }
+}

@@ -1,30 +1,4 @@
-//! # staging-provider-local
-//!
-//! The embedded default provider: each service of the spec runs as a local process, so a
-//! whole stack goes through the pipeline on one machine with no cloud account.
-//!
-//! It maps the platform vocabulary onto processes, so the rest of the toolkit cannot tell
-//! the difference:
-//!
-//! - **deploy commit X** starts the service's `command` with the environment's variables,
-//!   `PORT` set to a free port (or the configured one) and `STAGING_COMMIT=X`;
-//! - **live** means the service's health path answers 2xx on that port; the previous
-//!   process is then stopped, as a platform swaps traffic to the new deploy;
-//! - **failed** means the process exited before it was healthy; its last output lines are
-//!   kept for the report;
-//! - **rollback** starts the previous live commit again;
-//! - env vars are kept per service and given to the next deploy, like on a platform.
-//!
-//! Every process runs in its own process group and is stopped (SIGTERM, then SIGKILL) when
-//! the provider is dropped, which the CLI does at the end of a run and on Ctrl-C
-//! (`staging up --keep-running` holds the provider until then).
-//!
-//! A provider built from a spec also announces each live service in a state file,
-//! `.staging/local/<environment>/<service>.json` next to the spec (pid, port, URL, commit,
-//! deploy id, start time; never a variable's value), removed when the process stops. A
-//! provider in another process (`staging smoke`, `staging status`) that has not deployed
-//! the service itself reports it from that file when the process is alive and its health
-//! path answers; a file whose process is gone is stale: it is ignored and removed.
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 mod process;

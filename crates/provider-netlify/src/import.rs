@@ -10,6 +10,12 @@ fn lit(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
 }
 
+/// A value from netlify.toml as a spec string that means exactly its text: the spec would
+/// read `${NAME}` as a variable of the shell `staging` runs in, so `${` is written `$${`.
+fn literal(s: &str) -> String {
+    lit(&s.replace("${", "$${"))
+}
+
 /// A TOML key, quoted when it is not a bare key.
 fn key(s: &str) -> String {
     if !s.is_empty()
@@ -75,7 +81,8 @@ fn environment_table(t: Option<&toml::Value>, at: &str) -> Result<BTreeMap<Strin
 /// see, in Netlify's order: the branch's, then `branch-deploy`'s, then `[build.environment]`.
 /// Without a branch context, `[context.deploy-preview]` is the staging environment. The
 /// site's name is `${NETLIFY_SITE_NAME:-<project>}` (the variable, else the project's
-/// name) until it is written in, so the skeleton validates as generated.
+/// name) until it is written in, and values are taken as text (a `${` in netlify.toml is
+/// written `$${`), so the skeleton validates as generated: it names no undefined variable.
 pub fn import_netlify_toml(text: &str) -> Result<String> {
     import_netlify_toml_as(text, "netlify-site")
 }
@@ -196,10 +203,19 @@ pub fn import_netlify_toml_as(text: &str, name: &str) -> Result<String> {
         let per_env: Vec<(&String, Option<&String>)> =
             envs.iter().map(|(n, _, vars)| (n, vars.get(k))).collect();
         let first = per_env[0].1;
+        if per_env
+            .iter()
+            .flat_map(|(_, v)| *v)
+            .any(|v| v.contains("${"))
+        {
+            out.push_str(
+                "# `$${` is netlify.toml's `${` kept as text; to read a variable where `staging` runs, write `${NAME:-default}`\n",
+            );
+        }
         if per_env.iter().all(|(_, v)| *v == first) {
             out.push_str(&format!(
                 "value = {}\n",
-                lit(first.expect("the key comes from some environment"))
+                literal(first.expect("the key comes from some environment"))
             ));
         } else {
             if per_env.iter().any(|(_, v)| v.is_none()) {
@@ -207,7 +223,7 @@ pub fn import_netlify_toml_as(text: &str, name: &str) -> Result<String> {
             }
             let values: Vec<String> = per_env
                 .iter()
-                .filter_map(|(n, v)| v.map(|v| format!("{} = {}", key(n), lit(v))))
+                .filter_map(|(n, v)| v.map(|v| format!("{} = {}", key(n), literal(v))))
                 .collect();
             out.push_str(&format!("values = {{ {} }}\n", values.join(", ")));
         }

@@ -106,9 +106,11 @@ enum Origin {
     OtherService(String),
 }
 
-/// Names that say a value is a credential: never copied from production into staging.
+/// Words of a name (`_`-separated, singular or plural) that say its value is a credential:
+/// never copied from production into staging. Whole words, so `OAUTH_CALLBACK` is not.
 const SECRET_WORDS: &[&str] = &[
     "KEY",
+    "APIKEY",
     "SECRET",
     "TOKEN",
     "PASSWORD",
@@ -123,7 +125,13 @@ const SECRET_WORDS: &[&str] = &[
 
 fn looks_secret(key: &str, value: &str) -> bool {
     let upper = key.to_ascii_uppercase();
-    SECRET_WORDS.iter().any(|w| upper.contains(w))
+    upper
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|word| {
+            SECRET_WORDS
+                .iter()
+                .any(|w| word == *w || word.strip_suffix('S') == Some(w))
+        })
         || url::Url::parse(value).is_ok_and(|u| u.password().is_some())
 }
 
@@ -155,10 +163,13 @@ pub fn import_blueprint(yaml: &str) -> Result<String> {
 /// in, say) when the Blueprint names none in `projects:`.
 ///
 /// The skeleton validates as generated: each environment deploys its own services
-/// (`<name>-staging` on staging), every secret has a source, no `${VAR}` is left
-/// undefined, a value Render gives production only (a plain `value` of a credential) is
-/// never staging's (staging takes `previewValue`, or a source to fill in), and only a
-/// database's connection string is taken as its URL.
+/// (`<name>-staging` on staging), every secret has a source per environment (a datastore's
+/// connection string from Render, anything else from `STAGING_KEY` / `PRODUCTION_KEY`),
+/// the Blueprint's text is taken literally (a `${` in it is written `$${`, so no undefined
+/// variable), a plain value's `previewValue` is staging's, a credential written in the
+/// Blueprint is never copied into the spec and staging's must differ from production's,
+/// and only a datastore's connection string is taken as a URL (`host`, `port`, `user` are
+/// not).
 pub fn import_blueprint_as(yaml: &str, default_name: &str) -> Result<String> {
     let mut bp: Blueprint = serde_saphyr::from_str(yaml)
         .map_err(|e| Error::config(format!("render.yaml is not a valid Blueprint: {e}")))?;
@@ -320,7 +331,11 @@ pub fn import_blueprint_as(yaml: &str, default_name: &str) -> Result<String> {
             let _ = writeln!(
                 w,
                 "http = {{ url = {} }}\n",
-                quote(&format!("${{services.{}.url}}{path}", ident(&s.name)))
+                quote(&format!(
+                    "${{services.{}.url}}{}",
+                    ident(&s.name),
+                    path.replace("${", "$${")
+                ))
             );
         }
         for d in &s.domains {
@@ -328,7 +343,7 @@ pub fn import_blueprint_as(yaml: &str, default_name: &str) -> Result<String> {
                 w,
                 "[[probes]]\nname = {}\ntls = {{ host = {} }}\n",
                 quote(&format!("{d} certificate")),
-                quote(d)
+                literal(d)
             );
         }
     }
@@ -362,22 +377,57 @@ pub fn import_blueprint_as(yaml: &str, default_name: &str) -> Result<String> {
 
 /// A `[vars.KEY]` body for `origin`: values per environment, and a source for every
 /// secret (staging's never production's).
+///
+/// A secret is read per environment from `STAGING_KEY` and `PRODUCTION_KEY` (the
+/// environments' own variables, so one shell or CI job can hold both and `differs_from` can
+/// tell them apart); a credential the Blueprint writes in plain text is not copied into the
+/// spec, where secrets never sit: the comment says which Blueprint value goes where.
 fn write_var(w: &mut String, key: &str, origin: &Origin) {
-    let env_source = |w: &mut String, what: &str| {
+    let per_env_sources = |w: &mut String, why: &str, rules: Option<&str>| {
+        let _ = writeln!(w, "secret = true");
+        for line in why.lines() {
+            let _ = writeln!(w, "# {line}");
+        }
         let _ = writeln!(
             w,
-            "secret = true\n# {what}: export {key} where `staging` runs (or point `source` at your secret store)"
+            "# Export STAGING_{key} and PRODUCTION_{key} where `staging` runs, or point these sources at your secret store."
         );
-        let _ = writeln!(w, "source = {{ env = {} }}", quote(key));
+        let _ = writeln!(
+            w,
+            "sources = {{ staging = {{ env = {} }}, production = {{ env = {} }} }}",
+            quote(&format!("STAGING_{key}")),
+            quote(&format!("PRODUCTION_{key}"))
+        );
+        if let Some(rules) = rules {
+            let _ = writeln!(w, "rules = {rules}");
+        }
     };
+    const NOT_PRODUCTIONS: &str = "{ differs_from = \"production\" }";
     match origin {
+        Origin::Plain {
+            production,
+            preview,
+        } if looks_secret(key, production) => per_env_sources(
+            w,
+            &format!(
+                "render.yaml writes this credential in plain text ({}); it is not copied here.\nStaging never gets production's value{}.",
+                if preview.is_some() {
+                    "`value` for production, `previewValue` for previews"
+                } else {
+                    "a `value` for every environment"
+                },
+                if preview.is_some() {
+                    ": STAGING_ takes the previewValue"
+                } else {
+                    ": give staging its own (a test or sandbox key)"
+                }
+            ),
+            Some(NOT_PRODUCTIONS),
+        ),
         Origin::Plain {
             production,
             preview: Some(preview),
         } => {
-            if looks_secret(key, production) {
-                let _ = writeln!(w, "secret = true");
-            }
             let _ = writeln!(
                 w,
                 "# production's value, and staging's from Render's previewValue"
@@ -385,38 +435,22 @@ fn write_var(w: &mut String, key: &str, origin: &Origin) {
             let _ = writeln!(
                 w,
                 "values = {{ staging = {}, production = {} }}",
-                quote(preview),
-                quote(production)
+                literal(preview),
+                literal(production)
             );
-        }
-        Origin::Plain {
-            production,
-            preview: None,
-        } if looks_secret(key, production) => {
-            let _ = writeln!(
-                w,
-                "secret = true\n# production's value stays production's; staging reads its own"
-            );
-            let _ = writeln!(w, "values = {{ production = {} }}", quote(production));
-            let _ = writeln!(w, "sources = {{ staging = {{ env = {} }} }}", quote(key));
         }
         Origin::Plain {
             production,
             preview: None,
         } => {
-            let _ = writeln!(w, "value = {}", quote(production));
+            let _ = writeln!(w, "value = {}", literal(production));
         }
-        Origin::Generated => {
-            env_source(
-                w,
-                "Render generates it (generateValue); staging must not share production's",
-            );
-            let _ = writeln!(
-                w,
-                "rules = {{ kind = \"signing_key\", differs_from = \"production\" }}"
-            );
-        }
-        Origin::Secret => env_source(w, "set in the Render dashboard (sync: false)"),
+        Origin::Generated => per_env_sources(
+            w,
+            "Render generates it (generateValue): staging needs its own, never production's.",
+            Some("{ kind = \"signing_key\", differs_from = \"production\" }"),
+        ),
+        Origin::Secret => per_env_sources(w, "Set in the Render dashboard (sync: false).", None),
         Origin::Postgres(db) => {
             let _ = writeln!(
                 w,
@@ -430,9 +464,12 @@ fn write_var(w: &mut String, key: &str, origin: &Origin) {
             );
             let _ = writeln!(w, "rules = {{ kind = \"url\" }}");
         }
-        Origin::PostgresPart(db, property) => env_source(
+        Origin::PostgresPart(db, property) => per_env_sources(
             w,
-            &format!("the `{property}` of Render Postgres `{db}` (not a connection string)"),
+            &format!(
+                "The `{property}` of Render Postgres `{db}` (staging: `{db}-staging`): not a connection string."
+            ),
+            None,
         ),
         Origin::KeyValue(kv) => {
             let _ = writeln!(
@@ -447,9 +484,12 @@ fn write_var(w: &mut String, key: &str, origin: &Origin) {
             );
             let _ = writeln!(w, "rules = {{ kind = \"url\" }}");
         }
-        Origin::OtherService(svc) => env_source(
+        Origin::OtherService(svc) => per_env_sources(
             w,
-            &format!("taken from service `{svc}` by Render (fromService)"),
+            &format!(
+                "Taken from service `{svc}` by Render (fromService): staging's from `{svc}-staging`."
+            ),
+            None,
         ),
     }
 }
@@ -496,6 +536,12 @@ fn quote(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
 }
 
+/// A value from the Blueprint as a spec string that means exactly its text: Render does not
+/// expand `${...}` in a Blueprint, so neither may the spec (`$${` is a literal `${`).
+fn literal(s: &str) -> String {
+    quote(&s.replace("${", "$${"))
+}
+
 /// A spec name for a Render name: TOML bare-key characters only.
 fn ident(name: &str) -> String {
     let s: String = name
@@ -520,5 +566,31 @@ fn bare_or_quoted(key: &str) -> String {
         key.to_owned()
     } else {
         quote(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_credential_is_told_by_whole_words_of_its_name_or_a_password_in_its_url() {
+        for (key, value, secret) in [
+            ("STRIPE_API_KEY", "x", true),
+            ("DJANGO_SECRET_KEY", "x", true),
+            ("GITHUB_CLIENT_SECRETS", "x", true),
+            ("AUTH_TOKEN", "x", true),
+            ("SENTRY_DSN", "x", true),
+            ("DB_PASSWORD", "x", true),
+            ("MAPS_APIKEY", "x", true),
+            ("OAUTH_CALLBACK", "https://app.example/cb", false),
+            ("KEYCLOAK_REALM", "main", false),
+            ("MONKEY_MODE", "on", false),
+            ("TOKENIZER", "bpe", false),
+            ("UPSTREAM", "postgres://app:hunter2@db:5432/app", true),
+            ("API_BASE_URL", "https://api.example", false),
+        ] {
+            assert_eq!(looks_secret(key, value), secret, "{key}");
+        }
     }
 }

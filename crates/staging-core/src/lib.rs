@@ -37,6 +37,11 @@ pub mod spec;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+/// The README's examples, compiled and run as doc tests (not part of the API).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use error::{BoxError, Error, ErrorClass, Result};
 pub use logged::LoggedProvider;
 pub use migration::{

@@ -10,8 +10,12 @@
 //! ```
 //!
 //! Each function panics with a message naming the broken expectation, like an assertion.
+//! [`contract_path`] finds the providers' published API descriptions the stand-ins serve.
 
 use std::time::Duration;
+
+mod contracts;
+pub use contracts::{CONTRACTS_DIR_VAR, contract_dirs, contract_path};
 
 use secrecy::{ExposeSecret, SecretString};
 

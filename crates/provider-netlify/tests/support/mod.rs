@@ -21,17 +21,10 @@ pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// Netlify's API description, found by the repository's one convention
+/// ([`staging_core::testkit::contract_path`]).
 pub fn contract() -> PathBuf {
-    let dir = std::env::var_os("STAGING_CONTRACTS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("../shared/contracts"));
-    let path = dir.join("netlify-swagger.json");
-    assert!(
-        path.exists(),
-        "Netlify's API description is missing at {} (set STAGING_CONTRACTS_DIR)",
-        path.display()
-    );
-    path
+    staging_core::testkit::contract_path("netlify-swagger.json")
 }
 
 fn prism_bin() -> PathBuf {

@@ -33,28 +33,10 @@ fn crate_dir() -> PathBuf {
     workspace().join("crates/provider-railway")
 }
 
-/// The published schema where the contracts convention finds it: `$STAGING_CONTRACTS_DIR`,
-/// else `<workspace>/.tools/contracts/` (filled by `scripts/test-tools.sh`), else
-/// `../shared/contracts`.
+/// The published schema where the contracts convention finds it
+/// ([`staging_core::testkit::contract_path`]).
 pub fn published_schema() -> PathBuf {
-    let name = "railway-schema.json";
-    let candidates: Vec<PathBuf> = std::env::var_os("STAGING_CONTRACTS_DIR")
-        .map(|d| vec![PathBuf::from(d).join(name)])
-        .unwrap_or_else(|| {
-            vec![
-                workspace().join(".tools/contracts").join(name),
-                workspace().join("../shared/contracts").join(name),
-            ]
-        });
-    candidates
-        .iter()
-        .find(|p| p.exists())
-        .cloned()
-        .unwrap_or_else(|| {
-            panic!(
-                "Railway's published schema {name} is missing (looked at {candidates:?}): run `bash scripts/test-tools.sh` or set STAGING_CONTRACTS_DIR"
-            )
-        })
+    staging_core::testkit::contract_path("railway-schema.json")
 }
 
 /// A running stand-in; killed when dropped.

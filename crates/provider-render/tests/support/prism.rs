@@ -14,14 +14,10 @@ pub fn workspace_root() -> PathBuf {
         .expect("workspace root")
 }
 
+/// Render's API description, found by the repository's one convention
+/// ([`staging_core::testkit::contract_path`]).
 pub fn contract() -> PathBuf {
-    let p = workspace_root().join("../shared/contracts/render-public-api.json");
-    assert!(
-        p.exists(),
-        "Render's API description is missing at {}",
-        p.display()
-    );
-    p
+    staging_core::testkit::contract_path("render-public-api.json")
 }
 
 fn prism_bin() -> PathBuf {

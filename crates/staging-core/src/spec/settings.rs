@@ -396,7 +396,7 @@ impl SettingsTypes {
 /// service's `settings` and `overrides.ENV` must match the service type of some registered
 /// provider, and the one provider's when every environment uses it. A service table may be
 /// partial (the merge with the overrides completes it), so its `required` lists are
-/// dropped; `validate` checks the merged table in full.
+/// dropped; `validate` checks the merged table in full. Its `$id` is [`crate::spec::SCHEMA_ID`].
 pub fn json_schema_with(providers: &[(&str, SettingsTypes)]) -> serde_json::Value {
     use serde_json::{Value, json};
     let mut generator = SchemaGenerator::default();
@@ -475,6 +475,7 @@ pub fn json_schema_with(providers: &[(&str, SettingsTypes)]) -> serde_json::Valu
         .collect();
     if let Some(obj) = root.as_object_mut() {
         obj.insert("allOf".into(), Value::Array(one_provider));
+        obj.insert("$id".into(), Value::from(super::SCHEMA_ID));
     }
     root
 }
