@@ -4,29 +4,17 @@
 //! cannot is "not supported" (exit 3) before any request or record, and `plan --json`
 //! changes nothing.
 
+mod common;
+
 use std::path::Path;
 
 use assert_cmd::Command;
+use common::{SERVER, text};
 
 const COMMIT: &str = "1111111aaaaaaaabbbbbbbbccccccccddddddddd";
 
 fn staging(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::cargo_bin("staging")
-        .unwrap()
-        .args(args)
-        .arg("-f")
-        .arg(dir.join("staging.toml"))
-        .env_remove("NETLIFY_API_URL")
-        .output()
-        .unwrap()
-}
-
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    common::run_staging(dir, args, &[])
 }
 
 fn worker_spec(script: &str) -> tempfile::TempDir {
@@ -262,21 +250,6 @@ fn a_promote_whose_smoke_fails_runs_the_rollback_step_unless_no_rollback() {
         "--no-rollback still rolled back: {doc}"
     );
 }
-
-const SERVER: &str = r#"
-import http.server, json, os
-commit = os.environ.get("STAGING_COMMIT", "")
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = json.dumps({"status": "ok", "commit": commit}).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
-"#;
 
 #[test]
 fn logs_of_a_local_service_not_running_here_says_so_and_an_unknown_service_is_a_usage_error() {

@@ -7,11 +7,14 @@ use schemars::JsonSchema;
 use secrecy::SecretString;
 use serde::Deserialize;
 use staging_core::isolation::Resource;
-use staging_core::spec::{LoadedSpec, SettingsTypes};
-use staging_core::{DynProvider, Error, ProviderFactory, Result, RetryPolicy, RetryProvider};
+use staging_core::spec::{DomainName, LoadedSpec, SettingsTypes};
+use staging_core::{
+    DynProbe, DynProvider, Error, ProviderFactory, Result, RetryPolicy, RetryProvider,
+};
 use url::Url;
 
 use crate::context::DeployContext;
+use crate::domains::NetlifyDomainProbe;
 use crate::provider::{NetlifyBuilder, NetlifyProvider, SiteRef, SiteTarget};
 
 /// The settings of a `netlify` environment (`[environments.E.settings]`) and of a service
@@ -42,6 +45,11 @@ pub struct NetlifySettings {
     /// The public URL of the environment, when not the context's Netlify URL.
     #[serde(default)]
     pub url: Option<String>,
+    /// The custom domains the site must serve (`["www.example.com"]`; a service's list wins
+    /// over its environment's). The smoke step checks each is a domain of the site and
+    /// covered by its certificate, and fails naming the DNS record to create.
+    #[serde(default)]
+    pub custom_domains: Vec<DomainName>,
 }
 
 /// Registers the `netlify` provider with the CLI's registry.
@@ -200,6 +208,42 @@ impl ProviderFactory for NetlifyFactory {
         SettingsTypes::of::<NetlifySettings, NetlifySettings>()
     }
 
+    /// One [`NetlifyDomainProbe`] per custom domain of each service's site: the smoke step
+    /// checks each is on the site and covered by its certificate.
+    fn probes(&self, spec: &LoadedSpec, environment: &str) -> Result<Vec<DynProbe>> {
+        let env = spec
+            .environment_settings::<NetlifySettings>(environment)?
+            .value;
+        let mut wanted = vec![];
+        for name in spec.spec.services.keys() {
+            let own = spec
+                .service_settings::<NetlifySettings>(name, environment)?
+                .value
+                .custom_domains;
+            let domains = if own.is_empty() {
+                env.custom_domains.clone()
+            } else {
+                own
+            };
+            wanted.extend(domains.into_iter().map(|d| (name.clone(), d)));
+        }
+        if wanted.is_empty() {
+            return Ok(vec![]);
+        }
+        let provider = Arc::new(Self::build_netlify(spec, environment)?);
+        Ok(wanted
+            .into_iter()
+            .map(|(service, domain)| {
+                Arc::new(NetlifyDomainProbe::new(
+                    provider.clone(),
+                    environment,
+                    &service,
+                    domain,
+                )) as DynProbe
+            })
+            .collect())
+    }
+
     fn check(&self, spec: &LoadedSpec, environment: &str) -> Result<()> {
         Self::targets(spec, environment).map(drop)
     }
@@ -222,8 +266,9 @@ impl ProviderFactory for NetlifyFactory {
                 Resource::new(
                     "netlify site",
                     format!("service {name}"),
-                    [site, ("context", Some(context))],
+                    [site, ("context", Some(context.clone()))],
                 )
+                .within(context)
             })
             .collect())
     }

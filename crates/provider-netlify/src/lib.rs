@@ -15,6 +15,7 @@
 
 mod client;
 mod context;
+mod domains;
 mod env;
 mod error;
 mod factory;
@@ -25,6 +26,7 @@ mod provider;
 
 pub use client::DEFAULT_API_URL;
 pub use context::DeployContext;
+pub use domains::{NETLIFY_APEX_A_RECORD, NetlifyDomainProbe};
 pub use env::NetlifyEnvStore;
 pub use factory::{NetlifyFactory, NetlifySettings};
 pub use import::{import_netlify_toml, import_netlify_toml_as};

@@ -15,6 +15,18 @@ pub(crate) struct Site {
     pub(crate) account_id: Option<String>,
     pub(crate) branch_deploy_custom_domain: Option<String>,
     pub(crate) published_deploy: Option<DeployJson>,
+    /// The site's primary custom domain.
+    pub(crate) custom_domain: Option<String>,
+    /// Its other custom domains.
+    pub(crate) domain_aliases: Vec<String>,
+}
+
+/// The site's TLS certificate (`showSiteTLSCertificate`): which domains it covers.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct SiteCertificate {
+    pub(crate) state: Option<String>,
+    pub(crate) domains: Vec<String>,
 }
 
 /// A deploy (`getSiteDeploy`, `listSiteDeploys`, `restoreSiteDeploy`, `lockDeploy`,

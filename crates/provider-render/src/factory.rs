@@ -1,19 +1,20 @@
 //! [`RenderFactory`]: the spec's `provider = "render"` environments.
 //!
 //! Settings: [`RenderEnvironmentSettings`] (`owner_id`) and [`RenderServiceSettings`]
-//! (`service_id` or `service_name`, `owner_id`), deserialized by core from the spec with
+//! (`service_id` or `service_name`, `owner_id`, `custom_domains`), deserialized by core from the spec with
 //! `deny_unknown_fields`, so a misspelt key is an error at its place. The same settings
 //! name each service's [`Resource`] for the isolation check.
 
 use std::sync::Arc;
 
 use staging_core::spec::LoadedSpec;
-use staging_core::{DynProvider, ProviderFactory, Result, RetryPolicy, RetryProvider};
+use staging_core::{DynProbe, DynProvider, ProviderFactory, Result, RetryPolicy, RetryProvider};
 
 use staging_core::isolation::Resource;
 use staging_core::spec::{Settings, SettingsTypes};
 
 use crate::builder::{RenderBuilder, ServiceRef};
+use crate::domains::CustomDomainProbe;
 use crate::provider::RenderProvider;
 use crate::settings::{RenderEnvironmentSettings, RenderServiceSettings};
 
@@ -115,6 +116,33 @@ impl ProviderFactory for RenderFactory {
         Ok(Some(std::sync::Arc::new(provider.datastore_store())))
     }
 
+    /// One [`CustomDomainProbe`] per custom domain a service's settings name: the smoke step
+    /// checks each is added to the service and verified.
+    fn probes(&self, spec: &LoadedSpec, environment: &str) -> Result<Vec<DynProbe>> {
+        let mut wanted = vec![];
+        for name in spec.spec.services.keys() {
+            let s = spec
+                .service_settings::<RenderServiceSettings>(name, environment)?
+                .value;
+            wanted.extend(s.custom_domains.into_iter().map(|d| (name.clone(), d)));
+        }
+        if wanted.is_empty() {
+            return Ok(vec![]);
+        }
+        let provider = self.build_render(spec, environment)?;
+        Ok(wanted
+            .into_iter()
+            .map(|(service, domain)| {
+                Arc::new(CustomDomainProbe::new(
+                    provider.clone(),
+                    environment,
+                    &service,
+                    domain,
+                )) as DynProbe
+            })
+            .collect())
+    }
+
     fn settings_types(&self) -> SettingsTypes {
         SettingsTypes::of::<RenderEnvironmentSettings, RenderServiceSettings>()
     }
@@ -133,6 +161,15 @@ impl ProviderFactory for RenderFactory {
             check_text(&s, "service_id", v.service_id.as_deref(), &["srv-", "crn-"])?;
             check_text(&s, "service_name", v.service_name.as_deref(), &[])?;
             check_text(&s, "owner_id", v.owner_id.as_deref(), &["tea-", "usr-"])?;
+            let mut seen = std::collections::BTreeSet::new();
+            for d in &v.custom_domains {
+                if !seen.insert(d) {
+                    return Err(s.error_at(
+                        "custom_domains",
+                        format!("service `{name}` names custom domain `{d}` twice"),
+                    ));
+                }
+            }
             if v.service_id.is_some() && v.service_name.is_some() {
                 return Err(s.error_at(
                     "service_name",

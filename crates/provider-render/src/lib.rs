@@ -18,6 +18,7 @@
 mod blueprint;
 mod builder;
 mod client;
+mod domains;
 mod error;
 mod extras;
 mod factory;
@@ -29,6 +30,7 @@ mod settings;
 pub use blueprint::{import_blueprint, import_blueprint_as};
 pub use builder::{API_KEY_VAR, API_URL_VAR, DEFAULT_BASE_URL, RenderBuilder, ServiceRef};
 pub use client::RateLimits;
+pub use domains::{CustomDomainProbe, RENDER_APEX_A_RECORD};
 pub use factory::RenderFactory;
 pub use model::{CustomDomain, Job, JobStatus};
 pub use provider::RenderProvider;

@@ -408,20 +408,7 @@ impl Provider for RenderProvider {
         deploy_id: Option<&str>,
         lines: usize,
     ) -> Result<Vec<String>> {
-        let query = LogQuery {
-            deploy_id: deploy_id.map(str::to_owned),
-            lines,
-            since: None,
-        };
-        Ok(self
-            .logs(service, &query)
-            .await?
-            .into_iter()
-            .map(|l| match l.at {
-                Some(t) => format!("{t} {}", l.text),
-                None => l.text,
-            })
-            .collect())
+        staging_core::recent_logs_from_logs(self, service, deploy_id, lines).await
     }
 
     /// `GET /logs` for the service (`resource`), newest first page by page (`direction =

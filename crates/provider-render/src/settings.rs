@@ -4,6 +4,7 @@
 
 use schemars::JsonSchema;
 use serde::Deserialize;
+use staging_core::spec::DomainName;
 
 /// `[environments.E.settings]` of a `render` environment.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -28,4 +29,9 @@ pub struct RenderServiceSettings {
     /// The workspace (`tea-...` or `usr-...`) of this service, when not the environment's.
     #[serde(default)]
     pub owner_id: Option<String>,
+    /// The custom domains this service must serve (`["www.example.com"]`). The smoke step
+    /// checks each is added to the service and verified on Render, asks Render to check its
+    /// DNS again when it is not, and fails naming the DNS record to create.
+    #[serde(default)]
+    pub custom_domains: Vec<DomainName>,
 }

@@ -61,6 +61,12 @@ pub struct Resource {
     /// Whether the run itself writes it (a deploy, env vars, migrations, a seed), as
     /// opposed to only handing it to a service: what a `shared_with` refusal is about.
     pub written: bool,
+    /// The part of its platform id this resource is, when environments divide one platform
+    /// object among themselves (a Netlify site's deploy context: deploys and variable values
+    /// are per context). Two services that resolve to one platform id in different scopes
+    /// are different resources; the offline comparison sees the scope in `identity` too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 impl Resource {
@@ -83,7 +89,14 @@ impl Resource {
                 .collect(),
             shared_with: vec![],
             written: true,
+            scope: None,
         }
+    }
+
+    /// The same resource, as the part `scope` of its platform id (see [`Resource::scope`]).
+    pub fn within(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
     }
 
     /// The same resource, declared shared with these environments.
@@ -358,6 +371,14 @@ pub fn check_platform_ids(
     Ok(())
 }
 
+/// The scope of service `service`'s resource among `resources`, if it has one.
+fn scope_of<'a>(resources: &'a [Resource], service: &str) -> Option<&'a str> {
+    resources
+        .iter()
+        .find(|r| r.owner.strip_prefix("service ") == Some(service))
+        .and_then(|r| r.scope.as_deref())
+}
+
 /// Locate every service of the spec in `environment` with `provider`, each bounded; `None`
 /// when any of them cannot be read (no credentials for that environment, not found).
 async fn locate_all(
@@ -494,8 +515,21 @@ pub async fn check_before_write(
                 None => return Ok(report),
             }
         }
-        let mine = mine_located.as_deref().unwrap_or_default();
-        check_platform_ids(spec, environment, mine, &theirs)?;
+        let mine_handles = mine_located.as_deref().unwrap_or_default();
+        // One platform id in two different scopes (a site's contexts) is two resources.
+        let theirs_resources = others.get(other).map(Vec::as_slice).unwrap_or_default();
+        let theirs: Vec<ServiceHandle> = theirs
+            .into_iter()
+            .filter(|t| {
+                !mine_handles.iter().filter(|m| m.id == t.id).all(|m| {
+                    matches!(
+                        (scope_of(&mine, &m.name), scope_of(theirs_resources, &t.name)),
+                        (Some(a), Some(b)) if a != b
+                    )
+                })
+            })
+            .collect();
+        check_platform_ids(spec, environment, mine_handles, &theirs)?;
         report.compared_ids_with.push(other.clone());
     }
     Ok(report)

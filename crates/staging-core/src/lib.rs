@@ -52,6 +52,7 @@ pub use probe::{DynProbe, Probe, ProbeOutcome};
 pub use provider::{
     Capabilities, Capability, Deploy, DeployRequest, DeployStatus, DeployTarget, DynProvider,
     LiveState, LogLine, LogQuery, Provider, ProviderExt, ServiceHandle, WaitProgress,
+    recent_logs_from_logs,
 };
 pub use redact::Redactor;
 pub use registry::{ProviderFactory, ProviderRegistry};

@@ -11,7 +11,8 @@ use secrecy::SecretString;
 
 use crate::error::Result;
 use crate::provider::{
-    Capabilities, Deploy, DeployRequest, DynProvider, LiveState, Provider, ServiceHandle,
+    Capabilities, Deploy, DeployRequest, DynProvider, LiveState, LogLine, LogQuery, Provider,
+    ServiceHandle,
 };
 
 /// A provider whose every call is logged at `info` (what, on which service, the outcome
@@ -157,6 +158,16 @@ impl Provider for LoggedProvider {
         )
         .await
     }
+    // Forwarded explicitly: the trait's default would answer "not supported" for every
+    // provider behind this decorator (the automatic rollback after a failed promote uses it).
+    async fn rollback_to(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+        self.call(
+            format!("roll back {} to deploy {deploy_id}", on(service)),
+            deploy_outcome,
+            self.inner.rollback_to(service, deploy_id),
+        )
+        .await
+    }
     async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
         self.call(
             format!("read the variables of {}", on(service)),
@@ -209,6 +220,15 @@ impl Provider for LoggedProvider {
             format!("read the last {lines} log lines of {}", on(service)),
             |l: &Vec<String>| format!("{} line(s)", l.len()),
             self.inner.recent_logs(service, deploy_id, lines),
+        )
+        .await
+    }
+    // Forwarded explicitly: the default would lose the platform's times and `since`.
+    async fn logs(&self, service: &ServiceHandle, query: &LogQuery) -> Result<Vec<LogLine>> {
+        self.call(
+            format!("read up to {} log lines of {}", query.lines, on(service)),
+            |l: &Vec<LogLine>| format!("{} line(s)", l.len()),
+            self.inner.logs(service, query),
         )
         .await
     }

@@ -222,6 +222,15 @@ impl LogQuery {
             since: None,
         }
     }
+
+    /// The last `lines` lines of the service, of `deploy_id` only when given: what
+    /// [`Provider::recent_logs`] asks.
+    pub fn recent(deploy_id: Option<&str>, lines: usize) -> Self {
+        LogQuery {
+            deploy_id: deploy_id.map(str::to_owned),
+            ..LogQuery::last(lines)
+        }
+    }
 }
 
 /// One log line, with the time the platform gives it when it gives one.
@@ -232,6 +241,34 @@ pub struct LogLine {
     pub at: Option<String>,
     /// The line as the service wrote it (callers redact before showing it).
     pub text: String,
+}
+
+/// `TIME TEXT` when the platform gave the line a time, else the text alone.
+impl std::fmt::Display for LogLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.at {
+            Some(at) => write!(f, "{at} {}", self.text),
+            None => f.write_str(&self.text),
+        }
+    }
+}
+
+/// [`Provider::recent_logs`] for a provider that implements [`Provider::logs`]: the query
+/// [`LogQuery::recent`], each line shown as [`LogLine`]'s `Display` (time first when the
+/// platform gives one). The one place this shaping lives, so every platform's failure output
+/// reads the same.
+pub async fn recent_logs_from_logs<P: Provider + ?Sized>(
+    provider: &P,
+    service: &ServiceHandle,
+    deploy_id: Option<&str>,
+    lines: usize,
+) -> Result<Vec<String>> {
+    Ok(provider
+        .logs(service, &LogQuery::recent(deploy_id, lines))
+        .await?
+        .iter()
+        .map(LogLine::to_string)
+        .collect())
 }
 
 /// A hosting platform: finds services, reads their state, deploys, rolls back, and reads and
@@ -335,7 +372,8 @@ pub trait Provider: Debug + Send + Sync + 'static {
     /// Delete one environment variable, leaving every other untouched.
     async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> Result<()>;
 
-    /// The last `lines` log lines of the service (of `deploy_id` when given).
+    /// The last `lines` log lines of the service (of `deploy_id` when given). A provider
+    /// that implements [`Provider::logs`] answers with [`recent_logs_from_logs`].
     async fn recent_logs(
         &self,
         service: &ServiceHandle,

@@ -93,14 +93,20 @@ pub(crate) async fn run(global: &Global, args: &LogsArgs, out: Output) -> Result
         lines: usize::from(args.lines),
         since,
     };
+    // Listening before the first read: a SIGTERM that comes while it runs ends the follow
+    // cleanly instead of killing the process.
+    let mut stop = if args.follow {
+        Some(StopSignals::listen()?)
+    } else {
+        None
+    };
     let first = provider.logs(&handle, &query).await?;
     let mut shown: VecDeque<LogLine> = VecDeque::new();
     print_new(&service, first, &mut shown, out);
-    if !args.follow {
+    let Some(stop) = stop.as_mut() else {
         return Ok(0);
-    }
+    };
     let interval = provider.poll_interval().max(MIN_FOLLOW_INTERVAL);
-    let mut stop = StopSignals::listen()?;
     loop {
         tokio::select! {
             _ = stop.wait() => return Ok(0),

@@ -35,3 +35,44 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Variables a developer's shell may hold that would point a test at a real platform or
+/// change what the binary reads: removed from every run, set again only through `env`.
+const AMBIENT: &[&str] = &[
+    "STAGING_ENV",
+    "RENDER_API_KEY",
+    "RENDER_API_URL",
+    "NETLIFY_AUTH_TOKEN",
+    "NETLIFY_API_URL",
+];
+
+/// `staging ARGS -f DIR/staging.toml` with exactly the given provider variables, not
+/// started (to spawn it and signal it).
+pub fn staging_command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("staging"));
+    cmd.args(args).arg("-f").arg(dir.join("staging.toml"));
+    for name in AMBIENT {
+        cmd.env_remove(name);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Runs `staging ARGS -f DIR/staging.toml` with exactly the given provider variables.
+pub fn run_staging(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    staging_command(dir, args, env)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Standard output and standard error of a run, one after the other.
+pub fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}

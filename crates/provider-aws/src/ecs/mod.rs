@@ -882,17 +882,7 @@ impl Provider for EcsProvider {
         deploy_id: Option<&str>,
         lines: usize,
     ) -> Result<Vec<String>> {
-        let query = LogQuery {
-            deploy_id: deploy_id.map(str::to_owned),
-            lines,
-            since: None,
-        };
-        Ok(self
-            .logs(service, &query)
-            .await?
-            .into_iter()
-            .map(|l| l.text)
-            .collect())
+        staging_core::recent_logs_from_logs(self, service, deploy_id, lines).await
     }
 
     /// CloudWatch Logs of the tasks of the deploy (the service's current revision when none

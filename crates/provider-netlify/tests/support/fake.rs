@@ -73,6 +73,11 @@ pub struct FakeSite {
     pub faults: VecDeque<Fault>,
     /// Every `METHOD path` this site received, for assertions on what was called.
     pub calls: Vec<String>,
+    /// The site's primary custom domain and its aliases.
+    pub custom_domain: Option<String>,
+    pub domain_aliases: Vec<String>,
+    /// The site's TLS certificate: its state (`issued`) and the domains it covers.
+    pub certificate: Option<(String, Vec<String>)>,
 }
 
 #[derive(Debug, Default)]
@@ -151,6 +156,10 @@ fn site_json(site: &FakeSite) -> Value {
     if let Some(p) = published {
         v["published_deploy"] = p;
     }
+    if let Some(d) = &site.custom_domain {
+        v["custom_domain"] = json!(d);
+    }
+    v["domain_aliases"] = json!(site.domain_aliases);
     v
 }
 
@@ -606,6 +615,7 @@ impl Fake {
                 post(restore),
             )
             .route("/sites/{site_id}/builds", post(create_build))
+            .route("/sites/{site_id}/ssl", get(site_certificate))
             .route("/deploys/{deploy_id}/lock", post(lock))
             .route("/deploys/{deploy_id}/unlock", post(unlock))
             .route("/deploys/{deploy_id}/cancel", post(cancel))
@@ -696,5 +706,20 @@ impl Fake {
 
     pub fn calls(&self, site_id: &str) -> Vec<String> {
         self.with_site(site_id, |s| s.calls.clone())
+    }
+}
+
+async fn site_certificate(State(st): S, Path(site_id): Path<String>) -> Response<Body> {
+    let mut st = st.lock().unwrap();
+    if let Some(f) = fault_of(&mut st, &site_id, "GET site certificate".into()) {
+        return f;
+    }
+    match st.site(&site_id).map(|s| s.certificate.clone()) {
+        Some(Some((state, domains))) => json_response(
+            200,
+            json!({ "state": state, "domains": domains, "created_at": "2026-01-01T00:00:00Z" }),
+        ),
+        Some(None) => not_found("certificate"),
+        None => not_found("site"),
     }
 }

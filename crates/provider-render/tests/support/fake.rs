@@ -69,6 +69,16 @@ struct FakeService {
     queue_next: bool,
     job_plans: VecDeque<Vec<String>>,
     logs: Vec<String>,
+    domains: Vec<FakeDomain>,
+}
+
+#[derive(Debug)]
+struct FakeDomain {
+    id: String,
+    name: String,
+    verified: bool,
+    /// Whether the DNS record now exists: the next `verify` makes the domain verified.
+    dns_ready: bool,
 }
 
 #[derive(Debug, Default)]
@@ -150,6 +160,7 @@ impl Fake {
                 queue_next: false,
                 job_plans: VecDeque::new(),
                 logs: vec![],
+                domains: vec![],
             },
         );
         id
@@ -190,6 +201,59 @@ impl Fake {
     pub fn set_logs(&self, id: &str, lines: &[&str]) {
         self.lock().services.get_mut(id).unwrap().logs =
             lines.iter().map(|s| s.to_string()).collect();
+    }
+
+    /// Records a deploy of `commit` that is live now (what an earlier run left), returning
+    /// its id.
+    pub fn add_live_deploy(&self, id: &str, commit: &str) -> String {
+        let mut s = self.lock();
+        s.clock += 1;
+        let at = s.clock;
+        let svc = s.services.get_mut(id).unwrap();
+        for d in svc.deploys.iter_mut().filter(|d| d.status == "live") {
+            d.status = "deactivated".into();
+        }
+        let deploy = format!("dep-{at:06}");
+        svc.deploys.push(FakeDeploy {
+            id: deploy.clone(),
+            commit: Some(commit.to_owned()),
+            image: None,
+            status: "live".into(),
+            steps: VecDeque::new(),
+            trigger: "api",
+            at,
+        });
+        deploy
+    }
+
+    /// The commit of the deploy of `id` that is live now, if any.
+    pub fn live_commit(&self, id: &str) -> Option<String> {
+        self.lock().services[id]
+            .deploys
+            .iter()
+            .find(|d| d.status == "live")
+            .and_then(|d| d.commit.clone())
+    }
+
+    /// Adds custom domain `name` to service `id`, `verified` or not; when not, `dns_ready`
+    /// says whether Render's next re-check (`verify`) finds the record. Returns its id.
+    pub fn add_custom_domain(
+        &self,
+        id: &str,
+        name: &str,
+        verified: bool,
+        dns_ready: bool,
+    ) -> String {
+        let mut s = self.lock();
+        s.clock += 1;
+        let domain_id = format!("cdm-{:06}", s.clock);
+        s.services.get_mut(id).unwrap().domains.push(FakeDomain {
+            id: domain_id.clone(),
+            name: name.to_owned(),
+            verified,
+            dns_ready,
+        });
+        domain_id
     }
 
     /// Queues a failure for the next request that names service `id`.
@@ -249,6 +313,12 @@ fn router(state: Shared) -> Router {
         )
         .route("/services/{id}/jobs", post(create_job))
         .route("/services/{id}/jobs/{job}", get(get_job))
+        .route("/services/{id}/custom-domains", get(list_domains))
+        .route("/services/{id}/custom-domains/{domain}", get(get_domain))
+        .route(
+            "/services/{id}/custom-domains/{domain}/verify",
+            post(verify_domain),
+        )
         .route("/logs", get(logs))
         .layer(middleware::from_fn_with_state(state.clone(), gate))
         .with_state(state)
@@ -691,4 +761,80 @@ async fn logs(State(st): State<Shared>, Query(q): Query<HashMap<String, String>>
         json!({ "hasMore": false, "nextStartTime": ts(0), "nextEndTime": ts(0), "logs": lines }),
     )
     .into_response()
+}
+
+fn domain_json(service: &FakeService, d: &FakeDomain) -> Value {
+    let labels: Vec<&str> = d.name.split('.').collect();
+    json!({
+        "id": d.id, "name": d.name,
+        "domainType": if labels.len() == 2 { "apex" } else { "subdomain" },
+        "publicSuffix": labels[labels.len().saturating_sub(2)..].join("."),
+        "redirectForName": "",
+        "verificationStatus": if d.verified { "verified" } else { "unverified" },
+        "createdAt": ts(0),
+        "server": { "id": service.id, "name": service.name },
+    })
+}
+
+fn find_domain<'a>(svc: &'a mut FakeService, key: &str) -> Option<&'a mut FakeDomain> {
+    svc.domains
+        .iter_mut()
+        .find(|d| d.id == key || d.name == key)
+}
+
+async fn list_domains(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let s = lock(&st);
+    let Some(svc) = s.services.get(&id) else {
+        return error(StatusCode::NOT_FOUND, "service not found");
+    };
+    let items: Vec<(String, Value)> = svc
+        .domains
+        .iter()
+        .map(|d| (d.id.clone(), domain_json(svc, d)))
+        .collect();
+    let out: Vec<Value> = page(items, &q)
+        .into_iter()
+        .map(|(c, v)| json!({ "customDomain": v, "cursor": c }))
+        .collect();
+    axum::Json(out).into_response()
+}
+
+async fn get_domain(
+    State(st): State<Shared>,
+    Path((id, domain)): Path<(String, String)>,
+) -> Response {
+    let mut s = lock(&st);
+    let Some(svc) = s.services.get_mut(&id) else {
+        return error(StatusCode::NOT_FOUND, "service not found");
+    };
+    match find_domain(svc, &domain).map(|d| d.id.clone()) {
+        Some(found) => {
+            let d = svc.domains.iter().find(|d| d.id == found).unwrap();
+            axum::Json(domain_json(svc, d)).into_response()
+        }
+        None => error(StatusCode::NOT_FOUND, "custom domain not found"),
+    }
+}
+
+/// Render's "Verify": looks at the DNS again; the domain is verified once its record exists.
+async fn verify_domain(
+    State(st): State<Shared>,
+    Path((id, domain)): Path<(String, String)>,
+) -> Response {
+    let mut s = lock(&st);
+    let Some(d) = s
+        .services
+        .get_mut(&id)
+        .and_then(|svc| find_domain(svc, &domain))
+    else {
+        return error(StatusCode::NOT_FOUND, "custom domain not found");
+    };
+    if d.dns_ready {
+        d.verified = true;
+    }
+    StatusCode::ACCEPTED.into_response()
 }

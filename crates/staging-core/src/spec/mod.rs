@@ -16,6 +16,7 @@
 //! in ([`LoadedSpec::effective_hash`]), which the promotion gate compares.
 
 mod databases;
+mod domain;
 pub mod duration;
 mod load;
 mod model;
@@ -35,6 +36,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 pub use databases::{Database, Migrations};
+pub use domain::DomainName;
 pub use load::line_col;
 pub use model::{Environment, Project, Service, Spec};
 pub use probes::{
