@@ -323,6 +323,10 @@ impl Provider for LocalProvider {
         Duration::from_millis(200)
     }
 
+    fn read_budget(&self) -> staging_core::ReadBudget {
+        staging_core::ReadBudget::unlimited("local processes: no platform limit")
+    }
+
     fn runs_services_in_process(&self) -> bool {
         true
     }

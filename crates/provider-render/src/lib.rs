@@ -27,7 +27,9 @@ mod secrets;
 mod settings;
 
 pub use blueprint::{import_blueprint, import_blueprint_as};
-pub use builder::{API_KEY_VAR, API_URL_VAR, DEFAULT_BASE_URL, RenderBuilder, ServiceRef};
+pub use builder::{
+    API_KEY_VAR, API_URL_VAR, DEFAULT_BASE_URL, READ_BUDGET, RenderBuilder, ServiceRef,
+};
 pub use client::RateLimits;
 pub use factory::RenderFactory;
 pub use model::{CustomDomain, Job, JobStatus};

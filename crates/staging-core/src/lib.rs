@@ -19,6 +19,7 @@
 //! - [`Error`]: one error of kinds, with [`Error::is_retryable`].
 #![deny(missing_docs)]
 
+pub mod cadence;
 pub mod error;
 pub mod files;
 pub mod isolation;
@@ -37,6 +38,7 @@ pub mod spec;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use cadence::{Cadence, ReadBudget};
 pub use error::{BoxError, Error, ErrorClass, Result};
 pub use logged::LoggedProvider;
 pub use migration::{
@@ -50,7 +52,7 @@ pub use provider::{
 };
 pub use redact::Redactor;
 pub use registry::{ProviderFactory, ProviderRegistry};
-pub use retry::{Backoff, RetryPolicy, RetryProvider, poll_until};
+pub use retry::{Backoff, Next, RetryPolicy, RetryProvider, poll_until};
 pub use secret::{DynSecretStore, SecretStore};
 
 /// Re-exported so that implementors use the same version.
