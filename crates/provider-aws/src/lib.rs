@@ -16,7 +16,9 @@ mod secrets;
 
 pub use context::AwsContext;
 #[cfg(feature = "ecs")]
-pub use ecs::{EcsProvider, EcsServiceState, RolloutDiagnosis, StoppedTask};
+pub use ecs::{
+    EcsProvider, EcsServiceState, READ_BUDGET as ECS_READ_BUDGET, RolloutDiagnosis, StoppedTask,
+};
 #[cfg(feature = "ecs")]
 pub use factory::ecs_secret_store;
 pub use factory::ecs_secrets_prefix;

@@ -102,6 +102,7 @@ fn provider(stack: &Stack, template: Option<&str>) -> EcsProvider {
         BTreeMap::from([("web".to_owned(), settings)]),
     )
     .with_poll_interval(Duration::from_millis(20))
+    .with_read_budget(staging_core::ReadBudget::unlimited("moto"))
 }
 
 /// Start a task of the service (as ECS would) on a revision, FARGATE so that moto needs no

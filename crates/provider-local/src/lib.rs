@@ -30,7 +30,9 @@ const NAME: &str = "local";
 pub struct LocalProvider {
     services: BTreeMap<String, LocalServiceSettings>,
     state: Mutex<BTreeMap<String, Slot>>,
-    client: reqwest::Client,
+    /// Built on the first health check: building a client loads the system's root
+    /// certificates (≈ 150 files here), which `staging validate` should not pay for.
+    client: std::sync::OnceLock<reqwest::Client>,
     /// Where state files live (`<spec dir>/.staging/local`); none for a provider built
     /// without a spec, unless [`LocalProvider::with_state_dir`] sets one.
     state_dir: Option<PathBuf>,
@@ -73,17 +75,22 @@ impl Record {
 impl LocalProvider {
     /// A provider for these services, by name.
     pub fn new(services: BTreeMap<String, LocalServiceSettings>) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("a plain HTTP client builds");
         LocalProvider {
             services,
             state: Mutex::new(BTreeMap::new()),
-            client,
+            client: std::sync::OnceLock::new(),
             state_dir: None,
         }
+    }
+
+    fn client(&self) -> &reqwest::Client {
+        self.client.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(2))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("a plain HTTP client builds")
+        })
     }
 
     /// Announce live services in state files under `dir` (one directory per environment),
@@ -188,7 +195,7 @@ impl LocalProvider {
 
     /// Whether the health path answers 2xx on `port`.
     async fn healthy(&self, port: u16, health_path: &str) -> reqwest::Result<bool> {
-        self.client
+        self.client()
             .get(format!("http://127.0.0.1:{port}{health_path}"))
             .send()
             .await
@@ -295,6 +302,10 @@ impl Provider for LocalProvider {
 
     fn poll_interval(&self) -> Duration {
         Duration::from_millis(200)
+    }
+
+    fn read_budget(&self) -> staging_core::ReadBudget {
+        staging_core::ReadBudget::unlimited("local processes: no platform limit")
     }
 
     fn runs_services_in_process(&self) -> bool {

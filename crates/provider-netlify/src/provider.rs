@@ -9,8 +9,9 @@ use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use staging_core::pipeline::commits_match;
 use staging_core::{
-    Backoff, Capabilities, Capability, Deploy, DeployRequest, DeployStatus, DeployTarget, Error,
-    LiveState, LogLine, LogQuery, Provider, Result, ServiceHandle, async_trait,
+    Cadence, Capabilities, Capability, Deploy, DeployRequest, DeployStatus, DeployTarget, Error,
+    LiveState, LogLine, LogQuery, Next, Provider, ReadBudget, Result, ServiceHandle, async_trait,
+    poll_until,
 };
 use url::Url;
 
@@ -148,7 +149,9 @@ impl NetlifyBuilder {
         self
     }
 
-    /// How often a deploy is polled while waiting (default 5 s; builds take minutes).
+    /// The shortest interval between two polls of one deploy (default 2 s); the read
+    /// budget (a quarter of the request limit of [`NetlifyBuilder::with_rate_limits`]) makes
+    /// it longer when many sites are waited on at once.
     pub fn with_poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = Some(interval);
         self
@@ -198,17 +201,29 @@ impl NetlifyBuilder {
             .ok_or_else(|| {
                 Error::config(format!("NETLIFY_API_URL `{raw}` is not an http(s) URL"))
             })?;
+        let limits = self.rate_limits.unwrap_or_default();
+        let read_budget = ReadBudget {
+            reads: limits.requests,
+            per: limits.window,
+            reads_per_poll: 1,
+            source: if limits == RateLimits::default() {
+                "Netlify API: 500 requests a minute"
+            } else {
+                "Netlify API: the client-side request limit this provider was built with"
+            },
+        };
         let client = Client::new(
             base,
             token,
-            self.rate_limits.unwrap_or_default(),
+            limits,
             self.request_timeout.unwrap_or(Duration::from_secs(30)),
         )?;
         Ok(NetlifyProvider {
             client,
             environment: self.environment,
             sites: self.sites,
-            poll_interval: self.poll_interval.unwrap_or(Duration::from_secs(5)),
+            poll_interval: self.poll_interval.unwrap_or(Duration::from_secs(2)),
+            read_budget,
             hook_wait: self.hook_wait.unwrap_or(Duration::from_secs(60)),
             located: Mutex::new(HashMap::new()),
             expected: Mutex::new(HashMap::new()),
@@ -224,6 +239,7 @@ pub struct NetlifyProvider {
     environment: Option<String>,
     sites: BTreeMap<String, SiteTarget>,
     poll_interval: Duration,
+    read_budget: ReadBudget,
     hook_wait: Duration,
     /// Sites found by `locate`, by id: name, account and URLs are needed on most calls.
     located: Mutex<HashMap<String, Site>>,
@@ -558,28 +574,21 @@ impl NetlifyProvider {
             )
             .await?;
 
-        let started = tokio::time::Instant::now();
-        let mut backoff = Backoff::new(
-            self.poll_interval.min(Duration::from_secs(2)),
-            self.poll_interval * 4,
-        );
-        loop {
-            let now = self
-                .list_deploys(site_id, &target.context, RECENT_DEPLOYS)
-                .await?;
-            if let Some(new) = now.into_iter().find(|d| !before.contains(&d.id)) {
-                return Ok(new.id);
-            }
-            if started.elapsed() >= self.hook_wait {
-                return Err(Error::Timeout {
-                    what: format!(
-                        "the deploy started by the build hook of site {site_id} to appear"
-                    ),
-                    after: self.hook_wait,
-                });
-            }
-            tokio::time::sleep(backoff.next_delay()).await;
-        }
+        // The hook answers without naming the deploy it started: look for a new one, at the
+        // cadence of the read budget.
+        poll_until(
+            &Cadence::for_provider(self),
+            self.hook_wait,
+            || format!("the deploy started by the build hook of site {site_id} to appear"),
+            || self.list_deploys(site_id, &target.context, RECENT_DEPLOYS),
+            |now, _| {
+                Ok(match now.into_iter().find(|d| !before.contains(&d.id)) {
+                    Some(new) => Next::Done(new.id),
+                    None => Next::Again("no new deploy yet".to_owned()),
+                })
+            },
+        )
+        .await
     }
 
     /// The deploy published at the site's URL (production), fetched fresh.
@@ -704,6 +713,10 @@ impl Provider for NetlifyProvider {
 
     fn poll_interval(&self) -> Duration {
         self.poll_interval
+    }
+
+    fn read_budget(&self) -> ReadBudget {
+        self.read_budget
     }
 
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {

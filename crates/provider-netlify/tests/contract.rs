@@ -737,6 +737,9 @@ impl Provider for PushThenDeploy {
     fn poll_interval(&self) -> Duration {
         self.inner.poll_interval()
     }
+    fn read_budget(&self) -> staging_core::ReadBudget {
+        self.inner.read_budget()
+    }
     async fn locate(
         &self,
         environment: &str,

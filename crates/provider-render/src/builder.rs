@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use staging_core::{Error, Result};
+use staging_core::{Error, ReadBudget, Result};
 use url::Url;
 
 use crate::client::{Client, RateLimits};
@@ -19,6 +19,15 @@ pub const DEFAULT_BASE_URL: &str = "https://api.render.com/v1";
 pub const API_KEY_VAR: &str = "RENDER_API_KEY";
 /// The variable that points the provider at another address (a stand-in in tests).
 pub const API_URL_VAR: &str = "RENDER_API_URL";
+
+/// The reads a wait may budget with: Render's API allows a workspace a few hundred `GET`
+/// requests a minute, depending on the plan; the lowest figure, 100 a minute, is assumed,
+/// shared by everything that uses the key. A wait uses at most a quarter of it: one service
+/// is polled every 2.4 s, five every 12 s, twenty every 48 s (see `crates/staging-core/src/cadence.rs`).
+pub const READ_BUDGET: ReadBudget = ReadBudget::per_minute(
+    100,
+    "Render API: 100 reads a minute, the lowest plan's limit",
+);
 
 /// How a service of the spec is found on Render.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +54,7 @@ pub struct RenderBuilder {
     services: BTreeMap<String, (ServiceRef, Option<String>)>,
     timeout: Option<Duration>,
     poll_interval: Option<Duration>,
+    read_budget: Option<ReadBudget>,
     rate_limits: Option<RateLimits>,
 }
 
@@ -57,6 +67,7 @@ impl fmt::Debug for RenderBuilder {
             .field("services", &self.services)
             .field("timeout", &self.timeout)
             .field("poll_interval", &self.poll_interval)
+            .field("read_budget", &self.read_budget)
             .field("rate_limits", &self.rate_limits)
             .finish()
     }
@@ -128,9 +139,17 @@ impl RenderBuilder {
         self
     }
 
-    /// How often to poll a deploy or job (default 5 s; Render's read limits are per minute).
+    /// The shortest interval between two polls of one deploy or job (default 2 s); the
+    /// read budget makes it longer when several services are waited on at once.
     pub fn with_poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = Some(interval);
+        self
+    }
+
+    /// The read budget waits pace themselves against (default [`READ_BUDGET`]: 100 reads a
+    /// minute). A workspace with a higher limit can say so; tests give their fake a large one.
+    pub fn with_read_budget(mut self, budget: ReadBudget) -> Self {
+        self.read_budget = Some(budget);
         self
     }
 
@@ -176,7 +195,8 @@ impl RenderBuilder {
                 client,
                 owner_id: self.owner_id,
                 services: self.services,
-                poll_interval: self.poll_interval.unwrap_or(Duration::from_secs(5)),
+                poll_interval: self.poll_interval.unwrap_or(Duration::from_secs(2)),
+                read_budget: self.read_budget.unwrap_or(READ_BUDGET),
             }),
         })
     }

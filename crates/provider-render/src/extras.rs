@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::json;
-use staging_core::{Deploy, Error, Provider, ProviderExt, Result, ServiceHandle, poll_until};
+use staging_core::{
+    Cadence, Deploy, Error, Next, Provider, ProviderExt, Result, ServiceHandle, poll_until,
+};
 
 use crate::client::Pace;
 use crate::model::{CustomDomain, CustomDomainItem, Job, RawJob};
@@ -86,7 +88,7 @@ impl RenderProvider {
         Ok(raw.into())
     }
 
-    /// Polls a job until it has finished, with backoff, honouring rate limits, bounded by
+    /// Polls a job until it has finished, at the cadence of the read budget, honouring rate limits, bounded by
     /// `timeout`. Returns the job when it succeeded; [`Error::Failed`] when it failed or was
     /// canceled.
     pub async fn wait_for_job(
@@ -96,17 +98,17 @@ impl RenderProvider {
         timeout: Duration,
     ) -> Result<Job> {
         poll_until(
-            self.poll_interval(),
+            &Cadence::for_provider(self),
             timeout,
             || format!("job {job_id} on {} to finish", service.name),
             || self.job(service, job_id),
             |job, _| match job.status {
-                crate::JobStatus::Succeeded => Ok(Some(job)),
+                crate::JobStatus::Succeeded => Ok(Next::Done(job)),
                 status if status.is_terminal() => Err(Error::failed(format!(
                     "job {} (`{}`) on {} ended {status:?}",
                     job.id, job.command, service.name
                 ))),
-                _ => Ok(None),
+                status => Ok(Next::Again(format!("{status:?}"))),
             },
         )
         .await

@@ -28,7 +28,9 @@ mod secrets;
 mod settings;
 
 pub use blueprint::{import_blueprint, import_blueprint_as};
-pub use builder::{API_KEY_VAR, API_URL_VAR, DEFAULT_BASE_URL, RenderBuilder, ServiceRef};
+pub use builder::{
+    API_KEY_VAR, API_URL_VAR, DEFAULT_BASE_URL, READ_BUDGET, RenderBuilder, ServiceRef,
+};
 pub use client::RateLimits;
 pub use domains::{CustomDomainProbe, RENDER_APEX_A_RECORD};
 pub use factory::RenderFactory;

@@ -36,6 +36,7 @@ pub(crate) struct Inner {
     /// provider's.
     pub(crate) services: BTreeMap<String, (ServiceRef, Option<String>)>,
     pub(crate) poll_interval: Duration,
+    pub(crate) read_budget: staging_core::ReadBudget,
 }
 
 impl RenderProvider {
@@ -207,6 +208,10 @@ impl Provider for RenderProvider {
 
     fn poll_interval(&self) -> Duration {
         self.inner.poll_interval
+    }
+
+    fn read_budget(&self) -> staging_core::ReadBudget {
+        self.inner.read_budget
     }
 
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {

@@ -19,6 +19,7 @@
 //! - [`Error`]: one error of kinds, with [`Error::is_retryable`].
 #![deny(missing_docs)]
 
+pub mod cadence;
 pub mod error;
 pub mod files;
 pub mod isolation;
@@ -42,6 +43,7 @@ pub mod testkit;
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+pub use cadence::{Cadence, ReadBudget};
 pub use error::{BoxError, Error, ErrorClass, Result};
 pub use logged::LoggedProvider;
 pub use migration::{
@@ -56,7 +58,7 @@ pub use provider::{
 };
 pub use redact::Redactor;
 pub use registry::{ProviderFactory, ProviderRegistry};
-pub use retry::{Backoff, RetryPolicy, RetryProvider, poll_until};
+pub use retry::{Backoff, Next, RetryPolicy, RetryProvider, poll_until};
 pub use secret::{DynSecretStore, SecretStore};
 
 /// Re-exported so that implementors use the same version.

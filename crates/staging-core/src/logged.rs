@@ -84,6 +84,9 @@ impl Provider for LoggedProvider {
     fn poll_interval(&self) -> Duration {
         self.inner.poll_interval()
     }
+    fn read_budget(&self) -> crate::cadence::ReadBudget {
+        self.inner.read_budget()
+    }
     fn runs_services_in_process(&self) -> bool {
         self.inner.runs_services_in_process()
     }

@@ -9,8 +9,9 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 use serde::Serialize;
 
+use crate::cadence::{Cadence, ReadBudget};
 use crate::error::{Error, Result};
-use crate::retry::poll_until;
+use crate::retry::{Next, poll_until};
 
 /// What a provider can do. An operation a provider cannot do returns
 /// [`Error::NotSupported`] and is `false` here; there are no silent no-op defaults.
@@ -285,10 +286,18 @@ pub trait Provider: Debug + Send + Sync + 'static {
     /// What this provider can do.
     fn capabilities(&self) -> Capabilities;
 
-    /// How often to poll a deploy while waiting for it; providers with tight rate limits
-    /// return a longer interval.
+    /// The shortest interval worth polling a deploy at: the cadence of a wait
+    /// ([`crate::cadence`]) never polls faster, however much of the [`Provider::read_budget`]
+    /// is left. Default 2 s, so that "live" is noticed within about 2 s when the budget allows.
     fn poll_interval(&self) -> Duration {
         Duration::from_secs(2)
+    }
+
+    /// The platform's documented limit on reads, which a wait's cadence uses at most a quarter
+    /// of ([`crate::cadence::BUDGET_SHARE_PERCENT`]). Providers declare theirs; the default is
+    /// a conservative [`ReadBudget::UNDECLARED`] (60 a minute), which `-v` names as undeclared.
+    fn read_budget(&self) -> ReadBudget {
+        ReadBudget::UNDECLARED
     }
 
     /// Whether the services this provider deploys run inside the calling process and stop
@@ -423,6 +432,9 @@ macro_rules! forward_provider {
             fn poll_interval(&self) -> Duration {
                 (**self).poll_interval()
             }
+            fn read_budget(&self) -> ReadBudget {
+                (**self).read_budget()
+            }
             fn runs_services_in_process(&self) -> bool {
                 (**self).runs_services_in_process()
             }
@@ -529,8 +541,9 @@ pub struct WaitProgress<'a> {
 /// Conveniences every provider gets for free.
 #[async_trait]
 pub trait ProviderExt: Provider {
-    /// Poll a deploy until it is live or has failed, backing off between polls, honouring
-    /// `Retry-After` on rate limits, and giving up after `timeout`.
+    /// Poll a deploy until it is live or has failed, at the cadence the provider's read
+    /// budget allows for one service ([`crate::cadence`]), honouring `Retry-After` on rate
+    /// limits, and giving up after `timeout`.
     ///
     /// Returns the deploy when it is live; [`Error::Failed`] when it reached another terminal
     /// status; [`Error::Timeout`] when the bound ran out.
@@ -541,8 +554,24 @@ pub trait ProviderExt: Provider {
         timeout: Duration,
         on_progress: &mut (dyn for<'a> FnMut(WaitProgress<'a>) + Send),
     ) -> Result<Deploy> {
+        let cadence = Cadence::for_provider(self);
+        tracing::info!("{}", cadence.explain(1));
+        self.wait_until_live_paced(service, deploy_id, timeout, &cadence, on_progress)
+            .await
+    }
+
+    /// [`ProviderExt::wait_until_live`] as one of several waits sharing `cadence`: every
+    /// service's loop polls at the interval the budget allows for the services still waiting.
+    async fn wait_until_live_paced(
+        &self,
+        service: &ServiceHandle,
+        deploy_id: &str,
+        timeout: Duration,
+        cadence: &Cadence,
+        on_progress: &mut (dyn for<'a> FnMut(WaitProgress<'a>) + Send),
+    ) -> Result<Deploy> {
         poll_until(
-            self.poll_interval(),
+            cadence,
             timeout,
             || format!("deploy {deploy_id} of {} to go live", service.name),
             || self.deploy_status(service, deploy_id),
@@ -553,12 +582,12 @@ pub trait ProviderExt: Provider {
                     timeout,
                 });
                 match deploy.status {
-                    DeployStatus::Live => Ok(Some(deploy)),
+                    DeployStatus::Live => Ok(Next::Done(deploy)),
                     status if status.is_terminal() => Err(Error::failed(format!(
                         "deploy {} of {} ended as {status} ({})",
                         deploy.id, service.name, deploy.raw_status
                     ))),
-                    _ => Ok(None),
+                    _ => Ok(Next::Again(deploy.raw_status)),
                 }
             },
         )

@@ -3,11 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use secrecy::SecretString;
+use tokio::time::Instant;
 
+use crate::cadence::ReadBudget;
+use crate::cadence::{Cadence, Pacer};
 use crate::error::{Error, Result};
 use crate::provider::{
     Capabilities, Deploy, DeployRequest, LiveState, LogLine, LogQuery, Provider, ServiceHandle,
@@ -43,37 +46,49 @@ impl Backoff {
     }
 }
 
-/// Ask with `ask` until `decide` says the answer is the end: backing off from `interval`
-/// up to 8× between asks, waiting out `Retry-After` (else the backoff) after a retryable
-/// error, returning any other error at once, and giving up with [`Error::Timeout`] (on
-/// `what`) after `timeout`. `decide` sees each answer and how long the wait has lasted:
-/// `Ok(Some(done))` ends the wait, `Ok(None)` asks again, `Err` ends it with that error.
-/// Every bounded wait for a remote state (a deploy going live, a job finishing) is this.
+/// What `decide` makes of one answer of a [`poll_until`] loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next<T> {
+    /// The wait is over.
+    Done(T),
+    /// Ask again; the platform's word for where the thing is (`build_in_progress`), which
+    /// the cadence watches for long unchanged phases.
+    Again(String),
+}
+
+/// Ask with `ask` until `decide` says the answer is the end, at the steady interval of
+/// `cadence` (see [`crate::cadence`]): stretched only while a phase stays unchanged for
+/// long, and after a retryable error (its `Retry-After` when it has one, else a backoff);
+/// any other error is returned at once. Gives up with [`Error::Timeout`] (on `what`) after
+/// `timeout`. `decide` sees each answer and how long the wait has lasted: `Ok(Next::Done)`
+/// ends the wait, `Ok(Next::Again)` asks again, `Err` ends it with that error. Every
+/// bounded wait for a remote state (a deploy going live, a job finishing) is this.
 pub async fn poll_until<A, T, F>(
-    interval: Duration,
+    cadence: &Cadence,
     timeout: Duration,
     what: impl FnOnce() -> String,
     mut ask: impl FnMut() -> F,
-    mut decide: impl FnMut(A, Duration) -> Result<Option<T>>,
+    mut decide: impl FnMut(A, Duration) -> Result<Next<T>>,
 ) -> Result<T>
 where
     F: Future<Output = Result<A>>,
 {
+    let what = what();
     let started = Instant::now();
-    let mut backoff = Backoff::new(interval, interval * 8);
+    let mut pacer = Pacer::new(cadence, what.clone());
     loop {
         let delay = match ask().await {
             Ok(answer) => match decide(answer, started.elapsed())? {
-                Some(done) => return Ok(done),
-                None => backoff.next_delay(),
+                Next::Done(done) => return Ok(done),
+                Next::Again(phase) => pacer.after_answer(&phase),
             },
-            Err(e) if e.is_retryable() => e.retry_after().unwrap_or_else(|| backoff.next_delay()),
+            Err(e) if e.is_retryable() => pacer.after_error(&e),
             Err(e) => return Err(e),
         };
         let elapsed = started.elapsed();
         if elapsed >= timeout {
             return Err(Error::Timeout {
-                what: what(),
+                what,
                 after: timeout,
             });
         }
@@ -183,6 +198,9 @@ impl<P: Provider> Provider for RetryProvider<P> {
     }
     fn poll_interval(&self) -> Duration {
         self.inner.poll_interval()
+    }
+    fn read_budget(&self) -> ReadBudget {
+        self.inner.read_budget()
     }
     fn runs_services_in_process(&self) -> bool {
         self.inner.runs_services_in_process()

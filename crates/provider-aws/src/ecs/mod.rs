@@ -26,7 +26,7 @@ use aws_sdk_ecs::types::{DesiredStatus, Service, Task, TaskDefinition, TaskDefin
 use secrecy::{ExposeSecret, SecretString};
 use staging_core::{
     Capabilities, Capability, Deploy, DeployRequest, DeployStatus, DeployTarget, Error, LiveState,
-    LogLine, LogQuery, Provider, Result, ServiceHandle, async_trait,
+    LogLine, LogQuery, Provider, ReadBudget, Result, ServiceHandle, async_trait,
 };
 use tokio::sync::OnceCell;
 
@@ -37,12 +37,25 @@ use crate::settings::{EcsServiceSettings, commit_of_image, image_for_commit};
 use rollout::{DeploymentView, ServiceView, TaskView, judge, revision_of, short_name};
 use taskdef::{Change, TAG_COMMIT, TAG_PREVIOUS};
 
+/// The reads a wait may budget with. Amazon ECS throttles per account and Region with token
+/// buckets per group of actions; the service read actions (`DescribeServices`) refill at 20
+/// requests a second (burst 100), shared with every other caller in the account. One status
+/// poll makes one `DescribeServices` call (its `ListTasks`, `DescribeTasks` and
+/// `DescribeTaskDefinition` calls count against buckets of their own, with the same or
+/// higher rates). A quarter of 1,200 a minute leaves the 2 s floor in charge up to 10
+/// services; 20 services are polled every 4 s.
+pub const READ_BUDGET: ReadBudget = ReadBudget::per_minute(
+    1200,
+    "Amazon ECS: service read actions (DescribeServices) refill at 20 a second per account and Region",
+);
+
 /// The ECS provider: one ECS service per service of the spec.
 pub struct EcsProvider {
     ctx: AwsContext,
     services: BTreeMap<String, EcsServiceSettings>,
     client: OnceCell<aws_sdk_ecs::Client>,
     poll_interval: Duration,
+    read_budget: ReadBudget,
     /// Where secret variables' values are kept, and which variables are secrets.
     secrets: Option<(SecretsManagerStore, BTreeSet<String>)>,
 }
@@ -144,7 +157,8 @@ impl EcsProvider {
             ctx,
             services,
             client: OnceCell::new(),
-            poll_interval: Duration::from_secs(5),
+            poll_interval: Duration::from_secs(2),
+            read_budget: READ_BUDGET,
             secrets: None,
         }
     }
@@ -167,9 +181,16 @@ impl EcsProvider {
             .is_some_and(|(_, names)| names.contains(key))
     }
 
-    /// Poll deploys this often (backing off up to 8×); default 5 s.
+    /// The shortest interval between two polls of one deploy (default 2 s); the read budget
+    /// makes it longer when many services are waited on at once.
     pub fn with_poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
+        self
+    }
+
+    /// The read budget waits pace themselves against (default [`READ_BUDGET`]).
+    pub fn with_read_budget(mut self, budget: ReadBudget) -> Self {
+        self.read_budget = budget;
         self
     }
 
@@ -678,6 +699,10 @@ impl Provider for EcsProvider {
 
     fn poll_interval(&self) -> Duration {
         self.poll_interval
+    }
+
+    fn read_budget(&self) -> ReadBudget {
+        self.read_budget
     }
 
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {

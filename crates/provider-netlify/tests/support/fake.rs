@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -38,12 +39,32 @@ pub struct FakeDeploy {
     pub locked: bool,
     /// Canceled while on its way: Netlify keeps it as state `error`, "Canceled build".
     pub canceled: bool,
+    /// A build planned by time rather than by polls ([`Fake::ready_after`]).
+    pub timed: Option<Timed>,
+}
+
+/// The moments of a build planned by time.
+#[derive(Debug, Clone, Copy)]
+pub struct Timed {
+    /// When the build was started.
+    pub created: Instant,
+    /// When Netlify made it ready: `created` + the planned delay.
+    pub ready_at: Instant,
+    /// When a read of the deploy first answered `ready`.
+    pub seen_ready: Option<Instant>,
 }
 
 impl FakeDeploy {
     pub fn state(&self) -> &'static str {
         if self.canceled {
             return "error";
+        }
+        if let Some(t) = &self.timed {
+            return if Instant::now() >= t.ready_at {
+                "ready"
+            } else {
+                "building"
+            };
         }
         self.script[self.step.min(self.script.len() - 1)]
     }
@@ -69,6 +90,9 @@ pub struct FakeSite {
     pub published: Option<String>,
     /// The states the next build goes through.
     pub next_script: Vec<&'static str>,
+    /// Builds are `building` until this long after they start, then `ready`, whoever
+    /// polls and how often (overrides `next_script`; the overhead benchmark).
+    pub ready_after: Option<Duration>,
     pub env: Vec<Value>,
     pub faults: VecDeque<Fault>,
     /// Every `METHOD path` this site received, for assertions on what was called.
@@ -78,6 +102,16 @@ pub struct FakeSite {
     pub domain_aliases: Vec<String>,
     /// The site's TLS certificate: its state (`issued`) and the domains it covers.
     pub certificate: Option<(String, Vec<String>)>,
+    /// When each of `calls` arrived.
+    pub call_times: Vec<Instant>,
+}
+
+impl FakeSite {
+    /// Note a call and when it arrived.
+    fn record(&mut self, call: String) {
+        self.calls.push(call);
+        self.call_times.push(Instant::now());
+    }
 }
 
 #[derive(Debug, Default)]
@@ -166,7 +200,7 @@ fn site_json(site: &FakeSite) -> Value {
 /// Take the next injected fault of a site, recording the call.
 fn fault_of(state: &mut FakeState, site_id: &str, call: String) -> Option<Response<Body>> {
     let site = state.site(site_id)?;
-    site.calls.push(call);
+    site.record(call);
     match site.faults.pop_front()? {
         Fault::RateLimited(secs) => Some(
             Response::builder()
@@ -283,8 +317,19 @@ async fn get_deploy(
         return not_found("deploy");
     };
     let d = &mut site.deploys[i];
-    let was_ready = d.state() == "ready";
-    if d.step + 1 < d.script.len() {
+    let ready_now = d.state() == "ready";
+    let was_ready = match &mut d.timed {
+        // A timed build publishes when a read first sees it ready.
+        Some(t) => {
+            let seen = t.seen_ready.is_some();
+            if ready_now && !seen {
+                t.seen_ready = Some(Instant::now());
+            }
+            seen
+        }
+        None => ready_now,
+    };
+    if d.timed.is_none() && d.step + 1 < d.script.len() {
         d.step += 1;
     }
     if !was_ready && d.state() == "ready" && d.context == "production" && !locked {
@@ -317,6 +362,14 @@ fn start_build(
     } else {
         site.next_script.clone()
     };
+    let timed = site.ready_after.map(|after| {
+        let created = Instant::now();
+        Timed {
+            created,
+            ready_at: created + after,
+            seen_ready: None,
+        }
+    });
     site.deploys.insert(
         0,
         FakeDeploy {
@@ -328,6 +381,7 @@ fn start_build(
             step: 0,
             locked: false,
             canceled: false,
+            timed,
         },
     );
     Some((build_id, deploy_id))
@@ -360,7 +414,7 @@ async fn build_hook(State(st): S, Path(hook_id): Path<String>) -> Response<Body>
         return not_found("hook");
     };
     if let Some(s) = st.site(&site_id) {
-        s.calls.push(format!("POST build_hook {hook_id}"));
+        s.record(format!("POST build_hook {hook_id}"));
     }
     start_build(&mut st, &site_id, Some(branch));
     Response::builder().status(200).body(Body::empty()).unwrap()
@@ -396,7 +450,7 @@ fn set_lock(st: Arc<Mutex<FakeState>>, deploy_id: String, locked: bool) -> Respo
     let mut st = st.lock().unwrap();
     for site in st.sites.iter_mut() {
         if let Some(i) = site.deploys.iter().position(|d| d.id == deploy_id) {
-            site.calls.push(format!(
+            site.record(format!(
                 "POST {} {deploy_id}",
                 if locked { "lock" } else { "unlock" }
             ));
@@ -478,7 +532,7 @@ async fn get_env(
     let Some(site) = st.site(&site_param(&q)) else {
         return not_found("site");
     };
-    site.calls.push(format!("GET env {key}"));
+    site.record(format!("GET env {key}"));
     match site.env.iter().find(|v| v["key"] == key.as_str()) {
         Some(v) => json_response(200, as_read(v)),
         None => not_found("environment variable"),
@@ -509,7 +563,7 @@ async fn create_env(
     let Some(site) = st.site(&site_param(&q)) else {
         return not_found("site");
     };
-    site.calls.push("POST env".into());
+    site.record("POST env".into());
     site.env.extend(vars.iter().cloned());
     json_response(201, Value::Array(vars))
 }
@@ -525,7 +579,7 @@ async fn patch_env(
     let Some(site) = st.site(&site_param(&q)) else {
         return not_found("site");
     };
-    site.calls.push(format!("PATCH env {key}"));
+    site.record(format!("PATCH env {key}"));
     let Some(var) = site.env.iter_mut().find(|v| v["key"] == key.as_str()) else {
         return not_found("environment variable");
     };
@@ -553,7 +607,7 @@ async fn put_env(
     let Some(site) = st.site(&site_param(&q)) else {
         return not_found("site");
     };
-    site.calls.push(format!("PUT env {key}"));
+    site.record(format!("PUT env {key}"));
     let Some(var) = site.env.iter_mut().find(|v| v["key"] == key.as_str()) else {
         return not_found("environment variable");
     };
@@ -570,7 +624,7 @@ async fn delete_env(
     let Some(site) = st.site(&site_param(&q)) else {
         return not_found("site");
     };
-    site.calls.push(format!("DELETE env {key}"));
+    site.record(format!("DELETE env {key}"));
     site.env.retain(|v| v["key"] != key.as_str());
     Response::builder()
         .status(StatusCode::NO_CONTENT)
@@ -587,7 +641,7 @@ async fn delete_env_value(
     let Some(site) = st.site(&site_param(&q)) else {
         return not_found("site");
     };
-    site.calls.push(format!("DELETE env value {key}"));
+    site.record(format!("DELETE env value {key}"));
     if let Some(var) = site.env.iter_mut().find(|v| v["key"] == key.as_str()) {
         var["values"]
             .as_array_mut()
@@ -702,6 +756,13 @@ impl Fake {
 
     pub fn published(&self, site_id: &str) -> Option<String> {
         self.with_site(site_id, |s| s.published.clone())
+    }
+
+    /// Every call a site received with when it arrived.
+    pub fn calls_with_times(&self, site_id: &str) -> Vec<(Instant, String)> {
+        self.with_site(site_id, |s| {
+            s.call_times.iter().copied().zip(s.calls.clone()).collect()
+        })
     }
 
     pub fn calls(&self, site_id: &str) -> Vec<String> {

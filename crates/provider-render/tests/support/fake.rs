@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -44,6 +44,19 @@ struct FakeDeploy {
     steps: VecDeque<String>,
     trigger: &'static str,
     at: u64,
+    /// A deploy planned by time rather than by reads: created then, live this long after.
+    timed: Option<Timed>,
+}
+
+/// The moments of a deploy planned by time ([`Fake::plan_next_deploy_live_after`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Timed {
+    /// When the deploy was created (the trigger arrived).
+    pub created: Instant,
+    /// When the platform made it live: `created` + the planned delay.
+    pub live_at: Instant,
+    /// When a read of the deploy first answered `live`.
+    pub seen_live: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -64,6 +77,8 @@ struct FakeService {
     env: BTreeMap<String, String>,
     jobs: Vec<FakeJob>,
     deploy_plans: VecDeque<Vec<String>>,
+    /// Go live this long after creation, for the next deploys (overrides `deploy_plans`).
+    live_after: Option<Duration>,
     /// Answer the next deploy trigger `202 Queued` without a body, as Render does when a
     /// deploy is queued behind a running one.
     queue_next: bool,
@@ -86,6 +101,8 @@ pub struct FakeState {
     services: BTreeMap<String, FakeService>,
     faults: HashMap<String, VecDeque<Fault>>,
     requests: Vec<String>,
+    /// When each of `requests` arrived.
+    request_times: Vec<Instant>,
     clock: u64,
 }
 
@@ -157,6 +174,7 @@ impl Fake {
                 env: BTreeMap::new(),
                 jobs: vec![],
                 deploy_plans: VecDeque::new(),
+                live_after: None,
                 queue_next: false,
                 job_plans: VecDeque::new(),
                 logs: vec![],
@@ -174,6 +192,28 @@ impl Fake {
             .unwrap()
             .deploy_plans
             .push_back(steps.iter().map(|s| s.to_string()).collect());
+    }
+
+    /// Every later deploy of `id` is `build_in_progress` until `after` has passed since it
+    /// was created, then `live`, whoever reads it and how often (the overhead benchmark).
+    pub fn plan_next_deploy_live_after(&self, id: &str, after: Duration) {
+        self.lock().services.get_mut(id).unwrap().live_after = Some(after);
+    }
+
+    /// The moments of the newest deploy of `id`, when it was planned by time.
+    pub fn timed_deploy(&self, id: &str) -> Option<Timed> {
+        self.lock().services[id].deploys.last()?.timed
+    }
+
+    /// When each request about service `id` arrived, with the request (`METHOD /path ...`).
+    pub fn requests_with_times(&self, id: &str) -> Vec<(Instant, String)> {
+        let s = self.lock();
+        s.request_times
+            .iter()
+            .zip(&s.requests)
+            .filter(|(_, r)| r.contains(id))
+            .map(|(t, r)| (*t, r.clone()))
+            .collect()
     }
 
     pub fn queue_next_deploy(&self, id: &str) {
@@ -222,6 +262,7 @@ impl Fake {
             steps: VecDeque::new(),
             trigger: "api",
             at,
+            timed: None,
         });
         deploy
     }
@@ -369,6 +410,7 @@ async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response
             uri,
             String::from_utf8_lossy(&bytes)
         ));
+        s.request_times.push(Instant::now());
         s.faults.get_mut(&subject).and_then(VecDeque::pop_front)
     };
     match fault {
@@ -486,10 +528,11 @@ async fn list_deploys(
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let s = lock(&st);
-    let Some(svc) = s.services.get(&id) else {
+    let mut s = lock(&st);
+    let Some(svc) = s.services.get_mut(&id) else {
         return error(StatusCode::NOT_FOUND, "service not found");
     };
+    settle_timed(svc);
     let items: Vec<(String, Value)> = svc
         .deploys
         .iter()
@@ -523,14 +566,31 @@ fn new_deploy(
             .map(|x| x.to_string())
             .collect()
     });
+    let timed = svc.live_after.map(|after| {
+        let created = Instant::now();
+        Timed {
+            created,
+            live_at: created + after,
+            seen_live: None,
+        }
+    });
     let d = FakeDeploy {
         id: format!("dep-{at:06}"),
         commit,
         image,
-        status: "created".into(),
-        steps: steps.into(),
+        status: if timed.is_some() {
+            "build_in_progress".into()
+        } else {
+            "created".into()
+        },
+        steps: if timed.is_some() {
+            VecDeque::new()
+        } else {
+            steps.into()
+        },
         trigger,
         at,
+        timed,
     };
     let v = deploy_json(&d);
     svc.deploys.push(d);
@@ -573,6 +633,12 @@ async fn get_deploy(
     let Some(i) = svc.deploys.iter().position(|d| d.id == deploy) else {
         return error(StatusCode::NOT_FOUND, "deploy not found");
     };
+    settle_timed(svc);
+    if svc.deploys[i].status == "live"
+        && let Some(t) = &mut svc.deploys[i].timed
+    {
+        t.seen_live.get_or_insert_with(Instant::now);
+    }
     // Each read moves the deploy one step along its plan.
     if let Some(next) = svc.deploys[i].steps.pop_front() {
         if next == "live" {
@@ -583,6 +649,23 @@ async fn get_deploy(
         svc.deploys[i].status = next;
     }
     axum::Json(deploy_json(&svc.deploys[i])).into_response()
+}
+
+/// Deploys planned by time that are due go live (the one live before is deactivated).
+fn settle_timed(svc: &mut FakeService) {
+    let now = Instant::now();
+    let due: Vec<usize> = (0..svc.deploys.len())
+        .filter(|i| {
+            let d = &svc.deploys[*i];
+            d.status == "build_in_progress" && d.timed.is_some_and(|t| now >= t.live_at)
+        })
+        .collect();
+    for i in due {
+        for d in svc.deploys.iter_mut().filter(|d| d.status == "live") {
+            d.status = "deactivated".into();
+        }
+        svc.deploys[i].status = "live".into();
+    }
 }
 
 async fn cancel_deploy(

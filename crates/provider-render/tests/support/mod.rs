@@ -46,6 +46,7 @@ pub fn builder(base_url: &str) -> RenderBuilder {
         .with_api_key(API_KEY.to_owned())
         .with_base_url(base_url)
         .with_poll_interval(Duration::from_millis(20))
+        .with_read_budget(staging_core::ReadBudget::unlimited("the fake"))
         .with_timeout(Duration::from_secs(30))
         .with_rate_limits(RateLimits {
             deploys_per_minute: 1000,

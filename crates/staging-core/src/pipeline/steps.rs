@@ -2,14 +2,21 @@
 //! deploy, wait, verify the live commit.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use async_trait::async_trait;
+use futures_util::StreamExt;
+use futures_util::future::join_all;
+use futures_util::stream::FuturesUnordered;
 use secrecy::{ExposeSecret, SecretString};
+use tokio::time::Instant;
 
 use super::{DeployedService, Finding, RunContext, Step, StepReport};
+use crate::DynProvider;
+use crate::cadence::Cadence;
 use crate::error::{Error, Result};
 use crate::isolation::{EnvValues, Writes};
-use crate::provider::{Capability, DeployRequest, ProviderExt};
+use crate::provider::{Capability, Deploy, DeployRequest, ProviderExt, ServiceHandle};
 use crate::registry::ProviderRegistry;
 
 /// How many log lines a failed deploy shows.
@@ -193,16 +200,87 @@ pub fn service_receives(spec: &crate::spec::LoadedSpec, var: &str, service: &str
     })
 }
 
+/// What the deploy step read about one service before writing anything.
+struct Located {
+    name: String,
+    handle: ServiceHandle,
+    /// The variables to set: those that differ from what the provider has.
+    to_set: Vec<(String, SecretString)>,
+    live: Option<Deploy>,
+}
+
+impl DeployStep {
+    /// Reads one service: where it is, its variables, what serves now. No write.
+    async fn locate(ctx: &RunContext, provider: &DynProvider, name: String) -> Result<Located> {
+        let caps = provider.capabilities();
+        ctx.progress.message("deploy", &format!("locating {name}"));
+        let handle = provider.locate(&ctx.environment, &name).await?;
+        let wanted = Self::vars_for(ctx, &name);
+        let mut to_set = vec![];
+        if !wanted.is_empty() {
+            if !caps.has(Capability::WriteEnv) {
+                return Err(Error::not_supported(
+                    provider.name(),
+                    "setting environment variables",
+                ));
+            }
+            let current = if caps.has(Capability::ReadEnv) {
+                provider.env_vars(&handle).await?
+            } else {
+                BTreeMap::new()
+            };
+            for (key, value) in wanted {
+                let same = current
+                    .get(key)
+                    .is_some_and(|c| c.expose_secret() == value.expose_secret());
+                if !same {
+                    to_set.push((key.to_owned(), value.clone()));
+                }
+            }
+        }
+        // What serves now is where a failed promote rolls back to.
+        let live = provider.live_state(&handle).await?.live;
+        Ok(Located {
+            name,
+            handle,
+            to_set,
+            live,
+        })
+    }
+
+    /// Writes one service's changed variables (in one call where the platform can), then
+    /// starts its deploy.
+    async fn start(ctx: &RunContext, provider: &DynProvider, located: &Located) -> Result<Deploy> {
+        // The ones that differ, written together: one request where the platform takes a
+        // set (`Provider::set_env_vars`), never replacing the others.
+        if !located.to_set.is_empty() {
+            let differing: BTreeMap<String, SecretString> = located.to_set.iter().cloned().collect();
+            provider.set_env_vars(&located.handle, &differing).await?;
+        }
+        ctx.progress.message(
+            "deploy",
+            &format!("deploying {} to {}", short(&ctx.commit), located.name),
+        );
+        provider
+            .deploy(&located.handle, &DeployRequest::commit(ctx.commit.clone()))
+            .await
+    }
+}
+
 #[async_trait]
 impl Step for DeployStep {
     fn name(&self) -> &'static str {
         "deploy"
     }
 
+    /// Every service is read first, all at once (locate, variables, what serves now); only
+    /// when every read succeeded are the writes made, again all at once, so N services take
+    /// about as long as one and a service that cannot be found stops the run before any
+    /// write. When a write fails, the deploys that did start are still recorded (so an
+    /// interrupted run can cancel them) and the first failure in name order is returned.
     async fn run(&self, ctx: &mut RunContext) -> Result<StepReport> {
         let provider = ctx.provider()?.clone();
-        let caps = provider.capabilities();
-        if !caps.has(Capability::DeployCommit) {
+        if !provider.capabilities().has(Capability::DeployCommit) {
             return Err(Error::not_supported(provider.name(), "deploying a commit"));
         }
         let mut findings = vec![];
@@ -212,55 +290,44 @@ impl Step for DeployStep {
             findings.push(Finding::ok(&ctx.environment, done));
         }
         let names: Vec<String> = ctx.spec.spec.services.keys().cloned().collect();
-        for name in names {
-            ctx.progress
-                .message(self.name(), &format!("locating {name}"));
-            let handle = provider.locate(&ctx.environment, &name).await?;
-            let wanted = Self::vars_for(ctx, &name);
-            let mut changed = vec![];
-            if !wanted.is_empty() {
-                if !caps.has(Capability::WriteEnv) {
-                    return Err(Error::not_supported(
-                        provider.name(),
-                        "setting environment variables",
-                    ));
-                }
-                let current = if caps.has(Capability::ReadEnv) {
-                    provider.env_vars(&handle).await?
-                } else {
-                    BTreeMap::new()
-                };
-                // The ones that differ, written together: one request where the platform
-                // takes a set (`Provider::set_env_vars`), never replacing the others.
-                let mut differing = BTreeMap::new();
-                for (key, value) in wanted {
-                    let same = current
-                        .get(key)
-                        .is_some_and(|c| c.expose_secret() == value.expose_secret());
-                    if !same {
-                        differing.insert(key.to_owned(), (*value).clone());
-                        changed.push(key.to_owned());
-                    }
-                }
-                if !differing.is_empty() {
-                    provider.set_env_vars(&handle, &differing).await?;
-                }
-            }
-            // What serves now is where a failed promote rolls back to.
-            if let Some(live) = provider.live_state(&handle).await?.live {
+        let located = {
+            let ctx = &*ctx;
+            join_all(
+                names
+                    .into_iter()
+                    .map(|name| Self::locate(ctx, &provider, name)),
+            )
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?
+        };
+        let started = {
+            let ctx = &*ctx;
+            join_all(located.iter().map(|l| Self::start(ctx, &provider, l))).await
+        };
+        let mut first_error = None;
+        for (located, deploy) in located.into_iter().zip(started) {
+            let Located {
+                name,
+                handle,
+                to_set,
+                live,
+            } = located;
+            if let Some(live) = live {
                 ctx.live_before.insert(name.clone(), live);
             }
-            ctx.progress.message(
-                self.name(),
-                &format!("deploying {} to {name}", short(&ctx.commit)),
-            );
-            let deploy = provider
-                .deploy(&handle, &DeployRequest::commit(ctx.commit.clone()))
-                .await?;
-            let vars_note = if changed.is_empty() {
+            let deploy = match deploy {
+                Ok(d) => d,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    continue;
+                }
+            };
+            let vars_note = if to_set.is_empty() {
                 String::new()
             } else {
-                format!("; set {}", changed.join(", "))
+                let keys: Vec<&str> = to_set.iter().map(|(k, _)| k.as_str()).collect();
+                format!("; set {}", keys.join(", "))
             };
             let target = match ctx.targets.get(&name) {
                 Some(t) => format!("{t}, id {}", handle.id),
@@ -282,6 +349,9 @@ impl Step for DeployStep {
                 },
             );
         }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
         let n = findings.len();
         Ok(StepReport::from_findings(
             self.name(),
@@ -291,8 +361,12 @@ impl Step for DeployStep {
     }
 }
 
-/// Waits, bounded by the environment's `deploy_timeout`, until every deploy of the run is
-/// live; on failure shows the last lines the service printed.
+/// Waits until every deploy of the run is live, all at once: each service is polled at the
+/// cadence the provider's read budget allows for the services still waiting
+/// ([`crate::cadence`]), and the environment's `deploy_timeout` bounds the whole wait, not
+/// each service. The first failure (a deploy that failed, or the bound running out) ends the
+/// wait: it is reported with the last lines the service printed, every other service by the
+/// status it was last seen in.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WaitStep;
 
@@ -305,46 +379,73 @@ impl Step for WaitStep {
     async fn run(&self, ctx: &mut RunContext) -> Result<StepReport> {
         let provider = ctx.provider()?.clone();
         let timeout = ctx.spec.spec.environment(&ctx.environment)?.deploy_timeout;
-        let mut findings = vec![];
-        let mut failure: Option<Error> = None;
-        let services: Vec<(String, DeployedService)> = ctx
+        let waits: Vec<(String, ServiceHandle, String)> = ctx
             .services
             .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .filter_map(|(name, svc)| {
+                let id = svc.deploy_id.clone()?;
+                Some((name.clone(), svc.handle.clone(), id))
+            })
             .collect();
-        for (name, svc) in services {
-            let Some(deploy_id) = svc.deploy_id.clone() else {
-                continue;
-            };
-            let progress = ctx.progress.clone();
-            let step = self.name();
-            let mut on_progress = |p: crate::provider::WaitProgress<'_>| {
-                progress.message(
-                    step,
-                    &format!(
-                        "{name}: {} ({}s of {}s)",
-                        p.deploy.raw_status,
-                        p.elapsed.as_secs(),
-                        p.timeout.as_secs()
-                    ),
-                );
-            };
-            let started = std::time::Instant::now();
-            match provider
-                .wait_until_live(&svc.handle, &deploy_id, timeout, &mut on_progress)
-                .await
-            {
+        let cadence = Cadence::for_provider(&*provider);
+        if !waits.is_empty() {
+            tracing::info!("{}", cadence.explain(waits.len()));
+        }
+        let last_seen: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
+        let started = Instant::now();
+        let step = self.name();
+        let mut pending: FuturesUnordered<_> = waits
+            .iter()
+            .map(|(name, handle, deploy_id)| {
+                let (provider, cadence, last_seen) = (&provider, &cadence, &last_seen);
+                let progress = ctx.progress.clone();
+                // Counted before any poll, so the first interval already shares the budget;
+                // dropped when this service's wait ends, so the others speed up.
+                let counted = cadence.join();
+                async move {
+                    let _counted = counted;
+                    let mut on_progress = |p: crate::provider::WaitProgress<'_>| {
+                        lock(last_seen).insert(name.clone(), p.deploy.raw_status.clone());
+                        progress.message(
+                            step,
+                            &format!(
+                                "{name}: {} ({}s of {}s)",
+                                p.deploy.raw_status,
+                                p.elapsed.as_secs(),
+                                p.timeout.as_secs()
+                            ),
+                        );
+                    };
+                    let out = provider
+                        .wait_until_live_paced(
+                            handle,
+                            deploy_id,
+                            timeout,
+                            cadence,
+                            &mut on_progress,
+                        )
+                        .await;
+                    (name, handle, deploy_id, out, started.elapsed())
+                }
+            })
+            .collect();
+        let mut findings: BTreeMap<String, Finding> = BTreeMap::new();
+        let mut failure: Option<(String, Error)> = None;
+        while let Some((name, handle, deploy_id, out, took)) = pending.next().await {
+            match out {
                 Ok(deploy) => {
-                    findings.push(
-                        Finding::ok(&name, format!("deploy {} is live", deploy.id))
-                            .with_duration(started.elapsed()),
+                    tracing::debug!("{name}: deploy {} seen live after {took:?}", deploy.id);
+                    findings.insert(
+                        name.clone(),
+                        Finding::ok(name, format!("deploy {} is live", deploy.id))
+                            .with_duration(took),
                     );
                 }
                 Err(e) if matches!(e, Error::Failed { .. } | Error::Timeout { .. }) => {
                     let mut message = ctx.redactor.redact(&e.to_string()).into_owned();
                     let lines = if provider.capabilities().has(Capability::Logs) {
                         provider
-                            .recent_logs(&svc.handle, Some(&deploy_id), LOG_LINES)
+                            .recent_logs(handle, Some(deploy_id), LOG_LINES)
                             .await
                             .unwrap_or_default()
                     } else {
@@ -358,23 +459,54 @@ impl Step for WaitStep {
                             message.push('\n');
                         }
                     }
-                    findings.push(
-                        Finding::failed(&name, message.trim_end()).with_duration(started.elapsed()),
+                    findings.insert(
+                        name.clone(),
+                        Finding::failed(name, message.trim_end()).with_duration(took),
                     );
-                    failure.get_or_insert(e);
+                    failure = Some((name.clone(), e));
+                    break;
                 }
                 Err(e) => return Err(e),
             }
         }
+        // Dropping the other waits stops their polls.
+        drop(pending);
+        if let Some((failed, _)) = &failure {
+            let last_seen = lock(&last_seen);
+            for (name, _, deploy_id) in &waits {
+                if findings.contains_key(name) {
+                    continue;
+                }
+                let status = last_seen
+                    .get(name)
+                    .map(|s| format!("last seen `{}`", ctx.redactor.redact(s)))
+                    .unwrap_or_else(|| "no status read yet".to_owned());
+                findings.insert(
+                    name.clone(),
+                    Finding::failed(
+                        name,
+                        format!(
+                            "deploy {deploy_id} not live: {status} when the wait stopped ({failed} did not go live)"
+                        ),
+                    )
+                    .with_duration(started.elapsed()),
+                );
+            }
+        }
+        let findings: Vec<Finding> = findings.into_values().collect();
         let summary = match &failure {
             None => format!("{} service(s) live", findings.len()),
-            Some(Error::Timeout { after, .. }) => {
+            Some((_, Error::Timeout { after, .. })) => {
                 format!("not live within {}", humantime::format_duration(*after))
             }
             Some(_) => "a deploy failed".to_owned(),
         };
         Ok(StepReport::from_findings(self.name(), summary, findings))
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Checks that the commit each service serves is the one deployed — the platform serving a
@@ -391,21 +523,33 @@ impl Step for VerifyCommitStep {
     async fn run(&self, ctx: &mut RunContext) -> Result<StepReport> {
         let provider = ctx.provider()?.clone();
         if ctx.services.is_empty() {
-            for name in ctx.spec.spec.services.keys().cloned().collect::<Vec<_>>() {
-                let handle = provider.locate(&ctx.environment, &name).await?;
+            let names: Vec<String> = ctx.spec.spec.services.keys().cloned().collect();
+            let handles = join_all(
+                names
+                    .iter()
+                    .map(|name| provider.locate(&ctx.environment, name)),
+            )
+            .await;
+            for (name, handle) in names.into_iter().zip(handles) {
                 ctx.services.insert(
                     name,
                     DeployedService {
-                        handle,
+                        handle: handle?,
                         deploy_id: None,
                         url: None,
                     },
                 );
             }
         }
+        let states = join_all(
+            ctx.services
+                .values()
+                .map(|svc| provider.live_state(&svc.handle)),
+        )
+        .await;
         let mut findings = vec![];
-        for (name, svc) in ctx.services.iter_mut() {
-            let state = provider.live_state(&svc.handle).await?;
+        for ((name, svc), state) in ctx.services.iter_mut().zip(states) {
+            let state = state?;
             svc.url = state.url.clone();
             let live = state.live_commit().unwrap_or("none");
             if commits_match(live, &ctx.commit) {
@@ -440,10 +584,20 @@ impl Step for LocateStep {
 
     async fn run(&self, ctx: &mut RunContext) -> Result<StepReport> {
         let provider = ctx.provider()?.clone();
+        let names: Vec<String> = ctx.spec.spec.services.keys().cloned().collect();
+        let read = join_all(names.iter().map(|name| {
+            let provider = &provider;
+            let environment = &ctx.environment;
+            async move {
+                let handle = provider.locate(environment, name).await?;
+                let state = provider.live_state(&handle).await?;
+                Ok::<_, Error>((handle, state))
+            }
+        }))
+        .await;
         let mut findings = vec![];
-        for name in ctx.spec.spec.services.keys().cloned().collect::<Vec<_>>() {
-            let handle = provider.locate(&ctx.environment, &name).await?;
-            let state = provider.live_state(&handle).await?;
+        for (name, read) in names.into_iter().zip(read) {
+            let (handle, state) = read?;
             let live = state.live_commit().map(short).unwrap_or("none").to_owned();
             let finding = match &state.url {
                 Some(url) => Finding::ok(&name, format!("{url} (live commit {live})")),
