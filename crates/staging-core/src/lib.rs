@@ -13,12 +13,14 @@
 //! - [`SecretStore`]: where secret values come from; values are always `SecretString`.
 //! - [`Probe`]: one smoke check with evidence.
 //! - [`Migration`]: status and apply for one database.
+//! - [`DatabaseBranch`]: a database that is a branch of another (Neon, Supabase).
 //! - [`spec`]: the `staging.toml` model, with `file:line:col` errors.
 //! - [`pipeline`]: the steps of a run and how they report.
 //! - [`isolation`]: a run never changes what another environment names.
 //! - [`Error`]: one error of kinds, with [`Error::is_retryable`].
 #![deny(missing_docs)]
 
+pub mod database_branch;
 pub mod error;
 pub mod files;
 pub mod isolation;
@@ -37,6 +39,7 @@ pub mod spec;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use database_branch::{BranchState, BranchStatus, DatabaseBranch, DynDatabaseBranch};
 pub use error::{BoxError, Error, ErrorClass, Result};
 pub use logged::LoggedProvider;
 pub use migration::{
