@@ -37,6 +37,8 @@ pub mod retry;
 pub mod secret;
 pub mod spec;
 #[cfg(feature = "testkit")]
+pub mod stand_in;
+#[cfg(feature = "testkit")]
 pub mod testkit;
 
 pub use database_branch::{BranchState, BranchStatus, DatabaseBranch, DynDatabaseBranch};
