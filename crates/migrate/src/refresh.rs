@@ -51,6 +51,8 @@ pub struct RefreshReport {
     pub target: String,
     /// `branch reset (neon branch ...)` or `pg_dump | pg_restore`.
     pub method: String,
+    /// Whether the source's data reached the target.
+    pub copied: bool,
     /// Migrations applied to the copy.
     pub migrations_applied: Vec<String>,
     /// Whether the scrub ran to the end.
@@ -170,6 +172,12 @@ pub async fn dump_restore(source: &SecretString, target: &SecretString) -> Resul
     })?;
     let file = dir.join("source.dump");
     let file_s = file.to_string_lossy().into_owned();
+    // pg_restore needs a database named on its command line: the name only, never the URL.
+    let target_db = libpq_env(target)?
+        .into_iter()
+        .find(|(k, _)| *k == "PGDATABASE")
+        .map(|(_, v)| format!("--dbname={v}"))
+        .unwrap_or_default();
     let result = async {
         run_tool(
             &pg_dump,
@@ -193,6 +201,7 @@ pub async fn dump_restore(source: &SecretString, target: &SecretString) -> Resul
                 "--no-acl",
                 "--single-transaction",
                 "--exit-on-error",
+                &target_db,
                 &file_s,
             ],
             target,
@@ -357,6 +366,7 @@ impl Refresh {
                 CopyFrom::Branch(b) => format!("branch reset ({})", b.describe()),
                 CopyFrom::Dump { .. } => "pg_dump | pg_restore".to_owned(),
             },
+            copied: false,
             migrations_applied: vec![],
             scrub_applied: false,
             scrub: self
@@ -371,14 +381,16 @@ impl Refresh {
             error: None,
         };
         if let Err(e) = self.steps(&mut report, migrate).await {
-            report.error = Some(if report.scrub.is_empty() || report.scrub_applied {
-                e.to_string()
-            } else {
-                format!(
-                    "{e}\nenvironment `{}` is FAILED: database `{}` may hold unscrubbed data copied from `{}`; nothing may use it until a refresh succeeds",
-                    self.target, self.database, self.source
-                )
-            });
+            report.error = Some(
+                if !report.copied || report.scrub.is_empty() || report.scrub_applied {
+                    e.to_string()
+                } else {
+                    format!(
+                        "{e}\nenvironment `{}` is FAILED: database `{}` may hold unscrubbed data copied from `{}`; nothing may use it until a refresh succeeds",
+                        self.target, self.database, self.source
+                    )
+                },
+            );
         }
         report
     }
@@ -391,10 +403,12 @@ impl Refresh {
         let url = match &self.copy {
             CopyFrom::Branch(b) => {
                 b.reset_from_parent().await?;
+                report.copied = true;
                 b.connection_url().await?
             }
             CopyFrom::Dump { source, target } => {
                 dump_restore(source, target).await?;
+                report.copied = true;
                 target.clone()
             }
         };
@@ -458,5 +472,114 @@ mod tests {
         assert!(env.contains(&("PGUSER", "u@x".to_owned())));
         assert!(env.contains(&("PGPORT", "6543".to_owned())));
         assert!(env.contains(&("PGSSLMODE", "require".to_owned())));
+    }
+}
+
+/// The `refresh` step: runs each database's [`Refresh`] (copy, the target's migrations,
+/// scrub), one finding per database, with source, target, method, migrations, scrub and row
+/// counts, so the evidence record says what the copy holds.
+#[derive(Debug)]
+pub struct RefreshStep {
+    refreshes: Vec<Refresh>,
+    migrations: Option<crate::EnvMigrations>,
+}
+
+impl RefreshStep {
+    /// The step's name in reports.
+    pub const NAME: &'static str = "refresh";
+
+    /// A step over these refreshes; `migrations` are the target environment's.
+    pub fn new(refreshes: Vec<Refresh>, migrations: Option<crate::EnvMigrations>) -> Self {
+        RefreshStep {
+            refreshes,
+            migrations,
+        }
+    }
+}
+
+/// How a refresh reads in a finding and in evidence.
+pub fn describe(r: &RefreshReport) -> String {
+    let mut s = format!(
+        "{} <- {} by {}; migrations applied: {}",
+        r.target,
+        r.source,
+        r.method,
+        if r.migrations_applied.is_empty() {
+            "none".to_owned()
+        } else {
+            r.migrations_applied.join(", ")
+        }
+    );
+    if r.scrub.is_empty() {
+        s.push_str("; no scrub declared");
+    } else {
+        s.push_str(&format!(
+            "; scrub {} ({})",
+            if r.scrub_applied {
+                "applied"
+            } else {
+                "NOT applied"
+            },
+            r.scrub.join(", ")
+        ));
+    }
+    for t in &r.tables {
+        let n = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_else(|| "?".into());
+        s.push_str(&format!(
+            "; {}: {} rows before, {} after",
+            t.table,
+            n(t.before),
+            n(t.after)
+        ));
+    }
+    s
+}
+
+#[async_trait::async_trait]
+impl staging_core::pipeline::Step for RefreshStep {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    async fn run(
+        &self,
+        _ctx: &mut staging_core::pipeline::RunContext,
+    ) -> Result<staging_core::pipeline::StepReport> {
+        use staging_core::pipeline::{Finding, StepReport};
+        let mut findings = vec![];
+        for r in &self.refreshes {
+            let migrations = self.migrations.clone();
+            let database = r.database.clone();
+            let report = r
+                .run(|url| async move {
+                    let Some(m) = migrations else {
+                        return Ok(vec![]);
+                    };
+                    let has = m
+                        .databases()
+                        .iter()
+                        .any(|(name, _, _)| *name == database.as_str());
+                    if !has {
+                        return Ok(vec![]);
+                    }
+                    let applied = m.runner_for(&database, url)?.apply().await?;
+                    Ok(applied
+                        .applied
+                        .iter()
+                        .map(|a| format!("{}_{}", a.version, a.name))
+                        .collect())
+                })
+                .await;
+            let name = format!("database {}", r.database);
+            findings.push(match &report.error {
+                None => Finding::ok(name, describe(&report)),
+                Some(e) => Finding::failed(name, format!("{e}\n{}", describe(&report))),
+            });
+        }
+        Ok(StepReport::from_findings(
+            Self::NAME,
+            format!("{} database(s) refreshed", self.refreshes.len()),
+            findings,
+        ))
     }
 }
