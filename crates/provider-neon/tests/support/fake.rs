@@ -48,6 +48,54 @@ pub struct FakeProject {
     /// `connection_uri` answers the parent's URL (a known failure of other tools).
     pub uri_of_parent: bool,
     pub requests: Vec<String>,
+    /// Branches backed by real local Postgres databases named `<prefix>_<branch>`: a create or
+    /// a restore copies the parent's database (`CREATE DATABASE .. TEMPLATE ..`), the way a
+    /// branch starts as its parent's data; endpoints and URLs name 127.0.0.1:5432.
+    pub postgres_prefix: Option<String>,
+}
+
+fn psql(sql: &str) {
+    let out = std::process::Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "test",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ])
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl FakeProject {
+    fn copy_database(&self, from: &str, to: &str) {
+        if let Some(prefix) = &self.postgres_prefix {
+            psql(&format!(
+                "DROP DATABASE IF EXISTS {prefix}_{to} WITH (FORCE)"
+            ));
+            psql(&format!(
+                "CREATE DATABASE {prefix}_{to} TEMPLATE {prefix}_{from}"
+            ));
+        }
+    }
+
+    fn host(&self, branch_id: &str) -> String {
+        if self.postgres_prefix.is_some() {
+            "127.0.0.1".into()
+        } else {
+            host_of(branch_id)
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -85,9 +133,9 @@ fn branch_json(project: &str, b: &FakeBranch) -> Value {
     v
 }
 
-fn endpoint_json(project: &str, b: &FakeBranch) -> Value {
+fn endpoint_json(project: &str, b: &FakeBranch, host: String) -> Value {
     json!({
-        "host": host_of(&b.id), "id": format!("ep-{}", b.id), "project_id": project,
+        "host": host, "id": format!("ep-{}", b.id), "project_id": project,
         "branch_id": b.id, "region_id": "aws-us-east-2", "autoscaling_limit_max_cu": 1,
         "autoscaling_limit_min_cu": 0.25, "type": "read_write", "current_state": "active",
         "pooler_enabled": false, "pooler_mode": "transaction", "disabled": false,
@@ -324,10 +372,16 @@ async fn create(State(st): State<St>, Path(p): Path<String>, body: axum::Json<Va
         s.start_op(&p, &b.id, "create_branch"),
         s.start_op(&p, &b.id, "start_compute"),
     ];
+    let host = s.projects[&p].host(&b.id);
     let endpoints: Vec<Value> = body["endpoints"]
         .as_array()
-        .map(|e| e.iter().map(|_| endpoint_json(&p, &b)).collect())
+        .map(|e| {
+            e.iter()
+                .map(|_| endpoint_json(&p, &b, host.clone()))
+                .collect()
+        })
         .unwrap_or_default();
+    s.projects[&p].copy_database(&parent.name, &b.name);
     let branch = branch_json(&p, &b);
     s.projects.get_mut(&p).unwrap().branches.push(b);
     (
@@ -363,6 +417,8 @@ async fn restore(
         old.name = keep.to_owned();
         proj.branches.push(old);
     }
+    let target_name = proj.branches[i].name.clone();
+    proj.copy_database(&src.name, &target_name);
     let b = &mut proj.branches[i];
     b.data_of = src.data_of;
     b.resets += 1;
@@ -373,11 +429,12 @@ async fn restore(
 
 async fn endpoints(State(st): State<St>, Path((p, id)): Path<(String, String)>) -> Response {
     let s = lock(&st);
-    let eps: Vec<Value> = s.projects[&p]
+    let proj = &s.projects[&p];
+    let eps: Vec<Value> = proj
         .branches
         .iter()
         .filter(|b| b.id == id)
-        .map(|b| endpoint_json(&p, b))
+        .map(|b| endpoint_json(&p, b, proj.host(&b.id)))
         .collect();
     axum::Json(json!({ "endpoints": eps })).into_response()
 }
@@ -409,12 +466,23 @@ async fn connection_uri(
     } else {
         b.id.clone()
     };
-    let uri = format!(
-        "postgresql://{}:npg_canary_password_91f3@{}/{}?sslmode=require",
-        q.get("role_name").cloned().unwrap_or_default(),
-        host_of(&target),
-        q.get("database_name").cloned().unwrap_or_default()
-    );
+    let uri = match &proj.postgres_prefix {
+        Some(prefix) => {
+            let name = proj
+                .branches
+                .iter()
+                .find(|x| x.id == target)
+                .map(|x| x.name.clone())
+                .unwrap_or_default();
+            format!("postgresql://postgres@127.0.0.1:5432/{prefix}_{name}")
+        }
+        None => format!(
+            "postgresql://{}:npg_canary_password_91f3@{}/{}?sslmode=require",
+            q.get("role_name").cloned().unwrap_or_default(),
+            host_of(&target),
+            q.get("database_name").cloned().unwrap_or_default()
+        ),
+    };
     axum::Json(json!({ "uri": uri })).into_response()
 }
 
