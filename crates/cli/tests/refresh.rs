@@ -297,3 +297,12 @@ fn refresh_says_when_pg_dump_is_missing() {
         "nothing was written"
     );
 }
+
+#[test]
+fn the_neon_and_supabase_examples_validate() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for example in ["examples/neon", "examples/supabase"] {
+        let (code, out) = staging(&root.join(example), &["validate", "--env", "staging"]);
+        assert_eq!(code, Some(0), "{example}: {out}");
+    }
+}

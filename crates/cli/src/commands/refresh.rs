@@ -32,9 +32,8 @@ pub(crate) fn database_branch(b: &BranchSpec) -> Result<DynDatabaseBranch> {
         BranchSpec::Neon(n) => Ok(Arc::new(
             staging_provider_neon::NeonBuilder::from_env().build(n.clone())?,
         )),
-        BranchSpec::Supabase(_) => Err(Error::not_supported(
-            "supabase",
-            "refreshing a Supabase branch from this build",
+        BranchSpec::Supabase(s) => Ok(Arc::new(
+            staging_provider_supabase::SupabaseBuilder::from_env().build(s.clone())?,
         )),
     }
 }
