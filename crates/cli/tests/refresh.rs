@@ -108,6 +108,11 @@ secret = true
 url_var = "DATABASE_URL"
 migrations = {{ dir = "migrations" }}
 scrub = {{ sql = ["scrub/users.sql"] }}
+
+# Re-run by refresh on the copy: nothing personal may be left.
+[[probes]]
+name = "no-personal-data"
+postgres = {{ url_var = "DATABASE_URL", round_trip = false, query = "SELECT count(*) FROM users WHERE email NOT LIKE '%@example.invalid'", expect_rows = [["0"]] }}
 "#
         ),
     )
@@ -227,6 +232,8 @@ fn refresh_copies_production_migrates_and_scrubs_the_planted_personal_data() {
     assert!(ev.contains("scrub applied (scrub/users.sql)"), "{ev}");
     assert!(ev.contains("users: 3 rows before, 3 after"), "{ev}");
     assert!(ev.contains("20260101000000_add_phone"), "{ev}");
+    // The database probes ran on the refreshed data, and passed.
+    assert!(ev.contains("no-personal-data"), "{ev}");
     assert!(!ev.contains(PERSONAL) && !out.contains(PERSONAL));
     assert!(!ev.contains("postgres://") && !out.contains("postgres://"));
 }

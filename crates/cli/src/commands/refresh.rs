@@ -1,6 +1,7 @@
 //! `staging refresh --env E [--from P]`: make E's databases fresh copies of P's (a branch
 //! reset, or pg_dump/pg_restore for plain Postgres), then E's migrations, then the spec's
-//! scrub; record evidence. Refused on a protected environment, always.
+//! scrub, then the spec's database probes; record evidence. Refused on a protected
+//! environment, always.
 
 use std::sync::Arc;
 
@@ -146,10 +147,24 @@ pub(crate) async fn run(global: &Global, args: &RefreshArgs, out: Output) -> Res
         .await
         .ok();
     let store = staging_evidence::open_store(&spec).await?;
-    let pipeline = Pipeline::new()
+    // Then the database probes (postgres, redis) on the refreshed data: the rest of the
+    // spec's probes need deployed services, which a refresh does not touch.
+    let mut probed = (*spec).clone();
+    probed.spec.probes.retain(|p| {
+        let kinds = p.kinds();
+        !kinds.is_empty() && kinds.iter().all(|k| matches!(*k, "postgres" | "redis"))
+    });
+    let database_probes = !probed.spec.probes.is_empty();
+    let spec = Arc::new(probed);
+    let mut pipeline = Pipeline::new()
         .step(ValidateStep::new(registry()))
-        .step(RefreshStep::new(refreshes, migrations))
-        .step(RecordEvidence::new(store));
+        .step(RefreshStep::new(refreshes, migrations));
+    if database_probes {
+        pipeline = pipeline
+            .step(staging_secrets::SecretsStep)
+            .step(staging_smoke::SmokeStep::new());
+    }
+    let pipeline = pipeline.step(RecordEvidence::new(store));
     let mut ctx = run_context(global, spec, &target, "unknown".to_owned())?;
     if !out.json {
         out.line(&format!(
