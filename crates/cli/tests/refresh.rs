@@ -313,3 +313,45 @@ fn the_neon_and_supabase_examples_validate() {
         assert_eq!(code, Some(0), "{example}: {out}");
     }
 }
+
+#[test]
+fn plan_shows_what_a_refresh_would_do_and_that_production_is_never_refreshed() {
+    let dbs = Databases::new("plan");
+    let dir = project(&dbs, SCRUB);
+    let (_, out) = staging(
+        dir.path(),
+        &[
+            "plan",
+            "--env",
+            "staging",
+            "--commit",
+            "0123456789abcdef0123456789abcdef01234567",
+        ],
+    );
+    assert!(
+        out.contains("refresh: `staging refresh` copies from `production`: pg_dump of `production`'s database, pg_restore into this one, then migrations, then scrub scrub/users.sql"),
+        "{out}"
+    );
+    let (_, out) = staging(
+        dir.path(),
+        &[
+            "plan",
+            "--env",
+            "production",
+            "--commit",
+            "0123456789abcdef0123456789abcdef01234567",
+        ],
+    );
+    assert!(
+        out.contains("never refreshed: the environment is protected"),
+        "{out}"
+    );
+    assert_eq!(
+        psql(
+            &dbs.staging,
+            "SELECT count(*) FROM users WHERE email LIKE 'stale%'"
+        ),
+        "1",
+        "plan wrote nothing"
+    );
+}
