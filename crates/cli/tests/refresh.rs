@@ -87,34 +87,32 @@ fn project(dbs: &Databases, scrub_sql: &str) -> tempfile::TempDir {
     let url = |db: &str| format!("postgres://postgres@127.0.0.1:5432/{db}");
     std::fs::write(
         dir.path().join("staging.toml"),
-        format!(
-            r#"[project]
+        r#"[project]
 name = "refresh"
 
 [environments.staging]
 provider = "local"
 promotes_to = "production"
-secrets = {{ dotenv = "staging.env" }}
+secrets = { dotenv = "staging.env" }
 
 [environments.production]
 provider = "local"
 protected = true
-secrets = {{ dotenv = "production.env" }}
+secrets = { dotenv = "production.env" }
 
 [vars.DATABASE_URL]
 secret = true
 
 [databases.main]
 url_var = "DATABASE_URL"
-migrations = {{ dir = "migrations" }}
-scrub = {{ sql = ["scrub/users.sql"] }}
+migrations = { dir = "migrations" }
+scrub = { sql = ["scrub/users.sql"] }
 
 # Re-run by refresh on the copy: nothing personal may be left.
 [[probes]]
 name = "no-personal-data"
-postgres = {{ url_var = "DATABASE_URL", round_trip = false, query = "SELECT count(*) FROM users WHERE email NOT LIKE '%@example.invalid'", expect_rows = [["0"]] }}
-"#
-        ),
+postgres = { url_var = "DATABASE_URL", round_trip = false, query = "SELECT count(*) FROM users WHERE email NOT LIKE '%@example.invalid'", expect_rows = [["0"]] }
+"#,
     )
     .unwrap();
     std::fs::write(
