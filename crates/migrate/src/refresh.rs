@@ -1,7 +1,7 @@
 //! `staging refresh`: make an environment's database a fresh copy of another's, then migrate
 //! it, then scrub personal data out of it, in that order, and say what was done.
 //!
-//! The copy is a branch reset ([`DatabaseBranch::reset_from_parent`], Neon/Supabase) or, for
+//! The copy is a branch reset ([`DatabaseBranch::reset_from_parent`](staging_core::DatabaseBranch::reset_from_parent), Neon/Supabase) or, for
 //! plain Postgres, `pg_dump` of the source into `pg_restore` of the target (both from `PATH`,
 //! checked before anything is written). The scrub runs before the run reports success: a
 //! scrub that fails leaves the report failed with the reason, so the CLI marks the
