@@ -277,6 +277,18 @@ impl DatabaseBranch for NeonDatabaseBranch {
     async fn ensure(&self) -> Result<BranchStatus> {
         let branches = self.branches().await?;
         if let Some(b) = Self::named(&branches, &self.spec.branch) {
+            // A branch without a compute endpoint cannot be connected to: give it one.
+            let id = str_of(b, "id").to_owned();
+            if self.endpoint_hosts(&id).await?.is_empty() {
+                let answer = self
+                    .client
+                    .post(
+                        &format!("{}/endpoints", self.project()),
+                        json!({ "endpoint": { "branch_id": id, "type": "read_write" } }),
+                    )
+                    .await?;
+                self.wait_for(&answer).await?;
+            }
             return Ok(status_of(b, false));
         }
         let parent = Self::named(&branches, &self.spec.parent).ok_or_else(|| {

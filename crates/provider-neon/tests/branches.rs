@@ -49,6 +49,26 @@ async fn a_present_branch_is_found_and_not_created_again() {
 }
 
 #[tokio::test]
+async fn a_present_branch_without_a_compute_endpoint_gets_one() {
+    let s = stand_in();
+    s.fake.project("proj-noendpoint");
+    s.fake.existing_branch("proj-noendpoint", "staging");
+    s.fake
+        .with("proj-noendpoint", |p| p.branches[1].has_endpoint = false);
+    let b = branch(spec("proj-noendpoint", "staging", "main"));
+    assert!(!b.ensure().await.unwrap().created);
+    assert!(
+        s.fake
+            .branch("proj-noendpoint", "staging")
+            .unwrap()
+            .has_endpoint
+    );
+    // And the branch can now be connected to.
+    b.connection_url().await.unwrap();
+    s.prism.assert_no_violations();
+}
+
+#[tokio::test]
 async fn reset_restores_the_branch_from_its_parent_and_keeps_the_old_state_by_name() {
     let s = stand_in();
     s.fake.project("proj-reset");

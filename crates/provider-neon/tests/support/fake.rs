@@ -27,6 +27,8 @@ pub struct FakeBranch {
     /// Which branch's data it holds, and as of which reset (the "content" of the branch).
     pub data_of: String,
     pub resets: u32,
+    /// Whether it has a compute endpoint.
+    pub has_endpoint: bool,
 }
 
 #[derive(Debug)]
@@ -233,6 +235,7 @@ impl Fake {
             init_reads: 0,
             data_of: "main".into(),
             resets: 0,
+            has_endpoint: true,
         };
         self.state().projects.insert(
             project.to_owned(),
@@ -254,6 +257,7 @@ impl Fake {
                 init_reads: 0,
                 data_of: format!("{name}-own"),
                 resets: 0,
+                has_endpoint: true,
             });
         })
     }
@@ -330,6 +334,7 @@ fn router(st: St) -> Router {
         .route("/projects/{p}/branches/{b}/endpoints", get(endpoints))
         .route("/projects/{p}/branches/{b}/databases", get(databases))
         .route("/projects/{p}/connection_uri", get(connection_uri))
+        .route("/projects/{p}/endpoints", post(create_endpoint))
         .route("/projects/{p}/operations/{op}", get(operation))
         .layer(middleware::from_fn_with_state(st.clone(), gate))
         .with_state(st)
@@ -367,6 +372,7 @@ async fn create(State(st): State<St>, Path(p): Path<String>, body: axum::Json<Va
         init_reads: 2,
         data_of: parent.data_of.clone(),
         resets: 0,
+        has_endpoint: body["endpoints"].as_array().is_some_and(|e| !e.is_empty()),
     };
     let ops = vec![
         s.start_op(&p, &b.id, "create_branch"),
@@ -433,7 +439,7 @@ async fn endpoints(State(st): State<St>, Path((p, id)): Path<(String, String)>) 
     let eps: Vec<Value> = proj
         .branches
         .iter()
-        .filter(|b| b.id == id)
+        .filter(|b| b.id == id && b.has_endpoint)
         .map(|b| endpoint_json(&p, b, proj.host(&b.id)))
         .collect();
     axum::Json(json!({ "endpoints": eps })).into_response()
@@ -494,4 +500,29 @@ async fn operation(State(st): State<St>, Path((p, id)): Path<(String, String)>) 
     op.reads_left = op.reads_left.saturating_sub(1);
     let v = op_json(&p, &id, op);
     axum::Json(json!({ "operation": v })).into_response()
+}
+
+async fn create_endpoint(
+    State(st): State<St>,
+    Path(p): Path<String>,
+    body: axum::Json<Value>,
+) -> Response {
+    let mut s = lock(&st);
+    let id = body["endpoint"]["branch_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let proj = s.projects.get_mut(&p).unwrap();
+    let Some(b) = proj.branches.iter_mut().find(|b| b.id == id) else {
+        return error(StatusCode::BAD_REQUEST, "branch not found");
+    };
+    b.has_endpoint = true;
+    let b = b.clone();
+    let host = proj.host(&b.id);
+    let op = s.start_op(&p, &id, "start_compute");
+    (
+        StatusCode::CREATED,
+        axum::Json(json!({ "endpoint": endpoint_json(&p, &b, host), "operations": [op] })),
+    )
+        .into_response()
 }
