@@ -29,6 +29,10 @@ pub(crate) fn registry() -> ProviderRegistry {
 /// Let `source = { provider = "..." }` read from the secret store of the environment's
 /// provider (a Render datastore, AWS Secrets Manager, a Railway service's variables).
 pub(crate) fn connect_provider_secret_stores() {
+    // A database that is a branch takes its URL from the branch (Neon, Supabase).
+    staging_secrets::set_database_branches(std::sync::Arc::new(
+        crate::commands::refresh::database_branch,
+    ));
     staging_secrets::set_provider_stores(std::sync::Arc::new(|spec: &LoadedSpec, env: &str| {
         registry().secret_store(spec, env)
     }));

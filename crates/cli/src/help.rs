@@ -68,6 +68,10 @@ const EXAMPLES: &[(&str, &str)] = &[
         "staging rollback --env production\n  staging rollback --env staging --service web --to dep-abc123 --json",
     ),
     (
+        "refresh",
+        "staging refresh --env staging                  # from the environment it promotes to, then migrations and scrub\n  staging refresh --env preview --from staging --json",
+    ),
+    (
         "logs",
         "staging logs --env staging --service web --lines 200\n  staging logs --env staging --service web --since 15m --follow",
     ),

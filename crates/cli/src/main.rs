@@ -111,6 +111,10 @@ enum Command {
     /// named one; wait until live, verify the live commit, record evidence. Allowed on
     /// protected environments.
     Rollback(commands::rollback::RollbackArgs),
+    /// Make the environment's databases fresh copies of another's (a Neon branch reset, or
+    /// pg_dump/pg_restore), run its migrations, then the spec's scrub; record evidence.
+    /// Refused on a protected environment.
+    Refresh(commands::refresh::RefreshArgs),
     /// Recent log lines of a service or one deploy, redacted (`--json`: one JSON object per
     /// line); `--follow` keeps polling until Ctrl-C or SIGTERM.
     Logs(commands::logs::LogsArgs),
@@ -257,6 +261,7 @@ fn main() -> ExitCode {
             Command::Status => commands::up::status(&cli.global, out).await,
             Command::Promote(args) => commands::up::promote(&cli.global, &args, out).await,
             Command::Rollback(args) => commands::rollback::run(&cli.global, &args, out).await,
+            Command::Refresh(args) => commands::refresh::run(&cli.global, &args, out).await,
             Command::Logs(args) => commands::logs::run(&cli.global, &args, out).await,
             Command::Evidence(cmd) => commands::evidence::evidence(&cli.global, &cmd, out).await,
             Command::Diff { a, b } => commands::evidence::diff(&cli.global, &a, &b, out).await,

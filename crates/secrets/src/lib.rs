@@ -31,6 +31,7 @@
 //!   signing key logs everyone out at every restart), and never repeats the value.
 #![deny(missing_docs)]
 
+pub mod branches;
 mod check;
 mod diff;
 mod dotenv;
@@ -43,6 +44,7 @@ pub mod store;
 mod sync;
 pub mod write;
 
+pub use branches::{DatabaseBranches, set_database_branches};
 pub use check::{CheckReport, VarCheck, VarStatus, check, check_resolved};
 pub use diff::{DiffReport, DiffRow, diff};
 pub use fingerprint::{FINGERPRINT_KEY_ENV, Fingerprinter, Tag};

@@ -218,6 +218,7 @@ pub async fn resolve_vars(
         }
     }
     render_plain(spec, environment, commit, plain, &mut out)?;
+    crate::branches::apply(spec, environment, &mut out).await;
     Ok(out)
 }
 

@@ -13,6 +13,7 @@
 //! - [`SecretStore`]: where secret values come from; values are always `SecretString`.
 //! - [`Probe`]: one smoke check with evidence.
 //! - [`Migration`]: status and apply for one database.
+//! - [`DatabaseBranch`]: a database that is a branch of another (Neon, Supabase).
 //! - [`spec`]: the `staging.toml` model, with `file:line:col` errors.
 //! - [`pipeline`]: the steps of a run and how they report.
 //! - [`isolation`]: a run never changes what another environment names.
@@ -20,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod cadence;
+pub mod database_branch;
 pub mod error;
 pub mod files;
 pub mod isolation;
@@ -36,6 +38,8 @@ pub mod retry;
 pub mod secret;
 pub mod spec;
 #[cfg(feature = "testkit")]
+pub mod stand_in;
+#[cfg(feature = "testkit")]
 pub mod testkit;
 
 /// The README's examples, compiled and run as doc tests (not part of the API).
@@ -44,6 +48,7 @@ pub mod testkit;
 pub struct ReadmeDoctests;
 
 pub use cadence::{Cadence, ReadBudget};
+pub use database_branch::{BranchState, BranchStatus, DatabaseBranch, DynDatabaseBranch};
 pub use error::{BoxError, Error, ErrorClass, Result};
 pub use logged::LoggedProvider;
 pub use migration::{

@@ -5,6 +5,7 @@ pub(crate) mod import;
 pub(crate) mod logs;
 pub(crate) mod migrate;
 pub(crate) mod plan;
+pub(crate) mod refresh;
 pub(crate) mod rollback;
 pub(crate) mod secrets;
 pub(crate) mod smoke;

@@ -73,6 +73,9 @@ struct ServicePlan {
 #[derive(Debug, Serialize)]
 struct DatabasePlan {
     database: String,
+    /// What `staging refresh` of this environment would do to this database (offline).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh: Option<String>,
     pending: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     drift: Vec<String>,
@@ -244,6 +247,9 @@ pub(crate) async fn run(global: &Global, args: &UpArgs, out: Output) -> Result<u
                 d.pending.join(", ")
             )),
         }
+        if let Some(r) = &d.refresh {
+            out.line(&format!("  refresh: {r}"));
+        }
         if !d.drift.is_empty() {
             out.line(&format!(
                 "  modified or missing since applied: {}",
@@ -367,6 +373,45 @@ async fn service_plan(
     plan
 }
 
+/// What `staging refresh --env ENV` would do to `database`, read from the spec alone.
+fn refresh_plan(spec: &LoadedSpec, env: &str, database: &str) -> Option<String> {
+    let e = spec.spec.environment(env).ok()?;
+    if e.protected {
+        return Some("never refreshed: the environment is protected".to_owned());
+    }
+    let source = e.promotes_to.clone()?;
+    let db = spec.spec.databases.get(database)?;
+    let copy = match db
+        .branch
+        .as_ref()
+        .filter(|b| b.applies_to(env, e.protected))
+    {
+        Some(staging_core::spec::BranchSpec::Neon(n)) => format!(
+            "reset of neon branch `{}` from `{}`{}",
+            n.branch,
+            n.parent,
+            n.preserve_under_name
+                .as_ref()
+                .map(|p| format!(" (old state kept as `{p}`)"))
+                .unwrap_or_default()
+        ),
+        Some(staging_core::spec::BranchSpec::Supabase(s)) => {
+            format!("reset of supabase branch `{}`", s.branch)
+        }
+        None => format!("pg_dump of `{source}`'s database, pg_restore into this one"),
+    };
+    let scrub = match &db.scrub {
+        Some(s) => match &s.command {
+            Some(c) => format!("scrub `{}`", c.join(" ")),
+            None => format!("scrub {}", s.sql.join(", ")),
+        },
+        None => "NO scrub declared".to_owned(),
+    };
+    Some(format!(
+        "`staging refresh` copies from `{source}`: {copy}, then migrations, then {scrub}"
+    ))
+}
+
 async fn database_plans(spec: &Arc<LoadedSpec>, env: &str, commit: &str) -> Vec<DatabasePlan> {
     if spec.spec.databases.is_empty() {
         return vec![];
@@ -383,6 +428,7 @@ async fn database_plans(spec: &Arc<LoadedSpec>, env: &str, commit: &str) -> Vec<
                     .keys()
                     .map(|d| DatabasePlan {
                         database: d.clone(),
+                        refresh: refresh_plan(spec, env, d),
                         pending: vec![],
                         drift: vec![],
                         error: Some(e.to_string()),
@@ -409,6 +455,7 @@ async fn database_plans(spec: &Arc<LoadedSpec>, env: &str, commit: &str) -> Vec<
             let mut drift = owned(MigrationState::Modified);
             drift.extend(owned(MigrationState::Missing));
             DatabasePlan {
+                refresh: refresh_plan(spec, env, &d.database),
                 database: d.database.clone(),
                 pending: owned(MigrationState::Pending),
                 drift,

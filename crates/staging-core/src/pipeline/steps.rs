@@ -254,7 +254,8 @@ impl DeployStep {
         // The ones that differ, written together: one request where the platform takes a
         // set (`Provider::set_env_vars`), never replacing the others.
         if !located.to_set.is_empty() {
-            let differing: BTreeMap<String, SecretString> = located.to_set.iter().cloned().collect();
+            let differing: BTreeMap<String, SecretString> =
+                located.to_set.iter().cloned().collect();
             provider.set_env_vars(&located.handle, &differing).await?;
         }
         ctx.progress.message(

@@ -33,6 +33,103 @@ pub struct Database {
     /// branch of the database instead).
     #[serde(default)]
     pub shared_with: Vec<String>,
+    /// Where this database lives when it is a branch of another database
+    /// (`{ neon = { project_id, branch, parent } }`, `{ supabase = { project_ref, branch } }`).
+    /// The branch's connection URL is then the database's URL for the environments it names
+    /// (`environments`, default: every environment that is not protected): migrations, probes
+    /// and `staging refresh` use it, and it is never printed.
+    #[serde(default)]
+    pub branch: Option<BranchSpec>,
+    /// What `staging refresh` runs after copying the source's data and migrating, to replace
+    /// personal data before anything reads the copy.
+    #[serde(default)]
+    pub scrub: Option<Scrub>,
+}
+
+/// A database that is a branch of another, per provider.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum BranchSpec {
+    /// A Neon branch (API v2, `NEON_API_KEY`).
+    Neon(NeonBranch),
+    /// A Supabase branch (Management API v1, `SUPABASE_ACCESS_TOKEN`).
+    Supabase(SupabaseBranch),
+}
+
+impl BranchSpec {
+    /// The environments whose database is this branch, when given.
+    pub fn environments(&self) -> &[String] {
+        match self {
+            BranchSpec::Neon(n) => &n.environments,
+            BranchSpec::Supabase(s) => &s.environments,
+        }
+    }
+
+    /// Whether environment `env` (protected or not) uses this branch.
+    pub fn applies_to(&self, env: &str, protected: bool) -> bool {
+        let named = self.environments();
+        if named.is_empty() {
+            !protected
+        } else {
+            named.iter().any(|e| e == env)
+        }
+    }
+}
+
+/// `branch = { neon = { ... } }`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NeonBranch {
+    /// The Neon project id (`late-pine-123456`).
+    pub project_id: String,
+    /// The branch's name (`staging`).
+    pub branch: String,
+    /// The name of the branch it is forked from and reset to (`main`, production).
+    pub parent: String,
+    /// The database on the branch (default: the project's only database).
+    #[serde(default)]
+    pub database: Option<String>,
+    /// The role to connect as (default: the project's owner role).
+    #[serde(default)]
+    pub role: Option<String>,
+    /// Keep the branch's previous state under this name when resetting (undo).
+    #[serde(default)]
+    pub preserve_under_name: Option<String>,
+    /// The environments whose database is this branch (default: every unprotected one).
+    #[serde(default)]
+    pub environments: Vec<String>,
+}
+
+/// `branch = { supabase = { ... } }`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SupabaseBranch {
+    /// The parent project's reference (`abcdefghijklmnopqrst`).
+    pub project_ref: String,
+    /// The branch's name (`staging`).
+    pub branch: String,
+    /// The git branch the Supabase branch follows (default: `branch`).
+    #[serde(default)]
+    pub git_branch: Option<String>,
+    /// The environments whose database is this branch (default: every unprotected one).
+    #[serde(default)]
+    pub environments: Vec<String>,
+}
+
+/// `scrub = { sql = ["scrub/users.sql"] }` or `scrub = { command = [...] }`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scrub {
+    /// SQL files (relative to the spec) run in order, each in one transaction.
+    #[serde(default)]
+    pub sql: Vec<String>,
+    /// A command run with the target's `DATABASE_URL`.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// The tables the scrub touches, whose row counts are recorded before and after (default:
+    /// the tables named after `UPDATE`, `DELETE FROM`, `TRUNCATE` in the SQL files).
+    #[serde(default)]
+    pub tables: Vec<String>,
 }
 
 /// How a database is migrated: a directory of SQL files for the native runner, or a command.

@@ -35,7 +35,7 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-pub use databases::{Database, Migrations};
+pub use databases::{BranchSpec, Database, Migrations, NeonBranch, Scrub, SupabaseBranch};
 pub use domain::DomainName;
 pub use load::line_col;
 pub use model::{Environment, Project, Service, Spec};
@@ -466,6 +466,49 @@ impl LoadedSpec {
                         ));
                     }
                 }
+            }
+            if let Some(b) = &d.branch {
+                let (kind, name, parent) = match b {
+                    BranchSpec::Neon(n) => ("neon", n.branch.as_str(), Some(n.parent.as_str())),
+                    BranchSpec::Supabase(s) => ("supabase", s.branch.as_str(), None),
+                };
+                if name.trim().is_empty() {
+                    return Err(self.error_at(
+                        &format!("databases.{db}.branch.{kind}.branch"),
+                        "the branch needs a name",
+                    ));
+                }
+                if parent == Some(name) {
+                    return Err(self.error_at(
+                        &format!("databases.{db}.branch.{kind}.branch"),
+                        format!(
+                            "database `{db}`: branch `{name}` is its own parent; an environment's branch is never the database it is copied from"
+                        ),
+                    ));
+                }
+                for env in b.environments() {
+                    name_env(
+                        &format!("databases.{db}.branch.{kind}.environments"),
+                        env,
+                        &format!("database `{db}` branch"),
+                    )?;
+                    if spec.environments.get(env).is_some_and(|e| e.protected) {
+                        return Err(self.error_at(
+                            &format!("databases.{db}.branch.{kind}.environments"),
+                            format!(
+                                "database `{db}`: `{env}` is protected; a branch that `staging refresh` resets can only be the database of an unprotected environment"
+                            ),
+                        ));
+                    }
+                }
+            }
+            if let Some(s) = &d.scrub
+                && s.sql.is_empty() == s.command.is_none()
+            {
+                return Err(self.error_at(
+                    &format!("databases.{db}.scrub"),
+                    "a scrub needs exactly one of `sql` (files run in order) or `command`",
+                ));
             }
             for (key, argv) in [("seed", &d.seed), ("reset", &d.reset)] {
                 if argv

@@ -1,0 +1,178 @@
+//! `staging refresh --env E [--from P]`: make E's databases fresh copies of P's (a branch
+//! reset, or pg_dump/pg_restore for plain Postgres), then E's migrations, then the spec's
+//! scrub, then the spec's database probes; record evidence. Refused on a protected
+//! environment, always.
+
+use std::sync::Arc;
+
+use clap::Args;
+use secrecy::ExposeSecret;
+use staging_core::pipeline::{Pipeline, ValidateStep};
+use staging_core::spec::{BranchSpec, LoadedSpec};
+use staging_core::{DynDatabaseBranch, Error, Result};
+use staging_evidence::RecordEvidence;
+use staging_migrate::EnvMigrations;
+use staging_migrate::refresh::{CopyFrom, Refresh, RefreshStep, check_dump_tools};
+
+use crate::Global;
+use crate::context::{environment, load_spec, registry, run_context};
+use crate::output::Output;
+
+/// Options of `refresh`.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct RefreshArgs {
+    /// The environment to copy from (default: the one `--env` promotes to).
+    #[arg(long, value_name = "ENV")]
+    pub(crate) from: Option<String>,
+}
+
+/// The branch of `spec` for a database in environment `env`, built from the environment's
+/// credentials (`NEON_API_KEY`, `SUPABASE_ACCESS_TOKEN`).
+pub(crate) fn database_branch(b: &BranchSpec) -> Result<DynDatabaseBranch> {
+    match b {
+        BranchSpec::Neon(n) => Ok(Arc::new(
+            staging_provider_neon::NeonBuilder::from_env().build(n.clone())?,
+        )),
+        BranchSpec::Supabase(s) => Ok(Arc::new(
+            staging_provider_supabase::SupabaseBuilder::from_env().build(s.clone())?,
+        )),
+    }
+}
+
+/// Host, port and database of a Postgres URL: two URLs naming the same are one database.
+fn identity(url: &str) -> Option<(String, u16, String)> {
+    let u = url::Url::parse(url).ok()?;
+    Some((
+        u.host_str()?.to_ascii_lowercase(),
+        u.port().unwrap_or(5432),
+        u.path().trim_start_matches('/').to_owned(),
+    ))
+}
+
+/// Every check that can refuse the refresh, before the first write; then the refreshes.
+async fn resolve(spec: &Arc<LoadedSpec>, target: &str, source: &str) -> Result<Vec<Refresh>> {
+    let env = spec.spec.environment(target)?;
+    if env.protected {
+        return Err(Error::PermissionDenied {
+            provider: "staging".into(),
+            message: format!(
+                "`{target}` is protected: a refresh replaces its data, so the target of a refresh can never be a protected environment"
+            ),
+        });
+    }
+    spec.spec.environment(source)?;
+    if source == target {
+        return Err(Error::config(format!(
+            "`--from {source}` is the environment being refreshed"
+        )));
+    }
+    let mut target_vars = None;
+    let mut source_vars = None;
+    let mut out = vec![];
+    for (name, db) in &spec.spec.databases {
+        let copy = match &db.branch {
+            Some(b) if b.applies_to(target, env.protected) => CopyFrom::Branch(database_branch(b)?),
+            _ => {
+                if target_vars.is_none() {
+                    target_vars = Some(
+                        staging_secrets::resolve_vars(spec, target, None)
+                            .await?
+                            .values,
+                    );
+                    source_vars = Some(
+                        staging_secrets::resolve_vars(spec, source, None)
+                            .await?
+                            .values,
+                    );
+                }
+                let url_of = |vars: &Option<std::collections::BTreeMap<String, _>>, e: &str| {
+                    vars.as_ref()
+                        .and_then(|v| v.get(&db.url_var).cloned())
+                        .ok_or_else(|| {
+                            spec.error_at(
+                                &format!("databases.{name}.url_var"),
+                                format!("`{}` has no value in environment `{e}`, so database `{name}` cannot be refreshed", db.url_var),
+                            )
+                        })
+                };
+                let (t, s) = (url_of(&target_vars, target)?, url_of(&source_vars, source)?);
+                let same = identity(t.expose_secret()).is_some()
+                    && identity(t.expose_secret()) == identity(s.expose_secret());
+                if same {
+                    return Err(Error::config(format!(
+                        "database `{name}` of `{target}` is the same database as `{source}`'s; a refresh copies between two databases (give `{target}` its own database or a branch)"
+                    )));
+                }
+                check_dump_tools()?;
+                CopyFrom::Dump {
+                    source: s,
+                    target: t,
+                }
+            }
+        };
+        out.push(Refresh {
+            database: name.clone(),
+            source: source.to_owned(),
+            target: target.to_owned(),
+            copy,
+            scrub: db.scrub.clone(),
+            base_dir: spec.base_dir(),
+        });
+    }
+    if out.is_empty() {
+        return Err(Error::config("the spec declares no [databases] to refresh"));
+    }
+    Ok(out)
+}
+
+/// Refresh, scrub and record.
+pub(crate) async fn run(global: &Global, args: &RefreshArgs, out: Output) -> Result<u8> {
+    let spec = load_spec(global)?;
+    let target = environment(global, &spec)?;
+    let source = match &args.from {
+        Some(s) => s.clone(),
+        None => spec
+            .spec
+            .environment(&target)?
+            .promotes_to
+            .clone()
+            .ok_or_else(|| {
+                Error::config(format!(
+                    "`{target}` promotes to no environment: say which one to copy from with --from"
+                ))
+            })?,
+    };
+    let refreshes = resolve(&spec, &target, &source).await?;
+    let migrations = EnvMigrations::from_secrets(Arc::clone(&spec), &target, None)
+        .await
+        .ok();
+    let store = staging_evidence::open_store(&spec).await?;
+    // Then the database probes (postgres, redis) on the refreshed data: the rest of the
+    // spec's probes need deployed services, which a refresh does not touch.
+    let mut probed = (*spec).clone();
+    probed.spec.probes.retain(|p| {
+        let kinds = p.kinds();
+        !kinds.is_empty() && kinds.iter().all(|k| matches!(*k, "postgres" | "redis"))
+    });
+    let database_probes = !probed.spec.probes.is_empty();
+    let spec = Arc::new(probed);
+    let mut pipeline = Pipeline::new()
+        .step(ValidateStep::new(registry()))
+        .step(RefreshStep::new(refreshes, migrations));
+    if database_probes {
+        pipeline = pipeline
+            .step(staging_secrets::SecretsStep)
+            .step(staging_smoke::SmokeStep::new());
+    }
+    let pipeline = pipeline.step(RecordEvidence::new(store));
+    let mut ctx = run_context(global, spec, &target, "unknown".to_owned())?;
+    if !out.json {
+        out.line(&format!(
+            "{} {target} from {source}",
+            out.paint("1", "staging refresh"),
+        ));
+    }
+    let report = pipeline.run(&mut ctx).await;
+    out.run(&report);
+    Ok(report.exit_code())
+}

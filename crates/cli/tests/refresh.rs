@@ -1,0 +1,355 @@
+//! `staging refresh` on plain Postgres: two real local databases stand in for production and
+//! staging; pg_dump/pg_restore copy one into the other, staging's migrations run, then the
+//! scrub; the refreshed database is queried to show the planted personal data is gone.
+
+use std::path::Path;
+use std::process::Command as StdCommand;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use assert_cmd::Command;
+
+const PERSONAL: &str = "alice.liddell@wonderland.example";
+
+fn psql(db: &str, sql: &str) -> String {
+    let out = StdCommand::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            db,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-Atc",
+            sql,
+        ])
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Two fresh databases, dropped when the test ends.
+struct Databases {
+    production: String,
+    staging: String,
+}
+
+impl Databases {
+    fn new(tag: &str) -> Databases {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let id = format!("{tag}_{}_{n}", std::process::id());
+        let d = Databases {
+            production: format!("refresh_production_{id}"),
+            staging: format!("refresh_staging_{id}"),
+        };
+        for db in [&d.production, &d.staging] {
+            psql("test", &format!("DROP DATABASE IF EXISTS {db}"));
+            psql("test", &format!("CREATE DATABASE {db}"));
+        }
+        psql(
+            &d.production,
+            &format!(
+                "CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL, name text NOT NULL);
+                 INSERT INTO users (email, name) VALUES ('{PERSONAL}', 'Alice Liddell'),
+                   ('bob@builder.example', 'Bob Builder'), ('carol@example.org', 'Carol Danvers');"
+            ),
+        );
+        psql(
+            &d.staging,
+            "CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL, name text NOT NULL);
+             INSERT INTO users (email, name) VALUES ('stale@staging.example', 'Stale');",
+        );
+        d
+    }
+}
+
+impl Drop for Databases {
+    fn drop(&mut self) {
+        for db in [&self.production, &self.staging] {
+            let _ = StdCommand::new("psql")
+                .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-c"])
+                .arg(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+                .output();
+        }
+    }
+}
+
+fn project(dbs: &Databases, scrub_sql: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let url = |db: &str| format!("postgres://postgres@127.0.0.1:5432/{db}");
+    std::fs::write(
+        dir.path().join("staging.toml"),
+        r#"[project]
+name = "refresh"
+
+[environments.staging]
+provider = "local"
+promotes_to = "production"
+secrets = { dotenv = "staging.env" }
+
+[environments.production]
+provider = "local"
+protected = true
+secrets = { dotenv = "production.env" }
+
+[vars.DATABASE_URL]
+secret = true
+
+[databases.main]
+url_var = "DATABASE_URL"
+migrations = { dir = "migrations" }
+scrub = { sql = ["scrub/users.sql"] }
+
+# Re-run by refresh on the copy: nothing personal may be left.
+[[probes]]
+name = "no-personal-data"
+postgres = { url_var = "DATABASE_URL", round_trip = false, query = "SELECT count(*) FROM users WHERE email NOT LIKE '%@example.invalid'", expect_rows = [["0"]] }
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("staging.env"),
+        format!("DATABASE_URL={}\n", url(&dbs.staging)),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("production.env"),
+        format!("DATABASE_URL={}\n", url(&dbs.production)),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("migrations")).unwrap();
+    std::fs::write(
+        dir.path().join("migrations/20260101000000_add_phone.sql"),
+        "ALTER TABLE users ADD COLUMN phone text;",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("scrub")).unwrap();
+    std::fs::write(dir.path().join("scrub/users.sql"), scrub_sql).unwrap();
+    dir
+}
+
+fn staging(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::cargo_bin("staging")
+        .unwrap()
+        .arg("-f")
+        .arg(dir.join("staging.toml"))
+        .args(args)
+        .env_remove("STAGING_ENV")
+        .env_remove("DATABASE_URL")
+        // A hang guard far above every bound under test, not a timing assertion.
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn evidence_text(dir: &Path) -> String {
+    let mut all = String::new();
+    let mut stack = vec![dir.join(".staging")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                all.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+            }
+        }
+    }
+    all
+}
+
+const SCRUB: &str =
+    "UPDATE users SET email = 'user' || id || '@example.invalid', name = 'User ' || id;\n";
+
+#[test]
+fn refresh_copies_production_migrates_and_scrubs_the_planted_personal_data() {
+    let dbs = Databases::new("ok");
+    let dir = project(&dbs, SCRUB);
+    let (code, out) = staging(dir.path(), &["refresh", "--env", "staging"]);
+    assert_eq!(code, Some(0), "{out}");
+    // The refreshed database holds production's rows, migrated, with nothing personal left.
+    assert_eq!(psql(&dbs.staging, "SELECT count(*) FROM users"), "3");
+    assert_eq!(
+        psql(
+            &dbs.staging,
+            &format!(
+                "SELECT count(*) FROM users WHERE email = '{PERSONAL}' OR name LIKE '%Liddell%' OR email LIKE '%@%.example' OR email LIKE '%example.org'"
+            )
+        ),
+        "0",
+        "personal data survived the refresh"
+    );
+    assert_eq!(
+        psql(&dbs.staging, "SELECT email FROM users ORDER BY id LIMIT 1"),
+        "user1@example.invalid"
+    );
+    assert_eq!(
+        psql(
+            &dbs.staging,
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'phone'"
+        ),
+        "1",
+        "staging's migrations ran on the copy"
+    );
+    assert_eq!(
+        psql(
+            &dbs.staging,
+            "SELECT count(*) FROM users WHERE email LIKE 'stale%'"
+        ),
+        "0"
+    );
+    // Production is untouched.
+    assert_eq!(
+        psql(
+            &dbs.production,
+            &format!("SELECT count(*) FROM users WHERE email = '{PERSONAL}'")
+        ),
+        "1"
+    );
+    // The evidence says what was copied, from where, and what the scrub did.
+    let ev = evidence_text(dir.path());
+    assert!(
+        ev.contains("staging <- production by pg_dump | pg_restore"),
+        "{ev}"
+    );
+    assert!(ev.contains("scrub applied (scrub/users.sql)"), "{ev}");
+    assert!(ev.contains("users: 3 rows before, 3 after"), "{ev}");
+    assert!(ev.contains("20260101000000_add_phone"), "{ev}");
+    // The database probes ran on the refreshed data, and passed.
+    assert!(ev.contains("no-personal-data"), "{ev}");
+    assert!(!ev.contains(PERSONAL) && !out.contains(PERSONAL));
+    assert!(!ev.contains("postgres://") && !out.contains("postgres://"));
+}
+
+#[test]
+fn refresh_is_refused_on_a_protected_environment_before_anything_is_written() {
+    let dbs = Databases::new("protected");
+    let dir = project(&dbs, SCRUB);
+    let (code, out) = staging(
+        dir.path(),
+        &["refresh", "--env", "production", "--from", "staging"],
+    );
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("protected"), "{out}");
+    assert_eq!(
+        psql(
+            &dbs.production,
+            &format!("SELECT count(*) FROM users WHERE email = '{PERSONAL}'")
+        ),
+        "1",
+        "production was not touched"
+    );
+    assert_eq!(psql(&dbs.production, "SELECT count(*) FROM users"), "3");
+}
+
+#[test]
+fn a_failing_scrub_fails_the_run_and_says_the_environment_holds_unscrubbed_data() {
+    let dbs = Databases::new("badscrub");
+    let dir = project(
+        &dbs,
+        "UPDATE users SET email = 'x';\nUPDATE no_such_table SET a = 1;\n",
+    );
+    let (code, out) = staging(dir.path(), &["refresh", "--env", "staging"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("FAILED") && out.contains("unscrubbed"),
+        "{out}"
+    );
+    assert!(out.contains("no_such_table"), "{out}");
+    let ev = evidence_text(dir.path());
+    assert!(ev.contains("scrub NOT applied"), "{ev}");
+    assert!(ev.contains("\"failed\"") || ev.contains("failed"), "{ev}");
+}
+
+#[test]
+fn refresh_says_when_pg_dump_is_missing() {
+    let dbs = Databases::new("nopgdump");
+    let dir = project(&dbs, SCRUB);
+    let out = Command::cargo_bin("staging")
+        .unwrap()
+        .arg("-f")
+        .arg(dir.path().join("staging.toml"))
+        .args(["refresh", "--env", "staging"])
+        .env("PATH", "/nonexistent")
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("pg_dump") && text.contains("PATH"), "{text}");
+    assert_eq!(
+        psql(
+            &dbs.staging,
+            "SELECT count(*) FROM users WHERE email LIKE 'stale%'"
+        ),
+        "1",
+        "nothing was written"
+    );
+}
+
+#[test]
+fn the_neon_and_supabase_examples_validate() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for example in ["examples/neon", "examples/supabase"] {
+        let (code, out) = staging(&root.join(example), &["validate", "--env", "staging"]);
+        assert_eq!(code, Some(0), "{example}: {out}");
+    }
+}
+
+#[test]
+fn plan_shows_what_a_refresh_would_do_and_that_production_is_never_refreshed() {
+    let dbs = Databases::new("plan");
+    let dir = project(&dbs, SCRUB);
+    let (_, out) = staging(
+        dir.path(),
+        &[
+            "plan",
+            "--env",
+            "staging",
+            "--commit",
+            "0123456789abcdef0123456789abcdef01234567",
+        ],
+    );
+    assert!(
+        out.contains("refresh: `staging refresh` copies from `production`: pg_dump of `production`'s database, pg_restore into this one, then migrations, then scrub scrub/users.sql"),
+        "{out}"
+    );
+    let (_, out) = staging(
+        dir.path(),
+        &[
+            "plan",
+            "--env",
+            "production",
+            "--commit",
+            "0123456789abcdef0123456789abcdef01234567",
+        ],
+    );
+    assert!(
+        out.contains("never refreshed: the environment is protected"),
+        "{out}"
+    );
+    assert_eq!(
+        psql(
+            &dbs.staging,
+            "SELECT count(*) FROM users WHERE email LIKE 'stale%'"
+        ),
+        "1",
+        "plan wrote nothing"
+    );
+}

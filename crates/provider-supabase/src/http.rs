@@ -1,0 +1,234 @@
+//! The HTTP side: bearer auth, JSON or text, bounded requests, and the one function that maps
+//! a non-success answer of Supabase's Management API to a kind of [`staging_core::Error`].
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use staging_core::{Error, Result, RetryPolicy};
+
+pub(crate) const PROVIDER: &str = "supabase";
+
+/// What went wrong talking to Supabase, before it is mapped to a kind. Never holds the token.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SupabaseError {
+    #[error("{method} {path} answered {status}: {message}")]
+    Status {
+        method: String,
+        path: String,
+        status: u16,
+        message: String,
+    },
+    #[error("{method} {path}: no answer: {source}")]
+    Transport {
+        method: String,
+        path: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{method} {path}: unexpected response body: {source}")]
+    Decode {
+        method: String,
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Maps a non-success answer to a kind: 429 with `Retry-After` is a rate limit, 5xx is
+/// retryable.
+pub(crate) fn error_for_status(
+    status: StatusCode,
+    headers: &HeaderMap,
+    method: &str,
+    path: &str,
+    message: &str,
+) -> Error {
+    let provider = PROVIDER.to_owned();
+    match status.as_u16() {
+        401 => Error::Unauthenticated {
+            provider,
+            message: format!(
+                "the access token was refused ({message}); check SUPABASE_ACCESS_TOKEN"
+            ),
+        },
+        403 => Error::PermissionDenied {
+            provider,
+            message: format!("{method} {path}: {message}"),
+        },
+        404 => Error::not_found(format!("{path} on Supabase")),
+        409 => Error::Conflict {
+            message: format!("supabase: {method} {path}: {message}"),
+        },
+        429 => Error::RateLimited {
+            provider,
+            retry_after: headers
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs),
+        },
+        s => Error::Provider {
+            provider,
+            source: Box::new(SupabaseError::Status {
+                method: method.to_owned(),
+                path: path.to_owned(),
+                status: s,
+                message: message.to_owned(),
+            }),
+            retryable: status.is_server_error(),
+        },
+    }
+}
+
+fn rate_limited(e: &Error) -> bool {
+    matches!(e, Error::RateLimited { .. })
+}
+
+pub(crate) struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: SecretString,
+    retry: RetryPolicy,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("token", &"[REDACTED]")
+            .finish()
+    }
+}
+
+impl Client {
+    pub(crate) fn new(
+        base: String,
+        token: SecretString,
+        timeout: Duration,
+        retry: RetryPolicy,
+    ) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10).min(timeout))
+            .timeout(timeout)
+            .build()
+            .map_err(|e| Error::config(format!("supabase: cannot build the HTTP client: {e}")))?;
+        Ok(Client {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+            retry,
+        })
+    }
+
+    /// A JSON read, retried on every retryable failure.
+    pub(crate) async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value> {
+        self.retry
+            .run(|| async {
+                let body = self.send(Method::GET, path, query, None).await?;
+                decode("GET", path, &body)
+            })
+            .await
+    }
+
+    /// A text read (action run logs).
+    pub(crate) async fn get_text(&self, path: &str) -> Result<String> {
+        self.retry
+            .run(|| async {
+                let body = self.send(Method::GET, path, &[], None).await?;
+                Ok(String::from_utf8_lossy(&body).into_owned())
+            })
+            .await
+    }
+
+    /// A write, sent again only when it was refused by a rate limit.
+    pub(crate) async fn post(&self, path: &str, body: Value) -> Result<Value> {
+        self.retry
+            .run_when(
+                || async {
+                    let b = self.send(Method::POST, path, &[], Some(&body)).await?;
+                    decode("POST", path, &b)
+                },
+                rate_limited,
+            )
+            .await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Vec<u8>> {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base))
+            .bearer_auth(self.token.expose_secret())
+            .query(query);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let transport = |source| Error::Provider {
+            provider: PROVIDER.to_owned(),
+            source: Box::new(SupabaseError::Transport {
+                method: method.to_string(),
+                path: path.to_owned(),
+                source,
+            }),
+            retryable: true,
+        };
+        let resp = req.send().await.map_err(transport)?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.map_err(transport)?;
+        if !status.is_success() {
+            let message = serde_json::from_slice::<Value>(&bytes)
+                .ok()
+                .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(300).collect());
+            return Err(error_for_status(
+                status,
+                &headers,
+                method.as_str(),
+                path,
+                &message,
+            ));
+        }
+        Ok(bytes.to_vec())
+    }
+}
+
+fn decode(method: &str, path: &str, body: &[u8]) -> Result<Value> {
+    serde_json::from_slice(body).map_err(|source| Error::Provider {
+        provider: PROVIDER.to_owned(),
+        source: Box::new(SupabaseError::Decode {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            source,
+        }),
+        retryable: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_map_to_kinds() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", "3".parse().unwrap());
+        let kind =
+            |s: u16| error_for_status(StatusCode::from_u16(s).unwrap(), &h, "GET", "/x", "m");
+        assert!(matches!(kind(401), Error::Unauthenticated { .. }));
+        assert!(matches!(kind(403), Error::PermissionDenied { .. }));
+        assert!(matches!(kind(404), Error::NotFound { .. }));
+        assert_eq!(kind(429).retry_after(), Some(Duration::from_secs(3)));
+        assert!(kind(502).is_retryable());
+        assert!(!kind(400).is_retryable());
+    }
+}

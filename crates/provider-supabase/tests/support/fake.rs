@@ -1,0 +1,278 @@
+//! A small stateful fake of Supabase's Management API v1: branches that start in
+//! `CREATING_PROJECT` and become ready, resets that start a workflow run whose steps exit
+//! (or die, with a log), branch configs and API keys. It checks the bearer token itself.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+pub const TOKEN: &str = "sbp_test_token_5e0b";
+pub const ANON_KEY: &str = "anon-canary-key-1a2b";
+pub const SERVICE_KEY: &str = "service-role-canary-key-3c4d";
+pub const DB_PASS: &str = "db-pass-canary-5e6f";
+const AT: &str = "2026-12-01T10:00:00Z";
+
+#[derive(Debug, Clone)]
+pub struct FakeBranch {
+    pub id: String,
+    pub name: String,
+    pub parent_ref: String,
+    pub project_ref: String,
+    reads_to_ready: u32,
+    pub resets: u32,
+}
+
+#[derive(Debug)]
+struct FakeRun {
+    reads_left: u32,
+    dies_with: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct FakeState {
+    pub branches: Vec<FakeBranch>,
+    runs: BTreeMap<String, FakeRun>,
+    /// The next run of a branch of this parent dies with this log.
+    pub fail_next_run: BTreeMap<String, String>,
+    /// Branch configs of these parents answer the parent's database.
+    pub config_of_parent: Vec<String>,
+    pub unauthorized: u32,
+    seq: u32,
+}
+
+#[derive(Clone)]
+pub struct Fake {
+    state: Arc<Mutex<FakeState>>,
+    port: u16,
+}
+
+type St = Arc<Mutex<FakeState>>;
+
+fn lock(s: &St) -> MutexGuard<'_, FakeState> {
+    s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Fake {
+    pub fn start() -> Fake {
+        let state = Arc::new(Mutex::new(FakeState::default()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let st = state.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap().port()).unwrap();
+                axum::serve(listener, router(st)).await.unwrap();
+            });
+        });
+        Fake {
+            state,
+            port: rx.recv().unwrap(),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, FakeState> {
+        lock(&self.state)
+    }
+
+    pub fn existing_branch(&self, parent: &str, name: &str) {
+        let mut s = self.state();
+        s.seq += 1;
+        let n = s.seq;
+        s.branches.push(FakeBranch {
+            id: format!("00000000-0000-4000-8000-{n:012}"),
+            name: name.into(),
+            parent_ref: parent.into(),
+            project_ref: letters(n),
+            reads_to_ready: 0,
+            resets: 0,
+        });
+    }
+
+    pub fn branch(&self, parent: &str, name: &str) -> Option<FakeBranch> {
+        self.state()
+            .branches
+            .iter()
+            .find(|b| b.parent_ref == parent && b.name == name)
+            .cloned()
+    }
+}
+
+/// A project ref as Supabase writes them: 20 lowercase letters.
+pub fn letters(mut n: u32) -> String {
+    let mut tail = String::new();
+    for _ in 0..6 {
+        tail.insert(0, (b'a' + (n % 26) as u8) as char);
+        n /= 26;
+    }
+    format!("branchrefbranc{tail}")
+}
+
+/// A parent project ref from a short tag (`create` -> `createaaaaaaaaaaaaaa`).
+pub fn parent(tag: &str) -> String {
+    format!("{tag:a<20}")
+}
+
+fn branch_json(b: &FakeBranch) -> Value {
+    json!({
+        "id": b.id, "name": b.name, "project_ref": b.project_ref,
+        "parent_project_ref": b.parent_ref, "is_default": false, "persistent": true,
+        "status": if b.reads_to_ready > 0 { "CREATING_PROJECT" } else { "FUNCTIONS_DEPLOYED" },
+        "created_at": AT, "updated_at": AT, "with_data": true,
+    })
+}
+
+async fn gate(State(st): State<St>, req: Request, next: Next) -> Response {
+    let ok = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        == Some(&format!("Bearer {TOKEN}"));
+    if !ok {
+        lock(&st).unauthorized += 1;
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({ "message": "Unauthorized" })),
+        )
+            .into_response();
+    }
+    next.run(req).await
+}
+
+fn router(st: St) -> Router {
+    Router::new()
+        .route("/v1/projects/{r}/branches", get(list).post(create))
+        .route("/v1/branches/{id}/reset", post(reset))
+        .route("/v1/branches/{id}", get(config))
+        .route("/v1/projects/{r}/actions/{run}", get(run))
+        .route("/v1/projects/{r}/actions/{run}/logs", get(logs))
+        .route("/v1/projects/{r}/api-keys", get(api_keys))
+        .layer(middleware::from_fn_with_state(st.clone(), gate))
+        .with_state(st)
+}
+
+async fn list(State(st): State<St>, Path(parent): Path<String>) -> Response {
+    let mut s = lock(&st);
+    let mut out = vec![];
+    for b in s.branches.iter_mut().filter(|b| b.parent_ref == parent) {
+        out.push(branch_json(b));
+        b.reads_to_ready = b.reads_to_ready.saturating_sub(1);
+    }
+    axum::Json(Value::Array(out)).into_response()
+}
+
+async fn create(
+    State(st): State<St>,
+    Path(parent): Path<String>,
+    body: axum::Json<Value>,
+) -> Response {
+    let mut s = lock(&st);
+    s.seq += 1;
+    let n = s.seq;
+    let b = FakeBranch {
+        id: format!("00000000-0000-4000-8000-{n:012}"),
+        name: body["branch_name"].as_str().unwrap_or_default().to_owned(),
+        parent_ref: parent,
+        project_ref: letters(n),
+        reads_to_ready: 2,
+        resets: 0,
+    };
+    let v = branch_json(&b);
+    s.branches.push(b);
+    (StatusCode::CREATED, axum::Json(v)).into_response()
+}
+
+async fn reset(State(st): State<St>, Path(id): Path<String>) -> Response {
+    let mut s = lock(&st);
+    let Some(i) = s.branches.iter().position(|b| b.project_ref == id) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    s.branches[i].resets += 1;
+    let parent = s.branches[i].parent_ref.clone();
+    s.seq += 1;
+    let run_id = format!("run{}", s.seq);
+    let dies_with = s.fail_next_run.remove(&parent);
+    s.runs.insert(
+        run_id.clone(),
+        FakeRun {
+            reads_left: 2,
+            dies_with,
+        },
+    );
+    (
+        StatusCode::CREATED,
+        axum::Json(json!({ "workflow_run_id": run_id, "message": "ok" })),
+    )
+        .into_response()
+}
+
+async fn run(State(st): State<St>, Path((_r, run_id)): Path<(String, String)>) -> Response {
+    let mut s = lock(&st);
+    let Some(run) = s.runs.get_mut(&run_id) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    run.reads_left = run.reads_left.saturating_sub(1);
+    let last = match (run.reads_left, &run.dies_with) {
+        (n, _) if n > 0 => "RUNNING",
+        (_, Some(_)) => "DEAD",
+        _ => "EXITED",
+    };
+    let step = |name: &str, status: &str| json!({ "name": name, "status": status, "created_at": AT, "updated_at": AT });
+    axum::Json(json!({
+        "id": run_id, "branch_id": "b", "workdir": null, "check_run_id": null,
+        "created_at": AT, "updated_at": AT,
+        "run_steps": [step("clone", "EXITED"), step("migrate", last)],
+    }))
+    .into_response()
+}
+
+async fn logs(State(st): State<St>, Path((_r, run_id)): Path<(String, String)>) -> Response {
+    let s = lock(&st);
+    let text = s
+        .runs
+        .get(&run_id)
+        .and_then(|r| r.dies_with.clone())
+        .unwrap_or_default();
+    ([("content-type", "text/plain")], text).into_response()
+}
+
+async fn config(State(st): State<St>, Path(id): Path<String>) -> Response {
+    let s = lock(&st);
+    let Some(b) = s.branches.iter().find(|b| b.project_ref == id) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let r = if s.config_of_parent.contains(&b.parent_ref) {
+        b.parent_ref.clone()
+    } else {
+        b.project_ref.clone()
+    };
+    axum::Json(json!({
+        "ref": r, "postgres_version": "17.4", "postgres_engine": "17",
+        "release_channel": "ga", "status": "ACTIVE_HEALTHY",
+        "db_host": format!("db.{r}.supabase.co"), "db_port": 5432,
+        "db_user": "postgres", "db_pass": DB_PASS,
+    }))
+    .into_response()
+}
+
+async fn api_keys(Path(r): Path<String>) -> Response {
+    axum::Json(json!([
+        { "name": "anon", "api_key": format!("{ANON_KEY}-{r}"), "type": "legacy" },
+        { "name": "service_role", "api_key": format!("{SERVICE_KEY}-{r}"), "type": "legacy" },
+    ]))
+    .into_response()
+}

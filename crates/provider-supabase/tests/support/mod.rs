@@ -1,0 +1,61 @@
+//! Stand-ins for the Supabase tests: `prism proxy --errors` of the Management API's published
+//! description in front of a small stateful fake, one per test binary. The description
+//! declares no security scheme, so the fake checks the bearer token itself.
+#![allow(dead_code, unreachable_pub)]
+
+pub mod fake;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use staging_core::RetryPolicy;
+use staging_core::spec::SupabaseBranch;
+use staging_core::stand_in::Prism;
+use staging_core::testkit::contract_path;
+use staging_provider_supabase::{SupabaseBuilder, SupabaseDatabaseBranch};
+
+pub use fake::{Fake, TOKEN};
+
+pub struct StandIn {
+    pub fake: Fake,
+    pub prism: Prism,
+}
+
+pub fn stand_in() -> &'static StandIn {
+    static STAND_IN: OnceLock<StandIn> = OnceLock::new();
+    STAND_IN.get_or_init(|| {
+        let fake = Fake::start();
+        let dir = env!("CARGO_MANIFEST_DIR");
+        let prism = Prism::proxy(
+            dir,
+            &contract_path("supabase-management-v1.json"),
+            &fake.url(),
+        );
+        StandIn { fake, prism }
+    })
+}
+
+pub fn spec(project_ref: &str, branch: &str) -> SupabaseBranch {
+    toml::from_str(&format!(
+        "project_ref = \"{project_ref}\"\nbranch = \"{branch}\""
+    ))
+    .unwrap()
+}
+
+pub fn builder() -> SupabaseBuilder {
+    SupabaseBuilder::new()
+        .with_base_url(stand_in().prism.url())
+        .with_poll_interval(Duration::from_millis(20))
+        .with_read_budget(staging_core::ReadBudget::unlimited("the test stand-in"))
+        .with_timeout(Duration::from_secs(60))
+        .with_retry_policy(RetryPolicy {
+            initial: Duration::from_millis(10),
+            max_delay: Duration::from_millis(100),
+            deadline: Duration::from_secs(60),
+            max_attempts: 8,
+        })
+}
+
+pub fn branch(spec: SupabaseBranch) -> SupabaseDatabaseBranch {
+    builder().with_token(TOKEN).build(spec).unwrap()
+}
