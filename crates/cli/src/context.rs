@@ -24,6 +24,7 @@ pub(crate) fn registry() -> ProviderRegistry {
         .register(staging_provider_netlify::NetlifyFactory)
         .register(staging_provider_aws::AwsFactory)
         .register(staging_provider_railway::RailwayFactory::new())
+        .register(staging_provider_vercel::VercelFactory::new())
 }
 
 /// Let `source = { provider = "..." }` read from the secret store of the environment's
