@@ -96,7 +96,7 @@ pub fn import_vercel_json(text: &str, project: &str) -> Result<String> {
     }
     let _ = writeln!(
         w,
-        "[[probes]]\nname = \"home\"\nhttp = {{ url = \"${{services.web.url}}/\", expect_status = 200 }}"
+        "[[probes]]\nname = \"home\"\nhttp = {{ url = \"${{services.web.url}}/\", expect = {{ status = 200 }} }}"
     );
     Ok(out)
 }
