@@ -13,7 +13,7 @@ use staging_core::{
     DeployRequest, DeployStatus, Error, Provider, ProviderExt, Result, ServiceHandle,
 };
 
-use crate::provider::VercelProvider;
+use crate::provider::{VercelProvider, project_of};
 
 /// What a staged promote did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,7 +129,7 @@ impl VercelProvider {
             self.poll_interval(),
             timeout,
             || "the production domains to point at the promoted deployment".to_owned(),
-            || async { Ok(self.project(&service.id).await?.production_id() == Some(id)) },
+            || async { Ok(self.project(project_of(service)).await?.production_id() == Some(id)) },
             |pointed: bool, _| Ok(pointed.then_some(())),
         )
         .await?;

@@ -254,6 +254,27 @@ impl Scope {
     }
 }
 
+/// The project id of a located service. A handle's id is `PROJECT@TARGET`: a Vercel project
+/// serves every target, and what one spec environment owns is the project *in its target*
+/// (so the isolation check tells production and staging of one project apart).
+pub(crate) fn project_of(service: &ServiceHandle) -> &str {
+    service
+        .id
+        .split_once('@')
+        .map_or(service.id.as_str(), |(p, _)| p)
+}
+
+impl Target {
+    /// The target's part of a handle's id.
+    fn label(&self, branch: &str) -> String {
+        match self {
+            Target::Production => "production".to_owned(),
+            Target::Preview => format!("preview:{branch}"),
+            Target::Custom(slug) => format!("custom:{slug}"),
+        }
+    }
+}
+
 fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -413,7 +434,7 @@ impl VercelProvider {
             }
         }
         if self.inner.target == Target::Production {
-            let project = self.project(&service.id).await?;
+            let project = self.project(project_of(service)).await?;
             if project.production_id() != Some(deployment_id) {
                 return Err(Error::failed(format!(
                     "{}: the production domains point at deployment {}, not {deployment_id} (commit {expected})",
@@ -428,7 +449,7 @@ impl VercelProvider {
     /// Reads a project's `autoAssignCustomDomains`.
     pub async fn auto_assign_custom_domains(&self, service: &ServiceHandle) -> Result<bool> {
         Ok(self
-            .project(&service.id)
+            .project(project_of(service))
             .await?
             .auto_assign_custom_domains
             .unwrap_or(true))
@@ -444,11 +465,11 @@ impl VercelProvider {
             .client()
             .send(
                 Method::PATCH,
-                &format!("v9/projects/{}", enc(&service.id)),
+                &format!("v9/projects/{}", enc(project_of(service))),
                 &[],
                 Some(&json!({ "autoAssignCustomDomains": on })),
                 "updateProject",
-                &format!("project {}", service.id),
+                &format!("project {}", project_of(service)),
             )
             .await?;
         Ok(())
@@ -461,7 +482,7 @@ impl VercelProvider {
                 Method::POST,
                 &format!(
                     "v10/projects/{}/promote/{}",
-                    enc(&service.id),
+                    enc(project_of(service)),
                     enc(deployment_id)
                 ),
                 None,
@@ -517,18 +538,22 @@ impl Provider for VercelProvider {
         Ok(ServiceHandle {
             name: service.to_owned(),
             environment: environment.to_owned(),
-            id: project.id,
+            id: format!(
+                "{}@{}",
+                project.id,
+                self.inner.target.label(&self.inner.git_branch)
+            ),
         })
     }
 
     /// Production: the deployment the production domains point at. Preview and custom
     /// environments: the newest READY deployment of the branch.
     async fn live_state(&self, service: &ServiceHandle) -> Result<LiveState> {
-        let list = self.deployments(&service.id).await?;
+        let list = self.deployments(project_of(service)).await?;
         let latest = list.first().map(RawDeployment::to_deploy);
         let live = match &self.inner.target {
             Target::Production => {
-                let project = self.project(&service.id).await?;
+                let project = self.project(project_of(service)).await?;
                 match project.production_id() {
                     Some(id) => Some(self.deployment(id).await?),
                     None => None,
@@ -569,8 +594,8 @@ impl Provider for VercelProvider {
             ))
         })?;
         let mut body = json!({
-            "name": service.id,
-            "project": service.id,
+            "name": project_of(service),
+            "project": project_of(service),
             "gitSource": {
                 "type": "github",
                 "org": org,
@@ -592,7 +617,7 @@ impl Provider for VercelProvider {
                 &[],
                 Some(&body),
                 "createDeployment",
-                &format!("project {}", service.id),
+                &format!("project {}", project_of(service)),
             )
             .await?;
         Ok(d.to_deploy())
@@ -606,9 +631,9 @@ impl Provider for VercelProvider {
     /// before the one they point at.
     async fn rollback(&self, service: &ServiceHandle) -> Result<Deploy> {
         self.production_only("rollback")?;
-        let project = self.project(&service.id).await?;
+        let project = self.project(project_of(service)).await?;
         let current = project.production_id().map(str::to_owned);
-        let list = self.deployments(&service.id).await?;
+        let list = self.deployments(project_of(service)).await?;
         let after_current = list
             .iter()
             .skip_while(|d| Some(&d.id) != current.as_ref())
@@ -630,20 +655,21 @@ impl Provider for VercelProvider {
     async fn rollback_to(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
         self.production_only("rollback")?;
         let d = self.deployment(deploy_id).await?;
-        if d.project_id.as_deref() != Some(service.id.as_str())
+        if d.project_id.as_deref() != Some(project_of(service))
             || d.ready_state.as_deref() != Some("READY")
             || d.target.as_deref() != Some("production")
         {
             return Err(Error::failed(format!(
                 "{}: deployment {deploy_id} is not a READY production deployment of project {}",
-                service.name, service.id
+                service.name,
+                project_of(service)
             )));
         }
         self.client()
             .send_unlisted(
                 &format!(
                     "v1/projects/{}/rollback/{}",
-                    enc(&service.id),
+                    enc(project_of(service)),
                     enc(deploy_id)
                 ),
                 "rollback",
@@ -655,8 +681,8 @@ impl Provider for VercelProvider {
 
     /// The target's vars (decrypted; `sensitive` ones cannot be read and are left out).
     async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
-        let scope = self.scope(&service.id).await?;
-        let records = self.env_records(&service.id, true).await?;
+        let scope = self.scope(project_of(service)).await?;
+        let records = self.env_records(project_of(service), true).await?;
         Ok(records
             .into_iter()
             .filter(|r| scope.covers(r) && r.kind != "sensitive")
@@ -689,7 +715,7 @@ impl Provider for VercelProvider {
     ) -> Result<Vec<String>> {
         let id = match deploy_id {
             Some(id) => id.to_owned(),
-            None => match self.deployments(&service.id).await?.first() {
+            None => match self.deployments(project_of(service)).await?.first() {
                 Some(d) => d.id.clone(),
                 None => return Ok(vec![]),
             },

@@ -30,7 +30,7 @@ async fn deploy_builds_the_commit_for_the_target_and_goes_ready_on_production_do
     let project = reset(true).await;
     let p = provider(Target::Production);
     let svc = p.locate("production", "web").await.unwrap();
-    assert_eq!(svc.id, project);
+    assert_eq!(svc.id, format!("{project}@production"));
     let d = p.deploy(&svc, &DeployRequest::commit(A)).await.unwrap();
     let live = p
         .wait_until_live(&svc, &d.id, WAIT, &mut |_| {})
@@ -172,7 +172,10 @@ async fn a_project_is_located_by_name_or_id_and_a_missing_one_is_not_found() {
         )
         .build()
         .unwrap();
-    assert_eq!(by_id.locate("production", "web").await.unwrap().id, id);
+    assert_eq!(
+        by_id.locate("production", "web").await.unwrap().id,
+        format!("{id}@production")
+    );
     let p = provider(Target::Production);
     let err = p.locate("production", "nope").await.unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");

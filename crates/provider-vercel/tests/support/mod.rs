@@ -34,7 +34,8 @@ impl Drop for Fake {
 impl Fake {
     fn start() -> Fake {
         let port = prism::free_port();
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fake.py");
+        // From the workspace root: the CLI's tests include this module too.
+        let script = prism::workspace_root().join("crates/provider-vercel/tests/support/fake.py");
         let child = Command::new("python3")
             .arg(script)
             .arg(port.to_string())
