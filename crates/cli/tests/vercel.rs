@@ -127,3 +127,116 @@ async fn promote_without_staging_evidence_is_refused_then_allowed_after_staging_
     assert!(envs.iter().all(|e| e["type"] != "plain"), "{envs:?}");
     vercel::stand_in().prism.assert_no_violations();
 }
+
+/// The staged production flow through `promote`: the deployment is built with the
+/// production domains held back, verified and smoked at its own URL while production still
+/// serves the earlier commit, then promoted; `autoAssignCustomDomains` ends as it began.
+#[tokio::test(flavor = "multi_thread")]
+async fn staged_promote_holds_the_domains_back_until_smoke_passed_then_promotes() {
+    let _g = vercel::lock().await;
+    vercel::reset(true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("staging.toml");
+    let text = spec(&dir.path().join("evidence")).replace(
+        r#"settings = { target = "production", team_id = "team_fake" }"#,
+        r#"settings = { target = "production", team_id = "team_fake", staged = true }"#,
+    );
+    // The smoke probe records which commit production served while it ran.
+    let seen = dir.path().join("seen");
+    let text = text.replace(
+        r#"command = { run = ["true"] }"#,
+        &format!(
+            r#"command = {{ run = ["sh", "-c", "echo ${{services.web.url}} >> {}"] }}"#,
+            seen.display()
+        ),
+    );
+    std::fs::write(&path, text).unwrap();
+    let (code, out) = staging(&path, &["up", "--env", "staging", "--commit", COMMIT]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = staging(
+        &path,
+        &["promote", "--to", "production", "--commit", COMMIT],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("promoted: the production domains point at it"),
+        "{out}"
+    );
+    let urls = std::fs::read_to_string(&seen).unwrap();
+    let production_smoke = urls.lines().last().unwrap();
+    assert!(
+        production_smoke.ends_with(".vercel.app"),
+        "production was smoked at {production_smoke}, not the deployment's own URL"
+    );
+    let state = vercel::state().await;
+    let production = state["projects"]["prj_web"]["production"].as_str().unwrap();
+    assert_eq!(
+        state["deployments"][production]["meta"]["githubCommitSha"],
+        COMMIT
+    );
+    assert_eq!(
+        state["projects"]["prj_web"]["autoAssignCustomDomains"],
+        true
+    );
+    let reqs = state["requests"].as_array().unwrap();
+    let off = reqs
+        .iter()
+        .position(|r| r["method"] == "PATCH" && r["body"]["autoAssignCustomDomains"] == false)
+        .expect("domains held back");
+    let promote = reqs
+        .iter()
+        .position(|r| r["path"].as_str().unwrap().contains("/promote/"))
+        .expect("promoted");
+    assert!(off < promote);
+    vercel::stand_in().prism.assert_no_violations();
+}
+
+/// A staged promote whose smoke fails promotes nothing and sets `autoAssignCustomDomains`
+/// back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_staged_promote_whose_smoke_fails_promotes_nothing_and_restores_auto_assign() {
+    let _g = vercel::lock().await;
+    vercel::reset(true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("staging.toml");
+    let text = spec(&dir.path().join("evidence")).replace(
+        r#"settings = { target = "production", team_id = "team_fake" }"#,
+        r#"settings = { target = "production", team_id = "team_fake", staged = true }"#,
+    );
+    let flag = dir.path().join("break-production");
+    let text = text.replace(
+        r#"command = { run = ["true"] }"#,
+        &format!(
+            r#"command = {{ run = ["sh", "-c", "test ! -e {}"] }}"#,
+            flag.display()
+        ),
+    );
+    std::fs::write(&path, text).unwrap();
+    let (code, out) = staging(&path, &["up", "--env", "staging", "--commit", COMMIT]);
+    assert_eq!(code, 0, "{out}");
+    std::fs::write(&flag, "").unwrap();
+    let (code, out) = staging(
+        &path,
+        &["promote", "--to", "production", "--commit", COMMIT],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("not promoted"), "{out}");
+    let state = vercel::state().await;
+    assert!(
+        state["projects"]["prj_web"]["production"].is_null(),
+        "{}",
+        state["projects"]
+    );
+    assert_eq!(
+        state["projects"]["prj_web"]["autoAssignCustomDomains"],
+        true
+    );
+    assert!(
+        !state["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["path"].as_str().unwrap().contains("/promote/")),
+        "promoted after a failed smoke"
+    );
+}

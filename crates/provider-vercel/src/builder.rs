@@ -68,6 +68,7 @@ pub struct VercelBuilder {
     target: Option<Target>,
     git_branch: Option<String>,
     secret_type: SecretType,
+    staged: bool,
     projects: BTreeMap<String, ProjectRef>,
     timeout: Option<Duration>,
     poll_interval: Option<Duration>,
@@ -146,6 +147,12 @@ impl VercelBuilder {
         self
     }
 
+    /// Production deploys hold the domains back until promoted (the staged flow).
+    pub fn staged(mut self, staged: bool) -> Self {
+        self.staged = staged;
+        self
+    }
+
     /// The spec's service `name` is this project.
     pub fn with_project(mut self, name: impl Into<String>, project: ProjectRef) -> Self {
         self.projects.insert(name.into(), project);
@@ -209,6 +216,8 @@ impl VercelBuilder {
                 target: self.target.unwrap_or(Target::Production),
                 git_branch: self.git_branch.unwrap_or_else(|| "main".to_owned()),
                 secret_type: self.secret_type,
+                staged: self.staged,
+                pending: std::sync::Mutex::new(BTreeMap::new()),
                 projects: self.projects,
                 poll_interval: self.poll_interval.unwrap_or(Duration::from_secs(5)),
                 custom_environment_ids: tokio::sync::Mutex::new(BTreeMap::new()),

@@ -51,7 +51,8 @@ impl VercelFactory {
             .value;
         b = b
             .with_target(target_of(&env, environment))
-            .with_secret_type(env.secret_type);
+            .with_secret_type(env.secret_type)
+            .staged(env.staged);
         if let Some(branch) = env.git_branch {
             b = b.with_git_branch(branch);
         }
@@ -73,6 +74,17 @@ impl VercelFactory {
             );
         }
         Ok(b)
+    }
+
+    /// Whether `environment` runs the staged production flow.
+    pub fn is_staged(spec: &LoadedSpec, environment: &str) -> bool {
+        spec.spec
+            .environments
+            .get(environment)
+            .is_some_and(|e| e.provider == "vercel")
+            && spec
+                .environment_settings::<VercelEnvironmentSettings>(environment)
+                .is_ok_and(|s| s.value.staged)
     }
 
     /// The Vercel provider itself (without the retry decorator), for what only Vercel does:
@@ -131,6 +143,12 @@ impl ProviderFactory for VercelFactory {
             return Err(env.error_at(
                 "secret_type",
                 "`sensitive` env vars exist for production and preview only; use `encrypted` for a custom environment",
+            ));
+        }
+        if v.staged && target != Target::Production {
+            return Err(env.error_at(
+                "staged",
+                "`staged` holds back the production domains; this environment's target is not production",
             ));
         }
         for name in spec.spec.services.keys() {

@@ -25,6 +25,7 @@ mod promote;
 mod provider;
 mod secrets;
 mod settings;
+mod step;
 
 pub use builder::{API_URL_VAR, DEFAULT_API_URL, ProjectRef, TOKEN_VAR, Target, VercelBuilder};
 pub use factory::VercelFactory;
@@ -33,3 +34,4 @@ pub use promote::StagedPromote;
 pub use provider::VercelProvider;
 pub use secrets::VercelEnvStore;
 pub use settings::{SecretType, VercelEnvironmentSettings, VercelServiceSettings};
+pub use step::StagedPromoteStep;

@@ -118,7 +118,7 @@ impl VercelProvider {
     }
 
     /// Polls (bounded) until the production domains point at `id`, then verifies it.
-    async fn wait_for_production(
+    pub(crate) async fn wait_for_production(
         &self,
         service: &ServiceHandle,
         id: &str,

@@ -21,6 +21,10 @@ use crate::client::Client;
 use crate::error::PROVIDER;
 use crate::settings::SecretType;
 
+/// The deployment `meta` key a staged deployment keeps the project's
+/// `autoAssignCustomDomains` of before the run in (`"true"` / `"false"`).
+pub(crate) const AUTO_ASSIGN_META: &str = "stagingAutoAssignCustomDomains";
+
 /// How many deployments are read to find the live one and the ones before it.
 const DEPLOYMENTS_PAGE: usize = 50;
 
@@ -39,6 +43,10 @@ pub(crate) struct Inner {
     pub(crate) target: Target,
     pub(crate) git_branch: String,
     pub(crate) secret_type: SecretType,
+    /// Production deploys hold the domains back (see [`crate::StagedPromoteStep`]).
+    pub(crate) staged: bool,
+    /// The staged deployment of each project this provider created, not yet promoted.
+    pub(crate) pending: std::sync::Mutex<BTreeMap<String, String>>,
     pub(crate) projects: BTreeMap<String, ProjectRef>,
     pub(crate) poll_interval: Duration,
     /// Custom environment ids by project id, once found.
@@ -551,12 +559,27 @@ impl Provider for VercelProvider {
     async fn live_state(&self, service: &ServiceHandle) -> Result<LiveState> {
         let list = self.deployments(project_of(service)).await?;
         let latest = list.first().map(RawDeployment::to_deploy);
+        let pending = self
+            .inner
+            .pending
+            .lock()
+            .ok()
+            .and_then(|p| p.get(project_of(service)).cloned());
         let live = match &self.inner.target {
             Target::Production => {
                 let project = self.project(project_of(service)).await?;
-                match project.production_id() {
-                    Some(id) => Some(self.deployment(id).await?),
-                    None => None,
+                let staged = match pending {
+                    Some(id) if project.production_id() != Some(id.as_str()) => {
+                        Some(self.deployment(&id).await?).filter(|d| d.state() == Some("READY"))
+                    }
+                    _ => None,
+                };
+                match (staged, project.production_id()) {
+                    // A staged deployment is what this run verifies and smokes, at its own
+                    // URL (it has no production domain yet).
+                    (Some(d), _) => Some(RawDeployment { alias: vec![], ..d }),
+                    (None, Some(id)) => Some(self.deployment(id).await?),
+                    (None, None) => None,
                 }
             }
             _ => list.iter().find(|d| d.state() == Some("READY")).cloned(),
@@ -604,12 +627,22 @@ impl Provider for VercelProvider {
                 "sha": sha,
             },
         });
+        let staged = self.inner.staged && self.inner.target == Target::Production;
+        if staged {
+            // Held back: the deployment must not take the production domains when READY.
+            // What the setting was is kept on the deployment, for the promote step.
+            let before = self.auto_assign_custom_domains(service).await?;
+            if before {
+                self.set_auto_assign_custom_domains(service, false).await?;
+            }
+            body["meta"] = json!({ AUTO_ASSIGN_META: before.to_string() });
+        }
         match &self.inner.target {
             Target::Production => body["target"] = json!("production"),
             Target::Preview => {}
             Target::Custom(slug) => body["customEnvironmentSlugOrId"] = json!(slug),
         }
-        let d: RawDeployment = self
+        let created: Result<RawDeployment> = self
             .client()
             .send(
                 Method::POST,
@@ -619,7 +652,20 @@ impl Provider for VercelProvider {
                 "createDeployment",
                 &format!("project {}", project_of(service)),
             )
-            .await?;
+            .await;
+        let d = match created {
+            Ok(d) => d,
+            Err(e) => {
+                if staged && body["meta"][AUTO_ASSIGN_META] == "true" {
+                    // Nothing was deployed: the setting goes back at once.
+                    self.set_auto_assign_custom_domains(service, true).await?;
+                }
+                return Err(e);
+            }
+        };
+        if staged && let Ok(mut pending) = self.inner.pending.lock() {
+            pending.insert(project_of(service).to_owned(), d.id.clone());
+        }
         Ok(d.to_deploy())
     }
 

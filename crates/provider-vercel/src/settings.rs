@@ -48,6 +48,12 @@ pub struct VercelEnvironmentSettings {
     /// How secret env vars are written: `encrypted` (default) or `sensitive`. Never `plain`.
     #[serde(default)]
     pub secret_type: SecretType,
+    /// Production only: the staged flow. A deploy is built without taking the production
+    /// domains (`autoAssignCustomDomains` off), verified and smoked at its own URL, and
+    /// promoted (`requestPromote`) only when everything before passed; the project's
+    /// `autoAssignCustomDomains` is then set back to what it was.
+    #[serde(default)]
+    pub staged: bool,
 }
 
 /// A service on Vercel (a Vercel project): `[services.S.settings]` with

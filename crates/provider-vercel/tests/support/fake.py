@@ -408,8 +408,9 @@ class Handler(BaseHTTPRequestHandler):
             "target": target or "preview",
             "state": "QUEUED",
             "steps": steps[1:],
-            "meta": {"githubCommitSha": built_sha or "", "githubCommitRef": git.get("ref", ""),
-                     "githubCommitOrg": git.get("org", ""), "githubCommitRepo": git.get("repo", "")},
+            "meta": dict(body.get("meta") or {}, **{
+                "githubCommitSha": built_sha or "", "githubCommitRef": git.get("ref", ""),
+                "githubCommitOrg": git.get("org", ""), "githubCommitRepo": git.get("repo", "")}),
             "url": f"{p['name']}-{did[-6:]}.vercel.app",
             "createdAt": STATE["clock"],
             "aliasAssigned": False,
