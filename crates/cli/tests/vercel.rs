@@ -53,6 +53,8 @@ fn staging(spec: &std::path::Path, args: &[&str]) -> (i32, String) {
         .env_remove("STAGING_ENV")
         .env("VERCEL_TOKEN", vercel::TOKEN)
         .env("VERCEL_API_URL", vercel::stand_in().prism.url())
+        // The rollback call is not in Vercel's published description: the fake's double.
+        .env("VERCEL_UNLISTED_API_URL", vercel::stand_in().fake.url())
         .output()
         .unwrap();
     let all = format!(
@@ -238,5 +240,48 @@ async fn a_staged_promote_whose_smoke_fails_promotes_nothing_and_restores_auto_a
             .iter()
             .any(|r| r["path"].as_str().unwrap().contains("/promote/")),
         "promoted after a failed smoke"
+    );
+}
+
+/// `rollback` returns production to the deployment before (the rollback call answered by
+/// the hand-written double), and `logs` prints the deployment's build events.
+#[tokio::test(flavor = "multi_thread")]
+async fn rollback_and_logs_reach_vercel_through_the_commands() {
+    let _g = vercel::lock().await;
+    vercel::reset(true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("staging.toml");
+    std::fs::write(&path, spec(&dir.path().join("evidence"))).unwrap();
+    const B: &str = "bbbbbbb2222222222222222222222222222222bb";
+    for commit in [COMMIT, B] {
+        let (code, out) = staging(&path, &["up", "--env", "staging", "--commit", commit]);
+        assert_eq!(code, 0, "{out}");
+        let (code, out) = staging(
+            &path,
+            &["promote", "--to", "production", "--commit", commit],
+        );
+        assert_eq!(code, 0, "{out}");
+    }
+    let (code, out) = staging(&path, &["logs", "--env", "production"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("Build Completed") && out.contains("bbbbbbb"),
+        "{out}"
+    );
+    let (code, out) = staging(&path, &["rollback", "--env", "production"]);
+    assert_eq!(code, 0, "{out}");
+    let state = vercel::state().await;
+    let production = state["projects"]["prj_web"]["production"].as_str().unwrap();
+    assert_eq!(
+        state["deployments"][production]["meta"]["githubCommitSha"],
+        COMMIT
+    );
+    assert!(
+        state["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["path"].as_str().unwrap().contains("/rollback/")),
+        "the rollback did not reach the double"
     );
 }

@@ -19,6 +19,9 @@ pub const DEFAULT_API_URL: &str = "https://api.vercel.com";
 pub const TOKEN_VAR: &str = "VERCEL_TOKEN";
 /// The variable that points the provider at another address (a stand-in in tests).
 pub const API_URL_VAR: &str = "VERCEL_API_URL";
+/// The variable that points the calls missing from Vercel's published API description (the
+/// rollback) at another address than [`API_URL_VAR`]'s: the tests' hand-written double.
+pub const UNLISTED_API_URL_VAR: &str = "VERCEL_UNLISTED_API_URL";
 
 /// Which Vercel environment a provider deploys to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +97,9 @@ impl VercelBuilder {
         }
         if let Some(url) = set(lookup(API_URL_VAR)) {
             b.url = Some(url);
+        }
+        if let Some(url) = set(lookup(UNLISTED_API_URL_VAR)) {
+            b.unlisted_url = Some(url);
         }
         b
     }
@@ -199,7 +205,7 @@ impl VercelBuilder {
         let raw = self.url.unwrap_or_else(|| DEFAULT_API_URL.to_owned());
         let base = Self::parse_url(API_URL_VAR, &raw)?;
         let unlisted = match self.unlisted_url {
-            Some(u) => Self::parse_url("unlisted URL", &u)?,
+            Some(u) => Self::parse_url(UNLISTED_API_URL_VAR, &u)?,
             None => base.clone(),
         };
         let client = Client::new(

@@ -27,7 +27,10 @@ mod secrets;
 mod settings;
 mod step;
 
-pub use builder::{API_URL_VAR, DEFAULT_API_URL, ProjectRef, TOKEN_VAR, Target, VercelBuilder};
+pub use builder::{
+    API_URL_VAR, DEFAULT_API_URL, ProjectRef, TOKEN_VAR, Target, UNLISTED_API_URL_VAR,
+    VercelBuilder,
+};
 pub use factory::VercelFactory;
 pub use import::import_vercel_json;
 pub use promote::StagedPromote;
