@@ -103,13 +103,16 @@ impl Client {
             .await?;
         serde_json::from_slice(&raw).map_err(|e| {
             // A 2xx that is not the operation's answer: a proxy or the platform misbehaving;
-            // another attempt may get a proper answer.
+            // another attempt may get a proper answer. Neither the body nor serde's message
+            // (which can quote a value) is kept: an env var answer holds decrypted values.
             VercelError::Decode {
                 operation: operation.to_owned(),
                 detail: format!(
-                    "{e}: {}",
-                    staging_core::Redactor::global()
-                        .shorten(String::from_utf8_lossy(&raw).trim(), 120)
+                    "{:?} error at line {} column {} of {} bytes",
+                    e.classify(),
+                    e.line(),
+                    e.column(),
+                    raw.len()
                 ),
             }
             .into_core(true)
@@ -209,5 +212,57 @@ impl Client {
             ));
         }
         Ok(raw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unreadable_answer_never_quotes_the_body() {
+        // A loopback server answering 200 with an env list whose value has the wrong type.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let body = r#"{"envs": "canary-decrypted-value-31"}"#;
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            s.write_all(answer.as_bytes()).await.unwrap();
+        });
+        let base = Url::parse(&format!("http://{addr}/")).unwrap();
+        let client = Client::new(
+            base.clone(),
+            base,
+            SecretString::from("t".to_owned()),
+            None,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Envs {
+            envs: Vec<String>,
+        }
+        let err = client
+            .send::<Envs>(
+                Method::GET,
+                "v10/projects/p/env",
+                &[],
+                None,
+                "filterProjectEnvs",
+                "env",
+            )
+            .await
+            .unwrap_err();
+        assert!(err.is_retryable());
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("canary"), "{shown}");
     }
 }
