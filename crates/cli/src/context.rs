@@ -24,6 +24,7 @@ pub(crate) fn registry() -> ProviderRegistry {
         .register(staging_provider_netlify::NetlifyFactory)
         .register(staging_provider_aws::AwsFactory)
         .register(staging_provider_railway::RailwayFactory::new())
+        .register(staging_provider_vercel::VercelFactory::new())
 }
 
 /// Let `source = { provider = "..." }` read from the secret store of the environment's
@@ -302,6 +303,18 @@ pub(crate) fn up_pipeline(
         .step(WaitStep)
         .step(VerifyCommitStep)
         .step(smoke);
+    // Vercel's staged production flow promotes after the smoke checks passed at the
+    // deployment's own URL (a no-op step for other environments, so only in Vercel specs).
+    let pipeline = if spec
+        .spec
+        .environments
+        .values()
+        .any(|e| e.provider == "vercel")
+    {
+        pipeline.step(staging_provider_vercel::StagedPromoteStep)
+    } else {
+        pipeline
+    };
     let pipeline = if auto_rollback {
         pipeline.step(AutoRollbackStep)
     } else {

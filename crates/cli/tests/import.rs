@@ -72,7 +72,7 @@ fn an_unreadable_blueprint_exits_2_naming_the_file() {
 #[test]
 fn the_provider_example_specs_validate() {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples");
-    for example in ["demo", "render", "netlify", "aws", "railway"] {
+    for example in ["demo", "render", "netlify", "aws", "railway", "vercel"] {
         Command::cargo_bin("staging")
             .unwrap()
             .arg("validate")
@@ -136,4 +136,38 @@ fn an_imported_railway_config_validates() {
             .assert()
             .success();
     }
+}
+
+#[test]
+fn an_imported_vercel_json_validates() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("storefront");
+    std::fs::create_dir(&app).unwrap();
+    let config = app.join("vercel.json");
+    std::fs::write(
+        &config,
+        r#"{ "framework": "nextjs", "env": { "EMAIL_PROVIDER": "log" }, "build": { "env": { "SENTRY_AUTH_TOKEN": "@sentry-token" } } }"#,
+    )
+    .unwrap();
+    let spec = app.join("staging.toml");
+    Command::cargo_bin("staging")
+        .unwrap()
+        .arg("import")
+        .arg(&config)
+        .arg("-o")
+        .arg(&spec)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&spec).unwrap();
+    assert!(text.contains("provider = \"vercel\""), "{text}");
+    assert!(text.contains("name = \"storefront\""), "{text}");
+    assert!(!text.contains("@sentry-token"), "{text}");
+    Command::cargo_bin("staging")
+        .unwrap()
+        .arg("validate")
+        .arg("-f")
+        .arg(&spec)
+        .env_remove("VERCEL_TOKEN")
+        .assert()
+        .success();
 }

@@ -52,12 +52,21 @@ const CASES: &[Case] = &[
         staging: r#"service_name = "shop-web""#,
         resource: "railway service instance project=p-1 environment=production service=shop-web",
     },
+    Case {
+        // Both environments deploy to Vercel's production target (settings below): then the
+        // projects are all that keeps them apart.
+        provider: "vercel",
+        production: r#"project = "shop-web""#,
+        staging: r#"project = "shop-web""#,
+        resource: "vercel project target team=(any) project=shop-web target=production",
+    },
 ];
 
 fn spec(case: &Case, staging: &str, extra: &str) -> String {
     let region = match case.provider {
         "aws" => r#"settings = { region = "us-east-1" }"#,
         "railway" => r#"settings = { project_id = "p-1", environment = "production" }"#,
+        "vercel" => r#"settings = { target = "production" }"#,
         _ => "",
     };
     format!(
@@ -114,6 +123,8 @@ fn staging(text: &str, args: &[&str]) -> Run {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("RAILWAY_API_TOKEN", "railway_staging_only")
         .env("RAILWAY_API_URL", NOWHERE)
+        .env("VERCEL_TOKEN", "vercel_staging_only")
+        .env("VERCEL_API_URL", NOWHERE)
         .env(
             "DATABASE_URL_PRODUCTION",
             "postgres://u:p@db.internal:5432/shop",

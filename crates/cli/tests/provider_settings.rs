@@ -72,6 +72,16 @@ const CASES: &[Case] = &[
         service_typo: ("service_name", "service_nam"),
         overrides_typo: ("service_name", "servce_name"),
     },
+    Case {
+        provider: "vercel",
+        env_staging: r#"target = "staging", team_slug = "shop""#,
+        env_production: r#"target = "production", team_slug = "shop""#,
+        service: r#"project = "shop-web""#,
+        overrides: r#"repo = "shop/web""#,
+        env_typo: Some(("team_slug", "team_slg")),
+        service_typo: ("project", "projet"),
+        overrides_typo: ("repo", "rpo"),
+    },
 ];
 
 fn spec(case: &Case) -> String {
@@ -124,6 +134,7 @@ fn validate(text: &str) -> Run {
         .env_remove("NETLIFY_AUTH_TOKEN")
         .env_remove("RAILWAY_API_TOKEN")
         .env_remove("RAILWAY_TOKEN")
+        .env_remove("VERCEL_TOKEN")
         .env("AWS_ACCESS_KEY_ID", "")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()

@@ -62,6 +62,7 @@ fn each_provider_s_settings_are_selected_by_the_environment_s_provider_and_close
         ("netlify", Some("site_name")),
         ("aws", Some("cluster")),
         ("railway", Some("project_id")),
+        ("vercel", Some("target")),
     ] {
         let settings = resolve(&schema, environment_settings_schema(&schema, provider));
         assert_eq!(
@@ -81,7 +82,7 @@ fn each_provider_s_settings_are_selected_by_the_environment_s_provider_and_close
     let any_of = service["settings"]["anyOf"]
         .as_array()
         .expect("settings.anyOf");
-    assert_eq!(any_of.len(), 5, "{}", service["settings"]);
+    assert_eq!(any_of.len(), 6, "{}", service["settings"]);
     for s in any_of {
         assert_eq!(
             resolve(&schema, s)["additionalProperties"],

@@ -10,8 +10,8 @@ use crate::output::Output;
 /// Options of `import`.
 #[derive(Debug, Args)]
 pub(crate) struct ImportArgs {
-    /// A Render Blueprint (`render.yaml`), a `netlify.toml`, or a Railway `railway.json` /
-    /// `railway.toml`.
+    /// A Render Blueprint (`render.yaml`), a `netlify.toml`, a Railway `railway.json` /
+    /// `railway.toml`, or a `vercel.json`.
     path: PathBuf,
     /// Write the spec here instead of standard output (refuses to overwrite).
     #[arg(short, long)]
@@ -38,7 +38,9 @@ pub(crate) async fn run(args: &ImportArgs, out: Output) -> Result<u8> {
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "app".to_owned());
     let railway = |format| staging_provider_railway::import_railway_config(&text, format, &project);
-    let spec = if name == "railway.json" || name.ends_with(".railway.json") {
+    let spec = if name == "vercel.json" || name.ends_with(".vercel.json") {
+        staging_provider_vercel::import_vercel_json(&text, &project)
+    } else if name == "railway.json" || name.ends_with(".railway.json") {
         railway(staging_provider_railway::RailwayConfigFormat::Json)
     } else if name == "railway.toml" || name.ends_with(".railway.toml") {
         railway(staging_provider_railway::RailwayConfigFormat::Toml)
@@ -48,7 +50,7 @@ pub(crate) async fn run(args: &ImportArgs, out: Output) -> Result<u8> {
         staging_provider_netlify::import_netlify_toml_as(&text, &project)
     } else {
         return Err(Error::config(format!(
-            "{}: expected a Render Blueprint (render.yaml), a netlify.toml, or a railway.json / railway.toml",
+            "{}: expected a Render Blueprint (render.yaml), a netlify.toml, a railway.json / railway.toml, or a vercel.json",
             args.path.display()
         )));
     }

@@ -1,5 +1,6 @@
 //! Starts Prism (installed by `scripts/test-tools.sh`) on a free loopback port, serving
-//! Render's own API description, and collects its log to find contract violations.
+//! Render's own API description (or, through [`Prism::proxy_of`], another provider's: the
+//! Vercel tests include this file), and collects its log to find contract violations.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -49,20 +50,25 @@ pub struct Prism {
 impl Prism {
     /// `prism mock` of the contract.
     pub fn mock() -> Prism {
-        Self::start(&["mock"], &[])
+        Self::start(&["mock"], contract(), &[])
     }
 
     /// `prism proxy --errors` of the contract in front of `upstream`.
     pub fn proxy(upstream: &str) -> Prism {
-        Self::start(&["proxy", "--errors"], &[upstream])
+        Self::start(&["proxy", "--errors"], contract(), &[upstream])
     }
 
-    fn start(mode: &[&str], after: &[&str]) -> Prism {
+    /// `prism proxy --errors` of the API description `contract` in front of `upstream`.
+    pub fn proxy_of(contract: PathBuf, upstream: &str) -> Prism {
+        Self::start(&["proxy", "--errors"], contract, &[upstream])
+    }
+
+    fn start(mode: &[&str], contract: PathBuf, after: &[&str]) -> Prism {
         let port = free_port();
         let mut cmd = Command::new(prism_bin());
         cmd.args(mode)
             .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-            .arg(contract())
+            .arg(contract)
             .args(after)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

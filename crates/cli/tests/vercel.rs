@@ -1,0 +1,287 @@
+//! The `vercel` provider through the binary, against the stand-in of
+//! `crates/provider-vercel/tests/support` (Prism over Vercel's published API description in
+//! front of a stateful fake): `promote` to production is refused by the gate while staging
+//! has no evidence for the commit, and nothing is deployed; after `up` on staging passes,
+//! the same `promote` deploys production; env vars land in their own target only.
+
+#[path = "../../provider-vercel/tests/support/mod.rs"]
+mod vercel;
+
+use assert_cmd::Command;
+
+const COMMIT: &str = "aaaaaaa1111111111111111111111111111111aa";
+
+fn spec(evidence: &std::path::Path) -> String {
+    format!(
+        r#"[project]
+name = "shop"
+evidence_dir = {evidence:?}
+
+[environments.staging]
+provider = "vercel"
+promotes_to = "production"
+deploy_timeout = "60s"
+settings = {{ target = "staging", team_id = "team_fake" }}
+
+[environments.production]
+provider = "vercel"
+protected = true
+deploy_timeout = "60s"
+settings = {{ target = "production", team_id = "team_fake" }}
+
+[services.web]
+http = false
+settings = {{ project = "web", repo = "acme/web" }}
+
+[vars.EMAIL_PROVIDER]
+values = {{ staging = "log", production = "postmark" }}
+
+[[probes]]
+name = "reachable"
+command = {{ run = ["true"] }}
+"#,
+        evidence = evidence.display().to_string()
+    )
+}
+
+fn staging(spec: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let out = Command::cargo_bin("staging")
+        .unwrap()
+        .arg("-f")
+        .arg(spec)
+        .args(args)
+        .env_remove("STAGING_ENV")
+        .env("VERCEL_TOKEN", vercel::TOKEN)
+        .env("VERCEL_API_URL", vercel::stand_in().prism.url())
+        // The rollback call is not in Vercel's published description: the fake's double.
+        .env("VERCEL_UNLISTED_API_URL", vercel::stand_in().fake.url())
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), all)
+}
+
+fn deployments_created(state: &serde_json::Value) -> usize {
+    state["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["method"] == "POST" && r["path"] == "/v13/deployments")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn promote_without_staging_evidence_is_refused_then_allowed_after_staging_passes() {
+    let _g = vercel::lock().await;
+    vercel::reset(true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("staging.toml");
+    std::fs::write(&path, spec(&dir.path().join("evidence"))).unwrap();
+
+    let (code, out) = staging(
+        &path,
+        &["promote", "--to", "production", "--commit", COMMIT],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("no recorded run"), "{out}");
+    assert_eq!(
+        deployments_created(&vercel::state().await),
+        0,
+        "a refused promote deployed something"
+    );
+
+    let (code, out) = staging(&path, &["up", "--env", "staging", "--commit", COMMIT]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = staging(
+        &path,
+        &["promote", "--to", "production", "--commit", COMMIT],
+    );
+    assert_eq!(code, 0, "{out}");
+
+    let state = vercel::state().await;
+    assert_eq!(deployments_created(&state), 2);
+    let production = state["projects"]["prj_web"]["production"].as_str().unwrap();
+    assert_eq!(
+        state["deployments"][production]["meta"]["githubCommitSha"],
+        COMMIT
+    );
+    // Each environment's value in its own target, none plain.
+    let envs = state["envs"]["prj_web"].as_array().unwrap();
+    let value_for = |want: &dyn Fn(&serde_json::Value) -> bool| {
+        envs.iter()
+            .find(|e| e["key"] == "EMAIL_PROVIDER" && want(e))
+            .map(|e| e["value"].clone())
+    };
+    assert_eq!(
+        value_for(&|e| e["customEnvironmentIds"] == serde_json::json!(["env_staging"])),
+        Some(serde_json::json!("log")),
+        "{envs:?}"
+    );
+    assert_eq!(
+        value_for(&|e| e["target"] == serde_json::json!(["production"])),
+        Some(serde_json::json!("postmark")),
+        "{envs:?}"
+    );
+    assert!(envs.iter().all(|e| e["type"] != "plain"), "{envs:?}");
+    vercel::stand_in().prism.assert_no_violations();
+}
+
+/// The staged production flow through `promote`: the deployment is built with the
+/// production domains held back, verified and smoked at its own URL while production still
+/// serves the earlier commit, then promoted; `autoAssignCustomDomains` ends as it began.
+#[tokio::test(flavor = "multi_thread")]
+async fn staged_promote_holds_the_domains_back_until_smoke_passed_then_promotes() {
+    let _g = vercel::lock().await;
+    vercel::reset(true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("staging.toml");
+    let text = spec(&dir.path().join("evidence")).replace(
+        r#"settings = { target = "production", team_id = "team_fake" }"#,
+        r#"settings = { target = "production", team_id = "team_fake", staged = true }"#,
+    );
+    // The smoke probe records which commit production served while it ran.
+    let seen = dir.path().join("seen");
+    let text = text.replace(
+        r#"command = { run = ["true"] }"#,
+        &format!(
+            r#"command = {{ run = ["sh", "-c", "echo ${{services.web.url}} >> {}"] }}"#,
+            seen.display()
+        ),
+    );
+    std::fs::write(&path, text).unwrap();
+    let (code, out) = staging(&path, &["up", "--env", "staging", "--commit", COMMIT]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = staging(
+        &path,
+        &["promote", "--to", "production", "--commit", COMMIT],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("promoted: the production domains point at it"),
+        "{out}"
+    );
+    let urls = std::fs::read_to_string(&seen).unwrap();
+    let production_smoke = urls.lines().last().unwrap();
+    assert!(
+        production_smoke.ends_with(".vercel.app"),
+        "production was smoked at {production_smoke}, not the deployment's own URL"
+    );
+    let state = vercel::state().await;
+    let production = state["projects"]["prj_web"]["production"].as_str().unwrap();
+    assert_eq!(
+        state["deployments"][production]["meta"]["githubCommitSha"],
+        COMMIT
+    );
+    assert_eq!(
+        state["projects"]["prj_web"]["autoAssignCustomDomains"],
+        true
+    );
+    let reqs = state["requests"].as_array().unwrap();
+    let off = reqs
+        .iter()
+        .position(|r| r["method"] == "PATCH" && r["body"]["autoAssignCustomDomains"] == false)
+        .expect("domains held back");
+    let promote = reqs
+        .iter()
+        .position(|r| r["path"].as_str().unwrap().contains("/promote/"))
+        .expect("promoted");
+    assert!(off < promote);
+    vercel::stand_in().prism.assert_no_violations();
+}
+
+/// A staged promote whose smoke fails promotes nothing and sets `autoAssignCustomDomains`
+/// back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_staged_promote_whose_smoke_fails_promotes_nothing_and_restores_auto_assign() {
+    let _g = vercel::lock().await;
+    vercel::reset(true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("staging.toml");
+    let text = spec(&dir.path().join("evidence")).replace(
+        r#"settings = { target = "production", team_id = "team_fake" }"#,
+        r#"settings = { target = "production", team_id = "team_fake", staged = true }"#,
+    );
+    let flag = dir.path().join("break-production");
+    let text = text.replace(
+        r#"command = { run = ["true"] }"#,
+        &format!(
+            r#"command = {{ run = ["sh", "-c", "test ! -e {}"] }}"#,
+            flag.display()
+        ),
+    );
+    std::fs::write(&path, text).unwrap();
+    let (code, out) = staging(&path, &["up", "--env", "staging", "--commit", COMMIT]);
+    assert_eq!(code, 0, "{out}");
+    std::fs::write(&flag, "").unwrap();
+    let (code, out) = staging(
+        &path,
+        &["promote", "--to", "production", "--commit", COMMIT],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("not promoted"), "{out}");
+    let state = vercel::state().await;
+    assert!(
+        state["projects"]["prj_web"]["production"].is_null(),
+        "{}",
+        state["projects"]
+    );
+    assert_eq!(
+        state["projects"]["prj_web"]["autoAssignCustomDomains"],
+        true
+    );
+    assert!(
+        !state["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["path"].as_str().unwrap().contains("/promote/")),
+        "promoted after a failed smoke"
+    );
+}
+
+/// `rollback` returns production to the deployment before (the rollback call answered by
+/// the hand-written double), and `logs` prints the deployment's build events.
+#[tokio::test(flavor = "multi_thread")]
+async fn rollback_and_logs_reach_vercel_through_the_commands() {
+    let _g = vercel::lock().await;
+    vercel::reset(true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("staging.toml");
+    std::fs::write(&path, spec(&dir.path().join("evidence"))).unwrap();
+    const B: &str = "bbbbbbb2222222222222222222222222222222bb";
+    for commit in [COMMIT, B] {
+        let (code, out) = staging(&path, &["up", "--env", "staging", "--commit", commit]);
+        assert_eq!(code, 0, "{out}");
+        let (code, out) = staging(
+            &path,
+            &["promote", "--to", "production", "--commit", commit],
+        );
+        assert_eq!(code, 0, "{out}");
+    }
+    let (code, out) = staging(&path, &["logs", "--env", "production"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("Build Completed") && out.contains("bbbbbbb"),
+        "{out}"
+    );
+    let (code, out) = staging(&path, &["rollback", "--env", "production"]);
+    assert_eq!(code, 0, "{out}");
+    let state = vercel::state().await;
+    let production = state["projects"]["prj_web"]["production"].as_str().unwrap();
+    assert_eq!(
+        state["deployments"][production]["meta"]["githubCommitSha"],
+        COMMIT
+    );
+    assert!(
+        state["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["path"].as_str().unwrap().contains("/rollback/")),
+        "the rollback did not reach the double"
+    );
+}
