@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 
+#[path = "../../provider-neon/tests/support/mod.rs"]
+mod neon;
 #[path = "../../provider-supabase/tests/support/mod.rs"]
 mod supabase;
 
@@ -476,5 +478,33 @@ fn refresh_of_a_supabase_branch_resets_it_from_production_and_scrubs_the_planted
     assert_refreshed_and_scrubbed(&dbs, dir.path(), &out, "supabase branch `staging`");
     assert!(!out.contains(supabase::fake::DB_PASS), "{out}");
     assert!(!evidence_text(dir.path()).contains(supabase::fake::DB_PASS));
+    s.prism.assert_no_violations();
+}
+
+#[test]
+fn refresh_of_a_neon_branch_resets_it_from_production_and_scrubs_the_planted_personal_data() {
+    let s = neon::stand_in();
+    let prefix = format!("neoncli_{}", std::process::id());
+    let project_id = format!("proj-cli-{}", std::process::id());
+    // The fake's branches are the local databases `<prefix>_<branch name>`.
+    let dbs = Databases::named(format!("{prefix}_main"), format!("{prefix}_staging"));
+    s.fake.project(&project_id);
+    s.fake.existing_branch(&project_id, "staging");
+    s.fake
+        .with(&project_id, |p| p.postgres_prefix = Some(prefix.clone()));
+    let dir = branch_project(
+        &dbs,
+        &format!(
+            "{{ neon = {{ project_id = \"{project_id}\", branch = \"staging\", parent = \"main\" }} }}"
+        ),
+    );
+    let url = s.prism.url();
+    let (code, out) = staging_with(
+        dir.path(),
+        &["refresh", "--env", "staging"],
+        &[("NEON_API_KEY", neon::API_KEY), ("NEON_API_URL", &url)],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_refreshed_and_scrubbed(&dbs, dir.path(), &out, "neon branch `staging`");
     s.prism.assert_no_violations();
 }
