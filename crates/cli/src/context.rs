@@ -34,6 +34,10 @@ pub(crate) fn connect_provider_secret_stores() {
     staging_secrets::set_database_branches(std::sync::Arc::new(
         crate::commands::refresh::database_branch,
     ));
+    // `source = { supabase = "anon_key" }` reads the Supabase branch's keys.
+    staging_secrets::set_branch_secret_stores(std::sync::Arc::new(
+        crate::commands::refresh::branch_secret_store,
+    ));
     staging_secrets::set_provider_stores(std::sync::Arc::new(|spec: &LoadedSpec, env: &str| {
         registry().secret_store(spec, env)
     }));

@@ -9,6 +9,11 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 
+#[path = "../../provider-neon/tests/support/mod.rs"]
+mod neon;
+#[path = "../../provider-supabase/tests/support/mod.rs"]
+mod supabase;
+
 const PERSONAL: &str = "alice.liddell@wonderland.example";
 
 fn psql(db: &str, sql: &str) -> String {
@@ -46,9 +51,17 @@ impl Databases {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::SeqCst);
         let id = format!("{tag}_{}_{n}", std::process::id());
+        Databases::named(
+            format!("refresh_production_{id}"),
+            format!("refresh_staging_{id}"),
+        )
+    }
+
+    /// Production's database with planted personal data, and staging's with a stale row.
+    fn named(production: String, staging: String) -> Databases {
         let d = Databases {
-            production: format!("refresh_production_{id}"),
-            staging: format!("refresh_staging_{id}"),
+            production,
+            staging,
         };
         for db in [&d.production, &d.staging] {
             psql("test", &format!("DROP DATABASE IF EXISTS {db}"));
@@ -136,12 +149,81 @@ postgres = { url_var = "DATABASE_URL", round_trip = false, query = "SELECT count
     dir
 }
 
+/// A project whose staging database is the branch `branch` names (`{ neon = {..} }`); its
+/// own `DATABASE_URL` source names a database that does not exist, so only the branch's URL
+/// can work.
+fn branch_project(dbs: &Databases, branch: &str) -> tempfile::TempDir {
+    let dir = project(dbs, SCRUB);
+    let path = dir.path().join("staging.toml");
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        "url_var = \"DATABASE_URL\"\n",
+        &format!("url_var = \"DATABASE_URL\"\nbranch = {branch}\n"),
+        1,
+    );
+    std::fs::write(&path, text).unwrap();
+    std::fs::write(
+        dir.path().join("staging.env"),
+        "DATABASE_URL=postgres://postgres@127.0.0.1:5432/no_such_database_not_the_branch\n",
+    )
+    .unwrap();
+    dir
+}
+
+/// What a branch refresh must leave: production's rows in the branch, migrated, with
+/// nothing personal left, production untouched, and evidence that says so.
+fn assert_refreshed_and_scrubbed(dbs: &Databases, dir: &Path, out: &str, method: &str) {
+    assert_eq!(
+        psql(&dbs.staging, "SELECT count(*) FROM users"),
+        "3",
+        "{out}"
+    );
+    assert_eq!(
+        psql(
+            &dbs.staging,
+            &format!(
+                "SELECT count(*) FROM users WHERE email = '{PERSONAL}' OR name LIKE '%Liddell%' OR email NOT LIKE '%@example.invalid'"
+            )
+        ),
+        "0",
+        "personal data survived the refresh: {out}"
+    );
+    assert_eq!(
+        psql(
+            &dbs.staging,
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'phone'"
+        ),
+        "1",
+        "staging's migrations ran on the copy"
+    );
+    assert_eq!(
+        psql(
+            &dbs.production,
+            &format!("SELECT count(*) FROM users WHERE email = '{PERSONAL}'")
+        ),
+        "1",
+        "production keeps its data"
+    );
+    let ev = evidence_text(dir);
+    assert!(ev.contains(method), "{ev}");
+    assert!(ev.contains("scrub applied (scrub/users.sql)"), "{ev}");
+    assert!(ev.contains("users: 3 rows before, 3 after"), "{ev}");
+    assert!(ev.contains("no-personal-data"), "{ev}");
+    assert!(!ev.contains(PERSONAL) && !out.contains(PERSONAL));
+    assert!(!ev.contains("postgres://") && !out.contains("postgres://"));
+    assert!(!ev.contains("postgresql://") && !out.contains("postgresql://"));
+}
+
 fn staging(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    staging_with(dir, args, &[])
+}
+
+fn staging_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
     let out = Command::cargo_bin("staging")
         .unwrap()
         .arg("-f")
         .arg(dir.join("staging.toml"))
         .args(args)
+        .envs(env.iter().copied())
         .env_remove("STAGING_ENV")
         .env_remove("DATABASE_URL")
         // A hang guard far above every bound under test, not a timing assertion.
@@ -352,4 +434,77 @@ fn plan_shows_what_a_refresh_would_do_and_that_production_is_never_refreshed() {
         "1",
         "plan wrote nothing"
     );
+}
+
+#[test]
+fn refresh_of_a_supabase_branch_resets_it_from_production_and_scrubs_the_planted_personal_data() {
+    let s = supabase::stand_in();
+    let id = format!("{}", std::process::id());
+    let dbs = Databases::named(
+        format!("sbrefresh_production_{id}"),
+        format!("sbrefresh_staging_{id}"),
+    );
+    let project_ref = supabase::fake::parent("clirefresh");
+    s.fake.existing_branch(&project_ref, "staging");
+    s.fake.state().postgres.insert(
+        project_ref.clone(),
+        supabase::fake::LocalDatabases {
+            parent: dbs.production.clone(),
+            branch: dbs.staging.clone(),
+        },
+    );
+    let dir = branch_project(
+        &dbs,
+        &format!(
+            "{{ supabase = {{ project_ref = \"{project_ref}\", branch = \"staging\", database = \"{}\" }} }}",
+            dbs.staging
+        ),
+    );
+    let url = s.prism.url();
+    let (code, out) = staging_with(
+        dir.path(),
+        &["refresh", "--env", "staging"],
+        &[
+            ("SUPABASE_ACCESS_TOKEN", supabase::TOKEN),
+            ("SUPABASE_API_URL", &url),
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        s.fake.branch(&project_ref, "staging").unwrap().resets,
+        1,
+        "{out}"
+    );
+    assert_refreshed_and_scrubbed(&dbs, dir.path(), &out, "supabase branch `staging`");
+    assert!(!out.contains(supabase::fake::DB_PASS), "{out}");
+    assert!(!evidence_text(dir.path()).contains(supabase::fake::DB_PASS));
+    s.prism.assert_no_violations();
+}
+
+#[test]
+fn refresh_of_a_neon_branch_resets_it_from_production_and_scrubs_the_planted_personal_data() {
+    let s = neon::stand_in();
+    let prefix = format!("neoncli_{}", std::process::id());
+    let project_id = format!("proj-cli-{}", std::process::id());
+    // The fake's branches are the local databases `<prefix>_<branch name>`.
+    let dbs = Databases::named(format!("{prefix}_main"), format!("{prefix}_staging"));
+    s.fake.project(&project_id);
+    s.fake.existing_branch(&project_id, "staging");
+    s.fake
+        .with(&project_id, |p| p.postgres_prefix = Some(prefix.clone()));
+    let dir = branch_project(
+        &dbs,
+        &format!(
+            "{{ neon = {{ project_id = \"{project_id}\", branch = \"staging\", parent = \"main\" }} }}"
+        ),
+    );
+    let url = s.prism.url();
+    let (code, out) = staging_with(
+        dir.path(),
+        &["refresh", "--env", "staging"],
+        &[("NEON_API_KEY", neon::API_KEY), ("NEON_API_URL", &url)],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_refreshed_and_scrubbed(&dbs, dir.path(), &out, "neon branch `staging`");
+    s.prism.assert_no_violations();
 }

@@ -347,6 +347,7 @@ impl DatabaseBranch for SupabaseDatabaseBranch {
         let _ = url.set_port(d.get("db_port").and_then(Value::as_u64).map(|p| p as u16));
         let _ = url.set_username(str_of(&d, "db_user"));
         let _ = url.set_password(d.get("db_pass").and_then(Value::as_str));
+        url.set_path(self.spec.database.as_deref().unwrap_or("postgres"));
         Ok(SecretString::from(url.to_string()))
     }
 

@@ -8,7 +8,7 @@
 use std::sync::{Arc, OnceLock, RwLock};
 
 use staging_core::spec::{BranchSpec, LoadedSpec};
-use staging_core::{DynDatabaseBranch, Redactor, Result};
+use staging_core::{DynDatabaseBranch, DynSecretStore, Error, Redactor, Result};
 
 use crate::resolve::ResolvedVars;
 
@@ -23,6 +23,79 @@ fn builders() -> &'static RwLock<Option<DatabaseBranches>> {
 /// Tell this crate how to build a database branch from its spec.
 pub fn set_database_branches(b: DatabaseBranches) {
     *builders().write().unwrap_or_else(|e| e.into_inner()) = Some(b);
+}
+
+/// Builds the secret store a branch offers (a Supabase branch's API keys and database URL),
+/// or `None` for a branch that offers none.
+pub type BranchSecretStores =
+    Arc<dyn Fn(&BranchSpec) -> Result<Option<DynSecretStore>> + Send + Sync>;
+
+fn store_builders() -> &'static RwLock<Option<BranchSecretStores>> {
+    static B: OnceLock<RwLock<Option<BranchSecretStores>>> = OnceLock::new();
+    B.get_or_init(Default::default)
+}
+
+/// Tell this crate how to reach the secret store of a database branch, which
+/// `source = { supabase = "KEY" }` reads.
+pub fn set_branch_secret_stores(b: BranchSecretStores) {
+    *store_builders().write().unwrap_or_else(|e| e.into_inner()) = Some(b);
+}
+
+/// The store of the Supabase branch that is `environment`'s database, and the key in it:
+/// `key` is `KEY`, or `DATABASE.KEY` to pick one of several Supabase databases.
+pub(crate) fn supabase_store(
+    spec: &LoadedSpec,
+    environment: &str,
+    key: &str,
+) -> Result<(DynSecretStore, String)> {
+    let (database, key) = match key.split_once('.') {
+        Some((d, k)) => (Some(d), k),
+        None => (None, key),
+    };
+    let env = spec.spec.environment(environment)?;
+    let found: Vec<(&String, &BranchSpec)> = spec
+        .spec
+        .databases
+        .iter()
+        .filter(|(name, _)| database.is_none_or(|d| d == name.as_str()))
+        .filter_map(|(name, db)| {
+            db.branch
+                .as_ref()
+                .filter(|b| {
+                    matches!(b, BranchSpec::Supabase(_)) && b.applies_to(environment, env.protected)
+                })
+                .map(|b| (name, b))
+        })
+        .collect();
+    let branch = match found.as_slice() {
+        [(_, b)] => *b,
+        [] => {
+            return Err(Error::config(format!(
+                "`source = {{ supabase = \"{key}\" }}` reads the Supabase branch that is environment `{environment}`'s database, and no `[databases.{}] branch = {{ supabase = .. }}` is for `{environment}`",
+                database.unwrap_or("NAME")
+            )));
+        }
+        several => {
+            let names: Vec<&str> = several.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(Error::config(format!(
+                "`source = {{ supabase = \"{key}\" }}`: environment `{environment}` has several Supabase databases ({}); name one, `supabase = \"{}.{key}\"`",
+                names.join(", "),
+                names[0]
+            )));
+        }
+    };
+    let build = store_builders()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .ok_or_else(|| {
+            Error::config(
+                "a `supabase` secret source needs the branch providers (set `staging_secrets::set_branch_secret_stores`)",
+            )
+        })?;
+    let store = build(branch)?
+        .ok_or_else(|| Error::config("this database branch offers no secret store".to_owned()))?;
+    Ok((store, key.to_owned()))
 }
 
 /// Replaces the `url_var` of each database whose branch is for `environment` with the

@@ -44,7 +44,9 @@ pub mod store;
 mod sync;
 pub mod write;
 
-pub use branches::{DatabaseBranches, set_database_branches};
+pub use branches::{
+    BranchSecretStores, DatabaseBranches, set_branch_secret_stores, set_database_branches,
+};
 pub use check::{CheckReport, VarCheck, VarStatus, check, check_resolved};
 pub use diff::{DiffReport, DiffRow, diff};
 pub use fingerprint::{FINGERPRINT_KEY_ENV, Fingerprinter, Tag};

@@ -525,6 +525,15 @@ pub fn locate(
             let d = format!("{}:{key}", store.describe());
             (store, key, d)
         }
+        SecretSource::Supabase(key) => {
+            let (store, key) = crate::branches::supabase_store(
+                spec,
+                environment,
+                if as_default { var } else { key },
+            )?;
+            let d = format!("{}:{key}", store.describe());
+            (store, key, d)
+        }
     };
     Ok(Location {
         store,

@@ -9,7 +9,7 @@ use clap::Args;
 use secrecy::ExposeSecret;
 use staging_core::pipeline::{Pipeline, ValidateStep};
 use staging_core::spec::{BranchSpec, LoadedSpec};
-use staging_core::{DynDatabaseBranch, Error, Result};
+use staging_core::{DynDatabaseBranch, DynSecretStore, Error, Result};
 use staging_evidence::RecordEvidence;
 use staging_migrate::EnvMigrations;
 use staging_migrate::refresh::{CopyFrom, Refresh, RefreshStep, check_dump_tools};
@@ -36,6 +36,19 @@ pub(crate) fn database_branch(b: &BranchSpec) -> Result<DynDatabaseBranch> {
         BranchSpec::Supabase(s) => Ok(Arc::new(
             staging_provider_supabase::SupabaseBuilder::from_env().build(s.clone())?,
         )),
+    }
+}
+
+/// The secret store a database branch offers: a Supabase branch's `anon_key`,
+/// `service_role_key` and `database_url`; a Neon branch offers none.
+pub(crate) fn branch_secret_store(b: &BranchSpec) -> Result<Option<DynSecretStore>> {
+    match b {
+        BranchSpec::Neon(_) => Ok(None),
+        BranchSpec::Supabase(s) => Ok(Some(Arc::new(
+            staging_provider_supabase::SupabaseSecrets::new(Arc::new(
+                staging_provider_supabase::SupabaseBuilder::from_env().build(s.clone())?,
+            )),
+        ))),
     }
 }
 

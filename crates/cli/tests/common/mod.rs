@@ -44,6 +44,10 @@ const AMBIENT: &[&str] = &[
     "RENDER_API_URL",
     "NETLIFY_AUTH_TOKEN",
     "NETLIFY_API_URL",
+    "SUPABASE_ACCESS_TOKEN",
+    "SUPABASE_API_URL",
+    "NEON_API_KEY",
+    "NEON_API_URL",
 ];
 
 /// `staging ARGS -f DIR/staging.toml` with exactly the given provider variables, not

@@ -44,7 +44,32 @@ pub struct FakeState {
     /// Branch configs of these parents answer the parent's database.
     pub config_of_parent: Vec<String>,
     pub unauthorized: u32,
+    /// Branches of these parents are real local Postgres databases: their config answers
+    /// 127.0.0.1:5432 (user `postgres`; the database is the spec's `database`, which the API
+    /// does not name), and a reset copies the parent's database over the branch's
+    /// (`CREATE DATABASE .. TEMPLATE ..`), the way a branch with data starts as its parent's.
+    pub postgres: BTreeMap<String, LocalDatabases>,
     seq: u32,
+}
+
+/// The local databases standing in for a parent project's and its branch's Postgres.
+#[derive(Debug, Clone)]
+pub struct LocalDatabases {
+    pub parent: String,
+    pub branch: String,
+}
+
+fn psql(sql: &str) {
+    let out = std::process::Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test"])
+        .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[derive(Clone)]
@@ -203,6 +228,16 @@ async fn reset(State(st): State<St>, Path(id): Path<String>) -> Response {
     };
     s.branches[i].resets += 1;
     let parent = s.branches[i].parent_ref.clone();
+    if let Some(db) = s.postgres.get(&parent) {
+        psql(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            db.branch
+        ));
+        psql(&format!(
+            "CREATE DATABASE {} TEMPLATE {}",
+            db.branch, db.parent
+        ));
+    }
     s.seq += 1;
     let run_id = format!("run{}", s.seq);
     let dies_with = s.fail_next_run.remove(&parent);
@@ -260,10 +295,15 @@ async fn config(State(st): State<St>, Path(id): Path<String>) -> Response {
     } else {
         b.project_ref.clone()
     };
+    let host = if s.postgres.contains_key(&b.parent_ref) {
+        "127.0.0.1".to_owned()
+    } else {
+        format!("db.{r}.supabase.co")
+    };
     axum::Json(json!({
         "ref": r, "postgres_version": "17.4", "postgres_engine": "17",
         "release_channel": "ga", "status": "ACTIVE_HEALTHY",
-        "db_host": format!("db.{r}.supabase.co"), "db_port": 5432,
+        "db_host": host, "db_port": 5432,
         "db_user": "postgres", "db_pass": DB_PASS,
     }))
     .into_response()

@@ -111,6 +111,10 @@ pub struct SupabaseBranch {
     /// The git branch the Supabase branch follows (default: `branch`).
     #[serde(default)]
     pub git_branch: Option<String>,
+    /// The database on the branch's Postgres (default: `postgres`, the one Supabase's own
+    /// services use).
+    #[serde(default)]
+    pub database: Option<String>,
     /// The environments whose database is this branch (default: every unprotected one).
     #[serde(default)]
     pub environments: Vec<String>,

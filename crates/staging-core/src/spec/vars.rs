@@ -68,6 +68,11 @@ pub enum SecretSource {
     /// private URL), on AWS a Secrets Manager secret name (after the environment's
     /// `secrets_prefix`). As an environment's default store, the key is the variable's name.
     Provider(String),
+    /// A key of the Supabase branch that is this environment's database
+    /// (`[databases.NAME] branch = { supabase = {..} }`): `anon_key`, `service_role_key` or
+    /// `database_url`. With several such databases, name one: `main.anon_key`. As an
+    /// environment's default store, the key is the variable's name.
+    Supabase(String),
 }
 
 /// What a value must satisfy.
