@@ -330,22 +330,7 @@ async fn connect_tcp(
             None => tokio::net::TcpStream::connect((host, port)).await,
         }
     };
-    let stream = match tokio::time::timeout(bound, open).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            return Err(Error::Provider {
-                provider: "postgres".to_owned(),
-                source: format!("cannot connect: {peer}: {e}").into(),
-                retryable: true,
-            });
-        }
-        Err(_) => {
-            return Err(Error::Timeout {
-                what: format!("a TCP connection to the database at {peer}"),
-                after: bound,
-            });
-        }
-    };
+    let stream = open_bounded(open, bound, &peer, "a TCP connection to the database at").await?;
     // Small back-to-back handshake writes must not wait for a delayed ACK.
     let _ = stream.set_nodelay(true);
     let remaining = bound.saturating_sub(started.elapsed());
@@ -366,28 +351,36 @@ async fn connect_unix(
     let path = dir.join(format!(".s.PGSQL.{port}"));
     let peer = path.display().to_string();
     let started = tokio::time::Instant::now();
-    let stream = match tokio::time::timeout(bound, tokio::net::UnixStream::connect(&path)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            return Err(Error::Provider {
-                provider: "postgres".to_owned(),
-                source: format!("cannot connect: {peer}: {e}").into(),
-                retryable: true,
-            });
-        }
-        Err(_) => {
-            return Err(Error::Timeout {
-                what: format!("a connection to the database socket {peer}"),
-                after: bound,
-            });
-        }
-    };
+    let open = tokio::net::UnixStream::connect(&path);
+    let stream = open_bounded(open, bound, &peer, "a connection to the database socket").await?;
     let remaining = bound.saturating_sub(started.elapsed());
     let connector = <_ as tokio_postgres::tls::MakeTlsConnect<
         socket::Counted<tokio::net::UnixStream>,
     >>::make_tls_connect(tls, "localhost")
     .map_err(|e| Error::config(format!("TLS for {peer}: {e}")))?;
     handshake(config, stream, connector, &peer, remaining, bound).await
+}
+
+/// Opens a stream within `bound`: a refused or failed open is a retryable provider error,
+/// one that takes longer a timeout naming `what` and the peer.
+async fn open_bounded<S>(
+    open: impl std::future::Future<Output = std::io::Result<S>>,
+    bound: Duration,
+    peer: &str,
+    what: &str,
+) -> staging_core::Result<S> {
+    match tokio::time::timeout(bound, open).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(e)) => Err(Error::Provider {
+            provider: "postgres".to_owned(),
+            source: format!("cannot connect: {peer}: {e}").into(),
+            retryable: true,
+        }),
+        Err(_) => Err(Error::Timeout {
+            what: format!("{what} {peer}"),
+            after: bound,
+        }),
+    }
 }
 
 /// TLS (when the mode asks), the startup message and authentication on `stream`, within
