@@ -12,7 +12,7 @@ use staging_core::pipeline::{
 };
 use staging_core::secrecy::SecretString;
 use staging_core::spec::{LoadOptions, LoadedSpec};
-use staging_core::{Error, ProviderRegistry, Result};
+use staging_core::{Error, ProviderRegistry, ProvisionStep, Result};
 
 use crate::Global;
 
@@ -297,6 +297,7 @@ pub(crate) fn up_pipeline(
     let pipeline = Pipeline::new()
         .step(ValidateStep::new(registry()))
         .step(IsolationStep::new(registry(), values))
+        .step(ProvisionStep::new(registry()))
         .step(staging_secrets::SecretsStep)
         .step(staging_evidence::PlatformRulesStep::new(registry()))
         .step(staging_migrate::MigrateStep::new(

@@ -13,6 +13,7 @@
 //! - [`SecretStore`]: where secret values come from; values are always `SecretString`.
 //! - [`Probe`]: one smoke check with evidence.
 //! - [`Migration`]: status and apply for one database.
+//! - [`Provisioner`]: creates the services and datastores an environment lacks.
 //! - [`DatabaseBranch`]: a database that is a branch of another (Neon, Supabase).
 //! - [`spec`]: the `staging.toml` model, with `file:line:col` errors.
 //! - [`pipeline`]: the steps of a run and how they report.
@@ -32,6 +33,7 @@ pub mod migration;
 pub mod pipeline;
 pub mod probe;
 pub mod provider;
+pub mod provision;
 pub mod redact;
 pub mod registry;
 pub mod retry;
@@ -61,6 +63,7 @@ pub use provider::{
     LiveState, LogLine, LogQuery, Provider, ProviderExt, ServiceHandle, WaitProgress,
     recent_logs_from_logs,
 };
+pub use provision::{Creation, DynProvisioner, ProvisionStep, Provisioner};
 pub use redact::Redactor;
 pub use registry::{ProviderFactory, ProviderRegistry};
 pub use retry::{Backoff, Next, RetryPolicy, RetryProvider, poll_until};

@@ -57,6 +57,20 @@ pub trait ProviderFactory: Debug + Send + Sync + 'static {
         let _ = (spec, environment);
         Ok(None)
     }
+
+    /// What creates the services and datastores the spec asks for (`create = ...`) when
+    /// they are missing from `environment` ([`crate::provision`]), or `None` when this
+    /// provider creates nothing (the default; AWS, whose clusters and networks belong to
+    /// Terraform or CloudFormation): then a spec that asks creation there is refused, naming
+    /// what must exist.
+    fn provisioner(
+        &self,
+        spec: &LoadedSpec,
+        environment: &str,
+    ) -> Result<Option<crate::provision::DynProvisioner>> {
+        let _ = (spec, environment);
+        Ok(None)
+    }
 }
 
 /// The registered provider factories.

@@ -66,6 +66,9 @@ struct ServicePlan {
     /// Whether the commit to deploy differs from the live one.
     changes_commit: bool,
     vars: Vec<VarPlan>,
+    /// Missing, and created by `up` before its first deploy (see `create`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    created_by_up: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
@@ -106,6 +109,10 @@ pub(crate) async fn run(global: &Global, args: &UpArgs, out: Output) -> Result<u
     let direct_up = staging_evidence::check_direct_up(&spec, &env)
         .err()
         .map(|e| e.to_string());
+
+    // What `up` would create first (reads only); refused offline, like `up`, on a protected
+    // environment without `allow_create`.
+    let creation = staging_core::provision::plan(&registry(), &spec, &env).await?;
 
     let fingerprints = Fingerprinter::for_project(&spec.spec.project.name);
     let (values, secret_names, vars_error) =
@@ -154,10 +161,25 @@ pub(crate) async fn run(global: &Global, args: &UpArgs, out: Output) -> Result<u
                 commit: commit.clone(),
                 changes_commit: true,
                 vars: vec![],
+                created_by_up: false,
                 error: Some(format!("cannot reach the provider: {e}")),
             },
         };
         services.push(plan);
+    }
+    for s in &mut services {
+        let owner = format!("service {}", s.service);
+        if creation.create.iter().any(|c| c.owner == owner) {
+            s.created_by_up = true;
+            s.error = None;
+            s.vars.iter_mut().for_each(|v| {
+                if v.action == VarAction::Unknown {
+                    return;
+                }
+                v.action = VarAction::Add;
+                v.platform = None;
+            });
+        }
     }
     let databases = database_plans(&spec, &env, &commit).await;
     let probes: Vec<&str> = spec
@@ -181,6 +203,8 @@ pub(crate) async fn run(global: &Global, args: &UpArgs, out: Output) -> Result<u
             "commit": commit,
             "steps": steps,
             "environment_setup": setup,
+            "create": creation.create,
+            "create_not_supported": creation.not_supported,
             "services": services,
             "vars_error": vars_error,
             "databases": databases,
@@ -199,6 +223,15 @@ pub(crate) async fn run(global: &Global, args: &UpArgs, out: Output) -> Result<u
     if let Some(setup) = &setup {
         out.line(&format!("environment: {setup}"));
     }
+    for c in &creation.create {
+        out.line(&format!("create {}", c.describe()));
+        for (k, v) in &c.settings {
+            out.line(&format!("  {k} = {v}"));
+        }
+    }
+    if let Some(why) = &creation.not_supported {
+        out.line(&format!("create: not possible here: {why}"));
+    }
     for s in &services {
         let target = s.id.as_deref().unwrap_or("?");
         let live = s
@@ -211,7 +244,15 @@ pub(crate) async fn run(global: &Global, args: &UpArgs, out: Output) -> Result<u
         } else {
             format!("{live} (unchanged)")
         };
-        out.line(&format!("service {} ({target}): {change}", s.service));
+        if s.created_by_up {
+            out.line(&format!(
+                "service {} (created by up): nothing live → {}",
+                s.service,
+                short(&s.commit)
+            ));
+        } else {
+            out.line(&format!("service {} ({target}): {change}", s.service));
+        }
         if let Some(e) = &s.error {
             out.line(&format!("  error: {e}"));
         }
@@ -291,6 +332,7 @@ async fn service_plan(
         commit: commit.to_owned(),
         changes_commit: true,
         vars: vec![],
+        created_by_up: false,
         error: None,
     };
     let handle = match provider.locate(env, name).await {

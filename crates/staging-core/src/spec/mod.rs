@@ -15,6 +15,7 @@
 //! *effective* spec, the loaded tree in a canonical form after process variables were filled
 //! in ([`LoadedSpec::effective_hash`]), which the promotion gate compares.
 
+mod create;
 mod databases;
 mod domain;
 pub mod duration;
@@ -35,6 +36,7 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+pub use create::{Create, CreationsAsked, Datastore};
 pub use databases::{BranchSpec, Database, Migrations, NeonBranch, Scrub, SupabaseBranch};
 pub use domain::DomainName;
 pub use load::line_col;
@@ -568,6 +570,7 @@ impl LoadedSpec {
             }
         }
         self.check_promotion_cycles()?;
+        self.check_creations()?;
         for load::FoundRef { name, at, .. } in &self.refs {
             let name = name.as_str();
             let bad = if let Some(rest) = name.strip_prefix("services.") {
@@ -598,8 +601,8 @@ impl LoadedSpec {
     }
 }
 
-/// Copy every `environments.*.settings`, `services.*.settings` and
-/// `services.*.overrides.*` table out of the parsed tree, with their places.
+/// Copy every `environments.*.settings`, `services.*.settings`, `datastores.*.settings` and
+/// their `overrides.*` tables out of the parsed tree, with their places.
 fn capture_settings(root: &DeTable<'_>) -> BTreeMap<String, settings::SettingsTree> {
     fn entries<'a, 'i>(
         value: &'a Spanned<DeValue<'i>>,
@@ -629,17 +632,17 @@ fn capture_settings(root: &DeTable<'_>) -> BTreeMap<String, settings::SettingsTr
                     }
                 }
             }
-            "services" => {
+            table @ ("services" | "datastores") => {
                 for (svc, v) in entries(value) {
                     if let Some(s) = child(v, "settings") {
                         out.insert(
-                            format!("services.{svc}.settings"),
+                            format!("{table}.{svc}.settings"),
                             settings::SettingsTree::capture(s),
                         );
                     }
                     for (env, o) in child(v, "overrides").into_iter().flat_map(entries) {
                         out.insert(
-                            format!("services.{svc}.overrides.{env}"),
+                            format!("{table}.{svc}.overrides.{env}"),
                             settings::SettingsTree::capture(o),
                         );
                     }

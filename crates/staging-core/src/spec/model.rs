@@ -7,6 +7,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::create::{Create, Datastore};
 use super::databases::Database;
 use super::probes::ProbeSpec;
 use super::vars::{SecretSource, Var};
@@ -28,6 +29,10 @@ pub struct Spec {
     /// Databases and their migrations.
     #[serde(default)]
     pub databases: BTreeMap<String, Database>,
+    /// The platform's datastores (a Render Postgres, a Render Key Value), by name: what
+    /// `staging up` creates when missing and `create` says so.
+    #[serde(default)]
+    pub datastores: BTreeMap<String, Datastore>,
     /// Smoke probes, run in order of declaration where they depend on each other.
     #[serde(default)]
     pub probes: Vec<ProbeSpec>,
@@ -84,6 +89,11 @@ pub struct Environment {
     /// that promotes to it passed for the same commit.
     #[serde(default)]
     pub allow_direct_up: bool,
+    /// Allow `staging up` and `promote` to create the missing services and datastores that
+    /// `create` asks for in this environment although it is protected. Without it, a run
+    /// that would create anything here is refused before any request.
+    #[serde(default)]
+    pub allow_create: bool,
     /// Where this environment's secrets are read from, unless a variable says otherwise.
     #[serde(default)]
     pub secrets: Option<SecretSource>,
@@ -137,6 +147,11 @@ pub struct Service {
     /// protected when one of them is.
     #[serde(default)]
     pub shared_with: Vec<String>,
+    /// Create the service when it is missing from an environment: `true` (from the
+    /// provider settings), or `{ like = "production" }` (production's definition, with this
+    /// environment's settings as overrides; never production's variable values).
+    #[serde(default)]
+    pub create: Option<Create>,
 }
 
 impl Spec {

@@ -290,22 +290,37 @@ impl LoadedSpec {
         service: &str,
         environment: &str,
     ) -> Result<Settings<T>> {
-        let env = self.spec.environment(environment)?;
         if !self.spec.services.contains_key(service) {
             return Err(Error::config(format!("no service `{service}` in the spec")));
         }
-        let base_path = format!("services.{service}.settings");
-        let base = self.settings_tree(&base_path, &format!("services.{service}"));
-        let over_path = format!("services.{service}.overrides.{environment}");
+        self.merged_settings("services", service, environment)
+    }
+
+    /// `[TABLE.NAME.settings]` with `[TABLE.NAME.overrides.ENV]` merged onto it, typed: a
+    /// service's (`services`) or a datastore's (`datastores`) settings.
+    pub(crate) fn merged_settings<T: DeserializeOwned>(
+        &self,
+        table: &str,
+        name: &str,
+        environment: &str,
+    ) -> Result<Settings<T>> {
+        let env = self.spec.environment(environment)?;
+        let base_path = format!("{table}.{name}.settings");
+        let base = self.settings_tree(&base_path, &format!("{table}.{name}"));
+        let over_path = format!("{table}.{name}.overrides.{environment}");
         let (tree, path) = match self.settings.get(&over_path) {
             Some(over) => (base.merged(over), format!("{base_path} + {over_path}")),
             None => (base, base_path.clone()),
+        };
+        let what = match table {
+            "services" => "service",
+            _ => "datastore",
         };
         let mut settings = self.typed(
             tree,
             base_path,
             &format!(
-                "service `{service}` in environment `{environment}` on {}",
+                "{what} `{name}` in environment `{environment}` on {}",
                 env.provider
             ),
         )?;
@@ -340,6 +355,23 @@ pub struct SettingsTypes {
     check: fn(&LoadedSpec, &str) -> Result<()>,
     environment_schema: fn(&mut SchemaGenerator) -> Schema,
     service_schema: fn(&mut SchemaGenerator) -> Schema,
+    /// The provider's datastore settings type, when it creates datastores.
+    datastore: Option<DatastoreType>,
+}
+
+#[derive(Clone, Copy)]
+struct DatastoreType {
+    check: fn(&LoadedSpec, &str, &str) -> Result<()>,
+    schema: fn(&mut SchemaGenerator) -> Schema,
+}
+
+fn check_datastore<D: DeserializeOwned>(
+    spec: &LoadedSpec,
+    datastore: &str,
+    environment: &str,
+) -> Result<()> {
+    spec.datastore_settings::<D>(datastore, environment)
+        .map(drop)
 }
 
 impl std::fmt::Debug for SettingsTypes {
@@ -374,13 +406,45 @@ impl SettingsTypes {
             check: check_typed::<E, S>,
             environment_schema: schema_of::<E>,
             service_schema: schema_of::<S>,
+            datastore: None,
         }
     }
 
-    /// Deserialize the environment's settings and every service's merged settings: any
-    /// unknown key, wrong type or missing field is an error at its place.
+    /// The same, for a provider that creates datastores (`[datastores.NAME]`) configured by
+    /// `D`.
+    pub fn with_datastores<D>(mut self) -> Self
+    where
+        D: DeserializeOwned + JsonSchema,
+    {
+        self.datastore = Some(DatastoreType {
+            check: check_datastore::<D>,
+            schema: schema_of::<D>,
+        });
+        self
+    }
+
+    /// Deserialize the environment's settings, every service's merged settings and every
+    /// datastore's: any unknown key, wrong type or missing field is an error at its place.
+    /// A datastore to create in an environment whose provider creates none is an error at
+    /// its `create`.
     pub fn check(&self, spec: &LoadedSpec, environment: &str) -> Result<()> {
-        (self.check)(spec, environment)
+        (self.check)(spec, environment)?;
+        for (name, d) in &spec.spec.datastores {
+            match self.datastore {
+                Some(t) => (t.check)(spec, name, environment)?,
+                None if d.create.as_ref().is_some_and(|c| c.applies_to(environment)) => {
+                    let provider = &spec.spec.environment(environment)?.provider;
+                    return Err(spec.error_at(
+                        &format!("datastores.{name}.create"),
+                        format!(
+                            "datastore `{name}` is to be created in `{environment}`, but {provider} creates no datastores"
+                        ),
+                    ));
+                }
+                None => {}
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn schemas(&self, generator: &mut SchemaGenerator) -> (Schema, Schema) {
@@ -388,6 +452,10 @@ impl SettingsTypes {
             (self.environment_schema)(generator),
             (self.service_schema)(generator),
         )
+    }
+
+    pub(crate) fn datastore_schema(&self, generator: &mut SchemaGenerator) -> Option<Schema> {
+        self.datastore.map(|t| (t.schema)(generator))
     }
 }
 
@@ -406,6 +474,11 @@ pub fn json_schema_with(providers: &[(&str, SettingsTypes)]) -> serde_json::Valu
             let (env, svc) = types.schemas(&mut generator);
             (*name, env.to_value(), svc.to_value())
         })
+        .collect();
+    let datastores: Vec<Value> = providers
+        .iter()
+        .filter_map(|(_, types)| types.datastore_schema(&mut generator))
+        .map(|s| s.to_value())
         .collect();
     let mut root = generator.into_root_schema_for::<super::Spec>().to_value();
     let defs = &mut root["$defs"];
@@ -444,6 +517,22 @@ pub fn json_schema_with(providers: &[(&str, SettingsTypes)]) -> serde_json::Valu
             over.insert(
                 "additionalProperties".into(),
                 json!({ "type": "object", "anyOf": any_service }),
+            );
+        }
+    }
+    if !datastores.is_empty()
+        && let Some(props) = defs
+            .get_mut("Datastore")
+            .and_then(|s| s.get_mut("properties"))
+            .and_then(Value::as_object_mut)
+    {
+        if let Some(settings) = props.get_mut("settings").and_then(Value::as_object_mut) {
+            settings.insert("anyOf".into(), Value::Array(datastores.clone()));
+        }
+        if let Some(over) = props.get_mut("overrides").and_then(Value::as_object_mut) {
+            over.insert(
+                "additionalProperties".into(),
+                json!({ "type": "object", "anyOf": datastores }),
             );
         }
     }

@@ -1,0 +1,236 @@
+//! Standing an environment up from nothing: the [`Provisioner`] a provider offers
+//! ([`crate::ProviderFactory::provisioner`]) finds which of the services and datastores the
+//! spec asks to create (`create = ...`) are missing from an environment, and creates them.
+//!
+//! The contract every provisioner keeps:
+//! - [`Provisioner::missing`] only reads. What it returns is what `staging plan` lists and
+//!   what `staging up` creates, in order (datastores, then services, then what hangs on
+//!   them such as custom domains), each with the settings it will be created with.
+//! - [`Provisioner::create`] creates one of them and waits, bounded, until it is available.
+//!   It never deletes or replaces anything, and never sends another environment's variable
+//!   values (a definition copied with `like` is the resource's shape, not its secrets).
+//! - A second run finds nothing missing and creates nothing.
+//!
+//! The pipeline runs it in [`ProvisionStep`], after the isolation check and before the
+//! secrets step (which may read the connection strings of a datastore just created). A
+//! protected environment creates only with `allow_create = true`; without it, the run is
+//! refused offline ([`crate::spec::LoadedSpec::check_creation_allowed`]).
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::pipeline::{Finding, RunContext, Step, StepReport};
+use crate::registry::ProviderRegistry;
+
+/// One resource an environment lacks, and how it would be created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Creation {
+    /// What it is, in the platform's words (`render web service`, `render postgres`,
+    /// `render key value`, `render custom domain`, `netlify branch deploy`).
+    pub kind: String,
+    /// Its name on the platform (`shop-web-staging`, `staging.shop.example.com`).
+    pub name: String,
+    /// What in the spec asks for it (`service web`, `datastore db`).
+    pub owner: String,
+    /// The environment whose resource it copies, when `like` says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub like: Option<String>,
+    /// The settings it is created with, as `plan` shows them (never a secret value).
+    pub settings: BTreeMap<String, String>,
+    /// The provider's own request for it (not shown; what [`Provisioner::create`] sends).
+    #[serde(skip)]
+    pub request: serde_json::Value,
+}
+
+impl Creation {
+    /// `render postgres shop-db-staging (datastore db, like production)`, for reports.
+    pub fn describe(&self) -> String {
+        match &self.like {
+            Some(like) => format!(
+                "{} `{}` ({}, like {like})",
+                self.kind, self.name, self.owner
+            ),
+            None => format!("{} `{}` ({})", self.kind, self.name, self.owner),
+        }
+    }
+}
+
+/// Creates what an environment lacks. See the module documentation for the contract.
+#[async_trait]
+pub trait Provisioner: Debug + Send + Sync {
+    /// What is missing, in the order it must be created; reads only.
+    async fn missing(&self) -> Result<Vec<Creation>>;
+
+    /// Creates one resource [`Provisioner::missing`] returned and waits, bounded, until it
+    /// is available; returns its platform id.
+    async fn create(&self, creation: &Creation) -> Result<String>;
+}
+
+/// A provisioner behind a pointer.
+pub type DynProvisioner = Arc<dyn Provisioner>;
+
+/// What [`plan`] found for one environment.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProvisionPlan {
+    /// The resources to create, in order.
+    pub create: Vec<Creation>,
+    /// Why nothing can be created here although the spec asks it, when so (a provider that
+    /// creates nothing, such as AWS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_supported: Option<String>,
+}
+
+/// What `staging up` would create in `environment`, read only: nothing when the spec asks
+/// no creation there. Refuses, before any request, creation on a protected environment
+/// without `allow_create`.
+pub async fn plan(
+    registry: &ProviderRegistry,
+    spec: &crate::spec::LoadedSpec,
+    environment: &str,
+) -> Result<ProvisionPlan> {
+    spec.check_creation_allowed(environment)?;
+    let asked = spec.creations_asked(environment);
+    if asked.is_empty() {
+        return Ok(ProvisionPlan {
+            create: vec![],
+            not_supported: None,
+        });
+    }
+    let factory = registry.factory_for(spec, environment)?;
+    match factory.provisioner(spec, environment)? {
+        Some(p) => Ok(ProvisionPlan {
+            create: p.missing().await?,
+            not_supported: None,
+        }),
+        None => Ok(ProvisionPlan {
+            create: vec![],
+            not_supported: Some(not_supported(factory.name(), &asked.describe())),
+        }),
+    }
+}
+
+fn not_supported(provider: &str, what: &str) -> String {
+    format!(
+        "{provider} creates nothing: {what} must already exist (create them with the platform's own tooling, e.g. Terraform or CloudFormation, and remove `create` from the spec)"
+    )
+}
+
+/// Creates what the spec asks for and the environment lacks ([`Provisioner`]), and records
+/// each creation in its report (and so in evidence). Skipped when the spec asks no creation
+/// for the environment.
+#[derive(Debug, Clone)]
+pub struct ProvisionStep {
+    registry: ProviderRegistry,
+}
+
+impl ProvisionStep {
+    /// The step's name in reports.
+    pub const NAME: &'static str = "provision";
+
+    /// A provision step over the providers of `registry`.
+    pub fn new(registry: ProviderRegistry) -> Self {
+        ProvisionStep { registry }
+    }
+}
+
+#[async_trait]
+impl Step for ProvisionStep {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    async fn run(&self, ctx: &mut RunContext) -> Result<StepReport> {
+        let spec = ctx.spec.clone();
+        spec.check_creation_allowed(&ctx.environment)?;
+        let asked = spec.creations_asked(&ctx.environment);
+        if asked.is_empty() {
+            return Ok(StepReport::skipped(
+                Self::NAME,
+                format!(
+                    "the spec asks nothing to be created in `{}`",
+                    ctx.environment
+                ),
+            ));
+        }
+        let factory = self.registry.factory_for(&spec, &ctx.environment)?;
+        let Some(provisioner) = factory.provisioner(&spec, &ctx.environment)? else {
+            return Err(Error::not_supported(
+                factory.name(),
+                &not_supported(factory.name(), &asked.describe()),
+            ));
+        };
+        let missing = provisioner.missing().await?;
+        if missing.is_empty() {
+            return Ok(StepReport::passed(
+                Self::NAME,
+                format!(
+                    "nothing to create in `{}`: {} exist",
+                    ctx.environment,
+                    asked.describe()
+                ),
+            ));
+        }
+        let mut findings = vec![];
+        for creation in &missing {
+            ctx.progress
+                .message(Self::NAME, &format!("creating {}", creation.describe()));
+            match provisioner.create(creation).await {
+                Ok(id) => findings.push(Finding::ok(
+                    &creation.name,
+                    format!("created {} as {id}", creation.describe()),
+                )),
+                Err(e) => {
+                    findings.push(Finding::failed(
+                        &creation.name,
+                        format!("could not create {}: {e}", creation.describe()),
+                    ));
+                    let left: Vec<String> = missing
+                        .iter()
+                        .skip(findings.len())
+                        .map(Creation::describe)
+                        .collect();
+                    let mut report = StepReport::from_findings(
+                        Self::NAME,
+                        format!(
+                            "created {} of {} in `{}`; {} failed{}; nothing was deleted, and the next run creates what is still missing",
+                            findings.len() - 1,
+                            missing.len(),
+                            ctx.environment,
+                            creation.describe(),
+                            if left.is_empty() {
+                                String::new()
+                            } else {
+                                format!("; not attempted: {}", left.join(", "))
+                            }
+                        ),
+                        findings,
+                    );
+                    if e.class() != crate::ErrorClass::Failed {
+                        report.status = crate::pipeline::StepStatus::Error;
+                        report.error_class = Some(e.class());
+                    }
+                    return Ok(report);
+                }
+            }
+        }
+        Ok(StepReport::from_findings(
+            Self::NAME,
+            format!(
+                "created {} in `{}`: {}",
+                missing.len(),
+                ctx.environment,
+                missing
+                    .iter()
+                    .map(Creation::describe)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            findings,
+        ))
+    }
+}
