@@ -1,0 +1,79 @@
+//! `create` on a provider that creates nothing (AWS: clusters, load balancers and networks
+//! belong to Terraform or CloudFormation): `plan` says so without a request, and `up` fails
+//! clearly, naming what must exist.
+
+mod common;
+
+use common::{run_staging, text};
+
+const C1: &str = "0123456789abcdef0123456789abcdef01234567";
+
+fn aws_spec(dir: &std::path::Path) {
+    std::fs::write(
+        dir.join("staging.toml"),
+        r#"[project]
+name = "aws"
+
+[environments.staging]
+provider = "aws"
+deploy_timeout = "30s"
+settings = { region = "us-east-1", cluster = "staging" }
+
+[services.web]
+create = true
+settings = { service = "web" }
+"#,
+    )
+    .unwrap();
+}
+
+fn aws_env(home: &std::path::Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("HOME", home.display().to_string()),
+        ("AWS_CONFIG_FILE", home.join("none").display().to_string()),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            home.join("none").display().to_string(),
+        ),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        // Nothing listens on port 9 of loopback: a request would fail at once.
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9".into()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+    ]
+}
+
+#[test]
+fn plan_on_aws_says_it_creates_nothing_and_up_fails_naming_the_missing_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    aws_spec(dir.path());
+    let env = aws_env(home.path());
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+
+    let plan = run_staging(
+        dir.path(),
+        &["plan", "--env", "staging", "--commit", C1, "--json"],
+        &env,
+    );
+    let out = String::from_utf8_lossy(&plan.stdout);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| {
+        panic!("plan --json is not JSON ({e}):\n{}", text(&plan));
+    });
+    assert_eq!(json["create"], serde_json::json!([]), "{json}");
+    let why = json["create_not_supported"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("aws creates nothing") && why.contains("service `web`"),
+        "{json}"
+    );
+
+    let up = run_staging(dir.path(), &["up", "--env", "staging", "--commit", C1], &env);
+    let all = text(&up);
+    assert_eq!(up.status.code(), Some(3), "{all}");
+    assert!(all.contains("aws creates nothing"), "{all}");
+    assert!(all.contains("service `web` must already exist"), "{all}");
+    assert!(
+        !all.contains("deploy: passed"),
+        "nothing may be deployed after a refused creation:\n{all}"
+    );
+}
