@@ -67,7 +67,11 @@ fn plan_on_aws_says_it_creates_nothing_and_up_fails_naming_the_missing_service()
         "{json}"
     );
 
-    let up = run_staging(dir.path(), &["up", "--env", "staging", "--commit", C1], &env);
+    let up = run_staging(
+        dir.path(),
+        &["up", "--env", "staging", "--commit", C1],
+        &env,
+    );
     let all = text(&up);
     assert_eq!(up.status.code(), Some(3), "{all}");
     assert!(all.contains("aws creates nothing"), "{all}");
@@ -76,4 +80,42 @@ fn plan_on_aws_says_it_creates_nothing_and_up_fails_naming_the_missing_service()
         !all.contains("deploy: passed"),
         "nothing may be deployed after a refused creation:\n{all}"
     );
+}
+
+#[test]
+fn validate_refuses_creation_in_a_protected_environment_without_allow_create_at_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = r#"[project]
+name = "shop"
+
+[environments.staging]
+provider = "local"
+promotes_to = "production"
+
+[environments.production]
+provider = "local"
+protected = true
+
+[services.web]
+create = true
+settings = { command = ["true"] }
+"#;
+    std::fs::write(dir.path().join("staging.toml"), spec).unwrap();
+    let out = run_staging(dir.path(), &["validate"], &[]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("staging.toml:13:10"), "{all}");
+    assert!(all.contains("allow_create = true"), "{all}");
+    // Allowed explicitly, or copied from production (which is then only read): valid.
+    for fixed in [
+        spec.replace(
+            "protected = true\n",
+            "protected = true\nallow_create = true\n",
+        ),
+        spec.replace("create = true", "create = { like = \"production\" }"),
+    ] {
+        std::fs::write(dir.path().join("staging.toml"), &fixed).unwrap();
+        let out = run_staging(dir.path(), &["validate"], &[]);
+        assert_eq!(out.status.code(), Some(0), "{}\n{fixed}", text(&out));
+    }
 }

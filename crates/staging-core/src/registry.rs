@@ -98,11 +98,14 @@ impl ProviderRegistry {
 
     /// Check the provider settings of `environment`: the typed check every provider gets
     /// (unknown keys, types, missing fields, at their place, with a suggestion), then the
-    /// provider's own [`ProviderFactory::check`].
+    /// provider's own [`ProviderFactory::check`], then that the spec asks no creation in a
+    /// protected environment that does not allow it
+    /// ([`LoadedSpec::check_creation_allowed`]).
     pub fn check(&self, spec: &LoadedSpec, environment: &str) -> Result<()> {
         let factory = self.factory_for(spec, environment)?;
         factory.settings_types().check(spec, environment)?;
-        factory.check(spec, environment)
+        factory.check(spec, environment)?;
+        spec.check_creation_allowed(environment)
     }
 
     /// The JSON Schema of the spec format, with each registered provider's settings (what

@@ -78,7 +78,6 @@ impl Step for ValidateStep {
     async fn run(&self, ctx: &mut RunContext) -> Result<StepReport> {
         let factory = self.registry.factory_for(&ctx.spec, &ctx.environment)?;
         self.registry.check(&ctx.spec, &ctx.environment)?;
-        ctx.spec.check_creation_allowed(&ctx.environment)?;
         let provider = crate::LoggedProvider::wrap(factory.build(&ctx.spec, &ctx.environment)?);
         tracing::info!(
             environment = %ctx.environment,
