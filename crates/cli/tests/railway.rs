@@ -20,12 +20,12 @@ evidence_dir = {evidence:?}
 provider = "railway"
 promotes_to = "production"
 deploy_timeout = "60s"
-settings = {{ project_id = "{project_id}", create_if_missing = true }}
+settings = {{ project_id = "{project_id}", create_if_missing = true, plan = "pro" }}
 
 [environments.production]
 provider = "railway"
 protected = true
-settings = {{ project_id = "{project_id}" }}
+settings = {{ project_id = "{project_id}", plan = "pro" }}
 
 [services.web]
 http = false

@@ -59,6 +59,7 @@ pub struct RailwayBuilder {
     services: BTreeMap<String, Ref>,
     timeout: Option<Duration>,
     poll_interval: Option<Duration>,
+    read_budget: Option<staging_core::ReadBudget>,
 }
 
 impl RailwayBuilder {
@@ -154,6 +155,13 @@ impl RailwayBuilder {
         self
     }
 
+    /// The read budget waits pace themselves against (default: the Hobby plan's, 1,000
+    /// requests an hour; the spec's `plan` setting names another plan's).
+    pub fn with_read_budget(mut self, budget: staging_core::ReadBudget) -> Self {
+        self.read_budget = Some(budget);
+        self
+    }
+
     /// The provider; fails when no token was given, or the address is not http(s).
     pub fn build(self) -> Result<RailwayProvider> {
         let credentials = self.credentials.ok_or_else(|| Error::Unauthenticated {
@@ -200,6 +208,9 @@ impl RailwayBuilder {
                 create_from: self.create_from,
                 services: self.services,
                 poll_interval: self.poll_interval.unwrap_or(Duration::from_secs(5)),
+                read_budget: self
+                    .read_budget
+                    .unwrap_or_else(|| crate::RailwayPlan::default().read_budget()),
                 resolved: tokio::sync::Mutex::new(None),
             }),
         })

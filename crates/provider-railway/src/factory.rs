@@ -69,7 +69,8 @@ impl RailwayFactory {
                 env.environment,
                 environment,
             ))
-            .protected(spec_env.protected);
+            .protected(spec_env.protected)
+            .with_read_budget(env.plan.read_budget());
         if env.create_if_missing
             && let Some(target) = spec_env.promotes_to.clone()
         {

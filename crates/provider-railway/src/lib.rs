@@ -37,7 +37,7 @@ pub use factory::RailwayFactory;
 pub use import::{RailwayConfigFormat, import_railway_config};
 pub use provider::{EnvironmentPlan, RailwayProvider};
 pub use secrets::{RailwayServiceVariablesStore, RailwayVariableStore};
-pub use settings::{RailwayEnvironmentSettings, RailwayServiceSettings};
+pub use settings::{RailwayEnvironmentSettings, RailwayPlan, RailwayServiceSettings};
 
 /// Every GraphQL document the crate sends, by operation name (what the stand-in test sends
 /// to the schema-validating server one by one).

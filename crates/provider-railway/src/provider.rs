@@ -41,6 +41,7 @@ pub(crate) struct Inner {
     pub(crate) create_from: Option<CreateFrom>,
     pub(crate) services: BTreeMap<String, Ref>,
     pub(crate) poll_interval: Duration,
+    pub(crate) read_budget: staging_core::ReadBudget,
     /// The project and environment ids, once found (they do not change during a run).
     pub(crate) resolved: tokio::sync::Mutex<Option<Scope>>,
 }
@@ -493,6 +494,10 @@ impl Provider for RailwayProvider {
 
     fn poll_interval(&self) -> Duration {
         self.inner.poll_interval
+    }
+
+    fn read_budget(&self) -> staging_core::ReadBudget {
+        self.inner.read_budget
     }
 
     /// A missing Railway environment that `create_if_missing` allows: what `plan` shows.

@@ -77,6 +77,16 @@ impl ReadBudget {
         }
     }
 
+    /// `reads` per hour, one read per poll (a platform that states its limit by the hour).
+    pub const fn per_hour(reads: u32, source: &'static str) -> Self {
+        ReadBudget {
+            reads,
+            per: Duration::from_secs(3600),
+            reads_per_poll: 1,
+            source,
+        }
+    }
+
     /// No platform limit (local processes): the provider's floor decides alone.
     pub const fn unlimited(source: &'static str) -> Self {
         ReadBudget {

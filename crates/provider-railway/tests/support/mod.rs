@@ -189,6 +189,7 @@ impl StandIn {
             .with_project(Ref::Id(self.project_id.clone()))
             .with_environment(Ref::Name("staging".into()))
             .with_poll_interval(Duration::from_millis(5))
+            .with_read_budget(staging_core::ReadBudget::unlimited("the fake"))
             .with_timeout(Duration::from_secs(10))
     }
 
