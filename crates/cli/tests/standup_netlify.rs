@@ -97,7 +97,10 @@ fn plan_lists_the_branch_deploy_then_up_enables_it_and_a_second_up_creates_nothi
         "{doc}"
     );
     assert!(writes(&site).is_empty(), "plan wrote: {:?}", writes(&site));
-    let human = run(dir.path(), &["plan", "--env", "staging", "--commit", COMMIT]);
+    let human = run(
+        dir.path(),
+        &["plan", "--env", "staging", "--commit", COMMIT],
+    );
     assert!(
         text(&human).contains("create netlify branch deploy `staging` (service web"),
         "{}",
@@ -129,7 +132,10 @@ fn plan_lists_the_branch_deploy_then_up_enables_it_and_a_second_up_creates_nothi
     );
     let calls = writes(&site);
     let patch = calls.iter().position(|c| c == "PATCH site").expect("PATCH");
-    let env_write = calls.iter().position(|c| c == "POST env").expect("POST env");
+    let env_write = calls
+        .iter()
+        .position(|c| c == "POST env")
+        .expect("POST env");
     let build = calls
         .iter()
         .position(|c| c == "POST builds staging")
