@@ -474,3 +474,44 @@ fn creation_settings_are_checked_at_their_place() {
     };
     assert!(err.to_string().contains("repository"), "{err}");
 }
+
+#[tokio::test]
+async fn without_like_the_site_is_created_from_its_own_settings_in_the_tokens_team() {
+    let (prod, _) = site_with_branches(&["main"]);
+    let name = format!("own-{prod}");
+    let spec = spec(
+        &format!(r#"site_name = "{name}", context = "production""#),
+        &format!(r#"site_id = "{prod}""#),
+        "true",
+        r#"repo = "https://gitlab.com/acme/shop", production_branch = "staging", publish_dir = "out""#,
+    );
+    let p = provisioner(&spec, "staging");
+    let missing = p.missing().await.unwrap();
+    assert_eq!(missing.len(), 1, "{missing:?}");
+    assert!(!missing[0].settings.contains_key("copied from"));
+    let id = p.create(&missing[0]).await.expect("createSite");
+    let (team, body) = support::stack()
+        .fake
+        .state
+        .lock()
+        .unwrap()
+        .created
+        .iter()
+        .find(|(_, b)| b["name"] == name.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(team, None, "POST /sites");
+    assert_eq!(
+        body,
+        json!({ "name": name, "repo": { "provider": "gitlab", "repo_path": "acme/shop",
+            "repo_url": "https://gitlab.com/acme/shop", "repo_branch": "staging", "dir": "out" } })
+    );
+    assert!(support::stack().fake.with_site(&id, |s| s.name == name));
+    assert!(
+        provisioner(&spec, "staging")
+            .missing()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
