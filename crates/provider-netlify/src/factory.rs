@@ -16,6 +16,7 @@ use url::Url;
 use crate::context::DeployContext;
 use crate::domains::NetlifyDomainProbe;
 use crate::provider::{NetlifyBuilder, NetlifyProvider, SiteRef, SiteTarget};
+use crate::provision::NetlifyProvisioner;
 
 /// The settings of a `netlify` environment (`[environments.E.settings]`) and of a service
 /// (`[services.S.settings]` with `overrides.E` merged onto it); a service's settings win
@@ -50,6 +51,26 @@ pub struct NetlifySettings {
     /// covered by its certificate, and fails naming the DNS record to create.
     #[serde(default)]
     pub custom_domains: Vec<DomainName>,
+    /// Creating the site (`create` on the service, `site_name` naming a site that does not
+    /// exist yet): the repository it builds, as its URL (`https://github.com/acme/shop`;
+    /// GitHub, GitLab or Bitbucket). Read only when the site is created.
+    #[serde(default)]
+    pub repo: Option<String>,
+    /// Creating the site: its production branch (default: the copied site's with `like`).
+    #[serde(default)]
+    pub production_branch: Option<String>,
+    /// Creating the site: its build command.
+    #[serde(default)]
+    pub build_command: Option<String>,
+    /// Creating the site: the directory it publishes.
+    #[serde(default)]
+    pub publish_dir: Option<String>,
+    /// Creating the site: the base directory it builds in.
+    #[serde(default)]
+    pub base_dir: Option<String>,
+    /// Creating the site: the directory of its functions.
+    #[serde(default)]
+    pub functions_dir: Option<String>,
 }
 
 /// Registers the `netlify` provider with the CLI's registry.
@@ -245,7 +266,27 @@ impl ProviderFactory for NetlifyFactory {
     }
 
     fn check(&self, spec: &LoadedSpec, environment: &str) -> Result<()> {
-        Self::targets(spec, environment).map(drop)
+        Self::targets(spec, environment)?;
+        for service in spec.spec.services.keys() {
+            crate::provision::NewSite::from_spec(spec, environment, service)?;
+        }
+        Ok(())
+    }
+
+    /// Enables the branch deploy of a branch context, and creates a site named by
+    /// `site_name` that does not exist, for the services whose `create` applies
+    /// ([`NetlifyProvisioner`]).
+    fn provisioner(
+        &self,
+        spec: &LoadedSpec,
+        environment: &str,
+    ) -> Result<Option<staging_core::provision::DynProvisioner>> {
+        let provider = Self::build_netlify(spec, environment)?;
+        Ok(Some(Arc::new(NetlifyProvisioner::for_spec(
+            spec,
+            environment,
+            provider,
+        )?)))
     }
 
     /// A site (by id or name) and the deploy context whose deploys and env var values the

@@ -23,6 +23,7 @@ mod import;
 mod limit;
 mod models;
 mod provider;
+mod provision;
 
 pub use client::DEFAULT_API_URL;
 pub use context::DeployContext;
@@ -32,3 +33,4 @@ pub use factory::{NetlifyFactory, NetlifySettings};
 pub use import::{import_netlify_toml, import_netlify_toml_as};
 pub use limit::RateLimits;
 pub use provider::{NetlifyBuilder, NetlifyProvider, SiteRef, SiteTarget};
+pub use provision::NetlifyProvisioner;

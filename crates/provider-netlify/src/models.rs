@@ -19,6 +19,52 @@ pub(crate) struct Site {
     pub(crate) custom_domain: Option<String>,
     /// Its other custom domains.
     pub(crate) domain_aliases: Vec<String>,
+    /// The team's slug (`createSiteInTeam` creates a site next to this one).
+    pub(crate) account_slug: Option<String>,
+    /// The repository and build settings, kept raw: only provisioning reads them
+    /// ([`BuildSettings`]), and an odd shape there must not break every other read of the
+    /// site.
+    pub(crate) build_settings: Option<serde_json::Value>,
+}
+
+/// A site's `build_settings`, as provisioning reads them. Its `env` (the legacy build
+/// environment, values included) is deliberately not a field: it is never read, so never
+/// copied.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct BuildSettings {
+    pub(crate) provider: Option<String>,
+    pub(crate) repo_path: Option<String>,
+    pub(crate) repo_url: Option<String>,
+    /// The production branch.
+    pub(crate) repo_branch: Option<String>,
+    pub(crate) cmd: Option<String>,
+    pub(crate) dir: Option<String>,
+    /// Not in the description; Netlify's answers and its own Terraform provider carry it.
+    pub(crate) base: Option<String>,
+    pub(crate) functions_dir: Option<String>,
+    /// The branches Netlify deploys: the production branch and each branch deploy. Empty
+    /// or absent: every branch is deployed.
+    pub(crate) allowed_branches: Option<Vec<String>>,
+    pub(crate) installation_id: Option<i64>,
+    pub(crate) deploy_key_id: Option<String>,
+}
+
+impl BuildSettings {
+    /// Whether a repository is linked (Netlify builds branches only from one).
+    pub(crate) fn has_repo(&self) -> bool {
+        [&self.repo_path, &self.repo_url]
+            .iter()
+            .any(|v| v.as_deref().is_some_and(|v| !v.is_empty()))
+    }
+
+    /// Whether Netlify builds `branch`: every branch when the list is empty.
+    pub(crate) fn deploys_branch(&self, branch: &str) -> bool {
+        match &self.allowed_branches {
+            None => true,
+            Some(list) => list.is_empty() || list.iter().any(|b| b == branch),
+        }
+    }
 }
 
 /// The site's TLS certificate (`showSiteTLSCertificate`): which domains it covers.

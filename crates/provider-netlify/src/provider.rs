@@ -382,7 +382,7 @@ impl NetlifyProvider {
         Ok(&self.target(&service.name)?.context)
     }
 
-    async fn get_site(&self, site_id: &str) -> Result<Site> {
+    pub(crate) async fn get_site(&self, site_id: &str) -> Result<Site> {
         let site: Site = self
             .client
             .json(
@@ -414,7 +414,7 @@ impl NetlifyProvider {
 
     /// Find a site by name: `listSites` with `name` matches substrings, so page through the
     /// answers until an exact match or a short page.
-    async fn find_site_by_name(&self, name: &str) -> Result<Site> {
+    pub(crate) async fn find_site_by_name(&self, name: &str) -> Result<Site> {
         for page in 1u32.. {
             let req = self
                 .client

@@ -68,7 +68,7 @@ fn bad_settings_are_reported_at_their_line_and_column() {
         (
             "site_name = \"s\"\ncontext = \"production\"\nsiteid = \"x\"\n",
             "siteid",
-            "unknown field `siteid`, expected one of `site_id`, `site_name`, `context`, `branch`, `account_id`, `build_hook`, `url`, `custom_domains`; did you mean `site_id`?",
+            "unknown field `siteid`, expected one of `site_id`, `site_name`, `context`, `branch`, `account_id`, `build_hook`, `url`, `custom_domains`, `repo`, `production_branch`, `build_command`, `publish_dir`, `base_dir`, `functions_dir`; did you mean `site_id`?",
         ),
         (
             "site_name = \"s\"\ncontext = \"production\"\nurl = \"nope\"\n",

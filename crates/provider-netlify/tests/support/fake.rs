@@ -104,6 +104,25 @@ pub struct FakeSite {
     pub certificate: Option<(String, Vec<String>)>,
     /// When each of `calls` arrived.
     pub call_times: Vec<Instant>,
+    /// The team's slug.
+    pub account_slug: String,
+    /// The linked repository (`provider`, `repo_path`); `None`: no repository.
+    pub repo: Option<(String, String)>,
+    /// The branches Netlify deploys (`build_settings.allowed_branches`); empty: all.
+    pub allowed_branches: Vec<String>,
+    /// Build command, publish directory, base directory, GitHub App installation.
+    pub cmd: Option<String>,
+    pub dir: Option<String>,
+    pub base: Option<String>,
+    pub installation_id: Option<i64>,
+    /// The legacy build environment (`build_settings.env`), values included.
+    pub build_env: Vec<(String, String)>,
+    /// Answered as `build_settings` instead of the above (odd shapes).
+    pub build_settings_override: Option<Value>,
+    /// The fault the next `updateSite` answers with (other calls are not affected).
+    pub update_fault: Option<Fault>,
+    /// Every `updateSite` body received.
+    pub updates: Vec<Value>,
 }
 
 impl FakeSite {
@@ -118,6 +137,8 @@ impl FakeSite {
 pub struct FakeState {
     pub sites: Vec<FakeSite>,
     pub hooks: HashMap<String, (String, String)>,
+    /// Every `createSite`/`createSiteInTeam` body received, with the team slug of the path.
+    pub created: Vec<(Option<String>, Value)>,
     seq: u64,
 }
 
@@ -185,7 +206,8 @@ fn site_json(site: &FakeSite) -> Value {
         "account_id": site.account_id,
         "url": format!("http://{}.netlify.app", site.name),
         "ssl_url": format!("https://{}.netlify.app", site.name),
-        "build_settings": { "repo_branch": site.production_branch },
+        "account_slug": site.account_slug,
+        "build_settings": build_settings_json(site),
     });
     if let Some(p) = published {
         v["published_deploy"] = p;
@@ -197,37 +219,142 @@ fn site_json(site: &FakeSite) -> Value {
     v
 }
 
+fn build_settings_json(site: &FakeSite) -> Value {
+    if let Some(v) = &site.build_settings_override {
+        return v.clone();
+    }
+    let mut v = json!({
+        "repo_branch": site.production_branch,
+        "allowed_branches": site.allowed_branches,
+    });
+    if let Some((provider, path)) = &site.repo {
+        v["provider"] = json!(provider);
+        v["repo_path"] = json!(path);
+        v["repo_url"] = json!(format!("https://github.com/{path}"));
+    }
+    for (key, value) in [("cmd", &site.cmd), ("dir", &site.dir), ("base", &site.base)] {
+        if let Some(value) = value {
+            v[key] = json!(value);
+        }
+    }
+    if let Some(id) = site.installation_id {
+        v["installation_id"] = json!(id);
+    }
+    if !site.build_env.is_empty() {
+        v["env"] = Value::Object(
+            site.build_env
+                .iter()
+                .map(|(k, val)| (k.clone(), json!(val)))
+                .collect(),
+        );
+    }
+    v
+}
+
+fn fault_response(fault: Fault) -> Response<Body> {
+    match fault {
+        Fault::RateLimited(secs) => Response::builder()
+            .status(429)
+            .header("content-type", "application/json")
+            .header("retry-after", secs.to_string())
+            .body(Body::from(
+                json!({ "code": 429, "message": "rate limited" }).to_string(),
+            ))
+            .unwrap(),
+        Fault::Server(code) => {
+            json_response(code, json!({ "code": code, "message": "upstream trouble" }))
+        }
+        Fault::MalformedJson => Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(Body::from("{\"id\": \"d1\", \"state\": "))
+            .unwrap(),
+        Fault::Refused(code) => json_response(
+            code,
+            json!({ "code": code, "message": "refused by the fake" }),
+        ),
+    }
+}
+
+/// `updateSite`: only `build_settings.allowed_branches` is applied (what provisioning
+/// sends); the body is kept for assertions.
+async fn update_site(
+    State(st): S,
+    Path(site_id): Path<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response<Body> {
+    let mut st = st.lock().unwrap();
+    let Some(site) = st.site(&site_id) else {
+        return not_found("site");
+    };
+    site.record("PATCH site".into());
+    if let Some(f) = site.update_fault.take() {
+        return fault_response(f);
+    }
+    site.updates.push(body.clone());
+    if let Some(list) = body["build_settings"]["allowed_branches"].as_array() {
+        site.allowed_branches = list
+            .iter()
+            .filter_map(|b| b.as_str().map(str::to_owned))
+            .collect();
+    }
+    json_response(200, site_json(site))
+}
+
+/// `createSite` and `createSiteInTeam`: a new site from `name` and `repo`; a taken name is
+/// refused (422), as Netlify refuses it.
+fn create_site_in(st: &mut FakeState, team: Option<String>, body: Value) -> Response<Body> {
+    st.created.push((team.clone(), body.clone()));
+    let Some(name) = body["name"].as_str().map(str::to_owned) else {
+        return json_response(422, json!({ "code": 422, "message": "name is required" }));
+    };
+    if st.sites.iter().any(|s| s.name == name) {
+        return json_response(
+            422,
+            json!({ "code": 422, "message": "subdomain must be unique" }),
+        );
+    }
+    let id = st.next_id("site-");
+    let repo = &body["repo"];
+    let text = |k: &str| repo[k].as_str().map(str::to_owned);
+    let production_branch = text("repo_branch").unwrap_or_else(|| "main".into());
+    let mut site = FakeSite {
+        id: id.clone(),
+        name,
+        account_id: "acct-1".into(),
+        account_slug: team.unwrap_or_else(|| "personal".into()),
+        allowed_branches: vec![production_branch.clone()],
+        production_branch,
+        repo: text("provider").zip(text("repo_path")),
+        cmd: text("cmd"),
+        dir: text("dir"),
+        base: text("base"),
+        installation_id: repo["installation_id"].as_i64(),
+        ..FakeSite::default()
+    };
+    site.record("POST site".into());
+    let answer = site_json(&site);
+    st.sites.push(site);
+    json_response(201, answer)
+}
+
+async fn create_site(State(st): S, axum::Json(body): axum::Json<Value>) -> Response<Body> {
+    create_site_in(&mut st.lock().unwrap(), None, body)
+}
+
+async fn create_site_in_team(
+    State(st): S,
+    Path(team): Path<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response<Body> {
+    create_site_in(&mut st.lock().unwrap(), Some(team), body)
+}
+
 /// Take the next injected fault of a site, recording the call.
 fn fault_of(state: &mut FakeState, site_id: &str, call: String) -> Option<Response<Body>> {
     let site = state.site(site_id)?;
     site.record(call);
-    match site.faults.pop_front()? {
-        Fault::RateLimited(secs) => Some(
-            Response::builder()
-                .status(429)
-                .header("content-type", "application/json")
-                .header("retry-after", secs.to_string())
-                .body(Body::from(
-                    json!({ "code": 429, "message": "rate limited" }).to_string(),
-                ))
-                .unwrap(),
-        ),
-        Fault::Server(code) => Some(json_response(
-            code,
-            json!({ "code": code, "message": "upstream trouble" }),
-        )),
-        Fault::MalformedJson => Some(
-            Response::builder()
-                .status(200)
-                .header("content-type", "application/json")
-                .body(Body::from("{\"id\": \"d1\", \"state\": "))
-                .unwrap(),
-        ),
-        Fault::Refused(code) => Some(json_response(
-            code,
-            json!({ "code": code, "message": "refused by the fake" }),
-        )),
-    }
+    site.faults.pop_front().map(fault_response)
 }
 
 type S = State<Arc<Mutex<FakeState>>>;
@@ -660,8 +787,9 @@ impl Fake {
     pub fn start() -> Fake {
         let state = Arc::new(Mutex::new(FakeState::default()));
         let app = Router::new()
-            .route("/sites", get(list_sites))
-            .route("/sites/{site_id}", get(get_site))
+            .route("/sites", get(list_sites).post(create_site))
+            .route("/{account_slug}/sites", post(create_site_in_team))
+            .route("/sites/{site_id}", get(get_site).patch(update_site))
             .route("/sites/{site_id}/deploys", get(list_deploys))
             .route("/sites/{site_id}/deploys/{deploy_id}", get(get_deploy))
             .route(
@@ -713,7 +841,9 @@ impl Fake {
             id: id.clone(),
             name: name.clone(),
             account_id: "acct-1".into(),
+            account_slug: "acme-team".into(),
             production_branch: "main".into(),
+            repo: Some(("github".into(), format!("acme/{name_prefix}"))),
             ..FakeSite::default()
         });
         (id, name)
