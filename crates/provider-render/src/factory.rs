@@ -262,9 +262,6 @@ fn check_service_creation(
             return missing("start_command", "`bundle exec puma`, say");
         }
     }
-    if owner_of(spec, environment, v.owner_id.as_deref()).is_none() {
-        return missing("owner_id", "the workspace to create it in, `tea-...`");
-    }
     Ok(())
 }
 
@@ -384,9 +381,6 @@ fn check_datastore(
     }
     if v.kind == DatastoreKind::Postgres && v.version.is_none() {
         return missing("version", "\"16\", say");
-    }
-    if owner_of(spec, environment, v.owner_id.as_deref()).is_none() {
-        return missing("owner_id", "the workspace to create it in, `tea-...`");
     }
     Ok(())
 }

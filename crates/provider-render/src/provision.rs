@@ -275,11 +275,14 @@ impl RenderProvisioner {
             None => None,
         };
         let theirs = theirs.as_ref();
-        let owner = ask
+        let owner = match ask
             .owner
             .clone()
             .or_else(|| theirs.and_then(|t| t.owner.as_ref().map(|o| o.id.clone())))
-            .ok_or_else(|| no_owner(&ask.settings, &self.environment))?;
+        {
+            Some(o) => o,
+            None => self.only_workspace(&ask.settings).await?,
+        };
         let mut b = Body::default();
         b.put("name", &["name"], ask.name.clone());
         b.put("owner_id", &["ownerId"], owner);
@@ -471,11 +474,14 @@ impl RenderProvisioner {
                 ),
             ));
         }
-        let owner = ask
+        let owner = match ask
             .owner
             .clone()
             .or_else(|| theirs.and_then(|t| t.owner_id.clone()))
-            .ok_or_else(|| no_owner(&ask.settings, &self.environment))?;
+        {
+            Some(o) => o,
+            None => self.only_workspace(&ask.settings).await?,
+        };
 
         let mut b = Body::default();
         b.put("type", &["type"], service_type.as_str());
@@ -602,6 +608,35 @@ impl RenderProvisioner {
                 body: Value::Object(b.json),
             })?,
         })
+    }
+
+    /// The workspace to create in when the spec names none: the only one the key sees
+    /// (`GET /owners`); several are a config error at the resource's settings.
+    async fn only_workspace<T>(&self, settings: &Settings<T>) -> Result<String> {
+        #[derive(Deserialize)]
+        struct OwnerItem {
+            owner: OwnerRef,
+        }
+        let owners: Vec<OwnerItem> = self
+            .provider
+            .client()
+            .list_all(&["owners"], &[], "workspaces")
+            .await?;
+        match owners.as_slice() {
+            [one] => Ok(one.owner.id.clone()),
+            many => Err(settings.error_at(
+                "owner_id",
+                format!(
+                    "Render creates in a workspace and the API key sees {} ({}): set `owner_id = \"tea-...\"` in [environments.{}.settings] (or here)",
+                    many.len(),
+                    many.iter()
+                        .map(|o| o.owner.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    self.environment
+                ),
+            )),
+        }
     }
 
     async fn read_datastore(
@@ -817,15 +852,6 @@ impl Provisioner for RenderProvisioner {
 fn to_value(request: &Request) -> Result<Value> {
     serde_json::to_value(request)
         .map_err(|e| Error::failed(format!("cannot encode a request to Render: {e}")))
-}
-
-fn no_owner<T>(settings: &Settings<T>, environment: &str) -> Error {
-    settings.error_at(
-        "owner_id",
-        format!(
-            "Render creates in a workspace: set `owner_id = \"tea-...\"` in [environments.{environment}.settings] (or here)"
-        ),
-    )
 }
 
 fn segment(kind: DatastoreKind) -> &'static str {
