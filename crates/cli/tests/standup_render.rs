@@ -153,7 +153,8 @@ fn creations(p: &str) -> Vec<(String, String)> {
             let is_create = matches!(path, "/services" | "/postgres" | "/key-value")
                 || path.ends_with("/custom-domains");
             let body: serde_json::Value = serde_json::from_str(body).ok()?;
-            is_create.then(|| (path.to_owned(), body["name"].as_str()?.to_owned()))
+            let name = body["name"].as_str()?.to_owned();
+            is_create.then(|| (path.to_owned(), name))
         })
         .collect()
 }
@@ -347,7 +348,7 @@ fn creation_on_a_protected_environment_without_allow_create_is_refused_before_an
         let all = text(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {all}");
         assert!(
-            all.contains("allow_create") && all.contains("staging.toml:15:"),
+            all.contains("allow_create") && all.contains("staging.toml:14:"),
             "{args:?}: {all}"
         );
         assert!(fake.requests().is_empty(), "{:?}", fake.requests());
@@ -367,7 +368,7 @@ fn a_misspelt_creation_setting_is_refused_at_its_place_with_a_suggestion_before_
         let all = text(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {all}");
         assert!(
-            all.contains("staging.toml:17:")
+            all.contains("staging.toml:16:")
                 && all.contains("bulid_command")
                 && all.contains("did you mean `build_command`"),
             "{args:?}: {all}"
