@@ -170,7 +170,9 @@ fn up_stands_the_runbook_stack_up_from_nothing_then_deploys_verifies_and_a_secon
  {
     let p = "rbk";
     production(p);
-    stand_in().fake.dns_ready_for(&format!("staging.{p}.example"));
+    stand_in()
+        .fake
+        .dns_ready_for(&format!("staging.{p}.example"));
     let dir = tempfile::tempdir().unwrap();
     runbook_spec(dir.path(), p);
 
@@ -284,7 +286,10 @@ fn up_stands_the_runbook_stack_up_from_nothing_then_deploys_verifies_and_a_secon
         .into_iter()
         .find(|r| r.starts_with("POST /key-value "))
         .unwrap();
-    assert!(kv_body.contains("\"maxmemoryPolicy\":\"noeviction\""), "{kv_body}");
+    assert!(
+        kv_body.contains("\"maxmemoryPolicy\":\"noeviction\""),
+        "{kv_body}"
+    );
 
     // A second `up` finds everything and creates nothing.
     let out = run(dir.path(), &["up", "--env", "staging", "--commit", NEW]);

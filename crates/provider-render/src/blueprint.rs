@@ -318,7 +318,10 @@ pub fn import_blueprint_as(yaml: &str, default_name: &str) -> Result<String> {
                 );
             }
             Some(why) => {
-                let _ = writeln!(w, "# create = true   # render.yaml lacks {why} to create it");
+                let _ = writeln!(
+                    w,
+                    "# create = true   # render.yaml lacks {why} to create it"
+                );
             }
         }
         let mut all = vec![format!("service_name = {}", quote(&s.name))];
@@ -528,9 +531,7 @@ fn service_creation_settings(s: &BpService) -> (Vec<String>, Option<String>) {
     };
     out.push(format!("type = {}", quote(service_type)));
     let runtime = s.runtime.as_ref().or(s.env.as_ref());
-    let known = [
-        "docker", "elixir", "go", "node", "python", "ruby", "rust",
-    ];
+    let known = ["docker", "elixir", "go", "node", "python", "ruby", "rust"];
     let runtime = runtime.filter(|r| known.contains(&r.as_str()));
     if let Some(r) = runtime {
         out.push(format!("runtime = {}", quote(r)));
@@ -541,13 +542,32 @@ fn service_creation_settings(s: &BpService) -> (Vec<String>, Option<String>) {
         }
     };
     text(&mut out, "repo", &s.repo);
-    let paid = ["starter", "standard", "pro", "pro_plus", "pro_max", "pro_ultra"];
+    let paid = [
+        "starter",
+        "standard",
+        "pro",
+        "pro_plus",
+        "pro_max",
+        "pro_ultra",
+    ];
     let all = [
-        "free", "starter", "starter_plus", "standard", "standard_plus", "pro", "pro_plus",
-        "pro_max", "pro_ultra", "custom",
+        "free",
+        "starter",
+        "starter_plus",
+        "standard",
+        "standard_plus",
+        "pro",
+        "pro_plus",
+        "pro_max",
+        "pro_ultra",
+        "custom",
     ];
     if let Some(plan) = s.plan.as_deref().map(|p| p.replace('-', "_")) {
-        let allowed: &[&str] = if service_type == "web_service" { &all } else { &paid };
+        let allowed: &[&str] = if service_type == "web_service" {
+            &all
+        } else {
+            &paid
+        };
         if allowed.contains(&plan.as_str()) {
             out.push(format!("plan = {}", quote(&plan)));
         }
@@ -566,7 +586,9 @@ fn service_creation_settings(s: &BpService) -> (Vec<String>, Option<String>) {
             "disk = {{ name = {}, mount_path = {}{} }}",
             quote(&d.name),
             quote(&d.mount_path),
-            d.size_gb.map(|g| format!(", size_gb = {g}")).unwrap_or_default()
+            d.size_gb
+                .map(|g| format!(", size_gb = {g}"))
+                .unwrap_or_default()
         ));
     }
     let mut lacks = vec![];

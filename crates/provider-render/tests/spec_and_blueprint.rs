@@ -170,7 +170,9 @@ fn blueprint_becomes_a_valid_spec_skeleton() {
         "{toml}"
     );
     let db = spec
-        .datastore_settings::<staging_provider_render::RenderDatastoreSettings>("shop-db", "staging")
+        .datastore_settings::<staging_provider_render::RenderDatastoreSettings>(
+            "shop-db", "staging",
+        )
         .unwrap()
         .value;
     assert_eq!(db.name.as_deref(), Some("shop-db-staging"));
@@ -188,7 +190,10 @@ fn blueprint_becomes_a_valid_spec_skeleton() {
     );
     // A service render.yaml does not say how to build (no repo) is not created.
     assert!(asked.services.is_empty(), "{toml}");
-    assert!(toml.contains("# create = true   # render.yaml lacks"), "{toml}");
+    assert!(
+        toml.contains("# create = true   # render.yaml lacks"),
+        "{toml}"
+    );
 }
 
 #[test]
@@ -201,12 +206,19 @@ fn a_complete_blueprint_service_is_created_with_its_settings() {
         .unwrap_or_else(|e| panic!("{e}\n{toml}"));
     RenderFactory::new().check(&spec, "staging").unwrap();
     RenderFactory::new().check(&spec, "production").unwrap();
-    assert!(spec.creations_asked("staging").services.contains_key("jobs"));
+    assert!(
+        spec.creations_asked("staging")
+            .services
+            .contains_key("jobs")
+    );
     let s = spec
         .service_settings::<staging_provider_render::RenderServiceSettings>("jobs", "staging")
         .unwrap()
         .value;
-    assert_eq!(s.service_type, Some(staging_provider_render::ServiceType::BackgroundWorker));
+    assert_eq!(
+        s.service_type,
+        Some(staging_provider_render::ServiceType::BackgroundWorker)
+    );
     assert_eq!(s.service_name.as_deref(), Some("jobs-staging"));
     assert_eq!(s.branch.as_deref(), Some("staging"));
     assert_eq!(s.start_command.as_deref(), Some("celery worker"));
