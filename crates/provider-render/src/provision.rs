@@ -447,7 +447,7 @@ impl RenderProvisioner {
                 Some(t) => ServiceType::from_render(&t.service_type).ok_or_else(|| {
                     Error::not_supported(
                         crate::error::PROVIDER,
-                        &format!(
+                        format!(
                             "creating a `{}` like `{}`'s: staging creates web services, background workers and private services",
                             t.service_type,
                             ask.like.as_ref().map_or("", |l| l.environment.as_str())

@@ -161,7 +161,7 @@ impl Step for ProvisionStep {
         let Some(provisioner) = factory.provisioner(&spec, &ctx.environment)? else {
             return Err(Error::not_supported(
                 factory.name(),
-                &not_supported(factory.name(), &asked.describe()),
+                not_supported(factory.name(), &asked.describe()),
             ));
         };
         let missing = provisioner.missing().await?;
