@@ -46,16 +46,51 @@ struct BpService {
     kind: String,
     name: String,
     runtime: Option<String>,
+    /// The older spelling of `runtime`.
+    env: Option<String>,
     health_check_path: Option<String>,
     domains: Vec<String>,
     env_vars: Vec<BpEnvVar>,
     maxmemory_policy: Option<String>,
+    repo: Option<String>,
+    branch: Option<String>,
+    plan: Option<String>,
+    region: Option<String>,
+    build_command: Option<String>,
+    start_command: Option<String>,
+    pre_deploy_command: Option<String>,
+    docker_command: Option<String>,
+    root_dir: Option<String>,
+    disk: Option<BpDisk>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct BpDisk {
+    name: String,
+    mount_path: String,
+    #[serde(rename = "sizeGB")]
+    size_gb: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 struct BpDatabase {
     name: String,
+    plan: Option<String>,
+    region: Option<String>,
+    postgres_major_version: Option<serde_json::Value>,
+    database_name: Option<String>,
+    user: Option<String>,
+    #[serde(rename = "diskSizeGB")]
+    disk_size_gb: Option<u32>,
+    high_availability: Option<BpHighAvailability>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct BpHighAvailability {
+    enabled: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -249,7 +284,11 @@ pub fn import_blueprint_as(yaml: &str, default_name: &str) -> Result<String> {
     );
     let _ = writeln!(
         w,
-        "[environments.production]\nprovider = \"render\"\nprotected = true\n"
+        "[environments.production]\nprovider = \"render\"\nprotected = true"
+    );
+    let _ = writeln!(
+        w,
+        "# render.yaml defines production too: `create` may add what production lacks (it never\n# deletes or replaces). Remove this to refuse any creation on production.\nallow_create = true\n"
     );
 
     for s in &services {
@@ -258,26 +297,131 @@ pub fn import_blueprint_as(yaml: &str, default_name: &str) -> Result<String> {
         if let Some(p) = &s.health_check_path {
             let _ = writeln!(w, "health_path = {}", quote(p));
         }
+        if s.kind == "worker" {
+            let _ = writeln!(w, "http = false");
+        }
+        let runtime = s.runtime.as_ref().or(s.env.as_ref());
         let _ = writeln!(
             w,
             "# Blueprint type `{}`{}",
             s.kind,
-            s.runtime
-                .as_ref()
+            runtime
                 .map(|r| format!(", runtime `{r}`"))
                 .unwrap_or_default()
         );
-        let _ = writeln!(w, "settings = {{ service_name = {} }}", quote(&s.name));
+        let (settings, lacks) = service_creation_settings(s);
+        match lacks {
+            None => {
+                let _ = writeln!(
+                    w,
+                    "# Created when missing (never replaced), from these settings:\ncreate = true"
+                );
+            }
+            Some(why) => {
+                let _ = writeln!(
+                    w,
+                    "# create = true   # render.yaml lacks {why} to create it"
+                );
+            }
+        }
+        let mut all = vec![format!("service_name = {}", quote(&s.name))];
+        all.extend(settings);
+        let _ = writeln!(w, "settings = {{ {} }}", all.join(", "));
         // Staging gets a service of its own: without an override both environments
         // would name the production service, which the isolation check refuses.
         let _ = writeln!(
             w,
-            "# Staging's own service on Render (create it, or rename this to the one you have):"
+            "# Staging's own service on Render, built from the branch staging deploys (change it to yours):"
         );
         let _ = writeln!(
             w,
-            "overrides.staging = {{ service_name = {} }}\n",
+            "overrides.staging = {{ service_name = {}, branch = \"staging\" }}",
             quote(&format!("{}-staging", s.name))
+        );
+        let mut production = vec![];
+        if let Some(b) = &s.branch {
+            production.push(format!("branch = {}", quote(b)));
+        }
+        if !s.domains.is_empty() {
+            let list: Vec<String> = s.domains.iter().map(|d| quote(d)).collect();
+            production.push(format!("custom_domains = [{}]", list.join(", ")));
+        }
+        if !production.is_empty() {
+            let _ = writeln!(w, "overrides.production = {{ {} }}", production.join(", "));
+        }
+        let _ = writeln!(w);
+    }
+
+    for db in &bp.databases {
+        let _ = writeln!(w, "[datastores.{}]", ident(&db.name));
+        let _ = writeln!(w, "create = true");
+        let mut settings = vec![
+            "kind = \"postgres\"".to_owned(),
+            format!("name = {}", quote(&db.name)),
+        ];
+        let plan = db
+            .plan
+            .as_deref()
+            .map(|p| p.replace('-', "_"))
+            .unwrap_or_else(|| "basic_256mb".to_owned());
+        settings.push(format!("plan = {}", quote(&plan)));
+        if let Some(r) = &db.region {
+            settings.push(format!("region = {}", quote(r)));
+        }
+        let version = match &db.postgres_major_version {
+            Some(serde_json::Value::String(v)) => v.clone(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            _ => {
+                let _ = writeln!(
+                    w,
+                    "# render.yaml names no Postgres version: set production's (16 assumed here)"
+                );
+                "16".to_owned()
+            }
+        };
+        settings.push(format!("version = {}", quote(&version)));
+        if let Some(n) = &db.database_name {
+            settings.push(format!("database_name = {}", quote(n)));
+        }
+        if let Some(u) = &db.user {
+            settings.push(format!("database_user = {}", quote(u)));
+        }
+        if let Some(gb) = db.disk_size_gb {
+            settings.push(format!("disk_size_gb = {gb}"));
+        }
+        if let Some(ha) = &db.high_availability {
+            settings.push(format!("high_availability = {}", ha.enabled));
+        }
+        let _ = writeln!(w, "settings = {{ {} }}", settings.join(", "));
+        let _ = writeln!(
+            w,
+            "overrides.staging = {{ name = {} }}\n",
+            quote(&format!("{}-staging", db.name))
+        );
+    }
+    for kv in &key_values {
+        let _ = writeln!(w, "[datastores.{}]", ident(&kv.name));
+        let _ = writeln!(w, "create = true");
+        let plan = kv.plan.clone().unwrap_or_else(|| "starter".to_owned());
+        let mut settings = vec![
+            "kind = \"key_value\"".to_owned(),
+            format!("name = {}", quote(&kv.name)),
+            format!("plan = {}", quote(&plan)),
+        ];
+        if let Some(r) = &kv.region {
+            settings.push(format!("region = {}", quote(r)));
+        }
+        let policy = kv
+            .maxmemory_policy
+            .as_deref()
+            .map(|p| p.replace('-', "_"))
+            .unwrap_or_else(|| "noeviction".to_owned());
+        settings.push(format!("maxmemory_policy = {}", quote(&policy)));
+        let _ = writeln!(w, "settings = {{ {} }}", settings.join(", "));
+        let _ = writeln!(
+            w,
+            "overrides.staging = {{ name = {} }}\n",
+            quote(&format!("{}-staging", kv.name))
         );
     }
 
@@ -373,6 +517,98 @@ pub fn import_blueprint_as(yaml: &str, default_name: &str) -> Result<String> {
         }
     }
     Ok(out.trim_end().to_owned() + "\n")
+}
+
+/// The creation settings of a Blueprint service (`type = ...`, `runtime = ...`), and what
+/// it lacks to be created when it lacks something (a repo, build and start commands).
+fn service_creation_settings(s: &BpService) -> (Vec<String>, Option<String>) {
+    let mut out = vec![];
+    let service_type = match s.kind.as_str() {
+        "web" => "web_service",
+        "pserv" => "private_service",
+        "worker" => "background_worker",
+        _ => return (out, Some(format!("a kind staging creates (`{}`)", s.kind))),
+    };
+    out.push(format!("type = {}", quote(service_type)));
+    let runtime = s.runtime.as_ref().or(s.env.as_ref());
+    let known = ["docker", "elixir", "go", "node", "python", "ruby", "rust"];
+    let runtime = runtime.filter(|r| known.contains(&r.as_str()));
+    if let Some(r) = runtime {
+        out.push(format!("runtime = {}", quote(r)));
+    }
+    let text = |out: &mut Vec<String>, key: &str, v: &Option<String>| {
+        if let Some(v) = v.as_ref().filter(|v| !v.trim().is_empty()) {
+            out.push(format!("{key} = {}", literal(v)));
+        }
+    };
+    text(&mut out, "repo", &s.repo);
+    let paid = [
+        "starter",
+        "standard",
+        "pro",
+        "pro_plus",
+        "pro_max",
+        "pro_ultra",
+    ];
+    let all = [
+        "free",
+        "starter",
+        "starter_plus",
+        "standard",
+        "standard_plus",
+        "pro",
+        "pro_plus",
+        "pro_max",
+        "pro_ultra",
+        "custom",
+    ];
+    if let Some(plan) = s.plan.as_deref().map(|p| p.replace('-', "_")) {
+        let allowed: &[&str] = if service_type == "web_service" {
+            &all
+        } else {
+            &paid
+        };
+        if allowed.contains(&plan.as_str()) {
+            out.push(format!("plan = {}", quote(&plan)));
+        }
+    }
+    let regions = ["oregon", "ohio", "virginia", "frankfurt", "singapore"];
+    if let Some(r) = s.region.as_ref().filter(|r| regions.contains(&r.as_str())) {
+        out.push(format!("region = {}", quote(r)));
+    }
+    text(&mut out, "root_dir", &s.root_dir);
+    text(&mut out, "build_command", &s.build_command);
+    let start = s.start_command.clone().or_else(|| s.docker_command.clone());
+    text(&mut out, "start_command", &start);
+    text(&mut out, "pre_deploy_command", &s.pre_deploy_command);
+    if let Some(d) = &s.disk {
+        out.push(format!(
+            "disk = {{ name = {}, mount_path = {}{} }}",
+            quote(&d.name),
+            quote(&d.mount_path),
+            d.size_gb
+                .map(|g| format!(", size_gb = {g}"))
+                .unwrap_or_default()
+        ));
+    }
+    let mut lacks = vec![];
+    match runtime {
+        None => lacks.push("a runtime staging builds"),
+        Some(r) if r != "docker" => {
+            if s.build_command.is_none() {
+                lacks.push("`buildCommand`");
+            }
+            if s.start_command.is_none() {
+                lacks.push("`startCommand`");
+            }
+        }
+        Some(_) => {}
+    }
+    if s.repo.is_none() {
+        lacks.push("`repo`");
+    }
+    let lacks = (!lacks.is_empty()).then(|| lacks.join(", "));
+    (out, lacks)
 }
 
 /// A `[vars.KEY]` body for `origin`: values per environment, and a source for every

@@ -16,7 +16,12 @@ use staging_core::spec::{Settings, SettingsTypes};
 use crate::builder::{RenderBuilder, ServiceRef};
 use crate::domains::CustomDomainProbe;
 use crate::provider::RenderProvider;
-use crate::settings::{RenderEnvironmentSettings, RenderServiceSettings};
+use crate::provision::RenderProvisioner;
+use crate::settings::{
+    DatastoreKind, KEY_VALUE_PLANS, PAID_SERVICE_PLANS, POSTGRES_PLANS, POSTGRES_VERSIONS,
+    RenderDatastoreSettings, RenderEnvironmentSettings, RenderServiceSettings, Runtime,
+    SERVICE_PLANS, ServiceType,
+};
 
 /// Builds Render providers from a spec. Registered under the name `render`.
 #[derive(Debug, Clone, Default)]
@@ -100,6 +105,286 @@ fn check_text<T>(
     Ok(())
 }
 
+/// `value` must be one of `allowed` (Render's words), else an error at `key` listing them.
+fn check_one_of<T>(
+    settings: &Settings<T>,
+    key: &str,
+    value: Option<&str>,
+    allowed: &[&str],
+    what: &str,
+) -> Result<()> {
+    match value {
+        Some(v) if !allowed.contains(&v) => Err(settings.error_at(
+            key,
+            format!(
+                "`{key}` = `{v}` is not {what} (one of: {})",
+                allowed.join(", ")
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The creation settings of service `name`: well-formed always, and complete where its
+/// `create` applies to `environment` without `like` (what Render needs to create it).
+fn check_service_creation(
+    spec: &LoadedSpec,
+    name: &str,
+    environment: &str,
+    s: &Settings<RenderServiceSettings>,
+) -> Result<()> {
+    let v = &s.value;
+    for (key, text) in [
+        ("repo", &v.repo),
+        ("branch", &v.branch),
+        ("root_dir", &v.root_dir),
+        ("build_command", &v.build_command),
+        ("start_command", &v.start_command),
+        ("pre_deploy_command", &v.pre_deploy_command),
+    ] {
+        check_text(s, key, text.as_deref(), &[])?;
+    }
+    if let Some(repo) = &v.repo
+        && !(repo.starts_with("https://") || repo.starts_with("git@"))
+    {
+        return Err(s.error_at(
+            "repo",
+            format!("`repo` = `{repo}` is not a repository URL (https://github.com/OWNER/REPO)"),
+        ));
+    }
+    if let Some(path) = &v.health_check_path
+        && !path.starts_with('/')
+    {
+        return Err(s.error_at(
+            "health_check_path",
+            format!("`health_check_path` = `{path}` must start with `/`"),
+        ));
+    }
+    if let Some(disk) = &v.disk {
+        check_text(s, "disk.name", Some(&disk.name), &[])?;
+        if !disk.mount_path.starts_with('/') {
+            return Err(s.error_at(
+                "disk.mount_path",
+                format!(
+                    "`mount_path` = `{}` must be an absolute path",
+                    disk.mount_path
+                ),
+            ));
+        }
+        if disk.size_gb == Some(0) {
+            return Err(s.error_at("disk.size_gb", "`size_gb` must be at least 1"));
+        }
+    }
+    let paid = matches!(
+        v.service_type,
+        Some(ServiceType::BackgroundWorker | ServiceType::PrivateService)
+    );
+    if paid {
+        check_one_of(
+            s,
+            "plan",
+            v.plan.as_deref(),
+            PAID_SERVICE_PLANS,
+            "an instance type of a worker or private service",
+        )?;
+    } else {
+        check_one_of(
+            s,
+            "plan",
+            v.plan.as_deref(),
+            SERVICE_PLANS,
+            "a Render instance type",
+        )?;
+    }
+    let Some(create) = spec.spec.services[name]
+        .create
+        .as_ref()
+        .filter(|c| c.applies_to(environment))
+    else {
+        return Ok(());
+    };
+    if v.service_id.is_some() {
+        return Err(s.error_at(
+            "service_id",
+            format!(
+                "service `{name}` is to be created in `{environment}` when missing, so it is found by its name: give `service_name` instead of `service_id`"
+            ),
+        ));
+    }
+    if let Some(like) = &create.like {
+        // The copy must not be found as the original: one name, one workspace.
+        let theirs = spec
+            .service_settings::<RenderServiceSettings>(name, like)?
+            .value;
+        let mine_name = v.service_name.clone().unwrap_or_else(|| name.to_owned());
+        let theirs_name = match (&theirs.service_id, theirs.service_name) {
+            (Some(_), _) => None,
+            (None, n) => Some(n.unwrap_or_else(|| name.to_owned())),
+        };
+        if theirs_name.as_deref() == Some(mine_name.as_str())
+            && owner_of(spec, environment, v.owner_id.as_deref())
+                == owner_of(spec, like, theirs.owner_id.as_deref())
+        {
+            return Err(s.error_at(
+                "service_name",
+                format!(
+                    "service `{name}` is created in `{environment}` like `{like}`'s, but both are named `{mine_name}`: `{environment}` would find `{like}`'s; set `overrides.{environment}.service_name`"
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    let missing = |key: &str, what: &str| {
+        Err(s.error_at(
+            key,
+            format!(
+                "service `{name}` is to be created in `{environment}` (`create = true`): give its `{key}` ({what}), or create it `like` another environment's"
+            ),
+        ))
+    };
+    let Some(runtime) = v.runtime else {
+        return missing("runtime", "ruby, node, python, docker...");
+    };
+    if runtime == Runtime::Image {
+        return Err(s.error_at(
+            "runtime",
+            format!("service `{name}`: staging does not create services from a prebuilt image"),
+        ));
+    }
+    if v.repo.is_none() {
+        return missing("repo", "the repository URL");
+    }
+    if runtime.is_native() {
+        if v.build_command.is_none() {
+            return missing("build_command", "`bundle install`, say");
+        }
+        if v.start_command.is_none() {
+            return missing("start_command", "`bundle exec puma`, say");
+        }
+    }
+    Ok(())
+}
+
+/// The workspace of a resource: its own `owner_id`, else its environment's.
+fn owner_of(spec: &LoadedSpec, environment: &str, own: Option<&str>) -> Option<String> {
+    own.map(str::to_owned).or_else(|| {
+        spec.environment_settings::<RenderEnvironmentSettings>(environment)
+            .ok()
+            .and_then(|e| e.value.owner_id)
+    })
+}
+
+/// A datastore's settings: well-formed for its kind always, and complete where its
+/// `create` applies to `environment` without `like`.
+fn check_datastore(
+    spec: &LoadedSpec,
+    name: &str,
+    environment: &str,
+    d: &Settings<RenderDatastoreSettings>,
+) -> Result<()> {
+    let v = &d.value;
+    check_text(d, "name", v.name.as_deref(), &[])?;
+    check_text(d, "owner_id", v.owner_id.as_deref(), &["tea-", "usr-"])?;
+    check_text(d, "database_name", v.database_name.as_deref(), &[])?;
+    check_text(d, "database_user", v.database_user.as_deref(), &[])?;
+    match v.kind {
+        DatastoreKind::Postgres => {
+            check_one_of(
+                d,
+                "plan",
+                v.plan.as_deref(),
+                POSTGRES_PLANS,
+                "a Render Postgres plan",
+            )?;
+            check_one_of(
+                d,
+                "version",
+                v.version.as_deref(),
+                POSTGRES_VERSIONS,
+                "a Postgres version Render offers",
+            )?;
+            if v.maxmemory_policy.is_some() {
+                return Err(d.error_at(
+                    "maxmemory_policy",
+                    format!("datastore `{name}` is a Postgres: `maxmemory_policy` is a Key Value setting"),
+                ));
+            }
+            if v.disk_size_gb == Some(0) {
+                return Err(d.error_at("disk_size_gb", "`disk_size_gb` must be at least 1"));
+            }
+        }
+        DatastoreKind::KeyValue => {
+            check_one_of(
+                d,
+                "plan",
+                v.plan.as_deref(),
+                KEY_VALUE_PLANS,
+                "a Render Key Value plan",
+            )?;
+            for (key, set) in [
+                ("version", v.version.is_some()),
+                ("database_name", v.database_name.is_some()),
+                ("database_user", v.database_user.is_some()),
+                ("disk_size_gb", v.disk_size_gb.is_some()),
+                ("high_availability", v.high_availability.is_some()),
+            ] {
+                if set {
+                    return Err(d.error_at(
+                        key,
+                        format!("datastore `{name}` is a Key Value: `{key}` is a Postgres setting"),
+                    ));
+                }
+            }
+        }
+    }
+    let Some(create) = spec.spec.datastores[name]
+        .create
+        .as_ref()
+        .filter(|c| c.applies_to(environment))
+    else {
+        return Ok(());
+    };
+    if let Some(like) = &create.like {
+        let theirs = spec
+            .datastore_settings::<RenderDatastoreSettings>(name, like)?
+            .value;
+        if theirs.kind != v.kind {
+            return Err(d.error_at(
+                "kind",
+                format!("datastore `{name}` is created like `{like}`'s, which is another kind"),
+            ));
+        }
+        let mine_name = v.name.clone().unwrap_or_else(|| name.to_owned());
+        if theirs.name.unwrap_or_else(|| name.to_owned()) == mine_name
+            && owner_of(spec, environment, v.owner_id.as_deref())
+                == owner_of(spec, like, theirs.owner_id.as_deref())
+        {
+            return Err(d.error_at(
+                "name",
+                format!(
+                    "datastore `{name}` is created in `{environment}` like `{like}`'s, but both are named `{mine_name}`: `{environment}` would find `{like}`'s; set `overrides.{environment}.name`"
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    let missing = |key: &str, what: &str| {
+        Err(d.error_at(
+            key,
+            format!(
+                "datastore `{name}` is to be created in `{environment}` (`create = true`): give its `{key}` ({what}), or create it `like` another environment's"
+            ),
+        ))
+    };
+    if v.plan.is_none() {
+        return missing("plan", "basic_256mb, starter...");
+    }
+    if v.kind == DatastoreKind::Postgres && v.version.is_none() {
+        return missing("version", "\"16\", say");
+    }
+    Ok(())
+}
+
 impl ProviderFactory for RenderFactory {
     fn name(&self) -> &'static str {
         "render"
@@ -145,6 +430,22 @@ impl ProviderFactory for RenderFactory {
 
     fn settings_types(&self) -> SettingsTypes {
         SettingsTypes::of::<RenderEnvironmentSettings, RenderServiceSettings>()
+            .with_datastores::<RenderDatastoreSettings>()
+    }
+
+    /// A [`RenderProvisioner`]: creates the services, Postgres, Key Value and custom domains
+    /// the spec asks for (`create = ...`) when they are missing from `environment`.
+    fn provisioner(
+        &self,
+        spec: &LoadedSpec,
+        environment: &str,
+    ) -> Result<Option<staging_core::DynProvisioner>> {
+        let provider = self.build_render(spec, environment)?;
+        Ok(Some(Arc::new(RenderProvisioner::new(
+            provider,
+            spec,
+            environment,
+        )?)))
     }
 
     fn check(&self, spec: &LoadedSpec, environment: &str) -> Result<()> {
@@ -176,6 +477,11 @@ impl ProviderFactory for RenderFactory {
                     format!("service `{name}` has both `service_id` and `service_name` for {environment}; keep one"),
                 ));
             }
+            check_service_creation(spec, name, environment, &s)?;
+        }
+        for name in spec.spec.datastores.keys() {
+            let d = spec.datastore_settings::<RenderDatastoreSettings>(name, environment)?;
+            check_datastore(spec, name, environment, &d)?;
         }
         Ok(())
     }

@@ -24,6 +24,7 @@ mod extras;
 mod factory;
 mod model;
 mod provider;
+mod provision;
 mod secrets;
 mod settings;
 
@@ -36,5 +37,9 @@ pub use domains::{CustomDomainProbe, RENDER_APEX_A_RECORD};
 pub use factory::RenderFactory;
 pub use model::{CustomDomain, Job, JobStatus};
 pub use provider::RenderProvider;
+pub use provision::RenderProvisioner;
 pub use secrets::{Connection, Datastore, RenderDatastoreStore, RenderEnvStore};
-pub use settings::{RenderEnvironmentSettings, RenderServiceSettings};
+pub use settings::{
+    DatastoreKind, DiskSettings, MaxmemoryPolicy, Region, RenderDatastoreSettings,
+    RenderEnvironmentSettings, RenderServiceSettings, Runtime, ServiceType,
+};

@@ -65,7 +65,7 @@ impl RenderProvider {
             .await
     }
 
-    async fn find_service_in(
+    pub(crate) async fn find_service_in(
         &self,
         service: &ServiceRef,
         owner: Option<&str>,

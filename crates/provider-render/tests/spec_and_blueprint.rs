@@ -162,6 +162,67 @@ fn blueprint_becomes_a_valid_spec_skeleton() {
         s.probes[3].redis.as_ref().unwrap().maxmemory_policy,
         Some("noeviction".into())
     );
+    // The datastores are created when missing: staging's under names of their own.
+    let asked = spec.creations_asked("staging");
+    assert_eq!(
+        asked.datastores.keys().collect::<Vec<_>>(),
+        ["shop-cache", "shop-db"],
+        "{toml}"
+    );
+    let db = spec
+        .datastore_settings::<staging_provider_render::RenderDatastoreSettings>(
+            "shop-db", "staging",
+        )
+        .unwrap()
+        .value;
+    assert_eq!(db.name.as_deref(), Some("shop-db-staging"));
+    assert_eq!(db.plan.as_deref(), Some("basic_256mb"));
+    let kv = spec
+        .datastore_settings::<staging_provider_render::RenderDatastoreSettings>(
+            "shop-cache",
+            "staging",
+        )
+        .unwrap()
+        .value;
+    assert_eq!(
+        kv.maxmemory_policy,
+        Some(staging_provider_render::MaxmemoryPolicy::Noeviction)
+    );
+    // A service render.yaml does not say how to build (no repo) is not created.
+    assert!(asked.services.is_empty(), "{toml}");
+    assert!(
+        toml.contains("# create = true   # render.yaml lacks"),
+        "{toml}"
+    );
+}
+
+#[test]
+fn a_complete_blueprint_service_is_created_with_its_settings() {
+    let toml = import_blueprint(
+        "services:\n  - type: worker\n    name: jobs\n    runtime: python\n    repo: https://github.com/acme/jobs\n    plan: standard\n    region: frankfurt\n    buildCommand: pip install -r requirements.txt\n    startCommand: celery worker\n",
+    )
+    .unwrap();
+    let spec = LoadedSpec::parse("staging.toml", toml.clone(), LoadOptions::new(PROVIDERS))
+        .unwrap_or_else(|e| panic!("{e}\n{toml}"));
+    RenderFactory::new().check(&spec, "staging").unwrap();
+    RenderFactory::new().check(&spec, "production").unwrap();
+    assert!(
+        spec.creations_asked("staging")
+            .services
+            .contains_key("jobs")
+    );
+    let s = spec
+        .service_settings::<staging_provider_render::RenderServiceSettings>("jobs", "staging")
+        .unwrap()
+        .value;
+    assert_eq!(
+        s.service_type,
+        Some(staging_provider_render::ServiceType::BackgroundWorker)
+    );
+    assert_eq!(s.service_name.as_deref(), Some("jobs-staging"));
+    assert_eq!(s.branch.as_deref(), Some("staging"));
+    assert_eq!(s.start_command.as_deref(), Some("celery worker"));
+    assert!(!spec.spec.services["jobs"].http);
 }
 
 #[test]

@@ -33,6 +33,34 @@ pub enum Fault {
 pub enum Kind {
     Worker,
     StaticSite,
+    /// A web service. The contract's `serviceDetails` is a `oneOf` that every complete web
+    /// service matches several branches of (a web service has all a worker's required
+    /// fields), so the fake serves one without `openPorts` and `url`: it then matches the
+    /// worker branch only, and Prism accepts it. Its `type` says `web_service`.
+    Web,
+    /// A private service (served like a web service, for the same reason).
+    Private,
+}
+
+/// A Render Postgres or Key Value of the fake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Postgres,
+    KeyValue,
+}
+
+#[derive(Debug)]
+struct FakeDatastore {
+    id: String,
+    store: Store,
+    name: String,
+    owner: String,
+    status: String,
+    /// The statuses the next reads of `GET /postgres/{id}` (or key value) answer, one each;
+    /// the last one stays.
+    steps: VecDeque<String>,
+    /// What it was created with (`POST` body, or the test's definition).
+    definition: Value,
 }
 
 #[derive(Debug)]
@@ -85,6 +113,10 @@ struct FakeService {
     job_plans: VecDeque<Vec<String>>,
     logs: Vec<String>,
     domains: Vec<FakeDomain>,
+    owner: String,
+    /// What it was created with (`POST /services` body, or the test's definition): the
+    /// service answers its type, repo, branch and details from it.
+    definition: Option<Value>,
 }
 
 #[derive(Debug)]
@@ -99,6 +131,11 @@ struct FakeDomain {
 #[derive(Debug, Default)]
 pub struct FakeState {
     services: BTreeMap<String, FakeService>,
+    datastores: BTreeMap<String, FakeDatastore>,
+    /// The statuses a datastore created later with this name goes through, one per read.
+    datastore_plans: HashMap<String, Vec<String>>,
+    /// Custom domains whose DNS record exists already when they are added.
+    dns_ready: std::collections::HashSet<String>,
     faults: HashMap<String, VecDeque<Fault>>,
     requests: Vec<String>,
     /// When each of `requests` arrived.
@@ -154,34 +191,80 @@ impl Fake {
 
     /// Adds a service and returns its id.
     pub fn add_service(&self, name: &str, kind: Kind) -> String {
+        insert_service(&mut self.lock(), name, kind, OWNER, None)
+    }
+
+    /// Adds a service defined as `POST /services` would define it (`type`, `repo`,
+    /// `branch`, `serviceDetails`...), in workspace [`OWNER`], and returns its id.
+    pub fn add_defined_service(&self, name: &str, definition: Value) -> String {
+        let kind = kind_of(&definition);
+        insert_service(&mut self.lock(), name, kind, OWNER, Some(definition))
+    }
+
+    /// Adds an available Postgres (or Key Value) named `name` to workspace [`OWNER`],
+    /// defined as `POST /postgres` (or `/key-value`) would define it, and returns its id.
+    pub fn add_datastore(&self, store: Store, name: &str, definition: Value) -> String {
         let mut s = self.lock();
-        s.clock += 1;
-        let id = format!(
-            "srv-{}{:04}",
-            name.chars()
-                .filter(|c| c.is_ascii_alphanumeric())
-                .take(8)
-                .collect::<String>(),
-            s.clock
+        insert_datastore(&mut s, store, name, OWNER, definition, vec![])
+    }
+
+    /// The statuses the datastore created later with name `name` answers, one per read
+    /// (default `creating`, then `available`); the last one stays (`["creating"]`: stuck).
+    pub fn plan_datastore(&self, name: &str, steps: &[&str]) {
+        self.lock().datastore_plans.insert(
+            name.to_owned(),
+            steps.iter().map(|s| s.to_string()).collect(),
         );
-        s.services.insert(
-            id.clone(),
-            FakeService {
-                id: id.clone(),
-                name: name.to_owned(),
-                kind,
-                deploys: vec![],
-                env: BTreeMap::new(),
-                jobs: vec![],
-                deploy_plans: VecDeque::new(),
-                live_after: None,
-                queue_next: false,
-                job_plans: VecDeque::new(),
-                logs: vec![],
-                domains: vec![],
-            },
-        );
-        id
+    }
+
+    /// The datastores named `name`, as `(id, status, definition)`.
+    pub fn datastores_named(&self, name: &str) -> Vec<(String, String, Value)> {
+        self.lock()
+            .datastores
+            .values()
+            .filter(|d| d.name == name)
+            .map(|d| (d.id.clone(), d.status.clone(), d.definition.clone()))
+            .collect()
+    }
+
+    /// The ids of the services named `name`.
+    pub fn services_named(&self, name: &str) -> Vec<String> {
+        self.lock()
+            .services
+            .values()
+            .filter(|s| s.name == name)
+            .map(|s| s.id.clone())
+            .collect()
+    }
+
+    /// The names of the custom domains of service `id`.
+    pub fn custom_domains(&self, id: &str) -> Vec<String> {
+        self.lock().services[id]
+            .domains
+            .iter()
+            .map(|d| d.name.clone())
+            .collect()
+    }
+
+    /// When custom domain `name` is added later, its DNS record exists already: Render's
+    /// next re-check verifies it.
+    pub fn dns_ready_for(&self, name: &str) {
+        self.lock().dns_ready.insert(name.to_owned());
+    }
+
+    /// Every request seen, as `METHOD /path?query body`, in order.
+    pub fn requests(&self) -> Vec<String> {
+        self.lock().requests.clone()
+    }
+
+    /// Every request seen that mentions `text` (a name, an id) in its path or body.
+    pub fn requests_mentioning(&self, text: &str) -> Vec<String> {
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| r.contains(text))
+            .cloned()
+            .collect()
     }
 
     /// The statuses the next deploy of `id` goes through after `created`, one per read.
@@ -333,9 +416,111 @@ impl Fake {
 
 type Shared = Arc<Mutex<FakeState>>;
 
+/// A disk id as the contract writes them: `dsk-` and 20 lowercase letters or digits.
+fn disk_id(service: &str) -> String {
+    let tail: String = service
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    format!("dsk-{:0>20}", &tail[tail.len().saturating_sub(20)..])
+}
+
+fn kind_of(definition: &Value) -> Kind {
+    match definition["type"].as_str() {
+        Some("web_service") => Kind::Web,
+        Some("private_service") => Kind::Private,
+        Some("static_site") => Kind::StaticSite,
+        _ => Kind::Worker,
+    }
+}
+
+fn insert_service(
+    s: &mut FakeState,
+    name: &str,
+    kind: Kind,
+    owner: &str,
+    definition: Option<Value>,
+) -> String {
+    s.clock += 1;
+    let id = format!(
+        "srv-{}{:04}",
+        name.chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(8)
+            .collect::<String>(),
+        s.clock
+    );
+    s.services.insert(
+        id.clone(),
+        FakeService {
+            id: id.clone(),
+            name: name.to_owned(),
+            kind,
+            deploys: vec![],
+            env: BTreeMap::new(),
+            jobs: vec![],
+            deploy_plans: VecDeque::new(),
+            live_after: None,
+            queue_next: false,
+            job_plans: VecDeque::new(),
+            logs: vec![],
+            domains: vec![],
+            owner: owner.to_owned(),
+            definition,
+        },
+    );
+    id
+}
+
+fn insert_datastore(
+    s: &mut FakeState,
+    store: Store,
+    name: &str,
+    owner: &str,
+    definition: Value,
+    steps: Vec<String>,
+) -> String {
+    s.clock += 1;
+    let prefix = match store {
+        Store::Postgres => "dpg",
+        Store::KeyValue => "red",
+    };
+    let id = format!("{prefix}-fake{:06}", s.clock);
+    let mut steps: VecDeque<String> = steps.into();
+    let status = steps.pop_front().unwrap_or_else(|| "available".into());
+    s.datastores.insert(
+        id.clone(),
+        FakeDatastore {
+            id: id.clone(),
+            store,
+            name: name.to_owned(),
+            owner: owner.to_owned(),
+            status,
+            steps,
+            definition,
+        },
+    );
+    id
+}
+
 fn router(state: Shared) -> Router {
     Router::new()
-        .route("/services", get(list_services))
+        .route("/services", get(list_services).post(create_service))
+        .route(
+            "/postgres",
+            get(|st, q| list_datastores(st, q, Store::Postgres))
+                .post(|st, b| create_datastore(st, b, Store::Postgres)),
+        )
+        .route("/postgres/{id}", get(get_datastore))
+        .route("/postgres/{id}/connection-info", get(connection_info))
+        .route(
+            "/key-value",
+            get(|st, q| list_datastores(st, q, Store::KeyValue))
+                .post(|st, b| create_datastore(st, b, Store::KeyValue)),
+        )
+        .route("/key-value/{id}", get(get_datastore))
+        .route("/key-value/{id}/connection-info", get(connection_info))
         .route("/services/{id}", get(get_service))
         .route(
             "/services/{id}/deploys",
@@ -354,13 +539,20 @@ fn router(state: Shared) -> Router {
         )
         .route("/services/{id}/jobs", post(create_job))
         .route("/services/{id}/jobs/{job}", get(get_job))
-        .route("/services/{id}/custom-domains", get(list_domains))
+        .route(
+            "/services/{id}/custom-domains",
+            get(list_domains).post(create_domain),
+        )
         .route("/services/{id}/custom-domains/{domain}", get(get_domain))
         .route(
             "/services/{id}/custom-domains/{domain}/verify",
             post(verify_domain),
         )
         .route("/logs", get(logs))
+        .route(
+            "/owners",
+            get(|| async { axum::Json(json!([{ "owner": owner_json(OWNER), "cursor": OWNER }])) }),
+        )
         .layer(middleware::from_fn_with_state(state.clone(), gate))
         .with_state(state)
 }
@@ -393,9 +585,25 @@ async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response
         .await
         .unwrap_or_default();
     let uri = parts.uri.to_string();
-    let subject = uri
-        .strip_prefix("/services/")
-        .map(|r| r.split(['/', '?']).next().unwrap_or_default().to_owned())
+    let created = matches!(
+        (parts.method.as_str(), parts.uri.path()),
+        ("POST", "/services" | "/postgres" | "/key-value")
+    );
+    let subject = if created {
+        // A creation is about the name it creates.
+        serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|b| b["name"].as_str().map(str::to_owned))
+    } else {
+        uri.strip_prefix("/postgres/")
+            .or_else(|| uri.strip_prefix("/key-value/"))
+            .map(|r| r.split(['/', '?']).next().unwrap_or_default().to_owned())
+    };
+    let subject = subject
+        .or_else(|| {
+            uri.strip_prefix("/services/")
+                .map(|r| r.split(['/', '?']).next().unwrap_or_default().to_owned())
+        })
         .or_else(|| {
             uri.split("resource=")
                 .nth(1)
@@ -437,8 +645,10 @@ async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response
 }
 
 fn service_json(s: &FakeService) -> Value {
+    let def = s.definition.clone().unwrap_or(Value::Null);
+    let asked = &def["serviceDetails"];
     let details = match s.kind {
-        Kind::Worker => json!({
+        Kind::Worker if s.definition.is_none() => json!({
             "env": "docker", "runtime": "docker",
             "envSpecificDetails": { "dockerCommand": "", "dockerContext": ".", "dockerfilePath": "./Dockerfile" },
             "numInstances": 1, "plan": "starter", "region": "oregon", "buildPlan": "starter"
@@ -447,16 +657,65 @@ fn service_json(s: &FakeService) -> Value {
             "buildCommand": "npm run build", "publishPath": "dist", "buildPlan": "starter",
             "url": format!("https://{}.onrender.com", s.name)
         }),
+        Kind::Worker | Kind::Web | Kind::Private => {
+            let runtime = asked["runtime"].as_str().unwrap_or("docker");
+            let e = &asked["envSpecificDetails"];
+            let env_specific = if runtime == "docker" {
+                json!({
+                    "dockerCommand": e["dockerCommand"].as_str().unwrap_or(""),
+                    "dockerContext": e["dockerContext"].as_str().unwrap_or("."),
+                    "dockerfilePath": e["dockerfilePath"].as_str().unwrap_or("./Dockerfile"),
+                })
+            } else {
+                json!({
+                    "buildCommand": e["buildCommand"].as_str().unwrap_or(""),
+                    "startCommand": e["startCommand"].as_str().unwrap_or(""),
+                })
+            };
+            let mut d = json!({
+                "env": runtime, "runtime": runtime, "envSpecificDetails": env_specific,
+                "numInstances": 1,
+                "plan": asked["plan"].as_str().unwrap_or("starter"),
+                "region": asked["region"].as_str().unwrap_or("oregon"),
+                "buildPlan": "starter",
+            });
+            if let Some(p) = asked["preDeployCommand"].as_str() {
+                d["envSpecificDetails"]["preDeployCommand"] = json!(p);
+            }
+            if s.kind == Kind::Web
+                && let Some(p) = asked["healthCheckPath"].as_str()
+            {
+                d["healthCheckPath"] = json!(p);
+            }
+            if let Some(disk) = asked.get("disk").filter(|d| d.is_object()) {
+                d["disk"] = json!({
+                    "id": disk_id(&s.id), "name": disk["name"],
+                    "mountPath": disk["mountPath"], "sizeGB": disk["sizeGB"].as_u64().unwrap_or(1),
+                });
+            }
+            d
+        }
     };
-    json!({
-        "id": s.id, "name": s.name, "ownerId": OWNER, "autoDeploy": "no",
+    let mut v = json!({
+        "id": s.id, "name": s.name, "ownerId": s.owner, "autoDeploy": "no",
         "createdAt": ts(0), "updatedAt": ts(0),
         "dashboardUrl": format!("https://dashboard.render.com/worker/{}", s.id),
-        "notifyOnFail": "default", "rootDir": "", "slug": s.name,
+        "notifyOnFail": "default", "rootDir": def["rootDir"].as_str().unwrap_or(""), "slug": s.name,
         "suspended": "not_suspended", "suspenders": [],
-        "type": match s.kind { Kind::Worker => "background_worker", Kind::StaticSite => "static_site" },
+        "type": match s.kind {
+            Kind::Worker => "background_worker",
+            Kind::StaticSite => "static_site",
+            Kind::Web => "web_service",
+            Kind::Private => "private_service",
+        },
         "serviceDetails": details,
-    })
+    });
+    for key in ["repo", "branch"] {
+        if let Some(x) = def[key].as_str() {
+            v[key] = json!(x);
+        }
+    }
+    v
 }
 
 fn deploy_json(d: &FakeDeploy) -> Value {
@@ -506,6 +765,8 @@ async fn list_services(
         .filter(|svc| {
             q.get("name")
                 .is_none_or(|n| n.split(',').any(|n| n == svc.name))
+                && q.get("ownerId")
+                    .is_none_or(|o| o.split(',').any(|o| o == svc.owner))
         })
         .map(|svc| (svc.id.clone(), service_json(svc)))
         .collect();
@@ -920,4 +1181,175 @@ async fn verify_domain(
         d.verified = true;
     }
     StatusCode::ACCEPTED.into_response()
+}
+
+async fn create_service(State(st): State<Shared>, axum::Json(body): axum::Json<Value>) -> Response {
+    let mut s = lock(&st);
+    let name = body["name"].as_str().unwrap_or_default().to_owned();
+    let owner = body["ownerId"].as_str().unwrap_or(OWNER).to_owned();
+    if s.services
+        .values()
+        .any(|svc| svc.name == name && svc.owner == owner)
+    {
+        return error(StatusCode::CONFLICT, "a service with this name exists");
+    }
+    let kind = kind_of(&body);
+    let id = insert_service(&mut s, &name, kind, &owner, Some(body));
+    let v = service_json(&s.services[&id]);
+    (StatusCode::CREATED, axum::Json(json!({ "service": v }))).into_response()
+}
+
+fn owner_json(id: &str) -> Value {
+    json!({ "id": id, "name": "Fake team", "email": "team@example.com", "type": "team" })
+}
+
+fn datastore_json(d: &FakeDatastore) -> Value {
+    let def = &d.definition;
+    let region = def["region"].as_str().unwrap_or("oregon");
+    match d.store {
+        Store::Postgres => {
+            let mut v = json!({
+                "id": d.id, "ipAllowList": [], "createdAt": ts(0), "updatedAt": ts(0),
+                "databaseName": def["databaseName"].as_str().unwrap_or("app_x1"),
+                "databaseUser": def["databaseUser"].as_str().unwrap_or("app_x1_user"),
+                "highAvailabilityEnabled": def["enableHighAvailability"].as_bool().unwrap_or(false),
+                "name": d.name, "owner": owner_json(&d.owner),
+                "plan": def["plan"].as_str().unwrap_or("basic_256mb"),
+                "region": region, "readReplicas": [], "role": "primary", "status": d.status,
+                "version": def["version"].as_str().unwrap_or("16"),
+                "suspended": "not_suspended", "suspenders": [],
+                "dashboardUrl": format!("https://dashboard.render.com/d/{}", d.id),
+                "diskAutoscalingEnabled": false,
+                "project": { "id": "prj-fake", "name": "fake" },
+            });
+            if let Some(gb) = def["diskSizeGB"].as_u64() {
+                v["diskSizeGB"] = json!(gb);
+            }
+            v
+        }
+        Store::KeyValue => json!({
+            "id": d.id, "createdAt": ts(0), "updatedAt": ts(0), "status": d.status,
+            "region": region, "plan": def["plan"].as_str().unwrap_or("starter"),
+            "name": d.name, "owner": owner_json(&d.owner),
+            "options": { "maxmemoryPolicy": def["maxmemoryPolicy"].as_str().unwrap_or("allkeys_lru") },
+            "ipAllowList": [], "version": "7.2.4",
+            "dashboardUrl": format!("https://dashboard.render.com/r/{}", d.id),
+        }),
+    }
+}
+
+async fn list_datastores(
+    State(st): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+    store: Store,
+) -> Response {
+    let s = lock(&st);
+    let items: Vec<(String, Value)> = s
+        .datastores
+        .values()
+        .filter(|d| {
+            d.store == store
+                && q.get("name")
+                    .is_none_or(|n| n.split(',').any(|n| n == d.name))
+                && q.get("ownerId")
+                    .is_none_or(|o| o.split(',').any(|o| o == d.owner))
+        })
+        .map(|d| (d.id.clone(), datastore_json(d)))
+        .collect();
+    let key = match store {
+        Store::Postgres => "postgres",
+        Store::KeyValue => "keyValue",
+    };
+    let out: Vec<Value> = page(items, &q)
+        .into_iter()
+        .map(|(c, v)| json!({ key: v, "cursor": c }))
+        .collect();
+    axum::Json(out).into_response()
+}
+
+async fn create_datastore(
+    State(st): State<Shared>,
+    axum::Json(body): axum::Json<Value>,
+    store: Store,
+) -> Response {
+    let mut s = lock(&st);
+    let name = body["name"].as_str().unwrap_or_default().to_owned();
+    let owner = body["ownerId"].as_str().unwrap_or(OWNER).to_owned();
+    if s.datastores
+        .values()
+        .any(|d| d.store == store && d.name == name && d.owner == owner)
+    {
+        return error(StatusCode::BAD_REQUEST, "a datastore with this name exists");
+    }
+    let steps = s
+        .datastore_plans
+        .remove(&name)
+        .unwrap_or_else(|| vec!["creating".into(), "available".into()]);
+    let id = insert_datastore(&mut s, store, &name, &owner, body, steps);
+    (
+        StatusCode::CREATED,
+        axum::Json(datastore_json(&s.datastores[&id])),
+    )
+        .into_response()
+}
+
+async fn get_datastore(State(st): State<Shared>, Path(id): Path<String>) -> Response {
+    let mut s = lock(&st);
+    let Some(d) = s.datastores.get_mut(&id) else {
+        return error(StatusCode::NOT_FOUND, "datastore not found");
+    };
+    // Each read moves a new datastore one step along its plan; the last step stays.
+    if let Some(next) = d.steps.pop_front() {
+        d.status = next;
+    }
+    axum::Json(datastore_json(d)).into_response()
+}
+
+async fn connection_info(State(st): State<Shared>, Path(id): Path<String>) -> Response {
+    let s = lock(&st);
+    let Some(d) = s.datastores.get(&id) else {
+        return error(StatusCode::NOT_FOUND, "datastore not found");
+    };
+    let host = format!("{}-a", d.id);
+    match d.store {
+        Store::Postgres => axum::Json(json!({
+            "password": format!("pw-{}", d.id),
+            "internalConnectionString": format!("postgres://app:pw-{}@{host}/app", d.id),
+            "externalConnectionString": format!("postgres://app:pw-{}@{host}.oregon-postgres.render.com/app", d.id),
+            "psqlCommand": format!("PGPASSWORD=pw-{} psql -h {host} app", d.id),
+        }))
+        .into_response(),
+        Store::KeyValue => axum::Json(json!({
+            "internalConnectionString": format!("redis://{host}:6379"),
+            "externalConnectionString": format!("rediss://red:pw-{}@{host}.oregon-keyvalue.render.com:6379", d.id),
+            "cliCommand": format!("redis-cli -u rediss://{host}:6379"),
+        }))
+        .into_response(),
+    }
+}
+
+async fn create_domain(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let mut s = lock(&st);
+    s.clock += 1;
+    let domain_id = format!("cdm-{:06}", s.clock);
+    let name = body["name"].as_str().unwrap_or_default().to_owned();
+    let ready = s.dns_ready.contains(&name);
+    let Some(svc) = s.services.get_mut(&id) else {
+        return error(StatusCode::NOT_FOUND, "service not found");
+    };
+    if svc.domains.iter().any(|d| d.name == name) {
+        return error(StatusCode::CONFLICT, "custom domain exists");
+    }
+    svc.domains.push(FakeDomain {
+        id: domain_id,
+        name,
+        verified: false,
+        dns_ready: ready,
+    });
+    let v = domain_json(svc, svc.domains.last().unwrap());
+    (StatusCode::CREATED, axum::Json(json!([v]))).into_response()
 }
