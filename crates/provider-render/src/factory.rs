@@ -513,6 +513,34 @@ impl ProviderFactory for RenderFactory {
                 ),
             });
         }
+        // Every datastore by workspace + name, so that two environments naming the same
+        // Render Postgres or Key Value (a forgotten `overrides.ENV` name) are refused before
+        // staging would find production's and take it for its own.
+        for name in spec.spec.datastores.keys() {
+            let d = spec
+                .datastore_settings::<RenderDatastoreSettings>(name, environment)?
+                .value;
+            let kind = match d.kind {
+                crate::settings::DatastoreKind::Postgres => "render postgres",
+                crate::settings::DatastoreKind::KeyValue => "render key value",
+            };
+            let mut r = Resource::new(
+                kind,
+                format!("datastore {name}"),
+                [
+                    (
+                        "owner_id",
+                        d.owner_id.or_else(|| env.value.owner_id.clone()),
+                    ),
+                    ("name", Some(d.name.unwrap_or_else(|| name.clone()))),
+                ],
+            );
+            r.written = spec
+                .creations_asked(environment)
+                .datastores
+                .contains_key(name);
+            out.push(r);
+        }
         Ok(out)
     }
 

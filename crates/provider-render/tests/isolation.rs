@@ -245,3 +245,43 @@ service_name = "evt1d-shop-worker-staging"
         step(&report, "isolation").summary
     );
 }
+
+#[tokio::test]
+async fn a_datastore_to_create_that_names_production_s_datastore_is_refused_offline() {
+    // Production's Postgres exists; staging's `create = true` forgot its own name, so
+    // staging would find production's database and take it for its own.
+    let text = format!(
+        r#"{ENVIRONMENTS}settings = {{ owner_id = "tea-fake0001" }}
+
+[environments.staging.settings]
+owner_id = "tea-fake0001"
+
+[datastores.db]
+create = true
+settings = {{ kind = "postgres", name = "iso-shop-db", plan = "basic_256mb", version = "16", region = "oregon" }}
+"#
+    );
+    let report = up_staging(spec(&text).expect("the spec parses")).await;
+    assert_eq!(report.exit_code(), 2, "{report:#?}");
+    let isolation = step(&report, "isolation");
+    assert!(
+        isolation.summary.contains("datastore db") && isolation.summary.contains("production"),
+        "{}",
+        isolation.summary
+    );
+    // With its own name in `overrides.staging`, the same spec passes the check.
+    let fixed = text.replace(
+        "region = \"oregon\" }\n",
+        "region = \"oregon\" }\noverrides.staging = { name = \"iso-shop-db-staging\" }\n",
+    );
+    let report = up_staging(spec(&fixed).expect("the spec parses")).await;
+    assert_ne!(
+        step(&report, "isolation").status,
+        staging_core::pipeline::StepStatus::Failed,
+        "{report:#?}"
+    );
+    assert!(
+        !step(&report, "isolation").summary.contains("datastore db"),
+        "{report:#?}"
+    );
+}
