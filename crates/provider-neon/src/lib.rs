@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use staging_core::spec::NeonBranch;
 use staging_core::{BranchState, BranchStatus, DatabaseBranch, Error, Result, RetryPolicy};
 
-use crate::http::{Client, PROVIDER};
+use crate::http::{API, Client, PROVIDER};
 
 /// Neon's API, as published.
 pub const DEFAULT_BASE_URL: &str = "https://console.neon.tech/api/v2";
@@ -110,7 +110,7 @@ impl NeonBuilder {
             message: "NEON_API_KEY is not set".to_owned(),
         })?;
         Ok(NeonDatabaseBranch {
-            client: Client::new(self.base_url, key, self.request_timeout, self.retry)?,
+            client: Client::new(API, self.base_url, key, self.request_timeout, self.retry)?,
             spec,
             poll_interval: self.poll_interval,
             read_budget: self.read_budget,

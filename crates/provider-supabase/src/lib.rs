@@ -15,7 +15,7 @@ use staging_core::{
     BranchState, BranchStatus, DatabaseBranch, Error, Result, RetryPolicy, SecretStore,
 };
 
-use crate::http::{Client, PROVIDER};
+use crate::http::{API, Client, PROVIDER};
 
 /// Supabase's Management API, as published.
 pub const DEFAULT_BASE_URL: &str = "https://api.supabase.com";
@@ -112,7 +112,13 @@ impl SupabaseBuilder {
             message: "SUPABASE_ACCESS_TOKEN is not set".to_owned(),
         })?;
         Ok(SupabaseDatabaseBranch {
-            client: Client::new(self.base_url, token, Duration::from_secs(30), self.retry)?,
+            client: Client::new(
+                API,
+                self.base_url,
+                token,
+                Duration::from_secs(30),
+                self.retry,
+            )?,
             spec,
             poll_interval: self.poll_interval,
             read_budget: self.read_budget,
