@@ -531,8 +531,8 @@ fn service_creation_settings(s: &BpService) -> (Vec<String>, Option<String>) {
     };
     out.push(format!("type = {}", quote(service_type)));
     let runtime = s.runtime.as_ref().or(s.env.as_ref());
-    let known = ["docker", "elixir", "go", "node", "python", "ruby", "rust"];
-    let runtime = runtime.filter(|r| known.contains(&r.as_str()));
+    // Only what the settings' own types accept (one list: `settings::Runtime`, `Region`).
+    let runtime = runtime.filter(|r| is_a::<crate::settings::Runtime>(r));
     if let Some(r) = runtime {
         out.push(format!("runtime = {}", quote(r)));
     }
@@ -542,38 +542,21 @@ fn service_creation_settings(s: &BpService) -> (Vec<String>, Option<String>) {
         }
     };
     text(&mut out, "repo", &s.repo);
-    let paid = [
-        "starter",
-        "standard",
-        "pro",
-        "pro_plus",
-        "pro_max",
-        "pro_ultra",
-    ];
-    let all = [
-        "free",
-        "starter",
-        "starter_plus",
-        "standard",
-        "standard_plus",
-        "pro",
-        "pro_plus",
-        "pro_max",
-        "pro_ultra",
-        "custom",
-    ];
     if let Some(plan) = s.plan.as_deref().map(|p| p.replace('-', "_")) {
-        let allowed: &[&str] = if service_type == "web_service" {
-            &all
+        let allowed = if service_type == "web_service" {
+            crate::settings::SERVICE_PLANS
         } else {
-            &paid
+            crate::settings::PAID_SERVICE_PLANS
         };
         if allowed.contains(&plan.as_str()) {
             out.push(format!("plan = {}", quote(&plan)));
         }
     }
-    let regions = ["oregon", "ohio", "virginia", "frankfurt", "singapore"];
-    if let Some(r) = s.region.as_ref().filter(|r| regions.contains(&r.as_str())) {
+    if let Some(r) = s
+        .region
+        .as_ref()
+        .filter(|r| is_a::<crate::settings::Region>(r))
+    {
         out.push(format!("region = {}", quote(r)));
     }
     text(&mut out, "root_dir", &s.root_dir);
@@ -803,6 +786,11 @@ fn bare_or_quoted(key: &str) -> String {
     } else {
         quote(key)
     }
+}
+
+/// Whether `text` is a value of the settings enum `T` (its serde name).
+fn is_a<T: serde::de::DeserializeOwned>(text: &str) -> bool {
+    serde_json::from_value::<T>(serde_json::Value::String(text.to_owned())).is_ok()
 }
 
 #[cfg(test)]
