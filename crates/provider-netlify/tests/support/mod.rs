@@ -6,19 +6,16 @@
 
 pub mod fake;
 
-use std::io::Write as _;
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use staging_provider_netlify::{
     DeployContext, NetlifyBuilder, NetlifyProvider, RateLimits, SiteRef, SiteTarget,
 };
 
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    staging_core::stand_in::workspace_root(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Netlify's API description, found by the repository's one convention
@@ -27,81 +24,49 @@ pub fn contract() -> PathBuf {
     staging_core::testkit::contract_path("netlify-swagger.json")
 }
 
-fn prism_bin() -> PathBuf {
-    let bin = workspace_root().join(".tools/prism/node_modules/.bin/prism");
-    assert!(
-        bin.exists(),
-        "Prism is not installed at {}: run `bash scripts/test-tools.sh` first",
-        bin.display()
-    );
-    bin
-}
+#[allow(unused_imports)]
+pub use staging_core::stand_in::free_port;
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A Prism process. It runs under a small shell that kills it when its stdin closes, which
-/// happens when this test binary exits, even from a `static` that is never dropped.
+/// A running Prism: the one runner, [`staging_core::stand_in::Prism`], with the address as
+/// a field (`url`) for the tests' convenience.
 pub struct Prism {
     pub url: String,
-    child: Child,
+    runner: staging_core::stand_in::Prism,
 }
 
 impl Prism {
-    pub fn start(mode_args: &[&str]) -> Prism {
-        let port = free_port();
-        let mut args: Vec<String> = vec![];
-        args.push(mode_args[0].to_owned());
-        args.extend([
-            "-h".into(),
-            "127.0.0.1".into(),
-            "-p".into(),
-            port.to_string(),
-        ]);
-        args.push(contract().display().to_string());
-        args.extend(mode_args[1..].iter().map(|s| s.to_string()));
-        let child = Command::new("sh")
-            .arg("-c")
-            .arg(r#""$0" "$@" >/dev/null 2>&1 & pid=$!; read _ignored; kill $pid"#)
-            .arg(prism_bin())
-            .args(&args)
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("start prism");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let started = Instant::now();
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(90),
-                "prism {args:?} did not answer within 90 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+    fn mock() -> Prism {
+        Self::wrap(staging_core::stand_in::Prism::mock(
+            env!("CARGO_MANIFEST_DIR"),
+            &contract(),
+        ))
+    }
+
+    fn proxy(upstream: &str) -> Prism {
+        Self::wrap(staging_core::stand_in::Prism::proxy(
+            env!("CARGO_MANIFEST_DIR"),
+            &contract(),
+            upstream,
+        ))
+    }
+
+    fn wrap(runner: staging_core::stand_in::Prism) -> Prism {
         Prism {
-            url: format!("http://127.0.0.1:{port}"),
-            child,
+            url: runner.url(),
+            runner,
         }
     }
-}
 
-impl Drop for Prism {
-    fn drop(&mut self) {
-        if let Some(mut stdin) = self.child.stdin.take() {
-            let _ = stdin.write_all(b"\n");
-        }
-        let _ = self.child.wait();
+    /// Fails the test when Prism saw a contract violation so far.
+    pub fn assert_no_violations(&self) {
+        self.runner.assert_no_violations();
     }
 }
 
 /// `prism mock`: the description's own example answers; rejects requests that break it.
 pub fn mock() -> &'static Prism {
     static MOCK: OnceLock<Prism> = OnceLock::new();
-    MOCK.get_or_init(|| Prism::start(&["mock"]))
+    MOCK.get_or_init(Prism::mock)
 }
 
 /// The stateful fake, and `prism proxy --errors` in front of it: requests and the fake's
@@ -115,7 +80,7 @@ pub fn stack() -> &'static Stack {
     static STACK: OnceLock<Stack> = OnceLock::new();
     STACK.get_or_init(|| {
         let fake = fake::Fake::start();
-        let proxy = Prism::start(&["proxy", &fake.url, "--errors"]);
+        let proxy = Prism::proxy(&fake.url);
         Stack { fake, proxy }
     })
 }
