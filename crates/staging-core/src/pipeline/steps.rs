@@ -205,7 +205,7 @@ struct Located {
     name: String,
     handle: ServiceHandle,
     /// The variables to set: those that differ from what the provider has.
-    to_set: Vec<(String, SecretString)>,
+    to_set: BTreeMap<String, SecretString>,
     live: Option<Deploy>,
 }
 
@@ -216,7 +216,7 @@ impl DeployStep {
         ctx.progress.message("deploy", &format!("locating {name}"));
         let handle = provider.locate(&ctx.environment, &name).await?;
         let wanted = Self::vars_for(ctx, &name);
-        let mut to_set = vec![];
+        let mut to_set = BTreeMap::new();
         if !wanted.is_empty() {
             if !caps.has(Capability::WriteEnv) {
                 return Err(Error::not_supported(
@@ -234,7 +234,7 @@ impl DeployStep {
                     .get(key)
                     .is_some_and(|c| c.expose_secret() == value.expose_secret());
                 if !same {
-                    to_set.push((key.to_owned(), value.clone()));
+                    to_set.insert(key.to_owned(), value.clone());
                 }
             }
         }
@@ -254,9 +254,9 @@ impl DeployStep {
         // The ones that differ, written together: one request where the platform takes a
         // set (`Provider::set_env_vars`), never replacing the others.
         if !located.to_set.is_empty() {
-            let differing: BTreeMap<String, SecretString> =
-                located.to_set.iter().cloned().collect();
-            provider.set_env_vars(&located.handle, &differing).await?;
+            provider
+                .set_env_vars(&located.handle, &located.to_set)
+                .await?;
         }
         ctx.progress.message(
             "deploy",
@@ -327,7 +327,7 @@ impl Step for DeployStep {
             let vars_note = if to_set.is_empty() {
                 String::new()
             } else {
-                let keys: Vec<&str> = to_set.iter().map(|(k, _)| k.as_str()).collect();
+                let keys: Vec<&str> = to_set.keys().map(String::as_str).collect();
                 format!("; set {}", keys.join(", "))
             };
             let target = match ctx.targets.get(&name) {
