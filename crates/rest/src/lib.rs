@@ -369,4 +369,44 @@ mod tests {
             "{shown}"
         );
     }
+
+    #[tokio::test]
+    async fn a_silent_peer_is_a_bounded_retryable_error_naming_the_request() {
+        // Accepts connections and never answers.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let mut held = vec![];
+            for c in listener.incoming() {
+                held.push(c);
+            }
+        });
+        let c = Client::new(
+            NEON,
+            format!("http://127.0.0.1:{port}"),
+            SecretString::from("napi_canary_token".to_owned()),
+            Duration::from_millis(300),
+            RetryPolicy {
+                initial: Duration::from_millis(10),
+                max_delay: Duration::from_millis(10),
+                deadline: Duration::from_secs(5),
+                max_attempts: 2,
+            },
+        )
+        .unwrap();
+        // The guard only turns a hang into a failure; nothing here is timed.
+        let result = tokio::time::timeout(
+            Duration::from_secs(60),
+            c.post("/projects/p/branches", serde_json::json!({})),
+        )
+        .await
+        .expect("the request is bounded");
+        let err = result.unwrap_err();
+        assert!(err.is_retryable(), "{err}");
+        let shown = format!("{err} {err:?}");
+        assert!(shown.contains("POST /projects/p/branches"), "{shown}");
+        assert!(!shown.contains("napi_canary"), "{shown}");
+        // A write that got no answer may have been done: it is not sent again.
+        assert!(!refused(&err));
+    }
 }
