@@ -1,15 +1,4 @@
-//! # staging-rest
-//!
-//! The HTTP side that the REST providers of `staging` share (Neon, Supabase): bearer auth,
-//! JSON or text bodies, every request bounded, and one function that maps a non-success
-//! answer to a kind of [`staging_core::Error`]. What differs between platforms is data, an
-//! [`Api`]: the provider's name, how its credential is called and where it comes from, and
-//! which statuses mean "refused without being done, safe to send again".
-//!
-//! An error body is shown in messages only through [`staging_core::Redactor::shorten`],
-//! which redacts the whole text *before* cutting it, so a secret the platform echoes back
-//! across the cut is never left half visible. The token never appears in `Debug`, errors or
-//! logs.
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 use std::fmt;
