@@ -53,6 +53,12 @@ impl RenderFactory {
         if let Some(owner) = env.value.owner_id {
             b = b.with_owner_id(owner);
         }
+        if let Some(reads) = env.value.api_reads_per_minute {
+            b = b.with_read_budget(staging_core::ReadBudget::per_minute(
+                reads,
+                "Render API: the workspace's read limit, from the spec's `api_reads_per_minute`",
+            ));
+        }
         for name in spec.spec.services.keys() {
             let settings = spec
                 .service_settings::<RenderServiceSettings>(name, environment)?
@@ -456,6 +462,14 @@ impl ProviderFactory for RenderFactory {
             env.value.owner_id.as_deref(),
             &["tea-", "usr-"],
         )?;
+        if let Some(reads) = env.value.api_reads_per_minute
+            && !(1..=100_000).contains(&reads)
+        {
+            return Err(env.error_at(
+                "api_reads_per_minute",
+                format!("`api_reads_per_minute` = {reads} is not a read limit Render has: give the workspace's requests a minute (100 on the lowest plan)"),
+            ));
+        }
         for name in spec.spec.services.keys() {
             let s = spec.service_settings::<RenderServiceSettings>(name, environment)?;
             let v = &s.value;

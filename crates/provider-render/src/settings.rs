@@ -19,6 +19,11 @@ pub struct RenderEnvironmentSettings {
     /// to create them in.
     #[serde(default)]
     pub owner_id: Option<String>,
+    /// The API's read limit for this workspace, in requests a minute, when its plan allows
+    /// more than the lowest plan's 100 (which is the default): waits use a quarter of it, so
+    /// `400` lets five services be polled every 3 s instead of every 12 s.
+    #[serde(default)]
+    pub api_reads_per_minute: Option<u32>,
 }
 
 /// A service on Render: `[services.S.settings]` with `[services.S.overrides.E]` merged

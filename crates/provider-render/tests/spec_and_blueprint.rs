@@ -233,3 +233,31 @@ fn a_broken_blueprint_is_a_config_error() {
         "{err:?}"
     );
 }
+
+#[test]
+fn a_workspace_read_limit_in_the_spec_paces_the_waits_and_a_zero_is_refused_at_its_place() {
+    let text = |reads: &str| {
+        format!(
+            "[project]\nname = \"shop\"\n[environments.staging]\nprovider = \"render\"\nsettings = {{ owner_id = \"tea-cshop0000000000000\"{reads} }}\n[services.web]\nsettings = {{ service_name = \"shop-web\" }}\n"
+        )
+    };
+    let with_key =
+        RenderFactory::with_lookup(|n| (n == "RENDER_API_KEY").then(|| "rnd_x".to_owned()));
+    let budget = |reads: &str| {
+        let spec =
+            LoadedSpec::parse("staging.toml", text(reads), LoadOptions::new(PROVIDERS)).unwrap();
+        with_key.build(&spec, "staging").map(|p| p.read_budget())
+    };
+    assert_eq!(budget("").unwrap().reads, 100, "the lowest plan's limit");
+    let declared = budget(", api_reads_per_minute = 400").unwrap();
+    assert_eq!(declared.reads, 400);
+    // Five services at a quarter of 400 a minute: one read each every 3 s.
+    assert_eq!(declared.steady_interval(5).as_secs(), 3);
+    let err = budget(", api_reads_per_minute = 0")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("staging.toml:5:") && err.contains("api_reads_per_minute"),
+        "{err}"
+    );
+}

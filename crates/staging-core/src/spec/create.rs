@@ -173,7 +173,7 @@ impl LoadedSpec {
         Err(self.error_at(
             &first,
             format!(
-                "environment `{environment}` is protected: staging would create {} there when missing; set `allow_create = true` in [environments.{environment}] to allow it, or give `create` a `like = \"{environment}\"` so that {environment}'s resources are only read",
+                "environment `{environment}` is protected: `staging up` would create {} there when missing; set `allow_create = true` in [environments.{environment}] to allow it, or give `create` a `like = \"{environment}\"` so that {environment}'s resources are only read",
                 asked.describe()
             ),
         ))
