@@ -530,6 +530,7 @@ impl ProviderFactory for RenderFactory {
         // Every datastore by workspace + name, so that two environments naming the same
         // Render Postgres or Key Value (a forgotten `overrides.ENV` name) are refused before
         // staging would find production's and take it for its own.
+        let created = spec.creations_asked(environment).datastores;
         for name in spec.spec.datastores.keys() {
             let d = spec
                 .datastore_settings::<RenderDatastoreSettings>(name, environment)?
@@ -549,10 +550,7 @@ impl ProviderFactory for RenderFactory {
                     ("name", Some(d.name.unwrap_or_else(|| name.clone()))),
                 ],
             );
-            r.written = spec
-                .creations_asked(environment)
-                .datastores
-                .contains_key(name);
+            r.written = created.contains_key(name);
             out.push(r);
         }
         Ok(out)

@@ -85,6 +85,39 @@ pub struct ProvisionPlan {
     pub not_supported: Option<String>,
 }
 
+/// What `environment` is asked to create, and who can create it.
+enum Asked {
+    /// The spec asks nothing there.
+    Nothing,
+    /// The provider creates nothing: why, naming what must exist.
+    NotSupported { provider: String, why: String },
+    /// The provider's provisioner, and what the spec asks (for messages).
+    By(DynProvisioner, crate::spec::CreationsAsked),
+}
+
+/// The one preparation of [`plan`] and [`ProvisionStep`]: refuses, before any request,
+/// creation on a protected environment without `allow_create`, then finds what is asked
+/// and the provider's provisioner.
+fn asked(
+    registry: &ProviderRegistry,
+    spec: &crate::spec::LoadedSpec,
+    environment: &str,
+) -> Result<Asked> {
+    spec.check_creation_allowed(environment)?;
+    let asked = spec.creations_asked(environment);
+    if asked.is_empty() {
+        return Ok(Asked::Nothing);
+    }
+    let factory = registry.factory_for(spec, environment)?;
+    Ok(match factory.provisioner(spec, environment)? {
+        Some(p) => Asked::By(p, asked),
+        None => Asked::NotSupported {
+            provider: factory.name().to_owned(),
+            why: not_supported(factory.name(), &asked.describe()),
+        },
+    })
+}
+
 /// What `staging up` would create in `environment`, read only: nothing when the spec asks
 /// no creation there. Refuses, before any request, creation on a protected environment
 /// without `allow_create`.
@@ -93,25 +126,20 @@ pub async fn plan(
     spec: &crate::spec::LoadedSpec,
     environment: &str,
 ) -> Result<ProvisionPlan> {
-    spec.check_creation_allowed(environment)?;
-    let asked = spec.creations_asked(environment);
-    if asked.is_empty() {
-        return Ok(ProvisionPlan {
+    Ok(match asked(registry, spec, environment)? {
+        Asked::Nothing => ProvisionPlan {
             create: vec![],
             not_supported: None,
-        });
-    }
-    let factory = registry.factory_for(spec, environment)?;
-    match factory.provisioner(spec, environment)? {
-        Some(p) => Ok(ProvisionPlan {
+        },
+        Asked::NotSupported { why, .. } => ProvisionPlan {
+            create: vec![],
+            not_supported: Some(why),
+        },
+        Asked::By(p, _) => ProvisionPlan {
             create: p.missing().await?,
             not_supported: None,
-        }),
-        None => Ok(ProvisionPlan {
-            create: vec![],
-            not_supported: Some(not_supported(factory.name(), &asked.describe())),
-        }),
-    }
+        },
+    })
 }
 
 fn not_supported(provider: &str, what: &str) -> String {
@@ -145,24 +173,20 @@ impl Step for ProvisionStep {
     }
 
     async fn run(&self, ctx: &mut RunContext) -> Result<StepReport> {
-        let spec = ctx.spec.clone();
-        spec.check_creation_allowed(&ctx.environment)?;
-        let asked = spec.creations_asked(&ctx.environment);
-        if asked.is_empty() {
-            return Ok(StepReport::skipped(
-                Self::NAME,
-                format!(
-                    "the spec asks nothing to be created in `{}`",
-                    ctx.environment
-                ),
-            ));
-        }
-        let factory = self.registry.factory_for(&spec, &ctx.environment)?;
-        let Some(provisioner) = factory.provisioner(&spec, &ctx.environment)? else {
-            return Err(Error::not_supported(
-                factory.name(),
-                not_supported(factory.name(), &asked.describe()),
-            ));
+        let (provisioner, asked) = match asked(&self.registry, &ctx.spec, &ctx.environment)? {
+            Asked::Nothing => {
+                return Ok(StepReport::skipped(
+                    Self::NAME,
+                    format!(
+                        "the spec asks nothing to be created in `{}`",
+                        ctx.environment
+                    ),
+                ));
+            }
+            Asked::NotSupported { provider, why } => {
+                return Err(Error::not_supported(provider, why));
+            }
+            Asked::By(p, asked) => (p, asked),
         };
         let missing = provisioner.missing().await?;
         if missing.is_empty() {
