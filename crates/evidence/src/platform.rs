@@ -20,7 +20,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 use staging_core::pipeline::{Finding, RunContext, Step, StepReport, service_receives};
 use staging_core::spec::LoadedSpec;
-use staging_core::{Capability, ProviderRegistry, Redactor};
+use staging_core::{Capability, ProviderRegistry, Redactor, secretness};
 use staging_secrets::Fingerprinter;
 
 use crate::drift::BrokenRule;
@@ -67,8 +67,8 @@ impl PlatformSide {
 }
 
 /// Read what `environment`'s provider holds for every service of the spec: platform id,
-/// live commit, variables (where the provider can read them). Reads only; every secret
-/// value read is registered with the redactor.
+/// live commit, variables (where the provider can read them). Reads only; every value
+/// [`staging_core::secretness`] decides is a secret is registered with the redactor.
 pub async fn read_platform(
     spec: &LoadedSpec,
     environment: &str,
@@ -108,9 +108,21 @@ pub async fn read_platform(
                 if read_env {
                     match provider.env_vars(&handle).await {
                         Ok(vars) => {
-                            // A value read from a platform is treated as a secret in output.
-                            for v in vars.values() {
-                                Redactor::global().register(v);
+                            // Secret where the spec makes the variable one in that
+                            // environment; a variable the spec declares plain, and the
+                            // platform's own settings, are plain. Providers return no value
+                            // the platform marks secret (Netlify `is_secret`, Vercel
+                            // `sensitive`), so none read here is marked.
+                            for (key, v) in &vars {
+                                Redactor::global().register_if_secret(
+                                    secretness::Origin::Platform {
+                                        spec: &spec.spec,
+                                        environment,
+                                        name: key,
+                                        marked_secret: false,
+                                    },
+                                    v,
+                                );
                             }
                             svc.vars = Some(vars);
                         }
@@ -175,18 +187,17 @@ fn pair_rule(spec: &LoadedSpec, var: &str, a: &str, b: &str) -> Option<&'static 
     }
 }
 
-/// One side's value of `var` on `service`: the platform's when it was read (and holds it),
-/// else the spec's.
+/// One side's value of `var` on `service`: the platform's when it was read and holds it,
+/// else the spec's (the value the next deploy sets; what `up`'s drift step compares too).
 fn value_of<'a>(
     side: &'a PlatformSide,
     spec_values: &'a BTreeMap<String, SecretString>,
     service: &str,
     var: &str,
 ) -> (Option<&'a SecretString>, ValueSide) {
-    if side.read_vars(service) {
-        (side.value(service, var), ValueSide::Platform)
-    } else {
-        (spec_values.get(var), ValueSide::Spec)
+    match side.value(service, var) {
+        Some(v) => (Some(v), ValueSide::Platform),
+        None => (spec_values.get(var), ValueSide::Spec),
     }
 }
 
