@@ -744,5 +744,25 @@ http = false
     assert_no_mask_and_no_key(&records[0].to_string());
     // Promotion is not run here: in the Railway stand-in a service has one id in every
     // environment, which the isolation step refuses for `production` (not about redaction).
+
+    // A deploy that goes live with a stale commit fails `verify`: the failed run is on
+    // record, and `doctor` diagnoses it.
+    s.behaviour("web", "stale").await;
+    let newer = "3333333aaaaaaaabbbbbbbbccccccccdddddddd3";
+    let out = run(&["up", "--env", "staging", "--commit", newer]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert_no_mask_and_no_key(&all);
+    let records = evidence(dir.path());
+    assert_eq!(records.len(), 2, "the failed run left no record: {all}");
+    assert!(
+        records.iter().any(|r| r["ok"] == false && r["commit"] == newer),
+        "{records:?}"
+    );
+    let out = run(&["doctor", "--env", "staging"]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(!all.contains("nothing to diagnose"), "{all}");
+    assert!(all.contains("likely cause"), "{all}");
     s.assert_no_rejected().await;
 }
