@@ -28,7 +28,10 @@ fn run(dir: &Path, args: &[&str]) -> std::process::Output {
     run_staging(
         dir,
         args,
-        &[("RENDER_API_KEY", API_KEY), ("RENDER_API_URL", url.as_str())],
+        &[
+            ("RENDER_API_KEY", API_KEY),
+            ("RENDER_API_URL", url.as_str()),
+        ],
     )
 }
 
@@ -149,7 +152,10 @@ fn evidence(dir: &Path) -> Vec<serde_json::Value> {
 }
 
 fn assert_no_mask_and_no_key(all: &str) {
-    assert!(!all.contains("[REDACTED]"), "a plain value was masked: {all}");
+    assert!(
+        !all.contains("[REDACTED]"),
+        "a plain value was masked: {all}"
+    );
     for key in [STAGING_KEY, PRODUCTION_KEY] {
         assert!(!all.contains(key), "a key leaked: {all}");
     }
@@ -163,7 +169,10 @@ fn production_holding_plain_values_masks_none_of_them_and_up_then_promote_pass()
     assert_eq!(out.status.code(), Some(0), "{all}");
     assert_no_mask_and_no_key(&all);
     // The drift step judged the rules against production's platform, in plain words.
-    assert!(all.contains("against what production's platform holds"), "{all}");
+    assert!(
+        all.contains("against what production's platform holds"),
+        "{all}"
+    );
     let records = evidence(dir.path());
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(records[0]["ok"], true, "{}", records[0]);
@@ -181,7 +190,10 @@ fn production_holding_plain_values_masks_none_of_them_and_up_then_promote_pass()
     let doc: serde_json::Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {all}"));
     assert_eq!(doc["ok"], true, "{doc}");
-    assert_eq!(stand_in().fake.live_commit(&production_id).as_deref(), Some(NEW));
+    assert_eq!(
+        stand_in().fake.live_commit(&production_id).as_deref(),
+        Some(NEW)
+    );
     stand_in().prism.assert_no_violations();
 }
 
@@ -197,7 +209,9 @@ fn diff_json_over_plain_values_parses_and_shows_booleans_and_words_as_they_are()
     assert_eq!(doc["b"], "production", "{doc}");
     assert_no_mask_and_no_key(&all);
     // Every rule held on the platform side, the platform's values compared.
-    let rows = doc["platform_vars"].as_array().unwrap_or_else(|| panic!("{doc}"));
+    let rows = doc["platform_vars"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{doc}"));
     let row = |var: &str| {
         rows.iter()
             .find(|r| r["var"] == var)
@@ -254,7 +268,9 @@ fn diff_drift_and_sync_agree_when_production_holds_stagings_signing_key() {
     let doc: serde_json::Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {all}"));
     assert!(
-        doc["refused"].as_str().is_some_and(|r| r.contains("differs_from")),
+        doc["refused"]
+            .as_str()
+            .is_some_and(|r| r.contains("differs_from")),
         "{doc}"
     );
     assert_eq!(doc["applied"], false, "{doc}");
@@ -291,7 +307,11 @@ fn b64(s: &str) -> String {
     const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in s.as_bytes().chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -313,7 +333,10 @@ fn logs_json_prints_only_json_lines_whatever_a_line_holds() {
     let id = fake.add_service("jsonlogs-web", Kind::StaticSite);
     let lines = [
         "booting in production with DEBUG=false".to_owned(),
-        format!("Authorization: Basic {}", b64(&format!("user:{LOG_CANARY}"))),
+        format!(
+            "Authorization: Basic {}",
+            b64(&format!("user:{LOG_CANARY}"))
+        ),
         format!(r#"{{"token": "{LOG_CANARY}", "ok": true}}"#),
         format!("GET /callback?token={LOG_CANARY}&next=%2F"),
         format!("encoded {} here", b64(LOG_CANARY)),
@@ -535,8 +558,14 @@ http = {{ url = "http://127.0.0.1:{port}/echo?token=${{vars.PROBE_TOKEN}}&x=1", 
             texts.push((f.display().to_string(), t));
         }
     }
-    assert!(texts.iter().any(|(n, _)| n.ends_with("junit.xml")), "{texts:?}");
-    assert!(texts.iter().any(|(n, _)| n.contains(".staging")), "no evidence: {all}");
+    assert!(
+        texts.iter().any(|(n, _)| n.ends_with("junit.xml")),
+        "{texts:?}"
+    );
+    assert!(
+        texts.iter().any(|(n, _)| n.contains(".staging")),
+        "no evidence: {all}"
+    );
     for (name, t) in &texts {
         for form in forms(URL_SECRET) {
             assert!(!t.contains(&form), "{name} holds `{form}`:\n{t}");
@@ -597,7 +626,11 @@ const PRODUCTION_HOLDS: &[(&str, &str)] = &[
 ];
 
 fn write_dotenvs(dir: &Path) {
-    std::fs::write(dir.join("staging.env"), format!("JWT_SECRET={STAGING_KEY}\n")).unwrap();
+    std::fs::write(
+        dir.join("staging.env"),
+        format!("JWT_SECRET={STAGING_KEY}\n"),
+    )
+    .unwrap();
     std::fs::write(
         dir.join("production.env"),
         format!("JWT_SECRET={PRODUCTION_KEY}\n"),
@@ -621,9 +654,11 @@ fn netlify_production_holding_plain_values_masks_none_and_up_then_promote_pass()
             .chain([("JWT_SECRET", PRODUCTION_KEY)].iter())
             .enumerate()
         {
-            s.env.push(serde_json::json!({ "key": k, "scopes": ["builds"], "values": [
-                { "id": format!("p{i}"), "context": "production", "value": v },
-            ]}));
+            s.env.push(
+                serde_json::json!({ "key": k, "scopes": ["builds"], "values": [
+                    { "id": format!("p{i}"), "context": "production", "value": v },
+                ]}),
+            );
         }
     });
     let dir = tempfile::tempdir().unwrap();
@@ -669,7 +704,10 @@ http = false
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");
     assert_no_mask_and_no_key(&all);
-    assert!(all.contains("against what production's platform holds"), "{all}");
+    assert!(
+        all.contains("against what production's platform holds"),
+        "{all}"
+    );
     let records = evidence(dir.path());
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(records[0]["ok"], true, "{}", records[0]);
@@ -690,7 +728,7 @@ async fn railway_production_holding_plain_values_masks_none_and_up_passes_with_e
     s.reset(&["production"], &["web"]).await;
     let dir = tempfile::tempdir().unwrap();
     let spec = format!(
-            r#"[project]
+        r#"[project]
 name = "plainrail"
 
 [environments.staging]
@@ -737,7 +775,10 @@ http = false
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");
     assert_no_mask_and_no_key(&all);
-    assert!(all.contains("against what production's platform holds"), "{all}");
+    assert!(
+        all.contains("against what production's platform holds"),
+        "{all}"
+    );
     let records = evidence(dir.path());
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(records[0]["ok"], true, "{}", records[0]);
@@ -756,7 +797,9 @@ http = false
     let records = evidence(dir.path());
     assert_eq!(records.len(), 2, "the failed run left no record: {all}");
     assert!(
-        records.iter().any(|r| r["ok"] == false && r["commit"] == newer),
+        records
+            .iter()
+            .any(|r| r["ok"] == false && r["commit"] == newer),
         "{records:?}"
     );
     let out = run(&["doctor", "--env", "staging"]);

@@ -383,17 +383,17 @@ pub async fn sync_checked(
                 apply: false,
                 ..options
             };
-            let mut report =
-                staging_secrets::sync(spec, environment, provider, plan, None).await?;
+            let mut report = staging_secrets::sync(spec, environment, provider, plan, None).await?;
             let why: Vec<String> = rules
                 .broken
                 .iter()
                 .map(|b| format!("{}: {}", b.rule, b.message))
                 .collect();
-            report.refused = Some(Redactor::global().redact(&format!(
-                "{}; nothing was pushed",
-                why.join("; ")
-            )).into_owned());
+            report.refused = Some(
+                Redactor::global()
+                    .redact(&format!("{}; nothing was pushed", why.join("; ")))
+                    .into_owned(),
+            );
             report.ok = false;
             return Ok(report);
         }

@@ -154,8 +154,10 @@ impl ProviderFactory for AwsFactory {
         let store = ecs_secret_store(spec, environment)?;
         let ctx = AwsContext::from_env(env.region, env.profile);
         Ok(std::sync::Arc::new(
-            crate::EcsProvider::new(ctx, services)
-                .with_secrets(store, staging_core::secretness::secret_vars(&spec.spec, environment)),
+            crate::EcsProvider::new(ctx, services).with_secrets(
+                store,
+                staging_core::secretness::secret_vars(&spec.spec, environment),
+            ),
         ))
     }
 

@@ -7,8 +7,8 @@
 
 use std::sync::{Arc, OnceLock, RwLock};
 
-use staging_core::spec::{BranchSpec, LoadedSpec};
 use staging_core::secretness::Origin;
+use staging_core::spec::{BranchSpec, LoadedSpec};
 use staging_core::{DynDatabaseBranch, DynSecretStore, Error, Redactor, Result};
 
 use crate::resolve::ResolvedVars;

@@ -141,7 +141,10 @@ async fn sync_apply_sets_one_key_at_a_time_and_leaves_unmanaged_keys_alone() {
         .await
         .unwrap();
     assert!(report.ok && report.applied, "{report:?}");
-    assert_eq!(double.value("web", "ORG_ID").as_deref(), Some("org_1f3a9c2e"));
+    assert_eq!(
+        double.value("web", "ORG_ID").as_deref(),
+        Some("org_1f3a9c2e")
+    );
     assert_eq!(double.value("web", "JWT_SECRET").as_deref(), Some(KEY_A));
     assert_eq!(double.value("web", "LEGACY_FLAG").as_deref(), Some("1"));
     let sets = double.sets.lock().unwrap().clone();
@@ -210,7 +213,10 @@ async fn sync_reports_a_key_the_provider_refuses_and_goes_on() {
         Some(SyncOutcome::Failed(message)) => assert!(!message.contains(KEY_A), "{message}"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(double.value("web", "ORG_ID").as_deref(), Some("org_1f3a9c2e"));
+    assert_eq!(
+        double.value("web", "ORG_ID").as_deref(),
+        Some("org_1f3a9c2e")
+    );
 }
 
 #[tokio::test]

@@ -273,12 +273,31 @@ fn forbidden_secret_values_are_not_named_in_the_message() {
 #[test]
 fn debug_flags_are_refused_in_protected_environments_only() {
     let v = var(r#"rules = { forbid_in_protected = ["true"] }"#);
-    let p = check_value("DEBUG", &v, &secret("true"), "production", true, false, false);
+    let p = check_value(
+        "DEBUG",
+        &v,
+        &secret("true"),
+        "production",
+        true,
+        false,
+        false,
+    );
     assert_eq!(p.len(), 1);
     assert_eq!(p[0].rule, "forbid_in_protected");
     assert!(p[0].message.contains("protected"), "{}", p[0].message);
     assert!(check_value("DEBUG", &v, &secret("true"), "staging", false, false, false).is_empty());
-    assert!(check_value("DEBUG", &v, &secret("false"), "production", true, false, false).is_empty());
+    assert!(
+        check_value(
+            "DEBUG",
+            &v,
+            &secret("false"),
+            "production",
+            true,
+            false,
+            false
+        )
+        .is_empty()
+    );
 }
 
 #[test]

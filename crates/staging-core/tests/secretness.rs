@@ -161,7 +161,10 @@ fn a_secret_that_equals_a_plain_value_elsewhere_is_still_masked() {
         },
         &shared,
     );
-    assert_eq!(r.redact("GREETING=shared-value-81c4e2d9"), "GREETING=[REDACTED]");
+    assert_eq!(
+        r.redact("GREETING=shared-value-81c4e2d9"),
+        "GREETING=[REDACTED]"
+    );
 }
 
 #[test]
@@ -270,11 +273,19 @@ fn no_second_place_decides_what_is_secret() {
                 // The run's `set_var` is handed the decision (`ResolvedVars::secret_names`).
                 && !in_core("pipeline/mod.rs")
             {
-                found.push(format!("{}: registers without asking secretness: {}", at(*n), line.trim()));
+                found.push(format!(
+                    "{}: registers without asking secretness: {}",
+                    at(*n),
+                    line.trim()
+                ));
             }
             // A set of secret names built outside the one decision.
             if line.contains("secret_names.insert(") || line.contains("fn secret_var_names") {
-                found.push(format!("{}: keeps its own secret names: {}", at(*n), line.trim()));
+                found.push(format!(
+                    "{}: keeps its own secret names: {}",
+                    at(*n),
+                    line.trim()
+                ));
             }
             // Reading the spec's `secret` flag (a field only core can reach).
             let reads_flag = [".secret ", ".secret)", ".secret;", ".secret,", ".secret\t"]
@@ -286,7 +297,11 @@ fn no_second_place_decides_what_is_secret() {
                 // Load-time checks: a secret with a plain `value` is refused.
                 && !in_core("spec/mod.rs")
             {
-                found.push(format!("{}: reads the `secret` flag: {}", at(*n), line.trim()));
+                found.push(format!(
+                    "{}: reads the `secret` flag: {}",
+                    at(*n),
+                    line.trim()
+                ));
             }
         }
     }

@@ -659,10 +659,8 @@ impl Probe for HttpProbe {
                 match step.capture(name, capture, &mut seen) {
                     Ok(value) => {
                         let value = SecretString::from(value);
-                        self.redactor.register_if_secret(
-                            staging_core::secretness::Origin::Captured,
-                            &value,
-                        );
+                        self.redactor
+                            .register_if_secret(staging_core::secretness::Origin::Captured, &value);
                         values = values.with(format!("capture.{name}"), value);
                     }
                     Err((expected, got)) => {

@@ -190,8 +190,14 @@ impl Redactor {
                 return;
             }
             let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
-            if !inner.whole_only.iter().any(|v| v.expose_secret() == trimmed) {
-                inner.whole_only.push(SecretString::from(trimmed.to_owned()));
+            if !inner
+                .whole_only
+                .iter()
+                .any(|v| v.expose_secret() == trimmed)
+            {
+                inner
+                    .whole_only
+                    .push(SecretString::from(trimmed.to_owned()));
             }
             return;
         }
