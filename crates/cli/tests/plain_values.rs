@@ -571,6 +571,14 @@ http = {{ url = "http://127.0.0.1:{port}/echo?token=${{vars.PROBE_TOKEN}}&x=1", 
             assert!(!t.contains(&form), "{name} holds `{form}`:\n{t}");
         }
     }
+    // The documents are whole: JUnit and HTML end as they began.
+    let junit_text = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        junit_text.trim_end().ends_with("</testsuites>"),
+        "{junit_text}"
+    );
+    let html_text = std::fs::read_to_string(&html).unwrap();
+    assert!(html_text.trim_end().ends_with("</html>"), "{html_text}");
     // The evidence is JSON, the body excerpt in it masked.
     let records = evidence(dir.path());
     assert_eq!(records.len(), 1);
@@ -722,9 +730,10 @@ http = false
 #[path = "../../provider-railway/tests/support/mod.rs"]
 mod railway;
 
-#[tokio::test]
-async fn railway_production_holding_plain_values_masks_none_and_up_passes_with_evidence() {
-    let mut s = railway::StandIn::start().await;
+/// A Railway project whose production holds the plain values of the issue, set through the
+/// tool itself (`secrets sync --apply`: the Railway stand-in takes variables only through its
+/// API), and a spec whose staging environment does not exist yet.
+async fn railway_scene(s: &mut railway::StandIn) -> tempfile::TempDir {
     s.reset(&["production"], &["web"]).await;
     let dir = tempfile::tempdir().unwrap();
     let spec = format!(
@@ -752,26 +761,35 @@ http = false
     );
     std::fs::write(dir.path().join("staging.toml"), spec).unwrap();
     write_dotenvs(dir.path());
-    let url = s.url.clone();
-    let run = |args: &[&str]| {
-        run_staging(
-            dir.path(),
-            args,
-            &[
-                ("RAILWAY_API_TOKEN", railway::TOKEN),
-                ("RAILWAY_API_URL", url.as_str()),
-            ],
-        )
-    };
     // Production's values in the spec are the issue's words (`true`, `false`, `production`,
-    // `prod`, `https`, `1`, a domain); syncing them puts them on production's platform (the
-    // Railway stand-in takes variables only through its API).
-    let out = run(&["secrets", "sync", "--env", "production", "--apply"]);
+    // `prod`, `https`, `1`, a domain).
+    let out = railway_run(
+        s,
+        dir.path(),
+        &["secrets", "sync", "--env", "production", "--apply"],
+    );
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");
     assert_no_mask_and_no_key(&all);
+    dir
+}
 
-    let out = run(&["up", "--env", "staging", "--commit", NEW]);
+fn railway_run(s: &railway::StandIn, dir: &Path, args: &[&str]) -> std::process::Output {
+    run_staging(
+        dir,
+        args,
+        &[
+            ("RAILWAY_API_TOKEN", railway::TOKEN),
+            ("RAILWAY_API_URL", s.url.as_str()),
+        ],
+    )
+}
+
+#[tokio::test]
+async fn railway_production_holding_plain_values_masks_none_and_up_passes_with_evidence() {
+    let mut s = railway::StandIn::start().await;
+    let dir = railway_scene(&mut s).await;
+    let out = railway_run(&s, dir.path(), &["up", "--env", "staging", "--commit", NEW]);
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");
     assert_no_mask_and_no_key(&all);
@@ -783,29 +801,29 @@ http = false
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(records[0]["ok"], true, "{}", records[0]);
     assert_no_mask_and_no_key(&records[0].to_string());
-    // Promotion is not run here: in the Railway stand-in a service has one id in every
-    // environment, which the isolation step refuses for `production` (not about redaction).
+    // Promotion is not run here: in the Railway stand-in a service has one platform id in
+    // every environment, which the isolation step refuses once both exist (not redaction).
+    s.assert_no_rejected().await;
+}
 
-    // A deploy that goes live with a stale commit fails `verify`: the failed run is on
-    // record, and `doctor` diagnoses it.
+#[tokio::test]
+async fn a_stale_deploy_on_railway_leaves_a_failed_record_that_doctor_diagnoses() {
+    let mut s = railway::StandIn::start().await;
+    let dir = railway_scene(&mut s).await;
+    // Railway serves the cached old image: the deploy succeeds, the old commit runs.
     s.behaviour("web", "stale").await;
-    let newer = "3333333aaaaaaaabbbbbbbbccccccccdddddddd3";
-    let out = run(&["up", "--env", "staging", "--commit", newer]);
+    let out = railway_run(&s, dir.path(), &["up", "--env", "staging", "--commit", NEW]);
     let all = text(&out);
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert_no_mask_and_no_key(&all);
     let records = evidence(dir.path());
-    assert_eq!(records.len(), 2, "the failed run left no record: {all}");
-    assert!(
-        records
-            .iter()
-            .any(|r| r["ok"] == false && r["commit"] == newer),
-        "{records:?}"
-    );
-    let out = run(&["doctor", "--env", "staging"]);
+    assert_eq!(records.len(), 1, "the failed run left no record: {all}");
+    assert_eq!(records[0]["ok"], false, "{}", records[0]);
+    let out = railway_run(&s, dir.path(), &["doctor", "--env", "staging"]);
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");
     assert!(!all.contains("nothing to diagnose"), "{all}");
+    assert!(all.contains("verify"), "{all}");
     assert!(all.contains("likely cause"), "{all}");
     s.assert_no_rejected().await;
 }
