@@ -58,6 +58,9 @@ struct Pending {
     fields: Map<String, Value>,
     error: Option<Value>,
     emitted: bool,
+    /// The command printed JSON lines on stdout (`logs --json`): the envelope, its summary,
+    /// goes to stderr so that every stdout line stays one JSON document.
+    streamed: bool,
 }
 
 static PENDING: Mutex<Option<Pending>> = Mutex::new(None);
@@ -93,7 +96,8 @@ pub(crate) fn set_error(error: Value) {
     pending(|p| p.error = Some(error));
 }
 
-/// Print the envelope on stdout, redacted, unless it is already out: `ok` is
+/// Print the envelope on stdout (on stderr after JSON lines, see [`Output::json_line`]),
+/// redacted field by field before it is serialized, unless it is already out: `ok` is
 /// `code == 0`. Called by `main` once the command returned, and earlier by a command that
 /// keeps running after its result is known (`up --keep-running`). A second call does
 /// nothing, so stdout always holds exactly one document.
@@ -103,13 +107,21 @@ pub(crate) fn emit(code: u8) {
             return None;
         }
         p.emitted = true;
-        Some(envelope(&p.command, code, &p.fields, p.error.as_ref()))
+        Some((
+            envelope(&p.command, code, &p.fields, p.error.as_ref()),
+            p.streamed,
+        ))
     });
-    if let Some(document) = document {
+    if let Some((mut document, streamed)) = document {
+        // Redact first, then shape: the document stays valid JSON whatever a field holds.
+        Redactor::global().redact_json(&mut document);
         let text = serde_json::to_string_pretty(&document)
-            .unwrap_or_else(|e| format!("{{\"ok\": false, \"error\": \"{e}\"}}"));
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", Redactor::global().redact(&text));
+            .unwrap_or_else(|e| format!("{{\"ok\": false, \"error\": {:?}}}", e.to_string()));
+        if streamed {
+            let _ = writeln!(std::io::stderr().lock(), "{text}");
+        } else {
+            let _ = writeln!(std::io::stdout().lock(), "{text}");
+        }
     }
 }
 
@@ -157,6 +169,22 @@ impl Output {
     pub(crate) fn line(&self, text: &str) {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{}", Redactor::global().redact(text));
+    }
+
+    /// Say that this command prints JSON lines on stdout: its envelope goes to stderr, even
+    /// when no line was printed.
+    pub(crate) fn stream_json_lines(&self) {
+        pending(|p| p.streamed = true);
+    }
+
+    /// Print one JSON document as one line on stdout, redacted field by field before it is
+    /// serialized; the envelope then goes to stderr, so stdout holds JSON lines only.
+    pub(crate) fn json_line(&self, value: &Value) {
+        pending(|p| p.streamed = true);
+        let mut value = value.clone();
+        Redactor::global().redact_json(&mut value);
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{value}");
     }
 
     /// Print a line on stderr, redacted.

@@ -146,11 +146,14 @@ fn check_writable(option: &str, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Write `text` to `path`, redacted.
+/// Write `text`, a document whose fields were redacted, to `path`, every registered form
+/// masked once more (its markup left as it is).
 pub(crate) fn write_file(path: &Path, text: &str) -> Result<()> {
     std::fs::write(
         path,
-        staging_core::Redactor::global().redact(text).as_bytes(),
+        staging_core::Redactor::global()
+            .redact_forms(text)
+            .as_bytes(),
     )
     .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
 }
@@ -161,6 +164,10 @@ fn append(path: &Path, text: &str) -> Result<()> {
         .create(true)
         .open(path)
         .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
-    file.write_all(staging_core::Redactor::global().redact(text).as_bytes())
-        .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
+    file.write_all(
+        staging_core::Redactor::global()
+            .redact_forms(text)
+            .as_bytes(),
+    )
+    .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
 }

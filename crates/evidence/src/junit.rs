@@ -177,7 +177,10 @@ impl Junit {
             .report
             .to_string()
             .map_err(|e| Error::failed(format!("cannot write JUnit XML: {e}")))?;
-        Ok(self.r(&staging_core::junit::junit10(&xml)))
+        Ok(self
+            .redactor
+            .redact_forms(&staging_core::junit::junit10(&xml))
+            .into_owned())
     }
 }
 

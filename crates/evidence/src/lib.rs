@@ -61,8 +61,8 @@ pub use open::{
     EVIDENCE_URL_KEY, RecordEvidence, check_direct_up, dir_store, open_store, promotion_pair,
 };
 pub use platform::{
-    PlatformRulesStep, PlatformService, PlatformSide, PlatformVarDiff, ValueSide,
-    compare_platforms, read_platform,
+    PlatformRules, PlatformRulesStep, PlatformService, PlatformSide, PlatformVarDiff, ValueSide,
+    check_against_platforms, compare_platforms, read_platform, sync_checked,
 };
 pub use postgres::{DEFAULT_TABLE, PgStore};
 pub use store::{

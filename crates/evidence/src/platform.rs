@@ -20,7 +20,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 use staging_core::pipeline::{Finding, RunContext, Step, StepReport, service_receives};
 use staging_core::spec::LoadedSpec;
-use staging_core::{Capability, ProviderRegistry, Redactor};
+use staging_core::{Capability, ProviderRegistry, Redactor, secretness};
 use staging_secrets::Fingerprinter;
 
 use crate::drift::BrokenRule;
@@ -67,8 +67,8 @@ impl PlatformSide {
 }
 
 /// Read what `environment`'s provider holds for every service of the spec: platform id,
-/// live commit, variables (where the provider can read them). Reads only; every secret
-/// value read is registered with the redactor.
+/// live commit, variables (where the provider can read them). Reads only; every value
+/// [`staging_core::secretness`] decides is a secret is registered with the redactor.
 pub async fn read_platform(
     spec: &LoadedSpec,
     environment: &str,
@@ -108,9 +108,21 @@ pub async fn read_platform(
                 if read_env {
                     match provider.env_vars(&handle).await {
                         Ok(vars) => {
-                            // A value read from a platform is treated as a secret in output.
-                            for v in vars.values() {
-                                Redactor::global().register(v);
+                            // Secret where the spec makes the variable one in that
+                            // environment; a variable the spec declares plain, and the
+                            // platform's own settings, are plain. Providers return no value
+                            // the platform marks secret (Netlify `is_secret`, Vercel
+                            // `sensitive`), so none read here is marked.
+                            for (key, v) in &vars {
+                                Redactor::global().register_if_secret(
+                                    secretness::Origin::Platform {
+                                        spec: &spec.spec,
+                                        environment,
+                                        name: key,
+                                        marked_secret: false,
+                                    },
+                                    v,
+                                );
                             }
                             svc.vars = Some(vars);
                         }
@@ -175,18 +187,17 @@ fn pair_rule(spec: &LoadedSpec, var: &str, a: &str, b: &str) -> Option<&'static 
     }
 }
 
-/// One side's value of `var` on `service`: the platform's when it was read (and holds it),
-/// else the spec's.
+/// One side's value of `var` on `service`: the platform's when it was read and holds it,
+/// else the spec's (the value the next deploy sets; what `up`'s drift step compares too).
 fn value_of<'a>(
     side: &'a PlatformSide,
     spec_values: &'a BTreeMap<String, SecretString>,
     service: &str,
     var: &str,
 ) -> (Option<&'a SecretString>, ValueSide) {
-    if side.read_vars(service) {
-        (side.value(service, var), ValueSide::Platform)
-    } else {
-        (spec_values.get(var), ValueSide::Spec)
+    match side.value(service, var) {
+        Some(v) => (Some(v), ValueSide::Platform),
+        None => (spec_values.get(var), ValueSide::Spec),
     }
 }
 
@@ -283,6 +294,113 @@ fn broken_rule(row: &PlatformVarDiff, a: &str, b: &str) -> Option<BrokenRule> {
     })
 }
 
+/// The `same_as` / `differs_from` rules of the values `environment` is about to hold
+/// against what each other environment those rules name holds on its platform: what
+/// `up`'s drift step ([`PlatformRulesStep`]) and `secrets sync --apply`
+/// ([`sync_checked`]) both judge, so the two agree on the same data.
+#[derive(Debug, Clone, Default)]
+pub struct PlatformRules {
+    /// The rules broken.
+    pub broken: Vec<BrokenRule>,
+    /// For each other environment read: how many rules were checked against it.
+    pub checked: Vec<(String, usize)>,
+    /// What could not be read (`(subject, why)`, redacted): an environment whose provider
+    /// cannot be built here, a service not found.
+    pub notes: Vec<(String, String)>,
+}
+
+/// Judge [`PlatformRules`] for `environment`, whose values are `values` (the spec's, as the
+/// next deploy or sync sets them), reading the other environments' platforms through
+/// `registry`. Reads only.
+pub async fn check_against_platforms(
+    spec: &LoadedSpec,
+    environment: &str,
+    values: &BTreeMap<String, SecretString>,
+    registry: &ProviderRegistry,
+) -> PlatformRules {
+    let mut others: Vec<String> = spec
+        .spec
+        .vars
+        .values()
+        .flat_map(|v| [v.rules.same_as.clone(), v.rules.differs_from.clone()])
+        .flatten()
+        .filter(|o| *o != environment && spec.spec.environments.contains_key(o))
+        .collect();
+    others.sort();
+    others.dedup();
+    let fingerprints = Fingerprinter::for_project(&spec.spec.project.name);
+    let mine = PlatformSide {
+        environment: environment.to_owned(),
+        unreadable: None,
+        services: BTreeMap::new(),
+    };
+    let redact = |s: &str| Redactor::global().redact(s).into_owned();
+    let mut out = PlatformRules::default();
+    for other in others {
+        let theirs = read_platform(spec, &other, registry).await;
+        if let Some(why) = &theirs.unreadable {
+            out.notes.push((format!("{other} (platform)"), redact(why)));
+            continue;
+        }
+        let (rows, broken) = compare_platforms(
+            spec,
+            (&mine, values),
+            (&theirs, &BTreeMap::new()),
+            &fingerprints,
+        );
+        out.checked.push((
+            other.clone(),
+            rows.iter().filter(|r| r.expected.is_some()).count(),
+        ));
+        out.broken.extend(broken);
+        for (service, s) in &theirs.services {
+            if let Some(note) = &s.note {
+                out.notes
+                    .push((format!("{other} {service} (platform)"), redact(note)));
+            }
+        }
+    }
+    out
+}
+
+/// `staging secrets sync`: [`staging_secrets::sync`], refusing `--apply` (unless violations
+/// are allowed) when a value it would write breaks a `same_as` / `differs_from` rule
+/// against what the other environment's platform holds (staging about to receive the
+/// signing key production's platform holds): checked before the first write, nothing is
+/// written, the plan is still shown.
+pub async fn sync_checked(
+    spec: &LoadedSpec,
+    environment: &str,
+    provider: &staging_core::DynProvider,
+    options: staging_secrets::SyncOptions,
+    registry: &ProviderRegistry,
+) -> staging_core::Result<staging_secrets::SyncReport> {
+    if options.apply && !options.allow_violations {
+        let resolved = staging_secrets::resolve_vars(spec, environment, None).await?;
+        let rules = check_against_platforms(spec, environment, &resolved.values, registry).await;
+        if !rules.broken.is_empty() {
+            let plan = staging_secrets::SyncOptions {
+                apply: false,
+                ..options
+            };
+            let mut report = staging_secrets::sync(spec, environment, provider, plan, None).await?;
+            let why: Vec<String> = rules
+                .broken
+                .iter()
+                .map(|b| format!("{}: {}", b.rule, b.message))
+                .collect();
+            report.refused = Some(
+                Redactor::global()
+                    .redact(&format!("{}; nothing was pushed", why.join("; ")))
+                    .into_owned(),
+            );
+            report.ok = false;
+            return Ok(report);
+        }
+    }
+    staging_secrets::sync(spec, environment, provider, options, None).await
+}
+
 /// Before anything is deployed: the values this run is about to set (the spec's, in
 /// [`RunContext::vars`]) against what each other environment named by a `same_as` /
 /// `differs_from` rule holds on its platform. A broken rule fails the step, so the deploy
@@ -310,66 +428,37 @@ impl Step for PlatformRulesStep {
 
     async fn run(&self, ctx: &mut RunContext) -> staging_core::Result<StepReport> {
         let spec = ctx.spec.clone();
-        let me = ctx.environment.clone();
-        let mut others: Vec<String> = spec
-            .spec
-            .vars
-            .values()
-            .flat_map(|v| [v.rules.same_as.clone(), v.rules.differs_from.clone()])
-            .flatten()
-            .filter(|o| *o != me && spec.spec.environments.contains_key(o))
-            .collect();
-        others.sort();
-        others.dedup();
-        if others.is_empty() {
+        let names_other = spec.spec.vars.values().any(|v| {
+            [&v.rules.same_as, &v.rules.differs_from]
+                .into_iter()
+                .flatten()
+                .any(|o| *o != ctx.environment && spec.spec.environments.contains_key(o))
+        });
+        if !names_other {
             return Ok(StepReport::skipped(
                 Self::NAME,
                 "no variable has a rule against another environment",
             ));
         }
-        let fingerprints = Fingerprinter::for_project(&spec.spec.project.name);
-        let mine = PlatformSide {
-            environment: me.clone(),
-            unreadable: None,
-            services: BTreeMap::new(),
-        };
+        let rules =
+            check_against_platforms(&spec, &ctx.environment, &ctx.vars, &self.registry).await;
         let mut findings = vec![];
-        for other in others {
-            let theirs = read_platform(&spec, &other, &self.registry).await;
-            if let Some(why) = &theirs.unreadable {
-                findings.push(Finding::skipped(
-                    format!("{other} (platform)"),
-                    &ctx.redactor.redact(why),
-                ));
-                continue;
-            }
-            let (rows, broken) = compare_platforms(
-                &spec,
-                (&mine, &ctx.vars),
-                (&theirs, &BTreeMap::new()),
-                &fingerprints,
-            );
-            for b in &broken {
-                findings.push(Finding::failed(
-                    &b.subject,
-                    format!("{}: {}", b.rule, ctx.redactor.redact(&b.message)),
-                ));
-            }
-            let checked = rows.iter().filter(|r| r.expected.is_some()).count();
-            if broken.is_empty() {
+        for b in &rules.broken {
+            findings.push(Finding::failed(
+                &b.subject,
+                format!("{}: {}", b.rule, ctx.redactor.redact(&b.message)),
+            ));
+        }
+        if rules.broken.is_empty() {
+            for (other, checked) in &rules.checked {
                 findings.push(Finding::ok(
                     format!("{other} (platform)"),
                     format!("{checked} rule(s) against what {other}'s platform holds hold"),
                 ));
             }
-            for (service, s) in &theirs.services {
-                if let Some(note) = &s.note {
-                    findings.push(Finding::skipped(
-                        format!("{other} {service} (platform)"),
-                        &ctx.redactor.redact(note),
-                    ));
-                }
-            }
+        }
+        for (subject, why) in &rules.notes {
+            findings.push(Finding::skipped(subject, &ctx.redactor.redact(why)));
         }
         let failed = findings.iter().filter(|f| !f.ok).count();
         let summary = if failed == 0 {

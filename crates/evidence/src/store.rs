@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Serialize;
 use staging_core::pipeline::{Evidence, EvidenceRef, commits_match, is_full_commit_id};
-use staging_core::{Error, Redactor, Result};
+use staging_core::{Redactor, Result};
 
 /// Where evidence is kept: a directory ([`crate::DirStore`]) or a Postgres table
 /// ([`crate::PgStore`]).
@@ -260,18 +260,9 @@ pub async fn latest(
     Ok(store.list(filter).await?.entries.into_iter().next())
 }
 
-/// The text a store writes for `evidence`: its JSON, redacted. When redaction changed
-/// anything (a secret the run's redactor did not know yet), the redacted record is hashed
-/// again so that it stays intact — but only a record that was intact to begin with, so an
-/// edited record is never laundered by being written.
+/// The text a store writes for `evidence`: its JSON, redacted field by field
+/// ([`Evidence::to_json_redacted`], which hashes a record that was intact again when
+/// redaction changed it). Never refuses a record because of redaction.
 pub(crate) fn stored_text(evidence: &Evidence, redactor: &Redactor) -> Result<String> {
-    let plain = serde_json::to_string_pretty(evidence).map_err(|e| Error::failed(e.to_string()))?;
-    let redacted = redactor.redact(&plain).into_owned();
-    if redacted == plain || !evidence.is_intact() {
-        return Ok(redacted);
-    }
-    let mut rehashed: Evidence = serde_json::from_str(&redacted)
-        .map_err(|e| Error::failed(format!("redacted evidence is not evidence: {e}")))?;
-    rehashed.content_hash = rehashed.compute_hash();
-    rehashed.to_json_redacted(redactor)
+    evidence.to_json_redacted(redactor)
 }

@@ -2,8 +2,9 @@
 //! summary (GitHub's step summary) and `key=value` outputs (GitHub's `$GITHUB_OUTPUT`).
 //!
 //! Every text is redacted field by field before it is escaped, and the finished document
-//! once more: a secret is masked in the form it had before escaping and in every encoded
-//! form the redactor knows after.
+//! once more for registered forms only ([`Redactor::redact_forms`]): a secret is masked in
+//! the form it had before escaping and in every encoded form the redactor knows after,
+//! and the document's own markup is never rewritten.
 
 use std::fmt::Write as _;
 
@@ -154,7 +155,7 @@ pub fn html(view: &RunView<'_>) -> String {
         findings_table(&mut h, view, step);
     }
     h.push_str("</body></html>\n");
-    view.r(&h)
+    view.redactor.redact_forms(&h).into_owned()
 }
 
 fn findings_table(h: &mut String, view: &RunView<'_>, step: &StepReport) {
@@ -248,7 +249,7 @@ pub fn markdown_summary(view: &RunView<'_>) -> String {
         }
     }
     m.push('\n');
-    view.r(&m)
+    view.redactor.redact_forms(&m).into_owned()
 }
 
 /// The run as step outputs (`$GITHUB_OUTPUT` lines): `ok`, `evidence-id`, `commit`,
@@ -281,7 +282,7 @@ pub fn github_outputs(view: &RunView<'_>) -> String {
             let _ = writeln!(o, "url-{key}={}", one_line(url));
         }
     }
-    view.r(&o)
+    view.redactor.redact_forms(&o).into_owned()
 }
 
 #[cfg(test)]

@@ -99,7 +99,10 @@ impl CommandMigrator {
         if let Ok(parsed) = url::Url::parse(url.expose_secret())
             && let Some(password) = parsed.password()
         {
-            redactor.register(&SecretString::from(password.to_owned()));
+            redactor.register_if_secret(
+                staging_core::secretness::Origin::Credential,
+                &SecretString::from(password.to_owned()),
+            );
         }
         Ok(CommandMigrator {
             argv,

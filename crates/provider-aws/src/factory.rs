@@ -106,7 +106,7 @@ impl ProviderFactory for AwsFactory {
     fn resources(&self, spec: &LoadedSpec, environment: &str) -> Result<Vec<Resource>> {
         let (env, services) = settings_from_spec(spec, environment)?;
         let mut out = vec![];
-        if !spec.spec.secret_var_names().is_empty() {
+        if !staging_core::secretness::secret_vars(&spec.spec, environment).is_empty() {
             // Where the values of secret variables are written for task definitions.
             out.push(Resource::new(
                 "secrets manager prefix",
@@ -154,8 +154,10 @@ impl ProviderFactory for AwsFactory {
         let store = ecs_secret_store(spec, environment)?;
         let ctx = AwsContext::from_env(env.region, env.profile);
         Ok(std::sync::Arc::new(
-            crate::EcsProvider::new(ctx, services)
-                .with_secrets(store, spec.spec.secret_var_names()),
+            crate::EcsProvider::new(ctx, services).with_secrets(
+                store,
+                staging_core::secretness::secret_vars(&spec.spec, environment),
+            ),
         ))
     }
 

@@ -99,7 +99,7 @@ async fn event_2_no_task_definition_revision_registered_by_up_holds_a_secret_val
         LoadOptions::new(&["aws"]),
     )
     .unwrap();
-    let secret_names = spec.spec.secret_var_names();
+    let secret_names = staging_core::secretness::secret_vars(&spec.spec, "staging");
     assert_eq!(
         secret_names.iter().collect::<Vec<_>>(),
         ["JWT_SECRET", "LEGACY_TOKEN"]

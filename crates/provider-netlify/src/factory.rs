@@ -206,7 +206,10 @@ impl NetlifyFactory {
     pub fn builder(spec: &LoadedSpec, environment: &str) -> Result<NetlifyBuilder> {
         let mut b = NetlifyBuilder::from_env()
             .with_environment(environment)
-            .with_secret_names(spec.spec.secret_var_names());
+            .with_secret_names(staging_core::secretness::secret_vars(
+                &spec.spec,
+                environment,
+            ));
         for (name, target) in Self::targets(spec, environment)? {
             b = b.with_site(name, target);
         }

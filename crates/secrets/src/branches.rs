@@ -7,6 +7,7 @@
 
 use std::sync::{Arc, OnceLock, RwLock};
 
+use staging_core::secretness::Origin;
 use staging_core::spec::{BranchSpec, LoadedSpec};
 use staging_core::{DynDatabaseBranch, DynSecretStore, Error, Redactor, Result};
 
@@ -116,7 +117,6 @@ pub(crate) async fn apply(spec: &LoadedSpec, environment: &str, out: &mut Resolv
         let var = db.url_var.clone();
         out.values.remove(&var);
         out.missing.retain(|m| m != &var);
-        out.secret_names.insert(var.clone());
         let built = builders()
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -137,7 +137,7 @@ pub(crate) async fn apply(spec: &LoadedSpec, environment: &str, out: &mut Resolv
         out.sources.insert(var.clone(), branch.describe());
         match branch.connection_url().await {
             Ok(url) => {
-                Redactor::global().register(&url);
+                Redactor::global().register_if_secret(Origin::Credential, &url);
                 out.values.insert(var, url);
             }
             Err(e) => {

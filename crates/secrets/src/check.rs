@@ -130,6 +130,7 @@ pub async fn check_resolved(
                 environment,
                 protected,
                 deferred,
+                secret,
             ));
             problems.extend(
                 rules::check_across_environments(

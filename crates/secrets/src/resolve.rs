@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use secrecy::{ExposeSecret, SecretString};
 use staging_core::redact::Redactor;
+use staging_core::secretness;
 use staging_core::spec::{LoadedSpec, Template, Var};
 use staging_core::{Error, Result};
 
@@ -17,8 +18,9 @@ pub struct ResolvedVars {
     pub environment: String,
     /// Every declared variable that has a value in this environment.
     pub values: BTreeMap<String, SecretString>,
-    /// The variables whose values are secrets: declared `secret = true`, or plain values
-    /// that embed a secret through `${vars.NAME}`.
+    /// The variables whose values are secrets here, as
+    /// [`staging_core::secretness::secret_vars`] decides (declared `secret = true`, read
+    /// from a store or a database branch, or a plain value that embeds a secret).
     pub secret_names: BTreeSet<String>,
     /// Where each variable's value comes from (`spec`, `env:STRIPE_KEY`,
     /// `dotenv:.env.staging`, `command:op`); never a value.
@@ -126,19 +128,24 @@ pub(crate) async fn resolve_one(
                 source: "spec".to_owned(),
             }
         }
-        Origin::Store(loc) => read(&loc, var.secret).await,
+        Origin::Store(loc) => read(&loc, spec, environment, name).await,
         Origin::Nowhere => Resolution::Absent {
             source: "none".to_owned(),
         },
     })
 }
 
-async fn read(loc: &Location, secret: bool) -> Resolution {
+async fn read(loc: &Location, spec: &LoadedSpec, environment: &str, name: &str) -> Resolution {
     match loc.store.get(&loc.key).await {
         Ok(Some(value)) => {
-            if secret {
-                Redactor::global().register(&value);
-            }
+            Redactor::global().register_if_secret(
+                secretness::Origin::Var {
+                    spec: &spec.spec,
+                    environment,
+                    name,
+                },
+                &value,
+            );
             Resolution::Value {
                 value,
                 source: loc.description.clone(),
@@ -174,7 +181,7 @@ pub async fn resolve_vars(
     let mut out = ResolvedVars {
         environment: environment.to_owned(),
         values: BTreeMap::new(),
-        secret_names: BTreeSet::new(),
+        secret_names: secretness::secret_vars(&spec.spec, environment),
         sources: BTreeMap::new(),
         missing: vec![],
         errors: BTreeMap::new(),
@@ -187,19 +194,13 @@ pub async fn resolve_vars(
             Origin::Plain(t) => {
                 plain.insert(name, t);
                 out.sources.insert(name.clone(), "spec".to_owned());
-                if var.secret {
-                    out.secret_names.insert(name.clone());
-                }
                 continue;
             }
-            Origin::Store(loc) => read(&loc, var.secret).await,
+            Origin::Store(loc) => read(&loc, spec, environment, name).await,
             Origin::Nowhere => Resolution::Absent {
                 source: "none".to_owned(),
             },
         };
-        if var.secret {
-            out.secret_names.insert(name.clone());
-        }
         match resolution {
             Resolution::Value { value, source } => {
                 out.sources.insert(name.clone(), source);
@@ -259,15 +260,15 @@ fn render_plain(
             if waits {
                 continue;
             }
-            let embeds_secret = template.names().iter().any(|n| {
-                n.strip_prefix("vars.")
-                    .is_some_and(|v| out.secret_names.contains(v))
-            });
             let value = SecretString::from(text_of(&rendered));
-            if embeds_secret || out.secret_names.contains(name) {
-                out.secret_names.insert(name.to_owned());
-                Redactor::global().register(&value);
-            }
+            Redactor::global().register_if_secret(
+                secretness::Origin::Var {
+                    spec: &spec.spec,
+                    environment,
+                    name,
+                },
+                &value,
+            );
             if !unknown.is_empty() {
                 out.deferred.insert(name.to_owned(), unknown);
             }

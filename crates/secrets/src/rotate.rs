@@ -122,7 +122,13 @@ async fn rotate_with(
         .get(name)
         .ok_or_else(|| undeclared(spec, name))?;
     let env = spec.spec.environment(environment)?;
-    if !var.secret {
+    let this = staging_core::secretness::Origin::Var {
+        spec: &spec.spec,
+        environment,
+        name,
+    };
+    let secret = staging_core::secretness::is_secret(this);
+    if !secret {
         return Err(Error::config(format!(
             "`{name}` is not a secret: its value is written in the spec, change it there"
         )));
@@ -156,7 +162,7 @@ async fn rotate_with(
         loop {
             let value = generate(&var.rules)?;
             let problems: Vec<String> =
-                check_value(name, var, &value, environment, env.protected, false)
+                check_value(name, var, &value, environment, env.protected, false, secret)
                     .into_iter()
                     .filter(|p| p.severity == Severity::Error)
                     .map(|p| p.message)
@@ -176,7 +182,7 @@ async fn rotate_with(
     let fingerprints = Fingerprinter::for_project(&spec.spec.project.name);
     let previous = location.store.get(&location.key).await?;
     if let Some(previous) = &previous {
-        Redactor::global().register(previous);
+        Redactor::global().register_if_secret(this, previous);
     }
     let previous_fingerprint = previous.as_ref().map(|v| fingerprints.display(v));
     if dry_run {
@@ -205,7 +211,7 @@ async fn rotate_with(
             ok: true,
         });
     }
-    Redactor::global().register(&value);
+    Redactor::global().register_if_secret(this, &value);
     location.store.put(&location.key, &value).await?;
 
     let mut provider_services = vec![];

@@ -29,7 +29,7 @@ pub enum Severity {
 /// One rule a value breaks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Violation {
-    /// The rule (`required`, `kind`, `min_length`, `min_entropy`, `placeholder`,
+    /// The rule (`required`, `kind`, `min_length`, `too_short`, `min_entropy`, `placeholder`,
     /// `whitespace`, `quotes`, `differs_from`, `same_as`, `forbid`, `forbid_in_protected`, `source`).
     pub rule: &'static str,
     /// How bad it is.
@@ -85,7 +85,8 @@ pub fn missing(name: &str, var: &Var, environment: &str, source: &str) -> Violat
     }
 }
 
-/// The rules that look at the value alone (and the environment it is in).
+/// The rules that look at the value alone (and the environment it is in). `secret` is
+/// what [`staging_core::secretness`] decided for the variable in `environment`.
 pub fn check_value(
     name: &str,
     var: &Var,
@@ -93,10 +94,29 @@ pub fn check_value(
     environment: &str,
     protected: bool,
     deferred: bool,
+    secret: bool,
 ) -> Vec<Violation> {
     let raw = value.expose_secret();
     let rules = &var.rules;
     let mut out = vec![];
+
+    // A secret redaction cannot mask in free text without hiding ordinary words (`true`,
+    // `production`, `8080`) is refused, unless the rules say what length is enough.
+    if secret
+        && !deferred
+        && !raw.trim().is_empty()
+        && rules.min_length.is_none()
+        && !staging_core::redact::maskable(raw)
+    {
+        out.push(Violation::error(
+            "too_short",
+            format!(
+                "`{name}` is too short to be a secret ({} characters, or a common word or number): output cannot mask it without hiding the same word everywhere else; use a value of at least {} characters (`staging secrets rotate {name}`), or, if it is not a secret, give it a plain `value`; `rules.min_length` accepts a shorter one",
+                raw.chars().count(),
+                staging_core::redact::MIN_REDACTED_LEN
+            ),
+        ));
+    }
 
     if let Some(kind) = placeholder_kind(raw, rules) {
         out.push(Violation::error(
@@ -169,7 +189,7 @@ pub fn check_value(
     let applies_here =
         rules.forbid_in.is_empty() || rules.forbid_in.iter().any(|e| e == environment);
     if applies_here && let Some(i) = matches_any(raw, &rules.forbid) {
-        let shown = if var.secret {
+        let shown = if secret {
             format!("forbidden value #{}", i + 1)
         } else {
             format!("`{}`", rules.forbid[i])
@@ -182,7 +202,7 @@ pub fn check_value(
             ));
     }
     if protected && let Some(i) = matches_any(raw, &rules.forbid_in_protected) {
-        let shown = if var.secret {
+        let shown = if secret {
             format!("forbidden value #{}", i + 1)
         } else {
             format!("`{}`", rules.forbid_in_protected[i])

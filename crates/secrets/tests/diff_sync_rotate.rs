@@ -39,11 +39,11 @@ async fn diff_lists_one_sided_keys_equality_by_fingerprint_and_rule_violations()
         ("staging.toml", &spec_text()),
         (
             ".env.staging",
-            &format!("JWT_SECRET={KEY_A}\nORG_ID=org_1\nSTAGING_ONLY=only-here-123\n"),
+            &format!("JWT_SECRET={KEY_A}\nORG_ID=org_1f3a9c2e\nSTAGING_ONLY=only-here-123\n"),
         ),
         (
             ".env.production",
-            &format!("JWT_SECRET={KEY_A}\nORG_ID=org_1\n"),
+            &format!("JWT_SECRET={KEY_A}\nORG_ID=org_1f3a9c2e\n"),
         ),
     ]);
     let report = diff(&spec, "staging", "production", None).await.unwrap();
@@ -75,9 +75,9 @@ async fn sync_plans_by_fingerprint_lists_unmanaged_keys_and_changes_nothing_with
         ("staging.toml", &spec_text()),
         (
             ".env.staging",
-            &format!("JWT_SECRET={KEY_A}\nORG_ID=org_1\nWORKER_TOKEN=worker-token-1\n"),
+            &format!("JWT_SECRET={KEY_A}\nORG_ID=org_1f3a9c2e\nWORKER_TOKEN=worker-token-1\n"),
         ),
-        (".env.production", "ORG_ID=org_1\n"),
+        (".env.production", "ORG_ID=org_1f3a9c2e\n"),
     ]);
     let provider = EnvProvider::with(&[
         (
@@ -124,9 +124,9 @@ async fn sync_apply_sets_one_key_at_a_time_and_leaves_unmanaged_keys_alone() {
         ("staging.toml", &spec_text()),
         (
             ".env.staging",
-            &format!("JWT_SECRET={KEY_A}\nORG_ID=org_1\n"),
+            &format!("JWT_SECRET={KEY_A}\nORG_ID=org_1f3a9c2e\n"),
         ),
-        (".env.production", "ORG_ID=org_1\n"),
+        (".env.production", "ORG_ID=org_1f3a9c2e\n"),
     ]);
     let (double, provider) = EnvProvider::with(&[
         ("web", &[("ORG_ID", "org_old"), ("LEGACY_FLAG", "1")]),
@@ -141,7 +141,10 @@ async fn sync_apply_sets_one_key_at_a_time_and_leaves_unmanaged_keys_alone() {
         .await
         .unwrap();
     assert!(report.ok && report.applied, "{report:?}");
-    assert_eq!(double.value("web", "ORG_ID").as_deref(), Some("org_1"));
+    assert_eq!(
+        double.value("web", "ORG_ID").as_deref(),
+        Some("org_1f3a9c2e")
+    );
     assert_eq!(double.value("web", "JWT_SECRET").as_deref(), Some(KEY_A));
     assert_eq!(double.value("web", "LEGACY_FLAG").as_deref(), Some("1"));
     let sets = double.sets.lock().unwrap().clone();
@@ -157,8 +160,8 @@ async fn sync_apply_sets_one_key_at_a_time_and_leaves_unmanaged_keys_alone() {
 async fn sync_refuses_to_push_values_that_break_the_rules() {
     let (_dir, spec) = spec_in(&[
         ("staging.toml", &spec_text()),
-        (".env.staging", "JWT_SECRET=changeme\nORG_ID=org_1\n"),
-        (".env.production", "ORG_ID=org_1\n"),
+        (".env.staging", "JWT_SECRET=changeme\nORG_ID=org_1f3a9c2e\n"),
+        (".env.production", "ORG_ID=org_1f3a9c2e\n"),
     ]);
     let (double, provider) = EnvProvider::with(&[("web", &[]), ("worker", &[])]).dyn_();
     let report = sync(
@@ -184,9 +187,9 @@ async fn sync_reports_a_key_the_provider_refuses_and_goes_on() {
         ("staging.toml", &spec_text()),
         (
             ".env.staging",
-            &format!("JWT_SECRET={KEY_A}\nORG_ID=org_1\n"),
+            &format!("JWT_SECRET={KEY_A}\nORG_ID=org_1f3a9c2e\n"),
         ),
-        (".env.production", "ORG_ID=org_1\n"),
+        (".env.production", "ORG_ID=org_1f3a9c2e\n"),
     ]);
     let mut double = EnvProvider::with(&[("web", &[]), ("worker", &[])]);
     double.fail_key = Some("JWT_SECRET".into());
@@ -210,7 +213,10 @@ async fn sync_reports_a_key_the_provider_refuses_and_goes_on() {
         Some(SyncOutcome::Failed(message)) => assert!(!message.contains(KEY_A), "{message}"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(double.value("web", "ORG_ID").as_deref(), Some("org_1"));
+    assert_eq!(
+        double.value("web", "ORG_ID").as_deref(),
+        Some("org_1f3a9c2e")
+    );
 }
 
 #[tokio::test]
@@ -219,9 +225,9 @@ async fn rotate_writes_a_new_value_that_passes_the_rules_to_the_store_and_the_pr
         ("staging.toml", &spec_text()),
         (
             ".env.staging",
-            &format!("# keep\nJWT_SECRET={KEY_A}\nORG_ID=org_1\n"),
+            &format!("# keep\nJWT_SECRET={KEY_A}\nORG_ID=org_1f3a9c2e\n"),
         ),
-        (".env.production", "ORG_ID=org_1\n"),
+        (".env.production", "ORG_ID=org_1f3a9c2e\n"),
     ]);
     let (double, provider) = EnvProvider::with(&[("web", &[]), ("worker", &[])]).dyn_();
     let first = rotate(&spec, "staging", "JWT_SECRET", Some(&provider))
@@ -237,7 +243,7 @@ async fn rotate_writes_a_new_value_that_passes_the_rules_to_the_store_and_the_pr
     );
     let text = std::fs::read_to_string(dir.path().join(".env.staging")).unwrap();
     assert!(
-        text.starts_with("# keep\nJWT_SECRET=") && text.ends_with("ORG_ID=org_1\n"),
+        text.starts_with("# keep\nJWT_SECRET=") && text.ends_with("ORG_ID=org_1f3a9c2e\n"),
         "{text}"
     );
     assert!(!text.contains(KEY_A));

@@ -12,7 +12,7 @@ fn var(toml_text: &str) -> Var {
 }
 
 fn problems(v: &Var, value: &str) -> Vec<Violation> {
-    check_value("X", v, &secret(value), "staging", false, false)
+    check_value("X", v, &secret(value), "staging", false, false, false)
 }
 
 fn rules_broken(v: &Var, value: &str) -> Vec<&'static str> {
@@ -241,7 +241,7 @@ fn forbidden_values_are_refused_where_the_rule_applies() {
     assert!(p[0].message.contains("every boot"), "{}", p[0].message);
     assert!(rules_broken(&v, "false").is_empty());
     assert!(
-        check_value("X", &v, &secret("true"), "production", false, false).is_empty(),
+        check_value("X", &v, &secret("true"), "production", false, false, false).is_empty(),
         "not forbidden outside forbid_in"
     );
     let everywhere = var(r#"rules = { forbid = ["true"] }"#);
@@ -251,6 +251,7 @@ fn forbidden_values_are_refused_where_the_rule_applies() {
             &everywhere,
             &secret("true"),
             "production",
+            false,
             false,
             false
         )
@@ -264,7 +265,7 @@ fn forbidden_secret_values_are_not_named_in_the_message() {
     let v = var(&format!(
         "secret = true\nrules = {{ forbid = [\"{CANARY}\"] }}"
     ));
-    let p = problems(&v, CANARY);
+    let p = check_value("X", &v, &secret(CANARY), "staging", false, false, true);
     assert_eq!(p[0].rule, "forbid");
     assert!(!p[0].message.contains(CANARY), "{}", p[0].message);
 }
@@ -272,12 +273,31 @@ fn forbidden_secret_values_are_not_named_in_the_message() {
 #[test]
 fn debug_flags_are_refused_in_protected_environments_only() {
     let v = var(r#"rules = { forbid_in_protected = ["true"] }"#);
-    let p = check_value("DEBUG", &v, &secret("true"), "production", true, false);
+    let p = check_value(
+        "DEBUG",
+        &v,
+        &secret("true"),
+        "production",
+        true,
+        false,
+        false,
+    );
     assert_eq!(p.len(), 1);
     assert_eq!(p[0].rule, "forbid_in_protected");
     assert!(p[0].message.contains("protected"), "{}", p[0].message);
-    assert!(check_value("DEBUG", &v, &secret("true"), "staging", false, false).is_empty());
-    assert!(check_value("DEBUG", &v, &secret("false"), "production", true, false).is_empty());
+    assert!(check_value("DEBUG", &v, &secret("true"), "staging", false, false, false).is_empty());
+    assert!(
+        check_value(
+            "DEBUG",
+            &v,
+            &secret("false"),
+            "production",
+            true,
+            false,
+            false
+        )
+        .is_empty()
+    );
 }
 
 #[test]
@@ -290,7 +310,8 @@ fn kind_checks_wait_for_values_that_still_hold_pipeline_references() {
             &secret("${services.web.url}/cb"),
             "staging",
             false,
-            true
+            true,
+            false
         )
         .is_empty()
     );
@@ -303,7 +324,7 @@ fn truly_random_32_hex_character_keys_always_pass_the_signing_key_rules() {
     let v = var("rules = { kind = \"signing_key\" }");
     for _ in 0..2000 {
         let key = staging_secrets::generate(&rules).unwrap();
-        let p = check_value("K", &v, &key, "staging", false, false);
+        let p = check_value("K", &v, &key, "staging", false, false, true);
         assert!(p.is_empty(), "{p:?}");
     }
 }

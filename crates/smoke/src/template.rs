@@ -8,13 +8,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use secrecy::{ExposeSecret, SecretString};
 use staging_core::pipeline::RunContext;
 use staging_core::spec::Template;
-use staging_core::{Error, Result};
+use staging_core::{Error, Result, secretness};
 
 /// The values one probe's templates name, copied out of the run context when the probe is
 /// built (every value kept as a secret: a `${vars.X}` may be one).
 #[derive(Clone, Default)]
 pub(crate) struct Values {
     map: BTreeMap<String, SecretString>,
+    /// The names whose values are secrets ([`staging_core::secretness`]): percent-encoded
+    /// when put into a URL ([`Values::render_url`]).
+    secret: BTreeSet<String>,
 }
 
 impl std::fmt::Debug for Values {
@@ -35,6 +38,7 @@ impl Values {
         captures: &BTreeSet<String>,
     ) -> Result<Values> {
         let mut map = BTreeMap::new();
+        let mut secret = BTreeSet::new();
         for template in templates {
             for (r, has_default) in template.references() {
                 if map.contains_key(&r.name) {
@@ -47,6 +51,20 @@ impl Values {
                 }
                 match ctx.lookup(&r.name) {
                     Some(v) => {
+                        let origin = match r.name.strip_prefix("vars.") {
+                            Some(name) => Some(secretness::Origin::Var {
+                                spec: &ctx.spec.spec,
+                                environment: &ctx.environment,
+                                name,
+                            }),
+                            None if r.name.starts_with("capture.") => {
+                                Some(secretness::Origin::Captured)
+                            }
+                            None => None,
+                        };
+                        if origin.is_some_and(secretness::is_secret) {
+                            secret.insert(r.name.clone());
+                        }
                         map.insert(r.name.clone(), SecretString::from(v));
                     }
                     None if has_default => {}
@@ -61,19 +79,40 @@ impl Values {
                 }
             }
         }
-        Ok(Values { map })
+        Ok(Values { map, secret })
     }
 
     /// Add every value of `other`.
     pub(crate) fn extend(&mut self, other: Values) {
         self.map.extend(other.map);
+        self.secret.extend(other.secret);
     }
 
-    /// These values plus `name = value`.
+    /// These values plus `name = value`, a value a probe captured (a secret).
     pub(crate) fn with(&self, name: String, value: SecretString) -> Values {
-        let mut map = self.map.clone();
-        map.insert(name, value);
-        Values { map }
+        let mut out = self.clone();
+        if secretness::is_secret(secretness::Origin::Captured) {
+            out.secret.insert(name.clone());
+        }
+        out.map.insert(name, value);
+        out
+    }
+
+    /// `template`, a URL, filled in: a secret value is percent-encoded (every byte but
+    /// `A-Z a-z 0-9 - . _ ~`), so that a `#`, `&`, `%` or `/` in it cannot end the query or
+    /// the path early and the service receives the value exactly; other values (a service
+    /// URL, the commit) are inserted as they are.
+    pub(crate) fn render_url(&self, template: &Template) -> Result<String> {
+        template
+            .render(&|name| {
+                let v = self.map.get(name)?.expose_secret();
+                Some(if self.secret.contains(name) {
+                    percent_encode(v)
+                } else {
+                    v.to_owned()
+                })
+            })
+            .map_err(|e| Error::config(e.to_string()))
     }
 
     /// `template` filled in. The result is sent, compared, or shown redacted; never logged.
@@ -82,6 +121,19 @@ impl Values {
             .render(&|name| self.map.get(name).map(|v| v.expose_secret().to_owned()))
             .map_err(|e| Error::config(e.to_string()))
     }
+}
+
+/// `v` percent-encoded as a URI component: every byte but the RFC 3986 unreserved ones.
+fn percent_encode(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() * 3);
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn hint(name: &str) -> &'static str {

@@ -38,6 +38,7 @@ pub mod redact;
 pub mod registry;
 pub mod retry;
 pub mod secret;
+pub mod secretness;
 pub mod spec;
 #[cfg(feature = "testkit")]
 pub mod stand_in;

@@ -5,7 +5,6 @@ use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
 use clap::Args;
-use secrecy::ExposeSecret;
 use staging_core::{Capability, Error, LogLine, LogQuery, Redactor, Result};
 
 use super::up::StopSignals;
@@ -82,6 +81,9 @@ pub(crate) async fn run(global: &Global, args: &LogsArgs, out: Output) -> Result
             format!("logs of `{service}` (see the provider's capabilities)"),
         ));
     }
+    if out.json {
+        out.stream_json_lines();
+    }
     register_secrets(&spec, &env, out).await;
     let handle = provider.locate(&env, &service).await?;
     if provider.runs_services_in_process() && provider.live_state(&handle).await?.live.is_none() {
@@ -141,9 +143,14 @@ async fn register_secrets(spec: &staging_core::spec::LoadedSpec, env: &str, out:
     match staging_secrets::resolve_vars(spec, env, None).await {
         Ok(resolved) => {
             for (name, value) in &resolved.values {
-                if resolved.secret_names.contains(name) && !value.expose_secret().is_empty() {
-                    Redactor::global().register(value);
-                }
+                Redactor::global().register_if_secret(
+                    staging_core::secretness::Origin::Var {
+                        spec: &spec.spec,
+                        environment: env,
+                        name,
+                    },
+                    value,
+                );
             }
         }
         Err(e) => out.note(&format!(
@@ -166,12 +173,13 @@ fn print_new(service: &str, batch: Vec<LogLine>, shown: &mut VecDeque<LogLine>, 
         })
         .unwrap_or(0);
     for line in batch.into_iter().skip(overlap) {
-        // Redact first, then shape (JSON escaping, prefixes).
-        let text = Redactor::global().redact(&line.text).into_owned();
         if out.json {
-            let doc = serde_json::json!({ "service": service, "at": line.at, "line": text });
-            out.line(&doc.to_string());
+            // Redacted field by field, then serialized: every line stays one JSON document.
+            let doc = serde_json::json!({ "service": service, "at": line.at, "line": line.text });
+            out.json_line(&doc);
         } else {
+            // Redact first, then shape (prefixes).
+            let text = Redactor::global().redact(&line.text).into_owned();
             match &line.at {
                 Some(at) => out.line(&format!("{at} {text}")),
                 None => out.line(&text),

@@ -117,14 +117,8 @@ pub(crate) async fn run(global: &Global, args: &UpArgs, out: Output) -> Result<u
     let fingerprints = Fingerprinter::for_project(&spec.spec.project.name);
     let (values, secret_names, vars_error) =
         match staging_secrets::resolve_vars(&spec, &env, Some(&commit)).await {
-            Ok(r) => {
-                for name in &r.secret_names {
-                    if let Some(v) = r.values.get(name) {
-                        staging_core::Redactor::global().register(v);
-                    }
-                }
-                (r.values, r.secret_names, None)
-            }
+            // Resolving registered every secret value with the redactor.
+            Ok(r) => (r.values, r.secret_names, None),
             Err(e) => (BTreeMap::new(), Default::default(), Some(e.to_string())),
         };
     let provider = factory.build(&spec, &env);
@@ -364,11 +358,11 @@ async fn service_plan(
     } else {
         None
     };
-    for (var, decl) in &spec.spec.vars {
+    for var in spec.spec.vars.keys() {
         if !staging_core::pipeline::service_receives(spec, var, name) {
             continue;
         }
-        let secret = decl.secret || secret_names.contains(var);
+        let secret = secret_names.contains(var);
         let wanted = values.get(var);
         let held = platform.as_ref().and_then(|p| p.get(var));
         let (action, note) = match (wanted, &platform, held) {

@@ -154,7 +154,8 @@ pub(crate) async fn run(global: &Global, cmd: &SecretsCmd, out: Output) -> Resul
                 apply: args.apply,
                 allow_violations: args.allow_violations,
             };
-            let report = staging_secrets::sync(&spec, &env, &provider, options, None).await?;
+            let report =
+                staging_evidence::sync_checked(&spec, &env, &provider, options, &registry).await?;
             if out.json {
                 out.json(&report);
             } else {

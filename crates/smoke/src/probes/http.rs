@@ -332,7 +332,7 @@ impl HttpStep {
             (Some(c), None) => c.clone(),
             _ => build_client(&self.tls, self.follow_redirects, jar.cloned())?,
         };
-        let url = values.render(&self.url)?;
+        let url = values.render_url(&self.url)?;
         let host = reqwest::Url::parse(&url)
             .ok()
             .map(|u| {
@@ -611,7 +611,7 @@ impl Probe for HttpProbe {
         let mut evidence = vec![];
         for (i, step) in self.steps.iter().enumerate() {
             let shown_url = values
-                .render(&step.url)
+                .render_url(&step.url)
                 .unwrap_or_else(|_| step.url.to_source());
             let label = step.label(i, total, &shown_url);
             if step.insecure {
@@ -659,8 +659,8 @@ impl Probe for HttpProbe {
                 match step.capture(name, capture, &mut seen) {
                     Ok(value) => {
                         let value = SecretString::from(value);
-                        // A captured token is as secret as a password.
-                        self.redactor.register(&value);
+                        self.redactor
+                            .register_if_secret(staging_core::secretness::Origin::Captured, &value);
                         values = values.with(format!("capture.{name}"), value);
                     }
                     Err((expected, got)) => {

@@ -72,10 +72,7 @@ impl Evidence {
         let steps = ctx
             .reports
             .iter()
-            .map(|r| {
-                let json = serde_json::to_string(r).unwrap_or_default();
-                serde_json::from_str(&ctx.redactor.redact(&json)).unwrap_or(serde_json::Value::Null)
-            })
+            .map(|r| ctx.redactor.redacted_json(r))
             .collect();
         let mut evidence = Evidence {
             project: ctx.spec.spec.project.name.clone(),
@@ -126,10 +123,25 @@ impl Evidence {
             .map(|t| now.duration_since(t).unwrap_or_default())
     }
 
-    /// The evidence as the pretty JSON it is stored as, redacted by `redactor`.
+    /// The evidence as the pretty JSON it is stored as, redacted by `redactor` field by
+    /// field before it is serialized ([`crate::Redactor::redact_json`]). When redaction
+    /// changed a field (a secret the run's redactor learnt after the step reports were
+    /// taken), the record is hashed again so that it stays intact — but only a record that
+    /// was intact to begin with, so an edited record is never laundered by being written.
+    /// A record is never dropped because of redaction: the secret is replaced, the record
+    /// written.
     pub fn to_json_redacted(&self, redactor: &crate::redact::Redactor) -> Result<String> {
-        let body = serde_json::to_string_pretty(self).map_err(|e| Error::failed(e.to_string()))?;
-        Ok(redactor.redact(&body).into_owned())
+        let plain = serde_json::to_value(self).map_err(|e| Error::failed(e.to_string()))?;
+        let mut redacted = plain.clone();
+        redactor.redact_json(&mut redacted);
+        if redacted != plain
+            && self.is_intact()
+            && let Ok(mut rehashed) = serde_json::from_value::<Evidence>(redacted.clone())
+        {
+            rehashed.content_hash = rehashed.compute_hash();
+            redacted = serde_json::to_value(&rehashed).map_err(|e| Error::failed(e.to_string()))?;
+        }
+        serde_json::to_string_pretty(&redacted).map_err(|e| Error::failed(e.to_string()))
     }
 }
 

@@ -58,6 +58,15 @@ fn encodings_of(v: &str, out: &mut Vec<String>) {
     let start = out.len();
     out.push(v.to_owned());
     json_forms(v, out);
+    // A JSON body echoed inside a JSON string (httpbin's `data`, a log shipper's `message`)
+    // is escaped twice: each escaped form escaped again.
+    let escaped = out.len();
+    for i in start + 1..escaped {
+        if out[i].contains('\\') {
+            let twice = json_escaped_minimal(&out[i]);
+            out.push(twice);
+        }
+    }
     url_forms(v, out);
     // Each of those inside XML or HTML (a JUnit file, a report page).
     let textual = out.len();
@@ -129,6 +138,24 @@ fn json_forms(v: &str, out: &mut Vec<String>) {
             }
         }
     }
+}
+
+/// `v` escaped as serde_json and JavaScript write a string: `"`, `\\` and control
+/// characters only.
+fn json_escaped_minimal(v: &str) -> String {
+    let mut s = String::with_capacity(v.len() + 8);
+    for c in v.chars() {
+        match c {
+            '"' => s.push_str("\\\""),
+            '\\' => s.push_str("\\\\"),
+            '\n' => s.push_str("\\n"),
+            '\r' => s.push_str("\\r"),
+            '\t' => s.push_str("\\t"),
+            c if (c as u32) < 0x20 => push_u_escape(&mut s, c),
+            c => s.push(c),
+        }
+    }
+    s
 }
 
 fn push_u_escape(s: &mut String, c: char) {
@@ -265,6 +292,13 @@ mod tests {
         assert!(has(&forms, r#"a\"b\\c<d>\u00e9/"#));
         assert!(has(&forms, r#"a\"b\\c\u003cd\u003eé/"#));
         assert!(has(&forms, r#"a\"b\\c<d>\u00E9\/"#));
+    }
+
+    #[test]
+    fn json_forms_cover_a_value_escaped_twice() {
+        let forms = forms_of("a\"b\\c");
+        // `a"b\c` in a JSON string inside a JSON string.
+        assert!(has(&forms, r#"a\\\"b\\\\c"#));
     }
 
     #[test]

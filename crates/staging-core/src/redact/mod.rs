@@ -34,10 +34,58 @@ pub use lines::{MAX_LINE_BYTES, for_each_line_lossy};
 /// What a redacted value is replaced with.
 pub const MASK: &str = "[REDACTED]";
 
-/// Values (and forms of values) shorter than this are not registered: masking every `1` or
-/// `on` in the output would hide everything and protect nothing. The secret rules flag such
-/// short secrets.
-pub const MIN_REDACTED_LEN: usize = 4;
+/// Values (and forms of values) shorter than this are not masked by substring in free text:
+/// masking every `true`, `prod` or `8080` in the output would hide everything and protect
+/// nothing. Such a value is still masked where a structured document holds it as a whole
+/// field ([`Redactor::redact_json`]); `secrets check` refuses it for a declared secret as
+/// "too short to be a secret" ([`maskable`]).
+pub const MIN_REDACTED_LEN: usize = 8;
+
+/// Words that are never masked by substring however long: booleans, environment and
+/// protocol names, common settings. A secret equal to one is refused by `secrets check`.
+const COMMON_WORDS: &[&str] = &[
+    "true",
+    "false",
+    "yes",
+    "no",
+    "on",
+    "off",
+    "null",
+    "none",
+    "nil",
+    "undefined",
+    "enabled",
+    "disabled",
+    "production",
+    "prod",
+    "staging",
+    "development",
+    "develop",
+    "preview",
+    "localhost",
+    "http",
+    "https",
+    "default",
+    "password",
+    "debug",
+    "info",
+    "warning",
+];
+
+/// Whether `value` can be masked by substring in free text: at least [`MIN_REDACTED_LEN`]
+/// characters once trimmed, not a number, not a common word ([`COMMON_WORDS`]). What the
+/// `too_short` secret rule asks of a declared secret.
+pub fn maskable(value: &str) -> bool {
+    let v = value.trim();
+    if v.chars().count() < MIN_REDACTED_LEN {
+        return false;
+    }
+    let number = v
+        .trim_start_matches(['-', '+'])
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == '.' || c == '_' || c == ',');
+    !number && !COMMON_WORDS.iter().any(|w| v.eq_ignore_ascii_case(w))
+}
 
 /// The mark [`Redactor::shorten`] puts where it cut.
 pub const CUT_MARK: &str = "…";
@@ -56,6 +104,9 @@ struct Inner {
     forms: Vec<SecretString>,
     /// A keyed hash of each form, to find duplicates without comparing with every form.
     hashes: std::collections::HashSet<u64>,
+    /// Registered values too short or common to mask by substring ([`maskable`]): masked
+    /// only where a structured document holds one as a whole field.
+    whole_only: Vec<SecretString>,
     hasher: std::collections::hash_map::RandomState,
     /// The automaton over `forms`, built on the first redaction after a change that does
     /// not fit in `naive_left`.
@@ -125,11 +176,32 @@ impl Redactor {
     /// Register a secret value in every form it can take on the way out (see [`forms`]):
     /// raw, trimmed, without surrounding quotes, JSON-escaped, percent- and form-encoded,
     /// base64, and each line of a multi-line value.
+    ///
+    /// A value that is not [`maskable`] (shorter than [`MIN_REDACTED_LEN`], a number, a
+    /// common word) is kept for whole fields of structured output only.
+    ///
+    /// Whether a value is a secret is not decided here: callers hold a value
+    /// [`crate::secretness`] decided is one, or call [`Redactor::register_if_secret`].
     pub fn register(&self, value: &SecretString) {
-        if value.expose_secret().trim().chars().count() < MIN_REDACTED_LEN {
+        let raw = value.expose_secret();
+        if !maskable(raw) {
+            let trimmed = raw.trim();
+            if trimmed.is_empty() {
+                return;
+            }
+            let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+            if !inner
+                .whole_only
+                .iter()
+                .any(|v| v.expose_secret() == trimmed)
+            {
+                inner
+                    .whole_only
+                    .push(SecretString::from(trimmed.to_owned()));
+            }
             return;
         }
-        let forms = forms::forms_of(value.expose_secret());
+        let forms = forms::forms_of(raw);
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         inner.values += 1;
         let mut changed = false;
@@ -148,6 +220,83 @@ impl Redactor {
         if changed {
             inner.matcher = None;
             inner.naive_left = AtomicUsize::new(NAIVE_BUDGET);
+        }
+    }
+
+    /// Register `value` when [`crate::secretness::is_secret`] says a value of `origin` is a
+    /// secret; returns whether it was one. How every caller outside tests registers.
+    pub fn register_if_secret(
+        &self,
+        origin: crate::secretness::Origin<'_>,
+        value: &SecretString,
+    ) -> bool {
+        let secret = crate::secretness::is_secret(origin);
+        if secret {
+            self.register(value);
+        }
+        secret
+    }
+
+    /// `value` with every string in it (object keys included) redacted as [`Redactor::redact`]
+    /// redacts text, and every string value that is a whole registered value masked even
+    /// when it is too short to mask inside text. Structured output is redacted so, before it is
+    /// serialized: the document stays valid whatever a secret or a credential header
+    /// holds, which rewriting the serialized text cannot promise.
+    pub fn redact_json(&self, value: &mut serde_json::Value) {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => {
+                if let Some(masked) = self.redact_field(s) {
+                    *s = masked;
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.redact_json(v)),
+            Value::Object(map) => {
+                // Keys are redacted as text only: a short secret equal to a key (`commit`)
+                // must not rename the document's own fields.
+                let changed_keys: Vec<(String, String)> = map
+                    .keys()
+                    .filter_map(|k| match self.redact(k) {
+                        Cow::Owned(m) => Some((k.clone(), m)),
+                        Cow::Borrowed(_) => None,
+                    })
+                    .collect();
+                for (old, new) in changed_keys {
+                    if let Some(v) = map.remove(&old) {
+                        map.insert(new, v);
+                    }
+                }
+                map.values_mut().for_each(|v| self.redact_json(v));
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+
+    /// `value` serialized to JSON and redacted by value ([`Redactor::redact_json`]).
+    pub fn redacted_json<T: serde::Serialize + ?Sized>(&self, value: &T) -> serde_json::Value {
+        let mut json = serde_json::to_value(value)
+            .unwrap_or_else(|e| serde_json::Value::String(format!("cannot serialize: {e}")));
+        self.redact_json(&mut json);
+        json
+    }
+
+    /// The redacted text of one structured field, when redaction changes it.
+    fn redact_field(&self, field: &str) -> Option<String> {
+        let whole = {
+            let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+            let trimmed = field.trim();
+            !trimmed.is_empty()
+                && inner
+                    .whole_only
+                    .iter()
+                    .any(|v| v.expose_secret() == trimmed)
+        };
+        if whole {
+            return Some(MASK.to_owned());
+        }
+        match self.redact(field) {
+            Cow::Owned(s) => Some(s),
+            Cow::Borrowed(_) => None,
         }
     }
 
@@ -221,21 +370,7 @@ impl Redactor {
     /// `text` with every form of every registered value, every credential header value and
     /// every URL password masked.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let mut out = Cow::Borrowed(text);
-        {
-            let spans = self.spans(text);
-            if !spans.is_empty() {
-                let mut replaced = String::with_capacity(text.len());
-                let mut at = 0;
-                for (start, end) in spans {
-                    replaced.push_str(&text[at..start]);
-                    replaced.push_str(MASK);
-                    at = end;
-                }
-                replaced.push_str(&text[at..]);
-                out = Cow::Owned(replaced);
-            }
-        }
+        let mut out = self.redact_forms(text);
         if let Cow::Owned(s) = mask_credential_headers(&out) {
             out = Cow::Owned(s);
         }
@@ -243,6 +378,27 @@ impl Redactor {
             out = Cow::Owned(s);
         }
         out
+    }
+
+    /// `text` with every form of every registered value masked, and nothing else: what a
+    /// serialized document (XML, HTML, JSON) may be passed through once more after its
+    /// fields were redacted, since [`MASK`] holds no markup and no JSON syntax. The
+    /// credential-header and URL-password patterns of [`Redactor::redact`] read to the end
+    /// of a line, which in a document would eat its closing syntax; they apply to fields.
+    pub fn redact_forms<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let spans = self.spans(text);
+        if spans.is_empty() {
+            return Cow::Borrowed(text);
+        }
+        let mut replaced = String::with_capacity(text.len());
+        let mut at = 0;
+        for (start, end) in spans {
+            replaced.push_str(&text[at..start]);
+            replaced.push_str(MASK);
+            at = end;
+        }
+        replaced.push_str(&text[at..]);
+        Cow::Owned(replaced)
     }
 
     /// At most `max_chars` characters of `text` for a report, redacted as a whole *before*

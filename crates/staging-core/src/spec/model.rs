@@ -187,34 +187,6 @@ impl Spec {
         })
     }
 
-    /// The variables whose values are secrets in every environment: declared
-    /// `secret = true`, and plain values that embed one through `${vars.NAME}`. What a
-    /// provider stores where the platform does not show values in plain text.
-    pub fn secret_var_names(&self) -> std::collections::BTreeSet<String> {
-        let mut out: std::collections::BTreeSet<String> = self
-            .vars
-            .iter()
-            .filter(|(_, v)| v.secret)
-            .map(|(n, _)| n.clone())
-            .collect();
-        loop {
-            let before = out.len();
-            for (name, v) in &self.vars {
-                let embeds = v.value.iter().chain(v.values.values()).any(|t| {
-                    t.names()
-                        .iter()
-                        .any(|n| n.strip_prefix("vars.").is_some_and(|n| out.contains(n)))
-                });
-                if embeds {
-                    out.insert(name.clone());
-                }
-            }
-            if out.len() == before {
-                return out;
-            }
-        }
-    }
-
     /// The environment that promotes to `name`, if any.
     pub fn promoted_from(&self, name: &str) -> Option<&str> {
         self.environments

@@ -16,9 +16,11 @@ use super::Template;
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Var {
-    /// Whether the value is a secret (kept in `SecretString`, redacted everywhere).
+    /// Whether the spec declares the value a secret. Read only by
+    /// [`crate::secretness`], the one place that decides what is secret (a value from a
+    /// store is one too), hence not public.
     #[serde(default)]
-    pub secret: bool,
+    pub(crate) secret: bool,
     /// A plain value for every environment (may use `${env}`, `${commit}` and process vars).
     #[serde(default)]
     pub value: Option<Template>,
