@@ -8,6 +8,7 @@
 mod commands;
 mod context;
 mod help;
+mod lease;
 mod logging;
 mod output;
 mod progress;
