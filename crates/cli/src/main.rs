@@ -122,6 +122,11 @@ enum Command {
     /// Recorded evidence of runs.
     #[command(subcommand)]
     Evidence(commands::evidence::EvidenceCmd),
+    /// The environment's lease, which every command that changes the environment takes
+    /// (`up`, `promote`, `rollback`, `refresh`, `migrate apply`, `secrets sync --apply`,
+    /// `secrets rotate`): who holds it, and releasing it by force.
+    #[command(subcommand)]
+    Lock(commands::lock::LockCmd),
     /// Drift between two environments: variables, secrets by fingerprint, migrations, settings.
     Diff {
         /// The first environment.
@@ -265,6 +270,7 @@ fn main() -> ExitCode {
             Command::Refresh(args) => commands::refresh::run(&cli.global, &args, out).await,
             Command::Logs(args) => commands::logs::run(&cli.global, &args, out).await,
             Command::Evidence(cmd) => commands::evidence::evidence(&cli.global, &cmd, out).await,
+            Command::Lock(cmd) => commands::lock::run(&cli.global, &cmd, out).await,
             Command::Diff { a, b } => commands::evidence::diff(&cli.global, &a, &b, out).await,
             Command::Doctor(args) => commands::evidence::doctor(&cli.global, &args, out).await,
             Command::Smoke(args) => commands::smoke::run(&cli.global, &args, out).await,
