@@ -169,6 +169,15 @@ fn render_run(dir: &Path, args: &[&str]) -> std::process::Output {
     run_staging(dir, args, &env)
 }
 
+/// The requests of `requests` that mention `text`.
+fn mentioning(requests: &[String], text: &str) -> Vec<String> {
+    requests
+        .iter()
+        .filter(|r| r.contains(text))
+        .cloned()
+        .collect()
+}
+
 /// Index of the first and last request of `requests` that mentions `text`.
 fn span(requests: &[String], text: &str) -> Option<(usize, usize)> {
     let first = requests.iter().position(|r| r.contains(text))?;
@@ -227,8 +236,8 @@ fn two_ups_of_different_commits_started_together_on_render_one_runs_the_other_ex
     ] {
         assert!(out.contains(&part), "{part} missing: {out}");
     }
-    // The loser wrote nothing: no request carries its commit.
-    assert_eq!(fake.requests_mentioning(loser_commit), Vec::<String>::new());
+    // The loser wrote nothing: no request about the service carries its commit.
+    assert_eq!(mentioning(&fake.requests_for(&id), loser_commit), Vec::<String>::new());
 
     std::fs::write(dir.path().join("go"), "").unwrap();
     let (code, out) = winner.finish();
@@ -274,8 +283,8 @@ fn with_wait_lock_two_ups_on_render_complete_in_turn_and_their_writes_never_inte
         "B names the holder: {}",
         b.text()
     );
-    // While A holds the environment, B has not written (nor read) anything of it.
-    assert_eq!(fake.requests_mentioning(B), Vec::<String>::new());
+    // While A holds the environment, B has not written anything to it.
+    assert_eq!(mentioning(&fake.requests_for(&id), B), Vec::<String>::new());
     let out = render_run(dir.path(), &["lock", "status", "--env", "staging"]);
     assert!(text(&out).contains(&A[..12]), "{}", text(&out));
 
