@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use staging_core::isolation::{EnvValues, Writes};
 use staging_core::pipeline::{
-    AutoRollbackStep, DeployStep, IsolationStep, Pipeline, ReverifyStep, RunContext,
-    ValidateStep, VerifyCommitStep, WaitStep, is_full_commit_id,
+    AutoRollbackStep, DeployStep, IsolationStep, Pipeline, ReverifyStep, RunContext, ValidateStep,
+    VerifyCommitStep, WaitStep, is_full_commit_id,
 };
 use staging_core::secrecy::SecretString;
 use staging_core::spec::{LoadOptions, LoadedSpec};

@@ -42,10 +42,7 @@ const EXAMPLES: &[(&str, &str)] = &[
         "lock",
         "staging lock status --env staging\n  staging lock release --force --env staging",
     ),
-    (
-        "lock status",
-        "staging lock status --env staging --json",
-    ),
+    ("lock status", "staging lock status --env staging --json"),
     (
         "lock release",
         "staging lock release --force --env staging   # recorded in the evidence",

@@ -9,8 +9,8 @@ use std::time::Duration;
 use clap::Args;
 use staging_core::Result;
 use staging_core::spec::LoadedSpec;
-use staging_evidence::lease::{self, Lease, LeaseHolder, LeaseOptions};
 use staging_evidence::DynEvidenceStore;
+use staging_evidence::lease::{self, Lease, LeaseHolder, LeaseOptions};
 
 use crate::commands::up::{StopSignals, Stopped};
 use crate::output::Output;

@@ -197,8 +197,7 @@ fn running(pid: i32) -> bool {
 }
 
 #[test]
-fn two_ups_of_different_commits_started_together_on_render_one_runs_the_other_exits_3_naming_it()
-{
+fn two_ups_of_different_commits_started_together_on_render_one_runs_the_other_exits_3_naming_it() {
     let fake = &stand_in().fake;
     let id = fake.add_service("lease-pair-staging", Kind::Worker);
     let prod = fake.add_service("lease-pair-production", Kind::Worker);
@@ -237,7 +236,10 @@ fn two_ups_of_different_commits_started_together_on_render_one_runs_the_other_ex
         assert!(out.contains(&part), "{part} missing: {out}");
     }
     // The loser wrote nothing: no request about the service carries its commit.
-    assert_eq!(mentioning(&fake.requests_for(&id), loser_commit), Vec::<String>::new());
+    assert_eq!(
+        mentioning(&fake.requests_for(&id), loser_commit),
+        Vec::<String>::new()
+    );
 
     std::fs::write(dir.path().join("go"), "").unwrap();
     let (code, out) = winner.finish();
@@ -250,7 +252,10 @@ fn two_ups_of_different_commits_started_together_on_render_one_runs_the_other_ex
     assert_eq!(deploys.len(), 1, "{deploys:?}");
     assert!(deploys[0].contains(winner_commit), "{deploys:?}");
     // Released: the next run goes ahead at once.
-    let out = render_run(dir.path(), &["lock", "status", "--env", "staging", "--json"]);
+    let out = render_run(
+        dir.path(),
+        &["lock", "status", "--env", "staging", "--json"],
+    );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["lease"], serde_json::Value::Null, "{doc}");
 }
@@ -298,12 +303,15 @@ fn with_wait_lock_two_ups_on_render_complete_in_turn_and_their_writes_never_inte
     let requests = fake.requests_for(&id);
     let (a_first, a_last) = span(&requests, A).expect("A wrote");
     let (b_first, b_last) = span(&requests, B).expect("B wrote");
-    assert!(a_first <= a_last && a_last < b_first && b_first <= b_last, "{requests:#?}");
-    let writes: Vec<&String> = requests
-        .iter()
-        .filter(|r| !r.starts_with("GET "))
-        .collect();
-    assert!(writes.len() >= 4, "variables and deploys of both: {writes:#?}");
+    assert!(
+        a_first <= a_last && a_last < b_first && b_first <= b_last,
+        "{requests:#?}"
+    );
+    let writes: Vec<&String> = requests.iter().filter(|r| !r.starts_with("GET ")).collect();
+    assert!(
+        writes.len() >= 4,
+        "variables and deploys of both: {writes:#?}"
+    );
     assert_eq!(fake.live_commit(&id).as_deref(), Some(B));
 }
 
@@ -499,11 +507,12 @@ impl PgSchema {
     }
 
     fn store(&self) -> staging_evidence::PgStore {
-        runtime().block_on(staging_evidence::PgStore::connect(
-            &SecretString::from(pg_url()),
-            Some(&format!("{}.runs", self.0)),
-        ))
-        .unwrap()
+        runtime()
+            .block_on(staging_evidence::PgStore::connect(
+                &SecretString::from(pg_url()),
+                Some(&format!("{}.runs", self.0)),
+            ))
+            .unwrap()
     }
 }
 
@@ -643,7 +652,15 @@ fn a_holder_killed_by_sigkill_keeps_the_lease_until_it_expires_and_sigterm_relea
     std::fs::remove_file(dir.path().join(format!("in-smoke-{A}"))).unwrap();
     let termed = Bg::start(render_command(
         dir.path(),
-        &["up", "--env", "staging", "--commit", A, "--lease-ttl", "10m"],
+        &[
+            "up",
+            "--env",
+            "staging",
+            "--commit",
+            A,
+            "--lease-ttl",
+            "10m",
+        ],
         &extra,
     ));
     wait_for("A in smoke again", || {
@@ -717,7 +734,12 @@ fn lock_release_force_frees_the_environment_records_it_and_the_holder_stops() {
         dir.path().join(format!("in-smoke-{A}")).exists()
     });
     let out = render_run(dir.path(), &["lock", "release", "--env", "staging"]);
-    assert_eq!(out.status.code(), Some(2), "without --force: {}", text(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "without --force: {}",
+        text(&out)
+    );
     let out = render_run(
         dir.path(),
         &["lock", "release", "--force", "--env", "staging"],
@@ -763,7 +785,10 @@ migrations = { command = ["sh", "migrate.sh"] }
     .unwrap();
     std::fs::write(
         dir.path().join("staging.env"),
-        format!("DATABASE_URL=sqlite://{}\n", dir.path().join("app.db").display()),
+        format!(
+            "DATABASE_URL=sqlite://{}\n",
+            dir.path().join("app.db").display()
+        ),
     )
     .unwrap();
     std::fs::write(
@@ -806,7 +831,10 @@ fn stopped_leaves_nothing_running(
         .collect();
     assert!(!pids.is_empty());
     for pid in &pids {
-        assert!(!running(*pid), "process {pid} still runs after the exit: {out}");
+        assert!(
+            !running(*pid),
+            "process {pid} still runs after the exit: {out}"
+        );
     }
     if let Some(w) = writes_file {
         let size = std::fs::metadata(&w).unwrap().len();
@@ -835,7 +863,11 @@ fn sigterm_and_sigint_to_migrate_apply_stop_the_migration_command_and_its_childr
             Some(dir.path().join("writes")),
         );
         // And the lease went with it.
-        let out = run_staging(dir.path(), &["lock", "status", "--env", "staging", "--json"], &[]);
+        let out = run_staging(
+            dir.path(),
+            &["lock", "status", "--env", "staging", "--json"],
+            &[],
+        );
         let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(doc["lease"], serde_json::Value::Null, "{doc}");
     }

@@ -134,9 +134,8 @@ fn try_acquire(paths: &Paths, holder: &LeaseHolder, ttl: Duration) -> Result<Att
                 let since =
                     humantime::parse_rfc3339(&r.since).unwrap_or_else(|_| SystemTime::now());
                 let record = record_for(holder, since, ttl);
-                staging_core::files::write_atomic(&paths.lock, &json(&record)?).map_err(|e| {
-                    Error::io(format!("cannot write {}", paths.lock.display()), e)
-                })?;
+                staging_core::files::write_atomic(&paths.lock, &json(&record)?)
+                    .map_err(|e| Error::io(format!("cannot write {}", paths.lock.display()), e))?;
                 return Ok(Attempt::Taken(record));
             }
             Some(r) if !r.stale => return Ok(Attempt::Held(r)),

@@ -64,15 +64,15 @@ pub use drift::{
 };
 pub use gate::{GateDecision, GateRequest, Refusal, check_gate};
 pub use junit::{Junit, junit_xml};
+pub use lease::{Lease, LeaseHolder, LeaseOptions, LeaseRecord, LeaseStore};
 pub use open::{
     EVIDENCE_URL_KEY, RecordEvidence, check_direct_up, dir_store, open_store, promotion_pair,
 };
+pub use pg_lease::LeaseEvent;
 pub use platform::{
     PlatformRulesStep, PlatformService, PlatformSide, PlatformVarDiff, ValueSide,
     compare_platforms, read_platform,
 };
-pub use lease::{Lease, LeaseHolder, LeaseOptions, LeaseRecord, LeaseStore};
-pub use pg_lease::LeaseEvent;
 pub use postgres::{DEFAULT_TABLE, PgStore, SCHEMA_MIGRATIONS};
 pub use store::{
     DynEvidenceStore, EvidenceFilter, EvidenceStore, EvidenceSummary, Listing, StoredEvidence,

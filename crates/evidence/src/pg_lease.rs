@@ -243,7 +243,10 @@ impl LeaseStore for PgStore {
             self.begin_locked(c, &holder.project, &holder.environment)
                 .await?;
             let n = c
-                .execute(&sql, &[&holder.project, &holder.environment, &holder.run_id])
+                .execute(
+                    &sql,
+                    &[&holder.project, &holder.environment, &holder.run_id],
+                )
                 .await
                 .map_err(|e| pg_error("cannot release the lease", &e))?;
             if n > 0 {
@@ -277,8 +280,13 @@ impl LeaseStore for PgStore {
                 c.execute(&sql, &[&project, &environment])
                     .await
                     .map_err(|e| pg_error("cannot release the lease", &e))?;
-                self.log(c, &r.holder, "forced", Some(&format!("released by force by {by}")))
-                    .await?;
+                self.log(
+                    c,
+                    &r.holder,
+                    "forced",
+                    Some(&format!("released by force by {by}")),
+                )
+                .await?;
             }
             Self::commit(c).await?;
             Ok(found)

@@ -169,9 +169,7 @@ impl PgStore {
     }
 
     /// The lease's own connection, opened (again) when there is none or it closed.
-    pub(crate) async fn lease_client(
-        &self,
-    ) -> Result<tokio::sync::MutexGuard<'_, Option<Client>>> {
+    pub(crate) async fn lease_client(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Client>>> {
         let mut slot = self.lease_conn.lock().await;
         if slot.as_ref().is_none_or(|c| c.is_closed()) {
             let fresh = staging_postgres::connect(&self.conn.url)
@@ -360,7 +358,14 @@ async fn migrate_schema(client: &Client, table: &Table) -> Result<()> {
         client
             .batch_execute(&migration_sql(*version, table))
             .await
-            .map_err(|e| pg_error(&format!("cannot migrate the evidence store to version {version} ({description})"), &e))?;
+            .map_err(|e| {
+                pg_error(
+                    &format!(
+                        "cannot migrate the evidence store to version {version} ({description})"
+                    ),
+                    &e,
+                )
+            })?;
         client
             .execute(
                 &format!("INSERT INTO {versions} (version, description) VALUES ($1, $2)"),

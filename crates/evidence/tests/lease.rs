@@ -14,8 +14,7 @@ use secrecy::SecretString;
 use staging_core::Error;
 use staging_evidence::lease::{self, Attempt};
 use staging_evidence::{
-    DirStore, DynEvidenceStore, EvidenceFilter, EvidenceStore, LeaseHolder, LeaseOptions,
-    PgStore,
+    DirStore, DynEvidenceStore, EvidenceFilter, EvidenceStore, LeaseHolder, LeaseOptions, PgStore,
 };
 
 fn url() -> SecretString {
@@ -530,7 +529,13 @@ async fn a_store_created_before_schema_versions_is_migrated_in_place() {
         .await
         .unwrap();
     let id = store
-        .record(&evidence("staging", &sha('a'), "spec", None, SystemTime::now()))
+        .record(&evidence(
+            "staging",
+            &sha('a'),
+            "spec",
+            None,
+            SystemTime::now(),
+        ))
         .await
         .unwrap();
     assert!(store.get(&id).await.unwrap().intact);

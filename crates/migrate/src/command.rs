@@ -147,15 +147,14 @@ impl CommandMigrator {
         // In a process group of its own: when the run is stopped (a signal, the loss of the
         // lease) the tool and everything it started are stopped with it, before `staging`
         // releases the lease and exits.
-        let mut child = staging_core::process::GroupChild::spawn(&mut cmd)
-            .map_err(|e| {
-                let what = format!("cannot start `{}` in {}", self.argv[0], self.cwd.display());
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    Error::config(format!("{what}: not found (is it installed and on PATH?)"))
-                } else {
-                    Error::io(what, e)
-                }
-            })?;
+        let mut child = staging_core::process::GroupChild::spawn(&mut cmd).map_err(|e| {
+            let what = format!("cannot start `{}` in {}", self.argv[0], self.cwd.display());
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::config(format!("{what}: not found (is it installed and on PATH?)"))
+            } else {
+                Error::io(what, e)
+            }
+        })?;
         let stdout = child.child_mut().stdout.take().expect("piped");
         let stderr = child.child_mut().stderr.take().expect("piped");
         let tail = std::sync::Mutex::new(VecDeque::with_capacity(TAIL_LINES));

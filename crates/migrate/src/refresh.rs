@@ -310,9 +310,9 @@ pub async fn run_scrub(scrub: &Scrub, base: &Path, url: &SecretString) -> Result
         }
         .await
         .map_err(|source| Error::Io {
-                context: format!("running the scrub command `{program}`"),
-                source,
-            })?;
+            context: format!("running the scrub command `{program}`"),
+            source,
+        })?;
         if !out.status.success() {
             return Err(Error::Failed {
                 message: format!(

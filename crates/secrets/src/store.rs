@@ -376,13 +376,14 @@ impl SecretStore for CommandStore {
         let what = self.describe();
         // In a process group of its own, stopped whole when the read is abandoned (a
         // timeout, a signal to `staging`).
-        let mut group = staging_core::process::GroupChild::spawn(&mut cmd).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::not_found(format!(
-                "program `{}` of the secret store {what} (is it installed and on PATH?)",
-                self.program()
-            )),
-            _ => Error::io(format!("cannot run {what}"), e),
-        })?;
+        let mut group =
+            staging_core::process::GroupChild::spawn(&mut cmd).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Error::not_found(format!(
+                    "program `{}` of the secret store {what} (is it installed and on PATH?)",
+                    self.program()
+                )),
+                _ => Error::io(format!("cannot run {what}"), e),
+            })?;
         let mut stdout = group.child_mut().stdout.take().expect("piped");
         let mut stderr = group.child_mut().stderr.take().expect("piped");
         let run = async {

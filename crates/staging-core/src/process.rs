@@ -246,6 +246,9 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
             tries += 1;
         }
-        assert!(!running(bg), "the background process {bg} outlived its command");
+        assert!(
+            !running(bg),
+            "the background process {bg} outlived its command"
+        );
     }
 }

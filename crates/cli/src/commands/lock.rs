@@ -110,7 +110,10 @@ pub(crate) async fn run(global: &Global, cmd: &LockCmd, out: Output) -> Result<u
                 }));
             } else {
                 out.line(&format!("released: {what}"));
-                out.line(&format!("recorded as evidence {id} in {}", store.describe()));
+                out.line(&format!(
+                    "recorded as evidence {id} in {}",
+                    store.describe()
+                ));
             }
             Ok(0)
         }

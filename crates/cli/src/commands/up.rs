@@ -60,7 +60,12 @@ pub(crate) struct PromoteArgs {
 /// What a finished run hands back: its report, its context (whose provider holds the
 /// services a local provider runs until it is dropped), the id of the evidence recorded, and
 /// the environment's lease, to release once the services are stopped.
-type Finished = (RunReport, RunContext, Option<String>, staging_evidence::Lease);
+type Finished = (
+    RunReport,
+    RunContext,
+    Option<String>,
+    staging_evidence::Lease,
+);
 
 /// Run the pipeline on `env` under its lease (`command` names the run in it), recording
 /// evidence (naming `promoted_from`, the record that allowed a promotion); SIGINT (Ctrl-C),

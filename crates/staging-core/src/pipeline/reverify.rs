@@ -65,14 +65,22 @@ impl Step for ReverifyStep {
                 short(before.commit.as_deref().unwrap_or(&ctx.commit))
             );
             let finding = match &now {
-                Some(d) if d.id == before.id && d.commit.as_deref().is_some_and(|c| commits_match(c, &ctx.commit)) => {
+                Some(d)
+                    if d.id == before.id
+                        && d.commit
+                            .as_deref()
+                            .is_some_and(|c| commits_match(c, &ctx.commit)) =>
+                {
                     Finding::ok(name, format!("still serving {ours}"))
                 }
                 Some(d) => {
                     let theirs = format!(
                         "deploy {} of {}",
                         d.id,
-                        d.commit.as_deref().map(short).unwrap_or("an unknown commit")
+                        d.commit
+                            .as_deref()
+                            .map(short)
+                            .unwrap_or("an unknown commit")
                     );
                     Finding::failed(
                         name,
