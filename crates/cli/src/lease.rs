@@ -40,25 +40,33 @@ pub(crate) enum Held<T> {
     Lost(String),
 }
 
-/// Take the lease of `env` for `command` from `store`, waiting as `args` says; a signal
-/// while waiting ends the wait (`Ok(Err(signal))`), another run's lease past the wait is an
-/// `Error::Locked` (exit 3) naming it.
-pub(crate) async fn take(
-    store: &DynEvidenceStore,
+/// Who takes the lease of `env` of `spec`'s project: this process, running `command`
+/// (`up`, `migrate apply`) of `commit` when it deploys one.
+pub(crate) fn holder(
     spec: &LoadedSpec,
     env: &str,
     command: &str,
     commit: Option<&str>,
-    args: &LeaseArgs,
-    stop: &mut StopSignals,
-    out: Output,
-) -> Result<std::result::Result<Lease, Stopped>> {
-    let holder = LeaseHolder::this_process(
+) -> LeaseHolder {
+    LeaseHolder::this_process(
         &spec.spec.project.name,
         env,
         command,
         commit.map(str::to_owned),
-    );
+    )
+}
+
+/// Take the lease for `holder` from `store`, waiting as `args` says; a signal while waiting
+/// ends the wait (`Ok(Err(signal))`), another run's lease past the wait is an
+/// `Error::Locked` (exit 3) naming it.
+pub(crate) async fn take(
+    store: &DynEvidenceStore,
+    holder: LeaseHolder,
+    args: &LeaseArgs,
+    stop: &mut StopSignals,
+    out: Output,
+) -> Result<std::result::Result<Lease, Stopped>> {
+    let env = holder.environment.clone();
     let wait = args.wait_lock.unwrap_or_default();
     let options = LeaseOptions {
         ttl: args.lease_ttl,

@@ -75,7 +75,11 @@ pub(crate) async fn run(global: &Global, cmd: &MigrateCmd, out: Output) -> Resul
         _ => "migrate apply",
     };
     let mut lease = match crate::lease::take(
-        &store, &spec, &env, command, None, lease_args, &mut stop, out,
+        &store,
+        crate::lease::holder(&spec, &env, command, None),
+        lease_args,
+        &mut stop,
+        out,
     )
     .await?
     {

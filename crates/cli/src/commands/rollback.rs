@@ -53,10 +53,7 @@ pub(crate) async fn run(global: &Global, args: &RollbackArgs, out: Output) -> Re
     let mut stop = super::up::StopSignals::listen()?;
     let mut lease = match crate::lease::take(
         &store,
-        &spec,
-        &env,
-        "rollback",
-        None,
+        crate::lease::holder(&spec, &env, "rollback", None),
         &args.lease,
         &mut stop,
         out,

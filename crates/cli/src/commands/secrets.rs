@@ -70,7 +70,11 @@ pub(crate) async fn run(global: &Global, cmd: &SecretsCmd, out: Output) -> Resul
     let store = staging_evidence::open_store(&spec).await?;
     let mut stop = super::up::StopSignals::listen()?;
     let mut lease = match crate::lease::take(
-        &store, &spec, &env, command, None, lease_args, &mut stop, out,
+        &store,
+        crate::lease::holder(&spec, &env, command, None),
+        lease_args,
+        &mut stop,
+        out,
     )
     .await?
     {

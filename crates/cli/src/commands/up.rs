@@ -99,10 +99,7 @@ async fn run_pipeline(
     // reading and writing this environment.
     let mut lease = match crate::lease::take(
         &store,
-        &spec,
-        env,
-        command,
-        Some(&commit),
+        crate::lease::holder(&spec, env, command, Some(&commit)),
         &args.lease,
         stop,
         out,
