@@ -67,6 +67,12 @@ pub(crate) async fn take(
     out: Output,
 ) -> Result<std::result::Result<Lease, Stopped>> {
     let env = holder.environment.clone();
+    if args.lease_ttl < Duration::from_secs(1) {
+        return Err(staging_core::Error::config(format!(
+            "--lease-ttl {} is too short: a lease must last at least 1s to be renewed",
+            humantime::format_duration(args.lease_ttl)
+        )));
+    }
     let wait = args.wait_lock.unwrap_or_default();
     let options = LeaseOptions {
         ttl: args.lease_ttl,

@@ -316,6 +316,80 @@ fn with_wait_lock_two_ups_on_render_complete_in_turn_and_their_writes_never_inte
 }
 
 #[test]
+fn a_run_waiting_for_the_lease_stops_on_sigterm_without_taking_it() {
+    let fake = &stand_in().fake;
+    let id = fake.add_service("lease-waitsig-staging", Kind::Worker);
+    let prod = fake.add_service("lease-waitsig-production", Kind::Worker);
+    let dir = tempfile::tempdir().unwrap();
+    render_spec(dir.path(), &id, &prod, "");
+    let a = Bg::start(render_command(
+        dir.path(),
+        &["up", "--env", "staging", "--commit", A],
+        &[],
+    ));
+    wait_for("A in smoke", || {
+        dir.path().join(format!("in-smoke-{A}")).exists()
+    });
+    let b = Bg::start(render_command(
+        dir.path(),
+        &[
+            "up",
+            "--env",
+            "staging",
+            "--commit",
+            B,
+            "--wait-lock",
+            "10m",
+        ],
+        &[],
+    ));
+    wait_for("B waiting", || b.text().contains("waiting up to 10m"));
+    b.signal(nix::sys::signal::Signal::SIGTERM);
+    let (code, out) = b.finish();
+    assert_eq!(code, Some(143), "{out}");
+    assert_eq!(mentioning(&fake.requests_for(&id), B), Vec::<String>::new());
+    // A still holds it, untouched.
+    let out = render_run(
+        dir.path(),
+        &["lock", "status", "--env", "staging", "--json"],
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["lease"]["commit"], A, "{doc}");
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    let (code, out) = a.finish();
+    assert_eq!(code, Some(0), "{out}");
+}
+
+#[test]
+fn lease_options_that_are_no_durations_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    render_spec(dir.path(), "srv-none", "srv-none2", "");
+    for args in [
+        vec![
+            "up",
+            "--env",
+            "staging",
+            "--commit",
+            A,
+            "--wait-lock",
+            "5 minutes please",
+        ],
+        vec![
+            "up",
+            "--env",
+            "staging",
+            "--commit",
+            A,
+            "--lease-ttl",
+            "-1s",
+        ],
+    ] {
+        let out = render_run(dir.path(), &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+    }
+}
+
+#[test]
 fn a_deploy_of_another_commit_during_smoke_fails_the_run_and_the_gate_refuses_the_commit() {
     let fake = &stand_in().fake;
     let id = fake.add_service("lease-inject-staging", Kind::Worker);
@@ -358,8 +432,14 @@ fn a_deploy_of_another_commit_during_smoke_fails_the_run_and_the_gate_refuses_th
             "--json",
         ],
     );
-    let shown = text(&shown);
-    assert!(shown.contains("\"deploys\""), "{shown}");
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let verified = shown["evidence"]["deploys"]["worker"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no deploy ids recorded: {shown}"));
+    assert!(
+        verified.starts_with("dep-") && verified != injected,
+        "the record names the deploy the run verified, not the one injected: {shown}"
+    );
 
     let out = render_run(
         dir.path(),
@@ -405,13 +485,38 @@ fn plan_status_diff_and_logs_run_while_another_run_holds_the_lease() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {all}");
         assert!(!all.contains("is busy"), "{args:?}: {all}");
     }
-    // A change, though, is refused at once.
+    // Every command that changes the environment, though, is refused at once, naming A.
+    for args in [
+        vec!["up", "--env", "staging", "--commit", B],
+        vec!["secrets", "sync", "--env", "staging", "--apply"],
+        vec!["secrets", "rotate", "RELEASE", "--env", "staging"],
+        vec!["migrate", "apply", "--env", "staging"],
+        vec!["migrate", "reset", "--env", "staging"],
+        vec!["rollback", "--env", "staging"],
+    ] {
+        let out = render_run(dir.path(), &args);
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {all}");
+        assert!(
+            all.contains("is busy") && all.contains(&A[..12]),
+            "{args:?}: {all}"
+        );
+    }
+    // With --json, the envelope names the kind.
     let out = render_run(
         dir.path(),
-        &["secrets", "sync", "--env", "staging", "--apply"],
+        &["up", "--env", "staging", "--commit", B, "--json"],
     );
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    assert!(text(&out).contains("is busy"), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["error"]["kind"], "locked", "{doc}");
+    // Their dry runs only read: they go ahead.
+    for args in [
+        vec!["secrets", "sync", "--env", "staging"],
+        vec!["migrate", "apply", "--env", "staging", "--dry-run"],
+    ] {
+        let out = render_run(dir.path(), &args);
+        assert!(!text(&out).contains("is busy"), "{args:?}: {}", text(&out));
+    }
     std::fs::write(dir.path().join("go"), "").unwrap();
     let (code, out) = a.finish();
     assert_eq!(code, Some(0), "{out}");
