@@ -383,6 +383,7 @@ fn lease_options_that_are_no_durations_are_usage_errors() {
             "--lease-ttl",
             "-1s",
         ],
+        vec!["up", "--env", "staging", "--commit", A, "--lease-ttl", "0s"],
     ] {
         let out = render_run(dir.path(), &args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
