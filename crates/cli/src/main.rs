@@ -248,7 +248,9 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(async {
         let result = match cli.command {
-            Command::Validate(args) => commands::validate::run(&cli.global, &args, out).await,
+            Command::Validate(args) => {
+                commands::stoppable(out, commands::validate::run(&cli.global, &args, out)).await
+            }
             Command::Schema => {
                 let schema = context::registry().json_schema();
                 if out.json {
@@ -262,7 +264,9 @@ fn main() -> ExitCode {
                 }
                 Ok(0)
             }
-            Command::Plan(args) => commands::plan::run(&cli.global, &args, out).await,
+            Command::Plan(args) => {
+                commands::stoppable(out, commands::plan::run(&cli.global, &args, out)).await
+            }
             Command::Up(args) => commands::up::up(&cli.global, &args, out).await,
             Command::Status => commands::up::status(&cli.global, out).await,
             Command::Promote(args) => commands::up::promote(&cli.global, &args, out).await,
@@ -271,9 +275,13 @@ fn main() -> ExitCode {
             Command::Logs(args) => commands::logs::run(&cli.global, &args, out).await,
             Command::Evidence(cmd) => commands::evidence::evidence(&cli.global, &cmd, out).await,
             Command::Lock(cmd) => commands::lock::run(&cli.global, &cmd, out).await,
-            Command::Diff { a, b } => commands::evidence::diff(&cli.global, &a, &b, out).await,
+            Command::Diff { a, b } => {
+                commands::stoppable(out, commands::evidence::diff(&cli.global, &a, &b, out)).await
+            }
             Command::Doctor(args) => commands::evidence::doctor(&cli.global, &args, out).await,
-            Command::Smoke(args) => commands::smoke::run(&cli.global, &args, out).await,
+            Command::Smoke(args) => {
+                commands::stoppable(out, commands::smoke::run(&cli.global, &args, out)).await
+            }
             Command::Migrate(cmd) => commands::migrate::run(&cli.global, &cmd, out).await,
             Command::Import(args) => commands::import::run(&args, out).await,
             Command::Secrets(cmd) => commands::secrets::run(&cli.global, &cmd, out).await,

@@ -1052,14 +1052,15 @@ url_var = "DATABASE_URL"
 }
 
 #[test]
-fn sigterm_and_sigint_to_secrets_sync_stop_the_store_command_and_write_nothing() {
-    for (n, sig) in [
-        nix::sys::signal::Signal::SIGTERM,
-        nix::sys::signal::Signal::SIGINT,
-    ]
-    .into_iter()
-    .enumerate()
-    {
+fn sigterm_and_sigint_to_secrets_sync_and_check_stop_the_store_command_and_write_nothing() {
+    let cases = [
+        ("sync", nix::sys::signal::Signal::SIGTERM),
+        ("sync", nix::sys::signal::Signal::SIGINT),
+        // A read-only command too: the store's command is in a group of its own, which a
+        // terminal's Ctrl-C does not reach, so `staging` stops it.
+        ("check", nix::sys::signal::Signal::SIGINT),
+    ];
+    for (n, (command, sig)) in cases.into_iter().enumerate() {
         let fake = &stand_in().fake;
         let id = fake.add_service(&format!("lease-sync-{n}"), Kind::Worker);
         let prod = fake.add_service(&format!("lease-sync-prod-{n}"), Kind::Worker);
@@ -1077,9 +1078,14 @@ fn sigterm_and_sigint_to_secrets_sync_stop_the_store_command_and_write_nothing()
         )
         .unwrap();
         let before = fake.requests_for(&id).len();
+        let args: &[&str] = if command == "sync" {
+            &["secrets", "sync", "--env", "staging", "--apply"]
+        } else {
+            &["secrets", "check", "--env", "staging"]
+        };
         stopped_leaves_nothing_running(
             dir.path(),
-            &["secrets", "sync", "--env", "staging", "--apply"],
+            args,
             &render_env(),
             sig,
             dir.path().join("pids"),

@@ -66,7 +66,7 @@ pub(crate) async fn run(global: &Global, cmd: &MigrateCmd, out: Output) -> Resul
     let lease_args = match cmd {
         MigrateCmd::Apply(a) if !a.dry_run => &a.lease,
         MigrateCmd::Reset(r) if !r.dry_run => &r.lease,
-        _ => return run_unleased(&spec, &env, cmd, out).await,
+        _ => return super::stoppable(out, run_unleased(&spec, &env, cmd, out)).await,
     };
     let store = staging_evidence::open_store(&spec).await?;
     let mut stop = super::up::StopSignals::listen()?;

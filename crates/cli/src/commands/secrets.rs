@@ -64,7 +64,7 @@ pub(crate) async fn run(global: &Global, cmd: &SecretsCmd, out: Output) -> Resul
     let (lease_args, command) = match cmd {
         SecretsCmd::Sync(a) if a.apply => (&a.lease, "secrets sync"),
         SecretsCmd::Rotate { dry_run, lease, .. } if !dry_run => (lease, "secrets rotate"),
-        _ => return run_unleased(global, &spec, cmd, out).await,
+        _ => return super::stoppable(out, run_unleased(global, &spec, cmd, out)).await,
     };
     let env = environment(global, &spec)?;
     let store = staging_evidence::open_store(&spec).await?;

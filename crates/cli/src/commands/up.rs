@@ -116,7 +116,12 @@ async fn run_pipeline(
         }
         signal = stop.wait() => signal,
         why = lease.lost() => {
-            out.note(&format!("error: the run was stopped: {why}"));
+            let e = Error::Locked {
+                message: format!(
+                    "the run was stopped: {why}; the services it started were stopped and nothing was recorded"
+                ),
+            };
+            crate::commands::report_error(&e, out);
             Stopped::LeaseLost
         }
     };
@@ -150,7 +155,7 @@ async fn cancel_started_deploys(ctx: &RunContext, out: Output) {
 /// (3 when the run lost its lease).
 fn interrupted(out: Output, signal: Stopped) -> u8 {
     if signal == Stopped::LeaseLost {
-        out.note("the run and the services it started were stopped; nothing was recorded");
+        // Said where the loss was found, as the run's error.
         return signal.exit_code();
     }
     out.note(&format!(
