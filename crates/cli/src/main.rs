@@ -26,7 +26,8 @@ Exit codes:
   0  everything passed
   1  a check or step failed
   2  bad usage or an invalid spec
-  3  the run could not proceed (provider unreachable, auth refused, timeout of the tool itself)
+  3  the run could not proceed (provider unreachable, auth refused, timeout of the tool itself,
+     another run holds the environment's lease: see --wait-lock and `staging lock status`)
   130 interrupted (Ctrl-C, SIGINT) during a run; local services were stopped
       (Ctrl-C ending `up --keep-running` after the run exits with the run's own code)
   143 terminated (SIGTERM, how CI cancels a job) during a run, likewise
