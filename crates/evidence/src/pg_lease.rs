@@ -56,19 +56,21 @@ impl PgStore {
         )
     }
 
-    /// Run `op` on the lease connection; after an error the connection is dropped, so the
-    /// server rolls back whatever transaction it had open.
+    /// Run `op` on the lease connection. The connection is out of its slot while `op` runs
+    /// and goes back only when `op` succeeded: after an error, or when `op` is dropped half
+    /// way (the run was stopped between `BEGIN` and `COMMIT`), it is closed, so the server
+    /// rolls back whatever transaction it had open and the next call connects afresh.
     async fn on_lease_connection<T>(
         &self,
         op: impl AsyncFnOnce(&Client) -> Result<T>,
     ) -> Result<T> {
         let mut slot = self.lease_client().await?;
-        let Some(client) = slot.as_ref() else {
+        let Some(client) = slot.take() else {
             unreachable!("lease_client opens a connection");
         };
-        let out = op(client).await;
-        if out.is_err() {
-            *slot = None;
+        let out = op(&client).await;
+        if out.is_ok() {
+            *slot = Some(client);
         }
         out
     }
