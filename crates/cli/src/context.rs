@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use staging_core::isolation::{EnvValues, Writes};
 use staging_core::pipeline::{
-    AutoRollbackStep, DeployStep, IsolationStep, Pipeline, RunContext, ValidateStep,
+    AutoRollbackStep, DeployStep, IsolationStep, Pipeline, ReverifyStep, RunContext, ValidateStep,
     VerifyCommitStep, WaitStep, is_full_commit_id,
 };
 use staging_core::secrecy::SecretString;
@@ -307,7 +307,10 @@ pub(crate) fn up_pipeline(
         .step(DeployStep)
         .step(WaitStep)
         .step(VerifyCommitStep)
-        .step(smoke);
+        .step(smoke)
+        // The probes passed against this commit only if it still serves: another deploy
+        // between verify and the end of smoke fails the run.
+        .step(ReverifyStep);
     // Vercel's staged production flow promotes after the smoke checks passed at the
     // deployment's own URL (a no-op step for other environments, so only in Vercel specs).
     let pipeline = if spec

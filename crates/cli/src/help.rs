@@ -19,7 +19,7 @@ const EXAMPLES: &[(&str, &str)] = &[
     ),
     (
         "up",
-        "staging up --env staging\n  staging up --env staging --junit reports/up.xml --html reports/up.html\n  staging up --keep-running        # local: keep the stack up for `staging smoke`",
+        "staging up --env staging\n  staging up --env staging --junit reports/up.xml --html reports/up.html\n  staging up --env staging --wait-lock 10m   # wait for another run's lease instead of exit 3\n  staging up --keep-running        # local: keep the stack up for `staging smoke`",
     ),
     (
         "status",
@@ -38,6 +38,15 @@ const EXAMPLES: &[(&str, &str)] = &[
         "staging evidence list\n  staging evidence list --env staging --commit 4f9c2e1",
     ),
     ("evidence show", "staging evidence show <ID>"),
+    (
+        "lock",
+        "staging lock status --env staging\n  staging lock release --force --env staging",
+    ),
+    ("lock status", "staging lock status --env staging --json"),
+    (
+        "lock release",
+        "staging lock release --force --env staging   # recorded in the evidence",
+    ),
     (
         "diff",
         "staging diff staging production\n  staging diff staging production --json",

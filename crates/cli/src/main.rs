@@ -8,6 +8,7 @@
 mod commands;
 mod context;
 mod help;
+mod lease;
 mod logging;
 mod output;
 mod progress;
@@ -25,7 +26,8 @@ Exit codes:
   0  everything passed
   1  a check or step failed
   2  bad usage or an invalid spec
-  3  the run could not proceed (provider unreachable, auth refused, timeout of the tool itself)
+  3  the run could not proceed (provider unreachable, auth refused, timeout of the tool itself,
+     another run holds the environment's lease: see --wait-lock and `staging lock status`)
   130 interrupted (Ctrl-C, SIGINT) during a run; local services were stopped
       (Ctrl-C ending `up --keep-running` after the run exits with the run's own code)
   143 terminated (SIGTERM, how CI cancels a job) during a run, likewise
@@ -121,6 +123,11 @@ enum Command {
     /// Recorded evidence of runs.
     #[command(subcommand)]
     Evidence(commands::evidence::EvidenceCmd),
+    /// The environment's lease, which every command that changes the environment takes
+    /// (`up`, `promote`, `rollback`, `refresh`, `migrate apply`, `secrets sync --apply`,
+    /// `secrets rotate`): who holds it, and releasing it by force.
+    #[command(subcommand)]
+    Lock(commands::lock::LockCmd),
     /// Drift between two environments: variables, secrets by fingerprint, migrations, settings.
     Diff {
         /// The first environment.
@@ -242,7 +249,9 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(async {
         let result = match cli.command {
-            Command::Validate(args) => commands::validate::run(&cli.global, &args, out).await,
+            Command::Validate(args) => {
+                commands::stoppable(out, commands::validate::run(&cli.global, &args, out)).await
+            }
             Command::Schema => {
                 let schema = context::registry().json_schema();
                 if out.json {
@@ -256,7 +265,9 @@ fn main() -> ExitCode {
                 }
                 Ok(0)
             }
-            Command::Plan(args) => commands::plan::run(&cli.global, &args, out).await,
+            Command::Plan(args) => {
+                commands::stoppable(out, commands::plan::run(&cli.global, &args, out)).await
+            }
             Command::Up(args) => commands::up::up(&cli.global, &args, out).await,
             Command::Status => commands::up::status(&cli.global, out).await,
             Command::Promote(args) => commands::up::promote(&cli.global, &args, out).await,
@@ -264,9 +275,14 @@ fn main() -> ExitCode {
             Command::Refresh(args) => commands::refresh::run(&cli.global, &args, out).await,
             Command::Logs(args) => commands::logs::run(&cli.global, &args, out).await,
             Command::Evidence(cmd) => commands::evidence::evidence(&cli.global, &cmd, out).await,
-            Command::Diff { a, b } => commands::evidence::diff(&cli.global, &a, &b, out).await,
+            Command::Lock(cmd) => commands::lock::run(&cli.global, &cmd, out).await,
+            Command::Diff { a, b } => {
+                commands::stoppable(out, commands::evidence::diff(&cli.global, &a, &b, out)).await
+            }
             Command::Doctor(args) => commands::evidence::doctor(&cli.global, &args, out).await,
-            Command::Smoke(args) => commands::smoke::run(&cli.global, &args, out).await,
+            Command::Smoke(args) => {
+                commands::stoppable(out, commands::smoke::run(&cli.global, &args, out)).await
+            }
             Command::Migrate(cmd) => commands::migrate::run(&cli.global, &cmd, out).await,
             Command::Import(args) => commands::import::run(&args, out).await,
             Command::Secrets(cmd) => commands::secrets::run(&cli.global, &cmd, out).await,

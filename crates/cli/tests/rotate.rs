@@ -98,9 +98,10 @@ fn concurrent_rotations_of_different_keys_in_separate_processes_all_land() {
         let before: Vec<String> = (0..KEYS)
             .map(|i| value_of(&env, &format!("KEY_{i}")))
             .collect();
+        // Started together, they take turns through the environment's lease.
         let children: Vec<Child> = (0..KEYS)
             .map(|i| {
-                rotate(dir.path(), &format!("KEY_{i}"), &[])
+                rotate(dir.path(), &format!("KEY_{i}"), &["--wait-lock", "2m"])
                     .spawn()
                     .unwrap()
             })
@@ -154,8 +155,12 @@ fn rotations_wait_for_the_store_lock_and_read_the_file_only_once_they_hold_it() 
     lock.lock().unwrap();
     let (waiting_tx, waiting_rx) = std::sync::mpsc::channel();
     let mut running = vec![];
+    // One rotation holds the environment's lease and waits for the store's lock; the other
+    // waits for the lease.
     for key in ["KEY_0", "KEY_1"] {
-        let mut child = rotate(dir.path(), key, &["-v"]).spawn().unwrap();
+        let mut child = rotate(dir.path(), key, &["-v", "--wait-lock", "2m"])
+            .spawn()
+            .unwrap();
         let stderr = child.stderr.take().unwrap();
         let tx = waiting_tx.clone();
         let reader = std::thread::spawn(move || {
@@ -163,7 +168,10 @@ fn rotations_wait_for_the_store_lock_and_read_the_file_only_once_they_hold_it() 
             for line in std::io::BufReader::new(stderr).lines() {
                 let line = line.unwrap_or_default();
                 if line.contains("waiting for the lock on dotenv file secrets.env") {
-                    let _ = tx.send(());
+                    let _ = tx.send("store");
+                }
+                if line.contains("for the lease of `staging`") {
+                    let _ = tx.send("lease");
                 }
                 seen.push_str(&line);
                 seen.push('\n');
@@ -172,11 +180,15 @@ fn rotations_wait_for_the_store_lock_and_read_the_file_only_once_they_hold_it() 
         });
         running.push((key, child, reader));
     }
-    for _ in 0..2 {
-        waiting_rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("a rotation never said it waits for the lock");
-    }
+    let mut waits: Vec<&str> = (0..2)
+        .map(|_| {
+            waiting_rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("a rotation never said it waits")
+        })
+        .collect();
+    waits.sort();
+    assert_eq!(waits, ["lease", "store"]);
     assert_eq!(
         std::fs::read(&env).unwrap(),
         before,

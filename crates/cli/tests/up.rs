@@ -774,10 +774,18 @@ fn signal_during_up(sig: nix::sys::signal::Signal, code: i32) {
     );
     assert!(!state_file(dir.path()).exists(), "a state file remains");
     let evidence = dir.path().join(".staging/evidence");
+    // The environment's lease was released; its guard file under `.leases/` is no evidence.
+    let recorded: Vec<PathBuf> = files_in(&evidence)
+        .into_iter()
+        .filter(|p| !p.components().any(|c| c.as_os_str() == ".leases"))
+        .collect();
     assert!(
-        !evidence.exists() || files_in(&evidence).is_empty(),
-        "evidence was recorded for a stopped run: {:?}",
-        files_in(&evidence)
+        recorded.is_empty(),
+        "evidence was recorded for a stopped run: {recorded:?}"
+    );
+    assert!(
+        !evidence.join(".leases/t.staging.lock").exists(),
+        "the lease was not released"
     );
 }
 

@@ -68,6 +68,10 @@ impl EvidenceStore for DirStore {
         format!("directory {}", self.root.display())
     }
 
+    fn leases(&self) -> &dyn crate::lease::LeaseStore {
+        self
+    }
+
     async fn record(&self, evidence: &Evidence) -> Result<String> {
         let relative = evidence.relative_path();
         let body = stored_text(evidence, &self.redactor)?;

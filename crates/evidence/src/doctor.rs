@@ -109,6 +109,14 @@ const PATTERNS: &[Pattern] = &[
         remedy: "clear the build cache and redeploy the commit; check the image tag is the commit (not `latest`) and that auto-deploy follows the right branch",
     },
     Pattern {
+        id: "replaced_during_smoke",
+        steps: &["reverify"],
+        all: &[],
+        any: &["another deploy replaced", "no longer live"],
+        cause: "another deploy replaced {name}'s during smoke (another pipeline without the lease, a deploy from the dashboard, or the platform's auto-deploy on push), so the probes may have run against another commit",
+        remedy: "find who started the deploy now live (named above); turn off the platform's auto-deploy for this environment and let every pipeline go through `staging` (its lease serializes them), then run again",
+    },
+    Pattern {
         id: "health_reports_other_commit",
         steps: &["smoke"],
         all: &["commit"],
@@ -271,6 +279,14 @@ fn generic(step: &str) -> (&'static str, &'static str) {
         "verify" => (
             "a service serves another commit",
             "redeploy the commit and check the platform's build cache",
+        ),
+        "reverify" => (
+            "another deploy replaced the one verified before smoke",
+            "find who deployed meanwhile, and run again once the environment is yours",
+        ),
+        "lock" => (
+            "the run's lease was released by force",
+            "run the commit again",
         ),
         "smoke" => (
             "a smoke probe failed",

@@ -7,6 +7,10 @@
 //!   `.staging/evidence/`) or a Postgres table ([`PgStore`]) for CI runners that share no
 //!   disk. [`open_store`] picks the one the spec names; [`RecordEvidence`] is the
 //!   pipeline's evidence step writing into it.
+//! - [`lease`]: one run at a time changes an environment. Every command that changes one
+//!   takes its [`Lease`] from the evidence store first (a lock file in the directory, a
+//!   row guarded by an advisory lock in Postgres, with a log of every holder), renewed
+//!   while the run lasts and released when it ends; read-only commands never take it.
 //! - [`check_gate`]: `staging promote` asks it first. It answers [`GateDecision::Allowed`]
 //!   with the evidence, or [`GateDecision::Refused`] with a [`Refusal`] that says exactly
 //!   why (no run, other commit only, failed run and its step, a run that validated nothing,
@@ -39,11 +43,14 @@
 #![deny(missing_docs)]
 
 mod dir;
+mod dir_lease;
 pub mod doctor;
 mod drift;
 mod gate;
 mod junit;
+pub mod lease;
 mod open;
+mod pg_lease;
 mod platform;
 mod postgres;
 mod store;
@@ -57,14 +64,16 @@ pub use drift::{
 };
 pub use gate::{GateDecision, GateRequest, Refusal, check_gate};
 pub use junit::{Junit, junit_xml};
+pub use lease::{Lease, LeaseHolder, LeaseOptions, LeaseRecord, LeaseStore};
 pub use open::{
     EVIDENCE_URL_KEY, RecordEvidence, check_direct_up, dir_store, open_store, promotion_pair,
 };
+pub use pg_lease::LeaseEvent;
 pub use platform::{
     PlatformRules, PlatformRulesStep, PlatformService, PlatformSide, PlatformVarDiff, ValueSide,
     check_against_platforms, compare_platforms, read_platform, sync_checked,
 };
-pub use postgres::{DEFAULT_TABLE, PgStore};
+pub use postgres::{DEFAULT_TABLE, PgStore, SCHEMA_MIGRATIONS};
 pub use store::{
     DynEvidenceStore, EvidenceFilter, EvidenceStore, EvidenceSummary, Listing, StoredEvidence,
     Unreadable, latest,

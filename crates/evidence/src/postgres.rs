@@ -30,7 +30,10 @@ pub const DEFAULT_TABLE: &str = "staging_evidence";
 #[derive(Clone)]
 pub struct PgStore {
     conn: Arc<Connection>,
-    table: Table,
+    /// A connection of the lease's own: taking a lease is a transaction, which must not
+    /// share a connection with the evidence queries pipelined on `conn`.
+    pub(crate) lease_conn: Arc<Mutex<Option<Client>>>,
+    pub(crate) table: Table,
     redactor: Redactor,
 }
 
@@ -53,7 +56,7 @@ impl std::fmt::Debug for PgStore {
 
 /// A validated `name` or `schema.name`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Table {
+pub(crate) struct Table {
     schema: Option<String>,
     name: String,
 }
@@ -83,14 +86,20 @@ impl Table {
         })
     }
 
-    fn quoted(&self) -> String {
+    pub(crate) fn quoted(&self) -> String {
+        self.sibling("")
+    }
+
+    /// The table `<name><suffix>` beside this one, in the same schema, quoted (a name of
+    /// at most 50 characters leaves room for the longest suffix within Postgres' 63).
+    pub(crate) fn sibling(&self, suffix: &str) -> String {
         match &self.schema {
-            Some(s) => format!("\"{s}\".\"{}\"", self.name),
-            None => format!("\"{}\"", self.name),
+            Some(s) => format!("\"{s}\".\"{}{suffix}\"", self.name),
+            None => format!("\"{}{suffix}\"", self.name),
         }
     }
 
-    fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         match &self.schema {
             Some(s) => format!("{s}.{}", self.name),
             None => self.name.clone(),
@@ -99,7 +108,7 @@ impl Table {
 }
 
 /// A database error as a kind, never with the URL.
-fn pg_error(context: &str, e: &staging_postgres::QueryError) -> Error {
+pub(crate) fn pg_error(context: &str, e: &staging_postgres::QueryError) -> Error {
     Error::Provider {
         provider: "postgres evidence store".to_owned(),
         source: scrub(&format!("{context}: {}", staging_postgres::describe(e))).into(),
@@ -108,7 +117,7 @@ fn pg_error(context: &str, e: &staging_postgres::QueryError) -> Error {
 }
 
 /// A failed connect as this store's error, never with the URL.
-fn connect_error(e: Error) -> Error {
+pub(crate) fn connect_error(e: Error) -> Error {
     match e {
         Error::Provider {
             source, retryable, ..
@@ -134,25 +143,41 @@ fn scrub(text: &str) -> String {
 }
 
 impl PgStore {
-    /// Connect to `url` and create the table (default [`DEFAULT_TABLE`]) and its schema
-    /// when they do not exist. Safe when several runners start at once: the creation is
-    /// serialized by an advisory lock. A wrong URL or password fails here, at once.
+    /// Connect to `url` and bring the store's tables (default [`DEFAULT_TABLE`], its
+    /// leases and their log, in the schema the table names) to the schema this version
+    /// knows, applying each missing migration of [`SCHEMA_MIGRATIONS`] once. Safe when
+    /// several runners start at once: the migration is serialized by an advisory lock. A
+    /// wrong URL or password fails here, at once; so does a store a newer version of
+    /// staging migrated further.
     pub async fn connect(url: &SecretString, table: Option<&str>) -> Result<Self> {
         let table = Table::parse(table.unwrap_or(DEFAULT_TABLE))?;
         let client = staging_postgres::connect(url)
             .await
             .map_err(connect_error)?;
-        // Before the connection is shared: the creation is one transaction on it.
-        create_table(&client, &table).await?;
+        // Before the connection is shared: the migration is one transaction on it.
+        migrate_schema(&client, &table).await?;
         Ok(PgStore {
             conn: Arc::new(Connection {
                 url: url.clone(),
                 client: Mutex::new(Arc::new(client)),
                 stale: std::sync::atomic::AtomicBool::new(false),
             }),
+            lease_conn: Arc::new(Mutex::new(None)),
             table,
             redactor: Redactor::global().clone(),
         })
+    }
+
+    /// The lease's own connection, opened (again) when there is none or it closed.
+    pub(crate) async fn lease_client(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Client>>> {
+        let mut slot = self.lease_conn.lock().await;
+        if slot.as_ref().is_none_or(|c| c.is_closed()) {
+            let fresh = staging_postgres::connect(&self.conn.url)
+                .await
+                .map_err(connect_error)?;
+            *slot = Some(fresh);
+        }
+        Ok(slot)
     }
 
     /// The redactor every record passes through before it is written (default: the global
@@ -214,12 +239,77 @@ impl PgStore {
     }
 }
 
-/// Create `table` (and its schema) when it does not exist, in one transaction on `client`,
-/// which nothing else uses yet. On an error the caller drops the connection, and the server
-/// rolls the transaction back.
-async fn create_table(client: &Client, table: &Table) -> Result<()> {
+/// The schema of the store, one migration per version, applied in order and recorded in
+/// the table `<table>_schema` (version, description, when). Version 1 is the evidence
+/// table as every earlier release created it (`IF NOT EXISTS`: a store created before
+/// versions were recorded is taken as it is); version 2 adds the environment leases
+/// (`<table>_leases`, one row per leased environment) and their log (`<table>_lease_log`:
+/// who took, released, let expire or forced which lease, when, by the server's clock).
+pub const SCHEMA_MIGRATIONS: &[(i32, &str)] = &[
+    (1, "evidence table"),
+    (2, "environment leases and their log"),
+];
+
+/// The SQL of migration `version` for `table`.
+fn migration_sql(version: i32, table: &Table) -> String {
     let t = table.quoted();
-    let index = format!("\"{}_env_commit\"", table.name);
+    match version {
+        1 => format!(
+            "CREATE TABLE IF NOT EXISTS {t} (
+                id BIGSERIAL PRIMARY KEY,
+                project TEXT NOT NULL,
+                environment TEXT NOT NULL,
+                commit_sha TEXT NOT NULL,
+                spec_hash TEXT NOT NULL,
+                ok BOOLEAN NOT NULL,
+                recorded_at TEXT NOT NULL,
+                content_hash TEXT NOT NULL,
+                body TEXT NOT NULL,
+                inserted_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            );
+            CREATE INDEX IF NOT EXISTS \"{name}_env_commit\" ON {t} (project, environment, commit_sha);",
+            name = table.name
+        ),
+        2 => format!(
+            "CREATE TABLE IF NOT EXISTS {leases} (
+                project TEXT NOT NULL,
+                environment TEXT NOT NULL,
+                run_id TEXT NOT NULL,
+                command TEXT NOT NULL,
+                commit_sha TEXT,
+                host TEXT NOT NULL,
+                pid INTEGER NOT NULL,
+                since TIMESTAMPTZ NOT NULL,
+                expires_at TIMESTAMPTZ NOT NULL,
+                PRIMARY KEY (project, environment)
+            );
+            CREATE TABLE IF NOT EXISTS {log} (
+                id BIGSERIAL PRIMARY KEY,
+                project TEXT NOT NULL,
+                environment TEXT NOT NULL,
+                run_id TEXT NOT NULL,
+                event TEXT NOT NULL,
+                command TEXT NOT NULL,
+                commit_sha TEXT,
+                host TEXT NOT NULL,
+                pid INTEGER NOT NULL,
+                note TEXT,
+                at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+            );
+            CREATE INDEX IF NOT EXISTS \"{name}_lease_log_env\" ON {log} (project, environment, id);",
+            leases = table.sibling(crate::pg_lease::LEASES),
+            log = table.sibling(crate::pg_lease::LEASE_LOG),
+            name = table.name
+        ),
+        _ => unreachable!("migration {version} is not in SCHEMA_MIGRATIONS"),
+    }
+}
+
+/// Apply the migrations `table`'s store lacks (and create its schema), in one transaction on
+/// `client`, which nothing else uses yet. On an error the caller drops the connection, and
+/// the server rolls the transaction back.
+async fn migrate_schema(client: &Client, table: &Table) -> Result<()> {
+    let versions = table.sibling("_schema");
     client
         .batch_execute("BEGIN")
         .await
@@ -241,27 +331,49 @@ async fn create_table(client: &Client, table: &Table) -> Result<()> {
     }
     client
         .batch_execute(&format!(
-            "CREATE TABLE IF NOT EXISTS {t} (
-                id BIGSERIAL PRIMARY KEY,
-                project TEXT NOT NULL,
-                environment TEXT NOT NULL,
-                commit_sha TEXT NOT NULL,
-                spec_hash TEXT NOT NULL,
-                ok BOOLEAN NOT NULL,
-                recorded_at TEXT NOT NULL,
-                content_hash TEXT NOT NULL,
-                body TEXT NOT NULL,
-                inserted_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            "CREATE TABLE IF NOT EXISTS {versions} (
+                version INTEGER PRIMARY KEY,
+                description TEXT NOT NULL,
+                applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
             )"
         ))
         .await
-        .map_err(|e| pg_error("cannot create the evidence table", &e))?;
-    client
-        .batch_execute(&format!(
-            "CREATE INDEX IF NOT EXISTS {index} ON {t} (project, environment, commit_sha)"
-        ))
+        .map_err(|e| pg_error("cannot create the evidence schema's version table", &e))?;
+    let applied: i32 = client
+        .query_one(
+            &format!("SELECT COALESCE(max(version), 0) FROM {versions}"),
+            &[],
+        )
         .await
-        .map_err(|e| pg_error("cannot index the evidence table", &e))?;
+        .and_then(|row| row.try_get(0).map_err(staging_postgres::QueryError::from))
+        .map_err(|e| pg_error("cannot read the evidence schema's version", &e))?;
+    let known = SCHEMA_MIGRATIONS.last().map_or(0, |(v, _)| *v);
+    if applied > known {
+        return Err(Error::config(format!(
+            "the evidence store {} is at schema version {applied}, migrated by a newer staging (this one knows up to {known}): upgrade staging",
+            table.display()
+        )));
+    }
+    for (version, description) in SCHEMA_MIGRATIONS.iter().filter(|(v, _)| *v > applied) {
+        client
+            .batch_execute(&migration_sql(*version, table))
+            .await
+            .map_err(|e| {
+                pg_error(
+                    &format!(
+                        "cannot migrate the evidence store to version {version} ({description})"
+                    ),
+                    &e,
+                )
+            })?;
+        client
+            .execute(
+                &format!("INSERT INTO {versions} (version, description) VALUES ($1, $2)"),
+                &[version, description],
+            )
+            .await
+            .map_err(|e| pg_error("cannot record the evidence schema's version", &e))?;
+    }
     client
         .batch_execute("COMMIT")
         .await
@@ -272,6 +384,10 @@ async fn create_table(client: &Client, table: &Table) -> Result<()> {
 impl EvidenceStore for PgStore {
     fn describe(&self) -> String {
         format!("postgres table {}", self.table.display())
+    }
+
+    fn leases(&self) -> &dyn crate::lease::LeaseStore {
+        self
     }
 
     async fn record(&self, evidence: &Evidence) -> Result<String> {

@@ -29,6 +29,10 @@ pub trait EvidenceStore: Debug + Send + Sync + 'static {
 
     /// One record by id (as [`EvidenceStore::list`] gives it), or `NotFound`.
     async fn get(&self, id: &str) -> Result<StoredEvidence>;
+
+    /// Where this store keeps the environments' leases ([`crate::lease`]): every runner
+    /// that shares the evidence shares the leases.
+    fn leases(&self) -> &dyn crate::lease::LeaseStore;
 }
 
 /// An evidence store behind a pointer.
@@ -49,6 +53,9 @@ macro_rules! forward_evidence_store {
             }
             async fn get(&self, id: &str) -> Result<StoredEvidence> {
                 (**self).get(id).await
+            }
+            fn leases(&self) -> &dyn crate::lease::LeaseStore {
+                (**self).leases()
             }
         }
     };

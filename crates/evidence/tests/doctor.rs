@@ -187,6 +187,23 @@ fn doctor_explains_deploy_verify_migration_and_smoke_failures() {
 }
 
 #[test]
+fn doctor_explains_a_deploy_replaced_during_smoke() {
+    let report = run(vec![StepReport::from_findings(
+        "reverify",
+        "another deploy replaced a verified deploy during smoke",
+        vec![Finding::failed(
+            "worker",
+            "another deploy replaced deploy dep-1 of aaaaaaaaaaaa during smoke: deploy dep-2 of bbbbbbbbbbbb is live, so the probes may have run against another commit",
+        )],
+    )]);
+    let d = diagnose_report(&report);
+    let found = pattern_of(&d, "worker");
+    assert_eq!(found.pattern, "replaced_during_smoke");
+    assert!(found.cause.contains("auto-deploy"), "{found:?}");
+    assert!(found.remedy.contains("lease"), "{found:?}");
+}
+
+#[test]
 fn a_passing_run_has_nothing_to_diagnose() {
     let mut r = run(vec![
         StepReport::passed("validate", "ok"),

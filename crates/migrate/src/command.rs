@@ -140,25 +140,26 @@ impl CommandMigrator {
     /// here; see [`CommandRun::exit_code`].
     pub async fn run(&self) -> Result<CommandRun> {
         let started = Instant::now();
-        let mut child = tokio::process::Command::new(&self.argv[0])
-            .args(&self.argv[1..])
+        let mut cmd = tokio::process::Command::new(&self.argv[0]);
+        cmd.args(&self.argv[1..])
             .current_dir(&self.cwd)
             .env("DATABASE_URL", self.url.expose_secret())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| {
-                let what = format!("cannot start `{}` in {}", self.argv[0], self.cwd.display());
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    Error::config(format!("{what}: not found (is it installed and on PATH?)"))
-                } else {
-                    Error::io(what, e)
-                }
-            })?;
-        let stdout = child.stdout.take().expect("piped");
-        let stderr = child.stderr.take().expect("piped");
+            .stderr(Stdio::piped());
+        // In a process group of its own: when the run is stopped (a signal, the loss of the
+        // lease) the tool and everything it started are stopped with it, before `staging`
+        // releases the lease and exits.
+        let mut child = staging_core::process::GroupChild::spawn(&mut cmd).map_err(|e| {
+            let what = format!("cannot start `{}` in {}", self.argv[0], self.cwd.display());
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::config(format!("{what}: not found (is it installed and on PATH?)"))
+            } else {
+                Error::io(what, e)
+            }
+        })?;
+        let stdout = child.child_mut().stdout.take().expect("piped");
+        let stderr = child.child_mut().stderr.take().expect("piped");
         let tail = std::sync::Mutex::new(VecDeque::with_capacity(TAIL_LINES));
         let (a, b, status) = tokio::join!(
             self.stream(stdout, OutputStream::Stdout, &tail),
@@ -289,15 +290,18 @@ pub async fn list_versions(
         .first()
         .filter(|p| !p.trim().is_empty())
         .ok_or_else(|| Error::config("the versions command is empty"))?;
-    let child = tokio::process::Command::new(program)
-        .args(&argv[1..])
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(&argv[1..])
         .current_dir(cwd)
         .env_remove("DATABASE_URL")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .output();
+        .stderr(Stdio::piped());
+    let child = async {
+        staging_core::process::GroupChild::spawn(&mut cmd)?
+            .wait_with_output()
+            .await
+    };
     let out = match tokio::time::timeout(VERSIONS_TIMEOUT, child).await {
         Err(_) => {
             return Err(Error::Timeout {

@@ -127,11 +127,18 @@ async fn run_tool(program: &Path, args: &[&str], url: &SecretString, what: &str)
     cmd.args(args)
         .env_remove("PGSERVICE")
         .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     for (k, v) in libpq_env(url)? {
         cmd.env(k, v);
     }
-    let out = tokio::time::timeout(Duration::from_secs(3600), cmd.output())
+    // Its own process group, stopped whole when the refresh is (a signal, a timeout).
+    let output = async {
+        staging_core::process::GroupChild::spawn(&mut cmd)?
+            .wait_with_output()
+            .await
+    };
+    let out = tokio::time::timeout(Duration::from_secs(3600), output)
         .await
         .map_err(|_| Error::Timeout {
             what: what.to_owned(),
@@ -289,18 +296,23 @@ pub async fn run_scrub(scrub: &Scrub, base: &Path, url: &SecretString) -> Result
         let (program, args) = argv
             .split_first()
             .ok_or_else(|| Error::config("the scrub command is empty"))?;
-        let out = tokio::process::Command::new(program)
-            .args(args)
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(args)
             .current_dir(base)
             .env("DATABASE_URL", url.expose_secret())
             .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .output()
-            .await
-            .map_err(|source| Error::Io {
-                context: format!("running the scrub command `{program}`"),
-                source,
-            })?;
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let out = async {
+            staging_core::process::GroupChild::spawn(&mut cmd)?
+                .wait_with_output()
+                .await
+        }
+        .await
+        .map_err(|source| Error::Io {
+            context: format!("running the scrub command `{program}`"),
+            source,
+        })?;
         if !out.status.success() {
             return Err(Error::Failed {
                 message: format!(

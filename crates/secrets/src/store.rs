@@ -369,28 +369,30 @@ impl SecretStore for CommandStore {
         cmd.args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+            .stderr(Stdio::piped());
         if let Some(dir) = &self.dir {
             cmd.current_dir(dir);
         }
         let what = self.describe();
-        let mut child = cmd.spawn().map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::not_found(format!(
-                "program `{}` of the secret store {what} (is it installed and on PATH?)",
-                self.program()
-            )),
-            _ => Error::io(format!("cannot run {what}"), e),
-        })?;
-        let mut stdout = child.stdout.take().expect("piped");
-        let mut stderr = child.stderr.take().expect("piped");
+        // In a process group of its own, stopped whole when the read is abandoned (a
+        // timeout, a signal to `staging`).
+        let mut group =
+            staging_core::process::GroupChild::spawn(&mut cmd).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Error::not_found(format!(
+                    "program `{}` of the secret store {what} (is it installed and on PATH?)",
+                    self.program()
+                )),
+                _ => Error::io(format!("cannot run {what}"), e),
+            })?;
+        let mut stdout = group.child_mut().stdout.take().expect("piped");
+        let mut stderr = group.child_mut().stderr.take().expect("piped");
         let run = async {
             let mut out = Vec::new();
             let mut err = Vec::new();
             let (r1, r2, status) = tokio::join!(
                 stdout.read_to_end(&mut out),
                 stderr.read_to_end(&mut err),
-                child.wait()
+                group.wait()
             );
             r1.and(r2)
                 .map_err(|e| Error::io(format!("cannot read the output of {what}"), e))?;

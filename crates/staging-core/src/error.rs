@@ -75,6 +75,13 @@ pub enum Error {
         /// The operation it cannot do.
         operation: String,
     },
+    /// Another run holds the environment's lease (it is being changed now): the message
+    /// names that run — its id, command, commit, host and since when.
+    #[error("{message}")]
+    Locked {
+        /// Which environment, held by which run, and how to wait for it.
+        message: String,
+    },
     /// A step or check ran and found a problem (a failed deploy, a failed migration).
     #[error("{message}")]
     Failed {
@@ -175,6 +182,7 @@ impl Error {
             Error::PermissionDenied { .. } => "permission_denied",
             Error::RateLimited { .. } => "rate_limited",
             Error::Conflict { .. } => "conflict",
+            Error::Locked { .. } => "locked",
             Error::Timeout { .. } => "timeout",
             Error::ConfigInvalid { .. } => "config_invalid",
             Error::NotSupported { .. } => "not_supported",

@@ -32,6 +32,7 @@ pub mod logged;
 pub mod migration;
 pub mod pipeline;
 pub mod probe;
+pub mod process;
 pub mod provider;
 pub mod provision;
 pub mod redact;

@@ -29,6 +29,8 @@ pub(crate) struct ResetArgs {
     /// Say what would run and change nothing.
     #[arg(long)]
     dry_run: bool,
+    #[command(flatten)]
+    lease: crate::lease::LeaseArgs,
 }
 
 /// Options of `migrate apply`.
@@ -44,6 +46,8 @@ pub(crate) struct ApplyArgs {
     /// The commit, for `${commit}` in variables (default: none needed).
     #[arg(long)]
     commit: Option<String>,
+    #[command(flatten)]
+    lease: crate::lease::LeaseArgs,
 }
 
 fn state_word(state: MigrationState) -> &'static str {
@@ -58,6 +62,50 @@ fn state_word(state: MigrationState) -> &'static str {
 pub(crate) async fn run(global: &Global, cmd: &MigrateCmd, out: Output) -> Result<u8> {
     let spec = load_spec(global)?;
     let env = environment(global, &spec)?;
+    // What changes a database takes the environment's lease; status and dry runs only read.
+    let lease_args = match cmd {
+        MigrateCmd::Apply(a) if !a.dry_run => &a.lease,
+        MigrateCmd::Reset(r) if !r.dry_run => &r.lease,
+        _ => return super::stoppable(out, run_unleased(&spec, &env, cmd, out)).await,
+    };
+    let store = staging_evidence::open_store(&spec).await?;
+    let mut stop = super::up::StopSignals::listen()?;
+    let command = match cmd {
+        MigrateCmd::Reset(_) => "migrate reset",
+        _ => "migrate apply",
+    };
+    let mut lease = match crate::lease::take(
+        &store,
+        crate::lease::holder(&spec, &env, command, None),
+        lease_args,
+        &mut stop,
+        out,
+    )
+    .await?
+    {
+        Ok(lease) => lease,
+        Err(signal) => return Ok(signal.exit_code()),
+    };
+    // A signal drops the run, and with it the migration command's whole process group,
+    // before the lease is released: nothing writes to the database after the exit.
+    let held =
+        crate::lease::run_held(&mut lease, &mut stop, run_unleased(&spec, &env, cmd, out)).await;
+    let result = match crate::lease::finish(held, &format!("`staging {command}`"), out) {
+        Ok(result) => result,
+        Err(code) => Ok(code),
+    };
+    crate::lease::release(lease, out).await;
+    result
+}
+
+/// The command's work, once any lease it needs is held.
+async fn run_unleased(
+    spec: &Arc<staging_core::spec::LoadedSpec>,
+    env: &str,
+    cmd: &MigrateCmd,
+    out: Output,
+) -> Result<u8> {
+    let (spec, env) = (spec.clone(), env.to_owned());
     let commit = match cmd {
         MigrateCmd::Apply(a) => a.commit.clone(),
         MigrateCmd::Status | MigrateCmd::Reset(_) => None,

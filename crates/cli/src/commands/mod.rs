@@ -2,6 +2,7 @@
 
 pub(crate) mod evidence;
 pub(crate) mod import;
+pub(crate) mod lock;
 pub(crate) mod logs;
 pub(crate) mod migrate;
 pub(crate) mod plan;
@@ -27,6 +28,27 @@ pub(crate) fn not_running(provider: &str, env: &str, services: &[&str]) -> Strin
             .collect::<Vec<_>>()
             .join(", ")
     )
+}
+
+/// Run `work`, a command that does not listen for signals itself, so that SIGINT, SIGTERM
+/// and SIGHUP stop it cleanly: the commands it started (a secret store's command, a
+/// migration tool's `versions_command`) run in process groups of their own, which a
+/// terminal's Ctrl-C does not reach, and dropping `work` stops them. Exit 128 + the signal.
+pub(crate) async fn stoppable(
+    out: Output,
+    work: impl std::future::Future<Output = staging_core::Result<u8>>,
+) -> staging_core::Result<u8> {
+    let mut stop = up::StopSignals::listen()?;
+    tokio::select! {
+        done = work => done,
+        signal = stop.wait() => {
+            out.note(&format!(
+                "interrupted by {}: stopped, with every process it started",
+                signal.name()
+            ));
+            Ok(signal.exit_code())
+        }
+    }
 }
 
 /// Print an error the way every command does, and return its exit code.

@@ -24,6 +24,8 @@ pub(crate) struct RefreshArgs {
     /// The environment to copy from (default: the one `--env` promotes to).
     #[arg(long, value_name = "ENV")]
     pub(crate) from: Option<String>,
+    #[command(flatten)]
+    pub(crate) lease: crate::lease::LeaseArgs,
 }
 
 /// The branch of `spec` for a database in environment `env`, built from the environment's
@@ -177,15 +179,38 @@ pub(crate) async fn run(global: &Global, args: &RefreshArgs, out: Output) -> Res
             .step(staging_secrets::SecretsStep)
             .step(staging_smoke::SmokeStep::new());
     }
-    let pipeline = pipeline.step(RecordEvidence::new(store));
-    let mut ctx = run_context(global, spec, &target, "unknown".to_owned())?;
+    let pipeline = pipeline.step(RecordEvidence::new(store.clone()));
+    let mut ctx = run_context(global, spec.clone(), &target, "unknown".to_owned())?;
+    let mut stop = super::up::StopSignals::listen()?;
+    let mut lease = match crate::lease::take(
+        &store,
+        crate::lease::holder(&spec, &target, "refresh", None),
+        &args.lease,
+        &mut stop,
+        out,
+    )
+    .await?
+    {
+        Ok(lease) => lease,
+        Err(signal) => return Ok(signal.exit_code()),
+    };
     if !out.json {
         out.line(&format!(
             "{} {target} from {source}",
             out.paint("1", "staging refresh"),
         ));
     }
-    let report = pipeline.run(&mut ctx).await;
-    out.run(&report);
-    Ok(report.exit_code())
+    // A signal drops the run, and with it pg_dump, pg_restore and the migration and scrub
+    // commands (each process group whole), before the lease is released.
+    let held = crate::lease::run_held(&mut lease, &mut stop, pipeline.run(&mut ctx)).await;
+    let code = match crate::lease::finish(held, "the refresh", out) {
+        Ok(report) => {
+            out.run(&report);
+            report.exit_code()
+        }
+        Err(code) => code,
+    };
+    drop(ctx);
+    crate::lease::release(lease, out).await;
+    Ok(code)
 }

@@ -21,6 +21,8 @@ pub(crate) struct RollbackArgs {
     /// previous live one; needs --service.
     #[arg(long, value_name = "DEPLOY_ID", requires = "service")]
     pub(crate) to: Option<String>,
+    #[command(flatten)]
+    pub(crate) lease: crate::lease::LeaseArgs,
 }
 
 /// Roll back, verify and record. Allowed on protected environments: a rollback returns to a
@@ -48,6 +50,19 @@ pub(crate) async fn run(global: &Global, args: &RollbackArgs, out: Output) -> Re
     .await?;
     drop(provider);
     let store = staging_evidence::open_store(&spec).await?;
+    let mut stop = super::up::StopSignals::listen()?;
+    let mut lease = match crate::lease::take(
+        &store,
+        crate::lease::holder(&spec, &env, "rollback", None),
+        &args.lease,
+        &mut stop,
+        out,
+    )
+    .await?
+    {
+        Ok(lease) => lease,
+        Err(signal) => return Ok(signal.exit_code()),
+    };
     let mut step = RollbackStep::new();
     if let Some(s) = &args.service {
         step = step.service(s);
@@ -60,7 +75,13 @@ pub(crate) async fn run(global: &Global, args: &RollbackArgs, out: Output) -> Re
         .step(step)
         .step(RecordEvidence::new(store));
     // The commit is the one the rollback leaves live; the step fills it in.
-    let mut ctx = run_context(global, spec, &env, "unknown".to_owned())?;
+    let mut ctx = match run_context(global, spec, &env, "unknown".to_owned()) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            crate::lease::release(lease, out).await;
+            return Err(e);
+        }
+    };
     if !out.json {
         out.line(&format!(
             "{} {} on {env}",
@@ -68,15 +89,20 @@ pub(crate) async fn run(global: &Global, args: &RollbackArgs, out: Output) -> Re
             ctx.spec.spec.project.name
         ));
     }
-    let report = tokio::select! {
-        report = pipeline.run(&mut ctx) => report,
-        _ = tokio::signal::ctrl_c() => {
-            out.note("interrupted: the rollback was started and may still be going live; see `staging status`");
-            return Ok(130);
+    let held = crate::lease::run_held(&mut lease, &mut stop, pipeline.run(&mut ctx)).await;
+    let code = match crate::lease::finish(
+        held,
+        "the rollback (started, it may still be going live: see `staging status`)",
+        out,
+    ) {
+        Ok(report) => {
+            out.run(&report);
+            report.exit_code()
         }
+        Err(code) => code,
     };
-    out.run(&report);
     // On the local provider the rolled-back service lives as long as this process.
     drop(ctx);
-    Ok(report.exit_code())
+    crate::lease::release(lease, out).await;
+    Ok(code)
 }

@@ -32,6 +32,8 @@ pub(crate) enum SecretsCmd {
         /// services), generate nothing for use and write nothing.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        lease: crate::lease::LeaseArgs,
     },
 }
 
@@ -44,6 +46,8 @@ pub(crate) struct SyncArgs {
     /// Apply even when some values break the rules.
     #[arg(long)]
     allow_violations: bool,
+    #[command(flatten)]
+    lease: crate::lease::LeaseArgs,
 }
 
 /// The snake_case name serde gives an enum value.
@@ -56,6 +60,47 @@ fn word<T: Serialize>(v: &T) -> String {
 
 pub(crate) async fn run(global: &Global, cmd: &SecretsCmd, out: Output) -> Result<u8> {
     let spec = load_spec(global)?;
+    // Writing to the provider or a store takes the environment's lease; the rest only reads.
+    let (lease_args, command) = match cmd {
+        SecretsCmd::Sync(a) if a.apply => (&a.lease, "secrets sync"),
+        SecretsCmd::Rotate { dry_run, lease, .. } if !dry_run => (lease, "secrets rotate"),
+        _ => return super::stoppable(out, run_unleased(global, &spec, cmd, out)).await,
+    };
+    let env = environment(global, &spec)?;
+    let store = staging_evidence::open_store(&spec).await?;
+    let mut stop = super::up::StopSignals::listen()?;
+    let mut lease = match crate::lease::take(
+        &store,
+        crate::lease::holder(&spec, &env, command, None),
+        lease_args,
+        &mut stop,
+        out,
+    )
+    .await?
+    {
+        Ok(lease) => lease,
+        Err(signal) => return Ok(signal.exit_code()),
+    };
+    // A signal drops the run: no write is started after it, and a secret store's command
+    // is stopped (its process group whole) before the lease is released.
+    let held =
+        crate::lease::run_held(&mut lease, &mut stop, run_unleased(global, &spec, cmd, out)).await;
+    let result = match crate::lease::finish(held, &format!("`staging {command}`"), out) {
+        Ok(result) => result,
+        Err(code) => Ok(code),
+    };
+    crate::lease::release(lease, out).await;
+    result
+}
+
+/// The command's work, once any lease it needs is held.
+async fn run_unleased(
+    global: &Global,
+    spec: &std::sync::Arc<staging_core::spec::LoadedSpec>,
+    cmd: &SecretsCmd,
+    out: Output,
+) -> Result<u8> {
+    let spec = spec.clone();
     match cmd {
         SecretsCmd::Check => {
             let env = environment(global, &spec)?;
@@ -202,7 +247,7 @@ pub(crate) async fn run(global: &Global, cmd: &SecretsCmd, out: Output) -> Resul
             }
             Ok(report.exit_code())
         }
-        SecretsCmd::Rotate { name, dry_run } => {
+        SecretsCmd::Rotate { name, dry_run, .. } => {
             let env = environment(global, &spec)?;
             let registry = registry();
             registry.check(&spec, &env)?;

@@ -33,6 +33,8 @@ pub(crate) struct UpArgs {
     pub(crate) keep_running: bool,
     #[command(flatten)]
     pub(crate) probes: super::smoke::ProbeOptions,
+    #[command(flatten)]
+    pub(crate) lease: crate::lease::LeaseArgs,
 }
 
 /// Options of `promote`.
@@ -55,45 +57,82 @@ pub(crate) struct PromoteArgs {
     pub(crate) run: UpArgs,
 }
 
-/// Run the pipeline on `env`, recording evidence (naming `promoted_from`, the record that
-/// allowed a promotion); SIGINT (Ctrl-C), SIGTERM (how CI cancels a job) and SIGHUP (the
-/// terminal went away) stop it and the services it started, alike. `Err(signal)` when
-/// stopped (nothing is recorded as passed: the evidence step never runs); otherwise the
-/// report and the context, whose provider holds the services a local provider runs until it
-/// is dropped. The id of the evidence recorded is the third member.
+/// What a finished run hands back: its report, its context (whose provider holds the
+/// services a local provider runs until it is dropped), the id of the evidence recorded, and
+/// the environment's lease, to release once the services are stopped.
+type Finished = (
+    RunReport,
+    RunContext,
+    Option<String>,
+    staging_evidence::Lease,
+);
+
+/// Run the pipeline on `env` under its lease (`command` names the run in it), recording
+/// evidence (naming `promoted_from`, the record that allowed a promotion); SIGINT (Ctrl-C),
+/// SIGTERM (how CI cancels a job) and SIGHUP (the terminal went away) stop it and the
+/// services it started, alike, and so does the loss of the lease. `Err(signal)` when stopped
+/// (nothing is recorded as passed: the evidence step never runs; the lease is released
+/// after the services stopped).
 #[allow(clippy::too_many_arguments)]
 async fn run_pipeline(
     global: &Global,
     spec: Arc<LoadedSpec>,
     env: &str,
     commit: String,
+    command: &str,
     args: &UpArgs,
     promoted_from: Option<EvidenceRef>,
     auto_rollback: bool,
     stop: &mut StopSignals,
     out: Output,
-) -> Result<std::result::Result<(RunReport, RunContext, Option<String>), Stopped>> {
+) -> Result<std::result::Result<Finished, Stopped>> {
     out.run_header(&spec.spec.project.name, env, &commit);
     let store = staging_evidence::open_store(&spec).await?;
-    let mut evidence = RecordEvidence::new(store);
+    let mut evidence = RecordEvidence::new(store.clone());
     if let Some(source) = promoted_from {
         evidence = evidence.promoted_from(source);
     }
     let recorded = evidence.clone();
     let pipeline = up_pipeline(&spec, &commit, args.probes.step(), auto_rollback, evidence);
-    let mut ctx = run_context(global, spec, env, commit)?;
-    tokio::select! {
-        report = pipeline.run(&mut ctx) => Ok(Ok((report, ctx, recorded.recorded_id()))),
-        signal = stop.wait() => {
-            if args.cancel_on_interrupt {
-                cancel_started_deploys(&ctx, out).await;
-            }
-            // Dropping the context drops the provider, which stops the services it started
-            // (each process group whole) and removes their state files.
-            drop(ctx);
-            Ok(Err(signal))
+    let mut ctx = run_context(global, spec.clone(), env, commit.clone())?;
+    // Before the first read of the platform: the run that holds the lease is the only one
+    // reading and writing this environment.
+    let mut lease = match crate::lease::take(
+        &store,
+        crate::lease::holder(&spec, env, command, Some(&commit)),
+        &args.lease,
+        stop,
+        out,
+    )
+    .await?
+    {
+        Ok(lease) => lease,
+        Err(signal) => return Ok(Err(signal)),
+    };
+    let stopped = tokio::select! {
+        report = pipeline.run(&mut ctx) => {
+            let id = recorded.recorded_id();
+            return Ok(Ok((report, ctx, id, lease)));
         }
+        signal = stop.wait() => signal,
+        why = lease.lost() => {
+            let e = Error::Locked {
+                message: format!(
+                    "the run was stopped: {why}; the services it started were stopped and nothing was recorded"
+                ),
+            };
+            crate::commands::report_error(&e, out);
+            Stopped::LeaseLost
+        }
+    };
+    if args.cancel_on_interrupt {
+        cancel_started_deploys(&ctx, out).await;
     }
+    // Dropping the context drops the provider, which stops the services it started (each
+    // process group whole) and removes their state files; only then is the lease released.
+    drop(ctx);
+    crate::lease::release(lease, out).await;
+    Ok(Err(stopped))
 }
 
 /// Cancel each deploy the run started that is not live yet, bounded, reporting each.
@@ -112,8 +151,13 @@ async fn cancel_started_deploys(ctx: &RunContext, out: Output) {
     }
 }
 
-/// What `up`/`promote` say when a signal stopped the run; the exit code is 128 + the signal.
+/// What `up`/`promote` say when a signal stopped the run; the exit code is 128 + the signal
+/// (3 when the run lost its lease).
 fn interrupted(out: Output, signal: Stopped) -> u8 {
+    if signal == Stopped::LeaseLost {
+        // Said where the loss was found, as the run's error.
+        return signal.exit_code();
+    }
     out.note(&format!(
         "interrupted by {}: the run was stopped and the services it started were stopped; nothing was recorded",
         signal.name()
@@ -130,22 +174,27 @@ pub(crate) enum Stopped {
     Terminate,
     /// SIGHUP: exit 129.
     Hangup,
+    /// The environment's lease was lost (released by force, or not renewed before it
+    /// expired): another run may be changing the environment. Exit 3.
+    LeaseLost,
 }
 
 impl Stopped {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Stopped::Interrupt => "SIGINT",
             Stopped::Terminate => "SIGTERM",
             Stopped::Hangup => "SIGHUP",
+            Stopped::LeaseLost => "the loss of the lease",
         }
     }
 
-    fn exit_code(self) -> u8 {
+    pub(crate) fn exit_code(self) -> u8 {
         match self {
             Stopped::Interrupt => 130,
             Stopped::Terminate => 143,
             Stopped::Hangup => 129,
+            Stopped::LeaseLost => 3,
         }
     }
 }
@@ -258,8 +307,8 @@ pub(crate) async fn up(global: &Global, args: &UpArgs, out: Output) -> Result<u8
     let commit = commit(args.commit.as_deref(), &spec)?;
     args.reports.prepare()?;
     let mut stop = StopSignals::listen()?;
-    let (report, ctx, evidence_id) = match run_pipeline(
-        global, spec, &env, commit, args, None, false, &mut stop, out,
+    let (report, ctx, evidence_id, lease) = match run_pipeline(
+        global, spec, &env, commit, "up", args, None, false, &mut stop, out,
     )
     .await?
     {
@@ -268,12 +317,18 @@ pub(crate) async fn up(global: &Global, args: &UpArgs, out: Output) -> Result<u8
     };
     let stop = args.keep_running.then_some(stop);
     let view = crate::reports::view("up", &report, &ctx, evidence_id);
-    args.reports
-        .write(&view, || staging_evidence::junit_xml(&report))?;
-    out.run(&report);
-    hold(&ctx, stop, out).await;
-    // Dropping the context drops the provider, which stops the services it runs.
+    let written = args
+        .reports
+        .write(&view, || staging_evidence::junit_xml(&report));
+    if written.is_ok() {
+        out.run(&report);
+        hold(&ctx, stop, out).await;
+    }
+    // Dropping the context drops the provider, which stops the services it runs; then the
+    // environment is free for the next run.
     drop(ctx);
+    crate::lease::release(lease, out).await;
+    written?;
     Ok(report.exit_code())
 }
 
@@ -323,11 +378,12 @@ pub(crate) async fn promote(global: &Global, args: &PromoteArgs, out: Output) ->
     }
     let promoted_from = Some(allowed_by);
     let mut stop = StopSignals::listen()?;
-    let (report, ctx, evidence_id) = match run_pipeline(
+    let (report, ctx, evidence_id, lease) = match run_pipeline(
         global,
         spec,
         &to,
         commit,
+        "promote",
         &args.run,
         promoted_from,
         !args.no_rollback,
@@ -342,10 +398,14 @@ pub(crate) async fn promote(global: &Global, args: &PromoteArgs, out: Output) ->
     let stop = args.run.keep_running.then_some(stop);
     junit.add_run(&report);
     let view = crate::reports::view("promote", &report, &ctx, evidence_id);
-    args.run.reports.write(&view, || junit.to_xml())?;
-    out.run(&report);
-    hold(&ctx, stop, out).await;
+    let written = args.run.reports.write(&view, || junit.to_xml());
+    if written.is_ok() {
+        out.run(&report);
+        hold(&ctx, stop, out).await;
+    }
     drop(ctx);
+    crate::lease::release(lease, out).await;
+    written?;
     Ok(report.exit_code())
 }
 

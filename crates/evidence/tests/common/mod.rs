@@ -96,6 +96,7 @@ pub fn evidence_of_steps(
         ok,
         steps,
         promoted_from: None,
+        deploys: Default::default(),
         content_hash: String::new(),
     };
     e.content_hash = e.compute_hash();

@@ -47,6 +47,13 @@ pub struct Evidence {
     /// existed (it is not serialized when absent, so their content hash still matches).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promoted_from: Option<EvidenceRef>,
+    /// The deploy each service served when the run verified it (service → the platform's
+    /// deploy id), the same before and after smoke or the run failed ([`super::ReverifyStep`]):
+    /// which deploys the probes ran against. Empty, and not serialized, for runs that verified
+    /// no deploy and records written before the field existed (their content hash still
+    /// matches).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub deploys: std::collections::BTreeMap<String, String>,
     /// SHA-256 over all of the above, hex.
     #[serde(default)]
     pub content_hash: String,
@@ -88,6 +95,11 @@ impl Evidence {
                 .all(|r| matches!(r.status, StepStatus::Passed | StepStatus::Skipped)),
             steps,
             promoted_from: None,
+            deploys: ctx
+                .verified
+                .iter()
+                .map(|(service, deploy)| (service.clone(), deploy.id.clone()))
+                .collect(),
             content_hash: String::new(),
         };
         evidence.content_hash = evidence.compute_hash();

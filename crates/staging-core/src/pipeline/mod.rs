@@ -7,6 +7,7 @@
 //! the steps after it are reported as skipped.
 
 mod evidence;
+mod reverify;
 mod rollback;
 mod steps;
 
@@ -25,6 +26,7 @@ use crate::redact::Redactor;
 use crate::spec::{LoadedSpec, Template};
 
 pub use evidence::{Evidence, EvidenceRef, EvidenceStep, evidence_dir, write_record};
+pub use reverify::ReverifyStep;
 pub use rollback::{AutoRollbackStep, RollbackStep, RolledBack, roll_back};
 pub use steps::{
     ACCESS_TIMEOUT, DeployStep, IsolationStep, LocateStep, ValidateStep, VerifyCommitStep,
@@ -86,6 +88,10 @@ pub struct RunContext {
     /// The deploy each service served before this run's deploy (recorded by the deploy
     /// step): where [`AutoRollbackStep`] returns a service whose new deploy failed its checks.
     pub live_before: BTreeMap<String, Deploy>,
+    /// The deploy each service served when the verify step found it serving the run's
+    /// commit: what [`ReverifyStep`] expects to find still live after smoke, and the deploy
+    /// ids the evidence records.
+    pub verified: BTreeMap<String, Deploy>,
     /// Each service's platform target as the effective settings name it (`render service
     /// service_name=shop-worker-staging`), once the isolation step has worked it out; the
     /// deploy step's report names it next to the platform id.
@@ -120,6 +126,7 @@ impl RunContext {
             vars: BTreeMap::new(),
             services: BTreeMap::new(),
             live_before: BTreeMap::new(),
+            verified: BTreeMap::new(),
             targets: BTreeMap::new(),
             captures: BTreeMap::new(),
             provider_probes: vec![],

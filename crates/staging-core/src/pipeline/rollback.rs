@@ -284,6 +284,14 @@ impl Step for AutoRollbackStep {
                 "nothing failed: nothing to roll back",
             ));
         }
+        // Another deploy replaced this run's during smoke: returning to the deploy live
+        // before would undo that one too, so it is left as it is.
+        if failed == [super::ReverifyStep::NAME] {
+            return Ok(StepReport::skipped(
+                Self::NAME,
+                "another deploy replaced this run's during smoke: it is left live, not rolled back over",
+            ));
+        }
         let went_live = ctx
             .reports
             .iter()

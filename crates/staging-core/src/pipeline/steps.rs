@@ -554,7 +554,16 @@ impl Step for VerifyCommitStep {
             svc.url = state.url.clone();
             let live = state.live_commit().unwrap_or("none");
             if commits_match(live, &ctx.commit) {
-                findings.push(Finding::ok(name, format!("serving {}", short(live))));
+                let deploy = state.live.clone();
+                let id = deploy.as_ref().map(|d| d.id.as_str()).unwrap_or("?");
+                findings.push(Finding::ok(
+                    name,
+                    format!("serving {} (deploy {id})", short(live)),
+                ));
+                // What the re-verification after smoke expects still to be live.
+                if let Some(deploy) = deploy {
+                    ctx.verified.insert(name.clone(), deploy);
+                }
             } else {
                 findings.push(
                     Finding::failed(name, "the live commit is not the one deployed (a cached or older deploy is serving)")
