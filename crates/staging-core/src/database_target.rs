@@ -589,10 +589,10 @@ pub async fn issue_database_targets(
             .get(&name)
             .map(|d| d.shared_with.clone())
             .unwrap_or_default();
+        // What this database must never be: every other environment's database, except one
+        // it is declared shared with (and may be written as such).
+        let mut must_differ = vec![];
         for (other, their_name, their) in &theirs {
-            if !identity.same_database(their) {
-                continue;
-            }
             let other_protected = spec
                 .spec
                 .environments
@@ -605,6 +605,10 @@ pub async fn issue_database_targets(
                     .get(their_name)
                     .is_some_and(|d| d.shared_with.iter().any(|s| s == environment));
             if declared && (!other_protected || me.protected) {
+                continue;
+            }
+            must_differ.push((other.clone(), their_name.clone(), their.clone()));
+            if !identity.same_database(their) {
                 continue;
             }
             let protected = if other_protected { "protected " } else { "" };
@@ -633,7 +637,7 @@ pub async fn issue_database_targets(
                 url,
                 base_dir: base.clone(),
                 identity,
-                others: theirs.clone(),
+                others: must_differ,
                 compared_with: compared_with.clone(),
                 not_compared: not_compared.clone(),
             },
