@@ -757,6 +757,25 @@ impl Provider for VercelProvider {
         crate::env::delete(self, service, key).await
     }
 
+    /// The target's records of those keys, kept whole for an exact restore.
+    async fn snapshot_env(
+        &self,
+        service: &ServiceHandle,
+        current: &BTreeMap<String, SecretString>,
+        keys: &[String],
+    ) -> Result<staging_core::EnvSnapshot> {
+        crate::restore::snapshot(self, service, current, keys).await
+    }
+
+    /// The records as they were: the run's new records deleted, the originals' fields (a
+    /// split record's targets among them) written back.
+    async fn restore_env(
+        &self,
+        snapshot: &staging_core::EnvSnapshot,
+    ) -> Result<staging_core::EnvRestore> {
+        crate::restore::restore(self, snapshot).await
+    }
+
     /// The build events of the deployment (the newest of the target when none is named).
     async fn recent_logs(
         &self,

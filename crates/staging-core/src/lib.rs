@@ -26,6 +26,7 @@
 pub mod cadence;
 pub mod database_branch;
 pub mod database_target;
+pub mod env_snapshot;
 pub mod error;
 pub mod files;
 pub mod isolation;
@@ -55,6 +56,7 @@ pub struct ReadmeDoctests;
 pub use cadence::{Cadence, ReadBudget};
 pub use database_branch::{BranchState, BranchStatus, DatabaseBranch, DynDatabaseBranch};
 pub use database_target::{DatabaseIdentity, DatabaseTarget, DatabaseTargets, IdentifyDatabase};
+pub use env_snapshot::{EnvRestore, EnvSnapshot, VarBefore};
 pub use error::{BoxError, Error, ErrorClass, Result};
 pub use logged::LoggedProvider;
 pub use migration::{

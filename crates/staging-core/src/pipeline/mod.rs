@@ -86,6 +86,9 @@ pub struct RunContext {
     /// The deploy each service served before this run's deploy (recorded by the deploy
     /// step): where [`AutoRollbackStep`] returns a service whose new deploy failed its checks.
     pub live_before: BTreeMap<String, Deploy>,
+    /// The variables the deploy step changed on each service, as they were before it wrote
+    /// them: what [`AutoRollbackStep`] puts back after a failed promote.
+    pub env_before: BTreeMap<String, crate::env_snapshot::EnvSnapshot>,
     /// Each service's platform target as the effective settings name it (`render service
     /// service_name=shop-worker-staging`), once the isolation step has worked it out; the
     /// deploy step's report names it next to the platform id.
@@ -120,6 +123,7 @@ impl RunContext {
             vars: BTreeMap::new(),
             services: BTreeMap::new(),
             live_before: BTreeMap::new(),
+            env_before: BTreeMap::new(),
             targets: BTreeMap::new(),
             captures: BTreeMap::new(),
             provider_probes: vec![],
