@@ -716,6 +716,11 @@ impl Provider for VercelProvider {
                 project_of(service)
             )));
         }
+        // Already serving production: an instant rollback to it would change nothing but
+        // the project's history (and re-enable what a staged promote turned off).
+        if self.project(project_of(service)).await?.production_id() == Some(deploy_id) {
+            return Ok(d.to_deploy());
+        }
         self.client()
             .send_unlisted(
                 &format!(

@@ -353,6 +353,17 @@ impl Step for AutoRollbackStep {
             if Some(&before.id) == svc.deploy_id.as_ref() {
                 continue;
             }
+            if ctx.held_back.contains(&name) {
+                findings.push(Finding::ok(
+                    &name,
+                    format!(
+                        "deploy {} was held back and never served: deploy {} (live before this run) is still serving, nothing to roll back",
+                        svc.deploy_id.as_deref().unwrap_or("?"),
+                        before.id
+                    ),
+                ));
+                continue;
+            }
             // Never roll back what this run did not change: a deploy that never took the
             // traffic (Vercel's staged deployment, not promoted) leaves the deploy live
             // before still serving.
