@@ -47,7 +47,10 @@ impl Databases {
             staging: format!("dbid_staging_{id}"),
         };
         for db in [&d.production, &d.staging] {
-            psql("test", &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+            psql(
+                "test",
+                &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+            );
             psql("test", &format!("CREATE DATABASE {db}"));
             psql(
                 db,
@@ -100,9 +103,7 @@ fn other_spellings(db: &str) -> Vec<(&'static str, String)> {
         ),
         (
             "another user, an upper-case host, query parameters",
-            format!(
-                "postgres://root@LOCALHOST:5432/{db}?sslmode=disable&application_name=staging"
-            ),
+            format!("postgres://root@LOCALHOST:5432/{db}?sslmode=disable&application_name=staging"),
         ),
         (
             "the Unix socket through `?host=`, the user in the query",
@@ -204,7 +205,10 @@ fn assert_refused_naming_both(out: &str, dbs: &Databases) {
         "{out}"
     );
     assert!(out.contains("before any write"), "{out}");
-    assert!(!out.contains("postgres://") && !out.contains("postgresql://"), "{out}");
+    assert!(
+        !out.contains("postgres://") && !out.contains("postgresql://"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -281,7 +285,10 @@ fn two_databases_on_one_server_are_two_databases() {
     // No false refusal: staging's own database, on the same server, spelt like production's.
     let dbs = Databases::new("distinct");
     let before = dbs.production_digest();
-    let dir = project(&dbs, &format!("postgresql://postgres@localhost/{}", dbs.staging));
+    let dir = project(
+        &dbs,
+        &format!("postgresql://postgres@localhost/{}", dbs.staging),
+    );
     let (code, out) = staging(dir.path(), &["migrate", "apply", "--env", "staging"]);
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(
@@ -294,7 +301,10 @@ fn two_databases_on_one_server_are_two_databases() {
     let (code, out) = staging(dir.path(), &["refresh", "--env", "staging"]);
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(
-        psql(&dbs.staging, "SELECT count(*) FROM users WHERE email LIKE '%@example.invalid'"),
+        psql(
+            &dbs.staging,
+            "SELECT count(*) FROM users WHERE email LIKE '%@example.invalid'"
+        ),
         "2",
         "{out}"
     );
@@ -308,7 +318,10 @@ fn a_staging_database_whose_identity_cannot_be_read_is_refused_with_exit_3() {
     let before = dbs.production_digest();
     // Nothing listens on port 1; and a database the server says does not exist.
     for url in [
-        format!("postgres://postgres@127.0.0.1:1/{}?connect_timeout=2", dbs.staging),
+        format!(
+            "postgres://postgres@127.0.0.1:1/{}?connect_timeout=2",
+            dbs.staging
+        ),
         "postgres://postgres@127.0.0.1:5432/dbid_no_such_database".to_owned(),
     ] {
         let dir = project(&dbs, &url);

@@ -126,7 +126,10 @@ fn a_declared_reset_is_refused_on_production_and_runs_on_staging() {
         all.contains("cannot read what database `main` of environment `staging` is"),
         "{all}"
     );
-    assert!(!witness.exists(), "the reset ran on an unidentified database");
+    assert!(
+        !witness.exists(),
+        "the reset ran on an unidentified database"
+    );
 }
 
 const PG: &str = "postgres://postgres@127.0.0.1:5432";

@@ -326,7 +326,9 @@ fn a_promote_whose_smoke_fails_on_netlify_leaves_productions_variables_as_they_w
     assert_eq!(out.status.code(), Some(1), "{all}");
     let during = fake.calls(&site)[calls_before..].to_vec();
     assert!(
-        during.iter().any(|c| !c.starts_with("GET ") && c.contains("env")),
+        during
+            .iter()
+            .any(|c| !c.starts_with("GET ") && c.contains("env")),
         "the run wrote no variable: {during:?}"
     );
     // Every variable has the values per context it had; Netlify gives a value written again
@@ -338,7 +340,10 @@ fn a_promote_whose_smoke_fails_on_netlify_leaves_productions_variables_as_they_w
                 out.push((
                     var["key"].as_str().unwrap_or_default().to_owned(),
                     v["context"].as_str().unwrap_or_default().to_owned(),
-                    v["context_parameter"].as_str().unwrap_or_default().to_owned(),
+                    v["context_parameter"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
                     v["value"].as_str().unwrap_or_default().to_owned(),
                 ));
             }
@@ -370,7 +375,11 @@ fn a_netlify_secret_whose_value_cannot_be_read_is_never_deleted_by_the_restore()
     let spec = dir.path().join("staging.toml");
     let toml = std::fs::read_to_string(&spec)
         .unwrap()
-        .replacen("[[probes]]", "[vars.API_TOKEN]\nsecret = true\n\n[[probes]]", 1)
+        .replacen(
+            "[[probes]]",
+            "[vars.API_TOKEN]\nsecret = true\n\n[[probes]]",
+            1,
+        )
         .replace(
             "[environments.staging]\n",
             "[environments.staging]\nsecrets = { dotenv = \"staging.env\" }\n",
@@ -379,7 +388,10 @@ fn a_netlify_secret_whose_value_cannot_be_read_is_never_deleted_by_the_restore()
             "[environments.production]\n",
             "[environments.production]\nsecrets = { dotenv = \"production.env\" }\n",
         );
-    for (env, value) in [("staging", "canary-staging-token"), ("production", "canary-new-token")] {
+    for (env, value) in [
+        ("staging", "canary-staging-token"),
+        ("production", "canary-new-token"),
+    ] {
         std::fs::write(
             dir.path().join(format!("{env}.env")),
             format!("API_TOKEN={value}\n"),

@@ -706,7 +706,7 @@ fn a_promote_whose_smoke_fails_on_render_leaves_productions_variables_as_they_we
 
 #[test]
 fn a_promote_whose_deploy_never_goes_live_on_render_restores_the_variables_and_rolls_nothing_back()
- {
+{
     let fake = &stand_in().fake;
     let staging_id = fake.add_service("dead-staging", Kind::Worker);
     let production_id = fake.add_service("dead-production", Kind::Worker);

@@ -328,9 +328,14 @@ async fn a_staged_promote_whose_smoke_fails_leaves_productions_env_records_byte_
         )
         .await
         .unwrap();
-    p.wait_until_live(&svc, &old.id, std::time::Duration::from_secs(30), &mut |_| {})
-        .await
-        .unwrap();
+    p.wait_until_live(
+        &svc,
+        &old.id,
+        std::time::Duration::from_secs(30),
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
     let http = reqwest::Client::new();
     for body in [
         serde_json::json!({"key": "SHARED", "value": "both", "type": "encrypted", "target": ["production", "preview"]}),
@@ -385,7 +390,10 @@ async fn a_staged_promote_whose_smoke_fails_leaves_productions_env_records_byte_
         );
     }
     assert_eq!(after["projects"]["prj_web"]["production"], old.id.as_str());
-    assert_eq!(after["projects"]["prj_web"]["autoAssignCustomDomains"], true);
+    assert_eq!(
+        after["projects"]["prj_web"]["autoAssignCustomDomains"],
+        true
+    );
     assert!(out.contains("still serving"), "{out}");
     assert!(!out.contains("the rollback did not complete"), "{out}");
 }

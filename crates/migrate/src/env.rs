@@ -9,11 +9,11 @@ use serde::Serialize;
 use staging_core::database_target::{DatabaseTarget, issue_database_targets};
 use staging_core::isolation::EnvValues;
 use staging_core::spec::{Database, LoadedSpec, Migrations};
-use staging_postgres::ServerIdentity;
 use staging_core::{
     DynMigration, Error, ErrorClass, Migration, MigrationEntry, MigrationPlan, MigrationReport,
     MigrationState, MigrationStatus, Redactor, Result,
 };
+use staging_postgres::ServerIdentity;
 
 use crate::command::{CommandMigrator, OutputSink, destructive_reason, list_versions};
 use crate::db::resolve_sqlite_path;
@@ -601,7 +601,12 @@ impl EnvMigrations {
     }
 
     /// Run a declared `seed` or `reset` command against `target`'s database.
-    async fn run_declared(&self, kind: &str, argv: &[String], target: &DatabaseTarget) -> Result<()> {
+    async fn run_declared(
+        &self,
+        kind: &str,
+        argv: &[String],
+        target: &DatabaseTarget,
+    ) -> Result<()> {
         target.recheck(&ServerIdentity).await?;
         let url = target.url().clone();
         let run = self.command(argv.to_vec(), url, None)?.run().await?;

@@ -243,9 +243,7 @@ async fn manage_py_flush_is_refused_on_production_and_empties_nothing() {
     let users = |db: &PgSchema| {
         let (url, db) = (db.url(), db.name.clone());
         async move {
-            let c = staging_postgres::connect(&url)
-                .await
-                .unwrap();
+            let c = staging_postgres::connect(&url).await.unwrap();
             let n: i64 = c
                 .query_one(&format!("SELECT count(*) FROM \"{db}\".users"), &[])
                 .await

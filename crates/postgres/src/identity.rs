@@ -1,8 +1,8 @@
 //! What a Postgres server says a database is ([`staging_core::database_target`]): read on a
 //! connection, never from the URL's text.
 
-use staging_core::async_trait;
 use secrecy::SecretString;
+use staging_core::async_trait;
 use staging_core::database_target::{DatabaseIdentity, IdentifyDatabase, PostgresIdentity};
 use staging_core::{Error, Result};
 

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use staging_core::DatabaseBranch;
 use staging_core::database_target::issue_database_targets;
 use staging_core::spec::{LoadOptions, LoadedSpec, Scrub};
+use staging_migrate::ServerIdentity;
 use staging_migrate::guard::StaticUrls;
 use staging_migrate::refresh::{CopyFrom, Refresh};
-use staging_migrate::ServerIdentity;
 use support::{branch, spec, stand_in};
 
 const PERSONAL: &str = "alice.liddell@wonderland.example";

@@ -713,7 +713,9 @@ impl Provider for RailwayProvider {
         current: &BTreeMap<String, SecretString>,
         keys: &[String],
     ) -> Result<staging_core::EnvSnapshot> {
-        Ok(staging_core::EnvSnapshot::from_read(service, current, keys, true))
+        Ok(staging_core::EnvSnapshot::from_read(
+            service, current, keys, true,
+        ))
     }
 
     async fn recent_logs(

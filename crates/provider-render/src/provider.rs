@@ -414,7 +414,9 @@ impl Provider for RenderProvider {
         current: &BTreeMap<String, SecretString>,
         keys: &[String],
     ) -> Result<staging_core::EnvSnapshot> {
-        Ok(staging_core::EnvSnapshot::from_read(service, current, keys, true))
+        Ok(staging_core::EnvSnapshot::from_read(
+            service, current, keys, true,
+        ))
     }
 
     async fn recent_logs(

@@ -430,7 +430,11 @@ impl DatabaseTarget {
                 &self.database,
                 "the server says the database does not exist",
             )),
-            Err(e) => Err(unreadable(&self.environment, &self.database, &e.to_string())),
+            Err(e) => Err(unreadable(
+                &self.environment,
+                &self.database,
+                &e.to_string(),
+            )),
         }
     }
 

@@ -123,7 +123,10 @@ impl EnvRestore {
             parts.push(format!("set back: {}", list(&self.restored)));
         }
         if !self.deleted.is_empty() {
-            parts.push(format!("added by the run, deleted: {}", list(&self.deleted)));
+            parts.push(format!(
+                "added by the run, deleted: {}",
+                list(&self.deleted)
+            ));
         }
         if !self.unchanged.is_empty() {
             parts.push(format!("already as before: {}", list(&self.unchanged)));

@@ -12,8 +12,8 @@ use staging_core::pipeline::{Pipeline, ValidateStep};
 use staging_core::spec::{BranchSpec, LoadedSpec};
 use staging_core::{DynDatabaseBranch, DynSecretStore, Error, Result};
 use staging_evidence::RecordEvidence;
-use staging_migrate::{EnvMigrations, SecretsUrlLookup};
 use staging_migrate::refresh::{CopyFrom, Refresh, RefreshStep, check_dump_tools};
+use staging_migrate::{EnvMigrations, SecretsUrlLookup};
 
 use crate::Global;
 use crate::context::{environment, load_spec, registry, run_context};

@@ -68,7 +68,9 @@ impl PgSchema {
         if !self.own_database {
             return base;
         }
-        let (head, tail) = base.split_once('?').map_or((base.as_str(), None), |(h, t)| (h, Some(t)));
+        let (head, tail) = base
+            .split_once('?')
+            .map_or((base.as_str(), None), |(h, t)| (h, Some(t)));
         let cut = head.rfind('/').unwrap_or(head.len());
         let mut url = format!("{}/{}", &head[..cut], self.name);
         if let Some(t) = tail {

@@ -301,10 +301,7 @@ impl Step for AutoRollbackStep {
                 Ok(r) => Finding::failed(&label, r.describe()),
                 Err(e) => Finding::failed(
                     &label,
-                    format!(
-                        "not restored: {}",
-                        ctx.redactor.redact(&e.to_string())
-                    ),
+                    format!("not restored: {}", ctx.redactor.redact(&e.to_string())),
                 ),
             });
         }
