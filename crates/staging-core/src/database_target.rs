@@ -337,6 +337,17 @@ pub async fn identify_url(
 /// with every other environment's databases. Only [`issue_database_targets`] makes one, so a
 /// function that takes a `&DatabaseTarget` cannot be called for a database that was not
 /// checked. Cloning it copies the permission, never widens it.
+///
+/// Outside this crate one cannot be made, nor one's URL swapped:
+///
+/// ```compile_fail
+/// # use secrecy::SecretString;
+/// let forged = staging_core::DatabaseTarget {
+///     environment: "staging".into(),
+///     database: "main".into(),
+///     url: SecretString::from("postgres://prod/db"),
+/// };
+/// ```
 #[derive(Clone)]
 pub struct DatabaseTarget {
     environment: String,
