@@ -341,7 +341,7 @@ pub async fn identify_url(
 /// Outside this crate one cannot be made, nor one's URL swapped:
 ///
 /// ```compile_fail
-/// # use secrecy::SecretString;
+/// # use staging_core::secrecy::SecretString;
 /// let forged = staging_core::DatabaseTarget {
 ///     environment: "staging".into(),
 ///     database: "main".into(),
