@@ -571,6 +571,10 @@ pub async fn issue_database_targets(
         let mut read_any = false;
         for (name, db) in &spec.spec.databases {
             let Some(url) = values.get(&db.url_var) else {
+                not_compared.push(format!(
+                    "database `{name}` of `{other}` (`{}` cannot be read here)",
+                    db.url_var
+                ));
                 continue;
             };
             match identify_url(&base, url, identify).await {
@@ -729,6 +733,156 @@ mod tests {
         assert!(!new.same_database(&sqlite_identity(&dir.path().join("sub/new2.db")).unwrap()));
         let memory = sqlite_identity(Path::new(":memory:")).unwrap();
         assert!(!memory.same_database(&memory.clone()));
+    }
+
+    /// Every URL names the database after its last `/`; `down` is a server that cannot be
+    /// read, `gone` one that says the database does not exist.
+    #[derive(Debug)]
+    struct ByName;
+
+    #[async_trait]
+    impl IdentifyDatabase for ByName {
+        async fn identify(&self, url: &SecretString) -> Result<Option<DatabaseIdentity>> {
+            let name = url.expose_secret().rsplit('/').next().unwrap_or_default();
+            match name {
+                "down" => Err(Error::failed("connection refused")),
+                "gone" => Ok(None),
+                _ => Ok(Some(DatabaseIdentity::Postgres(PostgresIdentity {
+                    system_identifier: None,
+                    started: "t".into(),
+                    port: "5432".into(),
+                    database_oid: 1,
+                    database: name.into(),
+                    reached_at: None,
+                }))),
+            }
+        }
+    }
+
+    #[derive(Debug)]
+    struct Values(BTreeMap<String, BTreeMap<String, SecretString>>);
+
+    #[async_trait]
+    impl EnvValues for Values {
+        async fn values(&self, environment: &str) -> Result<BTreeMap<String, SecretString>> {
+            self.0
+                .get(environment)
+                .cloned()
+                .ok_or_else(|| Error::not_found(environment.to_owned()))
+        }
+    }
+
+    fn spec(shared: &str) -> LoadedSpec {
+        LoadedSpec::parse(
+            "staging.toml",
+            format!("[project]\nname = \"x\"\n[environments.staging]\nprovider = \"p\"\n[environments.production]\nprovider = \"p\"\nprotected = true\n[vars.DATABASE_URL]\nsecret = true\n[databases.main]\nurl_var = \"DATABASE_URL\"\n{shared}"),
+            crate::spec::LoadOptions::new(&["p"]),
+        )
+        .unwrap()
+    }
+
+    async fn issue(
+        spec: &LoadedSpec,
+        env: &str,
+        mine: &str,
+        theirs: Option<&str>,
+    ) -> Result<DatabaseTargets> {
+        let other = if env == "staging" {
+            "production"
+        } else {
+            "staging"
+        };
+        let values = Values(
+            theirs
+                .map(|t| {
+                    BTreeMap::from([(
+                        other.to_owned(),
+                        BTreeMap::from([(
+                            "DATABASE_URL".to_owned(),
+                            SecretString::from(format!("postgres://h/{t}")),
+                        )]),
+                    )])
+                })
+                .unwrap_or_default(),
+        );
+        issue_database_targets(
+            spec,
+            env,
+            vec![(
+                "main".into(),
+                SecretString::from(format!("postgres://h/{mine}")),
+            )],
+            &values,
+            &ByName,
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_target_is_issued_only_for_a_database_no_other_environment_has() {
+        let spec = spec("");
+        let t = issue(&spec, "staging", "shop_staging", Some("shop"))
+            .await
+            .unwrap();
+        assert_eq!(t.get("main").unwrap().compared_with(), ["production"]);
+        assert!(t.get("other").is_err());
+        let e = issue(&spec, "staging", "shop", Some("shop"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.class(), crate::ErrorClass::Usage, "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("environment `staging`")
+                && text.contains("protected environment `production`")
+                && text.contains("`shop`"),
+            "{text}"
+        );
+        // From production's side too.
+        assert!(
+            issue(&spec, "production", "shop", Some("shop"))
+                .await
+                .is_err()
+        );
+        // Production's values unreadable here: not compared, and said so.
+        let t = issue(&spec, "staging", "shop", None).await.unwrap();
+        assert!(t.get("main").unwrap().compared_with().is_empty());
+        assert!(!t.get("main").unwrap().not_compared().is_empty());
+    }
+
+    #[tokio::test]
+    async fn unreadable_identities_fail_closed_and_a_missing_database_is_not_anothers() {
+        let spec = spec("");
+        for (mine, theirs) in [
+            ("down", Some("shop")),
+            ("gone", Some("shop")),
+            ("shop_staging", Some("down")),
+        ] {
+            let e = issue(&spec, "staging", mine, theirs).await.unwrap_err();
+            assert_eq!(
+                e.class(),
+                crate::ErrorClass::CannotProceed,
+                "{mine} {theirs:?}: {e}"
+            );
+            assert!(
+                e.to_string().contains("cannot read what database `main`"),
+                "{e}"
+            );
+        }
+        issue(&spec, "staging", "shop_staging", Some("gone"))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn declared_sharing_holds_except_from_an_unprotected_environment_into_a_protected_one() {
+        let spec = spec("shared_with = [\"production\"]\n");
+        let e = issue(&spec, "staging", "shop", Some("shop"))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("declared shared"), "{e}");
+        issue(&spec, "production", "shop", Some("shop"))
+            .await
+            .unwrap();
     }
 
     #[test]
