@@ -401,3 +401,32 @@ fn a_database_shared_on_purpose_with_an_unprotected_environment_passes() {
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("shared_with"), "{out}");
 }
+
+#[test]
+fn up_is_refused_at_the_migrate_step_when_staging_names_productions_database() {
+    // The migrate step of `up` takes the same target: production's database in another
+    // spelling is refused before any migration, exit 2, production unchanged.
+    let dbs = Databases::new("up");
+    let before = dbs.production_digest();
+    let dir = project(
+        &dbs,
+        &format!("postgresql://postgres@localhost/{}", dbs.production),
+    );
+    let (code, out) = staging(
+        dir.path(),
+        &[
+            "up",
+            "--env",
+            "staging",
+            "--commit",
+            "1111111aaaaaaaabbbbbbbbccccccccddddddddd",
+        ],
+    );
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("database `main` of environment `staging`")
+            && out.contains("protected environment `production`"),
+        "{out}"
+    );
+    assert_eq!(dbs.production_digest(), before, "{out}");
+}
