@@ -550,6 +550,27 @@ mod tests {
     }
 
     #[test]
+    fn tools_get_the_database_the_connection_parser_reads_not_the_url_path() {
+        let env = |url: &str| {
+            libpq_environment(&SecretString::from(url.to_owned()))
+                .unwrap()
+                .into_iter()
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        // `?host=` names the host (a socket here), `?dbname=` overrides the path.
+        let e = env("postgres:///pathdb?host=/var/run/postgresql&dbname=real&user=u%40x");
+        assert_eq!(e["PGHOST"], "/var/run/postgresql");
+        assert_eq!(e["PGDATABASE"], "real");
+        assert_eq!(e["PGUSER"], "u@x");
+        let e = env("postgresql://u:p%2Fw@h1:5433,h2:5434/app?sslmode=require");
+        assert_eq!(e["PGHOST"], "h1,h2");
+        assert_eq!(e["PGPORT"], "5433,5434");
+        assert_eq!(e["PGPASSWORD"], "p/w");
+        assert_eq!(e["PGSSLMODE"], "require");
+        assert!(libpq_environment(&SecretString::from("mysql://h/db".to_owned())).is_err());
+    }
+
+    #[test]
     fn a_statement_timeout_in_the_url_sets_the_client_bound_too() {
         use std::time::Duration;
         assert_eq!(url_statement_timeout("-c search_path=x"), None);
