@@ -97,8 +97,10 @@ fn migrate_apply_against_a_silent_database_fails_naming_host_and_phase() {
 fn a_declared_reset_is_refused_on_production_and_runs_on_staging() {
     let dir = workspace(
         "[databases.main]\nurl_var = \"DATABASE_URL\"\nreset = [\"sh\", \"-c\", \"touch reset-ran\"]\n",
-        "postgres://app:s@127.0.0.1:1/staging_db",
-        "postgres://app:p@127.0.0.1:1/production_db",
+        // Two real databases of the local server: a reset writes, so the server must say
+        // what staging's database is and that it is not production's.
+        "postgres://postgres@127.0.0.1:5432/test",
+        "postgres://postgres@127.0.0.1:5432/postgres",
     );
     let witness = dir.path().join("reset-ran");
     let (code, all) = staging(dir.path(), &["migrate", "reset", "--env", "production"]);
@@ -111,6 +113,23 @@ fn a_declared_reset_is_refused_on_production_and_runs_on_staging() {
     let (code, all) = staging(dir.path(), &["migrate", "reset", "--env", "staging"]);
     assert_eq!(code, Some(0), "{all}");
     assert!(witness.exists(), "the reset did not run on staging: {all}");
+    std::fs::remove_file(&witness).unwrap();
+    // A staging database whose server cannot say what it is: refused, nothing runs.
+    std::fs::write(
+        dir.path().join("staging.env"),
+        "DATABASE_URL=postgres://app:s@127.0.0.1:1/staging_db\n",
+    )
+    .unwrap();
+    let (code, all) = staging(dir.path(), &["migrate", "reset", "--env", "staging"]);
+    assert_eq!(code, Some(3), "{all}");
+    assert!(
+        all.contains("cannot read what database `main` of environment `staging` is"),
+        "{all}"
+    );
+    assert!(
+        !witness.exists(),
+        "the reset ran on an unidentified database"
+    );
 }
 
 const PG: &str = "postgres://postgres@127.0.0.1:5432";

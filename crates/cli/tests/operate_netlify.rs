@@ -248,3 +248,180 @@ fn a_custom_domain_not_on_the_netlify_site_fails_smoke_saying_so() {
         "{all}"
     );
 }
+
+/// A site whose staging (branch `develop`) and production contexts are two environments,
+/// production's smoke failing; production holds `EMAIL_PROVIDER` with another value than
+/// the spec's, and lacks `NEW_FLAG`.
+fn promote_scene() -> (String, tempfile::TempDir) {
+    let fake = &netlify::stack().fake;
+    let (site, _) = fake.add_site("promo");
+    fake.push(&site, "develop", COMMIT);
+    fake.push(&site, "main", COMMIT);
+    fake.with_site(&site, |s| {
+        s.env.push(json!({ "key": "EMAIL_PROVIDER", "scopes": ["builds", "functions", "runtime"], "values": [
+            { "id": "v1", "context": "production", "value": "sendgrid" },
+            { "id": "v2", "context": "branch", "context_parameter": "develop", "value": "log" },
+        ]}));
+        s.env.push(json!({ "key": "KEEP_ME", "scopes": ["builds"], "values": [
+            { "id": "v3", "context": "all", "value": "untouched" },
+        ]}));
+    });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("staging.toml"),
+        format!(
+            r#"[project]
+name = "promo"
+
+[environments.staging]
+provider = "netlify"
+promotes_to = "production"
+deploy_timeout = "2m"
+settings = {{ site_id = "{site}", context = "branch:develop" }}
+
+[environments.production]
+provider = "netlify"
+protected = true
+deploy_timeout = "2m"
+settings = {{ site_id = "{site}", context = "production" }}
+
+[services.web]
+http = false
+
+[vars.EMAIL_PROVIDER]
+values = {{ staging = "log", production = "postmark" }}
+
+[vars.NEW_FLAG]
+values = {{ staging = "on", production = "on" }}
+
+[[probes]]
+name = "staging-check"
+environments = ["staging"]
+command = {{ run = ["true"] }}
+
+[[probes]]
+name = "production-check"
+environments = ["production"]
+command = {{ run = ["false"] }}
+"#
+        ),
+    )
+    .unwrap();
+    (site, dir)
+}
+
+#[test]
+fn a_promote_whose_smoke_fails_on_netlify_leaves_productions_variables_as_they_were() {
+    let (site, dir) = promote_scene();
+    let fake = &netlify::stack().fake;
+    let out = run(dir.path(), &["up", "--env", "staging", "--commit", COMMIT]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let before = fake.with_site(&site, |s| s.env.clone());
+    let calls_before = fake.calls(&site).len();
+    let out = run(
+        dir.path(),
+        &["promote", "--to", "production", "--commit", COMMIT],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    let during = fake.calls(&site)[calls_before..].to_vec();
+    assert!(
+        during
+            .iter()
+            .any(|c| !c.starts_with("GET ") && c.contains("env")),
+        "the run wrote no variable: {during:?}"
+    );
+    // Every variable has the values per context it had; Netlify gives a value written again
+    // a new id of its own, so ids are left out of the comparison.
+    let values = |env: Vec<serde_json::Value>| {
+        let mut out: Vec<(String, String, String, String)> = vec![];
+        for var in env {
+            for v in var["values"].as_array().cloned().unwrap_or_default() {
+                out.push((
+                    var["key"].as_str().unwrap_or_default().to_owned(),
+                    v["context"].as_str().unwrap_or_default().to_owned(),
+                    v["context_parameter"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    v["value"].as_str().unwrap_or_default().to_owned(),
+                ));
+            }
+        }
+        out.sort();
+        out
+    };
+    let after = fake.with_site(&site, |s| s.env.clone());
+    assert_eq!(values(after), values(before), "{all}");
+    assert!(
+        all.contains("set back: EMAIL_PROVIDER") && all.contains("NEW_FLAG"),
+        "{all}"
+    );
+    netlify::stack().proxy.assert_no_violations();
+}
+
+#[test]
+fn a_netlify_secret_whose_value_cannot_be_read_is_never_deleted_by_the_restore() {
+    // Production's secret: Netlify never returns its value, so the restore cannot tell it
+    // from a variable the run added. Deleting it would destroy production's secret: it is
+    // left with the value the run set, and the rollback step says so and fails.
+    let (site, dir) = promote_scene();
+    let fake = &netlify::stack().fake;
+    fake.with_site(&site, |s| {
+        s.env.push(json!({ "key": "API_TOKEN", "scopes": ["builds", "functions", "runtime"], "is_secret": true, "values": [
+            { "id": "s1", "context": "production", "value": "canary-production-secret-1" },
+        ]}));
+    });
+    let spec = dir.path().join("staging.toml");
+    let toml = std::fs::read_to_string(&spec)
+        .unwrap()
+        .replacen(
+            "[[probes]]",
+            "[vars.API_TOKEN]\nsecret = true\n\n[[probes]]",
+            1,
+        )
+        .replace(
+            "[environments.staging]\n",
+            "[environments.staging]\nsecrets = { dotenv = \"staging.env\" }\n",
+        )
+        .replace(
+            "[environments.production]\n",
+            "[environments.production]\nsecrets = { dotenv = \"production.env\" }\n",
+        );
+    for (env, value) in [
+        ("staging", "canary-staging-token"),
+        ("production", "canary-new-token"),
+    ] {
+        std::fs::write(
+            dir.path().join(format!("{env}.env")),
+            format!("API_TOKEN={value}\n"),
+        )
+        .unwrap();
+    }
+    std::fs::write(&spec, toml).unwrap();
+    let out = run(dir.path(), &["up", "--env", "staging", "--commit", COMMIT]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = run(
+        dir.path(),
+        &["promote", "--to", "production", "--commit", COMMIT],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    let token = fake.with_site(&site, |s| {
+        s.env
+            .iter()
+            .find(|v| v["key"] == "API_TOKEN")
+            .cloned()
+            .expect("production's secret was deleted")
+    });
+    assert!(
+        token["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["context"] == "production"),
+        "{token}"
+    );
+    assert!(all.contains("NOT restored: API_TOKEN"), "{all}");
+    assert!(!all.contains("canary-"), "{all}");
+}

@@ -613,3 +613,125 @@ command = {{ run = ["false"] }}
     );
     stand_in().prism.assert_no_violations();
 }
+
+/// The spec of the promote tests below: a worker, production's smoke failing, and two
+/// production variables (one production already has with another value, one it lacks).
+fn promote_spec(dir: &Path, staging_id: &str, production_id: &str) {
+    spec(
+        dir,
+        &format!(
+            r#"[project]
+name = "promo"
+
+[environments.staging]
+provider = "render"
+promotes_to = "production"
+deploy_timeout = "2m"
+
+[environments.production]
+provider = "render"
+protected = true
+deploy_timeout = "2m"
+
+[services.worker]
+http = false
+settings = {{ service_id = "{staging_id}" }}
+overrides.production = {{ service_id = "{production_id}" }}
+
+[vars.EMAIL_PROVIDER]
+values = {{ staging = "log", production = "postmark" }}
+
+[vars.NEW_FLAG]
+values = {{ staging = "on", production = "on" }}
+
+[[probes]]
+name = "staging-check"
+environments = ["staging"]
+command = {{ run = ["true"] }}
+
+[[probes]]
+name = "production-check"
+environments = ["production"]
+command = {{ run = ["false"] }}
+"#
+        ),
+    );
+}
+
+#[test]
+fn a_promote_whose_smoke_fails_on_render_leaves_productions_variables_as_they_were() {
+    let fake = &stand_in().fake;
+    let staging_id = fake.add_service("vars-staging", Kind::Worker);
+    let production_id = fake.add_service("vars-production", Kind::Worker);
+    let live_before = fake.add_live_deploy(&production_id, OLD);
+    fake.set_env(&production_id, "EMAIL_PROVIDER", "sendgrid");
+    fake.set_env(&production_id, "KEEP_ME", "untouched");
+    let before = fake.env(&production_id);
+    let dir = tempfile::tempdir().unwrap();
+    promote_spec(dir.path(), &staging_id, &production_id);
+    let out = run(dir.path(), &["up", "--env", "staging", "--commit", NEW]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = run(
+        dir.path(),
+        &["promote", "--to", "production", "--commit", NEW],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    // The run did write them (so the restore is what put them back) ...
+    let writes = fake
+        .requests_for(&production_id)
+        .into_iter()
+        .filter(|r| r.contains("/env-vars") && !r.starts_with("GET "))
+        .count();
+    assert!(writes >= 2, "{all}");
+    // ... and production's variables are what they were: the changed one has its old value,
+    // the added one is gone, the others untouched.
+    assert_eq!(fake.env(&production_id), before, "{all}");
+    // The live deploy changed, so it was rolled back, after the variables were set back.
+    let reqs = fake.requests_for(&production_id);
+    let rollback = reqs
+        .iter()
+        .position(|r| r.starts_with("POST ") && r.contains("/rollback"))
+        .unwrap_or_else(|| panic!("no rollback: {all}"));
+    assert!(reqs[rollback].contains(&live_before));
+    let last_env_write = reqs
+        .iter()
+        .rposition(|r| r.contains("/env-vars") && !r.starts_with("GET "))
+        .unwrap();
+    assert!(last_env_write < rollback, "{reqs:?}");
+    assert_eq!(fake.live_commit(&production_id).as_deref(), Some(OLD));
+    assert!(all.contains("worker variables"), "{all}");
+    stand_in().prism.assert_no_violations();
+}
+
+#[test]
+fn a_promote_whose_deploy_never_goes_live_on_render_restores_the_variables_and_rolls_nothing_back()
+{
+    let fake = &stand_in().fake;
+    let staging_id = fake.add_service("dead-staging", Kind::Worker);
+    let production_id = fake.add_service("dead-production", Kind::Worker);
+    fake.add_live_deploy(&production_id, OLD);
+    fake.set_env(&production_id, "EMAIL_PROVIDER", "sendgrid");
+    let before = fake.env(&production_id);
+    let dir = tempfile::tempdir().unwrap();
+    promote_spec(dir.path(), &staging_id, &production_id);
+    let out = run(dir.path(), &["up", "--env", "staging", "--commit", NEW]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    fake.plan_next_deploy(&production_id, &["build_in_progress", "build_failed"]);
+    let out = run(
+        dir.path(),
+        &["promote", "--to", "production", "--commit", NEW],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert_eq!(fake.env(&production_id), before, "{all}");
+    assert!(
+        !fake
+            .requests_for(&production_id)
+            .iter()
+            .any(|r| r.contains("/rollback")),
+        "a deploy that never went live was rolled back: {all}"
+    );
+    assert_eq!(fake.live_commit(&production_id).as_deref(), Some(OLD));
+    stand_in().prism.assert_no_violations();
+}

@@ -285,3 +285,115 @@ async fn rollback_and_logs_reach_vercel_through_the_commands() {
         "the rollback did not reach the double"
     );
 }
+
+/// A staged promote whose smoke fails leaves production as it was: its env records
+/// byte-equal to before (the record shared with preview was split for the staged deployment
+/// and is whole again, with its id; the record the run changed has its old value; the
+/// record the run added is gone), no promote and no rollback sent — the deployment
+/// production served before never stopped serving.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_staged_promote_whose_smoke_fails_leaves_productions_env_records_byte_equal_and_sends_no_rollback()
+ {
+    let _g = vercel::lock().await;
+    vercel::reset(true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("staging.toml");
+    let text = spec(&dir.path().join("evidence"))
+        .replace(
+            r#"settings = { target = "production", team_id = "team_fake" }"#,
+            r#"settings = { target = "production", team_id = "team_fake", staged = true }"#,
+        )
+        .replace(
+            "[[probes]]",
+            "[vars.SHARED]\nvalue = \"staged-value\"\n\n[vars.FEATURE_FLAG]\nvalues = { staging = \"off\", production = \"on\" }\n\n[[probes]]",
+        );
+    let flag = dir.path().join("break-production");
+    let text = text.replace(
+        r#"command = { run = ["true"] }"#,
+        &format!(
+            r#"command = {{ run = ["sh", "-c", "test ! -e {}"] }}"#,
+            flag.display()
+        ),
+    );
+    std::fs::write(&path, text).unwrap();
+    // Production serves an earlier deployment, with its own records: one shared with
+    // preview (as the dashboard makes them) and one of its own.
+    let p = vercel::provider(staging_provider_vercel::Target::Production);
+    use staging_core::{DeployRequest, Provider, ProviderExt};
+    let svc = p.locate("production", "web").await.unwrap();
+    let old = p
+        .deploy(
+            &svc,
+            &DeployRequest::commit("0000000aaaaaaaabbbbbbbbccccccccdddddddd0"),
+        )
+        .await
+        .unwrap();
+    p.wait_until_live(
+        &svc,
+        &old.id,
+        std::time::Duration::from_secs(30),
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    for body in [
+        serde_json::json!({"key": "SHARED", "value": "both", "type": "encrypted", "target": ["production", "preview"]}),
+        serde_json::json!({"key": "EMAIL_PROVIDER", "value": "sendgrid", "type": "encrypted", "target": ["production"]}),
+    ] {
+        let r = http
+            .post(format!(
+                "{}/v10/projects/prj_web/env",
+                vercel::stand_in().prism.url()
+            ))
+            .bearer_auth(vercel::TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+    let (code, out) = staging(&path, &["up", "--env", "staging", "--commit", COMMIT]);
+    assert_eq!(code, 0, "{out}");
+    let before = vercel::state().await;
+    let records_before = before["envs"]["prj_web"].clone();
+    let requests_before = before["requests"].as_array().unwrap().len();
+
+    std::fs::write(&flag, "").unwrap();
+    let (code, out) = staging(
+        &path,
+        &["promote", "--to", "production", "--commit", COMMIT],
+    );
+    assert_eq!(code, 1, "{out}");
+    let after = vercel::state().await;
+    assert_eq!(
+        after["envs"]["prj_web"], records_before,
+        "production's env records changed: {out}"
+    );
+    let during: Vec<&serde_json::Value> = after["requests"].as_array().unwrap()[requests_before..]
+        .iter()
+        .collect();
+    // The run did change the records (so the restore is what put them back) ...
+    assert!(
+        during
+            .iter()
+            .any(|r| r["method"] == "PATCH" && r["path"].as_str().unwrap().contains("/env/")),
+        "the shared record was never split: {during:?}"
+    );
+    // ... and sent neither a promote nor a rollback.
+    for word in ["/promote/", "/rollback/"] {
+        assert!(
+            !during
+                .iter()
+                .any(|r| r["path"].as_str().unwrap().contains(word)),
+            "{word} sent after a failed smoke: {out}"
+        );
+    }
+    assert_eq!(after["projects"]["prj_web"]["production"], old.id.as_str());
+    assert_eq!(
+        after["projects"]["prj_web"]["autoAssignCustomDomains"],
+        true
+    );
+    assert!(out.contains("still serving"), "{out}");
+    assert!(!out.contains("the rollback did not complete"), "{out}");
+}

@@ -6,11 +6,14 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use serde::Serialize;
+use staging_core::database_target::{DatabaseTarget, issue_database_targets};
+use staging_core::isolation::EnvValues;
 use staging_core::spec::{Database, LoadedSpec, Migrations};
 use staging_core::{
     DynMigration, Error, ErrorClass, Migration, MigrationEntry, MigrationPlan, MigrationReport,
     MigrationState, MigrationStatus, Redactor, Result,
 };
+use staging_postgres::ServerIdentity;
 
 use crate::command::{CommandMigrator, OutputSink, destructive_reason, list_versions};
 use crate::db::resolve_sqlite_path;
@@ -302,7 +305,12 @@ impl EnvMigrations {
         let mut checked = vec![];
         for (name, db, m) in self.databases() {
             let mut outcome = DatabaseOutcome::new(name);
-            match self.check_one(name, db, m, &mut outcome).await {
+            let checked_one = async {
+                let target = self.target(name, db).await?;
+                self.check_one(name, db, m, target, &mut outcome).await
+            }
+            .await;
+            match checked_one {
                 Ok(c) => checked.push((outcome, c)),
                 Err(e) => {
                     self.fail(&mut outcome, &e);
@@ -342,9 +350,9 @@ impl EnvMigrations {
             .filter_map(|(name, db)| db.reset.as_ref().map(|r| (name.as_str(), db, r)))
             .collect();
         let mut databases = vec![];
-        for (name, db, argv) in resets {
-            let mut outcome = DatabaseOutcome::new(name);
-            outcome.runner = format!("reset: {}", argv.join(" "));
+        // Check, then act: every database's target before any reset runs.
+        let mut targets = vec![];
+        for (name, db, argv) in &resets {
             let result = async {
                 if env.protected {
                     return Err(Error::failed(format!(
@@ -354,10 +362,28 @@ impl EnvMigrations {
                         self.environment
                     )));
                 }
+                self.target(name, db).await
+            }
+            .await;
+            match result {
+                Ok(t) => targets.push(t),
+                Err(e) => {
+                    let mut outcome = DatabaseOutcome::new(name);
+                    outcome.runner = format!("reset: {}", argv.join(" "));
+                    self.fail(&mut outcome, &e);
+                    databases.push(outcome);
+                    return self.apply_report(databases);
+                }
+            }
+        }
+        for ((name, _, argv), target) in resets.into_iter().zip(targets) {
+            let mut outcome = DatabaseOutcome::new(name);
+            outcome.runner = format!("reset: {}", argv.join(" "));
+            let result = async {
                 if self.options.dry_run {
                     return Ok(());
                 }
-                self.run_declared("reset", argv, self.url(name, db)?).await
+                self.run_declared("reset", argv, &target).await
             }
             .await;
             let failed = result.is_err();
@@ -394,10 +420,11 @@ impl EnvMigrations {
         name: &str,
         db: &Database,
         m: &Migrations,
+        target: DatabaseTarget,
         outcome: &mut DatabaseOutcome,
     ) -> Result<Checked> {
         let env = self.spec.spec.environment(&self.environment)?;
-        let runner = self.runner_for(name, self.url(name, db)?)?;
+        let runner = self.runner_for(name, target.url().clone())?;
         outcome.runner = runner.describe();
         let mut plan = runner.plan().await?;
         let mut source_versions = None;
@@ -484,8 +511,8 @@ impl EnvMigrations {
             }
         }
         Ok(Checked {
-            name: name.to_owned(),
             db: db.clone(),
+            target,
             protected: env.protected,
             runner,
             plan,
@@ -504,6 +531,8 @@ impl EnvMigrations {
                     .map(|s| self.seed_note(s, c.protected, true));
             return Ok(());
         }
+        // The database may have changed since it was checked (DNS, a failover): read again.
+        c.target.recheck(&ServerIdentity).await?;
         let report = c.runner.apply().await?;
         outcome.report = Some(report);
         // A second guard: the tool applied only what the source environment has.
@@ -524,15 +553,62 @@ impl EnvMigrations {
         if let Some(seed) = &c.db.seed {
             outcome.seed = Some(self.seed_note(seed, c.protected, false));
             if !c.protected {
-                self.run_declared("seed", seed, self.url(&c.name, &c.db)?)
-                    .await?;
+                self.run_declared("seed", seed, &c.target).await?;
             }
         }
         Ok(())
     }
 
-    /// Run a declared `seed` or `reset` command against `url`.
-    async fn run_declared(&self, kind: &str, argv: &[String], url: SecretString) -> Result<()> {
+    /// The write target of database `name`: its identity read from its server and compared
+    /// with every other environment's databases that can be read (their URLs from the
+    /// [`UrlLookup`]), refused when one is the same database.
+    async fn target(&self, name: &str, db: &Database) -> Result<DatabaseTarget> {
+        let url = self.url(name, db)?;
+        let targets = issue_database_targets(
+            &self.spec,
+            &self.environment,
+            vec![(name.to_owned(), url)],
+            &OtherValues(self.urls.as_ref()),
+            &ServerIdentity,
+        )
+        .await?;
+        let target = targets.get(name)?.clone();
+        tracing::info!(database = name, target = %target.describe(), "database identified");
+        Ok(target)
+    }
+
+    /// Apply the migrations of `target`'s database (what `staging refresh` runs on the copy):
+    /// the names of the migrations applied.
+    pub async fn apply_to(&self, target: &DatabaseTarget) -> Result<Vec<String>> {
+        if target.environment() != self.environment {
+            return Err(Error::config(format!(
+                "database `{}` was checked for `{}`, not `{}`",
+                target.database(),
+                target.environment(),
+                self.environment
+            )));
+        }
+        target.recheck(&ServerIdentity).await?;
+        let applied = self
+            .runner_for(target.database(), target.url().clone())?
+            .apply()
+            .await?;
+        Ok(applied
+            .applied
+            .iter()
+            .map(|a| format!("{}_{}", a.version, a.name))
+            .collect())
+    }
+
+    /// Run a declared `seed` or `reset` command against `target`'s database.
+    async fn run_declared(
+        &self,
+        kind: &str,
+        argv: &[String],
+        target: &DatabaseTarget,
+    ) -> Result<()> {
+        target.recheck(&ServerIdentity).await?;
+        let url = target.url().clone();
         let run = self.command(argv.to_vec(), url, None)?.run().await?;
         if run.exit_code != Some(0) {
             let tail: Vec<&str> = run.tail.iter().map(|l| l.line.as_str()).collect();
@@ -561,8 +637,8 @@ impl EnvMigrations {
 
 /// A database that passed every check, ready to apply.
 struct Checked {
-    name: String,
     db: Database,
+    target: DatabaseTarget,
     protected: bool,
     runner: DynMigration,
     plan: MigrationPlan,
@@ -590,6 +666,17 @@ impl DatabaseOutcome {
             error: None,
             error_class: None,
         }
+    }
+}
+
+/// Another environment's values through the [`UrlLookup`], for the identity comparison.
+#[derive(Debug)]
+struct OtherValues<'a>(&'a dyn UrlLookup);
+
+#[async_trait::async_trait]
+impl EnvValues for OtherValues<'_> {
+    async fn values(&self, environment: &str) -> Result<BTreeMap<String, SecretString>> {
+        self.0.values(environment).await
     }
 }
 

@@ -16,6 +16,12 @@ use staging_core::{Error, MigrationPlan, MigrationState, MigrationStatus, Result
 pub trait UrlLookup: Debug + Send + Sync {
     /// The value of `var` in `environment`.
     async fn lookup(&self, environment: &str, var: &str) -> Result<SecretString>;
+
+    /// The values of `environment` that can be read here (at least its databases' URL
+    /// variables): what every database write is compared against
+    /// ([`staging_core::database_target::issue_database_targets`]). An error when none can
+    /// be read; that environment is then not compared, and the reports say so.
+    async fn values(&self, environment: &str) -> Result<BTreeMap<String, SecretString>>;
 }
 
 /// A [`UrlLookup`] over values already known, by environment and variable.
@@ -44,6 +50,28 @@ impl UrlLookup for StaticUrls {
         self.values.get(&(environment.to_owned(), var.to_owned())).cloned().ok_or_else(|| {
             Error::not_found(format!("the value of `{var}` in environment `{environment}` (needed to check it was migrated first)"))
         })
+    }
+
+    async fn values(&self, environment: &str) -> Result<BTreeMap<String, SecretString>> {
+        let values: BTreeMap<String, SecretString> = self
+            .values
+            .iter()
+            .filter(|((e, _), _)| e == environment)
+            .map(|((_, var), v)| (var.clone(), v.clone()))
+            .collect();
+        if values.is_empty() {
+            return Err(Error::not_found(format!(
+                "values of environment `{environment}`"
+            )));
+        }
+        Ok(values)
+    }
+}
+
+#[async_trait]
+impl staging_core::isolation::EnvValues for StaticUrls {
+    async fn values(&self, environment: &str) -> Result<BTreeMap<String, SecretString>> {
+        UrlLookup::values(self, environment).await
     }
 }
 

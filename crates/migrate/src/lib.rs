@@ -56,4 +56,7 @@ pub use env::{
     DatabaseOutcome, DatabaseStatus, EnvApplyReport, EnvMigrations, EnvStatusReport, MigrateOptions,
 };
 pub use secrets::SecretsUrlLookup;
+/// What identifies a Postgres database (re-exported for the callers that issue
+/// [`staging_core::DatabaseTarget`]s, such as `staging refresh`).
+pub use staging_postgres::ServerIdentity;
 pub use step::MigrateStep;

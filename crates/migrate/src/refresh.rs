@@ -13,20 +13,33 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use staging_core::spec::Scrub;
-use staging_core::{DynDatabaseBranch, Error, Result};
+use staging_core::{DatabaseTarget, DynDatabaseBranch, Error, Result};
+use staging_postgres::ServerIdentity;
 
-/// How the target gets the source's data.
+/// How the target gets the source's data. Either way the database written — by the
+/// restore, the migrations and the scrub — is a [`DatabaseTarget`]: identified by what its
+/// server says and compared with every other environment's before the first write.
 #[derive(Debug, Clone)]
 pub enum CopyFrom {
-    /// Reset the target branch from its parent (the source).
-    Branch(DynDatabaseBranch),
+    /// Reset the target branch from its parent (the source); the target is the branch's
+    /// database, identified through its connection URL before the reset.
+    Branch(DynDatabaseBranch, DatabaseTarget),
     /// `pg_dump` the source's database into the target's (`pg_restore --clean`).
     Dump {
         /// The source's URL.
         source: SecretString,
-        /// The target's URL.
-        target: SecretString,
+        /// The target's database.
+        target: DatabaseTarget,
     },
+}
+
+impl CopyFrom {
+    /// The database the refresh writes.
+    pub fn target(&self) -> &DatabaseTarget {
+        match self {
+            CopyFrom::Branch(_, t) | CopyFrom::Dump { target: t, .. } => t,
+        }
+    }
 }
 
 /// Row counts of one table the scrub touches.
@@ -90,36 +103,19 @@ pub fn check_dump_tools() -> Result<(PathBuf, PathBuf)> {
     Ok((find("pg_dump")?, find("pg_restore")?))
 }
 
-/// libpq's variables for a URL, so no password appears on a command line.
+/// libpq's variables for a URL, so no password appears on a command line: read by the
+/// parser every connection uses, so the tools reach the database that was identified.
 fn libpq_env(url: &SecretString) -> Result<Vec<(&'static str, String)>> {
-    let u = url::Url::parse(url.expose_secret())
-        .map_err(|_| Error::config("a database URL to refresh is not a URL"))?;
-    if !matches!(u.scheme(), "postgres" | "postgresql") {
+    let scheme = url
+        .expose_secret()
+        .split_once("://")
+        .map(|(s, _)| s.to_ascii_lowercase());
+    if !matches!(scheme.as_deref(), Some("postgres" | "postgresql")) {
         return Err(Error::config(
             "only Postgres databases can be refreshed by dump and restore",
         ));
     }
-    let decode = |s: &str| {
-        url::form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
-    };
-    let mut env = vec![
-        ("PGHOST", u.host_str().unwrap_or("localhost").to_owned()),
-        ("PGPORT", u.port().unwrap_or(5432).to_string()),
-        ("PGUSER", decode(u.username())),
-        ("PGDATABASE", decode(u.path().trim_start_matches('/'))),
-    ];
-    if let Some(p) = u.password() {
-        env.push(("PGPASSWORD", decode(p)));
-    }
-    for (k, v) in u.query_pairs() {
-        if k == "sslmode" {
-            env.push(("PGSSLMODE", v.into_owned()));
-        }
-    }
-    Ok(env)
+    staging_postgres::libpq_environment(url)
 }
 
 async fn run_tool(program: &Path, args: &[&str], url: &SecretString, what: &str) -> Result<()> {
@@ -129,6 +125,19 @@ async fn run_tool(program: &Path, args: &[&str], url: &SecretString, what: &str)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
+    for var in [
+        "PGHOST",
+        "PGHOSTADDR",
+        "PGPORT",
+        "PGUSER",
+        "PGPASSWORD",
+        "PGDATABASE",
+        "PGSSLMODE",
+        "PGSSLROOTCERT",
+        "PGPASSFILE",
+    ] {
+        cmd.env_remove(var);
+    }
     for (k, v) in libpq_env(url)? {
         cmd.env(k, v);
     }
@@ -162,8 +171,9 @@ async fn run_tool(program: &Path, args: &[&str], url: &SecretString, what: &str)
     Ok(())
 }
 
-/// Copies `source` into `target` with `pg_dump --format=custom` and `pg_restore --clean`.
-pub async fn dump_restore(source: &SecretString, target: &SecretString) -> Result<()> {
+/// Copies `source` into `target` with `pg_dump --format=custom` and `pg_restore --clean`;
+/// the target's identity is read again right before the restore.
+pub async fn dump_restore(source: &SecretString, target: &DatabaseTarget) -> Result<()> {
     let (pg_dump, pg_restore) = check_dump_tools()?;
     let dir = std::env::temp_dir().join(format!(
         "staging-refresh-{}-{}",
@@ -180,7 +190,7 @@ pub async fn dump_restore(source: &SecretString, target: &SecretString) -> Resul
     let file = dir.join("source.dump");
     let file_s = file.to_string_lossy().into_owned();
     // pg_restore needs a database named on its command line: the name only, never the URL.
-    let target_db = libpq_env(target)?
+    let target_db = libpq_env(target.url())?
         .into_iter()
         .find(|(k, _)| *k == "PGDATABASE")
         .map(|(_, v)| format!("--dbname={v}"))
@@ -199,6 +209,7 @@ pub async fn dump_restore(source: &SecretString, target: &SecretString) -> Resul
             "pg_dump of the source database",
         )
         .await?;
+        target.recheck(&ServerIdentity).await?;
         run_tool(
             &pg_restore,
             &[
@@ -211,7 +222,7 @@ pub async fn dump_restore(source: &SecretString, target: &SecretString) -> Resul
                 &target_db,
                 &file_s,
             ],
-            target,
+            target.url(),
             "pg_restore into the target database",
         )
         .await
@@ -289,13 +300,16 @@ async fn count_rows(url: &SecretString, tables: &[String]) -> Vec<Option<i64>> {
     out
 }
 
-/// Runs the scrub against `url`: each SQL file in its own transaction, or the command with
-/// `DATABASE_URL`.
-pub async fn run_scrub(scrub: &Scrub, base: &Path, url: &SecretString) -> Result<()> {
+/// Runs the scrub against `target`'s database: each SQL file in its own transaction, or the
+/// command with `DATABASE_URL`; its identity is read again first (on the scrub's own
+/// connection for SQL files).
+pub async fn run_scrub(scrub: &Scrub, base: &Path, target: &DatabaseTarget) -> Result<()> {
+    let url = target.url();
     if let Some(argv) = &scrub.command {
         let (program, args) = argv
             .split_first()
             .ok_or_else(|| Error::config("the scrub command is empty"))?;
+        target.recheck(&ServerIdentity).await?;
         let mut cmd = tokio::process::Command::new(program);
         cmd.args(args)
             .current_dir(base)
@@ -326,6 +340,8 @@ pub async fn run_scrub(scrub: &Scrub, base: &Path, url: &SecretString) -> Result
         return Ok(());
     }
     let client = staging_postgres::connect(url).await?;
+    let now = staging_postgres::identity_of(&client).await?;
+    target.confirm(&staging_core::DatabaseIdentity::Postgres(now))?;
     for file in &scrub.sql {
         let path = base.join(file);
         let sql = std::fs::read_to_string(&path).map_err(|source| Error::Io {
@@ -367,7 +383,7 @@ impl Refresh {
     /// returns `Err`: a failure is in the report, with how far the run got.
     pub async fn run<F, Fut>(&self, migrate: F) -> RefreshReport
     where
-        F: FnOnce(SecretString) -> Fut,
+        F: FnOnce(DatabaseTarget) -> Fut,
         Fut: std::future::Future<Output = Result<Vec<String>>>,
     {
         let mut report = RefreshReport {
@@ -375,7 +391,7 @@ impl Refresh {
             source: self.source.clone(),
             target: self.target.clone(),
             method: match &self.copy {
-                CopyFrom::Branch(b) => format!("branch reset ({})", b.describe()),
+                CopyFrom::Branch(b, _) => format!("branch reset ({})", b.describe()),
                 CopyFrom::Dump { .. } => "pg_dump | pg_restore".to_owned(),
             },
             copied: false,
@@ -409,14 +425,16 @@ impl Refresh {
 
     async fn steps<F, Fut>(&self, report: &mut RefreshReport, migrate: F) -> Result<()>
     where
-        F: FnOnce(SecretString) -> Fut,
+        F: FnOnce(DatabaseTarget) -> Fut,
         Fut: std::future::Future<Output = Result<Vec<String>>>,
     {
-        let url = match &self.copy {
-            CopyFrom::Branch(b) => {
+        let target = match &self.copy {
+            CopyFrom::Branch(b, target) => {
                 b.reset_from_parent().await?;
                 report.copied = true;
-                b.connection_url().await?
+                // The reset replaced the branch's database: it must still be none of the
+                // other environments' databases (its parent's above all).
+                target.reidentify(&ServerIdentity).await?
             }
             CopyFrom::Dump { source, target } => {
                 dump_restore(source, target).await?;
@@ -424,7 +442,9 @@ impl Refresh {
                 target.clone()
             }
         };
-        report.migrations_applied = migrate(url.clone()).await?;
+        let target = &target;
+        let url = target.url().clone();
+        report.migrations_applied = migrate(target.clone()).await?;
         let Some(scrub) = &self.scrub else {
             return Ok(());
         };
@@ -444,7 +464,7 @@ impl Refresh {
             scrub.tables.clone()
         };
         let before = count_rows(&url, &tables).await;
-        let result = run_scrub(scrub, &self.base_dir, &url).await;
+        let result = run_scrub(scrub, &self.base_dir, target).await;
         let after = count_rows(&url, &tables).await;
         report.tables = tables
             .into_iter()
@@ -563,7 +583,7 @@ impl staging_core::pipeline::Step for RefreshStep {
             let migrations = self.migrations.clone();
             let database = r.database.clone();
             let report = r
-                .run(|url| async move {
+                .run(|target| async move {
                     let Some(m) = migrations else {
                         return Ok(vec![]);
                     };
@@ -574,12 +594,7 @@ impl staging_core::pipeline::Step for RefreshStep {
                     if !has {
                         return Ok(vec![]);
                     }
-                    let applied = m.runner_for(&database, url)?.apply().await?;
-                    Ok(applied
-                        .applied
-                        .iter()
-                        .map(|a| format!("{}_{}", a.version, a.name))
-                        .collect())
+                    m.apply_to(&target).await
                 })
                 .await;
             let name = format!("database {}", r.database);

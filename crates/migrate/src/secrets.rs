@@ -1,5 +1,6 @@
 //! Reading database URLs from the spec's secret sources (`staging-secrets`).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -25,8 +26,50 @@ impl SecretsUrlLookup {
     }
 }
 
+/// `spec` with only the variables the databases' URLs need: their `url_var`s and what
+/// their values embed (`${vars.NAME}`), so reading another environment's database URLs reads
+/// none of its other secrets (no production `op read` of an API key for a staging run).
+fn database_url_vars(spec: &LoadedSpec) -> LoadedSpec {
+    let mut wanted: BTreeSet<String> = spec
+        .spec
+        .databases
+        .values()
+        .map(|d| d.url_var.clone())
+        .collect();
+    loop {
+        let before = wanted.len();
+        for name in wanted.clone() {
+            let Some(var) = spec.spec.vars.get(&name) else {
+                continue;
+            };
+            for t in var.value.iter().chain(var.values.values()) {
+                for n in t.names() {
+                    if let Some(v) = n.strip_prefix("vars.") {
+                        wanted.insert(v.to_owned());
+                    }
+                }
+            }
+        }
+        if wanted.len() == before {
+            break;
+        }
+    }
+    let mut narrowed = spec.clone();
+    narrowed.spec.vars.retain(|name, _| wanted.contains(name));
+    narrowed
+}
+
 #[async_trait]
 impl UrlLookup for SecretsUrlLookup {
+    async fn values(&self, environment: &str) -> Result<BTreeMap<String, SecretString>> {
+        let narrowed = database_url_vars(&self.spec);
+        Ok(
+            staging_secrets::resolve_vars(&narrowed, environment, self.commit.as_deref())
+                .await?
+                .values,
+        )
+    }
+
     async fn lookup(&self, environment: &str, var: &str) -> Result<SecretString> {
         let mut resolved =
             staging_secrets::resolve_vars(&self.spec, environment, self.commit.as_deref()).await?;
@@ -41,6 +84,13 @@ impl UrlLookup for SecretsUrlLookup {
         Err(Error::failed(format!(
             "cannot read `{var}` of environment `{environment}` to check it was migrated first: {why}"
         )))
+    }
+}
+
+#[async_trait]
+impl staging_core::isolation::EnvValues for SecretsUrlLookup {
+    async fn values(&self, environment: &str) -> Result<BTreeMap<String, SecretString>> {
+        UrlLookup::values(self, environment).await
     }
 }
 

@@ -157,6 +157,16 @@ impl Step for MigrateStep {
                 }
             ),
         };
-        Ok(StepReport::from_findings(Self::NAME, summary, findings))
+        let mut step = StepReport::from_findings(Self::NAME, summary, findings);
+        // A refusal (the database is another environment's: exit 2) or a database that
+        // cannot be identified (exit 3) keeps its class in the run's exit code.
+        if !report.ok {
+            step.error_class = report
+                .databases
+                .iter()
+                .filter_map(|d| d.error_class)
+                .max_by_key(|c| c.exit_code());
+        }
+        Ok(step)
     }
 }

@@ -65,7 +65,7 @@ impl Envs {
     async fn new(tag: &str) -> Envs {
         Envs {
             staging: PgSchema::new(&format!("{tag}_stg")).await,
-            production: PgSchema::new(&format!("{tag}_prd")).await,
+            production: PgSchema::new_database(&format!("{tag}_prd")).await,
             dir: tempfile::tempdir().unwrap(),
         }
     }
@@ -241,12 +241,9 @@ async fn manage_py_flush_is_refused_on_production_and_empties_nothing() {
             .unwrap();
     }
     let users = |db: &PgSchema| {
-        let db = db.name.clone();
+        let (url, db) = (db.url(), db.name.clone());
         async move {
-            let url = common::pg_base_url();
-            let c = staging_postgres::connect(&SecretString::from(url))
-                .await
-                .unwrap();
+            let c = staging_postgres::connect(&url).await.unwrap();
             let n: i64 = c
                 .query_one(&format!("SELECT count(*) FROM \"{db}\".users"), &[])
                 .await

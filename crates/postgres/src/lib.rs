@@ -44,9 +44,11 @@ use staging_tls::Verify;
 use tokio_postgres::config::{Host, SslMode as DriverSslMode};
 
 mod client;
+mod identity;
 mod socket;
 
 pub use client::{Client, QUERY_GRACE, QueryError};
+pub use identity::{ServerIdentity, identify, identity_of};
 pub use tokio_postgres::error::{DbError, ErrorPosition, SqlState};
 pub use tokio_postgres::types::ToSql;
 pub use tokio_postgres::{Row, SimpleQueryMessage, SimpleQueryRow};
@@ -219,6 +221,58 @@ fn tls_config(target: &Target) -> staging_core::Result<rustls::ClientConfig> {
         SslMode::VerifyCa => staging_tls::client_config(roots()?, Verify::ChainOnly),
         SslMode::VerifyFull => staging_tls::client_config(roots()?, Verify::Full),
     }
+}
+
+/// libpq's variables (`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`,
+/// `PGSSLMODE`, `PGSSLROOTCERT`) for the database `url` names, read by the same parser as
+/// [`connect`] — so a tool started with them (`pg_dump`, `pg_restore`) reaches the database
+/// a connection of this crate identified, `?host=`, `?dbname=`, sockets and several hosts
+/// included — and no password appears on a command line.
+pub fn libpq_environment(url: &SecretString) -> staging_core::Result<Vec<(&'static str, String)>> {
+    let target = parse(url.expose_secret())?;
+    let c = &target.config;
+    let hosts: Vec<String> = c
+        .get_hosts()
+        .iter()
+        .map(|h| match h {
+            Host::Tcp(name) => name.clone(),
+            Host::Unix(dir) => dir.display().to_string(),
+        })
+        .collect();
+    if hosts.is_empty() {
+        return Err(Error::config("the database URL names no host"));
+    }
+    let ports: Vec<String> = c.get_ports().iter().map(u16::to_string).collect();
+    let mut env = vec![("PGHOST", hosts.join(","))];
+    if !ports.is_empty() {
+        env.push(("PGPORT", ports.join(",")));
+    }
+    if let Some(user) = c.get_user() {
+        env.push(("PGUSER", user.to_owned()));
+    }
+    if let Some(password) = c.get_password() {
+        env.push(("PGPASSWORD", String::from_utf8_lossy(password).into_owned()));
+    }
+    if let Some(db) = c.get_dbname() {
+        env.push(("PGDATABASE", db.to_owned()));
+    }
+    env.push((
+        "PGSSLMODE",
+        match target.mode {
+            SslMode::Disable => "disable",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+        .to_owned(),
+    ));
+    match &target.roots {
+        Roots::File(path) => env.push(("PGSSLROOTCERT", path.display().to_string())),
+        Roots::System => env.push(("PGSSLROOTCERT", "system".to_owned())),
+        Roots::Mozilla => {}
+    }
+    Ok(env)
 }
 
 /// Connect to the database `url` names (see the crate docs for the TLS rules), with the
@@ -493,6 +547,27 @@ mod tests {
 
     fn mode_of(url: &str) -> SslMode {
         parse(url).unwrap().mode
+    }
+
+    #[test]
+    fn tools_get_the_database_the_connection_parser_reads_not_the_url_path() {
+        let env = |url: &str| {
+            libpq_environment(&SecretString::from(url.to_owned()))
+                .unwrap()
+                .into_iter()
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        // `?host=` names the host (a socket here), `?dbname=` overrides the path.
+        let e = env("postgres:///pathdb?host=/var/run/postgresql&dbname=real&user=u%40x");
+        assert_eq!(e["PGHOST"], "/var/run/postgresql");
+        assert_eq!(e["PGDATABASE"], "real");
+        assert_eq!(e["PGUSER"], "u@x");
+        let e = env("postgresql://u:p%2Fw@h1:5433,h2:5434/app?sslmode=require");
+        assert_eq!(e["PGHOST"], "h1,h2");
+        assert_eq!(e["PGPORT"], "5433,5434");
+        assert_eq!(e["PGPASSWORD"], "p/w");
+        assert_eq!(e["PGSSLMODE"], "require");
+        assert!(libpq_environment(&SecretString::from("mysql://h/db".to_owned())).is_err());
     }
 
     #[test]

@@ -8,7 +8,11 @@ mod support;
 use std::process::Command;
 use std::sync::Arc;
 
-use staging_core::spec::Scrub;
+use staging_core::DatabaseBranch;
+use staging_core::database_target::issue_database_targets;
+use staging_core::spec::{LoadOptions, LoadedSpec, Scrub};
+use staging_migrate::ServerIdentity;
+use staging_migrate::guard::StaticUrls;
 use staging_migrate::refresh::{CopyFrom, Refresh};
 use support::{branch, spec, stand_in};
 
@@ -69,11 +73,39 @@ async fn refreshing_a_neon_branch_resets_it_from_production_and_scrubs_the_perso
         "UPDATE users SET email = 'user' || id || '@example.invalid', name = 'User ' || id;",
     )
     .unwrap();
+    // The branch's database, identified by its server and compared with production's
+    // before anything is written.
+    let neon = Arc::new(branch(spec("proj-refresh", "staging", "main")));
+    let loaded = LoadedSpec::parse(
+        dir.join("staging.toml"),
+        "[project]\nname = \"x\"\n[environments.staging]\nprovider = \"local\"\n[environments.production]\nprovider = \"local\"\nprotected = true\n[vars.DATABASE_URL]\nsecret = true\n[databases.main]\nurl_var = \"DATABASE_URL\"\n".to_owned(),
+        LoadOptions::new(&["local"]),
+    )
+    .unwrap();
+    let production = StaticUrls::new().with(
+        "production",
+        "DATABASE_URL",
+        format!("postgres://postgres@127.0.0.1:5432/{main}").into(),
+    );
+    let url = neon.connection_url().await.unwrap();
+    let target = issue_database_targets(
+        &loaded,
+        "staging",
+        vec![("main".into(), url)],
+        &production,
+        &ServerIdentity,
+    )
+    .await
+    .unwrap()
+    .get("main")
+    .unwrap()
+    .clone();
+    assert_eq!(target.compared_with(), ["production"]);
     let refresh = Refresh {
         database: "main".into(),
         source: "production".into(),
         target: "staging".into(),
-        copy: CopyFrom::Branch(Arc::new(branch(spec("proj-refresh", "staging", "main")))),
+        copy: CopyFrom::Branch(neon, target),
         scrub: Some(Scrub {
             sql: vec!["users.sql".into()],
             command: None,

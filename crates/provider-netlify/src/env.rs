@@ -14,7 +14,7 @@ use crate::provider::NetlifyProvider;
 
 impl NetlifyProvider {
     /// The account whose env API holds the site's variables: the setting, else the site's.
-    async fn account_of(&self, service: &ServiceHandle) -> Result<String> {
+    pub(crate) async fn account_of(&self, service: &ServiceHandle) -> Result<String> {
         let target = self.target(&service.name)?;
         if let Some(a) = target.account_id.clone().filter(|a| !a.is_empty()) {
             return Ok(a);
@@ -32,7 +32,7 @@ impl NetlifyProvider {
     }
 
     /// One variable with all its values (`getEnvVar`); `None` when the site has no such key.
-    async fn env_var(
+    pub(crate) async fn env_var(
         &self,
         service: &ServiceHandle,
         account: &str,

@@ -901,6 +901,37 @@ impl Provider for NetlifyProvider {
         self.remove_env(service, key).await
     }
 
+    /// A key the read did not return is absent unless Netlify holds it as a secret (whose
+    /// value it never returns) or with a value for this context: then it is unreadable, and
+    /// a restore leaves it rather than delete production's secret.
+    async fn snapshot_env(
+        &self,
+        service: &ServiceHandle,
+        current: &BTreeMap<String, SecretString>,
+        keys: &[String],
+    ) -> Result<staging_core::EnvSnapshot> {
+        let mut snapshot = staging_core::EnvSnapshot::from_read(service, current, keys, false);
+        let context = self.context_of(service)?.clone();
+        let mut account = None;
+        for (key, before) in snapshot.vars.iter_mut() {
+            if !matches!(before, staging_core::VarBefore::Unreadable) {
+                continue;
+            }
+            let account = match &account {
+                Some(a) => a,
+                None => account.insert(self.account_of(service).await?),
+            };
+            let exists = match self.env_var(service, account, key).await? {
+                None => false,
+                Some(var) => var.is_secret || context.resolve(&var.values).is_some(),
+            };
+            if !exists {
+                *before = staging_core::VarBefore::Absent;
+            }
+        }
+        Ok(snapshot)
+    }
+
     async fn recent_logs(
         &self,
         service: &ServiceHandle,

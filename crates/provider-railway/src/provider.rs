@@ -706,6 +706,18 @@ impl Provider for RailwayProvider {
         Ok(())
     }
 
+    /// Railway returns every variable of the service instance with its value: a key it did not return is absent.
+    async fn snapshot_env(
+        &self,
+        service: &ServiceHandle,
+        current: &BTreeMap<String, SecretString>,
+        keys: &[String],
+    ) -> Result<staging_core::EnvSnapshot> {
+        Ok(staging_core::EnvSnapshot::from_read(
+            service, current, keys, true,
+        ))
+    }
+
     async fn recent_logs(
         &self,
         service: &ServiceHandle,

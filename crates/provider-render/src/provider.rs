@@ -407,6 +407,18 @@ impl Provider for RenderProvider {
         Ok(())
     }
 
+    /// Render returns every variable with its value: a key it did not return is absent.
+    async fn snapshot_env(
+        &self,
+        service: &ServiceHandle,
+        current: &BTreeMap<String, SecretString>,
+        keys: &[String],
+    ) -> Result<staging_core::EnvSnapshot> {
+        Ok(staging_core::EnvSnapshot::from_read(
+            service, current, keys, true,
+        ))
+    }
+
     async fn recent_logs(
         &self,
         service: &ServiceHandle,

@@ -23,6 +23,7 @@ mod factory;
 mod import;
 mod promote;
 mod provider;
+mod restore;
 mod secrets;
 mod settings;
 mod step;

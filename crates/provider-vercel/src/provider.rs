@@ -716,6 +716,11 @@ impl Provider for VercelProvider {
                 project_of(service)
             )));
         }
+        // Already serving production: an instant rollback to it would change nothing but
+        // the project's history (and re-enable what a staged promote turned off).
+        if self.project(project_of(service)).await?.production_id() == Some(deploy_id) {
+            return Ok(d.to_deploy());
+        }
         self.client()
             .send_unlisted(
                 &format!(
@@ -755,6 +760,25 @@ impl Provider for VercelProvider {
 
     async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> Result<()> {
         crate::env::delete(self, service, key).await
+    }
+
+    /// The target's records of those keys, kept whole for an exact restore.
+    async fn snapshot_env(
+        &self,
+        service: &ServiceHandle,
+        current: &BTreeMap<String, SecretString>,
+        keys: &[String],
+    ) -> Result<staging_core::EnvSnapshot> {
+        crate::restore::snapshot(self, service, current, keys).await
+    }
+
+    /// The records as they were: the run's new records deleted, the originals' fields (a
+    /// split record's targets among them) written back.
+    async fn restore_env(
+        &self,
+        snapshot: &staging_core::EnvSnapshot,
+    ) -> Result<staging_core::EnvRestore> {
+        crate::restore::restore(self, snapshot).await
     }
 
     /// The build events of the deployment (the newest of the target when none is named).

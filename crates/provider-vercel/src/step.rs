@@ -65,6 +65,9 @@ impl Step for StagedPromoteStep {
                 .and_then(Value::as_str)
                 .map(|v| v == "true");
             let promoted = if failed_before {
+                // Never promoted, so it never served: the automatic rollback leaves the
+                // deployment production serves alone.
+                ctx.held_back.insert(name.clone());
                 None
             } else {
                 Some(

@@ -18,11 +18,15 @@
 //! - [`spec`]: the `staging.toml` model, with `file:line:col` errors.
 //! - [`pipeline`]: the steps of a run and how they report.
 //! - [`isolation`]: a run never changes what another environment names.
+//! - [`database_target`]: databases identified by what the server says; the token every
+//!   database write needs.
 //! - [`Error`]: one error of kinds, with [`Error::is_retryable`].
 #![deny(missing_docs)]
 
 pub mod cadence;
 pub mod database_branch;
+pub mod database_target;
+pub mod env_snapshot;
 pub mod error;
 pub mod files;
 pub mod isolation;
@@ -53,6 +57,8 @@ pub struct ReadmeDoctests;
 
 pub use cadence::{Cadence, ReadBudget};
 pub use database_branch::{BranchState, BranchStatus, DatabaseBranch, DynDatabaseBranch};
+pub use database_target::{DatabaseIdentity, DatabaseTarget, DatabaseTargets, IdentifyDatabase};
+pub use env_snapshot::{EnvRestore, EnvSnapshot, VarBefore};
 pub use error::{BoxError, Error, ErrorClass, Result};
 pub use logged::LoggedProvider;
 pub use migration::{

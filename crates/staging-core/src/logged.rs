@@ -213,6 +213,30 @@ impl Provider for LoggedProvider {
         )
         .await
     }
+    async fn snapshot_env(
+        &self,
+        service: &ServiceHandle,
+        current: &BTreeMap<String, SecretString>,
+        keys: &[String],
+    ) -> Result<crate::env_snapshot::EnvSnapshot> {
+        self.call(
+            format!("snapshot {} on {}", keys.join(", "), on(service)),
+            |_: &crate::env_snapshot::EnvSnapshot| "done".to_owned(),
+            self.inner.snapshot_env(service, current, keys),
+        )
+        .await
+    }
+    async fn restore_env(
+        &self,
+        snapshot: &crate::env_snapshot::EnvSnapshot,
+    ) -> Result<crate::env_snapshot::EnvRestore> {
+        self.call(
+            format!("restore variables of {}", on(&snapshot.service)),
+            |r: &crate::env_snapshot::EnvRestore| r.describe(),
+            self.inner.restore_env(snapshot),
+        )
+        .await
+    }
     async fn recent_logs(
         &self,
         service: &ServiceHandle,

@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 
 use crate::cadence::{Cadence, ReadBudget};
+use crate::env_snapshot::{EnvRestore, EnvSnapshot};
 use crate::error::{Error, Result};
 use crate::retry::{Next, poll_until};
 
@@ -381,6 +382,28 @@ pub trait Provider: Debug + Send + Sync + 'static {
     /// Delete one environment variable, leaving every other untouched.
     async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> Result<()>;
 
+    /// What the variables `keys` of `service` are before a run changes them (`current` is
+    /// what [`Provider::env_vars`] just returned), for [`Provider::restore_env`] after a
+    /// failed promote. The default sends nothing and marks a key `current` lacks as
+    /// unreadable (it may be a secret whose value the platform never returns); a platform
+    /// that lists every variable says absent instead, and one with records of its own keeps
+    /// them for an exact restore.
+    async fn snapshot_env(
+        &self,
+        service: &ServiceHandle,
+        current: &BTreeMap<String, SecretString>,
+        keys: &[String],
+    ) -> Result<EnvSnapshot> {
+        Ok(EnvSnapshot::from_read(service, current, keys, false))
+    }
+
+    /// Put the variables of a snapshot back as they were: old values set again, variables
+    /// that were absent deleted, what cannot be put back reported
+    /// ([`crate::env_snapshot::restore_by_values`] unless the platform restores exactly).
+    async fn restore_env(&self, snapshot: &EnvSnapshot) -> Result<EnvRestore> {
+        crate::env_snapshot::restore_by_values(self, snapshot).await
+    }
+
     /// The last `lines` log lines of the service (of `deploy_id` when given). A provider
     /// that implements [`Provider::logs`] answers with [`recent_logs_from_logs`].
     async fn recent_logs(
@@ -494,6 +517,17 @@ macro_rules! forward_provider {
                 variables: &BTreeMap<String, SecretString>,
             ) -> Result<()> {
                 (**self).set_env_vars(service, variables).await
+            }
+            async fn snapshot_env(
+                &self,
+                service: &ServiceHandle,
+                current: &BTreeMap<String, SecretString>,
+                keys: &[String],
+            ) -> Result<EnvSnapshot> {
+                (**self).snapshot_env(service, current, keys).await
+            }
+            async fn restore_env(&self, snapshot: &EnvSnapshot) -> Result<EnvRestore> {
+                (**self).restore_env(snapshot).await
             }
             async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> Result<()> {
                 (**self).delete_env_var(service, key).await

@@ -274,6 +274,24 @@ impl<P: Provider> Provider for RetryProvider<P> {
             .run(|| self.inner.delete_env_var(service, key))
             .await
     }
+    async fn snapshot_env(
+        &self,
+        service: &ServiceHandle,
+        current: &BTreeMap<String, SecretString>,
+        keys: &[String],
+    ) -> Result<crate::env_snapshot::EnvSnapshot> {
+        self.policy
+            .run(|| self.inner.snapshot_env(service, current, keys))
+            .await
+    }
+    /// Not retried as a whole: it reads before each write, and a retry of the reads and
+    /// writes inside is the inner provider's.
+    async fn restore_env(
+        &self,
+        snapshot: &crate::env_snapshot::EnvSnapshot,
+    ) -> Result<crate::env_snapshot::EnvRestore> {
+        self.inner.restore_env(snapshot).await
+    }
     async fn recent_logs(
         &self,
         service: &ServiceHandle,

@@ -6,13 +6,14 @@
 use std::sync::Arc;
 
 use clap::Args;
-use secrecy::ExposeSecret;
+use secrecy::SecretString;
+use staging_core::database_target::issue_database_targets;
 use staging_core::pipeline::{Pipeline, ValidateStep};
 use staging_core::spec::{BranchSpec, LoadedSpec};
 use staging_core::{DynDatabaseBranch, DynSecretStore, Error, Result};
 use staging_evidence::RecordEvidence;
-use staging_migrate::EnvMigrations;
 use staging_migrate::refresh::{CopyFrom, Refresh, RefreshStep, check_dump_tools};
+use staging_migrate::{EnvMigrations, SecretsUrlLookup};
 
 use crate::Global;
 use crate::context::{environment, load_spec, registry, run_context};
@@ -54,16 +55,6 @@ pub(crate) fn branch_secret_store(b: &BranchSpec) -> Result<Option<DynSecretStor
     }
 }
 
-/// Host, port and database of a Postgres URL: two URLs naming the same are one database.
-fn identity(url: &str) -> Option<(String, u16, String)> {
-    let u = url::Url::parse(url).ok()?;
-    Some((
-        u.host_str()?.to_ascii_lowercase(),
-        u.port().unwrap_or(5432),
-        u.path().trim_start_matches('/').to_owned(),
-    ))
-}
-
 /// Every check that can refuse the refresh, before the first write; then the refreshes.
 async fn resolve(spec: &Arc<LoadedSpec>, target: &str, source: &str) -> Result<Vec<Refresh>> {
     let env = spec.spec.environment(target)?;
@@ -84,9 +75,31 @@ async fn resolve(spec: &Arc<LoadedSpec>, target: &str, source: &str) -> Result<V
     let mut target_vars = None;
     let mut source_vars = None;
     let mut out = vec![];
+    // What each written database is, by what its server says, compared with every other
+    // environment's databases (the source's among them) before anything is written.
+    let others = SecretsUrlLookup::new(spec.clone(), None);
+    let target_of = |name: &str, url: SecretString| {
+        let others = &others;
+        let name = name.to_owned();
+        async move {
+            let targets = issue_database_targets(
+                spec,
+                target,
+                vec![(name.clone(), url)],
+                others,
+                &staging_migrate::ServerIdentity,
+            )
+            .await?;
+            targets.get(&name).cloned()
+        }
+    };
     for (name, db) in &spec.spec.databases {
         let copy = match &db.branch {
-            Some(b) if b.applies_to(target, env.protected) => CopyFrom::Branch(database_branch(b)?),
+            Some(b) if b.applies_to(target, env.protected) => {
+                let branch = database_branch(b)?;
+                let url = branch.connection_url().await?;
+                CopyFrom::Branch(branch, target_of(name, url).await?)
+            }
             _ => {
                 if target_vars.is_none() {
                     target_vars = Some(
@@ -111,17 +124,10 @@ async fn resolve(spec: &Arc<LoadedSpec>, target: &str, source: &str) -> Result<V
                         })
                 };
                 let (t, s) = (url_of(&target_vars, target)?, url_of(&source_vars, source)?);
-                let same = identity(t.expose_secret()).is_some()
-                    && identity(t.expose_secret()) == identity(s.expose_secret());
-                if same {
-                    return Err(Error::config(format!(
-                        "database `{name}` of `{target}` is the same database as `{source}`'s; a refresh copies between two databases (give `{target}` its own database or a branch)"
-                    )));
-                }
                 check_dump_tools()?;
                 CopyFrom::Dump {
                     source: s,
-                    target: t,
+                    target: target_of(name, t).await?,
                 }
             }
         };

@@ -16,6 +16,9 @@ pub fn pg_base_url() -> String {
 /// `search_path` to the schema, so the runner's tables land there and tests run in parallel.
 pub struct PgSchema {
     pub name: String,
+    /// A database of its own (named like the schema) rather than the test server's `test`:
+    /// what two environments need, since one database is one identity.
+    pub own_database: bool,
 }
 
 impl PgSchema {
@@ -36,12 +39,56 @@ impl PgSchema {
         c.batch_execute(&format!("CREATE SCHEMA \"{name}\""))
             .await
             .unwrap();
-        PgSchema { name }
+        PgSchema {
+            name,
+            own_database: false,
+        }
+    }
+
+    /// A schema in a database of its own (another environment's database, not the test's).
+    pub async fn new_database(tag: &str) -> PgSchema {
+        let mut s = PgSchema::new(tag).await;
+        let c = staging_postgres::connect(&SecretString::from(pg_base_url()))
+            .await
+            .unwrap();
+        c.batch_execute(&format!("CREATE DATABASE \"{}\"", s.name))
+            .await
+            .unwrap();
+        s.own_database = true;
+        s.connect_base()
+            .await
+            .batch_execute(&format!("CREATE SCHEMA \"{}\"", s.name))
+            .await
+            .unwrap();
+        s
+    }
+
+    fn base(&self) -> String {
+        let base = pg_base_url();
+        if !self.own_database {
+            return base;
+        }
+        let (head, tail) = base
+            .split_once('?')
+            .map_or((base.as_str(), None), |(h, t)| (h, Some(t)));
+        let cut = head.rfind('/').unwrap_or(head.len());
+        let mut url = format!("{}/{}", &head[..cut], self.name);
+        if let Some(t) = tail {
+            url.push('?');
+            url.push_str(t);
+        }
+        url
+    }
+
+    async fn connect_base(&self) -> staging_postgres::Client {
+        staging_postgres::connect(&SecretString::from(self.base()))
+            .await
+            .unwrap()
     }
 
     /// The URL of the schema, optionally with a (trust-ignored) password in it.
     pub fn url_with_password(&self, password: Option<&str>) -> String {
-        let base = pg_base_url();
+        let base = self.base();
         let base = match password {
             Some(p) => base.replacen("postgres@", &format!("postgres:{p}@"), 1),
             None => base,
@@ -81,6 +128,7 @@ impl PgSchema {
 impl Drop for PgSchema {
     fn drop(&mut self) {
         let name = self.name.clone();
+        let own_database = self.own_database;
         // Drop may run inside a runtime; do the async cleanup on a thread of its own.
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -92,6 +140,13 @@ impl Drop for PgSchema {
                     let _ = c
                         .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
                         .await;
+                    if own_database {
+                        let _ = c
+                            .batch_execute(&format!(
+                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                            ))
+                            .await;
+                    }
                 }
             });
         })

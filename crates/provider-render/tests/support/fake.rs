@@ -321,6 +321,17 @@ impl Fake {
             .insert(key.to_owned(), value.to_owned());
     }
 
+    /// The service's env vars as the fake holds them, in order.
+    pub fn env(&self, id: &str) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self.lock().services[id]
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        out.sort();
+        out
+    }
+
     pub fn set_logs(&self, id: &str, lines: &[&str]) {
         self.lock().services.get_mut(id).unwrap().logs =
             lines.iter().map(|s| s.to_string()).collect();

@@ -92,6 +92,12 @@ pub struct RunContext {
     /// commit: what [`ReverifyStep`] expects to find still live after smoke, and the deploy
     /// ids the evidence records.
     pub verified: BTreeMap<String, Deploy>,
+    /// The variables the deploy step changed on each service, as they were before it wrote
+    /// them: what [`AutoRollbackStep`] puts back after a failed promote.
+    pub env_before: BTreeMap<String, crate::env_snapshot::EnvSnapshot>,
+    /// Services whose deploy of this run was held back and never took the traffic (Vercel's
+    /// staged deployment, not promoted): [`AutoRollbackStep`] rolls nothing of theirs back.
+    pub held_back: std::collections::BTreeSet<String>,
     /// Each service's platform target as the effective settings name it (`render service
     /// service_name=shop-worker-staging`), once the isolation step has worked it out; the
     /// deploy step's report names it next to the platform id.
@@ -127,6 +133,8 @@ impl RunContext {
             services: BTreeMap::new(),
             live_before: BTreeMap::new(),
             verified: BTreeMap::new(),
+            env_before: BTreeMap::new(),
+            held_back: Default::default(),
             targets: BTreeMap::new(),
             captures: BTreeMap::new(),
             provider_probes: vec![],

@@ -292,29 +292,61 @@ impl Step for AutoRollbackStep {
                 "another deploy replaced this run's during smoke: it is left live, not rolled back over",
             ));
         }
+        let provider = ctx.provider()?.clone();
+        let mut findings = vec![];
+        // The variables first, whenever the deploy step changed some: they were written
+        // before the deploys, so a deploy that never went live left them changed too, and a
+        // rollback deploy must start with the old values.
+        let snapshots: Vec<(String, crate::env_snapshot::EnvSnapshot)> = ctx
+            .env_before
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (name, snapshot) in snapshots {
+            let label = format!("{name} variables");
+            findings.push(match provider.restore_env(&snapshot).await {
+                Ok(r) if r.complete() => Finding::ok(&label, r.describe()),
+                Ok(r) => Finding::failed(&label, r.describe()),
+                Err(e) => Finding::failed(
+                    &label,
+                    format!("not restored: {}", ctx.redactor.redact(&e.to_string())),
+                ),
+            });
+        }
         let went_live = ctx
             .reports
             .iter()
             .any(|r| r.step == "wait" && r.status == StepStatus::Passed);
         if !went_live {
-            return Ok(StepReport::skipped(
-                Self::NAME,
-                format!(
-                    "the {} step failed before the deploys went live: the deploys live before are still serving",
-                    failed.join(", ")
-                ),
-            ));
+            if findings.is_empty() {
+                return Ok(StepReport::skipped(
+                    Self::NAME,
+                    format!(
+                        "the {} step failed before the deploys went live: the deploys live before are still serving",
+                        failed.join(", ")
+                    ),
+                ));
+            }
+            let summary = format!(
+                "the {} step failed before the deploys went live: the deploys live before are still serving; {}",
+                failed.join(", "),
+                if findings.iter().all(|f| f.ok) {
+                    "the variables the run changed are set back"
+                } else {
+                    "the variables could not all be set back: check below"
+                }
+            );
+            return Ok(StepReport::from_findings(Self::NAME, summary, findings));
         }
-        let provider = ctx.provider()?.clone();
         let timeout = ctx.spec.spec.environment(&ctx.environment)?.deploy_timeout;
         let can = provider.capabilities().has(Capability::Rollback);
-        let mut findings = vec![];
         let services: Vec<(String, DeployedService)> = ctx
             .services
             .iter()
             .filter(|(_, s)| s.deploy_id.is_some())
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        let mut rolled_back = 0;
         for (name, svc) in services {
             let Some(before) = ctx.live_before.get(&name).cloned() else {
                 findings.push(Finding::failed(
@@ -325,6 +357,43 @@ impl Step for AutoRollbackStep {
             };
             if Some(&before.id) == svc.deploy_id.as_ref() {
                 continue;
+            }
+            if ctx.held_back.contains(&name) {
+                findings.push(Finding::ok(
+                    &name,
+                    format!(
+                        "deploy {} was held back and never served: deploy {} (live before this run) is still serving, nothing to roll back",
+                        svc.deploy_id.as_deref().unwrap_or("?"),
+                        before.id
+                    ),
+                ));
+                continue;
+            }
+            // Never roll back what this run did not change: a deploy that never took the
+            // traffic (Vercel's staged deployment, not promoted) leaves the deploy live
+            // before still serving.
+            match provider.live_state(&svc.handle).await {
+                Ok(now) if now.live.as_ref().map(|d| &d.id) == Some(&before.id) => {
+                    findings.push(Finding::ok(
+                        &name,
+                        format!(
+                            "deploy {} (live before this run) is still serving: nothing to roll back",
+                            before.id
+                        ),
+                    ));
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    findings.push(Finding::failed(
+                        &name,
+                        format!(
+                            "not rolled back: what serves now cannot be read: {}",
+                            ctx.redactor.redact(&e.to_string())
+                        ),
+                    ));
+                    continue;
+                }
             }
             if !can {
                 findings.push(Finding::failed(
@@ -349,6 +418,7 @@ impl Step for AutoRollbackStep {
             .await
             {
                 Ok(done) => {
+                    rolled_back += 1;
                     findings.push(done.finding().with_duration(started.elapsed()));
                     if let Some(s) = ctx.services.get_mut(&name) {
                         s.deploy_id = Some(done.to.id.clone());
@@ -372,9 +442,8 @@ impl Step for AutoRollbackStep {
             "no service had a new deploy live: nothing to roll back".to_owned()
         } else if ok {
             format!(
-                "the {} step failed after the deploy went live: {} service(s) rolled back to the deploy live before, live and verified",
+                "the {} step failed after the deploy went live: {rolled_back} service(s) rolled back to the deploy live before, live and verified; every variable the run changed is as it was",
                 failed.join(", "),
-                findings.len()
             )
         } else {
             format!(

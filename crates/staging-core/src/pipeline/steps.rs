@@ -206,6 +206,8 @@ struct Located {
     handle: ServiceHandle,
     /// The variables to set: those that differ from what the provider has.
     to_set: BTreeMap<String, SecretString>,
+    /// What those variables were, for the restore after a failed promote.
+    before: Option<crate::env_snapshot::EnvSnapshot>,
     live: Option<Deploy>,
 }
 
@@ -217,6 +219,7 @@ impl DeployStep {
         let handle = provider.locate(&ctx.environment, &name).await?;
         let wanted = Self::vars_for(ctx, &name);
         let mut to_set = BTreeMap::new();
+        let mut before = None;
         if !wanted.is_empty() {
             if !caps.has(Capability::WriteEnv) {
                 return Err(Error::not_supported(
@@ -237,6 +240,10 @@ impl DeployStep {
                     to_set.insert(key.to_owned(), value.clone());
                 }
             }
+            if !to_set.is_empty() {
+                let keys: Vec<String> = to_set.keys().cloned().collect();
+                before = Some(provider.snapshot_env(&handle, &current, &keys).await?);
+            }
         }
         // What serves now is where a failed promote rolls back to.
         let live = provider.live_state(&handle).await?.live;
@@ -244,6 +251,7 @@ impl DeployStep {
             name,
             handle,
             to_set,
+            before,
             live,
         })
     }
@@ -312,10 +320,14 @@ impl Step for DeployStep {
                 name,
                 handle,
                 to_set,
+                before,
                 live,
             } = located;
             if let Some(live) = live {
                 ctx.live_before.insert(name.clone(), live);
+            }
+            if let Some(before) = before {
+                ctx.env_before.insert(name.clone(), before);
             }
             let deploy = match deploy {
                 Ok(d) => d,
