@@ -21,6 +21,7 @@
 //! - [`Error`]: one error of kinds, with [`Error::is_retryable`].
 #![deny(missing_docs)]
 
+pub mod boundary;
 pub mod cadence;
 pub mod database_branch;
 pub mod error;
@@ -49,6 +50,7 @@ pub mod testkit;
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+pub use boundary::{CreationTarget, EnvironmentTarget, Identity, WriteBoundary, WriteTarget};
 pub use cadence::{Cadence, ReadBudget};
 pub use database_branch::{BranchState, BranchStatus, DatabaseBranch, DynDatabaseBranch};
 pub use error::{BoxError, Error, ErrorClass, Result};

@@ -39,7 +39,7 @@ pub(crate) async fn run(global: &Global, args: &RollbackArgs, out: Output) -> Re
         ));
     }
     // A rollback changes deploys: the same isolation check as `up` before the first write.
-    crate::context::check_isolation(
+    let boundary = crate::context::check_isolation(
         &spec,
         &env,
         staging_core::isolation::Writes::Run,
@@ -61,6 +61,7 @@ pub(crate) async fn run(global: &Global, args: &RollbackArgs, out: Output) -> Re
         .step(RecordEvidence::new(store));
     // The commit is the one the rollback leaves live; the step fills it in.
     let mut ctx = run_context(global, spec, &env, "unknown".to_owned())?;
+    ctx.boundary = Some(boundary);
     if !out.json {
         out.line(&format!(
             "{} {} on {env}",

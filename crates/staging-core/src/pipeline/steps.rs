@@ -16,6 +16,7 @@ use crate::DynProvider;
 use crate::cadence::Cadence;
 use crate::error::{Error, Result};
 use crate::isolation::{EnvValues, Writes};
+use crate::boundary::WriteTarget;
 use crate::provider::{Capability, Deploy, DeployRequest, ProviderExt, ServiceHandle};
 use crate::registry::ProviderRegistry;
 
@@ -138,6 +139,8 @@ impl Step for IsolationStep {
             provider.as_ref(),
         )
         .await?;
+        let (report, boundary) = report;
+        ctx.boundary = Some(boundary);
         let findings = report
             .targets
             .iter()
@@ -168,6 +171,25 @@ impl Step for IsolationStep {
                 others.join(", "),
                 report.compared_ids_with.join(", ")
             )
+        };
+        let summary = match (report.not_visible.is_empty(), report.not_there_yet.is_empty()) {
+            (true, true) => summary,
+            _ => {
+                let mut s = summary;
+                if !report.not_visible.is_empty() {
+                    s.push_str(&format!(
+                        "; not visible to this run's credentials: {}",
+                        report.not_visible.join(", ")
+                    ));
+                }
+                if !report.not_there_yet.is_empty() {
+                    s.push_str(&format!(
+                        "; not on the platform yet (compared when written): {}",
+                        report.not_there_yet.join(", ")
+                    ));
+                }
+                s
+            }
         };
         ctx.targets = report.targets;
         Ok(StepReport::from_findings(self.name(), summary, findings))
@@ -250,20 +272,23 @@ impl DeployStep {
 
     /// Writes one service's changed variables (in one call where the platform can), then
     /// starts its deploy.
-    async fn start(ctx: &RunContext, provider: &DynProvider, located: &Located) -> Result<Deploy> {
+    async fn start(
+        ctx: &RunContext,
+        provider: &DynProvider,
+        located: &Located,
+        target: &WriteTarget,
+    ) -> Result<Deploy> {
         // The ones that differ, written together: one request where the platform takes a
         // set (`Provider::set_env_vars`), never replacing the others.
         if !located.to_set.is_empty() {
-            provider
-                .set_env_vars(&located.handle, &located.to_set)
-                .await?;
+            provider.set_env_vars(target, &located.to_set).await?;
         }
         ctx.progress.message(
             "deploy",
             &format!("deploying {} to {}", short(&ctx.commit), located.name),
         );
         provider
-            .deploy(&located.handle, &DeployRequest::commit(ctx.commit.clone()))
+            .deploy(target, &DeployRequest::commit(ctx.commit.clone()))
             .await
     }
 }
@@ -287,7 +312,8 @@ impl Step for DeployStep {
         let mut findings = vec![];
         // An environment the platform must create first (Railway copies a missing one from
         // the environment it promotes to) is created before anything is located or set.
-        if let Some(done) = provider.prepare_environment(&ctx.environment).await? {
+        let environment = ctx.boundary()?.environment_target()?;
+        if let Some(done) = provider.prepare_environment(&environment).await? {
             findings.push(Finding::ok(&ctx.environment, done));
         }
         let names: Vec<String> = ctx.spec.spec.services.keys().cloned().collect();
@@ -302,9 +328,21 @@ impl Step for DeployStep {
             .into_iter()
             .collect::<Result<Vec<_>>>()?
         };
+        // Every service through the run's write boundary, right before the first write: one
+        // located only now (created earlier in this run) is compared like any other.
+        let targets = located
+            .iter()
+            .map(|l| ctx.write_target(l.handle.clone()))
+            .collect::<Result<Vec<_>>>()?;
         let started = {
             let ctx = &*ctx;
-            join_all(located.iter().map(|l| Self::start(ctx, &provider, l))).await
+            join_all(
+                located
+                    .iter()
+                    .zip(&targets)
+                    .map(|(l, t)| Self::start(ctx, &provider, l, t)),
+            )
+            .await
         };
         let mut first_error = None;
         for (located, deploy) in located.into_iter().zip(started) {
