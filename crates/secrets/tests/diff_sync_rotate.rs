@@ -91,7 +91,7 @@ async fn sync_plans_by_fingerprint_lists_unmanaged_keys_and_changes_nothing_with
         ("worker", &[]),
     ]);
     let (double, provider) = provider.dyn_();
-    let report = sync(&spec, "staging", &provider, SyncOptions::default(), None)
+    let report = sync(&spec, "staging", &provider, SyncOptions::default(), None, Some(&staging_core::boundary::unchecked_boundary_for_tests("staging")))
         .await
         .unwrap();
     assert!(report.ok && !report.applied);
@@ -137,7 +137,7 @@ async fn sync_apply_sets_one_key_at_a_time_and_leaves_unmanaged_keys_alone() {
         apply: true,
         allow_violations: false,
     };
-    let report = sync(&spec, "staging", &provider, options, None)
+    let report = sync(&spec, "staging", &provider, options, None, Some(&staging_core::boundary::unchecked_boundary_for_tests("staging")))
         .await
         .unwrap();
     assert!(report.ok && report.applied, "{report:?}");
@@ -147,7 +147,7 @@ async fn sync_apply_sets_one_key_at_a_time_and_leaves_unmanaged_keys_alone() {
     let sets = double.sets.lock().unwrap().clone();
     assert!(sets.contains(&("web".into(), "ORG_ID".into())));
     assert!(!sets.iter().any(|(_, k)| k == "LEGACY_FLAG"));
-    let again = sync(&spec, "staging", &provider, SyncOptions::default(), None)
+    let again = sync(&spec, "staging", &provider, SyncOptions::default(), None, Some(&staging_core::boundary::unchecked_boundary_for_tests("staging")))
         .await
         .unwrap();
     assert_eq!(again.pending_changes(), 0);
@@ -169,7 +169,7 @@ async fn sync_refuses_to_push_values_that_break_the_rules() {
             apply: true,
             allow_violations: false,
         },
-        None,
+        None, Some(&staging_core::boundary::unchecked_boundary_for_tests("staging"))
     )
     .await
     .unwrap();
@@ -199,7 +199,7 @@ async fn sync_reports_a_key_the_provider_refuses_and_goes_on() {
             apply: true,
             allow_violations: false,
         },
-        None,
+        None, Some(&staging_core::boundary::unchecked_boundary_for_tests("staging"))
     )
     .await
     .unwrap();
@@ -224,7 +224,7 @@ async fn rotate_writes_a_new_value_that_passes_the_rules_to_the_store_and_the_pr
         (".env.production", "ORG_ID=org_1\n"),
     ]);
     let (double, provider) = EnvProvider::with(&[("web", &[]), ("worker", &[])]).dyn_();
-    let first = rotate(&spec, "staging", "JWT_SECRET", Some(&provider))
+    let first = rotate(&spec, "staging", "JWT_SECRET", Some((&provider, &staging_core::boundary::unchecked_boundary_for_tests("staging"))))
         .await
         .unwrap();
     assert!(first.ok);

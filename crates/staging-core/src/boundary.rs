@@ -353,6 +353,27 @@ impl Deref for CreationTarget {
     }
 }
 
+/// A boundary of `environment` whose other environments own `others` (each handle's
+/// environment, protected when `protected` says so), as the isolation check would have
+/// resolved them: for providers' tests of their identities (feature `testkit`).
+#[cfg(feature = "testkit")]
+pub fn boundary_against_for_tests(
+    environment: impl Into<String>,
+    others: &[ServiceHandle],
+    protected: bool,
+) -> WriteBoundary {
+    let others = others
+        .iter()
+        .map(|h| Owned {
+            environment: h.environment.clone(),
+            service: h.name.clone(),
+            identity: h.identity.clone(),
+            protected,
+        })
+        .collect();
+    WriteBoundary::new(environment, false, others, Default::default())
+}
+
 /// A boundary with nothing to compare against, for tests whose spec has one environment
 /// (feature `testkit`).
 #[cfg(feature = "testkit")]
