@@ -329,9 +329,10 @@ pub fn check_offline(
     Ok(())
 }
 
-/// An [`EnvValues`] that reads nothing: databases are not compared.
-#[derive(Debug)]
-struct NoValues;
+/// An [`EnvValues`] that reads nothing: databases are not compared, only services (for an
+/// embedder whose run writes no database).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoValues;
 
 #[async_trait]
 impl EnvValues for NoValues {
