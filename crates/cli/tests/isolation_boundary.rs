@@ -106,14 +106,13 @@ fn event_1_stand_up_with_staging_naming_production_s_web_by_its_real_name_writes
         &format!(
             r#"[services.web]
 health_path = "/up"
-create = true
-settings = {{ service_name = "iso1-web-staging" }}
+create = {{ like = "production" }}
 overrides.staging = {{ service_name = "iso1-web" }}
 overrides.production = {{ service_id = "{web}" }}
 
 [services.worker]
 http = false
-create = true
+create = {{ like = "production" }}
 settings = {{ service_name = "iso1-worker" }}
 overrides.staging = {{ service_name = "iso1-worker-staging" }}
 "#
@@ -161,7 +160,7 @@ fn event_2_without_owner_id_a_key_seeing_two_workspaces_is_refused_naming_both()
         &format!(
             r#"[services.web]
 health_path = "/up"
-settings = {{ service_name = "iso2-web-staging" }}
+overrides.staging = {{ service_name = "iso2-web-staging" }}
 overrides.production = {{ service_id = "{web}" }}
 "#
         ),

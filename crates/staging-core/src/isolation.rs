@@ -519,12 +519,14 @@ pub async fn check_before_write(
         if !same_provider {
             continue;
         }
-        let theirs = factory.build(spec, other).map_err(|e| {
-            unreadable(
+        let theirs = factory.build(spec, other).map_err(|e| match e {
+            // The spec says something impossible of the other environment: exit 2 as is.
+            e @ Error::ConfigInvalid { .. } => e,
+            e => unreadable(
                 factory.name(),
                 &format!("how environment `{other}` names its services"),
                 &e,
-            )
+            ),
         })?;
         readers.push((other.clone(), theirs));
     }
