@@ -187,7 +187,9 @@ overrides.production = {{ service_id = "{web}" }}
             .unwrap()
             .replace(
                 "provider = \"render\"\npromotes_to",
-                &format!("provider = \"render\"\nsettings = {{ owner_id = \"{OWNER}\" }}\npromotes_to"),
+                &format!(
+                    "provider = \"render\"\nsettings = {{ owner_id = \"{OWNER}\" }}\npromotes_to"
+                ),
             ),
     )
     .unwrap();
@@ -198,7 +200,10 @@ overrides.production = {{ service_id = "{web}" }}
     );
     let all = text(&out);
     assert_ne!(out.status.code(), Some(0), "{all}");
-    assert!(all.contains("iso2-web-staging") && all.contains(OWNER), "{all}");
+    assert!(
+        all.contains("iso2-web-staging") && all.contains(OWNER),
+        "{all}"
+    );
     assert!(writes_mentioning(&fake, &personal).is_empty(), "{all}");
 }
 
@@ -297,8 +302,7 @@ fn assert_cannot_proceed(out: &std::process::Output, broken: &Broken, what: &[&s
 }
 
 #[test]
-fn render_api_refusing_or_failing_or_silent_fails_every_writing_command_with_exit_3_and_no_write()
-{
+fn render_api_refusing_or_failing_or_silent_fails_every_writing_command_with_exit_3_and_no_write() {
     let dir = tempfile::tempdir().unwrap();
     write_spec(
         dir.path(),
@@ -331,7 +335,12 @@ fn netlify_vercel_and_railway_examples_fail_up_with_exit_3_and_no_write_when_the
     let cases: [(&str, &str, &str, &str); 3] = [
         ("netlify", "NETLIFY_AUTH_TOKEN", "NETLIFY_API_URL", ""),
         ("vercel", "VERCEL_TOKEN", "VERCEL_API_URL", ""),
-        ("railway", "RAILWAY_API_TOKEN", "RAILWAY_API_URL", "/graphql/v2"),
+        (
+            "railway",
+            "RAILWAY_API_TOKEN",
+            "RAILWAY_API_URL",
+            "/graphql/v2",
+        ),
     ];
     for (provider, token, url_var, path) in cases {
         for status in [401, 500] {

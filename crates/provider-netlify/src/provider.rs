@@ -11,8 +11,7 @@ use staging_core::pipeline::commits_match;
 use staging_core::{
     Cadence, Capabilities, Capability, Deploy, DeployRequest, DeployStatus, DeployTarget, Error,
     Identity, LiveState, LogLine, LogQuery, Next, Provider, ReadBudget, Result, ServiceHandle,
-    WriteTarget, async_trait,
-    poll_until,
+    WriteTarget, async_trait, poll_until,
 };
 use url::Url;
 

@@ -516,12 +516,14 @@ impl Provider for RailwayProvider {
         &self,
         environment: &staging_core::EnvironmentTarget,
     ) -> Result<Option<String>> {
-        Ok(match self.ensure_environment(environment.environment()).await? {
-            EnvironmentPlan::Exists { .. } => None,
-            EnvironmentPlan::Create { name, from, .. } => Some(format!(
-                "created Railway environment `{name}` from `{from}` (services and variables copied, changes staged, nothing deployed)"
-            )),
-        })
+        Ok(
+            match self.ensure_environment(environment.environment()).await? {
+                EnvironmentPlan::Exists { .. } => None,
+                EnvironmentPlan::Create { name, from, .. } => Some(format!(
+                    "created Railway environment `{name}` from `{from}` (services and variables copied, changes staged, nothing deployed)"
+                )),
+            },
+        )
     }
 
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {

@@ -47,7 +47,10 @@ impl EnvValues for NoValues {
 
 /// The example spec, its project id replaced by the stand-in's.
 fn example(project_id: &str, edit: impl Fn(String) -> String) -> Arc<LoadedSpec> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/railway/staging.toml");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/railway/staging.toml"
+    );
     let text = std::fs::read_to_string(path).unwrap();
     let text = text.replace("4f6c1d2e-8a3b-4c5d-9e7f-0a1b2c3d4e5f", project_id);
     Arc::new(
@@ -90,8 +93,7 @@ fn deployed_to(state: &Value) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn the_example_one_project_layout_deploys_staging_then_production_each_to_its_own_instance()
-{
+async fn the_example_one_project_layout_deploys_staging_then_production_each_to_its_own_instance() {
     let mut s = StandIn::start().await;
     URL.set(s.url.clone()).unwrap();
     s.reset(&["production", "staging"], &["api", "Postgres"])
@@ -162,9 +164,9 @@ async fn the_example_one_project_layout_deploys_staging_then_production_each_to_
     assert!(
         refused.summary.contains("environment `staging`")
             && refused.summary.contains("environment `production`")
-            && refused.summary.contains(&format!(
-                "environment={production_id}"
-            )),
+            && refused
+                .summary
+                .contains(&format!("environment={production_id}")),
         "{}",
         refused.summary
     );

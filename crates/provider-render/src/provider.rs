@@ -10,8 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use staging_core::pipeline::commits_match;
 use staging_core::{
-    Capabilities, Deploy, DeployRequest, DeployTarget, Error, LiveState, LogLine, LogQuery,
-    Identity, Provider, Result, ServiceHandle, WriteTarget,
+    Capabilities, Deploy, DeployRequest, DeployTarget, Error, Identity, LiveState, LogLine,
+    LogQuery, Provider, Result, ServiceHandle, WriteTarget,
 };
 
 use crate::builder::ServiceRef;

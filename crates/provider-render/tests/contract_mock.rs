@@ -66,7 +66,10 @@ async fn live_state_reads_service_and_deploys() {
 async fn deploys_a_commit_and_an_image_with_cache_cleared() {
     let p = provider(&mock().url());
     let d = p
-        .deploy(&staging_core::testkit::target(&handle()), &DeployRequest::commit("aaaaaaa1111"))
+        .deploy(
+            &staging_core::testkit::target(&handle()),
+            &DeployRequest::commit("aaaaaaa1111"),
+        )
         .await
         .expect("deploy commit");
     assert!(!d.id.is_empty());
@@ -75,7 +78,9 @@ async fn deploys_a_commit_and_an_image_with_cache_cleared() {
         commit: Some("aaaaaaa1111".into()),
         clear_cache: true,
     };
-    p.deploy(&staging_core::testkit::target(&handle()), &image).await.expect("deploy image");
+    p.deploy(&staging_core::testkit::target(&handle()), &image)
+        .await
+        .expect("deploy image");
     mock().assert_no_violations();
 }
 

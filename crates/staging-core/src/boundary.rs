@@ -172,13 +172,9 @@ impl WriteBoundary {
     /// The other environments' services it compares with (environment, service, identity),
     /// for reports.
     pub fn compared(&self) -> impl Iterator<Item = (&str, &str, &Identity)> {
-        self.others.iter().map(|o| {
-            (
-                o.environment.as_str(),
-                o.service.as_str(),
-                &o.identity,
-            )
-        })
+        self.others
+            .iter()
+            .map(|o| (o.environment.as_str(), o.service.as_str(), &o.identity))
     }
 
     /// The environment's own preparation (Railway's copy of a missing environment).
@@ -274,8 +270,8 @@ impl WriteBoundary {
                 .get(service)
                 .is_some_and(|s| s.iter().any(|e| e == environment))
         };
-        let declared = declares(service, &other.environment)
-            || declares(&other.service, &self.environment);
+        let declared =
+            declares(service, &other.environment) || declares(&other.service, &self.environment);
         declared && (!other.protected || self.protected)
     }
 }
@@ -467,7 +463,10 @@ mod tests {
             request: serde_json::Value::Null,
         };
         let err = b.creation(&c("api", Some("proj"))).unwrap_err().to_string();
-        assert!(err.contains("`production`") && err.contains("`api`"), "{err}");
+        assert!(
+            err.contains("`production`") && err.contains("`api`"),
+            "{err}"
+        );
         assert!(b.creation(&c("api", Some("other-project"))).is_ok());
         assert!(b.creation(&c("api-staging", Some("proj"))).is_ok());
         // A creation without a namespace (a datastore, a domain) has no service name to take.

@@ -543,11 +543,7 @@ pub async fn check_before_write(
     let reads = futures_util::future::join_all(readers.iter().flat_map(|(env, p)| {
         let pending = &pending;
         services.iter().map(move |s| async move {
-            (
-                env.as_str(),
-                s.as_str(),
-                read_one(p, env, s, pending).await,
-            )
+            (env.as_str(), s.as_str(), read_one(p, env, s, pending).await)
         })
     }));
     let reads = match tokio::time::timeout(READ_BOUND, reads).await {

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use secrecy::SecretString;
 
-use crate::error::Result;
 use crate::boundary::WriteTarget;
+use crate::error::Result;
 use crate::provider::{
     Capabilities, Deploy, DeployRequest, DynProvider, LiveState, LogLine, LogQuery, Provider,
     ServiceHandle,

@@ -480,11 +480,7 @@ macro_rules! forward_provider {
             async fn rollback(&self, service: &WriteTarget) -> Result<Deploy> {
                 (**self).rollback(service).await
             }
-            async fn rollback_to(
-                &self,
-                service: &WriteTarget,
-                deploy_id: &str,
-            ) -> Result<Deploy> {
+            async fn rollback_to(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
                 (**self).rollback_to(service, deploy_id).await
             }
             async fn env_vars(

@@ -9,10 +9,10 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 use tokio::time::Instant;
 
+use crate::boundary::WriteTarget;
 use crate::cadence::ReadBudget;
 use crate::cadence::{Cadence, Pacer};
 use crate::error::{Error, Result};
-use crate::boundary::WriteTarget;
 use crate::provider::{
     Capabilities, Deploy, DeployRequest, LiveState, LogLine, LogQuery, Provider, ServiceHandle,
 };

@@ -182,9 +182,10 @@ pub async fn rollback_to_roundtrip(p: &DynProvider, env: &str, service: &str) {
         .live
         .expect("A is live");
     deploy_and_wait(p, &svc, COMMIT_B).await;
-    let done = crate::pipeline::roll_back(p, &target(&svc), Some(&a.id), DEPLOY_TIMEOUT, &mut |_| {})
-        .await
-        .unwrap_or_else(|e| panic!("rollback to deploy {} failed: {e}", a.id));
+    let done =
+        crate::pipeline::roll_back(p, &target(&svc), Some(&a.id), DEPLOY_TIMEOUT, &mut |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("rollback to deploy {} failed: {e}", a.id));
     assert!(done.verified, "rollback to A not verified: {done:?}");
     assert_eq!(
         done.from.as_ref().and_then(|d| d.commit.as_deref()),
@@ -393,20 +394,28 @@ pub async fn unsupported_is_declared(p: &DynProvider, env: &str, service: &str) 
             commit: None,
             clear_cache: false,
         };
-        check("deploy an image", p.deploy(&target(&svc), &req).await.map(drop));
+        check(
+            "deploy an image",
+            p.deploy(&target(&svc), &req).await.map(drop),
+        );
     }
     if !caps.has(Capability::Rollback) {
         check("rollback", p.rollback(&target(&svc)).await.map(drop));
         check(
             "rollback to a deploy",
-            p.rollback_to(&target(&svc), "no-such-deploy").await.map(drop),
+            p.rollback_to(&target(&svc), "no-such-deploy")
+                .await
+                .map(drop),
         );
     }
     if !caps.has(Capability::ReadEnv) {
         check("read env vars", p.env_vars(&svc).await.map(drop));
     }
     if !caps.has(Capability::WriteEnv) {
-        check("write env vars", p.set_env_var(&target(&svc), "X", &value).await);
+        check(
+            "write env vars",
+            p.set_env_var(&target(&svc), "X", &value).await,
+        );
     }
     if !caps.has(Capability::Logs) {
         check("logs", p.recent_logs(&svc, None, 5).await.map(drop));
@@ -414,7 +423,9 @@ pub async fn unsupported_is_declared(p: &DynProvider, env: &str, service: &str) 
     if !caps.has(Capability::Cancel) {
         check(
             "cancel a deploy",
-            p.cancel_deploy(&target(&svc), "no-such-deploy").await.map(drop),
+            p.cancel_deploy(&target(&svc), "no-such-deploy")
+                .await
+                .map(drop),
         );
     }
 }

@@ -91,7 +91,10 @@ impl Provider for TimedPlatform {
             name: service.to_owned(),
             environment: environment.to_owned(),
             id: format!("id-{service}"),
-            identity: staging_core::Identity::new("test service", [("id", format!("id-{service}"))]),
+            identity: staging_core::Identity::new(
+                "test service",
+                [("id", format!("id-{service}"))],
+            ),
         })
     }
     async fn live_state(&self, _: &ServiceHandle) -> Result<LiveState> {
@@ -101,7 +104,11 @@ impl Provider for TimedPlatform {
             url: None,
         })
     }
-    async fn deploy(&self, service: &staging_core::WriteTarget, _: &DeployRequest) -> Result<Deploy> {
+    async fn deploy(
+        &self,
+        service: &staging_core::WriteTarget,
+        _: &DeployRequest,
+    ) -> Result<Deploy> {
         self.deploys_started.lock().unwrap().push(self.now());
         tokio::time::sleep(self.deploy_takes).await;
         self.deployed_at
@@ -133,7 +140,12 @@ impl Provider for TimedPlatform {
     async fn env_vars(&self, _: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
         Err(Error::not_supported("timed", "env vars"))
     }
-    async fn set_env_var(&self, _: &staging_core::WriteTarget, _: &str, _: &SecretString) -> Result<()> {
+    async fn set_env_var(
+        &self,
+        _: &staging_core::WriteTarget,
+        _: &str,
+        _: &SecretString,
+    ) -> Result<()> {
         Err(Error::not_supported("timed", "env vars"))
     }
     async fn delete_env_var(&self, _: &staging_core::WriteTarget, _: &str) -> Result<()> {

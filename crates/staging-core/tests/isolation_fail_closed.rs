@@ -145,7 +145,12 @@ impl Provider for FakeProvider {
     async fn delete_env_var(&self, _: &WriteTarget, _: &str) -> Result<()> {
         Ok(())
     }
-    async fn recent_logs(&self, _: &ServiceHandle, _: Option<&str>, _: usize) -> Result<Vec<String>> {
+    async fn recent_logs(
+        &self,
+        _: &ServiceHandle,
+        _: Option<&str>,
+        _: usize,
+    ) -> Result<Vec<String>> {
         Ok(vec![])
     }
 }
@@ -280,7 +285,11 @@ async fn every_other_answer_fails_closed_with_exit_3_naming_what_was_not_read() 
         fake.answer(env, "web", failure.clone());
         let err = check(&fake).await.unwrap_err();
         let text = err.to_string();
-        assert_eq!(err.class(), ErrorClass::CannotProceed, "{failure:?}: {text}");
+        assert_eq!(
+            err.class(),
+            ErrorClass::CannotProceed,
+            "{failure:?}: {text}"
+        );
         assert!(
             text.contains(&format!("service `web` of environment `{env}`")),
             "{failure:?}: {text}"

@@ -25,8 +25,8 @@ use std::time::Duration;
 use aws_sdk_ecs::types::{DesiredStatus, Service, Task, TaskDefinition, TaskDefinitionField};
 use secrecy::{ExposeSecret, SecretString};
 use staging_core::{
-    Capabilities, Capability, Deploy, DeployRequest, DeployStatus, DeployTarget, Error, LiveState,
-    Identity, LogLine, LogQuery, Provider, ReadBudget, Result, ServiceHandle, WriteTarget,
+    Capabilities, Capability, Deploy, DeployRequest, DeployStatus, DeployTarget, Error, Identity,
+    LiveState, LogLine, LogQuery, Provider, ReadBudget, Result, ServiceHandle, WriteTarget,
     async_trait,
 };
 use tokio::sync::OnceCell;

@@ -113,7 +113,10 @@ impl Provider for EnvProvider {
             name: service.into(),
             environment: "staging".into(),
             id: format!("id-{service}"),
-            identity: staging_core::Identity::new("test service", [("id", format!("id-{service}"))]),
+            identity: staging_core::Identity::new(
+                "test service",
+                [("id", format!("id-{service}"))],
+            ),
         })
     }
     async fn live_state(&self, _s: &ServiceHandle) -> Result<LiveState> {
@@ -137,7 +140,12 @@ impl Provider for EnvProvider {
             .cloned()
             .unwrap_or_default())
     }
-    async fn set_env_var(&self, s: &staging_core::WriteTarget, key: &str, value: &SecretString) -> Result<()> {
+    async fn set_env_var(
+        &self,
+        s: &staging_core::WriteTarget,
+        key: &str,
+        value: &SecretString,
+    ) -> Result<()> {
         if self.fail_key.as_deref() == Some(key) {
             return Err(Error::failed(format!(
                 "refused to set {key} (sent {})",

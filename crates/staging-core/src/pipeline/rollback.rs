@@ -14,8 +14,8 @@ use serde::Serialize;
 
 use super::steps::short;
 use super::{DeployedService, Finding, RunContext, Step, StepReport, StepStatus, commits_match};
-use crate::error::{Error, Result};
 use crate::boundary::WriteTarget;
+use crate::error::{Error, Result};
 use crate::provider::{Capability, Deploy, DynProvider, ProviderExt, ServiceHandle};
 
 /// One service returned to an earlier deploy, as [`roll_back`] reports it.
@@ -344,13 +344,9 @@ impl Step for AutoRollbackStep {
             };
             let progress = ctx.progress.clone();
             let started = Instant::now();
-            match roll_back(
-                &provider,
-                &target,
-                Some(&before.id),
-                timeout,
-                &mut |m| progress.message(Self::NAME, m),
-            )
+            match roll_back(&provider, &target, Some(&before.id), timeout, &mut |m| {
+                progress.message(Self::NAME, m)
+            })
             .await
             {
                 Ok(done) => {

@@ -13,10 +13,10 @@ use tokio::time::Instant;
 
 use super::{DeployedService, Finding, RunContext, Step, StepReport};
 use crate::DynProvider;
+use crate::boundary::WriteTarget;
 use crate::cadence::Cadence;
 use crate::error::{Error, Result};
 use crate::isolation::{EnvValues, Writes};
-use crate::boundary::WriteTarget;
 use crate::provider::{Capability, Deploy, DeployRequest, ProviderExt, ServiceHandle};
 use crate::registry::ProviderRegistry;
 
@@ -172,7 +172,10 @@ impl Step for IsolationStep {
                 report.compared_ids_with.join(", ")
             )
         };
-        let summary = match (report.not_visible.is_empty(), report.not_there_yet.is_empty()) {
+        let summary = match (
+            report.not_visible.is_empty(),
+            report.not_there_yet.is_empty(),
+        ) {
             (true, true) => summary,
             _ => {
                 let mut s = summary;
