@@ -7,7 +7,8 @@
 //!   `service_name` = production's real name, staging's worker still to create;
 //! - event 2, another workspace: no `owner_id`, the key sees two workspaces;
 //! - fail-open: the API answering 401, 403, 500 or nothing at all, for `up`, `rollback`,
-//!   `secrets sync --apply` and `secrets rotate`, on Render, Netlify, Vercel and Railway.
+//!   `secrets sync --apply` and `secrets rotate` on Render, and `up` of the Netlify, Vercel
+//!   and Railway examples (401 and 500).
 //!
 //! Railway's one-project layout, which must pass, is `provider-railway/tests/isolation.rs`.
 
@@ -121,6 +122,7 @@ overrides.staging = {{ service_name = "iso1-worker-staging" }}
     for args in [
         &["up", "--env", "staging", "--commit", NEW][..],
         &["secrets", "sync", "--env", "staging", "--apply"],
+        &["secrets", "rotate", "SECRET_KEY_BASE", "--env", "staging"],
         &["rollback", "--env", "staging"],
     ] {
         let out = run_render(&url, dir.path(), args);
@@ -318,6 +320,7 @@ overrides.staging = { service_name = "iso3-web-staging" }
             &["up", "--env", "staging", "--commit", NEW][..],
             &["rollback", "--env", "staging"],
             &["secrets", "sync", "--env", "staging", "--apply"],
+            &["secrets", "rotate", "SECRET_KEY_BASE", "--env", "staging"],
         ] {
             let out = run_render(&broken.url, dir.path(), args);
             assert_cannot_proceed(&out, &broken, &["`web`"]);
