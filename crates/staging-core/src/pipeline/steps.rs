@@ -105,9 +105,10 @@ impl Step for ValidateStep {
 
 /// Refuses the run before any write when what it will change is also another
 /// environment's ([`crate::isolation::check_before_write`]): offline by effective settings
-/// and database URLs, then by platform ids where the run's credentials can read the other
-/// environments. Runs after `validate` (which builds the provider) and before the first
-/// step that writes.
+/// and database URLs, then by platform identity through the run's credentials, failing
+/// closed (exit 3) on what it cannot read. Keeps the run's [`crate::WriteBoundary`] in
+/// [`RunContext::boundary`]: no later step writes without it. Runs after `validate` (which
+/// builds the provider) and before the first step that writes.
 #[derive(Debug, Clone)]
 pub struct IsolationStep {
     registry: ProviderRegistry,
