@@ -267,17 +267,19 @@ impl EnvValues for SpecValues {
 }
 
 /// Refuse (exit 2) before the first write of a command that changes `writes` of `env`
-/// when any of it is also another environment's ([`staging_core::isolation`]).
+/// when any of it is also another environment's, and fail (exit 3) when what the check must
+/// read cannot be read ([`staging_core::isolation`]). Returns the run's write boundary, the
+/// issuer of the targets the command's platform writes take.
 pub(crate) async fn check_isolation(
     spec: &Arc<LoadedSpec>,
     env: &str,
     writes: Writes,
     provider: Option<&staging_core::DynProvider>,
-) -> Result<()> {
+) -> Result<staging_core::WriteBoundary> {
     let values = SpecValues::new(spec.clone(), None);
     staging_core::isolation::check_before_write(&registry(), spec, env, writes, &values, provider)
         .await
-        .map(drop)
+        .map(|(_, boundary)| boundary)
 }
 
 /// The pipeline of `up` (and of `promote`, which adds `auto_rollback`: after a deploy that

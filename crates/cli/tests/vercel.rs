@@ -323,7 +323,7 @@ async fn a_staged_promote_whose_smoke_fails_leaves_productions_env_records_byte_
     let svc = p.locate("production", "web").await.unwrap();
     let old = p
         .deploy(
-            &svc,
+            &staging_core::testkit::target(&svc),
             &DeployRequest::commit("0000000aaaaaaaabbbbbbbbccccccccdddddddd0"),
         )
         .await

@@ -374,6 +374,7 @@ pub async fn sync_checked(
     provider: &staging_core::DynProvider,
     options: staging_secrets::SyncOptions,
     registry: &ProviderRegistry,
+    boundary: Option<&staging_core::WriteBoundary>,
 ) -> staging_core::Result<staging_secrets::SyncReport> {
     if options.apply && !options.allow_violations {
         let resolved = staging_secrets::resolve_vars(spec, environment, None).await?;
@@ -383,7 +384,8 @@ pub async fn sync_checked(
                 apply: false,
                 ..options
             };
-            let mut report = staging_secrets::sync(spec, environment, provider, plan, None).await?;
+            let mut report =
+                staging_secrets::sync(spec, environment, provider, plan, None, boundary).await?;
             let why: Vec<String> = rules
                 .broken
                 .iter()
@@ -398,7 +400,7 @@ pub async fn sync_checked(
             return Ok(report);
         }
     }
-    staging_secrets::sync(spec, environment, provider, options, None).await
+    staging_secrets::sync(spec, environment, provider, options, None, boundary).await
 }
 
 /// Before anything is deployed: the values this run is about to set (the spec's, in

@@ -156,7 +156,10 @@ async fn deploy_registers_a_revision_with_the_new_image_and_goes_live() {
         commit: Some("c0ffee1".into()),
         clear_cache: false,
     };
-    let d = p.deploy(&svc, &req).await.unwrap();
+    let d = p
+        .deploy(&staging_core::testkit::target(&svc), &req)
+        .await
+        .unwrap();
     assert!(
         d.id.ends_with(&format!("{}:2", stack.family)),
         "deploy id is the new revision: {}",
@@ -191,7 +194,10 @@ async fn a_commit_without_an_image_template_is_not_supported() {
     assert!(!p.capabilities().deploy_commit);
     let svc = p.locate("staging", "web").await.unwrap();
     let err = p
-        .deploy(&svc, &DeployRequest::commit("abc"))
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit("abc"),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, Error::NotSupported { .. }), "{err}");
@@ -208,7 +214,10 @@ async fn a_deploy_is_not_live_while_tasks_of_the_old_revision_still_run() {
     let svc = p.locate("staging", "web").await.unwrap();
     let old_task = start_service_task(&stack, &stack.first_revision).await;
     let d = p
-        .deploy(&svc, &DeployRequest::commit("abc1234"))
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit("abc1234"),
+        )
         .await
         .unwrap();
     let status = p.deploy_status(&svc, &d.id).await.unwrap();
@@ -246,7 +255,10 @@ async fn a_rolled_back_deploy_fails_with_stopped_task_reasons_and_last_log_lines
     let p = provider(&stack, Some(TEMPLATE));
     let svc = p.locate("staging", "web").await.unwrap();
     let d = p
-        .deploy(&svc, &DeployRequest::commit("bad0001"))
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit("bad0001"),
+        )
         .await
         .unwrap();
 
@@ -341,25 +353,38 @@ async fn rollback_returns_to_the_revision_the_service_ran_before() {
     let p = provider(&stack, Some(TEMPLATE));
     let svc = p.locate("staging", "web").await.unwrap();
     let a = p
-        .deploy(&svc, &DeployRequest::commit("aaaa"))
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit("aaaa"),
+        )
         .await
         .unwrap();
     p.wait_until_live(&svc, &a.id, Duration::from_secs(30), &mut |_| {})
         .await
         .unwrap();
     // An env change in between registers a revision that was never deployed.
-    p.set_env_var(&svc, "FEATURE_X", &"on".to_owned().into())
-        .await
-        .unwrap();
+    p.set_env_var(
+        &staging_core::testkit::target(&svc),
+        "FEATURE_X",
+        &"on".to_owned().into(),
+    )
+    .await
+    .unwrap();
     let b = p
-        .deploy(&svc, &DeployRequest::commit("bbbb"))
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit("bbbb"),
+        )
         .await
         .unwrap();
     p.wait_until_live(&svc, &b.id, Duration::from_secs(30), &mut |_| {})
         .await
         .unwrap();
 
-    let back = p.rollback(&svc).await.unwrap();
+    let back = p
+        .rollback(&staging_core::testkit::target(&svc))
+        .await
+        .unwrap();
     assert_eq!(
         back.id, a.id,
         "rollback goes to the revision deployed before, not the env-only one"
@@ -416,9 +441,13 @@ async fn env_var_values_never_show_in_debug_output() {
     let p = provider(&stack, Some(TEMPLATE));
     let svc = p.locate("staging", "web").await.unwrap();
     let canary = "canary-7c1e-ecs-env-value";
-    p.set_env_var(&svc, "API_TOKEN", &canary.to_owned().into())
-        .await
-        .unwrap();
+    p.set_env_var(
+        &staging_core::testkit::target(&svc),
+        "API_TOKEN",
+        &canary.to_owned().into(),
+    )
+    .await
+    .unwrap();
     let vars = p.env_vars(&svc).await.unwrap();
     assert_eq!(vars["API_TOKEN"].expose_secret(), canary);
     let shown = format!("{p:?} {vars:?} {:?}", p.service_state(&svc).await.unwrap());

@@ -117,6 +117,7 @@ async fn event_2_no_task_definition_revision_registered_by_up_holds_a_secret_val
 
     // The deploy step of `up`: set the variables that differ, then deploy the commit.
     let mut run = RunContext::new(Arc::new(spec), "staging", "c0ffee0123456789").unwrap();
+    staging_core::testkit::assume_isolated(&mut run);
     run.provider = Some(provider.clone());
     run.vars = BTreeMap::from([
         ("RAILS_ENV".to_owned(), SecretString::from("staging")),

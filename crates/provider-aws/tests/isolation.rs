@@ -1,6 +1,6 @@
 //! Isolation level 2 on moto: staging names the ECS cluster by ARN, production by name.
 //! Offline the two settings differ; located with the same credentials, both resolve to one
-//! ECS service ARN, and the run is refused.
+//! identity (cluster ARN, service name), and the run's write boundary refuses the write.
 
 mod common;
 
@@ -8,8 +8,6 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, LaunchType, NetworkMode};
 use staging_core::Provider;
-use staging_core::isolation::check_platform_ids;
-use staging_core::spec::{LoadOptions, LoadedSpec};
 use staging_provider_aws::{EcsProvider, EcsServiceSettings};
 
 #[tokio::test]
@@ -77,22 +75,13 @@ async fn two_names_for_one_ecs_service_are_refused_with_shared_credentials() {
         .unwrap();
     assert_eq!(staging.id, production.id);
 
-    let spec = LoadedSpec::parse(
-        "staging.toml",
-        "[project]\nname = \"shop\"\n[environments.staging]\nprovider = \"aws\"\n[environments.production]\nprovider = \"aws\"\nprotected = true\n[services.web]\n".to_owned(),
-        LoadOptions::new(&["aws"]),
-    )
-    .unwrap();
-    let err = check_platform_ids(
-        &spec,
-        "staging",
-        std::slice::from_ref(&staging),
-        &[production],
-    )
-    .unwrap_err()
-    .to_string();
+    // One ECS service, so one identity: the run's boundary refuses the write.
+    assert_eq!(staging.identity, production.identity);
+    let boundary =
+        staging_core::boundary::boundary_against_for_tests("staging", &[production], true);
+    let err = boundary.target(staging.clone()).unwrap_err().to_string();
     assert!(
-        err.contains(&format!("platform id `{}`", staging.id))
+        err.contains(&format!("cluster={cluster_arn} service=web"))
             && err.contains("environment `staging`")
             && err.contains("environment `production`"),
         "{err}"

@@ -15,7 +15,7 @@ use staging_core::isolation::Resource;
 use staging_core::spec::{LoadedSpec, SettingsTypes};
 use staging_core::{
     Capabilities, Deploy, DeployRequest, DeployStatus, DeployTarget, DynProvider, Error, LiveState,
-    Provider, ProviderFactory, Result, ServiceHandle, async_trait,
+    Provider, ProviderFactory, Result, ServiceHandle, WriteTarget, async_trait,
 };
 
 use process::ServiceProcess;
@@ -313,11 +313,21 @@ impl Provider for LocalProvider {
     }
 
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
-        self.settings(service)?;
+        let settings = self.settings(service)?;
+        // A fixed port is what two environments could share; without one, the service is a
+        // child process of this run, its own.
+        let identity = match settings.port {
+            Some(port) => staging_core::Identity::new("local port", [("port", port.to_string())]),
+            None => staging_core::Identity::new(
+                "local process",
+                [("environment", environment), ("service", service)],
+            ),
+        };
         Ok(ServiceHandle {
             name: service.to_owned(),
             environment: environment.to_owned(),
             id: format!("local:{service}"),
+            identity,
         })
     }
 
@@ -346,7 +356,7 @@ impl Provider for LocalProvider {
         self.announced(service).await
     }
 
-    async fn deploy(&self, service: &ServiceHandle, request: &DeployRequest) -> Result<Deploy> {
+    async fn deploy(&self, service: &WriteTarget, request: &DeployRequest) -> Result<Deploy> {
         match &request.target {
             DeployTarget::Commit(sha) => self.start(service, sha),
             DeployTarget::Image(_) => Err(Error::not_supported(NAME, "deploying an image")),
@@ -424,7 +434,7 @@ impl Provider for LocalProvider {
         Ok(record.to_deploy())
     }
 
-    async fn rollback(&self, service: &ServiceHandle) -> Result<Deploy> {
+    async fn rollback(&self, service: &WriteTarget) -> Result<Deploy> {
         let previous = {
             let state = self.lock();
             let slot = state
@@ -452,7 +462,7 @@ impl Provider for LocalProvider {
     }
 
     /// Starts the commit of the named earlier deploy again, as a new deploy.
-    async fn rollback_to(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+    async fn rollback_to(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
         let commit = {
             let mut state = self.lock();
             if state
@@ -477,7 +487,7 @@ impl Provider for LocalProvider {
 
     async fn set_env_var(
         &self,
-        service: &ServiceHandle,
+        service: &WriteTarget,
         key: &str,
         value: &SecretString,
     ) -> Result<()> {
@@ -490,7 +500,7 @@ impl Provider for LocalProvider {
         Ok(())
     }
 
-    async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> Result<()> {
+    async fn delete_env_var(&self, service: &WriteTarget, key: &str) -> Result<()> {
         self.settings(&service.name)?;
         if let Some(slot) = self.lock().get_mut(&service.name) {
             slot.env.remove(key);
@@ -498,7 +508,7 @@ impl Provider for LocalProvider {
         Ok(())
     }
 
-    async fn cancel_deploy(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+    async fn cancel_deploy(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
         let mut state = self.lock();
         let record = find(&mut state, service, deploy_id)?;
         if !record.status.is_terminal() {

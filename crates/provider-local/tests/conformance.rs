@@ -48,7 +48,10 @@ async fn a_service_that_exits_fails_its_deploy_and_keeps_its_last_lines() {
     let (p, _dir) = provider_with(vec!["sh", "-c", "echo 'missing JWT_SECRET'; exit 3"]);
     let svc = p.locate("staging", "web").await.unwrap();
     let d = p
-        .deploy(&svc, &DeployRequest::commit("abc1234"))
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit("abc1234"),
+        )
         .await
         .unwrap();
     let err = p
@@ -74,7 +77,10 @@ async fn a_service_that_never_becomes_healthy_times_out() {
     let (p, _dir) = provider_with(vec!["sh", "-c", "echo still booting; sleep 30"]);
     let svc = p.locate("staging", "web").await.unwrap();
     let d = p
-        .deploy(&svc, &DeployRequest::commit("abc1234"))
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit("abc1234"),
+        )
         .await
         .unwrap();
     let err = p
@@ -96,11 +102,18 @@ async fn env_vars_reach_the_next_deploy() {
         "echo \"greeting=$GREETING\"; exec python3 server.py",
     ]);
     let svc = p.locate("staging", "web").await.unwrap();
-    p.set_env_var(&svc, "GREETING", &"hello-there".to_owned().into())
-        .await
-        .unwrap();
+    p.set_env_var(
+        &staging_core::testkit::target(&svc),
+        "GREETING",
+        &"hello-there".to_owned().into(),
+    )
+    .await
+    .unwrap();
     let d = p
-        .deploy(&svc, &DeployRequest::commit("abc1234"))
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit("abc1234"),
+        )
         .await
         .unwrap();
     p.wait_until_live(&svc, &d.id, Duration::from_secs(30), &mut |_| {})
@@ -118,7 +131,10 @@ async fn dropping_the_provider_stops_its_processes() {
     let (p, _dir) = provider_with(vec!["python3", "server.py"]);
     let svc = p.locate("staging", "web").await.unwrap();
     let d = p
-        .deploy(&svc, &DeployRequest::commit("abc1234"))
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit("abc1234"),
+        )
         .await
         .unwrap();
     p.wait_until_live(&svc, &d.id, Duration::from_secs(30), &mut |_| {})
@@ -140,7 +156,10 @@ async fn logs_of_a_live_service_are_its_output_lines_and_a_deploy_names_its_own(
     let svc = p.locate("staging", "web").await.unwrap();
     let commit = staging_core::testkit::COMMIT_A;
     let d = p
-        .deploy(&svc, &DeployRequest::commit(commit))
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit(commit),
+        )
         .await
         .unwrap();
     p.wait_until_live(&svc, &d.id, Duration::from_secs(30), &mut |_| {})

@@ -54,11 +54,18 @@ async fn a_live_service_is_announced_to_another_provider_until_it_stops() {
     let owner = provider(dir.path());
     let svc = owner.locate("staging", "web").await.unwrap();
     owner
-        .set_env_var(&svc, "JWT_SECRET", &SECRET.to_owned().into())
+        .set_env_var(
+            &staging_core::testkit::target(&svc),
+            "JWT_SECRET",
+            &SECRET.to_owned().into(),
+        )
         .await
         .unwrap();
     let d = owner
-        .deploy(&svc, &DeployRequest::commit("0123456789abcdef"))
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit("0123456789abcdef"),
+        )
         .await
         .unwrap();
     owner
@@ -137,7 +144,10 @@ async fn a_superseded_deploy_leaves_the_state_file_to_the_new_one() {
     let svc = p.locate("staging", "web").await.unwrap();
     for commit in ["aaaaaaa1111", "bbbbbbb2222"] {
         let d = p
-            .deploy(&svc, &DeployRequest::commit(commit))
+            .deploy(
+                &staging_core::testkit::target(&svc),
+                &DeployRequest::commit(commit),
+            )
             .await
             .unwrap();
         p.wait_until_live(&svc, &d.id, Duration::from_secs(30), &mut |_| {})

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use reqwest::Method;
 use secrecy::SecretString;
-use staging_core::{Error, Result, SecretStore, ServiceHandle, async_trait};
+use staging_core::{Error, Result, SecretStore, ServiceHandle, WriteTarget, async_trait};
 
 use crate::context::{DeletePlan, SetPlan, plan_delete, plan_set};
 use crate::models::EnvVar;
@@ -93,7 +93,7 @@ impl NetlifyProvider {
     /// Set the service's context's value of `key`, leaving other contexts' values as they are.
     pub(crate) async fn write_env(
         &self,
-        service: &ServiceHandle,
+        service: &WriteTarget,
         key: &str,
         value: &SecretString,
     ) -> Result<()> {
@@ -146,7 +146,7 @@ impl NetlifyProvider {
     }
 
     /// Delete the service's context's own value of `key`; other contexts keep theirs.
-    pub(crate) async fn remove_env(&self, service: &ServiceHandle, key: &str) -> Result<()> {
+    pub(crate) async fn remove_env(&self, service: &WriteTarget, key: &str) -> Result<()> {
         let context = self.context_of(service)?.clone();
         let account = self.account_of(service).await?;
         let existing = self.env_var(service, &account, key).await?;
@@ -191,7 +191,7 @@ impl NetlifyProvider {
     }
 
     /// The site's variables in the service's context, as a [`SecretStore`].
-    pub fn env_store(self: &Arc<Self>, service: ServiceHandle) -> NetlifyEnvStore {
+    pub fn env_store(self: &Arc<Self>, service: WriteTarget) -> NetlifyEnvStore {
         NetlifyEnvStore {
             provider: Arc::clone(self),
             service,
@@ -204,7 +204,7 @@ impl NetlifyProvider {
 #[derive(Debug, Clone)]
 pub struct NetlifyEnvStore {
     provider: Arc<NetlifyProvider>,
-    service: ServiceHandle,
+    service: WriteTarget,
 }
 
 #[async_trait]

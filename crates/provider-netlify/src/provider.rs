@@ -10,8 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 use staging_core::pipeline::commits_match;
 use staging_core::{
     Cadence, Capabilities, Capability, Deploy, DeployRequest, DeployStatus, DeployTarget, Error,
-    LiveState, LogLine, LogQuery, Next, Provider, ReadBudget, Result, ServiceHandle, async_trait,
-    poll_until,
+    Identity, LiveState, LogLine, LogQuery, Next, Provider, ReadBudget, Result, ServiceHandle,
+    WriteTarget, async_trait, poll_until,
 };
 use url::Url;
 
@@ -606,7 +606,7 @@ impl NetlifyProvider {
     /// unlocked, so the next production deploy publishes as usual.
     async fn restore(
         &self,
-        service: &ServiceHandle,
+        service: &WriteTarget,
         current: &DeployJson,
         deploy_id: &str,
     ) -> Result<Deploy> {
@@ -640,7 +640,7 @@ impl NetlifyProvider {
 
     /// Lock the published deploy: Netlify stops auto-publishing new production deploys until
     /// it is unlocked (a freeze, or keeping a restored deploy live).
-    pub async fn lock_published_deploy(&self, service: &ServiceHandle) -> Result<Deploy> {
+    pub async fn lock_published_deploy(&self, service: &WriteTarget) -> Result<Deploy> {
         self.production_only(service, "lock the published deploy")?;
         let published = self.published(&service.id).await?;
         let d: DeployJson = self
@@ -657,7 +657,7 @@ impl NetlifyProvider {
     }
 
     /// Unlock the published deploy: new production deploys are published again.
-    pub async fn unlock_published_deploy(&self, service: &ServiceHandle) -> Result<Deploy> {
+    pub async fn unlock_published_deploy(&self, service: &WriteTarget) -> Result<Deploy> {
         self.production_only(service, "unlock the published deploy")?;
         let published = self.published(&service.id).await?;
         let d: DeployJson = self
@@ -732,10 +732,24 @@ impl Provider for NetlifyProvider {
             SiteRef::Id(id) => self.get_site(id).await?,
             SiteRef::Name(name) => self.find_site_by_name(name).await?,
         };
+        // One site, several environments: deploys and variable values are per deploy
+        // context, so the write target is the site's context. Site names are global.
+        let identity = Identity::new(
+            "netlify site context",
+            [
+                ("site", site.id.clone()),
+                ("context", target.context.to_string()),
+            ],
+        );
+        let identity = match &site.name {
+            Some(n) => identity.named(Some("netlify".to_owned()), n.clone()),
+            None => identity,
+        };
         Ok(ServiceHandle {
             name: service.to_owned(),
             environment: environment.to_owned(),
             id: site.id,
+            identity,
         })
     }
 
@@ -766,7 +780,7 @@ impl Provider for NetlifyProvider {
         })
     }
 
-    async fn deploy(&self, service: &ServiceHandle, request: &DeployRequest) -> Result<Deploy> {
+    async fn deploy(&self, service: &WriteTarget, request: &DeployRequest) -> Result<Deploy> {
         let target = self.target(&service.name)?;
         let DeployTarget::Commit(commit) = &request.target else {
             return Err(Error::not_supported(
@@ -857,7 +871,7 @@ impl Provider for NetlifyProvider {
         Ok(deploy)
     }
 
-    async fn rollback(&self, service: &ServiceHandle) -> Result<Deploy> {
+    async fn rollback(&self, service: &WriteTarget) -> Result<Deploy> {
         self.production_only(service, "rollback")?;
         let target = self.target(&service.name)?;
         let current = self.published(&service.id).await?;
@@ -878,7 +892,7 @@ impl Provider for NetlifyProvider {
     }
 
     /// `restoreSiteDeploy` of the named production deploy (see `NetlifyProvider::restore`).
-    async fn rollback_to(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+    async fn rollback_to(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
         self.production_only(service, "rollback")?;
         let current = self.published(&service.id).await?;
         self.restore(service, &current, deploy_id).await
@@ -890,14 +904,14 @@ impl Provider for NetlifyProvider {
 
     async fn set_env_var(
         &self,
-        service: &ServiceHandle,
+        service: &WriteTarget,
         key: &str,
         value: &SecretString,
     ) -> Result<()> {
         self.write_env(service, key, value).await
     }
 
-    async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> Result<()> {
+    async fn delete_env_var(&self, service: &WriteTarget, key: &str) -> Result<()> {
         self.remove_env(service, key).await
     }
 
@@ -978,7 +992,7 @@ impl Provider for NetlifyProvider {
     /// canceled already), the deploy's own state is the answer, so a cancel that arrives a
     /// moment too late reports the deploy live rather than an error; a refusal of a deploy
     /// still on its way stays an error ([`Error::Conflict`]).
-    async fn cancel_deploy(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+    async fn cancel_deploy(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
         self.target(&service.name)?;
         let req = self.client.request(
             Method::POST,

@@ -320,6 +320,8 @@ impl NetlifyProvisioner {
             kind: KIND_SITE.to_owned(),
             name: name.to_owned(),
             owner: format!("service {}", asked.service),
+            // Site names are global on Netlify (`NAME.netlify.app`).
+            namespace: Some("netlify".to_owned()),
             like: asked.like.as_ref().map(|(l, _)| l.clone()),
             settings,
             request: json!({ "body": body, "team": team }),
@@ -589,6 +591,7 @@ impl Provisioner for NetlifyProvisioner {
                             kind: KIND_BRANCH.to_owned(),
                             name: branch.to_owned(),
                             owner,
+                            namespace: None,
                             like: None,
                             settings,
                             request: json!({ "site_name": name }),
@@ -619,6 +622,7 @@ impl Provisioner for NetlifyProvisioner {
                         kind: KIND_BRANCH.to_owned(),
                         name: branch.to_owned(),
                         owner,
+                        namespace: None,
                         like: None,
                         settings,
                         request: json!({ "site_id": site.id }),
@@ -629,7 +633,7 @@ impl Provisioner for NetlifyProvisioner {
         Ok(out)
     }
 
-    async fn create(&self, creation: &Creation) -> Result<String> {
+    async fn create(&self, creation: &staging_core::CreationTarget) -> Result<String> {
         match creation.kind.as_str() {
             KIND_SITE => self.create_site(creation).await,
             KIND_BRANCH => self.enable_branch(creation).await,

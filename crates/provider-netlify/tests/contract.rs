@@ -58,7 +58,8 @@ async fn every_read_is_accepted_by_the_contract_and_its_answers_parse() {
         .await
         .expect("getSiteEnvVars at /api/v1/sites/{site_id}/env");
     assert!(vars.contains_key("string"), "{:?}", vars.keys());
-    let store = Arc::new(mock_provider(DeployContext::Production)).env_store(svc.clone());
+    let store = Arc::new(mock_provider(DeployContext::Production))
+        .env_store(staging_core::testkit::target(&svc));
     assert!(store.get("string").await.expect("getEnvVar").is_some());
 }
 
@@ -67,22 +68,31 @@ async fn every_write_is_accepted_by_the_contract() {
     let p = mock_provider(develop());
     let svc = p.locate("staging", "web").await.unwrap();
     let d = p
-        .deploy(&svc, &DeployRequest::commit(SHA_1))
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit(SHA_1),
+        )
         .await
         .expect("createSiteBuild with branch");
     assert_eq!(d.id, "string");
     // The mock's variable has an `all` value, so setting one context splits it (updateEnvVar).
-    p.set_env_var(&svc, "API_URL", &secret("https://staging-api.example.com"))
-        .await
-        .expect("updateEnvVar");
-    p.delete_env_var(&svc, "API_URL")
+    p.set_env_var(
+        &staging_core::testkit::target(&svc),
+        "API_URL",
+        &secret("https://staging-api.example.com"),
+    )
+    .await
+    .expect("updateEnvVar");
+    p.delete_env_var(&staging_core::testkit::target(&svc), "API_URL")
         .await
         .expect("updateEnvVar on delete");
 
     let prod = mock_provider(DeployContext::Production);
     let svc = prod.locate("production", "web").await.unwrap();
-    prod.lock_published_deploy(&svc).await.expect("lockDeploy");
-    prod.unlock_published_deploy(&svc)
+    prod.lock_published_deploy(&staging_core::testkit::target(&svc))
+        .await
+        .expect("lockDeploy");
+    prod.unlock_published_deploy(&staging_core::testkit::target(&svc))
         .await
         .expect("unlockDeploy");
 }
@@ -95,7 +105,7 @@ async fn cancel_is_accepted_by_the_contract_and_its_answer_reads_as_canceled() {
     // The mock answers 201 ("Cancelled") with state "string": whatever word the answer
     // shows, an accepted cancel means the deploy will not go live.
     let d = p
-        .cancel_deploy(&svc, "dpl-1")
+        .cancel_deploy(&staging_core::testkit::target(&svc), "dpl-1")
         .await
         .expect("cancelSiteDeploy");
     assert_eq!(d.status, DeployStatus::Canceled, "{d:?}");
@@ -110,7 +120,13 @@ async fn deploy_waits_until_ready_and_reports_the_commit() {
     fake.push(&site, "develop", SHA_1);
     let p = support::provider(&site, develop());
     let svc = p.locate("staging", "web").await.unwrap();
-    let d = p.deploy(&svc, &DeployRequest::commit(SHA_1)).await.unwrap();
+    let d = p
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit(SHA_1),
+        )
+        .await
+        .unwrap();
     let mut seen = vec![];
     let live = p
         .wait_until_live(&svc, &d.id, WAIT, &mut |w| {
@@ -152,7 +168,13 @@ async fn a_failed_build_fails_the_wait_with_netlifys_error() {
     fake.with_site(&site, |s| s.next_script = vec!["new", "building", "error"]);
     let p = support::provider(&site, develop());
     let svc = p.locate("staging", "web").await.unwrap();
-    let d = p.deploy(&svc, &DeployRequest::commit(SHA_1)).await.unwrap();
+    let d = p
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit(SHA_1),
+        )
+        .await
+        .unwrap();
     let err = p
         .wait_until_live(&svc, &d.id, WAIT, &mut |_| {})
         .await
@@ -172,7 +194,13 @@ async fn a_build_of_another_commit_fails_instead_of_passing_as_live() {
     fake.push(&site, "develop", SHA_1); // SHA_2 was never pushed
     let p = support::provider(&site, develop());
     let svc = p.locate("staging", "web").await.unwrap();
-    let d = p.deploy(&svc, &DeployRequest::commit(SHA_2)).await.unwrap();
+    let d = p
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit(SHA_2),
+        )
+        .await
+        .unwrap();
     let err = p
         .wait_until_live(&svc, &d.id, WAIT, &mut |_| {})
         .await
@@ -192,7 +220,13 @@ async fn waiting_is_bounded_when_a_build_never_finishes() {
     fake.with_site(&site, |s| s.next_script = vec!["new", "enqueued"]);
     let p = support::provider(&site, develop());
     let svc = p.locate("staging", "web").await.unwrap();
-    let d = p.deploy(&svc, &DeployRequest::commit(SHA_1)).await.unwrap();
+    let d = p
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit(SHA_1),
+        )
+        .await
+        .unwrap();
     let err = p
         .wait_until_live(&svc, &d.id, Duration::from_millis(300), &mut |_| {})
         .await
@@ -207,7 +241,13 @@ async fn a_429_while_waiting_is_honoured_and_the_wait_goes_on() {
     fake.push(&site, "develop", SHA_1);
     let p = support::provider(&site, develop());
     let svc = p.locate("staging", "web").await.unwrap();
-    let d = p.deploy(&svc, &DeployRequest::commit(SHA_1)).await.unwrap();
+    let d = p
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit(SHA_1),
+        )
+        .await
+        .unwrap();
     fake.fail_next(&site, Fault::RateLimited(1));
     let err = p.deploy_status(&svc, &d.id).await.unwrap_err();
     assert_eq!(err.retry_after(), Some(Duration::from_secs(1)), "{err:?}");
@@ -326,20 +366,38 @@ async fn restore_publishes_the_previous_deploy_and_lock_holds_it() {
     let svc = p.locate("production", "web").await.unwrap();
     for sha in [SHA_1, SHA_2] {
         fake.push(&site, "main", sha);
-        let d = p.deploy(&svc, &DeployRequest::commit(sha)).await.unwrap();
+        let d = p
+            .deploy(
+                &staging_core::testkit::target(&svc),
+                &DeployRequest::commit(sha),
+            )
+            .await
+            .unwrap();
         p.wait_until_live(&svc, &d.id, WAIT, &mut |_| {})
             .await
             .unwrap();
     }
-    let restored = p.rollback(&svc).await.unwrap();
+    let restored = p
+        .rollback(&staging_core::testkit::target(&svc))
+        .await
+        .unwrap();
     assert_eq!(restored.commit.as_deref(), Some(SHA_1));
     assert_eq!(p.live_state(&svc).await.unwrap().live_commit(), Some(SHA_1));
 
-    let locked = p.lock_published_deploy(&svc).await.unwrap();
+    let locked = p
+        .lock_published_deploy(&staging_core::testkit::target(&svc))
+        .await
+        .unwrap();
     assert_eq!(locked.id, restored.id);
     // While locked, a new production build is ready but not published: the wait says so.
     fake.push(&site, "main", SHA_2);
-    let d = p.deploy(&svc, &DeployRequest::commit(SHA_2)).await.unwrap();
+    let d = p
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit(SHA_2),
+        )
+        .await
+        .unwrap();
     let err = p
         .wait_until_live(&svc, &d.id, WAIT, &mut |_| {})
         .await
@@ -348,7 +406,9 @@ async fn restore_publishes_the_previous_deploy_and_lock_holds_it() {
         err.to_string().contains("auto publishing is locked"),
         "{err}"
     );
-    p.unlock_published_deploy(&svc).await.unwrap();
+    p.unlock_published_deploy(&staging_core::testkit::target(&svc))
+        .await
+        .unwrap();
     assert!(
         fake.calls(&site)
             .iter()
@@ -363,7 +423,13 @@ async fn logs_of_a_deploy_are_its_record_created_ready_and_published() {
     let p = support::provider(&site, DeployContext::Production);
     let svc = p.locate("production", "web").await.unwrap();
     fake.push(&site, "main", SHA_1);
-    let d = p.deploy(&svc, &DeployRequest::commit(SHA_1)).await.unwrap();
+    let d = p
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit(SHA_1),
+        )
+        .await
+        .unwrap();
     p.wait_until_live(&svc, &d.id, WAIT, &mut |_| {})
         .await
         .unwrap();
@@ -396,17 +462,32 @@ async fn canceling_a_building_deploy_stops_it_and_the_published_deploy_stays_liv
     let p = support::provider(&site, DeployContext::Production);
     let svc = p.locate("production", "web").await.unwrap();
     fake.push(&site, "main", SHA_1);
-    let first = p.deploy(&svc, &DeployRequest::commit(SHA_1)).await.unwrap();
+    let first = p
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit(SHA_1),
+        )
+        .await
+        .unwrap();
     p.wait_until_live(&svc, &first.id, WAIT, &mut |_| {})
         .await
         .unwrap();
 
     fake.push(&site, "main", SHA_2);
-    let d = p.deploy(&svc, &DeployRequest::commit(SHA_2)).await.unwrap();
+    let d = p
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit(SHA_2),
+        )
+        .await
+        .unwrap();
     let building = p.deploy_status(&svc, &d.id).await.unwrap();
     assert_eq!(building.status, DeployStatus::InProgress, "{building:?}");
 
-    let canceled = p.cancel_deploy(&svc, &d.id).await.expect("cancel");
+    let canceled = p
+        .cancel_deploy(&staging_core::testkit::target(&svc), &d.id)
+        .await
+        .expect("cancel");
     assert_eq!(canceled.status, DeployStatus::Canceled, "{canceled:?}");
     assert_eq!(canceled.raw_status, "error: Canceled build");
     assert!(fake.deploy(&site, &d.id).canceled, "Netlify was not asked");
@@ -431,7 +512,10 @@ async fn canceling_a_building_deploy_stops_it_and_the_published_deploy_stays_liv
     );
 
     // Netlify refuses a second cancel; the answer is the deploy as it is: still canceled.
-    let again = p.cancel_deploy(&svc, &d.id).await.expect("cancel again");
+    let again = p
+        .cancel_deploy(&staging_core::testkit::target(&svc), &d.id)
+        .await
+        .expect("cancel again");
     assert_eq!(again.status, DeployStatus::Canceled, "{again:?}");
 }
 
@@ -442,12 +526,21 @@ async fn canceling_a_deploy_that_is_already_live_is_refused_and_reports_it_live(
     fake.push(&site, "develop", SHA_1);
     let p = support::provider(&site, develop());
     let svc = p.locate("staging", "web").await.unwrap();
-    let d = p.deploy(&svc, &DeployRequest::commit(SHA_1)).await.unwrap();
+    let d = p
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit(SHA_1),
+        )
+        .await
+        .unwrap();
     p.wait_until_live(&svc, &d.id, WAIT, &mut |_| {})
         .await
         .unwrap();
 
-    let answer = p.cancel_deploy(&svc, &d.id).await.expect("a late cancel");
+    let answer = p
+        .cancel_deploy(&staging_core::testkit::target(&svc), &d.id)
+        .await
+        .expect("a late cancel");
     assert_eq!(answer.status, DeployStatus::Live, "{answer:?}");
     assert_eq!(answer.commit.as_deref(), Some(SHA_1));
     assert!(
@@ -467,12 +560,21 @@ async fn canceling_a_deploy_that_already_failed_reports_the_failure() {
     fake.with_site(&site, |s| s.next_script = vec!["new", "error"]);
     let p = support::provider(&site, develop());
     let svc = p.locate("staging", "web").await.unwrap();
-    let d = p.deploy(&svc, &DeployRequest::commit(SHA_1)).await.unwrap();
+    let d = p
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit(SHA_1),
+        )
+        .await
+        .unwrap();
     assert_eq!(
         p.deploy_status(&svc, &d.id).await.unwrap().status,
         DeployStatus::Failed
     );
-    let answer = p.cancel_deploy(&svc, &d.id).await.expect("cancel");
+    let answer = p
+        .cancel_deploy(&staging_core::testkit::target(&svc), &d.id)
+        .await
+        .expect("cancel");
     assert_eq!(answer.status, DeployStatus::Failed, "{answer:?}");
     assert!(
         answer
@@ -490,9 +592,18 @@ async fn a_refused_cancel_of_a_deploy_still_building_is_a_conflict_not_a_spec_er
     fake.push(&site, "develop", SHA_1);
     let p = support::provider(&site, develop());
     let svc = p.locate("staging", "web").await.unwrap();
-    let d = p.deploy(&svc, &DeployRequest::commit(SHA_1)).await.unwrap();
+    let d = p
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit(SHA_1),
+        )
+        .await
+        .unwrap();
     fake.fail_next(&site, Fault::Refused(422));
-    let err = p.cancel_deploy(&svc, &d.id).await.unwrap_err();
+    let err = p
+        .cancel_deploy(&staging_core::testkit::target(&svc), &d.id)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Conflict { .. }), "{err:?}");
     assert!(err.to_string().contains("refused by the fake"), "{err}");
     assert!(!fake.deploy(&site, &d.id).canceled);
@@ -510,7 +621,10 @@ async fn canceling_an_unknown_deploy_is_not_found() {
     let (site, _) = fake.add_site("app");
     let p = support::provider(&site, develop());
     let svc = p.locate("staging", "web").await.unwrap();
-    let err = p.cancel_deploy(&svc, "dpl-nowhere").await.unwrap_err();
+    let err = p
+        .cancel_deploy(&staging_core::testkit::target(&svc), "dpl-nowhere")
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
 }
 
@@ -522,13 +636,16 @@ async fn a_429_on_cancel_is_waited_out_by_the_retry_decorator() {
     let inner = support::provider(&site, develop());
     let svc = inner.locate("staging", "web").await.unwrap();
     let d = inner
-        .deploy(&svc, &DeployRequest::commit(SHA_1))
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit(SHA_1),
+        )
         .await
         .unwrap();
     fake.fail_next(&site, Fault::RateLimited(1));
     let p = RetryProvider::new(inner, RetryPolicy::default());
     let canceled = p
-        .cancel_deploy(&svc, &d.id)
+        .cancel_deploy(&staging_core::testkit::target(&svc), &d.id)
         .await
         .expect("retried past 429");
     assert_eq!(canceled.status, DeployStatus::Canceled);
@@ -548,11 +665,15 @@ async fn a_branch_context_cannot_roll_back_or_lock() {
     let svc = p.locate("staging", "web").await.unwrap();
     assert!(!p.capabilities().rollback);
     assert!(matches!(
-        p.rollback(&svc).await.unwrap_err(),
+        p.rollback(&staging_core::testkit::target(&svc))
+            .await
+            .unwrap_err(),
         Error::NotSupported { .. }
     ));
     assert!(matches!(
-        p.lock_published_deploy(&svc).await.unwrap_err(),
+        p.lock_published_deploy(&staging_core::testkit::target(&svc))
+            .await
+            .unwrap_err(),
         Error::NotSupported { .. }
     ));
 }
@@ -569,7 +690,13 @@ async fn a_build_hook_deploy_finds_the_deploy_it_started() {
         .build()
         .unwrap();
     let svc = p.locate("staging", "web").await.unwrap();
-    let d = p.deploy(&svc, &DeployRequest::commit(SHA_1)).await.unwrap();
+    let d = p
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit(SHA_1),
+        )
+        .await
+        .unwrap();
     let live = p
         .wait_until_live(&svc, &d.id, WAIT, &mut |_| {})
         .await
@@ -612,7 +739,11 @@ async fn env_vars_per_context_never_clobber_other_contexts() {
     let svc = staging.locate("staging", "web").await.unwrap();
 
     staging
-        .set_env_var(&svc, "API_URL", &secret("https://staging-api.example.com"))
+        .set_env_var(
+            &staging_core::testkit::target(&svc),
+            "API_URL",
+            &secret("https://staging-api.example.com"),
+        )
         .await
         .unwrap();
     let api = values_of(fake, &site, "API_URL");
@@ -622,7 +753,11 @@ async fn env_vars_per_context_never_clobber_other_contexts() {
 
     // An `all` value is split so that only the branch gets the new one.
     staging
-        .set_env_var(&svc, "NODE_VERSION", &secret("22"))
+        .set_env_var(
+            &staging_core::testkit::target(&svc),
+            "NODE_VERSION",
+            &secret("22"),
+        )
         .await
         .unwrap();
     let prod = support::provider(&site, DeployContext::Production);
@@ -639,7 +774,7 @@ async fn env_vars_per_context_never_clobber_other_contexts() {
     );
 
     // The same through the SecretStore, and deleting only the branch's own value.
-    let store = staging.env_store(svc.clone());
+    let store = staging.env_store(staging_core::testkit::target(&svc));
     assert_eq!(
         store.get("API_URL").await.unwrap().unwrap().expose_secret(),
         "https://staging-api.example.com"
@@ -656,7 +791,10 @@ async fn env_vars_per_context_never_clobber_other_contexts() {
             .contains(&"SESSION_SECRET".to_owned())
     );
     assert!(!format!("{store:?}").contains("store-canary-2718"));
-    staging.delete_env_var(&svc, "API_URL").await.unwrap();
+    staging
+        .delete_env_var(&staging_core::testkit::target(&svc), "API_URL")
+        .await
+        .unwrap();
     assert_eq!(values_of(fake, &site, "API_URL").len(), 2);
     assert_eq!(
         prod.env_vars(&prod_svc).await.unwrap()["API_URL"].expose_secret(),
@@ -676,11 +814,19 @@ async fn a_secret_variable_is_created_is_secret_and_never_read_back() {
     let svc = staging.locate("staging", "web").await.unwrap();
     let canary = "canary-netlify-secret-6021";
     staging
-        .set_env_var(&svc, "JWT_SECRET", &secret(canary))
+        .set_env_var(
+            &staging_core::testkit::target(&svc),
+            "JWT_SECRET",
+            &secret(canary),
+        )
         .await
         .unwrap();
     staging
-        .set_env_var(&svc, "PUBLIC_URL", &secret("https://staging.example.com"))
+        .set_env_var(
+            &staging_core::testkit::target(&svc),
+            "PUBLIC_URL",
+            &secret("https://staging.example.com"),
+        )
         .await
         .unwrap();
     let (jwt, public) = fake.with_site(&site, |s| {
@@ -707,7 +853,11 @@ async fn a_secret_variable_is_created_is_secret_and_never_read_back() {
     // Setting it again (every run does, as it cannot be compared) patches the branch's
     // value of the secret variable.
     staging
-        .set_env_var(&svc, "JWT_SECRET", &secret("canary-netlify-secret-6022"))
+        .set_env_var(
+            &staging_core::testkit::target(&svc),
+            "JWT_SECRET",
+            &secret("canary-netlify-secret-6022"),
+        )
         .await
         .unwrap();
     let values = values_of(fake, &site, "JWT_SECRET");
@@ -752,13 +902,15 @@ impl Provider for PushThenDeploy {
     }
     async fn deploy(
         &self,
-        service: &ServiceHandle,
+        service: &staging_core::WriteTarget,
         request: &DeployRequest,
     ) -> staging_core::Result<Deploy> {
         if let Some(c) = &request.commit {
             support::stack().fake.push(&self.site, self.branch, c);
         }
-        self.inner.deploy(service, request).await
+        self.inner
+            .deploy(&staging_core::testkit::target(service), request)
+            .await
     }
     async fn deploy_status(
         &self,
@@ -767,15 +919,19 @@ impl Provider for PushThenDeploy {
     ) -> staging_core::Result<Deploy> {
         self.inner.deploy_status(service, deploy_id).await
     }
-    async fn rollback(&self, service: &ServiceHandle) -> staging_core::Result<Deploy> {
-        self.inner.rollback(service).await
+    async fn rollback(&self, service: &staging_core::WriteTarget) -> staging_core::Result<Deploy> {
+        self.inner
+            .rollback(&staging_core::testkit::target(service))
+            .await
     }
     async fn rollback_to(
         &self,
-        service: &ServiceHandle,
+        service: &staging_core::WriteTarget,
         deploy_id: &str,
     ) -> staging_core::Result<Deploy> {
-        self.inner.rollback_to(service, deploy_id).await
+        self.inner
+            .rollback_to(&staging_core::testkit::target(service), deploy_id)
+            .await
     }
     async fn env_vars(
         &self,
@@ -785,14 +941,22 @@ impl Provider for PushThenDeploy {
     }
     async fn set_env_var(
         &self,
-        service: &ServiceHandle,
+        service: &staging_core::WriteTarget,
         key: &str,
         value: &SecretString,
     ) -> staging_core::Result<()> {
-        self.inner.set_env_var(service, key, value).await
+        self.inner
+            .set_env_var(&staging_core::testkit::target(service), key, value)
+            .await
     }
-    async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> staging_core::Result<()> {
-        self.inner.delete_env_var(service, key).await
+    async fn delete_env_var(
+        &self,
+        service: &staging_core::WriteTarget,
+        key: &str,
+    ) -> staging_core::Result<()> {
+        self.inner
+            .delete_env_var(&staging_core::testkit::target(service), key)
+            .await
     }
     async fn logs(
         &self,
@@ -811,10 +975,12 @@ impl Provider for PushThenDeploy {
     }
     async fn cancel_deploy(
         &self,
-        service: &ServiceHandle,
+        service: &staging_core::WriteTarget,
         deploy_id: &str,
     ) -> staging_core::Result<Deploy> {
-        self.inner.cancel_deploy(service, deploy_id).await
+        self.inner
+            .cancel_deploy(&staging_core::testkit::target(service), deploy_id)
+            .await
     }
 }
 

@@ -114,7 +114,7 @@ async fn a_missing_branch_context_is_enabled_keeping_every_branch_and_a_second_r
     );
 
     let id = p
-        .create(c)
+        .create(&staging_core::testkit::creation_target(c))
         .await
         .expect("updateSite, accepted by the contract");
     assert_eq!(id, site);
@@ -131,7 +131,12 @@ async fn a_missing_branch_context_is_enabled_keeping_every_branch_and_a_second_r
     let again = provisioner(&spec, "staging").missing().await.unwrap();
     assert!(again.is_empty(), "{again:?}");
     // Creating it again (a retried step) changes nothing either.
-    assert_eq!(p.create(c).await.unwrap(), site);
+    assert_eq!(
+        p.create(&staging_core::testkit::creation_target(c))
+            .await
+            .unwrap(),
+        site
+    );
     assert_eq!(writes(&site), ["PATCH site"]);
 }
 
@@ -148,7 +153,9 @@ async fn a_branch_deploy_context_enables_its_branch_setting() {
     let missing = p.missing().await.unwrap();
     assert_eq!(missing.len(), 1, "{missing:?}");
     assert_eq!(missing[0].name, "qa");
-    p.create(&missing[0]).await.unwrap();
+    p.create(&staging_core::testkit::creation_target(&missing[0]))
+        .await
+        .unwrap();
     assert_eq!(branches(&site), ["main", "qa"]);
 }
 
@@ -203,7 +210,10 @@ async fn a_server_error_on_the_update_names_site_and_branch_and_removes_nothing(
     support::stack()
         .fake
         .with_site(&site, |s| s.update_fault = Some(Fault::Server(502)));
-    let err = p.create(&missing[0]).await.unwrap_err();
+    let err = p
+        .create(&staging_core::testkit::creation_target(&missing[0]))
+        .await
+        .unwrap_err();
     let text = err.to_string();
     assert!(err.is_retryable(), "{err:?}");
     assert!(
@@ -215,7 +225,9 @@ async fn a_server_error_on_the_update_names_site_and_branch_and_removes_nothing(
 
     // The next run finds it still missing and enables it.
     let missing = p.missing().await.unwrap();
-    p.create(&missing[0]).await.unwrap();
+    p.create(&staging_core::testkit::creation_target(&missing[0]))
+        .await
+        .unwrap();
     assert_eq!(branches(&site), ["main", "develop", "staging"]);
 }
 
@@ -293,8 +305,13 @@ async fn a_named_site_that_does_not_exist_is_created_from_the_settings_then_its_
     assert_eq!(missing[0].settings["build_command"], "npm run build");
     assert_eq!(missing[1].settings["allowed_branches"], "main, staging");
 
-    let id = p.create(&missing[0]).await.expect("createSiteInTeam");
-    p.create(&missing[1]).await.expect("updateSite");
+    let id = p
+        .create(&staging_core::testkit::creation_target(&missing[0]))
+        .await
+        .expect("createSiteInTeam");
+    p.create(&staging_core::testkit::creation_target(&missing[1]))
+        .await
+        .expect("updateSite");
     let fake = &support::stack().fake;
     let (team, body) = fake
         .state
@@ -365,7 +382,9 @@ async fn like_production_copies_the_build_settings_and_never_a_variable_value() 
     );
     assert_eq!(c.settings["build_command"], "hugo --minify");
     assert_eq!(c.settings["production_branch"], "staging");
-    p.create(c).await.unwrap();
+    p.create(&staging_core::testkit::creation_target(c))
+        .await
+        .unwrap();
 
     let (_, body) = fake
         .state
@@ -489,7 +508,10 @@ async fn without_like_the_site_is_created_from_its_own_settings_in_the_tokens_te
     let missing = p.missing().await.unwrap();
     assert_eq!(missing.len(), 1, "{missing:?}");
     assert!(!missing[0].settings.contains_key("copied from"));
-    let id = p.create(&missing[0]).await.expect("createSite");
+    let id = p
+        .create(&staging_core::testkit::creation_target(&missing[0]))
+        .await
+        .expect("createSite");
     let (team, body) = support::stack()
         .fake
         .state

@@ -9,8 +9,8 @@ use secrecy::SecretString;
 use serde::Serialize;
 use staging_core::pipeline::commits_match;
 use staging_core::{
-    Capabilities, Capability, Deploy, DeployRequest, DeployStatus, DeployTarget, Error, LiveState,
-    LogLine, LogQuery, Provider, Result, ServiceHandle,
+    Capabilities, Capability, Deploy, DeployRequest, DeployStatus, DeployTarget, Error, Identity,
+    LiveState, LogLine, LogQuery, Provider, Result, ServiceHandle, WriteTarget,
 };
 
 use crate::builder::{CreateFrom, Ref};
@@ -512,24 +512,29 @@ impl Provider for RailwayProvider {
 
     /// Creates the missing Railway environment (`environmentCreate`), before the deploy step
     /// sets its variables and starts its first deploy.
-    async fn prepare_environment(&self, environment: &str) -> Result<Option<String>> {
-        Ok(match self.ensure_environment(environment).await? {
-            EnvironmentPlan::Exists { .. } => None,
-            EnvironmentPlan::Create { name, from, .. } => Some(format!(
-                "created Railway environment `{name}` from `{from}` (services and variables copied, changes staged, nothing deployed)"
-            )),
-        })
+    async fn prepare_environment(
+        &self,
+        environment: &staging_core::EnvironmentTarget,
+    ) -> Result<Option<String>> {
+        Ok(
+            match self.ensure_environment(environment.environment()).await? {
+                EnvironmentPlan::Exists { .. } => None,
+                EnvironmentPlan::Create { name, from, .. } => Some(format!(
+                    "created Railway environment `{name}` from `{from}` (services and variables copied, changes staged, nothing deployed)"
+                )),
+            },
+        )
     }
 
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
-        let (_, project) = self.scope(environment).await?;
+        let (scope, project) = self.scope(environment).await?;
         let how = self
             .inner
             .services
             .get(service)
             .cloned()
             .unwrap_or_else(|| Ref::Name(service.to_owned()));
-        let (_, id) = Self::find(&project.services, &how).ok_or_else(|| {
+        let (platform_name, id) = Self::find(&project.services, &how).ok_or_else(|| {
             Error::not_found(format!(
                 "Railway service {} in project {} (service `{service}` of environment {environment})",
                 match &how {
@@ -539,10 +544,21 @@ impl Provider for RailwayProvider {
                 project.id
             ))
         })?;
+        // A Railway service exists in every environment of its project; what a run writes
+        // is the service *instance*: (service, environment).
+        let identity = Identity::new(
+            "railway service instance",
+            [
+                ("service", id.clone()),
+                ("environment", scope.environment_id.clone()),
+            ],
+        )
+        .named(Some(project.id.clone()), platform_name.clone());
         Ok(ServiceHandle {
             name: service.to_owned(),
             environment: environment.to_owned(),
             id: id.clone(),
+            identity,
         })
     }
 
@@ -578,7 +594,7 @@ impl Provider for RailwayProvider {
 
     /// `serviceInstanceDeployV2` with the commit: a build of that commit, never a re-run of
     /// the image already built.
-    async fn deploy(&self, service: &ServiceHandle, request: &DeployRequest) -> Result<Deploy> {
+    async fn deploy(&self, service: &WriteTarget, request: &DeployRequest) -> Result<Deploy> {
         let sha = match &request.target {
             DeployTarget::Commit(sha) => sha.clone(),
             DeployTarget::Image(_) => {
@@ -608,7 +624,7 @@ impl Provider for RailwayProvider {
     }
 
     /// Back to the newest deployment before the live one that Railway can roll back to.
-    async fn rollback(&self, service: &ServiceHandle) -> Result<Deploy> {
+    async fn rollback(&self, service: &WriteTarget) -> Result<Deploy> {
         let deployments = self.deployments(service).await?;
         let live_at = deployments
             .iter()
@@ -633,7 +649,7 @@ impl Provider for RailwayProvider {
 
     /// `deploymentRollback`: Railway starts a new deployment of that deployment's image
     /// (returned), or brings that deployment back itself (then it is returned).
-    async fn rollback_to(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+    async fn rollback_to(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
         let before: BTreeSet<String> = self
             .deployments(service)
             .await?
@@ -674,7 +690,7 @@ impl Provider for RailwayProvider {
 
     async fn set_env_var(
         &self,
-        service: &ServiceHandle,
+        service: &WriteTarget,
         key: &str,
         value: &SecretString,
     ) -> Result<()> {
@@ -684,13 +700,13 @@ impl Provider for RailwayProvider {
 
     async fn set_env_vars(
         &self,
-        service: &ServiceHandle,
+        service: &WriteTarget,
         variables: &BTreeMap<String, SecretString>,
     ) -> Result<()> {
         self.set_variables(service, variables).await
     }
 
-    async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> Result<()> {
+    async fn delete_env_var(&self, service: &WriteTarget, key: &str) -> Result<()> {
         let scope = self.scope_of(service).await?;
         self.client()
             .run::<queries::DeleteVariable>(
@@ -759,7 +775,7 @@ impl Provider for RailwayProvider {
     /// `deploymentCancel`, then the deployment as it is now. Railway marks a canceled
     /// deployment `REMOVED` (or `REMOVING`), the word it also uses for one replaced by a newer
     /// deployment; here, right after our cancel, it means canceled.
-    async fn cancel_deploy(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+    async fn cancel_deploy(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
         self.client()
             .run::<queries::CancelDeployment>(
                 queries::cancel_deployment::Variables {

@@ -3,7 +3,7 @@
 //! `DATABASE_URL`) without copying them anywhere.
 
 use secrecy::SecretString;
-use staging_core::{Error, Provider, Result, SecretStore, ServiceHandle, async_trait};
+use staging_core::{Error, Provider, Result, SecretStore, WriteTarget, async_trait};
 
 use crate::provider::{EnvironmentPlan, RailwayProvider};
 
@@ -12,7 +12,7 @@ use crate::provider::{EnvironmentPlan, RailwayProvider};
 #[derive(Debug, Clone)]
 pub struct RailwayVariableStore {
     provider: RailwayProvider,
-    service: ServiceHandle,
+    service: WriteTarget,
 }
 
 /// Variables of any service of the provider's environment, as a read-only [`SecretStore`]:
@@ -30,7 +30,7 @@ pub struct RailwayServiceVariablesStore {
 
 impl RailwayProvider {
     /// The variables of `service` as a secret store.
-    pub fn variable_store(&self, service: ServiceHandle) -> RailwayVariableStore {
+    pub fn variable_store(&self, service: WriteTarget) -> RailwayVariableStore {
         RailwayVariableStore {
             provider: self.clone(),
             service,

@@ -61,7 +61,7 @@ async fn a_missing_staging_environment_is_created_from_production() {
         "a deploy started"
     );
     p.set_env_vars(
-        &web,
+        &staging_core::testkit::target(&web),
         &BTreeMap::from([(
             "APP_ENV".to_owned(),
             SecretString::from("staging".to_owned()),
@@ -71,7 +71,7 @@ async fn a_missing_staging_environment_is_created_from_production() {
     .unwrap();
     let d = p
         .deploy(
-            &web,
+            &staging_core::testkit::target(&web),
             &DeployRequest::commit(staging_core::testkit::COMMIT_A),
         )
         .await

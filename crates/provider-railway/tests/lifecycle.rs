@@ -83,7 +83,10 @@ async fn deploy_builds_the_commit_and_waits_through_every_status() {
     let p = s.provider();
     let web = p.locate("staging", "web").await.unwrap();
     let d = p
-        .deploy(&web, &DeployRequest::commit(COMMIT_A))
+        .deploy(
+            &staging_core::testkit::target(&web),
+            &DeployRequest::commit(COMMIT_A),
+        )
         .await
         .unwrap();
     assert_eq!(d.status, DeployStatus::Queued, "{d:?}");
@@ -122,6 +125,7 @@ async fn a_stale_image_fails_verify_naming_both_commits() {
     let p: DynProvider = Arc::new(s.provider());
     let spec = Arc::new(support::spec(&s.project_id, ""));
     let mut ctx = RunContext::new(spec, "staging", COMMIT_B).unwrap();
+    staging_core::testkit::assume_isolated(&mut ctx);
     ctx.provider = Some(p);
     let report = Pipeline::new()
         .step(DeployStep)
@@ -158,6 +162,7 @@ value = "on"
 "#,
     ));
     let mut ctx = RunContext::new(spec, "staging", COMMIT_A).unwrap();
+    staging_core::testkit::assume_isolated(&mut ctx);
     for (k, v) in [
         ("APP_ENV", "staging"),
         ("LOG_LEVEL", "info"),
@@ -203,7 +208,7 @@ async fn variables_read_write_and_delete_leave_the_others() {
     let web = p.locate("staging", "web").await.unwrap();
     let canary = "rw-canary-value-91c2";
     p.set_env_vars(
-        &web,
+        &staging_core::testkit::target(&web),
         &BTreeMap::from([
             ("A".to_owned(), SecretString::from(canary.to_owned())),
             ("B".to_owned(), SecretString::from("b".to_owned())),
@@ -211,11 +216,13 @@ async fn variables_read_write_and_delete_leave_the_others() {
     )
     .await
     .unwrap();
-    p.delete_env_var(&web, "B").await.unwrap();
+    p.delete_env_var(&staging_core::testkit::target(&web), "B")
+        .await
+        .unwrap();
     let vars = p.env_vars(&web).await.unwrap();
     assert_eq!(vars.keys().collect::<Vec<_>>(), ["A", "PORT"]);
     assert!(!format!("{vars:?}").contains(canary));
-    let store = p.variable_store(web.clone());
+    let store = p.variable_store(staging_core::testkit::target(&web));
     use staging_core::SecretStore;
     assert_eq!(
         store.get("A").await.unwrap().unwrap().expose_secret(),
@@ -232,14 +239,20 @@ async fn rollback_returns_to_the_deployment_before() {
     let web = p.locate("staging", "web").await.unwrap();
     for commit in [COMMIT_A, COMMIT_B] {
         let d = p
-            .deploy(&web, &DeployRequest::commit(commit))
+            .deploy(
+                &staging_core::testkit::target(&web),
+                &DeployRequest::commit(commit),
+            )
             .await
             .unwrap();
         p.wait_until_live(&web, &d.id, TIMEOUT, &mut |_| {})
             .await
             .unwrap();
     }
-    let back = p.rollback(&web).await.unwrap();
+    let back = p
+        .rollback(&staging_core::testkit::target(&web))
+        .await
+        .unwrap();
     p.wait_until_live(&web, &back.id, TIMEOUT, &mut |_| {})
         .await
         .unwrap();
@@ -263,7 +276,10 @@ async fn a_rollback_that_brings_the_earlier_deployment_back_is_waited_for() {
     let mut ids = vec![];
     for commit in [COMMIT_A, COMMIT_B] {
         let d = p
-            .deploy(&web, &DeployRequest::commit(commit))
+            .deploy(
+                &staging_core::testkit::target(&web),
+                &DeployRequest::commit(commit),
+            )
             .await
             .unwrap();
         p.wait_until_live(&web, &d.id, TIMEOUT, &mut |_| {})
@@ -272,7 +288,10 @@ async fn a_rollback_that_brings_the_earlier_deployment_back_is_waited_for() {
         ids.push(d.id);
     }
     s.behaviour("web", "rollback_in_place").await;
-    let back = p.rollback_to(&web, &ids[0]).await.unwrap();
+    let back = p
+        .rollback_to(&staging_core::testkit::target(&web), &ids[0])
+        .await
+        .unwrap();
     assert_eq!(back.id, ids[0]);
     p.wait_until_live(&web, &back.id, TIMEOUT, &mut |_| {})
         .await
@@ -288,10 +307,16 @@ async fn cancel_stops_a_deployment_before_it_is_live() {
     let p = s.provider();
     let web = p.locate("staging", "web").await.unwrap();
     let d = p
-        .deploy(&web, &DeployRequest::commit(COMMIT_A))
+        .deploy(
+            &staging_core::testkit::target(&web),
+            &DeployRequest::commit(COMMIT_A),
+        )
         .await
         .unwrap();
-    let canceled = p.cancel_deploy(&web, &d.id).await.unwrap();
+    let canceled = p
+        .cancel_deploy(&staging_core::testkit::target(&web), &d.id)
+        .await
+        .unwrap();
     assert_eq!(canceled.status, DeployStatus::Canceled, "{canceled:?}");
     assert_eq!(canceled.raw_status, "REMOVED");
     // The deployment that served before still serves.
@@ -309,6 +334,7 @@ async fn wait_failure(mode: &str) -> (String, Vec<String>) {
     let p: DynProvider = Arc::new(s.provider());
     let spec = Arc::new(support::spec(&s.project_id, ""));
     let mut ctx = RunContext::new(spec, "staging", COMMIT_A).unwrap();
+    staging_core::testkit::assume_isolated(&mut ctx);
     ctx.provider = Some(p.clone());
     let report = Pipeline::new()
         .step(DeployStep)
@@ -353,7 +379,10 @@ async fn logs_since_a_time_reach_railway_as_start_date() {
     let p = s.provider();
     let web = p.locate("staging", "web").await.unwrap();
     let d = p
-        .deploy(&web, &DeployRequest::commit(COMMIT_A))
+        .deploy(
+            &staging_core::testkit::target(&web),
+            &DeployRequest::commit(COMMIT_A),
+        )
         .await
         .unwrap();
     p.wait_until_live(&web, &d.id, TIMEOUT, &mut |_| {})

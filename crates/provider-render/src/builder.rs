@@ -197,6 +197,7 @@ impl RenderBuilder {
                 services: self.services,
                 poll_interval: self.poll_interval.unwrap_or(Duration::from_secs(2)),
                 read_budget: self.read_budget.unwrap_or(READ_BUDGET),
+                only_workspace: tokio::sync::Mutex::new(None),
             }),
         })
     }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 use staging_core::{
-    Cadence, Deploy, Error, Next, Provider, ProviderExt, Result, ServiceHandle, poll_until,
+    Cadence, Deploy, Error, Next, Provider, ProviderExt, Result, ServiceHandle, WriteTarget,
+    poll_until,
 };
 
 use crate::client::Pace;
@@ -61,7 +62,7 @@ impl RenderProvider {
 
     /// Starts a one-off job running `command` on the service, with the service's own image
     /// and environment (a migration, say).
-    pub async fn run_job(&self, service: &ServiceHandle, command: &str) -> Result<Job> {
+    pub async fn run_job(&self, service: &WriteTarget, command: &str) -> Result<Job> {
         let raw: RawJob = self
             .client()
             .write(
@@ -117,7 +118,7 @@ impl RenderProvider {
     /// Runs `command` as a one-off job and waits for it to succeed.
     pub async fn run_job_and_wait(
         &self,
-        service: &ServiceHandle,
+        service: &WriteTarget,
         command: &str,
         timeout: Duration,
     ) -> Result<Job> {
@@ -129,7 +130,7 @@ impl RenderProvider {
     /// user asked for it) the deploy is canceled on Render and [`Error::Failed`] returned.
     pub async fn wait_until_live_or_cancel(
         &self,
-        service: &ServiceHandle,
+        service: &WriteTarget,
         deploy_id: &str,
         timeout: Duration,
         cancel: impl Future<Output = ()> + Send,

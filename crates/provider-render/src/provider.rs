@@ -10,8 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use staging_core::pipeline::commits_match;
 use staging_core::{
-    Capabilities, Deploy, DeployRequest, DeployTarget, Error, LiveState, LogLine, LogQuery,
-    Provider, Result, ServiceHandle,
+    Capabilities, Deploy, DeployRequest, DeployTarget, Error, Identity, LiveState, LogLine,
+    LogQuery, Provider, Result, ServiceHandle, WriteTarget,
 };
 
 use crate::builder::ServiceRef;
@@ -37,6 +37,9 @@ pub(crate) struct Inner {
     pub(crate) services: BTreeMap<String, (ServiceRef, Option<String>)>,
     pub(crate) poll_interval: Duration,
     pub(crate) read_budget: staging_core::ReadBudget,
+    /// The key's only workspace, once read (names are resolved there when the spec names
+    /// no `owner_id`).
+    pub(crate) only_workspace: tokio::sync::Mutex<Option<String>>,
 }
 
 impl RenderProvider {
@@ -56,6 +59,51 @@ impl RenderProvider {
     pub async fn find_service(&self, service: &ServiceRef) -> Result<(String, String)> {
         self.find_service_in(service, self.inner.owner_id.as_deref())
             .await
+            .map(|s| (s.id, s.name))
+    }
+
+    /// The workspace names are resolved in when the spec names none: the only one the key
+    /// sees (`GET /owners`). Several are an error naming them (exit 2): a name is never
+    /// looked up across workspaces, where another team's service of that name would be
+    /// picked.
+    pub(crate) async fn only_workspace(&self) -> Result<String> {
+        if let Some(o) = self.inner.only_workspace.lock().await.as_ref() {
+            return Ok(o.clone());
+        }
+        #[derive(serde::Deserialize)]
+        struct OwnerItem {
+            owner: OwnerRef,
+        }
+        #[derive(serde::Deserialize)]
+        struct OwnerRef {
+            id: String,
+            #[serde(default)]
+            name: Option<String>,
+        }
+        let owners: Vec<OwnerItem> = self
+            .client()
+            .list_all(&["owners"], &[], "workspaces")
+            .await?;
+        match owners.as_slice() {
+            [one] => {
+                *self.inner.only_workspace.lock().await = Some(one.owner.id.clone());
+                Ok(one.owner.id.clone())
+            }
+            [] => Err(Error::config(
+                "the Render API key sees no workspace: set `owner_id` in the environment's settings",
+            )),
+            many => Err(Error::config(format!(
+                "the Render API key sees {} workspaces ({}) and the spec names none: set `owner_id = \"tea-...\"` in the environment's settings (services are looked up by name in one workspace, never across them)",
+                many.len(),
+                many.iter()
+                    .map(|o| match &o.owner.name {
+                        Some(n) => format!("{} `{n}`", o.owner.id),
+                        None => o.owner.id.clone(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
     }
 
     /// The Render service behind `handle`.
@@ -69,13 +117,15 @@ impl RenderProvider {
         &self,
         service: &ServiceRef,
         owner: Option<&str>,
-    ) -> Result<(String, String)> {
+    ) -> Result<Service> {
         match service {
-            ServiceRef::Id(id) => {
-                let s = self.service(id).await?;
-                Ok((s.id, s.name))
-            }
+            ServiceRef::Id(id) => self.service(id).await,
             ServiceRef::Name(name) => {
+                let owner = match owner {
+                    Some(o) => o.to_owned(),
+                    None => self.only_workspace().await?,
+                };
+                let owner = Some(owner.as_str());
                 let mut query: Vec<(&str, String)> =
                     owner.iter().map(|o| ("ownerId", (*o).to_owned())).collect();
                 query.push(("name", name.clone()));
@@ -95,10 +145,7 @@ impl RenderProvider {
                             .map(|o| format!(" in workspace {o}"))
                             .unwrap_or_default()
                     ))),
-                    1 => {
-                        let s = matching.remove(0);
-                        Ok((s.id, s.name))
-                    }
+                    1 => Ok(matching.remove(0)),
                     n => Err(Error::config(format!(
                         "{n} Render services are named `{name}` ({}); set `service_id` (or `owner_id`) in the spec",
                         matching
@@ -145,7 +192,7 @@ impl RenderProvider {
     }
 
     /// Cancels a deploy that has not gone live (Ctrl-C during a wait, when asked to).
-    pub async fn cancel_deploy(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+    pub async fn cancel_deploy(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
         // The cancel operation takes no body; sending `{}` breaks the contract.
         let segments = [
             "services",
@@ -198,7 +245,7 @@ impl Provider for RenderProvider {
         PROVIDER
     }
 
-    async fn cancel_deploy(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+    async fn cancel_deploy(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
         RenderProvider::cancel_deploy(self, service, deploy_id).await
     }
 
@@ -225,7 +272,7 @@ impl Provider for RenderProvider {
                 self.inner.owner_id.clone(),
             ),
         };
-        let (id, _) = self
+        let found = self
             .find_service_in(&how, owner.as_deref())
             .await
             .map_err(|e| match e {
@@ -234,10 +281,14 @@ impl Provider for RenderProvider {
                 )),
                 other => other,
             })?;
+        // A service id is unique across Render; the workspace is where its name is.
+        let identity = Identity::new("render service", [("service", found.id.clone())])
+            .named(found.owner_id.clone().or(owner), found.name.clone());
         Ok(ServiceHandle {
             name: service.to_owned(),
             environment: environment.to_owned(),
-            id,
+            id: found.id,
+            identity,
         })
     }
 
@@ -265,7 +316,7 @@ impl Provider for RenderProvider {
         Ok(LiveState { latest, live, url })
     }
 
-    async fn deploy(&self, service: &ServiceHandle, request: &DeployRequest) -> Result<Deploy> {
+    async fn deploy(&self, service: &WriteTarget, request: &DeployRequest) -> Result<Deploy> {
         let mut body = serde_json::Map::new();
         match &request.target {
             DeployTarget::Commit(sha) => body.insert("commitId".into(), json!(sha)),
@@ -317,7 +368,7 @@ impl Provider for RenderProvider {
         Ok(self.raw_deploy(&service.id, deploy_id).await?.to_deploy())
     }
 
-    async fn rollback(&self, service: &ServiceHandle) -> Result<Deploy> {
+    async fn rollback(&self, service: &WriteTarget) -> Result<Deploy> {
         let deploys = self.deploys(&service.id, 100, None).await?;
         let live_at = deploys
             .iter()
@@ -344,7 +395,7 @@ impl Provider for RenderProvider {
 
     /// `POST /services/{id}/rollback` with the deploy to return to: Render starts a new
     /// deploy (trigger `rollback`) of that deploy's commit or image.
-    async fn rollback_to(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+    async fn rollback_to(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
         let raw: RawDeploy = self
             .client()
             .write(
@@ -375,7 +426,7 @@ impl Provider for RenderProvider {
 
     async fn set_env_var(
         &self,
-        service: &ServiceHandle,
+        service: &WriteTarget,
         key: &str,
         value: &SecretString,
     ) -> Result<()> {
@@ -393,7 +444,7 @@ impl Provider for RenderProvider {
         Ok(())
     }
 
-    async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> Result<()> {
+    async fn delete_env_var(&self, service: &WriteTarget, key: &str) -> Result<()> {
         self.client()
             .send(
                 Method::DELETE,

@@ -24,7 +24,9 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use staging_core::spec::{LoadedSpec, Settings};
-use staging_core::{Cadence, Creation, Error, Next, Provisioner, Result, poll_until};
+use staging_core::{
+    Cadence, Creation, CreationTarget, Error, Next, Provisioner, Result, poll_until,
+};
 
 use crate::builder::ServiceRef;
 use crate::client::Pace;
@@ -261,7 +263,7 @@ impl RenderProvisioner {
     /// The id of the service found `how`, in `owner`'s workspace, if it exists.
     async fn find_service(&self, how: &ServiceRef, owner: Option<&str>) -> Result<Option<String>> {
         match self.provider.find_service_in(how, owner).await {
-            Ok((id, _)) => Ok(Some(id)),
+            Ok(found) => Ok(Some(found.id)),
             Err(Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -376,6 +378,7 @@ impl RenderProvisioner {
             kind: format!("render {}", what(kind)),
             name: ask.name.clone(),
             owner: format!("datastore {}", ask.key),
+            namespace: None,
             like: ask.like.as_ref().map(|l| l.environment.clone()),
             settings: b.shown,
             request: to_value(&request)?,
@@ -486,7 +489,7 @@ impl RenderProvisioner {
         let mut b = Body::default();
         b.put("type", &["type"], service_type.as_str());
         b.put("name", &["name"], ask.name.clone());
-        b.put("owner_id", &["ownerId"], owner);
+        b.put("owner_id", &["ownerId"], owner.clone());
         let repo = mine
             .repo
             .clone()
@@ -602,6 +605,7 @@ impl RenderProvisioner {
             kind: format!("render {}", service_type.as_str().replace('_', " ")),
             name: ask.name.clone(),
             owner: format!("service {}", ask.key),
+            namespace: Some(owner),
             like: ask.like.as_ref().map(|l| l.environment.clone()),
             settings: b.shown,
             request: to_value(&Request::Service {
@@ -808,6 +812,7 @@ impl Provisioner for RenderProvisioner {
                     kind: "render custom domain".to_owned(),
                     name: domain.to_string(),
                     owner: format!("custom_domains of service {}", ask.key),
+                    namespace: None,
                     like: None,
                     settings: shown,
                     request: to_value(&Request::CustomDomain {
@@ -822,7 +827,7 @@ impl Provisioner for RenderProvisioner {
         Ok(out)
     }
 
-    async fn create(&self, creation: &Creation) -> Result<String> {
+    async fn create(&self, creation: &CreationTarget) -> Result<String> {
         let request: Request = serde_json::from_value(creation.request.clone()).map_err(|e| {
             Error::failed(format!(
                 "{} was not planned by the Render provisioner: {e}",

@@ -2,7 +2,7 @@
 //! Render Postgres and Key Value instances (`DATABASE_URL` for migrations from CI).
 
 use secrecy::SecretString;
-use staging_core::{Error, Provider, Result, SecretStore, ServiceHandle, async_trait};
+use staging_core::{Error, Provider, Result, SecretStore, WriteTarget, async_trait};
 
 use crate::model::{DatastoreItem, EnvVar, KeyValueConnectionInfo, PostgresConnectionInfo};
 use crate::provider::RenderProvider;
@@ -11,7 +11,7 @@ use crate::provider::RenderProvider;
 #[derive(Debug, Clone)]
 pub struct RenderEnvStore {
     provider: RenderProvider,
-    service: ServiceHandle,
+    service: WriteTarget,
 }
 
 /// Which datastore a connection string belongs to.
@@ -56,8 +56,9 @@ pub struct Connection {
 }
 
 impl RenderProvider {
-    /// The env vars of `service` as a secret store.
-    pub fn env_store(&self, service: ServiceHandle) -> RenderEnvStore {
+    /// The env vars of `service` as a secret store; writable, so it takes the write target
+    /// the run's isolation check issued ([`staging_core::WriteBoundary::target`]).
+    pub fn env_store(&self, service: WriteTarget) -> RenderEnvStore {
         RenderEnvStore {
             provider: self.clone(),
             service,

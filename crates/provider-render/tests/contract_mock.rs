@@ -14,6 +14,7 @@ fn handle() -> ServiceHandle {
         name: "web".into(),
         environment: "staging".into(),
         id: "srv-example".into(),
+        identity: staging_core::Identity::new("test service", [("id", "srv-example")]),
     }
 }
 
@@ -65,7 +66,10 @@ async fn live_state_reads_service_and_deploys() {
 async fn deploys_a_commit_and_an_image_with_cache_cleared() {
     let p = provider(&mock().url());
     let d = p
-        .deploy(&handle(), &DeployRequest::commit("aaaaaaa1111"))
+        .deploy(
+            &staging_core::testkit::target(&handle()),
+            &DeployRequest::commit("aaaaaaa1111"),
+        )
         .await
         .expect("deploy commit");
     assert!(!d.id.is_empty());
@@ -74,7 +78,9 @@ async fn deploys_a_commit_and_an_image_with_cache_cleared() {
         commit: Some("aaaaaaa1111".into()),
         clear_cache: true,
     };
-    p.deploy(&handle(), &image).await.expect("deploy image");
+    p.deploy(&staging_core::testkit::target(&handle()), &image)
+        .await
+        .expect("deploy image");
     mock().assert_no_violations();
 }
 
@@ -92,7 +98,7 @@ async fn reads_one_deploy() {
 #[tokio::test]
 async fn cancels_a_deploy() {
     provider(&mock().url())
-        .cancel_deploy(&handle(), "dep-example")
+        .cancel_deploy(&staging_core::testkit::target(&handle()), "dep-example")
         .await
         .expect("cancel");
     mock().assert_no_violations();
@@ -104,13 +110,13 @@ async fn env_vars_are_read_set_and_deleted_one_key_at_a_time() {
     let vars = p.env_vars(&handle()).await.expect("env vars");
     assert!(vars.contains_key("string"));
     p.set_env_var(
-        &handle(),
+        &staging_core::testkit::target(&handle()),
         "JWT_SECRET",
         &SecretString::from("s3cr3t-canary".to_owned()),
     )
     .await
     .expect("set");
-    p.delete_env_var(&handle(), "JWT_SECRET")
+    p.delete_env_var(&staging_core::testkit::target(&handle()), "JWT_SECRET")
         .await
         .expect("delete");
     mock().assert_no_violations();
@@ -118,7 +124,7 @@ async fn env_vars_are_read_set_and_deleted_one_key_at_a_time() {
 
 #[tokio::test]
 async fn env_store_reads_one_key() {
-    let store = provider(&mock().url()).env_store(handle());
+    let store = provider(&mock().url()).env_store(staging_core::testkit::target(&handle()));
     let v = store
         .get("DATABASE_URL")
         .await
@@ -196,7 +202,7 @@ async fn key_value_connection_is_a_secret() {
 #[tokio::test]
 async fn starts_a_job() {
     let job = provider(&mock().url())
-        .run_job(&handle(), "bin/migrate")
+        .run_job(&staging_core::testkit::target(&handle()), "bin/migrate")
         .await
         .expect("job");
     assert_eq!(job.status, JobStatus::Pending);

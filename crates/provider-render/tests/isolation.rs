@@ -198,7 +198,7 @@ service_id = "{production}"
     assert_eq!(report.exit_code(), 2, "{report:#?}");
     let m = &step(&report, "isolation").summary;
     assert!(
-        m.contains(&format!("platform id `{production}`"))
+        m.contains(&format!("render service service={production}"))
             && m.contains("environment `staging`")
             && m.contains("environment `production`"),
         "{m}"

@@ -52,7 +52,10 @@ async fn deploy_waits_until_live_and_reports_commit() {
     let (id, h) = service("site-deploys", Kind::StaticSite).await;
     let p = via_prism();
     let d = p
-        .deploy(&h, &DeployRequest::commit("c0ffee0123456789"))
+        .deploy(
+            &staging_core::testkit::target(&h),
+            &DeployRequest::commit("c0ffee0123456789"),
+        )
         .await
         .expect("deploy");
     assert_eq!(d.status, DeployStatus::Queued);
@@ -84,7 +87,10 @@ async fn deploy_waits_until_live_and_reports_commit() {
         commit: None,
         clear_cache: true,
     };
-    let d2 = p.deploy(&h, &image).await.expect("deploy image");
+    let d2 = p
+        .deploy(&staging_core::testkit::target(&h), &image)
+        .await
+        .expect("deploy image");
     p.wait_until_live(&h, &d2.id, WAIT, &mut |_| {})
         .await
         .expect("image goes live");
@@ -122,7 +128,10 @@ async fn a_queued_deploy_is_found_and_waited_for() {
     stand_in().fake.queue_next_deploy(&id);
     let p = via_prism();
     let d = p
-        .deploy(&h, &DeployRequest::commit("7777777aaaaaaa"))
+        .deploy(
+            &staging_core::testkit::target(&h),
+            &DeployRequest::commit("7777777aaaaaaa"),
+        )
         .await
         .expect("202 Queued is a deploy");
     assert_eq!(d.commit.as_deref(), Some("7777777aaaaaaa"));
@@ -147,7 +156,10 @@ async fn each_failure_status_stops_the_wait() {
             .fake
             .plan_next_deploy(&id, &["build_in_progress", failure]);
         let d = p
-            .deploy(&h, &DeployRequest::commit("badbad0000000"))
+            .deploy(
+                &staging_core::testkit::target(&h),
+                &DeployRequest::commit("badbad0000000"),
+            )
             .await
             .expect("deploy");
         let err = p
@@ -174,7 +186,10 @@ async fn failed_deploy_shows_its_logs() {
     stand_in().fake.plan_next_deploy(&id, &["build_failed"]);
     let p = via_prism();
     let d = p
-        .deploy(&h, &DeployRequest::commit("badbad1111111"))
+        .deploy(
+            &staging_core::testkit::target(&h),
+            &DeployRequest::commit("badbad1111111"),
+        )
         .await
         .unwrap();
     p.wait_until_live(&h, &d.id, WAIT, &mut |_| {})
@@ -203,15 +218,27 @@ async fn failed_deploy_shows_its_logs() {
 async fn rollback_returns_to_the_previous_live_commit() {
     let (_, h) = service("worker-rollback", Kind::Worker).await;
     let p = via_prism();
-    let err = p.rollback(&h).await.unwrap_err();
+    let err = p
+        .rollback(&staging_core::testkit::target(&h))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Failed { .. }), "{err:?}");
     for c in ["1111111aaaaaaa", "2222222bbbbbbb"] {
-        let d = p.deploy(&h, &DeployRequest::commit(c)).await.unwrap();
+        let d = p
+            .deploy(
+                &staging_core::testkit::target(&h),
+                &DeployRequest::commit(c),
+            )
+            .await
+            .unwrap();
         p.wait_until_live(&h, &d.id, WAIT, &mut |_| {})
             .await
             .unwrap();
     }
-    let r = p.rollback(&h).await.expect("rollback");
+    let r = p
+        .rollback(&staging_core::testkit::target(&h))
+        .await
+        .expect("rollback");
     assert_eq!(r.commit.as_deref(), Some("1111111aaaaaaa"));
     p.wait_until_live(&h, &r.id, WAIT, &mut |_| {})
         .await
@@ -232,15 +259,23 @@ async fn cancel_during_wait_cancels_the_deploy() {
         .plan_next_deploy(&id, &["build_in_progress"; 40]);
     let p = via_prism();
     let d = p
-        .deploy(&h, &DeployRequest::commit("3333333ccccccc"))
+        .deploy(
+            &staging_core::testkit::target(&h),
+            &DeployRequest::commit("3333333ccccccc"),
+        )
         .await
         .unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tx.send(()).unwrap();
     let err = p
-        .wait_until_live_or_cancel(&h, &d.id, WAIT, async move {
-            let _ = rx.await;
-        })
+        .wait_until_live_or_cancel(
+            &staging_core::testkit::target(&h),
+            &d.id,
+            WAIT,
+            async move {
+                let _ = rx.await;
+            },
+        )
         .await
         .unwrap_err();
     assert!(err.to_string().contains("canceled"), "{err}");
@@ -271,9 +306,13 @@ async fn env_vars_page_with_cursor() {
         "{lists:?}"
     );
     // Never the whole-set PUT, which would replace every var.
-    p.set_env_var(&h, "ONE", &SecretString::from("1".to_owned()))
-        .await
-        .unwrap();
+    p.set_env_var(
+        &staging_core::testkit::target(&h),
+        "ONE",
+        &SecretString::from("1".to_owned()),
+    )
+    .await
+    .unwrap();
     assert!(
         !stand_in()
             .fake
@@ -318,7 +357,11 @@ async fn unknown_service_is_not_found() {
 async fn job_runs_and_waits_until_succeeded() {
     let (id, h) = service("worker-jobs", Kind::Worker).await;
     let job = via_prism()
-        .run_job_and_wait(&h, "bin/rails db:migrate", WAIT)
+        .run_job_and_wait(
+            &staging_core::testkit::target(&h),
+            "bin/rails db:migrate",
+            WAIT,
+        )
         .await
         .expect("job succeeds");
     assert_eq!(job.command, "bin/rails db:migrate");
@@ -337,7 +380,7 @@ async fn failed_job_is_an_error() {
     let (id, h) = service("worker-jobfail", Kind::Worker).await;
     stand_in().fake.plan_next_job(&id, &["running", "failed"]);
     let err = via_prism()
-        .run_job_and_wait(&h, "bin/migrate", WAIT)
+        .run_job_and_wait(&staging_core::testkit::target(&h), "bin/migrate", WAIT)
         .await
         .unwrap_err();
     assert!(
@@ -352,7 +395,10 @@ async fn rate_limit_with_retry_after_is_honoured() {
     let (id, h) = service("worker-429a", Kind::Worker).await;
     let p = via_prism();
     let d = p
-        .deploy(&h, &DeployRequest::commit("4444444dddddd"))
+        .deploy(
+            &staging_core::testkit::target(&h),
+            &DeployRequest::commit("4444444dddddd"),
+        )
         .await
         .unwrap();
     stand_in().fake.inject(&id, Fault::Status(429, Some(1)));
@@ -390,7 +436,10 @@ async fn rate_limit_without_retry_after_backs_off() {
     retried.env_vars(&h).await.expect("retried with backoff");
     // The deploy wait too: a 429 while polling is waited out, not fatal.
     let d = retried
-        .deploy(&h, &DeployRequest::commit("5555555eeeeee"))
+        .deploy(
+            &staging_core::testkit::target(&h),
+            &DeployRequest::commit("5555555eeeeee"),
+        )
         .await
         .unwrap();
     stand_in().fake.inject(&id, Fault::Status(429, None));
@@ -448,7 +497,10 @@ async fn malformed_json_is_a_provider_error() {
     let (id, h) = service("worker-garbage", Kind::Worker).await;
     let p = provider(&stand_in().fake.url());
     let d = p
-        .deploy(&h, &DeployRequest::commit("6666666ffffff"))
+        .deploy(
+            &staging_core::testkit::target(&h),
+            &DeployRequest::commit("6666666ffffff"),
+        )
         .await
         .unwrap();
     stand_in().fake.inject(&id, Fault::Malformed);
@@ -473,9 +525,13 @@ async fn malformed_json_is_a_provider_error() {
 async fn the_api_key_never_shows_in_debug_or_errors() {
     let (id, h) = service("worker-canary", Kind::Worker).await;
     let p = via_prism();
-    p.set_env_var(&h, "CANARY", &SecretString::from("canary-7e3a".to_owned()))
-        .await
-        .unwrap();
+    p.set_env_var(
+        &staging_core::testkit::target(&h),
+        "CANARY",
+        &SecretString::from("canary-7e3a".to_owned()),
+    )
+    .await
+    .unwrap();
     let vars = p.env_vars(&h).await.unwrap();
     stand_in().fake.inject(&id, Fault::Status(500, None));
     let err = p.env_vars(&h).await.unwrap_err();

@@ -53,6 +53,7 @@ async fn provision(spec: Arc<LoadedSpec>, env: &str) -> RunReport {
         .step(ValidateStep::new(registry.clone()))
         .step(ProvisionStep::new(registry));
     let mut ctx = RunContext::new(spec, env, "c0ffee0123456789").unwrap();
+    staging_core::testkit::assume_isolated(&mut ctx);
     pipeline.run(&mut ctx).await
 }
 

@@ -2,14 +2,14 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
-use staging_core::{Result, ServiceHandle};
+use staging_core::{Result, WriteTarget};
 
 use crate::provider::{VercelProvider, project_of};
 
 /// Sets `key` for the provider's target only.
 pub(crate) async fn set(
     p: &VercelProvider,
-    service: &ServiceHandle,
+    service: &WriteTarget,
     key: &str,
     value: &SecretString,
 ) -> Result<()> {
@@ -45,7 +45,7 @@ pub(crate) async fn set(
 }
 
 /// Removes `key` from the provider's target only.
-pub(crate) async fn delete(p: &VercelProvider, service: &ServiceHandle, key: &str) -> Result<()> {
+pub(crate) async fn delete(p: &VercelProvider, service: &WriteTarget, key: &str) -> Result<()> {
     let scope = p.scope(project_of(service)).await?;
     let records = p.env_records(project_of(service), false).await?;
     for r in records.iter().filter(|r| r.key == key && scope.covers(r)) {

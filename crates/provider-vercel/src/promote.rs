@@ -10,7 +10,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use staging_core::{
-    DeployRequest, DeployStatus, Error, Provider, ProviderExt, Result, ServiceHandle,
+    DeployRequest, DeployStatus, Error, Provider, ProviderExt, Result, ServiceHandle, WriteTarget,
 };
 
 use crate::provider::{VercelProvider, project_of};
@@ -37,7 +37,7 @@ impl VercelProvider {
     /// restored.
     pub async fn promote_staged<F, Fut>(
         &self,
-        service: &ServiceHandle,
+        service: &WriteTarget,
         commit: &str,
         timeout: Duration,
         smoke: F,
@@ -82,7 +82,7 @@ impl VercelProvider {
 
     async fn stage<F, Fut>(
         &self,
-        service: &ServiceHandle,
+        service: &WriteTarget,
         commit: &str,
         timeout: Duration,
         smoke: F,

@@ -12,8 +12,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use staging_core::{
-    Capabilities, Capability, Deploy, DeployRequest, DeployStatus, DeployTarget, Error, LiveState,
-    Provider, Result, ServiceHandle,
+    Capabilities, Capability, Deploy, DeployRequest, DeployStatus, DeployTarget, Error, Identity,
+    LiveState, Provider, Result, ServiceHandle, WriteTarget,
 };
 
 use crate::builder::{ProjectRef, Target};
@@ -467,7 +467,7 @@ impl VercelProvider {
     /// Sets a project's `autoAssignCustomDomains` (`updateProject`).
     pub async fn set_auto_assign_custom_domains(
         &self,
-        service: &ServiceHandle,
+        service: &WriteTarget,
         on: bool,
     ) -> Result<()> {
         let _: Project = self
@@ -485,7 +485,7 @@ impl VercelProvider {
     }
 
     /// Points the production domains at `deployment_id` (`requestPromote`).
-    pub async fn promote(&self, service: &ServiceHandle, deployment_id: &str) -> Result<()> {
+    pub async fn promote(&self, service: &WriteTarget, deployment_id: &str) -> Result<()> {
         self.client()
             .send_empty(
                 Method::POST,
@@ -548,14 +548,17 @@ impl Provider for VercelProvider {
         if let Target::Custom(slug) = &self.inner.target {
             self.custom_environment_id(&project.id, slug).await?;
         }
+        let target = self.inner.target.label(&self.inner.git_branch);
+        // One project, several targets: deploys and variable values are per target.
+        let identity = Identity::new(
+            "vercel project target",
+            [("project", project.id.clone()), ("target", target.clone())],
+        );
         Ok(ServiceHandle {
             name: service.to_owned(),
             environment: environment.to_owned(),
-            id: format!(
-                "{}@{}",
-                project.id,
-                self.inner.target.label(&self.inner.git_branch)
-            ),
+            id: format!("{}@{target}", project.id),
+            identity,
         })
     }
 
@@ -601,7 +604,7 @@ impl Provider for VercelProvider {
     }
 
     /// `createDeployment` from the git source at the commit, for the target.
-    async fn deploy(&self, service: &ServiceHandle, request: &DeployRequest) -> Result<Deploy> {
+    async fn deploy(&self, service: &WriteTarget, request: &DeployRequest) -> Result<Deploy> {
         let DeployTarget::Commit(sha) = &request.target else {
             return Err(Error::not_supported(
                 PROVIDER,
@@ -680,7 +683,7 @@ impl Provider for VercelProvider {
 
     /// Production only: the production domains back to the READY production deployment
     /// before the one they point at.
-    async fn rollback(&self, service: &ServiceHandle) -> Result<Deploy> {
+    async fn rollback(&self, service: &WriteTarget) -> Result<Deploy> {
         self.production_only("rollback")?;
         let project = self.project(project_of(service)).await?;
         let current = project.production_id().map(str::to_owned);
@@ -703,7 +706,7 @@ impl Provider for VercelProvider {
     /// The rollback call (`POST /v1/projects/{id}/rollback/{deployment}`, not in Vercel's
     /// published contract) after checking the deployment is a READY production deployment
     /// of the project.
-    async fn rollback_to(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+    async fn rollback_to(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
         self.production_only("rollback")?;
         let d = self.deployment(deploy_id).await?;
         if d.project_id.as_deref() != Some(project_of(service))
@@ -751,14 +754,14 @@ impl Provider for VercelProvider {
     /// target's value changes. Written as `encrypted` or `sensitive`, never `plain`.
     async fn set_env_var(
         &self,
-        service: &ServiceHandle,
+        service: &WriteTarget,
         key: &str,
         value: &SecretString,
     ) -> Result<()> {
         crate::env::set(self, service, key, value).await
     }
 
-    async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> Result<()> {
+    async fn delete_env_var(&self, service: &WriteTarget, key: &str) -> Result<()> {
         crate::env::delete(self, service, key).await
     }
 
@@ -776,9 +779,10 @@ impl Provider for VercelProvider {
     /// split record's targets among them) written back.
     async fn restore_env(
         &self,
+        target: &WriteTarget,
         snapshot: &staging_core::EnvSnapshot,
     ) -> Result<staging_core::EnvRestore> {
-        crate::restore::restore(self, snapshot).await
+        crate::restore::restore(self, target, snapshot).await
     }
 
     /// The build events of the deployment (the newest of the target when none is named).
@@ -823,7 +827,7 @@ impl Provider for VercelProvider {
         Ok(out)
     }
 
-    async fn cancel_deploy(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+    async fn cancel_deploy(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
         let d: RawDeployment = self
             .client()
             .send(

@@ -84,9 +84,14 @@ pub(crate) async fn snapshot(
     Ok(snap)
 }
 
-pub(crate) async fn restore(p: &VercelProvider, snapshot: &EnvSnapshot) -> Result<EnvRestore> {
+pub(crate) async fn restore(
+    p: &VercelProvider,
+    target: &staging_core::WriteTarget,
+    snapshot: &EnvSnapshot,
+) -> Result<EnvRestore> {
+    staging_core::env_snapshot::check_target(target, snapshot)?;
     let Some(before) = snapshot.platform::<RecordsBefore>() else {
-        return staging_core::env_snapshot::restore_by_values(p, snapshot).await;
+        return staging_core::env_snapshot::restore_by_values(p, target, snapshot).await;
     };
     let project = &before.project;
     let scope = p.scope(project).await?;

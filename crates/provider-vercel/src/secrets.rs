@@ -1,7 +1,7 @@
 //! A project's env vars of the provider's target as a [`SecretStore`].
 
 use secrecy::SecretString;
-use staging_core::{Provider, Result, SecretStore, ServiceHandle, async_trait};
+use staging_core::{Provider, Result, SecretStore, WriteTarget, async_trait};
 
 use crate::provider::VercelProvider;
 
@@ -10,12 +10,12 @@ use crate::provider::VercelProvider;
 #[derive(Debug, Clone)]
 pub struct VercelEnvStore {
     provider: VercelProvider,
-    service: ServiceHandle,
+    service: WriteTarget,
 }
 
 impl VercelProvider {
     /// The env vars of `service` (a located project) as a secret store.
-    pub fn env_store(&self, service: ServiceHandle) -> VercelEnvStore {
+    pub fn env_store(&self, service: WriteTarget) -> VercelEnvStore {
         VercelEnvStore {
             provider: self.clone(),
             service,

@@ -57,6 +57,8 @@ impl Step for StagedPromoteStep {
                 findings.push(Finding::skipped(&name, "nothing was deployed"));
                 continue;
             };
+            // Right before the write, through the run's boundary like the deploy was.
+            let handle = ctx.write_target(handle)?;
             let before = vercel
                 .deployment(&id)
                 .await?

@@ -31,7 +31,13 @@ async fn deploy_builds_the_commit_for_the_target_and_goes_ready_on_production_do
     let p = provider(Target::Production);
     let svc = p.locate("production", "web").await.unwrap();
     assert_eq!(svc.id, format!("{project}@production"));
-    let d = p.deploy(&svc, &DeployRequest::commit(A)).await.unwrap();
+    let d = p
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit(A),
+        )
+        .await
+        .unwrap();
     let live = p
         .wait_until_live(&svc, &d.id, WAIT, &mut |_| {})
         .await
@@ -64,7 +70,13 @@ async fn a_deployment_built_from_another_commit_fails_verify_naming_both() {
     plan(&["other-commit"]).await;
     let p = provider(Target::Production);
     let svc = p.locate("production", "web").await.unwrap();
-    let d = p.deploy(&svc, &DeployRequest::commit(A)).await.unwrap();
+    let d = p
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit(A),
+        )
+        .await
+        .unwrap();
     p.wait_until_live(&svc, &d.id, WAIT, &mut |_| {})
         .await
         .unwrap();
@@ -83,7 +95,13 @@ async fn a_production_deployment_the_domains_do_not_point_at_fails_verify() {
     reset(false).await;
     let p = provider(Target::Production);
     let svc = p.locate("production", "web").await.unwrap();
-    let d = p.deploy(&svc, &DeployRequest::commit(A)).await.unwrap();
+    let d = p
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit(A),
+        )
+        .await
+        .unwrap();
     p.wait_until_live(&svc, &d.id, WAIT, &mut |_| {})
         .await
         .unwrap();
@@ -102,7 +120,13 @@ async fn a_failed_build_reports_error_with_build_events_as_log_tail() {
     plan(&["error"]).await;
     let p = provider(Target::Preview);
     let svc = p.locate("staging", "web").await.unwrap();
-    let d = p.deploy(&svc, &DeployRequest::commit(A)).await.unwrap();
+    let d = p
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit(A),
+        )
+        .await
+        .unwrap();
     let err = p
         .wait_until_live(&svc, &d.id, WAIT, &mut |_| {})
         .await
@@ -124,13 +148,19 @@ async fn preview_and_custom_environment_deploys_name_their_target() {
     let preview = provider(Target::Preview);
     let svc = preview.locate("preview", "web").await.unwrap();
     preview
-        .deploy(&svc, &DeployRequest::commit(A))
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit(A),
+        )
         .await
         .unwrap();
     let custom = provider(Target::Custom("staging".into()));
     let svc = custom.locate("staging", "web").await.unwrap();
     let d = custom
-        .deploy(&svc, &DeployRequest::commit(B))
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit(B),
+        )
         .await
         .unwrap();
     custom
@@ -188,7 +218,13 @@ async fn staged_promote_smokes_the_deployment_url_then_promotes_and_restores_aut
     let p = provider(Target::Production);
     let svc = p.locate("production", "web").await.unwrap();
     // A is in production first.
-    let a = p.deploy(&svc, &DeployRequest::commit(A)).await.unwrap();
+    let a = p
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit(A),
+        )
+        .await
+        .unwrap();
     p.wait_until_live(&svc, &a.id, WAIT, &mut |_| {})
         .await
         .unwrap();
@@ -197,12 +233,18 @@ async fn staged_promote_smokes_the_deployment_url_then_promotes_and_restores_aut
     let p2 = p.clone();
     let svc2 = svc.clone();
     let done = p
-        .promote_staged(&svc, B, WAIT, move |url| async move {
-            // While the smoke runs, production still serves A: the domains were held back.
-            let live = p2.live_state(&svc2).await?;
-            *seen2.lock().unwrap() = Some((url.to_string(), live.live_commit().map(str::to_owned)));
-            Ok(())
-        })
+        .promote_staged(
+            &staging_core::testkit::target(&svc),
+            B,
+            WAIT,
+            move |url| async move {
+                // While the smoke runs, production still serves A: the domains were held back.
+                let live = p2.live_state(&svc2).await?;
+                *seen2.lock().unwrap() =
+                    Some((url.to_string(), live.live_commit().map(str::to_owned)));
+                Ok(())
+            },
+        )
         .await
         .unwrap();
     let (url, during) = seen.lock().unwrap().clone().unwrap();
@@ -247,7 +289,9 @@ async fn promote_resetting_auto_assign_is_set_back_to_what_it_was() {
     let p = provider(Target::Production);
     let svc = p.locate("production", "web").await.unwrap();
     let done = p
-        .promote_staged(&svc, B, WAIT, |_| async { Ok(()) })
+        .promote_staged(&staging_core::testkit::target(&svc), B, WAIT, |_| async {
+            Ok(())
+        })
         .await
         .unwrap();
     // The fake's promote turns it on (vercel/vercel #15095); it was off before the run.
@@ -266,12 +310,18 @@ async fn a_failed_smoke_promotes_nothing_and_restores_auto_assign() {
     reset(true).await;
     let p = provider(Target::Production);
     let svc = p.locate("production", "web").await.unwrap();
-    let a = p.deploy(&svc, &DeployRequest::commit(A)).await.unwrap();
+    let a = p
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit(A),
+        )
+        .await
+        .unwrap();
     p.wait_until_live(&svc, &a.id, WAIT, &mut |_| {})
         .await
         .unwrap();
     let err = p
-        .promote_staged(&svc, B, WAIT, |_| async {
+        .promote_staged(&staging_core::testkit::target(&svc), B, WAIT, |_| async {
             Err(Error::failed("health: status 500, expected 200"))
         })
         .await
@@ -297,12 +347,21 @@ async fn rollback_returns_production_to_the_previous_deployment_through_the_doub
     let p = provider(Target::Production);
     let svc = p.locate("production", "web").await.unwrap();
     for c in [A, B] {
-        let d = p.deploy(&svc, &DeployRequest::commit(c)).await.unwrap();
+        let d = p
+            .deploy(
+                &staging_core::testkit::target(&svc),
+                &DeployRequest::commit(c),
+            )
+            .await
+            .unwrap();
         p.wait_until_live(&svc, &d.id, WAIT, &mut |_| {})
             .await
             .unwrap();
     }
-    let back = p.rollback(&svc).await.unwrap();
+    let back = p
+        .rollback(&staging_core::testkit::target(&svc))
+        .await
+        .unwrap();
     assert_eq!(back.commit.as_deref(), Some(A));
     assert_eq!(p.live_state(&svc).await.unwrap().live_commit(), Some(A));
     let st = state().await;
@@ -316,7 +375,12 @@ async fn rollback_returns_production_to_the_previous_deployment_through_the_doub
     );
     // A preview environment has no production domains to move.
     let preview = provider(Target::Preview);
-    assert!(preview.rollback(&svc).await.is_err());
+    assert!(
+        preview
+            .rollback(&staging_core::testkit::target(&svc))
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -326,8 +390,17 @@ async fn cancel_stops_a_building_deployment() {
     plan(&["slow"]).await;
     let p = provider(Target::Production);
     let svc = p.locate("production", "web").await.unwrap();
-    let d = p.deploy(&svc, &DeployRequest::commit(A)).await.unwrap();
-    let c = p.cancel_deploy(&svc, &d.id).await.unwrap();
+    let d = p
+        .deploy(
+            &staging_core::testkit::target(&svc),
+            &DeployRequest::commit(A),
+        )
+        .await
+        .unwrap();
+    let c = p
+        .cancel_deploy(&staging_core::testkit::target(&svc), &d.id)
+        .await
+        .unwrap();
     assert_eq!(c.status, DeployStatus::Canceled);
     assert_eq!(
         p.deploy_status(&svc, &d.id).await.unwrap().status,
@@ -360,21 +433,37 @@ async fn env_vars_are_written_per_target_as_encrypted_never_plain_and_other_targ
     reset(true).await;
     let prod = provider(Target::Production);
     let svc = prod.locate("production", "web").await.unwrap();
-    prod.set_env_var(&svc, "EMAIL_PROVIDER", &value("postmark-prod"))
-        .await
-        .unwrap();
+    prod.set_env_var(
+        &staging_core::testkit::target(&svc),
+        "EMAIL_PROVIDER",
+        &value("postmark-prod"),
+    )
+    .await
+    .unwrap();
     let staging = provider(Target::Custom("staging".into()));
     staging
-        .set_env_var(&svc, "EMAIL_PROVIDER", &value("log"))
+        .set_env_var(
+            &staging_core::testkit::target(&svc),
+            "EMAIL_PROVIDER",
+            &value("log"),
+        )
         .await
         .unwrap();
     staging
-        .set_env_var(&svc, "API_KEY", &value("canary-staging-key-91"))
+        .set_env_var(
+            &staging_core::testkit::target(&svc),
+            "API_KEY",
+            &value("canary-staging-key-91"),
+        )
         .await
         .unwrap();
     // Written again: edited in place, still one record for the target.
     staging
-        .set_env_var(&svc, "API_KEY", &value("canary-staging-key-92"))
+        .set_env_var(
+            &staging_core::testkit::target(&svc),
+            "API_KEY",
+            &value("canary-staging-key-92"),
+        )
         .await
         .unwrap();
     let st = state().await;
@@ -388,7 +477,7 @@ async fn env_vars_are_written_per_target_as_encrypted_never_plain_and_other_targ
     assert_eq!(st_vars["EMAIL_PROVIDER"].expose_secret(), "log");
     assert_eq!(st_vars["API_KEY"].expose_secret(), "canary-staging-key-92");
     staging
-        .delete_env_var(&svc, "EMAIL_PROVIDER")
+        .delete_env_var(&staging_core::testkit::target(&svc), "EMAIL_PROVIDER")
         .await
         .unwrap();
     assert_eq!(
@@ -415,9 +504,13 @@ async fn a_record_shared_with_other_targets_is_split_not_edited() {
         .send()
         .await
         .unwrap();
-    prod.set_env_var(&svc, "SHARED", &value("prod-only"))
-        .await
-        .unwrap();
+    prod.set_env_var(
+        &staging_core::testkit::target(&svc),
+        "SHARED",
+        &value("prod-only"),
+    )
+    .await
+    .unwrap();
     let st = state().await;
     let envs = st["envs"]["prj_web"].as_array().unwrap();
     let shared = envs.iter().find(|e| e["value"] == "both").unwrap();
@@ -438,7 +531,7 @@ async fn sensitive_secret_type_is_written_as_sensitive() {
         .build()
         .unwrap();
     let svc = p.locate("production", "web").await.unwrap();
-    let store = p.env_store(svc.clone());
+    let store = p.env_store(staging_core::testkit::target(&svc));
     staging_core::SecretStore::put(&store, "STRIPE_KEY", &value("sk_canary_1"))
         .await
         .unwrap();

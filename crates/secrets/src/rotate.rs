@@ -7,7 +7,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 use staging_core::redact::Redactor;
 use staging_core::spec::{Alphabet, LoadedSpec, Rules, ValueKind};
-use staging_core::{DynProvider, Error, Result};
+use staging_core::{DynProvider, Error, Result, WriteBoundary};
 
 use crate::fingerprint::Fingerprinter;
 use crate::resolve::{Origin, origin, undeclared};
@@ -87,14 +87,23 @@ pub fn generate(rules: &Rules) -> Result<SecretString> {
 /// Rotate `name` in `environment`: generate a value that passes its rules, write it to the
 /// variable's store (which must be writable; a file store is rewritten under its lock, so
 /// concurrent rotations of different keys both land) and, when `provider` is given, to the
-/// env var of every service that receives it.
+/// env var of every service that receives it, each through a target of `boundary` (the
+/// run's isolation check), all issued before the store is written.
 pub async fn rotate(
     spec: &LoadedSpec,
     environment: &str,
     name: &str,
-    provider: Option<&DynProvider>,
+    provider: Option<(&DynProvider, &WriteBoundary)>,
 ) -> Result<RotateReport> {
-    rotate_with(spec, environment, name, provider, false).await
+    rotate_with(
+        spec,
+        environment,
+        name,
+        provider.map(|p| p.0),
+        provider.map(|p| p.1),
+        false,
+    )
+    .await
 }
 
 /// What [`rotate`] would change, by fingerprint: the store's current value's fingerprint,
@@ -106,7 +115,7 @@ pub async fn rotate_dry_run(
     name: &str,
     provider: Option<&DynProvider>,
 ) -> Result<RotateReport> {
-    rotate_with(spec, environment, name, provider, true).await
+    rotate_with(spec, environment, name, provider, None, true).await
 }
 
 async fn rotate_with(
@@ -114,6 +123,7 @@ async fn rotate_with(
     environment: &str,
     name: &str,
     provider: Option<&DynProvider>,
+    boundary: Option<&WriteBoundary>,
     dry_run: bool,
 ) -> Result<RotateReport> {
     let var = spec
@@ -211,12 +221,15 @@ async fn rotate_with(
             ok: true,
         });
     }
-    Redactor::global().register_if_secret(this, &value);
-    location.store.put(&location.key, &value).await?;
-
-    let mut provider_services = vec![];
-    let mut provider_errors = vec![];
+    // Every service's write target before anything is written: a service another
+    // environment owns refuses the rotation, not its second half.
+    let mut targets = vec![];
     if let Some(provider) = provider {
+        let boundary = boundary.ok_or_else(|| {
+            Error::config(format!(
+                "no isolation check ran for `{environment}`: the services' variables are not written"
+            ))
+        })?;
         for service in spec.spec.services.keys() {
             if var
                 .services
@@ -225,13 +238,26 @@ async fn rotate_with(
             {
                 continue;
             }
-            let result = async {
-                let handle = provider.locate(environment, service).await?;
-                provider.set_env_var(&handle, name, &value).await
-            }
-            .await;
+            let target = match provider.locate(environment, service).await {
+                Ok(handle) => Ok(boundary.target(handle)?),
+                Err(e) => Err(e),
+            };
+            targets.push((service.clone(), target));
+        }
+    }
+    Redactor::global().register_if_secret(this, &value);
+    location.store.put(&location.key, &value).await?;
+
+    let mut provider_services = vec![];
+    let mut provider_errors = vec![];
+    if let Some(provider) = provider {
+        for (service, target) in targets {
+            let result = match target {
+                Ok(target) => provider.set_env_var(&target, name, &value).await,
+                Err(e) => Err(e),
+            };
             match result {
-                Ok(()) => provider_services.push(service.clone()),
+                Ok(()) => provider_services.push(service),
                 Err(e) => {
                     provider_errors.push(format!("{service}: {}", crate::store::redact_error(&e)))
                 }

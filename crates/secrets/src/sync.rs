@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use staging_core::spec::LoadedSpec;
-use staging_core::{Capability, DynProvider, Error, Result};
+use staging_core::{Capability, DynProvider, Error, Result, WriteBoundary};
 
 use crate::check::check_resolved;
 use crate::fingerprint::Fingerprinter;
@@ -123,13 +123,16 @@ impl SyncReport {
 
 /// Plan, and with [`SyncOptions::apply`] carry out, pushing the declared values of
 /// `environment` to `provider`'s env vars, service by service, one key at a time. Keys the
-/// spec does not declare are never touched.
+/// spec does not declare are never touched. Applying writes through targets of `boundary`
+/// (the run's isolation check), all issued before the first write; without one, applying
+/// is refused.
 pub async fn sync(
     spec: &LoadedSpec,
     environment: &str,
     provider: &DynProvider,
     options: SyncOptions,
     commit: Option<&str>,
+    boundary: Option<&WriteBoundary>,
 ) -> Result<SyncReport> {
     let fingerprints = Fingerprinter::for_project(&spec.spec.project.name);
     let resolved = resolve_vars(spec, environment, commit).await?;
@@ -226,9 +229,22 @@ pub async fn sync(
     let apply = options.apply && refused.is_none();
     let mut ok = refused.is_none();
     let mut out = vec![];
-    for (handle, mut plan) in services {
+    let mut targets = vec![];
+    for (handle, _) in &services {
+        targets.push(if apply {
+            let boundary = boundary.ok_or_else(|| {
+                Error::config(format!(
+                    "no isolation check ran for `{environment}`: nothing is pushed"
+                ))
+            })?;
+            Some(boundary.target(handle.clone())?)
+        } else {
+            None
+        });
+    }
+    for ((handle, mut plan), target) in services.into_iter().zip(targets) {
         plan.id = handle.id.clone();
-        if apply {
+        if let Some(target) = target {
             for item in &mut plan.items {
                 if !matches!(
                     item.action,
@@ -238,7 +254,7 @@ pub async fn sync(
                 }
                 let value = &resolved.values[&item.key];
                 item.outcome = Some(
-                    match provider.set_env_var(&handle, &item.key, value).await {
+                    match provider.set_env_var(&target, &item.key, value).await {
                         Ok(()) => SyncOutcome::Applied,
                         Err(e) => {
                             ok = false;

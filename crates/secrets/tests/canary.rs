@@ -74,9 +74,18 @@ async fn no_report_debug_or_json_contains_the_canary() {
     let mut double = EnvProvider::with(&[("web", &[("CANARY_KEY", CANARY)]), ("worker", &[])]);
     double.fail_key = Some("CANARY_URL".into());
     let (_double, provider) = double.dyn_();
-    let plan = sync(&spec, "staging", &provider, SyncOptions::default(), None)
-        .await
-        .unwrap();
+    let plan = sync(
+        &spec,
+        "staging",
+        &provider,
+        SyncOptions::default(),
+        None,
+        Some(&staging_core::boundary::unchecked_boundary_for_tests(
+            "staging",
+        )),
+    )
+    .await
+    .unwrap();
     assert_clean("sync plan JSON", &serde_json::to_string(&plan).unwrap());
     let applied = sync(
         &spec,
@@ -87,6 +96,9 @@ async fn no_report_debug_or_json_contains_the_canary() {
             allow_violations: true,
         },
         None,
+        Some(&staging_core::boundary::unchecked_boundary_for_tests(
+            "staging",
+        )),
     )
     .await
     .unwrap();
@@ -170,9 +182,17 @@ async fn the_rotate_report_shows_a_fingerprint_and_never_the_new_value() {
     let f = files();
     let (dir, spec) = spec_in(&f.iter().map(|(a, b)| (*a, b.as_str())).collect::<Vec<_>>());
     let (double, provider) = EnvProvider::with(&[("web", &[]), ("worker", &[])]).dyn_();
-    let report = rotate(&spec, "staging", "CANARY_KEY", Some(&provider))
-        .await
-        .unwrap();
+    let report = rotate(
+        &spec,
+        "staging",
+        "CANARY_KEY",
+        Some((
+            &provider,
+            &staging_core::boundary::unchecked_boundary_for_tests("staging"),
+        )),
+    )
+    .await
+    .unwrap();
     let new = double.value("web", "CANARY_KEY").unwrap();
     let json = serde_json::to_string(&report).unwrap();
     assert!(!json.contains(&new), "{json}");

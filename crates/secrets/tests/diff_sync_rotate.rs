@@ -91,9 +91,18 @@ async fn sync_plans_by_fingerprint_lists_unmanaged_keys_and_changes_nothing_with
         ("worker", &[]),
     ]);
     let (double, provider) = provider.dyn_();
-    let report = sync(&spec, "staging", &provider, SyncOptions::default(), None)
-        .await
-        .unwrap();
+    let report = sync(
+        &spec,
+        "staging",
+        &provider,
+        SyncOptions::default(),
+        None,
+        Some(&staging_core::boundary::unchecked_boundary_for_tests(
+            "staging",
+        )),
+    )
+    .await
+    .unwrap();
     assert!(report.ok && !report.applied);
     let web = report.services.iter().find(|s| s.service == "web").unwrap();
     let action = |s: &staging_secrets::ServiceSync, k: &str| {
@@ -137,9 +146,18 @@ async fn sync_apply_sets_one_key_at_a_time_and_leaves_unmanaged_keys_alone() {
         apply: true,
         allow_violations: false,
     };
-    let report = sync(&spec, "staging", &provider, options, None)
-        .await
-        .unwrap();
+    let report = sync(
+        &spec,
+        "staging",
+        &provider,
+        options,
+        None,
+        Some(&staging_core::boundary::unchecked_boundary_for_tests(
+            "staging",
+        )),
+    )
+    .await
+    .unwrap();
     assert!(report.ok && report.applied, "{report:?}");
     assert_eq!(
         double.value("web", "ORG_ID").as_deref(),
@@ -150,9 +168,18 @@ async fn sync_apply_sets_one_key_at_a_time_and_leaves_unmanaged_keys_alone() {
     let sets = double.sets.lock().unwrap().clone();
     assert!(sets.contains(&("web".into(), "ORG_ID".into())));
     assert!(!sets.iter().any(|(_, k)| k == "LEGACY_FLAG"));
-    let again = sync(&spec, "staging", &provider, SyncOptions::default(), None)
-        .await
-        .unwrap();
+    let again = sync(
+        &spec,
+        "staging",
+        &provider,
+        SyncOptions::default(),
+        None,
+        Some(&staging_core::boundary::unchecked_boundary_for_tests(
+            "staging",
+        )),
+    )
+    .await
+    .unwrap();
     assert_eq!(again.pending_changes(), 0);
 }
 
@@ -173,6 +200,9 @@ async fn sync_refuses_to_push_values_that_break_the_rules() {
             allow_violations: false,
         },
         None,
+        Some(&staging_core::boundary::unchecked_boundary_for_tests(
+            "staging",
+        )),
     )
     .await
     .unwrap();
@@ -203,6 +233,9 @@ async fn sync_reports_a_key_the_provider_refuses_and_goes_on() {
             allow_violations: false,
         },
         None,
+        Some(&staging_core::boundary::unchecked_boundary_for_tests(
+            "staging",
+        )),
     )
     .await
     .unwrap();
@@ -230,9 +263,17 @@ async fn rotate_writes_a_new_value_that_passes_the_rules_to_the_store_and_the_pr
         (".env.production", "ORG_ID=org_1f3a9c2e\n"),
     ]);
     let (double, provider) = EnvProvider::with(&[("web", &[]), ("worker", &[])]).dyn_();
-    let first = rotate(&spec, "staging", "JWT_SECRET", Some(&provider))
-        .await
-        .unwrap();
+    let first = rotate(
+        &spec,
+        "staging",
+        "JWT_SECRET",
+        Some((
+            &provider,
+            &staging_core::boundary::unchecked_boundary_for_tests("staging"),
+        )),
+    )
+    .await
+    .unwrap();
     assert!(first.ok);
     assert_eq!(first.store, "dotenv:.env.staging");
     assert_eq!(first.provider_services, ["web", "worker"]);

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{Error, Result};
+use crate::boundary::WriteTarget;
 use crate::provider::{Provider, ServiceHandle};
 
 /// One variable before the run.
@@ -144,12 +145,15 @@ impl EnvRestore {
 
 /// The restore every provider gets unless it has an exact one of its own: reads the values
 /// now, sets back those that differ (one [`Provider::set_env_vars`] call), deletes the
-/// variables that were absent, and reports the unreadable ones as not restored.
+/// variables that were absent, and reports the unreadable ones as not restored. Writes go
+/// through `target`, which must be the snapshot's service.
 pub async fn restore_by_values<P: Provider + ?Sized>(
     provider: &P,
+    target: &WriteTarget,
     snapshot: &EnvSnapshot,
 ) -> Result<EnvRestore> {
-    let service = &snapshot.service;
+    check_target(target, snapshot)?;
+    let service = target;
     let now = provider.env_vars(service).await?;
     let mut out = EnvRestore::default();
     let mut set = BTreeMap::new();
@@ -186,6 +190,19 @@ pub async fn restore_by_values<P: Provider + ?Sized>(
     Ok(out)
 }
 
+/// Refuses a restore through a target that is not the snapshot's service (another id or
+/// environment): the values would land on the wrong service.
+pub fn check_target(target: &WriteTarget, snapshot: &EnvSnapshot) -> Result<()> {
+    let (t, s) = (target.handle(), &snapshot.service);
+    if t.id != s.id || t.environment != s.environment || t.name != s.name {
+        return Err(Error::config(format!(
+            "the variables of service `{}` of `{}` cannot be restored through the target of `{}` of `{}`",
+            s.name, s.environment, t.name, t.environment
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +213,7 @@ mod tests {
             name: "web".into(),
             environment: "production".into(),
             id: "srv-1".into(),
+            identity: Default::default(),
         };
         let current = BTreeMap::from([("A".to_owned(), SecretString::from("canary-old"))]);
         let keys = ["A".to_owned(), "B".to_owned()];

@@ -12,16 +12,20 @@
 //!    scheme, host, port and database name are kept). This alone catches a misspelt
 //!    override that falls back to production's name — though the typed settings already
 //!    refuse the typo itself — and an override that was simply forgotten.
-//! 2. **Platform ids, where the run's credentials can read the other environment**
-//!    ([`check_platform_ids`]): each service is located in the run's environment and, with
-//!    the same credentials, in every other environment of the same provider; two different
-//!    names that resolve to the same platform id are refused. An environment the
-//!    credentials cannot read (a CI job holding only staging's token) is skipped: level 1
-//!    never needs production's credentials.
+//! 2. **Platform identities, through the run's credentials** ([`check_before_write`]):
+//!    every service of the run and of every other environment on the same provider is
+//!    located through the run's own credentials, each answered with its platform
+//!    [`crate::Identity`] (Render workspace + service id, Railway service + environment id,
+//!    Netlify site + context, ...). What the other environments own goes into the run's
+//!    [`crate::WriteBoundary`], which issues the target of every platform write and refuses
+//!    one whose identity another environment owns (see [`crate::boundary`]). A read that
+//!    fails fails the check (exit 3) within [`READ_BOUND`]; only "not found", for another
+//!    environment's service, is an answer (the run's credentials cannot reach what they are
+//!    told does not exist).
 //!
 //! [`check_before_write`] runs both; the pipeline's [`crate::pipeline::IsolationStep`]
 //! runs it right after `validate` in `up` and `promote`, and the CLI before
-//! `secrets sync --apply`, `secrets rotate` and `migrate apply`.
+//! `secrets sync --apply`, `secrets rotate`, `rollback` and `migrate apply`.
 //!
 //! A resource shared on purpose says so (`shared_with = ["production"]` on the service or
 //! database). Every write to it is then a write to the environments it is shared with: from
@@ -36,13 +40,11 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
+use crate::boundary::{Owned, WriteBoundary};
 use crate::error::{Error, Result};
 use crate::provider::{DynProvider, ServiceHandle};
 use crate::registry::ProviderRegistry;
 use crate::spec::LoadedSpec;
-
-/// How long locating one service of another environment may take (level 2).
-const LOCATE_BOUND: Duration = Duration::from_secs(60);
 
 /// One thing on a platform that a run can change, as one environment's spec names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -327,78 +329,10 @@ pub fn check_offline(
     Ok(())
 }
 
-/// Level 2: `mine` are the services of the run located on the platform, `theirs` the
-/// services of other environments located with the run's own credentials (only those it
-/// could read). Two different spec names that resolve to the same platform id are refused,
-/// unless the service is declared shared with that environment.
-pub fn check_platform_ids(
-    spec: &LoadedSpec,
-    environment: &str,
-    mine: &[ServiceHandle],
-    theirs: &[ServiceHandle],
-) -> Result<()> {
-    for m in mine {
-        for t in theirs
-            .iter()
-            .filter(|t| t.id == m.id && t.environment != environment)
-        {
-            let service = spec.spec.services.get(&m.name);
-            let declared = service.is_some_and(|s| {
-                s.shared_with.contains(&t.environment)
-                    || s.shared_with.iter().any(|e| e == environment)
-            });
-            if declared {
-                let protected = spec
-                    .spec
-                    .environments
-                    .get(&t.environment)
-                    .is_some_and(|e| e.protected);
-                let me_protected = spec
-                    .spec
-                    .environments
-                    .get(environment)
-                    .is_some_and(|e| e.protected);
-                if !protected || me_protected {
-                    continue;
-                }
-            }
-            return Err(Error::config(format!(
-                "service `{}` of environment `{environment}` resolves to platform id `{}`, which is also service `{}` of environment `{}`: refused before any write (two names in the spec, one service on the platform). Give `{environment}` a service of its own",
-                m.name, m.id, t.name, t.environment
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// The scope of service `service`'s resource among `resources`, if it has one.
-fn scope_of<'a>(resources: &'a [Resource], service: &str) -> Option<&'a str> {
-    resources
-        .iter()
-        .find(|r| r.owner.strip_prefix("service ") == Some(service))
-        .and_then(|r| r.scope.as_deref())
-}
-
-/// Locate every service of the spec in `environment` with `provider`, each bounded; `None`
-/// when any of them cannot be read (no credentials for that environment, not found).
-async fn locate_all(
-    spec: &LoadedSpec,
-    provider: &DynProvider,
-    environment: &str,
-) -> Option<Vec<ServiceHandle>> {
-    let mut out = vec![];
-    for name in spec.spec.services.keys() {
-        match tokio::time::timeout(LOCATE_BOUND, provider.locate(environment, name)).await {
-            Ok(Ok(h)) => out.push(h),
-            _ => return None,
-        }
-    }
-    Some(out)
-}
-
-/// An [`EnvValues`] that reads nothing: databases are not compared.
-#[derive(Debug)]
-struct NoValues;
+/// An [`EnvValues`] that reads nothing: databases are not compared, only services (for an
+/// embedder whose run writes no database).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoValues;
 
 #[async_trait]
 impl EnvValues for NoValues {
@@ -429,22 +363,92 @@ pub async fn check_settings(
     check_offline(spec, environment, &mine, &others)
 }
 
+/// How long the platform reads of [`check_before_write`] may take, all of them together:
+/// every service of the run and of every other environment on the same provider, located
+/// through the run's own credentials. A platform that has not answered them all by then fails
+/// the check (exit 3) naming what it could not read, before any write.
+pub const READ_BOUND: Duration = Duration::from_secs(30);
+
 /// What [`check_before_write`] found: each service's target as the spec names it (for
-/// reports) and which other environments' platform ids could be compared.
+/// reports) and which other environments' platform identities were compared.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct IsolationReport {
     /// Each service of the run's environment: its effective platform target
-    /// (`render service service_name=shop-worker-staging`).
+    /// (`render service service_name=shop-worker-staging`), and, when it exists already, what
+    /// the platform says it is (`render service owner=tea-1 service=srv-1`).
     pub targets: BTreeMap<String, String>,
     /// The other environments whose services were located with the run's credentials and
-    /// compared by platform id (level 2).
+    /// compared by platform identity (level 2).
     pub compared_ids_with: Vec<String>,
+    /// Services of other environments the platform told the run's credentials do not exist
+    /// (`production/web`): nothing the run writes through those credentials can be them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_visible: Vec<String>,
+    /// Services of the run not on the platform yet (created by this run, or missing): each is
+    /// compared when it is next written.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_there_yet: Vec<String>,
+}
+
+/// A platform read the check needed and could not make: exit 3, naming it.
+fn unreadable(provider: &str, what: &str, e: &Error) -> Error {
+    Error::Provider {
+        provider: provider.to_owned(),
+        source: format!(
+            "the isolation check could not read {what}, so nothing is written (a run writes only what it has compared with every other environment): {e}"
+        )
+        .into(),
+        retryable: false,
+    }
+}
+
+/// What one locate answered, for level 2.
+enum Read {
+    Found(ServiceHandle),
+    /// The platform said it does not exist, to the run's credentials.
+    NotThere,
+}
+
+/// Locate service `service` of `environment` through `provider`, the run's credentials.
+/// Not found is an answer; any other failure (refused credentials, 5xx, a silent peer) is
+/// not, and fails the check. `pending` names the reads not answered yet, for the bound's
+/// message.
+async fn read_one(
+    provider: &DynProvider,
+    environment: &str,
+    service: &str,
+    pending: &std::sync::Mutex<std::collections::BTreeSet<String>>,
+) -> Result<Read> {
+    let what = format!("service `{service}` of environment `{environment}`");
+    let answer = provider.locate(environment, service).await;
+    pending
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&what);
+    match answer {
+        Ok(h) => Ok(Read::Found(h)),
+        Err(Error::NotFound { .. }) => Ok(Read::NotThere),
+        // Several candidates for one name: the spec must say which (exit 2).
+        Err(e @ Error::ConfigInvalid { .. }) => Err(e),
+        Err(e) => Err(unreadable(provider.name(), &what, &e)),
+    }
 }
 
 /// Both levels, before the first write of a command on `environment`: the offline
-/// comparison of effective settings and database URLs with every other environment, then,
-/// where the credentials of `provider` (the run's own, built if `None`) can read another
-/// environment of the same provider, the platform ids.
+/// comparison of effective settings and database URLs with every other environment, then
+/// (level 2) every service of the run and of every other environment on the same provider
+/// located through the run's own credentials (`provider`, built if `None`), within
+/// [`READ_BOUND`]. Returns the report and the run's [`WriteBoundary`], the one issuer of the
+/// targets every platform write takes.
+///
+/// **Fail closed.** A read that fails (refused credentials, 401/403, 5xx, no answer within
+/// the bound) fails the check with exit 3 naming what could not be read, before any write.
+/// The one answer accepted in place of an identity is "not found" for a service of *another*
+/// environment: the run's own services are resolved through the same credentials (one
+/// credential per provider and process), so a service those credentials are told does not
+/// exist cannot be what they resolve for the run. A service of the run that is not found yet
+/// (it is created by this run) is compared when it is written: the boundary is asked again
+/// right before every write.
 pub async fn check_before_write(
     registry: &ProviderRegistry,
     spec: &LoadedSpec,
@@ -452,7 +456,7 @@ pub async fn check_before_write(
     writes: Writes,
     values: &dyn EnvValues,
     provider: Option<&DynProvider>,
-) -> Result<IsolationReport> {
+) -> Result<(IsolationReport, WriteBoundary)> {
     let mine = resources_of(registry, spec, environment, writes, values).await?;
     let mut others = BTreeMap::new();
     for other in spec.spec.environments.keys().filter(|e| *e != environment) {
@@ -477,11 +481,19 @@ pub async fn check_before_write(
             .collect(),
         ..IsolationReport::default()
     };
+    let protected = spec.spec.environment(environment)?.protected;
+    let shared: BTreeMap<String, Vec<String>> = spec
+        .spec
+        .services
+        .iter()
+        .map(|(name, s)| (name.clone(), s.shared_with.clone()))
+        .collect();
     if writes == Writes::Migrations {
-        return Ok(report);
+        // Migrations write no platform service: the boundary issues nothing.
+        return Ok((report, WriteBoundary::closed(environment)));
     }
 
-    // Level 2: platform ids, with the run's credentials.
+    // Level 2: platform identities, through the run's credentials.
     let factory = registry.factory_for(spec, environment)?;
     let built;
     let provider = match provider {
@@ -492,9 +504,14 @@ pub async fn check_before_write(
         }
     };
     if provider.runs_services_in_process() {
-        return Ok(report);
+        // A local service is its port, compared offline above; its process is this run's.
+        return Ok((
+            report,
+            WriteBoundary::new(environment, protected, vec![], shared),
+        ));
     }
-    let mut mine_located: Option<Vec<ServiceHandle>> = None;
+    let services: Vec<&String> = spec.spec.services.keys().collect();
+    let mut readers: Vec<(String, DynProvider)> = vec![(environment.to_owned(), provider.clone())];
     for other in spec.spec.environments.keys().filter(|e| *e != environment) {
         let same_provider = registry
             .factory_for(spec, other)
@@ -502,37 +519,85 @@ pub async fn check_before_write(
         if !same_provider {
             continue;
         }
-        let Ok(theirs_provider) = factory.build(spec, other) else {
-            continue;
-        };
-        let Some(theirs) = locate_all(spec, &theirs_provider, other).await else {
-            continue;
-        };
-        if mine_located.is_none() {
-            match locate_all(spec, provider, environment).await {
-                Some(m) => mine_located = Some(m),
-                // The run's own services cannot be located: the deploy step reports why.
-                None => return Ok(report),
-            }
-        }
-        let mine_handles = mine_located.as_deref().unwrap_or_default();
-        // One platform id in two different scopes (a site's contexts) is two resources.
-        let theirs_resources = others.get(other).map(Vec::as_slice).unwrap_or_default();
-        let theirs: Vec<ServiceHandle> = theirs
-            .into_iter()
-            .filter(|t| {
-                !mine_handles.iter().filter(|m| m.id == t.id).all(|m| {
-                    matches!(
-                        (scope_of(&mine, &m.name), scope_of(theirs_resources, &t.name)),
-                        (Some(a), Some(b)) if a != b
-                    )
-                })
-            })
-            .collect();
-        check_platform_ids(spec, environment, mine_handles, &theirs)?;
-        report.compared_ids_with.push(other.clone());
+        let theirs = factory.build(spec, other).map_err(|e| match e {
+            // The spec says something impossible of the other environment: exit 2 as is.
+            e @ Error::ConfigInvalid { .. } => e,
+            e => unreadable(
+                factory.name(),
+                &format!("how environment `{other}` names its services"),
+                &e,
+            ),
+        })?;
+        readers.push((other.clone(), theirs));
     }
-    Ok(report)
+    let pending = std::sync::Mutex::new(
+        readers
+            .iter()
+            .flat_map(|(env, _)| {
+                services
+                    .iter()
+                    .map(move |s| format!("service `{s}` of environment `{env}`"))
+            })
+            .collect::<std::collections::BTreeSet<String>>(),
+    );
+    let reads = futures_util::future::join_all(readers.iter().flat_map(|(env, p)| {
+        let pending = &pending;
+        services.iter().map(move |s| async move {
+            (env.as_str(), s.as_str(), read_one(p, env, s, pending).await)
+        })
+    }));
+    let reads = match tokio::time::timeout(READ_BOUND, reads).await {
+        Ok(reads) => reads,
+        Err(_) => {
+            let unread: Vec<String> = pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .cloned()
+                .collect();
+            return Err(Error::Provider {
+                provider: provider.name().to_owned(),
+                source: format!(
+                    "the isolation check could not read {} within {} (no answer), so nothing is written",
+                    unread.join(", "),
+                    humantime::format_duration(READ_BOUND)
+                )
+                .into(),
+                retryable: true,
+            });
+        }
+    };
+    let mut owned = vec![];
+    let mut mine_found = vec![];
+    for (env, service, read) in reads {
+        match read? {
+            Read::Found(h) if env == environment => mine_found.push(h),
+            Read::Found(h) => owned.push(Owned {
+                environment: env.to_owned(),
+                service: service.to_owned(),
+                identity: h.identity,
+                protected: spec.spec.environments.get(env).is_some_and(|e| e.protected),
+            }),
+            Read::NotThere if env == environment => report.not_there_yet.push(service.to_owned()),
+            Read::NotThere => report.not_visible.push(format!("{env}/{service}")),
+        }
+    }
+    report.compared_ids_with = readers
+        .iter()
+        .map(|(e, _)| e.clone())
+        .filter(|e| e != environment)
+        .collect();
+    let boundary = WriteBoundary::new(environment, protected, owned, shared);
+    // Each of the run's services that exists already, refused now rather than at its write.
+    for h in mine_found {
+        let name = h.name.clone();
+        let identity = h.identity.to_string();
+        boundary.target(h)?;
+        if let Some(t) = report.targets.get_mut(&name) {
+            t.push_str(&format!(" -> {identity}"));
+        }
+    }
+    Ok((report, boundary))
 }
 
 #[cfg(test)]
@@ -609,35 +674,6 @@ mod tests {
         // From production itself, the declared sharing holds.
         let theirs = BTreeMap::from([("staging".to_owned(), shared.to_vec())]);
         check_offline(&spec, "production", &shared, &theirs).unwrap();
-    }
-
-    #[test]
-    fn two_names_with_one_platform_id_are_refused() {
-        let spec = spec();
-        let h = |env: &str, id: &str| ServiceHandle {
-            name: "web".into(),
-            environment: env.into(),
-            id: id.into(),
-        };
-        let err = check_platform_ids(
-            &spec,
-            "staging",
-            &[h("staging", "srv-1")],
-            &[h("production", "srv-1")],
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.contains("platform id `srv-1`") && err.contains("`production`"),
-            "{err}"
-        );
-        check_platform_ids(
-            &spec,
-            "staging",
-            &[h("staging", "srv-2")],
-            &[h("production", "srv-1")],
-        )
-        .unwrap();
     }
 
     #[test]

@@ -23,6 +23,7 @@
 //! - [`Error`]: one error of kinds, with [`Error::is_retryable`].
 #![deny(missing_docs)]
 
+pub mod boundary;
 pub mod cadence;
 pub mod database_branch;
 pub mod database_target;
@@ -55,6 +56,7 @@ pub mod testkit;
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
+pub use boundary::{CreationTarget, EnvironmentTarget, Identity, WriteBoundary, WriteTarget};
 pub use cadence::{Cadence, ReadBudget};
 pub use database_branch::{BranchState, BranchStatus, DatabaseBranch, DynDatabaseBranch};
 pub use database_target::{DatabaseIdentity, DatabaseTarget, DatabaseTargets, IdentifyDatabase};

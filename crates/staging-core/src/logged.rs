@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use secrecy::SecretString;
 
+use crate::boundary::WriteTarget;
 use crate::error::Result;
 use crate::provider::{
     Capabilities, Deploy, DeployRequest, DynProvider, LiveState, LogLine, LogQuery, Provider,
@@ -98,9 +99,12 @@ impl Provider for LoggedProvider {
         )
         .await
     }
-    async fn prepare_environment(&self, environment: &str) -> Result<Option<String>> {
+    async fn prepare_environment(
+        &self,
+        environment: &crate::boundary::EnvironmentTarget,
+    ) -> Result<Option<String>> {
         self.call(
-            format!("prepare `{environment}`"),
+            format!("prepare `{}`", environment.environment()),
             |done: &Option<String>| done.clone().unwrap_or_else(|| "nothing to do".to_owned()),
             self.inner.prepare_environment(environment),
         )
@@ -137,7 +141,7 @@ impl Provider for LoggedProvider {
         )
         .await
     }
-    async fn deploy(&self, service: &ServiceHandle, request: &DeployRequest) -> Result<Deploy> {
+    async fn deploy(&self, service: &WriteTarget, request: &DeployRequest) -> Result<Deploy> {
         self.call(
             format!("deploy {}", on(service)),
             deploy_outcome,
@@ -153,7 +157,7 @@ impl Provider for LoggedProvider {
         )
         .await
     }
-    async fn rollback(&self, service: &ServiceHandle) -> Result<Deploy> {
+    async fn rollback(&self, service: &WriteTarget) -> Result<Deploy> {
         self.call(
             format!("roll back {}", on(service)),
             deploy_outcome,
@@ -163,7 +167,7 @@ impl Provider for LoggedProvider {
     }
     // Forwarded explicitly: the trait's default would answer "not supported" for every
     // provider behind this decorator (the automatic rollback after a failed promote uses it).
-    async fn rollback_to(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+    async fn rollback_to(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
         self.call(
             format!("roll back {} to deploy {deploy_id}", on(service)),
             deploy_outcome,
@@ -181,7 +185,7 @@ impl Provider for LoggedProvider {
     }
     async fn set_env_var(
         &self,
-        service: &ServiceHandle,
+        service: &WriteTarget,
         key: &str,
         value: &SecretString,
     ) -> Result<()> {
@@ -194,7 +198,7 @@ impl Provider for LoggedProvider {
     }
     async fn set_env_vars(
         &self,
-        service: &ServiceHandle,
+        service: &WriteTarget,
         variables: &BTreeMap<String, SecretString>,
     ) -> Result<()> {
         let keys: Vec<&str> = variables.keys().map(String::as_str).collect();
@@ -205,7 +209,7 @@ impl Provider for LoggedProvider {
         )
         .await
     }
-    async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> Result<()> {
+    async fn delete_env_var(&self, service: &WriteTarget, key: &str) -> Result<()> {
         self.call(
             format!("delete {key} on {}", on(service)),
             |_: &()| "done".to_owned(),
@@ -228,12 +232,13 @@ impl Provider for LoggedProvider {
     }
     async fn restore_env(
         &self,
+        target: &WriteTarget,
         snapshot: &crate::env_snapshot::EnvSnapshot,
     ) -> Result<crate::env_snapshot::EnvRestore> {
         self.call(
             format!("restore variables of {}", on(&snapshot.service)),
             |r: &crate::env_snapshot::EnvRestore| r.describe(),
-            self.inner.restore_env(snapshot),
+            self.inner.restore_env(target, snapshot),
         )
         .await
     }
@@ -259,7 +264,7 @@ impl Provider for LoggedProvider {
         )
         .await
     }
-    async fn cancel_deploy(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+    async fn cancel_deploy(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
         self.call(
             format!("cancel deploy {deploy_id} of {}", on(service)),
             deploy_outcome,

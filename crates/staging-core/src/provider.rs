@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 use serde::Serialize;
 
+use crate::boundary::{EnvironmentTarget, Identity, WriteTarget};
 use crate::cadence::{Cadence, ReadBudget};
 use crate::env_snapshot::{EnvRestore, EnvSnapshot};
 use crate::error::{Error, Result};
@@ -110,6 +111,10 @@ pub struct ServiceHandle {
     pub environment: String,
     /// The provider's id for it (`srv-abc123`, an ECS service ARN, a local slot name).
     pub id: String,
+    /// What the platform says it is, at the granularity its writes land on (Railway: service
+    /// and environment ids): what the write boundary compares
+    /// ([`crate::boundary::WriteBoundary::target`]). Filled by the provider's `locate`.
+    pub identity: Identity,
 }
 
 /// Where a deploy is in its life.
@@ -277,7 +282,12 @@ pub async fn recent_logs_from_logs<P: Provider + ?Sized>(
 /// writes their environment variables.
 ///
 /// Implement the required methods only; waiting and other conveniences live in
-/// [`ProviderExt`]. Operations the platform cannot do return [`Error::NotSupported`] and are
+/// [`ProviderExt`].
+///
+/// Every method that changes the platform takes a [`WriteTarget`] (or, to prepare an
+/// environment, an [`EnvironmentTarget`]): a value only the run's isolation check issues
+/// ([`crate::boundary`]), after comparing the service's [`ServiceHandle::identity`] with what
+/// every other environment owns. Reads take the bare [`ServiceHandle`]. Operations the platform cannot do return [`Error::NotSupported`] and are
 /// declared in [`Provider::capabilities`].
 #[async_trait]
 pub trait Provider: Debug + Send + Sync + 'static {
@@ -324,7 +334,7 @@ pub trait Provider: Debug + Send + Sync + 'static {
     /// Creates what [`Provider::environment_setup`] names, and says what it did (`None`:
     /// nothing was needed). The deploy step calls it before it locates the services, so the
     /// environment's own variables are set before its first deploy.
-    async fn prepare_environment(&self, environment: &str) -> Result<Option<String>> {
+    async fn prepare_environment(&self, environment: &EnvironmentTarget) -> Result<Option<String>> {
         let _ = environment;
         Ok(None)
     }
@@ -333,19 +343,19 @@ pub trait Provider: Debug + Send + Sync + 'static {
     async fn live_state(&self, service: &ServiceHandle) -> Result<LiveState>;
 
     /// Start a deploy; returns at once with the new deploy.
-    async fn deploy(&self, service: &ServiceHandle, request: &DeployRequest) -> Result<Deploy>;
+    async fn deploy(&self, service: &WriteTarget, request: &DeployRequest) -> Result<Deploy>;
 
     /// The current state of one deploy.
     async fn deploy_status(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy>;
 
     /// Roll back to the previous live deploy; returns the deploy now going live.
-    async fn rollback(&self, service: &ServiceHandle) -> Result<Deploy>;
+    async fn rollback(&self, service: &WriteTarget) -> Result<Deploy>;
 
     /// Roll back to one earlier deploy of the service, named by its id (`staging rollback
     /// --to`, and the automatic rollback after a failed promote, which returns to the deploy
     /// that was live before); returns the deploy now going live. Covered by
     /// [`Capabilities::rollback`]: a provider that cannot says [`Error::NotSupported`].
-    async fn rollback_to(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+    async fn rollback_to(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
         let _ = (service, deploy_id);
         Err(Error::not_supported(
             self.name(),
@@ -359,7 +369,7 @@ pub trait Provider: Debug + Send + Sync + 'static {
     /// Set one environment variable, leaving every other untouched.
     async fn set_env_var(
         &self,
-        service: &ServiceHandle,
+        service: &WriteTarget,
         key: &str,
         value: &SecretString,
     ) -> Result<()>;
@@ -370,7 +380,7 @@ pub trait Provider: Debug + Send + Sync + 'static {
     /// with [`Provider::set_env_var`].
     async fn set_env_vars(
         &self,
-        service: &ServiceHandle,
+        service: &WriteTarget,
         variables: &BTreeMap<String, SecretString>,
     ) -> Result<()> {
         for (key, value) in variables {
@@ -380,7 +390,7 @@ pub trait Provider: Debug + Send + Sync + 'static {
     }
 
     /// Delete one environment variable, leaving every other untouched.
-    async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> Result<()>;
+    async fn delete_env_var(&self, service: &WriteTarget, key: &str) -> Result<()>;
 
     /// What the variables `keys` of `service` are before a run changes them (`current` is
     /// what [`Provider::env_vars`] just returned), for [`Provider::restore_env`] after a
@@ -399,9 +409,10 @@ pub trait Provider: Debug + Send + Sync + 'static {
 
     /// Put the variables of a snapshot back as they were: old values set again, variables
     /// that were absent deleted, what cannot be put back reported
-    /// ([`crate::env_snapshot::restore_by_values`] unless the platform restores exactly).
-    async fn restore_env(&self, snapshot: &EnvSnapshot) -> Result<EnvRestore> {
-        crate::env_snapshot::restore_by_values(self, snapshot).await
+    /// ([`crate::env_snapshot::restore_by_values`] unless the platform restores exactly),
+    /// through `target`, the write boundary's target for the snapshot's service.
+    async fn restore_env(&self, target: &WriteTarget, snapshot: &EnvSnapshot) -> Result<EnvRestore> {
+        crate::env_snapshot::restore_by_values(self, target, snapshot).await
     }
 
     /// The last `lines` log lines of the service (of `deploy_id` when given). A provider
@@ -433,7 +444,7 @@ pub trait Provider: Debug + Send + Sync + 'static {
 
     /// Cancel a deploy that is not live yet (`staging up --cancel-on-interrupt`). Providers
     /// that cannot say [`Error::NotSupported`] and leave [`Capabilities::cancel`] off.
-    async fn cancel_deploy(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+    async fn cancel_deploy(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
         let _ = (service, deploy_id);
         Err(Error::not_supported(self.name(), "canceling a deploy"))
     }
@@ -467,7 +478,10 @@ macro_rules! forward_provider {
             async fn environment_setup(&self, environment: &str) -> Result<Option<String>> {
                 (**self).environment_setup(environment).await
             }
-            async fn prepare_environment(&self, environment: &str) -> Result<Option<String>> {
+            async fn prepare_environment(
+                &self,
+                environment: &EnvironmentTarget,
+            ) -> Result<Option<String>> {
                 (**self).prepare_environment(environment).await
             }
             async fn live_state(&self, service: &ServiceHandle) -> Result<LiveState> {
@@ -475,7 +489,7 @@ macro_rules! forward_provider {
             }
             async fn deploy(
                 &self,
-                service: &ServiceHandle,
+                service: &WriteTarget,
                 request: &DeployRequest,
             ) -> Result<Deploy> {
                 (**self).deploy(service, request).await
@@ -487,14 +501,10 @@ macro_rules! forward_provider {
             ) -> Result<Deploy> {
                 (**self).deploy_status(service, deploy_id).await
             }
-            async fn rollback(&self, service: &ServiceHandle) -> Result<Deploy> {
+            async fn rollback(&self, service: &WriteTarget) -> Result<Deploy> {
                 (**self).rollback(service).await
             }
-            async fn rollback_to(
-                &self,
-                service: &ServiceHandle,
-                deploy_id: &str,
-            ) -> Result<Deploy> {
+            async fn rollback_to(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
                 (**self).rollback_to(service, deploy_id).await
             }
             async fn env_vars(
@@ -505,7 +515,7 @@ macro_rules! forward_provider {
             }
             async fn set_env_var(
                 &self,
-                service: &ServiceHandle,
+                service: &WriteTarget,
                 key: &str,
                 value: &SecretString,
             ) -> Result<()> {
@@ -513,7 +523,7 @@ macro_rules! forward_provider {
             }
             async fn set_env_vars(
                 &self,
-                service: &ServiceHandle,
+                service: &WriteTarget,
                 variables: &BTreeMap<String, SecretString>,
             ) -> Result<()> {
                 (**self).set_env_vars(service, variables).await
@@ -526,10 +536,14 @@ macro_rules! forward_provider {
             ) -> Result<EnvSnapshot> {
                 (**self).snapshot_env(service, current, keys).await
             }
-            async fn restore_env(&self, snapshot: &EnvSnapshot) -> Result<EnvRestore> {
-                (**self).restore_env(snapshot).await
+            async fn restore_env(
+                &self,
+                target: &WriteTarget,
+                snapshot: &EnvSnapshot,
+            ) -> Result<EnvRestore> {
+                (**self).restore_env(target, snapshot).await
             }
-            async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> Result<()> {
+            async fn delete_env_var(&self, service: &WriteTarget, key: &str) -> Result<()> {
                 (**self).delete_env_var(service, key).await
             }
             async fn recent_logs(
@@ -549,7 +563,7 @@ macro_rules! forward_provider {
             }
             async fn cancel_deploy(
                 &self,
-                service: &ServiceHandle,
+                service: &WriteTarget,
                 deploy_id: &str,
             ) -> Result<Deploy> {
                 (**self).cancel_deploy(service, deploy_id).await

@@ -37,6 +37,13 @@ pub struct Creation {
     pub name: String,
     /// What in the spec asks for it (`service web`, `datastore db`).
     pub owner: String,
+    /// For a service (a Render service, a Netlify site): where its name must be unique on
+    /// the platform (a Render workspace id; `netlify` for Netlify's global site names). The
+    /// write boundary refuses the creation when another environment's service already has
+    /// that name there ([`crate::WriteBoundary::creation`]). `None` for what has no name
+    /// among services (a datastore, a custom domain, a site's branch deploy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     /// The environment whose resource it copies, when `like` says so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub like: Option<String>,
@@ -67,8 +74,10 @@ pub trait Provisioner: Debug + Send + Sync {
     async fn missing(&self) -> Result<Vec<Creation>>;
 
     /// Creates one resource [`Provisioner::missing`] returned and waits, bounded, until it
-    /// is available; returns its platform id.
-    async fn create(&self, creation: &Creation) -> Result<String>;
+    /// is available; returns its platform id. The creation comes through the run's write
+    /// boundary ([`crate::WriteBoundary::creation`]): a name another environment already has
+    /// in the same namespace is refused before this is called.
+    async fn create(&self, creation: &crate::boundary::CreationTarget) -> Result<String>;
 }
 
 /// A provisioner behind a pointer.
@@ -199,11 +208,18 @@ impl Step for ProvisionStep {
                 ),
             ));
         }
+        // Every creation through the run's write boundary before the first is made: a name
+        // another environment already has refuses the whole step, not its second half.
+        let boundary = ctx.boundary()?;
+        let cleared = missing
+            .iter()
+            .map(|c| boundary.creation(c))
+            .collect::<Result<Vec<_>>>()?;
         let mut findings = vec![];
-        for creation in &missing {
+        for (creation, cleared) in missing.iter().zip(&cleared) {
             ctx.progress
                 .message(Self::NAME, &format!("creating {}", creation.describe()));
-            match provisioner.create(creation).await {
+            match provisioner.create(cleared).await {
                 Ok(id) => findings.push(Finding::ok(
                     &creation.name,
                     format!("created {} as {id}", creation.describe()),

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 use tokio::time::Instant;
 
+use crate::boundary::WriteTarget;
 use crate::cadence::ReadBudget;
 use crate::cadence::{Cadence, Pacer};
 use crate::error::{Error, Result};
@@ -210,7 +211,10 @@ impl<P: Provider> Provider for RetryProvider<P> {
             .run(|| self.inner.environment_setup(environment))
             .await
     }
-    async fn prepare_environment(&self, environment: &str) -> Result<Option<String>> {
+    async fn prepare_environment(
+        &self,
+        environment: &crate::boundary::EnvironmentTarget,
+    ) -> Result<Option<String>> {
         // A write: retried only when it was refused outright.
         self.policy
             .run_when(
@@ -227,7 +231,7 @@ impl<P: Provider> Provider for RetryProvider<P> {
     async fn live_state(&self, service: &ServiceHandle) -> Result<LiveState> {
         self.policy.run(|| self.inner.live_state(service)).await
     }
-    async fn deploy(&self, service: &ServiceHandle, request: &DeployRequest) -> Result<Deploy> {
+    async fn deploy(&self, service: &WriteTarget, request: &DeployRequest) -> Result<Deploy> {
         self.policy
             .run_when(|| self.inner.deploy(service, request), is_rate_limit)
             .await
@@ -237,12 +241,12 @@ impl<P: Provider> Provider for RetryProvider<P> {
             .run(|| self.inner.deploy_status(service, deploy_id))
             .await
     }
-    async fn rollback(&self, service: &ServiceHandle) -> Result<Deploy> {
+    async fn rollback(&self, service: &WriteTarget) -> Result<Deploy> {
         self.policy
             .run_when(|| self.inner.rollback(service), is_rate_limit)
             .await
     }
-    async fn rollback_to(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+    async fn rollback_to(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
         self.policy
             .run_when(|| self.inner.rollback_to(service, deploy_id), is_rate_limit)
             .await
@@ -252,7 +256,7 @@ impl<P: Provider> Provider for RetryProvider<P> {
     }
     async fn set_env_var(
         &self,
-        service: &ServiceHandle,
+        service: &WriteTarget,
         key: &str,
         value: &SecretString,
     ) -> Result<()> {
@@ -262,14 +266,14 @@ impl<P: Provider> Provider for RetryProvider<P> {
     }
     async fn set_env_vars(
         &self,
-        service: &ServiceHandle,
+        service: &WriteTarget,
         variables: &BTreeMap<String, SecretString>,
     ) -> Result<()> {
         self.policy
             .run(|| self.inner.set_env_vars(service, variables))
             .await
     }
-    async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> Result<()> {
+    async fn delete_env_var(&self, service: &WriteTarget, key: &str) -> Result<()> {
         self.policy
             .run(|| self.inner.delete_env_var(service, key))
             .await
@@ -288,9 +292,10 @@ impl<P: Provider> Provider for RetryProvider<P> {
     /// writes inside is the inner provider's.
     async fn restore_env(
         &self,
+        target: &WriteTarget,
         snapshot: &crate::env_snapshot::EnvSnapshot,
     ) -> Result<crate::env_snapshot::EnvRestore> {
-        self.inner.restore_env(snapshot).await
+        self.inner.restore_env(target, snapshot).await
     }
     async fn recent_logs(
         &self,
@@ -305,7 +310,7 @@ impl<P: Provider> Provider for RetryProvider<P> {
     async fn logs(&self, service: &ServiceHandle, query: &LogQuery) -> Result<Vec<LogLine>> {
         self.policy.run(|| self.inner.logs(service, query)).await
     }
-    async fn cancel_deploy(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+    async fn cancel_deploy(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
         self.policy
             .run_when(
                 || self.inner.cancel_deploy(service, deploy_id),

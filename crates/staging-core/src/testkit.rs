@@ -21,6 +21,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use std::sync::Arc;
 
+use crate::boundary::WriteTarget;
 use crate::error::Error;
 use crate::pipeline::{
     AutoRollbackStep, DeployStep, EvidenceStep, Finding, Pipeline, RollbackStep, RunContext, Step,
@@ -39,6 +40,31 @@ pub const COMMIT_A: &str = "aaaaaaa1111111111111111111111111111111aa";
 /// The second commit.
 pub const COMMIT_B: &str = "bbbbbbb2222222222222222222222222222222bb";
 
+/// The write target of `handle`, issued without the isolation check: what the conformance
+/// suite and the providers' own lifecycle tests write through (one environment, nothing to
+/// compare with). Production code has no such function (feature `testkit`).
+pub fn target(handle: &ServiceHandle) -> WriteTarget {
+    WriteTarget::unchecked_for_tests(handle.clone())
+}
+
+/// The creation target of `creation`, issued without the isolation check (tests only).
+pub fn creation_target(creation: &crate::provision::Creation) -> crate::boundary::CreationTarget {
+    crate::boundary::CreationTarget::unchecked_for_tests(creation.clone())
+}
+
+/// The environment target of `environment`, issued without the isolation check (tests only).
+pub fn environment_target(environment: &str) -> crate::boundary::EnvironmentTarget {
+    crate::boundary::EnvironmentTarget::unchecked_for_tests(environment)
+}
+
+/// A run context's write boundary with nothing to compare against, for tests whose spec has
+/// one environment (tests only).
+pub fn assume_isolated(ctx: &mut RunContext) {
+    ctx.boundary = Some(crate::boundary::unchecked_boundary_for_tests(
+        ctx.environment.clone(),
+    ));
+}
+
 async fn locate(p: &DynProvider, env: &str, service: &str) -> ServiceHandle {
     p.locate(env, service)
         .await
@@ -47,7 +73,7 @@ async fn locate(p: &DynProvider, env: &str, service: &str) -> ServiceHandle {
 
 async fn deploy_and_wait(p: &DynProvider, svc: &ServiceHandle, commit: &str) {
     let d = p
-        .deploy(svc, &DeployRequest::commit(commit))
+        .deploy(&target(svc), &DeployRequest::commit(commit))
         .await
         .unwrap_or_else(|e| panic!("deploy {commit} failed: {e}"));
     let live = p
@@ -85,10 +111,10 @@ pub async fn env_var_roundtrip(p: &DynProvider, env: &str, service: &str) {
     let svc = locate(p, env, service).await;
     let keep = SecretString::from("conformance-keep-value".to_owned());
     let value = SecretString::from("conformance-canary-4f1d".to_owned());
-    p.set_env_var(&svc, "STAGING_CONFORMANCE_KEEP", &keep)
+    p.set_env_var(&target(&svc), "STAGING_CONFORMANCE_KEEP", &keep)
         .await
         .expect("set keep var");
-    p.set_env_var(&svc, "STAGING_CONFORMANCE", &value)
+    p.set_env_var(&target(&svc), "STAGING_CONFORMANCE", &value)
         .await
         .expect("set var");
     let vars = p.env_vars(&svc).await.expect("read vars");
@@ -99,7 +125,7 @@ pub async fn env_var_roundtrip(p: &DynProvider, env: &str, service: &str) {
         Some("conformance-canary-4f1d"),
         "a var that was set does not read back"
     );
-    p.delete_env_var(&svc, "STAGING_CONFORMANCE")
+    p.delete_env_var(&target(&svc), "STAGING_CONFORMANCE")
         .await
         .expect("delete var");
     let vars = p.env_vars(&svc).await.expect("read vars after delete");
@@ -111,7 +137,7 @@ pub async fn env_var_roundtrip(p: &DynProvider, env: &str, service: &str) {
         vars.contains_key("STAGING_CONFORMANCE_KEEP"),
         "deleting one var removed another"
     );
-    p.delete_env_var(&svc, "STAGING_CONFORMANCE_KEEP")
+    p.delete_env_var(&target(&svc), "STAGING_CONFORMANCE_KEEP")
         .await
         .expect("delete keep var");
 }
@@ -129,7 +155,7 @@ pub async fn rollback_roundtrip(p: &DynProvider, env: &str, service: &str) {
         p.live_state(&svc).await.expect("state").live_commit(),
         Some(COMMIT_B)
     );
-    let d = p.rollback(&svc).await.expect("rollback");
+    let d = p.rollback(&target(&svc)).await.expect("rollback");
     p.wait_until_live(&svc, &d.id, DEPLOY_TIMEOUT, &mut |_| {})
         .await
         .expect("rollback deploy goes live");
@@ -156,9 +182,10 @@ pub async fn rollback_to_roundtrip(p: &DynProvider, env: &str, service: &str) {
         .live
         .expect("A is live");
     deploy_and_wait(p, &svc, COMMIT_B).await;
-    let done = crate::pipeline::roll_back(p, &svc, Some(&a.id), DEPLOY_TIMEOUT, &mut |_| {})
-        .await
-        .unwrap_or_else(|e| panic!("rollback to deploy {} failed: {e}", a.id));
+    let done =
+        crate::pipeline::roll_back(p, &target(&svc), Some(&a.id), DEPLOY_TIMEOUT, &mut |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("rollback to deploy {} failed: {e}", a.id));
     assert!(done.verified, "rollback to A not verified: {done:?}");
     assert_eq!(
         done.from.as_ref().and_then(|d| d.commit.as_deref()),
@@ -173,7 +200,7 @@ pub async fn rollback_to_roundtrip(p: &DynProvider, env: &str, service: &str) {
     assert!(
         crate::pipeline::roll_back(
             p,
-            &svc,
+            &target(&svc),
             Some("no-such-deploy-0000"),
             DEPLOY_TIMEOUT,
             &mut |_| {}
@@ -227,6 +254,8 @@ fn protected_context(p: &DynProvider, env: &str, service: &str, commit: &str) ->
         .unwrap_or_else(|e| panic!("the suite's spec does not load: {e}"));
     let mut ctx = RunContext::new(Arc::new(spec), env, commit).expect("context");
     ctx.provider = Some(p.clone());
+    // One environment: nothing else to compare with.
+    ctx.boundary = Some(crate::boundary::unchecked_boundary_for_tests(env));
     ctx
 }
 
@@ -354,7 +383,7 @@ pub async fn unsupported_is_declared(p: &DynProvider, env: &str, service: &str) 
     if !caps.has(Capability::DeployCommit) {
         check(
             "deploy a commit",
-            p.deploy(&svc, &DeployRequest::commit(COMMIT_A))
+            p.deploy(&target(&svc), &DeployRequest::commit(COMMIT_A))
                 .await
                 .map(drop),
         );
@@ -365,20 +394,28 @@ pub async fn unsupported_is_declared(p: &DynProvider, env: &str, service: &str) 
             commit: None,
             clear_cache: false,
         };
-        check("deploy an image", p.deploy(&svc, &req).await.map(drop));
+        check(
+            "deploy an image",
+            p.deploy(&target(&svc), &req).await.map(drop),
+        );
     }
     if !caps.has(Capability::Rollback) {
-        check("rollback", p.rollback(&svc).await.map(drop));
+        check("rollback", p.rollback(&target(&svc)).await.map(drop));
         check(
             "rollback to a deploy",
-            p.rollback_to(&svc, "no-such-deploy").await.map(drop),
+            p.rollback_to(&target(&svc), "no-such-deploy")
+                .await
+                .map(drop),
         );
     }
     if !caps.has(Capability::ReadEnv) {
         check("read env vars", p.env_vars(&svc).await.map(drop));
     }
     if !caps.has(Capability::WriteEnv) {
-        check("write env vars", p.set_env_var(&svc, "X", &value).await);
+        check(
+            "write env vars",
+            p.set_env_var(&target(&svc), "X", &value).await,
+        );
     }
     if !caps.has(Capability::Logs) {
         check("logs", p.recent_logs(&svc, None, 5).await.map(drop));
@@ -386,7 +423,9 @@ pub async fn unsupported_is_declared(p: &DynProvider, env: &str, service: &str) 
     if !caps.has(Capability::Cancel) {
         check(
             "cancel a deploy",
-            p.cancel_deploy(&svc, "no-such-deploy").await.map(drop),
+            p.cancel_deploy(&target(&svc), "no-such-deploy")
+                .await
+                .map(drop),
         );
     }
 }
@@ -401,14 +440,14 @@ pub async fn cancel_roundtrip(p: &DynProvider, env: &str, service: &str) {
     let svc = locate(p, env, service).await;
     deploy_and_wait(p, &svc, COMMIT_A).await;
     let d = p
-        .deploy(&svc, &DeployRequest::commit(COMMIT_B))
+        .deploy(&target(&svc), &DeployRequest::commit(COMMIT_B))
         .await
         .expect("deploy to cancel");
     if d.status.is_terminal() {
         // Went live (or failed) before we could cancel: nothing to check on this stand-in.
         return;
     }
-    let canceled = p.cancel_deploy(&svc, &d.id).await.expect("cancel");
+    let canceled = p.cancel_deploy(&target(&svc), &d.id).await.expect("cancel");
     assert!(
         matches!(canceled.status, DeployStatus::Canceled | DeployStatus::Live),
         "a canceled deploy is {:?}",

@@ -91,6 +91,10 @@ impl Provider for TimedPlatform {
             name: service.to_owned(),
             environment: environment.to_owned(),
             id: format!("id-{service}"),
+            identity: staging_core::Identity::new(
+                "test service",
+                [("id", format!("id-{service}"))],
+            ),
         })
     }
     async fn live_state(&self, _: &ServiceHandle) -> Result<LiveState> {
@@ -100,7 +104,11 @@ impl Provider for TimedPlatform {
             url: None,
         })
     }
-    async fn deploy(&self, service: &ServiceHandle, _: &DeployRequest) -> Result<Deploy> {
+    async fn deploy(
+        &self,
+        service: &staging_core::WriteTarget,
+        _: &DeployRequest,
+    ) -> Result<Deploy> {
         self.deploys_started.lock().unwrap().push(self.now());
         tokio::time::sleep(self.deploy_takes).await;
         self.deployed_at
@@ -126,16 +134,21 @@ impl Provider for TimedPlatform {
             _ => deploy(&service.name, DeployStatus::InProgress, "build_in_progress"),
         })
     }
-    async fn rollback(&self, _: &ServiceHandle) -> Result<Deploy> {
+    async fn rollback(&self, _: &staging_core::WriteTarget) -> Result<Deploy> {
         Err(Error::not_supported("timed", "rollback"))
     }
     async fn env_vars(&self, _: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
         Err(Error::not_supported("timed", "env vars"))
     }
-    async fn set_env_var(&self, _: &ServiceHandle, _: &str, _: &SecretString) -> Result<()> {
+    async fn set_env_var(
+        &self,
+        _: &staging_core::WriteTarget,
+        _: &str,
+        _: &SecretString,
+    ) -> Result<()> {
         Err(Error::not_supported("timed", "env vars"))
     }
-    async fn delete_env_var(&self, _: &ServiceHandle, _: &str) -> Result<()> {
+    async fn delete_env_var(&self, _: &staging_core::WriteTarget, _: &str) -> Result<()> {
         Err(Error::not_supported("timed", "env vars"))
     }
     async fn recent_logs(
@@ -173,6 +186,7 @@ fn context(platform: &Arc<TimedPlatform>, deploy_timeout: &str) -> RunContext {
     let spec = LoadedSpec::parse("staging.toml", text, LoadOptions::new(&["timed"])).unwrap();
     let mut ctx = RunContext::new(Arc::new(spec), "staging", COMMIT).unwrap();
     ctx.provider = Some(platform.clone());
+    staging_core::testkit::assume_isolated(&mut ctx);
     ctx
 }
 

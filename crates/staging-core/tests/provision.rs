@@ -87,6 +87,7 @@ impl Provisioner for FakeProvisioner {
                 kind: "fake thing".into(),
                 name: name.clone(),
                 owner: owner.clone(),
+                namespace: None,
                 like: None,
                 settings: BTreeMap::from([("plan".to_owned(), "small".to_owned())]),
                 request: serde_json::json!({ "name": name }),
@@ -94,7 +95,7 @@ impl Provisioner for FakeProvisioner {
             .collect())
     }
 
-    async fn create(&self, creation: &Creation) -> Result<String> {
+    async fn create(&self, creation: &staging_core::CreationTarget) -> Result<String> {
         let mut p = self.platform.lock().unwrap();
         p.requests.push(format!("create {}", creation.name));
         if p.fail_on.as_deref() == Some(creation.name.as_str()) {
@@ -170,6 +171,7 @@ async fn run(
         "0123456789abcdef0123456789abcdef01234567",
     )
     .unwrap();
+    staging_core::testkit::assume_isolated(&mut ctx);
     match ProvisionStep::new(registry(factory)).run(&mut ctx).await {
         Ok(r) => r,
         Err(e) => staging_core::pipeline::StepReport::error("provision", &e),

@@ -41,7 +41,7 @@ pub(crate) async fn run(global: &Global, args: &RollbackArgs, out: Output) -> Re
         ));
     }
     // A rollback changes deploys: the same isolation check as `up` before the first write.
-    crate::context::check_isolation(
+    let boundary = crate::context::check_isolation(
         &spec,
         &env,
         staging_core::isolation::Writes::Run,
@@ -82,6 +82,7 @@ pub(crate) async fn run(global: &Global, args: &RollbackArgs, out: Output) -> Re
             return Err(e);
         }
     };
+    ctx.boundary = Some(boundary);
     if !out.json {
         out.line(&format!(
             "{} {} on {env}",

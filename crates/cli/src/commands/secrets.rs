@@ -192,15 +192,25 @@ async fn run_unleased(
             registry.check(&spec, &env)?;
             let factory = registry.factory_for(&spec, &env)?;
             let provider = factory.build(&spec, &env)?;
-            if args.apply {
-                check_isolation(&spec, &env, Writes::Env, Some(&provider)).await?;
-            }
+            let boundary = if args.apply {
+                Some(check_isolation(&spec, &env, Writes::Env, Some(&provider)).await?)
+            } else {
+                None
+            };
             let options = staging_secrets::SyncOptions {
                 apply: args.apply,
                 allow_violations: args.allow_violations,
             };
             let report =
-                staging_evidence::sync_checked(&spec, &env, &provider, options, &registry).await?;
+                staging_evidence::sync_checked(
+                    &spec,
+                    &env,
+                    &provider,
+                    options,
+                    &registry,
+                    boundary.as_ref(),
+                )
+                .await?;
             if out.json {
                 out.json(&report);
             } else {
@@ -254,11 +264,11 @@ async fn run_unleased(
             let factory = registry.factory_for(&spec, &env)?;
             let provider = factory.build(&spec, &env)?;
             // A dry run runs every check the rotation would, isolation included.
-            check_isolation(&spec, &env, Writes::Env, Some(&provider)).await?;
+            let boundary = check_isolation(&spec, &env, Writes::Env, Some(&provider)).await?;
             let report = if *dry_run {
                 staging_secrets::rotate_dry_run(&spec, &env, name, Some(&provider)).await?
             } else {
-                staging_secrets::rotate(&spec, &env, name, Some(&provider)).await?
+                staging_secrets::rotate(&spec, &env, name, Some((&provider, &boundary))).await?
             };
             let previous = report.previous_fingerprint.as_deref().unwrap_or("no value");
             if out.json {

@@ -142,7 +142,15 @@ async fn cancel_started_deploys(ctx: &RunContext, out: Output) {
     };
     for (name, svc) in &ctx.services {
         let Some(id) = &svc.deploy_id else { continue };
-        let cancel = provider.cancel_deploy(&svc.handle, id);
+        // Through the run's boundary, like the deploy it cancels.
+        let target = match ctx.write_target(svc.handle.clone()) {
+            Ok(t) => t,
+            Err(e) => {
+                out.note(&format!("{name}: deploy {id} was not canceled: {e}"));
+                continue;
+            }
+        };
+        let cancel = provider.cancel_deploy(&target, id);
         match tokio::time::timeout(Duration::from_secs(30), cancel).await {
             Ok(Ok(d)) => out.note(&format!("{name}: deploy {id} is {}", d.status)),
             Ok(Err(e)) => out.note(&format!("{name}: deploy {id} was not canceled: {e}")),

@@ -25,8 +25,9 @@ use std::time::Duration;
 use aws_sdk_ecs::types::{DesiredStatus, Service, Task, TaskDefinition, TaskDefinitionField};
 use secrecy::{ExposeSecret, SecretString};
 use staging_core::{
-    Capabilities, Capability, Deploy, DeployRequest, DeployStatus, DeployTarget, Error, LiveState,
-    LogLine, LogQuery, Provider, ReadBudget, Result, ServiceHandle, async_trait,
+    Capabilities, Capability, Deploy, DeployRequest, DeployStatus, DeployTarget, Error, Identity,
+    LiveState, LogLine, LogQuery, Provider, ReadBudget, Result, ServiceHandle, WriteTarget,
+    async_trait,
 };
 use tokio::sync::OnceCell;
 
@@ -708,10 +709,20 @@ impl Provider for EcsProvider {
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
         let s = self.settings(service)?;
         let svc = self.describe_service(s).await?;
+        // What ECS writes land on: the service of that name in that cluster (the ARN names
+        // account and region).
+        let cluster = svc.cluster_arn().unwrap_or(&s.cluster).to_owned();
+        let name = svc.service_name().unwrap_or(&s.service).to_owned();
+        let identity = Identity::new(
+            "ecs service",
+            [("cluster", cluster.clone()), ("service", name.clone())],
+        )
+        .named(Some(cluster), name);
         Ok(ServiceHandle {
             name: service.to_owned(),
             environment: environment.to_owned(),
             id: svc.service_arn().unwrap_or(&s.service).to_owned(),
+            identity,
         })
     }
 
@@ -751,7 +762,7 @@ impl Provider for EcsProvider {
         })
     }
 
-    async fn deploy(&self, service: &ServiceHandle, request: &DeployRequest) -> Result<Deploy> {
+    async fn deploy(&self, service: &WriteTarget, request: &DeployRequest) -> Result<Deploy> {
         let s = self.settings(&service.name)?;
         let image = match &request.target {
             DeployTarget::Image(image) => image.clone(),
@@ -801,7 +812,7 @@ impl Provider for EcsProvider {
         self.deploy_of(s, deploy_id, status, raw).await
     }
 
-    async fn rollback(&self, service: &ServiceHandle) -> Result<Deploy> {
+    async fn rollback(&self, service: &WriteTarget) -> Result<Deploy> {
         let s = self.settings(&service.name)?;
         let current = self.current_revision(s).await?;
         let previous = self.previous_revision(&current).await?;
@@ -818,7 +829,7 @@ impl Provider for EcsProvider {
     /// The service set back to a named revision of its own family (`web:7` or its ARN); a
     /// revision of another family is refused, so a rollback never runs another service's
     /// task definition.
-    async fn rollback_to(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
+    async fn rollback_to(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
         let s = self.settings(&service.name)?;
         let current = self.current_revision(s).await?;
         let (td, _) = self.describe_task_definition(deploy_id).await?;
@@ -868,7 +879,7 @@ impl Provider for EcsProvider {
 
     async fn set_env_var(
         &self,
-        service: &ServiceHandle,
+        service: &WriteTarget,
         key: &str,
         value: &SecretString,
     ) -> Result<()> {
@@ -891,7 +902,7 @@ impl Provider for EcsProvider {
         self.register(s, &current, &change, vec![]).await.map(drop)
     }
 
-    async fn delete_env_var(&self, service: &ServiceHandle, key: &str) -> Result<()> {
+    async fn delete_env_var(&self, service: &WriteTarget, key: &str) -> Result<()> {
         let s = self.settings(&service.name)?;
         let current = self.current_revision(s).await?;
         let change = Change {

@@ -141,6 +141,8 @@ pub struct FakeState {
     /// When each of `requests` arrived.
     request_times: Vec<Instant>,
     clock: u64,
+    /// Workspaces the key sees besides [`OWNER`] (a personal one, another team).
+    other_owners: Vec<String>,
 }
 
 /// Handle on the fake, shared by the tests of one binary.
@@ -192,6 +194,18 @@ impl Fake {
     /// Adds a service and returns its id.
     pub fn add_service(&self, name: &str, kind: Kind) -> String {
         insert_service(&mut self.lock(), name, kind, OWNER, None)
+    }
+
+    /// Makes the key see workspace `owner` too (`GET /owners` lists it after [`OWNER`]).
+    /// Use a fake of its own: every lookup by name without `owner_id` then has two
+    /// workspaces to choose from.
+    pub fn add_owner(&self, owner: &str) {
+        self.lock().other_owners.push(owner.to_owned());
+    }
+
+    /// Adds a service in workspace `owner` and returns its id.
+    pub fn add_service_in(&self, owner: &str, name: &str, kind: Kind) -> String {
+        insert_service(&mut self.lock(), name, kind, owner, None)
     }
 
     /// Adds a service defined as `POST /services` would define it (`type`, `repo`,
@@ -560,10 +574,7 @@ fn router(state: Shared) -> Router {
             post(verify_domain),
         )
         .route("/logs", get(logs))
-        .route(
-            "/owners",
-            get(|| async { axum::Json(json!([{ "owner": owner_json(OWNER), "cursor": OWNER }])) }),
-        )
+        .route("/owners", get(list_owners))
         .layer(middleware::from_fn_with_state(state.clone(), gate))
         .with_state(state)
 }
@@ -1208,6 +1219,15 @@ async fn create_service(State(st): State<Shared>, axum::Json(body): axum::Json<V
     let id = insert_service(&mut s, &name, kind, &owner, Some(body));
     let v = service_json(&s.services[&id]);
     (StatusCode::CREATED, axum::Json(json!({ "service": v }))).into_response()
+}
+
+async fn list_owners(State(st): State<Shared>) -> Response {
+    let s = lock(&st);
+    let out: Vec<Value> = std::iter::once(OWNER.to_owned())
+        .chain(s.other_owners.iter().cloned())
+        .map(|o| json!({ "owner": owner_json(&o), "cursor": o }))
+        .collect();
+    axum::Json(out).into_response()
 }
 
 fn owner_json(id: &str) -> Value {

@@ -113,18 +113,22 @@ impl Provider for EnvProvider {
             name: service.into(),
             environment: "staging".into(),
             id: format!("id-{service}"),
+            identity: staging_core::Identity::new(
+                "test service",
+                [("id", format!("id-{service}"))],
+            ),
         })
     }
     async fn live_state(&self, _s: &ServiceHandle) -> Result<LiveState> {
         Err(Error::not_supported("double", "live_state"))
     }
-    async fn deploy(&self, _s: &ServiceHandle, _r: &DeployRequest) -> Result<Deploy> {
+    async fn deploy(&self, _s: &staging_core::WriteTarget, _r: &DeployRequest) -> Result<Deploy> {
         Err(Error::not_supported("double", "deploy"))
     }
     async fn deploy_status(&self, _s: &ServiceHandle, _id: &str) -> Result<Deploy> {
         Err(Error::not_supported("double", "deploy_status"))
     }
-    async fn rollback(&self, _s: &ServiceHandle) -> Result<Deploy> {
+    async fn rollback(&self, _s: &staging_core::WriteTarget) -> Result<Deploy> {
         Err(Error::not_supported("double", "rollback"))
     }
     async fn env_vars(&self, s: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
@@ -136,7 +140,12 @@ impl Provider for EnvProvider {
             .cloned()
             .unwrap_or_default())
     }
-    async fn set_env_var(&self, s: &ServiceHandle, key: &str, value: &SecretString) -> Result<()> {
+    async fn set_env_var(
+        &self,
+        s: &staging_core::WriteTarget,
+        key: &str,
+        value: &SecretString,
+    ) -> Result<()> {
         if self.fail_key.as_deref() == Some(key) {
             return Err(Error::failed(format!(
                 "refused to set {key} (sent {})",
@@ -155,7 +164,7 @@ impl Provider for EnvProvider {
             .insert(key.to_owned(), value.clone());
         Ok(())
     }
-    async fn delete_env_var(&self, s: &ServiceHandle, key: &str) -> Result<()> {
+    async fn delete_env_var(&self, s: &staging_core::WriteTarget, key: &str) -> Result<()> {
         self.vars
             .lock()
             .unwrap()

@@ -102,6 +102,10 @@ pub struct RunContext {
     /// service_name=shop-worker-staging`), once the isolation step has worked it out; the
     /// deploy step's report names it next to the platform id.
     pub targets: BTreeMap<String, String>,
+    /// The run's write boundary, once the isolation step (or, outside a pipeline, the
+    /// command's own isolation check) has issued it: the only source of the targets every
+    /// platform write needs ([`crate::boundary`]). Without one, nothing is written.
+    pub boundary: Option<crate::boundary::WriteBoundary>,
     /// Captures made by probes (`${capture.NAME}`).
     pub captures: BTreeMap<String, SecretString>,
     /// The provider's own platform checks, run with the spec's probes (filled by the
@@ -136,12 +140,29 @@ impl RunContext {
             env_before: BTreeMap::new(),
             held_back: Default::default(),
             targets: BTreeMap::new(),
+            boundary: None,
             captures: BTreeMap::new(),
             provider_probes: vec![],
             redactor: Redactor::global().clone(),
             progress: Arc::new(NoProgress),
             reports: vec![],
         })
+    }
+
+    /// The run's write boundary, or a refusal (exit 2) when no isolation check issued one.
+    pub fn boundary(&self) -> Result<&crate::boundary::WriteBoundary> {
+        self.boundary.as_ref().ok_or_else(|| {
+            Error::config(format!(
+                "no isolation check ran for `{}`, so nothing may be written: the isolation step must run before any step that writes",
+                self.environment
+            ))
+        })
+    }
+
+    /// The target for a write to `handle`, issued by the run's boundary right before the
+    /// write (a service created earlier in the run is compared like any other).
+    pub fn write_target(&self, handle: ServiceHandle) -> Result<crate::boundary::WriteTarget> {
+        self.boundary()?.target(handle)
     }
 
     /// The provider, or an error saying which step should have built it.

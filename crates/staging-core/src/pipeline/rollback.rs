@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::steps::short;
 use super::{DeployedService, Finding, RunContext, Step, StepReport, StepStatus, commits_match};
+use crate::boundary::WriteTarget;
 use crate::error::{Error, Result};
 use crate::provider::{Capability, Deploy, DynProvider, ProviderExt, ServiceHandle};
 
@@ -81,7 +82,7 @@ impl RolledBack {
 /// [`Error::NotSupported`] when the provider cannot roll back (checked before any request).
 pub async fn roll_back(
     provider: &DynProvider,
-    service: &ServiceHandle,
+    service: &WriteTarget,
     to: Option<&str>,
     timeout: Duration,
     on_progress: &mut (dyn FnMut(&str) + Send),
@@ -128,7 +129,7 @@ pub async fn roll_back(
         _ => false,
     };
     Ok(RolledBack {
-        target: service.clone(),
+        target: service.handle().clone(),
         from,
         to: to_deploy,
         live_commit,
@@ -206,9 +207,10 @@ impl Step for RollbackStep {
         let mut findings = vec![];
         for name in names {
             let handle = provider.locate(&ctx.environment, &name).await?;
+            let target = ctx.write_target(handle.clone())?;
             let progress = ctx.progress.clone();
             let started = Instant::now();
-            let done = roll_back(&provider, &handle, self.to.as_deref(), timeout, &mut |m| {
+            let done = roll_back(&provider, &target, self.to.as_deref(), timeout, &mut |m| {
                 progress.message(Self::NAME, m)
             })
             .await;
@@ -304,7 +306,11 @@ impl Step for AutoRollbackStep {
             .collect();
         for (name, snapshot) in snapshots {
             let label = format!("{name} variables");
-            findings.push(match provider.restore_env(&snapshot).await {
+            let restored = match ctx.write_target(snapshot.service.clone()) {
+                Ok(target) => provider.restore_env(&target, &snapshot).await,
+                Err(e) => Err(e),
+            };
+            findings.push(match restored {
                 Ok(r) if r.complete() => Finding::ok(&label, r.describe()),
                 Ok(r) => Finding::failed(&label, r.describe()),
                 Err(e) => Finding::failed(
@@ -406,15 +412,22 @@ impl Step for AutoRollbackStep {
                 ));
                 continue;
             }
+            // Right before the write, through the run's boundary like the deploy was.
+            let target = match ctx.write_target(svc.handle.clone()) {
+                Ok(t) => t,
+                Err(e) => {
+                    findings.push(Finding::failed(
+                        &name,
+                        format!("not rolled back: {}", ctx.redactor.redact(&e.to_string())),
+                    ));
+                    continue;
+                }
+            };
             let progress = ctx.progress.clone();
             let started = Instant::now();
-            match roll_back(
-                &provider,
-                &svc.handle,
-                Some(&before.id),
-                timeout,
-                &mut |m| progress.message(Self::NAME, m),
-            )
+            match roll_back(&provider, &target, Some(&before.id), timeout, &mut |m| {
+                progress.message(Self::NAME, m)
+            })
             .await
             {
                 Ok(done) => {

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::{DeployedService, Finding, RunContext, Step, StepReport};
 use crate::DynProvider;
+use crate::boundary::WriteTarget;
 use crate::cadence::Cadence;
 use crate::error::{Error, Result};
 use crate::isolation::{EnvValues, Writes};
@@ -104,9 +105,10 @@ impl Step for ValidateStep {
 
 /// Refuses the run before any write when what it will change is also another
 /// environment's ([`crate::isolation::check_before_write`]): offline by effective settings
-/// and database URLs, then by platform ids where the run's credentials can read the other
-/// environments. Runs after `validate` (which builds the provider) and before the first
-/// step that writes.
+/// and database URLs, then by platform identity through the run's credentials, failing
+/// closed (exit 3) on what it cannot read. Keeps the run's [`crate::WriteBoundary`] in
+/// [`RunContext::boundary`]: no later step writes without it. Runs after `validate` (which
+/// builds the provider) and before the first step that writes.
 #[derive(Debug, Clone)]
 pub struct IsolationStep {
     registry: ProviderRegistry,
@@ -138,6 +140,8 @@ impl Step for IsolationStep {
             provider.as_ref(),
         )
         .await?;
+        let (report, boundary) = report;
+        ctx.boundary = Some(boundary);
         let findings = report
             .targets
             .iter()
@@ -168,6 +172,28 @@ impl Step for IsolationStep {
                 others.join(", "),
                 report.compared_ids_with.join(", ")
             )
+        };
+        let summary = match (
+            report.not_visible.is_empty(),
+            report.not_there_yet.is_empty(),
+        ) {
+            (true, true) => summary,
+            _ => {
+                let mut s = summary;
+                if !report.not_visible.is_empty() {
+                    s.push_str(&format!(
+                        "; not visible to this run's credentials: {}",
+                        report.not_visible.join(", ")
+                    ));
+                }
+                if !report.not_there_yet.is_empty() {
+                    s.push_str(&format!(
+                        "; not on the platform yet (compared when written): {}",
+                        report.not_there_yet.join(", ")
+                    ));
+                }
+                s
+            }
         };
         ctx.targets = report.targets;
         Ok(StepReport::from_findings(self.name(), summary, findings))
@@ -258,20 +284,23 @@ impl DeployStep {
 
     /// Writes one service's changed variables (in one call where the platform can), then
     /// starts its deploy.
-    async fn start(ctx: &RunContext, provider: &DynProvider, located: &Located) -> Result<Deploy> {
+    async fn start(
+        ctx: &RunContext,
+        provider: &DynProvider,
+        located: &Located,
+        target: &WriteTarget,
+    ) -> Result<Deploy> {
         // The ones that differ, written together: one request where the platform takes a
         // set (`Provider::set_env_vars`), never replacing the others.
         if !located.to_set.is_empty() {
-            provider
-                .set_env_vars(&located.handle, &located.to_set)
-                .await?;
+            provider.set_env_vars(target, &located.to_set).await?;
         }
         ctx.progress.message(
             "deploy",
             &format!("deploying {} to {}", short(&ctx.commit), located.name),
         );
         provider
-            .deploy(&located.handle, &DeployRequest::commit(ctx.commit.clone()))
+            .deploy(target, &DeployRequest::commit(ctx.commit.clone()))
             .await
     }
 }
@@ -295,7 +324,8 @@ impl Step for DeployStep {
         let mut findings = vec![];
         // An environment the platform must create first (Railway copies a missing one from
         // the environment it promotes to) is created before anything is located or set.
-        if let Some(done) = provider.prepare_environment(&ctx.environment).await? {
+        let environment = ctx.boundary()?.environment_target()?;
+        if let Some(done) = provider.prepare_environment(&environment).await? {
             findings.push(Finding::ok(&ctx.environment, done));
         }
         let names: Vec<String> = ctx.spec.spec.services.keys().cloned().collect();
@@ -310,9 +340,21 @@ impl Step for DeployStep {
             .into_iter()
             .collect::<Result<Vec<_>>>()?
         };
+        // Every service through the run's write boundary, right before the first write: one
+        // located only now (created earlier in this run) is compared like any other.
+        let targets = located
+            .iter()
+            .map(|l| ctx.write_target(l.handle.clone()))
+            .collect::<Result<Vec<_>>>()?;
         let started = {
             let ctx = &*ctx;
-            join_all(located.iter().map(|l| Self::start(ctx, &provider, l))).await
+            join_all(
+                located
+                    .iter()
+                    .zip(&targets)
+                    .map(|(l, t)| Self::start(ctx, &provider, l, t)),
+            )
+            .await
         };
         let mut first_error = None;
         for (located, deploy) in located.into_iter().zip(started) {
