@@ -786,7 +786,7 @@ fn railway_run(s: &railway::StandIn, dir: &Path, args: &[&str]) -> std::process:
 }
 
 #[tokio::test]
-async fn railway_production_holding_plain_values_masks_none_and_up_passes_with_evidence() {
+async fn railway_production_holding_plain_values_masks_none_and_up_then_promote_pass() {
     let mut s = railway::StandIn::start().await;
     let dir = railway_scene(&mut s).await;
     let out = railway_run(&s, dir.path(), &["up", "--env", "staging", "--commit", NEW]);
@@ -801,8 +801,23 @@ async fn railway_production_holding_plain_values_masks_none_and_up_passes_with_e
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(records[0]["ok"], true, "{}", records[0]);
     assert_no_mask_and_no_key(&records[0].to_string());
-    // Promotion is not run here: in the Railway stand-in a service has one platform id in
-    // every environment, which the isolation step refuses once both exist (not redaction).
+    // One project, two environments, the same service in both: each is its own service
+    // instance (service id, environment id), so promote writes production's own.
+    let out = railway_run(
+        &s,
+        dir.path(),
+        &["promote", "--to", "production", "--commit", NEW],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert_no_mask_and_no_key(&all);
+    let records = evidence(dir.path());
+    assert!(
+        records
+            .iter()
+            .any(|r| r["environment"] == "production" && r["ok"] == true),
+        "{records:?}"
+    );
     s.assert_no_rejected().await;
 }
 
