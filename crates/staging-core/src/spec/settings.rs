@@ -462,9 +462,9 @@ impl SettingsTypes {
 /// The JSON Schema of the spec format with each provider's settings: an environment's
 /// `settings` must match the type of its `provider` (`if`/`then` on `provider`); a
 /// service's `settings` and `overrides.ENV` must match the service type of some registered
-/// provider, and the one provider's when every environment uses it. A service table may be
-/// partial (the merge with the overrides completes it), so its `required` lists are
-/// dropped; `validate` checks the merged table in full. Its `$id` is [`crate::spec::SCHEMA_ID`].
+/// provider, and the one provider's when every environment uses it. A service or datastore
+/// table may be partial (the merge with the overrides completes it), so its `required`
+/// lists are dropped; `validate` checks the merged table in full. Its `$id` is [`crate::spec::SCHEMA_ID`].
 pub fn json_schema_with(providers: &[(&str, SettingsTypes)]) -> serde_json::Value {
     use serde_json::{Value, json};
     let mut generator = SchemaGenerator::default();
@@ -482,8 +482,9 @@ pub fn json_schema_with(providers: &[(&str, SettingsTypes)]) -> serde_json::Valu
         .collect();
     let mut root = generator.into_root_schema_for::<super::Spec>().to_value();
     let defs = &mut root["$defs"];
-    // Service settings may be partial: strip `required` from the service types.
-    for (_, _, svc) in &schemas {
+    // Service and datastore settings may be partial (`kind` in `settings`, a plan only in
+    // `overrides.ENV`): strip `required` from their types; `validate` checks the merge.
+    for svc in schemas.iter().map(|(_, _, svc)| svc).chain(&datastores) {
         if let Some(name) = svc["$ref"]
             .as_str()
             .and_then(|r| r.strip_prefix("#/$defs/"))
