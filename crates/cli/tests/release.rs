@@ -111,11 +111,7 @@ fn sh(script: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
 fn local_release(dir: &Path, target: &str) {
     let out = sh(
         "package-release.sh",
-        &[
-            env!("CARGO_BIN_EXE_staging"),
-            target,
-            dir.to_str().unwrap(),
-        ],
+        &[env!("CARGO_BIN_EXE_staging"), target, dir.to_str().unwrap()],
         &[],
     );
     assert!(
@@ -132,8 +128,8 @@ fn the_install_script_installs_a_working_staging_from_a_local_release() {
     let tmp = tempfile::tempdir().unwrap();
     let dist = tmp.path().join("dist");
     local_release(&dist, TARGET);
-    let sums = std::fs::read_to_string(dist.join(format!("staging-{TARGET}.tar.gz.sha256")))
-        .unwrap();
+    let sums =
+        std::fs::read_to_string(dist.join(format!("staging-{TARGET}.tar.gz.sha256"))).unwrap();
     assert!(
         sums.ends_with(&format!("  staging-{TARGET}.tar.gz\n")),
         "not sha256sum's format: {sums}"
@@ -207,7 +203,10 @@ fn the_install_script_installs_nothing_when_the_checksum_does_not_match() {
             err.contains("checksum") || err.contains("SHA-256"),
             "{tampered:?}: {err}"
         );
-        assert!(!bin.join("staging").exists(), "installed despite {tampered:?}");
+        assert!(
+            !bin.join("staging").exists(),
+            "installed despite {tampered:?}"
+        );
     }
     // A tampered archive under the original checksum is refused the same way.
     std::fs::write(&sums, &text).unwrap();
@@ -258,6 +257,12 @@ fn the_ci_docs_show_the_action_and_the_installer() {
     assert!(errors.is_empty(), "docs/ci: {}", errors.join("\n"));
     let doc = std::fs::read_to_string(&path).unwrap();
     assert!(doc.contains("uses: "), "{doc}");
-    assert!(doc.contains("install.sh") || doc.contains("/staging@"), "{doc}");
-    assert!(!doc.contains("cargo install"), "docs/ci still compiles: {doc}");
+    assert!(
+        doc.contains("install.sh") || doc.contains("/staging@"),
+        "{doc}"
+    );
+    assert!(
+        !doc.contains("cargo install"),
+        "docs/ci still compiles: {doc}"
+    );
 }
