@@ -38,7 +38,7 @@ fn schema_errors(schema: &Value, doc: &Value) -> Vec<String> {
     let validator = jsonschema::validator_for(schema).expect("a valid JSON Schema");
     validator
         .iter_errors(doc)
-        .map(|e| format!("{e} at {}", e.instance_path))
+        .map(|e| format!("{e} at {}", e.instance_path()))
         .collect()
 }
 
@@ -216,6 +216,7 @@ fn the_install_script_installs_nothing_when_the_checksum_does_not_match() {
     bytes[last] ^= 0xff;
     std::fs::write(&archive, bytes).unwrap();
     let bin = tmp.path().join("bin");
+    let _ = std::fs::remove_dir_all(&bin);
     let out = sh(
         "install.sh",
         &[

@@ -238,7 +238,7 @@ fn editor_errors(validator: &jsonschema::Validator, text: &str) -> Vec<String> {
     let doc = as_json(text);
     validator
         .iter_errors(&doc)
-        .map(|e| format!("{} at {}", e, e.instance_path))
+        .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect()
 }
 
