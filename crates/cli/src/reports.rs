@@ -166,6 +166,9 @@ impl Unrun {
     /// Write `report`'s files, with `junit` as the JUnit XML when given (a refused
     /// promotion's names its gate), best effort.
     pub(crate) fn write(&self, reports: &ReportArgs, report: &RunReport, junit: Option<String>) {
+        // The command may have stopped before it checked the paths (an unknown environment):
+        // their directories are made now; a path that cannot be written fails below.
+        let _ = reports.prepare();
         let view = RunView {
             command: self.command,
             report,

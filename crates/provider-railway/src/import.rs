@@ -170,7 +170,7 @@ pub fn import_railway_config(
         for c in &commands {
             let _ = writeln!(
                 w,
-                "# Railway runs before each deploy: {}\n# (not a migration tool staging knows: declare [databases.*] with its URL's source yourself)\n",
+                "# Railway runs before each deploy: {}\n# (not a migration tool staging knows: declare its database and the source of its URL yourself)\n",
                 c.replace('\n', " ")
             );
         }

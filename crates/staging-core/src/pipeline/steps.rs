@@ -56,7 +56,7 @@ pub async fn check_access(
 }
 
 /// How long [`preflight`] gives an environment's provider to answer, retries included.
-pub const PREFLIGHT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
+pub const PREFLIGHT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(6);
 
 /// Before a run reads or writes anything (`up`, `promote`, `plan`, `validate --online`):
 /// build the environment's provider once — missing credentials are an error naming what to
