@@ -204,9 +204,13 @@ fn failures_section(h: &mut String, view: &RunView<'_>) {
     };
     let _ = writeln!(
         h,
-        "<h2>{title}</h2>\n<table id=\"failures\"><tr><th>step</th><th>check</th><th>expected</th><th>observed</th><th>what it saw</th></tr>"
+        "<h2>{title}</h2>\n<table id=\"failures\"><tr><th>step</th><th>check</th><th>status</th><th>expected</th><th>observed</th><th>what it saw</th></tr>"
     );
     for (step, finding) in failures {
+        let word = match finding {
+            Some(f) => finding_word(f),
+            None => status_word(&step.status),
+        };
         let (name, expected, observed, details) = match finding {
             Some(f) => (
                 f.name.as_str(),
@@ -222,7 +226,7 @@ fn failures_section(h: &mut String, view: &RunView<'_>) {
         };
         let _ = writeln!(
             h,
-            "<tr class=\"bad\"><td>{}</td><td>{}</td><td><pre>{}</pre></td><td><pre>{}</pre></td><td><pre>{}</pre></td></tr>",
+            "<tr class=\"bad\"><td>{}</td><td>{}</td><td class=\"{word}\">{word}</td><td><pre>{}</pre></td><td><pre>{}</pre></td><td><pre>{}</pre></td></tr>",
             r(&step.step),
             r(name),
             r(expected),
