@@ -125,10 +125,17 @@ fn check_reports(r: &Reports, code: i32, verdict: &str) {
         "summary: {}",
         r.summary
     );
-    assert!(r.html.contains(&format!("id=\"verdict\">{verdict}<")), "{}", r.html);
+    assert!(
+        r.html.contains(&format!("id=\"verdict\">{verdict}<")),
+        "{}",
+        r.html
+    );
     if code != 0 {
         let failures = r.html.find("id=\"failures\"").expect("a failures table");
-        assert!(failures < r.html.find("id=\"run\"").unwrap(), "failures first");
+        assert!(
+            failures < r.html.find("id=\"run\"").unwrap(),
+            "failures first"
+        );
     }
     xmllint(&r.junit);
 }
@@ -162,7 +169,11 @@ fn a_passing_and_a_failing_run_write_every_report() {
     let d = dir.path();
     let passed = run_with_reports(d, &["up", "--env", "staging", "--commit", C1], &[]);
     check_reports(&passed, 0, "PASSED");
-    assert!(!passed.outputs["evidence_id"].is_empty(), "{:?}", passed.outputs);
+    assert!(
+        !passed.outputs["evidence_id"].is_empty(),
+        "{:?}",
+        passed.outputs
+    );
 
     std::fs::write(d.join("staging.toml"), format!("{SPEC}{FAILING_PROBE}")).unwrap();
     let failed = run_with_reports(d, &["up", "--env", "staging", "--commit", C1], &[]);
@@ -174,10 +185,17 @@ fn a_passing_and_a_failing_run_write_every_report() {
         failed.summary
     );
     assert!(!failed.summary.contains("<i>"), "{}", failed.summary);
-    assert!(failed.html.contains("teapot &lt;i&gt;now&lt;/i&gt;"), "{}", failed.html);
+    assert!(
+        failed.html.contains("teapot &lt;i&gt;now&lt;/i&gt;"),
+        "{}",
+        failed.html
+    );
     // The failed probe's request is in the page and in the JUnit, as `smoke --junit` has it.
     let failures = &failed.html[failed.html.find("id=\"failures\"").unwrap()..];
-    assert!(failures.contains("request: GET http://127.0.0.1:"), "{failures}");
+    assert!(
+        failures.contains("request: GET http://127.0.0.1:"),
+        "{failures}"
+    );
     let junit = std::fs::read_to_string(&failed.junit).unwrap();
     assert!(junit.contains("request: GET http://127.0.0.1:"), "{junit}");
 }
@@ -191,7 +209,11 @@ fn a_refused_promotion_writes_every_report_with_the_refusal() {
         &[],
     );
     check_reports(&refused, 1, "REFUSED");
-    assert!(refused.html.contains("<h2>Refused</h2>"), "{}", refused.html);
+    assert!(
+        refused.html.contains("<h2>Refused</h2>"),
+        "{}",
+        refused.html
+    );
     assert_eq!(refused.outputs["environment"], "production");
     assert_eq!(refused.outputs["commit"], C1);
     assert_eq!(refused.outputs["evidence_id"], "");
@@ -210,7 +232,11 @@ fn a_usage_error_after_the_spec_was_read_writes_every_report() {
 fn a_run_that_cannot_proceed_writes_every_report() {
     // `smoke` with nothing running: exit 3.
     let dir = workspace(SPEC);
-    let r = run_with_reports(dir.path(), &["smoke", "--env", "staging", "--commit", C1], &[]);
+    let r = run_with_reports(
+        dir.path(),
+        &["smoke", "--env", "staging", "--commit", C1],
+        &[],
+    );
     check_reports(&r, 3, "FAILED");
     assert!(r.summary.contains("nothing is running"), "{}", r.summary);
 }
@@ -267,45 +293,70 @@ fn render_with_its_key_refused_or_unreachable_exits_3_in_the_preflight_before_an
     let dir = workspace(RENDER_SPEC);
     let d = dir.path();
     let (url, seen) = refusing_platform();
-    for (name, api) in [("refused", url.as_str()), ("unreachable", "http://127.0.0.1:9/v1")] {
+    for (name, api) in [
+        ("refused", url.as_str()),
+        ("unreachable", "http://127.0.0.1:9/v1"),
+    ] {
         for args in [
             &["up", "--env", "staging", "--commit", C1][..],
             &["plan", "--env", "staging", "--commit", C1],
             &["validate", "--online"],
         ] {
             let started = std::time::Instant::now();
-            let out = staging_command(d, args, &[
-                ("RENDER_API_KEY", "rnd_preflight_canary_6d1f"),
-                ("RENDER_API_URL", api),
-            ])
+            let out = staging_command(
+                d,
+                args,
+                &[
+                    ("RENDER_API_KEY", "rnd_preflight_canary_6d1f"),
+                    ("RENDER_API_URL", api),
+                ],
+            )
             .current_dir(d)
             .stdin(std::process::Stdio::null())
             .output()
             .unwrap();
             let all = text(&out);
-            eprintln!("{name} {args:?}: exit {:?} after {:?}", out.status.code(), started.elapsed());
+            eprintln!(
+                "{name} {args:?}: exit {:?} after {:?}",
+                out.status.code(),
+                started.elapsed()
+            );
             assert_eq!(out.status.code(), Some(3), "{name} {args:?}:\n{all}");
             assert!(!all.contains("rnd_preflight_canary_6d1f"), "{all}");
             if name == "refused" {
                 assert!(all.contains("RENDER_API_KEY"), "says what to set: {all}");
             }
             if args[0] == "up" {
-                let r = run_with_reports(d, args, &[
-                    ("RENDER_API_KEY", "rnd_preflight_canary_6d1f"),
-                    ("RENDER_API_URL", api),
-                ]);
+                let r = run_with_reports(
+                    d,
+                    args,
+                    &[
+                        ("RENDER_API_KEY", "rnd_preflight_canary_6d1f"),
+                        ("RENDER_API_URL", api),
+                    ],
+                );
                 check_reports(&r, 3, "FAILED");
                 assert!(r.summary.contains("| preflight | error |"), "{}", r.summary);
-                assert!(!r.summary.contains("isolation"), "no step ran: {}", r.summary);
+                assert!(
+                    !r.summary.contains("isolation"),
+                    "no step ran: {}",
+                    r.summary
+                );
             }
         }
     }
     let requests = seen.lock().unwrap().clone();
     assert!(!requests.is_empty(), "the platform was never asked");
     for request in &requests {
-        assert!(request.starts_with("GET "), "a write before the preflight ended: {requests:?}");
+        assert!(
+            request.starts_with("GET "),
+            "a write before the preflight ended: {requests:?}"
+        );
     }
-    assert!(!d.join(".staging").join("evidence").exists(), "evidence was recorded");
+    assert!(
+        !d.join(".staging").join("evidence").exists(),
+        "evidence was recorded"
+    );
 }
 
 #[test]
@@ -389,9 +440,13 @@ fn plan_refuses_the_options_of_a_run_instead_of_ignoring_them() {
         assert_eq!(out.status.code(), Some(2), "{option:?}: {}", text(&out));
         assert!(text(&out).contains(option[0]), "{}", text(&out));
     }
-    let out = staging_command(dir.path(), &["plan", "--env", "staging", "--commit", C1], &[])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let out = staging_command(
+        dir.path(),
+        &["plan", "--env", "staging", "--commit", C1],
+        &[],
+    )
+    .current_dir(dir.path())
+    .output()
+    .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }

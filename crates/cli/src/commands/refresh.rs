@@ -116,6 +116,26 @@ async fn resolve(spec: &Arc<LoadedSpec>, target: &str, source: &str) -> Result<V
                         "database `{name}` of `{target}` is the same database as `{source}`'s; a refresh copies between two databases (give `{target}` its own database or a branch)"
                     )));
                 }
+                // Only Postgres is copied by dump and restore: anything else is refused here,
+                // before the first write, not found failed halfway.
+                for (url, e) in [(&t, target), (&s, source)] {
+                    let scheme = url::Url::parse(url.expose_secret())
+                        .map(|u| u.scheme().to_owned())
+                        .unwrap_or_default();
+                    if !matches!(scheme.as_str(), "postgres" | "postgresql") {
+                        let what = if scheme.is_empty() {
+                            "not a database URL".to_owned()
+                        } else {
+                            format!("a `{scheme}:` database")
+                        };
+                        return Err(spec.error_at(
+                            &format!("databases.{name}.url_var"),
+                            format!(
+                                "database `{name}` of `{e}` is {what}: `staging refresh` copies Postgres databases only (a branch reset, or pg_dump and pg_restore)"
+                            ),
+                        ));
+                    }
+                }
                 check_dump_tools()?;
                 CopyFrom::Dump {
                     source: s,

@@ -45,7 +45,7 @@ pub use probes::{
     CommandCheck, DnsCheck, HttpCheck, HttpExpect, PostgresCheck, ProbeSpec, RedisCheck, TcpCheck,
     TlsCheck,
 };
-pub use settings::{Settings, SettingsTypes, did_you_mean, json_schema_with};
+pub use settings::{Settings, SettingsTypes, closest, did_you_mean, json_schema_with};
 pub use template::Template;
 pub use vars::{Alphabet, Rules, SecretSource, ValueKind, Var};
 

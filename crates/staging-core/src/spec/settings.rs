@@ -337,10 +337,14 @@ pub fn did_you_mean(message: &str) -> Option<String> {
         .or_else(|| message.strip_prefix("unknown variant `"))?;
     let (given, expected) = rest.split_once('`')?;
     let expected = expected.split_once("expected")?.1;
-    expected
-        .split('`')
-        .skip(1)
-        .step_by(2)
+    closest(given, expected.split('`').skip(1).step_by(2))
+}
+
+/// The candidate closest to `given`, when it is close enough to be a typo of it (an
+/// environment name, a key).
+pub fn closest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    candidates
+        .into_iter()
         .map(|candidate| (strsim::damerau_levenshtein(given, candidate), candidate))
         .filter(|(d, c)| *d <= (c.chars().count() / 3).max(2))
         .min_by_key(|(d, _)| *d)
