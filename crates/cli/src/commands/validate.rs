@@ -33,9 +33,7 @@ pub(crate) async fn run(global: &Global, args: &ValidateArgs, out: Output) -> Re
     }
     // What each environment's settings name must be its own (offline; database URLs are
     // compared before a run's first write, where the secret sources are read).
-    for env in &envs {
-        staging_core::isolation::check_settings(&registry, &spec, env).await?;
-    }
+    staging_core::isolation::check_settings_of(&registry, &spec, &envs).await?;
     if args.online {
         // Each environment's provider once, bounded: what `up` checks before its first step.
         for env in &envs {

@@ -180,8 +180,9 @@ pub struct Settings<T> {
     /// The settings.
     pub value: T,
     tree: SettingsTree,
-    /// `file:line:col` of the table itself (where a missing key is reported).
-    place: String,
+    /// The offset of the table itself (where a missing key is reported), made a
+    /// `file:line:col` only for a message.
+    place: Option<usize>,
     path: String,
     source_path: String,
     source: std::sync::Arc<str>,
@@ -199,7 +200,10 @@ impl<T> Settings<T> {
                 self.source_path,
                 line_col(&self.source, span.start)
             ),
-            None => self.place.clone(),
+            None => match self.place {
+                Some(at) => format!("{}:{}", self.source_path, line_col(&self.source, at)),
+                None => self.source_path.clone(),
+            },
         }
     }
 
@@ -234,7 +238,7 @@ impl LoadedSpec {
         path: String,
         what: &str,
     ) -> Result<Settings<T>> {
-        let place = self.location_of(&path);
+        let place = self.offset_of(&path);
         let value = T::deserialize(tree.to_de(&self.source).into_deserializer()).map_err(|e| {
             let message = e.message().trim().replace('\n', " ");
             let message = match did_you_mean(&message) {
@@ -250,7 +254,7 @@ impl LoadedSpec {
                     ),
                     message,
                 ),
-                None => Error::config_at(place.clone(), message),
+                None => Error::config_at(self.format_place(place), message),
             }
         })?;
         Ok(Settings {
@@ -259,7 +263,7 @@ impl LoadedSpec {
             place,
             path,
             source_path: self.path.display().to_string(),
-            source: self.source.as_str().into(),
+            source: self.source.clone(),
         })
     }
 
