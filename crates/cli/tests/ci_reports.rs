@@ -450,3 +450,70 @@ fn plan_refuses_the_options_of_a_run_instead_of_ignoring_them() {
     .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
+
+/// `(classname, name)` of every testcase of a JUnit file.
+fn cases(junit: &Path) -> Vec<(String, String)> {
+    let xml = std::fs::read_to_string(junit).unwrap();
+    xml.split("<testcase ")
+        .skip(1)
+        .map(|t| {
+            let head = t.split('>').next().unwrap();
+            let attr = |a: &str| {
+                head.split(&format!(" {a}=\""))
+                    .nth(1)
+                    .or_else(|| head.strip_prefix(&format!("{a}=\"")))
+                    .and_then(|v| v.split('"').next())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            (attr("classname"), attr("name"))
+        })
+        .collect()
+}
+
+#[test]
+fn a_probe_is_the_same_junit_test_in_up_and_in_smoke() {
+    let dir = workspace(&format!("{SPEC}{FAILING_PROBE}"));
+    let d = dir.path();
+    let up = run_with_reports(d, &["up", "--env", "staging", "--commit", C1], &[]);
+    assert_eq!(up.code, 1, "{}", up.output);
+    let up_cases = cases(&up.junit);
+    // `smoke` against the same stack, kept running by another `up`.
+    let mut keep = common::staging_command(
+        d,
+        &["up", "--env", "staging", "--commit", C1, "--keep-running"],
+        &[],
+    )
+    .current_dir(d)
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(keep.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().contains("press Ctrl-C to stop") {
+            break;
+        }
+    }
+    let smoke = run_with_reports(d, &["smoke", "--env", "staging", "--commit", C1], &[]);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(keep.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let _ = keep.wait();
+    assert_eq!(smoke.code, 1, "{}", smoke.output);
+    let smoke_cases = cases(&smoke.junit);
+    for probe in [
+        "health &lt;b&gt;*live*&lt;/b&gt;",
+        "teapot &lt;i&gt;now&lt;/i&gt;",
+    ] {
+        let name = format!("smoke: {probe}");
+        let in_up: Vec<_> = up_cases.iter().filter(|(_, n)| *n == name).collect();
+        let in_smoke: Vec<_> = smoke_cases.iter().filter(|(_, n)| *n == name).collect();
+        assert_eq!(in_up.len(), 1, "{name} in {up_cases:?}");
+        assert_eq!(in_up, in_smoke, "up: {up_cases:?}\nsmoke: {smoke_cases:?}");
+        assert_eq!(in_up[0].0, "staging.staging.smoke");
+    }
+}
