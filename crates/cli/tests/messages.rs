@@ -143,3 +143,107 @@ fn refresh_of_a_sqlite_database_is_refused_before_it_starts() {
 fn read(dir: &Path, file: &str) -> String {
     std::fs::read_to_string(dir.join(file)).unwrap()
 }
+
+/// A local service that says one line on start, then answers every GET with 200.
+const CHATTY: &str = r#"
+import http.server, os, sys
+print("chatty-service-started", flush=True)
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"#;
+
+#[test]
+fn rust_log_selects_a_local_service_s_output_by_its_crate_name() {
+    let dir = project(
+        r#"[project]
+name = "chat"
+
+[environments.staging]
+provider = "local"
+
+[services.web]
+health_path = "/"
+settings = { command = ["python3", "chatty.py"], stop_timeout = "2s" }
+"#,
+    );
+    std::fs::write(dir.path().join("chatty.py"), CHATTY).unwrap();
+    let run = |filter: &str| {
+        let out = common::staging_command(dir.path(), &["up", "--commit", C1], &[])
+            .current_dir(dir.path())
+            .env("RUST_LOG", filter)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let log = run("staging_provider_local=debug");
+    assert!(log.contains("chatty-service-started"), "{log}");
+    assert!(log.contains("staging_provider_local"), "{log}");
+    // The attack: another crate's name selects none of it.
+    let log = run("staging_core=debug");
+    assert!(!log.contains("chatty-service-started"), "{log}");
+}
+
+/// The bash completion script's case for one subcommand (`import`).
+fn bash_case<'a>(script: &'a str, subcommand: &str) -> &'a str {
+    let case = format!("\n        staging__subcmd__{subcommand})");
+    let start = script
+        .find(&case)
+        .unwrap_or_else(|| panic!("no {case} in the script"));
+    let rest = &script[start + case.len()..];
+    &rest[..rest.find("\n        staging__").unwrap_or(rest.len())]
+}
+
+#[test]
+fn completions_offer_no_file_names_for_an_environment_and_no_spec_options_to_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_staging(dir.path(), &["completions", "bash"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let script = String::from_utf8_lossy(&out.stdout).into_owned();
+    let up = bash_case(&script, "up");
+    // `--env` takes the word as typed; `--file` and `--junit` complete paths.
+    let env = &up[up.find("--env)").expect("--env in up")..];
+    let env = &env[..env.find(";;").unwrap()];
+    assert!(
+        !env.contains("compgen -f"),
+        "--env completes file names: {env}"
+    );
+    let file = &up[up.find("--file)").expect("--file in up")..];
+    let file = &file[..file.find(";;").unwrap()];
+    assert!(file.contains("compgen -f"), "{file}");
+    let import = bash_case(&script, "import");
+    let opts = import.lines().find(|l| l.contains("opts=")).unwrap();
+    for option in ["--env", "--file", " -f ", " -e "] {
+        assert!(!opts.contains(option), "import offers {option}: {opts}");
+    }
+    assert!(opts.contains("--output"), "{opts}");
+    // `--help` of import does not list them either; `up`'s does.
+    let help = run_staging(dir.path(), &["import", "--help"], &[]);
+    assert!(!text(&help).contains("--env"), "{}", text(&help));
+    let help = run_staging(dir.path(), &["up", "--help"], &[]);
+    assert!(text(&help).contains("--env"), "{}", text(&help));
+}
+
+#[test]
+fn version_names_the_commit_it_was_built_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_staging(dir.path(), &["--version"], &[]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.starts_with("staging 0."), "{said}");
+    let commit = said
+        .split("(commit ")
+        .nth(1)
+        .and_then(|c| c.strip_suffix(")\n"))
+        .unwrap_or_else(|| panic!("no commit: {said}"));
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{said}"
+    );
+}

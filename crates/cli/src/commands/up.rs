@@ -40,10 +40,10 @@ pub(crate) struct UpArgs {
 #[derive(Debug, Args, Clone)]
 pub(crate) struct PromoteArgs {
     /// The environment to promote to (e.g. `production`).
-    #[arg(long)]
+    #[arg(long, value_hint = clap::ValueHint::Other)]
     pub(crate) to: String,
     /// The environment whose evidence gates the promotion (default: the one promoting to `--to`).
-    #[arg(long)]
+    #[arg(long, value_hint = clap::ValueHint::Other)]
     pub(crate) from: Option<String>,
     /// Refuse evidence older than this (default: `project.evidence_max_age`, else 24h).
     #[arg(long, value_parser = staging_core::spec::duration::parse)]
