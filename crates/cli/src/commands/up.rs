@@ -277,6 +277,7 @@ async fn up_run(
     unrun.commit = Some(commit.clone());
     args.reports.prepare()?;
     unrun.step = "preflight";
+    staging_core::provision::refuse_offline(&registry(), &spec, &env)?;
     staging_core::pipeline::preflight(&registry(), &spec, &env).await?;
     unrun.step = "run";
     let mut stop = StopSignals::listen()?;
@@ -324,6 +325,7 @@ async fn promote_run(
     unrun.commit = Some(commit.clone());
     args.run.reports.prepare()?;
     unrun.step = "preflight";
+    staging_core::provision::refuse_offline(&registry(), &spec, &to)?;
     staging_core::pipeline::preflight(&registry(), &spec, &to).await?;
     unrun.step = "evidence";
     let store = staging_evidence::open_store(&spec).await?;
