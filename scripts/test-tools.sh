@@ -5,6 +5,9 @@
 #   - moto (PyPI moto[server]), an AWS emulator;
 #   - the providers' API descriptions, in .tools/contracts/ (see fill_contracts below);
 #   - junit-10.xsd, the Jenkins/xUnit JUnit schema, from the pytest sdist on PyPI;
+#   - SchemaStore's GitHub Action and workflow schemas, in .tools/schemas/, from the
+#     check-jsonschema wheel on PyPI (which vendors them): action.yml and the release
+#     workflow are checked against them;
 #   - Debian's chromium (the HTML report is checked in a headless browser) and
 #     libxml2-utils (xmllint validates the JUnit reports against junit-10.xsd).
 # Idempotent and offline-safe once done: a second run only checks. Prints where each tool is.
@@ -20,6 +23,7 @@ NETLIFY_API_VERSION=2.60.0   # npm @netlify/open-api
 NEON_API_VERSION=2.7.3       # npm @neondatabase/api-client
 RAILWAY_CLI_VERSION=5.71.0   # crates.io railwayapp (the Railway CLI ships its GraphQL schema)
 PYTEST_VERSION=8.3.5         # PyPI pytest: its sdist carries junit-10.xsd
+CHECK_JSONSCHEMA_VERSION=0.39.0  # PyPI check-jsonschema: its wheel vendors SchemaStore's GitHub schemas
 
 if [ ! -x "$tools/prism/node_modules/.bin/prism" ]; then
   echo "installing prism $PRISM_VERSION into $tools/prism" >&2
@@ -122,6 +126,17 @@ if [ ! -s "$tools/junit-10.xsd" ]; then
   mv "$scratch/pytest-$PYTEST_VERSION/testing/example_scripts/junit-10.xsd" "$tools/junit-10.xsd"
 fi
 
+if [ ! -s "$tools/schemas/github-action.json" ] || [ ! -s "$tools/schemas/github-workflow.json" ]; then
+  echo "fetching SchemaStore's github-action.json and github-workflow.json (PyPI check-jsonschema $CHECK_JSONSCHEMA_VERSION)" >&2
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary :all: \
+    -d "$scratch" "check-jsonschema==$CHECK_JSONSCHEMA_VERSION" >&2
+  python3 -m zipfile -e "$scratch"/check_jsonschema-"$CHECK_JSONSCHEMA_VERSION"-*.whl "$scratch/wheel"
+  mkdir -p "$tools/schemas"
+  vendor="$scratch/wheel/check_jsonschema/builtin_schemas/vendor"
+  mv "$vendor/github-actions.json" "$tools/schemas/github-action.json"
+  mv "$vendor/github-workflows.json" "$tools/schemas/github-workflow.json"
+fi
+
 # Debian packages: the headless browser and the XSD validator.
 debs=()
 [ -x /usr/bin/chromium ] || debs+=(chromium)
@@ -141,5 +156,6 @@ echo "moto:      $tools/venv/bin/moto_server"
 echo "graphql-core: $tools/venv/bin/python"
 echo "contracts: $tools/contracts"
 echo "junit xsd: $tools/junit-10.xsd"
+echo "schemas:   $tools/schemas"
 echo "xmllint:   $(command -v xmllint)"
 echo "chromium:  /usr/bin/chromium"

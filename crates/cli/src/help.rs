@@ -172,12 +172,118 @@ pub(crate) fn completions(
         .map_err(|e| Error::io("cannot write the completion script", e))
 }
 
-/// The man page `staging(1)` (roff), on `out`: synopsis, options, every subcommand
-/// with its summary, the exit codes, version.
+/// The environment variables `staging` reads, for the man page's ENVIRONMENT section.
+const ENVIRONMENT: &[(&str, &str)] = &[
+    ("STAGING_FILE", "The spec file, as -f gives it."),
+    ("STAGING_ENV", "The environment, as --env gives it."),
+    (
+        "RUST_LOG",
+        "Log filter; wins over -v. Targets are crate names (staging_provider_render=debug).",
+    ),
+    (
+        "NO_COLOR, CLICOLOR_FORCE",
+        "Colour off, or on when not a terminal.",
+    ),
+    (
+        "GITHUB_STEP_SUMMARY, GITHUB_OUTPUT",
+        "Set by GitHub Actions: up, promote and smoke append a Markdown summary and write the step outputs ok, exit_code, evidence_id, commit, environment, url-SERVICE on every exit path.",
+    ),
+    (
+        "STAGING_FINGERPRINT_KEY",
+        "The key of display fingerprints, so fingerprints compare across machines.",
+    ),
+    (
+        "RENDER_API_KEY",
+        "Render's API key (RENDER_API_URL: another API address).",
+    ),
+    ("NETLIFY_AUTH_TOKEN", "Netlify's personal access token."),
+    (
+        "RAILWAY_API_TOKEN, RAILWAY_TOKEN",
+        "Railway's account or project token.",
+    ),
+    ("VERCEL_TOKEN", "Vercel's access token."),
+    ("NEON_API_KEY", "Neon's API key, for database branches."),
+    (
+        "SUPABASE_ACCESS_TOKEN",
+        "Supabase's access token, for database branches.",
+    ),
+    (
+        "AWS_PROFILE, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION",
+        "The standard AWS credential chain (profiles, SSO, roles) for ECS, Secrets Manager, SES, ACM, Route53.",
+    ),
+];
+
+/// Text for roff: backslashes and hyphens escaped, a leading `.` or `'` neutralised.
+fn roff(text: &str) -> String {
+    let escaped = text.replace('\\', "\\e").replace('-', "\\-");
+    if escaped.starts_with(['.', '\'']) {
+        format!("\\&{escaped}")
+    } else {
+        escaped
+    }
+}
+
+/// Every subcommand path (`up`, `evidence list`) with its summary, depth first.
+fn command_list(cmd: &Command, prefix: &str, out: &mut Vec<(String, String)>) {
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let path = format!("{prefix}{}", sub.get_name());
+        let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+        out.push((path.clone(), about));
+        command_list(sub, &format!("{path} "), out);
+    }
+}
+
+/// The man page `staging(1)` (roff), on `out`: name, synopsis, description, options, every
+/// command with its summary (in this page: nothing refers to pages that do not exist), the
+/// exit status, the environment variables read, examples, version.
 pub(crate) fn man(cmd: Command, out: &mut dyn Write) -> Result<()> {
-    clap_mangen::Man::new(cmd)
-        .render(out)
-        .map_err(|e| Error::io("cannot write the man page", e))
+    let err = |e| Error::io("cannot write the man page", e);
+    let page = clap_mangen::Man::new(cmd.clone());
+    page.render_title(out).map_err(err)?;
+    page.render_name_section(out).map_err(err)?;
+    page.render_synopsis_section(out).map_err(err)?;
+    page.render_description_section(out).map_err(err)?;
+    page.render_options_section(out).map_err(err)?;
+    let mut text = String::from(".SH COMMANDS\n");
+    let mut commands = vec![];
+    command_list(&cmd, "", &mut commands);
+    for (path, about) in &commands {
+        text.push_str(&format!(
+            ".TP\n\\fBstaging {}\\fR\n{}\n",
+            roff(path),
+            roff(about)
+        ));
+    }
+    text.push_str(
+        ".PP\nEach command's options: \\fBstaging COMMAND \\-\\-help\\fR.\n.SH \"EXIT STATUS\"\n.nf\n",
+    );
+    let after = cmd
+        .get_after_help()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    for line in after.lines().skip_while(|l| l.trim() == "Exit codes:") {
+        text.push_str(&roff(line));
+        text.push('\n');
+    }
+    text.push_str(".fi\n.SH ENVIRONMENT\n");
+    for (name, what) in ENVIRONMENT {
+        text.push_str(&format!(".TP\n\\fB{}\\fR\n{}\n", roff(name), roff(what)));
+    }
+    text.push_str(".SH EXAMPLES\n");
+    for (path, examples) in EXAMPLES
+        .iter()
+        .filter(|(p, _)| ["validate", "up", "promote", "plan", "smoke", "import"].contains(p))
+    {
+        text.push_str(&format!(".SS {}\n.nf\n", roff(path)));
+        for line in examples.lines() {
+            text.push_str(&roff(line));
+            text.push('\n');
+        }
+        text.push_str(".fi\n");
+    }
+    out.write_all(text.as_bytes()).map_err(err)?;
+    page.render_version_section(out).map_err(err)?;
+    out.flush().map_err(err)
 }
 
 #[cfg(test)]
@@ -185,6 +291,33 @@ mod tests {
     use clap::CommandFactory;
 
     use super::*;
+
+    #[test]
+    fn the_man_page_names_no_page_that_does_not_exist_and_has_environment_and_examples() {
+        let mut page = vec![];
+        man(crate::cli_command(), &mut page).unwrap();
+        let page = String::from_utf8(page).unwrap();
+        // Only this page is referred to: no `staging\-up(1)` that nothing produces.
+        assert!(!page.replace("staging(1)", "").contains("(1)"), "{page}");
+        for section in [
+            ".SH COMMANDS",
+            ".SH \"EXIT STATUS\"",
+            ".SH ENVIRONMENT",
+            ".SH EXAMPLES",
+        ] {
+            assert!(page.contains(section), "no {section}: {page}");
+        }
+        for said in [
+            "staging evidence list",
+            "RENDER_API_KEY",
+            "GITHUB_OUTPUT",
+            "130",
+        ] {
+            assert!(page.contains(said), "no {said}: {page}");
+        }
+        // A summary that starts with a dot cannot become a roff request.
+        assert_eq!(roff(".x-y"), "\\&.x\\-y");
+    }
 
     #[test]
     fn every_subcommand_has_examples() {

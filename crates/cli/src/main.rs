@@ -35,9 +35,17 @@ Exit codes:
 
 Nothing ever prompts; every secret value is redacted from every output.";
 
+/// `staging --version`: the package version and the commit it was built from (see build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("STAGING_BUILD_COMMIT"),
+    ")"
+);
+
 /// Stand up, validate and promote production-like staging environments.
 #[derive(Debug, Parser)]
-#[command(name = "staging", version, after_help = AFTER_HELP, propagate_version = true)]
+#[command(name = "staging", version = VERSION, after_help = AFTER_HELP, propagate_version = true)]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -50,10 +58,11 @@ struct Cli {
 pub(crate) struct Global {
     /// The spec file (default: `staging.toml` in the current directory or the nearest
     /// parent directory that has one).
-    #[arg(short = 'f', long = "file", global = true, env = "STAGING_FILE")]
+    #[arg(short = 'f', long = "file", global = true, env = "STAGING_FILE", value_hint = clap::ValueHint::FilePath)]
     pub(crate) file: Option<PathBuf>,
     /// The environment to act on (default: the first that promotes to another, else the only one).
-    #[arg(short = 'e', long = "env", global = true, env = "STAGING_ENV")]
+    // An environment's name, not a file: shells complete nothing rather than file names.
+    #[arg(short = 'e', long = "env", global = true, env = "STAGING_ENV", value_hint = clap::ValueHint::Other)]
     pub(crate) env: Option<String>,
     /// Print one JSON document on stdout instead of the human report.
     #[arg(long, global = true)]
@@ -158,9 +167,52 @@ enum Command {
     Man,
 }
 
+/// Commands that read no spec: the global `-f`/`--env` mean nothing there, so their help
+/// and completions leave them out (a value given anyway, or from `STAGING_FILE`, is ignored).
+const NO_SPEC: &[&str] = &["import", "schema", "completions", "man"];
+
 /// The whole command line, examples under each subcommand's `--help`.
 pub(crate) fn cli_command() -> clap::Command {
-    help::with_examples(Cli::command())
+    let mut cmd = help::with_examples(Cli::command());
+    // A subcommand's own argument of a global's id stops the global being copied into it:
+    // these are the same options, hidden.
+    let global = |cmd: &clap::Command, id: &str| {
+        cmd.get_arguments()
+            .find(|a| a.get_id() == id)
+            .cloned()
+            .map(|a| a.global(false).hide(true))
+    };
+    let hidden: Vec<clap::Arg> = ["file", "env"]
+        .iter()
+        .filter_map(|id| global(&cmd, id))
+        .collect();
+    for name in NO_SPEC {
+        cmd = cmd.mut_subcommand(*name, |sub| sub.args(hidden.clone()));
+    }
+    cmd
+}
+
+/// The command line as completion scripts and the man page describe it: [`cli_command`],
+/// with `-f`/`--env` offered only by the commands that read a spec (completion generators
+/// list hidden options too, so there they are left out rather than hidden).
+pub(crate) fn described_command() -> clap::Command {
+    let mut cmd = help::with_examples(Cli::command());
+    let own: Vec<clap::Arg> = ["file", "env"]
+        .iter()
+        .filter_map(|id| cmd.get_arguments().find(|a| a.get_id() == *id).cloned())
+        .collect();
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .filter(|n| !NO_SPEC.contains(&n.as_str()))
+        .collect();
+    for arg in &own {
+        cmd = cmd.mut_arg(arg.get_id().clone(), |a| a.global(false));
+    }
+    for name in names {
+        cmd = cmd.mut_subcommand(name, |sub| sub.args(own.clone()));
+    }
+    cmd
 }
 
 /// The subcommand path of a parsed command line: `up`, `evidence list`.
@@ -287,9 +339,9 @@ fn main() -> ExitCode {
             Command::Import(args) => commands::import::run(&args, out).await,
             Command::Secrets(cmd) => commands::secrets::run(&cli.global, &cmd, out).await,
             Command::Completions { shell } => {
-                generated(out, |w| help::completions(cli_command(), shell, w))
+                generated(out, |w| help::completions(described_command(), shell, w))
             }
-            Command::Man => generated(out, |w| help::man(cli_command(), w)),
+            Command::Man => generated(out, |w| help::man(described_command(), w)),
         };
         match result {
             Ok(code) => code,

@@ -310,14 +310,57 @@ impl Output {
         } else {
             self.paint("31;1", "FAILED")
         };
-        let passed = report
-            .steps
-            .iter()
-            .filter(|s| s.status == StepStatus::Passed)
-            .count();
-        self.line(&format!(
-            "{verdict}: {passed} of {} steps passed",
-            report.steps.len()
-        ));
+        self.line(&format!("{verdict}: {}", step_counts(report)));
+    }
+}
+
+/// How many steps passed of those that ran, and how many were skipped: a passing run with a
+/// step that had nothing to do reads `10 of 10 steps passed, 1 skipped`, not `10 of 11`.
+fn step_counts(report: &RunReport) -> String {
+    let count = |status: StepStatus| report.steps.iter().filter(|s| s.status == status).count();
+    let (passed, skipped) = (count(StepStatus::Passed), count(StepStatus::Skipped));
+    let ran = report.steps.len() - skipped;
+    match skipped {
+        0 => format!("{passed} of {ran} steps passed"),
+        _ => format!("{passed} of {ran} steps passed, {skipped} skipped"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use staging_core::pipeline::{RunReport, StepReport};
+
+    use super::step_counts;
+
+    fn run(steps: Vec<StepReport>) -> RunReport {
+        RunReport {
+            ok: true,
+            project: "p".into(),
+            environment: "e".into(),
+            commit: "c".into(),
+            spec_hash: "h".into(),
+            effective_spec_hash: "h".into(),
+            started_at: String::new(),
+            finished_at: String::new(),
+            steps,
+        }
+    }
+
+    #[test]
+    fn a_skipped_step_is_not_counted_as_one_that_did_not_pass() {
+        let passing = run(vec![
+            StepReport::passed("validate", "ok"),
+            StepReport::skipped("migrate", "no databases"),
+            StepReport::passed("smoke", "ok"),
+        ]);
+        assert_eq!(step_counts(&passing), "2 of 2 steps passed, 1 skipped");
+        let all = run(vec![StepReport::passed("validate", "ok")]);
+        assert_eq!(step_counts(&all), "1 of 1 steps passed");
+        let failed = run(vec![
+            StepReport::passed("validate", "ok"),
+            StepReport::error("deploy", &staging_core::Error::failed("boom")),
+            StepReport::skipped("smoke", "an earlier step failed"),
+        ]);
+        assert_eq!(step_counts(&failed), "1 of 2 steps passed, 1 skipped");
     }
 }

@@ -5,8 +5,12 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+use std::time::SystemTime;
+
 use clap::Args;
-use staging_core::pipeline::{RunContext, RunReport};
+use staging_core::pipeline::{RunContext, RunReport, StepReport};
+use staging_core::spec::LoadedSpec;
 use staging_core::{Error, Result};
 use staging_evidence::RunView;
 
@@ -70,26 +74,118 @@ impl ReportArgs {
     }
 
     /// After the run: write the JUnit XML, the HTML page, the Markdown summary and the
-    /// GitHub outputs that were asked for. `junit` is the run's JUnit XML (a promotion's
+    /// GitHub outputs that were asked for (each one even when an earlier one failed; the
+    /// first error is returned). `junit` is the run's JUnit XML (a promotion's
     /// includes its gate).
     pub(crate) fn write(
         &self,
         view: &RunView<'_>,
         junit: impl FnOnce() -> Result<String>,
     ) -> Result<()> {
+        let mut results = vec![];
         if let Some(path) = &self.junit {
-            write_file(path, &junit()?)?;
+            results.push(junit().and_then(|xml| write_file(path, &xml)));
         }
         if let Some(path) = &self.html {
-            write_file(path, &staging_evidence::html(view))?;
+            results.push(write_file(path, &staging_evidence::html(view)));
         }
         if let Some(path) = self.summary_path() {
-            append(&path, &staging_evidence::markdown_summary(view))?;
+            results.push(append(&path, &staging_evidence::markdown_summary(view)));
         }
         if let Some(path) = env_path(STEP_OUTPUT) {
-            append(&path, &staging_evidence::github_outputs(view))?;
+            results.push(append(&path, &staging_evidence::github_outputs(view)));
         }
-        Ok(())
+        results.into_iter().collect()
+    }
+}
+
+/// What a command knew when it stopped before its pipeline could report (a refused
+/// promotion, an error resolving the commit, a preflight that found no credentials): the
+/// spec and, once resolved, the environment and commit. Its reports are a run of one step
+/// that says why, so CI shows a verdict, `ok=false` and the exit code on every path.
+#[derive(Debug)]
+pub(crate) struct Unrun {
+    command: &'static str,
+    spec: Arc<LoadedSpec>,
+    pub(crate) environment: Option<String>,
+    pub(crate) commit: Option<String>,
+    /// The step the command was in: `validate` until the run is resolved, then
+    /// `preflight`, `gate`, `evidence`...
+    pub(crate) step: &'static str,
+    /// The pipeline ran and wrote its own reports: an error after that writes none.
+    pub(crate) reported: bool,
+    started: SystemTime,
+}
+
+impl Unrun {
+    pub(crate) fn new(
+        command: &'static str,
+        spec: &Arc<LoadedSpec>,
+        environment: Option<&str>,
+    ) -> Self {
+        Unrun {
+            command,
+            spec: spec.clone(),
+            environment: environment.map(str::to_owned),
+            commit: None,
+            step: "validate",
+            reported: false,
+            started: SystemTime::now(),
+        }
+    }
+
+    /// The run of one step `step` that ended as it did.
+    pub(crate) fn report(&self, step: StepReport) -> RunReport {
+        let at = |t: SystemTime| humantime::format_rfc3339_millis(t).to_string();
+        RunReport {
+            ok: false,
+            project: self.spec.spec.project.name.clone(),
+            environment: self.environment.clone().unwrap_or_default(),
+            commit: self.commit.clone().unwrap_or_default(),
+            spec_hash: self.spec.hash.clone(),
+            effective_spec_hash: self.spec.effective_hash.clone(),
+            started_at: at(self.started),
+            finished_at: at(SystemTime::now()),
+            steps: vec![StepReport {
+                duration_ms: self.started.elapsed().map_or(0, |d| d.as_millis() as u64),
+                ..step
+            }],
+        }
+    }
+
+    /// After `error` ended the command: every report asked for, best effort (a report
+    /// that cannot be written is said on stderr; the error stands).
+    pub(crate) fn write_error(&self, reports: &ReportArgs, error: &Error) {
+        if self.reported {
+            return;
+        }
+        let report = self.report(StepReport::error(self.step, error));
+        self.write(reports, &report, None);
+    }
+
+    /// Write `report`'s files, with `junit` as the JUnit XML when given (a refused
+    /// promotion's names its gate), best effort.
+    pub(crate) fn write(&self, reports: &ReportArgs, report: &RunReport, junit: Option<String>) {
+        // The command may have stopped before it checked the paths (an unknown environment):
+        // their directories are made now; a path that cannot be written fails below.
+        let _ = reports.prepare();
+        let view = RunView {
+            command: self.command,
+            report,
+            services: vec![],
+            evidence_id: None,
+            redactor: staging_core::Redactor::global(),
+        };
+        let written = reports.write(&view, || match junit {
+            Some(xml) => Ok(xml),
+            None => staging_evidence::junit_xml(report),
+        });
+        if let Err(e) = written {
+            eprintln!(
+                "{}",
+                staging_core::Redactor::global().redact(&format!("error: {e}"))
+            );
+        }
     }
 }
 

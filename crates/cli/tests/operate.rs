@@ -252,18 +252,24 @@ fn a_promote_whose_smoke_fails_runs_the_rollback_step_unless_no_rollback() {
 }
 
 #[test]
-fn logs_of_a_local_service_not_running_here_says_so_and_an_unknown_service_is_a_usage_error() {
+fn logs_of_a_local_service_not_running_here_cannot_proceed_and_an_unknown_service_is_a_usage_error()
+{
     let dir = worker_spec("import time\ntime.sleep(60)\n");
     let out = staging(
         dir.path(),
         &["logs", "--env", "staging", "--service", "worker"],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Nothing to read: exit 3, as `smoke` with nothing running.
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert!(text(&out).contains("nothing is running"), "{}", text(&out));
     let out = staging(
         dir.path(),
         &["logs", "--env", "staging", "--service", "wroker"],
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("no service `wroker`"), "{}", text(&out));
+    assert!(
+        text(&out).contains("no service `wroker` in the spec; did you mean `worker`?"),
+        "{}",
+        text(&out)
+    );
 }

@@ -165,3 +165,163 @@ fn the_readme_documents_the_editor_hookup() {
         assert!(readme.contains(said), "the README lacks `{said}`");
     }
 }
+
+/// Import each realistic platform file of `tests/fixtures/imports` into a directory under
+/// `into` named like its own: where each spec is, and its text.
+fn imported_fixtures(into: &std::path::Path) -> Vec<(PathBuf, String)> {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/imports");
+    let mut specs = vec![];
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&fixtures)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    for dir in dirs {
+        for name in [
+            "render.yaml",
+            "netlify.toml",
+            "railway.json",
+            "railway.toml",
+            "vercel.json",
+        ] {
+            let file = dir.join(name);
+            if !file.exists() {
+                continue;
+            }
+            let project = into
+                .join(name.replace('.', "-"))
+                .join(dir.file_name().unwrap());
+            std::fs::create_dir_all(&project).unwrap();
+            std::fs::copy(&file, project.join(name)).unwrap();
+            let out = Command::cargo_bin("staging")
+                .unwrap()
+                .current_dir(&project)
+                .args(["import", name, "-o", "staging.toml"])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                file.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let spec = project.join("staging.toml");
+            let text = std::fs::read_to_string(&spec).unwrap();
+            specs.push((spec, text));
+        }
+    }
+    specs
+}
+
+/// `staging validate` of `spec`, with a credential for each platform (none is called).
+fn validate(spec: &std::path::Path) -> std::process::Output {
+    Command::cargo_bin("staging")
+        .unwrap()
+        .current_dir(spec.parent().unwrap())
+        .env("RENDER_API_KEY", "rnd_schema_test")
+        .env("NETLIFY_AUTH_TOKEN", "nfp_schema_test")
+        .env("RAILWAY_API_TOKEN", "railway-schema-test")
+        .env("VERCEL_TOKEN", "vercel-schema-test")
+        .env_remove("STAGING_FILE")
+        .env_remove("STAGING_ENV")
+        .arg("validate")
+        .arg("-f")
+        .arg(spec)
+        .output()
+        .unwrap()
+}
+
+/// What an editor shows for `text` against the schema: each error with its place.
+fn editor_errors(validator: &jsonschema::Validator, text: &str) -> Vec<String> {
+    let doc = as_json(text);
+    validator
+        .iter_errors(&doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+#[test]
+fn every_example_and_imported_spec_validates_and_satisfies_the_editor_schema() {
+    let schema: Value = serde_json::from_str(&generated()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut specs: Vec<(PathBuf, String)> = std::fs::read_dir(&examples)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("staging.toml"))
+        .filter(|p| p.exists())
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            (p, text)
+        })
+        .collect();
+    let examples_seen = specs.len();
+    let imports = tempfile::tempdir().unwrap();
+    specs.extend(imported_fixtures(imports.path()));
+    assert!(examples_seen >= 9, "only {examples_seen} example specs");
+    assert!(
+        specs.len() >= examples_seen + 9,
+        "only {} imported fixtures",
+        specs.len() - examples_seen
+    );
+    for (path, text) in &specs {
+        let out = validate(path);
+        assert!(
+            out.status.success(),
+            "{} does not validate:\n{}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let errors = editor_errors(&validator, text);
+        assert!(
+            errors.is_empty(),
+            "an editor flags {}, which validates:\n{}",
+            path.display(),
+            errors.join("\n")
+        );
+    }
+}
+
+#[test]
+fn an_unknown_key_is_refused_by_validate_and_flagged_by_the_editor_schema_alike() {
+    let schema: Value = serde_json::from_str(&generated()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let render = std::fs::read_to_string(examples.join("render/staging.toml")).unwrap();
+    // A typo in each kind of table: the project, a datastore's settings and its
+    // overrides, a service's overrides.
+    for (good, bad) in [
+        ("[project]\n", "[project]\nnmae = \"x\"\n"),
+        (
+            "settings = { kind = \"postgres\", name = \"shop-db\" }",
+            "settings = { kind = \"postgres\", name = \"shop-db\", plna = \"pro_4gb\" }",
+        ),
+        (
+            "overrides.staging = { name = \"shop-cache-staging\" }",
+            "overrides.staging = { name = \"shop-cache-staging\", knd = \"key_value\" }",
+        ),
+        (
+            "service_name = \"shop-worker-staging\"\n",
+            "service_name = \"shop-worker-staging\"\nbrnach = \"x\"\n",
+        ),
+    ] {
+        assert!(render.contains(good), "the example lost `{good}`");
+        let text = render.replacen(good, bad, 1);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("staging.toml");
+        std::fs::write(&path, &text).unwrap();
+        let out = validate(&path);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "validate accepted `{bad}`: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !editor_errors(&validator, &text).is_empty(),
+            "the schema let `{bad}` through"
+        );
+    }
+}

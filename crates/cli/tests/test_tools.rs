@@ -58,6 +58,11 @@ fn scratch_repo() -> (tempfile::TempDir, String) {
         std::os::unix::fs::symlink(installed(tool), repo.join(".tools").join(tool)).unwrap();
     }
     std::fs::copy(installed("junit-10.xsd"), repo.join(".tools/junit-10.xsd")).unwrap();
+    std::fs::create_dir_all(repo.join(".tools/schemas")).unwrap();
+    for schema in ["github-action.json", "github-workflow.json"] {
+        let rel = format!("schemas/{schema}");
+        std::fs::copy(installed(&rel), repo.join(".tools").join(&rel)).unwrap();
+    }
     for file in FETCHED {
         std::fs::copy(
             installed(&format!("contracts/{file}")),

@@ -115,6 +115,10 @@ impl Junit {
                     if let Some(o) = &f.observed {
                         description.push_str(&format!("\nobserved: {}", self.r(o)));
                     }
+                    // The request and the start of the body, as `smoke --junit` has them.
+                    for (k, v) in &f.details {
+                        description.push_str(&format!("\n{}: {}", self.r(k), self.r(v)));
+                    }
                     s.set_description(description);
                     s
                 };

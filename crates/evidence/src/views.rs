@@ -31,8 +31,38 @@ impl RunView<'_> {
         self.redactor.redact(s).into_owned()
     }
 
+    /// `PASSED`, `REFUSED` (a promotion the gate refused: its `gate` step failed, nothing
+    /// ran), or `FAILED`.
     fn verdict(&self) -> &'static str {
-        if self.report.ok { "PASSED" } else { "FAILED" }
+        if self.report.ok {
+            "PASSED"
+        } else if self.refused() {
+            "REFUSED"
+        } else {
+            "FAILED"
+        }
+    }
+
+    fn refused(&self) -> bool {
+        self.report
+            .steps
+            .iter()
+            .any(|s| s.step == "gate" && s.status == StepStatus::Failed)
+    }
+
+    /// Each step that failed without findings (its summary says why), and each finding
+    /// that did not hold, in the order they happened.
+    fn failures(&self) -> Vec<(&StepReport, Option<&Finding>)> {
+        let mut out = vec![];
+        for step in &self.report.steps {
+            let failed = matches!(step.status, StepStatus::Failed | StepStatus::Error);
+            let bad: Vec<&Finding> = step.findings.iter().filter(|f| !f.ok).collect();
+            if bad.is_empty() && failed {
+                out.push((step, None));
+            }
+            out.extend(bad.into_iter().map(|f| (step, Some(f))));
+        }
+        out
     }
 }
 
@@ -111,6 +141,7 @@ pub fn html(view: &RunView<'_>) -> String {
         r(&run.environment),
         view.verdict()
     );
+    failures_section(&mut h, view);
     let _ = writeln!(
         h,
         "<table id=\"run\"><tr><th>commit</th><td><code>{}</code></td></tr>\
@@ -158,6 +189,55 @@ pub fn html(view: &RunView<'_>) -> String {
     view.redactor.redact_forms(&h).into_owned()
 }
 
+/// What went wrong, first on the page: each failed step's summary or failed finding with
+/// expected, observed and what the check saw (the request, the start of the body); for a
+/// refused promotion, the refusal.
+fn failures_section(h: &mut String, view: &RunView<'_>) {
+    let failures = view.failures();
+    if failures.is_empty() {
+        return;
+    }
+    let r = |s: &str| esc(&view.r(s));
+    let title = if view.refused() {
+        "Refused"
+    } else {
+        "Failures"
+    };
+    let _ = writeln!(
+        h,
+        "<h2>{title}</h2>\n<table id=\"failures\"><tr><th>step</th><th>check</th><th>status</th><th>expected</th><th>observed</th><th>what it saw</th></tr>"
+    );
+    for (step, finding) in failures {
+        let word = match finding {
+            Some(f) => finding_word(f),
+            None => status_word(&step.status),
+        };
+        let (name, expected, observed, details) = match finding {
+            Some(f) => (
+                f.name.as_str(),
+                f.expected.as_deref().unwrap_or(""),
+                f.observed.as_deref().unwrap_or(f.message.as_str()),
+                f.details
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v}"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+            None => ("", "", step.summary.as_str(), String::new()),
+        };
+        let _ = writeln!(
+            h,
+            "<tr class=\"bad\"><td>{}</td><td>{}</td><td class=\"{word}\">{word}</td><td><pre>{}</pre></td><td><pre>{}</pre></td><td><pre>{}</pre></td></tr>",
+            r(&step.step),
+            r(name),
+            r(expected),
+            r(observed),
+            r(&details)
+        );
+    }
+    h.push_str("</table>\n");
+}
+
 fn findings_table(h: &mut String, view: &RunView<'_>, step: &StepReport) {
     let r = |s: &str| esc(&view.r(s));
     let _ = write!(
@@ -184,9 +264,40 @@ fn findings_table(h: &mut String, view: &RunView<'_>, step: &StepReport) {
     h.push_str("</table>\n");
 }
 
-/// Markdown table cells: one line, `|` escaped.
+/// Markdown text: one line, and every character Markdown or HTML would read as markup
+/// (`<b>`, `*`, `[x](y)`, `|`, an entity) escaped, so a probe named `<img src=x>` shows as
+/// written.
 fn cell(s: &str) -> String {
-    s.replace(['\n', '\r'], " ").replace('|', "\\|")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' | '\r' => out.push(' '),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '!' | '~' | '&' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A Markdown code span of `s` on one line: fenced by more backticks than it holds, `|`
+/// escaped (a table cell ends at a bare `|`, even in code).
+fn code(s: &str) -> String {
+    let s = s.replace(['\n', '\r'], " ").replace('|', "\\|");
+    let mut longest = 0;
+    let mut run = 0;
+    for c in s.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    if longest == 0 {
+        format!("{fence}{s}{fence}")
+    } else {
+        format!("{fence} {s} {fence}")
+    }
 }
 
 /// A Markdown summary of the run for a CI page (`$GITHUB_STEP_SUMMARY`): the verdict,
@@ -195,21 +306,23 @@ fn cell(s: &str) -> String {
 pub fn markdown_summary(view: &RunView<'_>) -> String {
     let run = view.report;
     let r = |s: &str| cell(&view.r(s));
+    let c = |s: &str| code(&view.r(s));
     let mark = if run.ok { "✅" } else { "❌" };
     let mut m = String::new();
     let _ = writeln!(
         m,
-        "### {mark} staging {} `{}` on `{}`: {}\n",
+        "### {mark} staging {} {} on {}: {} (exit {})\n",
         r(view.command),
-        r(&run.project),
-        r(&run.environment),
-        view.verdict()
+        c(&run.project),
+        c(&run.environment),
+        view.verdict(),
+        run.exit_code()
     );
     let _ = writeln!(
         m,
-        "commit `{}` · evidence `{}`\n",
-        r(&run.commit),
-        r(view.evidence_id.as_deref().unwrap_or("none recorded"))
+        "commit {} · evidence {}\n",
+        c(&run.commit),
+        c(view.evidence_id.as_deref().unwrap_or("none recorded"))
     );
     if !view.services.is_empty() {
         m.push_str("| service | URL |\n|---|---|\n");
@@ -252,19 +365,19 @@ pub fn markdown_summary(view: &RunView<'_>) -> String {
     view.redactor.redact_forms(&m).into_owned()
 }
 
-/// The run as step outputs (`$GITHUB_OUTPUT` lines): `ok`, `evidence-id`, `commit`,
-/// `environment`, and `url-<service>` for each service with a URL (the service name with
-/// every character other than `[A-Za-z0-9_-]` replaced by `-`).
+/// The run as step outputs (`$GITHUB_OUTPUT` lines): `ok`, `exit_code`, `evidence_id`
+/// (and `evidence-id`, its first spelling), `commit`, `environment`, and `url-<service>`
+/// for each service with a URL (the service name with every character other than
+/// `[A-Za-z0-9_-]` replaced by `-`).
 pub fn github_outputs(view: &RunView<'_>) -> String {
     let run = view.report;
     let one_line = |s: &str| view.r(s).replace(['\n', '\r'], " ");
     let mut o = String::new();
     let _ = writeln!(o, "ok={}", run.ok);
-    let _ = writeln!(
-        o,
-        "evidence-id={}",
-        one_line(view.evidence_id.as_deref().unwrap_or(""))
-    );
+    let _ = writeln!(o, "exit_code={}", run.exit_code());
+    let evidence = one_line(view.evidence_id.as_deref().unwrap_or(""));
+    let _ = writeln!(o, "evidence_id={evidence}");
+    let _ = writeln!(o, "evidence-id={evidence}");
     let _ = writeln!(o, "commit={}", one_line(&run.commit));
     let _ = writeln!(o, "environment={}", one_line(&run.environment));
     for (name, url) in &view.services {
@@ -363,7 +476,117 @@ mod tests {
         assert!(!out.contains("url-worker"), "{out}");
         let md = markdown_summary(&view(&report, &redactor));
         assert!(md.contains("FAILED"), "{md}");
-        assert!(md.contains("| smoke: login <flow> | status 200 |"), "{md}");
+        assert!(
+            md.contains("| smoke: login \\<flow\\> | status 200 |"),
+            "{md}"
+        );
+        assert!(out.contains("exit_code=1\n"), "{out}");
+        assert!(out.contains("evidence_id=aaaa/staging-1.json\n"), "{out}");
         assert!(!md.contains(CANARY), "{md}");
+    }
+
+    #[test]
+    fn the_page_shows_the_verdict_then_each_failure_with_its_request_and_body_first() {
+        let mut report = run();
+        report.steps[1].findings[1] = Finding::failed("login <flow>", "http probe failed")
+            .with_evidence("status 200", "status 500")
+            .with_details([
+                (
+                    "request".to_owned(),
+                    "POST http://127.0.0.1:8080/login".to_owned(),
+                ),
+                (
+                    "body".to_owned(),
+                    format!("{{\"error\":\"boom {CANARY}\"}}"),
+                ),
+            ]);
+        let redactor = redactor();
+        let page = html(&view(&report, &redactor));
+        let at = |needle: &str| {
+            page.find(needle)
+                .unwrap_or_else(|| panic!("no {needle} in {page}"))
+        };
+        assert!(at("id=\"verdict\"") < at("id=\"failures\""));
+        assert!(
+            at("id=\"failures\"") < at("id=\"run\""),
+            "failures come first"
+        );
+        assert!(at("id=\"failures\"") < at("id=\"steps\""));
+        let failures = &page[at("id=\"failures\"")..at("id=\"run\"")];
+        assert!(
+            failures.contains("request: POST http://127.0.0.1:8080/login"),
+            "{failures}"
+        );
+        assert!(
+            failures.contains("body: {&quot;error&quot;:&quot;boom"),
+            "{failures}"
+        );
+        assert!(failures.contains("login &lt;flow&gt;"), "{failures}");
+        assert!(!page.contains(CANARY), "{page}");
+        // A passing run has no failures section.
+        let mut passing = run();
+        passing.ok = true;
+        passing.steps.truncate(1);
+        assert!(!html(&view(&passing, &redactor)).contains("id=\"failures\""));
+    }
+
+    #[test]
+    fn a_refused_promotion_renders_the_refusal_in_every_view() {
+        let report = RunReport {
+            steps: vec![StepReport {
+                error_class: Some(staging_core::ErrorClass::Failed),
+                ..StepReport::from_findings(
+                    "gate",
+                    "`staging` has no passing run of this commit",
+                    vec![],
+                )
+            }],
+            ..run()
+        };
+        let report = RunReport {
+            steps: vec![StepReport {
+                status: StepStatus::Failed,
+                ..report.steps[0].clone()
+            }],
+            ..report
+        };
+        let redactor = redactor();
+        let v = RunView {
+            evidence_id: None,
+            services: vec![],
+            ..view(&report, &redactor)
+        };
+        let page = html(&v);
+        assert!(page.contains(">REFUSED</span>"), "{page}");
+        assert!(page.contains("<h2>Refused</h2>"), "{page}");
+        assert!(page.contains("has no passing run of this commit"), "{page}");
+        let md = markdown_summary(&v);
+        assert!(md.contains("REFUSED (exit 1)"), "{md}");
+        assert!(md.contains("has no passing run"), "{md}");
+        let out = github_outputs(&v);
+        assert!(
+            out.starts_with("ok=false\nexit_code=1\nevidence_id=\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn markdown_shows_markup_in_names_as_written() {
+        let mut report = run();
+        report.project = "shop`s | <b>".into();
+        report.steps[1].findings[1].name =
+            "<img src=x onerror=alert(1)> [click](javascript:x) *bold* &amp; | # h".into();
+        let redactor = redactor();
+        let md = markdown_summary(&view(&report, &redactor));
+        assert!(
+            md.contains("\\<img src=x onerror=alert(1)\\> \\[click\\](javascript:x) \\*bold\\* \\&amp; \\| \\# h"),
+            "{md}"
+        );
+        assert!(!md.replace("\\<", "").contains("<img"), "raw markup: {md}");
+        // A code span holding a backtick is fenced by two, and its `|` cannot end a cell.
+        assert!(md.contains("`` shop`s \\| <b> ``"), "{md}");
+        // The failed probe's row keeps its three cells.
+        let row = md.lines().find(|l| l.contains("img src")).unwrap();
+        assert_eq!(row.replace("\\|", "").matches('|').count(), 4, "{row}");
     }
 }

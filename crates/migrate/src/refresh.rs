@@ -603,10 +603,13 @@ impl staging_core::pipeline::Step for RefreshStep {
                 Some(e) => Finding::failed(name, format!("{e}\n{}", describe(&report))),
             });
         }
-        Ok(StepReport::from_findings(
-            Self::NAME,
-            format!("{} database(s) refreshed", self.refreshes.len()),
-            findings,
-        ))
+        // Counted from what happened: a database that failed was not refreshed.
+        let refreshed = findings.iter().filter(|f| f.ok).count();
+        let summary = if refreshed == findings.len() {
+            format!("{refreshed} database(s) refreshed")
+        } else {
+            format!("{refreshed} of {} database(s) refreshed", findings.len())
+        };
+        Ok(StepReport::from_findings(Self::NAME, summary, findings))
     }
 }

@@ -188,7 +188,7 @@ fn signal(pid: Option<u32>, sig: Signal) {
 /// write into a closed pipe).
 async fn keep_lines(stream: impl AsyncRead + Unpin, logs: Arc<Mutex<VecDeque<String>>>) {
     staging_core::redact::for_each_line_lossy(stream, Redactor::global(), |line| {
-        tracing::debug!(target: "staging::local::service", "{line}");
+        tracing::debug!(target: "staging_provider_local::service", "{line}");
         let mut logs = logs.lock().unwrap_or_else(|e| e.into_inner());
         if logs.len() == KEPT_LINES {
             logs.pop_front();

@@ -51,13 +51,20 @@ enum PreDeploy {
 fn migration_of(command: &str) -> Option<(Vec<String>, Option<&'static str>)> {
     let words: Vec<String> = command.split_whitespace().map(str::to_owned).collect();
     let has = |w: &str| words.iter().any(|x| x == w);
+    let runs = |tool: &str| {
+        words
+            .iter()
+            .any(|x| x == tool || x.ends_with(&format!("/{tool}")))
+    };
+    // Only a tool that is known to migrate a database counts: a script of the app's own
+    // (`npm run db:migrate`) says nothing about which database it talks to.
     let table = if has("alembic") {
         Some("alembic_version")
     } else if has("prisma") && has("migrate") {
         Some("_prisma_migrations")
-    } else if has("db:migrate") {
+    } else if has("db:migrate") && (runs("rails") || runs("rake")) {
         Some("schema_migrations")
-    } else if has("migrate") {
+    } else if has("migrate") && words.iter().any(|w| w.ends_with("manage.py")) {
         Some("django_migrations")
     } else {
         return None;
@@ -91,8 +98,26 @@ pub fn import_railway_config(
                 .map_err(|e| Error::config(format!("railway.toml is not valid: {e}")))?
         }
     };
-    let service = project;
-    let mut envs: Vec<String> = config.environments.keys().cloned().collect();
+    // The spec's name for the service: the directory's, with what a `${services.NAME.url}`
+    // reference cannot hold (`api.example.com`) written `-`; Railway's name stays as it is.
+    let service: String = project
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let service = service.as_str();
+    // `pr` configures Railway's ephemeral PR environments: none is a persistent one.
+    let mut envs: Vec<String> = config
+        .environments
+        .keys()
+        .filter(|e| e.as_str() != "pr")
+        .cloned()
+        .collect();
     for default in ["staging", "production"] {
         if !envs.iter().any(|e| e == default) {
             envs.push(default.to_owned());
@@ -105,6 +130,12 @@ pub fn import_railway_config(
         w,
         "# Imported from Railway's config-as-code file: a skeleton to review.\n#\n#   RAILWAY_API_TOKEN=... staging plan --env staging\n"
     );
+    if config.environments.contains_key("pr") {
+        let _ = writeln!(
+            w,
+            "# The file's `pr` settings are for Railway's PR environments, which come and go with\n# pull requests: none is declared here.\n"
+        );
+    }
     let _ = writeln!(w, "[project]\nname = {}\n", quote(project));
     for env in &envs {
         let _ = writeln!(w, "[environments.{}]", quote(env));
@@ -125,15 +156,25 @@ pub fn import_railway_config(
     if let Some(path) = &config.deploy.healthcheck_path {
         let _ = writeln!(w, "health_path = {}", quote(path));
     }
-    let _ = writeln!(w, "settings = {{ service_name = {} }}\n", quote(service));
+    let _ = writeln!(w, "settings = {{ service_name = {} }}\n", quote(project));
     if let Some(start) = &config.deploy.start_command {
         let _ = writeln!(w, "# Railway starts it with: {start}\n");
     }
-    let migration = match &config.deploy.pre_deploy_command {
-        Some(PreDeploy::One(c)) => migration_of(c),
-        Some(PreDeploy::Many(list)) => list.iter().find_map(|c| migration_of(c)),
-        None => None,
+    let commands: Vec<&String> = match &config.deploy.pre_deploy_command {
+        Some(PreDeploy::One(c)) => vec![c],
+        Some(PreDeploy::Many(list)) => list.iter().collect(),
+        None => vec![],
     };
+    let migration = commands.iter().find_map(|c| migration_of(c));
+    if migration.is_none() {
+        for c in &commands {
+            let _ = writeln!(
+                w,
+                "# Railway runs before each deploy: {}\n# (not a migration tool staging knows: declare its database and the source of its URL yourself)\n",
+                c.replace('\n', " ")
+            );
+        }
+    }
     if let Some((command, table)) = migration {
         let _ = writeln!(
             w,
@@ -163,6 +204,51 @@ pub fn import_railway_config(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_directory_named_like_a_domain_gives_a_service_a_reference_can_name() {
+        let json = r#"{"deploy":{"healthcheckPath":"/health"}}"#;
+        let spec =
+            import_railway_config(json, RailwayConfigFormat::Json, "api.example.com").unwrap();
+        assert!(spec.contains("[services.\"api-example-com\"]"), "{spec}");
+        assert!(
+            spec.contains("service_name = \"api.example.com\""),
+            "Railway's own name is kept: {spec}"
+        );
+        assert!(
+            spec.contains("${services.api-example-com.url}/health"),
+            "{spec}"
+        );
+    }
+
+    #[test]
+    fn railway_s_pr_environment_is_not_a_persistent_one() {
+        let json = r#"{"environments":{"pr":{"deploy":{"startCommand":"x"}},"qa":{}}}"#;
+        let spec = import_railway_config(json, RailwayConfigFormat::Json, "api").unwrap();
+        assert!(!spec.contains("[environments.\"pr\"]"), "{spec}");
+        assert!(!spec.contains("[environments.pr]"), "{spec}");
+        assert!(spec.contains("[environments.\"qa\"]"), "{spec}");
+    }
+
+    #[test]
+    fn an_app_script_named_db_migrate_invents_no_database() {
+        for command in ["npm run db:migrate", "pnpm db:migrate", "node migrate.js"] {
+            let json = format!(r#"{{"deploy":{{"preDeployCommand":"{command}"}}}}"#);
+            let spec = import_railway_config(&json, RailwayConfigFormat::Json, "api").unwrap();
+            assert!(!spec.contains("service:Postgres"), "{command}: {spec}");
+            assert!(!spec.contains("[databases."), "{command}: {spec}");
+            assert!(spec.contains(command), "the command is named: {spec}");
+        }
+        for command in [
+            "bin/rails db:migrate",
+            "bundle exec rake db:migrate",
+            "python manage.py migrate",
+        ] {
+            let json = format!(r#"{{"deploy":{{"preDeployCommand":"{command}"}}}}"#);
+            let spec = import_railway_config(&json, RailwayConfigFormat::Json, "api").unwrap();
+            assert!(spec.contains("[databases.main]"), "{command}: {spec}");
+        }
+    }
 
     #[test]
     fn json_and_toml_give_the_same_skeleton() {

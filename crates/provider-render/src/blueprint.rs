@@ -158,6 +158,12 @@ const SECRET_WORDS: &[&str] = &[
     "SIGNING",
 ];
 
+/// A Blueprint's plan as the API's id: Render's docs and dashboards write `Basic-1gb`,
+/// `Pro Plus`; the API says `basic_1gb`, `pro_plus`.
+fn plan_id(plan: &str) -> String {
+    plan.trim().to_ascii_lowercase().replace(['-', ' '], "_")
+}
+
 fn looks_secret(key: &str, value: &str) -> bool {
     let upper = key.to_ascii_uppercase();
     upper
@@ -206,6 +212,17 @@ pub fn import_blueprint(yaml: &str) -> Result<String> {
 /// and only a datastore's connection string is taken as a URL (`host`, `port`, `user` are
 /// not).
 pub fn import_blueprint_as(yaml: &str, default_name: &str) -> Result<String> {
+    import_blueprint_from(yaml, default_name, None)
+}
+
+/// [`import_blueprint_as`] for a Blueprint in a checkout whose `origin` is `checkout_repo`
+/// (`https://github.com/org/app`): Render builds a service that names no `repo` from the
+/// Blueprint's own repository, so that is the `repo` its creation settings get.
+pub fn import_blueprint_from(
+    yaml: &str,
+    default_name: &str,
+    checkout_repo: Option<&str>,
+) -> Result<String> {
     let mut bp: Blueprint = serde_saphyr::from_str(yaml)
         .map_err(|e| Error::config(format!("render.yaml is not a valid Blueprint: {e}")))?;
     // Blueprints with `projects:` nest resources per environment; the resources of every
@@ -309,7 +326,16 @@ pub fn import_blueprint_as(yaml: &str, default_name: &str) -> Result<String> {
                 .map(|r| format!(", runtime `{r}`"))
                 .unwrap_or_default()
         );
-        let (settings, lacks) = service_creation_settings(s);
+        let (settings, lacks) = service_creation_settings(s, checkout_repo);
+        if s.repo.is_none()
+            && let Some(repo) = checkout_repo
+        {
+            let _ = writeln!(
+                w,
+                "# repo: the Blueprint's own repository (this checkout's origin, {})",
+                literal(repo)
+            );
+        }
         match lacks {
             None => {
                 let _ = writeln!(
@@ -359,11 +385,18 @@ pub fn import_blueprint_as(yaml: &str, default_name: &str) -> Result<String> {
             "kind = \"postgres\"".to_owned(),
             format!("name = {}", quote(&db.name)),
         ];
-        let plan = db
-            .plan
-            .as_deref()
-            .map(|p| p.replace('-', "_"))
-            .unwrap_or_else(|| "basic_256mb".to_owned());
+        let plan = match db.plan.as_deref().map(plan_id) {
+            Some(p) if crate::settings::POSTGRES_PLANS.contains(&p.as_str()) => p,
+            Some(_) => {
+                let _ = writeln!(
+                    w,
+                    "# render.yaml's plan {} is not one staging knows: basic_256mb assumed",
+                    quote(db.plan.as_deref().unwrap_or_default())
+                );
+                "basic_256mb".to_owned()
+            }
+            None => "basic_256mb".to_owned(),
+        };
         settings.push(format!("plan = {}", quote(&plan)));
         if let Some(r) = &db.region {
             settings.push(format!("region = {}", quote(r)));
@@ -402,7 +435,18 @@ pub fn import_blueprint_as(yaml: &str, default_name: &str) -> Result<String> {
     for kv in &key_values {
         let _ = writeln!(w, "[datastores.{}]", ident(&kv.name));
         let _ = writeln!(w, "create = true");
-        let plan = kv.plan.clone().unwrap_or_else(|| "starter".to_owned());
+        let plan = match kv.plan.as_deref().map(plan_id) {
+            Some(p) if crate::settings::KEY_VALUE_PLANS.contains(&p.as_str()) => p,
+            Some(_) => {
+                let _ = writeln!(
+                    w,
+                    "# render.yaml's plan {} is not one staging knows: starter assumed",
+                    quote(kv.plan.as_deref().unwrap_or_default())
+                );
+                "starter".to_owned()
+            }
+            None => "starter".to_owned(),
+        };
         let mut settings = vec![
             "kind = \"key_value\"".to_owned(),
             format!("name = {}", quote(&kv.name)),
@@ -520,8 +564,12 @@ pub fn import_blueprint_as(yaml: &str, default_name: &str) -> Result<String> {
 }
 
 /// The creation settings of a Blueprint service (`type = ...`, `runtime = ...`), and what
-/// it lacks to be created when it lacks something (a repo, build and start commands).
-fn service_creation_settings(s: &BpService) -> (Vec<String>, Option<String>) {
+/// it lacks to be created when it lacks something (a repo — the checkout's when it names
+/// none —, build and start commands).
+fn service_creation_settings(
+    s: &BpService,
+    checkout_repo: Option<&str>,
+) -> (Vec<String>, Option<String>) {
     let mut out = vec![];
     let service_type = match s.kind.as_str() {
         "web" => "web_service",
@@ -541,8 +589,9 @@ fn service_creation_settings(s: &BpService) -> (Vec<String>, Option<String>) {
             out.push(format!("{key} = {}", literal(v)));
         }
     };
-    text(&mut out, "repo", &s.repo);
-    if let Some(plan) = s.plan.as_deref().map(|p| p.replace('-', "_")) {
+    let repo = s.repo.clone().or_else(|| checkout_repo.map(str::to_owned));
+    text(&mut out, "repo", &repo);
+    if let Some(plan) = s.plan.as_deref().map(plan_id) {
         let allowed = if service_type == "web_service" {
             crate::settings::SERVICE_PLANS
         } else {
@@ -587,8 +636,8 @@ fn service_creation_settings(s: &BpService) -> (Vec<String>, Option<String>) {
         }
         Some(_) => {}
     }
-    if s.repo.is_none() {
-        lacks.push("`repo`");
+    if repo.is_none() {
+        lacks.push("`repo` (and the checkout has no `origin`)");
     }
     let lacks = (!lacks.is_empty()).then(|| lacks.join(", "));
     (out, lacks)
@@ -816,5 +865,45 @@ mod tests {
         ] {
             assert_eq!(looks_secret(key, value), secret, "{key}");
         }
+    }
+
+    #[test]
+    fn a_plan_as_render_s_docs_write_it_becomes_the_api_s_id() {
+        let yaml = "services:\n  - type: web\n    name: web\n    runtime: node\n    plan: Standard\n    repo: https://github.com/org/app\n    buildCommand: npm ci\n    startCommand: npm start\n  - type: keyvalue\n    name: cache\n    plan: Starter\n    ipAllowList: []\ndatabases:\n  - name: db\n    plan: Basic-1gb\n  - name: old\n    plan: Hobby-XL\n";
+        let spec = import_blueprint(yaml).unwrap();
+        assert!(spec.contains("plan = \"basic_1gb\""), "{spec}");
+        assert!(spec.contains("plan = \"standard\""), "{spec}");
+        assert!(spec.contains("plan = \"starter\""), "{spec}");
+        assert!(!spec.contains("Basic_1gb"), "{spec}");
+        // A plan staging does not know is said, not written into the settings.
+        assert!(
+            spec.contains("\"Hobby-XL\" is not one staging knows"),
+            "{spec}"
+        );
+        assert!(!spec.contains("plan = \"hobby_xl\""), "{spec}");
+    }
+
+    #[test]
+    fn a_service_without_repo_is_built_from_the_checkout_s_origin() {
+        let yaml = "services:\n  - type: web\n    name: web\n    runtime: node\n    buildCommand: npm ci\n    startCommand: npm start\n";
+        let without = import_blueprint_as(yaml, "app").unwrap();
+        assert!(without.contains("# create = true"), "{without}");
+        let with = import_blueprint_from(yaml, "app", Some("https://github.com/org/app")).unwrap();
+        assert!(with.contains("\ncreate = true"), "{with}");
+        assert!(
+            with.contains("repo = \"https://github.com/org/app\""),
+            "{with}"
+        );
+        // A repo the Blueprint names wins over the checkout's.
+        let own = yaml.replace(
+            "runtime: node",
+            "runtime: node\n    repo: https://github.com/org/other",
+        );
+        let own = import_blueprint_from(&own, "app", Some("https://github.com/org/app")).unwrap();
+        assert!(
+            own.contains("repo = \"https://github.com/org/other\""),
+            "{own}"
+        );
+        assert!(!own.contains("org/app\""), "{own}");
     }
 }

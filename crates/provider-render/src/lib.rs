@@ -28,7 +28,7 @@ mod provision;
 mod secrets;
 mod settings;
 
-pub use blueprint::{import_blueprint, import_blueprint_as};
+pub use blueprint::{import_blueprint, import_blueprint_as, import_blueprint_from};
 pub use builder::{
     API_KEY_VAR, API_URL_VAR, DEFAULT_BASE_URL, READ_BUDGET, RenderBuilder, ServiceRef,
 };

@@ -20,6 +20,19 @@ struct VercelJson {
     env: std::collections::BTreeMap<String, serde_json::Value>,
     #[serde(default)]
     git: Option<Git>,
+    #[serde(default)]
+    crons: Vec<Cron>,
+    #[serde(default)]
+    functions: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// A scheduled function: the project's background work, deployed with it.
+#[derive(Debug, Default, Deserialize)]
+struct Cron {
+    #[serde(default)]
+    path: String,
+    #[serde(default)]
+    schedule: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -75,7 +88,7 @@ pub fn import_vercel_json(text: &str, project: &str) -> Result<String> {
     let _ = writeln!(w, "[project]\nname = {}\n", quote(project));
     let _ = writeln!(
         w,
-        "[environments.staging]\nprovider = \"vercel\"\npromotes_to = \"production\"\n# A custom environment named `staging` (or target = \"preview\" with git_branch).\nsettings = {{ target = \"staging\", git_branch = \"main\" }}\n"
+        "[environments.staging]\nprovider = \"vercel\"\npromotes_to = \"production\"\n# A custom environment named `staging`, built from the `staging` branch (production's is\n# `main`); or target = \"preview\" with that git_branch.\nsettings = {{ target = \"staging\", git_branch = \"staging\" }}\n"
     );
     let _ = writeln!(
         w,
@@ -86,6 +99,26 @@ pub fn import_vercel_json(text: &str, project: &str) -> Result<String> {
         "[services.web]\n# Set repo to the GitHub repository Vercel builds from.\nsettings = {{ project = {}, repo = \"ORG/REPO\" }}\n",
         quote(project)
     );
+    // Background work deploys with the project (the same deployment, the same commit):
+    // named here so that nothing in vercel.json is left out silently.
+    for cron in &config.crons {
+        let _ = writeln!(
+            w,
+            "# vercel.json runs {} on the schedule {} (a cron job of `web`, deployed with it)",
+            cron.path.replace('\n', " "),
+            cron.schedule.replace('\n', " ")
+        );
+    }
+    for function in config.functions.keys() {
+        let _ = writeln!(
+            w,
+            "# vercel.json configures the function {} (part of `web`, deployed with it)",
+            function.replace('\n', " ")
+        );
+    }
+    if !config.crons.is_empty() || !config.functions.is_empty() {
+        w.push('\n');
+    }
     for key in keys {
         let _ = writeln!(
             w,

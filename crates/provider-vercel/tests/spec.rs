@@ -114,9 +114,18 @@ fn vercel_json_imports_into_a_skeleton_that_validates() {
         "buildCommand": "next build",
         "env": { "NEXT_PUBLIC_API": "https://api.example.com/${x}" },
         "build": { "env": { "SENTRY_DSN": "@sentry-dsn" } },
-        "git": { "deploymentEnabled": { "main": false } }
+        "git": { "deploymentEnabled": { "main": false } },
+        "crons": [{ "path": "/api/worker/drain", "schedule": "*/5 * * * *" }],
+        "functions": { "api/worker/*.ts": { "maxDuration": 300 } }
     }"#;
     let skeleton = import_vercel_json(text, "dir").unwrap();
+    // The worker is not dropped, and staging is not built from production's branch.
+    assert!(skeleton.contains("/api/worker/drain"), "{skeleton}");
+    assert!(skeleton.contains("api/worker/*.ts"), "{skeleton}");
+    assert!(
+        skeleton.contains("target = \"staging\", git_branch = \"staging\""),
+        "{skeleton}"
+    );
     assert!(skeleton.contains("name = \"my-next-app\""), "{skeleton}");
     assert!(skeleton.contains("NEXT_PUBLIC_API") && skeleton.contains("SENTRY_DSN"));
     assert!(

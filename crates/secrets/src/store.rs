@@ -494,8 +494,9 @@ pub fn locate(
             format!("env:{name}"),
         ),
         SecretSource::Dotenv(path) => {
-            let store = DotenvStore::new(spec.resolve_path(path), path.clone());
-            let d = store.describe();
+            let resolved = spec.resolve_path(path);
+            let store = DotenvStore::new(resolved.clone(), path.clone());
+            let d = missing_file(store.describe(), &resolved);
             (std::sync::Arc::new(store), var.to_owned(), d)
         }
         SecretSource::File(path) => {
@@ -508,7 +509,7 @@ pub fn locate(
             let d = if as_default || path.contains("{key}") {
                 format!("file:{}", path_for_display(path, var))
             } else {
-                store.describe()
+                missing_file(store.describe(), &spec.resolve_path(path))
             };
             (std::sync::Arc::new(store), var.to_owned(), d)
         }
@@ -602,5 +603,18 @@ pub(crate) fn redact_error(e: &Error) -> String {
 impl std::fmt::Debug for SecretBytes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "SecretBytes({} bytes)", self.0.len())
+    }
+}
+
+/// A file store's description, saying so when its file does not exist: a mistyped path
+/// reads "no such file", not just "no value".
+fn missing_file(described: String, path: &std::path::Path) -> String {
+    if path.exists() {
+        described
+    } else {
+        format!(
+            "{described}, a file that does not exist: {}",
+            path.display()
+        )
     }
 }

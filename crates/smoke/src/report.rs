@@ -132,8 +132,8 @@ pub fn render_json(report: &SmokeReport, redactor: &Redactor) -> String {
 }
 
 /// The report as JUnit XML valid against `junit-10.xsd`: one test suite `smoke` (with
-/// `timestamp` and `hostname`), one test case per probe (class name `smoke.KIND`, with its
-/// `time`), failures with expected/observed as the message and the evidence as the
+/// `timestamp` and `hostname`), one test case per probe (`smoke: NAME` in class
+/// `staging.ENV.smoke`, as `up`'s JUnit names it; with its `time`), failures with expected/observed as the message and the evidence as the
 /// description, a probe that could not run as `<error>`, skipped probes as skipped.
 pub fn render_junit(report: &SmokeReport, redactor: &Redactor) -> Result<String> {
     let report = report.redacted(redactor);
@@ -183,8 +183,14 @@ pub fn render_junit(report: &SmokeReport, redactor: &Redactor) -> Result<String>
                 s
             }
         };
-        let mut case = TestCase::new(p.name.as_str(), status);
-        case.set_classname(format!("smoke.{}", p.kind));
+        // Named as in the JUnit of `up` and `promote` (a case per finding of the `smoke`
+        // step: `smoke: NAME` in `staging.ENV.smoke`), so CI tracks one probe as one test
+        // whichever command ran it.
+        let mut case = TestCase::new(format!("smoke: {}", p.name), status);
+        case.set_classname(match &report.environment {
+            Some(env) => format!("staging.{env}.smoke"),
+            None => "staging.smoke".to_owned(),
+        });
         case.set_time(Duration::from_millis(p.duration_ms));
         if let Some(detail) = &p.detail {
             case.set_system_out(detail.as_str());

@@ -93,8 +93,10 @@ fn findings(report: &SmokeReport) -> Vec<Finding> {
                     let expected = p.expected.clone().unwrap_or_default();
                     let observed = p.observed.clone().unwrap_or_default();
                     let what = if p.errored { "could not run" } else { "failed" };
+                    // The request and the start of the body, as `smoke --junit` shows them.
                     let finding = Finding::failed(&p.name, format!("{} probe {what}", p.kind))
                         .with_evidence(expected, observed)
+                        .with_details(p.evidence.clone())
                         .with_duration(d);
                     if p.errored {
                         finding.could_not_run()

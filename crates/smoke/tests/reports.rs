@@ -100,7 +100,7 @@ async fn junit_report_parses_back_with_failures_and_skips() {
         suite
             .test_cases
             .iter()
-            .find(|c| c.name.as_str() == n)
+            .find(|c| c.name.as_str() == format!("smoke: {n}"))
             .unwrap()
     };
     assert!(matches!(
@@ -109,7 +109,8 @@ async fn junit_report_parses_back_with_failures_and_skips() {
     ));
     assert_eq!(
         case("health").classname.as_ref().map(|c| c.as_str()),
-        Some("smoke.http")
+        Some("staging.staging.smoke"),
+        "named as `up`'s JUnit names it"
     );
     match &case("leaky-url").status {
         TestCaseStatus::NonSuccess {

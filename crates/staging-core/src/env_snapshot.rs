@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::error::{Error, Result};
 use crate::boundary::WriteTarget;
+use crate::error::{Error, Result};
 use crate::provider::{Provider, ServiceHandle};
 
 /// One variable before the run.

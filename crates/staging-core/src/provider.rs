@@ -411,7 +411,11 @@ pub trait Provider: Debug + Send + Sync + 'static {
     /// that were absent deleted, what cannot be put back reported
     /// ([`crate::env_snapshot::restore_by_values`] unless the platform restores exactly),
     /// through `target`, the write boundary's target for the snapshot's service.
-    async fn restore_env(&self, target: &WriteTarget, snapshot: &EnvSnapshot) -> Result<EnvRestore> {
+    async fn restore_env(
+        &self,
+        target: &WriteTarget,
+        snapshot: &EnvSnapshot,
+    ) -> Result<EnvRestore> {
         crate::env_snapshot::restore_by_values(self, target, snapshot).await
     }
 

@@ -127,6 +127,20 @@ fn asked(
     })
 }
 
+/// Offline, before a run's preflight asks the platform anything: refuses creation on a
+/// protected environment without `allow_create`, and creation asked of a provider that
+/// creates nothing (naming what must exist), as [`ProvisionStep`] would later.
+pub fn refuse_offline(
+    registry: &ProviderRegistry,
+    spec: &crate::spec::LoadedSpec,
+    environment: &str,
+) -> Result<()> {
+    match asked(registry, spec, environment)? {
+        Asked::NotSupported { provider, why } => Err(Error::not_supported(provider, why)),
+        Asked::Nothing | Asked::By(..) => Ok(()),
+    }
+}
+
 /// What `staging up` would create in `environment`, read only: nothing when the spec asks
 /// no creation there. Refuses, before any request, creation on a protected environment
 /// without `allow_create`.

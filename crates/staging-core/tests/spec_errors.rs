@@ -228,3 +228,56 @@ fn promotes_to_cycles_are_refused_at_the_promotes_to() {
     // A chain that ends is fine.
     assert!(load(GOOD).is_ok());
 }
+
+#[test]
+fn the_place_of_a_reference_deep_in_a_long_string_with_escapes_is_exact() {
+    // 3,000 references, each after an escape, then one that names nothing: the places of
+    // all of them are mapped in one walk, and the last is still at its own column.
+    let head =
+        "[project]\nname = \"x\"\n\n[environments.staging]\nprovider = \"local\"\n\n[vars.BIG]\n";
+    let body = "\\t${commit}".repeat(3000);
+    let text = format!("{head}value = \"{body}${{vars.NOPE}}\"\n");
+    let m = message(&text);
+    let col = "value = \"".len() + body.len() + 1;
+    assert!(
+        m.starts_with(&format!("staging.toml:8:{col}: ")),
+        "{}",
+        &m[..m.len().min(200)]
+    );
+    assert!(m.contains("`NOPE`"), "{}", &m[..m.len().min(200)]);
+}
+
+#[test]
+fn a_promotes_to_chain_thousands_long_loads_and_a_cycle_closing_it_is_named() {
+    let chain = |close: bool| {
+        let mut t = String::from("[project]\nname = \"x\"\n");
+        for i in 0..3000 {
+            t.push_str(&format!(
+                "\n[environments.e{i:04}]\nprovider = \"local\"\npromotes_to = \"e{:04}\"\n",
+                i + 1
+            ));
+        }
+        let last = if close {
+            "promotes_to = \"e0000\""
+        } else {
+            "protected = true"
+        };
+        t.push_str(&format!(
+            "\n[environments.e3000]\nprovider = \"local\"\n{last}\n"
+        ));
+        t
+    };
+    assert!(load(&chain(false)).is_ok());
+    let m = message(&chain(true));
+    assert!(
+        m.contains("forms a cycle: e0000 → e0001 → "),
+        "{}",
+        &m[..200]
+    );
+    assert!(
+        m.contains("e3000 → e0000;"),
+        "the cycle closes at its first name"
+    );
+    // At e0000's `promotes_to`: line 6.
+    assert!(m.starts_with("staging.toml:6:"), "{}", &m[..80]);
+}

@@ -45,7 +45,11 @@ pub(crate) async fn run(args: &ImportArgs, out: Output) -> Result<u8> {
     } else if name == "railway.toml" || name.ends_with(".railway.toml") {
         railway(staging_provider_railway::RailwayConfigFormat::Toml)
     } else if name.ends_with(".yaml") || name.ends_with(".yml") {
-        staging_provider_render::import_blueprint_as(&text, &project)
+        let dir = std::path::absolute(&args.path)
+            .ok()
+            .and_then(|p| p.parent().map(std::path::Path::to_path_buf));
+        let origin = dir.as_deref().and_then(checkout_origin);
+        staging_provider_render::import_blueprint_from(&text, &project, origin.as_deref())
     } else if name == "netlify.toml" || name.ends_with(".toml") {
         staging_provider_netlify::import_netlify_toml_as(&text, &project)
     } else {
@@ -94,4 +98,77 @@ pub(crate) async fn run(args: &ImportArgs, out: Output) -> Result<u8> {
         }));
     }
     Ok(0)
+}
+
+/// The `origin` of the git checkout at `dir` as a repository URL Render builds from
+/// (`git@github.com:org/app.git` becomes `https://github.com/org/app`); `None` outside a
+/// checkout, without an `origin`, or with a URL that holds a credential.
+fn checkout_origin(dir: &std::path::Path) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["remote", "get-url", "origin"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    repository_url(String::from_utf8(out.stdout).ok()?.trim())
+}
+
+/// A git remote URL as the https address of its repository.
+fn repository_url(remote: &str) -> Option<String> {
+    let rest = if let Some(r) = remote.strip_prefix("git@") {
+        // scp-like: git@github.com:org/app.git
+        let (host, path) = r.split_once(':')?;
+        format!("{host}/{path}")
+    } else {
+        let url = url::Url::parse(remote).ok()?;
+        // A token in the remote URL must never reach the spec (ssh's `git@` is no secret).
+        if url.password().is_some() || (url.scheme() != "ssh" && !url.username().is_empty()) {
+            return None;
+        }
+        format!("{}{}", url.host_str()?, url.path())
+    };
+    let rest = rest.trim_end_matches('/');
+    let rest = rest.strip_suffix(".git").unwrap_or(rest);
+    (rest.contains('/') && !rest.contains(char::is_whitespace)).then(|| format!("https://{rest}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::repository_url;
+
+    #[test]
+    fn a_remote_becomes_the_https_address_of_its_repository() {
+        for (remote, want) in [
+            (
+                "git@github.com:org/app.git",
+                Some("https://github.com/org/app"),
+            ),
+            (
+                "https://github.com/org/app.git",
+                Some("https://github.com/org/app"),
+            ),
+            (
+                "https://github.com/org/app",
+                Some("https://github.com/org/app"),
+            ),
+            (
+                "ssh://git@gitlab.com/org/app.git",
+                Some("https://gitlab.com/org/app"),
+            ),
+            (
+                "https://x-access-token:ghs_canary@github.com/org/app.git",
+                None,
+            ),
+            ("https://ghs_canary@github.com/org/app.git", None),
+            ("/srv/git/app.git", None),
+            ("", None),
+        ] {
+            assert_eq!(repository_url(remote).as_deref(), want, "{remote}");
+        }
+    }
 }

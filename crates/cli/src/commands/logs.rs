@@ -45,8 +45,12 @@ pub(crate) async fn run(global: &Global, args: &LogsArgs, out: Output) -> Result
     let service = match &args.service {
         Some(s) => {
             if !spec.spec.services.contains_key(s) {
+                let hint =
+                    staging_core::spec::closest(s, spec.spec.services.keys().map(String::as_str))
+                        .map(|c| format!("; did you mean `{c}`?"))
+                        .unwrap_or_default();
                 return Err(Error::config(format!(
-                    "no service `{s}` in the spec (declared: {})",
+                    "no service `{s}` in the spec{hint} (declared: {})",
                     spec.spec
                         .services
                         .keys()
@@ -87,7 +91,12 @@ pub(crate) async fn run(global: &Global, args: &LogsArgs, out: Output) -> Result
     register_secrets(&spec, &env, out).await;
     let handle = provider.locate(&env, &service).await?;
     if provider.runs_services_in_process() && provider.live_state(&handle).await?.live.is_none() {
-        out.note(&super::not_running(provider.name(), &env, &[&service]));
+        // Nothing to read from: the run cannot proceed (exit 3), as `smoke` says.
+        out.fail(
+            "cannot_proceed",
+            &super::not_running(provider.name(), &env, &[&service]),
+        );
+        return Ok(3);
     }
     let since = args.since.map(|d| SystemTime::now() - d);
     let query = LogQuery {

@@ -11,7 +11,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 use staging_core::pipeline::commits_match;
 use staging_core::spec::LoadedSpec;
-use staging_core::{Capability, DynProvider, MigrationState, Result};
+use staging_core::{Capability, DynProvider, Error, MigrationState, Result};
 use staging_evidence::{GateDecision, GateRequest, RecordEvidence};
 use staging_secrets::Fingerprinter;
 
@@ -98,9 +98,30 @@ struct GatePlan {
 
 /// Read what is live and print what would change.
 pub(crate) async fn run(global: &Global, args: &UpArgs, out: Output) -> Result<u8> {
+    // `plan` shares `up`'s options; those about a run's reports and processes would be
+    // silently ignored, so they are refused.
+    let ignored: Vec<&str> = [
+        (args.reports.junit.is_some(), "--junit"),
+        (args.reports.html.is_some(), "--html"),
+        (args.reports.summary.is_some(), "--summary"),
+        (args.keep_running, "--keep-running"),
+        (args.cancel_on_interrupt, "--cancel-on-interrupt"),
+    ]
+    .into_iter()
+    .filter_map(|(given, name)| given.then_some(name))
+    .collect();
+    if !ignored.is_empty() {
+        return Err(Error::config(format!(
+            "`staging plan` runs nothing and writes no report: {} {} `staging up`'s",
+            ignored.join(", "),
+            if ignored.len() == 1 { "is" } else { "are" }
+        )));
+    }
     let spec = load_spec(global)?;
     let env = environment(global, &spec)?;
     let commit = commit(args.commit.as_deref(), &spec)?;
+    // Credentials and reachability first, bounded: exit 3 naming what to set.
+    staging_core::pipeline::preflight(&registry(), &spec, &env).await?;
     let environment = spec.spec.environment(&env)?;
     let factory = registry().factory_for(&spec, &env)?;
     factory.check(&spec, &env)?;

@@ -124,6 +124,27 @@ async fn resolve(spec: &Arc<LoadedSpec>, target: &str, source: &str) -> Result<V
                         })
                 };
                 let (t, s) = (url_of(&target_vars, target)?, url_of(&source_vars, source)?);
+                // Only Postgres is copied by dump and restore: anything else is refused here,
+                // before the first write, not found failed halfway.
+                for (url, e) in [(&t, target), (&s, source)] {
+                    let scheme =
+                        url::Url::parse(staging_core::secrecy::ExposeSecret::expose_secret(url))
+                            .map(|u| u.scheme().to_owned())
+                            .unwrap_or_default();
+                    if !matches!(scheme.as_str(), "postgres" | "postgresql") {
+                        let what = if scheme.is_empty() {
+                            "not a database URL".to_owned()
+                        } else {
+                            format!("a `{scheme}:` database")
+                        };
+                        return Err(spec.error_at(
+                            &format!("databases.{name}.url_var"),
+                            format!(
+                                "database `{name}` of `{e}` is {what}: `staging refresh` copies Postgres databases only (a branch reset, or pg_dump and pg_restore)"
+                            ),
+                        ));
+                    }
+                }
                 check_dump_tools()?;
                 CopyFrom::Dump {
                     source: s,

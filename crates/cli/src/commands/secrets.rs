@@ -201,16 +201,15 @@ async fn run_unleased(
                 apply: args.apply,
                 allow_violations: args.allow_violations,
             };
-            let report =
-                staging_evidence::sync_checked(
-                    &spec,
-                    &env,
-                    &provider,
-                    options,
-                    &registry,
-                    boundary.as_ref(),
-                )
-                .await?;
+            let report = staging_evidence::sync_checked(
+                &spec,
+                &env,
+                &provider,
+                options,
+                &registry,
+                boundary.as_ref(),
+            )
+            .await?;
             if out.json {
                 out.json(&report);
             } else {

@@ -1,13 +1,17 @@
 //! `staging smoke`: the spec's probes against what is live now.
 
+use std::sync::Arc;
+
 use clap::Args;
-use staging_core::Result;
-use staging_core::pipeline::{LocateStep, Pipeline, StepStatus, ValidateStep};
+use staging_core::pipeline::{LocateStep, Pipeline, StepReport, StepStatus, ValidateStep};
+use staging_core::spec::LoadedSpec;
+use staging_core::{Error, ErrorClass, Result};
 use staging_smoke::{RunnerOptions, SmokeStep};
 
 use crate::Global;
 use crate::context::{commit, environment, load_spec, registry, run_context};
 use crate::output::Output;
+use crate::reports::Unrun;
 
 /// Options of `smoke`.
 #[derive(Debug, Args, Clone)]
@@ -42,11 +46,30 @@ impl ProbeOptions {
     }
 }
 
+/// Run the probes. Once the spec is read, every way this ends writes the reports asked for.
 pub(crate) async fn run(global: &Global, args: &SmokeArgs, out: Output) -> Result<u8> {
     let spec = load_spec(global)?;
+    let mut unrun = Unrun::new("smoke", &spec, global.env.as_deref());
+    let result = smoke_run(global, spec, args, out, &mut unrun).await;
+    if let Err(e) = &result {
+        unrun.write_error(&args.reports, e);
+    }
+    result
+}
+
+async fn smoke_run(
+    global: &Global,
+    spec: Arc<LoadedSpec>,
+    args: &SmokeArgs,
+    out: Output,
+    unrun: &mut Unrun,
+) -> Result<u8> {
     let env = environment(global, &spec)?;
+    unrun.environment = Some(env.clone());
     let commit = commit(args.commit.as_deref(), &spec)?;
+    unrun.commit = Some(commit.clone());
     args.reports.prepare()?;
+    unrun.step = "smoke";
     let mut ctx = run_context(global, spec, &env, commit)?;
     let smoke = args.probes.step();
     let setup = Pipeline::new()
@@ -60,6 +83,8 @@ pub(crate) async fn run(global: &Global, args: &SmokeArgs, out: Output) -> Resul
         .any(|s| matches!(s.status, StepStatus::Failed | StepStatus::Error))
     {
         // For people the failed step was shown as it ended; for machines, the setup's report.
+        unrun.write(&args.reports, &report, None);
+        unrun.reported = true;
         if out.json {
             out.run_json(&report);
         }
@@ -80,6 +105,18 @@ pub(crate) async fn run(global: &Global, args: &SmokeArgs, out: Output) -> Resul
             // Nothing to probe: the run cannot proceed (exit 3), rather than each probe
             // failing on a URL that has no value.
             let message = super::not_running(provider.name(), &env, &not_running);
+            let mut step = StepReport::error("smoke", &Error::failed(message.clone()));
+            step.status = StepStatus::Error;
+            step.error_class = Some(ErrorClass::CannotProceed);
+            report.steps.push(step);
+            report.ok = false;
+            report.finished_at =
+                humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+            let view = crate::reports::view("smoke", &report, &ctx, None);
+            let _ = args
+                .reports
+                .write(&view, || staging_evidence::junit_xml(&report));
+            unrun.reported = true;
             out.fail("cannot_proceed", &message);
             return Ok(3);
         }
@@ -89,6 +126,7 @@ pub(crate) async fn run(global: &Global, args: &SmokeArgs, out: Output) -> Resul
     report.steps.push(staging_smoke::step_report(&smoke_report));
     report.ok = smoke_report.ok;
     report.finished_at = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+    unrun.reported = true;
     let view = crate::reports::view("smoke", &report, &ctx, None);
     args.reports.write(&view, || {
         staging_smoke::render_junit(&smoke_report, &ctx.redactor)

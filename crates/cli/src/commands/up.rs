@@ -4,14 +4,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use staging_core::pipeline::{EvidenceRef, RunContext, RunReport};
+use staging_core::pipeline::{EvidenceRef, RunContext, RunReport, StepReport, StepStatus};
 use staging_core::spec::LoadedSpec;
-use staging_core::{Error, Result};
+use staging_core::{Error, ErrorClass, Result};
 use staging_evidence::{GateDecision, GateRequest, Junit, RecordEvidence};
 
 use crate::Global;
 use crate::context::{commit, environment, load_spec, registry, run_context, up_pipeline};
 use crate::output::Output;
+use crate::reports::Unrun;
 
 /// Options of `up` and `plan`.
 #[derive(Debug, Args, Clone)]
@@ -41,10 +42,10 @@ pub(crate) struct UpArgs {
 #[derive(Debug, Args, Clone)]
 pub(crate) struct PromoteArgs {
     /// The environment to promote to (e.g. `production`).
-    #[arg(long)]
+    #[arg(long, value_hint = clap::ValueHint::Other)]
     pub(crate) to: String,
     /// The environment whose evidence gates the promotion (default: the one promoting to `--to`).
-    #[arg(long)]
+    #[arg(long, value_hint = clap::ValueHint::Other)]
     pub(crate) from: Option<String>,
     /// Refuse evidence older than this (default: `project.evidence_max_age`, else 24h).
     #[arg(long, value_parser = staging_core::spec::duration::parse)]
@@ -307,13 +308,35 @@ async fn hold(ctx: &RunContext, stop: Option<StopSignals>, out: Output) {
     }
 }
 
-/// Run the whole pipeline.
+/// Run the whole pipeline. Once the spec is read, every way this ends writes the reports
+/// asked for (and the GitHub summary and outputs).
 pub(crate) async fn up(global: &Global, args: &UpArgs, out: Output) -> Result<u8> {
     let spec = load_spec(global)?;
+    let mut unrun = Unrun::new("up", &spec, global.env.as_deref());
+    let result = up_run(global, spec, args, out, &mut unrun).await;
+    if let Err(e) = &result {
+        unrun.write_error(&args.reports, e);
+    }
+    result
+}
+
+async fn up_run(
+    global: &Global,
+    spec: Arc<LoadedSpec>,
+    args: &UpArgs,
+    out: Output,
+    unrun: &mut Unrun,
+) -> Result<u8> {
     let env = environment(global, &spec)?;
+    unrun.environment = Some(env.clone());
     staging_evidence::check_direct_up(&spec, &env)?;
     let commit = commit(args.commit.as_deref(), &spec)?;
+    unrun.commit = Some(commit.clone());
     args.reports.prepare()?;
+    unrun.step = "preflight";
+    staging_core::provision::refuse_offline(&registry(), &spec, &env)?;
+    staging_core::pipeline::preflight(&registry(), &spec, &env).await?;
+    unrun.step = "run";
     let mut stop = StopSignals::listen()?;
     let (report, ctx, evidence_id, lease) = match run_pipeline(
         global, spec, &env, commit, "up", args, None, false, &mut stop, out,
@@ -323,6 +346,7 @@ pub(crate) async fn up(global: &Global, args: &UpArgs, out: Output) -> Result<u8
         Ok(done) => done,
         Err(signal) => return Ok(interrupted(out, signal)),
     };
+    unrun.reported = true;
     let stop = args.keep_running.then_some(stop);
     let view = crate::reports::view("up", &report, &ctx, evidence_id);
     let written = args
@@ -344,23 +368,53 @@ pub(crate) async fn up(global: &Global, args: &UpArgs, out: Output) -> Result<u8
 /// and spec, then run the pipeline on the target.
 pub(crate) async fn promote(global: &Global, args: &PromoteArgs, out: Output) -> Result<u8> {
     let spec = load_spec(global)?;
+    let mut unrun = Unrun::new("promote", &spec, Some(&args.to));
+    let result = promote_run(global, spec, args, out, &mut unrun).await;
+    if let Err(e) = &result {
+        unrun.write_error(&args.run.reports, e);
+    }
+    result
+}
+
+async fn promote_run(
+    global: &Global,
+    spec: Arc<LoadedSpec>,
+    args: &PromoteArgs,
+    out: Output,
+    unrun: &mut Unrun,
+) -> Result<u8> {
     let (from, to) = staging_evidence::promotion_pair(&spec, args.from.as_deref(), &args.to)?;
     let commit = commit(args.run.commit.as_deref(), &spec)?;
+    unrun.commit = Some(commit.clone());
     args.run.reports.prepare()?;
+    unrun.step = "preflight";
+    staging_core::provision::refuse_offline(&registry(), &spec, &to)?;
+    staging_core::pipeline::preflight(&registry(), &spec, &to).await?;
+    unrun.step = "evidence";
     let store = staging_evidence::open_store(&spec).await?;
     let mut request = GateRequest::new(&spec, &from, &to, &commit);
     if let Some(age) = args.max_age {
         request = request.with_max_age(age);
     }
+    unrun.step = "gate";
     let decision = staging_evidence::check_gate(&*store, &request).await?;
     let mut junit = Junit::new("staging promote");
     junit.add_gate(&request, &decision);
     let allowed_by = match &decision {
         GateDecision::Allowed { evidence } => evidence.reference(),
         GateDecision::Refused { refusal } => {
-            if let Some(path) = &args.run.reports.junit {
-                crate::reports::write_file(path, &junit.to_xml()?)?;
-            }
+            // Every report, as for a run: the refusal is its one failed step.
+            let gate = StepReport {
+                status: StepStatus::Failed,
+                error_class: Some(ErrorClass::Failed),
+                ..StepReport::passed(
+                    "gate",
+                    format!("refused promotion of {commit} from `{from}` to `{to}`: {refusal}"),
+                )
+            };
+            let report = unrun.report(gate);
+            unrun.write(&args.run.reports, &report, junit.to_xml().ok());
+            unrun.reported = true;
             if out.json {
                 out.json(&decision.to_json());
                 crate::output::set_error(crate::output::error_value(
@@ -385,6 +439,7 @@ pub(crate) async fn promote(global: &Global, args: &PromoteArgs, out: Output) ->
         ));
     }
     let promoted_from = Some(allowed_by);
+    unrun.step = "run";
     let mut stop = StopSignals::listen()?;
     let (report, ctx, evidence_id, lease) = match run_pipeline(
         global,
@@ -403,6 +458,7 @@ pub(crate) async fn promote(global: &Global, args: &PromoteArgs, out: Output) ->
         Ok(done) => done,
         Err(signal) => return Ok(interrupted(out, signal)),
     };
+    unrun.reported = true;
     let stop = args.run.keep_running.then_some(stop);
     junit.add_run(&report);
     let view = crate::reports::view("promote", &report, &ctx, evidence_id);

@@ -33,17 +33,11 @@ pub(crate) async fn run(global: &Global, args: &ValidateArgs, out: Output) -> Re
     }
     // What each environment's settings name must be its own (offline; database URLs are
     // compared before a run's first write, where the secret sources are read).
-    for env in &envs {
-        staging_core::isolation::check_settings(&registry, &spec, env).await?;
-    }
+    staging_core::isolation::check_settings_of(&registry, &spec, &envs).await?;
     if args.online {
+        // Each environment's provider once, bounded: what `up` checks before its first step.
         for env in &envs {
-            let provider = staging_core::LoggedProvider::wrap(
-                registry.factory_for(&spec, env)?.build(&spec, env)?,
-            );
-            for service in spec.spec.services.keys() {
-                staging_core::pipeline::check_access(&provider, env, service).await?;
-            }
+            staging_core::pipeline::preflight(&registry, &spec, env).await?;
         }
     }
     let no_health_check: Vec<&String> = spec

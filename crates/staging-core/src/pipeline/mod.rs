@@ -29,8 +29,9 @@ pub use evidence::{Evidence, EvidenceRef, EvidenceStep, evidence_dir, write_reco
 pub use reverify::ReverifyStep;
 pub use rollback::{AutoRollbackStep, RollbackStep, RolledBack, roll_back};
 pub use steps::{
-    ACCESS_TIMEOUT, DeployStep, IsolationStep, LocateStep, ValidateStep, VerifyCommitStep,
-    WaitStep, check_access, commits_match, is_full_commit_id, service_receives,
+    ACCESS_TIMEOUT, DeployStep, IsolationStep, LocateStep, PREFLIGHT_TIMEOUT, ValidateStep,
+    VerifyCommitStep, WaitStep, check_access, commits_match, is_full_commit_id, preflight,
+    service_receives,
 };
 
 /// Shows the progress of long waits. The CLI draws a spinner on a TTY; tests and `--json`
@@ -259,6 +260,10 @@ pub struct Finding {
     /// `<error>`, not `<failure>`. Only on failed findings.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub errored: bool,
+    /// What a failed check saw beyond expected and observed, already redacted and
+    /// shortened by the check (a probe's `request`, `status`, the start of the `body`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<(String, String)>,
 }
 
 impl Finding {
@@ -273,6 +278,7 @@ impl Finding {
             duration_ms: None,
             skipped: false,
             errored: false,
+            details: vec![],
         }
     }
 
@@ -287,6 +293,7 @@ impl Finding {
             duration_ms: None,
             skipped: false,
             errored: false,
+            details: vec![],
         }
     }
 
@@ -306,6 +313,12 @@ impl Finding {
     ) -> Self {
         self.expected = Some(expected.into());
         self.observed = Some(observed.into());
+        self
+    }
+
+    /// Add what the check saw (see [`Finding::details`]).
+    pub fn with_details(mut self, details: impl IntoIterator<Item = (String, String)>) -> Self {
+        self.details.extend(details);
         self
     }
 

@@ -56,6 +56,50 @@ pub async fn check_access(
     }
 }
 
+/// How long [`preflight`] gives an environment's provider to answer, retries included.
+pub const PREFLIGHT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(6);
+
+/// Before a run reads or writes anything (`up`, `promote`, `plan`, `validate --online`):
+/// build the environment's provider once — missing credentials are an error naming what to
+/// set — and ask it one read (locating the spec's first service), bounded by
+/// [`PREFLIGHT_TIMEOUT`]. A refused key, a missing permission or an endpoint that does not
+/// answer in time ends the run here, exit 3, instead of a step retrying against it and the
+/// failure surfacing at the first write. A service the platform does not know yet is an
+/// answer (what creates it reports that). A spec without services has nothing to ask.
+pub async fn preflight(
+    registry: &ProviderRegistry,
+    spec: &crate::spec::LoadedSpec,
+    environment: &str,
+) -> Result<()> {
+    registry.check(spec, environment)?;
+    let provider = registry
+        .factory_for(spec, environment)?
+        .build(spec, environment)?;
+    let Some(service) = spec.spec.services.keys().next() else {
+        return Ok(());
+    };
+    tracing::info!(
+        "preflight: asking {} for `{service}` of `{environment}` (at most {})",
+        provider.name(),
+        humantime::format_duration(PREFLIGHT_TIMEOUT)
+    );
+    match tokio::time::timeout(PREFLIGHT_TIMEOUT, provider.locate(environment, service)).await {
+        Ok(Ok(_)) | Ok(Err(Error::NotFound { .. })) => Ok(()),
+        Ok(Err(e)) if e.class() == crate::ErrorClass::CannotProceed => Err(e),
+        // Anything else the read says (a conflict, a failed check) is the run's to report.
+        Ok(Err(_)) => Ok(()),
+        Err(_) => Err(Error::Provider {
+            provider: provider.name().to_owned(),
+            source: format!(
+                "no answer within {} while checking the credentials of `{environment}` (locating `{service}`): check the network and the provider's API address",
+                humantime::format_duration(PREFLIGHT_TIMEOUT)
+            )
+            .into(),
+            retryable: true,
+        }),
+    }
+}
+
 /// Checks the environment's provider settings, builds the provider for the run and checks
 /// that the provider accepts its credentials ([`check_access`]).
 #[derive(Debug, Clone)]

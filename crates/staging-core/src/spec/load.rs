@@ -70,62 +70,103 @@ pub(crate) fn string_offset(
     decoded: &str,
     offset: usize,
 ) -> usize {
-    let Some(raw) = source.get(span.clone()) else {
-        return span.start;
-    };
-    let (delim, basic) = if raw.starts_with("\"\"\"") {
-        (3, true)
-    } else if raw.starts_with("'''") {
-        (3, false)
-    } else if raw.starts_with('"') {
-        (1, true)
-    } else if raw.starts_with('\'') {
-        (1, false)
-    } else {
-        return span.start;
-    };
-    let mut r = delim;
-    if delim == 3 {
-        // The newline right after the opening delimiter is not part of the value.
-        if raw[r..].starts_with("\r\n") {
-            r += 2;
-        } else if raw[r..].starts_with('\n') {
-            r += 1;
-        }
-    }
-    let mut d = 0;
-    while d < offset {
-        let Some(rest) = raw.get(r..) else { break };
-        let Some(c) = rest.chars().next() else { break };
-        let here = decoded.get(d..).unwrap_or("");
-        if basic && c == '\\' {
-            let Some(e) = rest[1..].chars().next() else {
-                break;
-            };
-            let out_len = here.chars().next().map_or(1, char::len_utf8);
-            match e {
-                'u' => (r, d) = (r + 6, d + out_len),
-                'U' => (r, d) = (r + 10, d + out_len),
-                'x' => (r, d) = (r + 4, d + out_len),
-                e if e.is_whitespace() => {
-                    // A line-ending backslash: it and the whitespace after it vanish.
-                    r += 1;
-                    while let Some(w) = raw.get(r..).and_then(|x| x.chars().next()) {
-                        if !w.is_whitespace() {
-                            break;
-                        }
-                        r += w.len_utf8();
-                    }
-                }
-                _ => (r, d) = (r + 1 + e.len_utf8(), d + out_len),
+    StringOffsets::new(source, span, decoded).at(offset)
+}
+
+/// [`string_offset`] for many offsets of one string: it walks the raw string and the
+/// decoded one side by side once, going on from where the last (smaller) offset left it,
+/// so mapping every reference of a long string is linear, not quadratic. A smaller offset
+/// than the last starts again from the beginning.
+pub(crate) struct StringOffsets<'a> {
+    span_start: usize,
+    /// The raw text of the string, delimiters included; `None` when it is not a string.
+    raw: Option<&'a str>,
+    decoded: &'a str,
+    basic: bool,
+    /// Where the value starts in `raw` (after the delimiter and a first newline).
+    first: usize,
+    /// The walk so far: byte `d` of `decoded` is byte `r` of `raw`.
+    r: usize,
+    d: usize,
+}
+
+impl<'a> StringOffsets<'a> {
+    pub(crate) fn new(source: &'a str, span: &Range<usize>, decoded: &'a str) -> Self {
+        let raw = source.get(span.clone());
+        let (delim, basic) = match raw {
+            Some(raw) if raw.starts_with("\"\"\"") => (3, true),
+            Some(raw) if raw.starts_with("'''") => (3, false),
+            Some(raw) if raw.starts_with('"') => (1, true),
+            Some(raw) if raw.starts_with('\'') => (1, false),
+            _ => (0, false),
+        };
+        let raw = raw.filter(|_| delim > 0);
+        let mut first = delim;
+        if let Some(raw) = raw
+            && delim == 3
+        {
+            // The newline right after the opening delimiter is not part of the value.
+            if raw[first..].starts_with("\r\n") {
+                first += 2;
+            } else if raw[first..].starts_with('\n') {
+                first += 1;
             }
-        } else if rest.starts_with("\r\n") && here.starts_with('\n') {
-            (r, d) = (r + 2, d + 1);
-        } else {
-            (r, d) = (r + c.len_utf8(), d + c.len_utf8());
+        }
+        StringOffsets {
+            span_start: span.start,
+            raw,
+            decoded,
+            basic,
+            first,
+            r: first,
+            d: 0,
         }
     }
-    span.start + r.min(raw.len())
+
+    /// The byte offset in the source of byte `offset` of the decoded string.
+    pub(crate) fn at(&mut self, offset: usize) -> usize {
+        let Some(raw) = self.raw else {
+            return self.span_start;
+        };
+        if offset < self.d {
+            (self.r, self.d) = (self.first, 0);
+        }
+        let (mut r, mut d) = (self.r, self.d);
+        let decoded = self.decoded;
+        while d < offset {
+            let Some(rest) = raw.get(r..) else { break };
+            let Some(c) = rest.chars().next() else { break };
+            let here = decoded.get(d..).unwrap_or("");
+            if self.basic && c == '\\' {
+                let Some(e) = rest[1..].chars().next() else {
+                    break;
+                };
+                let out_len = here.chars().next().map_or(1, char::len_utf8);
+                match e {
+                    'u' => (r, d) = (r + 6, d + out_len),
+                    'U' => (r, d) = (r + 10, d + out_len),
+                    'x' => (r, d) = (r + 4, d + out_len),
+                    e if e.is_whitespace() => {
+                        // A line-ending backslash: it and the whitespace after it vanish.
+                        r += 1;
+                        while let Some(w) = raw.get(r..).and_then(|x| x.chars().next()) {
+                            if !w.is_whitespace() {
+                                break;
+                            }
+                            r += w.len_utf8();
+                        }
+                    }
+                    _ => (r, d) = (r + 1 + e.len_utf8(), d + out_len),
+                }
+            } else if rest.starts_with("\r\n") && here.starts_with('\n') {
+                (r, d) = (r + 2, d + 1);
+            } else {
+                (r, d) = (r + c.len_utf8(), d + c.len_utf8());
+            }
+        }
+        (self.r, self.d) = (r, d);
+        self.span_start + r.min(raw.len())
+    }
 }
 
 /// A pipeline reference found by the loader.
@@ -217,7 +258,8 @@ impl<'w> Walker<'w> {
                 return None;
             }
         };
-        let t = self.resolve(span, s, parts);
+        let mut offsets = StringOffsets::new(self.source, span, s);
+        let t = self.resolve(&mut offsets, parts);
         if let Some(text) = t.as_literal() {
             return (text != s).then(|| DeValue::String(Cow::Owned(text.into_owned())));
         }
@@ -235,7 +277,7 @@ impl<'w> Walker<'w> {
 
     /// Process variables filled in (their values as literal text), pipeline references
     /// kept. An undefined process variable without a default is a problem at its offset.
-    fn resolve(&mut self, span: &Range<usize>, s: &str, parts: Vec<SourcePart>) -> Template {
+    fn resolve(&mut self, offsets: &mut StringOffsets<'_>, parts: Vec<SourcePart>) -> Template {
         let mut out = vec![];
         for p in parts {
             match p {
@@ -247,9 +289,9 @@ impl<'w> Walker<'w> {
                 } if is_pipeline_name(&name) => {
                     self.refs.push(FoundRef {
                         name: name.clone(),
-                        at: string_offset(self.source, span, s, offset),
+                        at: offsets.at(offset),
                     });
-                    let default = default.map(|d| self.resolve(span, s, d));
+                    let default = default.map(|d| self.resolve(offsets, d));
                     out.push(Part::Ref(Reference { name, default }));
                 }
                 SourcePart::Ref {
@@ -259,10 +301,10 @@ impl<'w> Walker<'w> {
                 } => match ((self.env)(&name), default) {
                     (Some(value), _) => out.push(Part::Literal(value)),
                     (None, Some(d)) => {
-                        out.extend(self.resolve(span, s, d).parts().iter().cloned())
+                        out.extend(self.resolve(offsets, d).parts().iter().cloned())
                     }
                     (None, None) => self.problems.push((
-                        string_offset(self.source, span, s, offset),
+                        offsets.at(offset),
                         format!(
                             "undefined variable `${{{name}}}`: it is not set in the environment, has no default (`${{{name}:-default}}`), and is not one of the pipeline's (commit, env, project, services.NAME.url, vars.NAME, capture.NAME)"
                         ),

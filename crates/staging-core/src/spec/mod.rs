@@ -45,7 +45,7 @@ pub use probes::{
     CommandCheck, DnsCheck, HttpCheck, HttpExpect, PostgresCheck, ProbeSpec, RedisCheck, TcpCheck,
     TlsCheck,
 };
-pub use settings::{Settings, SettingsTypes, did_you_mean, json_schema_with};
+pub use settings::{Settings, SettingsTypes, closest, did_you_mean, json_schema_with};
 pub use template::Template;
 pub use vars::{Alphabet, Rules, SecretSource, ValueKind, Var};
 
@@ -86,7 +86,8 @@ pub struct LoadedSpec {
     /// count). The promotion gate compares this one, so a probe loosened through an
     /// environment variable is not "the same spec".
     pub effective_hash: String,
-    source: String,
+    /// The file's text, shared with every [`Settings`] read from it (never copied).
+    source: std::sync::Arc<str>,
     spans: BTreeMap<String, Range<usize>>,
     refs: Vec<load::FoundRef>,
     /// Every `settings` and `overrides.ENV` table as written, by key path, for typed
@@ -253,7 +254,7 @@ impl LoadedSpec {
             spec,
             hash,
             effective_hash,
-            source,
+            source: source.into(),
             spans,
             refs,
             settings,
@@ -265,19 +266,30 @@ impl LoadedSpec {
     /// `file:line:col` of the key path (`environments.staging.provider`, `probes[0].http.url`),
     /// or of the nearest enclosing table that has a place.
     pub fn location_of(&self, key_path: &str) -> String {
+        self.format_place(self.offset_of(key_path))
+    }
+
+    /// The byte offset of the key path, or of the nearest enclosing table that has one:
+    /// what a reader keeps until a message needs the `line:col` (working that out counts
+    /// the file's lines up to it, which reading thousands of tables must not do for each).
+    pub(crate) fn offset_of(&self, key_path: &str) -> Option<usize> {
         let mut key = key_path;
         loop {
             if let Some(span) = self.spans.get(key) {
-                return format!(
-                    "{}:{}",
-                    self.path.display(),
-                    line_col(&self.source, span.start)
-                );
+                return Some(span.start);
             }
             match key.rfind(['.', '[']) {
                 Some(i) => key = &key[..i],
-                None => return self.path.display().to_string(),
+                None => return None,
             }
+        }
+    }
+
+    /// `file:line:col` of an offset, or the file alone.
+    pub(crate) fn format_place(&self, offset: Option<usize>) -> String {
+        match offset {
+            Some(at) => format!("{}:{}", self.path.display(), line_col(&self.source, at)),
+            None => self.path.display().to_string(),
         }
     }
 
@@ -662,28 +674,60 @@ impl LoadedSpec {
     /// A `promotes_to` chain that comes back to where it started (a → b → a) is refused at
     /// the `promotes_to` of the first environment (by name) on the cycle.
     fn check_promotion_cycles(&self) -> Result<()> {
+        // Each environment promotes to at most one: the graph is a set of chains, each
+        // ending in nothing or in one cycle. One walk marks every environment once (linear
+        // for a chain thousands long); of the cycles found, the one with the first name is
+        // reported, starting at that name.
+        #[derive(Clone, Copy, PartialEq)]
+        enum Mark {
+            OnPath,
+            Done,
+        }
         let envs = &self.spec.environments;
+        let mut marks: BTreeMap<&str, Mark> = BTreeMap::new();
+        let mut cycles: Vec<Vec<&str>> = vec![];
         for start in envs.keys() {
-            let mut seen = vec![start.as_str()];
-            let mut at = start.as_str();
-            while let Some(next) = envs.get(at).and_then(|e| e.promotes_to.as_deref()) {
-                if next == start {
-                    seen.push(next);
-                    return Err(self.error_at(
-                        &format!("environments.{start}.promotes_to"),
-                        format!(
-                            "`promotes_to` forms a cycle: {}; promotion must lead from staging towards production and end",
-                            seen.join(" → ")
-                        ),
-                    ));
+            let mut path: Vec<&str> = vec![];
+            let mut at = Some(start.as_str());
+            while let Some(name) = at {
+                match marks.get(name) {
+                    Some(Mark::Done) => break,
+                    Some(Mark::OnPath) => {
+                        let from = path.iter().position(|p| *p == name).unwrap_or(0);
+                        cycles.push(path[from..].to_vec());
+                        break;
+                    }
+                    None => {}
                 }
-                if seen.contains(&next) || !envs.contains_key(next) {
-                    break;
-                }
-                seen.push(next);
-                at = next;
+                marks.insert(name, Mark::OnPath);
+                path.push(name);
+                at = envs
+                    .get(name)
+                    .and_then(|e| e.promotes_to.as_deref())
+                    .filter(|next| envs.contains_key(*next));
+            }
+            for name in path {
+                marks.insert(name, Mark::Done);
             }
         }
-        Ok(())
+        let first = cycles
+            .into_iter()
+            .filter_map(|c| {
+                let i = (0..c.len()).min_by_key(|&i| c[i])?;
+                let mut rotated: Vec<&str> = c[i..].iter().chain(&c[..i]).copied().collect();
+                rotated.push(c[i]);
+                Some(rotated)
+            })
+            .min_by_key(|c| c[0]);
+        match first {
+            Some(cycle) => Err(self.error_at(
+                &format!("environments.{}.promotes_to", cycle[0]),
+                format!(
+                    "`promotes_to` forms a cycle: {}; promotion must lead from staging towards production and end",
+                    cycle.join(" → ")
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 }

@@ -176,8 +176,11 @@ impl Spec {
     /// The environment named `name`, or a config error that lists the declared ones.
     pub fn environment(&self, name: &str) -> crate::Result<&Environment> {
         self.environments.get(name).ok_or_else(|| {
+            let hint = super::settings::closest(name, self.environments.keys().map(String::as_str))
+                .map(|c| format!("; did you mean `{c}`?"))
+                .unwrap_or_default();
             crate::Error::config(format!(
-                "no environment `{name}` in the spec (declared: {})",
+                "no environment `{name}` in the spec{hint} (declared: {})",
                 self.environments
                     .keys()
                     .cloned()

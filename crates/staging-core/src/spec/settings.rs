@@ -180,8 +180,9 @@ pub struct Settings<T> {
     /// The settings.
     pub value: T,
     tree: SettingsTree,
-    /// `file:line:col` of the table itself (where a missing key is reported).
-    place: String,
+    /// The offset of the table itself (where a missing key is reported), made a
+    /// `file:line:col` only for a message.
+    place: Option<usize>,
     path: String,
     source_path: String,
     source: std::sync::Arc<str>,
@@ -199,7 +200,10 @@ impl<T> Settings<T> {
                 self.source_path,
                 line_col(&self.source, span.start)
             ),
-            None => self.place.clone(),
+            None => match self.place {
+                Some(at) => format!("{}:{}", self.source_path, line_col(&self.source, at)),
+                None => self.source_path.clone(),
+            },
         }
     }
 
@@ -234,7 +238,7 @@ impl LoadedSpec {
         path: String,
         what: &str,
     ) -> Result<Settings<T>> {
-        let place = self.location_of(&path);
+        let place = self.offset_of(&path);
         let value = T::deserialize(tree.to_de(&self.source).into_deserializer()).map_err(|e| {
             let message = e.message().trim().replace('\n', " ");
             let message = match did_you_mean(&message) {
@@ -250,7 +254,7 @@ impl LoadedSpec {
                     ),
                     message,
                 ),
-                None => Error::config_at(place.clone(), message),
+                None => Error::config_at(self.format_place(place), message),
             }
         })?;
         Ok(Settings {
@@ -259,7 +263,7 @@ impl LoadedSpec {
             place,
             path,
             source_path: self.path.display().to_string(),
-            source: self.source.as_str().into(),
+            source: self.source.clone(),
         })
     }
 
@@ -337,10 +341,14 @@ pub fn did_you_mean(message: &str) -> Option<String> {
         .or_else(|| message.strip_prefix("unknown variant `"))?;
     let (given, expected) = rest.split_once('`')?;
     let expected = expected.split_once("expected")?.1;
-    expected
-        .split('`')
-        .skip(1)
-        .step_by(2)
+    closest(given, expected.split('`').skip(1).step_by(2))
+}
+
+/// The candidate closest to `given`, when it is close enough to be a typo of it (an
+/// environment name, a key).
+pub fn closest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    candidates
+        .into_iter()
         .map(|candidate| (strsim::damerau_levenshtein(given, candidate), candidate))
         .filter(|(d, c)| *d <= (c.chars().count() / 3).max(2))
         .min_by_key(|(d, _)| *d)
@@ -462,9 +470,9 @@ impl SettingsTypes {
 /// The JSON Schema of the spec format with each provider's settings: an environment's
 /// `settings` must match the type of its `provider` (`if`/`then` on `provider`); a
 /// service's `settings` and `overrides.ENV` must match the service type of some registered
-/// provider, and the one provider's when every environment uses it. A service table may be
-/// partial (the merge with the overrides completes it), so its `required` lists are
-/// dropped; `validate` checks the merged table in full. Its `$id` is [`crate::spec::SCHEMA_ID`].
+/// provider, and the one provider's when every environment uses it. A service or datastore
+/// table may be partial (the merge with the overrides completes it), so its `required`
+/// lists are dropped; `validate` checks the merged table in full. Its `$id` is [`crate::spec::SCHEMA_ID`].
 pub fn json_schema_with(providers: &[(&str, SettingsTypes)]) -> serde_json::Value {
     use serde_json::{Value, json};
     let mut generator = SchemaGenerator::default();
@@ -482,8 +490,9 @@ pub fn json_schema_with(providers: &[(&str, SettingsTypes)]) -> serde_json::Valu
         .collect();
     let mut root = generator.into_root_schema_for::<super::Spec>().to_value();
     let defs = &mut root["$defs"];
-    // Service settings may be partial: strip `required` from the service types.
-    for (_, _, svc) in &schemas {
+    // Service and datastore settings may be partial (`kind` in `settings`, a plan only in
+    // `overrides.ENV`): strip `required` from their types; `validate` checks the merge.
+    for svc in schemas.iter().map(|(_, _, svc)| svc).chain(&datastores) {
         if let Some(name) = svc["$ref"]
             .as_str()
             .and_then(|r| r.strip_prefix("#/$defs/"))
