@@ -285,3 +285,50 @@ async fn rollback_and_logs_reach_vercel_through_the_commands() {
         "the rollback did not reach the double"
     );
 }
+
+/// `secrets check` of `examples/vercel/staging.toml` with the example's stated variables:
+/// its staging-only variable is `required = false`, so production (which has none) passes.
+fn check_example(text: &str, env: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("staging.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = Command::cargo_bin("staging")
+        .unwrap()
+        .arg("-f")
+        .arg(&path)
+        .args(["secrets", "check", "--env", env])
+        .env_remove("STAGING_ENV")
+        .env("STAGING_STRIPE_SECRET_KEY", "sk_test_staging_canary_0123456789ab")
+        .env("STAGING_POSTMARK_API_TOKEN", "pm_staging_canary_0123456789abcdef")
+        .env("PRODUCTION_STRIPE_SECRET_KEY", "sk_live_production_canary_0123456789")
+        .env("PRODUCTION_POSTMARK_API_TOKEN", "pm_production_canary_0123456789abcd")
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), all)
+}
+
+#[test]
+fn the_vercel_example_passes_secrets_check_for_staging_and_production() {
+    let example = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/vercel/staging.toml");
+    let text = std::fs::read_to_string(example).unwrap();
+    for env in ["staging", "production"] {
+        let (code, out) = check_example(&text, env);
+        assert_eq!(code, 0, "{env}: {out}");
+        assert!(!out.contains("canary"), "a secret value in the output: {out}");
+    }
+    // The attack: the staging-only variable without `required = false` fails production.
+    let required = text.replace(
+        "values = { staging = \"optout.staging.storefront.example\" }\nrequired = false\n",
+        "values = { staging = \"optout.staging.storefront.example\" }\n",
+    );
+    assert_ne!(required, text, "the example changed; update this test");
+    let (code, out) = check_example(&required, "production");
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("OUTBOUND_OPT_OUT_HOST"), "{out}");
+}
