@@ -286,6 +286,73 @@ async fn rollback_and_logs_reach_vercel_through_the_commands() {
     );
 }
 
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Instant rollback finishes in the background on Vercel: the 201 comes at once, the job
+/// stays `pending` for 2 s. `rollback` waits for it, verifies after, exits 0 and records
+/// passing evidence; a job Vercel fails exits 1 with Vercel's reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn rollback_waits_for_vercels_background_job_and_records_passing_evidence() {
+    let _g = vercel::lock().await;
+    vercel::reset(true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("staging.toml");
+    let evidence = dir.path().join("evidence");
+    std::fs::write(&path, spec(&evidence)).unwrap();
+    const B: &str = "bbbbbbb2222222222222222222222222222222bb";
+    const C: &str = "ccccccc3333333333333333333333333333333cc";
+    for commit in [COMMIT, B, C] {
+        let (code, out) = staging(&path, &["up", "--env", "staging", "--commit", commit]);
+        assert_eq!(code, 0, "{out}");
+        let (code, out) = staging(
+            &path,
+            &["promote", "--to", "production", "--commit", commit],
+        );
+        assert_eq!(code, 0, "{out}");
+    }
+    vercel::alias_job(2.0, "succeeded", &[]).await;
+    let (code, out) = staging(&path, &["rollback", "--env", "production", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let doc: serde_json::Value = serde_json::from_str(
+        out.lines().find(|l| l.trim_start().starts_with('{')).unwrap_or("{}"),
+    )
+    .unwrap_or(serde_json::Value::Null);
+    let recorded: Vec<String> = files_under(&evidence)
+        .into_iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .filter(|t| t.contains("rollback") && t.contains(B))
+        .collect();
+    assert!(!recorded.is_empty(), "no evidence of the rollback: {out}");
+    assert!(
+        recorded.iter().all(|t| !t.contains("\"failed\"")),
+        "the rollback's evidence records a failure: {recorded:?} {doc}"
+    );
+    let state = vercel::state().await;
+    let production = state["projects"]["prj_web"]["production"].as_str().unwrap();
+    assert_eq!(
+        state["deployments"][production]["meta"]["githubCommitSha"],
+        B
+    );
+
+    // The attack: the job fails on Vercel; the command says so with Vercel's reason.
+    vercel::alias_job(0.5, "failed", &[("shop.example.com", "failed")]).await;
+    let (code, out) = staging(&path, &["rollback", "--env", "production"]);
+    assert_eq!(code, 1, "{out} {}", vercel::state().await["projects"]);
+    assert!(out.contains("rollback job"), "{out}");
+    assert!(out.contains("shop.example.com (failed)"), "{out}");
+}
+
 /// `secrets check` of `examples/vercel/staging.toml` with the example's stated variables:
 /// its staging-only variable is `required = false`, so production (which has none) passes.
 fn check_example(text: &str, env: &str) -> (i32, String) {
