@@ -325,7 +325,9 @@ async fn rollback_waits_for_vercels_background_job_and_records_passing_evidence(
     let (code, out) = staging(&path, &["rollback", "--env", "production", "--json"]);
     assert_eq!(code, 0, "{out}");
     let doc: serde_json::Value = serde_json::from_str(
-        out.lines().find(|l| l.trim_start().starts_with('{')).unwrap_or("{}"),
+        out.lines()
+            .find(|l| l.trim_start().starts_with('{'))
+            .unwrap_or("{}"),
     )
     .unwrap_or(serde_json::Value::Null);
     let recorded: Vec<String> = files_under(&evidence)
@@ -365,10 +367,22 @@ fn check_example(text: &str, env: &str) -> (i32, String) {
         .arg(&path)
         .args(["secrets", "check", "--env", env])
         .env_remove("STAGING_ENV")
-        .env("STAGING_STRIPE_SECRET_KEY", "sk_test_staging_canary_0123456789ab")
-        .env("STAGING_POSTMARK_API_TOKEN", "pm_staging_canary_0123456789abcdef")
-        .env("PRODUCTION_STRIPE_SECRET_KEY", "sk_live_production_canary_0123456789")
-        .env("PRODUCTION_POSTMARK_API_TOKEN", "pm_production_canary_0123456789abcd")
+        .env(
+            "STAGING_STRIPE_SECRET_KEY",
+            "sk_test_staging_canary_0123456789ab",
+        )
+        .env(
+            "STAGING_POSTMARK_API_TOKEN",
+            "pm_staging_canary_0123456789abcdef",
+        )
+        .env(
+            "PRODUCTION_STRIPE_SECRET_KEY",
+            "sk_live_production_canary_0123456789",
+        )
+        .env(
+            "PRODUCTION_POSTMARK_API_TOKEN",
+            "pm_production_canary_0123456789abcd",
+        )
         .output()
         .unwrap();
     let all = format!(
@@ -387,7 +401,10 @@ fn the_vercel_example_passes_secrets_check_for_staging_and_production() {
     for env in ["staging", "production"] {
         let (code, out) = check_example(&text, env);
         assert_eq!(code, 0, "{env}: {out}");
-        assert!(!out.contains("canary"), "a secret value in the output: {out}");
+        assert!(
+            !out.contains("canary"),
+            "a secret value in the output: {out}"
+        );
     }
     // The attack: the staging-only variable without `required = false` fails production.
     let required = text.replace(
@@ -398,4 +415,45 @@ fn the_vercel_example_passes_secrets_check_for_staging_and_production() {
     let (code, out) = check_example(&required, "production");
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("OUTBOUND_OPT_OUT_HOST"), "{out}");
+}
+
+/// The drift step reads production's platform before staging is deployed. When Vercel is
+/// reached but production cannot be read there (here: an unknown custom environment), the
+/// rules against production were not checked: the step fails and nothing is deployed.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_drift_step_fails_when_production_cannot_be_read_on_vercel() {
+    let _g = vercel::lock().await;
+    vercel::reset(true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("staging.toml");
+    let with_rule = spec(&dir.path().join("evidence")).replace(
+        "[[probes]]",
+        "[vars.API_KEY]\nvalues = { staging = \"staging-key-0001\", production = \"production-key-01\" }\nrules = { differs_from = \"production\" }\n\n[[probes]]",
+    );
+    // Production readable: the step passes.
+    std::fs::write(&path, &with_rule).unwrap();
+    let (code, out) = staging(&path, &["up", "--env", "staging", "--commit", COMMIT]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("drift"), "{out}");
+    let before = deployments_created(&vercel::state().await);
+    // The attack: production names a target Vercel does not know.
+    let unknown = with_rule.replace(
+        "settings = { target = \"production\", team_id = \"team_fake\" }",
+        "settings = { target = \"prod-typo\", team_id = \"team_fake\" }",
+    );
+    assert_ne!(unknown, with_rule, "the spec changed; update this test");
+    std::fs::write(&path, &unknown).unwrap();
+    let (code, out) = staging(&path, &["up", "--env", "staging", "--commit", COMMIT]);
+    assert_eq!(code, 1, "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("drift"))
+        .unwrap_or_else(|| panic!("no drift step: {out}"));
+    assert!(line.starts_with("FAIL"), "{out}");
+    assert!(out.contains("could not read production"), "{out}");
+    assert_eq!(
+        deployments_created(&vercel::state().await),
+        before,
+        "deployed although production's rules were unchecked"
+    );
 }

@@ -286,7 +286,9 @@ fn broken_rule(row: &PlatformVarDiff, a: &str, b: &str) -> Option<BrokenRule> {
 /// Before anything is deployed: the values this run is about to set (the spec's, in
 /// [`RunContext::vars`]) against what each other environment named by a `same_as` /
 /// `differs_from` rule holds on its platform. A broken rule fails the step, so the deploy
-/// does not run; an environment that cannot be read here is noted.
+/// does not run; an environment whose provider cannot be built here (no credentials in this
+/// job) is noted; one whose provider answers but does not know a service (an unknown
+/// project) fails the step: its rules could not be checked.
 #[derive(Debug, Clone)]
 pub struct PlatformRulesStep {
     registry: ProviderRegistry,
@@ -356,13 +358,33 @@ impl Step for PlatformRulesStep {
                 ));
             }
             let checked = rows.iter().filter(|r| r.expected.is_some()).count();
-            if broken.is_empty() {
+            // Its provider was reached, yet a service was not found there (an unknown
+            // project, a wrong id): the rules against it were not checked, which is no pass.
+            let unfound: Vec<(&String, &PlatformService)> = theirs
+                .services
+                .iter()
+                .filter(|(_, s)| s.id.is_none())
+                .collect();
+            for (service, s) in &unfound {
+                findings.push(Finding::failed(
+                    format!("{other} {service} (platform)"),
+                    format!(
+                        "could not read {other}'s platform, so its rules were not checked: {}",
+                        ctx.redactor
+                            .redact(s.note.as_deref().unwrap_or("not found"))
+                    ),
+                ));
+            }
+            if broken.is_empty() && unfound.is_empty() {
                 findings.push(Finding::ok(
                     format!("{other} (platform)"),
                     format!("{checked} rule(s) against what {other}'s platform holds hold"),
                 ));
             }
             for (service, s) in &theirs.services {
+                if s.id.is_none() {
+                    continue;
+                }
                 if let Some(note) = &s.note {
                     findings.push(Finding::skipped(
                         format!("{other} {service} (platform)"),
@@ -374,6 +396,13 @@ impl Step for PlatformRulesStep {
         let failed = findings.iter().filter(|f| !f.ok).count();
         let summary = if failed == 0 {
             "no rule is broken against what the other environments' platforms hold".to_owned()
+        } else if findings
+            .iter()
+            .any(|f| !f.ok && f.message.starts_with("could not read"))
+        {
+            format!(
+                "{failed} check(s) failed: another environment's platform could not be read, its rules are unchecked: nothing was deployed"
+            )
         } else {
             format!(
                 "{failed} rule(s) broken against another environment's platform: nothing was deployed"

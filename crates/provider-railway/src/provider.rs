@@ -550,7 +550,9 @@ impl RailwayProvider {
 /// ("Healthcheck failed!").
 fn both_tails(mut build: Vec<LogLine>, mut deploy: Vec<LogLine>, lines: usize) -> Vec<LogLine> {
     let half = lines / 2;
-    let from_build = build.len().min(half.max(lines.saturating_sub(deploy.len())));
+    let from_build = build
+        .len()
+        .min(half.max(lines.saturating_sub(deploy.len())));
     let from_deploy = deploy.len().min(lines - from_build);
     let mut out = build.split_off(build.len() - from_build);
     out.extend(deploy.split_off(deploy.len() - from_deploy));
@@ -884,13 +886,19 @@ mod tests {
         });
         let out = both_tails(build, lines("deploy", 40, 6), 10);
         assert_eq!(out.len(), 10);
-        assert!(out.iter().any(|l| l.text == "Healthcheck failed!"), "{out:?}");
+        assert!(
+            out.iter().any(|l| l.text == "Healthcheck failed!"),
+            "{out:?}"
+        );
         assert!(out.iter().any(|l| l.text == "deploy 39"), "{out:?}");
         // Oldest first.
         assert!(out.windows(2).all(|w| w[0].at <= w[1].at), "{out:?}");
         // A short deploy log leaves its share to the build log.
         let out = both_tails(lines("build", 30, 0), lines("deploy", 2, 40), 10);
-        assert_eq!(out.iter().filter(|l| l.text.starts_with("build")).count(), 8);
+        assert_eq!(
+            out.iter().filter(|l| l.text.starts_with("build")).count(),
+            8
+        );
         assert!(both_tails(vec![], vec![], 10).is_empty());
     }
 

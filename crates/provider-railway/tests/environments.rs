@@ -90,7 +90,10 @@ async fn a_missing_staging_environment_is_created_from_production() {
     );
     let state = s.state().await;
     assert_eq!(state["commits"][0]["environment"], "staging");
-    assert_eq!(state["commits"][0]["skipDeploys"], true, "the commit deployed");
+    assert_eq!(
+        state["commits"][0]["skipDeploys"], true,
+        "the commit deployed"
+    );
     assert!(
         state["staged"].as_object().unwrap().is_empty(),
         "changes left staged: {}",

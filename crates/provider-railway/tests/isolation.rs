@@ -131,7 +131,10 @@ async fn the_example_one_project_layout_deploys_staging_then_production_each_to_
             .contains(&format!("environment={staging_id}")),
         "{isolation:#?}"
     );
-    assert_eq!(deployed_to(&s.state().await), [staging_id.clone()]);
+    assert_eq!(
+        deployed_to(&s.state().await),
+        std::slice::from_ref(&staging_id)
+    );
 
     // The run `promote --to production` makes (after its gate): production's own instance.
     let report = run(example(&s.project_id, |t| t), "production").await;

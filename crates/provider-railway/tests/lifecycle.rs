@@ -369,7 +369,10 @@ async fn a_failed_build_fails_the_wait_with_the_build_log_tail() {
 async fn a_failed_healthcheck_shows_railways_verdict_from_the_build_log() {
     let (report, lines) = wait_failure("healthcheck").await;
     assert!(report.contains("FAILED"), "{report}");
-    assert!(report.contains("Healthcheck failed!"), "no build log verdict: {report}");
+    assert!(
+        report.contains("Healthcheck failed!"),
+        "no build log verdict: {report}"
+    );
     assert!(
         report.contains("GET / 503 waiting for the database (29)"),
         "no deploy log tail: {report}"

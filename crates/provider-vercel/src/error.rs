@@ -197,7 +197,13 @@ mod tests {
         );
         assert!(!text.contains("authentication failed"), "{text}");
         // The attack: the same 403 on a read still says the token or team is wrong.
-        let read = error_for_status(StatusCode::FORBIDDEN, &h, "getProject", "project web", "x".into());
+        let read = error_for_status(
+            StatusCode::FORBIDDEN,
+            &h,
+            "getProject",
+            "project web",
+            "x".into(),
+        );
         assert!(matches!(read, Error::Unauthenticated { .. }), "{read}");
     }
 

@@ -532,7 +532,12 @@ impl VercelProvider {
         let failed = staging_core::poll_until(
             &staging_core::Cadence::for_provider(self),
             ALIAS_JOB_TIMEOUT,
-            || format!("Vercel's {kind} job to deployment {deployment_id} of {}", service.name),
+            || {
+                format!(
+                    "Vercel's {kind} job to deployment {deployment_id} of {}",
+                    service.name
+                )
+            },
             || self.project(project_id),
             |project: Project, _| {
                 let job = project

@@ -384,7 +384,9 @@ async fn rollback_returns_production_to_the_previous_deployment_through_the_doub
 }
 
 /// Deploys A then B to production, live; the handle of the project.
-async fn two_production_deploys(p: &staging_provider_vercel::VercelProvider) -> staging_core::ServiceHandle {
+async fn two_production_deploys(
+    p: &staging_provider_vercel::VercelProvider,
+) -> staging_core::ServiceHandle {
     let svc = p.locate("production", "web").await.unwrap();
     for c in [A, B] {
         let d = p
@@ -427,7 +429,10 @@ async fn rollback_waits_for_vercels_background_job_before_answering() {
         .skip_while(|r| !r["path"].as_str().unwrap().contains("/rollback/"))
         .filter(|r| r["path"] == "/v9/projects/web" || r["path"] == "/v9/projects/prj_web")
         .count();
-    assert!(polls >= 2, "the project was not polled while the job was pending");
+    assert!(
+        polls >= 2,
+        "the project was not polled while the job was pending"
+    );
     stand_in().prism.assert_no_violations();
 }
 
