@@ -11,7 +11,9 @@
 //!
 //! Reads only. An environment whose provider cannot be built here (its credentials are not
 //! in this CI job) or cannot read variables is noted, not an error: isolation means a
-//! staging job often cannot read production.
+//! staging job often cannot read production. A provider that answers but does not know a
+//! service of that environment (an unknown project) fails [`PlatformRulesStep`]: the rules
+//! against it could not be checked.
 
 use std::collections::BTreeMap;
 
