@@ -80,6 +80,7 @@ async fn plan_shows_and_up_creates_a_missing_staging_environment_from_production
         s.mutations().await,
         [
             "environmentCreate",
+            "environmentPatchCommitStaged",
             "variableCollectionUpsert",
             "serviceInstanceDeployV2"
         ],

@@ -397,3 +397,175 @@ async fn a_staged_promote_whose_smoke_fails_leaves_productions_env_records_byte_
     assert!(out.contains("still serving"), "{out}");
     assert!(!out.contains("the rollback did not complete"), "{out}");
 }
+
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Instant rollback finishes in the background on Vercel: the 201 comes at once, the job
+/// stays `pending` for 2 s. `rollback` waits for it, verifies after, exits 0 and records
+/// passing evidence; a job Vercel fails exits 1 with Vercel's reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn rollback_waits_for_vercels_background_job_and_records_passing_evidence() {
+    let _g = vercel::lock().await;
+    vercel::reset(true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("staging.toml");
+    let evidence = dir.path().join("evidence");
+    std::fs::write(&path, spec(&evidence)).unwrap();
+    const B: &str = "bbbbbbb2222222222222222222222222222222bb";
+    const C: &str = "ccccccc3333333333333333333333333333333cc";
+    for commit in [COMMIT, B, C] {
+        let (code, out) = staging(&path, &["up", "--env", "staging", "--commit", commit]);
+        assert_eq!(code, 0, "{out}");
+        let (code, out) = staging(
+            &path,
+            &["promote", "--to", "production", "--commit", commit],
+        );
+        assert_eq!(code, 0, "{out}");
+    }
+    vercel::alias_job(2.0, "succeeded", &[]).await;
+    let (code, out) = staging(&path, &["rollback", "--env", "production", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let doc: serde_json::Value = serde_json::from_str(
+        out.lines()
+            .find(|l| l.trim_start().starts_with('{'))
+            .unwrap_or("{}"),
+    )
+    .unwrap_or(serde_json::Value::Null);
+    let recorded: Vec<String> = files_under(&evidence)
+        .into_iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .filter(|t| t.contains("rollback") && t.contains(B))
+        .collect();
+    assert!(!recorded.is_empty(), "no evidence of the rollback: {out}");
+    assert!(
+        recorded.iter().all(|t| !t.contains("\"failed\"")),
+        "the rollback's evidence records a failure: {recorded:?} {doc}"
+    );
+    let state = vercel::state().await;
+    let production = state["projects"]["prj_web"]["production"].as_str().unwrap();
+    assert_eq!(
+        state["deployments"][production]["meta"]["githubCommitSha"],
+        B
+    );
+
+    // The attack: the job fails on Vercel; the command says so with Vercel's reason.
+    vercel::alias_job(0.5, "failed", &[("shop.example.com", "failed")]).await;
+    let (code, out) = staging(&path, &["rollback", "--env", "production"]);
+    assert_eq!(code, 1, "{out} {}", vercel::state().await["projects"]);
+    assert!(out.contains("rollback job"), "{out}");
+    assert!(out.contains("shop.example.com (failed)"), "{out}");
+}
+
+/// `secrets check` of `examples/vercel/staging.toml` with the example's stated variables:
+/// its staging-only variable is `required = false`, so production (which has none) passes.
+fn check_example(text: &str, env: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("staging.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = Command::cargo_bin("staging")
+        .unwrap()
+        .arg("-f")
+        .arg(&path)
+        .args(["secrets", "check", "--env", env])
+        .env_remove("STAGING_ENV")
+        .env(
+            "STAGING_STRIPE_SECRET_KEY",
+            "sk_test_staging_canary_0123456789ab",
+        )
+        .env(
+            "STAGING_POSTMARK_API_TOKEN",
+            "pm_staging_canary_0123456789abcdef",
+        )
+        .env(
+            "PRODUCTION_STRIPE_SECRET_KEY",
+            "sk_live_production_canary_0123456789",
+        )
+        .env(
+            "PRODUCTION_POSTMARK_API_TOKEN",
+            "pm_production_canary_0123456789abcd",
+        )
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), all)
+}
+
+#[test]
+fn the_vercel_example_passes_secrets_check_for_staging_and_production() {
+    let example = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/vercel/staging.toml");
+    let text = std::fs::read_to_string(example).unwrap();
+    for env in ["staging", "production"] {
+        let (code, out) = check_example(&text, env);
+        assert_eq!(code, 0, "{env}: {out}");
+        assert!(
+            !out.contains("canary"),
+            "a secret value in the output: {out}"
+        );
+    }
+    // The attack: the staging-only variable without `required = false` fails production.
+    let required = text.replace(
+        "values = { staging = \"optout.staging.storefront.example\" }\nrequired = false\n",
+        "values = { staging = \"optout.staging.storefront.example\" }\n",
+    );
+    assert_ne!(required, text, "the example changed; update this test");
+    let (code, out) = check_example(&required, "production");
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("OUTBOUND_OPT_OUT_HOST"), "{out}");
+}
+
+/// The drift step reads production's platform before staging is deployed. When Vercel is
+/// reached but production cannot be read there (here: an unknown custom environment), the
+/// rules against production were not checked: the step fails and nothing is deployed.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_drift_step_fails_when_production_cannot_be_read_on_vercel() {
+    let _g = vercel::lock().await;
+    vercel::reset(true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("staging.toml");
+    let with_rule = spec(&dir.path().join("evidence")).replace(
+        "[[probes]]",
+        "[vars.API_KEY]\nvalues = { staging = \"staging-key-0001\", production = \"production-key-01\" }\nrules = { differs_from = \"production\" }\n\n[[probes]]",
+    );
+    // Production readable: the step passes.
+    std::fs::write(&path, &with_rule).unwrap();
+    let (code, out) = staging(&path, &["up", "--env", "staging", "--commit", COMMIT]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("drift"), "{out}");
+    let before = deployments_created(&vercel::state().await);
+    // The attack: production names a target Vercel does not know.
+    let unknown = with_rule.replace(
+        "settings = { target = \"production\", team_id = \"team_fake\" }",
+        "settings = { target = \"prod-typo\", team_id = \"team_fake\" }",
+    );
+    assert_ne!(unknown, with_rule, "the spec changed; update this test");
+    std::fs::write(&path, &unknown).unwrap();
+    let (code, out) = staging(&path, &["up", "--env", "staging", "--commit", COMMIT]);
+    assert_eq!(code, 1, "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("drift"))
+        .unwrap_or_else(|| panic!("no drift step: {out}"));
+    assert!(line.starts_with("FAIL"), "{out}");
+    assert!(out.contains("could not read production"), "{out}");
+    assert_eq!(
+        deployments_created(&vercel::state().await),
+        before,
+        "deployed although production's rules were unchecked"
+    );
+}

@@ -307,6 +307,10 @@ pub struct PlatformRules {
     /// What could not be read (`(subject, why)`, redacted): an environment whose provider
     /// cannot be built here, a service not found.
     pub notes: Vec<(String, String)>,
+    /// Services of another environment whose provider was reached but which it did not
+    /// find (an unknown project, a wrong id) (`(subject, why)`, redacted): the rules against
+    /// them were not checked, which is no pass.
+    pub unread: Vec<(String, String)>,
 }
 
 /// Judge [`PlatformRules`] for `environment`, whose values are `values` (the spec's, as the
@@ -354,6 +358,16 @@ pub async fn check_against_platforms(
         ));
         out.broken.extend(broken);
         for (service, s) in &theirs.services {
+            if s.id.is_none() {
+                out.unread.push((
+                    format!("{other} {service} (platform)"),
+                    format!(
+                        "could not read {other}'s platform, so its rules were not checked: {}",
+                        redact(s.note.as_deref().unwrap_or("not found"))
+                    ),
+                ));
+                continue;
+            }
             if let Some(note) = &s.note {
                 out.notes
                     .push((format!("{other} {service} (platform)"), redact(note)));
@@ -451,7 +465,10 @@ impl Step for PlatformRulesStep {
                 format!("{}: {}", b.rule, ctx.redactor.redact(&b.message)),
             ));
         }
-        if rules.broken.is_empty() {
+        for (subject, why) in &rules.unread {
+            findings.push(Finding::failed(subject, ctx.redactor.redact(why)));
+        }
+        if rules.broken.is_empty() && rules.unread.is_empty() {
             for (other, checked) in &rules.checked {
                 findings.push(Finding::ok(
                     format!("{other} (platform)"),
@@ -465,6 +482,10 @@ impl Step for PlatformRulesStep {
         let failed = findings.iter().filter(|f| !f.ok).count();
         let summary = if failed == 0 {
             "no rule is broken against what the other environments' platforms hold".to_owned()
+        } else if !rules.unread.is_empty() {
+            format!(
+                "{failed} check(s) failed: another environment's platform could not be read, its rules are unchecked: nothing was deployed"
+            )
         } else {
             format!(
                 "{failed} rule(s) broken against another environment's platform: nothing was deployed"

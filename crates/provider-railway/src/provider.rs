@@ -20,6 +20,8 @@ use crate::queries::{self, EnvironmentVariables};
 
 /// How many deployments are read to find the live one and the one before it.
 const DEPLOYMENTS_PAGE: i64 = 50;
+/// How long a committed environment copy may take to show its services.
+const INSTANCES_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The Railway provider. Cheap to clone (the client is shared). One provider works in one
 /// Railway environment of one project.
@@ -285,7 +287,9 @@ impl RailwayProvider {
     }
 
     /// Creates the environment when it is missing and the spec allows it (`environmentCreate`
-    /// from the environment this one promotes to, changes staged, no initial deploys).
+    /// from the environment this one promotes to, changes staged, no initial deploys), commits
+    /// the staged copy (`environmentPatchCommitStaged`, no deploys) and waits until every
+    /// service of the project exists in it.
     /// Returns the plan that was carried out.
     pub async fn ensure_environment(&self, spec_environment: &str) -> Result<EnvironmentPlan> {
         let project = self.project().await?;
@@ -302,12 +306,71 @@ impl RailwayProvider {
                     &format!("environment `{name}`"),
                 )
                 .await?;
+            let environment_id = created.environment_create.id;
+            // The copy is staged: nothing exists in the new environment until it is committed.
+            self.client()
+                .run::<queries::EnvironmentCommit>(
+                    queries::environment_commit::Variables {
+                        environment_id: environment_id.clone(),
+                        commit_message: Some(format!(
+                            "staging: create `{name}` from its source environment"
+                        )),
+                    },
+                    &format!("staged changes of environment `{name}`"),
+                )
+                .await?;
+            self.wait_for_instances(&project, &environment_id, name)
+                .await?;
             *self.inner.resolved.lock().await = Some(Scope {
                 project_id: project.id.clone(),
-                environment_id: created.environment_create.id,
+                environment_id,
             });
         }
         Ok(plan)
+    }
+
+    /// Waits (bounded, at the provider's cadence) until every service of the project has
+    /// its instance in the new environment: Railway applies a committed patch in the
+    /// background.
+    async fn wait_for_instances(
+        &self,
+        project: &ProjectInfo,
+        environment_id: &str,
+        name: &str,
+    ) -> Result<()> {
+        for (service_name, service_id) in &project.services {
+            staging_core::poll_until(
+                &staging_core::Cadence::for_provider(self),
+                INSTANCES_TIMEOUT,
+                || format!("service `{service_name}` to exist in Railway environment `{name}`"),
+                || async {
+                    let found = self
+                        .client()
+                        .run::<queries::ServiceInstance>(
+                            queries::service_instance::Variables {
+                                service_id: service_id.clone(),
+                                environment_id: environment_id.to_owned(),
+                            },
+                            &format!("service `{service_name}` in environment `{name}`"),
+                        )
+                        .await;
+                    match found {
+                        Ok(_) => Ok(true),
+                        Err(Error::NotFound { .. }) => Ok(false),
+                        Err(e) => Err(e),
+                    }
+                },
+                |exists: bool, _| {
+                    Ok(if exists {
+                        staging_core::retry::Next::Done(())
+                    } else {
+                        staging_core::retry::Next::Again("staged".to_owned())
+                    })
+                },
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// The project and environment ids of this provider's environment.
@@ -461,23 +524,41 @@ impl RailwayProvider {
                 &format!("logs of deployment {deployment_id}"),
             )
             .await?;
-        let mut out: Vec<LogLine> = build
+        let build: Vec<LogLine> = build
             .build_logs
             .into_iter()
             .map(|l| LogLine {
                 at: Some(l.timestamp),
                 text: l.message,
             })
-            .chain(deploy.deployment_logs.into_iter().map(|l| LogLine {
+            .collect();
+        let deploy: Vec<LogLine> = deploy
+            .deployment_logs
+            .into_iter()
+            .map(|l| LogLine {
                 at: Some(l.timestamp),
                 text: l.message,
-            }))
+            })
             .collect();
-        // Build lines come before the container's; a stable sort keeps that for equal times.
-        out.sort_by(|a, b| a.at.cmp(&b.at));
-        let skip = out.len().saturating_sub(lines);
-        Ok(out.split_off(skip))
+        Ok(both_tails(build, deploy, lines))
     }
+}
+
+/// The tails of the build log and the deploy log together, `lines` at most, oldest first:
+/// each keeps at least half of `lines` (what the other does not use goes to it), so a long
+/// deploy log never hides the build log's end, where Railway writes its verdict
+/// ("Healthcheck failed!").
+fn both_tails(mut build: Vec<LogLine>, mut deploy: Vec<LogLine>, lines: usize) -> Vec<LogLine> {
+    let half = lines / 2;
+    let from_build = build
+        .len()
+        .min(half.max(lines.saturating_sub(deploy.len())));
+    let from_deploy = deploy.len().min(lines - from_build);
+    let mut out = build.split_off(build.len() - from_build);
+    out.extend(deploy.split_off(deploy.len() - from_deploy));
+    // Build lines come before the container's; a stable sort keeps that for equal times.
+    out.sort_by(|a, b| a.at.cmp(&b.at));
+    out
 }
 
 #[async_trait]
@@ -505,7 +586,7 @@ impl Provider for RailwayProvider {
         Ok(match self.environment_plan(environment).await? {
             EnvironmentPlan::Exists { .. } => None,
             EnvironmentPlan::Create { name, from, .. } => Some(format!(
-                "create Railway environment `{name}` from `{from}` (services and variables copied, changes staged, nothing deployed)"
+                "create Railway environment `{name}` from `{from}` (services and variables copied, the staged copy committed, nothing deployed)"
             )),
         })
     }
@@ -520,7 +601,7 @@ impl Provider for RailwayProvider {
             match self.ensure_environment(environment.environment()).await? {
                 EnvironmentPlan::Exists { .. } => None,
                 EnvironmentPlan::Create { name, from, .. } => Some(format!(
-                    "created Railway environment `{name}` from `{from}` (services and variables copied, changes staged, nothing deployed)"
+                    "created Railway environment `{name}` from `{from}` (services and variables copied, the staged copy committed, nothing deployed)"
                 )),
             },
         )
@@ -798,6 +879,40 @@ impl Provider for RailwayProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn lines(prefix: &str, n: usize, first: u32) -> Vec<LogLine> {
+        (0..n)
+            .map(|i| LogLine {
+                at: Some(format!("2026-01-01T00:{:02}:00Z", first as usize + i)),
+                text: format!("{prefix} {i}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_long_deploy_log_does_not_hide_the_end_of_the_build_log() {
+        let mut build = lines("build", 5, 0);
+        build.push(LogLine {
+            at: Some("2026-01-01T00:05:30Z".into()),
+            text: "Healthcheck failed!".into(),
+        });
+        let out = both_tails(build, lines("deploy", 40, 6), 10);
+        assert_eq!(out.len(), 10);
+        assert!(
+            out.iter().any(|l| l.text == "Healthcheck failed!"),
+            "{out:?}"
+        );
+        assert!(out.iter().any(|l| l.text == "deploy 39"), "{out:?}");
+        // Oldest first.
+        assert!(out.windows(2).all(|w| w[0].at <= w[1].at), "{out:?}");
+        // A short deploy log leaves its share to the build log.
+        let out = both_tails(lines("build", 30, 0), lines("deploy", 2, 40), 10);
+        assert_eq!(
+            out.iter().filter(|l| l.text.starts_with("build")).count(),
+            8
+        );
+        assert!(both_tails(vec![], vec![], 10).is_empty());
+    }
 
     #[test]
     fn railway_statuses_map_to_kinds() {

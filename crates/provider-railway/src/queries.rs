@@ -74,6 +74,7 @@ operation!(DeleteVariable, "src/gql/delete_variable.graphql");
 operation!(DeploymentLogs, "src/gql/deployment_logs.graphql");
 operation!(BuildLogs, "src/gql/build_logs.graphql");
 operation!(EnvironmentCreate, "src/gql/environment_create.graphql");
+operation!(EnvironmentCommit, "src/gql/environment_commit.graphql");
 
 /// The documents by operation name, for the test that sends each one to the stand-in.
 pub const DOCUMENTS: &[(&str, &str)] = &[
@@ -106,5 +107,9 @@ pub const DOCUMENTS: &[(&str, &str)] = &[
     (
         "EnvironmentCreate",
         include_str!("gql/environment_create.graphql"),
+    ),
+    (
+        "EnvironmentCommit",
+        include_str!("gql/environment_commit.graphql"),
     ),
 ];

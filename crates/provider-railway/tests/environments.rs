@@ -83,9 +83,21 @@ async fn a_missing_staging_environment_is_created_from_production() {
         s.mutations().await,
         [
             "environmentCreate",
+            "environmentPatchCommitStaged",
             "variableCollectionUpsert",
             "serviceInstanceDeployV2"
         ]
+    );
+    let state = s.state().await;
+    assert_eq!(state["commits"][0]["environment"], "staging");
+    assert_eq!(
+        state["commits"][0]["skipDeploys"], true,
+        "the commit deployed"
+    );
+    assert!(
+        state["staged"].as_object().unwrap().is_empty(),
+        "changes left staged: {}",
+        state["staged"]
     );
     let vars = p.env_vars(&web).await.unwrap();
     assert_eq!(vars["APP_ENV"].expose_secret(), "staging");

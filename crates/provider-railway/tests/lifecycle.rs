@@ -363,6 +363,26 @@ async fn a_failed_build_fails_the_wait_with_the_build_log_tail() {
     );
 }
 
+/// Railway writes "Healthcheck failed!" in the build log while the app keeps writing its
+/// own: the failure shows both tails, and a long deploy log does not push the verdict out.
+#[tokio::test]
+async fn a_failed_healthcheck_shows_railways_verdict_from_the_build_log() {
+    let (report, lines) = wait_failure("healthcheck").await;
+    assert!(report.contains("FAILED"), "{report}");
+    assert!(
+        report.contains("Healthcheck failed!"),
+        "no build log verdict: {report}"
+    );
+    assert!(
+        report.contains("GET / 503 waiting for the database (29)"),
+        "no deploy log tail: {report}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("Healthcheck failed!")),
+        "{lines:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_crash_fails_the_wait_with_the_deploy_log_tail() {
     let (report, _) = wait_failure("crash").await;

@@ -78,6 +78,12 @@ pub(crate) fn error_for_status(
             provider,
             message: format!("the token was refused ({message}); check VERCEL_TOKEN"),
         },
+        // A token that reads the project but may not change it: a change of settings or
+        // variables is refused with 403 while the reads before it passed.
+        403 if !is_read(operation) => Error::PermissionDenied {
+            provider,
+            message: format!("the token lacks permission for {operation} on {what} ({message})"),
+        },
         // Vercel answers 403 "Not authorized" for a token that is invalid or lacks the team.
         403 => Error::Unauthenticated {
             provider,
@@ -100,6 +106,14 @@ pub(crate) fn error_for_status(
         }
         .into_core(status.is_server_error()),
     }
+}
+
+/// Whether an operation of Vercel's description only reads (`getProject`, `listPromoteAliases`,
+/// `filterProjectEnvs`).
+fn is_read(operation: &str) -> bool {
+    ["get", "list", "filter"]
+        .iter()
+        .any(|p| operation.starts_with(p))
 }
 
 /// Maps a request that got no answer: always worth retrying.
@@ -163,6 +177,34 @@ mod tests {
         assert!(kind(500).is_retryable());
         assert!(kind(503).is_retryable());
         assert!(!kind(400).is_retryable());
+    }
+
+    #[test]
+    fn a_403_on_a_settings_change_is_a_missing_permission_not_a_bad_token() {
+        let h = HeaderMap::new();
+        let e = error_for_status(
+            StatusCode::FORBIDDEN,
+            &h,
+            "updateProject",
+            "project web",
+            "Not authorized".into(),
+        );
+        assert!(matches!(e, Error::PermissionDenied { .. }), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("the token lacks permission for updateProject on project web"),
+            "{text}"
+        );
+        assert!(!text.contains("authentication failed"), "{text}");
+        // The attack: the same 403 on a read still says the token or team is wrong.
+        let read = error_for_status(
+            StatusCode::FORBIDDEN,
+            &h,
+            "getProject",
+            "project web",
+            "x".into(),
+        );
+        assert!(matches!(read, Error::Unauthenticated { .. }), "{read}");
     }
 
     #[test]

@@ -63,7 +63,22 @@ pub(crate) struct Project {
     pub(crate) auto_assign_custom_domains: Option<bool>,
     #[serde(default)]
     pub(crate) targets: Option<BTreeMap<String, Option<TargetRef>>>,
+    /// The last promote or rollback: Vercel finishes it in the background.
+    #[serde(default)]
+    pub(crate) last_alias_request: Option<AliasRequest>,
 }
+
+/// `lastAliasRequest` of a project: a promote or rollback and how far its job is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AliasRequest {
+    pub(crate) to_deployment_id: String,
+    /// `pending`, `in-progress`, `succeeded`, `failed`, `skipped`.
+    pub(crate) job_status: String,
+}
+
+/// How long a promote or rollback job may stay pending before the wait gives up.
+pub(crate) const ALIAS_JOB_TIMEOUT: Duration = Duration::from_secs(180);
 
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct TargetRef {
@@ -498,7 +513,98 @@ impl VercelProvider {
                 "requestPromote",
                 &format!("deployment {deployment_id} of {}", service.name),
             )
-            .await
+            .await?;
+        self.wait_alias_job(service, deployment_id, "promote").await
+    }
+
+    /// Waits (bounded, at the provider's cadence) until the background job of a promote or
+    /// rollback to `deployment_id` has finished: `lastAliasRequest.jobStatus` leaves
+    /// `pending` / `in-progress`. A `failed` job is an error with Vercel's reason (the
+    /// aliases it could not move and their status). Without a `lastAliasRequest` for this
+    /// deployment, the wait ends when the production domains point at it.
+    pub(crate) async fn wait_alias_job(
+        &self,
+        service: &ServiceHandle,
+        deployment_id: &str,
+        kind: &str,
+    ) -> Result<()> {
+        let project_id = project_of(service);
+        let failed = staging_core::poll_until(
+            &staging_core::Cadence::for_provider(self),
+            ALIAS_JOB_TIMEOUT,
+            || {
+                format!(
+                    "Vercel's {kind} job to deployment {deployment_id} of {}",
+                    service.name
+                )
+            },
+            || self.project(project_id),
+            |project: Project, _| {
+                let job = project
+                    .last_alias_request
+                    .as_ref()
+                    .filter(|r| r.to_deployment_id == deployment_id);
+                Ok(match job.map(|r| r.job_status.as_str()) {
+                    Some("failed") => staging_core::retry::Next::Done(true),
+                    Some("succeeded" | "skipped") => staging_core::retry::Next::Done(false),
+                    Some(other) => staging_core::retry::Next::Again(other.to_owned()),
+                    None if project.production_id() == Some(deployment_id) => {
+                        staging_core::retry::Next::Done(false)
+                    }
+                    None => staging_core::retry::Next::Again("not started".to_owned()),
+                })
+            },
+        )
+        .await?;
+        if !failed {
+            return Ok(());
+        }
+        Err(Error::failed(format!(
+            "{}: Vercel's {kind} job to deployment {deployment_id} failed: {}",
+            service.name,
+            self.alias_failures(project_id).await
+        )))
+    }
+
+    /// Vercel's reason for a failed promote or rollback job: the aliases it did not move
+    /// (`listPromoteAliases?failedOnly=true`), each with its status.
+    async fn alias_failures(&self, project_id: &str) -> String {
+        #[derive(Deserialize)]
+        struct Aliases {
+            #[serde(default)]
+            aliases: Vec<AliasStatus>,
+        }
+        #[derive(Deserialize)]
+        struct AliasStatus {
+            alias: String,
+            status: String,
+        }
+        let listed: Result<Aliases> = self
+            .client()
+            .send(
+                Method::GET,
+                &format!("v1/projects/{}/promote/aliases", enc(project_id)),
+                &[
+                    ("failedOnly", "true".to_owned()),
+                    ("limit", "20".to_owned()),
+                ],
+                None,
+                "listPromoteAliases",
+                &format!("aliases of the last promote of project {project_id}"),
+            )
+            .await;
+        match listed {
+            Ok(list) if !list.aliases.is_empty() => format!(
+                "aliases not moved: {}",
+                list.aliases
+                    .iter()
+                    .map(|a| format!("{} ({})", a.alias, a.status))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Ok(_) => "Vercel names no failed alias".to_owned(),
+            Err(e) => format!("the failed aliases could not be read: {e}"),
+        }
     }
 
     /// The deployment's URL (`https://…vercel.app`), what a staged deployment is smoked at.
@@ -735,6 +841,7 @@ impl Provider for VercelProvider {
                 &format!("deployment {deploy_id} of {}", service.name),
             )
             .await?;
+        self.wait_alias_job(service, deploy_id, "rollback").await?;
         Ok(self.deployment(deploy_id).await?.to_deploy())
     }
 

@@ -383,6 +383,116 @@ async fn rollback_returns_production_to_the_previous_deployment_through_the_doub
     );
 }
 
+/// Deploys A then B to production, live; the handle of the project.
+async fn two_production_deploys(
+    p: &staging_provider_vercel::VercelProvider,
+) -> staging_core::ServiceHandle {
+    let svc = p.locate("production", "web").await.unwrap();
+    for c in [A, B] {
+        let d = p
+            .deploy(
+                &staging_core::testkit::target(&svc),
+                &DeployRequest::commit(c),
+            )
+            .await
+            .unwrap();
+        p.wait_until_live(&svc, &d.id, WAIT, &mut |_| {})
+            .await
+            .unwrap();
+    }
+    svc
+}
+
+#[tokio::test]
+async fn rollback_waits_for_vercels_background_job_before_answering() {
+    let _g = lock().await;
+    reset(true).await;
+    let p = provider(Target::Production);
+    let svc = two_production_deploys(&p).await;
+    // The job stays `pending` for 2 s after Vercel's 201, as instant rollback does.
+    alias_job(2.0, "succeeded", &[]).await;
+    let back = p
+        .rollback(&staging_core::testkit::target(&svc))
+        .await
+        .unwrap();
+    assert_eq!(back.commit.as_deref(), Some(A));
+    assert_eq!(p.live_state(&svc).await.unwrap().live_commit(), Some(A));
+    let st = state().await;
+    assert_eq!(
+        st["projects"]["prj_web"]["lastAliasRequest"]["jobStatus"], "succeeded",
+        "answered before the job finished"
+    );
+    let polls = st["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .skip_while(|r| !r["path"].as_str().unwrap().contains("/rollback/"))
+        .filter(|r| r["path"] == "/v9/projects/web" || r["path"] == "/v9/projects/prj_web")
+        .count();
+    assert!(
+        polls >= 2,
+        "the project was not polled while the job was pending"
+    );
+    stand_in().prism.assert_no_violations();
+}
+
+#[tokio::test]
+async fn a_failed_rollback_job_reports_vercels_reason() {
+    let _g = lock().await;
+    reset(true).await;
+    let p = provider(Target::Production);
+    let svc = two_production_deploys(&p).await;
+    alias_job(0.5, "failed", &[("web.example.com", "failed")]).await;
+    let err = p
+        .rollback(&staging_core::testkit::target(&svc))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("rollback job"), "{text}");
+    assert!(text.contains("failed"), "{text}");
+    assert!(text.contains("web.example.com (failed)"), "{text}");
+    assert_eq!(err.class().exit_code(), 1, "{text}");
+    // Production stayed where it was.
+    assert_eq!(p.live_state(&svc).await.unwrap().live_commit(), Some(B));
+    stand_in().prism.assert_no_violations();
+}
+
+#[tokio::test]
+async fn promote_waits_for_its_background_job_and_a_failed_job_is_an_error() {
+    let _g = lock().await;
+    reset(true).await;
+    let p = provider(Target::Production);
+    let svc = two_production_deploys(&p).await;
+    // Point production back at A through a rollback, then promote B again.
+    p.rollback(&staging_core::testkit::target(&svc))
+        .await
+        .unwrap();
+    let list = state().await;
+    let b_id = list["deployments"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, d)| d["meta"]["githubCommitSha"] == B)
+        .map(|(id, _)| id.clone())
+        .unwrap();
+    alias_job(1.0, "succeeded", &[]).await;
+    p.promote(&staging_core::testkit::target(&svc), &b_id)
+        .await
+        .unwrap();
+    assert_eq!(p.live_state(&svc).await.unwrap().live_commit(), Some(B));
+    // The attack: a job Vercel fails is not a success.
+    p.rollback(&staging_core::testkit::target(&svc))
+        .await
+        .unwrap();
+    alias_job(0.2, "failed", &[]).await;
+    let err = p
+        .promote(&staging_core::testkit::target(&svc), &b_id)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("promote job"), "{err}");
+    assert_eq!(p.live_state(&svc).await.unwrap().live_commit(), Some(A));
+}
+
 #[tokio::test]
 async fn cancel_stops_a_building_deployment() {
     let _g = lock().await;

@@ -14,7 +14,7 @@ and domains, deployments that progress QUEUED -> INITIALIZING -> BUILDING -> DEP
 SUCCESS one step per read, and scenarios set through POST /control/* (JSON):
   /control/reset     {"environments": [...], "services": [...]}   fresh state
   /control/behaviour {"service": NAME, "mode": "ok"|"stale"|"fail_build"|"crash"|"slow"|
-                      "rollback_in_place"}
+                      "rollback_in_place"|"healthcheck"}
   /control/fault     {"kind": "rate_limit"|"server_error"|"malformed", "count": N,
                       "retry_after": S}
   /control/validate  {"query": DOCUMENT} -> {"errors": [...]}, validation only
@@ -81,11 +81,19 @@ def reset(environments=("production", "staging"), services=("web", "Postgres")):
             "mutations": [],
             "upserts": [],
             "created_environments": [],
+            # The service instances that exist, `env/service`.
+            "instances": set(),
+            # Per environment: the changes `environmentCreate` staged, not applied yet.
+            "staged": {},
+            # Per environment: committed changes being applied (reads until they land).
+            "applying": {},
+            "commits": [],
         }
     )
     for env_id, env_name in envs.items():
         for svc_id, svc_name in svcs.items():
             key = f"{env_id}/{svc_id}"
+            STATE["instances"].add(key)
             if svc_name == "Postgres":
                 STATE["variables"][key] = postgres_variables(env_name)
             else:
@@ -153,8 +161,15 @@ def advance(d):
     if d["status"] == "SUCCESS":
         d["deployLogs"].append(log("Uvicorn running on http://0.0.0.0:8080"))
         go_live(d)
-    elif d["status"] == "FAILED":
+    elif d["status"] == "FAILED" and d.get("failure") != "healthcheck":
         d["buildLogs"].append(log("ERROR: failed to solve: pip install -r requirements.txt exited 1"))
+    elif d["status"] == "DEPLOYING" and d.get("failure") == "healthcheck":
+        d["buildLogs"].append(log("Starting Healthcheck"))
+    elif d["status"] == "FAILED" and d.get("failure") == "healthcheck":
+        # Railway's verdict is in the build log; the app keeps writing its own log after.
+        d["buildLogs"].append(log("Healthcheck failed!"))
+        for i in range(30):
+            d["deployLogs"].append(log(f"GET / 503 waiting for the database ({i})"))
     elif d["status"] == "CRASHED":
         d["deployLogs"].append(log("RuntimeError: AUTH_JWT_SECRET_KEY is not set"))
 
@@ -181,7 +196,29 @@ def instance_key(environment_id, service_id):
         raise GraphQLError("Environment not found")
     if service_id not in STATE["services"]:
         raise GraphQLError("Service not found")
-    return f"{environment_id}/{service_id}"
+    key = f"{environment_id}/{service_id}"
+    if key not in STATE["instances"]:
+        # A service whose instance in this environment is only staged (not committed).
+        raise GraphQLError(f"not found: service {STATE['services'][service_id]}")
+    return key
+
+
+def apply_changes(env_id, changes):
+    """A committed patch lands: the service instances and their variables exist."""
+    for svc_id, variables in changes.items():
+        STATE["instances"].add(f"{env_id}/{svc_id}")
+        STATE["variables"][f"{env_id}/{svc_id}"] = variables
+
+
+def settle_applying(env_id):
+    """Railway applies a committed patch in the background: it lands after two reads."""
+    pending = STATE["applying"].get(env_id)
+    if not pending:
+        return
+    pending["reads_left"] -= 1
+    if pending["reads_left"] <= 0:
+        del STATE["applying"][env_id]
+        apply_changes(env_id, pending["changes"])
 
 
 def edges(nodes):
@@ -227,6 +264,7 @@ class Query:
         return answer
 
     def serviceInstance(self, info, serviceId, environmentId):
+        settle_applying(environmentId)
         instance_key(environmentId, serviceId)
         svc = STATE["services"][serviceId]
         env = STATE["environments"][environmentId]
@@ -276,9 +314,13 @@ class Mutation:
             steps = ["INITIALIZING", "BUILDING", "FAILED"]
         elif mode == "crash":
             steps = ["INITIALIZING", "BUILDING", "DEPLOYING", "CRASHED"]
+        elif mode == "healthcheck":
+            steps = ["INITIALIZING", "BUILDING", "DEPLOYING", "FAILED"]
         elif mode == "slow":
             steps = ["QUEUED"] * 50 + PROGRESSION[1:]
         d = deployment_record(serviceId, environmentId, commit, "QUEUED", steps, image)
+        if mode == "healthcheck":
+            d["failure"] = "healthcheck"
         STATE["deployments"].append(d)
         return d["id"]
 
@@ -355,16 +397,42 @@ class Mutation:
                 "skipInitialDeploys": input.get("skipInitialDeploys"),
             }
         )
+        changes = {}
         for svc_id, svc_name in STATE["services"].items():
             copied = dict(STATE["variables"].get(f"{source}/{svc_id}", {})) if source else {}
             if svc_name == "Postgres":
                 # A database service gets a database of its own in the new environment.
                 copied = postgres_variables(input["name"])
-            STATE["variables"][f"{env_id}/{svc_id}"] = copied
-            if not input.get("skipInitialDeploys"):
-                d = deployment_record(svc_id, env_id, OLD_COMMIT, "QUEUED", PROGRESSION[1:])
-                STATE["deployments"].append(d)
+            changes[svc_id] = copied
+        if input.get("stageInitialChanges"):
+            # Railway's schema: the copy is staged, applied only by environmentPatchCommitStaged.
+            STATE["staged"][env_id] = {"changes": changes,
+                                       "deploy": not input.get("skipInitialDeploys")}
+            return {"id": env_id, "name": input["name"]}
+        apply_changes(env_id, changes)
+        if not input.get("skipInitialDeploys"):
+            initial_deploys(env_id)
         return {"id": env_id, "name": input["name"]}
+
+    def environmentPatchCommitStaged(self, info, environmentId, commitMessage=None, skipDeploys=None):
+        if environmentId not in STATE["environments"]:
+            raise GraphQLError("Environment not found")
+        staged = STATE["staged"].pop(environmentId, None)
+        STATE["commits"].append({"environment": STATE["environments"][environmentId],
+                                 "skipDeploys": skipDeploys, "message": commitMessage})
+        if staged:
+            STATE["applying"][environmentId] = {"reads_left": 2, "changes": staged["changes"]}
+            if not skipDeploys:
+                apply_changes(environmentId, staged["changes"])
+                del STATE["applying"][environmentId]
+                initial_deploys(environmentId)
+        return new_id()
+
+
+def initial_deploys(env_id):
+    for svc_id in STATE["services"]:
+        d = deployment_record(svc_id, env_id, OLD_COMMIT, "QUEUED", PROGRESSION[1:])
+        STATE["deployments"].append(d)
 
 
 class Root:
@@ -389,7 +457,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def send(self, status, body, headers=()):
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        data = body if isinstance(body, bytes) else json.dumps(body, default=sorted).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))

@@ -16,6 +16,7 @@ Usage: python3 fake.py PORT TOKEN
 import json
 import sys
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -32,6 +33,7 @@ def fresh_state():
         "envs": {},
         "faults": [],
         "plans": [],
+        "alias_jobs": [],
         "requests": [],
         "clock": 1_700_000_000_000,
         "next": 1,
@@ -125,7 +127,38 @@ def list_item(d):
     return item
 
 
+def start_alias_job(p, d, kind):
+    """Promote and instant rollback finish in the background, as on Vercel: the request is
+    answered 201 at once, `lastAliasRequest.jobStatus` stays `pending` until the job ends
+    (`/_fake/alias-job` sets how long and how; by default at once, succeeded)."""
+    job = STATE["alias_jobs"].pop(0) if STATE["alias_jobs"] else {"delay": 0, "outcome": "succeeded"}
+    p["lastAliasRequest"] = {
+        "fromDeploymentId": p["production"] or "",
+        "toDeploymentId": d["id"],
+        "jobStatus": "pending",
+        "requestedAt": int(time.time() * 1000),
+        "type": kind,
+    }
+    p["job"] = {"done_at": time.time() + job.get("delay", 0), "outcome": job["outcome"],
+                "failed": job.get("failedAliases", [])}
+    settle_alias_job(p)
+
+
+def settle_alias_job(p):
+    job = p.get("job")
+    if not job or time.time() < job["done_at"]:
+        return
+    p["job"] = None
+    req = p["lastAliasRequest"]
+    req["jobStatus"] = job["outcome"]
+    p["failed_aliases"] = job["failed"]
+    if job["outcome"] == "succeeded":
+        p["production"] = req["toDeploymentId"]
+        STATE["deployments"][req["toDeploymentId"]]["aliasAssigned"] = True
+
+
 def project_json(p):
+    settle_alias_job(p)
     out = {
         "accountId": "team_fake",
         "directoryListing": False,
@@ -138,6 +171,8 @@ def project_json(p):
     }
     if p["production"]:
         out["targets"] = {"production": {"id": p["production"]}}
+    if p.get("lastAliasRequest"):
+        out["lastAliasRequest"] = dict(p["lastAliasRequest"])
     return out
 
 
@@ -255,6 +290,9 @@ class Handler(BaseHTTPRequestHandler):
         if parts == ["plan"]:
             STATE["plans"].extend(body["plans"])
             return self.send(200, {})
+        if parts == ["alias-job"]:
+            STATE["alias_jobs"].append(body)
+            return self.send(200, {})
         if parts == ["fault"]:
             for _ in range(body.get("count", 1)):
                 STATE["faults"].append((body["kind"], body.get("retryAfter")))
@@ -339,8 +377,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.error(404, "not_found", "Deployment not found")
             if d["state"] != "READY":
                 return self.error(409, "not_ready", "Deployment is not ready")
-            p["production"] = d["id"]
-            d["aliasAssigned"] = True
+            start_alias_job(p, d, "promote")
             # vercel/vercel #15095: promote turns automatic domain assignment back on.
             p["autoAssignCustomDomains"] = True
             return self.send(201)
@@ -351,8 +388,20 @@ class Handler(BaseHTTPRequestHandler):
             if not p or not d or d["projectId"] != p["id"] or d["state"] != "READY" \
                     or d["target"] != "production":
                 return self.error(404, "not_found", "Deployment not found")
-            p["production"] = d["id"]
+            start_alias_job(p, d, "rollback")
             return self.send(201)
+        if method == "GET" and len(parts) == 5 and parts[0] == "v1" and parts[3:] == ["promote", "aliases"]:
+            p = find_project(parts[2])
+            if not p:
+                return self.error(404, "not_found", "Project not found")
+            settle_alias_job(p)
+            failed = p.get("failed_aliases", []) if q.get("failedOnly") == "true" else []
+            return self.send(200, {"aliases": [
+                {"id": "ali_" + a["alias"].replace(".", ""), "alias": a["alias"], "status": a["status"]}
+                for a in failed]})
+            # No `pagination`: the published answer is `oneOf [{type: object}, {aliases,
+            # pagination}]`, which a body with both fields matches twice (a oneOf violation
+            # Prism reports); without it only the first branch matches.
         # Env vars
         if len(parts) == 4 and parts[3] == "env" and parts[:2] == ["v10", "projects"]:
             p = find_project(parts[2])

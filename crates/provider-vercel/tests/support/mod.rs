@@ -181,3 +181,17 @@ pub fn quick_retries() -> RetryPolicy {
 pub fn retrying(target: Target) -> DynProvider {
     Arc::new(RetryProvider::new(provider(target), quick_retries()))
 }
+
+/// The next promote or rollback job ends `outcome` (`succeeded`, `failed`) `delay_secs`
+/// after the request; a failed one names `failed_aliases` (alias, status) as Vercel does.
+pub async fn alias_job(delay_secs: f64, outcome: &str, failed_aliases: &[(&str, &str)]) {
+    let failed: Vec<Value> = failed_aliases
+        .iter()
+        .map(|(alias, status)| json!({"alias": alias, "status": status}))
+        .collect();
+    control(
+        "alias-job",
+        json!({"delay": delay_secs, "outcome": outcome, "failedAliases": failed}),
+    )
+    .await;
+}
