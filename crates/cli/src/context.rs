@@ -282,6 +282,26 @@ pub(crate) async fn check_isolation(
         .map(|(_, boundary)| boundary)
 }
 
+/// The offline half of [`check_isolation`] for a run of `env` at `commit`: what the spec and
+/// the local sources alone show to be another environment's is refused (exit 2) before the
+/// run's preflight makes its first request.
+pub(crate) async fn check_isolation_offline(
+    spec: &Arc<LoadedSpec>,
+    env: &str,
+    commit: &str,
+) -> Result<()> {
+    let values = SpecValues::new(spec.clone(), Some(commit.to_owned()));
+    staging_core::isolation::check_offline_before_write(
+        &registry(),
+        spec,
+        env,
+        Writes::Run,
+        &values,
+    )
+    .await
+    .map(drop)
+}
+
 /// The pipeline of `up` (and of `promote`, which adds `auto_rollback`: after a deploy that
 /// went live but failed verify or smoke, return each service to the deploy live before).
 pub(crate) fn up_pipeline(

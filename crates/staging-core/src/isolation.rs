@@ -461,6 +461,35 @@ async fn read_one(
     }
 }
 
+/// Level 1 before the first write of a command on `environment`, offline: the effective
+/// settings and the database URLs `values` can read, compared with every other
+/// environment's ([`check_offline`]); returns what the run changes. The first half of
+/// [`check_before_write`]; a command runs it on its own before it asks any platform
+/// anything (its preflight), so that what the spec and the local sources alone show is
+/// refused (exit 2) before a request is made.
+pub async fn check_offline_before_write(
+    registry: &ProviderRegistry,
+    spec: &LoadedSpec,
+    environment: &str,
+    writes: Writes,
+    values: &dyn EnvValues,
+) -> Result<Vec<Resource>> {
+    let mine = resources_of(registry, spec, environment, writes, values).await?;
+    let mut others = BTreeMap::new();
+    for other in spec.spec.environments.keys().filter(|e| *e != environment) {
+        let theirs = resources_of(registry, spec, other, Writes::Run, values)
+            .await
+            .map_err(|e| {
+                Error::config(format!(
+                    "cannot work out what environment `{other}` names, so `{environment}` cannot be checked against it: {e}"
+                ))
+            })?;
+        others.insert(other.clone(), theirs);
+    }
+    check_offline(spec, environment, &mine, &others)?;
+    Ok(mine)
+}
+
 /// Both levels, before the first write of a command on `environment`: the offline
 /// comparison of effective settings and database URLs with every other environment, then
 /// (level 2) every service of the run and of every other environment on the same provider
@@ -484,19 +513,7 @@ pub async fn check_before_write(
     values: &dyn EnvValues,
     provider: Option<&DynProvider>,
 ) -> Result<(IsolationReport, WriteBoundary)> {
-    let mine = resources_of(registry, spec, environment, writes, values).await?;
-    let mut others = BTreeMap::new();
-    for other in spec.spec.environments.keys().filter(|e| *e != environment) {
-        let theirs = resources_of(registry, spec, other, Writes::Run, values)
-            .await
-            .map_err(|e| {
-                Error::config(format!(
-                    "cannot work out what environment `{other}` names, so `{environment}` cannot be checked against it: {e}"
-                ))
-            })?;
-        others.insert(other.clone(), theirs);
-    }
-    check_offline(spec, environment, &mine, &others)?;
+    let mine = check_offline_before_write(registry, spec, environment, writes, values).await?;
     let mut report = IsolationReport {
         targets: mine
             .iter()

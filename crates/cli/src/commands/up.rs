@@ -335,6 +335,7 @@ async fn up_run(
     args.reports.prepare()?;
     unrun.step = "preflight";
     staging_core::provision::refuse_offline(&registry(), &spec, &env)?;
+    crate::context::check_isolation_offline(&spec, &env, &commit).await?;
     staging_core::pipeline::preflight(&registry(), &spec, &env).await?;
     unrun.step = "run";
     let mut stop = StopSignals::listen()?;
@@ -389,6 +390,7 @@ async fn promote_run(
     args.run.reports.prepare()?;
     unrun.step = "preflight";
     staging_core::provision::refuse_offline(&registry(), &spec, &to)?;
+    crate::context::check_isolation_offline(&spec, &to, &commit).await?;
     staging_core::pipeline::preflight(&registry(), &spec, &to).await?;
     unrun.step = "evidence";
     let store = staging_evidence::open_store(&spec).await?;
