@@ -85,7 +85,9 @@ pub async fn preflight(
     );
     match tokio::time::timeout(PREFLIGHT_TIMEOUT, provider.locate(environment, service)).await {
         Ok(Ok(_)) | Ok(Err(Error::NotFound { .. })) => Ok(()),
-        Ok(Err(e)) if e.class() == crate::ErrorClass::CannotProceed => Err(e),
+        Ok(Err(e)) if e.class() == crate::ErrorClass::CannotProceed => {
+            Err(naming_what_was_read(e, service, environment))
+        }
         // Anything else the read says (a conflict, a failed check) is the run's to report.
         Ok(Err(_)) => Ok(()),
         Err(_) => Err(Error::Provider {
@@ -97,6 +99,32 @@ pub async fn preflight(
             .into(),
             retryable: true,
         }),
+    }
+}
+
+/// `e`, what the platform answered the preflight's read, with the read named (service
+/// `service` of `environment`), its kind kept (a refused key stays `unauthenticated`).
+fn naming_what_was_read(e: Error, service: &str, environment: &str) -> Error {
+    let read = format!("while reading service `{service}` of `{environment}`, before any write");
+    match e {
+        Error::Unauthenticated { provider, message } => Error::Unauthenticated {
+            provider,
+            message: format!("{message} ({read})"),
+        },
+        Error::PermissionDenied { provider, message } => Error::PermissionDenied {
+            provider,
+            message: format!("{message} ({read})"),
+        },
+        Error::Provider {
+            provider,
+            source,
+            retryable,
+        } => Error::Provider {
+            provider,
+            source: format!("{} ({read})", crate::error::error_chain(&*source)).into(),
+            retryable,
+        },
+        other => other,
     }
 }
 
