@@ -327,7 +327,11 @@ overrides.staging = { service_name = "iso3-web-staging" }
             if status == 0 {
                 // Silent: the bound that ended the command, named: `up`'s preflight (6 s)
                 // asks before anything else, the others' isolation check (30 s).
-                let bound = if args[0] == "up" { "within 6s" } else { "within 30s" };
+                let bound = if args[0] == "up" {
+                    "within 6s"
+                } else {
+                    "within 30s"
+                };
                 assert!(text(&out).contains(bound), "{}", text(&out));
             }
         }
@@ -335,7 +339,8 @@ overrides.staging = { service_name = "iso3-web-staging" }
 }
 
 #[test]
-fn netlify_vercel_and_railway_examples_fail_up_with_exit_3_and_no_write_when_the_api_fails() {
+fn netlify_vercel_and_railway_examples_refusing_failing_or_silent_fail_up_sync_and_rollback_with_exit_3_and_no_write()
+ {
     let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
     let cases: [(&str, &str, &str, &str); 3] = [
         ("netlify", "NETLIFY_AUTH_TOKEN", "NETLIFY_API_URL", ""),
@@ -348,17 +353,43 @@ fn netlify_vercel_and_railway_examples_fail_up_with_exit_3_and_no_write_when_the
         ),
     ];
     for (provider, token, url_var, path) in cases {
-        for status in [401, 500] {
+        for status in [401, 403, 500, 0] {
             let broken = Broken::start(status);
             let dir = tempfile::tempdir().unwrap();
             common::copy_dir(&Path::new(examples).join(provider), dir.path());
             let url = format!("{}{path}", broken.url);
-            let out = run_staging(
-                dir.path(),
-                &["up", "--env", "staging", "--commit", NEW],
-                &[(token, "test-token-0001"), (url_var, &url)],
-            );
-            assert_cannot_proceed(&out, &broken, &["`web`"]);
+            for args in [
+                &["up", "--env", "staging", "--commit", NEW][..],
+                &["secrets", "sync", "--env", "staging", "--apply"],
+                &["rollback", "--env", "staging"],
+            ] {
+                let out = run_staging(
+                    dir.path(),
+                    args,
+                    &[(token, "test-token-0001"), (url_var, &url)],
+                );
+                let all = text(&out);
+                if provider == "netlify" && args[0] == "rollback" {
+                    // Netlify rolls back only the production context: it cannot proceed,
+                    // and says so before any write.
+                    assert_eq!(out.status.code(), Some(3), "{all}");
+                    assert!(all.contains("does not support rolling back"), "{all}");
+                    assert!(broken.writes().is_empty(), "{:?}", broken.writes());
+                    continue;
+                }
+                // Silent, Railway: the example reads staging's DATABASE_URL from the
+                // platform first, and that is the read left unanswered.
+                let unread = if status == 0 && provider == "railway" {
+                    "`DATABASE_URL` of database `main`"
+                } else {
+                    "`web`"
+                };
+                assert_cannot_proceed(&out, &broken, &[unread]);
+                if status == 0 {
+                    // Silent: the one bound of the check, named.
+                    assert!(all.contains("within 30s"), "{provider} {args:?}: {all}");
+                }
+            }
         }
     }
 }

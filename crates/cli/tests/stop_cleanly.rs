@@ -130,6 +130,21 @@ fn sigterm_and_sigint_to_migrate_apply_stop_the_migration_command_and_its_childr
 
 #[test]
 fn sigterm_and_sigint_to_refresh_stop_pg_dump_and_its_children() {
+    // The two databases exist on the local server: refresh identifies each by what the
+    // server says before it starts the dump (an unreadable identity is refused, exit 3).
+    for db in ["lease_refresh_staging", "lease_refresh_production"] {
+        let out = std::process::Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"])
+            .arg(format!("DROP DATABASE IF EXISTS {db}"))
+            .args(["-qc", &format!("CREATE DATABASE {db}")])
+            .output()
+            .expect("psql");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     for sig in [
         nix::sys::signal::Signal::SIGTERM,
         nix::sys::signal::Signal::SIGINT,

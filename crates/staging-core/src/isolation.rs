@@ -474,16 +474,62 @@ pub async fn check_offline_before_write(
     writes: Writes,
     values: &dyn EnvValues,
 ) -> Result<Vec<Resource>> {
-    let mine = resources_of(registry, spec, environment, writes, values).await?;
+    let deadline = tokio::time::Instant::now() + READ_BOUND;
+    offline_within(registry, spec, environment, writes, values, deadline).await
+}
+
+/// [`check_offline_before_write`], every read of `values` done by `deadline`: a source that
+/// does not answer in time (a database URL read from a silent platform) fails the check
+/// (exit 3) naming what it could not read.
+async fn offline_within(
+    registry: &ProviderRegistry,
+    spec: &LoadedSpec,
+    environment: &str,
+    writes: Writes,
+    values: &dyn EnvValues,
+    deadline: tokio::time::Instant,
+) -> Result<Vec<Resource>> {
+    let silent = |env: &str| {
+        let provider = registry
+            .factory_for(spec, env)
+            .map(|f| f.name().to_owned())
+            .unwrap_or_else(|_| "isolation".to_owned());
+        let urls: Vec<String> = spec
+            .spec
+            .databases
+            .iter()
+            .map(|(name, db)| format!("`{}` of database `{name}`", db.url_var))
+            .collect();
+        Error::Provider {
+            provider,
+            source: format!(
+                "the isolation check could not read the values of environment `{env}` ({}) within {} (no answer), so nothing is written",
+                urls.join(", "),
+                humantime::format_duration(READ_BOUND)
+            )
+            .into(),
+            retryable: true,
+        }
+    };
+    let mine = tokio::time::timeout_at(
+        deadline,
+        resources_of(registry, spec, environment, writes, values),
+    )
+    .await
+    .map_err(|_| silent(environment))??;
     let mut others = BTreeMap::new();
     for other in spec.spec.environments.keys().filter(|e| *e != environment) {
-        let theirs = resources_of(registry, spec, other, Writes::Run, values)
-            .await
-            .map_err(|e| {
-                Error::config(format!(
-                    "cannot work out what environment `{other}` names, so `{environment}` cannot be checked against it: {e}"
-                ))
-            })?;
+        let theirs = tokio::time::timeout_at(
+            deadline,
+            resources_of(registry, spec, other, Writes::Run, values),
+        )
+        .await
+        .map_err(|_| silent(other))?
+        .map_err(|e| {
+            Error::config(format!(
+                "cannot work out what environment `{other}` names, so `{environment}` cannot be checked against it: {e}"
+            ))
+        })?;
         others.insert(other.clone(), theirs);
     }
     check_offline(spec, environment, &mine, &others)?;
@@ -513,7 +559,10 @@ pub async fn check_before_write(
     values: &dyn EnvValues,
     provider: Option<&DynProvider>,
 ) -> Result<(IsolationReport, WriteBoundary)> {
-    let mine = check_offline_before_write(registry, spec, environment, writes, values).await?;
+    // One bound for every read of the check: the values resolved for the offline half (a
+    // database URL read from the platform) and the platform identities below share it.
+    let deadline = tokio::time::Instant::now() + READ_BOUND;
+    let mine = offline_within(registry, spec, environment, writes, values, deadline).await?;
     let mut report = IsolationReport {
         targets: mine
             .iter()
@@ -590,7 +639,7 @@ pub async fn check_before_write(
             (env.as_str(), s.as_str(), read_one(p, env, s, pending).await)
         })
     }));
-    let reads = match tokio::time::timeout(READ_BOUND, reads).await {
+    let reads = match tokio::time::timeout_at(deadline, reads).await {
         Ok(reads) => reads,
         Err(_) => {
             let unread: Vec<String> = pending

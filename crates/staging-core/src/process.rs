@@ -138,7 +138,15 @@ impl Drop for GroupChild {
         }
         let _ = killpg(group, Signal::SIGKILL);
         let _ = self.child.start_kill();
-        let _ = self.child.try_wait();
+        // SIGKILL is delivered asynchronously: reap the leader (bounded) so that when the drop
+        // returns it has ended, not merely been signalled.
+        let killed = Instant::now();
+        while killed.elapsed() < Duration::from_secs(2) {
+            if matches!(self.child.try_wait(), Ok(Some(_)) | Err(_)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
         tracing::debug!("stopped the process group {pgid}");
     }
 }
