@@ -73,8 +73,9 @@ const COMMON_WORDS: &[&str] = &[
 ];
 
 /// Whether `value` can be masked by substring in free text: at least [`MIN_REDACTED_LEN`]
-/// characters once trimmed, not a number, not a common word ([`COMMON_WORDS`]). What the
-/// `too_short` secret rule asks of a declared secret.
+/// characters once trimmed, not a number, not a common word (`COMMON_WORDS`: booleans,
+/// environment names, schemes and the like). What the `too_short` secret rule asks of a
+/// declared secret.
 pub fn maskable(value: &str) -> bool {
     let v = value.trim();
     if v.chars().count() < MIN_REDACTED_LEN {
