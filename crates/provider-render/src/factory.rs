@@ -20,7 +20,7 @@ use crate::provision::RenderProvisioner;
 use crate::settings::{
     DatastoreKind, KEY_VALUE_PLANS, PAID_SERVICE_PLANS, POSTGRES_PLANS, POSTGRES_VERSIONS,
     RenderDatastoreSettings, RenderEnvironmentSettings, RenderServiceSettings, Runtime,
-    SERVICE_PLANS, ServiceType,
+    SERVICE_PLANS, ServiceType, high_availability_plans, plan_has_high_availability,
 };
 
 /// Builds Render providers from a spec. Registered under the name `render`.
@@ -271,6 +271,47 @@ fn check_service_creation(
     Ok(())
 }
 
+/// High availability where Render offers it: a Pro plan or higher, Postgres 13 or later,
+/// a team workspace (docs.render.com/postgresql-high-availability). Render refuses the
+/// rest with a 400 at creation; here it is refused at `validate`, at its place.
+fn check_high_availability(
+    d: &Settings<RenderDatastoreSettings>,
+    name: &str,
+    environment: &str,
+    v: &RenderDatastoreSettings,
+) -> Result<()> {
+    if let Some(plan) = v.plan.as_deref() {
+        if !plan_has_high_availability(plan) {
+            return Err(d.error_at(
+                "high_availability",
+                format!(
+                    "datastore `{name}` in `{environment}`: Render offers high availability only on a Pro plan or higher, not on `{plan}` (plans that allow it: {}); set `overrides.{environment}.high_availability = false` or one of those plans",
+                    high_availability_plans().join(", ")
+                ),
+            ));
+        }
+    }
+    if let Some(version) = v.version.as_deref() {
+        if version.parse::<u32>().is_ok_and(|major| major < 13) {
+            return Err(d.error_at(
+                "high_availability",
+                format!(
+                    "datastore `{name}` in `{environment}`: Render offers high availability from Postgres 13, not on version {version}"
+                ),
+            ));
+        }
+    }
+    if v.owner_id.as_deref().is_some_and(|o| o.starts_with("usr-")) {
+        return Err(d.error_at(
+            "high_availability",
+            format!(
+                "datastore `{name}` in `{environment}`: Render offers high availability to team workspaces (`tea-...`), not to a personal one"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The workspace of a resource: its own `owner_id`, else its environment's.
 fn owner_of(spec: &LoadedSpec, environment: &str, own: Option<&str>) -> Option<String> {
     own.map(str::to_owned).or_else(|| {
@@ -317,6 +358,9 @@ fn check_datastore(
             }
             if v.disk_size_gb == Some(0) {
                 return Err(d.error_at("disk_size_gb", "`disk_size_gb` must be at least 1"));
+            }
+            if v.high_availability == Some(true) {
+                check_high_availability(d, name, environment, v)?;
             }
         }
         DatastoreKind::KeyValue => {

@@ -34,7 +34,7 @@ use crate::model::{CustomDomain, CustomDomainItem, DatastoreItem};
 use crate::provider::RenderProvider;
 use crate::settings::{
     DatastoreKind, MaxmemoryPolicy, RenderDatastoreSettings, RenderEnvironmentSettings,
-    RenderServiceSettings, Runtime, ServiceType,
+    RenderServiceSettings, Runtime, ServiceType, plan_has_high_availability,
 };
 
 /// Creates the services, datastores and custom domains a Render environment lacks (see the
@@ -301,7 +301,7 @@ impl RenderProvisioner {
                     ),
                 )
             })?;
-        b.put("plan", &["plan"], plan);
+        b.put("plan", &["plan"], plan.clone());
         b.put_opt(
             "region",
             &["region"],
@@ -345,11 +345,17 @@ impl RenderProvisioner {
                     mine.disk_size_gb
                         .or_else(|| theirs.and_then(|t| t.disk_size_gb)),
                 );
+                // Production's standby is copied only onto a plan that can have one: `like`
+                // on a small staging plan means "without high availability", not a 400.
                 b.put(
                     "high_availability",
                     &["enableHighAvailability"],
                     mine.high_availability
-                        .or_else(|| theirs.and_then(|t| t.high_availability_enabled))
+                        .or_else(|| {
+                            theirs
+                                .and_then(|t| t.high_availability_enabled)
+                                .filter(|_| plan_has_high_availability(&plan))
+                        })
                         .unwrap_or(false),
                 );
             }

@@ -284,6 +284,24 @@ pub(crate) const POSTGRES_PLANS: &[&str] = &[
     "accelerated_768gb",
     "accelerated_1024gb",
 ];
+/// Whether Render offers high availability on Postgres plan `plan`: "a Pro instance type
+/// or higher" (docs.render.com/postgresql-high-availability), so `pro`, `pro_plus`, every
+/// `pro_*` and `accelerated_*`, and `custom`.
+pub(crate) fn plan_has_high_availability(plan: &str) -> bool {
+    matches!(plan, "pro" | "pro_plus" | "custom")
+        || plan.starts_with("pro_")
+        || plan.starts_with("accelerated_")
+}
+
+/// The Postgres plans [`plan_has_high_availability`] allows, for messages.
+pub(crate) fn high_availability_plans() -> Vec<&'static str> {
+    POSTGRES_PLANS
+        .iter()
+        .copied()
+        .filter(|p| plan_has_high_availability(p))
+        .collect()
+}
+
 /// The plans of a Render Key Value.
 pub(crate) const KEY_VALUE_PLANS: &[&str] =
     &["free", "starter", "standard", "pro", "pro_plus", "custom"];

@@ -473,3 +473,62 @@ async fn a_copy_named_like_its_original_is_refused_offline() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn high_availability_on_a_plan_without_it_is_refused_at_validate_with_the_plans_that_allow_it()
+ {
+    // Declared for every environment, staging overriding only the plan: the merged staging
+    // settings ask Render for a standby on `basic_256mb`, which Render answers with a 400.
+    let text = like_production_spec("haplan").replace(
+        "settings = { kind = \"postgres\", name = \"haplan-db\" }",
+        "settings = { kind = \"postgres\", name = \"haplan-db\", high_availability = true }",
+    );
+    let text = text.replace(", high_availability = false }", " }");
+    let err = factory()
+        .check(&spec(&text).unwrap(), "staging")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("staging.toml:"), "{err}");
+    assert!(err.contains("`basic_256mb`"), "{err}");
+    assert!(
+        err.contains("pro_4gb") && err.contains("accelerated_16gb"),
+        "the message names the plans that allow it: {err}"
+    );
+    assert!(!err.contains("basic_1gb,"), "{err}");
+    // Production's own (pro) plan with a standby is fine; so is staging's once it says no.
+    let prod = spec(&text.replace(
+        "high_availability = true }",
+        "high_availability = true, plan = \"pro_4gb\" }",
+    ))
+    .unwrap();
+    factory().check(&prod, "production").unwrap();
+    let off = text.replace(
+        "plan = \"basic_256mb\", disk_size_gb = 5 }",
+        "plan = \"basic_256mb\", disk_size_gb = 5, high_availability = false }",
+    );
+    factory().check(&spec(&off).unwrap(), "staging").unwrap();
+    // The attack: an old version or a personal workspace with a standby.
+    let old = text.replace(
+        "plan = \"basic_256mb\"",
+        "plan = \"pro_4gb\", version = \"12\"",
+    );
+    let err = factory()
+        .check(&spec(&old).unwrap(), "staging")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("Postgres 13"), "{err}");
+    assert!(stand_in().fake.requests_mentioning("haplan-").is_empty());
+}
+
+#[tokio::test]
+async fn like_production_does_not_copy_a_standby_onto_a_plan_that_cannot_have_one() {
+    let prefix = "hacopy";
+    production(prefix);
+    // Staging says nothing about high availability; production's Postgres has a standby.
+    let text = like_production_spec(prefix).replace(", high_availability = false }", " }");
+    let report = provision(spec(&text).unwrap(), "staging").await;
+    assert!(report.ok, "{report:#?}");
+    let db = created_body("/postgres", &format!("{prefix}-db-staging"));
+    assert_eq!(db["plan"], "basic_256mb");
+    assert_eq!(db["enableHighAvailability"], false, "{db}");
+}
