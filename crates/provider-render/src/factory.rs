@@ -280,26 +280,26 @@ fn check_high_availability(
     environment: &str,
     v: &RenderDatastoreSettings,
 ) -> Result<()> {
-    if let Some(plan) = v.plan.as_deref() {
-        if !plan_has_high_availability(plan) {
-            return Err(d.error_at(
+    if let Some(plan) = v.plan.as_deref()
+        && !plan_has_high_availability(plan)
+    {
+        return Err(d.error_at(
                 "high_availability",
                 format!(
                     "datastore `{name}` in `{environment}`: Render offers high availability only on a Pro plan or higher, not on `{plan}` (plans that allow it: {}); set `overrides.{environment}.high_availability = false` or one of those plans",
                     high_availability_plans().join(", ")
                 ),
             ));
-        }
     }
-    if let Some(version) = v.version.as_deref() {
-        if version.parse::<u32>().is_ok_and(|major| major < 13) {
-            return Err(d.error_at(
+    if let Some(version) = v.version.as_deref()
+        && version.parse::<u32>().is_ok_and(|major| major < 13)
+    {
+        return Err(d.error_at(
                 "high_availability",
                 format!(
                     "datastore `{name}` in `{environment}`: Render offers high availability from Postgres 13, not on version {version}"
                 ),
             ));
-        }
     }
     if v.owner_id.as_deref().is_some_and(|o| o.starts_with("usr-")) {
         return Err(d.error_at(
