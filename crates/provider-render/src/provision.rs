@@ -686,24 +686,34 @@ impl RenderProvisioner {
                 &format!("{} `{name}`", what(kind)),
             )
             .await?;
-        let id = created.id.clone();
+        Ok(created.id)
+    }
+
+    /// Waits, bounded by the environment's timeout, until Render reports datastore `id`
+    /// `available`. A Postgres or Key Value still `creating` exists (and is billed) but must
+    /// not be used: the error names it, its id and its state.
+    async fn wait_available(&self, kind: DatastoreKind, id: &str, name: &str) -> Result<()> {
         poll_until(
             &Cadence::for_provider(&self.provider),
             self.timeout,
-            || format!("{} `{name}` ({id}) to be available", what(kind)),
-            || self.read_datastore(kind, &id, &name),
+            || {
+                format!(
+                    "{} `{name}` ({id}), which exists, to be available",
+                    what(kind)
+                )
+            },
+            || self.read_datastore(kind, id, name),
             |d, _| match d.status.as_deref() {
                 Some("available") => Ok(Next::Done(())),
                 Some(s @ ("suspended" | "recovery_failed")) => Err(Error::failed(format!(
-                    "{} `{name}` ({}) was created but is {s}",
+                    "{} `{name}` ({}) exists but is {s}",
                     what(kind),
                     d.id
                 ))),
                 other => Ok(Next::Again(other.unwrap_or("unknown").to_owned())),
             },
         )
-        .await?;
-        Ok(created.id)
+        .await
     }
 
     async fn create_service(&self, body: &Value) -> Result<String> {
@@ -831,6 +841,22 @@ impl Provisioner for RenderProvisioner {
         }
         out.extend(domains);
         Ok(out)
+    }
+
+    /// Every datastore the spec asks for that exists is `available` — on every run: a rerun
+    /// after a timeout finds the datastore still `creating` and waits for it (or fails naming
+    /// it) instead of treating "exists" as "ready".
+    async fn ready(&self) -> Result<()> {
+        for ask in &self.datastores {
+            let kind = ask.settings.value.kind;
+            if let Some(id) = self
+                .find_datastore(kind, &ask.name, ask.owner.as_deref())
+                .await?
+            {
+                self.wait_available(kind, &id, &ask.name).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn create(&self, creation: &CreationTarget) -> Result<String> {

@@ -532,3 +532,44 @@ async fn like_production_does_not_copy_a_standby_onto_a_plan_that_cannot_have_on
     assert_eq!(db["plan"], "basic_256mb");
     assert_eq!(db["enableHighAvailability"], false, "{db}");
 }
+
+#[tokio::test]
+async fn a_rerun_after_a_stuck_datastore_waits_for_it_again_and_creates_nothing_after_it() {
+    let prefix = "stuckrerun";
+    stand_in()
+        .fake
+        .plan_datastore(&format!("{prefix}-db"), &["creating"]);
+    let spec = spec(&own_settings_spec(prefix, "", "2s")).unwrap();
+    let first = provision(spec.clone(), "staging").await;
+    assert!(!first.ok);
+    let step = first.steps.iter().find(|s| s.step == "provision").unwrap();
+    // The billed Postgres exists: the report counts it and names it, not "created 1 of 3".
+    assert!(
+        step.summary.contains("created 2 of 3"),
+        "the Key Value and the Postgres: {step:#?}"
+    );
+    assert!(
+        step.summary.contains(&format!("{prefix}-db")) && step.summary.contains("exists"),
+        "{step:#?}"
+    );
+    // The rerun finds it (still `creating`): it is not ready, so nothing after it runs.
+    let second = provision(spec, "staging").await;
+    assert!(
+        !second.ok,
+        "a datastore still creating is not ready: {second:#?}"
+    );
+    let step = second.steps.iter().find(|s| s.step == "provision").unwrap();
+    let text = format!("{step:?}");
+    assert!(
+        text.contains(&format!("{prefix}-db")) && text.contains("creating"),
+        "{text}"
+    );
+    let fake = &stand_in().fake;
+    assert!(fake.services_named(&format!("{prefix}-web")).is_empty());
+    assert_eq!(fake.datastores_named(&format!("{prefix}-db")).len(), 1);
+    assert_eq!(
+        fake.datastores_named(&format!("{prefix}-kv")).len(),
+        1,
+        "created once"
+    );
+}

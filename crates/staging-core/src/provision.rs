@@ -73,11 +73,21 @@ pub trait Provisioner: Debug + Send + Sync {
     /// What is missing, in the order it must be created; reads only.
     async fn missing(&self) -> Result<Vec<Creation>>;
 
-    /// Creates one resource [`Provisioner::missing`] returned and waits, bounded, until it
-    /// is available; returns its platform id. The creation comes through the run's write
+    /// Creates one resource [`Provisioner::missing`] returned; returns its platform id.
+    /// Waiting until it is usable is [`Provisioner::ready`]'s (a resource that exists is
+    /// counted as created even when it never becomes ready). The creation comes through the run's write
     /// boundary ([`crate::WriteBoundary::creation`]): a name another environment already has
     /// in the same namespace is refused before this is called.
     async fn create(&self, creation: &crate::boundary::CreationTarget) -> Result<String>;
+
+    /// Waits, bounded, until everything the spec asks for that exists is ready to use (a
+    /// datastore the platform reports available), and fails naming what is not. Run on
+    /// every run after the creations — also when this run created nothing, because an
+    /// earlier run may have stopped while a resource was still being created, and a
+    /// resource that exists is not a resource that is ready. Reads only.
+    async fn ready(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A provisioner behind a pointer.
@@ -212,6 +222,24 @@ impl Step for ProvisionStep {
             Asked::By(p, asked) => (p, asked),
         };
         let missing = provisioner.missing().await?;
+        // What exists must be ready before anything is created after it (a rerun after a
+        // timeout finds a datastore still being created).
+        if let Err(e) = provisioner.ready().await {
+            let done = if missing.is_empty() {
+                "nothing to create".to_owned()
+            } else {
+                format!(
+                    "created 0 of {} (not attempted: {})",
+                    missing.len(),
+                    missing
+                        .iter()
+                        .map(Creation::describe)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            return Ok(not_ready(&ctx.environment, &done, vec![], e));
+        }
         if missing.is_empty() {
             return Ok(StepReport::passed(
                 Self::NAME,
@@ -233,29 +261,49 @@ impl Step for ProvisionStep {
         for (creation, cleared) in missing.iter().zip(&cleared) {
             ctx.progress
                 .message(Self::NAME, &format!("creating {}", creation.describe()));
-            match provisioner.create(cleared).await {
-                Ok(id) => findings.push(Finding::ok(
-                    &creation.name,
-                    format!("created {} as {id}", creation.describe()),
-                )),
+            // Created and ready before the next one: what follows may depend on it, and a
+            // resource that exists but never becomes ready still counts as created.
+            let made = match provisioner.create(cleared).await {
+                Ok(id) => {
+                    findings.push(Finding::ok(
+                        &creation.name,
+                        format!("created {} as {id}", creation.describe()),
+                    ));
+                    provisioner.ready().await
+                }
                 Err(e) => {
                     findings.push(Finding::failed(
                         &creation.name,
                         format!("could not create {}: {e}", creation.describe()),
                     ));
+                    Err(e)
+                }
+            };
+            match made {
+                Ok(()) => {}
+                Err(e) => {
+                    let created = findings.iter().filter(|f| f.ok).count();
+                    let attempted = findings.len();
                     let left: Vec<String> = missing
                         .iter()
-                        .skip(findings.len())
+                        .skip(attempted)
                         .map(Creation::describe)
                         .collect();
+                    let what = if created == attempted {
+                        // Created, but not ready: it exists on the platform.
+                        findings.push(Finding::failed("ready", e.to_string()));
+                        format!("{} exists but is not ready ({e})", creation.describe())
+                    } else {
+                        format!("{} failed", creation.describe())
+                    };
                     let mut report = StepReport::from_findings(
                         Self::NAME,
                         format!(
-                            "created {} of {} in `{}`; {} failed{}; nothing was deleted, and the next run creates what is still missing",
-                            findings.len() - 1,
+                            "created {} of {} in `{}`; {}{}; nothing was deleted, and the next run creates what is still missing",
+                            created,
                             missing.len(),
                             ctx.environment,
-                            creation.describe(),
+                            what,
                             if left.is_empty() {
                                 String::new()
                             } else {
@@ -287,4 +335,23 @@ impl Step for ProvisionStep {
             findings,
         ))
     }
+}
+
+/// The report of a provision step whose resources exist but are not ready: what was done
+/// (`done`), then the provisioner's reason, which names each resource and its state. Nothing
+/// after it may run against a datastore still being created.
+fn not_ready(environment: &str, done: &str, mut findings: Vec<Finding>, e: Error) -> StepReport {
+    findings.push(Finding::failed("ready", e.to_string()));
+    let mut report = StepReport::from_findings(
+        ProvisionStep::NAME,
+        format!(
+            "{done} in `{environment}`, but not everything is ready: {e}; nothing was deleted, and the next run waits for it again"
+        ),
+        findings,
+    );
+    if e.class() != crate::ErrorClass::Failed {
+        report.status = crate::pipeline::StepStatus::Error;
+        report.error_class = Some(e.class());
+    }
+    report
 }

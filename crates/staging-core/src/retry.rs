@@ -77,11 +77,17 @@ where
     let what = what();
     let started = Instant::now();
     let mut pacer = Pacer::new(cadence, what.clone());
+    // The last state the platform reported: a timeout says where the wait stood.
+    let mut last: Option<String> = None;
     loop {
         let delay = match ask().await {
             Ok(answer) => match decide(answer, started.elapsed())? {
                 Next::Done(done) => return Ok(done),
-                Next::Again(phase) => pacer.after_answer(&phase),
+                Next::Again(phase) => {
+                    let delay = pacer.after_answer(&phase);
+                    last = Some(phase);
+                    delay
+                }
             },
             Err(e) if e.is_retryable() => pacer.after_error(&e),
             Err(e) => return Err(e),
@@ -89,7 +95,10 @@ where
         let elapsed = started.elapsed();
         if elapsed >= timeout {
             return Err(Error::Timeout {
-                what,
+                what: match last.filter(|l| !l.is_empty()) {
+                    Some(last) => format!("{what} (still `{last}`)"),
+                    None => what,
+                },
                 after: timeout,
             });
         }
