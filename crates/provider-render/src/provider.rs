@@ -396,6 +396,28 @@ impl Provider for RenderProvider {
     /// `POST /services/{id}/rollback` with the deploy to return to: Render starts a new
     /// deploy (trigger `rollback`) of that deploy's commit or image.
     async fn rollback_to(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
+        // Only to a deploy that was live (`live`, or `deactivated`: live, then replaced):
+        // Render would roll back to a deploy whose build failed or that was cancelled, and
+        // the service would serve nothing that ever passed. Read first, refuse before the
+        // write, and keep its commit for the record when Render's answer omits it.
+        let target: RawDeploy = self
+            .client()
+            .get(
+                &["services", &service.id, "deploys", deploy_id],
+                &[],
+                &format!("deploy {deploy_id} of {}", service.name),
+            )
+            .await?;
+        match target.status.as_deref() {
+            Some("live" | "deactivated") => {}
+            other => {
+                return Err(Error::config(format!(
+                    "deploy {deploy_id} of {} never went live (Render says `{}`): roll back only to a deploy that was live (`staging rollback` without `--to` picks the last one)",
+                    service.name,
+                    other.unwrap_or("no status")
+                )));
+            }
+        }
         let raw: RawDeploy = self
             .client()
             .write(
@@ -406,7 +428,11 @@ impl Provider for RenderProvider {
                 &format!("rollback of {} to {deploy_id}", service.name),
             )
             .await?;
-        Ok(raw.to_deploy())
+        let mut deploy = raw.to_deploy();
+        if deploy.commit.is_none() {
+            deploy.commit = target.commit.and_then(|c| c.id);
+        }
+        Ok(deploy)
     }
 
     async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {

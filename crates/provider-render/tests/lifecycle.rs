@@ -251,6 +251,60 @@ async fn rollback_returns_to_the_previous_live_commit() {
 }
 
 #[tokio::test]
+async fn rollback_to_a_deploy_that_never_went_live_is_refused_before_any_write() {
+    let (id, h) = service("worker-rollback-to", Kind::Worker).await;
+    let p = via_prism();
+    let target = staging_core::testkit::target(&h);
+    let good = p
+        .deploy(&target, &DeployRequest::commit("3333333ccccccc"))
+        .await
+        .unwrap();
+    p.wait_until_live(&h, &good.id, WAIT, &mut |_| {})
+        .await
+        .unwrap();
+    stand_in().fake.plan_next_deploy(&id, &["build_failed"]);
+    let failed = p
+        .deploy(&target, &DeployRequest::commit("4444444ddddddd"))
+        .await
+        .unwrap();
+    assert!(
+        p.wait_until_live(&h, &failed.id, WAIT, &mut |_| {})
+            .await
+            .is_err()
+    );
+    let rollbacks = || {
+        stand_in()
+            .fake
+            .requests_for(&id)
+            .into_iter()
+            .filter(|r| r.starts_with("POST ") && r.contains("/rollback"))
+            .count()
+    };
+    let err = p.rollback_to(&target, &failed.id).await.unwrap_err();
+    assert!(matches!(err, Error::ConfigInvalid { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&failed.id)
+            && text.contains("never went live")
+            && text.contains("build_failed"),
+        "{text}"
+    );
+    assert_eq!(rollbacks(), 0, "refused before the write");
+    // The attack: an id that is not a deploy of this service at all.
+    let err = p
+        .rollback_to(&target, "dep-doesnotexist")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    assert_eq!(rollbacks(), 0);
+    // To the deploy that was live: sent, and recorded under its commit.
+    let r = p.rollback_to(&target, &good.id).await.expect("rollback");
+    assert_eq!(r.commit.as_deref(), Some("3333333ccccccc"));
+    assert_eq!(rollbacks(), 1);
+    stand_in().prism.assert_no_violations();
+}
+
+#[tokio::test]
 async fn cancel_during_wait_cancels_the_deploy() {
     let (id, h) = service("worker-cancel", Kind::Worker).await;
     // A deploy that builds for a long time (each read is one step).

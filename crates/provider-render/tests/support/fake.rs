@@ -375,6 +375,16 @@ impl Fake {
         deploy
     }
 
+    /// A live deploy of `id` that Render reports without a commit (`commit: null`: an
+    /// image or manual deploy).
+    pub fn add_live_deploy_without_commit(&self, id: &str) -> String {
+        let deploy = self.add_live_deploy(id, "unused");
+        let mut s = self.lock();
+        let svc = s.services.get_mut(id).unwrap();
+        svc.deploys.last_mut().unwrap().commit = None;
+        deploy
+    }
+
     /// The commit of the deploy of `id` that is live now, if any.
     pub fn live_commit(&self, id: &str) -> Option<String> {
         self.lock().services[id]

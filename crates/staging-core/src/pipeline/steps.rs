@@ -691,8 +691,19 @@ impl Step for VerifyCommitStep {
                     ctx.verified.insert(name.clone(), deploy);
                 }
             } else {
+                // Three different failures, three different messages: nothing live, a live
+                // deploy the platform names no commit for (Render's `commit: null`: an image
+                // or manual deploy), and another commit serving.
+                let message = match &state.live {
+                    None => "no deploy is live: nothing serves the commit deployed".to_owned(),
+                    Some(d) if d.commit.is_none() => format!(
+                        "the live deploy {} reports no commit (the platform answered `commit: null`: an image or manual deploy, or one whose commit it does not know), so it cannot be shown to serve the commit deployed",
+                        d.id
+                    ),
+                    Some(_) => "the live commit is not the one deployed (a cached or older deploy is serving)".to_owned(),
+                };
                 findings.push(
-                    Finding::failed(name, "the live commit is not the one deployed (a cached or older deploy is serving)")
+                    Finding::failed(name, message)
                         .with_evidence(ctx.commit.clone(), live.to_owned()),
                 );
             }
