@@ -212,6 +212,40 @@ fn a_background_worker_without_a_health_path_passes_up_on_render() {
     );
 }
 
+/// A second `up` of the commit already serving, with the same variables, changes nothing on
+/// Render (as `plan` says "unchanged"); `--redeploy` forces the deploy.
+#[test]
+fn a_second_up_of_the_same_commit_makes_no_deploy_and_redeploy_forces_one() {
+    let fake = &stand_in().fake;
+    let id = fake.add_service("noop-worker", Kind::Worker);
+    let dir = tempfile::tempdir().unwrap();
+    worker_spec(dir.path(), &id);
+    let deploys = || {
+        fake.requests_for(&id)
+            .into_iter()
+            .filter(|r| r.starts_with("POST ") && r.contains("/deploys"))
+            .count()
+    };
+    let up = |extra: &[&str]| {
+        let mut args = vec!["up", "--env", "staging", "--commit", NEW];
+        args.extend_from_slice(extra);
+        let out = run(dir.path(), &args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        text(&out)
+    };
+    up(&[]);
+    assert_eq!(deploys(), 1);
+    let second = up(&[]);
+    assert_eq!(deploys(), 1, "the second up deployed again: {second}");
+    assert!(second.contains("already serves"), "{second}");
+    up(&["--redeploy"]);
+    assert_eq!(deploys(), 2);
+    // The attack: another commit is deployed, whatever ran before.
+    let out = run(dir.path(), &["up", "--env", "staging", "--commit", OLD]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(deploys(), 3);
+}
+
 /// A worker whose deploy fails on Render fails `up`: passing is the platform's word, not
 /// the absence of a check.
 #[test]

@@ -106,6 +106,7 @@ pub(crate) async fn run(global: &Global, args: &UpArgs, out: Output) -> Result<u
         (args.reports.summary.is_some(), "--summary"),
         (args.keep_running, "--keep-running"),
         (args.cancel_on_interrupt, "--cancel-on-interrupt"),
+        (args.redeploy, "--redeploy"),
     ]
     .into_iter()
     .filter_map(|(given, name)| given.then_some(name))

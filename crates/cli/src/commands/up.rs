@@ -32,6 +32,10 @@ pub(crate) struct UpArgs {
     /// platform the services keep running anyway, and this only says so.
     #[arg(long)]
     pub(crate) keep_running: bool,
+    /// Deploy every service even when it already serves the commit with the same
+    /// variables (by default such a service is left as it is, and the report says so).
+    #[arg(long)]
+    pub(crate) redeploy: bool,
     #[command(flatten)]
     pub(crate) probes: super::smoke::ProbeOptions,
     #[command(flatten)]
@@ -96,6 +100,7 @@ async fn run_pipeline(
     let recorded = evidence.clone();
     let pipeline = up_pipeline(&spec, &commit, args.probes.step(), auto_rollback, evidence);
     let mut ctx = run_context(global, spec.clone(), env, commit.clone())?;
+    ctx.redeploy = args.redeploy;
     // Before the first read of the platform: the run that holds the lease is the only one
     // reading and writing this environment.
     let mut lease = match crate::lease::take(

@@ -99,6 +99,10 @@ pub struct RunContext {
     /// Services whose deploy of this run was held back and never took the traffic (Vercel's
     /// staged deployment, not promoted): [`AutoRollbackStep`] rolls nothing of theirs back.
     pub held_back: std::collections::BTreeSet<String>,
+    /// Deploy every service even when it already serves the run's commit with the run's
+    /// variables (`staging up --redeploy`). Off by default: such a service is left as it is
+    /// and reported so ([`DeployStep`]).
+    pub redeploy: bool,
     /// Each service's platform target as the effective settings name it (`render service
     /// service_name=shop-worker-staging`), once the isolation step has worked it out; the
     /// deploy step's report names it next to the platform id.
@@ -140,6 +144,7 @@ impl RunContext {
             verified: BTreeMap::new(),
             env_before: BTreeMap::new(),
             held_back: Default::default(),
+            redeploy: false,
             targets: BTreeMap::new(),
             boundary: None,
             captures: BTreeMap::new(),

@@ -418,6 +418,45 @@ impl Step for DeployStep {
             .iter()
             .map(|l| ctx.write_target(l.handle.clone()))
             .collect::<Result<Vec<_>>>()?;
+        // A service already serving this commit with these variables is left alone: a
+        // second `up` of the same commit changes nothing, as `plan` says ("unchanged").
+        // Not for a provider that runs services in this process (nothing outlives the run).
+        let unchanged = |l: &Located| {
+            !ctx.redeploy
+                && !provider.runs_services_in_process()
+                && l.to_set.is_empty()
+                && l.live
+                    .as_ref()
+                    .and_then(|d| d.commit.as_deref())
+                    .is_some_and(|live| commits_match(live, &ctx.commit))
+        };
+        let (located, targets): (Vec<Located>, Vec<WriteTarget>) = {
+            let mut keep = (vec![], vec![]);
+            for (l, t) in located.into_iter().zip(targets) {
+                if unchanged(&l) {
+                    let id = l.live.as_ref().map(|d| d.id.as_str()).unwrap_or("?");
+                    findings.push(Finding::ok(
+                        &l.name,
+                        format!(
+                            "already serves {} (deploy {id}) with these variables: not deployed again (`--redeploy` forces it)",
+                            short(&ctx.commit)
+                        ),
+                    ));
+                    ctx.services.insert(
+                        l.name.clone(),
+                        DeployedService {
+                            handle: l.handle,
+                            deploy_id: None,
+                            url: None,
+                        },
+                    );
+                } else {
+                    keep.0.push(l);
+                    keep.1.push(t);
+                }
+            }
+            keep
+        };
         let started = {
             let ctx = &*ctx;
             join_all(
@@ -479,10 +518,22 @@ impl Step for DeployStep {
         if let Some(e) = first_error {
             return Err(e);
         }
-        let n = findings.len();
+        let n = ctx
+            .services
+            .values()
+            .filter(|s| s.deploy_id.is_some())
+            .count();
+        let kept = ctx.services.len() - n;
         Ok(StepReport::from_findings(
             self.name(),
-            format!("{n} deploy(s) of {} started", short(&ctx.commit)),
+            if kept == 0 {
+                format!("{n} deploy(s) of {} started", short(&ctx.commit))
+            } else {
+                format!(
+                    "{n} deploy(s) of {} started; {kept} service(s) already serve it unchanged",
+                    short(&ctx.commit)
+                )
+            },
             findings,
         ))
     }
