@@ -173,6 +173,7 @@ fn database(name: &str) -> String {
     ] {
         let ok = std::process::Command::new("psql")
             .args(["-qX", admin, "-c", &sql])
+            .env("PGOPTIONS", "--client-min-messages=warning")
             .status()
             .unwrap()
             .success();
