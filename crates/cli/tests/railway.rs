@@ -368,11 +368,13 @@ async fn a_failed_promote_on_railway_restores_productions_variables_and_sends_no
     );
     let during = s.writes().await[writes_before..].to_vec();
     let kinds = only_to(&during, "production", &out);
-    // The run did write them (so the restore is what set them back) ...
+    // The run did write them (so the restore is what set them back: the changed value
+    // written again, the added ones deleted) ...
     assert!(
         kinds.contains(&"variableCollectionUpsert".to_owned()),
         "{kinds:?}"
     );
+    assert!(kinds.contains(&"variableDelete".to_owned()), "{kinds:?}");
     assert!(
         kinds.contains(&"serviceInstanceDeployV2".to_owned()),
         "{kinds:?}"
