@@ -122,6 +122,53 @@ impl StandIn {
         self.project_id = v["project_id"].as_str().expect("project id").to_owned();
     }
 
+    /// A fresh state with these environments and services in the project with this id (an
+    /// example spec's own `project_id`).
+    pub async fn reset_project(
+        &mut self,
+        project_id: &str,
+        environments: &[&str],
+        services: &[&str],
+    ) {
+        let v = self
+            .control(
+                "reset",
+                json!({"environments": environments, "services": services, "project_id": project_id}),
+            )
+            .await;
+        self.project_id = v["project_id"].as_str().expect("project id").to_owned();
+    }
+
+    /// Sets the variables of `service` in `environment` as they are on the platform before a
+    /// test (not a logged write).
+    pub async fn set_variables(&self, environment: &str, service: &str, variables: Value) {
+        self.control(
+            "variables",
+            json!({"environment": environment, "service": service, "variables": variables}),
+        )
+        .await;
+    }
+
+    /// The variables of `service` in `environment`, as the fake holds them.
+    pub async fn variables_of(&self, environment: &str, service: &str) -> Value {
+        let state = self.state().await;
+        let id_of = |map: &str, name: &str| {
+            state[map]
+                .as_object()
+                .expect(map)
+                .iter()
+                .find(|(_, n)| n.as_str() == Some(name))
+                .map(|(id, _)| id.clone())
+                .unwrap_or_else(|| panic!("no {map} named {name}"))
+        };
+        let key = format!(
+            "{}/{}",
+            id_of("environments", environment),
+            id_of("services", service)
+        );
+        state["variables"][&key].clone()
+    }
+
     /// How the next deploys of `service` behave: `ok`, `stale`, `fail_build`, `crash`, `slow`.
     pub async fn behaviour(&self, service: &str, mode: &str) {
         self.control("behaviour", json!({"service": service, "mode": mode}))
@@ -178,6 +225,20 @@ impl StandIn {
             .expect("mutations")
             .iter()
             .map(|m| m.as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// The service instances the fake's mutations wrote, in order, as
+    /// `(mutation, environment, service)` by name.
+    pub async fn writes(&self) -> Vec<(String, String, String)> {
+        self.state().await["writes"]
+            .as_array()
+            .expect("writes")
+            .iter()
+            .map(|w| {
+                let field = |k: &str| w[k].as_str().unwrap_or_default().to_owned();
+                (field("mutation"), field("environment"), field("service"))
+            })
             .collect()
     }
 

@@ -12,13 +12,16 @@ against the schema too (a wrong type or an unknown enum value is an execution er
 The fake: one project with environments and services, service instances with variables
 and domains, deployments that progress QUEUED -> INITIALIZING -> BUILDING -> DEPLOYING ->
 SUCCESS one step per read, and scenarios set through POST /control/* (JSON):
-  /control/reset     {"environments": [...], "services": [...]}   fresh state
+  /control/reset     {"environments": [...], "services": [...], "project_id": ID?}   fresh
+                     state (the project's id given, e.g. an example spec's, or a new one)
+  /control/variables {"environment": NAME, "service": NAME, "variables": {...}} set as-is
   /control/behaviour {"service": NAME, "mode": "ok"|"stale"|"fail_build"|"crash"|"slow"|
                       "rollback_in_place"|"healthcheck"}
   /control/fault     {"kind": "rate_limit"|"server_error"|"malformed", "count": N,
                       "retry_after": S}
   /control/validate  {"query": DOCUMENT} -> {"errors": [...]}, validation only
-  /control/state     (GET) everything, for assertions
+  /control/state     (GET) everything, for assertions; `writes` names the service instance
+                     (environment and service, by name) of every mutation that wrote one
 Prints `listening PORT` on stdout once it serves.
 """
 
@@ -62,8 +65,8 @@ def new_id():
     return str(uuid.uuid4())
 
 
-def reset(environments=("production", "staging"), services=("web", "Postgres")):
-    project_id = new_id()
+def reset(environments=("production", "staging"), services=("web", "Postgres"), project_id=None):
+    project_id = project_id or new_id()
     envs = {new_id(): name for name in environments}
     svcs = {new_id(): name for name in services}
     STATE.clear()
@@ -79,6 +82,8 @@ def reset(environments=("production", "staging"), services=("web", "Postgres")):
             "requests": [],
             "rejected": [],
             "mutations": [],
+            # Per mutation that writes a service instance: {mutation, environment, service}.
+            "writes": [],
             "upserts": [],
             "created_environments": [],
             # The service instances that exist, `env/service`.
@@ -221,6 +226,17 @@ def settle_applying(env_id):
         apply_changes(env_id, pending["changes"])
 
 
+def wrote(mutation, environment_id, service_id):
+    """The request log of writes, by the names a test asserts on."""
+    STATE["writes"].append(
+        {
+            "mutation": mutation,
+            "environment": STATE["environments"].get(environment_id, environment_id),
+            "service": STATE["services"].get(service_id, service_id),
+        }
+    )
+
+
 def edges(nodes):
     return {"edges": [{"cursor": str(i), "node": n} for i, n in enumerate(nodes)], "pageInfo": {"hasNextPage": False, "hasPreviousPage": False}}
 
@@ -295,6 +311,7 @@ def select_logs(lines, limit, start):
 class Mutation:
     def serviceInstanceDeployV2(self, info, serviceId, environmentId, commitSha=None):
         instance_key(environmentId, serviceId)
+        wrote("serviceInstanceDeployV2", environmentId, serviceId)
         mode = STATE["behaviour"].get(STATE["services"][serviceId], "ok")
         steps = PROGRESSION[1:]
         commit = commitSha
@@ -326,6 +343,7 @@ class Mutation:
 
     def deploymentRollback(self, info, id):
         target = find_deployment(id)
+        wrote("deploymentRollback", target["environmentId"], target["serviceId"])
         if not target["canRollback"]:
             raise GraphQLError("Deployment cannot be rolled back")
         if STATE["behaviour"].get(STATE["services"][target["serviceId"]]) == "rollback_in_place":
@@ -346,6 +364,7 @@ class Mutation:
 
     def deploymentCancel(self, info, id):
         d = find_deployment(id)
+        wrote("deploymentCancel", d["environmentId"], d["serviceId"])
         if d["status"] in ("SUCCESS", "FAILED", "CRASHED", "REMOVED"):
             raise GraphQLError("Deployment cannot be cancelled")
         d["status"] = "REMOVED"
@@ -355,6 +374,7 @@ class Mutation:
 
     def variableCollectionUpsert(self, info, input):
         key = instance_key(input["environmentId"], input.get("serviceId"))
+        wrote("variableCollectionUpsert", input["environmentId"], input.get("serviceId"))
         STATE["upserts"].append(
             {
                 "names": sorted(input["variables"].keys()),
@@ -376,6 +396,7 @@ class Mutation:
 
     def variableDelete(self, info, input):
         key = instance_key(input["environmentId"], input.get("serviceId"))
+        wrote("variableDelete", input["environmentId"], input.get("serviceId"))
         STATE["variables"].get(key, {}).pop(input["name"], None)
         return True
 
@@ -484,8 +505,15 @@ class Handler(BaseHTTPRequestHandler):
                 reset(
                     body.get("environments", ["production", "staging"]),
                     body.get("services", ["web", "Postgres"]),
+                    body.get("project_id"),
                 )
                 return self.send(200, {"project_id": STATE["project"]["id"]})
+            if self.path == "/control/variables":
+                # A service instance's variables as a dashboard user left them (no write logged).
+                env_id = next(i for i, n in STATE["environments"].items() if n == body["environment"])
+                svc_id = next(i for i, n in STATE["services"].items() if n == body["service"])
+                STATE["variables"][f"{env_id}/{svc_id}"] = dict(body["variables"])
+                return self.send(200, {})
             if self.path == "/control/behaviour":
                 STATE["behaviour"][body["service"]] = body["mode"]
                 return self.send(200, {})
