@@ -29,6 +29,9 @@ pub enum Fault {
     Malformed,
     /// Answer normally (so that the fault after it hits the request after).
     Pass,
+    /// Do what was asked at once, then hold the answer this long (a platform that did the
+    /// work and went silent: an abandoned request is still done).
+    AnswerLate(Duration),
 }
 
 /// Render's own limit on deploy triggers, per workspace, scaled down to a short window.
@@ -761,6 +764,13 @@ async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response
         }
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
         Some(Fault::Pass) | None => {}
+        Some(Fault::AnswerLate(d)) => {
+            let resp = next
+                .run(Request::from_parts(parts, Body::from(bytes)))
+                .await;
+            tokio::time::sleep(d).await;
+            return resp;
+        }
     }
     let mut resp = next
         .run(Request::from_parts(parts, Body::from(bytes)))
