@@ -83,11 +83,7 @@ impl Client {
     ) -> Result<Q::ResponseData> {
         let body = Q::build_query(variables);
         let operation = body.operation_name;
-        let safety = if body.query.trim_start().starts_with("mutation") {
-            Safety::Once
-        } else {
-            Safety::Read
-        };
+        let safety = safety_of(body.query);
         let json = serde_json::to_value(&body)
             .map_err(|e| Error::failed(format!("cannot encode {operation} for Railway: {e}")))?;
         tracing::debug!(operation, "railway request");
@@ -131,6 +127,19 @@ impl Client {
     }
 }
 
+/// A document whose operation is a `query` is a read; anything else (a `mutation`, or a
+/// document this cannot tell) must happen once. Comment lines before it are skipped.
+fn safety_of(document: &str) -> Safety {
+    let first = document
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'));
+    match first {
+        Some(l) if l.starts_with("query") => Safety::Read,
+        _ => Safety::Once,
+    }
+}
+
 /// The `errors` of a GraphQL answer, message and `extensions.code` of each.
 fn graphql_errors(body: &serde_json::Value) -> Vec<GraphqlError> {
     body.get("errors")
@@ -156,6 +165,20 @@ fn graphql_errors(body: &serde_json::Value) -> Vec<GraphqlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_mutation_is_sent_once_and_only_queries_are_reads() {
+        for (name, document) in crate::queries::DOCUMENTS {
+            let want = if document.contains("\nmutation ") || document.starts_with("mutation ") {
+                Safety::Once
+            } else {
+                Safety::Read
+            };
+            assert_eq!(safety_of(document), want, "{name}");
+        }
+        assert_eq!(safety_of("# a comment\nmutation X { a }"), Safety::Once);
+        assert_eq!(safety_of("{ a }"), Safety::Once, "unknown shape: fail closed");
+    }
 
     #[test]
     fn client_debug_never_shows_the_token() {

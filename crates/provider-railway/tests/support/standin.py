@@ -15,8 +15,9 @@ SUCCESS one step per read, and scenarios set through POST /control/* (JSON):
   /control/reset     {"environments": [...], "services": [...]}   fresh state
   /control/behaviour {"service": NAME, "mode": "ok"|"stale"|"fail_build"|"crash"|"slow"|
                       "rollback_in_place"|"healthcheck"}
-  /control/fault     {"kind": "rate_limit"|"server_error"|"malformed", "count": N,
-                      "retry_after": S}
+  /control/fault     {"kind": "rate_limit"|"server_error"|"malformed"|"slow", "count": N,
+                      "retry_after": S, "operation": NAME (only requests of that
+                      operation; any when absent)}; "slow" answers normally after S s
   /control/validate  {"query": DOCUMENT} -> {"errors": [...]}, validation only
   /control/state     (GET) everything, for assertions
 Prints `listening PORT` on stdout once it serves.
@@ -25,6 +26,7 @@ Prints `listening PORT` on stdout once it serves.
 import json
 import sys
 import threading
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -512,8 +514,14 @@ class Handler(BaseHTTPRequestHandler):
         token = auth[len("Bearer ") :] if credential == "bearer" else project_token
         operation = body.get("operationName")
         STATE["requests"].append({"operation": operation, "credential": credential})
-        if STATE["faults"]:
-            fault = STATE["faults"].pop(0)
+        at = next(
+            (i for i, f in enumerate(STATE["faults"]) if f.get("operation") in (None, operation)),
+            None,
+        )
+        if at is not None:
+            fault = STATE["faults"].pop(at)
+            if fault["kind"] == "slow":
+                time.sleep(float(fault.get("retry_after", 1)))
             if fault["kind"] == "rate_limit":
                 return self.send(
                     429,
