@@ -110,14 +110,13 @@ impl Client {
             }
             .into_core(true)
         };
-        let mut parsed: serde_json::Value =
-            serde_json::from_slice(&answer.body).map_err(|_| {
-                decode_error(format!(
-                    "not JSON: {}",
-                    staging_core::Redactor::global()
-                        .shorten(String::from_utf8_lossy(&answer.body).trim(), 200)
-                ))
-            })?;
+        let mut parsed: serde_json::Value = serde_json::from_slice(&answer.body).map_err(|_| {
+            decode_error(format!(
+                "not JSON: {}",
+                staging_core::Redactor::global()
+                    .shorten(String::from_utf8_lossy(&answer.body).trim(), 200)
+            ))
+        })?;
         let data = parsed
             .get_mut("data")
             .map(serde_json::Value::take)
@@ -177,7 +176,11 @@ mod tests {
             assert_eq!(safety_of(document), want, "{name}");
         }
         assert_eq!(safety_of("# a comment\nmutation X { a }"), Safety::Once);
-        assert_eq!(safety_of("{ a }"), Safety::Once, "unknown shape: fail closed");
+        assert_eq!(
+            safety_of("{ a }"),
+            Safety::Once,
+            "unknown shape: fail closed"
+        );
     }
 
     #[test]

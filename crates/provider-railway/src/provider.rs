@@ -457,7 +457,10 @@ impl RailwayProvider {
         })?;
         Ok(listed.into_iter().find(|d| {
             let deploy = d.to_deploy();
-            deploy.commit.as_deref().is_some_and(|c| commits_match(c, sha))
+            deploy
+                .commit
+                .as_deref()
+                .is_some_and(|c| commits_match(c, sha))
                 && (deploy.status == DeployStatus::Live || !deploy.status.is_terminal())
         }))
     }

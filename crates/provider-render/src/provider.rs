@@ -194,7 +194,12 @@ impl RenderProvider {
         if staging_rest::unanswered(failure) {
             // The request may still be in flight at Render: give it the time one request
             // may take (at most 5 s) to land before asking.
-            let settle = self.client().rest().settings().timeout.min(Duration::from_secs(5));
+            let settle = self
+                .client()
+                .rest()
+                .settings()
+                .timeout
+                .min(Duration::from_secs(5));
             tokio::time::sleep(settle).await;
         }
         let listed = self.deploys(&service.id, 10, None).await.map_err(|e| {
@@ -305,7 +310,10 @@ impl Provider for RenderProvider {
     /// The declared budget, or the one Render advertises (`Ratelimit-Limit` on reads)
     /// once an answer has said it.
     fn read_budget(&self) -> staging_core::ReadBudget {
-        self.client().rest().budget().read_budget(self.inner.read_budget)
+        self.client()
+            .rest()
+            .budget()
+            .read_budget(self.inner.read_budget)
     }
 
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {

@@ -10,9 +10,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use staging_core::{
-    Cadence, DeployRequest, Provider, ProviderExt, RetryProvider, ServiceHandle,
-};
+use staging_core::{Cadence, DeployRequest, Provider, ProviderExt, RetryProvider, ServiceHandle};
 use staging_provider_render::{READ_BUDGET, RateLimits, RenderBuilder, RenderProvider, ServiceRef};
 use support::{API_KEY, Fake, Fault, Kind, builder, quick_retries, stand_in};
 use tokio::time::Instant;
@@ -73,13 +71,23 @@ async fn a_status_read_answered_429_503_or_timeout_never_sends_a_second_deploy()
             .deploy(&target, &DeployRequest::commit("abcabc1234567"))
             .await
             .unwrap_or_else(|e| panic!("{label}: {e}"));
-        assert_eq!(deploy_posts(fake, &id), 1, "{label}: {:#?}", fake.requests_for(&id));
+        assert_eq!(
+            deploy_posts(fake, &id),
+            1,
+            "{label}: {:#?}",
+            fake.requests_for(&id)
+        );
         // And a status read of the deploy, while it is being waited for.
         fake.inject(&id, fault.clone());
         p.wait_until_live(&h, &d.id, WAIT, &mut |_| {})
             .await
             .unwrap_or_else(|e| panic!("{label}: {e}"));
-        assert_eq!(deploy_posts(fake, &id), 1, "{label}: {:#?}", fake.requests_for(&id));
+        assert_eq!(
+            deploy_posts(fake, &id),
+            1,
+            "{label}: {:#?}",
+            fake.requests_for(&id)
+        );
         assert_eq!(fake.deploys_of(&id), 1, "{label}");
     }
     stand_in().prism.assert_no_violations();
@@ -161,7 +169,10 @@ async fn a_429_with_retry_after_pauses_every_request_of_the_credential() {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let second = other.env_vars(&hb).await;
-    first.await.unwrap().expect("service a is read after the window");
+    first
+        .await
+        .unwrap()
+        .expect("service a is read after the window");
     second.expect("service b is read after the window");
     let times = fake.all_requests_with_times();
     let refused_at = times
@@ -244,7 +255,10 @@ async fn five_services_are_seen_live_promptly_within_a_quarter_of_render_s_adver
     for (name, id) in &names {
         let t = fake.timed_deploy(id).expect("timed");
         let late = t.seen_live.expect("seen live") - t.live_at;
-        assert!(late <= Duration::from_secs(5), "{name} seen live {late:?} late");
+        assert!(
+            late <= Duration::from_secs(5),
+            "{name} seen live {late:?} late"
+        );
     }
     // Within 25 % of 400 a minute (plus each service's first poll and some slack).
     let reads = fake.all_requests_with_times().len() - before - names.len();
@@ -295,7 +309,9 @@ async fn twelve_deploys_under_a_limit_of_ten_a_window_all_start_and_go_live() {
         }));
     }
     for d in deploys {
-        d.await.unwrap().expect("every service deployed, waited for and verified");
+        d.await
+            .unwrap()
+            .expect("every service deployed, waited for and verified");
     }
     let (refused, accepted) = fake.deploy_limit_log();
     assert_eq!(accepted.len(), 12, "{refused:?}");

@@ -85,7 +85,14 @@ mod tests {
         let kind = |s: u16| {
             let status = StatusCode::from_u16(s).unwrap();
             forbidden(status, "getProject", "project web", "m").unwrap_or_else(|| {
-                API.error_for_status(status, &h, "GET", "/v9/projects/web", Some("project web"), "m")
+                API.error_for_status(
+                    status,
+                    &h,
+                    "GET",
+                    "/v9/projects/web",
+                    Some("project web"),
+                    "m",
+                )
             })
         };
         assert!(matches!(kind(401), Error::Unauthenticated { .. }));

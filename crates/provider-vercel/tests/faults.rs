@@ -27,7 +27,9 @@ async fn rate_limits_server_errors_and_malformed_answers_are_retried() {
         .with_retry(quick_retries())
         .build()
         .unwrap();
-    let before = support::state().await["requests"].as_array().map_or(0, Vec::len);
+    let before = support::state().await["requests"]
+        .as_array()
+        .map_or(0, Vec::len);
     fault("500", 1, None).await;
     fault("502", 1, None).await;
     fault("503", 1, None).await;

@@ -174,7 +174,10 @@ mod tests {
         assert!(!Arc::ptr_eq(&one, &other_token));
         assert!(!Arc::ptr_eq(&one, &other_base));
         let shown = format!("{one:?}");
-        assert!(!shown.contains("canary") && shown.contains("render"), "{shown}");
+        assert!(
+            !shown.contains("canary") && shown.contains("render"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -208,7 +211,9 @@ mod tests {
             .unwrap_err();
         assert!(left > Duration::from_secs(29));
         assert_eq!(started.elapsed(), Duration::ZERO);
-        b.wait_turn(started + Duration::from_secs(60)).await.unwrap();
+        b.wait_turn(started + Duration::from_secs(60))
+            .await
+            .unwrap();
         assert!(started.elapsed() >= Duration::from_secs(30));
     }
 }

@@ -196,7 +196,10 @@ impl Client {
         retry: RetryPolicy,
     ) -> Result<Self> {
         let base = Url::parse(&base).map_err(|e| {
-            Error::config(format!("{}: the API address `{base}` is not a URL: {e}", api.provider))
+            Error::config(format!(
+                "{}: the API address `{base}` is not a URL: {e}",
+                api.provider
+            ))
         })?;
         Client::with_settings(
             api,
@@ -290,7 +293,10 @@ impl Client {
     fn path_url(&self, path: &str, query: &[(&str, &str)]) -> Result<Url> {
         let joined = format!("{}{path}", self.base.as_str().trim_end_matches('/'));
         let mut url = Url::parse(&joined).map_err(|e| {
-            Error::failed(format!("{}: bad request path `{path}`: {e}", self.api.provider))
+            Error::failed(format!(
+                "{}: bad request path `{path}`: {e}",
+                self.api.provider
+            ))
         })?;
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
@@ -484,9 +490,7 @@ impl Client {
             (true, true) => "connecting timed out",
             (true, false) => crate::CANNOT_CONNECT,
             (false, true) => "timed out waiting for the answer",
-            (false, false) if source.is_body() || source.is_decode() => {
-                "reading the answer failed"
-            }
+            (false, false) if source.is_body() || source.is_decode() => "reading the answer failed",
             (false, false) => "the request failed",
         };
         Error::Provider {

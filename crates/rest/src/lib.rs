@@ -281,7 +281,8 @@ mod tests {
             not_found_statuses: &[410],
             ..NEON
         };
-        let e = render.error_for_status(StatusCode::GONE, &h, "GET", "/x", Some("service web"), "m");
+        let e =
+            render.error_for_status(StatusCode::GONE, &h, "GET", "/x", Some("service web"), "m");
         assert!(e.to_string().contains("service web on Neon"), "{e}");
     }
 
@@ -356,8 +357,14 @@ mod tests {
         let shown = format!("{err} {err:?}");
         assert!(shown.contains("POST /projects/p/branches"), "{shown}");
         assert!(!shown.contains("napi_canary"), "{shown}");
-        assert!(shown.contains(&format!("127.0.0.1:{port}")), "names the host: {shown}");
-        assert!(shown.contains("timed out waiting for the answer"), "names the phase: {shown}");
+        assert!(
+            shown.contains(&format!("127.0.0.1:{port}")),
+            "names the host: {shown}"
+        );
+        assert!(
+            shown.contains("timed out waiting for the answer"),
+            "names the phase: {shown}"
+        );
         // A write that got no answer may have been done: it is not sent again, and the
         // provider is told to read back whether it happened.
         assert!(!refused(&err));
@@ -379,7 +386,10 @@ mod tests {
         )
         .unwrap_err();
         let shown = err.to_string();
-        assert!(shown.contains("4 GiB") && shown.contains("64 MiB"), "{shown}");
+        assert!(
+            shown.contains("4 GiB") && shown.contains("64 MiB"),
+            "{shown}"
+        );
         assert!(shown.contains("max_body"), "{shown}");
     }
 }

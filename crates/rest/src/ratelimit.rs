@@ -34,7 +34,12 @@ impl RateLimitHeaders {
     /// one second, so a wait never ends before the window does. An epoch timestamp is a
     /// delay from `now`, plus the same second. A `Retry-After` is honoured as given.
     pub fn parse(headers: &HeaderMap, now: SystemTime) -> Self {
-        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+        let text = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        };
         let number = |name: &str| -> Option<f64> {
             text(name)?
                 .parse::<f64>()
@@ -119,7 +124,10 @@ mod tests {
             Some(Duration::from_secs(31))
         );
         // A date in the past, or garbage: no wait beyond the next second / none at all.
-        let h = headers(&[("retry-after", httpdate::fmt_http_date(now - Duration::from_secs(5)))]);
+        let h = headers(&[(
+            "retry-after",
+            httpdate::fmt_http_date(now - Duration::from_secs(5)),
+        )]);
         assert_eq!(
             RateLimitHeaders::parse(&h, now).retry_after,
             Some(Duration::from_secs(1))
@@ -153,7 +161,10 @@ mod tests {
             + 30;
         let h = headers(&[("x-ratelimit-reset", epoch.to_string())]);
         let d = RateLimitHeaders::parse(&h, now).reset.unwrap();
-        assert!(d >= Duration::from_secs(30) && d <= Duration::from_secs(32), "{d:?}");
+        assert!(
+            d >= Duration::from_secs(30) && d <= Duration::from_secs(32),
+            "{d:?}"
+        );
     }
 
     #[test]

@@ -135,7 +135,9 @@ async fn a_429_with_retry_after_pauses_every_client_of_the_same_credential() {
     while p.seen().len() < 4 && Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    read(&shared, "d").await.expect("a different token is not paused");
+    read(&shared, "d")
+        .await
+        .expect("a different token is not paused");
     slow.abort();
 }
 
@@ -187,7 +189,9 @@ async fn rate_limit_waits_do_not_use_up_the_retries_of_transient_errors() {
     p.then(502, &[], "{}");
     let c = p.client("tok_mixed", quick());
     // Three attempts for transient errors; the four 429s do not count.
-    read(&c, "a").await.expect("succeeds on the third transient attempt");
+    read(&c, "a")
+        .await
+        .expect("succeeds on the third transient attempt");
     assert_eq!(p.seen().len(), 7);
 }
 

@@ -303,7 +303,6 @@ impl<P: Provider> Provider for RetryProvider<P> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
