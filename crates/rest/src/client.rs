@@ -40,7 +40,7 @@ pub enum Safety {
     /// A write that must happen once (deploy, create, promote, rollback, a GraphQL
     /// mutation): sent again only when it was certainly not done — a 429, one of the API's
     /// [`Api::refused_statuses`], or a connection that was never made. Any other failure is
-    /// returned, and [`ambiguous`] tells the provider to read back whether it happened.
+    /// returned, and [`crate::ambiguous`] tells the provider to read back whether it happened.
     Once,
 }
 
