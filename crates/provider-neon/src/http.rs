@@ -6,12 +6,10 @@ pub(crate) use staging_rest::Client;
 
 pub(crate) const PROVIDER: &str = "neon";
 
-/// Neon's API: a 423 (the project is locked by a running operation) refuses a request
-/// without doing it, so it is retried like a rate limit, writes included.
+/// Neon's API: a 423 (the project is locked by a running operation) and a 503 (Neon
+/// documents it as always safe to retry) refuse a request without doing it, so they are
+/// retried like a rate limit, writes (a restore) included.
 pub(crate) const API: Api = Api {
-    provider: PROVIDER,
-    platform: "Neon",
-    credential: "API key",
-    credential_var: "NEON_API_KEY",
-    refused_statuses: &[423],
+    refused_statuses: &[423, 503],
+    ..Api::new(PROVIDER, "Neon", "API key", "NEON_API_KEY")
 };

@@ -118,6 +118,23 @@ async fn rate_limits_server_errors_and_a_locked_project_are_waited_out() {
 }
 
 #[tokio::test]
+async fn a_503_on_a_restore_is_sent_again_as_neon_documents_it_safe() {
+    let s = stand_in();
+    s.fake.project("proj-503");
+    s.fake.existing_branch("proj-503", "staging");
+    s.fake.fault_on("proj-503", "POST", 503);
+    let status = branch(spec("proj-503", "staging", "main"))
+        .reset_from_parent()
+        .await
+        .expect("the restore is retried after Neon's 503");
+    assert_eq!(status.state, BranchState::Ready);
+    let reqs = s.fake.requests("proj-503");
+    let restores = reqs.iter().filter(|r| r.ends_with("/restore")).count();
+    assert_eq!(restores, 2, "refused once, sent again: {reqs:#?}");
+    assert_eq!(s.fake.branch("proj-503", "staging").unwrap().resets, 1);
+}
+
+#[tokio::test]
 async fn a_failed_operation_is_reported_with_neons_error() {
     let s = stand_in();
     s.fake.project("proj-fail");

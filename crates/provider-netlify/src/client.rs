@@ -15,6 +15,10 @@ use crate::limit::{RateLimits, Window};
 /// The API's base as Netlify's own description declares it (`host` + `basePath`).
 pub const DEFAULT_API_URL: &str = "https://api.netlify.com/api/v1";
 
+/// How long one request may wait out Netlify's rate limits in all before the 429 is the
+/// answer.
+pub(crate) const RATE_LIMIT_DEADLINE: Duration = Duration::from_secs(60);
+
 pub(crate) struct Client {
     http: reqwest::Client,
     base: Url,
@@ -115,7 +119,40 @@ impl Client {
         self.deploys.acquire().await;
     }
 
+    /// Sends `req`; a 429 (refused, so not done: safe for a write too) is sent again after
+    /// the wait it names, within [`RATE_LIMIT_DEADLINE`]. Any other failure is returned:
+    /// whole-call retries of reads are core's `RetryProvider`, writes are never repeated.
     pub(crate) async fn send(
+        &self,
+        operation: &'static str,
+        req: RequestBuilder,
+    ) -> staging_core::Result<Response> {
+        let started = tokio::time::Instant::now();
+        let mut fallback = Duration::from_secs(1);
+        loop {
+            let Some(again) = req.try_clone() else {
+                return self.send_once(operation, req).await;
+            };
+            match self.send_once(operation, again).await {
+                Err(staging_core::Error::RateLimited { retry_after, .. })
+                    if started.elapsed() + retry_after.unwrap_or(fallback)
+                        <= RATE_LIMIT_DEADLINE =>
+                {
+                    let wait = retry_after.unwrap_or(fallback);
+                    fallback = (fallback * 2).min(Duration::from_secs(10));
+                    tracing::info!(
+                        operation,
+                        ?wait,
+                        "netlify rate limit: sending again after the wait"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn send_once(
         &self,
         operation: &'static str,
         req: RequestBuilder,

@@ -58,6 +58,7 @@ pub struct RailwayBuilder {
     create_from: Option<CreateFrom>,
     services: BTreeMap<String, Ref>,
     timeout: Option<Duration>,
+    retry: Option<staging_core::RetryPolicy>,
     poll_interval: Option<Duration>,
     read_budget: Option<staging_core::ReadBudget>,
 }
@@ -149,6 +150,13 @@ impl RailwayBuilder {
         self
     }
 
+    /// Retries of transient failures inside the client, and the deadline of one request
+    /// with its retries and rate-limit waits (default [`staging_core::RetryPolicy::default`]).
+    pub fn with_retry(mut self, retry: staging_core::RetryPolicy) -> Self {
+        self.retry = Some(retry);
+        self
+    }
+
     /// How often to poll a deployment (default 5 s).
     pub fn with_poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = Some(interval);
@@ -190,8 +198,13 @@ impl RailwayBuilder {
         let client = Client::new(
             url,
             credentials,
-            self.timeout
-                .unwrap_or(staging_core::limits::DEFAULT_REQUEST_TIMEOUT),
+            staging_rest::Settings {
+                timeout: self
+                    .timeout
+                    .unwrap_or(staging_core::limits::DEFAULT_REQUEST_TIMEOUT),
+                retry: self.retry.unwrap_or_default(),
+                ..staging_rest::Settings::default()
+            },
         )?;
         if self.project.is_none() && !client.is_project_token() {
             return Err(Error::config(

@@ -1,16 +1,19 @@
-//! The HTTP side: one POST per GraphQL operation to one address, the token in its header,
-//! a bound on every request and a cap on every body, and every answer mapped through
+//! The HTTP side: one POST per GraphQL operation to one address over the shared platform
+//! client ([`staging_rest::Client`]: bounds, body cap, the token's shared rate budget, safe
+//! retries, the common mapping of HTTP statuses); GraphQL `errors` are mapped by
 //! [`crate::error::error_for_answer`].
 
 use std::fmt;
-use std::time::Duration;
 
 use graphql_client::GraphQLQuery;
-use secrecy::{ExposeSecret, SecretString};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
 use staging_core::{Error, Result};
+use staging_rest::{Auth, Call, Safety, Settings};
 use url::Url;
 
-use crate::error::{GraphqlError, RailwayError, error_for_answer, error_for_transport};
+use crate::error::{API, GraphqlError, RailwayError, error_for_answer};
 
 /// Which kind of token the provider holds; each goes in its own header.
 #[derive(Clone)]
@@ -32,7 +35,7 @@ impl fmt::Debug for Credentials {
 
 /// The GraphQL client. Its `Debug` shows the address only.
 pub(crate) struct Client {
-    http: reqwest::Client,
+    rest: staging_rest::Client,
     url: Url,
     credentials: Credentials,
 }
@@ -47,21 +50,21 @@ impl fmt::Debug for Client {
 }
 
 impl Client {
-    pub(crate) fn new(url: Url, credentials: Credentials, timeout: Duration) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(staging_core::limits::DEFAULT_CONNECT_TIMEOUT))
-            .user_agent(concat!(
-                "staging-provider-railway/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build()
-            .map_err(|e| Error::config(format!("cannot build the HTTP client for Railway: {e}")))?;
+    pub(crate) fn new(url: Url, credentials: Credentials, settings: Settings) -> Result<Self> {
+        let (token, auth) = match &credentials {
+            Credentials::Account(t) => (t.clone(), Auth::Bearer),
+            Credentials::Project(t) => (t.clone(), Auth::Header("project-access-token")),
+        };
         Ok(Client {
-            http,
+            rest: staging_rest::Client::with_settings(API, url.clone(), token, auth, settings)?,
             url,
             credentials,
         })
+    }
+
+    /// The bounds of the shared client.
+    pub(crate) fn settings(&self) -> &Settings {
+        self.rest.settings()
     }
 
     pub(crate) fn is_project_token(&self) -> bool {
@@ -70,6 +73,9 @@ impl Client {
 
     /// Sends operation `Q` with `variables`; returns its `data`, or the kind of error.
     /// `what` names the thing asked for, for messages.
+    ///
+    /// A query is a read, retried inside the shared client; a mutation is sent once, again
+    /// only when Railway refused it (a rate limit, over HTTP or in the GraphQL `errors`).
     pub(crate) async fn run<Q: GraphQLQuery>(
         &self,
         variables: Q::Variables,
@@ -77,51 +83,24 @@ impl Client {
     ) -> Result<Q::ResponseData> {
         let body = Q::build_query(variables);
         let operation = body.operation_name;
-        let mut req = self
-            .http
-            .post(self.url.clone())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .json(&body);
-        req = match &self.credentials {
-            Credentials::Account(token) => req.bearer_auth(token.expose_secret()),
-            Credentials::Project(token) => {
-                req.header("project-access-token", token.expose_secret())
-            }
-        };
+        let safety = safety_of(body.query);
+        let json = serde_json::to_value(&body)
+            .map_err(|e| Error::failed(format!("cannot encode {operation} for Railway: {e}")))?;
         tracing::debug!(operation, "railway request");
-        let host = format!(
-            "{}:{}",
-            self.url.host_str().unwrap_or_default(),
-            self.url.port_or_known_default().unwrap_or_default()
-        );
-        let mut resp = req
-            .send()
-            .await
-            .map_err(|e| error_for_transport(operation, &host, e))?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        // Streamed against the cap: a misbehaving endpoint cannot grow memory without end.
-        let cap = staging_core::limits::MAX_PROVIDER_BODY;
-        let mut raw = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| error_for_transport(operation, &host, e))?
-        {
-            if raw.len() as u64 + chunk.len() as u64 > cap {
-                return Err(RailwayError::TooLarge {
-                    operation: operation.to_owned(),
-                    cap: staging_core::limits::format_size(cap),
-                }
-                .into_core(false));
-            }
-            raw.extend_from_slice(&chunk);
-        }
-        let parsed: Option<serde_json::Value> = serde_json::from_slice(&raw).ok();
-        let errors = parsed.as_ref().map(graphql_errors).unwrap_or_default();
-        if !status.is_success() || !errors.is_empty() {
-            return Err(error_for_answer(status, &headers, operation, what, &errors));
-        }
+        let inspect = |status: StatusCode, headers: &HeaderMap, raw: &[u8]| {
+            // GraphQL errors inside a 200 (or a 400 that carries them) are Railway's; any
+            // other non-success is the common mapping's.
+            let parsed: Option<serde_json::Value> = serde_json::from_slice(raw).ok();
+            let errors = parsed.as_ref().map(graphql_errors).unwrap_or_default();
+            let graphql = status.is_success() || status == StatusCode::BAD_REQUEST;
+            (graphql && !errors.is_empty())
+                .then(|| error_for_answer(status, headers, operation, what, &errors))
+        };
+        let call = Call::new(Method::POST, self.url.clone())
+            .body(&json)
+            .safety(safety)
+            .what(what);
+        let answer = self.rest.exchange_with(call, &inspect).await?;
         let decode_error = |detail: String| {
             // A success whose body is not a GraphQL answer: the platform (or a proxy before
             // it) is misbehaving; another attempt may well get a proper answer.
@@ -131,10 +110,11 @@ impl Client {
             }
             .into_core(true)
         };
-        let mut parsed = parsed.ok_or_else(|| {
+        let mut parsed: serde_json::Value = serde_json::from_slice(&answer.body).map_err(|_| {
             decode_error(format!(
                 "not JSON: {}",
-                staging_core::Redactor::global().shorten(String::from_utf8_lossy(&raw).trim(), 200)
+                staging_core::Redactor::global()
+                    .shorten(String::from_utf8_lossy(&answer.body).trim(), 200)
             ))
         })?;
         let data = parsed
@@ -143,6 +123,19 @@ impl Client {
             .filter(|d| !d.is_null())
             .ok_or_else(|| decode_error("no `data` and no `errors`".to_owned()))?;
         serde_json::from_value(data).map_err(|e| decode_error(e.to_string()))
+    }
+}
+
+/// A document whose operation is a `query` is a read; anything else (a `mutation`, or a
+/// document this cannot tell) must happen once. Comment lines before it are skipped.
+fn safety_of(document: &str) -> Safety {
+    let first = document
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'));
+    match first {
+        Some(l) if l.starts_with("query") => Safety::Read,
+        _ => Safety::Once,
     }
 }
 
@@ -173,6 +166,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_mutation_is_sent_once_and_only_queries_are_reads() {
+        for (name, document) in crate::queries::DOCUMENTS {
+            let want = if document.contains("\nmutation ") || document.starts_with("mutation ") {
+                Safety::Once
+            } else {
+                Safety::Read
+            };
+            assert_eq!(safety_of(document), want, "{name}");
+        }
+        assert_eq!(safety_of("# a comment\nmutation X { a }"), Safety::Once);
+        assert_eq!(
+            safety_of("{ a }"),
+            Safety::Once,
+            "unknown shape: fail closed"
+        );
+    }
+
+    #[test]
     fn client_debug_never_shows_the_token() {
         for creds in [
             Credentials::Account(SecretString::from("rw_canary_account".to_owned())),
@@ -181,7 +192,7 @@ mod tests {
             let c = Client::new(
                 Url::parse("https://backboard.railway.com/graphql/v2").unwrap(),
                 creds,
-                Duration::from_secs(1),
+                Settings::default(),
             )
             .unwrap();
             let shown = format!("{c:?}");

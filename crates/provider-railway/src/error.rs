@@ -1,14 +1,25 @@
-//! The crate's private error, and the one function that turns an answer of Railway (an HTTP
-//! status, or a GraphQL `errors` list inside a 200) into a kind of [`staging_core::Error`].
-
-use std::time::Duration;
+//! The crate's private error, Railway's API as the shared platform client sees it, and the
+//! one function that turns a GraphQL `errors` list (inside a 200, or a 400) into a kind of
+//! [`staging_core::Error`]; HTTP statuses are the shared client's common mapping.
 
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use staging_core::Error;
+use staging_rest::{Api, RateLimitHeaders};
 
 /// The provider name used in every error.
 pub(crate) const PROVIDER: &str = "railway";
+
+/// Railway's API: a 410 is "not found" like a 404.
+pub(crate) const API: Api = Api {
+    not_found_statuses: &[410],
+    ..Api::new(
+        PROVIDER,
+        "Railway",
+        "token",
+        "RAILWAY_API_TOKEN (account or workspace token) or RAILWAY_TOKEN (project token)",
+    )
+};
 
 /// What went wrong talking to Railway, before it is mapped to a kind. Never holds a token:
 /// tokens travel in headers, and neither headers nor request bodies are kept here.
@@ -21,20 +32,6 @@ pub(crate) enum RailwayError {
         status: u16,
         message: String,
     },
-    /// The request did not get an answer (connection refused, reset, timed out).
-    #[error("{operation}: {phase} ({host}): {source}")]
-    Transport {
-        operation: String,
-        /// `host:port` of the API.
-        host: String,
-        /// What did not happen: connecting, an answer within the bound, the whole body.
-        phase: &'static str,
-        #[source]
-        source: reqwest::Error,
-    },
-    /// The answer's body is larger than the cap.
-    #[error("{operation}: the answer is larger than {cap}")]
-    TooLarge { operation: String, cap: String },
     /// Railway answered 2xx with a body that is not a GraphQL answer of this operation.
     #[error("{operation}: unexpected response body: {detail}")]
     Decode { operation: String, detail: String },
@@ -58,9 +55,9 @@ pub(crate) struct GraphqlError {
     pub(crate) code: Option<String>,
 }
 
-/// Maps an answer that is not a success to a kind: an HTTP status that is not 2xx, or a
-/// 2xx whose GraphQL `errors` say the operation failed. The one place where Railway's
-/// answers become kinds, so every operation reports the same failure the same way.
+/// Maps an answer whose GraphQL `errors` say the operation failed (a 200 or a 400 that
+/// carries them) to a kind: the one place where Railway's GraphQL failures become kinds, so
+/// every operation reports the same failure the same way.
 ///
 /// `what` names the thing asked for (for `NotFound`); `errors` are the GraphQL errors of the
 /// body, if it had any (their messages never contain a token).
@@ -83,39 +80,6 @@ pub(crate) fn error_for_answer(
     };
     let message = staging_core::Redactor::global().shorten(&message, 500);
     let lower = message.to_ascii_lowercase();
-    match status.as_u16() {
-        401 => {
-            return Error::Unauthenticated {
-                provider,
-                message: format!(
-                    "the token was refused ({message}); check RAILWAY_API_TOKEN or RAILWAY_TOKEN"
-                ),
-            };
-        }
-        403 => {
-            return Error::PermissionDenied {
-                provider,
-                message: format!("{what}: {message}"),
-            };
-        }
-        404 | 410 => return Error::not_found(format!("{what} on Railway")),
-        429 => {
-            return Error::RateLimited {
-                provider,
-                retry_after: retry_after(headers),
-            };
-        }
-        // A 400 that carries GraphQL errors is read like a 200 with errors, below.
-        s if !status.is_success() && (s != 400 || errors.is_empty()) => {
-            return RailwayError::Answer {
-                operation: operation.to_owned(),
-                status: s,
-                message,
-            }
-            .into_core(status.is_server_error());
-        }
-        _ => {}
-    }
     // A GraphQL error inside a 200 (or a 400 that carries GraphQL errors).
     let code = errors
         .iter()
@@ -153,7 +117,8 @@ pub(crate) fn error_for_answer(
     if code == "RATE_LIMITED" || lower.contains("rate limit") {
         return Error::RateLimited {
             provider,
-            retry_after: retry_after(headers),
+            retry_after: RateLimitHeaders::parse(headers, std::time::SystemTime::now())
+                .refusal_wait(),
         };
     }
     if code == "INTERNAL_SERVER_ERROR" && lower.contains("problem processing request") {
@@ -171,52 +136,6 @@ pub(crate) fn error_for_answer(
         message,
     }
     .into_core(false)
-}
-
-/// Maps a request that got no answer: always worth retrying.
-pub(crate) fn error_for_transport(operation: &str, host: &str, source: reqwest::Error) -> Error {
-    let phase = match (source.is_connect(), source.is_timeout()) {
-        (true, true) => "connecting timed out",
-        (true, false) => "cannot connect",
-        (false, true) => "timed out waiting for the answer",
-        (false, false) if source.is_body() || source.is_decode() => "reading the answer failed",
-        (false, false) => "the request failed",
-    };
-    RailwayError::Transport {
-        operation: operation.to_owned(),
-        host: host.to_owned(),
-        phase,
-        source: source.without_url(),
-    }
-    .into_core(true)
-}
-
-/// How long Railway asked us to wait: `Retry-After` (seconds), else `X-RateLimit-Reset`
-/// (an epoch timestamp or seconds).
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let number = |name: &str| -> Option<u64> {
-        headers
-            .get(name)?
-            .to_str()
-            .ok()?
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite() && *v >= 0.0)
-            .map(|v| v.ceil() as u64)
-    };
-    if let Some(secs) = number("retry-after") {
-        return Some(Duration::from_secs(secs));
-    }
-    let reset = number("x-ratelimit-reset")?;
-    if reset > 1_000_000_000 {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_secs();
-        return Some(Duration::from_secs(reset.saturating_sub(now)));
-    }
-    Some(Duration::from_secs(reset))
 }
 
 #[cfg(test)]
@@ -306,13 +225,20 @@ mod tests {
                     code: code.map(str::to_owned),
                 }]
             };
-            let e = error_for_answer(
-                StatusCode::from_u16(*status).unwrap(),
-                &h,
-                "Deployment",
-                "deployment d-1",
-                &errors,
-            );
+            let status = StatusCode::from_u16(*status).unwrap();
+            // As the client does: GraphQL errors are Railway's, the rest the common mapping.
+            let e = if errors.is_empty() {
+                API.error_for_status(
+                    status,
+                    &RateLimitHeaders::parse(&h, std::time::SystemTime::now()),
+                    "POST",
+                    "/graphql/v2",
+                    Some("deployment d-1"),
+                    "no message",
+                )
+            } else {
+                error_for_answer(status, &h, "Deployment", "deployment d-1", &errors)
+            };
             assert_eq!(&kind(&e), want, "{status} {message} {code:?}");
         }
     }

@@ -429,6 +429,42 @@ impl RailwayProvider {
             .collect())
     }
 
+    /// After a deploy mutation failed without a clear answer: a deployment of `sha` that is
+    /// under way or live, if Railway lists one (then the commit is being deployed, or is
+    /// already, and sending the mutation again would only start another build).
+    async fn started_deployment(
+        &self,
+        service: &WriteTarget,
+        sha: &str,
+        failure: &Error,
+    ) -> Result<Option<RawDeployment>> {
+        if staging_rest::unanswered(failure) {
+            // The request may still be in flight at Railway: give it the time one request
+            // may take (at most 5 s) to land before asking.
+            let settle = self
+                .client()
+                .settings()
+                .timeout
+                .min(std::time::Duration::from_secs(5));
+            tokio::time::sleep(settle).await;
+        }
+        let listed = self.deployments(service).await.map_err(|e| {
+            Error::failed(format!(
+                "the deployment of {} may have started ({failure}), and reading Railway's \
+                 deployments to find out failed: {e}; check the dashboard before running again",
+                service.name
+            ))
+        })?;
+        Ok(listed.into_iter().find(|d| {
+            let deploy = d.to_deploy();
+            deploy
+                .commit
+                .as_deref()
+                .is_some_and(|c| commits_match(c, sha))
+                && (deploy.status == DeployStatus::Live || !deploy.status.is_terminal())
+        }))
+    }
+
     pub(crate) async fn deployment(&self, id: &str) -> Result<RawDeployment> {
         let data = self
             .client()
@@ -683,17 +719,31 @@ impl Provider for RailwayProvider {
             }
         };
         let scope = self.scope_of(service).await?;
-        let data = self
-            .client()
-            .run::<queries::DeployCommit>(
+        let what = format!("service {} ({})", service.name, service.id);
+        let send = || {
+            self.client().run::<queries::DeployCommit>(
                 queries::deploy_commit::Variables {
                     service_id: service.id.clone(),
-                    environment_id: scope.environment_id,
-                    commit_sha: sha,
+                    environment_id: scope.environment_id.clone(),
+                    commit_sha: sha.clone(),
                 },
-                &format!("service {} ({})", service.name, service.id),
+                &what,
             )
-            .await?;
+        };
+        // The mutation is sent once: the client re-sends it only when Railway refused it.
+        // After an ambiguous failure (no answer, a 5xx) Railway is asked whether a
+        // deployment of the commit is under way before the mutation is sent again.
+        let data = match send().await {
+            Ok(data) => data,
+            Err(e) if staging_rest::ambiguous(&e) => {
+                if let Some(started) = self.started_deployment(service, &sha, &e).await? {
+                    return Ok(started.to_deploy());
+                }
+                tracing::info!(service = %service.name, error = %e, "the deployment did not start; sending it again");
+                send().await?
+            }
+            Err(e) => return Err(e),
+        };
         Ok(self
             .deployment(&data.service_instance_deploy_v2)
             .await?

@@ -449,13 +449,96 @@ async fn rate_limits_and_server_errors_are_retried() {
 #[tokio::test]
 async fn a_rate_limit_says_how_long_to_wait() {
     let s = StandIn::start().await;
-    let p = s.provider();
+    // The client waits a rate limit out itself; with less time left than asked for, the
+    // rate limit is the answer, with the wait still to run.
+    let p = s
+        .builder()
+        .with_retry(staging_core::RetryPolicy {
+            deadline: Duration::from_secs(2),
+            ..support::fast_retries()
+        })
+        .build()
+        .unwrap();
     s.fault("rate_limit", 1, 7).await;
     let err = p.locate("staging", "web").await.unwrap_err();
     assert!(
-        matches!(err, Error::RateLimited { retry_after: Some(d), .. } if d == Duration::from_secs(7)),
+        matches!(err, Error::RateLimited { retry_after: Some(d), .. } if d > Duration::from_secs(5) && d <= Duration::from_secs(7)),
         "{err:?}"
     );
+}
+
+#[tokio::test]
+async fn a_status_read_answered_429_503_or_timeout_never_sends_the_deploy_mutation_twice() {
+    for (kind, after) in [("rate_limit", 1), ("server_error", 0), ("slow", 3)] {
+        let s = StandIn::start().await;
+        let raw = s
+            .builder()
+            .with_timeout(Duration::from_secs(1))
+            .with_retry(support::fast_retries())
+            .build()
+            .unwrap();
+        let p = staging_core::RetryProvider::new(raw, support::fast_retries());
+        let web = p.locate("staging", "web").await.unwrap();
+        let target = staging_core::testkit::target(&web);
+        // The read of the new deployment inside `deploy` fails first, then a poll of it.
+        s.fault_on("Deployment", kind, 1, after).await;
+        let d = p
+            .deploy(&target, &DeployRequest::commit(COMMIT_A))
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        s.fault_on("Deployment", kind, 1, after).await;
+        p.wait_until_live(&web, &d.id, Duration::from_secs(60), &mut |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let deploys = s
+            .mutations()
+            .await
+            .into_iter()
+            .filter(|m| m == "serviceInstanceDeployV2")
+            .count();
+        assert_eq!(deploys, 1, "{kind}");
+        s.assert_no_rejected().await;
+    }
+}
+
+#[tokio::test]
+async fn a_deploy_mutation_answered_503_is_read_back_before_it_is_sent_again() {
+    let s = StandIn::start().await;
+    let raw = s
+        .builder()
+        .with_retry(support::fast_retries())
+        .build()
+        .unwrap();
+    let web = raw.locate("staging", "web").await.unwrap();
+    // Refused before it ran: nothing under way, so it is sent again, once.
+    s.fault_on("DeployCommit", "server_error", 1, 0).await;
+    raw.deploy(
+        &staging_core::testkit::target(&web),
+        &DeployRequest::commit(COMMIT_B),
+    )
+    .await
+    .expect("sent again after the read-back");
+    let deploys = s
+        .mutations()
+        .await
+        .into_iter()
+        .filter(|m| m == "serviceInstanceDeployV2")
+        .count();
+    assert_eq!(deploys, 1);
+    let ops: Vec<String> = s.state().await["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["operation"].as_str().map(str::to_owned))
+        .collect();
+    let first = ops.iter().position(|o| o == "DeployCommit").unwrap();
+    assert_eq!(
+        ops[first + 1],
+        "Deployments",
+        "the deployments are read back before the mutation is sent again: {ops:?}"
+    );
+    assert_eq!(ops.iter().filter(|o| *o == "DeployCommit").count(), 2);
+    s.assert_no_rejected().await;
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use staging_core::{Error, ReadBudget, Result};
+use staging_core::{Error, ReadBudget, Result, RetryPolicy};
 use url::Url;
 
 use crate::client::{Client, RateLimits};
@@ -56,6 +56,7 @@ pub struct RenderBuilder {
     poll_interval: Option<Duration>,
     read_budget: Option<ReadBudget>,
     rate_limits: Option<RateLimits>,
+    retry: Option<RetryPolicy>,
 }
 
 impl fmt::Debug for RenderBuilder {
@@ -69,6 +70,7 @@ impl fmt::Debug for RenderBuilder {
             .field("poll_interval", &self.poll_interval)
             .field("read_budget", &self.read_budget)
             .field("rate_limits", &self.rate_limits)
+            .field("retry", &self.retry)
             .finish()
     }
 }
@@ -159,6 +161,13 @@ impl RenderBuilder {
         self
     }
 
+    /// Retries of transient failures inside the client, and the deadline of one request
+    /// with its retries and rate-limit waits (default [`RetryPolicy::default`]).
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = Some(retry);
+        self
+    }
+
     /// The provider; fails when no API key was given or the address is not http(s).
     pub fn build(self) -> Result<RenderProvider> {
         let key = self.api_key.ok_or_else(|| Error::Unauthenticated {
@@ -187,7 +196,11 @@ impl RenderBuilder {
         let client = Client::new(
             base,
             key,
-            self.timeout.unwrap_or(Duration::from_secs(30)),
+            staging_rest::Settings {
+                timeout: self.timeout.unwrap_or(Duration::from_secs(30)),
+                retry: self.retry.unwrap_or_default(),
+                ..staging_rest::Settings::default()
+            },
             self.rate_limits.unwrap_or_default(),
         )?;
         Ok(RenderProvider {

@@ -1,5 +1,6 @@
-//! The HTTP client: bearer auth, JSON, cursor pagination, client-side pacing of writes, and
-//! the mapping of every answer through [`crate::error::error_for_status`].
+//! The HTTP side: Render's API over the shared platform client ([`staging_rest::Client`]:
+//! bounds, body cap, the credential's shared rate budget, safe retries, one status
+//! mapping), plus what only Render has: cursor pagination and client-side pacing of writes.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -7,13 +8,14 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use staging_core::{Error, Result};
+use staging_rest::{Auth, Call, Safety, Settings};
 use url::Url;
 
-use crate::error::{RenderError, error_for_status, error_for_transport};
+use crate::error::API;
 
 /// Render pages lists with a cursor; 100 is the largest page its API accepts.
 pub(crate) const PAGE_LIMIT: usize = 100;
@@ -123,16 +125,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// The HTTP side of the provider. Its `Debug` shows the base URL only.
 pub(crate) struct Client {
-    http: reqwest::Client,
-    base: Url,
-    key: SecretString,
+    rest: staging_rest::Client,
     pacer: Pacer,
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("base", &self.base.as_str())
+            .field("base", &self.rest.base().as_str())
             .field("key", &"[REDACTED]")
             .finish()
     }
@@ -148,40 +148,27 @@ impl Client {
     pub(crate) fn new(
         base: Url,
         key: SecretString,
-        timeout: Duration,
+        settings: Settings,
         limits: RateLimits,
     ) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!(
-                "staging-provider-render/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build()
-            .map_err(|e| Error::config(format!("cannot build the HTTP client for Render: {e}")))?;
         Ok(Client {
-            http,
-            base,
-            key,
+            rest: staging_rest::Client::with_settings(API, base, key, Auth::Bearer, settings)?,
             pacer: Pacer::new(limits),
         })
     }
 
-    /// The URL of `segments` under the base, each segment percent-encoded.
-    pub(crate) fn url(&self, segments: &[&str]) -> Url {
-        let mut url = self.base.clone();
-        {
-            let mut path = url
-                .path_segments_mut()
-                .expect("the base URL is http(s), checked by the builder");
-            path.pop_if_empty();
-            path.extend(segments);
-        }
-        url
+    /// The shared platform client (its rate budget, for the cadence of waits).
+    pub(crate) fn rest(&self) -> &staging_rest::Client {
+        &self.rest
     }
 
-    /// Sends one request and returns a successful answer, or the kind of error.
+    /// The URL of `segments` under the base, each segment percent-encoded.
+    pub(crate) fn url(&self, segments: &[&str]) -> Url {
+        self.rest.url(segments)
+    }
+
+    /// Sends one request and returns a successful answer, or the kind of error. Reads are
+    /// retried inside; a deploy (or any POST) is sent again only when Render refused it.
     pub(crate) async fn send(
         &self,
         method: Method,
@@ -192,61 +179,25 @@ impl Client {
         what: &str,
     ) -> Result<Answer> {
         self.pacer.wait(pace).await;
-        let url = self.url(segments);
-        let path = url.path().to_owned();
-        let mut req = self
-            .http
-            .request(method.clone(), url)
-            .bearer_auth(self.key.expose_secret())
-            .header(reqwest::header::ACCEPT, "application/json");
+        let mut url = self.url(segments);
         if !query.is_empty() {
-            req = req.query(query);
+            url.query_pairs_mut()
+                .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
         }
+        let safety = match pace {
+            Pace::Read => Safety::Read,
+            Pace::Write => Safety::of(&method),
+            Pace::Deploy(_) => Safety::Once,
+        };
+        let mut call = Call::new(method, url).safety(safety).what(what);
         if let Some(b) = body {
-            req = req.json(b);
+            call = call.body(b);
         }
-        tracing::debug!(%method, %path, "render request");
-        let host = format!(
-            "{}:{}",
-            self.base.host_str().unwrap_or_default(),
-            self.base.port_or_known_default().unwrap_or_default()
-        );
-        let mut resp = req
-            .send()
-            .await
-            .map_err(|e| error_for_transport(method.as_str(), &host, &path, e))?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        // Streamed against the cap: a misbehaving endpoint cannot grow memory without end.
-        let cap = staging_core::limits::MAX_PROVIDER_BODY;
-        let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| error_for_transport(method.as_str(), &host, &path, e))?
-        {
-            if body.len() as u64 + chunk.len() as u64 > cap {
-                return Err(RenderError::TooLarge {
-                    method: method.to_string(),
-                    path: path.clone(),
-                    cap: staging_core::limits::format_size(cap),
-                }
-                .into_core(false));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        if status.is_success() {
-            return Ok(Answer { status, body });
-        }
-        let message = error_message(&body);
-        Err(error_for_status(
-            status,
-            &headers,
-            method.as_str(),
-            &path,
-            what,
-            &message,
-        ))
+        let answer = self.rest.exchange(call).await?;
+        Ok(Answer {
+            status: answer.status,
+            body: answer.body,
+        })
     }
 
     /// GET a JSON document.
@@ -325,36 +276,16 @@ pub(crate) fn decode<T: DeserializeOwned>(method: &str, url: &Url, body: &[u8]) 
     serde_json::from_slice(body).map_err(|source| {
         // A success with a body we cannot read: the platform (or a proxy before it) is
         // misbehaving; another attempt may well get a proper answer.
-        RenderError::Decode {
-            method: method.to_owned(),
-            path: url.path().to_owned(),
-            source,
+        Error::Provider {
+            provider: API.provider.to_owned(),
+            source: Box::new(staging_rest::RestError::Decode {
+                method: method.to_owned(),
+                path: url.path().to_owned(),
+                source,
+            }),
+            retryable: true,
         }
-        .into_core(true)
     })
-}
-
-/// Render's `{id, message}` error body, or the start of whatever the body was.
-fn error_message(body: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    struct RenderErrorBody {
-        message: Option<String>,
-        detail: Option<String>,
-        title: Option<String>,
-    }
-    if let Some(m) = serde_json::from_slice::<RenderErrorBody>(body)
-        .ok()
-        .and_then(|b| b.message.or(b.detail).or(b.title))
-    {
-        return m;
-    }
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.is_empty() {
-        "no message".to_owned()
-    } else {
-        staging_core::Redactor::global().shorten(text, 300)
-    }
 }
 
 #[cfg(test)]
@@ -380,7 +311,7 @@ mod tests {
         let c = Client::new(
             Url::parse("https://api.render.com/v1").unwrap(),
             SecretString::from("k".to_owned()),
-            Duration::from_secs(1),
+            Settings::default(),
             RateLimits::default(),
         )
         .unwrap();
@@ -391,7 +322,7 @@ mod tests {
         let c2 = Client::new(
             Url::parse("http://127.0.0.1:4010/").unwrap(),
             SecretString::from("k".to_owned()),
-            Duration::from_secs(1),
+            Settings::default(),
             RateLimits::default(),
         )
         .unwrap();
@@ -406,7 +337,7 @@ mod tests {
         let c = Client::new(
             Url::parse("https://api.render.com/v1").unwrap(),
             SecretString::from("rnd_canary_value".to_owned()),
-            Duration::from_secs(1),
+            Settings::default(),
             RateLimits::default(),
         )
         .unwrap();

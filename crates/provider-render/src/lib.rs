@@ -2,11 +2,15 @@
 //!
 //! ## Why it is shaped so
 //!
-//! - One private error and one function (the `error` module's `error_for_status`) turn Render's
-//!   answers into the toolkit's error kinds, so a 429 is a rate limit whichever call got it.
-//! - Retrying is not done here: `RenderFactory::build` (core's `ProviderFactory::build`) wraps the provider in core's
-//!   `RetryProvider`, the one retry policy of every provider. Here there is only pacing
-//!   (deploy triggers and writes per minute) so that we do not earn the 429 in the first place.
+//! - HTTP is the shared platform client (`staging_rest`): bounds, the body cap, one mapping
+//!   of statuses to kinds (Render's only override: 410 is "not found"), the key's shared rate
+//!   budget (a 429 or `Ratelimit-Remaining: 0` pauses every request of the key; the
+//!   `Ratelimit-Limit` of reads sets the cadence of waits) and retries that know what is
+//!   safe: reads are retried inside the client, a deploy is sent again only after a 429, or
+//!   after Render was asked whether it started (by commit or image).
+//! - Core's `RetryProvider` (which `RenderFactory::build` wraps around the provider) retries
+//!   reads only. Here there is only client-side pacing (deploy triggers and writes per
+//!   minute) so that we do not earn the 429 in the first place.
 //! - Env vars are written one key at a time (`PUT`/`DELETE .../env-vars/{key}`); the
 //!   whole-set `PUT .../env-vars` replaces every var and is never called.
 //! - What only Render does (custom domains, one-off jobs, datastores, cancel) is inherent

@@ -181,6 +181,56 @@ impl RenderProvider {
         Ok(page.into_iter().filter_map(|i| i.deploy).collect())
     }
 
+    /// After a deploy request failed without a clear answer: a deploy of the same commit
+    /// (or image) among the newest that is under way or live, if Render lists one (then the
+    /// commit is being deployed, or already is, and another trigger would only queue a
+    /// second build). `Ok(None)`: Render has not started it.
+    async fn started_deploy(
+        &self,
+        service: &WriteTarget,
+        request: &DeployRequest,
+        failure: &Error,
+    ) -> Result<Option<Deploy>> {
+        if staging_rest::unanswered(failure) {
+            // The request may still be in flight at Render: give it the time one request
+            // may take (at most 5 s) to land before asking.
+            let settle = self
+                .client()
+                .rest()
+                .settings()
+                .timeout
+                .min(Duration::from_secs(5));
+            tokio::time::sleep(settle).await;
+        }
+        let listed = self.deploys(&service.id, 10, None).await.map_err(|e| {
+            Error::failed(format!(
+                "the deploy of {} may have started ({failure}), and reading Render's deploys \
+                 to find out failed: {e}; check the dashboard before running again",
+                service.name
+            ))
+        })?;
+        let ours = listed.into_iter().find(|d| {
+            let same = match &request.target {
+                DeployTarget::Commit(sha) => d
+                    .commit
+                    .as_ref()
+                    .and_then(|c| c.id.as_deref())
+                    .is_some_and(|id| commits_match(id, sha)),
+                DeployTarget::Image(image) => d
+                    .image
+                    .as_ref()
+                    .and_then(|i| i.reference.as_deref())
+                    .is_some_and(|r| r == image),
+            };
+            let status = d.to_deploy().status;
+            same && (status == staging_core::DeployStatus::Live || !status.is_terminal())
+        });
+        if let Some(d) = &ours {
+            tracing::info!(service = %service.name, deploy = %d.id, "the deploy had started; not sending it again");
+        }
+        Ok(ours.map(|d| d.to_deploy()))
+    }
+
     async fn raw_deploy(&self, service_id: &str, deploy_id: &str) -> Result<RawDeploy> {
         self.client()
             .get(
@@ -257,8 +307,13 @@ impl Provider for RenderProvider {
         self.inner.poll_interval
     }
 
+    /// The declared budget, or the one Render advertises (`Ratelimit-Limit` on reads)
+    /// once an answer has said it.
     fn read_budget(&self) -> staging_core::ReadBudget {
-        self.inner.read_budget
+        self.client()
+            .rest()
+            .budget()
+            .read_budget(self.inner.read_budget)
     }
 
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
@@ -330,17 +385,33 @@ impl Provider for RenderProvider {
                 "do_not_clear"
             }),
         );
-        let answer = self
-            .client()
-            .send(
+        let body = serde_json::Value::Object(body);
+        let what = format!("service {} ({})", service.name, service.id);
+        let segments = ["services", service.id.as_str(), "deploys"];
+        let send = || {
+            self.client().send(
                 Method::POST,
-                &["services", &service.id, "deploys"],
+                &segments,
                 &[],
-                Some(&serde_json::Value::Object(body)),
+                Some(&body),
                 Pace::Deploy(&service.id),
-                &format!("service {} ({})", service.name, service.id),
+                &what,
             )
-            .await?;
+        };
+        // Sent once: the client re-sends it only when Render refused it (429). After an
+        // ambiguous failure (no answer, a 5xx) Render is asked whether the deploy started
+        // before it is sent again, so one `up` never starts two deploys.
+        let answer = match send().await {
+            Ok(answer) => answer,
+            Err(e) if staging_rest::ambiguous(&e) => {
+                if let Some(started) = self.started_deploy(service, request, &e).await? {
+                    return Ok(started);
+                }
+                tracing::info!(service = %service.name, error = %e, "the deploy did not start; sending it again");
+                send().await?
+            }
+            Err(e) => return Err(e),
+        };
         if answer.status == StatusCode::ACCEPTED || answer.body.is_empty() {
             // 202: queued behind a running deploy, without a body; the newest deploy is ours.
             return self

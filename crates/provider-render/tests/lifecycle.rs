@@ -455,17 +455,29 @@ async fn rate_limit_with_retry_after_is_honoured() {
         )
         .await
         .unwrap();
+    // The client itself waits the window out and asks again: no whole-call retry needed.
     stand_in().fake.inject(&id, Fault::Status(429, Some(1)));
-    let err = p.deploy_status(&h, &d.id).await.unwrap_err();
-    assert_eq!(err.retry_after(), Some(Duration::from_secs(1)), "{err:?}");
-    // Through the retry decorator, the same failure is waited out.
-    stand_in().fake.inject(&id, Fault::Status(429, Some(1)));
-    let retried = RetryProvider::new(p, quick_retries());
-    retried
+    let before = stand_in().fake.requests_for(&id).len();
+    p.deploy_status(&h, &d.id)
+        .await
+        .expect("read again after Retry-After");
+    assert_eq!(stand_in().fake.requests_for(&id).len(), before + 2);
+    assert_eq!(stand_in().fake.pending_faults(&id), 0);
+    // With no time left for the wait, the rate limit is the answer, naming it. (Straight
+    // to the fake: another address is another budget, so the pause holds up no other test
+    // that goes through Prism.)
+    stand_in().fake.inject(&id, Fault::Status(429, Some(8)));
+    let err = support::builder(&stand_in().fake.url())
+        .with_retry(staging_core::RetryPolicy {
+            deadline: Duration::from_secs(2),
+            ..quick_retries()
+        })
+        .build()
+        .unwrap()
         .deploy_status(&h, &d.id)
         .await
-        .expect("retried after Retry-After");
-    assert_eq!(stand_in().fake.pending_faults(&id), 0);
+        .unwrap_err();
+    assert!(matches!(err, Error::RateLimited { .. }), "{err:?}");
     stand_in().prism.assert_no_violations();
 }
 
@@ -473,17 +485,10 @@ async fn rate_limit_with_retry_after_is_honoured() {
 async fn rate_limit_without_retry_after_backs_off() {
     let (id, h) = service("worker-429b", Kind::Worker).await;
     stand_in().fake.inject(&id, Fault::Status(429, None));
-    let err = via_prism().live_state(&h).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::RateLimited {
-                retry_after: None,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    via_prism()
+        .live_state(&h)
+        .await
+        .expect("read again after a pause");
     stand_in().fake.inject(&id, Fault::Status(429, None));
     stand_in().fake.inject(&id, Fault::Status(429, None));
     let retried = RetryProvider::new(via_prism(), quick_retries());
@@ -501,18 +506,26 @@ async fn rate_limit_without_retry_after_backs_off() {
         .wait_until_live(&h, &d.id, WAIT, &mut |_| {})
         .await
         .expect("wait survives a 429");
+    assert_eq!(stand_in().fake.pending_faults(&id), 0);
     stand_in().prism.assert_no_violations();
 }
 
 #[tokio::test]
 async fn server_errors_are_retried() {
     let (id, h) = service("worker-5xx", Kind::Worker).await;
-    for status in [500, 502, 503] {
+    // 502, 503 (and 504) are passing failures of a read: retried inside the client.
+    for status in [502, 503] {
         stand_in().fake.inject(&id, Fault::Status(status, None));
-        let err = via_prism().env_vars(&h).await.unwrap_err();
-        assert!(err.is_retryable(), "{status}: {err:?}");
-        assert!(matches!(err, Error::Provider { .. }), "{status}: {err:?}");
+        via_prism()
+            .env_vars(&h)
+            .await
+            .unwrap_or_else(|e| panic!("{status}: {e:?}"));
     }
+    // A 500 is Render's error, retryable, and retried only by the read-only whole-call retry.
+    stand_in().fake.inject(&id, Fault::Status(500, None));
+    let err = via_prism().env_vars(&h).await.unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert!(matches!(err, Error::Provider { .. }), "{err:?}");
     for status in [500, 502, 503] {
         stand_in().fake.inject(&id, Fault::Status(status, None));
     }
@@ -535,12 +548,31 @@ async fn request_timeout_is_retryable() {
         .inject(&id, Fault::Delay(Duration::from_secs(5)));
     let p = support::builder(&stand_in().fake.url())
         .with_timeout(Duration::from_millis(500))
+        .with_retry(quick_retries())
+        .build()
+        .unwrap();
+    p.env_vars(&h).await.expect("a read is asked again");
+    // With one attempt only, the timeout is the answer: retryable, naming host and phase.
+    stand_in()
+        .fake
+        .inject(&id, Fault::Delay(Duration::from_secs(5)));
+    let p = support::builder(&stand_in().fake.url())
+        .with_timeout(Duration::from_millis(500))
+        .with_retry(staging_core::RetryPolicy {
+            max_attempts: 1,
+            ..quick_retries()
+        })
         .build()
         .unwrap();
     let err = p.env_vars(&h).await.unwrap_err();
     assert!(
         err.is_retryable() && matches!(err, Error::Provider { .. }),
         "{err:?}"
+    );
+    let shown = err.to_string();
+    assert!(
+        shown.contains("timed out waiting for the answer") && shown.contains("127.0.0.1"),
+        "{shown}"
     );
 }
 

@@ -80,6 +80,7 @@ pub struct VercelBuilder {
     staged: bool,
     projects: BTreeMap<String, ProjectRef>,
     timeout: Option<Duration>,
+    retry: Option<staging_core::RetryPolicy>,
     poll_interval: Option<Duration>,
     read_budget: Option<staging_core::ReadBudget>,
 }
@@ -178,6 +179,13 @@ impl VercelBuilder {
         self
     }
 
+    /// Retries of transient failures inside the client, and the deadline of one request
+    /// with its retries and rate-limit waits (default [`staging_core::RetryPolicy::default`]).
+    pub fn with_retry(mut self, retry: staging_core::RetryPolicy) -> Self {
+        self.retry = Some(retry);
+        self
+    }
+
     /// How often to poll a deployment at the most (default 5 s).
     pub fn with_poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = Some(interval);
@@ -227,8 +235,13 @@ impl VercelBuilder {
             unlisted,
             token,
             self.team,
-            self.timeout
-                .unwrap_or(staging_core::limits::DEFAULT_REQUEST_TIMEOUT),
+            staging_rest::Settings {
+                timeout: self
+                    .timeout
+                    .unwrap_or(staging_core::limits::DEFAULT_REQUEST_TIMEOUT),
+                retry: self.retry.unwrap_or_default(),
+                ..staging_rest::Settings::default()
+            },
         )?;
         Ok(VercelProvider {
             inner: Arc::new(Inner {

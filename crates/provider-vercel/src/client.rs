@@ -1,17 +1,19 @@
-//! The HTTP side: bearer token, the team as `teamId`/`slug` on every request, a bound on
-//! every request and a cap on every body, every failure mapped through
-//! [`crate::error::error_for_status`].
+//! The HTTP side: Vercel's REST API over the shared platform client
+//! ([`staging_rest::Client`]: bounds, body cap, the token's shared rate budget, safe
+//! retries, the common mapping of statuses with Vercel's 403 override), the team as
+//! `teamId`/`slug` on every request.
 
 use std::fmt;
-use std::time::Duration;
 
-use reqwest::Method;
-use secrecy::{ExposeSecret, SecretString};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use staging_core::{Error, Result};
+use staging_rest::{Auth, Call, Settings};
 use url::Url;
 
-use crate::error::{VercelError, error_for_status, error_for_transport, error_message};
+use crate::error::{API, VercelError, forbidden};
 
 /// The team a token acts for: Vercel's `teamId` or `slug` query parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,18 +24,16 @@ pub(crate) enum Team {
 
 /// The REST client. Its `Debug` shows the address only.
 pub(crate) struct Client {
-    http: reqwest::Client,
-    base: Url,
+    rest: staging_rest::Client,
     /// Where calls missing from the published contract go (the rollback).
-    unlisted_base: Url,
-    token: SecretString,
+    unlisted: staging_rest::Client,
     team: Option<Team>,
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("base", &self.base.as_str())
+            .field("base", &self.rest.base().as_str())
             .field("team", &self.team)
             .field("token", &"[REDACTED]")
             .finish()
@@ -46,22 +46,23 @@ impl Client {
         unlisted_base: Url,
         token: SecretString,
         team: Option<Team>,
-        timeout: Duration,
+        settings: Settings,
     ) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(staging_core::limits::DEFAULT_CONNECT_TIMEOUT))
-            .user_agent(concat!(
-                "staging-provider-vercel/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build()
-            .map_err(|e| Error::config(format!("cannot build the HTTP client for Vercel: {e}")))?;
         Ok(Client {
-            http,
-            base,
-            unlisted_base,
-            token,
+            rest: staging_rest::Client::with_settings(
+                API,
+                base,
+                token.clone(),
+                Auth::Bearer,
+                settings,
+            )?,
+            unlisted: staging_rest::Client::with_settings(
+                API,
+                unlisted_base,
+                token,
+                Auth::Bearer,
+                settings,
+            )?,
             team,
         })
     }
@@ -99,7 +100,7 @@ impl Client {
         what: &str,
     ) -> Result<T> {
         let raw = self
-            .raw(&self.base, method, path, query, body, operation, what)
+            .raw(&self.rest, method, path, query, body, operation, what)
             .await?;
         serde_json::from_slice(&raw).map_err(|e| {
             // A 2xx that is not the operation's answer: a proxy or the platform misbehaving;
@@ -128,7 +129,7 @@ impl Client {
         operation: &str,
         what: &str,
     ) -> Result<()> {
-        self.raw(&self.base, method, path, &[], body, operation, what)
+        self.raw(&self.rest, method, path, &[], body, operation, what)
             .await
             .map(drop)
     }
@@ -142,7 +143,7 @@ impl Client {
         what: &str,
     ) -> Result<()> {
         self.raw(
-            &self.unlisted_base,
+            &self.unlisted,
             Method::POST,
             path,
             &[],
@@ -157,7 +158,7 @@ impl Client {
     #[allow(clippy::too_many_arguments)]
     async fn raw(
         &self,
-        base: &Url,
+        client: &staging_rest::Client,
         method: Method,
         path: &str,
         query: &[(&str, String)],
@@ -165,53 +166,16 @@ impl Client {
         operation: &str,
         what: &str,
     ) -> Result<Vec<u8>> {
-        let url = self.url(base, path, query)?;
-        let host = format!(
-            "{}:{}",
-            url.host_str().unwrap_or_default(),
-            url.port_or_known_default().unwrap_or_default()
-        );
-        let mut req = self
-            .http
-            .request(method, url)
-            .bearer_auth(self.token.expose_secret())
-            .header(reqwest::header::ACCEPT, "application/json");
-        if let Some(b) = body {
-            req = req.json(b);
-        }
+        let url = self.url(client.base(), path, query)?;
         tracing::debug!(operation, "vercel request");
-        let mut resp = req
-            .send()
-            .await
-            .map_err(|e| error_for_transport(operation, &host, e))?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let cap = staging_core::limits::MAX_PROVIDER_BODY;
-        let mut raw = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| error_for_transport(operation, &host, e))?
-        {
-            if raw.len() as u64 + chunk.len() as u64 > cap {
-                return Err(VercelError::TooLarge {
-                    operation: operation.to_owned(),
-                    cap: staging_core::limits::format_size(cap),
-                }
-                .into_core(false));
-            }
-            raw.extend_from_slice(&chunk);
+        let inspect = |status: StatusCode, _: &HeaderMap, raw: &[u8]| {
+            forbidden(status, operation, what, &staging_rest::error_message(raw))
+        };
+        let mut call = Call::new(method, url).what(what);
+        if let Some(b) = body {
+            call = call.body(b);
         }
-        if !status.is_success() {
-            return Err(error_for_status(
-                status,
-                &headers,
-                operation,
-                what,
-                error_message(&raw),
-            ));
-        }
-        Ok(raw)
+        Ok(client.exchange_with(call, &inspect).await?.body)
     }
 }
 
@@ -242,7 +206,7 @@ mod tests {
             base,
             SecretString::from("t".to_owned()),
             None,
-            Duration::from_secs(5),
+            Settings::default(),
         )
         .unwrap();
         #[derive(Debug, serde::Deserialize)]

@@ -1,19 +1,28 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
-use std::fmt;
-use std::time::Duration;
+mod budget;
+mod client;
+mod ratelimit;
 
-use reqwest::header::HeaderMap;
-use reqwest::{Method, StatusCode};
-use secrecy::{ExposeSecret, SecretString};
+use reqwest::StatusCode;
 use serde_json::Value;
-use staging_core::{Error, Redactor, Result, RetryPolicy};
+use staging_core::{Error, Redactor};
+
+pub use budget::RateBudget;
+pub use client::{
+    Answer, Auth, Call, Client, Inspect, MAX_BODY_CEILING, RATE_LIMIT_FALLBACK, Safety, Settings,
+};
+pub use ratelimit::RateLimitHeaders;
 
 /// How much of an error body a message shows.
 pub const ERROR_BODY_CHARS: usize = 300;
 
-/// What one platform's API is, for messages and retries.
+/// The phase of a request whose connection was refused: it never reached the platform.
+pub(crate) const CANNOT_CONNECT: &str = "cannot connect";
+
+/// What one platform's API is, for messages, the mapping of statuses and retries. What
+/// differs between platforms is data here, not code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Api {
     /// The provider's name in errors (`neon`).
@@ -27,10 +36,35 @@ pub struct Api {
     /// Statuses besides 429 that refuse a request without doing it, so that it is safe to
     /// send again, also a write (Neon: 423, the project is locked by a running operation).
     pub refused_statuses: &'static [u16],
+    /// Statuses besides 404 that mean the thing asked for does not exist (Render: 410).
+    pub not_found_statuses: &'static [u16],
+    /// Statuses besides 502/503/504 on which a read is sent again (Vercel: 500).
+    pub retried_read_statuses: &'static [u16],
+}
+
+impl Api {
+    /// An API with no overrides: 404 alone is "not found", 429 alone refuses, reads retry
+    /// on 502/503/504.
+    pub const fn new(
+        provider: &'static str,
+        platform: &'static str,
+        credential: &'static str,
+        credential_var: &'static str,
+    ) -> Self {
+        Api {
+            provider,
+            platform,
+            credential,
+            credential_var,
+            refused_statuses: &[],
+            not_found_statuses: &[],
+            retried_read_statuses: &[],
+        }
+    }
 }
 
 /// What went wrong talking to the platform, before it is mapped to a kind. Never holds the
-/// credential.
+/// credential: it travels in a header, and neither headers nor request bodies are kept.
 #[derive(Debug, thiserror::Error)]
 pub enum RestError {
     /// A non-success status.
@@ -49,15 +83,29 @@ pub enum RestError {
         refused: bool,
     },
     /// No answer (connect, TLS, timeout, body read).
-    #[error("{method} {path}: no answer: {source}")]
+    #[error("{method} {path}: {phase} ({host}): {source}")]
     Transport {
         /// The request's method.
         method: String,
         /// The request's path.
         path: String,
+        /// `host:port` of the API.
+        host: String,
+        /// What did not happen: connecting, an answer within the bound, the whole body.
+        phase: &'static str,
         /// What the transport said.
         #[source]
         source: reqwest::Error,
+    },
+    /// The answer's body is larger than the cap.
+    #[error("{method} {path}: the answer is larger than {cap}")]
+    TooLarge {
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+        /// The cap, for people.
+        cap: String,
     },
     /// A success whose body is not the JSON expected.
     #[error("{method} {path}: unexpected response body: {source}")]
@@ -73,19 +121,24 @@ pub enum RestError {
 }
 
 impl Api {
-    /// Maps a non-success answer to a kind: 401 unauthenticated (naming the credential's
-    /// variable), 403 permission, 404 not found, 409 conflict, 429 a rate limit with its
-    /// `Retry-After`; 5xx and [`Api::refused_statuses`] are retryable provider errors.
+    /// Maps a non-success answer to a kind, the one place where statuses become kinds: 401
+    /// unauthenticated (naming the credential's variable), 403 permission, 404 (and
+    /// [`Api::not_found_statuses`]) not found of `what` (the path when `None`), 409
+    /// conflict, 429 a rate limit with the wait its headers give; 5xx and
+    /// [`Api::refused_statuses`] are retryable provider errors, anything else is not.
     pub fn error_for_status(
         &self,
         status: StatusCode,
-        headers: &HeaderMap,
+        limits: &RateLimitHeaders,
         method: &str,
         path: &str,
+        what: Option<&str>,
         message: &str,
     ) -> Error {
         let provider = self.provider.to_owned();
-        match status.as_u16() {
+        let what = what.map_or_else(|| format!("{method} {path}"), str::to_owned);
+        let s = status.as_u16();
+        match s {
             401 => Error::Unauthenticated {
                 provider,
                 message: format!(
@@ -95,19 +148,18 @@ impl Api {
             },
             403 => Error::PermissionDenied {
                 provider,
-                message: format!("{method} {path}: {message}"),
+                message: format!("{what}: {message}"),
             },
-            404 => Error::not_found(format!("{path} on {}", self.platform)),
+            404 => Error::not_found(format!("{what} on {}", self.platform)),
+            s if self.not_found_statuses.contains(&s) => {
+                Error::not_found(format!("{what} on {}", self.platform))
+            }
             409 => Error::Conflict {
-                message: format!("{}: {method} {path}: {message}", self.provider),
+                message: format!("{}: {what}: {message}", self.provider),
             },
             429 => Error::RateLimited {
                 provider,
-                retry_after: headers
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs),
+                retry_after: limits.refusal_wait(),
             },
             s => Error::Provider {
                 provider,
@@ -137,175 +189,77 @@ pub fn refused(e: &Error) -> bool {
     }
 }
 
-/// The platform's message in an error body: its JSON `message` when it has one, else the
-/// text; redacted, then shortened to [`ERROR_BODY_CHARS`].
+/// Whether a failed write may nevertheless have been done: the request was sent and no
+/// clear answer came back (a timeout, a lost connection, a 5xx that is not a refusal, a
+/// body that could not be read). The provider must read back whether it happened before it
+/// sends the write again.
+pub fn ambiguous(e: &Error) -> bool {
+    match e {
+        Error::Provider { source, .. } => match source.downcast_ref::<RestError>() {
+            Some(RestError::Transport { phase, .. }) => *phase != CANNOT_CONNECT,
+            Some(RestError::Status {
+                status, refused, ..
+            }) => !refused && *status >= 500,
+            Some(RestError::TooLarge { .. } | RestError::Decode { .. }) => true,
+            None => false,
+        },
+        Error::Timeout { .. } => true,
+        _ => false,
+    }
+}
+
+/// Whether a request was sent and no answer came back at all (a timeout, a lost
+/// connection): the platform may still be working on it.
+pub fn unanswered(e: &Error) -> bool {
+    match e {
+        Error::Provider { source, .. } => matches!(
+            source.downcast_ref::<RestError>(),
+            Some(RestError::Transport { phase, .. }) if *phase != CANNOT_CONNECT
+        ),
+        _ => false,
+    }
+}
+
+/// The platform's message in an error body: its JSON `message` (or `detail`, `title`,
+/// `error`, `error.message`) when it has one, else the text; redacted, then shortened to
+/// [`ERROR_BODY_CHARS`].
 pub fn error_message(body: &[u8]) -> String {
-    let text = serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
-        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
-    Redactor::global().shorten(text.trim(), ERROR_BODY_CHARS)
-}
-
-/// A bearer-token client of one platform's REST API. Reads are retried on every retryable
-/// failure, writes only when they were refused without being done ([`refused`]).
-pub struct Client {
-    api: Api,
-    http: reqwest::Client,
-    base: String,
-    token: SecretString,
-    retry: RetryPolicy,
-}
-
-impl fmt::Debug for Client {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client")
-            .field("provider", &self.api.provider)
-            .field("base", &self.base)
-            .field("token", &"[REDACTED]")
-            .finish()
+    let json = serde_json::from_slice::<Value>(body).ok();
+    let from_json = json.as_ref().and_then(|v| {
+        ["/message", "/detail", "/title", "/error/message", "/error"]
+            .iter()
+            .find_map(|p| v.pointer(p).and_then(Value::as_str))
+            .map(str::to_owned)
+    });
+    let text = from_json.unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    let text = text.trim();
+    if text.is_empty() {
+        return "no message".to_owned();
     }
-}
-
-impl Client {
-    /// A client of `api` at `base`, each request bounded by `timeout` (connecting by 10 s at
-    /// most), retried by `retry`.
-    pub fn new(
-        api: Api,
-        base: String,
-        token: SecretString,
-        timeout: Duration,
-        retry: RetryPolicy,
-    ) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10).min(timeout))
-            .timeout(timeout)
-            .build()
-            .map_err(|e| {
-                Error::config(format!(
-                    "{}: cannot build the HTTP client: {e}",
-                    api.provider
-                ))
-            })?;
-        Ok(Client {
-            api,
-            http,
-            base: base.trim_end_matches('/').to_owned(),
-            token,
-            retry,
-        })
-    }
-
-    /// A JSON read.
-    pub async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value> {
-        self.retry
-            .run(|| async {
-                let body = self.send(Method::GET, path, query, None, true).await?;
-                self.decode("GET", path, &body)
-            })
-            .await
-    }
-
-    /// A text read (logs).
-    pub async fn get_text(&self, path: &str) -> Result<String> {
-        self.retry
-            .run(|| async {
-                let body = self.send(Method::GET, path, &[], None, false).await?;
-                Ok(String::from_utf8_lossy(&body).into_owned())
-            })
-            .await
-    }
-
-    /// A JSON write, sent again only when it was refused without being done.
-    pub async fn post(&self, path: &str, body: Value) -> Result<Value> {
-        self.retry
-            .run_when(
-                || async {
-                    let b = self
-                        .send(Method::POST, path, &[], Some(&body), true)
-                        .await?;
-                    self.decode("POST", path, &b)
-                },
-                refused,
-            )
-            .await
-    }
-
-    async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, &str)],
-        body: Option<&Value>,
-        json: bool,
-    ) -> Result<Vec<u8>> {
-        let mut req = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base))
-            .bearer_auth(self.token.expose_secret())
-            .query(query);
-        if json {
-            req = req.header("accept", "application/json");
-        }
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let transport = |source| Error::Provider {
-            provider: self.api.provider.to_owned(),
-            source: Box::new(RestError::Transport {
-                method: method.to_string(),
-                path: path.to_owned(),
-                source,
-            }),
-            retryable: true,
-        };
-        let resp = req.send().await.map_err(transport)?;
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let bytes = resp.bytes().await.map_err(transport)?;
-        if !status.is_success() {
-            return Err(self.api.error_for_status(
-                status,
-                &headers,
-                method.as_str(),
-                path,
-                &error_message(&bytes),
-            ));
-        }
-        Ok(bytes.to_vec())
-    }
-
-    fn decode(&self, method: &str, path: &str, body: &[u8]) -> Result<Value> {
-        serde_json::from_slice(body).map_err(|source| Error::Provider {
-            provider: self.api.provider.to_owned(),
-            source: Box::new(RestError::Decode {
-                method: method.to_owned(),
-                path: path.to_owned(),
-                source,
-            }),
-            retryable: false,
-        })
-    }
+    Redactor::global().shorten(text, ERROR_BODY_CHARS)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reqwest::header::HeaderMap;
+    use secrecy::SecretString;
+    use staging_core::RetryPolicy;
+    use std::time::Duration;
 
     const NEON: Api = Api {
-        provider: "neon",
-        platform: "Neon",
-        credential: "API key",
-        credential_var: "NEON_API_KEY",
         refused_statuses: &[423],
+        ..Api::new("neon", "Neon", "API key", "NEON_API_KEY")
     };
 
     #[test]
     fn statuses_map_to_kinds_and_only_refusals_make_a_write_safe_to_resend() {
         let mut h = HeaderMap::new();
         h.insert("retry-after", "7".parse().unwrap());
-        let kind =
-            |s: u16| NEON.error_for_status(StatusCode::from_u16(s).unwrap(), &h, "GET", "/x", "m");
+        let h = RateLimitHeaders::parse(&h, std::time::SystemTime::now());
+        let kind = |s: u16| {
+            NEON.error_for_status(StatusCode::from_u16(s).unwrap(), &h, "GET", "/x", None, "m")
+        };
         assert!(matches!(kind(401), Error::Unauthenticated { .. }));
         assert!(kind(401).to_string().contains("NEON_API_KEY"));
         assert!(matches!(kind(403), Error::PermissionDenied { .. }));
@@ -320,8 +274,16 @@ mod tests {
             refused_statuses: &[],
             ..NEON
         };
-        let e = supabase.error_for_status(StatusCode::LOCKED, &h, "GET", "/x", "m");
+        let e = supabase.error_for_status(StatusCode::LOCKED, &h, "GET", "/x", None, "m");
         assert!(!e.is_retryable());
+        assert!(matches!(kind(410), Error::Provider { .. }));
+        let render = Api {
+            not_found_statuses: &[410],
+            ..NEON
+        };
+        let e =
+            render.error_for_status(StatusCode::GONE, &h, "GET", "/x", Some("service web"), "m");
+        assert!(e.to_string().contains("service web on Neon"), "{e}");
     }
 
     #[test]
@@ -395,7 +357,39 @@ mod tests {
         let shown = format!("{err} {err:?}");
         assert!(shown.contains("POST /projects/p/branches"), "{shown}");
         assert!(!shown.contains("napi_canary"), "{shown}");
-        // A write that got no answer may have been done: it is not sent again.
+        assert!(
+            shown.contains(&format!("127.0.0.1:{port}")),
+            "names the host: {shown}"
+        );
+        assert!(
+            shown.contains("timed out waiting for the answer"),
+            "names the phase: {shown}"
+        );
+        // A write that got no answer may have been done: it is not sent again, and the
+        // provider is told to read back whether it happened.
         assert!(!refused(&err));
+        assert!(ambiguous(&err));
+    }
+
+    #[test]
+    fn a_max_body_above_the_ceiling_is_refused_naming_both() {
+        let settings = Settings {
+            max_body: 4 * 1024 * 1024 * 1024,
+            ..Settings::default()
+        };
+        let err = Client::with_settings(
+            NEON,
+            url::Url::parse("http://127.0.0.1:9").unwrap(),
+            SecretString::from("t".to_owned()),
+            Auth::Bearer,
+            settings,
+        )
+        .unwrap_err();
+        let shown = err.to_string();
+        assert!(
+            shown.contains("4 GiB") && shown.contains("64 MiB"),
+            "{shown}"
+        );
+        assert!(shown.contains("max_body"), "{shown}");
     }
 }

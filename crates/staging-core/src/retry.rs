@@ -176,10 +176,15 @@ impl RetryPolicy {
     }
 }
 
-/// A provider decorator that retries every retryable failure under a [`RetryPolicy`].
+/// A provider decorator that retries the *reads* of a provider as whole calls under a
+/// [`RetryPolicy`].
 ///
-/// Deploy triggers are retried only on rate limits (the request was refused, so nothing was
-/// started); any other failure of a deploy trigger may have started a deploy, and is returned.
+/// Writes (deploy, rollback, cancel, variables, environment preparation) are forwarded
+/// untouched, never retried as a whole: a write method may read before or after it writes,
+/// and a retried read failure inside it would send the write again (a 429 on a status read
+/// re-sent Railway's deploy mutation). Whether one request of a write may be sent again is
+/// decided where the request is sent (`staging_rest::Safety`), and an ambiguous failure is
+/// read back by the provider before anything is re-sent.
 #[derive(Debug)]
 pub struct RetryProvider<P> {
     inner: P,
@@ -224,13 +229,8 @@ impl<P: Provider> Provider for RetryProvider<P> {
         &self,
         environment: &crate::boundary::EnvironmentTarget,
     ) -> Result<Option<String>> {
-        // A write: retried only when it was refused outright.
-        self.policy
-            .run_when(
-                || self.inner.prepare_environment(environment),
-                is_rate_limit,
-            )
-            .await
+        // A write: never retried as a whole.
+        self.inner.prepare_environment(environment).await
     }
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
         self.policy
@@ -241,9 +241,7 @@ impl<P: Provider> Provider for RetryProvider<P> {
         self.policy.run(|| self.inner.live_state(service)).await
     }
     async fn deploy(&self, service: &WriteTarget, request: &DeployRequest) -> Result<Deploy> {
-        self.policy
-            .run_when(|| self.inner.deploy(service, request), is_rate_limit)
-            .await
+        self.inner.deploy(service, request).await
     }
     async fn deploy_status(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
         self.policy
@@ -251,14 +249,10 @@ impl<P: Provider> Provider for RetryProvider<P> {
             .await
     }
     async fn rollback(&self, service: &WriteTarget) -> Result<Deploy> {
-        self.policy
-            .run_when(|| self.inner.rollback(service), is_rate_limit)
-            .await
+        self.inner.rollback(service).await
     }
     async fn rollback_to(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
-        self.policy
-            .run_when(|| self.inner.rollback_to(service, deploy_id), is_rate_limit)
-            .await
+        self.inner.rollback_to(service, deploy_id).await
     }
     async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
         self.policy.run(|| self.inner.env_vars(service)).await
@@ -269,23 +263,17 @@ impl<P: Provider> Provider for RetryProvider<P> {
         key: &str,
         value: &SecretString,
     ) -> Result<()> {
-        self.policy
-            .run(|| self.inner.set_env_var(service, key, value))
-            .await
+        self.inner.set_env_var(service, key, value).await
     }
     async fn set_env_vars(
         &self,
         service: &WriteTarget,
         variables: &BTreeMap<String, SecretString>,
     ) -> Result<()> {
-        self.policy
-            .run(|| self.inner.set_env_vars(service, variables))
-            .await
+        self.inner.set_env_vars(service, variables).await
     }
     async fn delete_env_var(&self, service: &WriteTarget, key: &str) -> Result<()> {
-        self.policy
-            .run(|| self.inner.delete_env_var(service, key))
-            .await
+        self.inner.delete_env_var(service, key).await
     }
     async fn snapshot_env(
         &self,
@@ -320,18 +308,8 @@ impl<P: Provider> Provider for RetryProvider<P> {
         self.policy.run(|| self.inner.logs(service, query)).await
     }
     async fn cancel_deploy(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
-        self.policy
-            .run_when(
-                || self.inner.cancel_deploy(service, deploy_id),
-                is_rate_limit,
-            )
-            .await
+        self.inner.cancel_deploy(service, deploy_id).await
     }
-}
-
-/// Writes that may have taken effect are retried only when the provider refused them outright.
-fn is_rate_limit(e: &Error) -> bool {
-    matches!(e, Error::RateLimited { .. })
 }
 
 #[cfg(test)]

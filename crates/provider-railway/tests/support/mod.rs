@@ -185,6 +185,16 @@ impl StandIn {
         .await;
     }
 
+    /// Like [`StandIn::fault`], only for requests of GraphQL operation `operation`
+    /// (`Deployment`); `slow` answers normally after `retry_after` seconds.
+    pub async fn fault_on(&self, operation: &str, kind: &str, count: u32, retry_after: u32) {
+        self.control(
+            "fault",
+            json!({"kind": kind, "count": count, "retry_after": retry_after, "operation": operation}),
+        )
+        .await;
+    }
+
     /// The schema's verdict on one document, validation only.
     pub async fn validate(&self, query: &str) -> Vec<String> {
         let v = self.control("validate", json!({"query": query})).await;

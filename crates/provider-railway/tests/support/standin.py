@@ -17,8 +17,9 @@ SUCCESS one step per read, and scenarios set through POST /control/* (JSON):
   /control/variables {"environment": NAME, "service": NAME, "variables": {...}} set as-is
   /control/behaviour {"service": NAME, "mode": "ok"|"stale"|"fail_build"|"crash"|"slow"|
                       "rollback_in_place"|"healthcheck"}
-  /control/fault     {"kind": "rate_limit"|"server_error"|"malformed", "count": N,
-                      "retry_after": S}
+  /control/fault     {"kind": "rate_limit"|"server_error"|"malformed"|"slow", "count": N,
+                      "retry_after": S, "operation": NAME (only requests of that
+                      operation; any when absent)}; "slow" answers normally after S s
   /control/validate  {"query": DOCUMENT} -> {"errors": [...]}, validation only
   /control/state     (GET) everything, for assertions; `writes` names the service instance
                      (environment and service, by name) of every mutation that wrote one
@@ -28,6 +29,7 @@ Prints `listening PORT` on stdout once it serves.
 import json
 import sys
 import threading
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -540,8 +542,14 @@ class Handler(BaseHTTPRequestHandler):
         token = auth[len("Bearer ") :] if credential == "bearer" else project_token
         operation = body.get("operationName")
         STATE["requests"].append({"operation": operation, "credential": credential})
-        if STATE["faults"]:
-            fault = STATE["faults"].pop(0)
+        at = next(
+            (i for i, f in enumerate(STATE["faults"]) if f.get("operation") in (None, operation)),
+            None,
+        )
+        if at is not None:
+            fault = STATE["faults"].pop(at)
+            if fault["kind"] == "slow":
+                time.sleep(float(fault.get("retry_after", 1)))
             if fault["kind"] == "rate_limit":
                 return self.send(
                     429,

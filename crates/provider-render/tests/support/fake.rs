@@ -27,6 +27,20 @@ pub enum Fault {
     Delay(Duration),
     /// Answer 200 with a body that is not JSON.
     Malformed,
+    /// Answer normally (so that the fault after it hits the request after).
+    Pass,
+    /// Do what was asked at once, then hold the answer this long (a platform that did the
+    /// work and went silent: an abandoned request is still done).
+    AnswerLate(Duration),
+}
+
+/// Render's own limit on deploy triggers, per workspace, scaled down to a short window.
+#[derive(Debug, Clone, Copy)]
+struct DeployLimit {
+    limit: u32,
+    window: Duration,
+    started: Option<Instant>,
+    used: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +157,14 @@ pub struct FakeState {
     clock: u64,
     /// Workspaces the key sees besides [`OWNER`] (a personal one, another team).
     other_owners: Vec<String>,
+    /// `Ratelimit-*` headers on reads, as Render sends them: the limit a minute, and the
+    /// reads of the current minute.
+    read_limit: Option<(u64, Option<Instant>, u64)>,
+    deploy_limit: Option<DeployLimit>,
+    /// When the deploy limit refused a trigger (429).
+    refused_deploys: Vec<Instant>,
+    /// When each accepted deploy trigger arrived.
+    accepted_deploys: Vec<Instant>,
 }
 
 /// Handle on the fake, shared by the tests of one binary.
@@ -415,6 +437,43 @@ impl Fake {
         domain_id
     }
 
+    /// Sends Render's `Ratelimit-Limit|Remaining|Reset` on every read: `limit` a minute.
+    pub fn advertise_read_limit(&self, limit: u64) {
+        self.lock().read_limit = Some((limit, None, 0));
+    }
+
+    /// Limits deploy triggers of the whole workspace to `limit` per `window`, refusing the
+    /// others with 429 and Render's whole-second, rounded-down `Ratelimit-Reset`.
+    pub fn limit_deploys(&self, limit: u32, window: Duration) {
+        self.lock().deploy_limit = Some(DeployLimit {
+            limit,
+            window,
+            started: None,
+            used: 0,
+        });
+    }
+
+    /// When the deploy limit refused triggers, and when it accepted them.
+    pub fn deploy_limit_log(&self) -> (Vec<Instant>, Vec<Instant>) {
+        let s = self.lock();
+        (s.refused_deploys.clone(), s.accepted_deploys.clone())
+    }
+
+    /// How many deploys service `id` has.
+    pub fn deploys_of(&self, id: &str) -> usize {
+        self.lock().services[id].deploys.len()
+    }
+
+    /// Every request seen, with when it arrived.
+    pub fn all_requests_with_times(&self) -> Vec<(Instant, String)> {
+        let s = self.lock();
+        s.request_times
+            .iter()
+            .copied()
+            .zip(s.requests.iter().cloned())
+            .collect()
+    }
+
     /// Queues a failure for the next request that names service `id`.
     pub fn inject(&self, id: &str, fault: Fault) {
         self.lock()
@@ -650,9 +709,53 @@ async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response
             uri,
             String::from_utf8_lossy(&bytes)
         ));
-        s.request_times.push(Instant::now());
-        s.faults.get_mut(&subject).and_then(VecDeque::pop_front)
+        let now = Instant::now();
+        s.request_times.push(now);
+        let is_deploy = parts.method == axum::http::Method::POST
+            && parts.uri.path().starts_with("/services/")
+            && parts.uri.path().ends_with("/deploys");
+        if is_deploy && let Some(limit) = s.deploy_limit.as_mut() {
+            if limit
+                .started
+                .is_none_or(|t| now.duration_since(t) >= limit.window)
+            {
+                limit.started = Some(now);
+                limit.used = 0;
+            }
+            let left = limit.window - now.duration_since(limit.started.unwrap());
+            let (max, used) = (limit.limit, limit.used);
+            if used >= max {
+                s.refused_deploys.push(now);
+                let mut resp = error(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded");
+                let h = resp.headers_mut();
+                h.insert("ratelimit-limit", HeaderValue::from(max));
+                h.insert("ratelimit-remaining", HeaderValue::from(0u32));
+                // Whole seconds, rounded down, as Render sends them.
+                h.insert("ratelimit-reset", HeaderValue::from(left.as_secs()));
+                return resp;
+            }
+            limit.used += 1;
+            s.accepted_deploys.push(now);
+        }
+        let read_headers = if parts.method == axum::http::Method::GET
+            && let Some((limit, started, used)) = s.read_limit.as_mut()
+        {
+            if started.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(60)) {
+                *started = Some(now);
+                *used = 0;
+            }
+            *used += 1;
+            let left = Duration::from_secs(60) - now.duration_since(started.unwrap());
+            Some((*limit, limit.saturating_sub(*used), left.as_secs()))
+        } else {
+            None
+        };
+        (
+            s.faults.get_mut(&subject).and_then(VecDeque::pop_front),
+            read_headers,
+        )
     };
+    let (fault, read_headers) = fault;
     match fault {
         Some(Fault::Status(code, retry_after)) => {
             let mut resp = error(StatusCode::from_u16(code).unwrap(), "injected");
@@ -670,10 +773,25 @@ async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response
             return (StatusCode::OK, h, "{\"id\": \"dep-").into_response();
         }
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
-        None => {}
+        Some(Fault::Pass) | None => {}
+        Some(Fault::AnswerLate(d)) => {
+            let resp = next
+                .run(Request::from_parts(parts, Body::from(bytes)))
+                .await;
+            tokio::time::sleep(d).await;
+            return resp;
+        }
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    let mut resp = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    if let Some((limit, remaining, reset)) = read_headers {
+        let h = resp.headers_mut();
+        h.insert("ratelimit-limit", HeaderValue::from(limit));
+        h.insert("ratelimit-remaining", HeaderValue::from(remaining));
+        h.insert("ratelimit-reset", HeaderValue::from(reset));
+    }
+    resp
 }
 
 fn service_json(s: &FakeService) -> Value {
