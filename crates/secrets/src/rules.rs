@@ -3,7 +3,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use staging_core::Result;
+use staging_core::{Result, SecretBackends};
 use staging_core::spec::{LoadedSpec, Rules, ValueKind, Var};
 
 use crate::fingerprint::Fingerprinter;
@@ -220,6 +220,7 @@ pub fn check_value(
 /// The rules that compare with another environment: `differs_from`, `same_as`. The other
 /// value is read, compared by keyed tag, and dropped.
 pub async fn check_across_environments(
+    backends: &SecretBackends,
     spec: &LoadedSpec,
     environment: &str,
     name: &str,
@@ -236,7 +237,7 @@ pub async fn check_across_environments(
         .as_deref()
         .filter(|o| *o != environment)
     {
-        match resolve_one(spec, other, name, var, commit).await? {
+        match resolve_one(backends, spec, other, name, var, commit).await? {
             Resolution::Value { value: theirs, .. } => {
                 if fingerprints.same(value, &theirs) {
                     let what = if is_key { "signing key" } else { "value" };
@@ -260,7 +261,7 @@ pub async fn check_across_environments(
         }
     }
     if let Some(other) = var.rules.same_as.as_deref().filter(|o| *o != environment) {
-        match resolve_one(spec, other, name, var, commit).await? {
+        match resolve_one(backends, spec, other, name, var, commit).await? {
             Resolution::Value { value: theirs, .. } => {
                 if !fingerprints.same(value, &theirs) {
                     out.push(Violation::error(

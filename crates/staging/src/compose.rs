@@ -1,5 +1,5 @@
-//! Composition: the registered providers, loading the spec, picking the environment and
-//! commit, and the pipeline of `up`.
+//! Composition: loading the spec, picking the environment and commit, the isolation
+//! checks and the pipeline of `up` (what a [`crate::Staging`] session runs).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -7,46 +7,18 @@ use std::sync::Arc;
 
 use staging_core::isolation::{EnvValues, Writes};
 use staging_core::pipeline::{
-    AutoRollbackStep, DeployStep, IsolationStep, Pipeline, ReverifyStep, RunContext, ValidateStep,
+    AutoRollbackStep, DeployStep, IsolationStep, Pipeline, ReverifyStep, ValidateStep,
     VerifyCommitStep, WaitStep, is_full_commit_id,
 };
 use staging_core::secrecy::SecretString;
 use staging_core::spec::{LoadOptions, LoadedSpec};
-use staging_core::{Error, ProviderRegistry, ProvisionStep, Result};
+use staging_core::{Error, ProviderRegistry, ProvisionStep, Result, SecretBackends};
 
-use crate::Global;
-
-/// Every provider this build of the CLI knows.
-pub(crate) fn registry() -> ProviderRegistry {
-    ProviderRegistry::new()
-        .register(staging_provider_local::LocalFactory)
-        .register(staging_provider_render::RenderFactory::new())
-        .register(staging_provider_netlify::NetlifyFactory)
-        .register(staging_provider_aws::AwsFactory)
-        .register(staging_provider_railway::RailwayFactory::new())
-        .register(staging_provider_vercel::VercelFactory::new())
-}
-
-/// Let `source = { provider = "..." }` read from the secret store of the environment's
-/// provider (a Render datastore, AWS Secrets Manager, a Railway service's variables).
-pub(crate) fn connect_provider_secret_stores() {
-    // A database that is a branch takes its URL from the branch (Neon, Supabase).
-    staging_secrets::set_database_branches(std::sync::Arc::new(
-        crate::commands::refresh::database_branch,
-    ));
-    // `source = { supabase = "anon_key" }` reads the Supabase branch's keys.
-    staging_secrets::set_branch_secret_stores(std::sync::Arc::new(
-        crate::commands::refresh::branch_secret_store,
-    ));
-    staging_secrets::set_provider_stores(std::sync::Arc::new(|spec: &LoadedSpec, env: &str| {
-        registry().secret_store(spec, env)
-    }));
-}
-
-/// Load and check the spec named by `-f`, else the one [`discover_spec`] finds.
-pub(crate) fn load_spec(global: &Global) -> Result<Arc<LoadedSpec>> {
-    let path = match &global.file {
-        Some(path) => path.clone(),
+/// Load and check the spec at `path`, else the one [`discover_spec`] finds from the current
+/// directory, knowing the providers of `registry`.
+pub(crate) fn load_spec(path: Option<&Path>, registry: &ProviderRegistry) -> Result<Arc<LoadedSpec>> {
+    let path = match path {
+        Some(path) => path.to_owned(),
         None => {
             let cwd = std::env::current_dir()
                 .map_err(|e| Error::io("cannot read the current directory", e))?;
@@ -54,7 +26,6 @@ pub(crate) fn load_spec(global: &Global) -> Result<Arc<LoadedSpec>> {
         }
     };
     tracing::info!(spec = %path.display(), "loading the spec");
-    let registry = registry();
     let names = registry.names();
     Ok(Arc::new(LoadedSpec::load(&path, LoadOptions::new(&names))?))
 }
@@ -62,7 +33,7 @@ pub(crate) fn load_spec(global: &Global) -> Result<Arc<LoadedSpec>> {
 /// `staging.toml` in `dir` or the nearest parent directory that has one, the way cargo
 /// finds `Cargo.toml` and git finds `.git`; a usage error (exit 2) naming where it looked
 /// when none has.
-pub(crate) fn discover_spec(dir: &Path) -> Result<PathBuf> {
+pub fn discover_spec(dir: &Path) -> Result<PathBuf> {
     let file = staging_core::spec::DEFAULT_FILE;
     for ancestor in dir.ancestors() {
         let candidate = ancestor.join(file);
@@ -76,11 +47,12 @@ pub(crate) fn discover_spec(dir: &Path) -> Result<PathBuf> {
     )))
 }
 
-/// The environment named by `--env`, or the obvious one.
-pub(crate) fn environment(global: &Global, spec: &LoadedSpec) -> Result<String> {
-    if let Some(env) = &global.env {
+/// The environment named by `given` (`--env`), or the obvious one: the only one, else the
+/// one unprotected environment that promotes to another.
+pub(crate) fn environment(given: Option<&str>, spec: &LoadedSpec) -> Result<String> {
+    if let Some(env) = given {
         spec.spec.environment(env)?;
-        return Ok(env.clone());
+        return Ok(env.to_owned());
     }
     let envs = &spec.spec.environments;
     if envs.len() == 1 {
@@ -100,13 +72,19 @@ pub(crate) fn environment(global: &Global, spec: &LoadedSpec) -> Result<String> 
     }
 }
 
-/// The commit to deploy or promote, as a full id: `--commit`, or the git HEAD of the spec's
-/// checkout. A full id (40 or 64 hex digits) is taken as it is (lowercased); anything else
-/// (a short id, a tag, a branch) is resolved through git in the spec's checkout, and refused
-/// when git cannot resolve it or finds it ambiguous. Only full ids are recorded in evidence
-/// and compared by the gate.
-pub(crate) fn commit(given: Option<&str>, spec: &LoadedSpec) -> Result<String> {
-    let dir = spec.base_dir();
+/// The commit to deploy or promote, as a full id: `given` (`--commit`), or the git HEAD of
+/// the checkout at `dir`. A full id (40 or 64 hex digits) is taken as it is (lowercased);
+/// anything else (a short id, a tag, a branch) is resolved through git in `dir`, and
+/// refused (an [`Error::Config`], exit 2) when git cannot resolve it or finds it ambiguous.
+/// Only full ids are recorded in evidence and compared by the gate.
+///
+/// ```no_run
+/// let head = staging::resolve_commit(std::path::Path::new("."), None)?;
+/// assert_eq!(head.len(), 40);
+/// # Ok::<(), staging::Error>(())
+/// ```
+pub fn resolve_commit(dir: &Path, given: Option<&str>) -> Result<String> {
+    let dir = dir.to_owned();
     let Some(given) = given else {
         return git_rev_parse(&dir, "HEAD").map_err(|why| {
             Error::config(format!(
@@ -187,24 +165,13 @@ fn git_rev_parse(dir: &std::path::Path, rev: &str) -> std::result::Result<String
     })
 }
 
-/// A fresh context for a run.
-pub(crate) fn run_context(
-    global: &Global,
-    spec: Arc<LoadedSpec>,
-    env: &str,
-    commit: String,
-) -> Result<RunContext> {
-    let mut ctx = RunContext::new(spec, env, commit)?;
-    ctx.progress = crate::progress::for_output(global.output());
-    Ok(ctx)
-}
-
 /// Each environment's variable values as the spec's sources give them here, read once per
 /// environment: where the isolation check takes database URLs from. An environment whose
 /// sources cannot be read (production's, from a CI job holding only staging's
 /// credentials) is an error, and its databases are not compared.
 #[derive(Debug)]
-pub(crate) struct SpecValues {
+pub struct SpecValues {
+    backends: SecretBackends,
     spec: Arc<LoadedSpec>,
     commit: Option<String>,
     read: tokio::sync::Mutex<BTreeMap<String, BTreeMap<String, SecretString>>>,
@@ -214,7 +181,7 @@ impl SpecValues {
     /// Over `spec` narrowed to the databases' URL variables and the variables their plain
     /// values embed (`${vars.NAME}`): the check reads nothing else of another environment
     /// (no production `op read` for a staging run's API keys).
-    pub(crate) fn new(spec: Arc<LoadedSpec>, commit: Option<String>) -> Self {
+    pub fn new(backends: SecretBackends, spec: Arc<LoadedSpec>, commit: Option<String>) -> Self {
         let mut wanted: std::collections::BTreeSet<String> = spec
             .spec
             .databases
@@ -242,6 +209,7 @@ impl SpecValues {
         let mut narrowed = (*spec).clone();
         narrowed.spec.vars.retain(|name, _| wanted.contains(name));
         SpecValues {
+            backends,
             spec: Arc::new(narrowed),
             commit,
             read: tokio::sync::Mutex::new(BTreeMap::new()),
@@ -259,8 +227,13 @@ impl EnvValues for SpecValues {
         if self.spec.spec.vars.is_empty() {
             return Ok(BTreeMap::new());
         }
-        let resolved =
-            staging_secrets::resolve_vars(&self.spec, environment, self.commit.as_deref()).await?;
+        let resolved = staging_secrets::resolve_vars(
+            &self.backends,
+            &self.spec,
+            environment,
+            self.commit.as_deref(),
+        )
+        .await?;
         read.insert(environment.to_owned(), resolved.values.clone());
         Ok(resolved.values)
     }
@@ -271,13 +244,15 @@ impl EnvValues for SpecValues {
 /// read cannot be read ([`staging_core::isolation`]). Returns the run's write boundary, the
 /// issuer of the targets the command's platform writes take.
 pub(crate) async fn check_isolation(
+    registry: &ProviderRegistry,
+    backends: &SecretBackends,
     spec: &Arc<LoadedSpec>,
     env: &str,
     writes: Writes,
     provider: Option<&staging_core::DynProvider>,
 ) -> Result<staging_core::WriteBoundary> {
-    let values = SpecValues::new(spec.clone(), None);
-    staging_core::isolation::check_before_write(&registry(), spec, env, writes, &values, provider)
+    let values = SpecValues::new(backends.clone(), spec.clone(), None);
+    staging_core::isolation::check_before_write(registry, spec, env, writes, &values, provider)
         .await
         .map(|(_, boundary)| boundary)
 }
@@ -286,13 +261,15 @@ pub(crate) async fn check_isolation(
 /// the local sources alone show to be another environment's is refused (exit 2) before the
 /// run's preflight makes its first request.
 pub(crate) async fn check_isolation_offline(
+    registry: &ProviderRegistry,
+    backends: &SecretBackends,
     spec: &Arc<LoadedSpec>,
     env: &str,
     commit: &str,
 ) -> Result<()> {
-    let values = SpecValues::new(spec.clone(), Some(commit.to_owned()));
+    let values = SpecValues::new(backends.clone(), spec.clone(), Some(commit.to_owned()));
     staging_core::isolation::check_offline_before_write(
-        &registry(),
+        registry,
         spec,
         env,
         Writes::Run,
@@ -304,7 +281,10 @@ pub(crate) async fn check_isolation_offline(
 
 /// The pipeline of `up` (and of `promote`, which adds `auto_rollback`: after a deploy that
 /// went live but failed verify or smoke, return each service to the deploy live before).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn up_pipeline(
+    registry: &ProviderRegistry,
+    backends: &SecretBackends,
     spec: &Arc<LoadedSpec>,
     commit: &str,
     smoke: staging_smoke::SmokeStep,
@@ -312,16 +292,21 @@ pub(crate) fn up_pipeline(
     evidence: staging_evidence::RecordEvidence,
 ) -> Pipeline {
     let other_envs = Arc::new(staging_migrate::SecretsUrlLookup::new(
+        backends.clone(),
         spec.clone(),
         Some(commit.to_owned()),
     ));
-    let values = Arc::new(SpecValues::new(spec.clone(), Some(commit.to_owned())));
+    let values = Arc::new(SpecValues::new(
+        backends.clone(),
+        spec.clone(),
+        Some(commit.to_owned()),
+    ));
     let pipeline = Pipeline::new()
-        .step(ValidateStep::new(registry()))
-        .step(IsolationStep::new(registry(), values))
-        .step(ProvisionStep::new(registry()))
+        .step(ValidateStep::new(registry.clone()))
+        .step(IsolationStep::new(registry.clone(), values))
+        .step(ProvisionStep::new(registry.clone()))
         .step(staging_secrets::SecretsStep)
-        .step(staging_evidence::PlatformRulesStep::new(registry()))
+        .step(staging_evidence::PlatformRulesStep::new(registry.clone()))
         .step(staging_migrate::MigrateStep::new(
             staging_migrate::MigrateOptions::default(),
             other_envs,
@@ -333,18 +318,12 @@ pub(crate) fn up_pipeline(
         // The probes passed against this commit only if it still serves: another deploy
         // between verify and the end of smoke fails the run.
         .step(ReverifyStep);
-    // Vercel's staged production flow promotes after the smoke checks passed at the
-    // deployment's own URL (a no-op step for other environments, so only in Vercel specs).
-    let pipeline = if spec
-        .spec
-        .environments
-        .values()
-        .any(|e| e.provider == "vercel")
-    {
-        pipeline.step(staging_provider_vercel::StagedPromoteStep)
-    } else {
-        pipeline
-    };
+    // What the spec's providers add once the checks passed (Vercel's staged production
+    // flow promotes after the smoke checks passed at the deployment's own URL).
+    let pipeline = registry
+        .run_steps(spec)
+        .into_iter()
+        .fold(pipeline, Pipeline::boxed_step);
     let pipeline = if auto_rollback {
         pipeline.step(AutoRollbackStep)
     } else {

@@ -29,32 +29,6 @@ pub(crate) struct RefreshArgs {
     pub(crate) lease: crate::lease::LeaseArgs,
 }
 
-/// The branch of `spec` for a database in environment `env`, built from the environment's
-/// credentials (`NEON_API_KEY`, `SUPABASE_ACCESS_TOKEN`).
-pub(crate) fn database_branch(b: &BranchSpec) -> Result<DynDatabaseBranch> {
-    match b {
-        BranchSpec::Neon(n) => Ok(Arc::new(
-            staging_provider_neon::NeonBuilder::from_env().build(n.clone())?,
-        )),
-        BranchSpec::Supabase(s) => Ok(Arc::new(
-            staging_provider_supabase::SupabaseBuilder::from_env().build(s.clone())?,
-        )),
-    }
-}
-
-/// The secret store a database branch offers: a Supabase branch's `anon_key`,
-/// `service_role_key` and `database_url`; a Neon branch offers none.
-pub(crate) fn branch_secret_store(b: &BranchSpec) -> Result<Option<DynSecretStore>> {
-    match b {
-        BranchSpec::Neon(_) => Ok(None),
-        BranchSpec::Supabase(s) => Ok(Some(Arc::new(
-            staging_provider_supabase::SupabaseSecrets::new(Arc::new(
-                staging_provider_supabase::SupabaseBuilder::from_env().build(s.clone())?,
-            )),
-        ))),
-    }
-}
-
 /// Every check that can refuse the refresh, before the first write; then the refreshes.
 async fn resolve(spec: &Arc<LoadedSpec>, target: &str, source: &str) -> Result<Vec<Refresh>> {
     let env = spec.spec.environment(target)?;
