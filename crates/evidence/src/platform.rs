@@ -416,7 +416,16 @@ pub async fn sync_checked(
             return Ok(report);
         }
     }
-    staging_secrets::sync(backends, spec, environment, provider, options, None, boundary).await
+    staging_secrets::sync(
+        backends,
+        spec,
+        environment,
+        provider,
+        options,
+        None,
+        boundary,
+    )
+    .await
 }
 
 /// Before anything is deployed: the values this run is about to set (the spec's, in

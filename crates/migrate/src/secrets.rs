@@ -69,16 +69,14 @@ fn database_url_vars(spec: &LoadedSpec) -> LoadedSpec {
 impl UrlLookup for SecretsUrlLookup {
     async fn values(&self, environment: &str) -> Result<BTreeMap<String, SecretString>> {
         let narrowed = database_url_vars(&self.spec);
-        Ok(
-            staging_secrets::resolve_vars(
-                &self.backends,
-                &narrowed,
-                environment,
-                self.commit.as_deref(),
-            )
-                .await?
-                .values,
+        Ok(staging_secrets::resolve_vars(
+            &self.backends,
+            &narrowed,
+            environment,
+            self.commit.as_deref(),
         )
+        .await?
+        .values)
     }
 
     async fn lookup(&self, environment: &str, var: &str) -> Result<SecretString> {
@@ -120,8 +118,7 @@ impl EnvMigrations {
         environment: &str,
         commit: Option<&str>,
     ) -> Result<Self> {
-        let resolved =
-            staging_secrets::resolve_vars(backends, &spec, environment, commit).await?;
+        let resolved = staging_secrets::resolve_vars(backends, &spec, environment, commit).await?;
         let lookup =
             SecretsUrlLookup::new(backends.clone(), spec.clone(), commit.map(str::to_owned));
         Ok(EnvMigrations::new(spec, environment, resolved.values)?

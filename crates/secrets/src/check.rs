@@ -2,8 +2,8 @@
 //! fingerprint, and the rules it breaks.
 
 use serde::Serialize;
-use staging_core::{Result, SecretBackends};
 use staging_core::spec::LoadedSpec;
+use staging_core::{Result, SecretBackends};
 
 use crate::fingerprint::Fingerprinter;
 use crate::resolve::{ResolvedVars, resolve_vars};

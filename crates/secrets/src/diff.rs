@@ -2,8 +2,8 @@
 //! are equal (by keyed tag, never printed), and the rules either side breaks.
 
 use serde::Serialize;
-use staging_core::{Result, SecretBackends};
 use staging_core::spec::LoadedSpec;
+use staging_core::{Result, SecretBackends};
 
 use crate::check::{CheckReport, check_resolved};
 use crate::fingerprint::Fingerprinter;

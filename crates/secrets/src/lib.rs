@@ -54,7 +54,6 @@ pub use rotate::{
 pub use rules::{Severity, Violation};
 pub use step::SecretsStep;
 pub use store::{
-    CommandStore, DEFAULT_COMMAND_TIMEOUT, DotenvStore, EnvStore, FileStore, Location,
-    locate,
+    CommandStore, DEFAULT_COMMAND_TIMEOUT, DotenvStore, EnvStore, FileStore, Location, locate,
 };
 pub use sync::{ServiceSync, SyncAction, SyncItem, SyncOptions, SyncOutcome, SyncReport, sync};

@@ -87,11 +87,25 @@ pub(crate) fn origin<'a>(
         return Ok(Origin::Plain(t));
     }
     if let Some(src) = var.sources.get(environment).or(var.source.as_ref()) {
-        return Ok(Origin::Store(locate(backends, spec, environment, src, name, false)?));
+        return Ok(Origin::Store(locate(
+            backends,
+            spec,
+            environment,
+            src,
+            name,
+            false,
+        )?));
     }
     let env = spec.spec.environment(environment)?;
     match &env.secrets {
-        Some(src) => Ok(Origin::Store(locate(backends, spec, environment, src, name, true)?)),
+        Some(src) => Ok(Origin::Store(locate(
+            backends,
+            spec,
+            environment,
+            src,
+            name,
+            true,
+        )?)),
         None => Ok(Origin::Nowhere),
     }
 }

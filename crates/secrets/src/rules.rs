@@ -3,8 +3,8 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use staging_core::{Result, SecretBackends};
 use staging_core::spec::{LoadedSpec, Rules, ValueKind, Var};
+use staging_core::{Result, SecretBackends};
 
 use crate::fingerprint::Fingerprinter;
 use crate::resolve::{Resolution, resolve_one};

@@ -16,7 +16,10 @@ use staging_core::{Error, ProviderRegistry, ProvisionStep, Result, SecretBackend
 
 /// Load and check the spec at `path`, else the one [`discover_spec`] finds from the current
 /// directory, knowing the providers of `registry`.
-pub(crate) fn load_spec(path: Option<&Path>, registry: &ProviderRegistry) -> Result<Arc<LoadedSpec>> {
+pub(crate) fn load_spec(
+    path: Option<&Path>,
+    registry: &ProviderRegistry,
+) -> Result<Arc<LoadedSpec>> {
     let path = match path {
         Some(path) => path.to_owned(),
         None => {
@@ -268,15 +271,9 @@ pub(crate) async fn check_isolation_offline(
     commit: &str,
 ) -> Result<()> {
     let values = SpecValues::new(backends.clone(), spec.clone(), Some(commit.to_owned()));
-    staging_core::isolation::check_offline_before_write(
-        registry,
-        spec,
-        env,
-        Writes::Run,
-        &values,
-    )
-    .await
-    .map(drop)
+    staging_core::isolation::check_offline_before_write(registry, spec, env, Writes::Run, &values)
+        .await
+        .map(drop)
 }
 
 /// The pipeline of `up` (and of `promote`, which adds `auto_rollback`: after a deploy that

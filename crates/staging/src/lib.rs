@@ -23,7 +23,7 @@
 //! println!("{}", serde_json::to_string_pretty(&run.report)?);
 //! // Gated on the evidence `up` just recorded, like `staging promote`.
 //! match session.promote("production", &commit, staging::PromoteOptions::default()).await? {
-//!     staging::Promotion::Ran(run) => assert!(run.report.passed()),
+//!     staging::Promotion::Ran(run) => assert!(run.report.ok),
 //!     staging::Promotion::Refused(gate) => println!("refused: {:?}", gate.decision),
 //! }
 //! # Ok(()) }
@@ -37,8 +37,10 @@
 #![deny(missing_docs)]
 
 mod compose;
+mod import;
 pub mod plan;
 mod providers;
+mod refresh;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -50,7 +52,9 @@ use staging_evidence::lease::{Lease, LeaseHolder, LeaseOptions};
 use staging_evidence::{DynEvidenceStore, GateDecision, GateRequest, RecordEvidence};
 
 pub use compose::{SpecValues, discover_spec, resolve_commit};
+pub use import::{IMPORTABLE, import_config};
 pub use providers::{branch_secret_store, database_branch, registry as providers};
+pub use refresh::RefreshRun;
 pub use staging_core::pipeline::{RunContext, RunReport};
 pub use staging_core::spec::LoadedSpec;
 pub use staging_core::{Error, ErrorClass, ProviderRegistry, Result, SecretBackends};
@@ -140,7 +144,8 @@ pub struct Run {
     pub context: RunContext,
     /// The evidence store the spec names.
     pub store: DynEvidenceStore,
-    recorded: RecordEvidence,
+    /// The run's evidence step (a clone shares what it recorded: `recorded_id()`).
+    pub recorded: RecordEvidence,
 }
 
 impl Run {
@@ -396,7 +401,9 @@ impl Staging {
     pub async fn up(&self, environment: &str, commit: &str) -> Result<RunOutcome> {
         staging_evidence::check_direct_up(&self.spec, environment)?;
         self.preflight(environment, commit).await?;
-        let run = self.start(environment, commit, RunOptions::default()).await?;
+        let run = self
+            .start(environment, commit, RunOptions::default())
+            .await?;
         self.run_leased("up", run).await
     }
 
@@ -434,7 +441,8 @@ impl Staging {
         commit: &str,
         options: PromoteOptions,
     ) -> Result<Promotion> {
-        let (_, target) = staging_evidence::promotion_pair(&self.spec, options.from.as_deref(), to)?;
+        let (_, target) =
+            staging_evidence::promotion_pair(&self.spec, options.from.as_deref(), to)?;
         self.preflight(&target, commit).await?;
         let gate = self
             .gate(options.from.as_deref(), to, commit, options.max_age)
@@ -563,3 +571,8 @@ pub struct ServiceStatus {
     /// What is live and what was deployed last.
     pub state: staging_core::LiveState,
 }
+
+/// The repository README, whose "Embedding" section is compiled here as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+mod readme {}

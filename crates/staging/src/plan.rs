@@ -1,5 +1,7 @@
 //! `staging plan`: what `up` (or `promote`) would change, read from what is live — never
-//! written. Per service: the resolved target (name and platform id) and live commit → the
+//! written. The plan is the model `up` carries out: its steps are `up`'s pipeline, its
+//! variables the deploy step's own diff ([`staging_core::pipeline::var_changes`]), its
+//! creations what the provision step creates. Per service: the resolved target (name and platform id) and live commit → the
 //! commit to deploy; per variable: add, change, unchanged, or only on the platform, by
 //! fingerprint (never a value); per database: pending migrations; the probes that will run;
 //! whether the gate would allow a promote. What a reviewer reads before approving.
@@ -11,143 +13,161 @@ use secrecy::SecretString;
 use serde::Serialize;
 use staging_core::pipeline::commits_match;
 use staging_core::spec::LoadedSpec;
-use staging_core::{Capability, DynProvider, Error, MigrationState, Result};
+use staging_core::{Capability, DynProvider, MigrationState, Result, SecretBackends};
 use staging_evidence::{GateDecision, GateRequest, RecordEvidence};
 use staging_secrets::Fingerprinter;
 
-use crate::Global;
-use crate::commands::up::UpArgs;
-use crate::context::{commit, environment, load_spec, registry, up_pipeline};
-use crate::output::Output;
+pub use staging_core::pipeline::VarAction;
 
-/// What happens to one variable of one service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-enum VarAction {
-    /// Declared, not on the platform: the deploy sets it.
-    Add,
-    /// On the platform with another value: the deploy sets it.
-    Change,
-    /// On the platform with the same value: left alone.
-    Unchanged,
-    /// On the platform, not declared for this service: the deploy leaves it (it never
-    /// deletes); remove it on the platform if it is stale.
-    Remove,
-    /// Declared, but its value could not be read here (see `note`).
-    Unknown,
-}
+use crate::Staging;
 
-#[derive(Debug, Serialize)]
-struct VarPlan {
-    name: String,
-    action: VarAction,
-    secret: bool,
+/// One variable of one service in a [`ServicePlan`].
+#[derive(Debug, Clone, Serialize)]
+pub struct VarPlan {
+    /// The variable's name.
+    pub name: String,
+    /// What the deploy does to it.
+    pub action: VarAction,
+    /// Whether its value is a secret.
+    pub secret: bool,
     /// Fingerprint of the spec's value (keyed, never reversible), when read.
     #[serde(skip_serializing_if = "Option::is_none")]
-    spec: Option<String>,
+    pub spec: Option<String>,
     /// Fingerprint of the platform's value, when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    platform: Option<String>,
+    pub platform: Option<String>,
+    /// Why the action is [`VarAction::Unknown`] or [`VarAction::Remove`].
     #[serde(skip_serializing_if = "Option::is_none")]
-    note: Option<String>,
+    pub note: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct ServicePlan {
-    service: String,
+/// One service in a [`Plan`].
+#[derive(Debug, Clone, Serialize)]
+pub struct ServicePlan {
+    /// The service's name in the spec.
+    pub service: String,
     /// The platform id the service resolves to.
     #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<String>,
+    pub id: Option<String>,
+    /// The deploy live now.
     #[serde(skip_serializing_if = "Option::is_none")]
-    live_deploy: Option<String>,
+    pub live_deploy: Option<String>,
+    /// The commit live now.
     #[serde(skip_serializing_if = "Option::is_none")]
-    live_commit: Option<String>,
-    commit: String,
+    pub live_commit: Option<String>,
+    /// The commit `up` deploys.
+    pub commit: String,
     /// Whether the commit to deploy differs from the live one.
-    changes_commit: bool,
-    vars: Vec<VarPlan>,
+    pub changes_commit: bool,
+    /// Each variable the service receives, and each only its platform has.
+    pub vars: Vec<VarPlan>,
     /// Missing, and created by `up` before its first deploy (see `create`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
-    created_by_up: bool,
+    pub created_by_up: bool,
+    /// What could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
+    pub error: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct DatabasePlan {
-    database: String,
+/// One database in a [`Plan`].
+#[derive(Debug, Clone, Serialize)]
+pub struct DatabasePlan {
+    /// The database's name in the spec.
+    pub database: String,
     /// What `staging refresh` of this environment would do to this database (offline).
     #[serde(skip_serializing_if = "Option::is_none")]
-    refresh: Option<String>,
-    pending: Vec<String>,
+    pub refresh: Option<String>,
+    /// The migrations `up` applies.
+    pub pending: Vec<String>,
+    /// Applied migrations modified or missing since.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    drift: Vec<String>,
+    pub drift: Vec<String>,
+    /// Why the status could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
+    pub error: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct GatePlan {
+/// What the promotion gate would say, in a [`Plan`].
+#[derive(Debug, Clone, Serialize)]
+pub struct GatePlan {
     /// The environment whose evidence gates a promote to this one, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
-    from: Option<String>,
+    pub from: Option<String>,
     /// Whether `promote` would be allowed now (`null` when no gate applies).
-    allowed: Option<bool>,
-    reason: String,
+    pub allowed: Option<bool>,
+    /// Why, in a sentence.
+    pub reason: String,
 }
 
-/// Read what is live and print what would change.
-pub(crate) async fn run(global: &Global, args: &UpArgs, out: Output) -> Result<u8> {
-    // `plan` shares `up`'s options; those about a run's reports and processes would be
-    // silently ignored, so they are refused.
-    let ignored: Vec<&str> = [
-        (args.reports.junit.is_some(), "--junit"),
-        (args.reports.html.is_some(), "--html"),
-        (args.reports.summary.is_some(), "--summary"),
-        (args.keep_running, "--keep-running"),
-        (args.cancel_on_interrupt, "--cancel-on-interrupt"),
-    ]
-    .into_iter()
-    .filter_map(|(given, name)| given.then_some(name))
-    .collect();
-    if !ignored.is_empty() {
-        return Err(Error::config(format!(
-            "`staging plan` runs nothing and writes no report: {} {} `staging up`'s",
-            ignored.join(", "),
-            if ignored.len() == 1 { "is" } else { "are" }
-        )));
-    }
-    let spec = load_spec(global)?;
-    let env = environment(global, &spec)?;
-    let commit = commit(args.commit.as_deref(), &spec)?;
+/// What `up` of an environment at a commit would change ([`Staging::plan`]): what
+/// `staging plan --json` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// The environment.
+    pub environment: String,
+    /// Its provider.
+    pub provider: String,
+    /// Whether it is protected.
+    pub protected: bool,
+    /// The commit `up` deploys.
+    pub commit: String,
+    /// The steps of `up`, in order.
+    pub steps: Vec<&'static str>,
+    /// What the platform creates before the first deploy (a Railway environment).
+    pub environment_setup: Option<String>,
+    /// What `up` creates first.
+    pub create: Vec<staging_core::Creation>,
+    /// Why creation is not possible here, when the spec asks it.
+    pub create_not_supported: Option<String>,
+    /// Each service.
+    pub services: Vec<ServicePlan>,
+    /// Why not every variable could be read.
+    pub vars_error: Option<String>,
+    /// Each database.
+    pub databases: Vec<DatabasePlan>,
+    /// The probes the smoke step runs.
+    pub probes: Vec<String>,
+    /// The promotion gate.
+    pub gate: GatePlan,
+    /// Why `up` of this environment is refused (an environment only promoted to).
+    pub up_refused: Option<String>,
+}
+
+/// Read what is live and work out what `up` would change.
+pub(crate) async fn plan(session: &Staging, env: &str, commit: &str) -> Result<Plan> {
+    let spec = session.spec().clone();
+    let registry = session.registry();
+    let backends = session.backends();
     // Credentials and reachability first, bounded: exit 3 naming what to set.
-    staging_core::pipeline::preflight(&registry(), &spec, &env).await?;
-    let environment = spec.spec.environment(&env)?;
-    let factory = registry().factory_for(&spec, &env)?;
-    factory.check(&spec, &env)?;
+    staging_core::pipeline::preflight(registry, &spec, env).await?;
+    let environment = spec.spec.environment(env)?;
+    let factory = registry.factory_for(&spec, env)?;
+    factory.check(&spec, env)?;
     let evidence = RecordEvidence::new(Arc::new(staging_evidence::dir_store(&spec)));
-    let steps = up_pipeline(&spec, &commit, args.probes.step(), false, evidence).step_names();
-    let direct_up = staging_evidence::check_direct_up(&spec, &env)
+    let steps = session
+        .up_pipeline(commit, Default::default(), false, evidence)
+        .step_names();
+    let direct_up = staging_evidence::check_direct_up(&spec, env)
         .err()
         .map(|e| e.to_string());
 
     // What `up` would create first (reads only); refused offline, like `up`, on a protected
     // environment without `allow_create`.
-    let creation = staging_core::provision::plan(&registry(), &spec, &env).await?;
+    let creation = staging_core::provision::plan(registry, &spec, env).await?;
 
     let fingerprints = Fingerprinter::for_project(&spec.spec.project.name);
     let (values, secret_names, vars_error) =
-        match staging_secrets::resolve_vars(&spec, &env, Some(&commit)).await {
+        match staging_secrets::resolve_vars(backends, &spec, env, Some(commit)).await {
             // Resolving registered every secret value with the redactor.
             Ok(r) => (r.values, r.secret_names, None),
             Err(e) => (BTreeMap::new(), Default::default(), Some(e.to_string())),
         };
-    let provider = factory.build(&spec, &env);
+    let provider = factory.build(&spec, env);
     // What the platform must create before the first deploy (a Railway environment copied
     // from the one this promotes to), or why that cannot be read.
     let setup = match &provider {
         Ok(p) => p
-            .environment_setup(&env)
+            .environment_setup(env)
             .await
             .unwrap_or_else(|e| Some(format!("cannot tell: {e}"))),
         Err(_) => None,
@@ -159,9 +179,9 @@ pub(crate) async fn run(global: &Global, args: &UpArgs, out: Output) -> Result<u
                 service_plan(
                     p,
                     &spec,
-                    &env,
+                    env,
                     name,
-                    &commit,
+                    commit,
                     &values,
                     &secret_names,
                     &fingerprints,
@@ -173,7 +193,7 @@ pub(crate) async fn run(global: &Global, args: &UpArgs, out: Output) -> Result<u
                 id: None,
                 live_deploy: None,
                 live_commit: None,
-                commit: commit.clone(),
+                commit: commit.to_owned(),
                 changes_commit: true,
                 vars: vec![],
                 created_by_up: false,
@@ -196,136 +216,36 @@ pub(crate) async fn run(global: &Global, args: &UpArgs, out: Output) -> Result<u
             });
         }
     }
-    let databases = database_plans(&spec, &env, &commit).await;
-    let probes: Vec<&str> = spec
+    let databases = database_plans(backends, &spec, env, commit).await;
+    let probes: Vec<String> = spec
         .spec
         .probes
         .iter()
         .filter(|p| {
             p.environments
                 .as_ref()
-                .is_none_or(|envs| envs.contains(&env))
+                .is_none_or(|envs| envs.iter().any(|e| e == env))
         })
-        .map(|p| p.name.as_str())
+        .map(|p| p.name.clone())
         .collect();
-    let gate = gate_plan(&spec, &env, &commit).await;
+    let gate = gate_plan(&spec, env, commit).await;
 
-    if out.json {
-        out.json(&serde_json::json!({
-            "environment": env,
-            "provider": environment.provider,
-            "protected": environment.protected,
-            "commit": commit,
-            "steps": steps,
-            "environment_setup": setup,
-            "create": creation.create,
-            "create_not_supported": creation.not_supported,
-            "services": services,
-            "vars_error": vars_error,
-            "databases": databases,
-            "probes": probes,
-            "gate": gate,
-            "up_refused": direct_up,
-        }));
-        return Ok(0);
-    }
-    out.line(&format!(
-        "plan for `{env}` on {} at {} (reads only; nothing was changed):",
-        environment.provider,
-        short(&commit)
-    ));
-    out.line(&format!("steps: {}", steps.join(" → ")));
-    if let Some(setup) = &setup {
-        out.line(&format!("environment: {setup}"));
-    }
-    for c in &creation.create {
-        out.line(&format!("create {}", c.describe()));
-        for (k, v) in &c.settings {
-            out.line(&format!("  {k} = {v}"));
-        }
-    }
-    if let Some(why) = &creation.not_supported {
-        out.line(&format!("create: not possible here: {why}"));
-    }
-    for s in &services {
-        let target = s.id.as_deref().unwrap_or("?");
-        let live = s
-            .live_commit
-            .as_deref()
-            .map(short)
-            .unwrap_or("nothing live");
-        let change = if s.changes_commit {
-            format!("{live} → {}", short(&s.commit))
-        } else {
-            format!("{live} (unchanged)")
-        };
-        if s.created_by_up {
-            out.line(&format!(
-                "service {} (created by up): nothing live → {}",
-                s.service,
-                short(&s.commit)
-            ));
-        } else {
-            out.line(&format!("service {} ({target}): {change}", s.service));
-        }
-        if let Some(e) = &s.error {
-            out.line(&format!("  error: {e}"));
-        }
-        for v in &s.vars {
-            let fp = |f: &Option<String>| f.clone().unwrap_or_else(|| "-".into());
-            let detail = match v.action {
-                VarAction::Change => format!("{} → {}", fp(&v.platform), fp(&v.spec)),
-                VarAction::Add => fp(&v.spec),
-                VarAction::Unchanged => fp(&v.spec),
-                VarAction::Remove => format!("{} (not declared; left as is)", fp(&v.platform)),
-                VarAction::Unknown => v.note.clone().unwrap_or_default(),
-            };
-            out.line(&format!(
-                "  {:<10} {}{} {detail}",
-                format!("{:?}", v.action).to_lowercase(),
-                v.name,
-                if v.secret { " (secret)" } else { "" }
-            ));
-        }
-    }
-    if let Some(e) = &vars_error {
-        out.line(&format!("variables: not all could be read: {e}"));
-    }
-    for d in &databases {
-        match &d.error {
-            Some(e) => out.line(&format!("database {}: cannot read status: {e}", d.database)),
-            None if d.pending.is_empty() => {
-                out.line(&format!("database {}: no pending migration", d.database))
-            }
-            None => out.line(&format!(
-                "database {}: pending {}",
-                d.database,
-                d.pending.join(", ")
-            )),
-        }
-        if let Some(r) = &d.refresh {
-            out.line(&format!("  refresh: {r}"));
-        }
-        if !d.drift.is_empty() {
-            out.line(&format!(
-                "  modified or missing since applied: {}",
-                d.drift.join(", ")
-            ));
-        }
-    }
-    out.line(&format!(
-        "probes: {}",
-        if probes.is_empty() {
-            "none".to_owned()
-        } else {
-            probes.join(", ")
-        }
-    ));
-    out.line(&format!("gate: {}", gate.reason));
-    if let Some(why) = direct_up {
-        out.line(&format!("note: {why}"));
-    }
-    Ok(0)
+    Ok(Plan {
+        environment: env.to_owned(),
+        provider: environment.provider.clone(),
+        protected: environment.protected,
+        commit: commit.to_owned(),
+        steps,
+        environment_setup: setup,
+        create: creation.create,
+        create_not_supported: creation.not_supported,
+        services,
+        vars_error,
+        databases,
+        probes,
+        gate,
+        up_refused: direct_up,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -379,53 +299,45 @@ async fn service_plan(
     } else {
         None
     };
-    for var in spec.spec.vars.keys() {
-        if !staging_core::pipeline::service_receives(spec, var, name) {
-            continue;
-        }
-        let secret = secret_names.contains(var);
+    // The deploy step's own diff: what it will write is exactly what is shown here.
+    let declared: BTreeMap<String, SecretString> = values
+        .iter()
+        .filter(|(k, _)| spec.spec.vars.contains_key(k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for change in staging_core::pipeline::var_changes(spec, name, &declared, platform.as_ref()) {
+        let var = &change.name;
         let wanted = values.get(var);
         let held = platform.as_ref().and_then(|p| p.get(var));
-        let (action, note) = match (wanted, &platform, held) {
-            (None, _, _) => (
+        let (action, note) = match change.action {
+            VarAction::Unknown => (
                 VarAction::Unknown,
                 Some("no value for this environment could be read".to_owned()),
             ),
-            (Some(_), None, _) => (
+            // The deploy sets it either way; what the platform holds cannot be shown.
+            VarAction::Add if platform.is_none() => (
                 VarAction::Unknown,
                 Some(format!(
                     "{} cannot read the platform's variables",
                     provider.name()
                 )),
             ),
-            (Some(_), Some(_), None) => (VarAction::Add, None),
-            (Some(w), Some(_), Some(h)) if fingerprints.same(w, h) => (VarAction::Unchanged, None),
-            (Some(_), Some(_), Some(_)) => (VarAction::Change, None),
+            VarAction::Remove => (
+                VarAction::Remove,
+                Some("on the platform, not declared for this service".into()),
+            ),
+            action => (action, None),
         };
         plan.vars.push(VarPlan {
             name: var.clone(),
             action,
-            secret,
-            spec: wanted.map(|v| fingerprints.display(v)),
+            secret: change.action != VarAction::Remove && secret_names.contains(var),
+            spec: wanted
+                .filter(|_| change.action != VarAction::Remove)
+                .map(|v| fingerprints.display(v)),
             platform: held.map(|v| fingerprints.display(v)),
             note,
         });
-    }
-    if let Some(platform) = &platform {
-        for (key, value) in platform {
-            let declared = spec.spec.vars.contains_key(key)
-                && staging_core::pipeline::service_receives(spec, key, name);
-            if !declared {
-                plan.vars.push(VarPlan {
-                    name: key.clone(),
-                    action: VarAction::Remove,
-                    secret: false,
-                    spec: None,
-                    platform: Some(fingerprints.display(value)),
-                    note: Some("on the platform, not declared for this service".into()),
-                });
-            }
-        }
     }
     plan
 }
@@ -469,30 +381,39 @@ fn refresh_plan(spec: &LoadedSpec, env: &str, database: &str) -> Option<String> 
     ))
 }
 
-async fn database_plans(spec: &Arc<LoadedSpec>, env: &str, commit: &str) -> Vec<DatabasePlan> {
+async fn database_plans(
+    backends: &SecretBackends,
+    spec: &Arc<LoadedSpec>,
+    env: &str,
+    commit: &str,
+) -> Vec<DatabasePlan> {
     if spec.spec.databases.is_empty() {
         return vec![];
     }
-    let migrations =
-        match staging_migrate::EnvMigrations::from_secrets(Arc::clone(spec), env, Some(commit))
-            .await
-        {
-            Ok(m) => m,
-            Err(e) => {
-                return spec
-                    .spec
-                    .databases
-                    .keys()
-                    .map(|d| DatabasePlan {
-                        database: d.clone(),
-                        refresh: refresh_plan(spec, env, d),
-                        pending: vec![],
-                        drift: vec![],
-                        error: Some(e.to_string()),
-                    })
-                    .collect();
-            }
-        };
+    let migrations = match staging_migrate::EnvMigrations::from_secrets(
+        backends,
+        Arc::clone(spec),
+        env,
+        Some(commit),
+    )
+    .await
+    {
+        Ok(m) => m,
+        Err(e) => {
+            return spec
+                .spec
+                .databases
+                .keys()
+                .map(|d| DatabasePlan {
+                    database: d.clone(),
+                    refresh: refresh_plan(spec, env, d),
+                    pending: vec![],
+                    drift: vec![],
+                    error: Some(e.to_string()),
+                })
+                .collect();
+        }
+    };
     let report = migrations.status().await;
     report
         .databases
@@ -555,8 +476,4 @@ async fn gate_plan(spec: &LoadedSpec, env: &str, commit: &str) -> GatePlan {
             reason: format!("the gate could not be checked: {e}"),
         },
     }
-}
-
-fn short(commit: &str) -> &str {
-    &commit[..commit.len().min(12)]
 }

@@ -72,9 +72,9 @@ pub fn branch_secret_store(b: &BranchSpec) -> Result<Option<DynSecretStore>> {
 pub(crate) fn backends(registry: &ProviderRegistry) -> staging_core::SecretBackends {
     let registry = registry.clone();
     staging_core::SecretBackends {
-        provider_stores: Some(std::sync::Arc::new(
-            move |spec: &LoadedSpec, env: &str| registry.secret_store(spec, env),
-        )),
+        provider_stores: Some(std::sync::Arc::new(move |spec: &LoadedSpec, env: &str| {
+            registry.secret_store(spec, env)
+        })),
         database_branches: Some(std::sync::Arc::new(database_branch)),
         branch_secret_stores: Some(std::sync::Arc::new(branch_secret_store)),
     }

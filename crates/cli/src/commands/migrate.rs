@@ -7,7 +7,7 @@ use staging_core::{MigrationState, Result};
 use staging_migrate::{EnvMigrations, MigrateOptions};
 
 use crate::Global;
-use crate::context::{check_isolation, environment, load_spec};
+use crate::context::session;
 use crate::output::Output;
 use staging_core::isolation::Writes;
 
@@ -60,8 +60,9 @@ fn state_word(state: MigrationState) -> &'static str {
 }
 
 pub(crate) async fn run(global: &Global, cmd: &MigrateCmd, out: Output) -> Result<u8> {
-    let spec = load_spec(global)?;
-    let env = environment(global, &spec)?;
+    let session = session(global)?;
+    let spec = session.spec().clone();
+    let env = session.environment(global.env.as_deref())?;
     // What changes a database takes the environment's lease; status and dry runs only read.
     let lease_args = match cmd {
         MigrateCmd::Apply(a) if !a.dry_run => &a.lease,
@@ -113,17 +114,24 @@ async fn run_unleased(
     if let MigrateCmd::Apply(a) = cmd
         && !a.dry_run
     {
-        check_isolation(&spec, &env, Writes::Migrations, None).await?;
+        session
+            .check_isolation(&env, Writes::Migrations, None)
+            .await?;
     }
-    let migrations = EnvMigrations::from_secrets(Arc::clone(&spec), &env, commit.as_deref())
-        .await?
-        .on_output(Arc::new(
-            move |line: &staging_migrate::command::OutputLine| {
-                if !out.json {
-                    out.note(&format!("  | {}", line.line));
-                }
-            },
-        ));
+    let migrations = EnvMigrations::from_secrets(
+        session.backends(),
+        Arc::clone(&spec),
+        &env,
+        commit.as_deref(),
+    )
+    .await?
+    .on_output(Arc::new(
+        move |line: &staging_migrate::command::OutputLine| {
+            if !out.json {
+                out.note(&format!("  | {}", line.line));
+            }
+        },
+    ));
     let (report, declares) = match cmd {
         MigrateCmd::Status => {
             let report = migrations.status().await;
