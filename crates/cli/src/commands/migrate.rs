@@ -67,7 +67,7 @@ pub(crate) async fn run(global: &Global, cmd: &MigrateCmd, out: Output) -> Resul
     let lease_args = match cmd {
         MigrateCmd::Apply(a) if !a.dry_run => &a.lease,
         MigrateCmd::Reset(r) if !r.dry_run => &r.lease,
-        _ => return super::stoppable(out, run_unleased(&spec, &env, cmd, out)).await,
+        _ => return super::stoppable(out, run_unleased(&session, &env, cmd, out)).await,
     };
     let store = staging_evidence::open_store(&spec).await?;
     let mut stop = super::up::StopSignals::listen()?;
@@ -90,7 +90,7 @@ pub(crate) async fn run(global: &Global, cmd: &MigrateCmd, out: Output) -> Resul
     // A signal drops the run, and with it the migration command's whole process group,
     // before the lease is released: nothing writes to the database after the exit.
     let held =
-        crate::lease::run_held(&mut lease, &mut stop, run_unleased(&spec, &env, cmd, out)).await;
+        crate::lease::run_held(&mut lease, &mut stop, run_unleased(&session, &env, cmd, out)).await;
     let result = match crate::lease::finish(held, &format!("`staging {command}`"), out) {
         Ok(result) => result,
         Err(code) => Ok(code),
@@ -101,12 +101,12 @@ pub(crate) async fn run(global: &Global, cmd: &MigrateCmd, out: Output) -> Resul
 
 /// The command's work, once any lease it needs is held.
 async fn run_unleased(
-    spec: &Arc<staging_core::spec::LoadedSpec>,
+    session: &staging::Staging,
     env: &str,
     cmd: &MigrateCmd,
     out: Output,
 ) -> Result<u8> {
-    let (spec, env) = (spec.clone(), env.to_owned());
+    let (spec, env) = (session.spec().clone(), env.to_owned());
     let commit = match cmd {
         MigrateCmd::Apply(a) => a.commit.clone(),
         MigrateCmd::Status | MigrateCmd::Reset(_) => None,

@@ -65,7 +65,7 @@ pub(crate) async fn run(global: &Global, cmd: &SecretsCmd, out: Output) -> Resul
     let (lease_args, command) = match cmd {
         SecretsCmd::Sync(a) if a.apply => (&a.lease, "secrets sync"),
         SecretsCmd::Rotate { dry_run, lease, .. } if !dry_run => (lease, "secrets rotate"),
-        _ => return super::stoppable(out, run_unleased(global, &spec, cmd, out)).await,
+        _ => return super::stoppable(out, run_unleased(global, &session, cmd, out)).await,
     };
     let env = session.environment(global.env.as_deref())?;
     let store = staging_evidence::open_store(&spec).await?;
@@ -85,7 +85,7 @@ pub(crate) async fn run(global: &Global, cmd: &SecretsCmd, out: Output) -> Resul
     // A signal drops the run: no write is started after it, and a secret store's command
     // is stopped (its process group whole) before the lease is released.
     let held =
-        crate::lease::run_held(&mut lease, &mut stop, run_unleased(global, &spec, cmd, out)).await;
+        crate::lease::run_held(&mut lease, &mut stop, run_unleased(global, &session, cmd, out)).await;
     let result = match crate::lease::finish(held, &format!("`staging {command}`"), out) {
         Ok(result) => result,
         Err(code) => Ok(code),
@@ -97,11 +97,11 @@ pub(crate) async fn run(global: &Global, cmd: &SecretsCmd, out: Output) -> Resul
 /// The command's work, once any lease it needs is held.
 async fn run_unleased(
     global: &Global,
-    spec: &std::sync::Arc<staging_core::spec::LoadedSpec>,
+    session: &staging::Staging,
     cmd: &SecretsCmd,
     out: Output,
 ) -> Result<u8> {
-    let spec = spec.clone();
+    let spec = session.spec().clone();
     match cmd {
         SecretsCmd::Check => {
             let env = session.environment(global.env.as_deref())?;
