@@ -143,10 +143,12 @@ provider = "local"
 protected = true
 
 [services.web.overrides.staging]
-settings = { command = ["true"], port = 18080 }
+command = ["true"]
+port = 18080
 
 [services.web.overrides.production]
-settings = { command = ["true"], port = 18080 }
+command = ["true"]
+port = 18080
 "#;
 
 #[test]
