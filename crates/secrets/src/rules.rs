@@ -219,6 +219,7 @@ pub fn check_value(
 
 /// The rules that compare with another environment: `differs_from`, `same_as`. The other
 /// value is read, compared by keyed tag, and dropped.
+#[allow(clippy::too_many_arguments)]
 pub async fn check_across_environments(
     backends: &SecretBackends,
     spec: &LoadedSpec,

@@ -207,13 +207,17 @@ pub(crate) async fn plan(session: &Staging, env: &str, commit: &str) -> Result<P
         if creation.create.iter().any(|c| c.owner == owner) {
             s.created_by_up = true;
             s.error = None;
-            s.vars.iter_mut().for_each(|v| {
-                if v.action == VarAction::Unknown {
-                    return;
-                }
-                v.action = VarAction::Add;
-                v.platform = None;
-            });
+            // Created by `up`, it has no variable yet: the deploy sets every one it
+            // receives, as the deploy step's diff against an empty set says.
+            s.vars = var_plans(
+                &spec,
+                &s.service,
+                &values,
+                &secret_names,
+                &fingerprints,
+                Some(&BTreeMap::new()),
+                &environment.provider,
+            );
         }
     }
     let databases = database_plans(backends, &spec, env, commit).await;
@@ -299,16 +303,40 @@ async fn service_plan(
     } else {
         None
     };
-    // The deploy step's own diff: what it will write is exactly what is shown here.
+    plan.vars = var_plans(
+        spec,
+        name,
+        values,
+        secret_names,
+        fingerprints,
+        platform.as_ref(),
+        provider.name(),
+    );
+    plan
+}
+
+/// The variables of service `name` as the deploy step's own diff
+/// ([`staging_core::pipeline::var_changes`]) gives them: what it will write is exactly what
+/// is shown here. `platform` is `None` when the platform's variables cannot be read.
+fn var_plans(
+    spec: &LoadedSpec,
+    name: &str,
+    values: &BTreeMap<String, SecretString>,
+    secret_names: &std::collections::BTreeSet<String>,
+    fingerprints: &Fingerprinter,
+    platform: Option<&BTreeMap<String, SecretString>>,
+    provider_name: &str,
+) -> Vec<VarPlan> {
     let declared: BTreeMap<String, SecretString> = values
         .iter()
         .filter(|(k, _)| spec.spec.vars.contains_key(k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    for change in staging_core::pipeline::var_changes(spec, name, &declared, platform.as_ref()) {
+    let mut out = vec![];
+    for change in staging_core::pipeline::var_changes(spec, name, &declared, platform) {
         let var = &change.name;
         let wanted = values.get(var);
-        let held = platform.as_ref().and_then(|p| p.get(var));
+        let held = platform.and_then(|p| p.get(var));
         let (action, note) = match change.action {
             VarAction::Unknown => (
                 VarAction::Unknown,
@@ -318,8 +346,7 @@ async fn service_plan(
             VarAction::Add if platform.is_none() => (
                 VarAction::Unknown,
                 Some(format!(
-                    "{} cannot read the platform's variables",
-                    provider.name()
+                    "{provider_name} cannot read the platform's variables"
                 )),
             ),
             VarAction::Remove => (
@@ -328,7 +355,7 @@ async fn service_plan(
             ),
             action => (action, None),
         };
-        plan.vars.push(VarPlan {
+        out.push(VarPlan {
             name: var.clone(),
             action,
             secret: change.action != VarAction::Remove && secret_names.contains(var),
@@ -339,7 +366,7 @@ async fn service_plan(
             note,
         });
     }
-    plan
+    out
 }
 
 /// What `staging refresh --env ENV` would do to `database`, read from the spec alone.

@@ -89,8 +89,12 @@ pub(crate) async fn run(global: &Global, cmd: &MigrateCmd, out: Output) -> Resul
     };
     // A signal drops the run, and with it the migration command's whole process group,
     // before the lease is released: nothing writes to the database after the exit.
-    let held =
-        crate::lease::run_held(&mut lease, &mut stop, run_unleased(&session, &env, cmd, out)).await;
+    let held = crate::lease::run_held(
+        &mut lease,
+        &mut stop,
+        run_unleased(&session, &env, cmd, out),
+    )
+    .await;
     let result = match crate::lease::finish(held, &format!("`staging {command}`"), out) {
         Ok(result) => result,
         Err(code) => Ok(code),

@@ -84,8 +84,12 @@ pub(crate) async fn run(global: &Global, cmd: &SecretsCmd, out: Output) -> Resul
     };
     // A signal drops the run: no write is started after it, and a secret store's command
     // is stopped (its process group whole) before the lease is released.
-    let held =
-        crate::lease::run_held(&mut lease, &mut stop, run_unleased(global, &session, cmd, out)).await;
+    let held = crate::lease::run_held(
+        &mut lease,
+        &mut stop,
+        run_unleased(global, &session, cmd, out),
+    )
+    .await;
     let result = match crate::lease::finish(held, &format!("`staging {command}`"), out) {
         Ok(result) => result,
         Err(code) => Ok(code),
