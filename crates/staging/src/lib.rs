@@ -201,7 +201,7 @@ pub enum Promotion {
     /// The gate refused: nothing ran.
     Refused(Gate),
     /// The gate allowed it and the pipeline ran on the target.
-    Ran(RunOutcome),
+    Ran(Box<RunOutcome>),
 }
 
 impl Staging {
@@ -462,7 +462,9 @@ impl Staging {
                 },
             )
             .await?;
-        self.run_leased("promote", run).await.map(Promotion::Ran)
+        self.run_leased("promote", run)
+            .await
+            .map(|outcome| Promotion::Ran(Box::new(outcome)))
     }
 
     /// `staging diff A B`: drift between two environments — variables by keyed
