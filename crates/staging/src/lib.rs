@@ -199,7 +199,7 @@ pub struct Gate {
 #[derive(Debug)]
 pub enum Promotion {
     /// The gate refused: nothing ran.
-    Refused(Gate),
+    Refused(Box<Gate>),
     /// The gate allowed it and the pipeline ran on the target.
     Ran(Box<RunOutcome>),
 }
@@ -449,7 +449,7 @@ impl Staging {
             .await?;
         let allowed_by = match &gate.decision {
             GateDecision::Allowed { evidence } => evidence.reference(),
-            GateDecision::Refused { .. } => return Ok(Promotion::Refused(gate)),
+            GateDecision::Refused { .. } => return Ok(Promotion::Refused(Box::new(gate))),
         };
         let run = self
             .start(
