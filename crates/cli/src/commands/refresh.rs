@@ -37,7 +37,7 @@ pub(crate) async fn run(global: &Global, args: &RefreshArgs, out: Output) -> Res
     let mut stop = super::up::StopSignals::listen()?;
     let mut lease = match crate::lease::take(
         &store,
-        crate::lease::holder(&spec, &target, "refresh", None),
+        crate::lease::holder(spec, &target, "refresh", None),
         &args.lease,
         &mut stop,
         out,
