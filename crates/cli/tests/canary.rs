@@ -491,7 +491,6 @@ fn no_form_of_any_canary_leaves_staging_through_any_command_output_or_file() {
     };
 
     check(
-        &staging_core::SecretBackends::none(),
         run(
             d,
             &[
@@ -502,7 +501,6 @@ fn no_form_of_any_canary_leaves_staging_through_any_command_output_or_file() {
         Some(0),
     );
     check(
-        &staging_core::SecretBackends::none(),
         run(
             d,
             &["up", "--env", "staging", "--commit", COMMIT, "--json"],
@@ -511,7 +509,6 @@ fn no_form_of_any_canary_leaves_staging_through_any_command_output_or_file() {
         Some(0),
     );
     check(
-        &staging_core::SecretBackends::none(),
         run(
             d,
             &[
@@ -530,7 +527,6 @@ fn no_form_of_any_canary_leaves_staging_through_any_command_output_or_file() {
     );
     // qa: every failing probe shows a body (or command output) cut with a canary across it.
     check(
-        &staging_core::SecretBackends::none(),
         run(
             d,
             &[
@@ -541,7 +537,6 @@ fn no_form_of_any_canary_leaves_staging_through_any_command_output_or_file() {
         Some(1),
     );
     check(
-        &staging_core::SecretBackends::none(),
         run(
             d,
             &["up", "--env", "qa", "--commit", COMMIT, "--json"],
@@ -594,12 +589,10 @@ fn no_form_of_any_canary_leaves_staging_through_any_command_output_or_file() {
     // A failing secret command whose stderr (the canaries, one across the cut) is quoted
     // in the error.
     check(
-        &staging_core::SecretBackends::none(),
         run(d, &["secrets", "check", "--env", "broken", "-vv"], true),
         None,
     );
     check(
-        &staging_core::SecretBackends::none(),
         run(
             d,
             &["up", "--env", "broken", "--commit", COMMIT, "--json"],
@@ -638,22 +631,18 @@ fn no_form_of_any_canary_leaves_staging_through_any_command_output_or_file() {
         );
     }
     check(
-        &staging_core::SecretBackends::none(),
         run(d, &["secrets", "diff", "staging", "qa", "--json"], false),
         None,
     );
     check(
-        &staging_core::SecretBackends::none(),
         run(d, &["secrets", "diff", "staging", "qa", "-vv"], true),
         None,
     );
     check(
-        &staging_core::SecretBackends::none(),
         run(d, &["secrets", "sync", "--env", "qa", "-vv"], true),
         None,
     );
     check(
-        &staging_core::SecretBackends::none(),
         run(
             d,
             &["secrets", "sync", "--env", "qa", "--apply", "--json"],
@@ -662,12 +651,10 @@ fn no_form_of_any_canary_leaves_staging_through_any_command_output_or_file() {
         None,
     );
     check(
-        &staging_core::SecretBackends::none(),
         run(d, &["diff", "staging", "production", "-vv"], true),
         None,
     );
     check(
-        &staging_core::SecretBackends::none(),
         run(d, &["diff", "staging", "qa", "--json"], false),
         None,
     );
