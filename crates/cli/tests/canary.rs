@@ -550,7 +550,6 @@ fn no_form_of_any_canary_leaves_staging_through_any_command_output_or_file() {
         let kept = KeptRunning::start(d, &["up", "--env", "qa", "--commit", COMMIT]);
         kept.wait_until_held();
         check(
-            &staging_core::SecretBackends::none(),
             run(
                 d,
                 &[
@@ -568,7 +567,6 @@ fn no_form_of_any_canary_leaves_staging_through_any_command_output_or_file() {
             Some(1),
         );
         check(
-            &staging_core::SecretBackends::none(),
             run(
                 d,
                 &["smoke", "--env", "qa", "--commit", COMMIT, "--json"],
@@ -577,7 +575,6 @@ fn no_form_of_any_canary_leaves_staging_through_any_command_output_or_file() {
             Some(1),
         );
         check(
-            &staging_core::SecretBackends::none(),
             run(d, &["status", "--env", "qa", "-vv"], true),
             None,
         );
@@ -606,26 +603,22 @@ fn no_form_of_any_canary_leaves_staging_through_any_command_output_or_file() {
         "the failing command's stderr is quoted, cut:\n{}",
         broken.1
     );
-    check(&staging_core::SecretBackends::none(), broken, None);
+    check(broken, None);
 
     for env in ["staging", "qa"] {
         check(
-            &staging_core::SecretBackends::none(),
             run(d, &["secrets", "check", "--env", env, "-vv"], true),
             None,
         );
         check(
-            &staging_core::SecretBackends::none(),
             run(d, &["secrets", "check", "--env", env, "--json"], false),
             None,
         );
         check(
-            &staging_core::SecretBackends::none(),
             run(d, &["doctor", "--env", env, "-vv"], true),
             None,
         );
         check(
-            &staging_core::SecretBackends::none(),
             run(d, &["doctor", "--env", env, "--json"], false),
             None,
         );
@@ -672,12 +665,10 @@ fn no_form_of_any_canary_leaves_staging_through_any_command_output_or_file() {
     assert!(ids.len() >= 4, "{listing}");
     for id in &ids {
         check(
-            &staging_core::SecretBackends::none(),
             run(d, &["evidence", "show", id, "-vv"], true),
             Some(0),
         );
         check(
-            &staging_core::SecretBackends::none(),
             run(d, &["evidence", "show", id, "--json"], false),
             Some(0),
         );
