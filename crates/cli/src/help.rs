@@ -178,7 +178,7 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ("STAGING_ENV", "The environment, as --env gives it."),
     (
         "RUST_LOG",
-        "Log filter; wins over -v. Targets are crate names (staging_provider_render=debug).",
+        "Log filter; wins over -v. Targets are crate names (staging_core=debug).",
     ),
     (
         "NO_COLOR, CLICOLOR_FORCE",

@@ -285,7 +285,6 @@ fn main() -> ExitCode {
     // One crypto provider for every TLS client in the process.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     logging::init(cli.global.verbose, cli.global.color_choice());
-    context::connect_provider_secret_stores();
     let out = cli.global.output();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -305,7 +304,7 @@ fn main() -> ExitCode {
                 commands::stoppable(out, commands::validate::run(&cli.global, &args, out)).await
             }
             Command::Schema => {
-                let schema = context::registry().json_schema();
+                let schema = staging::providers().json_schema();
                 if out.json {
                     // Inside the envelope like every other command's result.
                     out.json(&serde_json::json!({ "schema": schema }));

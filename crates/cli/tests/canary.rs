@@ -574,7 +574,10 @@ fn no_form_of_any_canary_leaves_staging_through_any_command_output_or_file() {
             ),
             Some(1),
         );
-        check(run(d, &["status", "--env", "qa", "-vv"], true), None);
+        check(
+            run(d, &["status", "--env", "qa", "-vv"], true),
+            None,
+        );
         let (stdout, stderr) = kept.stop();
         assert_no_leak("`up --keep-running` stdout", &stdout);
         assert_no_leak("`up --keep-running` stderr", &stderr);
@@ -611,8 +614,14 @@ fn no_form_of_any_canary_leaves_staging_through_any_command_output_or_file() {
             run(d, &["secrets", "check", "--env", env, "--json"], false),
             None,
         );
-        check(run(d, &["doctor", "--env", env, "-vv"], true), None);
-        check(run(d, &["doctor", "--env", env, "--json"], false), None);
+        check(
+            run(d, &["doctor", "--env", env, "-vv"], true),
+            None,
+        );
+        check(
+            run(d, &["doctor", "--env", env, "--json"], false),
+            None,
+        );
     }
     check(
         run(d, &["secrets", "diff", "staging", "qa", "--json"], false),
@@ -638,7 +647,10 @@ fn no_form_of_any_canary_leaves_staging_through_any_command_output_or_file() {
         run(d, &["diff", "staging", "production", "-vv"], true),
         None,
     );
-    check(run(d, &["diff", "staging", "qa", "--json"], false), None);
+    check(
+        run(d, &["diff", "staging", "qa", "--json"], false),
+        None,
+    );
 
     let (_, listing) = run(d, &["evidence", "list", "--json"], false);
     let json_start = listing.find('{').unwrap();
@@ -652,8 +664,14 @@ fn no_form_of_any_canary_leaves_staging_through_any_command_output_or_file() {
         .collect();
     assert!(ids.len() >= 4, "{listing}");
     for id in &ids {
-        check(run(d, &["evidence", "show", id, "-vv"], true), Some(0));
-        check(run(d, &["evidence", "show", id, "--json"], false), Some(0));
+        check(
+            run(d, &["evidence", "show", id, "-vv"], true),
+            Some(0),
+        );
+        check(
+            run(d, &["evidence", "show", id, "--json"], false),
+            Some(0),
+        );
     }
 
     if let Some(path) = std::env::var_os("STAGING_CANARY_TRANSCRIPT") {
@@ -736,9 +754,14 @@ fn no_debug_output_of_the_values_that_hold_canaries_shows_any_form_of_them() {
         )
         .unwrap();
         let mut views: Vec<(&str, String)> = vec![];
-        let resolved = staging_secrets::resolve_vars(&spec, "staging", Some(COMMIT))
-            .await
-            .unwrap();
+        let resolved = staging_secrets::resolve_vars(
+            &staging_core::SecretBackends::none(),
+            &spec,
+            "staging",
+            Some(COMMIT),
+        )
+        .await
+        .unwrap();
         // Not vacuous: every canary was read, from each of the three kinds of source.
         for (name, _) in all_canaries() {
             assert!(
@@ -748,19 +771,43 @@ fn no_debug_output_of_the_values_that_hold_canaries_shows_any_form_of_them() {
         }
         views.push(("ResolvedVars", format!("{resolved:?}")));
         views.push(("ResolvedVars (pretty)", format!("{resolved:#?}")));
-        let report = staging_secrets::check(&spec, "staging", Some(COMMIT))
-            .await
-            .unwrap();
+        let report = staging_secrets::check(
+            &staging_core::SecretBackends::none(),
+            &spec,
+            "staging",
+            Some(COMMIT),
+        )
+        .await
+        .unwrap();
         views.push(("CheckReport", format!("{report:#?}")));
-        let broken = staging_secrets::check(&spec, "broken", Some(COMMIT)).await;
+        let broken = staging_secrets::check(
+            &staging_core::SecretBackends::none(),
+            &spec,
+            "broken",
+            Some(COMMIT),
+        )
+        .await;
         views.push(("check of broken", format!("{broken:#?}")));
-        let diff = staging_secrets::diff(&spec, "staging", "qa", Some(COMMIT))
-            .await
-            .unwrap();
+        let diff = staging_secrets::diff(
+            &staging_core::SecretBackends::none(),
+            &spec,
+            "staging",
+            "qa",
+            Some(COMMIT),
+        )
+        .await
+        .unwrap();
         views.push(("DiffReport", format!("{diff:#?}")));
         let secrets = spec.spec.environments["staging"].secrets.clone().unwrap();
-        let location =
-            staging_secrets::locate(&spec, "staging", &secrets, "CANARY_PEM", true).unwrap();
+        let location = staging_secrets::locate(
+            &staging_core::SecretBackends::none(),
+            &spec,
+            "staging",
+            &secrets,
+            "CANARY_PEM",
+            true,
+        )
+        .unwrap();
         views.push(("Location", format!("{location:#?}")));
         let spec = std::sync::Arc::new(spec);
         let mut ctx = RunContext::new(spec.clone(), "staging", COMMIT).unwrap();

@@ -197,3 +197,72 @@ fn creation_on_a_protected_netlify_environment_without_allow_create_is_refused_b
         netlify::stack().fake.calls(&site)
     );
 }
+
+/// The variables `plan --json` says the deploy writes (add or change), by name.
+fn planned_writes(doc: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    doc["services"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no services: {doc}"))
+        .iter()
+        .flat_map(|s| s["vars"].as_array().cloned().unwrap_or_default())
+        .filter(|v| v["action"] == "add" || v["action"] == "change")
+        .map(|v| v["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn plan_json_and_the_up_that_follows_agree_on_every_variable_and_creation() {
+    let (site, dir) = scene(r#"{ like = "production" }"#, "");
+    let fake = &netlify::stack().fake;
+    let plan = run(
+        dir.path(),
+        &["plan", "--env", "staging", "--commit", COMMIT, "--json"],
+    );
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    let doc: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let env_before = fake.with_site(&site, |s| s.env.clone());
+
+    let up = run(
+        dir.path(),
+        &["up", "--env", "staging", "--commit", COMMIT, "--json"],
+    );
+    assert_eq!(up.status.code(), Some(0), "{}", text(&up));
+    let report: serde_json::Value = serde_json::from_slice(&up.stdout).unwrap();
+    // The steps plan showed are the steps up ran, in order.
+    let ran: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    let planned_steps: Vec<&str> = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(ran, planned_steps, "plan: {doc}\nup: {report}");
+    // Every variable up wrote is one plan said it would add or change, and no other.
+    let env_after = fake.with_site(&site, |s| s.env.clone());
+    let written: std::collections::BTreeSet<String> = env_after
+        .iter()
+        .filter(|v| !env_before.contains(v))
+        .map(|v| v["key"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        written,
+        planned_writes(&doc),
+        "plan: {doc}\nenv: {env_after:?}"
+    );
+    assert!(!written.is_empty(), "{doc}");
+    // Every creation plan listed was made: planned again, nothing is left to create or
+    // write.
+    let again = run(
+        dir.path(),
+        &["plan", "--env", "staging", "--commit", COMMIT, "--json"],
+    );
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(doc["create"].as_array().map(Vec::len), Some(1), "{doc}");
+    assert_eq!(again["create"], serde_json::json!([]), "{again}");
+    assert!(planned_writes(&again).is_empty(), "{again}");
+}

@@ -494,3 +494,163 @@ fn an_imported_blueprint_validates_and_plans_the_whole_stack_against_an_empty_wo
     assert!(creations("imp-").is_empty());
     stand_in().prism.assert_no_violations();
 }
+
+/// The variables `plan --json` says the deploy writes (add or change), as `(service, name)`.
+fn planned_writes(doc: &serde_json::Value) -> BTreeSet<(String, String)> {
+    doc["services"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no services: {doc}"))
+        .iter()
+        .flat_map(|s| {
+            let service = s["service"].as_str().unwrap().to_owned();
+            s["vars"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|v| v["action"] == "add" || v["action"] == "change")
+                .map(move |v| (service.clone(), v["name"].as_str().unwrap().to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn plan_json_and_the_up_that_follows_agree_on_every_variable_and_creation() {
+    let p = "agree";
+    let fake = &stand_in().fake;
+    // Staging's web exists with one variable as the spec has it, one with another value
+    // and one the spec does not declare; its worker is created by `up`.
+    let web = fake.add_defined_service(
+        &format!("{p}-web-staging"),
+        json!({ "type": "web_service", "repo": "https://github.com/acme/shop", "branch": "staging",
+                "serviceDetails": { "runtime": "ruby", "plan": "starter", "region": "virginia",
+                                    "healthCheckPath": "/up" } }),
+    );
+    fake.set_env(&web, "SAME", "kept");
+    fake.set_env(&web, "OLD", "before");
+    fake.set_env(&web, "EXTRA", "only-on-the-platform");
+    fake.add_live_deploy(&web, "1111111aaaaaaaabbbbbbbbccccccccdddddddd1");
+    fake.add_defined_service(
+        &format!("{p}-worker"),
+        json!({ "type": "background_worker", "repo": "https://github.com/acme/shop", "branch": "main",
+                "serviceDetails": { "runtime": "ruby", "plan": "standard", "region": "virginia",
+                                    "envSpecificDetails": { "buildCommand": "bundle install",
+                                                            "startCommand": "bundle exec sidekiq" } } }),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("staging.toml"),
+        format!(
+            r#"[project]
+name = "agree"
+
+[environments.staging]
+provider = "render"
+promotes_to = "production"
+deploy_timeout = "2m"
+
+[environments.production]
+provider = "render"
+protected = true
+
+[services.web]
+health_path = "/up"
+settings = {{ service_name = "{p}-web" }}
+overrides.staging = {{ service_name = "{p}-web-staging" }}
+
+[services.worker]
+http = false
+create = {{ like = "production" }}
+settings = {{ service_name = "{p}-worker" }}
+overrides.staging = {{ service_name = "{p}-worker-staging", branch = "staging", plan = "starter" }}
+
+[vars.SAME]
+value = "kept"
+
+[vars.OLD]
+value = "after"
+
+[vars.NEW]
+value = "added"
+
+[[probes]]
+name = "app answers"
+command = {{ run = ["true"] }}
+"#
+        ),
+    )
+    .unwrap();
+
+    let plan = run(
+        dir.path(),
+        &["plan", "--env", "staging", "--commit", NEW, "--json"],
+    );
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    let doc: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let web_vars: Vec<(String, String)> = doc["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service"] == "web")
+        .unwrap()["vars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["name"].as_str().unwrap().to_owned(),
+                v["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for want in [
+        ("SAME", "unchanged"),
+        ("OLD", "change"),
+        ("NEW", "add"),
+        ("EXTRA", "remove"),
+    ] {
+        assert!(
+            web_vars.contains(&(want.0.to_owned(), want.1.to_owned())),
+            "{want:?} not in {web_vars:?}"
+        );
+    }
+
+    let up = run(
+        dir.path(),
+        &["up", "--env", "staging", "--commit", NEW, "--json"],
+    );
+    assert_eq!(up.status.code(), Some(0), "{}", text(&up));
+    // What up wrote, per service: each PUT of a variable.
+    let worker = fake.services_named(&format!("{p}-worker-staging"));
+    assert_eq!(worker.len(), 1, "the worker plan listed was created");
+    let mut written = BTreeSet::new();
+    for (service, id) in [("web", web.clone()), ("worker", worker[0].clone())] {
+        for r in fake.requests_for(&id) {
+            let Some(rest) = r.strip_prefix("PUT ") else {
+                continue;
+            };
+            if let Some((_, key)) = rest
+                .split(' ')
+                .next()
+                .unwrap_or("")
+                .split_once("/env-vars/")
+            {
+                written.insert((service.to_owned(), key.to_owned()));
+            }
+        }
+    }
+    assert_eq!(written, planned_writes(&doc), "plan: {doc}");
+    let created: BTreeSet<String> = creations(p).into_iter().map(|(_, n)| n).collect();
+    let planned: BTreeSet<String> = doc["create"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(created, planned, "plan: {doc}");
+    assert!(
+        fake.env(&web)
+            .contains(&("EXTRA".into(), "only-on-the-platform".into()))
+    );
+    stand_in().prism.assert_no_violations();
+}

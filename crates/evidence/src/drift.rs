@@ -127,14 +127,20 @@ impl DriftReport {
     /// declared variable of each service by fingerprint (the platform's value where it
     /// could be read, else the spec's), judged by the `same_as` / `differs_from` rules
     /// between the two environments; live commits and platform ids are reported.
-    pub async fn add_platform(&mut self, spec: &Arc<LoadedSpec>, registry: &ProviderRegistry) {
+    pub async fn add_platform(
+        &mut self,
+        backends: &staging_core::SecretBackends,
+        spec: &Arc<LoadedSpec>,
+        registry: &ProviderRegistry,
+    ) {
         let side_a = read_platform(spec, &self.a, registry).await;
         let side_b = read_platform(spec, &self.b, registry).await;
         let values = |env: &str| {
             let spec = spec.clone();
             let env = env.to_owned();
+            let backends = backends.clone();
             async move {
-                staging_secrets::resolve_vars(&spec, &env, None)
+                staging_secrets::resolve_vars(&backends, &spec, &env, None)
                     .await
                     .map(|r| r.values)
                     .unwrap_or_default()
@@ -189,13 +195,18 @@ impl DriftReport {
 /// Compare environments `a` and `b` of `spec`. Reads each side's secrets (compared by
 /// keyed fingerprint, never printed) and each database's migration status; a database that
 /// cannot be reached is noted in its [`MigrationSide::unreachable`], not an error.
-pub async fn diff_environments(spec: &Arc<LoadedSpec>, a: &str, b: &str) -> Result<DriftReport> {
+pub async fn diff_environments(
+    backends: &staging_core::SecretBackends,
+    spec: &Arc<LoadedSpec>,
+    a: &str,
+    b: &str,
+) -> Result<DriftReport> {
     spec.spec.environment(a)?;
     spec.spec.environment(b)?;
-    let vars = staging_secrets::diff(spec, a, b, None).await?;
+    let vars = staging_secrets::diff(backends, spec, a, b, None).await?;
     let mut rules_broken = var_rules(&vars);
 
-    let migrations = migrations(spec, a, b).await?;
+    let migrations = migrations(backends, spec, a, b).await?;
     rules_broken.extend(migration_rules(spec, a, b, &migrations));
 
     Ok(DriftReport {
@@ -269,13 +280,17 @@ fn applied(status: &MigrationStatus) -> Vec<String> {
         .collect()
 }
 
-async fn side(spec: &Arc<LoadedSpec>, env: &str) -> Result<BTreeMap<String, MigrationSide>> {
+async fn side(
+    backends: &staging_core::SecretBackends,
+    spec: &Arc<LoadedSpec>,
+    env: &str,
+) -> Result<BTreeMap<String, MigrationSide>> {
     let mut out = BTreeMap::new();
     let has_migrations = spec.spec.databases.values().any(|d| d.migrations.is_some());
     if !has_migrations {
         return Ok(out);
     }
-    let resolved = staging_secrets::resolve_vars(spec, env, None).await?;
+    let resolved = staging_secrets::resolve_vars(backends, spec, env, None).await?;
     let report = EnvMigrations::new(spec.clone(), env, resolved.values)?
         .status()
         .await;
@@ -300,8 +315,16 @@ async fn side(spec: &Arc<LoadedSpec>, env: &str) -> Result<BTreeMap<String, Migr
     Ok(out)
 }
 
-async fn migrations(spec: &Arc<LoadedSpec>, a: &str, b: &str) -> Result<Vec<DatabaseDrift>> {
-    let (mut sa, mut sb) = (side(spec, a).await?, side(spec, b).await?);
+async fn migrations(
+    backends: &staging_core::SecretBackends,
+    spec: &Arc<LoadedSpec>,
+    a: &str,
+    b: &str,
+) -> Result<Vec<DatabaseDrift>> {
+    let (mut sa, mut sb) = (
+        side(backends, spec, a).await?,
+        side(backends, spec, b).await?,
+    );
     let names: BTreeSet<String> = sa.keys().chain(sb.keys()).cloned().collect();
     Ok(names
         .into_iter()

@@ -23,7 +23,16 @@ pub async fn open_store(spec: &LoadedSpec) -> Result<DynEvidenceStore> {
     let project = &spec.spec.project;
     match &project.evidence_postgres_url {
         Some(source) => {
-            let location = staging_secrets::locate(spec, "", source, EVIDENCE_URL_KEY, false)?;
+            let location = staging_secrets::locate(
+                // The evidence URL is read from the spec's own stores only (env, dotenv,
+                // file, command): never a provider's store or a branch.
+                &staging_core::SecretBackends::none(),
+                spec,
+                "",
+                source,
+                EVIDENCE_URL_KEY,
+                false,
+            )?;
             let url = location.store.get(&location.key).await?.ok_or_else(|| {
                 spec.error_at(
                     "project.evidence_postgres_url",

@@ -383,6 +383,7 @@ pub async fn check_against_platforms(
 /// signing key production's platform holds): checked before the first write, nothing is
 /// written, the plan is still shown.
 pub async fn sync_checked(
+    backends: &staging_core::SecretBackends,
     spec: &LoadedSpec,
     environment: &str,
     provider: &staging_core::DynProvider,
@@ -391,7 +392,7 @@ pub async fn sync_checked(
     boundary: Option<&staging_core::WriteBoundary>,
 ) -> staging_core::Result<staging_secrets::SyncReport> {
     if options.apply && !options.allow_violations {
-        let resolved = staging_secrets::resolve_vars(spec, environment, None).await?;
+        let resolved = staging_secrets::resolve_vars(backends, spec, environment, None).await?;
         let rules = check_against_platforms(spec, environment, &resolved.values, registry).await;
         if !rules.broken.is_empty() {
             let plan = staging_secrets::SyncOptions {
@@ -399,7 +400,8 @@ pub async fn sync_checked(
                 ..options
             };
             let mut report =
-                staging_secrets::sync(spec, environment, provider, plan, None, boundary).await?;
+                staging_secrets::sync(backends, spec, environment, provider, plan, None, boundary)
+                    .await?;
             let why: Vec<String> = rules
                 .broken
                 .iter()
@@ -414,7 +416,16 @@ pub async fn sync_checked(
             return Ok(report);
         }
     }
-    staging_secrets::sync(spec, environment, provider, options, None, boundary).await
+    staging_secrets::sync(
+        backends,
+        spec,
+        environment,
+        provider,
+        options,
+        None,
+        boundary,
+    )
+    .await
 }
 
 /// Before anything is deployed: the values this run is about to set (the spec's, in

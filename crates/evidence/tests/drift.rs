@@ -119,9 +119,14 @@ async fn planted_drift_is_found_and_breaks_the_rules() {
     );
     migrate(&spec, "production").await;
 
-    let report = diff_environments(&spec, "staging", "production")
-        .await
-        .unwrap();
+    let report = diff_environments(
+        &staging_core::SecretBackends::none(),
+        &spec,
+        "staging",
+        "production",
+    )
+    .await
+    .unwrap();
     assert!(report.broken());
     assert_eq!(report.exit_code(), 1);
 
@@ -221,9 +226,14 @@ async fn environments_that_differ_only_where_allowed_pass() {
     );
     migrate(&spec, "staging").await;
 
-    let report = diff_environments(&spec, "staging", "production")
-        .await
-        .unwrap();
+    let report = diff_environments(
+        &staging_core::SecretBackends::none(),
+        &spec,
+        "staging",
+        "production",
+    )
+    .await
+    .unwrap();
     assert!(!report.broken(), "{:?}", report.rules_broken);
     let main = report
         .migrations
@@ -250,9 +260,14 @@ async fn live_env_keys_on_one_side_only_are_listed() {
         &[("JWT_SECRET", JWT_B), ("ORG_ID", "org_1111")],
     );
     let spec = common::load(d, SPEC);
-    let mut report = diff_environments(&spec, "staging", "production")
-        .await
-        .unwrap();
+    let mut report = diff_environments(
+        &staging_core::SecretBackends::none(),
+        &spec,
+        "staging",
+        "production",
+    )
+    .await
+    .unwrap();
     report.add_live_env(
         "web",
         ["JWT_SECRET".to_owned(), "DEBUG".to_owned()],
@@ -268,5 +283,14 @@ async fn live_env_keys_on_one_side_only_are_listed() {
 async fn an_unknown_environment_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let spec = common::load(dir.path(), SPEC);
-    assert!(diff_environments(&spec, "staging", "qa").await.is_err());
+    assert!(
+        diff_environments(
+            &staging_core::SecretBackends::none(),
+            &spec,
+            "staging",
+            "qa"
+        )
+        .await
+        .is_err()
+    );
 }

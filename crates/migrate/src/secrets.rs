@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use secrecy::SecretString;
 use staging_core::spec::LoadedSpec;
-use staging_core::{Error, Result};
+use staging_core::{Error, Result, SecretBackends};
 
 use crate::env::EnvMigrations;
 use crate::guard::UrlLookup;
@@ -15,14 +15,20 @@ use crate::guard::UrlLookup;
 /// sources, as `staging secrets check --env` would.
 #[derive(Debug, Clone)]
 pub struct SecretsUrlLookup {
+    backends: SecretBackends,
     spec: Arc<LoadedSpec>,
     commit: Option<String>,
 }
 
 impl SecretsUrlLookup {
-    /// Look variables up in `spec`'s sources; `commit` fills `${commit}` in values.
-    pub fn new(spec: Arc<LoadedSpec>, commit: Option<String>) -> Self {
-        SecretsUrlLookup { spec, commit }
+    /// Look variables up in `spec`'s sources (and `backends`: a provider's store, database
+    /// branches); `commit` fills `${commit}` in values.
+    pub fn new(backends: SecretBackends, spec: Arc<LoadedSpec>, commit: Option<String>) -> Self {
+        SecretsUrlLookup {
+            backends,
+            spec,
+            commit,
+        }
     }
 }
 
@@ -63,16 +69,24 @@ fn database_url_vars(spec: &LoadedSpec) -> LoadedSpec {
 impl UrlLookup for SecretsUrlLookup {
     async fn values(&self, environment: &str) -> Result<BTreeMap<String, SecretString>> {
         let narrowed = database_url_vars(&self.spec);
-        Ok(
-            staging_secrets::resolve_vars(&narrowed, environment, self.commit.as_deref())
-                .await?
-                .values,
+        Ok(staging_secrets::resolve_vars(
+            &self.backends,
+            &narrowed,
+            environment,
+            self.commit.as_deref(),
         )
+        .await?
+        .values)
     }
 
     async fn lookup(&self, environment: &str, var: &str) -> Result<SecretString> {
-        let mut resolved =
-            staging_secrets::resolve_vars(&self.spec, environment, self.commit.as_deref()).await?;
+        let mut resolved = staging_secrets::resolve_vars(
+            &self.backends,
+            &self.spec,
+            environment,
+            self.commit.as_deref(),
+        )
+        .await?;
         if let Some(value) = resolved.values.remove(var) {
             return Ok(value);
         }
@@ -99,12 +113,14 @@ impl EnvMigrations {
     /// and the source environment's URLs read the same way for the staging-before-production
     /// rule. What the CLI's `staging migrate status|apply --env ENV` builds.
     pub async fn from_secrets(
+        backends: &SecretBackends,
         spec: Arc<LoadedSpec>,
         environment: &str,
         commit: Option<&str>,
     ) -> Result<Self> {
-        let resolved = staging_secrets::resolve_vars(&spec, environment, commit).await?;
-        let lookup = SecretsUrlLookup::new(spec.clone(), commit.map(str::to_owned));
+        let resolved = staging_secrets::resolve_vars(backends, &spec, environment, commit).await?;
+        let lookup =
+            SecretsUrlLookup::new(backends.clone(), spec.clone(), commit.map(str::to_owned));
         Ok(EnvMigrations::new(spec, environment, resolved.values)?
             .with_url_lookup(Arc::new(lookup)))
     }

@@ -110,6 +110,12 @@ impl ProviderFactory for VercelFactory {
         "vercel"
     }
 
+    /// The staged production flow promotes after the smoke checks passed at the
+    /// deployment's own URL (a no-op step for environments of other providers).
+    fn run_steps(&self) -> Vec<Box<dyn staging_core::pipeline::Step>> {
+        vec![Box::new(crate::StagedPromoteStep)]
+    }
+
     fn settings_types(&self) -> SettingsTypes {
         SettingsTypes::of::<VercelEnvironmentSettings, VercelServiceSettings>()
     }

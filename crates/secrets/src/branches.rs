@@ -2,49 +2,20 @@
 //! branch: the branch's connection URL becomes the value of the database's `url_var` in the
 //! environments the branch is for, so migrations, probes and the services' variables all
 //! reach the branch and never a URL written by hand. The branch providers live in their own
-//! crates, which this crate does not depend on: the CLI (or an embedder) says how to build
-//! one with [`set_database_branches`].
+//! crates, which this crate does not depend on: whoever composes the run passes how to build
+//! one in [`SecretBackends::database_branches`].
 
-use std::sync::{Arc, OnceLock, RwLock};
-
+use staging_core::secret_backends::SecretBackends;
 use staging_core::secretness::Origin;
 use staging_core::spec::{BranchSpec, LoadedSpec};
-use staging_core::{DynDatabaseBranch, DynSecretStore, Error, Redactor, Result};
+use staging_core::{DynSecretStore, Error, Redactor, Result};
 
 use crate::resolve::ResolvedVars;
-
-/// Builds the branch a spec describes (Neon, Supabase).
-pub type DatabaseBranches = Arc<dyn Fn(&BranchSpec) -> Result<DynDatabaseBranch> + Send + Sync>;
-
-fn builders() -> &'static RwLock<Option<DatabaseBranches>> {
-    static B: OnceLock<RwLock<Option<DatabaseBranches>>> = OnceLock::new();
-    B.get_or_init(Default::default)
-}
-
-/// Tell this crate how to build a database branch from its spec.
-pub fn set_database_branches(b: DatabaseBranches) {
-    *builders().write().unwrap_or_else(|e| e.into_inner()) = Some(b);
-}
-
-/// Builds the secret store a branch offers (a Supabase branch's API keys and database URL),
-/// or `None` for a branch that offers none.
-pub type BranchSecretStores =
-    Arc<dyn Fn(&BranchSpec) -> Result<Option<DynSecretStore>> + Send + Sync>;
-
-fn store_builders() -> &'static RwLock<Option<BranchSecretStores>> {
-    static B: OnceLock<RwLock<Option<BranchSecretStores>>> = OnceLock::new();
-    B.get_or_init(Default::default)
-}
-
-/// Tell this crate how to reach the secret store of a database branch, which
-/// `source = { supabase = "KEY" }` reads.
-pub fn set_branch_secret_stores(b: BranchSecretStores) {
-    *store_builders().write().unwrap_or_else(|e| e.into_inner()) = Some(b);
-}
 
 /// The store of the Supabase branch that is `environment`'s database, and the key in it:
 /// `key` is `KEY`, or `DATABASE.KEY` to pick one of several Supabase databases.
 pub(crate) fn supabase_store(
+    backends: &SecretBackends,
     spec: &LoadedSpec,
     environment: &str,
     key: &str,
@@ -85,15 +56,11 @@ pub(crate) fn supabase_store(
             )));
         }
     };
-    let build = store_builders()
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-        .ok_or_else(|| {
-            Error::config(
-                "a `supabase` secret source needs the branch providers (set `staging_secrets::set_branch_secret_stores`)",
-            )
-        })?;
+    let build = backends.branch_secret_stores.clone().ok_or_else(|| {
+        Error::config(
+            "a `supabase` secret source needs the branch providers (`SecretBackends::branch_secret_stores`; the `staging` facade built with the `providers-supabase` feature sets it)",
+        )
+    })?;
     let store = build(branch)?
         .ok_or_else(|| Error::config("this database branch offers no secret store".to_owned()))?;
     Ok((store, key.to_owned()))
@@ -102,7 +69,12 @@ pub(crate) fn supabase_store(
 /// Replaces the `url_var` of each database whose branch is for `environment` with the
 /// branch's connection URL (a secret, registered with the redactor). A branch that cannot
 /// be built or read is an error of that variable, never a silent fallback to another URL.
-pub(crate) async fn apply(spec: &LoadedSpec, environment: &str, out: &mut ResolvedVars) {
+pub(crate) async fn apply(
+    backends: &SecretBackends,
+    spec: &LoadedSpec,
+    environment: &str,
+    out: &mut ResolvedVars,
+) {
     let Ok(env) = spec.spec.environment(environment) else {
         return;
     };
@@ -117,13 +89,12 @@ pub(crate) async fn apply(spec: &LoadedSpec, environment: &str, out: &mut Resolv
         let var = db.url_var.clone();
         out.values.remove(&var);
         out.missing.retain(|m| m != &var);
-        let built = builders()
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
+        let built = backends
+            .database_branches
             .clone()
             .ok_or_else(|| {
                 staging_core::Error::config(format!(
-                    "database `{name}` is a branch, and nothing here can reach its provider (set `staging_secrets::set_database_branches`)"
+                    "database `{name}` is a branch, and nothing here can reach its provider (`SecretBackends::database_branches`; the `staging` facade built with the branch's `providers-*` feature sets it)"
                 ))
             })
             .and_then(|f| f(b));

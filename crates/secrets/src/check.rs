@@ -2,8 +2,8 @@
 //! fingerprint, and the rules it breaks.
 
 use serde::Serialize;
-use staging_core::Result;
 use staging_core::spec::LoadedSpec;
+use staging_core::{Result, SecretBackends};
 
 use crate::fingerprint::Fingerprinter;
 use crate::resolve::{ResolvedVars, resolve_vars};
@@ -85,17 +85,19 @@ impl CheckReport {
 
 /// Check every declared variable of `environment`: resolve, apply the rules, fingerprint.
 pub async fn check(
+    backends: &SecretBackends,
     spec: &LoadedSpec,
     environment: &str,
     commit: Option<&str>,
 ) -> Result<CheckReport> {
     let fingerprints = Fingerprinter::for_project(&spec.spec.project.name);
-    let resolved = resolve_vars(spec, environment, commit).await?;
-    check_resolved(spec, &resolved, &fingerprints, commit).await
+    let resolved = resolve_vars(backends, spec, environment, commit).await?;
+    check_resolved(backends, spec, &resolved, &fingerprints, commit).await
 }
 
 /// Check variables already resolved (the secrets step resolves once and checks that).
 pub async fn check_resolved(
+    backends: &SecretBackends,
     spec: &LoadedSpec,
     resolved: &ResolvedVars,
     fingerprints: &Fingerprinter,
@@ -134,6 +136,7 @@ pub async fn check_resolved(
             ));
             problems.extend(
                 rules::check_across_environments(
+                    backends,
                     spec,
                     environment,
                     name,

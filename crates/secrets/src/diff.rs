@@ -2,8 +2,8 @@
 //! are equal (by keyed tag, never printed), and the rules either side breaks.
 
 use serde::Serialize;
-use staging_core::Result;
 use staging_core::spec::LoadedSpec;
+use staging_core::{Result, SecretBackends};
 
 use crate::check::{CheckReport, check_resolved};
 use crate::fingerprint::Fingerprinter;
@@ -68,12 +68,18 @@ impl DiffReport {
 }
 
 /// Compare the variables of environments `a` and `b`.
-pub async fn diff(spec: &LoadedSpec, a: &str, b: &str, commit: Option<&str>) -> Result<DiffReport> {
+pub async fn diff(
+    backends: &SecretBackends,
+    spec: &LoadedSpec,
+    a: &str,
+    b: &str,
+    commit: Option<&str>,
+) -> Result<DiffReport> {
     let fingerprints = Fingerprinter::for_project(&spec.spec.project.name);
-    let ra = resolve_vars(spec, a, commit).await?;
-    let rb = resolve_vars(spec, b, commit).await?;
-    let ca = check_resolved(spec, &ra, &fingerprints, commit).await?;
-    let cb = check_resolved(spec, &rb, &fingerprints, commit).await?;
+    let ra = resolve_vars(backends, spec, a, commit).await?;
+    let rb = resolve_vars(backends, spec, b, commit).await?;
+    let ca = check_resolved(backends, spec, &ra, &fingerprints, commit).await?;
+    let cb = check_resolved(backends, spec, &rb, &fingerprints, commit).await?;
     let problems = |c: &CheckReport, name: &str| {
         c.vars
             .iter()

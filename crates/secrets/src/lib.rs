@@ -44,9 +44,6 @@ pub mod store;
 mod sync;
 pub mod write;
 
-pub use branches::{
-    BranchSecretStores, DatabaseBranches, set_branch_secret_stores, set_database_branches,
-};
 pub use check::{CheckReport, VarCheck, VarStatus, check, check_resolved};
 pub use diff::{DiffReport, DiffRow, diff};
 pub use fingerprint::{FINGERPRINT_KEY_ENV, Fingerprinter, Tag};
@@ -57,7 +54,6 @@ pub use rotate::{
 pub use rules::{Severity, Violation};
 pub use step::SecretsStep;
 pub use store::{
-    CommandStore, DEFAULT_COMMAND_TIMEOUT, DotenvStore, EnvStore, FileStore, Location,
-    ProviderStores, locate, set_provider_stores,
+    CommandStore, DEFAULT_COMMAND_TIMEOUT, DotenvStore, EnvStore, FileStore, Location, locate,
 };
 pub use sync::{ServiceSync, SyncAction, SyncItem, SyncOptions, SyncOutcome, SyncReport, sync};

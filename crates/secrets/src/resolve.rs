@@ -6,7 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 use staging_core::redact::Redactor;
 use staging_core::secretness;
 use staging_core::spec::{LoadedSpec, Template, Var};
-use staging_core::{Error, Result};
+use staging_core::{Error, Result, SecretBackends};
 
 use crate::store::{Location, locate, redact_error};
 
@@ -77,6 +77,7 @@ pub(crate) enum Origin<'a> {
 }
 
 pub(crate) fn origin<'a>(
+    backends: &SecretBackends,
     spec: &LoadedSpec,
     environment: &str,
     name: &str,
@@ -86,11 +87,25 @@ pub(crate) fn origin<'a>(
         return Ok(Origin::Plain(t));
     }
     if let Some(src) = var.sources.get(environment).or(var.source.as_ref()) {
-        return Ok(Origin::Store(locate(spec, environment, src, name, false)?));
+        return Ok(Origin::Store(locate(
+            backends,
+            spec,
+            environment,
+            src,
+            name,
+            false,
+        )?));
     }
     let env = spec.spec.environment(environment)?;
     match &env.secrets {
-        Some(src) => Ok(Origin::Store(locate(spec, environment, src, name, true)?)),
+        Some(src) => Ok(Origin::Store(locate(
+            backends,
+            spec,
+            environment,
+            src,
+            name,
+            true,
+        )?)),
         None => Ok(Origin::Nowhere),
     }
 }
@@ -114,13 +129,14 @@ fn builtin(
 /// Read one variable in one environment. Plain values get only the built-in names (the
 /// comparison rules use this; `${vars.NAME}` is left as written).
 pub(crate) async fn resolve_one(
+    backends: &SecretBackends,
     spec: &LoadedSpec,
     environment: &str,
     name: &str,
     var: &Var,
     commit: Option<&str>,
 ) -> Result<Resolution> {
-    Ok(match origin(spec, environment, name, var)? {
+    Ok(match origin(backends, spec, environment, name, var)? {
         Origin::Plain(t) => {
             let (out, _) = t.render_known(&|n| builtin(spec, environment, commit, n));
             Resolution::Value {
@@ -167,12 +183,15 @@ async fn read(loc: &Location, spec: &LoadedSpec, environment: &str, name: &str) 
 /// `${commit}` (when `commit` is given) and `${vars.NAME}`; other pipeline references
 /// (`${services.web.url}`) are left as written and listed in
 /// [`ResolvedVars::deferred`]. Secrets are read from their own source or the environment's
-/// default store and registered with the global [`Redactor`] as they are read.
+/// default store and registered with the global [`Redactor`] as they are read; a
+/// provider's store and database branches are reached through `backends` (see
+/// [`SecretBackends`]).
 ///
 /// Returns `Err` only when the environment or a source is wrongly declared; a source that
 /// fails to read is recorded in [`ResolvedVars::errors`], a required variable without a
 /// value in [`ResolvedVars::missing`].
 pub async fn resolve_vars(
+    backends: &SecretBackends,
     spec: &LoadedSpec,
     environment: &str,
     commit: Option<&str>,
@@ -189,7 +208,7 @@ pub async fn resolve_vars(
     };
     let mut plain: BTreeMap<&str, &Template> = BTreeMap::new();
     for (name, var) in &spec.spec.vars {
-        let origin = origin(spec, environment, name, var)?;
+        let origin = origin(backends, spec, environment, name, var)?;
         let resolution = match origin {
             Origin::Plain(t) => {
                 plain.insert(name, t);
@@ -219,7 +238,7 @@ pub async fn resolve_vars(
         }
     }
     render_plain(spec, environment, commit, plain, &mut out)?;
-    crate::branches::apply(spec, environment, &mut out).await;
+    crate::branches::apply(backends, spec, environment, &mut out).await;
     Ok(out)
 }
 

@@ -7,7 +7,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 use staging_core::redact::Redactor;
 use staging_core::spec::{Alphabet, LoadedSpec, Rules, ValueKind};
-use staging_core::{DynProvider, Error, Result, WriteBoundary};
+use staging_core::{DynProvider, Error, Result, SecretBackends, WriteBoundary};
 
 use crate::fingerprint::Fingerprinter;
 use crate::resolve::{Origin, origin, undeclared};
@@ -90,12 +90,14 @@ pub fn generate(rules: &Rules) -> Result<SecretString> {
 /// env var of every service that receives it, each through a target of `boundary` (the
 /// run's isolation check), all issued before the store is written.
 pub async fn rotate(
+    backends: &SecretBackends,
     spec: &LoadedSpec,
     environment: &str,
     name: &str,
     provider: Option<(&DynProvider, &WriteBoundary)>,
 ) -> Result<RotateReport> {
     rotate_with(
+        backends,
         spec,
         environment,
         name,
@@ -110,15 +112,17 @@ pub async fn rotate(
 /// the store and the services that would get a new value. Runs every check `rotate` runs
 /// (a generated value must pass the rules) but writes nothing.
 pub async fn rotate_dry_run(
+    backends: &SecretBackends,
     spec: &LoadedSpec,
     environment: &str,
     name: &str,
     provider: Option<&DynProvider>,
 ) -> Result<RotateReport> {
-    rotate_with(spec, environment, name, provider, None, true).await
+    rotate_with(backends, spec, environment, name, provider, None, true).await
 }
 
 async fn rotate_with(
+    backends: &SecretBackends,
     spec: &LoadedSpec,
     environment: &str,
     name: &str,
@@ -148,7 +152,7 @@ async fn rotate_with(
             "`{name}` is declared equal to {other}'s value (`same_as`); rotating it in {environment} alone would break that — rotate it where both environments read it"
         )));
     }
-    let location = match origin(spec, environment, name, var)? {
+    let location = match origin(backends, spec, environment, name, var)? {
         Origin::Store(loc) => loc,
         Origin::Plain(_) => {
             unreachable!("a secret never has a plain value; the spec loader refuses it")

@@ -3,8 +3,8 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use staging_core::Result;
 use staging_core::spec::{LoadedSpec, Rules, ValueKind, Var};
+use staging_core::{Result, SecretBackends};
 
 use crate::fingerprint::Fingerprinter;
 use crate::resolve::{Resolution, resolve_one};
@@ -219,7 +219,9 @@ pub fn check_value(
 
 /// The rules that compare with another environment: `differs_from`, `same_as`. The other
 /// value is read, compared by keyed tag, and dropped.
+#[allow(clippy::too_many_arguments)]
 pub async fn check_across_environments(
+    backends: &SecretBackends,
     spec: &LoadedSpec,
     environment: &str,
     name: &str,
@@ -236,7 +238,7 @@ pub async fn check_across_environments(
         .as_deref()
         .filter(|o| *o != environment)
     {
-        match resolve_one(spec, other, name, var, commit).await? {
+        match resolve_one(backends, spec, other, name, var, commit).await? {
             Resolution::Value { value: theirs, .. } => {
                 if fingerprints.same(value, &theirs) {
                     let what = if is_key { "signing key" } else { "value" };
@@ -260,7 +262,7 @@ pub async fn check_across_environments(
         }
     }
     if let Some(other) = var.rules.same_as.as_deref().filter(|o| *o != environment) {
-        match resolve_one(spec, other, name, var, commit).await? {
+        match resolve_one(backends, spec, other, name, var, commit).await? {
             Resolution::Value { value: theirs, .. } => {
                 if !fingerprints.same(value, &theirs) {
                     out.push(Violation::error(

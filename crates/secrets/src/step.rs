@@ -31,8 +31,16 @@ impl Step for SecretsStep {
         let spec = ctx.spec.clone();
         let commit = (!ctx.commit.is_empty()).then(|| ctx.commit.clone());
         let fingerprints = Fingerprinter::for_project(&spec.spec.project.name);
-        let resolved = resolve_vars(&spec, &ctx.environment, commit.as_deref()).await?;
-        let report = check_resolved(&spec, &resolved, &fingerprints, commit.as_deref()).await?;
+        let backends = ctx.backends.clone();
+        let resolved = resolve_vars(&backends, &spec, &ctx.environment, commit.as_deref()).await?;
+        let report = check_resolved(
+            &backends,
+            &spec,
+            &resolved,
+            &fingerprints,
+            commit.as_deref(),
+        )
+        .await?;
         let secret_names = resolved.secret_names.clone();
         for (name, value) in resolved.values {
             let secret = secret_names.contains(&name);

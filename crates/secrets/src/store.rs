@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use staging_core::redact::Redactor;
 use staging_core::spec::{LoadedSpec, SecretSource};
-use staging_core::{DynSecretStore, Error, Result, SecretStore};
+use staging_core::{DynSecretStore, Error, Result, SecretBackends, SecretStore};
 use tokio::io::AsyncReadExt;
 
 use crate::{dotenv, write};
@@ -476,6 +476,7 @@ pub struct Location {
 /// the variable's own: then `env` is a prefix, a `file` is a directory of one file per
 /// variable (or a path with `{key}`), and `{key}` in a command is the variable's name.
 pub fn locate(
+    backends: &SecretBackends,
     spec: &LoadedSpec,
     environment: &str,
     source: &SecretSource,
@@ -519,7 +520,7 @@ pub fn locate(
             (std::sync::Arc::new(store), var.to_owned(), d)
         }
         SecretSource::Provider(key) => {
-            let store = provider_store(spec, environment)?;
+            let store = provider_store(backends, spec, environment)?;
             let key = if as_default {
                 var.to_owned()
             } else {
@@ -530,6 +531,7 @@ pub fn locate(
         }
         SecretSource::Supabase(key) => {
             let (store, key) = crate::branches::supabase_store(
+                backends,
                 spec,
                 environment,
                 if as_default { var } else { key },
@@ -545,33 +547,16 @@ pub fn locate(
     })
 }
 
-/// Finds the secret store a provider offers for an environment of a spec.
-pub type ProviderStores =
-    std::sync::Arc<dyn Fn(&LoadedSpec, &str) -> Result<Option<DynSecretStore>> + Send + Sync>;
-
-fn provider_stores() -> &'static std::sync::RwLock<Option<ProviderStores>> {
-    static STORES: std::sync::OnceLock<std::sync::RwLock<Option<ProviderStores>>> =
-        std::sync::OnceLock::new();
-    STORES.get_or_init(Default::default)
-}
-
-/// Tell this crate where `source = { provider = "KEY" }` reads from: the CLI passes its
-/// provider registry (`ProviderRegistry::secret_store`); an embedder passes its own. Secret
-/// stores live in the provider crates, which this crate does not depend on.
-pub fn set_provider_stores(stores: ProviderStores) {
-    *provider_stores().write().unwrap_or_else(|e| e.into_inner()) = Some(stores);
-}
-
-fn provider_store(spec: &LoadedSpec, environment: &str) -> Result<DynSecretStore> {
-    let lookup = provider_stores()
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-        .ok_or_else(|| {
-            Error::config(
-                "a `provider` secret source needs the provider registry (set with `staging_secrets::set_provider_stores`)",
-            )
-        })?;
+fn provider_store(
+    backends: &SecretBackends,
+    spec: &LoadedSpec,
+    environment: &str,
+) -> Result<DynSecretStore> {
+    let lookup = backends.provider_stores.clone().ok_or_else(|| {
+        Error::config(
+            "a `provider` secret source needs the provider registry (`SecretBackends::provider_stores`; a `staging` facade session sets it)",
+        )
+    })?;
     let provider = spec
         .spec
         .environment(environment)

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use staging_core::spec::LoadedSpec;
-use staging_core::{Capability, DynProvider, Error, Result, WriteBoundary};
+use staging_core::{Capability, DynProvider, Error, Result, SecretBackends, WriteBoundary};
 
 use crate::check::check_resolved;
 use crate::fingerprint::Fingerprinter;
@@ -127,6 +127,7 @@ impl SyncReport {
 /// (the run's isolation check), all issued before the first write; without one, applying
 /// is refused.
 pub async fn sync(
+    backends: &SecretBackends,
     spec: &LoadedSpec,
     environment: &str,
     provider: &DynProvider,
@@ -135,7 +136,7 @@ pub async fn sync(
     boundary: Option<&WriteBoundary>,
 ) -> Result<SyncReport> {
     let fingerprints = Fingerprinter::for_project(&spec.spec.project.name);
-    let resolved = resolve_vars(spec, environment, commit).await?;
+    let resolved = resolve_vars(backends, spec, environment, commit).await?;
     let caps = provider.capabilities();
     if options.apply && !caps.has(Capability::WriteEnv) {
         return Err(Error::not_supported(
@@ -217,7 +218,7 @@ pub async fn sync(
 
     let mut refused = None;
     if options.apply && !options.allow_violations {
-        let report = check_resolved(spec, &resolved, &fingerprints, commit).await?;
+        let report = check_resolved(backends, spec, &resolved, &fingerprints, commit).await?;
         let bad: Vec<&str> = report.failures().map(|r| r.name.as_str()).collect();
         if !bad.is_empty() {
             refused = Some(format!(

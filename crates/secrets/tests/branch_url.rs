@@ -75,18 +75,23 @@ branch = {{ neon = {{ project_id = "p", branch = "{branch}", parent = "main" }} 
     .unwrap()
 }
 
-fn connect() {
-    staging_secrets::set_database_branches(Arc::new(|b: &BranchSpec| match b {
-        BranchSpec::Neon(n) => Ok(Arc::new(AnsweringBranch(n.branch.clone())) as _),
-        BranchSpec::Supabase(_) => unreachable!(),
-    }));
+/// The branches reached through the backends a session passes down (no process-wide
+/// setting).
+fn connect() -> staging_core::SecretBackends {
+    staging_core::SecretBackends {
+        database_branches: Some(Arc::new(|b: &BranchSpec| match b {
+            BranchSpec::Neon(n) => Ok(Arc::new(AnsweringBranch(n.branch.clone())) as _),
+            BranchSpec::Supabase(_) => unreachable!(),
+        })),
+        ..Default::default()
+    }
 }
 
 #[tokio::test]
 async fn the_branch_url_is_the_database_url_of_the_environments_it_is_for_and_redacted() {
-    connect();
+    let backends = connect();
     let s = spec("staging");
-    let staging = staging_secrets::resolve_vars(&s, "staging", None)
+    let staging = staging_secrets::resolve_vars(&backends, &s, "staging", None)
         .await
         .unwrap();
     assert_eq!(staging.values["DATABASE_URL"].expose_secret(), BRANCH_URL);
@@ -97,7 +102,7 @@ async fn the_branch_url_is_the_database_url_of_the_environments_it_is_for_and_re
             .redact(&format!("connect to {BRANCH_URL}"))
             .contains("branch-canary-pass-81d2")
     );
-    let production = staging_secrets::resolve_vars(&s, "production", None)
+    let production = staging_secrets::resolve_vars(&backends, &s, "production", None)
         .await
         .unwrap();
     assert_eq!(
@@ -109,14 +114,32 @@ async fn the_branch_url_is_the_database_url_of_the_environments_it_is_for_and_re
 
 #[tokio::test]
 async fn a_branch_that_cannot_be_read_is_an_error_of_its_variable_not_a_fallback() {
-    connect();
+    let backends = connect();
     let s = spec("unreachable");
-    let staging = staging_secrets::resolve_vars(&s, "staging", None)
+    let staging = staging_secrets::resolve_vars(&backends, &s, "staging", None)
         .await
         .unwrap();
     assert!(!staging.values.contains_key("DATABASE_URL"));
     assert!(
         staging.errors["DATABASE_URL"].contains("the branch is gone"),
+        "{:?}",
+        staging.errors
+    );
+}
+
+#[tokio::test]
+async fn without_the_branch_backends_a_branch_database_is_an_error_naming_what_is_missing() {
+    // Nothing process-wide: a resolution given no branch backends never sees another
+    // session's (the ones `connect` builds in the other tests) and never falls back to the
+    // hand-written URL.
+    let s = spec("staging");
+    let staging =
+        staging_secrets::resolve_vars(&staging_core::SecretBackends::none(), &s, "staging", None)
+            .await
+            .unwrap();
+    assert!(!staging.values.contains_key("DATABASE_URL"));
+    assert!(
+        staging.errors["DATABASE_URL"].contains("database_branches"),
         "{:?}",
         staging.errors
     );

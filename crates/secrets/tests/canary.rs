@@ -55,11 +55,25 @@ async fn no_report_debug_or_json_contains_the_canary() {
     let f = files();
     let (_dir, spec) = spec_in(&f.iter().map(|(a, b)| (*a, b.as_str())).collect::<Vec<_>>());
 
-    let resolved = resolve_vars(&spec, "staging", Some("abc")).await.unwrap();
+    let resolved = resolve_vars(
+        &staging_core::SecretBackends::none(),
+        &spec,
+        "staging",
+        Some("abc"),
+    )
+    .await
+    .unwrap();
     assert!(resolved.values.len() >= 5);
     assert_clean("ResolvedVars Debug", &format!("{resolved:?}"));
 
-    let report = check(&spec, "staging", None).await.unwrap();
+    let report = check(
+        &staging_core::SecretBackends::none(),
+        &spec,
+        "staging",
+        None,
+    )
+    .await
+    .unwrap();
     assert!(
         !report.ok,
         "the canary values break rules, so every message path runs"
@@ -67,7 +81,15 @@ async fn no_report_debug_or_json_contains_the_canary() {
     assert_clean("check Debug", &format!("{report:?}"));
     assert_clean("check JSON", &serde_json::to_string(&report).unwrap());
 
-    let d = diff(&spec, "staging", "production", None).await.unwrap();
+    let d = diff(
+        &staging_core::SecretBackends::none(),
+        &spec,
+        "staging",
+        "production",
+        None,
+    )
+    .await
+    .unwrap();
     assert_clean("diff Debug", &format!("{d:?}"));
     assert_clean("diff JSON", &serde_json::to_string(&d).unwrap());
 
@@ -75,6 +97,7 @@ async fn no_report_debug_or_json_contains_the_canary() {
     double.fail_key = Some("CANARY_URL".into());
     let (_double, provider) = double.dyn_();
     let plan = sync(
+        &staging_core::SecretBackends::none(),
         &spec,
         "staging",
         &provider,
@@ -88,6 +111,7 @@ async fn no_report_debug_or_json_contains_the_canary() {
     .unwrap();
     assert_clean("sync plan JSON", &serde_json::to_string(&plan).unwrap());
     let applied = sync(
+        &staging_core::SecretBackends::none(),
         &spec,
         "staging",
         &provider,
@@ -115,6 +139,7 @@ async fn no_report_debug_or_json_contains_the_canary() {
     assert_clean("fingerprint", &fp.display(&secret(CANARY)));
 
     let loc = locate(
+        &staging_core::SecretBackends::none(),
         &spec,
         "staging",
         &spec.spec.environments["staging"].secrets.clone().unwrap(),
@@ -183,6 +208,7 @@ async fn the_rotate_report_shows_a_fingerprint_and_never_the_new_value() {
     let (dir, spec) = spec_in(&f.iter().map(|(a, b)| (*a, b.as_str())).collect::<Vec<_>>());
     let (double, provider) = EnvProvider::with(&[("web", &[]), ("worker", &[])]).dyn_();
     let report = rotate(
+        &staging_core::SecretBackends::none(),
         &spec,
         "staging",
         "CANARY_KEY",

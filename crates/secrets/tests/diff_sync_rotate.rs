@@ -46,7 +46,15 @@ async fn diff_lists_one_sided_keys_equality_by_fingerprint_and_rule_violations()
             &format!("JWT_SECRET={KEY_A}\nORG_ID=org_1f3a9c2e\n"),
         ),
     ]);
-    let report = diff(&spec, "staging", "production", None).await.unwrap();
+    let report = diff(
+        &staging_core::SecretBackends::none(),
+        &spec,
+        "staging",
+        "production",
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(report.only_in_a, ["STAGING_ONLY"]);
     assert!(report.only_in_b.is_empty());
     let row = |n: &str| report.vars.iter().find(|r| r.name == n).unwrap();
@@ -92,6 +100,7 @@ async fn sync_plans_by_fingerprint_lists_unmanaged_keys_and_changes_nothing_with
     ]);
     let (double, provider) = provider.dyn_();
     let report = sync(
+        &staging_core::SecretBackends::none(),
         &spec,
         "staging",
         &provider,
@@ -147,6 +156,7 @@ async fn sync_apply_sets_one_key_at_a_time_and_leaves_unmanaged_keys_alone() {
         allow_violations: false,
     };
     let report = sync(
+        &staging_core::SecretBackends::none(),
         &spec,
         "staging",
         &provider,
@@ -169,6 +179,7 @@ async fn sync_apply_sets_one_key_at_a_time_and_leaves_unmanaged_keys_alone() {
     assert!(sets.contains(&("web".into(), "ORG_ID".into())));
     assert!(!sets.iter().any(|(_, k)| k == "LEGACY_FLAG"));
     let again = sync(
+        &staging_core::SecretBackends::none(),
         &spec,
         "staging",
         &provider,
@@ -192,6 +203,7 @@ async fn sync_refuses_to_push_values_that_break_the_rules() {
     ]);
     let (double, provider) = EnvProvider::with(&[("web", &[]), ("worker", &[])]).dyn_();
     let report = sync(
+        &staging_core::SecretBackends::none(),
         &spec,
         "staging",
         &provider,
@@ -225,6 +237,7 @@ async fn sync_reports_a_key_the_provider_refuses_and_goes_on() {
     double.fail_key = Some("JWT_SECRET".into());
     let (double, provider) = double.dyn_();
     let report = sync(
+        &staging_core::SecretBackends::none(),
         &spec,
         "staging",
         &provider,
@@ -264,6 +277,7 @@ async fn rotate_writes_a_new_value_that_passes_the_rules_to_the_store_and_the_pr
     ]);
     let (double, provider) = EnvProvider::with(&[("web", &[]), ("worker", &[])]).dyn_();
     let first = rotate(
+        &staging_core::SecretBackends::none(),
         &spec,
         "staging",
         "JWT_SECRET",
@@ -292,7 +306,14 @@ async fn rotate_writes_a_new_value_that_passes_the_rules_to_the_store_and_the_pr
     assert_eq!(stored.len(), 64);
     assert!(!format!("{first:?}").contains(&stored));
 
-    let report = check(&spec, "staging", None).await.unwrap();
+    let report = check(
+        &staging_core::SecretBackends::none(),
+        &spec,
+        "staging",
+        None,
+    )
+    .await
+    .unwrap();
     let row = report.vars.iter().find(|r| r.name == "JWT_SECRET").unwrap();
     assert!(
         matches!(row.status, VarStatus::Ok | VarStatus::Warning),
@@ -300,7 +321,15 @@ async fn rotate_writes_a_new_value_that_passes_the_rules_to_the_store_and_the_pr
     );
     assert_eq!(row.fingerprint.as_deref(), Some(first.fingerprint.as_str()));
 
-    let second = rotate(&spec, "staging", "JWT_SECRET", None).await.unwrap();
+    let second = rotate(
+        &staging_core::SecretBackends::none(),
+        &spec,
+        "staging",
+        "JWT_SECRET",
+        None,
+    )
+    .await
+    .unwrap();
     assert_ne!(first.fingerprint, second.fingerprint);
     assert!(second.warnings.iter().any(|w| w.contains("sync")));
 }
@@ -331,29 +360,53 @@ async fn rotate_refuses_read_only_stores_shared_values_and_plain_variables() {
         "secrets = { env = \"STAGING_\" }",
     );
     let (_dir, spec) = spec_in(&[("staging.toml", &format!("{head}\n{VARS}"))]);
-    let err = rotate(&spec, "staging", "JWT_SECRET", None)
-        .await
-        .unwrap_err();
+    let err = rotate(
+        &staging_core::SecretBackends::none(),
+        &spec,
+        "staging",
+        "JWT_SECRET",
+        None,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, Error::NotSupported { .. }), "{err}");
     assert!(
-        rotate(&spec, "staging", "ORG_ID", None)
-            .await
-            .unwrap_err()
-            .to_string()
-            .contains("same_as")
+        rotate(
+            &staging_core::SecretBackends::none(),
+            &spec,
+            "staging",
+            "ORG_ID",
+            None
+        )
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("same_as")
     );
     assert!(
-        rotate(&spec, "staging", "APP_ENV", None)
-            .await
-            .unwrap_err()
-            .to_string()
-            .contains("not a secret")
+        rotate(
+            &staging_core::SecretBackends::none(),
+            &spec,
+            "staging",
+            "APP_ENV",
+            None
+        )
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("not a secret")
     );
     assert!(
-        rotate(&spec, "staging", "NOPE", None)
-            .await
-            .unwrap_err()
-            .to_string()
-            .contains("not declared")
+        rotate(
+            &staging_core::SecretBackends::none(),
+            &spec,
+            "staging",
+            "NOPE",
+            None
+        )
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("not declared")
     );
 }

@@ -73,11 +73,14 @@ async fn a_provider_source_reads_the_key_from_the_environments_provider_store() 
         "postgres://app:pw-7c1e@db.internal/shop".into(),
     );
     let offered: DynSecretStore = store;
-    staging_secrets::set_provider_stores(Arc::new(move |spec: &LoadedSpec, env: &str| {
-        Ok((spec.spec.environment(env)?.provider == "render").then(|| offered.clone()))
-    }));
+    let backends = staging_core::SecretBackends {
+        provider_stores: Some(Arc::new(move |spec: &LoadedSpec, env: &str| {
+            Ok((spec.spec.environment(env)?.provider == "render").then(|| offered.clone()))
+        })),
+        ..Default::default()
+    };
 
-    let resolved = staging_secrets::resolve_vars(&spec(), "staging", None)
+    let resolved = staging_secrets::resolve_vars(&backends, &spec(), "staging", None)
         .await
         .unwrap();
     assert_eq!(
@@ -90,7 +93,7 @@ async fn a_provider_source_reads_the_key_from_the_environments_provider_store() 
     );
 
     // The local provider offers no store: a spec error that says so, at the provider line.
-    let err = staging_secrets::check(&spec(), "dev", None)
+    let err = staging_secrets::check(&backends, &spec(), "dev", None)
         .await
         .unwrap_err();
     assert!(matches!(err, Error::ConfigInvalid { .. }), "{err:?}");

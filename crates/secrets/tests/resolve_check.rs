@@ -41,9 +41,14 @@ secret = true
         (".env.staging", &format!("JWT_SECRET={KEY_A}\n")),
         ("stripe.key", "sk_live_file\n"),
     ]);
-    let r = resolve_vars(&spec, "staging", Some("abc123"))
-        .await
-        .unwrap();
+    let r = resolve_vars(
+        &staging_core::SecretBackends::none(),
+        &spec,
+        "staging",
+        Some("abc123"),
+    )
+    .await
+    .unwrap();
     let get = |k: &str| r.values.get(k).map(|v| v.expose_secret().to_owned());
     assert_eq!(get("APP_NAME").as_deref(), Some("shop-staging"));
     assert_eq!(get("RELEASE").as_deref(), Some("abc123"));
@@ -70,7 +75,14 @@ secret = true
     assert_eq!(r.sources["LOG_LEVEL"], "dotenv:.env.staging");
     assert!(r.is_secret("JWT_SECRET") && r.is_secret("STRIPE_KEY") && !r.is_secret("APP_NAME"));
 
-    let prod = resolve_vars(&spec, "production", None).await.unwrap();
+    let prod = resolve_vars(
+        &staging_core::SecretBackends::none(),
+        &spec,
+        "production",
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(prod.values["LOG_LEVEL"].expose_secret(), "warn");
     assert_eq!(
         prod.values["RELEASE"].expose_secret(),
@@ -92,7 +104,14 @@ value = "postgres://app:${vars.DB_PASSWORD}@db/${env}"
         ("staging.toml", &spec_text(vars)),
         (".env.staging", "DB_PASSWORD=hunter2hunter2\n"),
     ]);
-    let r = resolve_vars(&spec, "staging", None).await.unwrap();
+    let r = resolve_vars(
+        &staging_core::SecretBackends::none(),
+        &spec,
+        "staging",
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         r.values["DATABASE_URL"].expose_secret(),
         "postgres://app:hunter2hunter2@db/staging"
@@ -103,7 +122,11 @@ value = "postgres://app:${vars.DB_PASSWORD}@db/${env}"
 #[tokio::test]
 async fn an_unknown_environment_is_an_error() {
     let (_dir, spec) = spec_in(&[("staging.toml", &spec_text(""))]);
-    assert!(resolve_vars(&spec, "qa", None).await.is_err());
+    assert!(
+        resolve_vars(&staging_core::SecretBackends::none(), &spec, "qa", None)
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -126,7 +149,14 @@ secret = true
             ),
         ),
     ]);
-    let report = check(&spec, "staging", None).await.unwrap();
+    let report = check(
+        &staging_core::SecretBackends::none(),
+        &spec,
+        "staging",
+        None,
+    )
+    .await
+    .unwrap();
     assert!(!report.ok);
     assert_eq!(report.exit_code(), 1);
     let row = |n: &str| report.vars.iter().find(|r| r.name == n).unwrap();
@@ -166,7 +196,14 @@ rules = { kind = "signing_key", differs_from = "production" }
             .map(|(a, b)| (a.as_str(), b.as_str()))
             .collect::<Vec<_>>(),
     );
-    let report = check(&spec, "staging", None).await.unwrap();
+    let report = check(
+        &staging_core::SecretBackends::none(),
+        &spec,
+        "staging",
+        None,
+    )
+    .await
+    .unwrap();
     let row = &report.vars[0];
     assert_eq!(row.status, VarStatus::Invalid);
     assert_eq!(row.problems[0].rule, "differs_from");
@@ -184,7 +221,16 @@ rules = { kind = "signing_key", differs_from = "production" }
             .collect::<Vec<_>>(),
     );
     assert_eq!(
-        check(&spec, "staging", None).await.unwrap().vars[0].status,
+        check(
+            &staging_core::SecretBackends::none(),
+            &spec,
+            "staging",
+            None
+        )
+        .await
+        .unwrap()
+        .vars[0]
+            .status,
         VarStatus::Ok
     );
 }
@@ -200,7 +246,14 @@ rules = { kind = "signing_key", differs_from = "production" }
         ("staging.toml", &spec_text(vars)),
         (".env.staging", &format!("JWT_SECRET={KEY_A}\n")),
     ]);
-    let report = check(&spec, "staging", None).await.unwrap();
+    let report = check(
+        &staging_core::SecretBackends::none(),
+        &spec,
+        "staging",
+        None,
+    )
+    .await
+    .unwrap();
     assert!(report.ok);
     assert_eq!(report.vars[0].status, VarStatus::Warning);
 }
@@ -217,10 +270,27 @@ rules = { same_as = "production" }
         (".env.staging", "ORG_ID=org_staging_1\n"),
         (".env.production", "ORG_ID=org_prod_1\n"),
     ]);
-    let report = check(&spec, "staging", None).await.unwrap();
+    let report = check(
+        &staging_core::SecretBackends::none(),
+        &spec,
+        "staging",
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(report.vars[0].problems[0].rule, "same_as");
     std::fs::write(_dir.path().join(".env.staging"), "ORG_ID=org_prod_1\n").unwrap();
-    assert!(check(&spec, "staging", None).await.unwrap().ok);
+    assert!(
+        check(
+            &staging_core::SecretBackends::none(),
+            &spec,
+            "staging",
+            None
+        )
+        .await
+        .unwrap()
+        .ok
+    );
 }
 
 #[tokio::test]
@@ -234,13 +304,27 @@ value = "true"
 rules = { forbid_in_protected = ["true"] }
 "#;
     let (_dir, spec) = spec_in(&[("staging.toml", &spec_text(vars))]);
-    let staging = check(&spec, "staging", None).await.unwrap();
+    let staging = check(
+        &staging_core::SecretBackends::none(),
+        &spec,
+        "staging",
+        None,
+    )
+    .await
+    .unwrap();
     let row = |r: &staging_secrets::CheckReport, n: &str| {
         r.vars.iter().find(|x| x.name == n).unwrap().status
     };
     assert_eq!(row(&staging, "RUN_PRODUCTION_SEED"), VarStatus::Invalid);
     assert_eq!(row(&staging, "DEBUG"), VarStatus::Ok);
-    let production = check(&spec, "production", None).await.unwrap();
+    let production = check(
+        &staging_core::SecretBackends::none(),
+        &spec,
+        "production",
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(row(&production, "RUN_PRODUCTION_SEED"), VarStatus::Ok);
     assert_eq!(row(&production, "DEBUG"), VarStatus::Invalid);
 }
@@ -258,7 +342,14 @@ secret = true
         ("staging.toml", &spec_text(vars)),
         (".env.staging", "FROM_DOTENV=dotenv-value-1234\n"),
     ]);
-    let r = resolve_vars(&spec, "staging", None).await.unwrap();
+    let r = resolve_vars(
+        &staging_core::SecretBackends::none(),
+        &spec,
+        "staging",
+        None,
+    )
+    .await
+    .unwrap();
     assert!(
         r.errors["FROM_COMMAND"].contains("exit code 7"),
         "{}",
@@ -266,7 +357,14 @@ secret = true
     );
     assert_eq!(r.sources["FROM_COMMAND"], "command:sh");
     assert!(r.values.contains_key("FROM_DOTENV"));
-    let report = check(&spec, "staging", None).await.unwrap();
+    let report = check(
+        &staging_core::SecretBackends::none(),
+        &spec,
+        "staging",
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(report.vars[0].status, VarStatus::Error);
 }
 
@@ -281,7 +379,14 @@ async fn a_command_default_store_gets_the_variable_name_for_key() {
         ("staging.toml", &text),
         ("get.sh", "printf 'tok-for-%s\\n' \"$1\"\n"),
     ]);
-    let r = resolve_vars(&spec, "staging", None).await.unwrap();
+    let r = resolve_vars(
+        &staging_core::SecretBackends::none(),
+        &spec,
+        "staging",
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(r.values["API_TOKEN"].expose_secret(), "tok-for-API_TOKEN");
 }
 

@@ -54,20 +54,36 @@ async fn resolved_secret_names_are_the_one_decision_in_every_environment() {
         (".env.extra", "FROM_STORE=value-from-the-extra-store\n"),
     ]);
     for env in ["staging", "production"] {
-        let resolved = resolve_vars(&spec, env, None).await.unwrap();
+        let resolved = resolve_vars(&staging_core::SecretBackends::none(), &spec, env, None)
+            .await
+            .unwrap();
         assert_eq!(
             resolved.secret_names,
             secret_vars(&spec.spec, env),
             "{env}: {resolved:?}"
         );
     }
-    let staging = resolve_vars(&spec, "staging", None).await.unwrap();
+    let staging = resolve_vars(
+        &staging_core::SecretBackends::none(),
+        &spec,
+        "staging",
+        None,
+    )
+    .await
+    .unwrap();
     // A value from a store is a secret, whether declared so or not; a spec value is not.
     assert!(staging.is_secret("FROM_STORE"));
     assert!(staging.is_secret("ONLY_PRODUCTION_PLAIN"));
     assert!(staging.is_secret("CALLBACK"));
     assert!(!staging.is_secret("APP_ENV"));
-    let production = resolve_vars(&spec, "production", None).await.unwrap();
+    let production = resolve_vars(
+        &staging_core::SecretBackends::none(),
+        &spec,
+        "production",
+        None,
+    )
+    .await
+    .unwrap();
     assert!(!production.is_secret("ONLY_PRODUCTION_PLAIN"));
     // What was registered: the secrets' values, not the plain ones.
     let shown = Redactor::global()
@@ -117,7 +133,14 @@ secret = true
             "SHORT=x7!kQ\nWORD=production\nNUMBER=123456789\nACCEPTED=k3y9\nGOOD=a-long-enough-secret-1f2e\n",
         ),
     ]);
-    let report = check(&spec, "staging", None).await.unwrap();
+    let report = check(
+        &staging_core::SecretBackends::none(),
+        &spec,
+        "staging",
+        None,
+    )
+    .await
+    .unwrap();
     let rules_of = |name: &str| -> Vec<&str> {
         report
             .vars

@@ -44,6 +44,7 @@ pub mod redact;
 pub mod registry;
 pub mod retry;
 pub mod secret;
+pub mod secret_backends;
 pub mod secretness;
 pub mod spec;
 #[cfg(feature = "testkit")]
@@ -78,6 +79,7 @@ pub use redact::Redactor;
 pub use registry::{ProviderFactory, ProviderRegistry};
 pub use retry::{Backoff, Next, RetryPolicy, RetryProvider, poll_until};
 pub use secret::{DynSecretStore, SecretStore};
+pub use secret_backends::SecretBackends;
 
 /// Re-exported so that implementors use the same version.
 pub use async_trait::async_trait;

@@ -71,6 +71,15 @@ pub trait ProviderFactory: Debug + Send + Sync + 'static {
         let _ = (spec, environment);
         Ok(None)
     }
+
+    /// The steps this provider adds to the pipeline of `up` and `promote` after the run's
+    /// checks passed (after reverify, before the automatic rollback and the evidence), for a
+    /// spec with an environment on this provider: Vercel's staged production flow promotes
+    /// the deployment here. Each such step is a no-op for environments of other providers.
+    /// None by default.
+    fn run_steps(&self) -> Vec<Box<dyn crate::pipeline::Step>> {
+        vec![]
+    }
 }
 
 /// The registered provider factories.
@@ -117,6 +126,22 @@ impl ProviderRegistry {
             .map(|(name, f)| (*name, f.settings_types()))
             .collect();
         crate::spec::json_schema_with(&types)
+    }
+
+    /// The steps the providers of `spec`'s environments add after the run's checks
+    /// ([`ProviderFactory::run_steps`]), each provider's once, in the order of the
+    /// providers' names.
+    pub fn run_steps(&self, spec: &LoadedSpec) -> Vec<Box<dyn crate::pipeline::Step>> {
+        let used: std::collections::BTreeSet<&str> = spec
+            .spec
+            .environments
+            .values()
+            .map(|e| e.provider.as_str())
+            .collect();
+        used.into_iter()
+            .filter_map(|name| self.factories.get(name))
+            .flat_map(|f| f.run_steps())
+            .collect()
     }
 
     /// The secret store the provider of `environment` offers, if any.

@@ -6,7 +6,7 @@ use staging_core::{Error, Result};
 use staging_evidence::EvidenceFilter;
 
 use crate::Global;
-use crate::context::load_spec;
+use crate::context::session;
 use crate::output::Output;
 
 /// The `evidence` subcommands.
@@ -34,7 +34,8 @@ pub(crate) struct DoctorArgs {
 }
 
 pub(crate) async fn evidence(global: &Global, cmd: &EvidenceCmd, out: Output) -> Result<u8> {
-    let spec = load_spec(global)?;
+    let session = session(global)?;
+    let spec = session.spec().clone();
     let store = staging_evidence::open_store(&spec).await?;
     match cmd {
         EvidenceCmd::List { commit } => {
@@ -160,10 +161,11 @@ async fn check_source(
 
 /// Drift between two environments.
 pub(crate) async fn diff(global: &Global, a: &str, b: &str, out: Output) -> Result<u8> {
-    let spec = load_spec(global)?;
-    let mut report = staging_evidence::diff_environments(&spec, a, b).await?;
+    let session = session(global)?;
+    let spec = session.spec().clone();
+    let mut report = session.diff(a, b).await?;
     report
-        .add_platform(&spec, &crate::context::registry())
+        .add_platform(session.backends(), &spec, session.registry())
         .await;
     if out.json {
         out.json(&report);
@@ -290,7 +292,8 @@ pub(crate) async fn diff(global: &Global, a: &str, b: &str, out: Output) -> Resu
 
 /// Each failure of the latest run, with its likely cause and remedy.
 pub(crate) async fn doctor(global: &Global, args: &DoctorArgs, out: Output) -> Result<u8> {
-    let spec = load_spec(global)?;
+    let session = session(global)?;
+    let spec = session.spec().clone();
     let store = staging_evidence::open_store(&spec).await?;
     let mut filter = EvidenceFilter::new().project(spec.spec.project.name.clone());
     if let Some(env) = &global.env {

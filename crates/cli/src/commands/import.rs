@@ -37,34 +37,31 @@ pub(crate) async fn run(args: &ImportArgs, out: Output) -> Result<u8> {
         })
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "app".to_owned());
-    let railway = |format| staging_provider_railway::import_railway_config(&text, format, &project);
-    let spec = if name == "vercel.json" || name.ends_with(".vercel.json") {
-        staging_provider_vercel::import_vercel_json(&text, &project)
-    } else if name == "railway.json" || name.ends_with(".railway.json") {
-        railway(staging_provider_railway::RailwayConfigFormat::Json)
-    } else if name == "railway.toml" || name.ends_with(".railway.toml") {
-        railway(staging_provider_railway::RailwayConfigFormat::Toml)
-    } else if name.ends_with(".yaml") || name.ends_with(".yml") {
-        let dir = std::path::absolute(&args.path)
-            .ok()
-            .and_then(|p| p.parent().map(std::path::Path::to_path_buf));
-        let origin = dir.as_deref().and_then(checkout_origin);
-        staging_provider_render::import_blueprint_from(&text, &project, origin.as_deref())
-    } else if name == "netlify.toml" || name.ends_with(".toml") {
-        staging_provider_netlify::import_netlify_toml_as(&text, &project)
-    } else {
-        return Err(Error::config(format!(
-            "{}: expected a Render Blueprint (render.yaml), a netlify.toml, a railway.json / railway.toml, or a vercel.json",
-            args.path.display()
-        )));
-    }
-    .map_err(|e| match e {
-        Error::ConfigInvalid {
-            location: None,
-            message,
-        } => Error::config_at(args.path.display().to_string(), message),
-        e => e,
-    })?;
+    let is_blueprint = name.ends_with(".yaml") || name.ends_with(".yml");
+    let origin = is_blueprint
+        .then(|| {
+            std::path::absolute(&args.path)
+                .ok()
+                .and_then(|p| p.parent().map(std::path::Path::to_path_buf))
+        })
+        .flatten()
+        .as_deref()
+        .and_then(checkout_origin);
+    let spec = staging::import_config(name, &text, &project, origin.as_deref())
+        .map_err(|e| match e {
+            Error::ConfigInvalid {
+                location: None,
+                message,
+            } => Error::config_at(args.path.display().to_string(), message),
+            e => e,
+        })?
+        .ok_or_else(|| {
+            Error::config(format!(
+                "{}: expected {}",
+                args.path.display(),
+                staging::IMPORTABLE
+            ))
+        })?;
     match &args.output {
         Some(path) => {
             let mut file = std::fs::OpenOptions::new()

@@ -7,7 +7,7 @@ use staging_core::{Error, Result};
 use staging_evidence::lease::this_host;
 
 use crate::Global;
-use crate::context::{environment, load_spec};
+use crate::context::session;
 use crate::output::Output;
 
 /// The `lock` subcommands.
@@ -31,8 +31,9 @@ pub(crate) struct ReleaseArgs {
 }
 
 pub(crate) async fn run(global: &Global, cmd: &LockCmd, out: Output) -> Result<u8> {
-    let spec = load_spec(global)?;
-    let env = environment(global, &spec)?;
+    let session = session(global)?;
+    let spec = session.spec().clone();
+    let env = session.environment(global.env.as_deref())?;
     let project = spec.spec.project.name.clone();
     let store = staging_evidence::open_store(&spec).await?;
     match cmd {

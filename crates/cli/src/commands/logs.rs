@@ -9,7 +9,7 @@ use staging_core::{Capability, Error, LogLine, LogQuery, Redactor, Result};
 
 use super::up::StopSignals;
 use crate::Global;
-use crate::context::{environment, load_spec, registry};
+use crate::context::session;
 use crate::output::Output;
 
 /// The shortest pause between two polls of `--follow`, whatever the provider allows.
@@ -40,8 +40,9 @@ pub(crate) struct LogsArgs {
 
 /// Print the lines, then follow when asked.
 pub(crate) async fn run(global: &Global, args: &LogsArgs, out: Output) -> Result<u8> {
-    let spec = load_spec(global)?;
-    let env = environment(global, &spec)?;
+    let session = session(global)?;
+    let spec = session.spec().clone();
+    let env = session.environment(global.env.as_deref())?;
     let service = match &args.service {
         Some(s) => {
             if !spec.spec.services.contains_key(s) {
@@ -76,7 +77,7 @@ pub(crate) async fn run(global: &Global, args: &LogsArgs, out: Output) -> Result
             }
         },
     };
-    let factory = registry().factory_for(&spec, &env)?;
+    let factory = session.registry().clone().factory_for(&spec, &env)?;
     factory.check(&spec, &env)?;
     let provider = factory.build(&spec, &env)?;
     if !provider.capabilities().has(Capability::Logs) {
@@ -88,7 +89,7 @@ pub(crate) async fn run(global: &Global, args: &LogsArgs, out: Output) -> Result
     if out.json {
         out.stream_json_lines();
     }
-    register_secrets(&spec, &env, out).await;
+    register_secrets(session.backends(), &spec, &env, out).await;
     let handle = provider.locate(&env, &service).await?;
     if provider.runs_services_in_process() && provider.live_state(&handle).await?.live.is_none() {
         // Nothing to read from: the run cannot proceed (exit 3), as `smoke` says.
@@ -148,8 +149,13 @@ pub(crate) async fn run(global: &Global, args: &LogsArgs, out: Output) -> Result
 
 /// Register the environment's secret values with the redactor, so that a line that prints
 /// one is masked; a variable that cannot be read is noted, and the lines still print.
-async fn register_secrets(spec: &staging_core::spec::LoadedSpec, env: &str, out: Output) {
-    match staging_secrets::resolve_vars(spec, env, None).await {
+async fn register_secrets(
+    backends: &staging_core::SecretBackends,
+    spec: &staging_core::spec::LoadedSpec,
+    env: &str,
+    out: Output,
+) {
+    match staging_secrets::resolve_vars(backends, spec, env, None).await {
         Ok(resolved) => {
             for (name, value) in &resolved.values {
                 Redactor::global().register_if_secret(

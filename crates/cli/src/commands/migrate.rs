@@ -7,7 +7,7 @@ use staging_core::{MigrationState, Result};
 use staging_migrate::{EnvMigrations, MigrateOptions};
 
 use crate::Global;
-use crate::context::{check_isolation, environment, load_spec};
+use crate::context::session;
 use crate::output::Output;
 use staging_core::isolation::Writes;
 
@@ -60,13 +60,14 @@ fn state_word(state: MigrationState) -> &'static str {
 }
 
 pub(crate) async fn run(global: &Global, cmd: &MigrateCmd, out: Output) -> Result<u8> {
-    let spec = load_spec(global)?;
-    let env = environment(global, &spec)?;
+    let session = session(global)?;
+    let spec = session.spec().clone();
+    let env = session.environment(global.env.as_deref())?;
     // What changes a database takes the environment's lease; status and dry runs only read.
     let lease_args = match cmd {
         MigrateCmd::Apply(a) if !a.dry_run => &a.lease,
         MigrateCmd::Reset(r) if !r.dry_run => &r.lease,
-        _ => return super::stoppable(out, run_unleased(&spec, &env, cmd, out)).await,
+        _ => return super::stoppable(out, run_unleased(&session, &env, cmd, out)).await,
     };
     let store = staging_evidence::open_store(&spec).await?;
     let mut stop = super::up::StopSignals::listen()?;
@@ -88,8 +89,12 @@ pub(crate) async fn run(global: &Global, cmd: &MigrateCmd, out: Output) -> Resul
     };
     // A signal drops the run, and with it the migration command's whole process group,
     // before the lease is released: nothing writes to the database after the exit.
-    let held =
-        crate::lease::run_held(&mut lease, &mut stop, run_unleased(&spec, &env, cmd, out)).await;
+    let held = crate::lease::run_held(
+        &mut lease,
+        &mut stop,
+        run_unleased(&session, &env, cmd, out),
+    )
+    .await;
     let result = match crate::lease::finish(held, &format!("`staging {command}`"), out) {
         Ok(result) => result,
         Err(code) => Ok(code),
@@ -100,12 +105,12 @@ pub(crate) async fn run(global: &Global, cmd: &MigrateCmd, out: Output) -> Resul
 
 /// The command's work, once any lease it needs is held.
 async fn run_unleased(
-    spec: &Arc<staging_core::spec::LoadedSpec>,
+    session: &staging::Staging,
     env: &str,
     cmd: &MigrateCmd,
     out: Output,
 ) -> Result<u8> {
-    let (spec, env) = (spec.clone(), env.to_owned());
+    let (spec, env) = (session.spec().clone(), env.to_owned());
     let commit = match cmd {
         MigrateCmd::Apply(a) => a.commit.clone(),
         MigrateCmd::Status | MigrateCmd::Reset(_) => None,
@@ -113,17 +118,24 @@ async fn run_unleased(
     if let MigrateCmd::Apply(a) = cmd
         && !a.dry_run
     {
-        check_isolation(&spec, &env, Writes::Migrations, None).await?;
+        session
+            .check_isolation(&env, Writes::Migrations, None)
+            .await?;
     }
-    let migrations = EnvMigrations::from_secrets(Arc::clone(&spec), &env, commit.as_deref())
-        .await?
-        .on_output(Arc::new(
-            move |line: &staging_migrate::command::OutputLine| {
-                if !out.json {
-                    out.note(&format!("  | {}", line.line));
-                }
-            },
-        ));
+    let migrations = EnvMigrations::from_secrets(
+        session.backends(),
+        Arc::clone(&spec),
+        &env,
+        commit.as_deref(),
+    )
+    .await?
+    .on_output(Arc::new(
+        move |line: &staging_migrate::command::OutputLine| {
+            if !out.json {
+                out.note(&format!("  | {}", line.line));
+            }
+        },
+    ));
     let (report, declares) = match cmd {
         MigrateCmd::Status => {
             let report = migrations.status().await;

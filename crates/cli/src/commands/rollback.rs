@@ -7,7 +7,7 @@ use staging_core::{Capability, Error, Result};
 use staging_evidence::RecordEvidence;
 
 use crate::Global;
-use crate::context::{environment, load_spec, registry, run_context};
+use crate::context::session;
 use crate::output::Output;
 
 /// Options of `rollback`.
@@ -28,10 +28,11 @@ pub(crate) struct RollbackArgs {
 /// Roll back, verify and record. Allowed on protected environments: a rollback returns to a
 /// deploy that was live before, and the record says so.
 pub(crate) async fn run(global: &Global, args: &RollbackArgs, out: Output) -> Result<u8> {
-    let spec = load_spec(global)?;
-    let env = environment(global, &spec)?;
+    let session = session(global)?;
+    let spec = session.spec().clone();
+    let env = session.environment(global.env.as_deref())?;
     // A provider that cannot roll back says so before anything runs or is recorded.
-    let factory = registry().factory_for(&spec, &env)?;
+    let factory = session.registry().clone().factory_for(&spec, &env)?;
     factory.check(&spec, &env)?;
     let provider = factory.build(&spec, &env)?;
     if !provider.capabilities().has(Capability::Rollback) {
@@ -41,13 +42,9 @@ pub(crate) async fn run(global: &Global, args: &RollbackArgs, out: Output) -> Re
         ));
     }
     // A rollback changes deploys: the same isolation check as `up` before the first write.
-    let boundary = crate::context::check_isolation(
-        &spec,
-        &env,
-        staging_core::isolation::Writes::Run,
-        Some(&provider),
-    )
-    .await?;
+    let boundary = session
+        .check_isolation(&env, staging_core::isolation::Writes::Run, Some(&provider))
+        .await?;
     drop(provider);
     let store = staging_evidence::open_store(&spec).await?;
     let mut stop = super::up::StopSignals::listen()?;
@@ -71,11 +68,11 @@ pub(crate) async fn run(global: &Global, args: &RollbackArgs, out: Output) -> Re
         step = step.to(to);
     }
     let pipeline = Pipeline::new()
-        .step(ValidateStep::new(registry()))
+        .step(ValidateStep::new(session.registry().clone()))
         .step(step)
         .step(RecordEvidence::new(store));
     // The commit is the one the rollback leaves live; the step fills it in.
-    let mut ctx = match run_context(global, spec, &env, "unknown".to_owned()) {
+    let mut ctx = match session.run_context(&env, "unknown".to_owned()) {
         Ok(ctx) => ctx,
         Err(e) => {
             crate::lease::release(lease, out).await;

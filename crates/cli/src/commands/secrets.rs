@@ -5,7 +5,7 @@ use serde::Serialize;
 use staging_core::Result;
 
 use crate::Global;
-use crate::context::{check_isolation, environment, load_spec, registry};
+use crate::context::session;
 use crate::output::Output;
 use staging_core::isolation::Writes;
 
@@ -59,14 +59,15 @@ fn word<T: Serialize>(v: &T) -> String {
 }
 
 pub(crate) async fn run(global: &Global, cmd: &SecretsCmd, out: Output) -> Result<u8> {
-    let spec = load_spec(global)?;
+    let session = session(global)?;
+    let spec = session.spec().clone();
     // Writing to the provider or a store takes the environment's lease; the rest only reads.
     let (lease_args, command) = match cmd {
         SecretsCmd::Sync(a) if a.apply => (&a.lease, "secrets sync"),
         SecretsCmd::Rotate { dry_run, lease, .. } if !dry_run => (lease, "secrets rotate"),
-        _ => return super::stoppable(out, run_unleased(global, &spec, cmd, out)).await,
+        _ => return super::stoppable(out, run_unleased(global, &session, cmd, out)).await,
     };
-    let env = environment(global, &spec)?;
+    let env = session.environment(global.env.as_deref())?;
     let store = staging_evidence::open_store(&spec).await?;
     let mut stop = super::up::StopSignals::listen()?;
     let mut lease = match crate::lease::take(
@@ -83,8 +84,12 @@ pub(crate) async fn run(global: &Global, cmd: &SecretsCmd, out: Output) -> Resul
     };
     // A signal drops the run: no write is started after it, and a secret store's command
     // is stopped (its process group whole) before the lease is released.
-    let held =
-        crate::lease::run_held(&mut lease, &mut stop, run_unleased(global, &spec, cmd, out)).await;
+    let held = crate::lease::run_held(
+        &mut lease,
+        &mut stop,
+        run_unleased(global, &session, cmd, out),
+    )
+    .await;
     let result = match crate::lease::finish(held, &format!("`staging {command}`"), out) {
         Ok(result) => result,
         Err(code) => Ok(code),
@@ -96,15 +101,15 @@ pub(crate) async fn run(global: &Global, cmd: &SecretsCmd, out: Output) -> Resul
 /// The command's work, once any lease it needs is held.
 async fn run_unleased(
     global: &Global,
-    spec: &std::sync::Arc<staging_core::spec::LoadedSpec>,
+    session: &staging::Staging,
     cmd: &SecretsCmd,
     out: Output,
 ) -> Result<u8> {
-    let spec = spec.clone();
+    let spec = session.spec().clone();
     match cmd {
         SecretsCmd::Check => {
-            let env = environment(global, &spec)?;
-            let report = staging_secrets::check(&spec, &env, None).await?;
+            let env = session.environment(global.env.as_deref())?;
+            let report = session.check_secrets(&env, None).await?;
             if out.json {
                 out.json(&report);
             } else {
@@ -143,7 +148,7 @@ async fn run_unleased(
             Ok(report.exit_code())
         }
         SecretsCmd::Diff { a, b } => {
-            let report = staging_secrets::diff(&spec, a, b, None).await?;
+            let report = staging_secrets::diff(session.backends(), &spec, a, b, None).await?;
             if out.json {
                 out.json(&report);
             } else {
@@ -187,13 +192,17 @@ async fn run_unleased(
             Ok(report.exit_code())
         }
         SecretsCmd::Sync(args) => {
-            let env = environment(global, &spec)?;
-            let registry = registry();
+            let env = session.environment(global.env.as_deref())?;
+            let registry = session.registry().clone();
             registry.check(&spec, &env)?;
             let factory = registry.factory_for(&spec, &env)?;
             let provider = factory.build(&spec, &env)?;
             let boundary = if args.apply {
-                Some(check_isolation(&spec, &env, Writes::Env, Some(&provider)).await?)
+                Some(
+                    session
+                        .check_isolation(&env, Writes::Env, Some(&provider))
+                        .await?,
+                )
             } else {
                 None
             };
@@ -202,6 +211,7 @@ async fn run_unleased(
                 allow_violations: args.allow_violations,
             };
             let report = staging_evidence::sync_checked(
+                session.backends(),
                 &spec,
                 &env,
                 &provider,
@@ -257,17 +267,33 @@ async fn run_unleased(
             Ok(report.exit_code())
         }
         SecretsCmd::Rotate { name, dry_run, .. } => {
-            let env = environment(global, &spec)?;
-            let registry = registry();
+            let env = session.environment(global.env.as_deref())?;
+            let registry = session.registry().clone();
             registry.check(&spec, &env)?;
             let factory = registry.factory_for(&spec, &env)?;
             let provider = factory.build(&spec, &env)?;
             // A dry run runs every check the rotation would, isolation included.
-            let boundary = check_isolation(&spec, &env, Writes::Env, Some(&provider)).await?;
+            let boundary = session
+                .check_isolation(&env, Writes::Env, Some(&provider))
+                .await?;
             let report = if *dry_run {
-                staging_secrets::rotate_dry_run(&spec, &env, name, Some(&provider)).await?
+                staging_secrets::rotate_dry_run(
+                    session.backends(),
+                    &spec,
+                    &env,
+                    name,
+                    Some(&provider),
+                )
+                .await?
             } else {
-                staging_secrets::rotate(&spec, &env, name, Some((&provider, &boundary))).await?
+                staging_secrets::rotate(
+                    session.backends(),
+                    &spec,
+                    &env,
+                    name,
+                    Some((&provider, &boundary)),
+                )
+                .await?
             };
             let previous = report.previous_fingerprint.as_deref().unwrap_or("no value");
             if out.json {

@@ -1,15 +1,12 @@
 //! `staging smoke`: the spec's probes against what is live now.
 
-use std::sync::Arc;
-
 use clap::Args;
 use staging_core::pipeline::{LocateStep, Pipeline, StepReport, StepStatus, ValidateStep};
-use staging_core::spec::LoadedSpec;
 use staging_core::{Error, ErrorClass, Result};
 use staging_smoke::{RunnerOptions, SmokeStep};
 
 use crate::Global;
-use crate::context::{commit, environment, load_spec, registry, run_context};
+use crate::context::session;
 use crate::output::Output;
 use crate::reports::Unrun;
 
@@ -48,9 +45,9 @@ impl ProbeOptions {
 
 /// Run the probes. Once the spec is read, every way this ends writes the reports asked for.
 pub(crate) async fn run(global: &Global, args: &SmokeArgs, out: Output) -> Result<u8> {
-    let spec = load_spec(global)?;
-    let mut unrun = Unrun::new("smoke", &spec, global.env.as_deref());
-    let result = smoke_run(global, spec, args, out, &mut unrun).await;
+    let session = session(global)?;
+    let mut unrun = Unrun::new("smoke", session.spec(), global.env.as_deref());
+    let result = smoke_run(global, &session, args, out, &mut unrun).await;
     if let Err(e) = &result {
         unrun.write_error(&args.reports, e);
     }
@@ -59,21 +56,21 @@ pub(crate) async fn run(global: &Global, args: &SmokeArgs, out: Output) -> Resul
 
 async fn smoke_run(
     global: &Global,
-    spec: Arc<LoadedSpec>,
+    session: &staging::Staging,
     args: &SmokeArgs,
     out: Output,
     unrun: &mut Unrun,
 ) -> Result<u8> {
-    let env = environment(global, &spec)?;
+    let env = session.environment(global.env.as_deref())?;
     unrun.environment = Some(env.clone());
-    let commit = commit(args.commit.as_deref(), &spec)?;
+    let commit = session.resolve_commit(args.commit.as_deref())?;
     unrun.commit = Some(commit.clone());
     args.reports.prepare()?;
     unrun.step = "smoke";
-    let mut ctx = run_context(global, spec, &env, commit)?;
+    let mut ctx = session.run_context(&env, commit)?;
     let smoke = args.probes.step();
     let setup = Pipeline::new()
-        .step(ValidateStep::new(registry()))
+        .step(ValidateStep::new(session.registry().clone()))
         .step(staging_secrets::SecretsStep)
         .step(LocateStep);
     let mut report = setup.run(&mut ctx).await;

@@ -1,16 +1,15 @@
 //! `staging up`, `staging plan`, `staging status`, `staging promote`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
+use staging::{Gate, RunOptions, Staging};
 use staging_core::pipeline::{EvidenceRef, RunContext, RunReport, StepReport, StepStatus};
-use staging_core::spec::LoadedSpec;
 use staging_core::{Error, ErrorClass, Result};
-use staging_evidence::{GateDecision, GateRequest, Junit, RecordEvidence};
+use staging_evidence::{GateDecision, Junit};
 
 use crate::Global;
-use crate::context::{commit, environment, load_spec, registry, run_context, up_pipeline};
+use crate::context::session;
 use crate::output::Output;
 use crate::reports::Unrun;
 
@@ -80,8 +79,7 @@ type Finished = (
 /// after the services stopped).
 #[allow(clippy::too_many_arguments)]
 async fn run_pipeline(
-    global: &Global,
-    spec: Arc<LoadedSpec>,
+    session: &Staging,
     env: &str,
     commit: String,
     command: &str,
@@ -91,16 +89,26 @@ async fn run_pipeline(
     stop: &mut StopSignals,
     out: Output,
 ) -> Result<std::result::Result<Finished, Stopped>> {
+    let spec = session.spec().clone();
     out.run_header(&spec.spec.project.name, env, &commit);
-    let store = staging_evidence::open_store(&spec).await?;
-    let mut evidence = RecordEvidence::new(store.clone());
-    if let Some(source) = promoted_from {
-        evidence = evidence.promoted_from(source);
-    }
-    let recorded = evidence.clone();
-    let pipeline = up_pipeline(&spec, &commit, args.probes.step(), auto_rollback, evidence);
-    let mut ctx = run_context(global, spec.clone(), env, commit.clone())?;
-    ctx.redeploy = args.redeploy;
+    let run = session
+        .start(
+            env,
+            &commit,
+            RunOptions {
+                smoke: Some(args.probes.step()),
+                promoted_from,
+                auto_rollback,
+                redeploy: args.redeploy,
+            },
+        )
+        .await?;
+    let staging::Run {
+        pipeline,
+        context: mut ctx,
+        store,
+        recorded,
+    } = run;
     // Before the first read of the platform: the run that holds the lease is the only one
     // reading and writing this environment.
     let mut lease = match crate::lease::take(
@@ -316,9 +324,9 @@ async fn hold(ctx: &RunContext, stop: Option<StopSignals>, out: Output) {
 /// Run the whole pipeline. Once the spec is read, every way this ends writes the reports
 /// asked for (and the GitHub summary and outputs).
 pub(crate) async fn up(global: &Global, args: &UpArgs, out: Output) -> Result<u8> {
-    let spec = load_spec(global)?;
-    let mut unrun = Unrun::new("up", &spec, global.env.as_deref());
-    let result = up_run(global, spec, args, out, &mut unrun).await;
+    let session = session(global)?;
+    let mut unrun = Unrun::new("up", session.spec(), global.env.as_deref());
+    let result = up_run(global, &session, args, out, &mut unrun).await;
     if let Err(e) = &result {
         unrun.write_error(&args.reports, e);
     }
@@ -327,25 +335,23 @@ pub(crate) async fn up(global: &Global, args: &UpArgs, out: Output) -> Result<u8
 
 async fn up_run(
     global: &Global,
-    spec: Arc<LoadedSpec>,
+    session: &Staging,
     args: &UpArgs,
     out: Output,
     unrun: &mut Unrun,
 ) -> Result<u8> {
-    let env = environment(global, &spec)?;
+    let env = session.environment(global.env.as_deref())?;
     unrun.environment = Some(env.clone());
-    staging_evidence::check_direct_up(&spec, &env)?;
-    let commit = commit(args.commit.as_deref(), &spec)?;
+    staging_evidence::check_direct_up(session.spec(), &env)?;
+    let commit = session.resolve_commit(args.commit.as_deref())?;
     unrun.commit = Some(commit.clone());
     args.reports.prepare()?;
     unrun.step = "preflight";
-    staging_core::provision::refuse_offline(&registry(), &spec, &env)?;
-    crate::context::check_isolation_offline(&spec, &env, &commit).await?;
-    staging_core::pipeline::preflight(&registry(), &spec, &env).await?;
+    session.preflight(&env, &commit).await?;
     unrun.step = "run";
     let mut stop = StopSignals::listen()?;
     let (report, ctx, evidence_id, lease) = match run_pipeline(
-        global, spec, &env, commit, "up", args, None, false, &mut stop, out,
+        session, &env, commit, "up", args, None, false, &mut stop, out,
     )
     .await?
     {
@@ -373,9 +379,9 @@ async fn up_run(
 /// Promote: refuse unless the source environment has passing evidence for the same commit
 /// and spec, then run the pipeline on the target.
 pub(crate) async fn promote(global: &Global, args: &PromoteArgs, out: Output) -> Result<u8> {
-    let spec = load_spec(global)?;
-    let mut unrun = Unrun::new("promote", &spec, Some(&args.to));
-    let result = promote_run(global, spec, args, out, &mut unrun).await;
+    let session = session(global)?;
+    let mut unrun = Unrun::new("promote", session.spec(), Some(&args.to));
+    let result = promote_run(&session, args, out, &mut unrun).await;
     if let Err(e) = &result {
         unrun.write_error(&args.run.reports, e);
     }
@@ -383,28 +389,26 @@ pub(crate) async fn promote(global: &Global, args: &PromoteArgs, out: Output) ->
 }
 
 async fn promote_run(
-    global: &Global,
-    spec: Arc<LoadedSpec>,
+    session: &Staging,
     args: &PromoteArgs,
     out: Output,
     unrun: &mut Unrun,
 ) -> Result<u8> {
-    let (from, to) = staging_evidence::promotion_pair(&spec, args.from.as_deref(), &args.to)?;
-    let commit = commit(args.run.commit.as_deref(), &spec)?;
+    let (_, to) = staging_evidence::promotion_pair(session.spec(), args.from.as_deref(), &args.to)?;
+    let commit = session.resolve_commit(args.run.commit.as_deref())?;
     unrun.commit = Some(commit.clone());
     args.run.reports.prepare()?;
     unrun.step = "preflight";
-    staging_core::provision::refuse_offline(&registry(), &spec, &to)?;
-    crate::context::check_isolation_offline(&spec, &to, &commit).await?;
-    staging_core::pipeline::preflight(&registry(), &spec, &to).await?;
-    unrun.step = "evidence";
-    let store = staging_evidence::open_store(&spec).await?;
-    let mut request = GateRequest::new(&spec, &from, &to, &commit);
-    if let Some(age) = args.max_age {
-        request = request.with_max_age(age);
-    }
+    session.preflight(&to, &commit).await?;
     unrun.step = "gate";
-    let decision = staging_evidence::check_gate(&*store, &request).await?;
+    let Gate {
+        from,
+        to,
+        request,
+        decision,
+    } = session
+        .gate(args.from.as_deref(), &to, &commit, args.max_age)
+        .await?;
     let mut junit = Junit::new("staging promote");
     junit.add_gate(&request, &decision);
     let allowed_by = match &decision {
@@ -449,8 +453,7 @@ async fn promote_run(
     unrun.step = "run";
     let mut stop = StopSignals::listen()?;
     let (report, ctx, evidence_id, lease) = match run_pipeline(
-        global,
-        spec,
+        session,
         &to,
         commit,
         "promote",
@@ -482,39 +485,28 @@ async fn promote_run(
 
 /// The live state of each service.
 pub(crate) async fn status(global: &Global, out: Output) -> Result<u8> {
-    let spec = load_spec(global)?;
-    let env = environment(global, &spec)?;
-    let registry = registry();
-    registry.check(&spec, &env)?;
-    let factory = registry.factory_for(&spec, &env)?;
-    let provider = factory.build(&spec, &env)?;
-    let mut rows = vec![];
-    for name in spec.spec.services.keys() {
-        let handle = provider.locate(&env, name).await?;
-        let state = provider.live_state(&handle).await?;
-        rows.push((name.clone(), handle, state));
-    }
-    let not_running: Vec<&str> = rows
+    let session = session(global)?;
+    let env = session.environment(global.env.as_deref())?;
+    let report = session.status(&env).await?;
+    let not_running: Vec<&str> = report
+        .services
         .iter()
-        .filter(|(_, _, state)| state.live.is_none())
-        .map(|(name, _, _)| name.as_str())
+        .filter(|s| s.state.live.is_none())
+        .map(|s| s.service.as_str())
         .collect();
-    if provider.runs_services_in_process() && !not_running.is_empty() {
-        out.note(&super::not_running(provider.name(), &env, &not_running));
+    if report.in_process && !not_running.is_empty() {
+        out.note(&super::not_running(&report.provider, &env, &not_running));
     }
     if out.json {
-        let services: Vec<_> = rows
-            .iter()
-            .map(|(name, handle, state)| serde_json::json!({ "service": name, "id": handle.id, "state": state }))
-            .collect();
-        out.json(&serde_json::json!({ "environment": env, "provider": provider.name(), "services": services }));
+        out.json(&report);
         return Ok(0);
     }
     out.line(&format!(
         "{:<12} {:<12} {:<14} {:<14} URL",
         "SERVICE", "STATUS", "LIVE COMMIT", "LATEST"
     ));
-    for (name, _, state) in &rows {
+    for s in &report.services {
+        let (name, state) = (&s.service, &s.state);
         let live = state
             .live_commit()
             .map(|c| &c[..c.len().min(12)])

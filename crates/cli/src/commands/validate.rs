@@ -4,7 +4,7 @@ use clap::Args;
 use staging_core::Result;
 
 use crate::Global;
-use crate::context::{load_spec, registry};
+use crate::context::session;
 use crate::output::Output;
 
 /// Options of `validate`.
@@ -19,8 +19,9 @@ pub(crate) struct ValidateArgs {
 
 /// Load the spec and check every environment's provider settings (or the one `--env` names).
 pub(crate) async fn run(global: &Global, args: &ValidateArgs, out: Output) -> Result<u8> {
-    let spec = load_spec(global)?;
-    let registry = registry();
+    let session = session(global)?;
+    let spec = session.spec().clone();
+    let registry = session.registry().clone();
     let envs: Vec<String> = match &global.env {
         Some(e) => {
             spec.spec.environment(e)?;

@@ -30,8 +30,8 @@ pub use reverify::ReverifyStep;
 pub use rollback::{AutoRollbackStep, RollbackStep, RolledBack, roll_back};
 pub use steps::{
     ACCESS_TIMEOUT, DeployStep, IsolationStep, LocateStep, PREFLIGHT_TIMEOUT, ValidateStep,
-    VerifyCommitStep, WaitStep, check_access, commits_match, is_full_commit_id, preflight,
-    service_receives,
+    VarAction, VarChange, VerifyCommitStep, WaitStep, check_access, commits_match,
+    is_full_commit_id, preflight, service_receives, var_changes,
 };
 
 /// Shows the progress of long waits. The CLI draws a spinner on a TTY; tests and `--json`
@@ -122,6 +122,10 @@ pub struct RunContext {
     pub progress: Arc<dyn Progress>,
     /// The reports of the steps run so far.
     pub reports: Vec<StepReport>,
+    /// The secret sources beyond the spec's own stores (a provider's store, database
+    /// branches) the secrets step and the others that read variables reach: set by whoever
+    /// composes the run (none by default).
+    pub backends: crate::SecretBackends,
 }
 
 impl RunContext {
@@ -152,6 +156,7 @@ impl RunContext {
             redactor: Redactor::global().clone(),
             progress: Arc::new(NoProgress),
             reports: vec![],
+            backends: crate::SecretBackends::default(),
         })
     }
 
@@ -512,6 +517,13 @@ impl Pipeline {
     /// Add a step at the end.
     pub fn step(mut self, step: impl Step + 'static) -> Self {
         self.steps.push(Box::new(step));
+        self
+    }
+
+    /// Add a step, already boxed, at the end (the steps a provider contributes,
+    /// [`crate::ProviderRegistry::run_steps`]).
+    pub fn boxed_step(mut self, step: Box<dyn Step>) -> Self {
+        self.steps.push(step);
         self
     }
 

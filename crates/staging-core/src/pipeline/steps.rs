@@ -298,6 +298,91 @@ pub fn service_receives(spec: &crate::spec::LoadedSpec, var: &str, service: &str
     })
 }
 
+/// What a deploy does to one variable of one service: the one variable diff, which `plan`
+/// shows and the deploy step carries out ([`var_changes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VarAction {
+    /// Declared, not on the platform: the deploy sets it.
+    Add,
+    /// On the platform with another value: the deploy sets it.
+    Change,
+    /// On the platform with the same value: left alone.
+    Unchanged,
+    /// On the platform, not declared for this service: the deploy leaves it (it never
+    /// deletes); remove it on the platform if it is stale.
+    Remove,
+    /// Declared, but its value (or the platform's) could not be read.
+    Unknown,
+}
+
+impl VarAction {
+    /// Whether the deploy writes the variable.
+    pub fn writes(self) -> bool {
+        matches!(self, VarAction::Add | VarAction::Change)
+    }
+}
+
+/// One variable of one service in [`var_changes`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VarChange {
+    /// The variable's name.
+    pub name: String,
+    /// What the deploy does to it.
+    pub action: VarAction,
+}
+
+/// The one variable diff of a service: for each variable `service` receives
+/// ([`service_receives`]) with its value in `wanted`, whether the deploy adds it, changes it
+/// or leaves it (compared by value), and each variable only `platform` has (left as is).
+/// `platform` is `None` when the platform's variables cannot be read: every declared
+/// variable is then [`VarAction::Add`] (the deploy sets it); a declared variable without a
+/// value here is [`VarAction::Unknown`]. `plan` prints this; the deploy step writes the
+/// variables it marks [`VarAction::writes`].
+pub fn var_changes(
+    spec: &crate::spec::LoadedSpec,
+    service: &str,
+    wanted: &BTreeMap<String, SecretString>,
+    platform: Option<&BTreeMap<String, SecretString>>,
+) -> Vec<VarChange> {
+    let mut out = vec![];
+    let declared = spec.spec.vars.keys().chain(
+        wanted
+            .keys()
+            .filter(|k| !spec.spec.vars.contains_key(k.as_str())),
+    );
+    for name in declared {
+        if !service_receives(spec, name, service) {
+            continue;
+        }
+        let action = match (wanted.get(name), platform.map(|p| p.get(name))) {
+            (None, _) => VarAction::Unknown,
+            (Some(_), None) | (Some(_), Some(None)) => VarAction::Add,
+            (Some(w), Some(Some(h))) if w.expose_secret() == h.expose_secret() => {
+                VarAction::Unchanged
+            }
+            (Some(_), Some(Some(_))) => VarAction::Change,
+        };
+        out.push(VarChange {
+            name: name.clone(),
+            action,
+        });
+    }
+    if let Some(platform) = platform {
+        for key in platform.keys() {
+            let declared = (spec.spec.vars.contains_key(key) || wanted.contains_key(key))
+                && service_receives(spec, key, service);
+            if !declared {
+                out.push(VarChange {
+                    name: key.clone(),
+                    action: VarAction::Remove,
+                });
+            }
+        }
+    }
+    out
+}
+
 /// What the deploy step read about one service before writing anything.
 struct Located {
     name: String,
@@ -330,12 +415,16 @@ impl DeployStep {
             } else {
                 BTreeMap::new()
             };
-            for (key, value) in wanted {
-                let same = current
-                    .get(key)
-                    .is_some_and(|c| c.expose_secret() == value.expose_secret());
-                if !same {
-                    to_set.insert(key.to_owned(), value.clone());
+            // The one variable diff, the one `plan` shows.
+            let wanted: BTreeMap<String, SecretString> = wanted
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.clone()))
+                .collect();
+            for change in var_changes(&ctx.spec, &name, &wanted, Some(&current)) {
+                if change.action.writes()
+                    && let Some(value) = wanted.get(&change.name)
+                {
+                    to_set.insert(change.name, value.clone());
                 }
             }
             if !to_set.is_empty() {
