@@ -25,6 +25,10 @@ pub(crate) struct RefreshArgs {
     /// The environment to copy from (default: the one `--env` promotes to).
     #[arg(long, value_name = "ENV")]
     pub(crate) from: Option<String>,
+    /// Fail when the built-in PII scan finds e-mail addresses or phone numbers left after
+    /// the scrub (the spec's `scrub.verify` checks fail the refresh either way).
+    #[arg(long)]
+    pub(crate) strict: bool,
     #[command(flatten)]
     pub(crate) lease: crate::lease::LeaseArgs,
 }
@@ -56,7 +60,12 @@ pub(crate) fn branch_secret_store(b: &BranchSpec) -> Result<Option<DynSecretStor
 }
 
 /// Every check that can refuse the refresh, before the first write; then the refreshes.
-async fn resolve(spec: &Arc<LoadedSpec>, target: &str, source: &str) -> Result<Vec<Refresh>> {
+async fn resolve(
+    spec: &Arc<LoadedSpec>,
+    target: &str,
+    source: &str,
+    strict: bool,
+) -> Result<Vec<Refresh>> {
     let env = spec.spec.environment(target)?;
     if env.protected {
         return Err(Error::PermissionDenied {
@@ -159,6 +168,8 @@ async fn resolve(spec: &Arc<LoadedSpec>, target: &str, source: &str) -> Result<V
             copy,
             scrub: db.scrub.clone(),
             base_dir: spec.base_dir(),
+            seed: db.seed.clone(),
+            strict,
         });
     }
     if out.is_empty() {
@@ -184,7 +195,7 @@ pub(crate) async fn run(global: &Global, args: &RefreshArgs, out: Output) -> Res
                 ))
             })?,
     };
-    let refreshes = resolve(&spec, &target, &source).await?;
+    let refreshes = resolve(&spec, &target, &source, args.strict).await?;
     let migrations = EnvMigrations::from_secrets(Arc::clone(&spec), &target, None)
         .await
         .ok();
@@ -198,9 +209,11 @@ pub(crate) async fn run(global: &Global, args: &RefreshArgs, out: Output) -> Res
     });
     let database_probes = !probed.spec.probes.is_empty();
     let spec = Arc::new(probed);
-    let mut pipeline = Pipeline::new()
-        .step(ValidateStep::new(registry()))
-        .step(RefreshStep::new(refreshes, migrations));
+    let mut pipeline = Pipeline::new().step(ValidateStep::new(registry())).step(
+        RefreshStep::new(refreshes, migrations).with_state_log(Arc::new(
+            staging_evidence::EvidenceStateLog::new(store.clone(), spec.clone()),
+        )),
+    );
     if database_probes {
         pipeline = pipeline
             .step(staging_secrets::SecretsStep)

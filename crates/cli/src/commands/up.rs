@@ -34,6 +34,10 @@ pub(crate) struct UpArgs {
     pub(crate) keep_running: bool,
     #[command(flatten)]
     pub(crate) probes: super::smoke::ProbeOptions,
+    /// Run although the environment holds unscrubbed production data (after a fork from
+    /// production, a failed or interrupted scrub, or a copy without one); recorded in evidence.
+    #[arg(long)]
+    pub(crate) allow_unscrubbed: bool,
     #[command(flatten)]
     pub(crate) lease: crate::lease::LeaseArgs,
 }
@@ -110,6 +114,14 @@ async fn run_pipeline(
         Ok(lease) => lease,
         Err(signal) => return Ok(Err(signal)),
     };
+    // Under the lease, so no refresh marks the data between this read and the run.
+    if let Err(e) =
+        staging_evidence::refuse_unscrubbed(&store, &spec, env, command, args.allow_unscrubbed)
+            .await
+    {
+        crate::lease::release(lease, out).await;
+        return Err(e);
+    }
     let stopped = tokio::select! {
         report = pipeline.run(&mut ctx) => {
             let id = recorded.recorded_id();
@@ -394,6 +406,10 @@ async fn promote_run(
     staging_core::pipeline::preflight(&registry(), &spec, &to).await?;
     unrun.step = "evidence";
     let store = staging_evidence::open_store(&spec).await?;
+    // What is promoted was validated on `from`'s data: never on unscrubbed production data
+    // without saying so.
+    staging_evidence::refuse_unscrubbed(&store, &spec, &from, "promote", args.run.allow_unscrubbed)
+        .await?;
     let mut request = GateRequest::new(&spec, &from, &to, &commit);
     if let Some(age) = args.max_age {
         request = request.with_max_age(age);
