@@ -169,7 +169,7 @@ fn libpq_env(url: &SecretString) -> Result<Vec<(&'static str, String)>> {
 }
 
 /// The bound on each tool of a copy (a dump, its replay).
-const TOOL_BOUND: Duration = Duration::from_secs(3600);
+pub const TOOL_BOUND: Duration = Duration::from_secs(3600);
 
 /// Runs `program` (connected to `url`'s database when given, through libpq's variables),
 /// in its own process group, bounded by [`TOOL_BOUND`].
