@@ -83,13 +83,17 @@ pub async fn unscrubbed_databases(
         .list(
             &EvidenceFilter::new()
                 .project(project)
-                .environment(environment)
-                .commit(STATE_COMMIT),
+                .environment(environment),
         )
         .await?;
     let mut decided: Vec<String> = vec![];
     let mut out = vec![];
-    for entry in &listing.entries {
+    // Filed under a commit that is no commit id (the commit filter takes ids only).
+    for entry in listing
+        .entries
+        .iter()
+        .filter(|e| e.evidence.commit == STATE_COMMIT)
+    {
         for step in &entry.evidence.steps {
             if step.get("step").and_then(|s| s.as_str()) != Some(STEP) {
                 continue;

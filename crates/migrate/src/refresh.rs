@@ -692,6 +692,8 @@ impl Refresh {
                     .collect();
                 let source_rows: i64 = report.copy.iter().filter_map(|c| c.source).sum();
                 let arrived: i64 = report.copy.iter().filter_map(|c| c.after).sum();
+                // What landed, landed (the replay is one transaction): say so either way.
+                report.copied = arrived > 0;
                 if source_rows > 0 && arrived == 0 {
                     return Err(Error::failed(format!(
                         "the copy brought no rows: `{}` has {source_rows} row(s), `{}` holds none after the restore",
@@ -796,7 +798,8 @@ fn merge_counts(
     names
         .into_iter()
         .map(|t| CopyCounts {
-            source: source.as_ref().map(|s| find(s, &t).unwrap_or(0)),
+            // A table staging has and the dump has not is no part of the copy.
+            source: source.as_ref().and_then(|s| find(s, &t)),
             before: find(&before, &t),
             after: find(&after, &t),
             table: short_table(&t),
