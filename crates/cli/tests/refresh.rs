@@ -707,7 +707,10 @@ fn a_supabase_reset_that_brings_no_data_is_reported_as_data_less_and_runs_the_se
         "{ev}"
     );
     assert!(ev.contains("seed: ran `sh -c"), "{ev}");
-    assert!(ev.contains("users - -> 0"), "{ev}");
+    assert!(
+        ev.contains("rows before -> after the copy: users 1 -> 0"),
+        "{ev}"
+    );
     assert!(
         !ev.contains("staging <- production") && !out.contains("staging <- production"),
         "evidence never says production's data arrived: {ev}"
