@@ -336,7 +336,7 @@ impl Drop for DumpDir {
 }
 
 /// Copies `source` into `target`: `pg_dump --format=custom` of the source, turned into SQL by
-/// `pg_restore --file`, replayed by `psql --single-transaction` after [`DROP_SCHEMAS`] in the
+/// `pg_restore --file`, replayed by `psql --single-transaction` after dropping the target's schemas in the
 /// same transaction (so a target whose schema is ahead of the source's — the normal state
 /// of staging — is replaced whole, and a failure leaves it as it was). The target's identity
 /// is read again right before the replay. Returns the rows of each table in the dump
