@@ -574,10 +574,7 @@ fn no_form_of_any_canary_leaves_staging_through_any_command_output_or_file() {
             ),
             Some(1),
         );
-        check(
-            run(d, &["status", "--env", "qa", "-vv"], true),
-            None,
-        );
+        check(run(d, &["status", "--env", "qa", "-vv"], true), None);
         let (stdout, stderr) = kept.stop();
         assert_no_leak("`up --keep-running` stdout", &stdout);
         assert_no_leak("`up --keep-running` stderr", &stderr);
@@ -614,14 +611,8 @@ fn no_form_of_any_canary_leaves_staging_through_any_command_output_or_file() {
             run(d, &["secrets", "check", "--env", env, "--json"], false),
             None,
         );
-        check(
-            run(d, &["doctor", "--env", env, "-vv"], true),
-            None,
-        );
-        check(
-            run(d, &["doctor", "--env", env, "--json"], false),
-            None,
-        );
+        check(run(d, &["doctor", "--env", env, "-vv"], true), None);
+        check(run(d, &["doctor", "--env", env, "--json"], false), None);
     }
     check(
         run(d, &["secrets", "diff", "staging", "qa", "--json"], false),
@@ -647,10 +638,7 @@ fn no_form_of_any_canary_leaves_staging_through_any_command_output_or_file() {
         run(d, &["diff", "staging", "production", "-vv"], true),
         None,
     );
-    check(
-        run(d, &["diff", "staging", "qa", "--json"], false),
-        None,
-    );
+    check(run(d, &["diff", "staging", "qa", "--json"], false), None);
 
     let (_, listing) = run(d, &["evidence", "list", "--json"], false);
     let json_start = listing.find('{').unwrap();
@@ -664,14 +652,8 @@ fn no_form_of_any_canary_leaves_staging_through_any_command_output_or_file() {
         .collect();
     assert!(ids.len() >= 4, "{listing}");
     for id in &ids {
-        check(
-            run(d, &["evidence", "show", id, "-vv"], true),
-            Some(0),
-        );
-        check(
-            run(d, &["evidence", "show", id, "--json"], false),
-            Some(0),
-        );
+        check(run(d, &["evidence", "show", id, "-vv"], true), Some(0));
+        check(run(d, &["evidence", "show", id, "--json"], false), Some(0));
     }
 
     if let Some(path) = std::env::var_os("STAGING_CANARY_TRANSCRIPT") {

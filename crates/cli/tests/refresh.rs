@@ -508,3 +508,433 @@ fn refresh_of_a_neon_branch_resets_it_from_production_and_scrubs_the_planted_per
     assert_refreshed_and_scrubbed(&dbs, dir.path(), &out, "neon branch `staging`");
     s.prism.assert_no_violations();
 }
+
+/// Production's rows as they must be found in staging after every refresh.
+fn assert_production_rows_scrubbed_with_the_migrations(dbs: &Databases, out: &str) {
+    assert_eq!(
+        psql(&dbs.staging, "SELECT count(*) FROM users"),
+        "3",
+        "{out}"
+    );
+    assert_eq!(
+        psql(
+            &dbs.staging,
+            "SELECT count(*) FROM users WHERE email NOT LIKE '%@example.invalid'"
+        ),
+        "0",
+        "personal data survived the refresh: {out}"
+    );
+    assert_eq!(
+        psql(
+            &dbs.staging,
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'phone'"
+        ),
+        "1",
+        "{out}"
+    );
+    assert_eq!(
+        psql(
+            &dbs.staging,
+            "SELECT to_regclass('public.orders') IS NOT NULL"
+        ),
+        "t",
+        "the staging-only migration is applied again on the copy: {out}"
+    );
+    assert_eq!(psql(&dbs.staging, "SELECT count(*) FROM orders"), "0");
+}
+
+#[test]
+fn refresh_passes_again_and_again_when_staging_is_ahead_of_production() {
+    let dbs = Databases::new("ahead");
+    let dir = project(&dbs, SCRUB);
+    let (code, out) = staging(dir.path(), &["refresh", "--env", "staging"]);
+    assert_eq!(code, Some(0), "first refresh: {out}");
+    // A migration only staging has: a table whose foreign key depends on production's
+    // primary key (what `pg_restore --clean` cannot drop).
+    std::fs::write(
+        dir.path().join("migrations/20260102000000_orders.sql"),
+        "CREATE TABLE orders (id serial PRIMARY KEY, user_id int NOT NULL REFERENCES users (id));\nCREATE SCHEMA reporting;\nCREATE VIEW reporting.user_orders AS SELECT u.id, count(o.id) AS n FROM users u LEFT JOIN orders o ON o.user_id = u.id GROUP BY u.id;",
+    )
+    .unwrap();
+    let (code, out) = staging(dir.path(), &["migrate", "apply", "--env", "staging"]);
+    assert_eq!(code, Some(0), "the staging-only migration: {out}");
+    assert_eq!(
+        psql(
+            &dbs.staging,
+            "SELECT to_regclass('public.orders') IS NOT NULL"
+        ),
+        "t"
+    );
+    for round in ["second", "third"] {
+        let (code, out) = staging(dir.path(), &["refresh", "--env", "staging"]);
+        assert_eq!(code, Some(0), "{round} refresh: {out}");
+        assert_production_rows_scrubbed_with_the_migrations(&dbs, &out);
+        assert!(out.contains("20260102000000_orders"), "{round}: {out}");
+    }
+    // What each table held before and after the copy, and what production's dump had.
+    let ev = evidence_text(dir.path());
+    assert!(
+        ev.contains("rows before -> after the copy: ")
+            && ev.contains("users 3 -> 3 (3 in production)"),
+        "{ev}"
+    );
+    assert!(ev.contains("staging <- production by pg_dump"), "{ev}");
+    assert!(!ev.contains(PERSONAL) && !out.contains(PERSONAL));
+    assert_eq!(
+        psql(
+            &dbs.production,
+            "SELECT to_regclass('public.orders') IS NULL"
+        ),
+        "t",
+        "production never gets staging's migration"
+    );
+}
+
+#[test]
+fn a_refresh_that_cannot_replay_the_dump_leaves_staging_as_it_was() {
+    let dbs = Databases::new("atomic");
+    // A schema the connecting role may not drop holds a table the dump creates too: the
+    // replay fails, and its one transaction leaves staging untouched.
+    psql(
+        "test",
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'refresh_other') THEN CREATE ROLE refresh_other; END IF; END $$",
+    );
+    psql(
+        &dbs.production,
+        "CREATE SCHEMA audit; CREATE TABLE audit.log (id int); INSERT INTO audit.log VALUES (1);",
+    );
+    let dir = project(&dbs, SCRUB);
+    // Staging connects as a role that owns `public` but not `audit`.
+    let role = format!("refresh_staging_role_{}", std::process::id());
+    psql(
+        "test",
+        &format!("DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN"),
+    );
+    psql(
+        &dbs.staging,
+        &format!(
+            "CREATE SCHEMA audit AUTHORIZATION refresh_other; CREATE TABLE audit.log (id int); ALTER TABLE audit.log OWNER TO refresh_other;
+             ALTER SCHEMA public OWNER TO {role}; ALTER TABLE users OWNER TO {role};"
+        ),
+    );
+    std::fs::write(
+        dir.path().join("staging.env"),
+        format!(
+            "DATABASE_URL=postgres://{role}@127.0.0.1:5432/{}\n",
+            dbs.staging
+        ),
+    )
+    .unwrap();
+    let (code, out) = staging(dir.path(), &["refresh", "--env", "staging"]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("nothing was changed"), "{out}");
+    assert_eq!(
+        psql(
+            &dbs.staging,
+            "SELECT count(*) FROM users WHERE email LIKE 'stale%'"
+        ),
+        "1",
+        "staging keeps its rows: {out}"
+    );
+    assert!(!out.contains(PERSONAL), "{out}");
+    psql(
+        &dbs.staging,
+        &format!("REASSIGN OWNED BY {role} TO postgres"),
+    );
+    psql(&dbs.staging, &format!("DROP OWNED BY {role}"));
+    psql("test", &format!("DROP ROLE IF EXISTS {role}"));
+}
+
+#[test]
+fn a_supabase_reset_that_brings_no_data_is_reported_as_data_less_and_runs_the_seed() {
+    let s = supabase::stand_in();
+    let id = format!("{}", std::process::id());
+    let dbs = Databases::named(
+        format!("sbdataless_production_{id}"),
+        format!("sbdataless_staging_{id}"),
+    );
+    let project_ref = supabase::fake::parent("clidataless");
+    s.fake.existing_branch(&project_ref, "staging");
+    {
+        let mut st = s.fake.state();
+        st.postgres.insert(
+            project_ref.clone(),
+            supabase::fake::LocalDatabases {
+                parent: dbs.production.clone(),
+                branch: dbs.staging.clone(),
+            },
+        );
+        // What Supabase documents: the branch is rebuilt from its migrations, with no data.
+        st.data_less_resets.insert(
+            project_ref.clone(),
+            "CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL, name text NOT NULL);"
+                .to_owned(),
+        );
+    }
+    let dir = branch_project(
+        &dbs,
+        &format!(
+            "{{ supabase = {{ project_ref = \"{project_ref}\", branch = \"staging\", database = \"{}\" }} }}",
+            dbs.staging
+        ),
+    );
+    let path = dir.path().join("staging.toml");
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        "scrub = {",
+        "seed = [\"sh\", \"-c\", \"psql \\\"$DATABASE_URL\\\" -qc \\\"INSERT INTO users (email, name) VALUES ('seed@example.invalid', 'Seed')\\\"\"]\nscrub = {",
+        1,
+    );
+    std::fs::write(&path, text).unwrap();
+    let url = s.prism.url();
+    let (code, out) = staging_with(
+        dir.path(),
+        &["refresh", "--env", "staging"],
+        &[
+            ("SUPABASE_ACCESS_TOKEN", supabase::TOKEN),
+            ("SUPABASE_API_URL", &url),
+        ],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    // The seed's one row (then scrubbed like any other), not production's three.
+    assert_eq!(
+        psql(&dbs.staging, "SELECT count(*) FROM users"),
+        "1",
+        "{out}"
+    );
+    let ev = evidence_text(dir.path());
+    assert!(
+        ev.contains("data-less branch reset") && ev.contains("no data of production arrived"),
+        "{ev}"
+    );
+    assert!(ev.contains("seed: ran `sh -c"), "{ev}");
+    assert!(
+        ev.contains("rows before -> after the copy: users 1 -> 0"),
+        "{ev}"
+    );
+    assert!(
+        !ev.contains("staging <- production") && !out.contains("staging <- production"),
+        "evidence never says production's data arrived: {ev}"
+    );
+    assert!(!out.contains(supabase::fake::DB_PASS), "{out}");
+    assert!(!ev.contains(supabase::fake::DB_PASS));
+    s.prism.assert_no_violations();
+}
+
+/// A project whose production `users` has a `notes` column the scrub does not name, with an
+/// e-mail address and a phone number planted in one row.
+fn planted_notes_project(dbs: &Databases, verify: &str) -> tempfile::TempDir {
+    psql(
+        &dbs.production,
+        "ALTER TABLE users ADD COLUMN notes text;
+         UPDATE users SET notes = 'reach me at dave.planted@mailbox.org or +44 20 7946 0958' WHERE id = 2;
+         UPDATE users SET notes = 'order 2026-01-01, ticket 12345678' WHERE id = 3;",
+    );
+    let dir = project(dbs, SCRUB);
+    let path = dir.path().join("staging.toml");
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        "scrub = { sql = [\"scrub/users.sql\"] }",
+        &format!("scrub = {{ sql = [\"scrub/users.sql\"]{verify} }}"),
+        1,
+    );
+    std::fs::write(&path, text).unwrap();
+    dir
+}
+
+#[test]
+fn a_planted_email_in_a_column_the_scrub_does_not_name_is_reported_and_fails_with_strict() {
+    let dbs = Databases::new("pii");
+    let dir = planted_notes_project(&dbs, "");
+    let (code, out) = staging(dir.path(), &["refresh", "--env", "staging"]);
+    assert_eq!(
+        code,
+        Some(0),
+        "reported, not failed, without --strict: {out}"
+    );
+    let ev = evidence_text(dir.path());
+    for text in [&out, &ev] {
+        assert!(
+            text.contains("users.notes: 1 row(s) with an e-mail address"),
+            "{text}"
+        );
+        assert!(
+            text.contains("users.notes: 1 row(s) with a phone number"),
+            "{text}"
+        );
+        // The scrubbed columns and the date and ticket number are not reported.
+        assert!(!text.contains("users.email:"), "{text}");
+        assert!(!text.contains("2 row(s)"), "{text}");
+        // Never the values.
+        assert!(
+            !text.contains("dave.planted") && !text.contains("7946"),
+            "{text}"
+        );
+    }
+    let (code, out) = staging(dir.path(), &["refresh", "--env", "staging", "--strict"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("personal data is left after the scrub (--strict)")
+            && out.contains("users.notes: 1 row(s) with an e-mail address")
+            && out.contains("unscrubbed"),
+        "{out}"
+    );
+    assert!(!out.contains("dave.planted"), "{out}");
+}
+
+#[test]
+fn a_scrub_verify_check_that_matches_fails_the_refresh_without_strict() {
+    let dbs = Databases::new("verify");
+    let dir = planted_notes_project(
+        &dbs,
+        ", verify = [{ table = \"users\", column = \"notes\", pattern = \"@\" }]",
+    );
+    let (code, out) = staging(dir.path(), &["refresh", "--env", "staging"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("users.notes: 1 row(s) with a value matching its scrub.verify pattern"),
+        "{out}"
+    );
+    assert!(!out.contains("dave.planted"), "{out}");
+}
+
+#[test]
+fn a_scrub_verify_entry_that_names_no_column_is_refused_at_its_line() {
+    let dbs = Databases::new("verifybad");
+    let dir = planted_notes_project(
+        &dbs,
+        ", verify = [{ table = \"users\", column = \"e mail\", pattern = \"@\" }]",
+    );
+    let (code, out) = staging(dir.path(), &["validate", "--env", "staging"]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(
+        out.contains("staging.toml:") && out.contains("`e mail` is not a column name"),
+        "{out}"
+    );
+}
+
+/// `up` on `dir`'s staging: its exit code and output.
+fn up(dir: &Path, extra: &[&str]) -> (Option<i32>, String) {
+    let mut args = vec![
+        "up",
+        "--env",
+        "staging",
+        "--commit",
+        "0123456789abcdef0123456789abcdef01234567",
+    ];
+    args.extend_from_slice(extra);
+    staging(dir, &args)
+}
+
+#[test]
+fn up_and_smoke_refuse_after_a_failed_scrub_until_a_refresh_passes() {
+    let dbs = Databases::new("unscrubbed");
+    let dir = project(
+        &dbs,
+        "UPDATE users SET email = 'x';\nUPDATE no_such_table SET a = 1;\n",
+    );
+    let (code, out) = staging(dir.path(), &["refresh", "--env", "staging"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("marked as holding UNSCRUBBED data"), "{out}");
+    let (code, out) = up(dir.path(), &[]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(
+        out.contains("holds UNSCRUBBED production data in database `main`"),
+        "{out}"
+    );
+    let (code, out) = staging(
+        dir.path(),
+        &[
+            "smoke",
+            "--env",
+            "staging",
+            "--commit",
+            "0123456789abcdef0123456789abcdef01234567",
+        ],
+    );
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("UNSCRUBBED"), "{out}");
+    // The override runs, and is on record.
+    let (_, out) = up(dir.path(), &["--allow-unscrubbed"]);
+    assert!(!out.contains("holds UNSCRUBBED"), "{out}");
+    assert!(
+        evidence_text(dir.path()).contains("ran with --allow-unscrubbed on unscrubbed data"),
+        "{out}"
+    );
+    // A refresh whose scrub passes clears the state.
+    std::fs::write(dir.path().join("scrub/users.sql"), SCRUB).unwrap();
+    let (code, out) = staging(dir.path(), &["refresh", "--env", "staging"]);
+    assert_eq!(code, Some(0), "{out}");
+    let (_, out) = up(dir.path(), &[]);
+    assert!(!out.contains("UNSCRUBBED"), "{out}");
+}
+
+#[test]
+fn a_refresh_stopped_by_sigterm_mid_restore_leaves_the_environment_marked_unscrubbed() {
+    let dbs = Databases::new("sigterm");
+    let dir = project(&dbs, SCRUB);
+    // A `psql` first on PATH that says it started, then waits: the refresh is stopped while
+    // its restore runs.
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let started = dir.path().join("restore-started");
+    let real = String::from_utf8(
+        StdCommand::new("sh")
+            .args(["-c", "command -v psql"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    std::fs::write(
+        bin.join("psql"),
+        format!(
+            "#!/bin/sh\ntouch '{}'\nsleep 60\nexec '{}' \"$@\"\n",
+            started.display(),
+            real.trim()
+        ),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(bin.join("psql"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("staging"))
+        .arg("-f")
+        .arg(dir.path().join("staging.toml"))
+        .args(["refresh", "--env", "staging"])
+        .env("PATH", &path)
+        .env_remove("STAGING_ENV")
+        .env_remove("DATABASE_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait (bounded) for the restore to start, then stop the run as CI cancels a job.
+    let mut waited = 0;
+    while !started.exists() {
+        assert!(waited < 1200, "the restore never started");
+        std::thread::sleep(Duration::from_millis(100));
+        waited += 1;
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    let (code, out) = up(dir.path(), &[]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(
+        out.contains("holds UNSCRUBBED production data in database `main`"),
+        "{out}"
+    );
+    let (code, out) = staging(dir.path(), &["refresh", "--env", "staging"]);
+    assert_eq!(code, Some(0), "{out}");
+    let (_, out) = up(dir.path(), &[]);
+    assert!(!out.contains("UNSCRUBBED"), "{out}");
+}

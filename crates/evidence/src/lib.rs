@@ -42,6 +42,7 @@
 //! Time is an input: [`GateRequest::at`] fixes "now", so age is tested without sleeping.
 #![deny(missing_docs)]
 
+pub mod data_state;
 mod dir;
 mod dir_lease;
 pub mod doctor;
@@ -56,6 +57,7 @@ mod postgres;
 mod store;
 mod views;
 
+pub use data_state::{EvidenceStateLog, Unscrubbed, refuse_unscrubbed, unscrubbed_databases};
 pub use dir::DirStore;
 pub use doctor::{Diagnosed, Diagnosis, diagnose_evidence, diagnose_report};
 pub use drift::{

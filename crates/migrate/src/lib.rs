@@ -47,6 +47,7 @@ mod env;
 pub mod files;
 pub mod guard;
 pub mod native;
+pub mod pii;
 pub mod refresh;
 mod secrets;
 pub mod split;

@@ -110,8 +110,12 @@ async fn refreshing_a_neon_branch_resets_it_from_production_and_scrubs_the_perso
             sql: vec!["users.sql".into()],
             command: None,
             tables: vec![],
+            verify: vec![],
+            allow_domains: vec![],
         }),
         base_dir: dir.clone(),
+        seed: None,
+        strict: false,
     };
     let report = refresh.run(|_url| async { Ok(vec![]) }).await;
     assert!(report.ok(), "{report:?}");

@@ -25,6 +25,7 @@
 
 pub mod boundary;
 pub mod cadence;
+pub mod data_state;
 pub mod database_branch;
 pub mod database_target;
 pub mod env_snapshot;

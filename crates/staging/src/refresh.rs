@@ -23,6 +23,7 @@ async fn resolve(
     spec: &Arc<LoadedSpec>,
     target: &str,
     source: &str,
+    strict: bool,
 ) -> Result<Vec<Refresh>> {
     let env = spec.spec.environment(target)?;
     if env.protected {
@@ -126,6 +127,8 @@ async fn resolve(
             copy,
             scrub: db.scrub.clone(),
             base_dir: spec.base_dir(),
+            seed: db.seed.clone(),
+            strict,
         });
     }
     if out.is_empty() {
@@ -154,8 +157,15 @@ impl Staging {
     /// Every check that can refuse a refresh of `target` from `from` (default: the
     /// environment `target` promotes to), before the first write — a protected target, the
     /// same environment, a database that is another environment's, a database that is not
-    /// Postgres, missing dump tools — then the run, ready to go under the lease.
-    pub async fn prepare_refresh(&self, target: &str, from: Option<&str>) -> Result<RefreshRun> {
+    /// Postgres, missing dump tools — then the run, ready to go under the lease. With
+    /// `strict`, the built-in PII scan's findings fail the refresh (the spec's
+    /// `scrub.verify` checks fail it either way).
+    pub async fn prepare_refresh(
+        &self,
+        target: &str,
+        from: Option<&str>,
+        strict: bool,
+    ) -> Result<RefreshRun> {
         let spec = self.spec().clone();
         let source = match from {
             Some(s) => s.to_owned(),
@@ -170,7 +180,7 @@ impl Staging {
                     ))
                 })?,
         };
-        let refreshes = resolve(self.backends(), &spec, target, &source).await?;
+        let refreshes = resolve(self.backends(), &spec, target, &source, strict).await?;
         let migrations =
             EnvMigrations::from_secrets(self.backends(), Arc::clone(&spec), target, None)
                 .await
@@ -187,7 +197,11 @@ impl Staging {
         let spec = Arc::new(probed);
         let mut pipeline = Pipeline::new()
             .step(ValidateStep::new(self.registry().clone()))
-            .step(RefreshStep::new(refreshes, migrations));
+            .step(
+                RefreshStep::new(refreshes, migrations).with_state_log(Arc::new(
+                    staging_evidence::EvidenceStateLog::new(store.clone(), spec.clone()),
+                )),
+            );
         if database_probes {
             pipeline = pipeline
                 .step(staging_secrets::SecretsStep)

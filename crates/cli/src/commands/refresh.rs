@@ -16,6 +16,10 @@ pub(crate) struct RefreshArgs {
     /// The environment to copy from (default: the one `--env` promotes to).
     #[arg(long, value_name = "ENV")]
     pub(crate) from: Option<String>,
+    /// Fail when the built-in PII scan finds e-mail addresses or phone numbers left after
+    /// the scrub (the spec's `scrub.verify` checks fail the refresh either way).
+    #[arg(long)]
+    pub(crate) strict: bool,
     #[command(flatten)]
     pub(crate) lease: crate::lease::LeaseArgs,
 }
@@ -31,7 +35,7 @@ pub(crate) async fn run(global: &Global, args: &RefreshArgs, out: Output) -> Res
         context: mut ctx,
         store,
     } = session
-        .prepare_refresh(&target, args.from.as_deref())
+        .prepare_refresh(&target, args.from.as_deref(), args.strict)
         .await?;
     let spec = session.spec();
     let mut stop = super::up::StopSignals::listen()?;

@@ -20,6 +20,9 @@ pub(crate) struct SmokeArgs {
     pub(crate) reports: crate::reports::ReportArgs,
     #[command(flatten)]
     pub(crate) probes: ProbeOptions,
+    /// Probe although the environment holds unscrubbed production data; recorded in evidence.
+    #[arg(long)]
+    pub(crate) allow_unscrubbed: bool,
 }
 
 /// How probes run (in `smoke` and in the smoke step of `up`).
@@ -67,6 +70,10 @@ async fn smoke_run(
     unrun.commit = Some(commit.clone());
     args.reports.prepare()?;
     unrun.step = "smoke";
+    let spec = session.spec().clone();
+    let store = staging_evidence::open_store(&spec).await?;
+    staging_evidence::refuse_unscrubbed(&store, &spec, &env, "smoke", args.allow_unscrubbed)
+        .await?;
     let mut ctx = session.run_context(&env, commit)?;
     let smoke = args.probes.step();
     let setup = Pipeline::new()

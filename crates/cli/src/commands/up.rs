@@ -37,6 +37,10 @@ pub(crate) struct UpArgs {
     pub(crate) redeploy: bool,
     #[command(flatten)]
     pub(crate) probes: super::smoke::ProbeOptions,
+    /// Run although the environment holds unscrubbed production data (after a fork from
+    /// production, a failed or interrupted scrub, or a copy without one); recorded in evidence.
+    #[arg(long)]
+    pub(crate) allow_unscrubbed: bool,
     #[command(flatten)]
     pub(crate) lease: crate::lease::LeaseArgs,
 }
@@ -123,6 +127,14 @@ async fn run_pipeline(
         Ok(lease) => lease,
         Err(signal) => return Ok(Err(signal)),
     };
+    // Under the lease, so no refresh marks the data between this read and the run.
+    if let Err(e) =
+        staging_evidence::refuse_unscrubbed(&store, &spec, env, command, args.allow_unscrubbed)
+            .await
+    {
+        crate::lease::release(lease, out).await;
+        return Err(e);
+    }
     let stopped = tokio::select! {
         report = pipeline.run(&mut ctx) => {
             let id = recorded.recorded_id();
@@ -394,12 +406,28 @@ async fn promote_run(
     out: Output,
     unrun: &mut Unrun,
 ) -> Result<u8> {
-    let (_, to) = staging_evidence::promotion_pair(session.spec(), args.from.as_deref(), &args.to)?;
+    let (from_env, to) =
+        staging_evidence::promotion_pair(session.spec(), args.from.as_deref(), &args.to)?;
     let commit = session.resolve_commit(args.run.commit.as_deref())?;
     unrun.commit = Some(commit.clone());
     args.run.reports.prepare()?;
     unrun.step = "preflight";
     session.preflight(&to, &commit).await?;
+    unrun.step = "evidence";
+    {
+        // What is promoted was validated on `from`'s data: never on unscrubbed production
+        // data without saying so.
+        let spec = session.spec();
+        let store = staging_evidence::open_store(spec).await?;
+        staging_evidence::refuse_unscrubbed(
+            &store,
+            spec,
+            &from_env,
+            "promote",
+            args.run.allow_unscrubbed,
+        )
+        .await?;
+    }
     unrun.step = "gate";
     let Gate {
         from,

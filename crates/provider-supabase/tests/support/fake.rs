@@ -49,6 +49,9 @@ pub struct FakeState {
     /// does not name), and a reset copies the parent's database over the branch's
     /// (`CREATE DATABASE .. TEMPLATE ..`), the way a branch with data starts as its parent's.
     pub postgres: BTreeMap<String, LocalDatabases>,
+    /// Resets of branches of these parents are what Supabase documents: the branch is
+    /// rebuilt from its migrations (this SQL, on an empty database) without any data.
+    pub data_less_resets: BTreeMap<String, String>,
     seq: u32,
 }
 
@@ -60,8 +63,12 @@ pub struct LocalDatabases {
 }
 
 fn psql(sql: &str) {
+    psql_in("test", sql)
+}
+
+fn psql_in(db: &str, sql: &str) {
     let out = std::process::Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test"])
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", db])
         .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
         .output()
         .expect("psql runs");
@@ -233,10 +240,16 @@ async fn reset(State(st): State<St>, Path(id): Path<String>) -> Response {
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
             db.branch
         ));
-        psql(&format!(
-            "CREATE DATABASE {} TEMPLATE {}",
-            db.branch, db.parent
-        ));
+        match s.data_less_resets.get(&parent) {
+            Some(schema) => {
+                psql(&format!("CREATE DATABASE {}", db.branch));
+                psql_in(&db.branch, schema);
+            }
+            None => psql(&format!(
+                "CREATE DATABASE {} TEMPLATE {}",
+                db.branch, db.parent
+            )),
+        }
     }
     s.seq += 1;
     let run_id = format!("run{}", s.seq);

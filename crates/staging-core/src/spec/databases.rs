@@ -134,6 +134,30 @@ pub struct Scrub {
     /// the tables named after `UPDATE`, `DELETE FROM`, `TRUNCATE` in the SQL files).
     #[serde(default)]
     pub tables: Vec<String>,
+    /// Checks run on the copy after the scrub, each a failure of the refresh when any row
+    /// matches (`[{ table = "users", column = "email", pattern = "@(?!example\\.invalid)" }]`):
+    /// the personal data the scrub must have replaced. Reported as table.column and a count,
+    /// never the values.
+    #[serde(default)]
+    pub verify: Vec<ScrubVerify>,
+    /// E-mail domains the built-in scan of text columns does not report (`["yourcompany.com"]`:
+    /// addresses that are not anybody's personal data). Reserved domains (`example.com`,
+    /// `*.example`, `*.invalid`, `*.test`, `*.localhost`) are never reported.
+    #[serde(default)]
+    pub allow_domains: Vec<String>,
+}
+
+/// One `scrub.verify` check: no row of `table` may have a `column` matching `pattern`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScrubVerify {
+    /// The table (`users`, or `schema.table`).
+    pub table: String,
+    /// The column.
+    pub column: String,
+    /// A Postgres regular expression (`~`, case-sensitive) no value of the column may match
+    /// after the scrub (`'@'` for "no e-mail address is left", `'[0-9]{7,}'` for phone numbers).
+    pub pattern: String,
 }
 
 /// How a database is migrated: a directory of SQL files for the native runner, or a command.

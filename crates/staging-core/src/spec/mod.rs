@@ -37,7 +37,9 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 pub use create::{Create, CreationsAsked, Datastore};
-pub use databases::{BranchSpec, Database, Migrations, NeonBranch, Scrub, SupabaseBranch};
+pub use databases::{
+    BranchSpec, Database, Migrations, NeonBranch, Scrub, ScrubVerify, SupabaseBranch,
+};
 pub use domain::DomainName;
 pub use load::line_col;
 pub use model::{Environment, Project, Service, Spec};
@@ -523,6 +525,60 @@ impl LoadedSpec {
                     &format!("databases.{db}.scrub"),
                     "a scrub needs exactly one of `sql` (files run in order) or `command`",
                 ));
+            }
+            for (i, v) in d.scrub.iter().flat_map(|s| s.verify.iter()).enumerate() {
+                let at = format!("databases.{db}.scrub.verify[{i}]");
+                let ident = |s: &str| {
+                    let mut c = s.chars();
+                    c.next()
+                        .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+                        && c.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+                };
+                let table_ok = {
+                    let parts: Vec<&str> = v.table.split('.').collect();
+                    parts.len() <= 2 && parts.iter().all(|p| ident(p))
+                };
+                if !table_ok {
+                    return Err(self.error_at(
+                        &format!("{at}.table"),
+                        format!(
+                            "`{}` is not a table name (`users` or `schema.table`: letters, digits, `_`)",
+                            v.table
+                        ),
+                    ));
+                }
+                if !ident(&v.column) {
+                    return Err(self.error_at(
+                        &format!("{at}.column"),
+                        format!("`{}` is not a column name (letters, digits, `_`)", v.column),
+                    ));
+                }
+                if v.pattern.trim().is_empty() {
+                    return Err(self.error_at(
+                        &format!("{at}.pattern"),
+                        "the pattern is empty: it would match every row",
+                    ));
+                }
+            }
+            for (i, domain) in d
+                .scrub
+                .iter()
+                .flat_map(|s| s.allow_domains.iter())
+                .enumerate()
+            {
+                let ok = !domain.is_empty()
+                    && !domain.starts_with('.')
+                    && domain
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+                if !ok {
+                    return Err(self.error_at(
+                        &format!("databases.{db}.scrub.allow_domains[{i}]"),
+                        format!(
+                            "`{domain}` is not an e-mail domain (`yourcompany.com`, without `@`)"
+                        ),
+                    ));
+                }
             }
             for (key, argv) in [("seed", &d.seed), ("reset", &d.reset)] {
                 if argv
