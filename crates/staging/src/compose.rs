@@ -78,7 +78,7 @@ pub(crate) fn environment(given: Option<&str>, spec: &LoadedSpec) -> Result<Stri
 /// The commit to deploy or promote, as a full id: `given` (`--commit`), or the git HEAD of
 /// the checkout at `dir`. A full id (40 or 64 hex digits) is taken as it is (lowercased);
 /// anything else (a short id, a tag, a branch) is resolved through git in `dir`, and
-/// refused (an [`Error::Config`], exit 2) when git cannot resolve it or finds it ambiguous.
+/// refused (an [`Error::ConfigInvalid`], exit 2) when git cannot resolve it or finds it ambiguous.
 /// Only full ids are recorded in evidence and compared by the gate.
 ///
 /// ```no_run

@@ -8,7 +8,7 @@ use staging_core::{Error, Result};
 /// `railway.toml`, a `vercel.json`), for project `project`; `origin` is the repository a
 /// Render Blueprint's services build from, when known. `None` for a file of no known kind
 /// (see [`IMPORTABLE`]); a file of a provider this build has no feature for is an
-/// [`Error::Config`] naming the feature.
+/// [`Error::ConfigInvalid`] naming the feature.
 pub fn import_config(
     file_name: &str,
     text: &str,
