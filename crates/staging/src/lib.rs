@@ -20,7 +20,7 @@
 //! // The whole pipeline: isolation, secrets, migrations, deploy, wait, verify, smoke,
 //! // evidence — exactly what `staging up` runs.
 //! let run = session.up("staging", &commit).await?;
-//! println!("{}", serde_json::to_string_pretty(&run.report)?);
+//! println!("{} of {} steps passed", run.report.steps.iter().filter(|s| s.status == staging_core::pipeline::StepStatus::Passed).count(), run.report.steps.len());
 //! // Gated on the evidence `up` just recorded, like `staging promote`.
 //! match session.promote("production", &commit, staging::PromoteOptions::default()).await? {
 //!     staging::Promotion::Ran(run) => assert!(run.report.ok),
