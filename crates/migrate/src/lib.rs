@@ -56,7 +56,7 @@ mod step;
 pub use env::{
     DatabaseOutcome, DatabaseStatus, EnvApplyReport, EnvMigrations, EnvStatusReport, MigrateOptions,
 };
-pub use secrets::SecretsUrlLookup;
+pub use secrets::{SecretsUrlLookup, database_url_vars};
 /// What identifies a Postgres database (re-exported for the callers that issue
 /// [`staging_core::DatabaseTarget`]s, such as `staging refresh`).
 pub use staging_postgres::ServerIdentity;

@@ -35,7 +35,7 @@ impl SecretsUrlLookup {
 /// `spec` with only the variables the databases' URLs need: their `url_var`s and what
 /// their values embed (`${vars.NAME}`), so reading another environment's database URLs reads
 /// none of its other secrets (no production `op read` of an API key for a staging run).
-fn database_url_vars(spec: &LoadedSpec) -> LoadedSpec {
+pub fn database_url_vars(spec: &LoadedSpec) -> LoadedSpec {
     let mut wanted: BTreeSet<String> = spec
         .spec
         .databases

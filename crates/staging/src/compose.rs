@@ -185,32 +185,7 @@ impl SpecValues {
     /// values embed (`${vars.NAME}`): the check reads nothing else of another environment
     /// (no production `op read` for a staging run's API keys).
     pub fn new(backends: SecretBackends, spec: Arc<LoadedSpec>, commit: Option<String>) -> Self {
-        let mut wanted: std::collections::BTreeSet<String> = spec
-            .spec
-            .databases
-            .values()
-            .map(|d| d.url_var.clone())
-            .collect();
-        loop {
-            let before = wanted.len();
-            for name in wanted.clone() {
-                let Some(var) = spec.spec.vars.get(&name) else {
-                    continue;
-                };
-                for t in var.value.iter().chain(var.values.values()) {
-                    for n in t.names() {
-                        if let Some(v) = n.strip_prefix("vars.") {
-                            wanted.insert(v.to_owned());
-                        }
-                    }
-                }
-            }
-            if wanted.len() == before {
-                break;
-            }
-        }
-        let mut narrowed = (*spec).clone();
-        narrowed.spec.vars.retain(|name, _| wanted.contains(name));
+        let narrowed = staging_migrate::database_url_vars(&spec);
         SpecValues {
             backends,
             spec: Arc::new(narrowed),
