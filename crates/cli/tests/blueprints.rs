@@ -98,19 +98,8 @@ fn checkout(dir: &Path, name: &str, blueprint: &Path) -> PathBuf {
     app
 }
 
-/// Whether the Blueprint has a resource kind the Render provisioner cannot create yet: a cron
-/// job or a static site (`ServiceType` creates web services, workers and private services).
-fn has_uncreatable_kind(yaml: &str) -> bool {
-    resources(yaml)
-        .iter()
-        .any(|(kind, _)| kind == "render cron job" || kind == "render static site")
-}
-
-/// The whole acceptance: all ten. Ignored until Render cron jobs and static sites can be
-/// created (`create = true` is left commented for them by the import, so `plan` cannot list
-/// them): six of the ten fixtures have one. Run with `--ignored` to see where it stands.
+/// The whole acceptance: all ten, cron jobs and static sites included.
 #[test]
-#[ignore = "issue 34: the Render provisioner cannot create cron jobs or static sites yet (6 of 10 fixtures have one)"]
 fn ten_real_blueprint_shaped_fixtures_import_validate_and_plan_their_whole_stack() {
     let all = blueprints();
     assert!(
@@ -120,22 +109,6 @@ fn ten_real_blueprint_shaped_fixtures_import_validate_and_plan_their_whole_stack
         all.keys()
     );
     check(&all);
-}
-
-/// The same check over every fixture whose resources the provisioner can create (web,
-/// worker, private service, Postgres, Key Value): each plans its whole stack today.
-#[test]
-fn the_blueprint_fixtures_of_creatable_kinds_import_validate_and_plan_their_whole_stack() {
-    let creatable: BTreeMap<String, PathBuf> = blueprints()
-        .into_iter()
-        .filter(|(_, p)| !has_uncreatable_kind(&std::fs::read_to_string(p).unwrap()))
-        .collect();
-    assert!(
-        creatable.len() >= 4,
-        "only {:?} are creatable",
-        creatable.keys()
-    );
-    check(&creatable);
 }
 
 fn check(all: &BTreeMap<String, PathBuf>) {

@@ -62,6 +62,10 @@ struct BpService {
     docker_command: Option<String>,
     root_dir: Option<String>,
     disk: Option<BpDisk>,
+    /// A cron job's schedule.
+    schedule: Option<String>,
+    /// A static site's publish directory.
+    static_publish_path: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -314,7 +318,7 @@ pub fn import_blueprint_from(
         if let Some(p) = &s.health_check_path {
             let _ = writeln!(w, "health_path = {}", quote(p));
         }
-        if s.kind == "worker" {
+        if s.kind == "worker" || s.kind == "cron" {
             let _ = writeln!(w, "http = false");
         }
         let runtime = s.runtime.as_ref().or(s.env.as_ref());
@@ -571,25 +575,41 @@ fn service_creation_settings(
     checkout_repo: Option<&str>,
 ) -> (Vec<String>, Option<String>) {
     let mut out = vec![];
-    let service_type = match s.kind.as_str() {
-        "web" => "web_service",
-        "pserv" => "private_service",
-        "worker" => "background_worker",
+    let runtime = s.runtime.as_ref().or(s.env.as_ref());
+    let service_type = match (s.kind.as_str(), runtime.map(String::as_str)) {
+        ("web", Some("static")) => "static_site",
+        ("web", _) => "web_service",
+        ("pserv", _) => "private_service",
+        ("worker", _) => "background_worker",
+        ("cron", _) => "cron_job",
         _ => return (out, Some(format!("a kind staging creates (`{}`)", s.kind))),
     };
     out.push(format!("type = {}", quote(service_type)));
-    let runtime = s.runtime.as_ref().or(s.env.as_ref());
-    // Only what the settings' own types accept (one list: `settings::Runtime`, `Region`).
-    let runtime = runtime.filter(|r| is_a::<crate::settings::Runtime>(r));
-    if let Some(r) = runtime {
-        out.push(format!("runtime = {}", quote(r)));
-    }
     let text = |out: &mut Vec<String>, key: &str, v: &Option<String>| {
         if let Some(v) = v.as_ref().filter(|v| !v.trim().is_empty()) {
             out.push(format!("{key} = {}", literal(v)));
         }
     };
     let repo = s.repo.clone().or_else(|| checkout_repo.map(str::to_owned));
+    if service_type == "static_site" {
+        // Render builds a static site and serves its files: no runtime, plan or region.
+        text(&mut out, "repo", &repo);
+        text(&mut out, "root_dir", &s.root_dir);
+        text(&mut out, "build_command", &s.build_command);
+        text(&mut out, "publish_path", &s.static_publish_path);
+        let lacks = repo
+            .is_none()
+            .then(|| "`repo` (and the checkout has no `origin`)".to_owned());
+        return (out, lacks);
+    }
+    if service_type == "cron_job" {
+        text(&mut out, "schedule", &s.schedule);
+    }
+    // Only what the settings' own types accept (one list: `settings::Runtime`, `Region`).
+    let runtime = runtime.filter(|r| is_a::<crate::settings::Runtime>(r));
+    if let Some(r) = runtime {
+        out.push(format!("runtime = {}", quote(r)));
+    }
     text(&mut out, "repo", &repo);
     if let Some(plan) = s.plan.as_deref().map(plan_id) {
         let allowed = if service_type == "web_service" {
@@ -624,6 +644,9 @@ fn service_creation_settings(
         ));
     }
     let mut lacks = vec![];
+    if service_type == "cron_job" && s.schedule.as_deref().is_none_or(|c| c.trim().is_empty()) {
+        lacks.push("`schedule`");
+    }
     match runtime {
         None => lacks.push("a runtime staging builds"),
         Some(r) if r != "docker" => {

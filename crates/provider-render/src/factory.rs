@@ -181,9 +181,10 @@ fn check_service_creation(
             return Err(s.error_at("disk.size_gb", "`size_gb` must be at least 1"));
         }
     }
+    check_kind_settings(s, v)?;
     let paid = matches!(
         v.service_type,
-        Some(ServiceType::BackgroundWorker | ServiceType::PrivateService)
+        Some(ServiceType::BackgroundWorker | ServiceType::PrivateService | ServiceType::CronJob)
     );
     if paid {
         check_one_of(
@@ -248,6 +249,17 @@ fn check_service_creation(
             ),
         ))
     };
+    if v.service_type == Some(ServiceType::StaticSite) {
+        // Render builds a static site from its repo; the build command may be none (plain
+        // files) and the publish path defaults to `public`.
+        if v.repo.is_none() {
+            return missing("repo", "the repository URL");
+        }
+        return Ok(());
+    }
+    if v.service_type == Some(ServiceType::CronJob) && v.schedule.is_none() {
+        return missing("schedule", "a cron expression in UTC, `0 3 * * *` say");
+    }
     let Some(runtime) = v.runtime else {
         return missing("runtime", "ruby, node, python, docker...");
     };
@@ -269,6 +281,58 @@ fn check_service_creation(
         }
     }
     Ok(())
+}
+
+/// Settings that belong to one kind of service only: a static site has no runtime, plan,
+/// region, start command, pre-deploy command, health check or disk (Render serves it from its
+/// CDN); `schedule` is a cron job's, `publish_path` a static site's. A schedule is a
+/// five-field cron expression, as Render takes it.
+fn check_kind_settings(
+    s: &Settings<RenderServiceSettings>,
+    v: &RenderServiceSettings,
+) -> Result<()> {
+    let kind = v.service_type;
+    if kind == Some(ServiceType::StaticSite) {
+        for (key, given) in [
+            ("runtime", v.runtime.is_some()),
+            ("plan", v.plan.is_some()),
+            ("region", v.region.is_some()),
+            ("start_command", v.start_command.is_some()),
+            ("pre_deploy_command", v.pre_deploy_command.is_some()),
+            ("health_check_path", v.health_check_path.is_some()),
+            ("disk", v.disk.is_some()),
+        ] {
+            if given {
+                return Err(s.error_at(
+                    key,
+                    format!(
+                        "a static site has no `{key}` on Render (it is built once and served from Render's CDN): remove it, or set `type` to a service that runs"
+                    ),
+                ));
+            }
+        }
+    } else if v.publish_path.is_some() {
+        return Err(s.error_at(
+            "publish_path",
+            "`publish_path` is a static site's setting: set `type = \"static_site\"` or remove it",
+        ));
+    }
+    match (&v.schedule, kind) {
+        (Some(_), k) if k != Some(ServiceType::CronJob) => Err(s.error_at(
+            "schedule",
+            "`schedule` is a cron job's setting: set `type = \"cron_job\"` or remove it",
+        )),
+        (Some(schedule), _) if schedule.split_whitespace().count() != 5 => Err(s.error_at(
+            "schedule",
+            format!(
+                "`schedule` = `{schedule}` is not a cron expression of five fields (minute hour day month weekday), `0 3 * * *` say"
+            ),
+        )),
+        _ => {
+            check_text(s, "publish_path", v.publish_path.as_deref(), &[])?;
+            Ok(())
+        }
+    }
 }
 
 /// High availability where Render offers it: a Pro plan or higher, Postgres 13 or later,

@@ -457,7 +457,7 @@ impl RenderProvisioner {
                     Error::not_supported(
                         crate::error::PROVIDER,
                         format!(
-                            "creating a `{}` like `{}`'s: staging creates web services, background workers and private services",
+                            "creating a `{}` like `{}`'s: staging creates web services, background workers, private services, cron jobs and static sites",
                             t.service_type,
                             ask.like.as_ref().map_or("", |l| l.environment.as_str())
                         ),
@@ -467,14 +467,19 @@ impl RenderProvisioner {
                 None => ServiceType::BackgroundWorker,
             },
         };
+        // A static site has no runtime: Render builds it once and serves its files.
+        let is_static = service_type == ServiceType::StaticSite;
         let runtime = match mine.runtime {
-            Some(r) => r,
-            None => details
-                .and_then(|d| d.runtime.as_deref().or(d.env.as_deref()))
-                .and_then(Runtime::from_render)
-                .ok_or_else(|| missing("runtime", "ruby, node, python, docker..."))?,
+            _ if is_static => None,
+            Some(r) => Some(r),
+            None => Some(
+                details
+                    .and_then(|d| d.runtime.as_deref().or(d.env.as_deref()))
+                    .and_then(Runtime::from_render)
+                    .ok_or_else(|| missing("runtime", "ruby, node, python, docker..."))?,
+            ),
         };
-        if runtime == Runtime::Image {
+        if runtime == Some(Runtime::Image) {
             return Err(ask.settings.error_at(
                 "runtime",
                 format!(
@@ -520,7 +525,18 @@ impl RenderProvisioner {
         // Render deploys on every push when `autoDeploy` is on; `staging up` deploys the
         // commit it verified, so the copy is never deployed behind its back.
         b.put("auto_deploy", &["autoDeploy"], "no");
+        let Some(runtime) = runtime else {
+            return self.static_site(ask, b, details, owner);
+        };
         b.put("runtime", &["serviceDetails", "runtime"], runtime.as_str());
+        if service_type == ServiceType::CronJob {
+            let schedule = mine
+                .schedule
+                .clone()
+                .or_else(|| details.and_then(|d| d.schedule.clone()))
+                .ok_or_else(|| missing("schedule", "a cron expression in UTC, `0 3 * * *` say"))?;
+            b.put("schedule", &["serviceDetails", "schedule"], schedule);
+        }
         b.put_opt(
             "plan",
             &["serviceDetails", "plan"],
@@ -546,14 +562,16 @@ impl RenderProvisioner {
                     .filter(|p| !p.is_empty()),
             );
         }
-        b.put_opt(
-            "pre_deploy_command",
-            &["serviceDetails", "preDeployCommand"],
-            mine.pre_deploy_command
-                .clone()
-                .or_else(|| env_details.and_then(|e| e.pre_deploy_command.clone()))
-                .filter(|c| !c.is_empty()),
-        );
+        if service_type != ServiceType::CronJob {
+            b.put_opt(
+                "pre_deploy_command",
+                &["serviceDetails", "preDeployCommand"],
+                mine.pre_deploy_command
+                    .clone()
+                    .or_else(|| env_details.and_then(|e| e.pre_deploy_command.clone()))
+                    .filter(|c| !c.is_empty()),
+            );
+        }
         let build = mine
             .build_command
             .clone()
@@ -593,6 +611,7 @@ impl RenderProvisioner {
             );
         }
         let disk = match &mine.disk {
+            _ if service_type == ServiceType::CronJob => None,
             Some(d) => Some((d.name.clone(), d.mount_path.clone(), d.size_gb)),
             None => details
                 .and_then(|d| d.disk.as_ref())
@@ -607,17 +626,36 @@ impl RenderProvisioner {
             );
             b.put_opt("disk.size_gb", &["serviceDetails", "disk", "sizeGB"], size);
         }
-        Ok(Creation {
-            kind: format!("render {}", service_type.as_str().replace('_', " ")),
-            name: ask.name.clone(),
-            owner: format!("service {}", ask.key),
-            namespace: Some(owner),
-            like: ask.like.as_ref().map(|l| l.environment.clone()),
-            settings: b.shown,
-            request: to_value(&Request::Service {
-                body: Value::Object(b.json),
-            })?,
-        })
+        service_creation_of(ask, service_type, b, owner)
+    }
+
+    /// The rest of a static site's body: its build command and publish path (Render's
+    /// `staticSiteDetailsPOST`), from the spec or the site it is created like.
+    fn static_site(
+        &self,
+        ask: &ServiceAsk,
+        mut b: Body,
+        details: Option<&ServiceDetailsDefinition>,
+        owner: String,
+    ) -> Result<Creation> {
+        let mine = &ask.settings.value;
+        b.put_opt(
+            "build_command",
+            &["serviceDetails", "buildCommand"],
+            mine.build_command
+                .clone()
+                .or_else(|| details.and_then(|d| d.build_command.clone()))
+                .filter(|c| !c.is_empty()),
+        );
+        b.put_opt(
+            "publish_path",
+            &["serviceDetails", "publishPath"],
+            mine.publish_path
+                .clone()
+                .or_else(|| details.and_then(|d| d.publish_path.clone()))
+                .filter(|p| !p.is_empty()),
+        );
+        service_creation_of(ask, ServiceType::StaticSite, b, owner)
     }
 
     /// The workspace to create in when the spec names none: the only one the key sees
@@ -886,6 +924,26 @@ impl Provisioner for RenderProvisioner {
     }
 }
 
+/// The creation of a service of `service_type` with body `b` in workspace `owner`.
+fn service_creation_of(
+    ask: &ServiceAsk,
+    service_type: ServiceType,
+    b: Body,
+    owner: String,
+) -> Result<Creation> {
+    Ok(Creation {
+        kind: format!("render {}", service_type.as_str().replace('_', " ")),
+        name: ask.name.clone(),
+        owner: format!("service {}", ask.key),
+        namespace: Some(owner),
+        like: ask.like.as_ref().map(|l| l.environment.clone()),
+        settings: b.shown,
+        request: to_value(&Request::Service {
+            body: Value::Object(b.json),
+        })?,
+    })
+}
+
 fn to_value(request: &Request) -> Result<Value> {
     serde_json::to_value(request)
         .map_err(|e| Error::failed(format!("cannot encode a request to Render: {e}")))
@@ -981,6 +1039,15 @@ struct ServiceDetailsDefinition {
     health_check_path: Option<String>,
     #[serde(default)]
     disk: Option<DiskDefinition>,
+    /// A cron job's.
+    #[serde(default)]
+    schedule: Option<String>,
+    /// A static site's.
+    #[serde(default)]
+    build_command: Option<String>,
+    /// A static site's.
+    #[serde(default)]
+    publish_path: Option<String>,
     #[serde(default)]
     env_specific_details: Option<EnvSpecificDefinition>,
 }

@@ -88,6 +88,14 @@ pub struct RenderServiceSettings {
     /// Creating: a persistent disk.
     #[serde(default)]
     pub disk: Option<DiskSettings>,
+    /// Creating a cron job: when it runs, as a cron expression in UTC (`"0 3 * * *"`).
+    /// Required for `type = "cron_job"` without `like`.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// Creating a static site: the directory its build leaves the site in (Render's
+    /// default `public`).
+    #[serde(default)]
+    pub publish_path: Option<String>,
 }
 
 impl RenderServiceSettings {
@@ -105,6 +113,8 @@ impl RenderServiceSettings {
             || self.pre_deploy_command.is_some()
             || self.health_check_path.is_some()
             || self.disk.is_some()
+            || self.schedule.is_some()
+            || self.publish_path.is_some()
     }
 }
 
@@ -118,6 +128,11 @@ pub enum ServiceType {
     BackgroundWorker,
     /// A private service (reachable inside Render's network only).
     PrivateService,
+    /// A cron job: built like a worker, run on its `schedule`, serving nothing.
+    CronJob,
+    /// A static site: built once, its `publish_path` served from Render's CDN (no runtime,
+    /// no plan, no region).
+    StaticSite,
 }
 
 impl ServiceType {
@@ -127,6 +142,8 @@ impl ServiceType {
             ServiceType::WebService => "web_service",
             ServiceType::BackgroundWorker => "background_worker",
             ServiceType::PrivateService => "private_service",
+            ServiceType::CronJob => "cron_job",
+            ServiceType::StaticSite => "static_site",
         }
     }
 
@@ -136,6 +153,8 @@ impl ServiceType {
             "web_service" => Some(ServiceType::WebService),
             "background_worker" => Some(ServiceType::BackgroundWorker),
             "private_service" => Some(ServiceType::PrivateService),
+            "cron_job" => Some(ServiceType::CronJob),
+            "static_site" => Some(ServiceType::StaticSite),
             _ => None,
         }
     }

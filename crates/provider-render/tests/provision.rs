@@ -573,3 +573,119 @@ async fn a_rerun_after_a_stuck_datastore_waits_for_it_again_and_creates_nothing_
         "created once"
     );
 }
+
+fn cron_and_static_spec(prefix: &str, cron: &str, site: &str) -> String {
+    format!(
+        r#"[project]
+name = "kinds"
+
+[environments.staging]
+provider = "render"
+deploy_timeout = "1m"
+
+[services.nightly]
+http = false
+create = true
+settings = {{ service_name = "{prefix}-nightly", type = "cron_job", runtime = "node", repo = "https://github.com/acme/own", build_command = "npm ci", start_command = "npm run nightly", plan = "starter"{cron} }}
+
+[services.site]
+create = true
+settings = {{ service_name = "{prefix}-site", type = "static_site", repo = "https://github.com/acme/own", build_command = "npm run build"{site} }}
+"#
+    )
+}
+
+#[tokio::test]
+async fn a_cron_job_and_a_static_site_are_created_with_the_fields_render_takes_for_each() {
+    let prefix = "kinds";
+    let text = cron_and_static_spec(
+        prefix,
+        r#", schedule = "0 3 * * *""#,
+        r#", publish_path = "dist""#,
+    );
+    let spec = spec(&text).unwrap();
+    let plan = missing(&spec, "staging").await;
+    let kinds: Vec<&str> = plan.iter().map(|c| c.kind.as_str()).collect();
+    assert!(kinds.contains(&"render cron job"), "{kinds:?}");
+    assert!(kinds.contains(&"render static site"), "{kinds:?}");
+    let report = provision(spec, "staging").await;
+    assert!(
+        report.ok,
+        "{report:#?}\n{:#?}",
+        stand_in().prism.violations()
+    );
+
+    let cron = created_body("/services", &format!("{prefix}-nightly"));
+    assert_eq!(cron["type"], "cron_job");
+    assert_eq!(cron["serviceDetails"]["schedule"], "0 3 * * *");
+    assert_eq!(cron["serviceDetails"]["runtime"], "node");
+    assert_eq!(
+        cron["serviceDetails"]["envSpecificDetails"]["startCommand"],
+        "npm run nightly"
+    );
+    assert!(
+        cron["serviceDetails"].get("preDeployCommand").is_none(),
+        "{cron}"
+    );
+
+    let site = created_body("/services", &format!("{prefix}-site"));
+    assert_eq!(site["type"], "static_site");
+    assert_eq!(site["serviceDetails"]["publishPath"], "dist");
+    assert_eq!(site["serviceDetails"]["buildCommand"], "npm run build");
+    for absent in ["runtime", "plan", "region", "envSpecificDetails"] {
+        assert!(
+            site["serviceDetails"].get(absent).is_none(),
+            "{absent}: {site}"
+        );
+    }
+    stand_in().prism.assert_no_violations();
+}
+
+#[tokio::test]
+async fn kind_settings_on_the_wrong_kind_or_a_malformed_schedule_are_refused_at_their_place() {
+    let cases = [
+        // A cron job without its schedule.
+        (cron_and_static_spec("k1", "", ""), "`schedule`", ":11:"),
+        // Four fields are not a cron expression.
+        (
+            cron_and_static_spec("k2", r#", schedule = "0 3 * *""#, ""),
+            "five fields",
+            ":11:",
+        ),
+        // A static site has no plan.
+        (
+            cron_and_static_spec("k3", r#", schedule = "0 3 * * *""#, r#", plan = "starter""#),
+            "a static site has no `plan`",
+            ":15:",
+        ),
+        // A schedule on a static site, a publish path on a cron job.
+        (
+            cron_and_static_spec(
+                "k4",
+                r#", schedule = "0 3 * * *""#,
+                r#", schedule = "0 3 * * *""#,
+            ),
+            "`schedule` is a cron job's setting",
+            ":15:",
+        ),
+        (
+            cron_and_static_spec(
+                "k5",
+                r#", schedule = "0 3 * * *", publish_path = "dist""#,
+                "",
+            ),
+            "`publish_path` is a static site's setting",
+            ":11:",
+        ),
+    ];
+    for (text, says, at) in cases {
+        let err = factory()
+            .check(&spec(&text).unwrap(), "staging")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(says) && err.contains(at), "{says}: {err}");
+    }
+    for p in ["k1-", "k2-", "k3-", "k4-", "k5-"] {
+        assert!(stand_in().fake.requests_mentioning(p).is_empty());
+    }
+}

@@ -15,9 +15,39 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// Render's API description, found by the repository's one convention
-/// ([`staging_core::testkit::contract_path`]).
+/// ([`staging_core::testkit::contract_path`]), with one documented, mechanical repair.
+///
+/// `servicePOST.serviceDetails` is a `oneOf` of the five kinds' details with no
+/// discriminator, and the kinds overlap: a static site's details require nothing, and the
+/// native `envSpecificDetailsPOST` matches both of its own branches. So a web service's body
+/// is valid only *as a static site*, and a cron job's as a cron job *and* a static site,
+/// which `oneOf` refuses although Render creates it. The repair turns that one `oneOf` into
+/// an `anyOf`; every other schema is validated as published. The repaired copy is written
+/// once per test binary into the system's temporary directory.
 pub fn contract() -> PathBuf {
-    staging_core::testkit::contract_path("render-public-api.json")
+    static REPAIRED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    REPAIRED
+        .get_or_init(|| {
+            let published = staging_core::testkit::contract_path("render-public-api.json");
+            let mut doc: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&published).expect("read the contract"))
+                    .expect("the contract is JSON");
+            let details = doc
+                .pointer_mut("/components/schemas/servicePOST/properties/serviceDetails")
+                .and_then(|d| d.as_object_mut())
+                .expect("servicePOST.serviceDetails is where the repair expects it");
+            let branches = details
+                .remove("oneOf")
+                .expect("servicePOST.serviceDetails is a oneOf (else the repair is stale)");
+            details.insert("anyOf".to_owned(), branches);
+            let out = std::env::temp_dir().join(format!(
+                "staging-render-public-api-repaired-{}.json",
+                std::process::id()
+            ));
+            std::fs::write(&out, serde_json::to_vec(&doc).unwrap()).expect("write the repair");
+            out
+        })
+        .clone()
 }
 
 /// A running Prism (see [`Runner`]); derefs to it for `url()`, `port` and the violations.
