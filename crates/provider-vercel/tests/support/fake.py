@@ -170,7 +170,24 @@ def project_json(p):
         "autoAssignCustomDomains": p["autoAssignCustomDomains"],
     }
     if p["production"]:
-        out["targets"] = {"production": {"id": p["production"]}}
+        # Every field the description requires of a target (`targets.production`).
+        d = STATE["deployments"].get(p["production"])
+        target = {"id": p["production"]}
+        if d is not None:
+            target.update({
+                "createdAt": d["createdAt"],
+                "createdIn": "iad1",
+                "creator": {"uid": "usr_fake", "email": "ci@example.com", "username": "ci"},
+                "deploymentHostname": d["url"],
+                "name": p["name"],
+                "plan": "pro",
+                "private": True,
+                "readyState": d["state"],
+                "type": "LAMBDAS",
+                "url": d["url"],
+                "userId": "usr_fake",
+            })
+        out["targets"] = {"production": target}
     if p.get("lastAliasRequest"):
         out["lastAliasRequest"] = dict(p["lastAliasRequest"])
     return out
