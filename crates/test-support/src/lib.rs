@@ -11,4 +11,4 @@ mod contract;
 mod proxy;
 
 pub use contract::{Contract, Verdict};
-pub use proxy::{CheckingProxy, Share};
+pub use proxy::{Checked, CheckingProxy, Share};

@@ -244,3 +244,37 @@ fn failure(status: StatusCode, message: String) -> Response {
         .body(Body::from(format!("checking proxy: {message}")))
         .unwrap_or_default()
 }
+
+/// A Prism and the checking proxy in front of it, as the stand-ins hold them: tests send to
+/// [`Checked::url`] (the proxy), and [`Checked::assert_no_violations`] fails on what either
+/// saw. `P` is the Prism runner, or a provider's wrapper of it.
+#[derive(Debug)]
+pub struct Checked<P> {
+    /// The Prism the proxy forwards to.
+    pub prism: P,
+    /// The in-process check in front of it.
+    pub checker: CheckingProxy,
+}
+
+impl<P: std::borrow::Borrow<staging_core::stand_in::Prism>> Checked<P> {
+    /// Puts a checking proxy for `contract` (the description Prism serves) in front of
+    /// `prism`.
+    pub fn new(prism: P, contract: &std::path::Path) -> Checked<P> {
+        let checker = CheckingProxy::start(Contract::load(contract), &prism.borrow().url());
+        Checked { prism, checker }
+    }
+
+    /// The checking proxy's address: where the tests send.
+    pub fn url(&self) -> String {
+        self.checker.url()
+    }
+
+    /// Fails the test on a violation Prism or the in-process check saw.
+    ///
+    /// # Panics
+    /// On any violation of either.
+    pub fn assert_no_violations(&self) {
+        self.prism.borrow().assert_no_violations();
+        self.checker.assert_no_violations();
+    }
+}

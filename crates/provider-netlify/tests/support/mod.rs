@@ -27,11 +27,13 @@ pub fn contract() -> PathBuf {
 #[allow(unused_imports)]
 pub use staging_core::stand_in::free_port;
 
-/// A running Prism: the one runner, [`staging_core::stand_in::Prism`], with the address as
-/// a field (`url`) for the tests' convenience.
+/// A running Prism (the one runner, [`staging_core::stand_in::Prism`]) behind the in-process
+/// checking proxy ([`staging_test_support::Checked`]): `url` is the proxy's, so every body is
+/// validated by Prism and again in-process (Prism skips schemas it cannot compile, such as
+/// `createSiteBuild`'s request).
 pub struct Prism {
     pub url: String,
-    runner: staging_core::stand_in::Prism,
+    checked: staging_test_support::Checked<staging_core::stand_in::Prism>,
 }
 
 impl Prism {
@@ -51,15 +53,21 @@ impl Prism {
     }
 
     fn wrap(runner: staging_core::stand_in::Prism) -> Prism {
+        let checked = staging_test_support::Checked::new(runner, &contract());
         Prism {
-            url: runner.url(),
-            runner,
+            url: checked.url(),
+            checked,
         }
     }
 
-    /// Fails the test when Prism saw a contract violation so far.
+    /// Fails the test when Prism or the in-process check saw a contract violation so far.
     pub fn assert_no_violations(&self) {
-        self.runner.assert_no_violations();
+        self.checked.assert_no_violations();
+    }
+
+    /// What the in-process check found so far.
+    pub fn checker(&self) -> &staging_test_support::CheckingProxy {
+        &self.checked.checker
     }
 }
 

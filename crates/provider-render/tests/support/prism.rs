@@ -53,6 +53,12 @@ pub fn contract() -> PathBuf {
 /// A running Prism (see [`Runner`]); derefs to it for `url()`, `port` and the violations.
 pub struct Prism(Runner);
 
+impl std::borrow::Borrow<Runner> for Prism {
+    fn borrow(&self) -> &Runner {
+        &self.0
+    }
+}
+
 impl Deref for Prism {
     type Target = Runner;
     fn deref(&self) -> &Runner {

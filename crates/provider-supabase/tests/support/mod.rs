@@ -18,7 +18,9 @@ pub use fake::{Fake, TOKEN};
 
 pub struct StandIn {
     pub fake: Fake,
-    pub prism: Prism,
+    /// Where the tests send: the in-process checking proxy in front of Prism in front of the
+    /// fake (Prism skips the action-run answers' schemas it cannot compile).
+    pub prism: staging_test_support::Checked<Prism>,
 }
 
 pub fn stand_in() -> &'static StandIn {
@@ -26,12 +28,12 @@ pub fn stand_in() -> &'static StandIn {
     STAND_IN.get_or_init(|| {
         let fake = Fake::start();
         let dir = env!("CARGO_MANIFEST_DIR");
-        let prism = Prism::proxy(
-            dir,
-            &contract_path("supabase-management-v1.json"),
-            &fake.url(),
-        );
-        StandIn { fake, prism }
+        let contract = contract_path("supabase-management-v1.json");
+        let prism = Prism::proxy(dir, &contract, &fake.url());
+        StandIn {
+            fake,
+            prism: staging_test_support::Checked::new(prism, &contract),
+        }
     })
 }
 

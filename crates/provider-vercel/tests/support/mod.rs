@@ -76,30 +76,11 @@ impl Fake {
 
 pub struct StandIn {
     pub fake: Fake,
-    /// Where the tests send: the checking proxy in front of Prism in front of the fake.
-    pub prism: Checked,
-}
-
-/// Prism (`prism proxy --errors`) in front of the fake, and the in-process checking proxy
-/// ([`staging_test_support::CheckingProxy`]) in front of Prism: Prism silently skips the 40
-/// schemas of `vercel-openapi.json` its validator cannot compile, which cover every body a
-/// Vercel run exchanges, so each body is validated a second time in-process.
-pub struct Checked {
-    pub prism: Prism,
-    pub checker: staging_test_support::CheckingProxy,
-}
-
-impl Checked {
-    /// The checking proxy's address.
-    pub fn url(&self) -> String {
-        self.checker.url()
-    }
-
-    /// Fails the test on a violation Prism or the in-process check saw.
-    pub fn assert_no_violations(&self) {
-        self.prism.assert_no_violations();
-        self.checker.assert_no_violations();
-    }
+    /// Where the tests send: the in-process checking proxy in front of Prism in front of the
+    /// fake. Prism silently skips the 40 schemas of `vercel-openapi.json` its validator
+    /// cannot compile, which cover every body a Vercel run exchanges, so each body is
+    /// validated a second time in-process.
+    pub prism: staging_test_support::Checked<Prism>,
 }
 
 pub fn stand_in() -> &'static StandIn {
@@ -108,13 +89,9 @@ pub fn stand_in() -> &'static StandIn {
         let fake = Fake::start();
         let contract = staging_core::testkit::contract_path("vercel-openapi.json");
         let prism = Prism::proxy_of(contract.clone(), &fake.url());
-        let checker = staging_test_support::CheckingProxy::start(
-            staging_test_support::Contract::load(&contract),
-            &prism.url(),
-        );
         StandIn {
             fake,
-            prism: Checked { prism, checker },
+            prism: staging_test_support::Checked::new(prism, &contract),
         }
     })
 }
