@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 use staging_core::spec::LoadedSpec;
-use staging_core::{DynProbe, DynProvider, ProviderFactory, Result, RetryPolicy, RetryProvider};
+use staging_core::{
+    DynProbe, DynProvider, ProviderFactory, Result, RetryPolicy, RetryProvider, SpecWarning,
+};
 
 use staging_core::isolation::Resource;
 use staging_core::spec::{Settings, SettingsTypes};
@@ -18,9 +20,9 @@ use crate::domains::CustomDomainProbe;
 use crate::provider::RenderProvider;
 use crate::provision::RenderProvisioner;
 use crate::settings::{
-    DatastoreKind, KEY_VALUE_PLANS, PAID_SERVICE_PLANS, POSTGRES_PLANS, POSTGRES_VERSIONS,
-    RenderDatastoreSettings, RenderEnvironmentSettings, RenderServiceSettings, Runtime,
-    SERVICE_PLANS, ServiceType, high_availability_plans, plan_has_high_availability,
+    DatastoreKind, KEY_VALUE_PLANS, MaxmemoryPolicy, PAID_SERVICE_PLANS, POSTGRES_PLANS,
+    POSTGRES_VERSIONS, RenderDatastoreSettings, RenderEnvironmentSettings, RenderServiceSettings,
+    Runtime, SERVICE_PLANS, ServiceType, high_availability_plans, plan_has_high_availability,
 };
 
 /// Builds Render providers from a spec. Registered under the name `render`.
@@ -608,6 +610,40 @@ impl ProviderFactory for RenderFactory {
         Ok(())
     }
 
+    /// A Key Value that evicts keys (`maxmemory_policy` other than `noeviction`) while a
+    /// worker (`http = false`) receives its connection string: a job queue (Sidekiq, Celery,
+    /// BullMQ) loses jobs when Redis evicts them.
+    fn warnings(&self, spec: &LoadedSpec, environment: &str) -> Result<Vec<SpecWarning>> {
+        let mut out = vec![];
+        for name in spec.spec.datastores.keys() {
+            let d = spec.datastore_settings::<RenderDatastoreSettings>(name, environment)?;
+            let v = &d.value;
+            let Some(policy) = v.maxmemory_policy else {
+                continue;
+            };
+            if v.kind != DatastoreKind::KeyValue || policy == MaxmemoryPolicy::Noeviction {
+                continue;
+            }
+            let render_name = v.name.clone().unwrap_or_else(|| name.clone());
+            let workers = workers_using(spec, environment, &render_name);
+            if workers.is_empty() {
+                continue;
+            }
+            let policy = serde_json::to_value(policy)
+                .ok()
+                .and_then(|p| p.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            out.push(SpecWarning {
+                at: d.location_of("maxmemory_policy"),
+                message: format!(
+                    "Key Value `{render_name}` (datastore `{name}`) evicts keys (`maxmemory_policy = \"{policy}\"`) and is a worker's store ({}): a job queue (Sidekiq, Celery, BullMQ) silently loses jobs when keys are evicted; set `maxmemory_policy = \"noeviction\"`, or give the queue a store of its own",
+                    workers.join(", ")
+                ),
+            });
+        }
+        Ok(out)
+    }
+
     /// A service by its id, or by workspace + name (the name defaults to the spec's).
     fn resources(&self, spec: &LoadedSpec, environment: &str) -> Result<Vec<Resource>> {
         let env = spec.environment_settings::<RenderEnvironmentSettings>(environment)?;
@@ -671,4 +707,33 @@ impl ProviderFactory for RenderFactory {
             RetryPolicy::default(),
         )))
     }
+}
+
+/// The workers (`http = false`) of `environment` that receive a variable read from the Key
+/// Value named `render_name` (`provider = "key_value:NAME"`, or `:internal`), as
+/// "worker `w` gets it as `REDIS_URL`" phrases.
+fn workers_using(spec: &LoadedSpec, environment: &str, render_name: &str) -> Vec<String> {
+    let mut out = vec![];
+    for (key, var) in &spec.spec.vars {
+        let source = var.sources.get(environment).or(var.source.as_ref());
+        let Some(staging_core::spec::SecretSource::Provider(reference)) = source else {
+            continue;
+        };
+        let store = reference
+            .strip_prefix("key_value:")
+            .map(|r| r.strip_suffix(":internal").unwrap_or(r));
+        if store != Some(render_name) {
+            continue;
+        }
+        for (service, s) in &spec.spec.services {
+            let receives = var
+                .services
+                .as_ref()
+                .is_none_or(|list| list.iter().any(|n| n == service));
+            if !s.http && receives {
+                out.push(format!("worker `{service}` gets it as `{key}`"));
+            }
+        }
+    }
+    out
 }

@@ -689,3 +689,90 @@ async fn kind_settings_on_the_wrong_kind_or_a_malformed_schedule_are_refused_at_
         assert!(stand_in().fake.requests_mentioning(p).is_empty());
     }
 }
+
+fn queue_spec(policy: &str, services: &str) -> String {
+    format!(
+        r#"[project]
+name = "queue"
+
+[environments.staging]
+provider = "render"
+
+[services.web]
+settings = {{ service_name = "q-web" }}
+
+[services.worker]
+http = false
+settings = {{ service_name = "q-worker" }}
+
+[datastores.jobs]
+settings = {{ kind = "key_value", name = "q-jobs"{policy} }}
+
+[vars.REDIS_URL]
+secret = true
+services = {services}
+sources = {{ staging = {{ provider = "key_value:q-jobs" }} }}
+"#
+    )
+}
+
+#[test]
+fn a_worker_on_a_key_value_that_evicts_keys_is_warned_at_the_policy_and_noeviction_is_not() {
+    let registry = ProviderRegistry::new().register(factory());
+    let text = queue_spec(
+        r#", maxmemory_policy = "allkeys_lru""#,
+        r#"["web", "worker"]"#,
+    );
+    let loaded = spec(&text).unwrap();
+    registry
+        .check(&loaded, "staging")
+        .expect("valid: a warning, not an error");
+    let warnings = registry.warnings(&loaded, "staging").unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let w = &warnings[0];
+    assert!(w.at.starts_with("staging.toml:15:"), "{w}");
+    for says in [
+        "q-jobs",
+        "allkeys_lru",
+        "worker `worker` gets it as `REDIS_URL`",
+        "noeviction",
+    ] {
+        assert!(w.message.contains(says), "{says}: {w}");
+    }
+    // noeviction, no policy written (created noeviction), or only the web service using the
+    // store: nothing to warn about.
+    for text in [
+        queue_spec(
+            r#", maxmemory_policy = "noeviction""#,
+            r#"["web", "worker"]"#,
+        ),
+        queue_spec("", r#"["web", "worker"]"#),
+        queue_spec(r#", maxmemory_policy = "allkeys_lru""#, r#"["web"]"#),
+    ] {
+        let loaded = spec(&text).unwrap();
+        assert!(
+            registry.warnings(&loaded, "staging").unwrap().is_empty(),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_validate_step_of_a_run_reports_the_warning() {
+    let text = queue_spec(r#", maxmemory_policy = "volatile_lru""#, r#"["worker"]"#);
+    let registry = ProviderRegistry::new().register(factory());
+    let mut ctx = RunContext::new(spec(&text).unwrap(), "staging", "c0ffee0123456789").unwrap();
+    let report = Pipeline::new()
+        .step(ValidateStep::new(registry))
+        .run(&mut ctx)
+        .await;
+    let validate = &report.steps[0];
+    assert!(
+        validate
+            .findings
+            .iter()
+            .any(|f| f.message.starts_with("warning: staging.toml:15:")
+                && f.message.contains("volatile_lru")),
+        "{validate:#?}"
+    );
+}

@@ -77,7 +77,7 @@ pub use provider::{
 };
 pub use provision::{Creation, DynProvisioner, ProvisionStep, Provisioner};
 pub use redact::Redactor;
-pub use registry::{ProviderFactory, ProviderRegistry};
+pub use registry::{ProviderFactory, ProviderRegistry, SpecWarning};
 pub use retry::{Backoff, Next, RetryPolicy, RetryProvider, poll_until};
 pub use secret::{DynSecretStore, SecretStore};
 pub use secret_backends::SecretBackends;

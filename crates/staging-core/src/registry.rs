@@ -31,6 +31,15 @@ pub trait ProviderFactory: Debug + Send + Sync + 'static {
     /// errors point at the key as written.
     fn check(&self, spec: &LoadedSpec, environment: &str) -> Result<()>;
 
+    /// What is valid but risky in `environment`'s settings, found offline, each at its place
+    /// ([`SpecWarning`]): a queue's store that evicts keys, say. `validate` prints them
+    /// (`--strict` makes them errors) and every run's validate step reports them. Default:
+    /// none.
+    fn warnings(&self, spec: &LoadedSpec, environment: &str) -> Result<Vec<SpecWarning>> {
+        let _ = (spec, environment);
+        Ok(vec![])
+    }
+
     /// What the services of `environment` are on the platform, as the effective settings
     /// name them (after `overrides.ENV`), offline: a Render service's id or owner + name, a
     /// Netlify site + deploy context, an ECS region + cluster + service, a fixed local
@@ -117,6 +126,13 @@ impl ProviderRegistry {
         spec.check_creation_allowed(environment)
     }
 
+    /// The warnings of `environment`'s provider ([`ProviderFactory::warnings`]), after its
+    /// settings passed [`ProviderRegistry::check`].
+    pub fn warnings(&self, spec: &LoadedSpec, environment: &str) -> Result<Vec<SpecWarning>> {
+        self.factory_for(spec, environment)?
+            .warnings(spec, environment)
+    }
+
     /// The JSON Schema of the spec format, with each registered provider's settings (what
     /// `docs/staging.schema.json` holds).
     pub fn json_schema(&self) -> serde_json::Value {
@@ -174,5 +190,21 @@ impl ProviderRegistry {
                     ),
                 )
             })
+    }
+}
+
+/// A setting that is valid but risky: where it is written (`staging.toml:12:5`) and why it
+/// matters, with what to do.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SpecWarning {
+    /// `file:line:col` of the setting.
+    pub at: String,
+    /// What is risky, why, and what to set instead.
+    pub message: String,
+}
+
+impl std::fmt::Display for SpecWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.at, self.message)
     }
 }

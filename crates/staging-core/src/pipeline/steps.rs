@@ -171,7 +171,16 @@ impl Step for ValidateStep {
             spec.probes.len()
         );
         ctx.provider = Some(provider);
-        Ok(StepReport::passed(self.name(), summary))
+        // Valid but risky settings: in the report (and the log), never silently.
+        let warnings = self.registry.warnings(&ctx.spec, &ctx.environment)?;
+        let mut report = StepReport::passed(self.name(), summary);
+        for w in warnings {
+            tracing::warn!(environment = %ctx.environment, "{w}");
+            report
+                .findings
+                .push(Finding::ok("warning", format!("warning: {w}")));
+        }
+        Ok(report)
     }
 }
 
