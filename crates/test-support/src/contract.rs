@@ -195,17 +195,24 @@ impl Contract {
     /// `/v9/projects/{id}/{x}`).
     fn operation(&self, method: &str, path: &str) -> Option<&Operation> {
         let path = path.split('?').next().unwrap_or_default();
-        let path = path.strip_prefix(&self.base_path).unwrap_or(path);
-        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        // The path under the base path, and as sent: a description may write a path with
+        // its base path in it once more (Netlify's `getSiteEnvVars`).
+        let under_base = path.strip_prefix(&self.base_path).unwrap_or(path);
         let method = method.to_ascii_lowercase();
-        self.operations
-            .iter()
-            .filter(|op| op.method == method && op.segments.len() == parts.len())
-            .filter(|op| {
-                op.segments
-                    .iter()
-                    .zip(&parts)
-                    .all(|(s, p)| s.as_deref().is_none_or(|lit| lit == *p))
+        [under_base, path]
+            .into_iter()
+            .flat_map(|path| {
+                let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+                let method = method.clone();
+                self.operations.iter().filter(move |op| {
+                    op.method == method
+                        && op.segments.len() == parts.len()
+                        && op
+                            .segments
+                            .iter()
+                            .zip(&parts)
+                            .all(|(s, p)| s.as_deref().is_none_or(|lit| lit == *p))
+                })
             })
             .max_by_key(|op| op.segments.iter().filter(|s| s.is_some()).count())
     }
