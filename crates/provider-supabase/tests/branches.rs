@@ -6,18 +6,18 @@ mod support;
 use secrecy::ExposeSecret;
 use staging_core::{BranchState, DatabaseBranch, Error, SecretStore};
 use support::fake::{ANON_KEY, DB_PASS, SERVICE_KEY, parent};
-use support::{branch, builder, spec, stand_in};
+use support::{branch, builder, ensure, spec, stand_in};
 
 #[tokio::test]
 async fn a_missing_branch_is_created_and_waited_for_until_ready() {
     let s = stand_in();
     let b = branch(spec(&parent("create"), "staging"));
-    let st = b.ensure().await.unwrap();
+    let st = ensure(&b).await.unwrap();
     assert!(st.created);
     assert_eq!(st.state, BranchState::Ready);
     assert!(s.fake.branch(&parent("create"), "staging").is_some());
     // Found, not created again.
-    let again = b.ensure().await.unwrap();
+    let again = ensure(&b).await.unwrap();
     assert!(!again.created);
     assert_eq!(
         s.fake
