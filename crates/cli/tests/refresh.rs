@@ -1072,7 +1072,16 @@ fn up_on_a_fresh_supabase_project_creates_the_branch_once_and_refuses_the_fork_u
         ("SUPABASE_ACCESS_TOKEN", supabase::TOKEN),
         ("SUPABASE_API_URL", url.as_str()),
     ];
-    let creates = || s.fake.state().creates;
+    // Every create request makes a branch of the project: counted per project, since the
+    // stand-in is shared by the tests of this binary.
+    let creates = || {
+        s.fake
+            .state()
+            .branches
+            .iter()
+            .filter(|b| b.parent_ref == project_ref)
+            .count()
+    };
     let before = creates();
     let (code, out) = up_with(dir.path(), &[], &creds);
     assert_ne!(code, Some(0), "{out}");

@@ -52,8 +52,6 @@ pub struct FakeState {
     /// Resets of branches of these parents are what Supabase documents: the branch is
     /// rebuilt from its migrations (this SQL, on an empty database) without any data.
     pub data_less_resets: BTreeMap<String, String>,
-    /// Create requests answered (each makes a branch).
-    pub creates: u32,
     seq: u32,
 }
 
@@ -216,7 +214,6 @@ async fn create(
 ) -> Response {
     let mut s = lock(&st);
     s.seq += 1;
-    s.creates += 1;
     let n = s.seq;
     let b = FakeBranch {
         id: format!("00000000-0000-4000-8000-{n:012}"),
