@@ -1008,6 +1008,38 @@ fn up_on_a_fresh_neon_project_creates_the_branch_with_an_endpoint_then_refuses_t
         out.contains("create neon branch `staging` (database main)"),
         "{out}"
     );
+    let (code, out) = staging_with(
+        dir.path(),
+        &[
+            "plan",
+            "--env",
+            "staging",
+            "--commit",
+            "0123456789abcdef0123456789abcdef01234567",
+            "--json",
+        ],
+        &creds,
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let json_start = out.find('{').unwrap_or_else(|| panic!("no JSON: {out}"));
+    let doc: serde_json::Value = serde_json::Deserializer::from_str(&out[json_start..])
+        .into_iter()
+        .next()
+        .unwrap()
+        .unwrap();
+    let create = &doc["create"][0];
+    assert_eq!(create["kind"], "neon branch", "{doc}");
+    assert_eq!(create["name"], "staging", "{doc}");
+    assert_eq!(create["settings"]["parent"], "main", "{doc}");
+    assert_eq!(create["settings"]["endpoint"], "read_write", "{doc}");
+    assert!(
+        doc["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "branches"),
+        "{doc}"
+    );
     assert!(posts().is_empty(), "plan wrote: {:?}", posts());
 
     let (code, out) = up_with(dir.path(), &[], &creds);

@@ -154,7 +154,13 @@ async fn the_projects_own_branch_is_refused_before_any_write() {
         Error::PermissionDenied { .. }
     ));
     assert_eq!(s.fake.branch(&p, "main").unwrap().resets, 0);
-    let of_p = s.fake.state().branches.iter().filter(|b| b.parent_ref == p).count();
+    let of_p = s
+        .fake
+        .state()
+        .branches
+        .iter()
+        .filter(|b| b.parent_ref == p)
+        .count();
     assert_eq!(of_p, 1, "nothing created");
 }
 

@@ -143,7 +143,7 @@ where
     })
 }
 
-/// Whether `target` is `expected` (same kind, name and owner): what a provider's
+/// Whether `target` is `expected` (same kind and name): what a provider's
 /// [`DatabaseBranch::create`] checks first, refusing (exit 2) a target issued for anything
 /// else.
 pub fn check_target(target: &CreationTarget, expected: &Creation) -> Result<()> {
