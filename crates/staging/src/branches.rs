@@ -195,3 +195,201 @@ impl Step for BranchStep {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use staging_core::secrecy::SecretString;
+    use staging_core::spec::{LoadOptions, LoadedSpec};
+    use staging_core::{BranchState, BranchStatus, Creation, CreationTarget, DatabaseBranch};
+
+    use super::*;
+
+    /// A branch that is missing until created; `fail` makes the create request fail.
+    #[derive(Debug, Default)]
+    struct Fake {
+        creates: AtomicU32,
+        exists: Mutex<bool>,
+        fail: bool,
+    }
+
+    fn status(created: bool) -> BranchStatus {
+        BranchStatus {
+            id: "br-1".into(),
+            name: "staging".into(),
+            parent_id: Some("br-main".into()),
+            state: BranchState::Ready,
+            created,
+        }
+    }
+
+    #[staging_core::async_trait]
+    impl DatabaseBranch for Fake {
+        fn describe(&self) -> String {
+            "neon branch `staging` of `main`".into()
+        }
+        async fn missing(&self, owner: &str) -> Result<Vec<Creation>> {
+            if *self.exists.lock().unwrap() {
+                return Ok(vec![]);
+            }
+            Ok(vec![Creation {
+                kind: "neon branch".into(),
+                name: "staging".into(),
+                owner: owner.into(),
+                namespace: None,
+                like: None,
+                settings: Default::default(),
+                request: serde_json::Value::Null,
+            }])
+        }
+        async fn create(&self, _target: &CreationTarget) -> Result<BranchStatus> {
+            self.creates.fetch_add(1, Ordering::SeqCst);
+            if self.fail {
+                return Err(Error::Failed {
+                    message: "the create request was cut off".into(),
+                });
+            }
+            *self.exists.lock().unwrap() = true;
+            Ok(status(true))
+        }
+        async fn reset_from_parent(&self) -> Result<BranchStatus> {
+            unreachable!("the branches step never resets")
+        }
+        async fn connection_url(&self) -> Result<SecretString> {
+            unreachable!("the branches step never reads the URL")
+        }
+        async fn status(&self) -> Result<BranchStatus> {
+            Ok(status(false))
+        }
+    }
+
+    struct Setup {
+        _dir: tempfile::TempDir,
+        ctx: RunContext,
+        store: DynEvidenceStore,
+        branch: Arc<Fake>,
+    }
+
+    fn setup(fail: bool, boundary: bool) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("staging.toml");
+        std::fs::write(
+            &path,
+            r#"[project]
+name = "branches"
+
+[environments.staging]
+provider = "local"
+promotes_to = "production"
+
+[environments.production]
+provider = "local"
+protected = true
+
+[vars.DATABASE_URL]
+secret = true
+
+[databases.main]
+url_var = "DATABASE_URL"
+branch = { neon = { project_id = "p-1", branch = "staging", parent = "main" } }
+"#,
+        )
+        .unwrap();
+        let spec = Arc::new(LoadedSpec::load(&path, LoadOptions::new(&["local"])).unwrap());
+        let store: DynEvidenceStore = Arc::new(staging_evidence::dir_store(&spec));
+        let branch = Arc::new(Fake {
+            fail,
+            ..Fake::default()
+        });
+        let mut ctx = RunContext::new(spec, "staging", "0".repeat(40)).unwrap();
+        let built = branch.clone();
+        ctx.backends.database_branches = Some(Arc::new(move |_| {
+            Ok(built.clone() as staging_core::DynDatabaseBranch)
+        }));
+        if boundary {
+            ctx.boundary = Some(staging_core::boundary::unchecked_boundary_for_tests(
+                "staging",
+            ));
+        }
+        Setup {
+            _dir: dir,
+            ctx,
+            store,
+            branch,
+        }
+    }
+
+    fn step(s: &Setup, create: bool, allow_unscrubbed: bool) -> BranchStep {
+        BranchStep::new(
+            s.store.clone(),
+            BranchOptions {
+                create,
+                allow_unscrubbed,
+            },
+        )
+    }
+
+    async fn marked(s: &Setup) -> Vec<staging_evidence::Unscrubbed> {
+        staging_evidence::unscrubbed_databases(&*s.store, "branches", "staging")
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_promotion_never_creates_a_missing_branch() {
+        let mut s = setup(false, true);
+        let e = step(&s, false, false).run(&mut s.ctx).await.unwrap_err();
+        assert!(e.to_string().contains("only `staging up`"), "{e}");
+        assert_eq!(s.branch.creates.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn without_the_runs_write_boundary_nothing_is_created_or_marked() {
+        let mut s = setup(false, false);
+        let e = step(&s, true, false).run(&mut s.ctx).await.unwrap_err();
+        assert!(e.to_string().contains("no isolation check ran"), "{e}");
+        assert_eq!(s.branch.creates.load(Ordering::SeqCst), 0);
+        assert!(marked(&s).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_fork_is_marked_before_its_request_so_a_cut_off_one_leaves_the_mark() {
+        let mut s = setup(true, true);
+        step(&s, true, false).run(&mut s.ctx).await.unwrap_err();
+        assert_eq!(s.branch.creates.load(Ordering::SeqCst), 1);
+        let m = marked(&s).await;
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert_eq!(m[0].database, "main");
+    }
+
+    #[tokio::test]
+    async fn a_fork_refuses_its_own_run_unless_allowed_and_the_override_is_recorded() {
+        let mut s = setup(false, true);
+        let report = step(&s, true, false).run(&mut s.ctx).await.unwrap();
+        assert_eq!(report.status, StepStatus::Failed, "{report:?}");
+        assert!(report.summary.contains("holds UNSCRUBBED"), "{report:?}");
+        assert!(report.summary.contains("staging refresh --env staging"));
+        assert_eq!(s.branch.creates.load(Ordering::SeqCst), 1);
+        // Found now: not created again; run with the override, which is on record.
+        let report = step(&s, true, true).run(&mut s.ctx).await.unwrap();
+        assert!(report.ok(), "{report:?}");
+        assert!(report.summary.contains("UNSCRUBBED"), "{report:?}");
+        assert_eq!(s.branch.creates.load(Ordering::SeqCst), 1);
+        assert_eq!(marked(&s).await.len(), 1, "the data stays unscrubbed");
+        let all = s
+            .store
+            .list(&staging_evidence::EvidenceFilter::new())
+            .await
+            .unwrap();
+        assert!(
+            all.entries.iter().any(|e| e
+                .evidence
+                .steps
+                .iter()
+                .any(|s| s.to_string().contains("ran with --allow-unscrubbed"))),
+            "the override is recorded"
+        );
+    }
+}
