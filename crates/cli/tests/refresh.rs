@@ -938,3 +938,253 @@ fn a_refresh_stopped_by_sigterm_mid_restore_leaves_the_environment_marked_unscru
     let (_, out) = up(dir.path(), &[]);
     assert!(!out.contains("UNSCRUBBED"), "{out}");
 }
+
+/// `up` of `dir`'s staging with `env` (a branch provider's credentials).
+fn up_with(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut args = vec![
+        "up",
+        "--env",
+        "staging",
+        "--commit",
+        "0123456789abcdef0123456789abcdef01234567",
+    ];
+    args.extend_from_slice(extra);
+    staging_with(dir, &args, env)
+}
+
+/// A fresh Neon project of the stand-in whose branches are local databases `<prefix>_<name>`
+/// (`main` holds production's planted rows), and a spec whose staging database is its
+/// branch `staging`, not created yet.
+fn fresh_neon_project(tag: &str) -> (Databases, tempfile::TempDir, String) {
+    let s = neon::stand_in();
+    let prefix = format!("{tag}_{}", std::process::id());
+    let project_id = format!("proj-{tag}-{}", std::process::id());
+    let dbs = Databases::named(format!("{prefix}_main"), format!("{prefix}_staging"));
+    s.fake.project(&project_id);
+    s.fake
+        .with(&project_id, |p| p.postgres_prefix = Some(prefix.clone()));
+    let dir = branch_project(
+        &dbs,
+        &format!(
+            "{{ neon = {{ project_id = \"{project_id}\", branch = \"staging\", parent = \"main\" }} }}"
+        ),
+    );
+    (dbs, dir, project_id)
+}
+
+const REFUSED: &str = "holds UNSCRUBBED production data in database `main`";
+
+#[test]
+fn up_on_a_fresh_neon_project_creates_the_branch_with_an_endpoint_then_refuses_the_fork_until_a_refresh()
+ {
+    let s = neon::stand_in();
+    let (dbs, dir, project_id) = fresh_neon_project("neonup");
+    let url = s.prism.url();
+    let creds = [
+        ("NEON_API_KEY", neon::API_KEY),
+        ("NEON_API_URL", url.as_str()),
+    ];
+    let posts = || {
+        s.fake
+            .requests(&project_id)
+            .into_iter()
+            .filter(|r| r.starts_with("POST"))
+            .collect::<Vec<_>>()
+    };
+    // `plan` lists the branch as a creation and creates nothing.
+    let (code, out) = staging_with(
+        dir.path(),
+        &[
+            "plan",
+            "--env",
+            "staging",
+            "--commit",
+            "0123456789abcdef0123456789abcdef01234567",
+        ],
+        &creds,
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("create neon branch `staging` (database main)"),
+        "{out}"
+    );
+    let (code, out) = staging_with(
+        dir.path(),
+        &[
+            "plan",
+            "--env",
+            "staging",
+            "--commit",
+            "0123456789abcdef0123456789abcdef01234567",
+            "--json",
+        ],
+        &creds,
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let json_start = out.find('{').unwrap_or_else(|| panic!("no JSON: {out}"));
+    let doc: serde_json::Value = serde_json::Deserializer::from_str(&out[json_start..])
+        .into_iter()
+        .next()
+        .unwrap()
+        .unwrap();
+    let create = &doc["create"][0];
+    assert_eq!(create["kind"], "neon branch", "{doc}");
+    assert_eq!(create["name"], "staging", "{doc}");
+    assert_eq!(create["settings"]["parent"], "main", "{doc}");
+    assert_eq!(create["settings"]["endpoint"], "read_write", "{doc}");
+    assert!(
+        doc["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "branches"),
+        "{doc}"
+    );
+    assert!(posts().is_empty(), "plan wrote: {:?}", posts());
+
+    let (code, out) = up_with(dir.path(), &[], &creds);
+    assert_ne!(code, Some(0), "{out}");
+    let made = s
+        .fake
+        .branch(&project_id, "staging")
+        .expect("up created the branch");
+    assert!(made.has_endpoint, "with a compute endpoint");
+    assert_eq!(made.data_of, "main", "forked from production");
+    assert_eq!(posts().len(), 1, "{:?}", posts());
+    // The fork holds production's data: the same run refuses, naming the state and the way out.
+    assert!(out.contains(REFUSED), "{out}");
+    assert!(out.contains("staging refresh --env staging"), "{out}");
+    assert!(
+        evidence_text(dir.path()).contains("`staging up` created the branch from it"),
+        "the fork is on record"
+    );
+
+    // A second `up` creates nothing, and still refuses.
+    let (code, out) = up_with(dir.path(), &[], &creds);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains(REFUSED), "{out}");
+    assert_eq!(posts().len(), 1, "nothing created again: {:?}", posts());
+
+    // A refresh whose scrub passes clears it; then `up` runs.
+    let (code, out) = staging_with(dir.path(), &["refresh", "--env", "staging"], &creds);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = up_with(dir.path(), &[], &creds);
+    assert!(!out.contains("UNSCRUBBED"), "{out}");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains(PERSONAL), "{out}");
+    drop(dbs);
+    s.prism.assert_no_violations();
+}
+
+#[test]
+fn up_on_a_fresh_supabase_project_creates_the_branch_once_and_refuses_the_fork_until_a_refresh() {
+    let s = supabase::stand_in();
+    let id = format!("{}", std::process::id());
+    let dbs = Databases::named(
+        format!("sbup_production_{id}"),
+        format!("sbup_staging_{id}"),
+    );
+    let project_ref = supabase::fake::parent("cliup");
+    s.fake.state().postgres.insert(
+        project_ref.clone(),
+        supabase::fake::LocalDatabases {
+            parent: dbs.production.clone(),
+            branch: dbs.staging.clone(),
+        },
+    );
+    let dir = branch_project(
+        &dbs,
+        &format!(
+            "{{ supabase = {{ project_ref = \"{project_ref}\", branch = \"staging\", database = \"{}\" }} }}",
+            dbs.staging
+        ),
+    );
+    let url = s.prism.url();
+    let creds = [
+        ("SUPABASE_ACCESS_TOKEN", supabase::TOKEN),
+        ("SUPABASE_API_URL", url.as_str()),
+    ];
+    // Every create request makes a branch of the project: counted per project, since the
+    // stand-in is shared by the tests of this binary.
+    let creates = || {
+        s.fake
+            .state()
+            .branches
+            .iter()
+            .filter(|b| b.parent_ref == project_ref)
+            .count()
+    };
+    let before = creates();
+    let (code, out) = up_with(dir.path(), &[], &creds);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(s.fake.branch(&project_ref, "staging").is_some(), "{out}");
+    assert_eq!(creates(), before + 1, "{out}");
+    assert!(out.contains(REFUSED), "{out}");
+    let (code, out) = up_with(dir.path(), &[], &creds);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains(REFUSED), "{out}");
+    assert_eq!(creates(), before + 1, "a second up creates nothing: {out}");
+    let (code, out) = staging_with(dir.path(), &["refresh", "--env", "staging"], &creds);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = up_with(dir.path(), &[], &creds);
+    assert!(!out.contains("UNSCRUBBED"), "{out}");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains(supabase::fake::DB_PASS), "{out}");
+    s.prism.assert_no_violations();
+}
+
+#[test]
+fn a_neon_refresh_stopped_by_sigterm_mid_restore_leaves_the_branch_marked_unscrubbed() {
+    let s = neon::stand_in();
+    let (dbs, dir, project_id) = fresh_neon_project("neonterm");
+    s.fake.existing_branch(&project_id, "staging");
+    let url = s.prism.url();
+    let creds = [
+        ("NEON_API_KEY", neon::API_KEY),
+        ("NEON_API_URL", url.as_str()),
+    ];
+    // The restore is accepted (Neon finishes it anyway) and its operation keeps running.
+    s.fake.with(&project_id, |p| p.op_reads = Some(1_000_000));
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("staging"))
+        .arg("-f")
+        .arg(dir.path().join("staging.toml"))
+        .args(["refresh", "--env", "staging"])
+        .envs(creds)
+        .env_remove("STAGING_ENV")
+        .env_remove("DATABASE_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut waited = 0;
+    while !s
+        .fake
+        .requests(&project_id)
+        .iter()
+        .any(|r| r.starts_with("GET") && r.contains("/operations/"))
+    {
+        assert!(waited < 1200, "the restore never started");
+        std::thread::sleep(Duration::from_millis(100));
+        waited += 1;
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(!child.wait().unwrap().success());
+    s.fake.with(&project_id, |p| p.op_reads = None);
+    assert_eq!(
+        s.fake.branch(&project_id, "staging").unwrap().data_of,
+        "main",
+        "the platform restored production's data anyway"
+    );
+    let (code, out) = up_with(dir.path(), &[], &creds);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains(REFUSED), "{out}");
+    let (code, out) = staging_with(dir.path(), &["refresh", "--env", "staging"], &creds);
+    assert_eq!(code, Some(0), "{out}");
+    let (_, out) = up_with(dir.path(), &[], &creds);
+    assert!(!out.contains("UNSCRUBBED"), "{out}");
+    drop(dbs);
+}

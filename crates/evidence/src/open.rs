@@ -81,6 +81,11 @@ impl RecordEvidence {
         self
     }
 
+    /// The store it records into.
+    pub fn store(&self) -> &DynEvidenceStore {
+        &self.store
+    }
+
     /// The id of the record this step (or a clone of it) wrote last, if it ran.
     pub fn recorded_id(&self) -> Option<String> {
         self.recorded

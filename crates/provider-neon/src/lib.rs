@@ -8,8 +8,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
+use staging_core::database_branch::check_target;
 use staging_core::spec::NeonBranch;
-use staging_core::{BranchState, BranchStatus, DatabaseBranch, Error, Result, RetryPolicy};
+use staging_core::{
+    BranchState, BranchStatus, Creation, CreationTarget, DatabaseBranch, Error, Result, RetryPolicy,
+};
 
 use crate::http::{API, Client, PROVIDER};
 
@@ -21,6 +24,12 @@ const READ_BUDGET: staging_core::ReadBudget = staging_core::ReadBudget::per_minu
     700,
     "Neon API: 700 requests a minute per account (api-docs.neon.tech, rate limiting)",
 );
+
+/// The kind of the creation of a Neon branch (with its compute endpoint).
+pub const BRANCH_KIND: &str = "neon branch";
+
+/// The kind of the creation of a compute endpoint on an existing Neon branch.
+pub const ENDPOINT_KIND: &str = "neon compute endpoint";
 
 /// Builds a [`NeonDatabaseBranch`]; a missing API key fails in [`NeonBuilder::build`].
 #[derive(Debug, Clone)]
@@ -172,17 +181,96 @@ impl NeonDatabaseBranch {
         branches.iter().find(|b| str_of(b, "name") == name)
     }
 
+    /// This environment's branch among `branches`, refused (exit 2, before any write) when
+    /// what carries its name is the project's default branch or a branch without a parent:
+    /// production's, never an environment's.
+    fn ours<'a>(&self, branches: &'a [Value]) -> Result<Option<&'a Value>> {
+        let Some(b) = Self::named(branches, &self.spec.branch) else {
+            return Ok(None);
+        };
+        let default = b.get("default").and_then(Value::as_bool).unwrap_or(false)
+            || b.get("primary").and_then(Value::as_bool).unwrap_or(false);
+        let parent = b
+            .get("parent_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if default || parent.is_empty() {
+            return Err(Error::PermissionDenied {
+                provider: PROVIDER.to_owned(),
+                message: format!(
+                    "Neon branch `{}` of project {} is the project's {} branch (production's): an environment's branch is never it, so nothing is created, reset or read through it; name a branch of its own in the spec",
+                    self.spec.branch,
+                    self.spec.project_id,
+                    if default { "default" } else { "root" }
+                ),
+            });
+        }
+        Ok(Some(b))
+    }
+
     async fn find(&self) -> Result<Option<Value>> {
-        Ok(Self::named(&self.branches().await?, &self.spec.branch).cloned())
+        Ok(self.ours(&self.branches().await?)?.cloned())
+    }
+
+    /// The creation of the branch from its parent, with a read-write compute endpoint.
+    fn branch_creation(&self, owner: &str) -> Creation {
+        Creation {
+            kind: BRANCH_KIND.to_owned(),
+            name: self.spec.branch.clone(),
+            owner: owner.to_owned(),
+            namespace: None,
+            like: None,
+            settings: [
+                ("project", self.spec.project_id.clone()),
+                ("parent", self.spec.parent.clone()),
+                (
+                    "data",
+                    format!("a copy of `{}`'s (unscrubbed)", self.spec.parent),
+                ),
+                ("endpoint", "read_write".to_owned()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+            request: Value::Null,
+        }
+    }
+
+    /// The creation of a read-write compute endpoint on the (existing) branch.
+    fn endpoint_creation(&self, owner: &str) -> Creation {
+        Creation {
+            kind: ENDPOINT_KIND.to_owned(),
+            name: self.spec.branch.clone(),
+            owner: owner.to_owned(),
+            namespace: None,
+            like: None,
+            settings: [
+                ("project", self.spec.project_id.clone()),
+                ("type", "read_write".to_owned()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+            request: Value::Null,
+        }
     }
 
     async fn require(&self) -> Result<Value> {
-        self.find().await?.ok_or_else(|| {
-            Error::not_found(format!(
-                "Neon branch `{}` in project {}",
-                self.spec.branch, self.spec.project_id
-            ))
-        })
+        self.find().await?.ok_or_else(|| self.not_found())
+    }
+
+    fn not_found(&self) -> Error {
+        Error::not_found(format!(
+            "Neon branch `{}` in project {} (`staging up` creates it from `{}`)",
+            self.spec.branch, self.spec.project_id, self.spec.parent
+        ))
+    }
+
+    fn no_parent(&self) -> Error {
+        Error::not_found(format!(
+            "parent branch `{}` of `{}` in Neon project {}",
+            self.spec.parent, self.spec.branch, self.spec.project_id
+        ))
     }
 
     /// Waits until every operation a request started has finished; a failed one is reported
@@ -292,10 +380,25 @@ impl DatabaseBranch for NeonDatabaseBranch {
         )
     }
 
-    async fn ensure(&self) -> Result<BranchStatus> {
+    async fn missing(&self, owner: &str) -> Result<Vec<Creation>> {
         let branches = self.branches().await?;
-        if let Some(b) = Self::named(&branches, &self.spec.branch) {
-            // A branch without a compute endpoint cannot be connected to: give it one.
+        let Some(b) = self.ours(&branches)? else {
+            Self::named(&branches, &self.spec.parent).ok_or_else(|| self.no_parent())?;
+            return Ok(vec![self.branch_creation(owner)]);
+        };
+        // A branch without a compute endpoint cannot be connected to: it needs one.
+        Ok(if self.endpoint_hosts(str_of(b, "id")).await?.is_empty() {
+            vec![self.endpoint_creation(owner)]
+        } else {
+            vec![]
+        })
+    }
+
+    async fn create(&self, target: &CreationTarget) -> Result<BranchStatus> {
+        let branches = self.branches().await?;
+        if target.kind == ENDPOINT_KIND {
+            check_target(target, &self.endpoint_creation(&target.owner))?;
+            let b = self.ours(&branches)?.ok_or_else(|| self.not_found())?;
             let id = str_of(b, "id").to_owned();
             if self.endpoint_hosts(&id).await?.is_empty() {
                 let answer = self
@@ -307,14 +410,14 @@ impl DatabaseBranch for NeonDatabaseBranch {
                     .await?;
                 self.wait_for(&answer).await?;
             }
+            return Ok(status_of(&self.require().await?, false));
+        }
+        check_target(target, &self.branch_creation(&target.owner))?;
+        if let Some(b) = self.ours(&branches)? {
+            // Created meanwhile (a run stopped after the request): not forked again.
             return Ok(status_of(b, false));
         }
-        let parent = Self::named(&branches, &self.spec.parent).ok_or_else(|| {
-            Error::not_found(format!(
-                "parent branch `{}` of `{}` in Neon project {}",
-                self.spec.parent, self.spec.branch, self.spec.project_id
-            ))
-        })?;
+        let parent = Self::named(&branches, &self.spec.parent).ok_or_else(|| self.no_parent())?;
         let answer = self
             .client
             .post(
@@ -326,23 +429,13 @@ impl DatabaseBranch for NeonDatabaseBranch {
             )
             .await?;
         self.wait_for(&answer).await?;
-        let mut status = status_of(&self.require().await?, true);
-        status.created = true;
-        Ok(status)
+        Ok(status_of(&self.require().await?, true))
     }
 
     async fn reset_from_parent(&self) -> Result<BranchStatus> {
         let branches = self.branches().await?;
-        let Some(branch) = Self::named(&branches, &self.spec.branch) else {
-            // A branch created now is already a fresh copy of its parent.
-            return self.ensure().await;
-        };
-        let parent = Self::named(&branches, &self.spec.parent).ok_or_else(|| {
-            Error::not_found(format!(
-                "parent branch `{}` in Neon project {}",
-                self.spec.parent, self.spec.project_id
-            ))
-        })?;
+        let branch = self.ours(&branches)?.ok_or_else(|| self.not_found())?;
+        let parent = Self::named(&branches, &self.spec.parent).ok_or_else(|| self.no_parent())?;
         let mut body = json!({ "source_branch_id": str_of(parent, "id") });
         if let Some(name) = &self.spec.preserve_under_name {
             body["preserve_under_name"] = json!(name);
@@ -398,6 +491,14 @@ impl DatabaseBranch for NeonDatabaseBranch {
                         == Some(h)
             })
         };
+        if hosts.is_empty() {
+            return Err(Error::Failed {
+                message: format!(
+                    "Neon branch `{}` has no compute endpoint, so it cannot be connected to: `staging up` gives it one",
+                    self.spec.branch
+                ),
+            });
+        }
         if !ours(&host) {
             return Err(Error::Failed {
                 message: format!(

@@ -5,14 +5,14 @@ mod support;
 
 use secrecy::ExposeSecret;
 use staging_core::{BranchState, DatabaseBranch, Error};
-use support::{branch, spec, stand_in};
+use support::{branch, ensure, spec, stand_in};
 
 #[tokio::test]
 async fn a_missing_branch_is_created_from_its_parent_and_waited_for() {
     let s = stand_in();
     s.fake.project("proj-create");
     let b = branch(spec("proj-create", "staging", "main"));
-    let status = b.ensure().await.unwrap();
+    let status = ensure(&b).await.unwrap();
     assert!(status.created);
     assert_eq!(status.state, BranchState::Ready, "{status:?}");
     assert_eq!(status.parent_id.as_deref(), Some("br-main-proj-create"));
@@ -32,8 +32,7 @@ async fn a_present_branch_is_found_and_not_created_again() {
     let s = stand_in();
     s.fake.project("proj-found");
     s.fake.existing_branch("proj-found", "staging");
-    let status = branch(spec("proj-found", "staging", "main"))
-        .ensure()
+    let status = ensure(&branch(spec("proj-found", "staging", "main")))
         .await
         .unwrap();
     assert!(!status.created);
@@ -56,7 +55,7 @@ async fn a_present_branch_without_a_compute_endpoint_gets_one() {
     s.fake
         .with("proj-noendpoint", |p| p.branches[1].has_endpoint = false);
     let b = branch(spec("proj-noendpoint", "staging", "main"));
-    assert!(!b.ensure().await.unwrap().created);
+    assert!(!ensure(&b).await.unwrap().created);
     assert!(
         s.fake
             .branch("proj-noendpoint", "staging")
@@ -210,4 +209,95 @@ fn a_missing_key_fails_when_building() {
         .build(spec("p", "staging", "main"))
         .unwrap_err();
     assert!(e.to_string().contains("NEON_API_KEY"), "{e}");
+}
+
+#[tokio::test]
+async fn a_branch_named_like_the_projects_default_branch_is_refused_before_any_write() {
+    let s = stand_in();
+    s.fake.project("proj-default");
+    // The spec's parent is spelled apart, so only the platform can tell it is production's.
+    let b = branch(spec("proj-default", "main", "prod"));
+    let e = b.missing("database main").await.unwrap_err();
+    assert!(matches!(e, Error::PermissionDenied { .. }), "{e:?}");
+    assert!(e.to_string().contains("default branch"), "{e}");
+    assert!(matches!(
+        b.reset_from_parent().await.unwrap_err(),
+        Error::PermissionDenied { .. }
+    ));
+    assert!(b.connection_url().await.is_err());
+    assert!(
+        !s.fake
+            .requests("proj-default")
+            .iter()
+            .any(|r| r.starts_with("POST")),
+        "nothing was written to production's branch"
+    );
+}
+
+#[tokio::test]
+async fn a_creation_target_issued_for_another_resource_is_refused() {
+    let s = stand_in();
+    s.fake.project("proj-target");
+    let b = branch(spec("proj-target", "staging", "main"));
+    let boundary = staging_core::boundary::unchecked_boundary_for_tests("staging");
+    let mut other = b.missing("database main").await.unwrap().remove(0);
+    other.name = "main".into();
+    let target = boundary.creation(&other).unwrap();
+    let e = b.create(&target).await.unwrap_err();
+    assert_eq!(e.class(), staging_core::ErrorClass::Usage, "{e}");
+    assert!(s.fake.branch("proj-target", "main").is_some());
+    assert!(
+        !s.fake
+            .requests("proj-target")
+            .iter()
+            .any(|r| r.starts_with("POST")),
+        "nothing was created"
+    );
+}
+
+#[tokio::test]
+async fn a_reset_of_a_missing_branch_is_refused_and_creates_nothing() {
+    let s = stand_in();
+    s.fake.project("proj-reset-missing");
+    let e = branch(spec("proj-reset-missing", "staging", "main"))
+        .reset_from_parent()
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("`staging up` creates it"), "{e}");
+    assert!(s.fake.branch("proj-reset-missing", "staging").is_none());
+}
+
+#[tokio::test]
+async fn missing_lists_the_branch_then_nothing_once_it_exists() {
+    let s = stand_in();
+    s.fake.project("proj-missing");
+    let b = branch(spec("proj-missing", "staging", "main"));
+    let missing = b.missing("database main").await.unwrap();
+    assert_eq!(missing.len(), 1);
+    assert_eq!(missing[0].kind, staging_provider_neon::BRANCH_KIND);
+    assert_eq!(missing[0].settings["endpoint"], "read_write");
+    assert_eq!(missing[0].settings["parent"], "main");
+    ensure(&b).await.unwrap();
+    assert!(
+        s.fake
+            .branch("proj-missing", "staging")
+            .unwrap()
+            .has_endpoint
+    );
+    assert!(b.missing("database main").await.unwrap().is_empty());
+    let posts = s
+        .fake
+        .requests("proj-missing")
+        .iter()
+        .filter(|r| r.starts_with("POST"))
+        .count();
+    ensure(&b).await.unwrap();
+    let again = s
+        .fake
+        .requests("proj-missing")
+        .iter()
+        .filter(|r| r.starts_with("POST"))
+        .count();
+    assert_eq!(posts, again, "a second ensure writes nothing");
+    s.prism.assert_no_violations();
 }

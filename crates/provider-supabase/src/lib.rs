@@ -9,10 +9,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use staging_core::database_branch::check_target;
 use staging_core::retry::Next;
 use staging_core::spec::SupabaseBranch;
 use staging_core::{
-    BranchState, BranchStatus, DatabaseBranch, Error, Result, RetryPolicy, SecretStore,
+    BranchState, BranchStatus, Creation, CreationTarget, DatabaseBranch, Error, Result,
+    RetryPolicy, SecretStore,
 };
 
 use crate::http::{API, Client, PROVIDER};
@@ -25,6 +27,9 @@ const READ_BUDGET: staging_core::ReadBudget = staging_core::ReadBudget::per_minu
     60,
     "Supabase Management API: a conservative 60 requests a minute (its documented limits vary by endpoint)",
 );
+
+/// The kind of the creation of a Supabase branch (with its parent's data).
+pub const BRANCH_KIND: &str = "supabase branch";
 
 /// Builds a [`SupabaseDatabaseBranch`]; a missing token fails in [`SupabaseBuilder::build`].
 #[derive(Debug, Clone)]
@@ -171,18 +176,65 @@ impl SupabaseDatabaseBranch {
                 &[],
             )
             .await?;
-        Ok(v.as_array()
+        let Some(b) = v
+            .as_array()
             .and_then(|bs| bs.iter().find(|b| str_of(b, "name") == self.spec.branch))
-            .cloned())
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        // The project's default branch is the project itself (production's database): an
+        // environment's branch is never it.
+        let default = b
+            .get("is_default")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        if default || str_of(&b, "project_ref") == self.spec.project_ref {
+            return Err(Error::PermissionDenied {
+                provider: PROVIDER.to_owned(),
+                message: format!(
+                    "Supabase branch `{}` of project {} is the project's default branch (production's database): an environment's branch is never it, so nothing is created, reset or read through it; name a branch of its own in the spec",
+                    self.spec.branch, self.spec.project_ref
+                ),
+            });
+        }
+        Ok(Some(b))
     }
 
     async fn require(&self) -> Result<Value> {
         self.find().await?.ok_or_else(|| {
             Error::not_found(format!(
-                "Supabase branch `{}` of project {}",
+                "Supabase branch `{}` of project {} (`staging up` creates it)",
                 self.spec.branch, self.spec.project_ref
             ))
         })
+    }
+
+    /// The creation of the branch, with its parent's data.
+    fn branch_creation(&self, owner: &str) -> Creation {
+        let mut settings: std::collections::BTreeMap<String, String> = [
+            ("project", self.spec.project_ref.clone()),
+            ("with_data", "true".to_owned()),
+            (
+                "data",
+                format!("a copy of project {}'s (unscrubbed)", self.spec.project_ref),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        if let Some(g) = &self.spec.git_branch {
+            settings.insert("git_branch".to_owned(), g.clone());
+        }
+        Creation {
+            kind: BRANCH_KIND.to_owned(),
+            name: self.spec.branch.clone(),
+            owner: owner.to_owned(),
+            namespace: None,
+            like: None,
+            settings,
+            request: Value::Null,
+        }
     }
 
     /// The polling cadence: Supabase's Management API budget, at the floor of `poll_interval`.
@@ -290,9 +342,18 @@ impl DatabaseBranch for SupabaseDatabaseBranch {
         )
     }
 
-    async fn ensure(&self) -> Result<BranchStatus> {
-        if let Some(b) = self.find().await? {
-            return Ok(status_of(&b, false));
+    async fn missing(&self, owner: &str) -> Result<Vec<Creation>> {
+        Ok(match self.find().await? {
+            Some(_) => vec![],
+            None => vec![self.branch_creation(owner)],
+        })
+    }
+
+    async fn create(&self, target: &CreationTarget) -> Result<BranchStatus> {
+        check_target(target, &self.branch_creation(&target.owner))?;
+        if self.find().await?.is_some() {
+            // Created meanwhile (a run stopped after the request): waited for, not again.
+            return Ok(status_of(&self.wait_ready().await?, false));
         }
         let mut body = json!({ "branch_name": self.spec.branch, "with_data": true });
         if let Some(g) = &self.spec.git_branch {
@@ -308,9 +369,7 @@ impl DatabaseBranch for SupabaseDatabaseBranch {
     }
 
     async fn reset_from_parent(&self) -> Result<BranchStatus> {
-        let Some(b) = self.find().await? else {
-            return self.ensure().await;
-        };
+        let b = self.require().await?;
         let run = self
             .client
             .post(

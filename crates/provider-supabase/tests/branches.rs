@@ -6,18 +6,18 @@ mod support;
 use secrecy::ExposeSecret;
 use staging_core::{BranchState, DatabaseBranch, Error, SecretStore};
 use support::fake::{ANON_KEY, DB_PASS, SERVICE_KEY, parent};
-use support::{branch, builder, spec, stand_in};
+use support::{branch, builder, ensure, spec, stand_in};
 
 #[tokio::test]
 async fn a_missing_branch_is_created_and_waited_for_until_ready() {
     let s = stand_in();
     let b = branch(spec(&parent("create"), "staging"));
-    let st = b.ensure().await.unwrap();
+    let st = ensure(&b).await.unwrap();
     assert!(st.created);
     assert_eq!(st.state, BranchState::Ready);
     assert!(s.fake.branch(&parent("create"), "staging").is_some());
     // Found, not created again.
-    let again = b.ensure().await.unwrap();
+    let again = ensure(&b).await.unwrap();
     assert!(!again.created);
     assert_eq!(
         s.fake
@@ -136,4 +136,42 @@ async fn every_request_carries_the_bearer_token_and_a_wrong_one_is_refused() {
     assert!(matches!(e, Error::Unauthenticated { .. }), "{e:?}");
     assert!(e.to_string().contains("SUPABASE_ACCESS_TOKEN"));
     assert!(!e.to_string().contains("wrong-token-canary"));
+}
+
+#[tokio::test]
+async fn the_projects_own_branch_is_refused_before_any_write() {
+    let s = stand_in();
+    let p = parent("default");
+    // What Supabase lists as the project's default branch: the project itself.
+    s.fake.existing_branch(&p, "main");
+    s.fake.state().branches.last_mut().unwrap().project_ref = p.clone();
+    let b = branch(spec(&p, "main"));
+    let e = b.missing("database main").await.unwrap_err();
+    assert!(matches!(e, Error::PermissionDenied { .. }), "{e:?}");
+    assert!(e.to_string().contains("default branch"), "{e}");
+    assert!(matches!(
+        b.reset_from_parent().await.unwrap_err(),
+        Error::PermissionDenied { .. }
+    ));
+    assert_eq!(s.fake.branch(&p, "main").unwrap().resets, 0);
+    let of_p = s
+        .fake
+        .state()
+        .branches
+        .iter()
+        .filter(|b| b.parent_ref == p)
+        .count();
+    assert_eq!(of_p, 1, "nothing created");
+}
+
+#[tokio::test]
+async fn a_reset_of_a_missing_branch_is_refused_and_creates_nothing() {
+    let s = stand_in();
+    let p = parent("resetmissing");
+    let e = branch(spec(&p, "staging"))
+        .reset_from_parent()
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("`staging up` creates it"), "{e}");
+    assert!(s.fake.branch(&p, "staging").is_none());
 }

@@ -21,7 +21,10 @@ impl DatabaseBranch for AnsweringBranch {
     fn describe(&self) -> String {
         format!("neon branch `{}`", self.0)
     }
-    async fn ensure(&self) -> Result<BranchStatus> {
+    async fn missing(&self, _owner: &str) -> Result<Vec<staging_core::Creation>> {
+        Ok(vec![])
+    }
+    async fn create(&self, _target: &staging_core::CreationTarget) -> Result<BranchStatus> {
         self.status().await
     }
     async fn reset_from_parent(&self) -> Result<BranchStatus> {

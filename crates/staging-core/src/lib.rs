@@ -60,7 +60,7 @@ pub struct ReadmeDoctests;
 
 pub use boundary::{CreationTarget, EnvironmentTarget, Identity, WriteBoundary, WriteTarget};
 pub use cadence::{Cadence, ReadBudget};
-pub use database_branch::{BranchState, BranchStatus, DatabaseBranch, DynDatabaseBranch};
+pub use database_branch::{BranchState, BranchStatus, DatabaseBranch, DynDatabaseBranch, Ensured};
 pub use database_target::{DatabaseIdentity, DatabaseTarget, DatabaseTargets, IdentifyDatabase};
 pub use env_snapshot::{EnvRestore, EnvSnapshot, VarBefore};
 pub use error::{BoxError, Error, ErrorClass, Result};

@@ -110,6 +110,16 @@ fn a_branch_that_is_its_own_parent_is_refused_at_its_place() {
 }
 
 #[test]
+fn a_branch_spelled_like_its_parent_but_for_case_or_spaces_is_refused_too() {
+    for name in ["Main", " main", "MAIN "] {
+        let m = message(&with_db(&format!(
+            r#"branch = {{ neon = {{ project_id = "p", branch = "{name}", parent = "main" }} }}"#
+        )));
+        assert!(m.contains("its own parent"), "{name:?}: {m}");
+    }
+}
+
+#[test]
 fn a_branch_for_a_protected_environment_is_refused() {
     let m = message(&with_db(
         r#"branch = { neon = { project_id = "p", branch = "prod-copy", parent = "main", environments = ["production"] } }"#,

@@ -252,7 +252,8 @@ pub(crate) async fn check_isolation_offline(
 }
 
 /// The pipeline of `up` (and of `promote`, which adds `auto_rollback`: after a deploy that
-/// went live but failed verify or smoke, return each service to the deploy live before).
+/// went live but failed verify or smoke, return each service to the deploy live before);
+/// `branches` says whether its branches step creates and whether unscrubbed data is allowed.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn up_pipeline(
     registry: &ProviderRegistry,
@@ -261,6 +262,7 @@ pub(crate) fn up_pipeline(
     commit: &str,
     smoke: staging_smoke::SmokeStep,
     auto_rollback: bool,
+    branches: crate::branches::BranchOptions,
     evidence: staging_evidence::RecordEvidence,
 ) -> Pipeline {
     let other_envs = Arc::new(staging_migrate::SecretsUrlLookup::new(
@@ -276,6 +278,12 @@ pub(crate) fn up_pipeline(
     let pipeline = Pipeline::new()
         .step(ValidateStep::new(registry.clone()))
         .step(IsolationStep::new(registry.clone(), values))
+        // Before anything else is created or read: a run refused for unscrubbed data
+        // creates no service, and the secrets step reads the branch's URL.
+        .step(crate::branches::BranchStep::new(
+            evidence.store().clone(),
+            branches,
+        ))
         .step(ProvisionStep::new(registry.clone()))
         .step(staging_secrets::SecretsStep)
         .step(staging_evidence::PlatformRulesStep::new(registry.clone()))

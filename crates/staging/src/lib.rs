@@ -36,6 +36,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod branches;
 mod compose;
 mod import;
 pub mod plan;
@@ -133,6 +134,10 @@ pub struct RunOptions {
     /// Deploy every service even when it already serves the commit with the run's
     /// variables (`staging up --redeploy`); by default such a service is left as it is.
     pub redeploy: bool,
+    /// Run although the environment holds unscrubbed production data
+    /// (`--allow-unscrubbed`); the override is recorded in evidence. Without it the
+    /// `branches` step refuses such a run, naming the state.
+    pub allow_unscrubbed: bool,
 }
 
 /// A run ready to go ([`Staging::start`]): the pipeline, the context it runs in and where
@@ -271,9 +276,10 @@ impl Staging {
     }
 
     /// The pipeline of `up` for `commit` (and of `promote` with `auto_rollback`), recording
-    /// its evidence with `evidence`: validate, isolation, provision, secrets, drift,
+    /// its evidence with `evidence`: validate, isolation, branches, provision, secrets, drift,
     /// migrate, deploy, wait, verify, smoke, reverify, what the spec's providers add,
-    /// rollback (promote), evidence.
+    /// rollback (promote), evidence. Its branches step creates what is missing and refuses
+    /// unscrubbed data ([`RunOptions::allow_unscrubbed`] is [`Staging::start`]'s).
     pub fn up_pipeline(
         &self,
         commit: &str,
@@ -288,6 +294,10 @@ impl Staging {
             commit,
             smoke,
             auto_rollback,
+            branches::BranchOptions {
+                create: true,
+                allow_unscrubbed: false,
+            },
             evidence,
         )
     }
@@ -315,14 +325,23 @@ impl Staging {
     pub async fn start(&self, environment: &str, commit: &str, options: RunOptions) -> Result<Run> {
         let store = staging_evidence::open_store(&self.spec).await?;
         let mut evidence = RecordEvidence::new(store.clone());
+        let promoting = options.promoted_from.is_some();
         if let Some(source) = options.promoted_from {
             evidence = evidence.promoted_from(source);
         }
         let recorded = evidence.clone();
-        let pipeline = self.up_pipeline(
+        let pipeline = compose::up_pipeline(
+            &self.registry,
+            &self.backends,
+            &self.spec,
             commit,
             options.smoke.unwrap_or_default(),
             options.auto_rollback,
+            branches::BranchOptions {
+                // Only `up` creates a branch; a promotion finds it or fails.
+                create: !promoting,
+                allow_unscrubbed: options.allow_unscrubbed,
+            },
             evidence,
         );
         let mut context = self.run_context(environment, commit)?;
@@ -464,6 +483,7 @@ impl Staging {
                     promoted_from: Some(allowed_by),
                     auto_rollback: !options.no_rollback,
                     redeploy: false,
+                    allow_unscrubbed: false,
                 },
             )
             .await?;

@@ -115,7 +115,8 @@ pub struct Plan {
     pub steps: Vec<&'static str>,
     /// What the platform creates before the first deploy (a Railway environment).
     pub environment_setup: Option<String>,
-    /// What `up` creates first.
+    /// What `up` creates first: the database branches (a Neon branch with its compute
+    /// endpoint, a Supabase branch), then what the provision step creates.
     pub create: Vec<staging_core::Creation>,
     /// Why creation is not possible here, when the spec asks it.
     pub create_not_supported: Option<String>,
@@ -153,7 +154,11 @@ pub(crate) async fn plan(session: &Staging, env: &str, commit: &str) -> Result<P
 
     // What `up` would create first (reads only); refused offline, like `up`, on a protected
     // environment without `allow_create`.
-    let creation = staging_core::provision::plan(registry, &spec, env).await?;
+    let mut creation = staging_core::provision::plan(registry, &spec, env).await?;
+    // Before them, the database branches `up`'s branches step creates (reads only).
+    let (branch_creations, branch_errors) =
+        branch_plans(backends, &spec, env, environment.protected).await;
+    creation.create.splice(0..0, branch_creations);
 
     let fingerprints = Fingerprinter::for_project(&spec.spec.project.name);
     let (values, secret_names, vars_error) =
@@ -220,7 +225,15 @@ pub(crate) async fn plan(session: &Staging, env: &str, commit: &str) -> Result<P
             );
         }
     }
-    let databases = database_plans(backends, &spec, env, commit).await;
+    let mut databases = database_plans(backends, &spec, env, commit).await;
+    for (db, e) in branch_errors {
+        if let Some(d) = databases.iter_mut().find(|d| d.database == db) {
+            d.error = Some(match d.error.take() {
+                Some(other) => format!("{e}; {other}"),
+                None => e,
+            });
+        }
+    }
     let probes: Vec<String> = spec
         .spec
         .probes
@@ -250,6 +263,44 @@ pub(crate) async fn plan(session: &Staging, env: &str, commit: &str) -> Result<P
         gate,
         up_refused: direct_up,
     })
+}
+
+/// What `up`'s branches step would create for `env`'s database branches (a branch from its
+/// parent, a Neon compute endpoint), read only; and per database, why it could not be read.
+/// A protected environment creates none (`up` there only checks the branch exists).
+async fn branch_plans(
+    backends: &SecretBackends,
+    spec: &LoadedSpec,
+    env: &str,
+    protected: bool,
+) -> (Vec<staging_core::Creation>, Vec<(String, String)>) {
+    let mut create = vec![];
+    let mut errors = vec![];
+    for (db, d) in &spec.spec.databases {
+        let Some(b) = d.branch.as_ref().filter(|b| b.applies_to(env, protected)) else {
+            continue;
+        };
+        let Some(build) = &backends.database_branches else {
+            errors.push((
+                db.clone(),
+                "its branch's provider is not in this build".into(),
+            ));
+            continue;
+        };
+        let missing = match build(b) {
+            Ok(branch) => branch.missing(&format!("database {db}")).await,
+            Err(e) => Err(e),
+        };
+        match missing {
+            Ok(m) if protected && !m.is_empty() => errors.push((
+                db.clone(),
+                "its branch is missing, and `up` of a protected environment creates none".into(),
+            )),
+            Ok(m) => create.extend(m),
+            Err(e) => errors.push((db.clone(), format!("cannot read its branch: {e}"))),
+        }
+    }
+    (create, errors)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -104,6 +104,7 @@ async fn run_pipeline(
                 promoted_from,
                 auto_rollback,
                 redeploy: args.redeploy,
+                allow_unscrubbed: args.allow_unscrubbed,
             },
         )
         .await?;
@@ -127,14 +128,8 @@ async fn run_pipeline(
         Ok(lease) => lease,
         Err(signal) => return Ok(Err(signal)),
     };
-    // Under the lease, so no refresh marks the data between this read and the run.
-    if let Err(e) =
-        staging_evidence::refuse_unscrubbed(&store, &spec, env, command, args.allow_unscrubbed)
-            .await
-    {
-        crate::lease::release(lease, out).await;
-        return Err(e);
-    }
+    // The environment's data state is the pipeline's `branches` step's to check, under this
+    // lease and after any branch the run forks from production.
     let stopped = tokio::select! {
         report = pipeline.run(&mut ctx) => {
             let id = recorded.recorded_id();

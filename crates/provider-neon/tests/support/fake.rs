@@ -50,6 +50,9 @@ pub struct FakeProject {
     /// `connection_uri` answers the parent's URL (a known failure of other tools).
     pub uri_of_parent: bool,
     pub requests: Vec<String>,
+    /// Reads each operation started from now on takes to finish (default 2): a large number
+    /// keeps a restore running while a test stops the client mid-wait.
+    pub op_reads: Option<u32>,
     /// Branches backed by real local Postgres databases named `<prefix>_<branch>`: a create or
     /// a restore copies the parent's database (`CREATE DATABASE .. TEMPLATE ..`), the way a
     /// branch starts as its parent's data; endpoints and URLs name 127.0.0.1:5432.
@@ -176,10 +179,15 @@ impl FakeState {
     fn start_op(&mut self, project: &str, branch_id: &str, action: &'static str) -> Value {
         self.seq += 1;
         let id = format!("00000000-0000-4000-8000-{:012}", self.seq);
+        let reads_left = self
+            .projects
+            .get(project)
+            .and_then(|p| p.op_reads)
+            .unwrap_or(2);
         let op = FakeOp {
             branch_id: branch_id.to_owned(),
             action,
-            reads_left: 2,
+            reads_left,
             fails_with: self
                 .projects
                 .get_mut(project)

@@ -54,3 +54,12 @@ pub fn branch(spec: NeonBranch) -> NeonDatabaseBranch {
         .build(spec)
         .unwrap()
 }
+
+/// Find the branch or create what it lacks, through a boundary with nothing to compare
+/// against (one environment): what `staging up`'s branch step does.
+pub async fn ensure(b: &NeonDatabaseBranch) -> staging_core::Result<staging_core::BranchStatus> {
+    let boundary = staging_core::boundary::unchecked_boundary_for_tests("staging");
+    staging_core::database_branch::ensure(b, &boundary, "database main", |_| async { Ok(()) })
+        .await
+        .map(|e| e.status)
+}

@@ -494,7 +494,9 @@ impl LoadedSpec {
                         "the branch needs a name",
                     ));
                 }
-                if parent == Some(name) {
+                // Spelled apart (a case or a space) is still the parent: a branch name that
+                // differs from its parent's only so is refused like the same name.
+                if parent.is_some_and(|p| p.trim().eq_ignore_ascii_case(name.trim())) {
                     return Err(self.error_at(
                         &format!("databases.{db}.branch.{kind}.branch"),
                         format!(
