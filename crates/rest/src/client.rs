@@ -15,6 +15,7 @@ use url::Url;
 
 use crate::budget::RateBudget;
 use crate::ratelimit::RateLimitHeaders;
+use crate::window::Window;
 use crate::{Api, RestError, error_message};
 
 /// The hard ceiling on any configured body cap: a setting above it is refused.
@@ -117,6 +118,11 @@ pub struct Call<'a> {
     pub safety: Safety,
     /// The thing asked for, in messages (`service web (srv-1)`); the path when `None`.
     pub what: Option<&'a str>,
+    /// Whether the client's credential is sent (not to a URL that is its own credential,
+    /// such as Netlify's build hooks).
+    pub credential: bool,
+    /// What messages show instead of the path, when the path itself is a secret.
+    pub shown_path: Option<&'a str>,
 }
 
 impl<'a> Call<'a> {
@@ -128,7 +134,17 @@ impl<'a> Call<'a> {
             url,
             body: None,
             what: None,
+            credential: true,
+            shown_path: None,
         }
+    }
+
+    /// Without the client's credential, and with `shown` in place of the path in every
+    /// message: for a URL that is a credential itself.
+    pub fn anonymous(mut self, shown: &'a str) -> Self {
+        self.credential = false;
+        self.shown_path = Some(shown);
+        self
     }
 
     /// With a JSON body.
@@ -172,6 +188,7 @@ pub struct Client {
     auth: Auth,
     settings: Settings,
     budget: Arc<RateBudget>,
+    window: Option<Arc<Window>>,
 }
 
 impl fmt::Debug for Client {
@@ -256,7 +273,15 @@ impl Client {
             auth,
             settings,
             budget,
+            window: None,
         })
+    }
+
+    /// With a client-side limit the platform documents (Netlify: 500 requests a minute):
+    /// every attempt waits for a place in `window` first, within the call's deadline.
+    pub fn with_window(mut self, window: Arc<Window>) -> Self {
+        self.window = Some(window);
+        self
     }
 
     /// The API this client speaks to.
@@ -370,7 +395,14 @@ impl Client {
         let mut backoff = Backoff::new(retry.initial, retry.max_delay);
         let mut transient_attempts = 0u32;
         loop {
-            if let Err(left) = self.budget.wait_turn(deadline).await {
+            let turn = match &self.window {
+                Some(w) => match self.budget.wait_turn(deadline).await {
+                    Ok(()) => w.acquire_by(deadline).await,
+                    Err(left) => Err(left),
+                },
+                None => self.budget.wait_turn(deadline).await,
+            };
+            if let Err(left) = turn {
                 return Err(Error::RateLimited {
                     provider: self.api.provider.to_owned(),
                     retry_after: Some(left),
@@ -429,20 +461,31 @@ impl Client {
     /// One attempt: the request, its capped body, and the mapping of a non-success.
     async fn once(&self, call: &Call<'_>, inspect: &Inspect<'_>) -> Result<Answer> {
         let method = call.method.as_str();
-        let path = call.url.path().to_owned();
+        let path = call
+            .shown_path
+            .map_or_else(|| call.url.path().to_owned(), str::to_owned);
         let mut req = self
             .http
             .request(call.method.clone(), call.url.clone())
             .header(reqwest::header::ACCEPT, "application/json");
-        req = match self.auth {
-            Auth::Bearer => req.bearer_auth(self.token.expose_secret()),
-            Auth::Header(name) => req.header(name, self.token.expose_secret()),
+        req = match (call.credential, self.auth) {
+            (false, _) => req,
+            (true, Auth::Bearer) => req.bearer_auth(self.token.expose_secret()),
+            (true, Auth::Header(name)) => req.header(name, self.token.expose_secret()),
         };
         if let Some(b) = call.body {
             req = req.json(b);
         }
         tracing::debug!(provider = self.api.provider, method, %path, "request");
-        let transport = |e| self.transport(method, &path, e);
+        // The host asked, which is the base's except for a URL given whole (a build hook).
+        let host = match call.url.host_str() {
+            Some(h) => format!(
+                "{h}:{}",
+                call.url.port_or_known_default().unwrap_or_default()
+            ),
+            None => self.host.clone(),
+        };
+        let transport = |e| self.transport(method, &path, &host, e);
         let mut resp = req.send().await.map_err(transport)?;
         let status = resp.status();
         let headers = resp.headers().clone();
@@ -485,7 +528,7 @@ impl Client {
         ))
     }
 
-    fn transport(&self, method: &str, path: &str, source: reqwest::Error) -> Error {
+    fn transport(&self, method: &str, path: &str, host: &str, source: reqwest::Error) -> Error {
         let phase = match (source.is_connect(), source.is_timeout()) {
             (true, true) => "connecting timed out",
             (true, false) => crate::CANNOT_CONNECT,
@@ -498,7 +541,7 @@ impl Client {
             source: Box::new(RestError::Transport {
                 method: method.to_owned(),
                 path: path.to_owned(),
-                host: self.host.clone(),
+                host: host.to_owned(),
                 phase,
                 source: source.without_url(),
             }),

@@ -4,6 +4,7 @@
 mod budget;
 mod client;
 mod ratelimit;
+mod window;
 
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -14,6 +15,7 @@ pub use client::{
     Answer, Auth, Call, Client, Inspect, MAX_BODY_CEILING, RATE_LIMIT_FALLBACK, Safety, Settings,
 };
 pub use ratelimit::RateLimitHeaders;
+pub use window::Window;
 
 /// How much of an error body a message shows.
 pub const ERROR_BODY_CHARS: usize = 300;
@@ -40,6 +42,9 @@ pub struct Api {
     pub not_found_statuses: &'static [u16],
     /// Statuses besides 502/503/504 on which a read is sent again (Vercel: 500).
     pub retried_read_statuses: &'static [u16],
+    /// Statuses that say the request itself is invalid, as the spec wrote it: a
+    /// configuration error, not a platform failure (Netlify: 422).
+    pub invalid_statuses: &'static [u16],
 }
 
 impl Api {
@@ -59,6 +64,7 @@ impl Api {
             refused_statuses: &[],
             not_found_statuses: &[],
             retried_read_statuses: &[],
+            invalid_statuses: &[],
         }
     }
 }
@@ -124,7 +130,8 @@ impl Api {
     /// Maps a non-success answer to a kind, the one place where statuses become kinds: 401
     /// unauthenticated (naming the credential's variable), 403 permission, 404 (and
     /// [`Api::not_found_statuses`]) not found of `what` (the path when `None`), 409
-    /// conflict, 429 a rate limit with the wait its headers give; 5xx and
+    /// conflict, [`Api::invalid_statuses`] a configuration error, 429 a rate limit with
+    /// the wait its headers give; 5xx and
     /// [`Api::refused_statuses`] are retryable provider errors, anything else is not.
     pub fn error_for_status(
         &self,
@@ -161,6 +168,10 @@ impl Api {
                 provider,
                 retry_after: limits.refusal_wait(),
             },
+            s if self.invalid_statuses.contains(&s) => Error::config(format!(
+                "{} refused {what} as invalid ({s}): {message}",
+                self.platform
+            )),
             s => Error::Provider {
                 provider,
                 source: Box::new(RestError::Status {
