@@ -476,7 +476,6 @@ impl Client {
         if let Some(b) = call.body {
             req = req.json(b);
         }
-        tracing::debug!(provider = self.api.provider, method, %path, "request");
         // The host asked, which is the base's except for a URL given whole (a build hook).
         let host = match call.url.host_str() {
             Some(h) => format!(
@@ -485,8 +484,36 @@ impl Client {
             ),
             None => self.host.clone(),
         };
-        let transport = |e| self.transport(method, &path, &host, e);
+        // One silence bound per credential and run: what earlier requests waited on a
+        // silent API is not waited again.
+        let bound = self.settings.timeout;
+        let left = self
+            .budget
+            .silence_left(bound)
+            .map_err(|phase| Error::Provider {
+                provider: self.api.provider.to_owned(),
+                source: Box::new(RestError::Silent {
+                    method: method.to_owned(),
+                    path: path.clone(),
+                    host: host.clone(),
+                    bound: humantime::format_duration(bound).to_string(),
+                    phase,
+                }),
+                retryable: false,
+            })?;
+        req = req.timeout(left);
+        tracing::debug!(provider = self.api.provider, method, %path, "request");
+        let started = Instant::now();
+        let transport = |e: reqwest::Error| {
+            if e.is_timeout() {
+                // No answer: what it waited counts against the silence bound.
+                self.budget
+                    .record_silence(started.elapsed(), transport_phase(&e));
+            }
+            self.transport(method, &path, &host, e)
+        };
         let mut resp = req.send().await.map_err(transport)?;
+        self.budget.record_answer();
         let status = resp.status();
         let headers = resp.headers().clone();
         let limits = RateLimitHeaders::parse(&headers, SystemTime::now());
@@ -501,6 +528,7 @@ impl Client {
                     source: Box::new(RestError::TooLarge {
                         method: method.to_owned(),
                         path,
+                        host: host.clone(),
                         cap: staging_core::limits::format_size(cap),
                     }),
                     retryable: false,
@@ -529,13 +557,7 @@ impl Client {
     }
 
     fn transport(&self, method: &str, path: &str, host: &str, source: reqwest::Error) -> Error {
-        let phase = match (source.is_connect(), source.is_timeout()) {
-            (true, true) => "connecting timed out",
-            (true, false) => crate::CANNOT_CONNECT,
-            (false, true) => "timed out waiting for the answer",
-            (false, false) if source.is_body() || source.is_decode() => "reading the answer failed",
-            (false, false) => "the request failed",
-        };
+        let phase = transport_phase(&source);
         Error::Provider {
             provider: self.api.provider.to_owned(),
             source: Box::new(RestError::Transport {
@@ -547,6 +569,17 @@ impl Client {
             }),
             retryable: true,
         }
+    }
+}
+
+/// What did not happen, by what the transport said.
+fn transport_phase(source: &reqwest::Error) -> &'static str {
+    match (source.is_connect(), source.is_timeout()) {
+        (true, true) => "connecting timed out",
+        (true, false) => crate::CANNOT_CONNECT,
+        (false, true) => "timed out waiting for the answer",
+        (false, false) if source.is_body() || source.is_decode() => "reading the answer failed",
+        (false, false) => "the request failed",
     }
 }
 

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use staging_core::{Error, Redactor};
 
-pub use budget::RateBudget;
+pub use budget::{RateBudget, SILENCE_MEMORY};
 pub use client::{
     Answer, Auth, Call, Client, Inspect, MAX_BODY_CEILING, RATE_LIMIT_FALLBACK, Safety, Settings,
 };
@@ -103,13 +103,32 @@ pub enum RestError {
         #[source]
         source: reqwest::Error,
     },
+    /// The API has not answered for the whole silence bound earlier in this run (the
+    /// credential's [`RateBudget::silence_left`]): the request is not sent.
+    #[error(
+        "{method} {path}: {host} did not answer within {bound} ({phase}); not asked again in this run"
+    )]
+    Silent {
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+        /// `host:port` of the API.
+        host: String,
+        /// The bound, for people.
+        bound: String,
+        /// How the silence showed.
+        phase: &'static str,
+    },
     /// The answer's body is larger than the cap.
-    #[error("{method} {path}: the answer is larger than {cap}")]
+    #[error("{method} {path} ({host}): the answer is larger than {cap} (the cap on an API answer)")]
     TooLarge {
         /// The request's method.
         method: String,
         /// The request's path.
         path: String,
+        /// `host:port` of the API.
+        host: String,
         /// The cap, for people.
         cap: String,
     },
@@ -212,7 +231,7 @@ pub fn ambiguous(e: &Error) -> bool {
                 status, refused, ..
             }) => !refused && *status >= 500,
             Some(RestError::TooLarge { .. } | RestError::Decode { .. }) => true,
-            None => false,
+            Some(RestError::Silent { .. }) | None => false,
         },
         Error::Timeout { .. } => true,
         _ => false,

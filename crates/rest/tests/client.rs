@@ -266,3 +266,73 @@ async fn a_rate_limit_longer_than_the_deadline_fails_at_once_naming_the_wait() {
     assert!(started.elapsed() < Duration::from_secs(300));
     assert_eq!(p.seen().len(), 1);
 }
+
+/// A port that accepts connections and never answers; counts what it accepted.
+fn silent_peer() -> (Url, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = Url::parse(&format!("http://{}/v1", listener.local_addr().unwrap())).unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = vec![];
+        for c in listener.incoming() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(c);
+        }
+    });
+    (url, accepted)
+}
+
+#[tokio::test]
+async fn a_silent_api_costs_one_bound_per_run_not_one_per_call_or_step() {
+    let (url, accepted) = silent_peer();
+    let host = format!("127.0.0.1:{}", url.port().unwrap());
+    let settings = Settings {
+        timeout: Duration::from_millis(300),
+        ..quick()
+    };
+    let client = || {
+        Client::with_settings(
+            API,
+            url.clone(),
+            SecretString::from("tok_silent_canary".to_owned()),
+            Auth::Bearer,
+            settings,
+        )
+        .unwrap()
+    };
+    // The isolation step's client: waits the bound once, and its retry is not sent.
+    let isolation = client();
+    let first = read(&isolation, "branches").await.unwrap_err();
+    let shown = first.to_string();
+    assert!(
+        shown.contains(&host) && shown.contains("did not answer within 300ms"),
+        "names the host and the bound: {shown}"
+    );
+    assert!(
+        shown.contains("timed out waiting for the answer"),
+        "names how: {shown}"
+    );
+    assert!(!first.is_retryable(), "not asked again: {first:?}");
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // The secrets step's client of the same credential: fails at once, sends nothing.
+    let secrets = client();
+    let second = read(&secrets, "connection_uri").await.unwrap_err();
+    let shown = second.to_string();
+    assert!(
+        shown.contains("GET /v1/connection_uri")
+            && shown.contains(&host)
+            && shown.contains("not asked again in this run"),
+        "{shown}"
+    );
+    assert!(!shown.contains("tok_silent_canary"), "{shown}");
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the dead host was not asked again"
+    );
+    assert!(
+        matches!(second.class(), staging_core::ErrorClass::CannotProceed),
+        "exit 3: {second:?}"
+    );
+}
