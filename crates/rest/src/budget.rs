@@ -151,8 +151,8 @@ impl RateBudget {
         }
     }
 
-    /// What is left of `bound`, the time requests to this API may wait on it without an
-    /// answer, all of them together (every client and step of the run, whatever the
+    /// What is left of `bound` (the client's call deadline), the time requests to this API
+    /// may wait on it without an answer, all of them together (every client and step of the run, whatever the
     /// token), until it answers again: a dead host costs a run one bound, not one per step
     /// or per request. `Err` with how the silence showed (`timed out waiting for the
     /// answer`) when nothing is left.

@@ -21,6 +21,12 @@ use crate::{Api, RestError, error_message};
 /// The hard ceiling on any configured body cap: a setting above it is refused.
 pub const MAX_BODY_CEILING: u64 = 64 * 1024 * 1024;
 
+/// The variable that lowers the bounds on a platform's API for the whole process (a short
+/// bound in tests and CI: `STAGING_API_TIMEOUT=5s`): every client's request bound and
+/// call deadline ([`RetryPolicy::deadline`]), and so the time a silent API may cost a run,
+/// are at most its value. It never raises a bound.
+pub const API_TIMEOUT_VAR: &str = "STAGING_API_TIMEOUT";
+
 /// How long every request of a credential pauses after a 429 that says nothing about when
 /// to come back.
 pub const RATE_LIMIT_FALLBACK: Duration = Duration::from_secs(1);
@@ -232,15 +238,21 @@ impl Client {
         )
     }
 
-    /// A client with every setting given; refuses a `max_body` above the ceiling.
+    /// A client with every setting given; refuses a `max_body` above the ceiling. Its
+    /// request bound and call deadline are lowered to [`API_TIMEOUT_VAR`] when that is set
+    /// (a value that is not a duration, or is zero, is refused).
     pub fn with_settings(
         api: Api,
         base: Url,
         token: SecretString,
         auth: Auth,
-        settings: Settings,
+        mut settings: Settings,
     ) -> Result<Self> {
         settings.validate(api.provider)?;
+        if let Some(cap) = api_timeout_cap()? {
+            settings.timeout = settings.timeout.min(cap);
+            settings.retry.deadline = settings.retry.deadline.min(cap);
+        }
         if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
             return Err(Error::config(format!(
                 "{}: the API address `{base}` is not an http(s) URL with a host",
@@ -423,6 +435,15 @@ impl Client {
                 continue;
             }
             transient_attempts += 1;
+            // A read (or idempotent write) left unanswered for the whole silence bound is
+            // said as such, and not sent again by anyone: a write that must happen once
+            // keeps its own error, which tells its provider to read back.
+            if call.safety != Safety::Once
+                && crate::unanswered(&err)
+                && let Err(phase) = self.budget.silence_left(retry.deadline)
+            {
+                return Err(self.silent(&call, phase));
+            }
             let again = match call.safety {
                 Safety::Read => self.transient(&err, true),
                 Safety::Idempotent => self.transient(&err, false),
@@ -476,32 +497,15 @@ impl Client {
         if let Some(b) = call.body {
             req = req.json(b);
         }
-        // The host asked, which is the base's except for a URL given whole (a build hook).
-        let host = match call.url.host_str() {
-            Some(h) => format!(
-                "{h}:{}",
-                call.url.port_or_known_default().unwrap_or_default()
-            ),
-            None => self.host.clone(),
-        };
-        // One silence bound per credential and run: what earlier requests waited on a
-        // silent API is not waited again.
-        let bound = self.settings.timeout;
+        let host = self.host_of(&call.url);
+        // One silence bound per API and run, the bound of one call with its retries: what
+        // earlier requests (of any client, any step) waited on a silent API is not waited
+        // again. One slow answer and its retry fit in it; a dead host costs it once.
         let left = self
             .budget
-            .silence_left(bound)
-            .map_err(|phase| Error::Provider {
-                provider: self.api.provider.to_owned(),
-                source: Box::new(RestError::Silent {
-                    method: method.to_owned(),
-                    path: path.clone(),
-                    host: host.clone(),
-                    bound: humantime::format_duration(bound).to_string(),
-                    phase,
-                }),
-                retryable: false,
-            })?;
-        req = req.timeout(left);
+            .silence_left(self.settings.retry.deadline)
+            .map_err(|phase| self.silent(call, phase))?;
+        req = req.timeout(left.min(self.settings.timeout));
         tracing::debug!(provider = self.api.provider, method, %path, "request");
         let started = Instant::now();
         let transport = |e: reqwest::Error| {
@@ -556,6 +560,32 @@ impl Client {
         ))
     }
 
+    /// The host asked, which is the base's except for a URL given whole (a build hook).
+    fn host_of(&self, url: &Url) -> String {
+        match url.host_str() {
+            Some(h) => format!("{h}:{}", url.port_or_known_default().unwrap_or_default()),
+            None => self.host.clone(),
+        }
+    }
+
+    /// The error of a request not sent, or not sent again, because the API has been
+    /// silent for the whole bound ([`RateBudget::silence_left`]).
+    fn silent(&self, call: &Call<'_>, phase: &'static str) -> Error {
+        Error::Provider {
+            provider: self.api.provider.to_owned(),
+            source: Box::new(RestError::Silent {
+                method: call.method.as_str().to_owned(),
+                path: call
+                    .shown_path
+                    .map_or_else(|| call.url.path().to_owned(), str::to_owned),
+                host: self.host_of(&call.url),
+                bound: humantime::format_duration(self.settings.retry.deadline).to_string(),
+                phase,
+            }),
+            retryable: false,
+        }
+    }
+
     fn transport(&self, method: &str, path: &str, host: &str, source: reqwest::Error) -> Error {
         let phase = transport_phase(&source);
         Error::Provider {
@@ -569,6 +599,19 @@ impl Client {
             }),
             retryable: true,
         }
+    }
+}
+
+/// The process-wide lower bound of [`API_TIMEOUT_VAR`], when set.
+fn api_timeout_cap() -> Result<Option<Duration>> {
+    let Ok(raw) = std::env::var(API_TIMEOUT_VAR) else {
+        return Ok(None);
+    };
+    match humantime::parse_duration(raw.trim()) {
+        Ok(d) if !d.is_zero() => Ok(Some(d)),
+        _ => Err(Error::config(format!(
+            "{API_TIMEOUT_VAR}=`{raw}` is not a duration above zero (such as `30s`)"
+        ))),
     }
 }
 

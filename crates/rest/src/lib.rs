@@ -12,7 +12,8 @@ use staging_core::{Error, Redactor};
 
 pub use budget::{RateBudget, SILENCE_MEMORY};
 pub use client::{
-    Answer, Auth, Call, Client, Inspect, MAX_BODY_CEILING, RATE_LIMIT_FALLBACK, Safety, Settings,
+    API_TIMEOUT_VAR, Answer, Auth, Call, Client, Inspect, MAX_BODY_CEILING, RATE_LIMIT_FALLBACK,
+    Safety, Settings,
 };
 pub use ratelimit::RateLimitHeaders;
 pub use window::Window;
