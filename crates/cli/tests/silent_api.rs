@@ -130,3 +130,55 @@ settings = { site_id = "s1", context = "production" }
     );
     assert_blames_the_silent_api(&peer, code, &text);
 }
+
+#[test]
+fn plan_with_a_silent_vercel_api_exits_3_naming_the_host() {
+    let peer = SilentPeer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://{}", peer.addr());
+    let (code, text) = plan(
+        dir.path(),
+        r#"[project]
+name = "shop"
+
+[environments.staging]
+provider = "vercel"
+settings = { target = "preview", team_id = "team_1" }
+
+[services.web]
+http = false
+settings = { project = "web", repo = "acme/web" }
+"#,
+        &[
+            ("VERCEL_TOKEN", "vc_silent"),
+            ("VERCEL_API_URL", &url),
+            ("VERCEL_UNLISTED_API_URL", &url),
+        ],
+    );
+    assert_blames_the_silent_api(&peer, code, &text);
+}
+
+#[test]
+fn plan_with_a_silent_railway_api_exits_3_naming_the_host() {
+    let peer = SilentPeer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://{}", peer.addr());
+    let (code, text) = plan(
+        dir.path(),
+        r#"[project]
+name = "shop"
+
+[environments.staging]
+provider = "railway"
+settings = { project_id = "p1" }
+
+[services.web]
+http = false
+"#,
+        &[
+            ("RAILWAY_API_TOKEN", "rw_silent"),
+            ("RAILWAY_API_URL", &url),
+        ],
+    );
+    assert_blames_the_silent_api(&peer, code, &text);
+}
