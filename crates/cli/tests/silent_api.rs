@@ -182,3 +182,27 @@ http = false
     );
     assert_blames_the_silent_api(&peer, code, &text);
 }
+
+#[test]
+fn up_with_a_silent_neon_api_fails_its_secrets_step_blaming_the_api_with_exit_3() {
+    let peer = SilentPeer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://{}", peer.addr());
+    std::fs::write(
+        dir.path().join("staging.toml"),
+        branch_spec(r#"neon = { project_id = "p1", branch = "staging", parent = "main" }"#),
+    )
+    .unwrap();
+    let out = common::run_staging(
+        dir.path(),
+        &["up", "--env", "staging", "--commit", COMMIT],
+        &[
+            ("NEON_API_KEY", "napi_silent"),
+            ("NEON_API_URL", &url),
+            ("STAGING_API_TIMEOUT", "1s"),
+        ],
+    );
+    let text = common::text(&out);
+    assert_blames_the_silent_api(&peer, out.status.code(), &text);
+    assert!(!text.contains("napi_silent"), "{text}");
+}
