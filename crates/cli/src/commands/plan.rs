@@ -37,6 +37,15 @@ pub(crate) async fn run(global: &Global, args: &UpArgs, out: Output) -> Result<u
     let plan = session.plan(&env, &commit).await?;
     // An API that did not answer leaves the plan incomplete: exit 3, never 0.
     let code = plan.exit_code();
+    if code != 0 {
+        out.fail(
+            "cannot_proceed",
+            &format!(
+                "the plan is incomplete: {} could not be read",
+                plan.unavailable.join("; ")
+            ),
+        );
+    }
     if out.json {
         out.json(&plan);
         return Ok(code);
@@ -155,7 +164,7 @@ pub(crate) async fn run(global: &Global, args: &UpArgs, out: Output) -> Result<u
         out.line(&format!("note: {why}"));
     }
     for what in &unavailable {
-        out.line(&format!("not read (the plan is incomplete): {what}"));
+        out.line(&format!("not read: {what}"));
     }
     Ok(code)
 }
