@@ -542,6 +542,12 @@ pub struct OversizedPeer {
 }
 
 impl OversizedPeer {
+    /// Listen on `127.0.0.1` on a free port; every answer's body is 1 MiB past
+    /// [`crate::limits::MAX_PROVIDER_BODY`].
+    pub fn past_the_cap() -> Self {
+        Self::start(crate::limits::MAX_PROVIDER_BODY + 1024 * 1024)
+    }
+
     /// Listen on `127.0.0.1` on a free port; every answer's body is `size` bytes.
     pub fn start(size: u64) -> Self {
         use std::io::{BufRead, BufReader, Write};
@@ -589,12 +595,23 @@ impl OversizedPeer {
         format!("http://{}", self.addr)
     }
 
-    /// Asserts that `err` is the refusal of an answer past the provider's body cap: it
-    /// names this peer's `host:port`, the cap (`cap`, as [`crate::limits::format_size`]
-    /// writes it) and the request (`request`, such as `GET /services`), and not `secret`.
-    pub fn assert_refused(&self, err: &crate::Error, request: &str, cap: u64, secret: &str) {
+    /// Asserts that `call` (a provider's request to this peer) fails, within a guard that
+    /// only turns a hang into a failure, refusing the answer past the provider's body cap
+    /// ([`crate::limits::MAX_PROVIDER_BODY`]): the error names this peer's `host:port`, the
+    /// cap and the request (`request`, such as `GET /services`), not `secret`, and is not
+    /// retryable.
+    pub async fn assert_refuses<T: std::fmt::Debug>(
+        &self,
+        call: impl std::future::Future<Output = crate::Result<T>>,
+        request: &str,
+        secret: &str,
+    ) {
+        let err = tokio::time::timeout(std::time::Duration::from_secs(120), call)
+            .await
+            .expect("bounded: no result within 120 s")
+            .expect_err("an answer past the cap is refused");
         let text = format!("{err} {err:?}");
-        let cap = crate::limits::format_size(cap);
+        let cap = crate::limits::format_size(crate::limits::MAX_PROVIDER_BODY);
         assert!(
             text.contains(&self.addr.to_string()),
             "names the host: {text}"
