@@ -37,6 +37,10 @@ pub struct EnvMigrations {
     spec: Arc<LoadedSpec>,
     environment: String,
     vars: BTreeMap<String, SecretString>,
+    /// Why a variable has no value, when reading it failed, and whether its source could
+    /// not be reached (a database branch's API that did not answer): the URL's error
+    /// blames that, not the spec.
+    unreadable: BTreeMap<String, (String, bool)>,
     options: MigrateOptions,
     urls: Arc<dyn UrlLookup>,
     redactor: Redactor,
@@ -145,11 +149,31 @@ impl EnvMigrations {
             spec,
             environment: environment.to_owned(),
             vars,
+            unreadable: BTreeMap::new(),
             options: MigrateOptions::default(),
             urls: Arc::new(StaticUrls::new()),
             redactor: Redactor::global().clone(),
             sink: None,
         })
+    }
+
+    /// Why variables without a value could not be read (`ResolvedVars::errors` of the
+    /// secrets crate), and which of them because their source could not be reached
+    /// (`ResolvedVars::unreachable`): a database whose URL is one of those fails naming
+    /// the source (exit 3), not "has no value" (a spec error).
+    pub fn with_unreadable(
+        mut self,
+        errors: BTreeMap<String, String>,
+        unreachable: &std::collections::BTreeSet<String>,
+    ) -> Self {
+        self.unreadable = errors
+            .into_iter()
+            .map(|(var, why)| {
+                let cannot_reach = unreachable.contains(&var);
+                (var, (why, cannot_reach))
+            })
+            .collect();
+        self
     }
 
     /// Set the options.
@@ -187,10 +211,28 @@ impl EnvMigrations {
     }
 
     fn url(&self, database: &str, db: &Database) -> Result<SecretString> {
+        if !self.vars.contains_key(&db.url_var)
+            && let Some((why, true)) = self.unreadable.get(&db.url_var)
+        {
+            return Err(Error::Provider {
+                provider: "secrets".to_owned(),
+                source: format!(
+                    "`{}` of environment `{}` could not be read, so database `{database}` cannot be reached: {why}",
+                    db.url_var, self.environment
+                )
+                .into(),
+                retryable: false,
+            });
+        }
         let url = self.vars.get(&db.url_var).ok_or_else(|| {
+            let why = self
+                .unreadable
+                .get(&db.url_var)
+                .map(|(why, _)| format!(" ({why})"))
+                .unwrap_or_default();
             self.spec.error_at(
                 &format!("databases.{database}.url_var"),
-                format!("`{}` has no value in environment `{}`, so database `{database}` cannot be reached", db.url_var, self.environment),
+                format!("`{}` has no value in environment `{}`{why}, so database `{database}` cannot be reached", db.url_var, self.environment),
             )
         })?;
         Ok(resolve_sqlite_path(url, &self.spec.base_dir()))

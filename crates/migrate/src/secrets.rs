@@ -122,6 +122,7 @@ impl EnvMigrations {
         let lookup =
             SecretsUrlLookup::new(backends.clone(), spec.clone(), commit.map(str::to_owned));
         Ok(EnvMigrations::new(spec, environment, resolved.values)?
+            .with_unreadable(resolved.errors, &resolved.unreachable)
             .with_url_lookup(Arc::new(lookup)))
     }
 }

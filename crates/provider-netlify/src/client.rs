@@ -1,38 +1,65 @@
-//! The HTTP client: base URL, bearer token, client-side rate limits, and the one path from a
-//! response to a value or a [`NetlifyError`].
+//! Netlify's API on the shared platform client ([`staging_rest::Client`]): base URL and
+//! token, Netlify's documented limits as client-side windows, and the few paths Netlify
+//! serves off its base. Bounds, body caps, statuses, `Retry-After` and retries are the
+//! shared client's.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::{Method, RequestBuilder, Response};
-use secrecy::{ExposeSecret, SecretString};
+use reqwest::Method;
+use secrecy::SecretString;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
+use staging_rest::{Auth, Call, Settings, Window};
 use url::Url;
 
-use crate::error::{NetlifyError, classify, retry_after};
-use crate::limit::{RateLimits, Window};
+use crate::error::API;
+use crate::limit::RateLimits;
 
 /// The API's base as Netlify's own description declares it (`host` + `basePath`).
 pub const DEFAULT_API_URL: &str = "https://api.netlify.com/api/v1";
 
-/// How long one request may wait out Netlify's rate limits in all before the 429 is the
-/// answer.
-pub(crate) const RATE_LIMIT_DEADLINE: Duration = Duration::from_secs(60);
+/// What messages show of a build hook's URL: its id is its secret.
+const HOOK_PATH: &str = "/build_hooks/(hook)";
 
 pub(crate) struct Client {
-    http: reqwest::Client,
-    base: Url,
-    token: SecretString,
-    requests: Window,
+    rest: staging_rest::Client,
     deploys: Window,
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("base", &self.base.as_str())
+            .field("base", &self.rest.base().as_str())
             .field("token", &"[REDACTED]")
             .finish()
+    }
+}
+
+/// One request to Netlify, built like reqwest's: a method, a URL, its query and a JSON body.
+#[derive(Debug)]
+pub(crate) struct Request {
+    method: Method,
+    url: Url,
+    body: Option<Result<Value, String>>,
+    anonymous: bool,
+}
+
+impl Request {
+    /// With these query pairs added.
+    pub(crate) fn query<K: AsRef<str>, V: AsRef<str>>(mut self, pairs: &[(K, V)]) -> Self {
+        self.url
+            .query_pairs_mut()
+            .extend_pairs(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())));
+        self
+    }
+
+    /// With this JSON body.
+    pub(crate) fn json<T: Serialize + ?Sized>(mut self, body: &T) -> Self {
+        self.body = Some(serde_json::to_value(body).map_err(|e| e.to_string()));
+        self
     }
 }
 
@@ -43,33 +70,21 @@ impl Client {
         limits: RateLimits,
         timeout: Duration,
     ) -> staging_core::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .user_agent(concat!(
-                "staging-provider-netlify/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build()
-            .map_err(|e| {
-                staging_core::Error::config(format!("cannot build the Netlify HTTP client: {e}"))
-            })?;
+        let settings = Settings {
+            timeout,
+            ..Settings::default()
+        };
+        let rest = staging_rest::Client::with_settings(API, base, token, Auth::Bearer, settings)?
+            .with_window(Arc::new(Window::new(limits.requests, limits.window)));
         Ok(Client {
-            http,
-            base,
-            token,
-            requests: Window::new(limits.requests, limits.window),
+            rest,
             deploys: Window::new(limits.deploys, limits.window),
         })
     }
 
     /// `base` + path segments, each percent-encoded (site names, env keys, branch names).
     pub(crate) fn endpoint(&self, segments: &[&str]) -> Url {
-        let mut url = self.base.clone();
-        url.path_segments_mut()
-            .expect("an http(s) base URL has a path")
-            .pop_if_empty()
-            .extend(segments);
-        url
+        self.rest.url(segments)
     }
 
     /// The site env read (`getSiteEnvVars`). The description writes its path with the base
@@ -78,7 +93,7 @@ impl Client {
     /// adding the path as written gives the real URL against Netlify and the path the
     /// description declares against Prism, which serves at `/` ignoring the base path.
     pub(crate) fn site_env_endpoint(&self, site_id: &str) -> Url {
-        let mut url = self.base.clone();
+        let mut url = self.rest.base().clone();
         let trimmed = url
             .path()
             .trim_end_matches('/')
@@ -94,7 +109,7 @@ impl Client {
 
     /// Where a build hook given by id lives: `/build_hooks/{id}` at the API's host.
     pub(crate) fn build_hook_endpoint(&self, hook_id: &str) -> Url {
-        let mut url = self.base.clone();
+        let mut url = self.rest.base().clone();
         url.set_path("");
         url.path_segments_mut()
             .expect("an http(s) base URL has a path")
@@ -103,15 +118,22 @@ impl Client {
         url
     }
 
-    pub(crate) fn request(&self, method: Method, url: Url) -> RequestBuilder {
-        self.http
-            .request(method, url)
-            .bearer_auth(self.token.expose_secret())
+    pub(crate) fn request(&self, method: Method, url: Url) -> Request {
+        Request {
+            method,
+            url,
+            body: None,
+            anonymous: false,
+        }
     }
 
-    /// A request that is not part of the API (a build hook): no token is sent.
-    pub(crate) fn anonymous(&self, method: Method, url: Url) -> RequestBuilder {
-        self.http.request(method, url)
+    /// A request that is not part of the API (a build hook): no token is sent, and its
+    /// path (the hook's secret id) is never shown.
+    pub(crate) fn anonymous(&self, method: Method, url: Url) -> Request {
+        Request {
+            anonymous: true,
+            ..self.request(method, url)
+        }
     }
 
     /// Wait for a slot of the deploy limit (3 per minute on Netlify).
@@ -119,117 +141,48 @@ impl Client {
         self.deploys.acquire().await;
     }
 
-    /// Sends `req`; a 429 (refused, so not done: safe for a write too) is sent again after
-    /// the wait it names, within [`RATE_LIMIT_DEADLINE`]. Any other failure is returned:
-    /// whole-call retries of reads are core's `RetryProvider`, writes are never repeated.
-    pub(crate) async fn send(
+    /// Sends `req` through the shared client, `operation` naming it in messages.
+    async fn send(
         &self,
         operation: &'static str,
-        req: RequestBuilder,
-    ) -> staging_core::Result<Response> {
-        let started = tokio::time::Instant::now();
-        let mut fallback = Duration::from_secs(1);
-        loop {
-            let Some(again) = req.try_clone() else {
-                return self.send_once(operation, req).await;
-            };
-            match self.send_once(operation, again).await {
-                Err(staging_core::Error::RateLimited { retry_after, .. })
-                    if started.elapsed() + retry_after.unwrap_or(fallback)
-                        <= RATE_LIMIT_DEADLINE =>
-                {
-                    let wait = retry_after.unwrap_or(fallback);
-                    fallback = (fallback * 2).min(Duration::from_secs(10));
-                    tracing::info!(
-                        operation,
-                        ?wait,
-                        "netlify rate limit: sending again after the wait"
-                    );
-                    tokio::time::sleep(wait).await;
-                }
-                other => return other,
+        req: Request,
+    ) -> staging_core::Result<staging_rest::Answer> {
+        let body = match req.body {
+            Some(Ok(v)) => Some(v),
+            Some(Err(e)) => {
+                return Err(staging_core::Error::failed(format!(
+                    "netlify {operation}: the request body cannot be written as JSON: {e}"
+                )));
             }
+            None => None,
+        };
+        let mut call = Call::new(req.method, req.url).what(operation);
+        if let Some(b) = &body {
+            call = call.body(b);
         }
-    }
-
-    async fn send_once(
-        &self,
-        operation: &'static str,
-        req: RequestBuilder,
-    ) -> staging_core::Result<Response> {
-        self.requests.acquire().await;
-        tracing::debug!(operation, "netlify request");
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| classify(NetlifyError::transport(operation, e)))?;
-        let status = resp.status();
-        if status.is_success() {
-            return Ok(resp);
+        if req.anonymous {
+            call = call.anonymous(HOOK_PATH);
         }
-        let retry_after = retry_after(resp.headers());
-        let body = read_capped(operation, resp)
-            .await
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default();
-        let message = serde_json::from_str::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
-            .unwrap_or_else(|| staging_core::Redactor::global().shorten(&body, 300));
-        Err(classify(NetlifyError::Status {
-            operation,
-            status,
-            message,
-            retry_after,
-        }))
+        self.rest.exchange(call).await
     }
 
     pub(crate) async fn json<T: DeserializeOwned>(
         &self,
         operation: &'static str,
-        req: RequestBuilder,
+        req: Request,
     ) -> staging_core::Result<T> {
-        let resp = self.send(operation, req).await?;
-        let bytes = read_capped(operation, resp).await?;
-        serde_json::from_slice(&bytes).map_err(|e| {
-            classify(NetlifyError::Decode {
-                operation,
-                message: e.to_string(),
-            })
-        })
+        let (method, url) = (req.method.clone(), req.url.clone());
+        let answer = self.send(operation, req).await?;
+        self.rest.decode(method.as_str(), &url, &answer.body)
     }
 
     pub(crate) async fn empty(
         &self,
         operation: &'static str,
-        req: RequestBuilder,
+        req: Request,
     ) -> staging_core::Result<()> {
         self.send(operation, req).await.map(drop)
     }
-}
-
-/// The body of `resp`, read as it streams in, refused past
-/// [`staging_core::limits::MAX_PROVIDER_BODY`].
-async fn read_capped(operation: &'static str, mut resp: Response) -> staging_core::Result<Vec<u8>> {
-    let cap = staging_core::limits::MAX_PROVIDER_BODY;
-    let mut body = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| classify(NetlifyError::transport(operation, e)))?
-    {
-        if body.len() as u64 + chunk.len() as u64 > cap {
-            return Err(classify(NetlifyError::Decode {
-                operation,
-                message: format!(
-                    "the answer is larger than {}",
-                    staging_core::limits::format_size(cap)
-                ),
-            }));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 #[cfg(test)]

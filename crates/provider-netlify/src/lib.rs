@@ -6,9 +6,11 @@
 //! operation is scoped by it: which deploys are "live" for it, which branch a deploy builds,
 //! which value of an env var it reads and writes. Netlify builds from the repository, so
 //! "deploy commit X" means "build the context's branch and prove it built X"; a build of
-//! another commit fails the wait instead of passing silently. Every HTTP status becomes an
-//! error kind in one function (`error.rs`), retries come from core's `RetryProvider`, and
-//! Netlify's own limits (500 requests, 3 deploys a minute) are kept client-side.
+//! another commit fails the wait instead of passing silently. Requests go through the shared
+//! platform client (`staging_rest`): its one mapping of statuses to kinds with Netlify's
+//! differences as data (`error.rs`: 422 is a configuration error), its bounds, body cap,
+//! `Retry-After` reading and retries; Netlify's own limits (500 requests, 3 deploys a
+//! minute) are kept client-side by its windows.
 //!
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]

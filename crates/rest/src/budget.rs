@@ -41,6 +41,26 @@ struct State {
     read_limit: Option<u64>,
 }
 
+/// How long an API has kept requests waiting without an answer since it last answered, and
+/// how the last of them ended.
+#[derive(Debug, Clone, Copy)]
+struct Silence {
+    spent: Duration,
+    phase: &'static str,
+    last: Instant,
+}
+
+/// How long a silence is remembered after the last request it kept waiting: a run's steps
+/// fall within it, a process that lives on (an embedding service) asks again after it.
+pub const SILENCE_MEMORY: Duration = Duration::from_secs(600);
+
+/// The silences of the process, by API (provider and base URL, whatever the token): they
+/// outlive the clients, which a run builds again from step to step.
+fn silences() -> &'static Mutex<HashMap<String, Silence>> {
+    static SILENCES: OnceLock<Mutex<HashMap<String, Silence>>> = OnceLock::new();
+    SILENCES.get_or_init(Default::default)
+}
+
 impl fmt::Debug for RateBudget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.lock();
@@ -131,6 +151,47 @@ impl RateBudget {
         }
     }
 
+    /// What is left of `bound` (the client's call deadline), the time requests to this API
+    /// may wait on it without an answer, all of them together (every client and step of the run, whatever the
+    /// token), until it answers again: a dead host costs a run one bound, not one per step
+    /// or per request. `Err` with how the silence showed (`timed out waiting for the
+    /// answer`) when nothing is left.
+    pub fn silence_left(&self, bound: Duration) -> Result<Duration, &'static str> {
+        let mut map = silences().lock().unwrap_or_else(|p| p.into_inner());
+        let Some(s) = map.get(&self.label).copied() else {
+            return Ok(bound);
+        };
+        if s.last.elapsed() > SILENCE_MEMORY {
+            map.remove(&self.label);
+            return Ok(bound);
+        }
+        if s.spent >= bound {
+            Err(s.phase)
+        } else {
+            Ok(bound - s.spent)
+        }
+    }
+
+    /// Counts `waited` against the silence bound: a request got no answer (`phase`).
+    pub fn record_silence(&self, waited: Duration, phase: &'static str) {
+        let mut map = silences().lock().unwrap_or_else(|p| p.into_inner());
+        let s = map.entry(self.label.clone()).or_insert(Silence {
+            spent: Duration::ZERO,
+            phase,
+            last: Instant::now(),
+        });
+        s.spent += waited;
+        s.phase = phase;
+        s.last = Instant::now();
+        tracing::debug!(api = %self.label, silent_for = ?s.spent, phase, "no answer");
+    }
+
+    /// The API answered: its silence bound starts again.
+    pub fn record_answer(&self) {
+        let mut map = silences().lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(&self.label);
+    }
+
     /// Takes in what one answer said: `Remaining: 0` with a reset pauses every request until
     /// the window renews; the `Limit` of a `read` is remembered for
     /// [`RateBudget::read_budget`]. (A refusal, 429, is paused for by the client, which
@@ -198,6 +259,21 @@ mod tests {
         b.observe(&reads, true);
         assert_eq!(b.read_budget(declared).reads, 400);
         assert_eq!(b.read_budget(declared).per, declared.per);
+    }
+
+    #[test]
+    fn silence_adds_up_to_one_bound_and_an_answer_gives_it_back() {
+        let b = RateBudget::new("silence test");
+        let bound = Duration::from_secs(30);
+        b.record_silence(Duration::from_secs(20), "connecting timed out");
+        assert_eq!(b.silence_left(bound), Ok(Duration::from_secs(10)));
+        b.record_silence(Duration::from_secs(10), "timed out waiting for the answer");
+        assert_eq!(
+            b.silence_left(bound),
+            Err("timed out waiting for the answer")
+        );
+        b.record_answer();
+        assert_eq!(b.silence_left(bound), Ok(bound));
     }
 
     #[tokio::test(start_paused = true)]

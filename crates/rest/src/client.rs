@@ -15,10 +15,17 @@ use url::Url;
 
 use crate::budget::RateBudget;
 use crate::ratelimit::RateLimitHeaders;
+use crate::window::Window;
 use crate::{Api, RestError, error_message};
 
 /// The hard ceiling on any configured body cap: a setting above it is refused.
 pub const MAX_BODY_CEILING: u64 = 64 * 1024 * 1024;
+
+/// The variable that lowers the bounds on a platform's API for the whole process (a short
+/// bound in tests and CI: `STAGING_API_TIMEOUT=5s`): every client's request bound and
+/// call deadline ([`RetryPolicy::deadline`]), and so the time a silent API may cost a run,
+/// are at most its value. It never raises a bound.
+pub const API_TIMEOUT_VAR: &str = "STAGING_API_TIMEOUT";
 
 /// How long every request of a credential pauses after a 429 that says nothing about when
 /// to come back.
@@ -117,6 +124,11 @@ pub struct Call<'a> {
     pub safety: Safety,
     /// The thing asked for, in messages (`service web (srv-1)`); the path when `None`.
     pub what: Option<&'a str>,
+    /// Whether the client's credential is sent (not to a URL that is its own credential,
+    /// such as Netlify's build hooks).
+    pub credential: bool,
+    /// What messages show instead of the path, when the path itself is a secret.
+    pub shown_path: Option<&'a str>,
 }
 
 impl<'a> Call<'a> {
@@ -128,7 +140,17 @@ impl<'a> Call<'a> {
             url,
             body: None,
             what: None,
+            credential: true,
+            shown_path: None,
         }
+    }
+
+    /// Without the client's credential, and with `shown` in place of the path in every
+    /// message: for a URL that is a credential itself.
+    pub fn anonymous(mut self, shown: &'a str) -> Self {
+        self.credential = false;
+        self.shown_path = Some(shown);
+        self
     }
 
     /// With a JSON body.
@@ -172,6 +194,7 @@ pub struct Client {
     auth: Auth,
     settings: Settings,
     budget: Arc<RateBudget>,
+    window: Option<Arc<Window>>,
 }
 
 impl fmt::Debug for Client {
@@ -215,15 +238,21 @@ impl Client {
         )
     }
 
-    /// A client with every setting given; refuses a `max_body` above the ceiling.
+    /// A client with every setting given; refuses a `max_body` above the ceiling. Its
+    /// request bound and call deadline are lowered to [`API_TIMEOUT_VAR`] when that is set
+    /// (a value that is not a duration, or is zero, is refused).
     pub fn with_settings(
         api: Api,
         base: Url,
         token: SecretString,
         auth: Auth,
-        settings: Settings,
+        mut settings: Settings,
     ) -> Result<Self> {
         settings.validate(api.provider)?;
+        if let Some(cap) = api_timeout_cap()? {
+            settings.timeout = settings.timeout.min(cap);
+            settings.retry.deadline = settings.retry.deadline.min(cap);
+        }
         if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
             return Err(Error::config(format!(
                 "{}: the API address `{base}` is not an http(s) URL with a host",
@@ -256,7 +285,15 @@ impl Client {
             auth,
             settings,
             budget,
+            window: None,
         })
+    }
+
+    /// With a client-side limit the platform documents (Netlify: 500 requests a minute):
+    /// every attempt waits for a place in `window` first, within the call's deadline.
+    pub fn with_window(mut self, window: Arc<Window>) -> Self {
+        self.window = Some(window);
+        self
     }
 
     /// The API this client speaks to.
@@ -370,7 +407,14 @@ impl Client {
         let mut backoff = Backoff::new(retry.initial, retry.max_delay);
         let mut transient_attempts = 0u32;
         loop {
-            if let Err(left) = self.budget.wait_turn(deadline).await {
+            let turn = match &self.window {
+                Some(w) => match self.budget.wait_turn(deadline).await {
+                    Ok(()) => w.acquire_by(deadline).await,
+                    Err(left) => Err(left),
+                },
+                None => self.budget.wait_turn(deadline).await,
+            };
+            if let Err(left) = turn {
                 return Err(Error::RateLimited {
                     provider: self.api.provider.to_owned(),
                     retry_after: Some(left),
@@ -391,6 +435,15 @@ impl Client {
                 continue;
             }
             transient_attempts += 1;
+            // A read (or idempotent write) left unanswered for the whole silence bound is
+            // said as such, and not sent again by anyone: a write that must happen once
+            // keeps its own error, which tells its provider to read back.
+            if call.safety != Safety::Once
+                && crate::unanswered(&err)
+                && let Err(phase) = self.budget.silence_left(retry.deadline)
+            {
+                return Err(self.silent(&call, phase));
+            }
             let again = match call.safety {
                 Safety::Read => self.transient(&err, true),
                 Safety::Idempotent => self.transient(&err, false),
@@ -429,21 +482,42 @@ impl Client {
     /// One attempt: the request, its capped body, and the mapping of a non-success.
     async fn once(&self, call: &Call<'_>, inspect: &Inspect<'_>) -> Result<Answer> {
         let method = call.method.as_str();
-        let path = call.url.path().to_owned();
+        let path = call
+            .shown_path
+            .map_or_else(|| call.url.path().to_owned(), str::to_owned);
         let mut req = self
             .http
             .request(call.method.clone(), call.url.clone())
             .header(reqwest::header::ACCEPT, "application/json");
-        req = match self.auth {
-            Auth::Bearer => req.bearer_auth(self.token.expose_secret()),
-            Auth::Header(name) => req.header(name, self.token.expose_secret()),
+        req = match (call.credential, self.auth) {
+            (false, _) => req,
+            (true, Auth::Bearer) => req.bearer_auth(self.token.expose_secret()),
+            (true, Auth::Header(name)) => req.header(name, self.token.expose_secret()),
         };
         if let Some(b) = call.body {
             req = req.json(b);
         }
+        let host = self.host_of(&call.url);
+        // One silence bound per API and run, the bound of one call with its retries: what
+        // earlier requests (of any client, any step) waited on a silent API is not waited
+        // again. One slow answer and its retry fit in it; a dead host costs it once.
+        let left = self
+            .budget
+            .silence_left(self.settings.retry.deadline)
+            .map_err(|phase| self.silent(call, phase))?;
+        req = req.timeout(left.min(self.settings.timeout));
         tracing::debug!(provider = self.api.provider, method, %path, "request");
-        let transport = |e| self.transport(method, &path, e);
+        let started = Instant::now();
+        let transport = |e: reqwest::Error| {
+            if e.is_timeout() {
+                // No answer: what it waited counts against the silence bound.
+                self.budget
+                    .record_silence(started.elapsed(), transport_phase(&e));
+            }
+            self.transport(method, &path, &host, e)
+        };
         let mut resp = req.send().await.map_err(transport)?;
+        self.budget.record_answer();
         let status = resp.status();
         let headers = resp.headers().clone();
         let limits = RateLimitHeaders::parse(&headers, SystemTime::now());
@@ -458,6 +532,7 @@ impl Client {
                     source: Box::new(RestError::TooLarge {
                         method: method.to_owned(),
                         path,
+                        host: host.clone(),
                         cap: staging_core::limits::format_size(cap),
                     }),
                     retryable: false,
@@ -485,25 +560,69 @@ impl Client {
         ))
     }
 
-    fn transport(&self, method: &str, path: &str, source: reqwest::Error) -> Error {
-        let phase = match (source.is_connect(), source.is_timeout()) {
-            (true, true) => "connecting timed out",
-            (true, false) => crate::CANNOT_CONNECT,
-            (false, true) => "timed out waiting for the answer",
-            (false, false) if source.is_body() || source.is_decode() => "reading the answer failed",
-            (false, false) => "the request failed",
-        };
+    /// The host asked, which is the base's except for a URL given whole (a build hook).
+    fn host_of(&self, url: &Url) -> String {
+        match url.host_str() {
+            Some(h) => format!("{h}:{}", url.port_or_known_default().unwrap_or_default()),
+            None => self.host.clone(),
+        }
+    }
+
+    /// The error of a request not sent, or not sent again, because the API has been
+    /// silent for the whole bound ([`RateBudget::silence_left`]).
+    fn silent(&self, call: &Call<'_>, phase: &'static str) -> Error {
+        Error::Provider {
+            provider: self.api.provider.to_owned(),
+            source: Box::new(RestError::Silent {
+                method: call.method.as_str().to_owned(),
+                path: call
+                    .shown_path
+                    .map_or_else(|| call.url.path().to_owned(), str::to_owned),
+                host: self.host_of(&call.url),
+                bound: humantime::format_duration(self.settings.retry.deadline).to_string(),
+                phase,
+            }),
+            retryable: false,
+        }
+    }
+
+    fn transport(&self, method: &str, path: &str, host: &str, source: reqwest::Error) -> Error {
+        let phase = transport_phase(&source);
         Error::Provider {
             provider: self.api.provider.to_owned(),
             source: Box::new(RestError::Transport {
                 method: method.to_owned(),
                 path: path.to_owned(),
-                host: self.host.clone(),
+                host: host.to_owned(),
                 phase,
                 source: source.without_url(),
             }),
             retryable: true,
         }
+    }
+}
+
+/// The process-wide lower bound of [`API_TIMEOUT_VAR`], when set.
+fn api_timeout_cap() -> Result<Option<Duration>> {
+    let Ok(raw) = std::env::var(API_TIMEOUT_VAR) else {
+        return Ok(None);
+    };
+    match humantime::parse_duration(raw.trim()) {
+        Ok(d) if !d.is_zero() => Ok(Some(d)),
+        _ => Err(Error::config(format!(
+            "{API_TIMEOUT_VAR}=`{raw}` is not a duration above zero (such as `30s`)"
+        ))),
+    }
+}
+
+/// What did not happen, by what the transport said.
+fn transport_phase(source: &reqwest::Error) -> &'static str {
+    match (source.is_connect(), source.is_timeout()) {
+        (true, true) => "connecting timed out",
+        (true, false) => crate::CANNOT_CONNECT,
+        (false, true) => "timed out waiting for the answer",
+        (false, false) if source.is_body() || source.is_decode() => "reading the answer failed",
+        (false, false) => "the request failed",
     }
 }
 

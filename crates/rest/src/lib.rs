@@ -4,16 +4,19 @@
 mod budget;
 mod client;
 mod ratelimit;
+mod window;
 
 use reqwest::StatusCode;
 use serde_json::Value;
 use staging_core::{Error, Redactor};
 
-pub use budget::RateBudget;
+pub use budget::{RateBudget, SILENCE_MEMORY};
 pub use client::{
-    Answer, Auth, Call, Client, Inspect, MAX_BODY_CEILING, RATE_LIMIT_FALLBACK, Safety, Settings,
+    API_TIMEOUT_VAR, Answer, Auth, Call, Client, Inspect, MAX_BODY_CEILING, RATE_LIMIT_FALLBACK,
+    Safety, Settings,
 };
 pub use ratelimit::RateLimitHeaders;
+pub use window::Window;
 
 /// How much of an error body a message shows.
 pub const ERROR_BODY_CHARS: usize = 300;
@@ -40,6 +43,9 @@ pub struct Api {
     pub not_found_statuses: &'static [u16],
     /// Statuses besides 502/503/504 on which a read is sent again (Vercel: 500).
     pub retried_read_statuses: &'static [u16],
+    /// Statuses that say the request itself is invalid, as the spec wrote it: a
+    /// configuration error, not a platform failure (Netlify: 422).
+    pub invalid_statuses: &'static [u16],
 }
 
 impl Api {
@@ -59,6 +65,7 @@ impl Api {
             refused_statuses: &[],
             not_found_statuses: &[],
             retried_read_statuses: &[],
+            invalid_statuses: &[],
         }
     }
 }
@@ -97,13 +104,32 @@ pub enum RestError {
         #[source]
         source: reqwest::Error,
     },
+    /// The API has not answered for the whole silence bound earlier in this run (the
+    /// credential's [`RateBudget::silence_left`]): the request is not sent.
+    #[error(
+        "{method} {path}: {host} did not answer within {bound} ({phase}); not asked again in this run"
+    )]
+    Silent {
+        /// The request's method.
+        method: String,
+        /// The request's path.
+        path: String,
+        /// `host:port` of the API.
+        host: String,
+        /// The bound, for people.
+        bound: String,
+        /// How the silence showed.
+        phase: &'static str,
+    },
     /// The answer's body is larger than the cap.
-    #[error("{method} {path}: the answer is larger than {cap}")]
+    #[error("{method} {path} ({host}): the answer is larger than {cap} (the cap on an API answer)")]
     TooLarge {
         /// The request's method.
         method: String,
         /// The request's path.
         path: String,
+        /// `host:port` of the API.
+        host: String,
         /// The cap, for people.
         cap: String,
     },
@@ -124,7 +150,8 @@ impl Api {
     /// Maps a non-success answer to a kind, the one place where statuses become kinds: 401
     /// unauthenticated (naming the credential's variable), 403 permission, 404 (and
     /// [`Api::not_found_statuses`]) not found of `what` (the path when `None`), 409
-    /// conflict, 429 a rate limit with the wait its headers give; 5xx and
+    /// conflict, [`Api::invalid_statuses`] a configuration error, 429 a rate limit with
+    /// the wait its headers give; 5xx and
     /// [`Api::refused_statuses`] are retryable provider errors, anything else is not.
     pub fn error_for_status(
         &self,
@@ -161,6 +188,10 @@ impl Api {
                 provider,
                 retry_after: limits.refusal_wait(),
             },
+            s if self.invalid_statuses.contains(&s) => Error::config(format!(
+                "{} refused {what} as invalid ({s}): {message}",
+                self.platform
+            )),
             s => Error::Provider {
                 provider,
                 source: Box::new(RestError::Status {
@@ -201,7 +232,7 @@ pub fn ambiguous(e: &Error) -> bool {
                 status, refused, ..
             }) => !refused && *status >= 500,
             Some(RestError::TooLarge { .. } | RestError::Decode { .. }) => true,
-            None => false,
+            Some(RestError::Silent { .. }) | None => false,
         },
         Error::Timeout { .. } => true,
         _ => false,

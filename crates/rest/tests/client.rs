@@ -266,3 +266,165 @@ async fn a_rate_limit_longer_than_the_deadline_fails_at_once_naming_the_wait() {
     assert!(started.elapsed() < Duration::from_secs(300));
     assert_eq!(p.seen().len(), 1);
 }
+
+/// A port that accepts connections and never answers; counts what it accepted.
+fn silent_peer() -> (Url, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = Url::parse(&format!("http://{}/v1", listener.local_addr().unwrap())).unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = vec![];
+        for c in listener.incoming() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(c);
+        }
+    });
+    (url, accepted)
+}
+
+#[tokio::test]
+async fn a_silent_api_costs_one_bound_per_run_not_one_per_call_or_step() {
+    let (url, accepted) = silent_peer();
+    let host = format!("127.0.0.1:{}", url.port().unwrap());
+    // One call with its retries may take 600 ms: two requests of 300 ms.
+    let settings = Settings {
+        timeout: Duration::from_millis(300),
+        retry: RetryPolicy {
+            initial: Duration::from_millis(10),
+            max_delay: Duration::from_millis(10),
+            deadline: Duration::from_millis(600),
+            max_attempts: 8,
+        },
+        ..quick()
+    };
+    let client = || {
+        Client::with_settings(
+            API,
+            url.clone(),
+            SecretString::from("tok_silent_canary".to_owned()),
+            Auth::Bearer,
+            settings,
+        )
+        .unwrap()
+    };
+    // The isolation step's client: a request and its retry wait out the bound, the third
+    // attempt is not sent.
+    let isolation = client();
+    let first = read(&isolation, "branches").await.unwrap_err();
+    let shown = first.to_string();
+    assert!(
+        shown.contains(&host) && shown.contains("did not answer within 600ms"),
+        "names the host and the bound: {shown}"
+    );
+    assert!(
+        shown.contains("timed out waiting for the answer"),
+        "names how: {shown}"
+    );
+    assert!(!first.is_retryable(), "not asked again: {first:?}");
+    let asked = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(asked >= 1);
+    // The secrets step's client of the same credential: fails at once, sends nothing.
+    let secrets = client();
+    let second = read(&secrets, "connection_uri").await.unwrap_err();
+    let shown = second.to_string();
+    assert!(
+        shown.contains("GET /v1/connection_uri")
+            && shown.contains(&host)
+            && shown.contains("not asked again in this run"),
+        "{shown}"
+    );
+    assert!(!shown.contains("tok_silent_canary"), "{shown}");
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        asked,
+        "the dead host was not asked again"
+    );
+    assert!(
+        matches!(second.class(), staging_core::ErrorClass::CannotProceed),
+        "exit 3: {second:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_anonymous_call_sends_no_credential_and_never_shows_its_secret_path() {
+    let auth_seen: Arc<Mutex<Vec<bool>>> = Arc::default();
+    let seen = auth_seen.clone();
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let seen = seen.clone();
+        async move {
+            seen.lock()
+                .unwrap()
+                .push(req.headers().contains_key("authorization"));
+            (StatusCode::BAD_REQUEST, "refused").into_response()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = Url::parse(&format!("http://{}/v1", listener.local_addr().unwrap())).unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let c = Client::with_settings(
+        API,
+        base.clone(),
+        SecretString::from("tok_anon_canary".to_owned()),
+        Auth::Bearer,
+        quick(),
+    )
+    .unwrap();
+    let mut hook = base.clone();
+    hook.set_path("/build_hooks/hook-secret-id-77");
+    let err = c
+        .exchange(Call::new(Method::POST, hook).anonymous("/build_hooks/(hook)"))
+        .await
+        .unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(shown.contains("/build_hooks/(hook)"), "{shown}");
+    assert!(
+        !shown.contains("hook-secret-id-77"),
+        "the hook's id leaked: {shown}"
+    );
+    assert_eq!(
+        *auth_seen.lock().unwrap(),
+        vec![false],
+        "no credential sent"
+    );
+    // The same client sends its credential on its own calls.
+    let _ = read(&c, "x").await;
+    assert_eq!(*auth_seen.lock().unwrap(), vec![false, true]);
+}
+
+#[test]
+fn an_invalid_status_of_the_api_is_a_spec_error_not_a_platform_failure() {
+    const NETLIFY_LIKE: Api = Api {
+        invalid_statuses: &[422],
+        ..API
+    };
+    let h = staging_rest::RateLimitHeaders::default();
+    let e = NETLIFY_LIKE.error_for_status(
+        reqwest::StatusCode::UNPROCESSABLE_ENTITY,
+        &h,
+        "POST",
+        "/sites",
+        Some("createSite"),
+        "name taken",
+    );
+    assert!(matches!(e, Error::ConfigInvalid { .. }), "{e:?}");
+    assert!(e.to_string().contains("createSite") && e.to_string().contains("name taken"));
+    let plain = API.error_for_status(
+        reqwest::StatusCode::UNPROCESSABLE_ENTITY,
+        &h,
+        "POST",
+        "/sites",
+        None,
+        "m",
+    );
+    assert!(
+        matches!(
+            plain,
+            Error::Provider {
+                retryable: false,
+                ..
+            }
+        ),
+        "{plain:?}"
+    );
+}

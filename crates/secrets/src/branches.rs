@@ -112,6 +112,11 @@ pub(crate) async fn apply(
                 out.values.insert(var, url);
             }
             Err(e) => {
+                if e.class() == staging_core::ErrorClass::CannotProceed
+                    && !matches!(e, staging_core::Error::NotFound { .. })
+                {
+                    out.unreachable.insert(var.clone());
+                }
                 out.errors.insert(var, e.to_string());
             }
         }

@@ -30,6 +30,10 @@ pub struct ResolvedVars {
     pub missing: Vec<String>,
     /// Variables whose source could not be read, with the (redacted) reason.
     pub errors: BTreeMap<String, String>,
+    /// Those of [`ResolvedVars::errors`] whose source could not be reached or did not
+    /// answer (a database branch's API): the class of failure that exits 3, not a spec
+    /// error.
+    pub unreachable: BTreeSet<String>,
     /// Pipeline references left in a value for a later step to fill in
     /// (`${services.web.url}`, or `${commit}` when no commit was given), by variable.
     pub deferred: BTreeMap<String, Vec<String>>,
@@ -44,6 +48,7 @@ impl std::fmt::Debug for ResolvedVars {
             .field("sources", &self.sources)
             .field("missing", &self.missing)
             .field("errors", &self.errors)
+            .field("unreachable", &self.unreachable)
             .field("deferred", &self.deferred)
             .finish()
     }
@@ -204,6 +209,7 @@ pub async fn resolve_vars(
         sources: BTreeMap::new(),
         missing: vec![],
         errors: BTreeMap::new(),
+        unreachable: BTreeSet::new(),
         deferred: BTreeMap::new(),
     };
     let mut plain: BTreeMap<&str, &Template> = BTreeMap::new();

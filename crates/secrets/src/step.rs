@@ -42,6 +42,9 @@ impl Step for SecretsStep {
         )
         .await?;
         let secret_names = resolved.secret_names.clone();
+        // A source that could not be reached (a database branch's API that did not answer)
+        // makes the run one that could not proceed (exit 3), not a failed check.
+        let unreachable = !resolved.unreachable.is_empty();
         for (name, value) in resolved.values {
             let secret = secret_names.contains(&name);
             ctx.set_var(name, value, secret);
@@ -81,7 +84,11 @@ impl Step for SecretsStep {
                 ctx.environment
             )
         };
-        Ok(StepReport::from_findings(Self::NAME, summary, findings))
+        let mut step = StepReport::from_findings(Self::NAME, summary, findings);
+        if unreachable && failed > 0 {
+            step.error_class = Some(staging_core::ErrorClass::CannotProceed);
+        }
+        Ok(step)
     }
 }
 

@@ -14,6 +14,10 @@ use crate::Error;
 /// Default cap on a probe's response body (`max_body` per probe).
 pub const DEFAULT_MAX_BODY: u64 = 1024 * 1024;
 
+/// Ceiling on any probe's `max_body`: a spec asking more (or 0) is refused when it is
+/// validated, naming both, and a probe built in code is held to it.
+pub const MAX_PROBE_BODY_CEILING: u64 = 64 * 1024 * 1024;
+
 /// Cap on one answer of a provider's API (Render, Netlify): far above any real answer,
 /// far below what would hurt.
 pub const MAX_PROVIDER_BODY: u64 = 16 * 1024 * 1024;

@@ -532,3 +532,99 @@ impl Drop for SilentPeer {
         let _ = std::net::TcpStream::connect(self.addr);
     }
 }
+
+/// A peer that answers every request `200` with a JSON body of `size` bytes, streamed: an
+/// API that sends more than any client should read. Runs on a thread of its own, so it
+/// works under any runtime.
+#[derive(Debug)]
+pub struct OversizedPeer {
+    addr: std::net::SocketAddr,
+}
+
+impl OversizedPeer {
+    /// Listen on `127.0.0.1` on a free port; every answer's body is 1 MiB past
+    /// [`crate::limits::MAX_PROVIDER_BODY`].
+    pub fn past_the_cap() -> Self {
+        Self::start(crate::limits::MAX_PROVIDER_BODY + 1024 * 1024)
+    }
+
+    /// Listen on `127.0.0.1` on a free port; every answer's body is `size` bytes.
+    pub fn start(size: u64) -> Self {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let addr = listener.local_addr().expect("a local address");
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(&conn);
+                    let mut line = String::new();
+                    // The request's head; its body (if any) is never read.
+                    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                        line.clear();
+                    }
+                    let mut out = &conn;
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {size}\r\n\r\n"
+                    );
+                    if out.write_all(head.as_bytes()).is_err() {
+                        return;
+                    }
+                    let chunk = vec![b' '; 64 * 1024];
+                    let mut left = size;
+                    while left > 0 {
+                        let n = left.min(chunk.len() as u64) as usize;
+                        // The client hangs up at its cap: stop there.
+                        if out.write_all(&chunk[..n]).is_err() {
+                            return;
+                        }
+                        left -= n as u64;
+                    }
+                });
+            }
+        });
+        OversizedPeer { addr }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Asserts that `call` (a provider's request to this peer) fails, within a guard that
+    /// only turns a hang into a failure, refusing the answer past the provider's body cap
+    /// ([`crate::limits::MAX_PROVIDER_BODY`]): the error names this peer's `host:port`, the
+    /// cap and the request (`request`, such as `GET /services`), not `secret`, and is not
+    /// retryable.
+    pub async fn assert_refuses<T: std::fmt::Debug>(
+        &self,
+        call: impl std::future::Future<Output = crate::Result<T>>,
+        request: &str,
+        secret: &str,
+    ) {
+        let err = tokio::time::timeout(std::time::Duration::from_secs(120), call)
+            .await
+            .expect("bounded: no result within 120 s")
+            .expect_err("an answer past the cap is refused");
+        let text = format!("{err} {err:?}");
+        let cap = crate::limits::format_size(crate::limits::MAX_PROVIDER_BODY);
+        assert!(
+            text.contains(&self.addr.to_string()),
+            "names the host: {text}"
+        );
+        assert!(
+            text.contains(&format!("larger than {cap}")),
+            "names the cap: {text}"
+        );
+        assert!(text.contains(request), "names the request: {text}");
+        assert!(!text.contains(secret), "the credential leaked: {text}");
+        assert!(
+            !err.is_retryable(),
+            "an oversized answer is not asked again: {text}"
+        );
+    }
+}

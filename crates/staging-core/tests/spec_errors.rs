@@ -281,3 +281,32 @@ fn a_promotes_to_chain_thousands_long_loads_and_a_cycle_closing_it_is_named() {
     // At e0000's `promotes_to`: line 6.
     assert!(m.starts_with("staging.toml:6:"), "{}", &m[..80]);
 }
+
+#[test]
+fn a_probe_max_body_above_the_ceiling_or_of_zero_is_refused_naming_both() {
+    let huge = GOOD.replace(
+        r#"http = { url = "${services.web.url}/up","#,
+        r#"http = { max_body = 4294967296, url = "${services.web.url}/up","#,
+    );
+    assert_ne!(huge, GOOD);
+    let m = message(&huge);
+    assert!(
+        m.contains("4 GiB") && m.contains("64 MiB") && m.contains("max_body"),
+        "{m}"
+    );
+    assert!(m.starts_with("staging.toml:"), "names the place: {m}");
+    let step = format!(
+        "{GOOD}\n[[probes]]\nname = \"login\"\nsteps = [{{ url = \"${{services.web.url}}/a\" }}, {{ url = \"${{services.web.url}}/b\", max_body = 0 }}]\n"
+    );
+    let m = message(&step);
+    assert!(
+        m.contains("probe `login`") && m.contains("0 bytes") && m.starts_with("staging.toml:26:"),
+        "{m}"
+    );
+    // At the ceiling is allowed.
+    load(&GOOD.replace(
+        r#"http = { url = "${services.web.url}/up","#,
+        r#"http = { max_body = 67108864, url = "${services.web.url}/up","#,
+    ))
+    .unwrap();
+}

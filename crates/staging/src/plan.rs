@@ -132,6 +132,32 @@ pub struct Plan {
     pub gate: GatePlan,
     /// Why `up` of this environment is refused (an environment only promoted to).
     pub up_refused: Option<String>,
+    /// What could not be read because a platform or store did not answer, refused or
+    /// could not be reached (never "not found"): the plan is incomplete, and
+    /// `staging plan` exits 3 ([`Plan::exit_code`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unavailable: Vec<String>,
+}
+
+impl Plan {
+    /// 0, or 3 (the run could not proceed) when something could not be read
+    /// ([`Plan::unavailable`]): an API that never answered does not make a plan pass.
+    pub fn exit_code(&self) -> u8 {
+        if self.unavailable.is_empty() {
+            0
+        } else {
+            staging_core::ErrorClass::CannotProceed.exit_code()
+        }
+    }
+}
+
+/// Notes `e` in `unavailable` when it says the platform or store could not be reached.
+fn note_unavailable(unavailable: &mut Vec<String>, what: &str, e: &staging_core::Error) {
+    if e.class() == staging_core::ErrorClass::CannotProceed
+        && !matches!(e, staging_core::Error::NotFound { .. })
+    {
+        unavailable.push(format!("{what}: {e}"));
+    }
 }
 
 /// Read what is live and work out what `up` would change.
@@ -161,20 +187,30 @@ pub(crate) async fn plan(session: &Staging, env: &str, commit: &str) -> Result<P
     creation.create.splice(0..0, branch_creations);
 
     let fingerprints = Fingerprinter::for_project(&spec.spec.project.name);
+    let mut unavailable = vec![];
     let (values, secret_names, vars_error) =
         match staging_secrets::resolve_vars(backends, &spec, env, Some(commit)).await {
             // Resolving registered every secret value with the redactor.
-            Ok(r) => (r.values, r.secret_names, None),
-            Err(e) => (BTreeMap::new(), Default::default(), Some(e.to_string())),
+            Ok(r) => {
+                for var in &r.unreachable {
+                    let why = r.errors.get(var).map(String::as_str).unwrap_or_default();
+                    unavailable.push(format!("variable `{var}`: {why}"));
+                }
+                (r.values, r.secret_names, None)
+            }
+            Err(e) => {
+                note_unavailable(&mut unavailable, "variables", &e);
+                (BTreeMap::new(), Default::default(), Some(e.to_string()))
+            }
         };
     let provider = factory.build(&spec, env);
     // What the platform must create before the first deploy (a Railway environment copied
     // from the one this promotes to), or why that cannot be read.
     let setup = match &provider {
-        Ok(p) => p
-            .environment_setup(env)
-            .await
-            .unwrap_or_else(|e| Some(format!("cannot tell: {e}"))),
+        Ok(p) => p.environment_setup(env).await.unwrap_or_else(|e| {
+            note_unavailable(&mut unavailable, "environment setup", &e);
+            Some(format!("cannot tell: {e}"))
+        }),
         Err(_) => None,
     };
     let mut services = vec![];
@@ -190,6 +226,7 @@ pub(crate) async fn plan(session: &Staging, env: &str, commit: &str) -> Result<P
                     &values,
                     &secret_names,
                     &fingerprints,
+                    &mut unavailable,
                 )
                 .await
             }
@@ -262,6 +299,7 @@ pub(crate) async fn plan(session: &Staging, env: &str, commit: &str) -> Result<P
         probes,
         gate,
         up_refused: direct_up,
+        unavailable,
     })
 }
 
@@ -313,6 +351,7 @@ async fn service_plan(
     values: &BTreeMap<String, SecretString>,
     secret_names: &std::collections::BTreeSet<String>,
     fingerprints: &Fingerprinter,
+    unavailable: &mut Vec<String>,
 ) -> ServicePlan {
     let mut plan = ServicePlan {
         service: name.to_owned(),
@@ -325,9 +364,11 @@ async fn service_plan(
         created_by_up: false,
         error: None,
     };
+    let what = format!("service `{name}`");
     let handle = match provider.locate(env, name).await {
         Ok(h) => h,
         Err(e) => {
+            note_unavailable(unavailable, &what, &e);
             plan.error = Some(e.to_string());
             return plan;
         }
@@ -341,12 +382,16 @@ async fn service_plan(
                 .live_commit()
                 .is_some_and(|c| commits_match(c, commit));
         }
-        Err(e) => plan.error = Some(e.to_string()),
+        Err(e) => {
+            note_unavailable(unavailable, &what, &e);
+            plan.error = Some(e.to_string());
+        }
     }
     let platform = if provider.capabilities().has(Capability::ReadEnv) {
         match provider.env_vars(&handle).await {
             Ok(v) => Some(v),
             Err(e) => {
+                note_unavailable(unavailable, &what, &e);
                 plan.error = Some(format!("cannot read its variables: {e}"));
                 None
             }

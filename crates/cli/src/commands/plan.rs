@@ -35,9 +35,20 @@ pub(crate) async fn run(global: &Global, args: &UpArgs, out: Output) -> Result<u
     let env = session.environment(global.env.as_deref())?;
     let commit = session.resolve_commit(args.commit.as_deref())?;
     let plan = session.plan(&env, &commit).await?;
+    // An API that did not answer leaves the plan incomplete: exit 3, never 0.
+    let code = plan.exit_code();
+    if code != 0 {
+        out.fail(
+            "cannot_proceed",
+            &format!(
+                "the plan is incomplete: {} could not be read",
+                plan.unavailable.join("; ")
+            ),
+        );
+    }
     if out.json {
         out.json(&plan);
-        return Ok(0);
+        return Ok(code);
     }
     let Plan {
         environment: env,
@@ -53,6 +64,7 @@ pub(crate) async fn run(global: &Global, args: &UpArgs, out: Output) -> Result<u
         probes,
         gate,
         up_refused: direct_up,
+        unavailable,
         ..
     } = plan;
     out.line(&format!(
@@ -151,7 +163,10 @@ pub(crate) async fn run(global: &Global, args: &UpArgs, out: Output) -> Result<u
     if let Some(why) = direct_up {
         out.line(&format!("note: {why}"));
     }
-    Ok(0)
+    for what in &unavailable {
+        out.line(&format!("not read: {what}"));
+    }
+    Ok(code)
 }
 
 fn short(commit: &str) -> &str {

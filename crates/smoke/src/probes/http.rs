@@ -262,7 +262,12 @@ impl HttpProbe {
                 tls,
                 client,
                 bound: staging_core::limits::DEFAULT_REQUEST_TIMEOUT,
-                max_body: c.max_body.unwrap_or(staging_core::limits::DEFAULT_MAX_BODY),
+                // Validation refuses a setting above the ceiling; a spec built in code is
+                // held to it here.
+                max_body: c
+                    .max_body
+                    .unwrap_or(staging_core::limits::DEFAULT_MAX_BODY)
+                    .min(staging_core::limits::MAX_PROBE_BODY_CEILING),
                 expect: Expect {
                     status: c.expect.status,
                     headers: expect_headers,

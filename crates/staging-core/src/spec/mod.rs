@@ -614,6 +614,32 @@ impl LoadedSpec {
                     ),
                 ));
             }
+            let http_checks = p
+                .http
+                .iter()
+                .map(|c| (format!("{base}.http.max_body"), c))
+                .chain(
+                    p.steps
+                        .iter()
+                        .flatten()
+                        .enumerate()
+                        .map(|(j, c)| (format!("{base}.steps[{j}].max_body"), c)),
+                );
+            for (at, c) in http_checks {
+                if let Some(max) = c.max_body
+                    && (max == 0 || max > crate::limits::MAX_PROBE_BODY_CEILING)
+                {
+                    return Err(self.error_at(
+                        &at,
+                        format!(
+                            "probe `{}`: max_body of {} is outside 1 byte..{} (the ceiling on a probe's response body)",
+                            p.name,
+                            crate::limits::format_size(max),
+                            crate::limits::format_size(crate::limits::MAX_PROBE_BODY_CEILING)
+                        ),
+                    ));
+                }
+            }
             for env in p.environments.iter().flatten() {
                 name_env(
                     &format!("{base}.environments"),
