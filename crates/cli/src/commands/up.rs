@@ -84,8 +84,7 @@ type Finished = (
 #[allow(clippy::too_many_arguments)]
 async fn run_pipeline(
     session: &Staging,
-    env: &str,
-    commit: String,
+    checked: staging::Preflight,
     command: &str,
     args: &UpArgs,
     promoted_from: Option<EvidenceRef>,
@@ -94,11 +93,15 @@ async fn run_pipeline(
     out: Output,
 ) -> Result<std::result::Result<Finished, Stopped>> {
     let spec = session.spec().clone();
+    let (env, commit) = (
+        checked.environment().to_owned(),
+        checked.commit().to_owned(),
+    );
+    let env = env.as_str();
     out.run_header(&spec.spec.project.name, env, &commit);
     let run = session
         .start(
-            env,
-            &commit,
+            checked,
             RunOptions {
                 smoke: Some(args.probes.step()),
                 promoted_from,
@@ -359,17 +362,14 @@ async fn up_run(
     unrun.commit = Some(commit.clone());
     args.reports.prepare()?;
     unrun.step = "preflight";
-    session.preflight(&env, &commit).await?;
+    let checked = session.preflight(&env, &commit).await?;
     unrun.step = "run";
     let mut stop = StopSignals::listen()?;
-    let (report, ctx, evidence_id, lease) = match run_pipeline(
-        session, &env, commit, "up", args, None, false, &mut stop, out,
-    )
-    .await?
-    {
-        Ok(done) => done,
-        Err(signal) => return Ok(interrupted(out, signal)),
-    };
+    let (report, ctx, evidence_id, lease) =
+        match run_pipeline(session, checked, "up", args, None, false, &mut stop, out).await? {
+            Ok(done) => done,
+            Err(signal) => return Ok(interrupted(out, signal)),
+        };
     unrun.reported = true;
     let stop = args.keep_running.then_some(stop);
     let view = crate::reports::view("up", &report, &ctx, evidence_id);
@@ -412,7 +412,7 @@ async fn promote_run(
     unrun.commit = Some(commit.clone());
     args.run.reports.prepare()?;
     unrun.step = "preflight";
-    session.preflight(&to, &commit).await?;
+    let checked = session.preflight(&to, &commit).await?;
     unrun.step = "evidence";
     {
         // What is promoted was validated on `from`'s data: never on unscrubbed production
@@ -482,8 +482,7 @@ async fn promote_run(
     let mut stop = StopSignals::listen()?;
     let (report, ctx, evidence_id, lease) = match run_pipeline(
         session,
-        &to,
-        commit,
+        checked,
         "promote",
         &args.run,
         promoted_from,
