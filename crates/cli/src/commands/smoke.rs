@@ -37,7 +37,7 @@ pub(crate) struct ProbeOptions {
 }
 
 impl ProbeOptions {
-    pub(crate) fn step(&self) -> SmokeStep {
+    pub(crate) fn smoke_step(&self) -> SmokeStep {
         SmokeStep::with_options(RunnerOptions {
             concurrency: self.concurrency.max(1),
             fail_fast: self.fail_fast,
@@ -71,7 +71,7 @@ async fn smoke_run(
     args.reports.prepare()?;
     unrun.step = "smoke";
     let options = SmokeOptions {
-        step: Some(args.probes.step()),
+        step: Some(args.probes.smoke_step()),
         allow_unscrubbed: args.allow_unscrubbed,
     };
     let SmokeRun {

@@ -103,7 +103,7 @@ async fn run_pipeline(
         .start(
             checked,
             RunOptions {
-                smoke: Some(args.probes.step()),
+                smoke: Some(args.probes.smoke_step()),
                 promoted_from,
                 auto_rollback,
                 redeploy: args.redeploy,
