@@ -62,7 +62,9 @@ pub use providers::{branch_secret_store, database_branch, registry as providers}
 pub use refresh::RefreshRun;
 pub use staging_core::pipeline::{RunContext, RunReport};
 pub use staging_core::spec::LoadedSpec;
-pub use staging_core::{Error, ErrorClass, ProviderRegistry, Result, SecretBackends};
+pub use staging_core::{
+    DynProvider, Error, ErrorClass, LogLine, LogQuery, ProviderRegistry, Result, SecretBackends,
+};
 pub use staging_smoke::SmokeStep;
 
 /// Builds a [`Staging`] session: [`Staging::builder`].
@@ -168,6 +170,9 @@ pub struct RunOptions {
     /// Deploy every service even when it already serves the commit with the run's
     /// variables (`staging up --redeploy`); by default such a service is left as it is.
     pub redeploy: bool,
+    /// Run although the environment holds unscrubbed production data
+    /// ([`Run::refuse_unscrubbed`]); the override is recorded in the evidence store.
+    pub allow_unscrubbed: bool,
 }
 
 /// A run ready to go ([`Staging::start`]): the pipeline, the context it runs in and where
@@ -184,9 +189,31 @@ pub struct Run {
     pub store: DynEvidenceStore,
     /// The run's evidence step (a clone shares what it recorded: `recorded_id()`).
     pub recorded: RecordEvidence,
+    /// [`RunOptions::allow_unscrubbed`]; `None` for a run the data state does not concern
+    /// (a rollback returns to a deploy that was live before).
+    allow_unscrubbed: Option<bool>,
 }
 
 impl Run {
+    /// Refuse the run (`command`: `up`, `promote`) while its environment holds unscrubbed
+    /// production data, unless [`RunOptions::allow_unscrubbed`] (then the override is
+    /// recorded first). Called under the environment's lease, so no refresh marks the data
+    /// between this read and the run; [`Staging::up`] and [`Staging::promote`] do.
+    pub async fn refuse_unscrubbed(&self, command: &str) -> Result<()> {
+        let Some(allow) = self.allow_unscrubbed else {
+            return Ok(());
+        };
+        staging_evidence::refuse_unscrubbed(
+            &self.store,
+            &self.context.spec,
+            &self.context.environment,
+            command,
+            allow,
+        )
+        .await
+        .map(drop)
+    }
+
     /// The id of the evidence record the run wrote, once its evidence step ran.
     pub fn evidence_id(&self) -> Option<String> {
         self.recorded.recorded_id()
@@ -218,6 +245,9 @@ pub struct PromoteOptions {
     pub no_rollback: bool,
     /// The smoke step (default: the spec's probes).
     pub smoke: Option<SmokeStep>,
+    /// Promote although the source or the target environment holds unscrubbed production
+    /// data; recorded in the evidence store.
+    pub allow_unscrubbed: bool,
 }
 
 /// The promotion gate's answer for one commit ([`Staging::gate`]).
@@ -382,6 +412,7 @@ impl Staging {
             context,
             store,
             recorded,
+            allow_unscrubbed: Some(options.allow_unscrubbed),
         })
     }
 
@@ -420,6 +451,14 @@ impl Staging {
         let mut lease = self
             .lease(&run.store, &env, command, Some(&commit), options, |_| {})
             .await?;
+        if let Err(e) = run.refuse_unscrubbed(command).await {
+            if let Err(why) = lease.release().await {
+                tracing::warn!(
+                    "the lease of `{env}` was not released ({why}); it expires by itself"
+                );
+            }
+            return Err(e);
+        }
         let outcome = tokio::select! {
             report = run.pipeline.run(&mut run.context) => Ok(report),
             why = lease.lost() => Err(Error::Locked {
@@ -496,6 +535,12 @@ impl Staging {
         let (_, target) =
             staging_evidence::promotion_pair(&self.spec, options.from.as_deref(), to)?;
         let checked = self.preflight(&target, commit).await?;
+        // What is promoted was validated on the source's data: never on unscrubbed
+        // production data without saying so.
+        let (source, _) =
+            staging_evidence::promotion_pair(&self.spec, options.from.as_deref(), to)?;
+        self.refuse_unscrubbed(&source, "promote", options.allow_unscrubbed)
+            .await?;
         let gate = self
             .gate(options.from.as_deref(), to, commit, options.max_age)
             .await?;
@@ -511,12 +556,28 @@ impl Staging {
                     promoted_from: Some(allowed_by),
                     auto_rollback: !options.no_rollback,
                     redeploy: false,
+                    allow_unscrubbed: options.allow_unscrubbed,
                 },
             )
             .await?;
         self.run_leased("promote", run)
             .await
             .map(|outcome| Promotion::Ran(Box::new(outcome)))
+    }
+
+    /// Refuse `command` on `environment` while one of its databases holds unscrubbed
+    /// production data, unless `allow` (then the override is recorded in the evidence
+    /// store first, and refused when it cannot be).
+    pub async fn refuse_unscrubbed(
+        &self,
+        environment: &str,
+        command: &str,
+        allow: bool,
+    ) -> Result<()> {
+        let store = staging_evidence::open_store(&self.spec).await?;
+        staging_evidence::refuse_unscrubbed(&store, &self.spec, environment, command, allow)
+            .await
+            .map(drop)
     }
 
     /// `staging diff A B`: drift between two environments — variables by keyed

@@ -224,6 +224,7 @@ impl Staging {
             context,
             store,
             recorded,
+            allow_unscrubbed: None,
         })
     }
 
@@ -308,15 +309,8 @@ impl Staging {
         commit: &str,
         options: SmokeOptions,
     ) -> Result<SmokeRun> {
-        let store = staging_evidence::open_store(&self.spec).await?;
-        staging_evidence::refuse_unscrubbed(
-            &store,
-            &self.spec,
-            environment,
-            "smoke",
-            options.allow_unscrubbed,
-        )
-        .await?;
+        self.refuse_unscrubbed(environment, "smoke", options.allow_unscrubbed)
+            .await?;
         let mut context = self.run_context(environment, commit)?;
         let setup = Pipeline::new()
             .step(ValidateStep::new(self.registry.clone()))

@@ -125,12 +125,15 @@ async fn an_up_through_the_facade_builds_the_environments_provider_once() {
     );
     assert_eq!(counting.builds("staging"), 1);
 
-    // Held weakly: once the run's context is gone the provider is (its worker stopped),
-    // and the next command builds a fresh one that runs nothing.
+    // Held weakly: once the run's context and the reader are gone the provider is (its
+    // worker stopped), and the next command builds a fresh one that runs nothing.
+    drop(logs);
     drop(run);
     let mut logs = session.logs("staging", None).unwrap();
+    let located = logs.locate().await.unwrap();
     assert!(
-        matches!(logs.locate().await.unwrap(), Located::NotRunning(m) if m.contains("nothing is running for `worker` of `staging`"))
+        matches!(&located, Located::NotRunning(m) if m.contains("nothing is running for `worker` of `staging`")),
+        "{located:?}"
     );
     assert_eq!(counting.builds("staging"), 2);
 }
@@ -167,7 +170,7 @@ async fn a_rollback_through_the_facade_refuses_a_service_the_platform_has_no_dep
         .report
         .steps
         .iter()
-        .map(|s| (s.name.as_str(), &s.status))
+        .map(|s| (s.step.as_str(), &s.status))
         .collect();
     assert_eq!(steps[0], ("validate", &StepStatus::Passed), "{steps:?}");
     assert_eq!(counting.builds("staging"), 1, "{steps:?}");

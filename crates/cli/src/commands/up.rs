@@ -107,19 +107,14 @@ async fn run_pipeline(
                 promoted_from,
                 auto_rollback,
                 redeploy: args.redeploy,
+                allow_unscrubbed: args.allow_unscrubbed,
             },
         )
         .await?;
-    let staging::Run {
-        pipeline,
-        context: mut ctx,
-        store,
-        recorded,
-    } = run;
     // Before the first read of the platform: the run that holds the lease is the only one
     // reading and writing this environment.
     let mut lease = match crate::lease::take(
-        &store,
+        &run.store,
         crate::lease::holder(&spec, env, command, Some(&commit)),
         &args.lease,
         stop,
@@ -131,13 +126,16 @@ async fn run_pipeline(
         Err(signal) => return Ok(Err(signal)),
     };
     // Under the lease, so no refresh marks the data between this read and the run.
-    if let Err(e) =
-        staging_evidence::refuse_unscrubbed(&store, &spec, env, command, args.allow_unscrubbed)
-            .await
-    {
+    if let Err(e) = run.refuse_unscrubbed(command).await {
         crate::lease::release(lease, out).await;
         return Err(e);
     }
+    let staging::Run {
+        pipeline,
+        context: mut ctx,
+        recorded,
+        ..
+    } = run;
     let stopped = tokio::select! {
         report = pipeline.run(&mut ctx) => {
             let id = recorded.recorded_id();
@@ -414,20 +412,11 @@ async fn promote_run(
     unrun.step = "preflight";
     let checked = session.preflight(&to, &commit).await?;
     unrun.step = "evidence";
-    {
-        // What is promoted was validated on `from`'s data: never on unscrubbed production
-        // data without saying so.
-        let spec = session.spec();
-        let store = staging_evidence::open_store(spec).await?;
-        staging_evidence::refuse_unscrubbed(
-            &store,
-            spec,
-            &from_env,
-            "promote",
-            args.run.allow_unscrubbed,
-        )
+    // What is promoted was validated on `from`'s data: never on unscrubbed production data
+    // without saying so.
+    session
+        .refuse_unscrubbed(&from_env, "promote", args.run.allow_unscrubbed)
         .await?;
-    }
     unrun.step = "gate";
     let Gate {
         from,
