@@ -235,7 +235,7 @@ impl Output {
     }
 
     /// The human form of one step's report.
-    pub(crate) fn step(&self, report: &StepReport) {
+    pub(crate) fn show_step(&self, report: &StepReport) {
         self.line(&format!(
             "{} {:<9} {} {}",
             self.mark(&report.status),

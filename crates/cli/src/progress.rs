@@ -61,7 +61,7 @@ impl Progress for Spinner {
     }
 
     fn report(&self, report: &StepReport) {
-        self.out.step(report);
+        self.out.show_step(report);
     }
 }
 

@@ -39,6 +39,7 @@
 mod branches;
 mod compose;
 mod import;
+mod operate;
 pub mod plan;
 mod providers;
 mod refresh;
@@ -54,11 +55,17 @@ use staging_evidence::{DynEvidenceStore, GateDecision, GateRequest, RecordEviden
 
 pub use compose::{SpecValues, discover_spec, resolve_commit};
 pub use import::{IMPORTABLE, import_config};
+pub use operate::{
+    Located, LogReader, MIN_FOLLOW_INTERVAL, RollbackOptions, SmokeOptions, SmokeOutcome, SmokeRun,
+    not_running_message,
+};
 pub use providers::{branch_secret_store, database_branch, registry as providers};
 pub use refresh::RefreshRun;
 pub use staging_core::pipeline::{RunContext, RunReport};
 pub use staging_core::spec::LoadedSpec;
-pub use staging_core::{Error, ErrorClass, ProviderRegistry, Result, SecretBackends};
+pub use staging_core::{
+    DynProvider, Error, ErrorClass, LogLine, LogQuery, ProviderRegistry, Result, SecretBackends,
+};
 pub use staging_smoke::SmokeStep;
 
 /// Builds a [`Staging`] session: [`Staging::builder`].
@@ -101,6 +108,8 @@ impl StagingBuilder {
     pub fn build(self) -> Result<Staging> {
         let registry = self.registry.unwrap_or_else(providers::registry);
         let spec = compose::load_spec(self.spec_file.as_deref(), &registry)?;
+        // Every provider of the session is built through here: once per environment.
+        let registry = providers::shared(registry, &spec)?;
         let backends = providers::backends(&registry);
         Ok(Staging {
             spec,
@@ -113,12 +122,40 @@ impl StagingBuilder {
 
 /// One spec, its providers and the secret sources its runs reach: what every command of
 /// `staging` works on. Build it with [`Staging::builder`].
+///
+/// The provider of an environment is built once while anything holds it: the preflight,
+/// every step of a run and every command of the session get the same one
+/// ([`Staging::provider`]), so a provider's state (a local provider's processes, a rate
+/// budget) is one per environment, and dropping the last holder (a run's context) drops it.
 #[derive(Debug, Clone)]
 pub struct Staging {
     spec: Arc<LoadedSpec>,
     registry: ProviderRegistry,
     backends: SecretBackends,
     progress: Arc<dyn Progress>,
+}
+
+/// A run of one environment at one commit that passed [`Staging::preflight`]: what
+/// [`Staging::start`] takes, so no run starts unchecked. Holds the environment's provider
+/// the preflight built, which the run then uses.
+#[derive(Debug)]
+#[must_use = "a preflight is for starting the run it checked"]
+pub struct Preflight {
+    environment: String,
+    commit: String,
+    provider: staging_core::DynProvider,
+}
+
+impl Preflight {
+    /// The environment checked.
+    pub fn environment(&self) -> &str {
+        &self.environment
+    }
+
+    /// The commit checked (a full id).
+    pub fn commit(&self) -> &str {
+        &self.commit
+    }
 }
 
 /// What a run of [`Staging::start`] adds to the pipeline of `up`.
@@ -188,6 +225,9 @@ pub struct PromoteOptions {
     pub no_rollback: bool,
     /// The smoke step (default: the spec's probes).
     pub smoke: Option<SmokeStep>,
+    /// Promote although the source or the target environment holds unscrubbed production
+    /// data; recorded in the evidence store.
+    pub allow_unscrubbed: bool,
 }
 
 /// The promotion gate's answer for one commit ([`Staging::gate`]).
@@ -306,7 +346,8 @@ impl Staging {
     /// request, then the bounded preflight: creation the environment does not allow
     /// (exit 2), anything the spec and local sources show to be another environment's
     /// (exit 2), missing or refused credentials and an unreachable provider (exit 3).
-    pub async fn preflight(&self, environment: &str, commit: &str) -> Result<()> {
+    /// The [`Preflight`] it returns is what [`Staging::start`] takes.
+    pub async fn preflight(&self, environment: &str, commit: &str) -> Result<Preflight> {
         staging_core::provision::refuse_offline(&self.registry, &self.spec, environment)?;
         compose::check_isolation_offline(
             &self.registry,
@@ -316,13 +357,26 @@ impl Staging {
             commit,
         )
         .await?;
-        staging_core::pipeline::preflight(&self.registry, &self.spec, environment).await
+        // Held from here: the preflight's read and the run's steps use this one provider.
+        let provider = self.provider(environment)?;
+        staging_core::pipeline::preflight(&self.registry, &self.spec, environment).await?;
+        Ok(Preflight {
+            environment: environment.to_owned(),
+            commit: commit.to_owned(),
+            provider,
+        })
     }
 
-    /// The run of `environment` at `commit` with `options`, ready to go: its pipeline, a
-    /// fresh context and the evidence store. Checks nothing itself ([`Staging::preflight`]
-    /// does); the caller runs it under the environment's lease ([`Staging::lease`]).
-    pub async fn start(&self, environment: &str, commit: &str, options: RunOptions) -> Result<Run> {
+    /// The run `checked` passed the preflight for, with `options`, ready to go: its
+    /// pipeline, a fresh context (holding the preflight's provider) and the evidence store.
+    /// The caller runs it under the environment's lease ([`Staging::lease`]).
+    pub async fn start(&self, checked: Preflight, options: RunOptions) -> Result<Run> {
+        let Preflight {
+            environment,
+            commit,
+            provider,
+        } = checked;
+        let (environment, commit) = (environment.as_str(), commit.as_str());
         let store = staging_evidence::open_store(&self.spec).await?;
         let mut evidence = RecordEvidence::new(store.clone());
         let promoting = options.promoted_from.is_some();
@@ -346,6 +400,7 @@ impl Staging {
         );
         let mut context = self.run_context(environment, commit)?;
         context.redeploy = options.redeploy;
+        context.provider = Some(provider);
         Ok(Run {
             pipeline,
             context,
@@ -423,10 +478,8 @@ impl Staging {
     /// is a run that could not proceed.
     pub async fn up(&self, environment: &str, commit: &str) -> Result<RunOutcome> {
         staging_evidence::check_direct_up(&self.spec, environment)?;
-        self.preflight(environment, commit).await?;
-        let run = self
-            .start(environment, commit, RunOptions::default())
-            .await?;
+        let checked = self.preflight(environment, commit).await?;
+        let run = self.start(checked, RunOptions::default()).await?;
         self.run_leased("up", run).await
     }
 
@@ -466,7 +519,13 @@ impl Staging {
     ) -> Result<Promotion> {
         let (_, target) =
             staging_evidence::promotion_pair(&self.spec, options.from.as_deref(), to)?;
-        self.preflight(&target, commit).await?;
+        let checked = self.preflight(&target, commit).await?;
+        // What is promoted was validated on the source's data: never on unscrubbed
+        // production data without saying so.
+        let (source, _) =
+            staging_evidence::promotion_pair(&self.spec, options.from.as_deref(), to)?;
+        self.refuse_unscrubbed(&source, "promote", options.allow_unscrubbed)
+            .await?;
         let gate = self
             .gate(options.from.as_deref(), to, commit, options.max_age)
             .await?;
@@ -476,14 +535,13 @@ impl Staging {
         };
         let run = self
             .start(
-                &gate.to,
-                commit,
+                checked,
                 RunOptions {
                     smoke: options.smoke,
                     promoted_from: Some(allowed_by),
                     auto_rollback: !options.no_rollback,
                     redeploy: false,
-                    allow_unscrubbed: false,
+                    allow_unscrubbed: options.allow_unscrubbed,
                 },
             )
             .await?;
@@ -492,10 +550,32 @@ impl Staging {
             .map(|outcome| Promotion::Ran(Box::new(outcome)))
     }
 
+    /// Refuse `command` on `environment` while one of its databases holds unscrubbed
+    /// production data, unless `allow` (then the override is recorded in the evidence
+    /// store first, and refused when it cannot be).
+    pub async fn refuse_unscrubbed(
+        &self,
+        environment: &str,
+        command: &str,
+        allow: bool,
+    ) -> Result<()> {
+        let store = staging_evidence::open_store(&self.spec).await?;
+        staging_evidence::refuse_unscrubbed(&store, &self.spec, environment, command, allow)
+            .await
+            .map(drop)
+    }
+
     /// `staging diff A B`: drift between two environments — variables by keyed
-    /// fingerprint (never a value), the rules between them, migrations.
+    /// fingerprint (never a value), the rules between them, migrations, and what each
+    /// environment's platform holds (read through its provider; what cannot be read is
+    /// said in the report).
     pub async fn diff(&self, a: &str, b: &str) -> Result<staging_evidence::DriftReport> {
-        staging_evidence::diff_environments(&self.backends, &self.spec, a, b).await
+        let mut report =
+            staging_evidence::diff_environments(&self.backends, &self.spec, a, b).await?;
+        report
+            .add_platform(&self.backends, &self.spec, &self.registry)
+            .await;
+        Ok(report)
     }
 
     /// `staging secrets check`: every declared variable of `environment`, resolved and
@@ -546,9 +626,7 @@ impl Staging {
 
     /// `staging status`: the live state of each service of `environment`.
     pub async fn status(&self, environment: &str) -> Result<StatusReport> {
-        self.registry.check(&self.spec, environment)?;
-        let factory = self.registry.factory_for(&self.spec, environment)?;
-        let provider = factory.build(&self.spec, environment)?;
+        let provider = self.provider(environment)?;
         let mut services = vec![];
         for name in self.spec.spec.services.keys() {
             let handle = provider.locate(environment, name).await?;

@@ -3,8 +3,15 @@
 #[cfg(any(feature = "providers-neon", feature = "providers-supabase"))]
 use std::sync::Arc;
 
-use staging_core::spec::{BranchSpec, LoadedSpec};
-use staging_core::{DynDatabaseBranch, DynSecretStore, Error, ProviderRegistry, Result};
+use std::collections::BTreeMap;
+
+use staging_core::isolation::Resource;
+use staging_core::pipeline::Step;
+use staging_core::spec::{BranchSpec, LoadedSpec, SettingsTypes};
+use staging_core::{
+    DynDatabaseBranch, DynProbe, DynProvider, DynProvisioner, DynSecretStore, Error, Provider,
+    ProviderFactory, ProviderRegistry, Result,
+};
 
 /// Every provider this build knows (its `providers-*` features), registered once.
 pub fn registry() -> ProviderRegistry {
@@ -77,5 +84,99 @@ pub(crate) fn backends(registry: &ProviderRegistry) -> staging_core::SecretBacke
         })),
         database_branches: Some(std::sync::Arc::new(database_branch)),
         branch_secret_stores: Some(std::sync::Arc::new(branch_secret_store)),
+    }
+}
+
+/// The registry a session runs on: `registry` with the factory of each provider `spec`'s
+/// environments name wrapped in a [`SharedFactory`], so that every build of an
+/// environment's provider in the session — preflight, the run's steps, the isolation
+/// check, `status`, `logs`, `rollback` — is one provider while any of them holds it.
+pub(crate) fn shared(registry: ProviderRegistry, spec: &LoadedSpec) -> Result<ProviderRegistry> {
+    let mut wrapped = std::collections::BTreeSet::new();
+    let mut shared = registry.clone();
+    for env in spec.spec.environments.keys() {
+        let factory = registry.factory_for(spec, env)?;
+        if wrapped.insert(factory.name()) {
+            shared = shared.register(SharedFactory::new(factory));
+        }
+    }
+    Ok(shared)
+}
+
+/// A provider factory whose [`ProviderFactory::build`] gives the provider already built for
+/// the same spec and environment while anything (a run's context, a `status`, the
+/// preflight of the run about to start) still holds it, and builds it (once, under a lock)
+/// only when nothing does. Held weakly: dropping the last holder drops the provider, which
+/// stops the services a local provider runs in this process, exactly as before.
+#[derive(Debug)]
+pub(crate) struct SharedFactory {
+    inner: std::sync::Arc<dyn ProviderFactory>,
+    /// Per (spec hash, environment): the provider built last, if still held.
+    built: std::sync::Mutex<BTreeMap<(String, String), std::sync::Weak<dyn Provider>>>,
+}
+
+impl SharedFactory {
+    fn new(inner: std::sync::Arc<dyn ProviderFactory>) -> Self {
+        SharedFactory {
+            inner,
+            built: std::sync::Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+impl ProviderFactory for SharedFactory {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn settings_types(&self) -> SettingsTypes {
+        self.inner.settings_types()
+    }
+
+    fn check(&self, spec: &LoadedSpec, environment: &str) -> Result<()> {
+        self.inner.check(spec, environment)
+    }
+
+    fn warnings(
+        &self,
+        spec: &LoadedSpec,
+        environment: &str,
+    ) -> Result<Vec<staging_core::SpecWarning>> {
+        self.inner.warnings(spec, environment)
+    }
+
+    fn resources(&self, spec: &LoadedSpec, environment: &str) -> Result<Vec<Resource>> {
+        self.inner.resources(spec, environment)
+    }
+
+    fn build(&self, spec: &LoadedSpec, environment: &str) -> Result<DynProvider> {
+        let key = (spec.hash.clone(), environment.to_owned());
+        // Held across the build: two steps asking at once get one provider.
+        let mut built = self
+            .built
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(provider) = built.get(&key).and_then(std::sync::Weak::upgrade) {
+            return Ok(provider);
+        }
+        let provider = self.inner.build(spec, environment)?;
+        built.insert(key, std::sync::Arc::downgrade(&provider));
+        Ok(provider)
+    }
+
+    fn probes(&self, spec: &LoadedSpec, environment: &str) -> Result<Vec<DynProbe>> {
+        self.inner.probes(spec, environment)
+    }
+
+    fn secret_store(&self, spec: &LoadedSpec, environment: &str) -> Result<Option<DynSecretStore>> {
+        self.inner.secret_store(spec, environment)
+    }
+
+    fn provisioner(&self, spec: &LoadedSpec, environment: &str) -> Result<Option<DynProvisioner>> {
+        self.inner.provisioner(spec, environment)
+    }
+
+    fn run_steps(&self) -> Vec<Box<dyn Step>> {
+        self.inner.run_steps()
     }
 }

@@ -162,11 +162,7 @@ async fn check_source(
 /// Drift between two environments.
 pub(crate) async fn diff(global: &Global, a: &str, b: &str, out: Output) -> Result<u8> {
     let session = session(global)?;
-    let spec = session.spec().clone();
-    let mut report = session.diff(a, b).await?;
-    report
-        .add_platform(session.backends(), &spec, session.registry())
-        .await;
+    let report = session.diff(a, b).await?;
     if out.json {
         out.json(&report);
         return Ok(report.exit_code());

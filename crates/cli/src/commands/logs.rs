@@ -5,15 +5,14 @@ use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
 use clap::Args;
-use staging_core::{Capability, Error, LogLine, LogQuery, Redactor, Result};
+use staging::Located;
+use staging_core::{LogLine, LogQuery, Redactor, Result};
 
 use super::up::StopSignals;
 use crate::Global;
 use crate::context::session;
 use crate::output::Output;
 
-/// The shortest pause between two polls of `--follow`, whatever the provider allows.
-const MIN_FOLLOW_INTERVAL: Duration = Duration::from_secs(2);
 /// How many printed lines `--follow` remembers to tell new lines from ones already shown.
 const REMEMBERED: usize = 1000;
 
@@ -41,62 +40,20 @@ pub(crate) struct LogsArgs {
 /// Print the lines, then follow when asked.
 pub(crate) async fn run(global: &Global, args: &LogsArgs, out: Output) -> Result<u8> {
     let session = session(global)?;
-    let spec = session.spec().clone();
     let env = session.environment(global.env.as_deref())?;
-    let service = match &args.service {
-        Some(s) => {
-            if !spec.spec.services.contains_key(s) {
-                let hint =
-                    staging_core::spec::closest(s, spec.spec.services.keys().map(String::as_str))
-                        .map(|c| format!("; did you mean `{c}`?"))
-                        .unwrap_or_default();
-                return Err(Error::config(format!(
-                    "no service `{s}` in the spec{hint} (declared: {})",
-                    spec.spec
-                        .services
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-            s.clone()
-        }
-        None => match spec.spec.services.keys().collect::<Vec<_>>().as_slice() {
-            [one] => (*one).clone(),
-            _ => {
-                return Err(Error::config(format!(
-                    "which service? pass --service (declared: {})",
-                    spec.spec
-                        .services
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-        },
-    };
-    let factory = session.registry().clone().factory_for(&spec, &env)?;
-    factory.check(&spec, &env)?;
-    let provider = factory.build(&spec, &env)?;
-    if !provider.capabilities().has(Capability::Logs) {
-        return Err(Error::not_supported(
-            provider.name(),
-            format!("logs of `{service}` (see the provider's capabilities)"),
-        ));
-    }
+    let mut reader = session.logs(&env, args.service.as_deref())?;
+    let service = reader.service().to_owned();
     if out.json {
         out.stream_json_lines();
     }
-    register_secrets(session.backends(), &spec, &env, out).await;
-    let handle = provider.locate(&env, &service).await?;
-    if provider.runs_services_in_process() && provider.live_state(&handle).await?.live.is_none() {
+    if let Err(e) = session.mask_secrets(&env).await {
+        out.note(&format!(
+            "note: the secrets of `{env}` could not all be read ({e}); only the values read and URL passwords are masked"
+        ));
+    }
+    if let Located::NotRunning(message) = reader.locate().await? {
         // Nothing to read from: the run cannot proceed (exit 3), as `smoke` says.
-        out.fail(
-            "cannot_proceed",
-            &super::not_running(provider.name(), &env, &[&service]),
-        );
+        out.fail("cannot_proceed", &message);
         return Ok(3);
     }
     let since = args.since.map(|d| SystemTime::now() - d);
@@ -112,13 +69,13 @@ pub(crate) async fn run(global: &Global, args: &LogsArgs, out: Output) -> Result
     } else {
         None
     };
-    let first = provider.logs(&handle, &query).await?;
+    let first = reader.read(&query).await?;
     let mut shown: VecDeque<LogLine> = VecDeque::new();
     print_new(&service, first, &mut shown, out);
     let Some(stop) = stop.as_mut() else {
         return Ok(0);
     };
-    let interval = provider.poll_interval().max(MIN_FOLLOW_INTERVAL);
+    let interval = reader.poll_interval();
     loop {
         tokio::select! {
             _ = stop.wait() => return Ok(0),
@@ -136,7 +93,7 @@ pub(crate) async fn run(global: &Global, args: &LogsArgs, out: Output) -> Result
         };
         let batch = tokio::select! {
             _ = stop.wait() => return Ok(0),
-            batch = provider.logs(&handle, &query) => batch,
+            batch = reader.read(&query) => batch,
         };
         match batch {
             Ok(batch) => print_new(&service, batch, &mut shown, out),
@@ -144,33 +101,6 @@ pub(crate) async fn run(global: &Global, args: &LogsArgs, out: Output) -> Result
             Err(e) if e.is_retryable() => out.note(&format!("logs: {e}; retrying")),
             Err(e) => return Err(e),
         }
-    }
-}
-
-/// Register the environment's secret values with the redactor, so that a line that prints
-/// one is masked; a variable that cannot be read is noted, and the lines still print.
-async fn register_secrets(
-    backends: &staging_core::SecretBackends,
-    spec: &staging_core::spec::LoadedSpec,
-    env: &str,
-    out: Output,
-) {
-    match staging_secrets::resolve_vars(backends, spec, env, None).await {
-        Ok(resolved) => {
-            for (name, value) in &resolved.values {
-                Redactor::global().register_if_secret(
-                    staging_core::secretness::Origin::Var {
-                        spec: &spec.spec,
-                        environment: env,
-                        name,
-                    },
-                    value,
-                );
-            }
-        }
-        Err(e) => out.note(&format!(
-            "note: the secrets of `{env}` could not all be read ({e}); only the values read and URL passwords are masked"
-        )),
     }
 }
 

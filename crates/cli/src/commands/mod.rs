@@ -19,16 +19,7 @@ use crate::output::Output;
 
 /// What to say when services of a provider that runs them in its own process (local) are
 /// not running: they live only inside the `staging up` that started them.
-pub(crate) fn not_running(provider: &str, env: &str, services: &[&str]) -> String {
-    format!(
-        "nothing is running for {} of `{env}`: services of the {provider} provider live only as long as the `staging up` that started them; run `staging up --keep-running --env {env}` in another terminal",
-        services
-            .iter()
-            .map(|s| format!("`{s}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
-}
+pub(crate) use staging::not_running_message as not_running;
 
 /// Run `work`, a command that does not listen for signals itself, so that SIGINT, SIGTERM
 /// and SIGHUP stop it cleanly: the commands it started (a secret store's command, a

@@ -2,9 +2,8 @@
 //! deploy, or to a named one; wait until live, verify the live commit, record evidence.
 
 use clap::Args;
-use staging_core::pipeline::{Pipeline, RollbackStep, ValidateStep};
-use staging_core::{Capability, Error, Result};
-use staging_evidence::RecordEvidence;
+use staging::RollbackOptions;
+use staging_core::Result;
 
 use crate::Global;
 use crate::context::session;
@@ -31,22 +30,18 @@ pub(crate) async fn run(global: &Global, args: &RollbackArgs, out: Output) -> Re
     let session = session(global)?;
     let spec = session.spec().clone();
     let env = session.environment(global.env.as_deref())?;
-    // A provider that cannot roll back says so before anything runs or is recorded.
-    let factory = session.registry().clone().factory_for(&spec, &env)?;
-    factory.check(&spec, &env)?;
-    let provider = factory.build(&spec, &env)?;
-    if !provider.capabilities().has(Capability::Rollback) {
-        return Err(Error::not_supported(
-            provider.name(),
-            format!("rolling back environment `{env}` (see the provider's capabilities)"),
-        ));
-    }
-    // A rollback changes deploys: the same isolation check as `up` before the first write.
-    let boundary = session
-        .check_isolation(&env, staging_core::isolation::Writes::Run, Some(&provider))
-        .await?;
-    drop(provider);
-    let store = staging_evidence::open_store(&spec).await?;
+    // A provider that cannot roll back, or a target that is another environment's, is
+    // refused before anything runs or is recorded.
+    let options = RollbackOptions {
+        service: args.service.clone(),
+        to: args.to.clone(),
+    };
+    let staging::Run {
+        pipeline,
+        context: mut ctx,
+        store,
+        ..
+    } = session.start_rollback(&env, options).await?;
     let mut stop = super::up::StopSignals::listen()?;
     let mut lease = match crate::lease::take(
         &store,
@@ -60,26 +55,6 @@ pub(crate) async fn run(global: &Global, args: &RollbackArgs, out: Output) -> Re
         Ok(lease) => lease,
         Err(signal) => return Ok(signal.exit_code()),
     };
-    let mut step = RollbackStep::new();
-    if let Some(s) = &args.service {
-        step = step.service(s);
-    }
-    if let Some(to) = &args.to {
-        step = step.to(to);
-    }
-    let pipeline = Pipeline::new()
-        .step(ValidateStep::new(session.registry().clone()))
-        .step(step)
-        .step(RecordEvidence::new(store));
-    // The commit is the one the rollback leaves live; the step fills it in.
-    let mut ctx = match session.run_context(&env, "unknown".to_owned()) {
-        Ok(ctx) => ctx,
-        Err(e) => {
-            crate::lease::release(lease, out).await;
-            return Err(e);
-        }
-    };
-    ctx.boundary = Some(boundary);
     if !out.json {
         out.line(&format!(
             "{} {} on {env}",

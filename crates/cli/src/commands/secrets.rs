@@ -7,7 +7,6 @@ use staging_core::Result;
 use crate::Global;
 use crate::context::session;
 use crate::output::Output;
-use staging_core::isolation::Writes;
 
 /// The `secrets` subcommands.
 #[derive(Debug, Subcommand)]
@@ -105,7 +104,6 @@ async fn run_unleased(
     cmd: &SecretsCmd,
     out: Output,
 ) -> Result<u8> {
-    let spec = session.spec().clone();
     match cmd {
         SecretsCmd::Check => {
             let env = session.environment(global.env.as_deref())?;
@@ -148,7 +146,7 @@ async fn run_unleased(
             Ok(report.exit_code())
         }
         SecretsCmd::Diff { a, b } => {
-            let report = staging_secrets::diff(session.backends(), &spec, a, b, None).await?;
+            let report = session.diff_secrets(a, b).await?;
             if out.json {
                 out.json(&report);
             } else {
@@ -193,33 +191,11 @@ async fn run_unleased(
         }
         SecretsCmd::Sync(args) => {
             let env = session.environment(global.env.as_deref())?;
-            let registry = session.registry().clone();
-            registry.check(&spec, &env)?;
-            let factory = registry.factory_for(&spec, &env)?;
-            let provider = factory.build(&spec, &env)?;
-            let boundary = if args.apply {
-                Some(
-                    session
-                        .check_isolation(&env, Writes::Env, Some(&provider))
-                        .await?,
-                )
-            } else {
-                None
-            };
             let options = staging_secrets::SyncOptions {
                 apply: args.apply,
                 allow_violations: args.allow_violations,
             };
-            let report = staging_evidence::sync_checked(
-                session.backends(),
-                &spec,
-                &env,
-                &provider,
-                options,
-                &registry,
-                boundary.as_ref(),
-            )
-            .await?;
+            let report = session.sync_secrets(&env, options).await?;
             if out.json {
                 out.json(&report);
             } else {
@@ -268,33 +244,8 @@ async fn run_unleased(
         }
         SecretsCmd::Rotate { name, dry_run, .. } => {
             let env = session.environment(global.env.as_deref())?;
-            let registry = session.registry().clone();
-            registry.check(&spec, &env)?;
-            let factory = registry.factory_for(&spec, &env)?;
-            let provider = factory.build(&spec, &env)?;
             // A dry run runs every check the rotation would, isolation included.
-            let boundary = session
-                .check_isolation(&env, Writes::Env, Some(&provider))
-                .await?;
-            let report = if *dry_run {
-                staging_secrets::rotate_dry_run(
-                    session.backends(),
-                    &spec,
-                    &env,
-                    name,
-                    Some(&provider),
-                )
-                .await?
-            } else {
-                staging_secrets::rotate(
-                    session.backends(),
-                    &spec,
-                    &env,
-                    name,
-                    Some((&provider, &boundary)),
-                )
-                .await?
-            };
+            let report = session.rotate_secret(&env, name, *dry_run).await?;
             let previous = report.previous_fingerprint.as_deref().unwrap_or("no value");
             if out.json {
                 out.json(&report);

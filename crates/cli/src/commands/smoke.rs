@@ -1,8 +1,8 @@
 //! `staging smoke`: the spec's probes against what is live now.
 
 use clap::Args;
-use staging_core::pipeline::{LocateStep, Pipeline, StepReport, StepStatus, ValidateStep};
-use staging_core::{Error, ErrorClass, Result};
+use staging::{SmokeOptions, SmokeOutcome, SmokeRun};
+use staging_core::Result;
 use staging_smoke::{RunnerOptions, SmokeStep};
 
 use crate::Global;
@@ -37,7 +37,7 @@ pub(crate) struct ProbeOptions {
 }
 
 impl ProbeOptions {
-    pub(crate) fn step(&self) -> SmokeStep {
+    pub(crate) fn smoke_step(&self) -> SmokeStep {
         SmokeStep::with_options(RunnerOptions {
             concurrency: self.concurrency.max(1),
             fail_fast: self.fail_fast,
@@ -70,52 +70,29 @@ async fn smoke_run(
     unrun.commit = Some(commit.clone());
     args.reports.prepare()?;
     unrun.step = "smoke";
-    let spec = session.spec().clone();
-    let store = staging_evidence::open_store(&spec).await?;
-    staging_evidence::refuse_unscrubbed(&store, &spec, &env, "smoke", args.allow_unscrubbed)
-        .await?;
-    let mut ctx = session.run_context(&env, commit)?;
-    let smoke = args.probes.step();
-    let setup = Pipeline::new()
-        .step(ValidateStep::new(session.registry().clone()))
-        .step(staging_secrets::SecretsStep)
-        .step(LocateStep);
-    let mut report = setup.run(&mut ctx).await;
-    if report
-        .steps
-        .iter()
-        .any(|s| matches!(s.status, StepStatus::Failed | StepStatus::Error))
-    {
-        // For people the failed step was shown as it ended; for machines, the setup's report.
-        unrun.write(&args.reports, &report, None);
-        unrun.reported = true;
-        if out.json {
-            out.run_json(&report);
+    let options = SmokeOptions {
+        step: Some(args.probes.smoke_step()),
+        allow_unscrubbed: args.allow_unscrubbed,
+    };
+    let SmokeRun {
+        report,
+        context: ctx,
+        outcome,
+    } = session.smoke(&env, &commit, options).await?;
+    let smoke_report = match outcome {
+        SmokeOutcome::SetupFailed => {
+            // For people the failed step was shown as it ended; for machines, the setup's
+            // report.
+            unrun.write(&args.reports, &report, None);
+            unrun.reported = true;
+            if out.json {
+                out.run_json(&report);
+            }
+            return Ok(report.exit_code());
         }
-        return Ok(report.exit_code());
-    }
-    if let Some(provider) = ctx
-        .provider
-        .as_ref()
-        .filter(|p| p.runs_services_in_process())
-    {
-        let not_running: Vec<&str> = ctx
-            .services
-            .iter()
-            .filter(|(_, svc)| svc.url.is_none())
-            .map(|(name, _)| name.as_str())
-            .collect();
-        if !not_running.is_empty() {
+        SmokeOutcome::NotRunning(message) => {
             // Nothing to probe: the run cannot proceed (exit 3), rather than each probe
             // failing on a URL that has no value.
-            let message = super::not_running(provider.name(), &env, &not_running);
-            let mut step = StepReport::error("smoke", &Error::failed(message.clone()));
-            step.status = StepStatus::Error;
-            step.error_class = Some(ErrorClass::CannotProceed);
-            report.steps.push(step);
-            report.ok = false;
-            report.finished_at =
-                humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
             let view = crate::reports::view("smoke", &report, &ctx, None);
             let _ = args
                 .reports
@@ -124,12 +101,9 @@ async fn smoke_run(
             out.fail("cannot_proceed", &message);
             return Ok(3);
         }
-    }
-    let smoke_report = smoke.run_report(&ctx).await?;
+        SmokeOutcome::Probed(smoke_report) => smoke_report,
+    };
     // The run as the report files show it: the setup steps, then the probes.
-    report.steps.push(staging_smoke::step_report(&smoke_report));
-    report.ok = smoke_report.ok;
-    report.finished_at = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
     unrun.reported = true;
     let view = crate::reports::view("smoke", &report, &ctx, None);
     args.reports.write(&view, || {

@@ -84,8 +84,7 @@ type Finished = (
 #[allow(clippy::too_many_arguments)]
 async fn run_pipeline(
     session: &Staging,
-    env: &str,
-    commit: String,
+    checked: staging::Preflight,
     command: &str,
     args: &UpArgs,
     promoted_from: Option<EvidenceRef>,
@@ -94,13 +93,17 @@ async fn run_pipeline(
     out: Output,
 ) -> Result<std::result::Result<Finished, Stopped>> {
     let spec = session.spec().clone();
+    let (env, commit) = (
+        checked.environment().to_owned(),
+        checked.commit().to_owned(),
+    );
+    let env = env.as_str();
     out.run_header(&spec.spec.project.name, env, &commit);
     let run = session
         .start(
-            env,
-            &commit,
+            checked,
             RunOptions {
-                smoke: Some(args.probes.step()),
+                smoke: Some(args.probes.smoke_step()),
                 promoted_from,
                 auto_rollback,
                 redeploy: args.redeploy,
@@ -108,16 +111,10 @@ async fn run_pipeline(
             },
         )
         .await?;
-    let staging::Run {
-        pipeline,
-        context: mut ctx,
-        store,
-        recorded,
-    } = run;
     // Before the first read of the platform: the run that holds the lease is the only one
     // reading and writing this environment.
     let mut lease = match crate::lease::take(
-        &store,
+        &run.store,
         crate::lease::holder(&spec, env, command, Some(&commit)),
         &args.lease,
         stop,
@@ -130,6 +127,12 @@ async fn run_pipeline(
     };
     // The environment's data state is the pipeline's `branches` step's to check, under this
     // lease and after any branch the run forks from production.
+    let staging::Run {
+        pipeline,
+        context: mut ctx,
+        recorded,
+        ..
+    } = run;
     let stopped = tokio::select! {
         report = pipeline.run(&mut ctx) => {
             let id = recorded.recorded_id();
@@ -354,17 +357,14 @@ async fn up_run(
     unrun.commit = Some(commit.clone());
     args.reports.prepare()?;
     unrun.step = "preflight";
-    session.preflight(&env, &commit).await?;
+    let checked = session.preflight(&env, &commit).await?;
     unrun.step = "run";
     let mut stop = StopSignals::listen()?;
-    let (report, ctx, evidence_id, lease) = match run_pipeline(
-        session, &env, commit, "up", args, None, false, &mut stop, out,
-    )
-    .await?
-    {
-        Ok(done) => done,
-        Err(signal) => return Ok(interrupted(out, signal)),
-    };
+    let (report, ctx, evidence_id, lease) =
+        match run_pipeline(session, checked, "up", args, None, false, &mut stop, out).await? {
+            Ok(done) => done,
+            Err(signal) => return Ok(interrupted(out, signal)),
+        };
     unrun.reported = true;
     let stop = args.keep_running.then_some(stop);
     let view = crate::reports::view("up", &report, &ctx, evidence_id);
@@ -407,22 +407,13 @@ async fn promote_run(
     unrun.commit = Some(commit.clone());
     args.run.reports.prepare()?;
     unrun.step = "preflight";
-    session.preflight(&to, &commit).await?;
+    let checked = session.preflight(&to, &commit).await?;
     unrun.step = "evidence";
-    {
-        // What is promoted was validated on `from`'s data: never on unscrubbed production
-        // data without saying so.
-        let spec = session.spec();
-        let store = staging_evidence::open_store(spec).await?;
-        staging_evidence::refuse_unscrubbed(
-            &store,
-            spec,
-            &from_env,
-            "promote",
-            args.run.allow_unscrubbed,
-        )
+    // What is promoted was validated on `from`'s data: never on unscrubbed production data
+    // without saying so.
+    session
+        .refuse_unscrubbed(&from_env, "promote", args.run.allow_unscrubbed)
         .await?;
-    }
     unrun.step = "gate";
     let Gate {
         from,
@@ -477,8 +468,7 @@ async fn promote_run(
     let mut stop = StopSignals::listen()?;
     let (report, ctx, evidence_id, lease) = match run_pipeline(
         session,
-        &to,
-        commit,
+        checked,
         "promote",
         &args.run,
         promoted_from,

@@ -21,26 +21,13 @@ pub(crate) struct ValidateArgs {
 pub(crate) async fn run(global: &Global, args: &ValidateArgs, out: Output) -> Result<u8> {
     let session = session(global)?;
     let spec = session.spec().clone();
-    let registry = session.registry().clone();
-    let envs: Vec<String> = match &global.env {
-        Some(e) => {
-            spec.spec.environment(e)?;
-            vec![e.clone()]
-        }
-        None => spec.spec.environments.keys().cloned().collect(),
+    // Every environment's provider settings (or `--env`'s), and that what each one's
+    // settings name is its own (offline); with `--online`, each provider asked once.
+    let envs = if args.online {
+        session.validate_online(global.env.as_deref()).await?
+    } else {
+        session.validate(global.env.as_deref()).await?
     };
-    for env in &envs {
-        registry.check(&spec, env)?;
-    }
-    // What each environment's settings name must be its own (offline; database URLs are
-    // compared before a run's first write, where the secret sources are read).
-    staging_core::isolation::check_settings_of(&registry, &spec, &envs).await?;
-    if args.online {
-        // Each environment's provider once, bounded: what `up` checks before its first step.
-        for env in &envs {
-            staging_core::pipeline::preflight(&registry, &spec, env).await?;
-        }
-    }
     let no_health_check: Vec<&String> = spec
         .spec
         .services
