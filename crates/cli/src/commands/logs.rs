@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
 use clap::Args;
-use staging_core::{Capability, Error, LogLine, LogQuery, Redactor, Result};
+use staging_core::{Capability, Error, LogLine, LogQuery, ProviderExt, Redactor, Result};
 
 use super::up::StopSignals;
 use crate::Global;

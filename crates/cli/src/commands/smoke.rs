@@ -2,7 +2,7 @@
 
 use clap::Args;
 use staging_core::pipeline::{LocateStep, Pipeline, StepReport, StepStatus, ValidateStep};
-use staging_core::{Error, ErrorClass, Result};
+use staging_core::{Error, ErrorClass, ProviderExt, Result};
 use staging_smoke::{RunnerOptions, SmokeStep};
 
 use crate::Global;
