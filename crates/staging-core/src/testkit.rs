@@ -149,6 +149,19 @@ impl std::fmt::Display for ConformanceReport {
     }
 }
 
+/// The value of an operation of a declared capability: panics naming the capability when
+/// it answered `NotSupported` (declared but not implemented), else with `what` and the error.
+fn declared<T>(p: &DynProvider, capability: &str, what: &str, r: crate::Result<T>) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e @ Error::NotSupported { .. }) => panic!(
+            "{} declares {capability} but does not implement it: {e}",
+            p.name()
+        ),
+        Err(e) => panic!("{what}: {e}"),
+    }
+}
+
 async fn locate(p: &DynProvider, env: &str, service: &str) -> ServiceHandle {
     p.locate(env, service)
         .await
@@ -202,13 +215,18 @@ pub async fn env_var_roundtrip(p: &DynProvider, env: &str, service: &str) -> Out
     let svc = locate(p, env, service).await;
     let keep = SecretString::from("conformance-keep-value".to_owned());
     let value = SecretString::from("conformance-canary-4f1d".to_owned());
-    p.set_env_var(&target(&svc), "STAGING_CONFORMANCE_KEEP", &keep)
-        .await
-        .expect("set keep var");
-    p.set_env_var(&target(&svc), "STAGING_CONFORMANCE", &value)
-        .await
-        .expect("set var");
-    let vars = p.env_vars(&svc).await.expect("read vars");
+    let env = |what: &str, r| declared(p, "env", what, r);
+    env(
+        "set keep var",
+        p.set_env_var(&target(&svc), "STAGING_CONFORMANCE_KEEP", &keep)
+            .await,
+    );
+    env(
+        "set var",
+        p.set_env_var(&target(&svc), "STAGING_CONFORMANCE", &value)
+            .await,
+    );
+    let vars = declared(p, "env", "read vars", p.env_vars(&svc).await);
     assert_eq!(
         vars.get("STAGING_CONFORMANCE")
             .map(|v| v.expose_secret().to_owned())
@@ -216,10 +234,11 @@ pub async fn env_var_roundtrip(p: &DynProvider, env: &str, service: &str) -> Out
         Some("conformance-canary-4f1d"),
         "a var that was set does not read back"
     );
-    p.delete_env_var(&target(&svc), "STAGING_CONFORMANCE")
-        .await
-        .expect("delete var");
-    let vars = p.env_vars(&svc).await.expect("read vars after delete");
+    env(
+        "delete var",
+        p.delete_env_var(&target(&svc), "STAGING_CONFORMANCE").await,
+    );
+    let vars = declared(p, "env", "read vars after delete", p.env_vars(&svc).await);
     assert!(
         !vars.contains_key("STAGING_CONFORMANCE"),
         "a deleted var is still there"
@@ -228,9 +247,11 @@ pub async fn env_var_roundtrip(p: &DynProvider, env: &str, service: &str) -> Out
         vars.contains_key("STAGING_CONFORMANCE_KEEP"),
         "deleting one var removed another"
     );
-    p.delete_env_var(&target(&svc), "STAGING_CONFORMANCE_KEEP")
-        .await
-        .expect("delete keep var");
+    env(
+        "delete keep var",
+        p.delete_env_var(&target(&svc), "STAGING_CONFORMANCE_KEEP")
+            .await,
+    );
     Outcome::Ran
 }
 
@@ -246,7 +267,7 @@ pub async fn rollback_roundtrip(p: &DynProvider, env: &str, service: &str) -> Ou
         p.live_state(&svc).await.expect("state").live_commit(),
         Some(COMMIT_B)
     );
-    let d = p.rollback(&target(&svc)).await.expect("rollback");
+    let d = declared(p, "rollback", "rollback", p.rollback(&target(&svc)).await);
     p.wait_until_live(&svc, &d.id, DEPLOY_TIMEOUT, &mut |_| {})
         .await
         .expect("rollback deploy goes live");
@@ -632,7 +653,12 @@ pub async fn cancel_roundtrip(p: &DynProvider, env: &str, service: &str) -> Outc
         // Went live (or failed) before we could cancel: nothing to check on this stand-in.
         return Outcome::Skipped("the deploy ended before it could be canceled".to_owned());
     }
-    let canceled = p.cancel_deploy(&target(&svc), &d.id).await.expect("cancel");
+    let canceled = declared(
+        p,
+        "cancel",
+        "cancel",
+        p.cancel_deploy(&target(&svc), &d.id).await,
+    );
     assert!(
         matches!(canceled.status, DeployStatus::Canceled | DeployStatus::Live),
         "a canceled deploy is {:?}",
