@@ -619,7 +619,6 @@ impl Provider for RailwayProvider {
             logs: Some(self),
             cancel: Some(self),
             environment_setup: Some(self),
-            ..Capabilities::none()
         }
     }
 

@@ -32,7 +32,7 @@ struct Fake {
 }
 
 impl Fake {
-    fn new(env: bool, lies: Lies) -> DynProvider {
+    fn provider(env: bool, lies: Lies) -> DynProvider {
         Arc::new(Fake {
             env,
             lies,
@@ -84,7 +84,7 @@ impl Provider for Fake {
             id: format!("dep-{}", deploys.len()),
             status: DeployStatus::Live,
             commit: Some(commit.clone()),
-            image: None,
+            image: Some(format!("registry.example/web:{commit}")),
             raw_status: "live".into(),
         };
         deploys.push(d.clone());
@@ -145,10 +145,16 @@ async fn suite_panics(p: DynProvider) -> Option<String> {
 
 #[tokio::test]
 async fn the_conformance_report_says_which_checks_ran_and_which_were_skipped() {
-    let report = testkit::run_all(&Fake::new(true, Lies::default()), "staging", "web").await;
+    let report = testkit::run_all(&Fake::provider(true, Lies::default()), "staging", "web").await;
     assert_eq!(report.outcome("deploy"), Some(&Outcome::Ran));
     assert_eq!(report.outcome("env"), Some(&Outcome::Ran));
     assert_eq!(report.outcome("declared"), Some(&Outcome::Ran));
+    assert_eq!(
+        report.outcome("deploy_image"),
+        Some(&Outcome::Skipped(
+            "no image deploys declared for `web`".into()
+        ))
+    );
     for skipped in [
         "rollback",
         "rollback_to",
@@ -176,7 +182,7 @@ async fn the_conformance_report_says_which_checks_ran_and_which_were_skipped() {
 
 #[tokio::test]
 async fn a_provider_without_env_vars_has_its_env_check_skipped_not_passed() {
-    let report = testkit::run_all(&Fake::new(false, Lies::default()), "staging", "web").await;
+    let report = testkit::run_all(&Fake::provider(false, Lies::default()), "staging", "web").await;
     assert_eq!(
         report.outcome("env"),
         Some(&Outcome::Skipped("env not implemented".into()))
@@ -191,7 +197,7 @@ async fn the_suite_fails_a_provider_that_declares_image_deploys_it_refuses() {
         image: true,
         ..Lies::default()
     };
-    let message = suite_panics(Fake::new(true, lies))
+    let message = suite_panics(Fake::provider(true, lies))
         .await
         .expect("the suite passed a provider that lies about image deploys");
     assert!(
@@ -206,7 +212,7 @@ async fn the_suite_fails_a_provider_that_hands_out_env_vars_answering_not_suppor
         env: true,
         ..Lies::default()
     };
-    let message = suite_panics(Fake::new(true, lies))
+    let message = suite_panics(Fake::provider(true, lies))
         .await
         .expect("the suite passed a provider whose env vars are not supported");
     assert!(
@@ -217,7 +223,7 @@ async fn the_suite_fails_a_provider_that_hands_out_env_vars_answering_not_suppor
 
 #[tokio::test]
 async fn an_absent_capability_answers_not_supported_naming_provider_and_operation() {
-    let p = Fake::new(false, Lies::default());
+    let p = Fake::provider(false, Lies::default());
     let svc = p.locate("staging", "web").await.unwrap();
     let target = testkit::target(&svc);
     let err = p.rollback(&target).await.unwrap_err();
@@ -246,7 +252,7 @@ async fn an_absent_capability_answers_not_supported_naming_provider_and_operatio
 #[tokio::test]
 async fn decorators_hand_out_exactly_the_capabilities_of_the_provider_they_wrap() {
     for env in [true, false] {
-        let inner = Fake::new(env, Lies::default());
+        let inner = Fake::provider(env, Lies::default());
         let logged = LoggedProvider::new(inner.clone());
         let retried = RetryProvider::new(inner.clone(), RetryPolicy::default());
         for (which, caps) in [
@@ -274,7 +280,7 @@ async fn decorators_hand_out_exactly_the_capabilities_of_the_provider_they_wrap(
 
 #[tokio::test]
 async fn a_logged_provider_writes_through_to_the_provider_it_wraps() {
-    let inner = Fake::new(true, Lies::default());
+    let inner = Fake::provider(true, Lies::default());
     let logged: DynProvider = LoggedProvider::wrap(inner.clone());
     let svc = logged.locate("staging", "web").await.unwrap();
     logged
