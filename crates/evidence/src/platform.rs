@@ -20,7 +20,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 use staging_core::pipeline::{Finding, RunContext, Step, StepReport, service_receives};
 use staging_core::spec::LoadedSpec;
-use staging_core::{Capability, ProviderRegistry, Redactor, secretness};
+use staging_core::{Capability, ProviderExt, ProviderRegistry, Redactor, secretness};
 use staging_secrets::Fingerprinter;
 
 use crate::drift::BrokenRule;

@@ -191,7 +191,7 @@ async fn deploy_registers_a_revision_with_the_new_image_and_goes_live() {
 async fn a_commit_without_an_image_template_is_not_supported() {
     let stack = stack().await;
     let p = provider(&stack, None);
-    assert!(!p.capabilities().deploy_commit);
+    assert!(!p.deploy_kinds("web").commit);
     let svc = p.locate("staging", "web").await.unwrap();
     let err = p
         .deploy(

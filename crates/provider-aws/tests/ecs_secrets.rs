@@ -15,7 +15,7 @@ use aws_sdk_ecs::types::{
 use secrecy::{ExposeSecret, SecretString};
 use staging_core::pipeline::{DeployStep, Pipeline, RunContext};
 use staging_core::spec::{LoadOptions, LoadedSpec};
-use staging_core::{DynProvider, Provider};
+use staging_core::{DynProvider, Provider, ProviderExt};
 use staging_provider_aws::{EcsProvider, EcsServiceSettings, SecretsManagerStore};
 
 const TEMPLATE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:${commit}";

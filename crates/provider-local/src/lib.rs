@@ -14,8 +14,9 @@ use secrecy::{ExposeSecret, SecretString};
 use staging_core::isolation::Resource;
 use staging_core::spec::{LoadedSpec, SettingsTypes};
 use staging_core::{
-    Capabilities, Deploy, DeployRequest, DeployStatus, DeployTarget, DynProvider, Error, LiveState,
-    Provider, ProviderFactory, Result, ServiceHandle, WriteTarget, async_trait,
+    Cancel, Capabilities, Deploy, DeployKinds, DeployRequest, DeployStatus, DeployTarget,
+    DynProvider, EnvVars, Error, LiveState, Logs, Pacing, Provider, ProviderFactory, Result,
+    Rollback, ServiceHandle, WriteTarget, async_trait,
 };
 
 use process::ServiceProcess;
@@ -296,20 +297,26 @@ impl Provider for LocalProvider {
         NAME
     }
 
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::all().with(staging_core::Capability::DeployImage, false)
+    fn pacing(&self) -> Pacing {
+        Pacing {
+            poll_interval: Duration::from_millis(200),
+            read_budget: staging_core::ReadBudget::unlimited("local processes: no platform limit"),
+            runs_services_in_process: true,
+        }
     }
 
-    fn poll_interval(&self) -> Duration {
-        Duration::from_millis(200)
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities {
+            env: Some(self),
+            rollback: Some(self),
+            logs: Some(self),
+            cancel: Some(self),
+            ..Capabilities::none()
+        }
     }
 
-    fn read_budget(&self) -> staging_core::ReadBudget {
-        staging_core::ReadBudget::unlimited("local processes: no platform limit")
-    }
-
-    fn runs_services_in_process(&self) -> bool {
-        true
+    fn deploy_kinds(&self, _service: &str) -> DeployKinds {
+        DeployKinds::COMMIT
     }
 
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
@@ -433,7 +440,10 @@ impl Provider for LocalProvider {
         }
         Ok(record.to_deploy())
     }
+}
 
+#[async_trait]
+impl Rollback for LocalProvider {
     async fn rollback(&self, service: &WriteTarget) -> Result<Deploy> {
         let previous = {
             let state = self.lock();
@@ -475,7 +485,10 @@ impl Provider for LocalProvider {
         };
         self.start(service, &commit)
     }
+}
 
+#[async_trait]
+impl EnvVars for LocalProvider {
     async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
         self.settings(&service.name)?;
         Ok(self
@@ -507,7 +520,10 @@ impl Provider for LocalProvider {
         }
         Ok(())
     }
+}
 
+#[async_trait]
+impl Cancel for LocalProvider {
     async fn cancel_deploy(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
         let mut state = self.lock();
         let record = find(&mut state, service, deploy_id)?;
@@ -520,7 +536,10 @@ impl Provider for LocalProvider {
         }
         Ok(record.to_deploy())
     }
+}
 
+#[async_trait]
+impl Logs for LocalProvider {
     async fn recent_logs(
         &self,
         service: &ServiceHandle,

@@ -9,9 +9,9 @@ use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use staging_core::pipeline::commits_match;
 use staging_core::{
-    Cadence, Capabilities, Capability, Deploy, DeployRequest, DeployStatus, DeployTarget, Error,
-    Identity, LiveState, LogLine, LogQuery, Next, Provider, ReadBudget, Result, ServiceHandle,
-    WriteTarget, async_trait, poll_until,
+    Cadence, Cancel, Capabilities, Deploy, DeployKinds, DeployRequest, DeployStatus, DeployTarget,
+    EnvVars, Error, Identity, LiveState, LogLine, LogQuery, Logs, Next, Pacing, Provider,
+    ReadBudget, Result, Rollback, ServiceHandle, WriteTarget, async_trait, poll_until,
 };
 use url::Url;
 
@@ -692,31 +692,37 @@ impl Provider for NetlifyProvider {
         PROVIDER
     }
 
-    fn capabilities(&self) -> Capabilities {
-        let all = |f: fn(&DeployContext) -> bool| {
-            !self.sites.is_empty() && self.sites.values().all(|t| f(&t.context))
-        };
-        Capabilities::none()
-            .with(
-                Capability::DeployCommit,
-                all(|c| *c != DeployContext::DeployPreview),
-            )
-            .with(
-                Capability::Rollback,
-                all(|c| *c == DeployContext::Production),
-            )
-            .with(Capability::ReadEnv, true)
-            .with(Capability::WriteEnv, true)
-            .with(Capability::Cancel, true)
-            .with(Capability::Logs, true)
+    fn pacing(&self) -> Pacing {
+        Pacing {
+            poll_interval: self.poll_interval,
+            read_budget: self.read_budget,
+            ..Pacing::default()
+        }
     }
 
-    fn poll_interval(&self) -> Duration {
-        self.poll_interval
+    /// Rollback is offered when every site deploys to production (Netlify restores a
+    /// production deploy; a branch or preview deploy has nothing to restore).
+    fn capabilities(&self) -> Capabilities<'_> {
+        let production = !self.sites.is_empty()
+            && self
+                .sites
+                .values()
+                .all(|t| t.context == DeployContext::Production);
+        Capabilities {
+            env: Some(self),
+            rollback: production.then_some(self as &dyn Rollback),
+            logs: Some(self),
+            cancel: Some(self),
+            ..Capabilities::none()
+        }
     }
 
-    fn read_budget(&self) -> ReadBudget {
-        self.read_budget
+    /// Commits, except to a site whose context is deploy previews.
+    fn deploy_kinds(&self, service: &str) -> DeployKinds {
+        match self.sites.get(service) {
+            Some(t) if t.context != DeployContext::DeployPreview => DeployKinds::COMMIT,
+            _ => DeployKinds::default(),
+        }
     }
 
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
@@ -870,7 +876,10 @@ impl Provider for NetlifyProvider {
         }
         Ok(deploy)
     }
+}
 
+#[async_trait]
+impl Rollback for NetlifyProvider {
     async fn rollback(&self, service: &WriteTarget) -> Result<Deploy> {
         self.production_only(service, "rollback")?;
         let target = self.target(&service.name)?;
@@ -897,7 +906,10 @@ impl Provider for NetlifyProvider {
         let current = self.published(&service.id).await?;
         self.restore(service, &current, deploy_id).await
     }
+}
 
+#[async_trait]
+impl EnvVars for NetlifyProvider {
     async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
         self.read_env(service).await
     }
@@ -945,7 +957,10 @@ impl Provider for NetlifyProvider {
         }
         Ok(snapshot)
     }
+}
 
+#[async_trait]
+impl Logs for NetlifyProvider {
     async fn recent_logs(
         &self,
         service: &ServiceHandle,
@@ -987,7 +1002,10 @@ impl Provider for NetlifyProvider {
         let skip = out.len().saturating_sub(query.lines);
         Ok(out.split_off(skip))
     }
+}
 
+#[async_trait]
+impl Cancel for NetlifyProvider {
     /// `cancelSiteDeploy`. When Netlify refuses (the deploy finished first: ready, failed, or
     /// canceled already), the deploy's own state is the answer, so a cancel that arrives a
     /// moment too late reports the deploy live rather than an error; a refusal of a deploy

@@ -100,7 +100,7 @@ async fn every_write_is_accepted_by_the_contract() {
 #[tokio::test]
 async fn cancel_is_accepted_by_the_contract_and_its_answer_reads_as_canceled() {
     let p = mock_provider(develop());
-    assert!(p.capabilities().cancel, "cancel is declared");
+    assert!(p.capabilities().cancel.is_some(), "cancel is declared");
     let svc = p.locate("staging", "web").await.unwrap();
     // The mock answers 201 ("Cancelled") with state "string": whatever word the answer
     // shows, an accepted cancel means the deploy will not go live.
@@ -668,7 +668,7 @@ async fn a_branch_context_cannot_roll_back_or_lock() {
     let (site, _) = fake.add_site("app");
     let p = support::provider(&site, develop());
     let svc = p.locate("staging", "web").await.unwrap();
-    assert!(!p.capabilities().rollback);
+    assert!(p.capabilities().rollback.is_none());
     assert!(matches!(
         p.rollback(&staging_core::testkit::target(&svc))
             .await
@@ -881,19 +881,27 @@ struct PushThenDeploy {
     branch: &'static str,
 }
 
+/// A decorator: it hands out exactly the capabilities the Netlify provider has.
 #[async_trait]
 impl Provider for PushThenDeploy {
     fn name(&self) -> &str {
         self.inner.name()
     }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
+    fn pacing(&self) -> staging_core::Pacing {
+        self.inner.pacing()
     }
-    fn poll_interval(&self) -> Duration {
-        self.inner.poll_interval()
+    fn capabilities(&self) -> Capabilities<'_> {
+        let inner = self.inner.capabilities();
+        Capabilities {
+            env: inner.env.map(|_| self as &dyn staging_core::EnvVars),
+            rollback: inner.rollback.map(|_| self as &dyn staging_core::Rollback),
+            logs: inner.logs.map(|_| self as &dyn staging_core::Logs),
+            cancel: inner.cancel.map(|_| self as &dyn staging_core::Cancel),
+            ..Capabilities::none()
+        }
     }
-    fn read_budget(&self) -> staging_core::ReadBudget {
-        self.inner.read_budget()
+    fn deploy_kinds(&self, service: &str) -> staging_core::DeployKinds {
+        self.inner.deploy_kinds(service)
     }
     async fn locate(
         &self,
@@ -924,25 +932,34 @@ impl Provider for PushThenDeploy {
     ) -> staging_core::Result<Deploy> {
         self.inner.deploy_status(service, deploy_id).await
     }
+}
+
+#[async_trait]
+impl staging_core::Rollback for PushThenDeploy {
     async fn rollback(&self, service: &staging_core::WriteTarget) -> staging_core::Result<Deploy> {
-        self.inner
-            .rollback(&staging_core::testkit::target(service))
-            .await
+        ProviderExt::rollback(&self.inner, &staging_core::testkit::target(service)).await
     }
     async fn rollback_to(
         &self,
         service: &staging_core::WriteTarget,
         deploy_id: &str,
     ) -> staging_core::Result<Deploy> {
-        self.inner
-            .rollback_to(&staging_core::testkit::target(service), deploy_id)
-            .await
+        ProviderExt::rollback_to(
+            &self.inner,
+            &staging_core::testkit::target(service),
+            deploy_id,
+        )
+        .await
     }
+}
+
+#[async_trait]
+impl staging_core::EnvVars for PushThenDeploy {
     async fn env_vars(
         &self,
         service: &ServiceHandle,
     ) -> staging_core::Result<BTreeMap<String, SecretString>> {
-        self.inner.env_vars(service).await
+        ProviderExt::env_vars(&self.inner, service).await
     }
     async fn set_env_var(
         &self,
@@ -950,25 +967,31 @@ impl Provider for PushThenDeploy {
         key: &str,
         value: &SecretString,
     ) -> staging_core::Result<()> {
-        self.inner
-            .set_env_var(&staging_core::testkit::target(service), key, value)
-            .await
+        ProviderExt::set_env_var(
+            &self.inner,
+            &staging_core::testkit::target(service),
+            key,
+            value,
+        )
+        .await
     }
     async fn delete_env_var(
         &self,
         service: &staging_core::WriteTarget,
         key: &str,
     ) -> staging_core::Result<()> {
-        self.inner
-            .delete_env_var(&staging_core::testkit::target(service), key)
-            .await
+        ProviderExt::delete_env_var(&self.inner, &staging_core::testkit::target(service), key).await
     }
+}
+
+#[async_trait]
+impl staging_core::Logs for PushThenDeploy {
     async fn logs(
         &self,
         service: &ServiceHandle,
         query: &staging_core::LogQuery,
     ) -> staging_core::Result<Vec<staging_core::LogLine>> {
-        self.inner.logs(service, query).await
+        ProviderExt::logs(&self.inner, service, query).await
     }
     async fn recent_logs(
         &self,
@@ -976,16 +999,23 @@ impl Provider for PushThenDeploy {
         deploy_id: Option<&str>,
         lines: usize,
     ) -> staging_core::Result<Vec<String>> {
-        self.inner.recent_logs(service, deploy_id, lines).await
+        ProviderExt::recent_logs(&self.inner, service, deploy_id, lines).await
     }
+}
+
+#[async_trait]
+impl staging_core::Cancel for PushThenDeploy {
     async fn cancel_deploy(
         &self,
         service: &staging_core::WriteTarget,
         deploy_id: &str,
     ) -> staging_core::Result<Deploy> {
-        self.inner
-            .cancel_deploy(&staging_core::testkit::target(service), deploy_id)
-            .await
+        ProviderExt::cancel_deploy(
+            &self.inner,
+            &staging_core::testkit::target(service),
+            deploy_id,
+        )
+        .await
     }
 }
 

@@ -9,8 +9,9 @@ use secrecy::SecretString;
 use serde::Serialize;
 use staging_core::pipeline::commits_match;
 use staging_core::{
-    Capabilities, Capability, Deploy, DeployRequest, DeployStatus, DeployTarget, Error, Identity,
-    LiveState, LogLine, LogQuery, Provider, Result, ServiceHandle, WriteTarget,
+    Cancel, Capabilities, Deploy, DeployKinds, DeployRequest, DeployStatus, DeployTarget, EnvVars,
+    EnvironmentSetup, Error, Identity, LiveState, LogLine, LogQuery, Logs, Pacing, Provider,
+    Result, Rollback, ServiceHandle, WriteTarget,
 };
 
 use crate::builder::{CreateFrom, Ref};
@@ -603,44 +604,28 @@ impl Provider for RailwayProvider {
         PROVIDER
     }
 
-    /// Everything but deploying a prebuilt image (Railway deploys a commit of the service's
-    /// repository; an image source is a service setting, not a deploy).
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::all().with(Capability::DeployImage, false)
+    fn pacing(&self) -> Pacing {
+        Pacing {
+            poll_interval: self.inner.poll_interval,
+            read_budget: self.inner.read_budget,
+            ..Pacing::default()
+        }
     }
 
-    fn poll_interval(&self) -> Duration {
-        self.inner.poll_interval
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities {
+            env: Some(self),
+            rollback: Some(self),
+            logs: Some(self),
+            cancel: Some(self),
+            environment_setup: Some(self),
+        }
     }
 
-    fn read_budget(&self) -> staging_core::ReadBudget {
-        self.inner.read_budget
-    }
-
-    /// A missing Railway environment that `create_if_missing` allows: what `plan` shows.
-    async fn environment_setup(&self, environment: &str) -> Result<Option<String>> {
-        Ok(match self.environment_plan(environment).await? {
-            EnvironmentPlan::Exists { .. } => None,
-            EnvironmentPlan::Create { name, from, .. } => Some(format!(
-                "create Railway environment `{name}` from `{from}` (services and variables copied, the staged copy committed, nothing deployed)"
-            )),
-        })
-    }
-
-    /// Creates the missing Railway environment (`environmentCreate`), before the deploy step
-    /// sets its variables and starts its first deploy.
-    async fn prepare_environment(
-        &self,
-        environment: &staging_core::EnvironmentTarget,
-    ) -> Result<Option<String>> {
-        Ok(
-            match self.ensure_environment(environment.environment()).await? {
-                EnvironmentPlan::Exists { .. } => None,
-                EnvironmentPlan::Create { name, from, .. } => Some(format!(
-                    "created Railway environment `{name}` from `{from}` (services and variables copied, the staged copy committed, nothing deployed)"
-                )),
-            },
-        )
+    /// Commits only (Railway deploys a commit of the service's repository; an image source
+    /// is a service setting, not a deploy).
+    fn deploy_kinds(&self, _service: &str) -> DeployKinds {
+        DeployKinds::COMMIT
     }
 
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
@@ -753,7 +738,39 @@ impl Provider for RailwayProvider {
     async fn deploy_status(&self, _service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
         Ok(self.deployment(deploy_id).await?.to_deploy())
     }
+}
 
+#[async_trait]
+impl EnvironmentSetup for RailwayProvider {
+    /// A missing Railway environment that `create_if_missing` allows: what `plan` shows.
+    async fn environment_setup(&self, environment: &str) -> Result<Option<String>> {
+        Ok(match self.environment_plan(environment).await? {
+            EnvironmentPlan::Exists { .. } => None,
+            EnvironmentPlan::Create { name, from, .. } => Some(format!(
+                "create Railway environment `{name}` from `{from}` (services and variables copied, the staged copy committed, nothing deployed)"
+            )),
+        })
+    }
+
+    /// Creates the missing Railway environment (`environmentCreate`), before the deploy step
+    /// sets its variables and starts its first deploy.
+    async fn prepare_environment(
+        &self,
+        environment: &staging_core::EnvironmentTarget,
+    ) -> Result<Option<String>> {
+        Ok(
+            match self.ensure_environment(environment.environment()).await? {
+                EnvironmentPlan::Exists { .. } => None,
+                EnvironmentPlan::Create { name, from, .. } => Some(format!(
+                    "created Railway environment `{name}` from `{from}` (services and variables copied, the staged copy committed, nothing deployed)"
+                )),
+            },
+        )
+    }
+}
+
+#[async_trait]
+impl Rollback for RailwayProvider {
     /// Back to the newest deployment before the live one that Railway can roll back to.
     async fn rollback(&self, service: &WriteTarget) -> Result<Deploy> {
         let deployments = self.deployments(service).await?;
@@ -802,7 +819,10 @@ impl Provider for RailwayProvider {
             None => Ok(self.deployment(deploy_id).await?.to_deploy()),
         }
     }
+}
 
+#[async_trait]
+impl EnvVars for RailwayProvider {
     async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
         let scope = self.scope_of(service).await?;
         let data = self
@@ -864,7 +884,10 @@ impl Provider for RailwayProvider {
             service, current, keys, true,
         ))
     }
+}
 
+#[async_trait]
+impl Logs for RailwayProvider {
     async fn recent_logs(
         &self,
         service: &ServiceHandle,
@@ -902,7 +925,10 @@ impl Provider for RailwayProvider {
             .map(|t| humantime::format_rfc3339_seconds(t).to_string());
         self.deployment_lines(&id, query.lines, since).await
     }
+}
 
+#[async_trait]
+impl Cancel for RailwayProvider {
     /// `deploymentCancel`, then the deployment as it is now. Railway marks a canceled
     /// deployment `REMOVED` (or `REMOVING`), the word it also uses for one replaced by a newer
     /// deployment; here, right after our cancel, it means canceled.

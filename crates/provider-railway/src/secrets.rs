@@ -3,7 +3,7 @@
 //! `DATABASE_URL`) without copying them anywhere.
 
 use secrecy::SecretString;
-use staging_core::{Error, Provider, Result, SecretStore, WriteTarget, async_trait};
+use staging_core::{EnvVars, Error, Provider, Result, SecretStore, WriteTarget, async_trait};
 
 use crate::provider::{EnvironmentPlan, RailwayProvider};
 

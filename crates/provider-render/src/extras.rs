@@ -7,8 +7,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 use staging_core::{
-    Cadence, Deploy, Error, Next, Provider, ProviderExt, Result, ServiceHandle, WriteTarget,
-    poll_until,
+    Cadence, Deploy, Error, Next, ProviderExt, Result, ServiceHandle, WriteTarget, poll_until,
 };
 
 use crate::client::Pace;

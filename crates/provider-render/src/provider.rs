@@ -10,8 +10,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use staging_core::pipeline::commits_match;
 use staging_core::{
-    Capabilities, Deploy, DeployRequest, DeployTarget, Error, Identity, LiveState, LogLine,
-    LogQuery, Provider, Result, ServiceHandle, WriteTarget,
+    Cancel, Capabilities, Deploy, DeployKinds, DeployRequest, DeployTarget, EnvVars, Error,
+    Identity, LiveState, LogLine, LogQuery, Logs, Pacing, Provider, Result, Rollback,
+    ServiceHandle, WriteTarget,
 };
 
 use crate::builder::ServiceRef;
@@ -295,25 +296,32 @@ impl Provider for RenderProvider {
         PROVIDER
     }
 
-    async fn cancel_deploy(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
-        RenderProvider::cancel_deploy(self, service, deploy_id).await
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::all()
-    }
-
-    fn poll_interval(&self) -> Duration {
-        self.inner.poll_interval
-    }
-
     /// The declared budget, or the one Render advertises (`Ratelimit-Limit` on reads)
     /// once an answer has said it.
-    fn read_budget(&self) -> staging_core::ReadBudget {
-        self.client()
-            .rest()
-            .budget()
-            .read_budget(self.inner.read_budget)
+    fn pacing(&self) -> Pacing {
+        Pacing {
+            poll_interval: self.inner.poll_interval,
+            read_budget: self
+                .client()
+                .rest()
+                .budget()
+                .read_budget(self.inner.read_budget),
+            ..Pacing::default()
+        }
+    }
+
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities {
+            env: Some(self),
+            rollback: Some(self),
+            logs: Some(self),
+            cancel: Some(self),
+            ..Capabilities::none()
+        }
+    }
+
+    fn deploy_kinds(&self, _service: &str) -> DeployKinds {
+        DeployKinds::BOTH
     }
 
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
@@ -438,7 +446,17 @@ impl Provider for RenderProvider {
     async fn deploy_status(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
         Ok(self.raw_deploy(&service.id, deploy_id).await?.to_deploy())
     }
+}
 
+#[async_trait]
+impl Cancel for RenderProvider {
+    async fn cancel_deploy(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
+        RenderProvider::cancel_deploy(self, service, deploy_id).await
+    }
+}
+
+#[async_trait]
+impl Rollback for RenderProvider {
     async fn rollback(&self, service: &WriteTarget) -> Result<Deploy> {
         let deploys = self.deploys(&service.id, 100, None).await?;
         let live_at = deploys
@@ -505,7 +523,10 @@ impl Provider for RenderProvider {
         }
         Ok(deploy)
     }
+}
 
+#[async_trait]
+impl EnvVars for RenderProvider {
     async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
         let items: Vec<EnvVarItem> = self
             .client()
@@ -566,7 +587,10 @@ impl Provider for RenderProvider {
             service, current, keys, true,
         ))
     }
+}
 
+#[async_trait]
+impl Logs for RenderProvider {
     async fn recent_logs(
         &self,
         service: &ServiceHandle,

@@ -2,7 +2,7 @@
 //! Render Postgres and Key Value instances (`DATABASE_URL` for migrations from CI).
 
 use secrecy::SecretString;
-use staging_core::{Error, Provider, Result, SecretStore, WriteTarget, async_trait};
+use staging_core::{EnvVars, Error, Result, SecretStore, WriteTarget, async_trait};
 
 use crate::model::{DatastoreItem, EnvVar, KeyValueConnectionInfo, PostgresConnectionInfo};
 use crate::provider::RenderProvider;

@@ -5,7 +5,9 @@
 mod support;
 
 use secrecy::{ExposeSecret, SecretString};
-use staging_core::{DeployRequest, DeployTarget, Provider, SecretStore, ServiceHandle};
+use staging_core::{
+    DeployRequest, DeployTarget, Provider, ProviderExt, SecretStore, ServiceHandle,
+};
 use staging_provider_render::{Datastore, JobStatus, ServiceRef};
 use support::{mock, provider};
 

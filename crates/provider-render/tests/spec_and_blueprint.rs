@@ -1,8 +1,8 @@
 //! The example Render spec and the Blueprint import, checked by core's loader and by the
 //! factory's `check`: what `staging validate` does with them.
 
-use staging_core::ProviderFactory;
 use staging_core::spec::{LoadOptions, LoadedSpec};
+use staging_core::{ProviderExt, ProviderFactory};
 use staging_provider_render::{RenderFactory, import_blueprint};
 
 const PROVIDERS: &[&str] = &["local", "render"];

@@ -12,8 +12,9 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use staging_core::{
-    Capabilities, Capability, Deploy, DeployRequest, DeployStatus, DeployTarget, Error, Identity,
-    LiveState, Provider, Result, ServiceHandle, WriteTarget,
+    Cancel, Capabilities, Deploy, DeployKinds, DeployRequest, DeployStatus, DeployTarget, EnvVars,
+    Error, Identity, LiveState, Logs, Pacing, Provider, Result, Rollback, ServiceHandle,
+    WriteTarget,
 };
 
 use crate::builder::{ProjectRef, Target};
@@ -635,16 +636,26 @@ impl Provider for VercelProvider {
         PROVIDER
     }
 
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::all().with(Capability::DeployImage, false)
+    fn pacing(&self) -> Pacing {
+        Pacing {
+            poll_interval: self.inner.poll_interval,
+            read_budget: self.inner.read_budget,
+            ..Pacing::default()
+        }
     }
 
-    fn poll_interval(&self) -> Duration {
-        self.inner.poll_interval
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities {
+            env: Some(self),
+            rollback: Some(self),
+            logs: Some(self),
+            cancel: Some(self),
+            ..Capabilities::none()
+        }
     }
 
-    fn read_budget(&self) -> staging_core::ReadBudget {
-        self.inner.read_budget
+    fn deploy_kinds(&self, _service: &str) -> DeployKinds {
+        DeployKinds::COMMIT
     }
 
     /// The project by id or name (and, for a custom environment, that it exists).
@@ -786,7 +797,10 @@ impl Provider for VercelProvider {
     async fn deploy_status(&self, _service: &ServiceHandle, deploy_id: &str) -> Result<Deploy> {
         Ok(self.deployment(deploy_id).await?.to_deploy())
     }
+}
 
+#[async_trait]
+impl Rollback for VercelProvider {
     /// Production only: the production domains back to the READY production deployment
     /// before the one they point at.
     async fn rollback(&self, service: &WriteTarget) -> Result<Deploy> {
@@ -844,7 +858,10 @@ impl Provider for VercelProvider {
         self.wait_alias_job(service, deploy_id, "rollback").await?;
         Ok(self.deployment(deploy_id).await?.to_deploy())
     }
+}
 
+#[async_trait]
+impl EnvVars for VercelProvider {
     /// The target's vars (decrypted; `sensitive` ones cannot be read and are left out).
     async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
         let scope = self.scope(project_of(service)).await?;
@@ -891,7 +908,10 @@ impl Provider for VercelProvider {
     ) -> Result<staging_core::EnvRestore> {
         crate::restore::restore(self, target, snapshot).await
     }
+}
 
+#[async_trait]
+impl Logs for VercelProvider {
     /// The build events of the deployment (the newest of the target when none is named).
     async fn recent_logs(
         &self,
@@ -933,7 +953,10 @@ impl Provider for VercelProvider {
         out.drain(..skip);
         Ok(out)
     }
+}
 
+#[async_trait]
+impl Cancel for VercelProvider {
     async fn cancel_deploy(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
         let d: RawDeployment = self
             .client()

@@ -1,7 +1,7 @@
 //! A project's env vars of the provider's target as a [`SecretStore`].
 
 use secrecy::SecretString;
-use staging_core::{Provider, Result, SecretStore, WriteTarget, async_trait};
+use staging_core::{EnvVars, Result, SecretStore, WriteTarget, async_trait};
 
 use crate::provider::VercelProvider;
 

@@ -7,7 +7,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 use staging_core::redact::Redactor;
 use staging_core::spec::{Alphabet, LoadedSpec, Rules, ValueKind};
-use staging_core::{DynProvider, Error, Result, SecretBackends, WriteBoundary};
+use staging_core::{DynProvider, Error, ProviderExt, Result, SecretBackends, WriteBoundary};
 
 use crate::fingerprint::Fingerprinter;
 use crate::resolve::{Origin, origin, undeclared};

@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 use staging_core::spec::LoadedSpec;
-use staging_core::{Capability, DynProvider, Error, Result, SecretBackends, WriteBoundary};
+use staging_core::{
+    Capability, DynProvider, Error, ProviderExt, Result, SecretBackends, WriteBoundary,
+};
 
 use crate::check::check_resolved;
 use crate::fingerprint::Fingerprinter;

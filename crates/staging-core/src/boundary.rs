@@ -305,7 +305,7 @@ impl Deref for WriteTarget {
     }
 }
 
-/// The run's own environment, for [`crate::Provider::prepare_environment`]: issued by
+/// The run's own environment, for [`crate::EnvironmentSetup::prepare_environment`]: issued by
 /// [`WriteBoundary::environment_target`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvironmentTarget {

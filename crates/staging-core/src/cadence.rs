@@ -8,7 +8,7 @@
 //! which the user's other tools share. The rule here: while deploys are in progress, poll
 //! every service at one steady interval chosen so that the whole wait uses at most
 //! [`BUDGET_SHARE_PERCENT`] of the provider's [`ReadBudget`], and never faster than the
-//! provider's floor ([`crate::Provider::poll_interval`]). The interval stretches only
+//! provider's floor ([`crate::Pacing::poll_interval`]). The interval stretches only
 //!
 //! - after a retryable error (429, 5xx): `Retry-After` when the platform says, else
 //!   doubling up to 8× the steady interval, back to steady after the next answer;
@@ -188,11 +188,8 @@ pub struct Cadence {
 impl Cadence {
     /// A cadence for `provider`'s waits: its read budget and its floor.
     pub fn for_provider<P: crate::Provider + ?Sized>(provider: &P) -> Self {
-        Cadence::new(
-            provider.name(),
-            provider.read_budget(),
-            provider.poll_interval(),
-        )
+        let pacing = provider.pacing();
+        Cadence::new(provider.name(), pacing.read_budget, pacing.poll_interval)
     }
 
     /// A cadence from its parts.

@@ -1,9 +1,9 @@
 //! What a service's variables were before a run changed them, and putting them back.
 //!
 //! A failed promote must leave production's variables as they were. The deploy step takes
-//! an [`EnvSnapshot`] of every variable it is about to change ([`crate::Provider::snapshot_env`])
+//! an [`EnvSnapshot`] of every variable it is about to change ([`crate::EnvVars::snapshot_env`])
 //! before it writes anything; after a failure the automatic rollback hands it back to the
-//! provider ([`crate::Provider::restore_env`]), which sets the old values again and deletes
+//! provider ([`crate::EnvVars::restore_env`]), which sets the old values again and deletes
 //! the variables the run added. What "as they were" means depends on what the platform
 //! returns: a value it never shows (a Netlify secret, a Vercel `sensitive` value) cannot be
 //! set back, and the restore says so rather than guess; a variable that the platform cannot
@@ -18,7 +18,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::boundary::WriteTarget;
 use crate::error::{Error, Result};
-use crate::provider::{Provider, ServiceHandle};
+use crate::provider::{EnvVars, ServiceHandle};
 
 /// One variable before the run.
 #[derive(Clone)]
@@ -144,17 +144,17 @@ impl EnvRestore {
 }
 
 /// The restore every provider gets unless it has an exact one of its own: reads the values
-/// now, sets back those that differ (one [`Provider::set_env_vars`] call), deletes the
+/// now, sets back those that differ (one [`EnvVars::set_env_vars`] call), deletes the
 /// variables that were absent, and reports the unreadable ones as not restored. Writes go
 /// through `target`, which must be the snapshot's service.
-pub async fn restore_by_values<P: Provider + ?Sized>(
+pub async fn restore_by_values<P: EnvVars + ?Sized>(
     provider: &P,
     target: &WriteTarget,
     snapshot: &EnvSnapshot,
 ) -> Result<EnvRestore> {
     check_target(target, snapshot)?;
     let service = target;
-    let now = provider.env_vars(service).await?;
+    let now = EnvVars::env_vars(provider, service).await?;
     let mut out = EnvRestore::default();
     let mut set = BTreeMap::new();
     let mut delete = vec![];
@@ -178,11 +178,11 @@ pub async fn restore_by_values<P: Provider + ?Sized>(
         }
     }
     if !set.is_empty() {
-        provider.set_env_vars(service, &set).await?;
+        EnvVars::set_env_vars(provider, service, &set).await?;
         out.restored.extend(set.into_keys());
     }
     for key in delete {
-        match provider.delete_env_var(service, &key).await {
+        match EnvVars::delete_env_var(provider, service, &key).await {
             Ok(()) | Err(Error::NotFound { .. }) => out.deleted.push(key),
             Err(e) => return Err(e),
         }

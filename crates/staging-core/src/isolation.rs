@@ -42,7 +42,7 @@ use serde::Serialize;
 
 use crate::boundary::{Owned, WriteBoundary};
 use crate::error::{Error, Result};
-use crate::provider::{DynProvider, ServiceHandle};
+use crate::provider::{DynProvider, ProviderExt, ServiceHandle};
 use crate::registry::ProviderRegistry;
 use crate::spec::LoadedSpec;
 

@@ -9,7 +9,8 @@
 //! vocabulary of the whole toolkit is defined:
 //!
 //! - [`Provider`]: a hosting platform — locate a service, read its live state, deploy,
-//!   wait, roll back, read and write its env vars. Declares its [`Capabilities`].
+//!   wait; optional capability traits (env vars, rollback, logs, cancel, environment
+//!   setup) handed out through [`Capabilities`].
 //! - [`SecretStore`]: where secret values come from; values are always `SecretString`.
 //! - [`Probe`]: one smoke check with evidence.
 //! - [`Migration`]: status and apply for one database.
@@ -71,9 +72,9 @@ pub use migration::{
 };
 pub use probe::{DynProbe, Probe, ProbeOutcome};
 pub use provider::{
-    Capabilities, Capability, Deploy, DeployRequest, DeployStatus, DeployTarget, DynProvider,
-    LiveState, LogLine, LogQuery, Provider, ProviderExt, ServiceHandle, WaitProgress,
-    recent_logs_from_logs,
+    Cancel, Capabilities, Capability, Deploy, DeployKinds, DeployRequest, DeployStatus,
+    DeployTarget, DynProvider, EnvVars, EnvironmentSetup, LiveState, LogLine, LogQuery, Logs,
+    Pacing, Provider, ProviderExt, Rollback, ServiceHandle, WaitProgress, recent_logs_from_logs,
 };
 pub use provision::{Creation, DynProvisioner, ProvisionStep, Provisioner};
 pub use redact::Redactor;

@@ -12,7 +12,8 @@ use secrecy::SecretString;
 use crate::boundary::WriteTarget;
 use crate::error::Result;
 use crate::provider::{
-    Capabilities, Deploy, DeployRequest, DynProvider, LiveState, LogLine, LogQuery, Provider,
+    Cancel, Capabilities, Deploy, DeployKinds, DeployRequest, DynProvider, EnvVars,
+    EnvironmentSetup, LiveState, LogLine, LogQuery, Logs, Pacing, Provider, ProviderExt, Rollback,
     ServiceHandle,
 };
 
@@ -79,36 +80,25 @@ impl Provider for LoggedProvider {
     fn name(&self) -> &str {
         self.inner.name()
     }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
+    fn pacing(&self) -> Pacing {
+        self.inner.pacing()
     }
-    fn poll_interval(&self) -> Duration {
-        self.inner.poll_interval()
+    /// Exactly the inner provider's capabilities, each answered by this decorator (so its
+    /// calls are logged): a capability the inner provider lacks is absent here too.
+    fn capabilities(&self) -> Capabilities<'_> {
+        let inner = self.inner.capabilities();
+        Capabilities {
+            env: inner.env.map(|_| self as &dyn EnvVars),
+            rollback: inner.rollback.map(|_| self as &dyn Rollback),
+            logs: inner.logs.map(|_| self as &dyn Logs),
+            cancel: inner.cancel.map(|_| self as &dyn Cancel),
+            environment_setup: inner
+                .environment_setup
+                .map(|_| self as &dyn EnvironmentSetup),
+        }
     }
-    fn read_budget(&self) -> crate::cadence::ReadBudget {
-        self.inner.read_budget()
-    }
-    fn runs_services_in_process(&self) -> bool {
-        self.inner.runs_services_in_process()
-    }
-    async fn environment_setup(&self, environment: &str) -> Result<Option<String>> {
-        self.call(
-            format!("check whether `{environment}` needs setting up"),
-            |done: &Option<String>| done.clone().unwrap_or_else(|| "ready".to_owned()),
-            self.inner.environment_setup(environment),
-        )
-        .await
-    }
-    async fn prepare_environment(
-        &self,
-        environment: &crate::boundary::EnvironmentTarget,
-    ) -> Result<Option<String>> {
-        self.call(
-            format!("prepare `{}`", environment.environment()),
-            |done: &Option<String>| done.clone().unwrap_or_else(|| "nothing to do".to_owned()),
-            self.inner.prepare_environment(environment),
-        )
-        .await
+    fn deploy_kinds(&self, service: &str) -> DeployKinds {
+        self.inner.deploy_kinds(service)
     }
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
         self.call(
@@ -157,24 +147,10 @@ impl Provider for LoggedProvider {
         )
         .await
     }
-    async fn rollback(&self, service: &WriteTarget) -> Result<Deploy> {
-        self.call(
-            format!("roll back {}", on(service)),
-            deploy_outcome,
-            self.inner.rollback(service),
-        )
-        .await
-    }
-    // Forwarded explicitly: the trait's default would answer "not supported" for every
-    // provider behind this decorator (the automatic rollback after a failed promote uses it).
-    async fn rollback_to(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
-        self.call(
-            format!("roll back {} to deploy {deploy_id}", on(service)),
-            deploy_outcome,
-            self.inner.rollback_to(service, deploy_id),
-        )
-        .await
-    }
+}
+
+#[async_trait]
+impl EnvVars for LoggedProvider {
     async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
         self.call(
             format!("read the variables of {}", on(service)),
@@ -242,6 +218,32 @@ impl Provider for LoggedProvider {
         )
         .await
     }
+}
+
+#[async_trait]
+impl Rollback for LoggedProvider {
+    async fn rollback(&self, service: &WriteTarget) -> Result<Deploy> {
+        self.call(
+            format!("roll back {}", on(service)),
+            deploy_outcome,
+            self.inner.rollback(service),
+        )
+        .await
+    }
+    // Forwarded explicitly: the trait's default would answer "not supported" for every
+    // provider behind this decorator (the automatic rollback after a failed promote uses it).
+    async fn rollback_to(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
+        self.call(
+            format!("roll back {} to deploy {deploy_id}", on(service)),
+            deploy_outcome,
+            self.inner.rollback_to(service, deploy_id),
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl Logs for LoggedProvider {
     async fn recent_logs(
         &self,
         service: &ServiceHandle,
@@ -264,11 +266,38 @@ impl Provider for LoggedProvider {
         )
         .await
     }
+}
+
+#[async_trait]
+impl Cancel for LoggedProvider {
     async fn cancel_deploy(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
         self.call(
             format!("cancel deploy {deploy_id} of {}", on(service)),
             deploy_outcome,
             self.inner.cancel_deploy(service, deploy_id),
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl EnvironmentSetup for LoggedProvider {
+    async fn environment_setup(&self, environment: &str) -> Result<Option<String>> {
+        self.call(
+            format!("check whether `{environment}` needs setting up"),
+            |done: &Option<String>| done.clone().unwrap_or_else(|| "ready".to_owned()),
+            self.inner.environment_setup(environment),
+        )
+        .await
+    }
+    async fn prepare_environment(
+        &self,
+        environment: &crate::boundary::EnvironmentTarget,
+    ) -> Result<Option<String>> {
+        self.call(
+            format!("prepare `{}`", environment.environment()),
+            |done: &Option<String>| done.clone().unwrap_or_else(|| "nothing to do".to_owned()),
+            self.inner.prepare_environment(environment),
         )
         .await
     }

@@ -15,91 +15,168 @@ use crate::env_snapshot::{EnvRestore, EnvSnapshot};
 use crate::error::{Error, Result};
 use crate::retry::{Next, poll_until};
 
-/// What a provider can do. An operation a provider cannot do returns
-/// [`Error::NotSupported`] and is `false` here; there are no silent no-op defaults.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct Capabilities {
-    /// Can deploy a source commit.
-    pub deploy_commit: bool,
-    /// Can deploy a prebuilt image.
-    pub deploy_image: bool,
-    /// Can roll back to the previous live deploy.
-    pub rollback: bool,
-    /// Can read the service's environment variables.
-    pub read_env: bool,
-    /// Can set and delete single environment variables.
-    pub write_env: bool,
-    /// Can show recent log lines of a service or deploy.
-    pub logs: bool,
-    /// Can cancel a deploy that is not live yet.
-    pub cancel: bool,
+/// What a provider can do beyond the core of [`Provider`]: one entry per optional
+/// capability trait, `Some` exactly when the provider implements that trait (it hands out
+/// itself, `Some(self)`, which only compiles when it does). There are no flags that could
+/// disagree with the code: a capability exists because an implementation exists.
+///
+/// Build it with struct-update syntax: `Capabilities { env: Some(self), ..Capabilities::none() }`.
+#[derive(Clone, Copy, Default)]
+pub struct Capabilities<'a> {
+    /// Reads and writes the service's environment variables ([`EnvVars`]).
+    pub env: Option<&'a dyn EnvVars>,
+    /// Rolls back to an earlier deploy ([`Rollback`]).
+    pub rollback: Option<&'a dyn Rollback>,
+    /// Shows log lines ([`Logs`]).
+    pub logs: Option<&'a dyn Logs>,
+    /// Cancels a deploy that is not live yet ([`Cancel`]).
+    pub cancel: Option<&'a dyn Cancel>,
+    /// Creates what an environment needs before its first deploy ([`EnvironmentSetup`]).
+    pub environment_setup: Option<&'a dyn EnvironmentSetup>,
 }
 
-impl Capabilities {
-    /// Every capability on; convenient for providers that can do everything.
-    pub fn all() -> Self {
-        Capabilities {
-            deploy_commit: true,
-            deploy_image: true,
-            rollback: true,
-            read_env: true,
-            write_env: true,
-            logs: true,
-            cancel: true,
-        }
-    }
-
-    /// No capability at all.
+impl<'a> Capabilities<'a> {
+    /// No optional capability: the core of [`Provider`] only.
     pub fn none() -> Self {
         Capabilities::default()
     }
 
-    /// Builder-style setter, so providers outside core can build the non-exhaustive value.
-    pub fn with(mut self, capability: Capability, on: bool) -> Self {
-        match capability {
-            Capability::DeployCommit => self.deploy_commit = on,
-            Capability::DeployImage => self.deploy_image = on,
-            Capability::Rollback => self.rollback = on,
-            Capability::ReadEnv => self.read_env = on,
-            Capability::WriteEnv => self.write_env = on,
-            Capability::Logs => self.logs = on,
-            Capability::Cancel => self.cancel = on,
-        }
-        self
-    }
-
-    /// Whether one capability is on.
+    /// Whether one capability is there.
     pub fn has(&self, capability: Capability) -> bool {
         match capability {
-            Capability::DeployCommit => self.deploy_commit,
-            Capability::DeployImage => self.deploy_image,
-            Capability::Rollback => self.rollback,
-            Capability::ReadEnv => self.read_env,
-            Capability::WriteEnv => self.write_env,
-            Capability::Logs => self.logs,
-            Capability::Cancel => self.cancel,
+            Capability::Rollback => self.rollback.is_some(),
+            Capability::ReadEnv | Capability::WriteEnv => self.env.is_some(),
+            Capability::Logs => self.logs.is_some(),
+            Capability::Cancel => self.cancel.is_some(),
+            Capability::EnvironmentSetup => self.environment_setup.is_some(),
         }
+    }
+
+    /// Every capability with whether it is there, in [`Capability::ALL`] order (what reports
+    /// and the conformance suite print).
+    pub fn list(&self) -> Vec<(Capability, bool)> {
+        Capability::ALL.iter().map(|c| (*c, self.has(*c))).collect()
     }
 }
 
-/// One capability, for [`Capabilities::with`] and [`Capabilities::has`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+impl Debug for Capabilities<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut list = f.debug_list();
+        for (capability, on) in self.list() {
+            if on {
+                list.entry(&capability.name());
+            }
+        }
+        list.finish()
+    }
+}
+
+/// One optional capability, for [`Capabilities::has`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Capability {
-    /// See [`Capabilities::deploy_commit`].
-    DeployCommit,
-    /// See [`Capabilities::deploy_image`].
-    DeployImage,
     /// See [`Capabilities::rollback`].
     Rollback,
-    /// See [`Capabilities::read_env`].
+    /// Reading variables: see [`Capabilities::env`].
     ReadEnv,
-    /// See [`Capabilities::write_env`].
+    /// Writing variables: see [`Capabilities::env`] (one trait reads and writes).
     WriteEnv,
     /// See [`Capabilities::logs`].
     Logs,
     /// See [`Capabilities::cancel`].
     Cancel,
+    /// See [`Capabilities::environment_setup`].
+    EnvironmentSetup,
+}
+
+impl Capability {
+    /// Every capability, one per trait ([`Capability::WriteEnv`] is the same trait as
+    /// [`Capability::ReadEnv`] and is not listed twice).
+    pub const ALL: [Capability; 5] = [
+        Capability::ReadEnv,
+        Capability::Rollback,
+        Capability::Logs,
+        Capability::Cancel,
+        Capability::EnvironmentSetup,
+    ];
+
+    /// Its short name in reports (`env`, `rollback`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Capability::Rollback => "rollback",
+            Capability::ReadEnv | Capability::WriteEnv => "env",
+            Capability::Logs => "logs",
+            Capability::Cancel => "cancel",
+            Capability::EnvironmentSetup => "environment_setup",
+        }
+    }
+}
+
+/// What a provider can deploy to one service: data, because it is a property of the service's
+/// settings (ECS deploys a commit only to a service with an `image` template), not of code.
+/// [`Provider::deploy`] answers [`Error::NotSupported`] for a kind this says no to, and the
+/// conformance suite fails a provider whose deploy refuses a kind this says yes to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DeployKinds {
+    /// Can deploy a source commit.
+    pub commit: bool,
+    /// Can deploy a prebuilt image.
+    pub image: bool,
+}
+
+impl DeployKinds {
+    /// Source commits only.
+    pub const COMMIT: DeployKinds = DeployKinds {
+        commit: true,
+        image: false,
+    };
+    /// Prebuilt images only.
+    pub const IMAGE: DeployKinds = DeployKinds {
+        commit: false,
+        image: true,
+    };
+    /// Commits and images.
+    pub const BOTH: DeployKinds = DeployKinds {
+        commit: true,
+        image: true,
+    };
+
+    /// Whether `target` is of a kind this allows.
+    pub fn allows(&self, target: &DeployTarget) -> bool {
+        match target {
+            DeployTarget::Commit(_) => self.commit,
+            DeployTarget::Image(_) => self.image,
+        }
+    }
+}
+
+/// How often a provider's deploys are worth polling and what its platform allows: the
+/// inputs of a wait's cadence ([`crate::cadence`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pacing {
+    /// The shortest interval worth polling a deploy at: the cadence of a wait never polls
+    /// faster, however much of the read budget is left. Default 2 s, so that "live" is
+    /// noticed within about 2 s when the budget allows.
+    pub poll_interval: Duration,
+    /// The platform's documented limit on reads, which a wait's cadence uses at most a
+    /// quarter of ([`crate::cadence::BUDGET_SHARE_PERCENT`]). The default is a conservative
+    /// [`ReadBudget::UNDECLARED`] (60 a minute), which `-v` names as undeclared.
+    pub read_budget: ReadBudget,
+    /// Whether the services this provider deploys run inside the calling process and stop
+    /// when the provider is dropped (the local provider), rather than on a platform that
+    /// keeps them running after the run ends. `staging up --keep-running` waits for Ctrl-C
+    /// only when this is true. Platforms keep the default, `false`.
+    pub runs_services_in_process: bool,
+}
+
+impl Default for Pacing {
+    fn default() -> Self {
+        Pacing {
+            poll_interval: Duration::from_secs(2),
+            read_budget: ReadBudget::UNDECLARED,
+            runs_services_in_process: false,
+        }
+    }
 }
 
 /// A service located in an environment: the spec's name plus the provider's own id.
@@ -231,7 +308,7 @@ impl LogQuery {
     }
 
     /// The last `lines` lines of the service, of `deploy_id` only when given: what
-    /// [`Provider::recent_logs`] asks.
+    /// [`Logs::recent_logs`] asks.
     pub fn recent(deploy_id: Option<&str>, lines: usize) -> Self {
         LogQuery {
             deploy_id: deploy_id.map(str::to_owned),
@@ -260,109 +337,75 @@ impl std::fmt::Display for LogLine {
     }
 }
 
-/// [`Provider::recent_logs`] for a provider that implements [`Provider::logs`]: the query
+/// [`Logs::recent_logs`] for a provider that implements [`Logs::logs`]: the query
 /// [`LogQuery::recent`], each line shown as [`LogLine`]'s `Display` (time first when the
 /// platform gives one). The one place this shaping lives, so every platform's failure output
 /// reads the same.
-pub async fn recent_logs_from_logs<P: Provider + ?Sized>(
+pub async fn recent_logs_from_logs<P: Logs + ?Sized>(
     provider: &P,
     service: &ServiceHandle,
     deploy_id: Option<&str>,
     lines: usize,
 ) -> Result<Vec<String>> {
-    Ok(provider
-        .logs(service, &LogQuery::recent(deploy_id, lines))
-        .await?
-        .iter()
-        .map(LogLine::to_string)
-        .collect())
+    Ok(
+        Logs::logs(provider, service, &LogQuery::recent(deploy_id, lines))
+            .await?
+            .iter()
+            .map(LogLine::to_string)
+            .collect(),
+    )
 }
 
-/// A hosting platform: finds services, reads their state, deploys, rolls back, and reads and
-/// writes their environment variables.
+/// A hosting platform: finds services, reads their state, deploys and waits. This is the
+/// required core; everything else is an optional capability trait ([`EnvVars`],
+/// [`Rollback`], [`Logs`], [`Cancel`], [`EnvironmentSetup`]) that a provider implements and
+/// hands out through [`Provider::capabilities`].
 ///
-/// Implement the required methods only; waiting and other conveniences live in
-/// [`ProviderExt`].
+/// Callers use [`ProviderExt`], which offers every operation by name (`env_vars`,
+/// `rollback`, ...) through the accessor and answers [`Error::NotSupported`], naming the
+/// provider and the operation, when the capability is absent.
 ///
 /// Every method that changes the platform takes a [`WriteTarget`] (or, to prepare an
 /// environment, an [`EnvironmentTarget`]): a value only the run's isolation check issues
 /// ([`crate::boundary`]), after comparing the service's [`ServiceHandle::identity`] with what
-/// every other environment owns. Reads take the bare [`ServiceHandle`]. Operations the platform cannot do return [`Error::NotSupported`] and are
-/// declared in [`Provider::capabilities`].
+/// every other environment owns. Reads take the bare [`ServiceHandle`].
 #[async_trait]
 pub trait Provider: Debug + Send + Sync + 'static {
     /// Short name of the provider (`local`, `render`).
     fn name(&self) -> &str;
 
-    /// What this provider can do.
-    fn capabilities(&self) -> Capabilities;
-
-    /// The shortest interval worth polling a deploy at: the cadence of a wait
-    /// ([`crate::cadence`]) never polls faster, however much of the [`Provider::read_budget`]
-    /// is left. Default 2 s, so that "live" is noticed within about 2 s when the budget allows.
-    fn poll_interval(&self) -> Duration {
-        Duration::from_secs(2)
+    /// How often to poll and the platform's read budget ([`Pacing`]); default
+    /// [`Pacing::default`].
+    fn pacing(&self) -> Pacing {
+        Pacing::default()
     }
 
-    /// The platform's documented limit on reads, which a wait's cadence uses at most a quarter
-    /// of ([`crate::cadence::BUDGET_SHARE_PERCENT`]). Providers declare theirs; the default is
-    /// a conservative [`ReadBudget::UNDECLARED`] (60 a minute), which `-v` names as undeclared.
-    fn read_budget(&self) -> ReadBudget {
-        ReadBudget::UNDECLARED
+    /// The optional capabilities this provider implements ([`Capabilities`]). Default: none.
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities::none()
     }
 
-    /// Whether the services this provider deploys run inside the calling process and stop
-    /// when the provider is dropped (the local provider), rather than on a platform that
-    /// keeps them running after the run ends. `staging up --keep-running` waits for Ctrl-C
-    /// only when this is true. Platforms keep the default, `false`.
-    fn runs_services_in_process(&self) -> bool {
-        false
-    }
+    /// What [`Provider::deploy`] can deploy to the spec's service `service` ([`DeployKinds`]).
+    /// Required: a provider says what it deploys, and the conformance suite holds it to it.
+    fn deploy_kinds(&self, service: &str) -> DeployKinds;
 
     /// Find the service named `service` of the spec in `environment`.
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle>;
 
-    /// What must be created on the platform before `environment`'s first deploy, without
-    /// creating it (what `plan` shows): Railway copies a missing environment from the one it
-    /// promotes to. `None` when the environment is ready, as it always is on platforms
-    /// without such a step (the default).
-    async fn environment_setup(&self, environment: &str) -> Result<Option<String>> {
-        let _ = environment;
-        Ok(None)
-    }
-
-    /// Creates what [`Provider::environment_setup`] names, and says what it did (`None`:
-    /// nothing was needed). The deploy step calls it before it locates the services, so the
-    /// environment's own variables are set before its first deploy.
-    async fn prepare_environment(&self, environment: &EnvironmentTarget) -> Result<Option<String>> {
-        let _ = environment;
-        Ok(None)
-    }
-
     /// The service's live state.
     async fn live_state(&self, service: &ServiceHandle) -> Result<LiveState>;
 
-    /// Start a deploy; returns at once with the new deploy.
+    /// Start a deploy; returns at once with the new deploy. A target of a kind
+    /// [`Provider::deploy_kinds`] says no to answers [`Error::NotSupported`].
     async fn deploy(&self, service: &WriteTarget, request: &DeployRequest) -> Result<Deploy>;
 
     /// The current state of one deploy.
     async fn deploy_status(&self, service: &ServiceHandle, deploy_id: &str) -> Result<Deploy>;
+}
 
-    /// Roll back to the previous live deploy; returns the deploy now going live.
-    async fn rollback(&self, service: &WriteTarget) -> Result<Deploy>;
-
-    /// Roll back to one earlier deploy of the service, named by its id (`staging rollback
-    /// --to`, and the automatic rollback after a failed promote, which returns to the deploy
-    /// that was live before); returns the deploy now going live. Covered by
-    /// [`Capabilities::rollback`]: a provider that cannot says [`Error::NotSupported`].
-    async fn rollback_to(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
-        let _ = (service, deploy_id);
-        Err(Error::not_supported(
-            self.name(),
-            "rolling back to a named deploy",
-        ))
-    }
-
+/// Reads and writes a service's environment variables (capability [`Capabilities::env`]).
+#[async_trait]
+pub trait EnvVars: Provider {
     /// All environment variables of the service.
     async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>>;
 
@@ -377,14 +420,14 @@ pub trait Provider: Debug + Send + Sync + 'static {
     /// Set several environment variables, leaving every other untouched. Platforms that
     /// write a set in one request override it (Railway's `variableCollectionUpsert`, one
     /// write instead of one deployment per variable); the default sets them one at a time
-    /// with [`Provider::set_env_var`].
+    /// with [`EnvVars::set_env_var`].
     async fn set_env_vars(
         &self,
         service: &WriteTarget,
         variables: &BTreeMap<String, SecretString>,
     ) -> Result<()> {
         for (key, value) in variables {
-            self.set_env_var(service, key, value).await?;
+            EnvVars::set_env_var(self, service, key, value).await?;
         }
         Ok(())
     }
@@ -393,7 +436,7 @@ pub trait Provider: Debug + Send + Sync + 'static {
     async fn delete_env_var(&self, service: &WriteTarget, key: &str) -> Result<()>;
 
     /// What the variables `keys` of `service` are before a run changes them (`current` is
-    /// what [`Provider::env_vars`] just returned), for [`Provider::restore_env`] after a
+    /// what [`EnvVars::env_vars`] just returned), for [`EnvVars::restore_env`] after a
     /// failed promote. The default sends nothing and marks a key `current` lacks as
     /// unreadable (it may be a secret whose value the platform never returns); a platform
     /// that lists every variable says absent instead, and one with records of its own keeps
@@ -418,9 +461,25 @@ pub trait Provider: Debug + Send + Sync + 'static {
     ) -> Result<EnvRestore> {
         crate::env_snapshot::restore_by_values(self, target, snapshot).await
     }
+}
 
+/// Rolls a service back to an earlier deploy (capability [`Capabilities::rollback`]).
+#[async_trait]
+pub trait Rollback: Provider {
+    /// Roll back to the previous live deploy; returns the deploy now going live.
+    async fn rollback(&self, service: &WriteTarget) -> Result<Deploy>;
+
+    /// Roll back to one earlier deploy of the service, named by its id (`staging rollback
+    /// --to`, and the automatic rollback after a failed promote, which returns to the deploy
+    /// that was live before); returns the deploy now going live.
+    async fn rollback_to(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy>;
+}
+
+/// Shows a service's log lines (capability [`Capabilities::logs`]).
+#[async_trait]
+pub trait Logs: Provider {
     /// The last `lines` log lines of the service (of `deploy_id` when given). A provider
-    /// that implements [`Provider::logs`] answers with [`recent_logs_from_logs`].
+    /// that implements [`Logs::logs`] answers with [`recent_logs_from_logs`].
     async fn recent_logs(
         &self,
         service: &ServiceHandle,
@@ -430,7 +489,7 @@ pub trait Provider: Debug + Send + Sync + 'static {
 
     /// Log lines as [`LogQuery`] asks (`staging logs`), oldest first. Providers whose
     /// platform has timestamps implement it; the default serves queries without `since`
-    /// from [`Provider::recent_logs`] and says [`Error::NotSupported`] to `since`.
+    /// from [`Logs::recent_logs`] and says [`Error::NotSupported`] to `since`.
     async fn logs(&self, service: &ServiceHandle, query: &LogQuery) -> Result<Vec<LogLine>> {
         if query.since.is_some() {
             return Err(Error::not_supported(
@@ -438,20 +497,38 @@ pub trait Provider: Debug + Send + Sync + 'static {
                 "log lines since a time (the platform gives its lines no time)",
             ));
         }
-        Ok(self
-            .recent_logs(service, query.deploy_id.as_deref(), query.lines)
-            .await?
-            .into_iter()
-            .map(|text| LogLine { at: None, text })
-            .collect())
+        Ok(
+            Logs::recent_logs(self, service, query.deploy_id.as_deref(), query.lines)
+                .await?
+                .into_iter()
+                .map(|text| LogLine { at: None, text })
+                .collect(),
+        )
     }
+}
 
-    /// Cancel a deploy that is not live yet (`staging up --cancel-on-interrupt`). Providers
-    /// that cannot say [`Error::NotSupported`] and leave [`Capabilities::cancel`] off.
-    async fn cancel_deploy(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
-        let _ = (service, deploy_id);
-        Err(Error::not_supported(self.name(), "canceling a deploy"))
-    }
+/// Cancels a deploy that is not live yet (capability [`Capabilities::cancel`];
+/// `staging up --cancel-on-interrupt`).
+#[async_trait]
+pub trait Cancel: Provider {
+    /// Cancel the deploy; returns it as it is now.
+    async fn cancel_deploy(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy>;
+}
+
+/// Creates what an environment needs on the platform before its first deploy (capability
+/// [`Capabilities::environment_setup`]): Railway copies a missing environment from the one it
+/// promotes to. Platforms without such a step do not implement it, and every environment is
+/// ready on them.
+#[async_trait]
+pub trait EnvironmentSetup: Provider {
+    /// What must be created before `environment`'s first deploy, without creating it (what
+    /// `plan` shows); `None` when the environment is ready.
+    async fn environment_setup(&self, environment: &str) -> Result<Option<String>>;
+
+    /// Creates what [`EnvironmentSetup::environment_setup`] names, and says what it did
+    /// (`None`: nothing was needed). The deploy step calls it before it locates the
+    /// services, so the environment's own variables are set before its first deploy.
+    async fn prepare_environment(&self, environment: &EnvironmentTarget) -> Result<Option<String>>;
 }
 
 /// A provider behind a pointer, as the pipeline holds them.
@@ -464,29 +541,17 @@ macro_rules! forward_provider {
             fn name(&self) -> &str {
                 (**self).name()
             }
-            fn capabilities(&self) -> Capabilities {
+            fn pacing(&self) -> Pacing {
+                (**self).pacing()
+            }
+            fn capabilities(&self) -> Capabilities<'_> {
                 (**self).capabilities()
             }
-            fn poll_interval(&self) -> Duration {
-                (**self).poll_interval()
-            }
-            fn read_budget(&self) -> ReadBudget {
-                (**self).read_budget()
-            }
-            fn runs_services_in_process(&self) -> bool {
-                (**self).runs_services_in_process()
+            fn deploy_kinds(&self, service: &str) -> DeployKinds {
+                (**self).deploy_kinds(service)
             }
             async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
                 (**self).locate(environment, service).await
-            }
-            async fn environment_setup(&self, environment: &str) -> Result<Option<String>> {
-                (**self).environment_setup(environment).await
-            }
-            async fn prepare_environment(
-                &self,
-                environment: &EnvironmentTarget,
-            ) -> Result<Option<String>> {
-                (**self).prepare_environment(environment).await
             }
             async fn live_state(&self, service: &ServiceHandle) -> Result<LiveState> {
                 (**self).live_state(service).await
@@ -504,73 +569,6 @@ macro_rules! forward_provider {
                 deploy_id: &str,
             ) -> Result<Deploy> {
                 (**self).deploy_status(service, deploy_id).await
-            }
-            async fn rollback(&self, service: &WriteTarget) -> Result<Deploy> {
-                (**self).rollback(service).await
-            }
-            async fn rollback_to(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
-                (**self).rollback_to(service, deploy_id).await
-            }
-            async fn env_vars(
-                &self,
-                service: &ServiceHandle,
-            ) -> Result<BTreeMap<String, SecretString>> {
-                (**self).env_vars(service).await
-            }
-            async fn set_env_var(
-                &self,
-                service: &WriteTarget,
-                key: &str,
-                value: &SecretString,
-            ) -> Result<()> {
-                (**self).set_env_var(service, key, value).await
-            }
-            async fn set_env_vars(
-                &self,
-                service: &WriteTarget,
-                variables: &BTreeMap<String, SecretString>,
-            ) -> Result<()> {
-                (**self).set_env_vars(service, variables).await
-            }
-            async fn snapshot_env(
-                &self,
-                service: &ServiceHandle,
-                current: &BTreeMap<String, SecretString>,
-                keys: &[String],
-            ) -> Result<EnvSnapshot> {
-                (**self).snapshot_env(service, current, keys).await
-            }
-            async fn restore_env(
-                &self,
-                target: &WriteTarget,
-                snapshot: &EnvSnapshot,
-            ) -> Result<EnvRestore> {
-                (**self).restore_env(target, snapshot).await
-            }
-            async fn delete_env_var(&self, service: &WriteTarget, key: &str) -> Result<()> {
-                (**self).delete_env_var(service, key).await
-            }
-            async fn recent_logs(
-                &self,
-                service: &ServiceHandle,
-                deploy_id: Option<&str>,
-                lines: usize,
-            ) -> Result<Vec<String>> {
-                (**self).recent_logs(service, deploy_id, lines).await
-            }
-            async fn logs(
-                &self,
-                service: &ServiceHandle,
-                query: &LogQuery,
-            ) -> Result<Vec<LogLine>> {
-                (**self).logs(service, query).await
-            }
-            async fn cancel_deploy(
-                &self,
-                service: &WriteTarget,
-                deploy_id: &str,
-            ) -> Result<Deploy> {
-                (**self).cancel_deploy(service, deploy_id).await
             }
         }
     };
@@ -590,9 +588,161 @@ pub struct WaitProgress<'a> {
     pub timeout: Duration,
 }
 
-/// Conveniences every provider gets for free.
+/// Every operation by name, for any provider: the optional ones go through
+/// [`Provider::capabilities`] and answer [`Error::NotSupported`] (naming the provider and the
+/// operation) when the capability is absent; waiting and pacing are derived from the core.
 #[async_trait]
 pub trait ProviderExt: Provider {
+    /// [`Pacing::poll_interval`].
+    fn poll_interval(&self) -> Duration {
+        self.pacing().poll_interval
+    }
+
+    /// [`Pacing::read_budget`].
+    fn read_budget(&self) -> ReadBudget {
+        self.pacing().read_budget
+    }
+
+    /// [`Pacing::runs_services_in_process`].
+    fn runs_services_in_process(&self) -> bool {
+        self.pacing().runs_services_in_process
+    }
+
+    /// [`EnvVars::env_vars`], or [`Error::NotSupported`].
+    async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
+        EnvVars::env_vars(
+            self.env_capability("reading environment variables")?,
+            service,
+        )
+        .await
+    }
+
+    /// [`EnvVars::set_env_var`], or [`Error::NotSupported`].
+    async fn set_env_var(
+        &self,
+        service: &WriteTarget,
+        key: &str,
+        value: &SecretString,
+    ) -> Result<()> {
+        let env = self.env_capability("setting environment variables")?;
+        EnvVars::set_env_var(env, service, key, value).await
+    }
+
+    /// [`EnvVars::set_env_vars`], or [`Error::NotSupported`].
+    async fn set_env_vars(
+        &self,
+        service: &WriteTarget,
+        variables: &BTreeMap<String, SecretString>,
+    ) -> Result<()> {
+        let env = self.env_capability("setting environment variables")?;
+        EnvVars::set_env_vars(env, service, variables).await
+    }
+
+    /// [`EnvVars::delete_env_var`], or [`Error::NotSupported`].
+    async fn delete_env_var(&self, service: &WriteTarget, key: &str) -> Result<()> {
+        let env = self.env_capability("deleting environment variables")?;
+        EnvVars::delete_env_var(env, service, key).await
+    }
+
+    /// [`EnvVars::snapshot_env`], or [`Error::NotSupported`].
+    async fn snapshot_env(
+        &self,
+        service: &ServiceHandle,
+        current: &BTreeMap<String, SecretString>,
+        keys: &[String],
+    ) -> Result<EnvSnapshot> {
+        let env = self.env_capability("reading environment variables")?;
+        EnvVars::snapshot_env(env, service, current, keys).await
+    }
+
+    /// [`EnvVars::restore_env`], or [`Error::NotSupported`].
+    async fn restore_env(
+        &self,
+        target: &WriteTarget,
+        snapshot: &EnvSnapshot,
+    ) -> Result<EnvRestore> {
+        let env = self.env_capability("restoring environment variables")?;
+        EnvVars::restore_env(env, target, snapshot).await
+    }
+
+    /// [`Rollback::rollback`], or [`Error::NotSupported`].
+    async fn rollback(&self, service: &WriteTarget) -> Result<Deploy> {
+        let rollback = self
+            .capabilities()
+            .rollback
+            .ok_or_else(|| self.lacks("rolling back"))?;
+        Rollback::rollback(rollback, service).await
+    }
+
+    /// [`Rollback::rollback_to`], or [`Error::NotSupported`].
+    async fn rollback_to(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
+        let rollback = self
+            .capabilities()
+            .rollback
+            .ok_or_else(|| self.lacks("rolling back to a named deploy"))?;
+        Rollback::rollback_to(rollback, service, deploy_id).await
+    }
+
+    /// [`Logs::recent_logs`], or [`Error::NotSupported`].
+    async fn recent_logs(
+        &self,
+        service: &ServiceHandle,
+        deploy_id: Option<&str>,
+        lines: usize,
+    ) -> Result<Vec<String>> {
+        let logs = self
+            .capabilities()
+            .logs
+            .ok_or_else(|| self.lacks("showing logs"))?;
+        Logs::recent_logs(logs, service, deploy_id, lines).await
+    }
+
+    /// [`Logs::logs`], or [`Error::NotSupported`].
+    async fn logs(&self, service: &ServiceHandle, query: &LogQuery) -> Result<Vec<LogLine>> {
+        let logs = self
+            .capabilities()
+            .logs
+            .ok_or_else(|| self.lacks("showing logs"))?;
+        Logs::logs(logs, service, query).await
+    }
+
+    /// [`Cancel::cancel_deploy`], or [`Error::NotSupported`].
+    async fn cancel_deploy(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
+        let cancel = self
+            .capabilities()
+            .cancel
+            .ok_or_else(|| self.lacks("canceling a deploy"))?;
+        Cancel::cancel_deploy(cancel, service, deploy_id).await
+    }
+
+    /// [`EnvironmentSetup::environment_setup`]; `None` (ready) on a provider without the
+    /// capability, whose environments need no setting up.
+    async fn environment_setup(&self, environment: &str) -> Result<Option<String>> {
+        match self.capabilities().environment_setup {
+            Some(setup) => EnvironmentSetup::environment_setup(setup, environment).await,
+            None => Ok(None),
+        }
+    }
+
+    /// [`EnvironmentSetup::prepare_environment`]; `None` (nothing done) on a provider
+    /// without the capability.
+    async fn prepare_environment(&self, environment: &EnvironmentTarget) -> Result<Option<String>> {
+        match self.capabilities().environment_setup {
+            Some(setup) => EnvironmentSetup::prepare_environment(setup, environment).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The [`EnvVars`] capability, or [`Error::NotSupported`] for `operation`.
+    fn env_capability(&self, operation: &str) -> Result<&dyn EnvVars> {
+        self.capabilities().env.ok_or_else(|| self.lacks(operation))
+    }
+
+    /// [`Error::NotSupported`] naming this provider and `operation`.
+    fn lacks(&self, operation: &str) -> Error {
+        Error::not_supported(self.name(), operation)
+    }
+
     /// Poll a deploy until it is live or has failed, at the cadence the provider's read
     /// budget allows for one service ([`crate::cadence`]), honouring `Retry-After` on rate
     /// limits, and giving up after `timeout`.
@@ -626,7 +776,7 @@ pub trait ProviderExt: Provider {
             cadence,
             timeout,
             || format!("deploy {deploy_id} of {} to go live", service.name),
-            || self.deploy_status(service, deploy_id),
+            || Provider::deploy_status(self, service, deploy_id),
             |deploy, elapsed| {
                 on_progress(WaitProgress {
                     deploy: &deploy,

@@ -10,11 +10,11 @@ use secrecy::SecretString;
 use tokio::time::Instant;
 
 use crate::boundary::WriteTarget;
-use crate::cadence::ReadBudget;
 use crate::cadence::{Cadence, Pacer};
 use crate::error::{Error, Result};
 use crate::provider::{
-    Capabilities, Deploy, DeployRequest, LiveState, LogLine, LogQuery, Provider, ServiceHandle,
+    Cancel, Capabilities, Deploy, DeployKinds, DeployRequest, EnvVars, EnvironmentSetup, LiveState,
+    LogLine, LogQuery, Logs, Pacing, Provider, ProviderExt, Rollback, ServiceHandle,
 };
 
 /// Exponential backoff between `initial` and `max`, doubling each step, with a little jitter
@@ -208,29 +208,25 @@ impl<P: Provider> Provider for RetryProvider<P> {
     fn name(&self) -> &str {
         self.inner.name()
     }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
+    fn pacing(&self) -> Pacing {
+        self.inner.pacing()
     }
-    fn poll_interval(&self) -> Duration {
-        self.inner.poll_interval()
+    /// Exactly the inner provider's capabilities, each answered by this decorator (so its
+    /// reads are retried): a capability the inner provider lacks is absent here too.
+    fn capabilities(&self) -> Capabilities<'_> {
+        let inner = self.inner.capabilities();
+        Capabilities {
+            env: inner.env.map(|_| self as &dyn EnvVars),
+            rollback: inner.rollback.map(|_| self as &dyn Rollback),
+            logs: inner.logs.map(|_| self as &dyn Logs),
+            cancel: inner.cancel.map(|_| self as &dyn Cancel),
+            environment_setup: inner
+                .environment_setup
+                .map(|_| self as &dyn EnvironmentSetup),
+        }
     }
-    fn read_budget(&self) -> ReadBudget {
-        self.inner.read_budget()
-    }
-    fn runs_services_in_process(&self) -> bool {
-        self.inner.runs_services_in_process()
-    }
-    async fn environment_setup(&self, environment: &str) -> Result<Option<String>> {
-        self.policy
-            .run(|| self.inner.environment_setup(environment))
-            .await
-    }
-    async fn prepare_environment(
-        &self,
-        environment: &crate::boundary::EnvironmentTarget,
-    ) -> Result<Option<String>> {
-        // A write: never retried as a whole.
-        self.inner.prepare_environment(environment).await
+    fn deploy_kinds(&self, service: &str) -> DeployKinds {
+        self.inner.deploy_kinds(service)
     }
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
         self.policy
@@ -248,12 +244,10 @@ impl<P: Provider> Provider for RetryProvider<P> {
             .run(|| self.inner.deploy_status(service, deploy_id))
             .await
     }
-    async fn rollback(&self, service: &WriteTarget) -> Result<Deploy> {
-        self.inner.rollback(service).await
-    }
-    async fn rollback_to(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
-        self.inner.rollback_to(service, deploy_id).await
-    }
+}
+
+#[async_trait]
+impl<P: Provider> EnvVars for RetryProvider<P> {
     async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
         self.policy.run(|| self.inner.env_vars(service)).await
     }
@@ -294,6 +288,20 @@ impl<P: Provider> Provider for RetryProvider<P> {
     ) -> Result<crate::env_snapshot::EnvRestore> {
         self.inner.restore_env(target, snapshot).await
     }
+}
+
+#[async_trait]
+impl<P: Provider> Rollback for RetryProvider<P> {
+    async fn rollback(&self, service: &WriteTarget) -> Result<Deploy> {
+        self.inner.rollback(service).await
+    }
+    async fn rollback_to(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
+        self.inner.rollback_to(service, deploy_id).await
+    }
+}
+
+#[async_trait]
+impl<P: Provider> Logs for RetryProvider<P> {
     async fn recent_logs(
         &self,
         service: &ServiceHandle,
@@ -307,8 +315,28 @@ impl<P: Provider> Provider for RetryProvider<P> {
     async fn logs(&self, service: &ServiceHandle, query: &LogQuery) -> Result<Vec<LogLine>> {
         self.policy.run(|| self.inner.logs(service, query)).await
     }
+}
+
+#[async_trait]
+impl<P: Provider> Cancel for RetryProvider<P> {
     async fn cancel_deploy(&self, service: &WriteTarget, deploy_id: &str) -> Result<Deploy> {
         self.inner.cancel_deploy(service, deploy_id).await
+    }
+}
+
+#[async_trait]
+impl<P: Provider> EnvironmentSetup for RetryProvider<P> {
+    async fn environment_setup(&self, environment: &str) -> Result<Option<String>> {
+        self.policy
+            .run(|| self.inner.environment_setup(environment))
+            .await
+    }
+    async fn prepare_environment(
+        &self,
+        environment: &crate::boundary::EnvironmentTarget,
+    ) -> Result<Option<String>> {
+        // A write: never retried as a whole.
+        self.inner.prepare_environment(environment).await
     }
 }
 

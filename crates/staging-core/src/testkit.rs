@@ -9,7 +9,12 @@
 //! }
 //! ```
 //!
-//! Each function panics with a message naming the broken expectation, like an assertion.
+//! Each function panics with a message naming the broken expectation, like an assertion, and
+//! otherwise says whether it ran or was skipped ([`Outcome`]): a check needs a capability the
+//! provider does not implement, or a deploy kind it does not declare for the service.
+//! [`run_all`] prints the [`ConformanceReport`] (`conformance of render: deploy ran, env
+//! ran, ..., cancel skipped (not implemented)`) and returns it, and fails a provider that
+//! declares what it cannot do ([`declarations_hold`]).
 //! [`contract_path`] finds the providers' published API descriptions the stand-ins serve.
 
 use std::time::Duration;
@@ -28,7 +33,7 @@ use crate::pipeline::{
     StepReport, StepStatus, VerifyCommitStep, WaitStep,
 };
 use crate::provider::{
-    Capability, DeployRequest, DeployStatus, DynProvider, ProviderExt, ServiceHandle,
+    Capability, DeployRequest, DeployStatus, DeployTarget, DynProvider, ProviderExt, ServiceHandle,
 };
 use crate::spec::{LoadOptions, LoadedSpec};
 
@@ -65,6 +70,98 @@ pub fn assume_isolated(ctx: &mut RunContext) {
     ));
 }
 
+/// What one check of the suite did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// It ran and every expectation held.
+    Ran,
+    /// It did not run, for the reason given (`not implemented`).
+    Skipped(String),
+}
+
+impl Outcome {
+    fn not_implemented(capability: Capability) -> Self {
+        Outcome::Skipped(format!("{} not implemented", capability.name()))
+    }
+
+    fn no_commit_deploys(service: &str) -> Self {
+        Outcome::Skipped(format!("no commit deploys declared for `{service}`"))
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Ran => f.write_str("ran"),
+            Outcome::Skipped(why) => write!(f, "skipped ({why})"),
+        }
+    }
+}
+
+/// What [`run_all`] ran and skipped, check by check, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConformanceReport {
+    /// The provider's name.
+    pub provider: String,
+    /// Each check by name (`deploy`, `env`, `rollback`, ...) with its outcome.
+    pub checks: Vec<(&'static str, Outcome)>,
+}
+
+impl ConformanceReport {
+    /// The outcome of the check named `check`.
+    pub fn outcome(&self, check: &str) -> Option<&Outcome> {
+        self.checks
+            .iter()
+            .find(|(name, _)| *name == check)
+            .map(|(_, o)| o)
+    }
+
+    /// The names of the checks that ran.
+    pub fn ran(&self) -> Vec<&'static str> {
+        self.checks
+            .iter()
+            .filter(|(_, o)| *o == Outcome::Ran)
+            .map(|(name, _)| *name)
+            .collect()
+    }
+
+    /// The names of the checks that were skipped.
+    pub fn skipped(&self) -> Vec<&'static str> {
+        self.checks
+            .iter()
+            .filter(|(_, o)| *o != Outcome::Ran)
+            .map(|(name, _)| *name)
+            .collect()
+    }
+}
+
+/// `conformance of NAME: deploy ran, env skipped (env not implemented), ...`
+impl std::fmt::Display for ConformanceReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "conformance of {}: ", self.provider)?;
+        for (i, (name, outcome)) in self.checks.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{name} {outcome}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The value of an operation of a declared capability: panics naming the capability when
+/// it answered `NotSupported` (declared but not implemented), else with `what` and the error.
+fn declared<T>(p: &DynProvider, capability: &str, what: &str, r: crate::Result<T>) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e @ Error::NotSupported { .. }) => panic!(
+            "{} declares {capability} but does not implement it: {e}",
+            p.name()
+        ),
+        Err(e) => panic!("{what}: {e}"),
+    }
+}
+
 async fn locate(p: &DynProvider, env: &str, service: &str) -> ServiceHandle {
     p.locate(env, service)
         .await
@@ -75,7 +172,14 @@ async fn deploy_and_wait(p: &DynProvider, svc: &ServiceHandle, commit: &str) {
     let d = p
         .deploy(&target(svc), &DeployRequest::commit(commit))
         .await
-        .unwrap_or_else(|e| panic!("deploy {commit} failed: {e}"));
+        .unwrap_or_else(|e| match e {
+            Error::NotSupported { .. } => panic!(
+                "{} declares commit deploys for `{}` but its deploy answered: {e}",
+                p.name(),
+                svc.name
+            ),
+            e => panic!("deploy {commit} failed: {e}"),
+        });
     let live = p
         .wait_until_live(svc, &d.id, DEPLOY_TIMEOUT, &mut |_| {})
         .await
@@ -88,9 +192,9 @@ async fn deploy_and_wait(p: &DynProvider, svc: &ServiceHandle, commit: &str) {
 }
 
 /// Deploy a commit, wait until live, and see it as the live commit.
-pub async fn deploy_roundtrip(p: &DynProvider, env: &str, service: &str) {
-    if !p.capabilities().has(Capability::DeployCommit) {
-        return;
+pub async fn deploy_roundtrip(p: &DynProvider, env: &str, service: &str) -> Outcome {
+    if !p.deploy_kinds(service).commit {
+        return Outcome::no_commit_deploys(service);
     }
     let svc = locate(p, env, service).await;
     deploy_and_wait(p, &svc, COMMIT_A).await;
@@ -100,24 +204,29 @@ pub async fn deploy_roundtrip(p: &DynProvider, env: &str, service: &str) {
         Some(COMMIT_A),
         "the live commit is not the one deployed"
     );
+    Outcome::Ran
 }
 
 /// Set an env var, read it back, delete it, and see it gone; other keys untouched.
-pub async fn env_var_roundtrip(p: &DynProvider, env: &str, service: &str) {
-    let caps = p.capabilities();
-    if !(caps.has(Capability::ReadEnv) && caps.has(Capability::WriteEnv)) {
-        return;
+pub async fn env_var_roundtrip(p: &DynProvider, env: &str, service: &str) -> Outcome {
+    if p.capabilities().env.is_none() {
+        return Outcome::not_implemented(Capability::ReadEnv);
     }
     let svc = locate(p, env, service).await;
     let keep = SecretString::from("conformance-keep-value".to_owned());
     let value = SecretString::from("conformance-canary-4f1d".to_owned());
-    p.set_env_var(&target(&svc), "STAGING_CONFORMANCE_KEEP", &keep)
-        .await
-        .expect("set keep var");
-    p.set_env_var(&target(&svc), "STAGING_CONFORMANCE", &value)
-        .await
-        .expect("set var");
-    let vars = p.env_vars(&svc).await.expect("read vars");
+    let env = |what: &str, r| declared(p, "env", what, r);
+    env(
+        "set keep var",
+        p.set_env_var(&target(&svc), "STAGING_CONFORMANCE_KEEP", &keep)
+            .await,
+    );
+    env(
+        "set var",
+        p.set_env_var(&target(&svc), "STAGING_CONFORMANCE", &value)
+            .await,
+    );
+    let vars = declared(p, "env", "read vars", p.env_vars(&svc).await);
     assert_eq!(
         vars.get("STAGING_CONFORMANCE")
             .map(|v| v.expose_secret().to_owned())
@@ -125,10 +234,11 @@ pub async fn env_var_roundtrip(p: &DynProvider, env: &str, service: &str) {
         Some("conformance-canary-4f1d"),
         "a var that was set does not read back"
     );
-    p.delete_env_var(&target(&svc), "STAGING_CONFORMANCE")
-        .await
-        .expect("delete var");
-    let vars = p.env_vars(&svc).await.expect("read vars after delete");
+    env(
+        "delete var",
+        p.delete_env_var(&target(&svc), "STAGING_CONFORMANCE").await,
+    );
+    let vars = declared(p, "env", "read vars after delete", p.env_vars(&svc).await);
     assert!(
         !vars.contains_key("STAGING_CONFORMANCE"),
         "a deleted var is still there"
@@ -137,16 +247,18 @@ pub async fn env_var_roundtrip(p: &DynProvider, env: &str, service: &str) {
         vars.contains_key("STAGING_CONFORMANCE_KEEP"),
         "deleting one var removed another"
     );
-    p.delete_env_var(&target(&svc), "STAGING_CONFORMANCE_KEEP")
-        .await
-        .expect("delete keep var");
+    env(
+        "delete keep var",
+        p.delete_env_var(&target(&svc), "STAGING_CONFORMANCE_KEEP")
+            .await,
+    );
+    Outcome::Ran
 }
 
 /// Deploy A then B, roll back, and see A live again.
-pub async fn rollback_roundtrip(p: &DynProvider, env: &str, service: &str) {
-    let caps = p.capabilities();
-    if !(caps.has(Capability::Rollback) && caps.has(Capability::DeployCommit)) {
-        return;
+pub async fn rollback_roundtrip(p: &DynProvider, env: &str, service: &str) -> Outcome {
+    if let Some(skipped) = needs(p, service, Capability::Rollback) {
+        return skipped;
     }
     let svc = locate(p, env, service).await;
     deploy_and_wait(p, &svc, COMMIT_A).await;
@@ -155,7 +267,7 @@ pub async fn rollback_roundtrip(p: &DynProvider, env: &str, service: &str) {
         p.live_state(&svc).await.expect("state").live_commit(),
         Some(COMMIT_B)
     );
-    let d = p.rollback(&target(&svc)).await.expect("rollback");
+    let d = declared(p, "rollback", "rollback", p.rollback(&target(&svc)).await);
     p.wait_until_live(&svc, &d.id, DEPLOY_TIMEOUT, &mut |_| {})
         .await
         .expect("rollback deploy goes live");
@@ -164,14 +276,14 @@ pub async fn rollback_roundtrip(p: &DynProvider, env: &str, service: &str) {
         Some(COMMIT_A),
         "after rollback the previous commit is not live"
     );
+    Outcome::Ran
 }
 
 /// Deploy A then B, roll back to A's deploy by its id, and see A live again, verified; an
 /// unknown deploy id is an error before anything changes.
-pub async fn rollback_to_roundtrip(p: &DynProvider, env: &str, service: &str) {
-    let caps = p.capabilities();
-    if !(caps.has(Capability::Rollback) && caps.has(Capability::DeployCommit)) {
-        return;
+pub async fn rollback_to_roundtrip(p: &DynProvider, env: &str, service: &str) -> Outcome {
+    if let Some(skipped) = needs(p, service, Capability::Rollback) {
+        return skipped;
     }
     let svc = locate(p, env, service).await;
     deploy_and_wait(p, &svc, COMMIT_A).await;
@@ -214,6 +326,7 @@ pub async fn rollback_to_roundtrip(p: &DynProvider, env: &str, service: &str) {
         Some(COMMIT_A),
         "a refused rollback changed the live commit"
     );
+    Outcome::Ran
 }
 
 /// A check that fails, standing for a smoke step whose probe failed.
@@ -279,10 +392,13 @@ fn evidence_texts(ctx: &RunContext) -> Vec<String> {
 /// live and verifies, then its smoke step fails. The automatic rollback returns the service
 /// to A's deploy, waits until live, verifies A is served again, and the evidence of the
 /// run records it; the run fails (exit code 1).
-pub async fn auto_rollback_after_failed_smoke(p: &DynProvider, env: &str, service: &str) {
-    let caps = p.capabilities();
-    if !(caps.has(Capability::Rollback) && caps.has(Capability::DeployCommit)) {
-        return;
+pub async fn auto_rollback_after_failed_smoke(
+    p: &DynProvider,
+    env: &str,
+    service: &str,
+) -> Outcome {
+    if let Some(skipped) = needs(p, service, Capability::Rollback) {
+        return skipped;
     }
     let svc = locate(p, env, service).await;
     deploy_and_wait(p, &svc, COMMIT_A).await;
@@ -331,14 +447,14 @@ pub async fn auto_rollback_after_failed_smoke(p: &DynProvider, env: &str, servic
             .any(|t| t.contains("\"rollback\"") && t.contains(&COMMIT_A[..12])),
         "the evidence does not record the rollback to A: {recorded:?}"
     );
+    Outcome::Ran
 }
 
 /// `staging rollback` on a protected environment: B live, roll back, A live and verified,
 /// recorded in that environment's evidence under the commit now live.
-pub async fn rollback_recorded_on_protected(p: &DynProvider, env: &str, service: &str) {
-    let caps = p.capabilities();
-    if !(caps.has(Capability::Rollback) && caps.has(Capability::DeployCommit)) {
-        return;
+pub async fn rollback_recorded_on_protected(p: &DynProvider, env: &str, service: &str) -> Outcome {
+    if let Some(skipped) = needs(p, service, Capability::Rollback) {
+        return skipped;
     }
     let svc = locate(p, env, service).await;
     deploy_and_wait(p, &svc, COMMIT_A).await;
@@ -367,11 +483,15 @@ pub async fn rollback_recorded_on_protected(p: &DynProvider, env: &str, service:
                 && t.contains(&format!("\"environment\": \"{env}\""))),
         "the rollback is not recorded in {env}'s evidence: {recorded:?}"
     );
+    Outcome::Ran
 }
 
-/// Every operation `capabilities()` declares unsupported answers `NotSupported`.
-pub async fn unsupported_is_declared(p: &DynProvider, env: &str, service: &str) {
+/// A deploy kind [`crate::Provider::deploy_kinds`] says no to answers `NotSupported`, as
+/// does every operation of a capability the provider does not implement (through
+/// [`ProviderExt`]).
+pub async fn unsupported_is_declared(p: &DynProvider, env: &str, service: &str) -> Outcome {
     let caps = p.capabilities();
+    let kinds = p.deploy_kinds(service);
     let svc = locate(p, env, service).await;
     let value = SecretString::from("x-unsupported".to_owned());
     let check = |what: &str, r: Result<(), Error>| {
@@ -380,7 +500,7 @@ pub async fn unsupported_is_declared(p: &DynProvider, env: &str, service: &str) 
             "{what} is declared unsupported but did not return NotSupported: {r:?}"
         );
     };
-    if !caps.has(Capability::DeployCommit) {
+    if !kinds.commit {
         check(
             "deploy a commit",
             p.deploy(&target(&svc), &DeployRequest::commit(COMMIT_A))
@@ -388,18 +508,13 @@ pub async fn unsupported_is_declared(p: &DynProvider, env: &str, service: &str) 
                 .map(drop),
         );
     }
-    if !caps.has(Capability::DeployImage) {
-        let req = DeployRequest {
-            target: crate::DeployTarget::Image("example/image:1".into()),
-            commit: None,
-            clear_cache: false,
-        };
+    if !kinds.image {
         check(
             "deploy an image",
-            p.deploy(&target(&svc), &req).await.map(drop),
+            p.deploy(&target(&svc), &image_request()).await.map(drop),
         );
     }
-    if !caps.has(Capability::Rollback) {
+    if caps.rollback.is_none() {
         check("rollback", p.rollback(&target(&svc)).await.map(drop));
         check(
             "rollback to a deploy",
@@ -408,19 +523,17 @@ pub async fn unsupported_is_declared(p: &DynProvider, env: &str, service: &str) 
                 .map(drop),
         );
     }
-    if !caps.has(Capability::ReadEnv) {
+    if caps.env.is_none() {
         check("read env vars", p.env_vars(&svc).await.map(drop));
-    }
-    if !caps.has(Capability::WriteEnv) {
         check(
             "write env vars",
             p.set_env_var(&target(&svc), "X", &value).await,
         );
     }
-    if !caps.has(Capability::Logs) {
+    if caps.logs.is_none() {
         check("logs", p.recent_logs(&svc, None, 5).await.map(drop));
     }
-    if !caps.has(Capability::Cancel) {
+    if caps.cancel.is_none() {
         check(
             "cancel a deploy",
             p.cancel_deploy(&target(&svc), "no-such-deploy")
@@ -428,14 +541,131 @@ pub async fn unsupported_is_declared(p: &DynProvider, env: &str, service: &str) 
                 .map(drop),
         );
     }
+    Outcome::Ran
+}
+
+/// What the provider declares, it does: every capability it hands out answers something
+/// other than `NotSupported` (an error about the made-up deploy id is fine; "cannot do
+/// that" is not). Reads, and writes aimed at a deploy that does not exist.
+pub async fn declarations_hold(p: &DynProvider, env: &str, service: &str) -> Outcome {
+    let caps = p.capabilities();
+    let svc = locate(p, env, service).await;
+    let name = p.name().to_owned();
+    let holds = |what: &str, r: Result<(), Error>| {
+        if let Err(e @ Error::NotSupported { .. }) = r {
+            panic!("{name} declares {what} but does not implement it: {e}");
+        }
+    };
+    if caps.env.is_some() {
+        holds("env", p.env_vars(&svc).await.map(drop));
+    }
+    if caps.rollback.is_some() {
+        holds(
+            "rollback",
+            p.rollback_to(&target(&svc), "no-such-deploy-0000")
+                .await
+                .map(drop),
+        );
+    }
+    if caps.cancel.is_some() {
+        holds(
+            "cancel",
+            p.cancel_deploy(&target(&svc), "no-such-deploy-0000")
+                .await
+                .map(drop),
+        );
+    }
+    Outcome::Ran
+}
+
+/// The service's recent log lines are read without `NotSupported` (a provider that hands out
+/// [`crate::Logs`] shows logs).
+pub async fn logs_answer(p: &DynProvider, env: &str, service: &str) -> Outcome {
+    if p.capabilities().logs.is_none() {
+        return Outcome::not_implemented(Capability::Logs);
+    }
+    let svc = locate(p, env, service).await;
+    if let Err(e @ Error::NotSupported { .. }) = p.recent_logs(&svc, None, 5).await {
+        panic!(
+            "{} declares logs but does not implement them: {e}",
+            p.name()
+        );
+    }
+    Outcome::Ran
+}
+
+/// `environment_setup` of `env` answers (ready or what it would create) without
+/// `NotSupported` and without creating anything.
+pub async fn environment_setup_answers(p: &DynProvider, env: &str) -> Outcome {
+    if p.capabilities().environment_setup.is_none() {
+        return Outcome::not_implemented(Capability::EnvironmentSetup);
+    }
+    if let Err(e @ Error::NotSupported { .. }) = p.environment_setup(env).await {
+        panic!(
+            "{} declares environment_setup but does not implement it: {e}",
+            p.name()
+        );
+    }
+    Outcome::Ran
+}
+
+/// A provider that declares image deploys for `service` takes one: the image live now is
+/// deployed again (harmless on a real service too), and the answer must not be
+/// `NotSupported`. Skipped when no image is declared or none is live to redeploy.
+pub async fn image_deploy_declared(p: &DynProvider, env: &str, service: &str) -> Outcome {
+    if !p.deploy_kinds(service).image {
+        return Outcome::Skipped(format!("no image deploys declared for `{service}`"));
+    }
+    let svc = locate(p, env, service).await;
+    let live = p.live_state(&svc).await.ok().and_then(|s| s.live);
+    let Some(image) = live.and_then(|d| d.image) else {
+        return Outcome::Skipped("no live image to deploy again".to_owned());
+    };
+    let request = DeployRequest {
+        target: DeployTarget::Image(image),
+        commit: None,
+        clear_cache: false,
+    };
+    match p.deploy(&target(&svc), &request).await {
+        Err(e @ Error::NotSupported { .. }) => panic!(
+            "{} declares image deploys for `{service}` but does not implement it: {e}",
+            p.name()
+        ),
+        Ok(d) => {
+            let _ = p
+                .wait_until_live(&svc, &d.id, DEPLOY_TIMEOUT, &mut |_| {})
+                .await;
+            Outcome::Ran
+        }
+        Err(_) => Outcome::Ran,
+    }
+}
+
+/// The made-up image the suite asks a provider that declares no image deploys to deploy.
+fn image_request() -> DeployRequest {
+    DeployRequest {
+        target: DeployTarget::Image("example/image:1".into()),
+        commit: None,
+        clear_cache: false,
+    }
+}
+
+/// Why a check that needs `capability` and commit deploys to `service` is skipped, if it is.
+fn needs(p: &DynProvider, service: &str, capability: Capability) -> Option<Outcome> {
+    if !p.capabilities().has(capability) {
+        Some(Outcome::not_implemented(capability))
+    } else if !p.deploy_kinds(service).commit {
+        Some(Outcome::no_commit_deploys(service))
+    } else {
+        None
+    }
 }
 
 /// Cancel a deploy before it is live and see it end as canceled, with the live commit
 /// unchanged.
-pub async fn cancel_roundtrip(p: &DynProvider, env: &str, service: &str) {
-    let caps = p.capabilities();
-    if !(caps.has(Capability::Cancel) && caps.has(Capability::DeployCommit)) {
-        return;
+pub async fn cancel_roundtrip(p: &DynProvider, env: &str, service: &str) -> Outcome {
+    if let Some(skipped) = needs(p, service, Capability::Cancel) {
+        return skipped;
     }
     let svc = locate(p, env, service).await;
     deploy_and_wait(p, &svc, COMMIT_A).await;
@@ -445,9 +675,14 @@ pub async fn cancel_roundtrip(p: &DynProvider, env: &str, service: &str) {
         .expect("deploy to cancel");
     if d.status.is_terminal() {
         // Went live (or failed) before we could cancel: nothing to check on this stand-in.
-        return;
+        return Outcome::Skipped("the deploy ended before it could be canceled".to_owned());
     }
-    let canceled = p.cancel_deploy(&target(&svc), &d.id).await.expect("cancel");
+    let canceled = declared(
+        p,
+        "cancel",
+        "cancel",
+        p.cancel_deploy(&target(&svc), &d.id).await,
+    );
     assert!(
         matches!(canceled.status, DeployStatus::Canceled | DeployStatus::Live),
         "a canceled deploy is {:?}",
@@ -460,18 +695,39 @@ pub async fn cancel_roundtrip(p: &DynProvider, env: &str, service: &str) {
             "canceling a deploy changed the live commit"
         );
     }
+    Outcome::Ran
 }
 
-/// The whole suite, in order.
-pub async fn run_all(p: &DynProvider, env: &str, service: &str) {
-    deploy_roundtrip(p, env, service).await;
-    env_var_roundtrip(p, env, service).await;
-    rollback_roundtrip(p, env, service).await;
-    rollback_to_roundtrip(p, env, service).await;
-    auto_rollback_after_failed_smoke(p, env, service).await;
-    rollback_recorded_on_protected(p, env, service).await;
-    cancel_roundtrip(p, env, service).await;
-    unsupported_is_declared(p, env, service).await;
+/// The whole suite, in order: prints and returns which checks ran and which were skipped
+/// (and why), and panics at the first broken expectation, including a capability or deploy
+/// kind declared but not implemented ([`declarations_hold`]).
+pub async fn run_all(p: &DynProvider, env: &str, service: &str) -> ConformanceReport {
+    let checks = vec![
+        ("deploy", deploy_roundtrip(p, env, service).await),
+        ("env", env_var_roundtrip(p, env, service).await),
+        ("rollback", rollback_roundtrip(p, env, service).await),
+        ("rollback_to", rollback_to_roundtrip(p, env, service).await),
+        (
+            "auto_rollback",
+            auto_rollback_after_failed_smoke(p, env, service).await,
+        ),
+        (
+            "rollback_recorded",
+            rollback_recorded_on_protected(p, env, service).await,
+        ),
+        ("logs", logs_answer(p, env, service).await),
+        ("cancel", cancel_roundtrip(p, env, service).await),
+        ("environment_setup", environment_setup_answers(p, env).await),
+        ("deploy_image", image_deploy_declared(p, env, service).await),
+        ("undeclared", unsupported_is_declared(p, env, service).await),
+        ("declared", declarations_hold(p, env, service).await),
+    ];
+    let report = ConformanceReport {
+        provider: p.name().to_owned(),
+        checks,
+    };
+    println!("{report}");
+    report
 }
 
 /// A loopback listener that accepts every connection and never sends a byte: the silent

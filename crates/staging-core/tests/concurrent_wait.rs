@@ -6,12 +6,11 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use secrecy::SecretString;
 use staging_core::pipeline::{DeployStep, RunContext, Step, WaitStep};
 use staging_core::spec::{LoadOptions, LoadedSpec};
 use staging_core::{
-    Capabilities, Capability, Deploy, DeployRequest, DeployStatus, Error, LiveState, Provider,
-    ReadBudget, Result, ServiceHandle, async_trait,
+    Capabilities, Deploy, DeployKinds, DeployRequest, DeployStatus, Error, LiveState, Logs, Pacing,
+    Provider, ReadBudget, Result, ServiceHandle, async_trait,
 };
 use tokio::time::Instant;
 
@@ -72,17 +71,23 @@ impl Provider for TimedPlatform {
     fn name(&self) -> &str {
         "timed"
     }
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::none()
-            .with(Capability::DeployCommit, true)
-            .with(Capability::Logs, true)
+    fn pacing(&self) -> Pacing {
+        Pacing {
+            poll_interval: SECOND,
+            read_budget: self.budget,
+            ..Pacing::default()
+        }
     }
-    fn poll_interval(&self) -> Duration {
-        SECOND
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities {
+            logs: Some(self),
+            ..Capabilities::none()
+        }
     }
-    fn read_budget(&self) -> ReadBudget {
-        self.budget
+    fn deploy_kinds(&self, _service: &str) -> DeployKinds {
+        DeployKinds::COMMIT
     }
+
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
         if !self.plans.contains_key(service) {
             return Err(Error::not_found(format!("service {service}")));
@@ -97,6 +102,7 @@ impl Provider for TimedPlatform {
             ),
         })
     }
+
     async fn live_state(&self, _: &ServiceHandle) -> Result<LiveState> {
         Ok(LiveState {
             latest: None,
@@ -104,6 +110,7 @@ impl Provider for TimedPlatform {
             url: None,
         })
     }
+
     async fn deploy(
         &self,
         service: &staging_core::WriteTarget,
@@ -117,6 +124,7 @@ impl Provider for TimedPlatform {
             .insert(service.name.clone(), self.now());
         Ok(deploy(&service.name, DeployStatus::Queued, "created"))
     }
+
     async fn deploy_status(&self, service: &ServiceHandle, _: &str) -> Result<Deploy> {
         let now = self.now();
         self.polls
@@ -134,23 +142,10 @@ impl Provider for TimedPlatform {
             _ => deploy(&service.name, DeployStatus::InProgress, "build_in_progress"),
         })
     }
-    async fn rollback(&self, _: &staging_core::WriteTarget) -> Result<Deploy> {
-        Err(Error::not_supported("timed", "rollback"))
-    }
-    async fn env_vars(&self, _: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
-        Err(Error::not_supported("timed", "env vars"))
-    }
-    async fn set_env_var(
-        &self,
-        _: &staging_core::WriteTarget,
-        _: &str,
-        _: &SecretString,
-    ) -> Result<()> {
-        Err(Error::not_supported("timed", "env vars"))
-    }
-    async fn delete_env_var(&self, _: &staging_core::WriteTarget, _: &str) -> Result<()> {
-        Err(Error::not_supported("timed", "env vars"))
-    }
+}
+
+#[async_trait]
+impl Logs for TimedPlatform {
     async fn recent_logs(
         &self,
         service: &ServiceHandle,

@@ -12,9 +12,9 @@ use staging_core::isolation::{NoValues, READ_BOUND, Writes, check_before_write};
 use staging_core::pipeline::{DeployStep, IsolationStep, RunContext, Step};
 use staging_core::spec::{LoadOptions, LoadedSpec, SettingsTypes};
 use staging_core::{
-    Capabilities, Deploy, DeployRequest, DeployStatus, DynProvider, Error, ErrorClass, Identity,
-    LiveState, Provider, ProviderFactory, ProviderRegistry, Result, ServiceHandle, WriteTarget,
-    async_trait,
+    Capabilities, Deploy, DeployKinds, DeployRequest, DeployStatus, DynProvider, EnvVars, Error,
+    ErrorClass, Identity, LiveState, Logs, Provider, ProviderFactory, ProviderRegistry, Result,
+    ServiceHandle, WriteTarget, async_trait,
 };
 
 /// What the platform answers when a service of an environment is located.
@@ -64,9 +64,17 @@ impl Provider for FakeProvider {
     fn name(&self) -> &str {
         "p"
     }
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::all()
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities {
+            env: Some(self),
+            logs: Some(self),
+            ..Capabilities::none()
+        }
     }
+    fn deploy_kinds(&self, _service: &str) -> DeployKinds {
+        DeployKinds::COMMIT
+    }
+
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
         let answer = self
             .fake
@@ -102,6 +110,7 @@ impl Provider for FakeProvider {
             Answer::Silent => std::future::pending().await,
         }
     }
+
     async fn live_state(&self, _: &ServiceHandle) -> Result<LiveState> {
         Ok(LiveState {
             latest: None,
@@ -109,6 +118,7 @@ impl Provider for FakeProvider {
             url: None,
         })
     }
+
     async fn deploy(&self, service: &WriteTarget, _: &DeployRequest) -> Result<Deploy> {
         self.fake
             .platform
@@ -124,15 +134,18 @@ impl Provider for FakeProvider {
             raw_status: "queued".into(),
         })
     }
+
     async fn deploy_status(&self, _: &ServiceHandle, _: &str) -> Result<Deploy> {
         Err(Error::not_found("deploy"))
     }
-    async fn rollback(&self, _: &WriteTarget) -> Result<Deploy> {
-        Err(Error::not_supported("p", "rollback"))
-    }
+}
+
+#[async_trait]
+impl EnvVars for FakeProvider {
     async fn env_vars(&self, _: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
         Ok(BTreeMap::new())
     }
+
     async fn set_env_var(&self, service: &WriteTarget, key: &str, _: &SecretString) -> Result<()> {
         self.fake
             .platform
@@ -142,9 +155,14 @@ impl Provider for FakeProvider {
             .push(format!("set {key} on {}", service.id));
         Ok(())
     }
+
     async fn delete_env_var(&self, _: &WriteTarget, _: &str) -> Result<()> {
         Ok(())
     }
+}
+
+#[async_trait]
+impl Logs for FakeProvider {
     async fn recent_logs(
         &self,
         _: &ServiceHandle,

@@ -48,6 +48,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use staging_core::ProviderExt;
 use staging_core::isolation::Writes;
 use staging_core::pipeline::{EvidenceRef, NoProgress, Pipeline, Progress};
 use staging_evidence::lease::{Lease, LeaseHolder, LeaseOptions};

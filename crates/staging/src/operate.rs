@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use staging_core::ProviderExt;
 use staging_core::isolation::Writes;
 use staging_core::pipeline::{
     LocateStep, Pipeline, RollbackStep, RunContext, RunReport, StepReport, StepStatus, ValidateStep,

@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 use staging_core::pipeline::commits_match;
 use staging_core::spec::LoadedSpec;
-use staging_core::{Capability, DynProvider, MigrationState, Result, SecretBackends};
+use staging_core::{Capability, DynProvider, MigrationState, ProviderExt, Result, SecretBackends};
 use staging_evidence::{GateDecision, GateRequest, RecordEvidence};
 use staging_secrets::Fingerprinter;
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::Args;
 use staging::{Gate, RunOptions, Staging};
 use staging_core::pipeline::{EvidenceRef, RunContext, RunReport, StepReport, StepStatus};
-use staging_core::{Error, ErrorClass, Result};
+use staging_core::{Error, ErrorClass, ProviderExt, Result};
 use staging_evidence::{GateDecision, Junit};
 
 use crate::Global;

@@ -25,9 +25,9 @@ use std::time::Duration;
 use aws_sdk_ecs::types::{DesiredStatus, Service, Task, TaskDefinition, TaskDefinitionField};
 use secrecy::{ExposeSecret, SecretString};
 use staging_core::{
-    Capabilities, Capability, Deploy, DeployRequest, DeployStatus, DeployTarget, Error, Identity,
-    LiveState, LogLine, LogQuery, Provider, ReadBudget, Result, ServiceHandle, WriteTarget,
-    async_trait,
+    Capabilities, Deploy, DeployKinds, DeployRequest, DeployStatus, DeployTarget, EnvVars, Error,
+    Identity, LiveState, LogLine, LogQuery, Pacing, Provider, ReadBudget, Result, Rollback,
+    ServiceHandle, WriteTarget, async_trait,
 };
 use tokio::sync::OnceCell;
 
@@ -688,22 +688,33 @@ impl Provider for EcsProvider {
         PROVIDER
     }
 
-    fn capabilities(&self) -> Capabilities {
-        let commits =
-            !self.services.is_empty() && self.services.values().all(|s| s.image_template.is_some());
-        Capabilities::all()
-            .with(Capability::DeployCommit, commits)
-            .with(Capability::Logs, cfg!(feature = "logs"))
-            // A rollout is undone by rolling back, not canceled.
-            .with(Capability::Cancel, false)
+    fn pacing(&self) -> Pacing {
+        Pacing {
+            poll_interval: self.poll_interval,
+            read_budget: self.read_budget,
+            ..Pacing::default()
+        }
     }
 
-    fn poll_interval(&self) -> Duration {
-        self.poll_interval
+    /// Env vars and rollback; logs with feature `logs`. No cancel: a rollout is undone by
+    /// rolling back, not canceled.
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities {
+            env: Some(self),
+            rollback: Some(self),
+            #[cfg(feature = "logs")]
+            logs: Some(self),
+            ..Capabilities::none()
+        }
     }
 
-    fn read_budget(&self) -> ReadBudget {
-        self.read_budget
+    /// Images always; commits to a service with an `image` template (the commit names the
+    /// image).
+    fn deploy_kinds(&self, service: &str) -> DeployKinds {
+        match self.services.get(service) {
+            Some(s) if s.image_template.is_some() => DeployKinds::BOTH,
+            _ => DeployKinds::IMAGE,
+        }
     }
 
     async fn locate(&self, environment: &str, service: &str) -> Result<ServiceHandle> {
@@ -811,7 +822,10 @@ impl Provider for EcsProvider {
         }
         self.deploy_of(s, deploy_id, status, raw).await
     }
+}
 
+#[async_trait]
+impl Rollback for EcsProvider {
     async fn rollback(&self, service: &WriteTarget) -> Result<Deploy> {
         let s = self.settings(&service.name)?;
         let current = self.current_revision(s).await?;
@@ -851,7 +865,10 @@ impl Provider for EcsProvider {
         )
         .await
     }
+}
 
+#[async_trait]
+impl EnvVars for EcsProvider {
     async fn env_vars(&self, service: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
         let s = self.settings(&service.name)?;
         let current = self.current_revision(s).await?;
@@ -911,7 +928,11 @@ impl Provider for EcsProvider {
         };
         self.register(s, &current, &change, vec![]).await.map(drop)
     }
+}
 
+#[cfg(feature = "logs")]
+#[async_trait]
+impl staging_core::Logs for EcsProvider {
     async fn recent_logs(
         &self,
         service: &ServiceHandle,

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use secrecy::{ExposeSecret, SecretString};
 use staging_core::provider::{
-    Capabilities, Deploy, DeployRequest, LiveState, Provider, ServiceHandle,
+    Capabilities, Deploy, DeployRequest, EnvVars, LiveState, Provider, ServiceHandle,
 };
 use staging_core::spec::{LoadOptions, LoadedSpec};
 use staging_core::{DynProvider, Error, Result, async_trait};
@@ -105,9 +105,16 @@ impl Provider for EnvProvider {
     fn name(&self) -> &str {
         "double"
     }
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::all()
+    fn capabilities(&self) -> Capabilities<'_> {
+        Capabilities {
+            env: Some(self),
+            ..Capabilities::none()
+        }
     }
+    fn deploy_kinds(&self, _service: &str) -> staging_core::DeployKinds {
+        staging_core::DeployKinds::default()
+    }
+
     async fn locate(&self, _environment: &str, service: &str) -> Result<ServiceHandle> {
         Ok(ServiceHandle {
             name: service.into(),
@@ -119,18 +126,22 @@ impl Provider for EnvProvider {
             ),
         })
     }
+
     async fn live_state(&self, _s: &ServiceHandle) -> Result<LiveState> {
         Err(Error::not_supported("double", "live_state"))
     }
+
     async fn deploy(&self, _s: &staging_core::WriteTarget, _r: &DeployRequest) -> Result<Deploy> {
         Err(Error::not_supported("double", "deploy"))
     }
+
     async fn deploy_status(&self, _s: &ServiceHandle, _id: &str) -> Result<Deploy> {
         Err(Error::not_supported("double", "deploy_status"))
     }
-    async fn rollback(&self, _s: &staging_core::WriteTarget) -> Result<Deploy> {
-        Err(Error::not_supported("double", "rollback"))
-    }
+}
+
+#[async_trait]
+impl EnvVars for EnvProvider {
     async fn env_vars(&self, s: &ServiceHandle) -> Result<BTreeMap<String, SecretString>> {
         Ok(self
             .vars
@@ -140,6 +151,7 @@ impl Provider for EnvProvider {
             .cloned()
             .unwrap_or_default())
     }
+
     async fn set_env_var(
         &self,
         s: &staging_core::WriteTarget,
@@ -164,6 +176,7 @@ impl Provider for EnvProvider {
             .insert(key.to_owned(), value.clone());
         Ok(())
     }
+
     async fn delete_env_var(&self, s: &staging_core::WriteTarget, key: &str) -> Result<()> {
         self.vars
             .lock()
@@ -172,13 +185,5 @@ impl Provider for EnvProvider {
             .or_default()
             .remove(key);
         Ok(())
-    }
-    async fn recent_logs(
-        &self,
-        _s: &ServiceHandle,
-        _d: Option<&str>,
-        _n: usize,
-    ) -> Result<Vec<String>> {
-        Ok(vec![])
     }
 }

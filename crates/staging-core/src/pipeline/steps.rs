@@ -488,8 +488,18 @@ impl Step for DeployStep {
     /// interrupted run can cancel them) and the first failure in name order is returned.
     async fn run(&self, ctx: &mut RunContext) -> Result<StepReport> {
         let provider = ctx.provider()?.clone();
-        if !provider.capabilities().has(Capability::DeployCommit) {
-            return Err(Error::not_supported(provider.name(), "deploying a commit"));
+        // Before anything is prepared or written: every service must take a commit.
+        if let Some(name) = ctx
+            .spec
+            .spec
+            .services
+            .keys()
+            .find(|name| !provider.deploy_kinds(name).commit)
+        {
+            return Err(Error::not_supported(
+                provider.name(),
+                format!("deploying a commit to `{name}`"),
+            ));
         }
         let mut findings = vec![];
         // An environment the platform must create first (Railway copies a missing one from

@@ -1,6 +1,6 @@
 // A provider crate writes a variable to a service it located itself.
 use staging_core::secrecy::SecretString;
-use staging_core::{DynProvider, ServiceHandle};
+use staging_core::{DynProvider, ProviderExt, ServiceHandle};
 
 async fn write_anyway(provider: &DynProvider, located: &ServiceHandle) {
     let value = SecretString::from("v");
