@@ -142,3 +142,63 @@ fn validate_json_is_one_document() {
     assert_eq!(doc["ok"], true);
     assert_eq!(doc["services"], serde_json::json!(["web"]));
 }
+
+const QUEUE: &str = r#"[project]
+name = "queue"
+
+[environments.staging]
+provider = "render"
+
+[services.worker]
+http = false
+settings = { service_name = "q-worker" }
+
+[datastores.jobs]
+settings = { kind = "key_value", name = "q-jobs", maxmemory_policy = "allkeys_lru" }
+
+[vars.REDIS_URL]
+secret = true
+services = ["worker"]
+sources = { staging = { provider = "key_value:q-jobs" } }
+"#;
+
+fn validate_with(text: &str, args: &[&str]) -> assert_cmd::assert::Assert {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("staging.toml");
+    std::fs::write(&path, text).unwrap();
+    let assert = Command::cargo_bin("staging")
+        .unwrap()
+        .arg("validate")
+        .arg("-f")
+        .arg(&path)
+        .args(args)
+        .env_remove("STAGING_ENV")
+        .assert();
+    drop(dir);
+    assert
+}
+
+#[test]
+fn a_workers_key_value_that_evicts_keys_is_a_warning_at_its_place_and_an_error_with_strict() {
+    validate_with(QUEUE, &[]).code(0).stdout(
+        predicate::str::contains("warning: ").and(at("12:70")).and(
+            predicate::str::contains("allkeys_lru").and(predicate::str::contains(
+                "worker `worker` gets it as `REDIS_URL`",
+            )),
+        ),
+    );
+    validate_with(QUEUE, &["--strict"])
+        .code(2)
+        .stderr(at("12:70").and(predicate::str::contains("--strict")));
+    let out = validate_with(QUEUE, &["--json"]).code(0);
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let warnings = doc["data"]["warnings"]
+        .as_array()
+        .or(doc["warnings"].as_array())
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert_eq!(warnings.len(), 1, "{doc}");
+    // The fix: noeviction warns of nothing, and --strict passes.
+    validate_with(&QUEUE.replace("allkeys_lru", "noeviction"), &["--strict"])
+        .code(0)
+        .stdout(predicate::str::contains("warning").not());
+}

@@ -619,6 +619,25 @@ impl Staging {
         Ok(envs)
     }
 
+    /// What is valid but risky in every environment's settings (or `environment`'s), each
+    /// at its place, once ([`staging_core::ProviderFactory::warnings`]): what `staging
+    /// validate` prints and `--strict` refuses. Call after [`Staging::validate`].
+    pub fn warnings(&self, environment: Option<&str>) -> Result<Vec<staging_core::SpecWarning>> {
+        let envs: Vec<String> = match environment {
+            Some(e) => vec![e.to_owned()],
+            None => self.spec.spec.environments.keys().cloned().collect(),
+        };
+        let mut out: Vec<staging_core::SpecWarning> = vec![];
+        for env in &envs {
+            for w in self.registry.warnings(&self.spec, env)? {
+                if !out.contains(&w) {
+                    out.push(w);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// `staging plan`: what `up` of `environment` at `commit` would change, read from what
     /// is live, changing nothing ([`plan::Plan`]).
     pub async fn plan(&self, environment: &str, commit: &str) -> Result<plan::Plan> {

@@ -15,6 +15,10 @@ pub(crate) struct ValidateArgs {
     /// exit 3.
     #[arg(long)]
     pub(crate) online: bool,
+    /// Make every warning (valid but risky settings, such as a worker's Key Value that
+    /// evicts keys) an error: exit 2.
+    #[arg(long)]
+    pub(crate) strict: bool,
 }
 
 /// Load the spec and check every environment's provider settings (or the one `--env` names).
@@ -28,6 +32,15 @@ pub(crate) async fn run(global: &Global, args: &ValidateArgs, out: Output) -> Re
     } else {
         session.validate(global.env.as_deref()).await?
     };
+    let warnings = session.warnings(global.env.as_deref())?;
+    if args.strict && !warnings.is_empty() {
+        let list: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+        return Err(staging_core::Error::config(format!(
+            "{} warning(s), errors with --strict:\n  {}",
+            warnings.len(),
+            list.join("\n  ")
+        )));
+    }
     let no_health_check: Vec<&String> = spec
         .spec
         .services
@@ -44,6 +57,7 @@ pub(crate) async fn run(global: &Global, args: &ValidateArgs, out: Output) -> Re
             "services": spec.spec.services.keys().collect::<Vec<_>>(),
             "probes": spec.spec.probes.len(),
             "online": args.online,
+            "warnings": warnings,
         }));
     } else {
         out.line(&format!(
@@ -70,6 +84,9 @@ pub(crate) async fn run(global: &Global, args: &ValidateArgs, out: Output) -> Re
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
+        }
+        for w in &warnings {
+            out.line(&format!("warning: {w}"));
         }
     }
     Ok(0)
