@@ -1059,3 +1059,36 @@ async fn netlify_passes_the_conformance_suite_on_a_branch_context() {
     staging_core::testkit::run_all(&p, "staging", "web").await;
     assert_the_cancel_case_ran(&site);
 }
+
+#[tokio::test]
+async fn a_status_read_answered_429_or_503_never_sends_a_second_build() {
+    for (label, fault) in [("429", Fault::RateLimited(0)), ("503", Fault::Server(503))] {
+        let fake = &support::stack().fake;
+        let (site, _) = fake.add_site("app");
+        fake.push(&site, "develop", SHA_1);
+        let p = support::provider(&site, develop());
+        let svc = p.locate("staging", "web").await.unwrap();
+        let d = p
+            .deploy(
+                &staging_core::testkit::target(&svc),
+                &DeployRequest::commit(SHA_1),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        // The next reads (the deploy's status, while it is waited for) fail once each.
+        fake.fail_next(&site, fault.clone());
+        fake.fail_next(&site, fault.clone());
+        p.wait_until_live(&svc, &d.id, WAIT, &mut |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        // Both faults were answered to the wait's reads (the test is not vacuous).
+        let left = fake.with_site(&site, |s| s.faults.len());
+        assert_eq!(left, 0, "{label}: the faults were not reached");
+        let builds = fake
+            .calls(&site)
+            .iter()
+            .filter(|c| c.starts_with("POST builds"))
+            .count();
+        assert_eq!(builds, 1, "{label}: {:?}", fake.calls(&site));
+    }
+}

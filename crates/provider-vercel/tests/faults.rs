@@ -54,3 +54,42 @@ async fn rate_limits_server_errors_and_malformed_answers_are_retried() {
         "{err:?}"
     );
 }
+
+/// The deployments created so far (`POST /v13/deployments` that reached the fake).
+async fn deployment_posts() -> usize {
+    support::state().await["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["path"] == "/v13/deployments" && r["method"] == "POST")
+        .count()
+}
+
+#[tokio::test]
+async fn a_status_read_answered_429_or_503_never_sends_a_second_deployment() {
+    let _g = lock().await;
+    for (label, kind, retry_after) in [("429", "429", Some(0)), ("503", "503", None)] {
+        reset(true).await;
+        let p = retrying(Target::Production);
+        let svc = p.locate("production", "web").await.unwrap();
+        let before = deployment_posts().await;
+        let d = p
+            .deploy(
+                &staging_core::testkit::target(&svc),
+                &staging_core::DeployRequest::commit("abcabc1234567abcabc1234567abcabc12345678"),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        // The next reads (the deployment's status, while it is waited for) fail once each.
+        fault(kind, 2, retry_after).await;
+        use staging_core::ProviderExt;
+        p.wait_until_live(&svc, &d.id, Duration::from_secs(60), &mut |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        assert_eq!(
+            deployment_posts().await - before,
+            1,
+            "{label}: a failed status read sent the deployment again"
+        );
+    }
+}
