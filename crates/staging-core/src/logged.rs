@@ -86,16 +86,7 @@ impl Provider for LoggedProvider {
     /// Exactly the inner provider's capabilities, each answered by this decorator (so its
     /// calls are logged): a capability the inner provider lacks is absent here too.
     fn capabilities(&self) -> Capabilities<'_> {
-        let inner = self.inner.capabilities();
-        Capabilities {
-            env: inner.env.map(|_| self as &dyn EnvVars),
-            rollback: inner.rollback.map(|_| self as &dyn Rollback),
-            logs: inner.logs.map(|_| self as &dyn Logs),
-            cancel: inner.cancel.map(|_| self as &dyn Cancel),
-            environment_setup: inner
-                .environment_setup
-                .map(|_| self as &dyn EnvironmentSetup),
-        }
+        Capabilities::mirrored(self.inner.capabilities(), self)
     }
     fn deploy_kinds(&self, service: &str) -> DeployKinds {
         self.inner.deploy_kinds(service)

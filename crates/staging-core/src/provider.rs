@@ -41,6 +41,24 @@ impl<'a> Capabilities<'a> {
         Capabilities::default()
     }
 
+    /// What a decorator hands out: exactly the capabilities `inner` has (a capability the
+    /// wrapped provider lacks is absent here too), each answered by `decorator`, which
+    /// forwards it (logging, retrying reads).
+    pub fn mirrored<D>(inner: Capabilities<'_>, decorator: &'a D) -> Capabilities<'a>
+    where
+        D: EnvVars + Rollback + Logs + Cancel + EnvironmentSetup,
+    {
+        Capabilities {
+            env: inner.env.map(|_| decorator as &dyn EnvVars),
+            rollback: inner.rollback.map(|_| decorator as &dyn Rollback),
+            logs: inner.logs.map(|_| decorator as &dyn Logs),
+            cancel: inner.cancel.map(|_| decorator as &dyn Cancel),
+            environment_setup: inner
+                .environment_setup
+                .map(|_| decorator as &dyn EnvironmentSetup),
+        }
+    }
+
     /// Whether one capability is there.
     pub fn has(&self, capability: Capability) -> bool {
         match capability {
