@@ -40,3 +40,24 @@ async fn a_malformed_branch_body_is_caught_in_process_and_well_formed_answers_ar
         "the branch list was not validated: {share:?}"
     );
 }
+
+#[tokio::test]
+async fn a_502_on_a_branch_read_is_sent_again_within_the_bound() {
+    use staging_core::DatabaseBranch;
+    let parent = support::fake::parent("gateway");
+    stand_in().fake.existing_branch(&parent, "staging");
+    let branch = support::branch(support::spec(&parent, "staging"));
+    let before = stand_in().fake.state().lists;
+    stand_in().fake.state().bad_gateway_next = 1;
+    branch
+        .status()
+        .await
+        .expect("the read is sent again past the 502");
+    let s = stand_in().fake.state();
+    assert_eq!(s.bad_gateway_next, 0, "the 502 was not reached");
+    assert!(
+        s.lists - before >= 2,
+        "not sent again: {} lists",
+        s.lists - before
+    );
+}

@@ -44,6 +44,11 @@ pub struct FakeState {
     /// Branch configs of these parents answer the parent's database.
     pub config_of_parent: Vec<String>,
     pub unauthorized: u32,
+    /// The next this many branch lists answer 502 (a gateway between the client and
+    /// Supabase failing), as a transient error.
+    pub bad_gateway_next: u32,
+    /// Branch lists answered so far.
+    pub lists: u32,
     /// Branches of these parents are real local Postgres databases: their config answers
     /// 127.0.0.1:5432 (user `postgres`; the database is the spec's `database`, which the API
     /// does not name), and a reset copies the parent's database over the branch's
@@ -199,6 +204,15 @@ fn router(st: St) -> Router {
 
 async fn list(State(st): State<St>, Path(parent): Path<String>) -> Response {
     let mut s = lock(&st);
+    s.lists += 1;
+    if s.bad_gateway_next > 0 {
+        s.bad_gateway_next -= 1;
+        return (
+            StatusCode::BAD_GATEWAY,
+            axum::Json(json!({ "message": "bad gateway" })),
+        )
+            .into_response();
+    }
     let mut out = vec![];
     for b in s.branches.iter_mut().filter(|b| b.parent_ref == parent) {
         out.push(branch_json(b));
