@@ -477,3 +477,67 @@ async fn ecs_provider_passes_the_conformance_suite_on_real_aws_when_asked() {
     ));
     staging_core::testkit::run_all(&p, "staging", "web").await;
 }
+
+#[tokio::test]
+async fn a_status_read_answered_throttled_or_503_never_sends_a_second_update() {
+    let stack = stack().await;
+    // The provider talks to moto through a proxy that answers chosen reads with a fault.
+    let faults = staging_test_support::FaultProxy::start(&common::moto().url);
+    let through = AwsContext::from_sdk_config(common::sdk_config_for(&faults.url()).await);
+    let mut settings = EcsServiceSettings::new(&stack.cluster, "web");
+    settings.image_template = None;
+    let raw = EcsProvider::new(through, BTreeMap::from([("web".to_owned(), settings)]))
+        .with_poll_interval(Duration::from_millis(20))
+        .with_read_budget(staging_core::ReadBudget::unlimited("moto"));
+    let p: DynProvider = Arc::new(staging_core::RetryProvider::new(
+        raw,
+        staging_core::RetryPolicy {
+            initial: Duration::from_millis(10),
+            ..staging_core::RetryPolicy::default()
+        },
+    ));
+    let svc = p.locate("staging", "web").await.unwrap();
+    for (label, status, body) in [
+        (
+            "throttled",
+            400,
+            r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+        ),
+        (
+            "503",
+            503,
+            r#"{"__type":"ServiceUnavailableException","message":"try again"}"#,
+        ),
+    ] {
+        let updates = faults.forwarded("UpdateService");
+        let revisions = faults.forwarded("RegisterTaskDefinition");
+        let image = format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/app:{label}");
+        let d = p
+            .deploy(
+                &staging_core::testkit::target(&svc),
+                &DeployRequest {
+                    target: DeployTarget::Image(image),
+                    commit: Some("c0ffee1".into()),
+                    clear_cache: false,
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        let faulted = faults.faulted("DescribeServices");
+        faults.fail_next("DescribeServices", 2, status, body);
+        p.wait_until_live(&svc, &d.id, Duration::from_secs(60), &mut |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        assert_eq!(
+            faults.faulted("DescribeServices") - faulted,
+            2,
+            "{label}: the faults were not reached"
+        );
+        assert_eq!(faults.forwarded("UpdateService") - updates, 1, "{label}");
+        assert_eq!(
+            faults.forwarded("RegisterTaskDefinition") - revisions,
+            1,
+            "{label}"
+        );
+    }
+}

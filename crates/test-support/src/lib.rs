@@ -8,7 +8,9 @@
 #![deny(missing_docs)]
 
 mod contract;
+mod fault;
 mod proxy;
 
 pub use contract::{Contract, Verdict};
+pub use fault::FaultProxy;
 pub use proxy::{Checked, CheckingProxy, Share};
