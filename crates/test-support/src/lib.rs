@@ -10,6 +10,7 @@
 mod contract;
 mod fault;
 mod proxy;
+mod relay;
 
 pub use contract::{Contract, Verdict};
 pub use fault::FaultProxy;

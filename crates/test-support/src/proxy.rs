@@ -2,18 +2,13 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 
 use crate::contract::{Contract, Verdict};
-
-/// The largest body the proxy carries (far above any the tests exchange).
-const MAX_BODY: usize = 64 * 1024 * 1024;
+use crate::relay::{Incoming, client, serve};
 
 struct Inner {
     contract: Contract,
@@ -63,36 +58,16 @@ impl CheckingProxy {
         let inner = Arc::new(Inner {
             contract,
             upstream: upstream.trim_end_matches('/').to_owned(),
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(300))
-                .build()
-                .expect("the proxy's client"),
+            client: client(),
             violations: Mutex::new(vec![]),
             validated: AtomicUsize::new(0),
             without_schema: AtomicUsize::new(0),
             not_json: AtomicUsize::new(0),
         });
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let url = format!("http://{}", listener.local_addr().expect("local address"));
-        let state = inner.clone();
-        std::thread::Builder::new()
-            .name("checking-proxy".to_owned())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("the proxy's runtime");
-                runtime.block_on(async move {
-                    let listener =
-                        tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-                    let app = axum::Router::new().fallback(forward).with_state(state);
-                    let _ = axum::serve(listener, app).await;
-                });
-            })
-            .expect("spawn the proxy's thread");
+        let app = axum::Router::new()
+            .fallback(forward)
+            .with_state(inner.clone());
+        let url = serve("checking-proxy", app);
         CheckingProxy { url, inner }
     }
 
@@ -162,87 +137,34 @@ fn json_body(content_type: Option<&str>, bytes: &[u8]) -> Option<Value> {
     serde_json::from_slice(bytes).ok()
 }
 
-const HOP: [&str; 4] = ["host", "content-length", "connection", "transfer-encoding"];
-
 async fn forward(State(inner): State<Arc<Inner>>, request: Request) -> Response {
-    let method = request.method().clone();
-    let path_and_query = request
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "/".to_owned());
-    let headers = request.headers().clone();
-    let bytes = match axum::body::to_bytes(request.into_body(), MAX_BODY).await {
-        Ok(b) => b,
-        Err(e) => return failure(StatusCode::BAD_REQUEST, format!("request body: {e}")),
+    let incoming = match Incoming::read(request).await {
+        Ok(i) => i,
+        Err(failed) => return failed,
     };
-    let content_type = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    match json_body(content_type.as_deref(), &bytes) {
-        Some(body) => inner.record(inner.contract.check_request(
-            method.as_str(),
-            &path_and_query,
-            &body,
-        )),
+    let (method, path) = (incoming.method.as_str(), incoming.path_and_query.as_str());
+    match json_body(incoming.header("content-type"), &incoming.body) {
+        Some(body) => inner.record(inner.contract.check_request(method, path, &body)),
         None => {
             inner.not_json.fetch_add(1, Ordering::Relaxed);
         }
     }
-
-    let mut outgoing = inner.client.request(
-        reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap_or(reqwest::Method::GET),
-        format!("{}{}", inner.upstream, path_and_query),
-    );
-    for (name, value) in &headers {
-        if !HOP.contains(&name.as_str()) {
-            outgoing = outgoing.header(name.as_str(), value.as_bytes());
-        }
-    }
-    let answer = match outgoing.body(bytes.to_vec()).send().await {
+    let answer = match incoming.send(&inner.client, &inner.upstream).await {
         Ok(a) => a,
-        Err(e) => return failure(StatusCode::BAD_GATEWAY, format!("upstream: {e}")),
+        Err(failed) => return failed,
     };
-    let status = answer.status().as_u16();
-    let answer_headers = answer.headers().clone();
-    let answer_bytes = match answer.bytes().await {
-        Ok(b) => b,
-        Err(e) => return failure(StatusCode::BAD_GATEWAY, format!("upstream body: {e}")),
-    };
-    let answer_type = answer_headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok());
-    match json_body(answer_type, &answer_bytes) {
+    match json_body(answer.header("content-type"), &answer.body) {
         Some(body) => inner.record(inner.contract.check_response(
-            method.as_str(),
-            &path_and_query,
-            status,
+            method,
+            path,
+            answer.status,
             &body,
         )),
         None => {
             inner.not_json.fetch_add(1, Ordering::Relaxed);
         }
     }
-
-    let mut response = Response::builder().status(status);
-    for (name, value) in &answer_headers {
-        if !HOP.contains(&name.as_str())
-            && let Ok(name) = HeaderName::from_bytes(name.as_str().as_bytes())
-        {
-            response = response.header(name, value.as_bytes());
-        }
-    }
-    response
-        .body(Body::from(answer_bytes))
-        .unwrap_or_else(|e| failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
-}
-
-fn failure(status: StatusCode, message: String) -> Response {
-    Response::builder()
-        .status(status)
-        .body(Body::from(format!("checking proxy: {message}")))
-        .unwrap_or_default()
+    answer.into_response()
 }
 
 /// A Prism and the checking proxy in front of it, as the stand-ins hold them: tests send to
