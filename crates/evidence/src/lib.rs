@@ -50,6 +50,7 @@ mod drift;
 mod gate;
 mod junit;
 pub mod lease;
+mod ledger;
 mod open;
 mod pg_lease;
 mod platform;
@@ -67,6 +68,7 @@ pub use drift::{
 pub use gate::{GateDecision, GateRequest, Refusal, check_gate};
 pub use junit::{Junit, junit_xml};
 pub use lease::{Lease, LeaseHolder, LeaseOptions, LeaseRecord, LeaseStore};
+pub use ledger::{EvidenceLedger, LEDGER_COMMIT};
 pub use open::{
     EVIDENCE_URL_KEY, RecordEvidence, check_direct_up, dir_store, open_store, promotion_pair,
 };

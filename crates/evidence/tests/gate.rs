@@ -450,6 +450,7 @@ fn load_with_rx(dir: &std::path::Path, rx: Option<&str>) -> Arc<staging_core::sp
             staging_core::spec::LoadOptions {
                 env: &env,
                 known_providers: &["local"],
+                instance: None,
             },
         )
         .unwrap(),

@@ -122,6 +122,7 @@ VITE_API_URL = "https://staging-api.example.com"
     let options = LoadOptions {
         env: &env,
         known_providers: &["netlify"],
+        instance: None,
     };
     let spec = LoadedSpec::parse("imported.toml", skeleton.clone(), options)
         .unwrap_or_else(|e| panic!("{e}\n{skeleton}"));

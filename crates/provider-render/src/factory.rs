@@ -205,11 +205,7 @@ fn check_service_creation(
             "a Render instance type",
         )?;
     }
-    let Some(create) = spec.spec.services[name]
-        .create
-        .as_ref()
-        .filter(|c| c.applies_to(environment))
-    else {
+    let Some(create) = spec.service_create(name, environment) else {
         return Ok(());
     };
     if v.service_id.is_some() {
@@ -453,11 +449,7 @@ fn check_datastore(
             }
         }
     }
-    let Some(create) = spec.spec.datastores[name]
-        .create
-        .as_ref()
-        .filter(|c| c.applies_to(environment))
-    else {
+    let Some(create) = spec.datastore_create(name, environment) else {
         return Ok(());
     };
     if let Some(like) = &create.like {

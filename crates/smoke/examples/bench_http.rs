@@ -230,6 +230,7 @@ fn main() {
         LoadOptions {
             env: &no_env,
             known_providers: &["local"],
+            instance: None,
         },
     )
     .expect("spec");

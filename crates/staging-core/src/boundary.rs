@@ -127,6 +127,9 @@ pub struct WriteBoundary {
     /// Whether platform identities were resolved at all: a boundary of a command that
     /// writes no platform service (`migrate apply`) issues nothing.
     resolved: bool,
+    /// Whether the environment is ephemeral (`ephemeral = true`): only then are deletions
+    /// issued ([`WriteBoundary::deletion`]).
+    ephemeral: bool,
 }
 
 impl WriteBoundary {
@@ -142,7 +145,14 @@ impl WriteBoundary {
             others,
             shared,
             resolved: true,
+            ephemeral: false,
         }
+    }
+
+    /// The same boundary, for an environment that is ephemeral or not (as the spec says).
+    pub(crate) fn with_ephemeral(mut self, ephemeral: bool) -> Self {
+        self.ephemeral = ephemeral;
+        self
     }
 
     /// A boundary that issues nothing (no platform identity was resolved).
@@ -259,6 +269,65 @@ impl WriteBoundary {
         Ok(CreationTarget {
             creation: creation.clone(),
         })
+    }
+
+    /// Issues the target for deleting what an instance's ledger recorded as `created`, found
+    /// on the platform as `found` ([`crate::teardown::Teardown::find`]), or says why not:
+    /// the one place a deletion is decided. Refused (exit 2): an environment that is not
+    /// ephemeral or is protected; a resource that is not what the ledger recorded
+    /// ([`crate::teardown::judge`]: another id, a name reused by hand, a creation whose
+    /// answer never came and that the platform dates elsewhere, the platform's marking of
+    /// another owner); a resource whose id or name (in its namespace) another environment
+    /// owns. `Ok(None)`: the platform holds nothing under it any more.
+    pub fn deletion(
+        &self,
+        created: &crate::teardown::Created,
+        found: Option<crate::teardown::Found>,
+    ) -> Result<Option<crate::teardown::DeletionTarget>> {
+        use crate::teardown::{DeletionTarget, Judgement, judge};
+        self.open()?;
+        let env = &self.environment;
+        if !self.ephemeral || self.protected {
+            return Err(Error::config(format!(
+                "environment `{env}` is {}: nothing of it is ever deleted ({} not deleted)",
+                if self.protected {
+                    "protected"
+                } else {
+                    "not ephemeral (`ephemeral = true`)"
+                },
+                created.describe()
+            )));
+        }
+        let found = match judge(created, found) {
+            Judgement::Gone => return Ok(None),
+            Judgement::Refused(why) => {
+                return Err(Error::config(format!("refused, nothing deleted: {why}")));
+            }
+            Judgement::Ours(found) => found,
+        };
+        for other in &self.others {
+            let id_is_theirs = other.identity.parts.iter().any(|(_, v)| *v == found.id);
+            let name_is_theirs = created.namespace.is_some()
+                && other
+                    .identity
+                    .name_taken(created.namespace.as_deref(), &found.name);
+            if id_is_theirs || name_is_theirs {
+                return Err(Error::config(format!(
+                    "refused, nothing deleted: {} is `{}` ({}), which is service `{}` of {}environment `{}` ({})",
+                    created.describe(),
+                    found.name,
+                    found.id,
+                    other.service,
+                    if other.protected { "protected " } else { "" },
+                    other.environment,
+                    other.identity
+                )));
+            }
+        }
+        Ok(Some(DeletionTarget {
+            created: created.clone(),
+            found,
+        }))
     }
 
     /// Whether service `service` of the run may write what `other` also owns: the sharing

@@ -79,6 +79,12 @@ pub trait DatabaseBranch: Debug + Send + Sync + 'static {
 
     /// The branch as the provider reports it now, without changing it.
     async fn status(&self) -> Result<BranchStatus>;
+
+    /// What finds and deletes this branch once an instance of an ephemeral environment
+    /// created it ([`crate::teardown`]), or `None` when the provider deletes no branch.
+    fn teardown(&self) -> Option<&dyn crate::teardown::Teardown> {
+        None
+    }
 }
 
 /// What [`ensure`] did.
@@ -181,6 +187,9 @@ impl<T: DatabaseBranch + ?Sized> DatabaseBranch for Arc<T> {
     async fn status(&self) -> Result<BranchStatus> {
         (**self).status().await
     }
+    fn teardown(&self) -> Option<&dyn crate::teardown::Teardown> {
+        (**self).teardown()
+    }
 }
 
 #[async_trait]
@@ -202,5 +211,8 @@ impl<T: DatabaseBranch + ?Sized> DatabaseBranch for Box<T> {
     }
     async fn status(&self) -> Result<BranchStatus> {
         (**self).status().await
+    }
+    fn teardown(&self) -> Option<&dyn crate::teardown::Teardown> {
+        (**self).teardown()
     }
 }

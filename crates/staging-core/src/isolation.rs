@@ -600,7 +600,8 @@ pub async fn check_before_write(
         // A local service is its port, compared offline above; its process is this run's.
         return Ok((
             report,
-            WriteBoundary::new(environment, protected, vec![], shared),
+            WriteBoundary::new(environment, protected, vec![], shared)
+                .with_ephemeral(spec.is_ephemeral(environment)),
         ));
     }
     let services: Vec<&String> = spec.spec.services.keys().collect();
@@ -680,7 +681,8 @@ pub async fn check_before_write(
         .map(|(e, _)| e.clone())
         .filter(|e| e != environment)
         .collect();
-    let boundary = WriteBoundary::new(environment, protected, owned, shared);
+    let boundary = WriteBoundary::new(environment, protected, owned, shared)
+        .with_ephemeral(spec.is_ephemeral(environment));
     // Each of the run's services that exists already, refused now rather than at its write.
     for h in mine_found {
         let name = h.name.clone();

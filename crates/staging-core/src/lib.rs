@@ -51,6 +51,7 @@ pub mod secretness;
 pub mod spec;
 #[cfg(feature = "testkit")]
 pub mod stand_in;
+pub mod teardown;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
@@ -82,6 +83,10 @@ pub use registry::{ProviderFactory, ProviderRegistry, SpecWarning};
 pub use retry::{Backoff, Next, RetryPolicy, RetryProvider, poll_until};
 pub use secret::{DynSecretStore, SecretStore};
 pub use secret_backends::SecretBackends;
+pub use teardown::{
+    Created, CreatedBy, DeletionTarget, DynLedgerStore, DynTeardown, Found, InstanceRecord, Ledger,
+    LedgerStore, Teardown,
+};
 
 /// Re-exported so that implementors use the same version.
 pub use async_trait::async_trait;

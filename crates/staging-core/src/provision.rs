@@ -261,10 +261,23 @@ impl Step for ProvisionStep {
         for (creation, cleared) in missing.iter().zip(&cleared) {
             ctx.progress
                 .message(Self::NAME, &format!("creating {}", creation.describe()));
+            // An instance records the creation in its ledger before the request (a run
+            // stopped mid-request leaves the entry for `down`), and its id after.
+            let entry = match &ctx.ledger {
+                Some(ledger) => Some(
+                    ledger
+                        .requested(creation, crate::teardown::CreatedBy::Provider)
+                        .await?,
+                ),
+                None => None,
+            };
             // Created and ready before the next one: what follows may depend on it, and a
             // resource that exists but never becomes ready still counts as created.
             let made = match provisioner.create(cleared).await {
                 Ok(id) => {
+                    if let (Some(ledger), Some(entry)) = (&ctx.ledger, entry) {
+                        ledger.answered(entry, &id).await?;
+                    }
                     findings.push(Finding::ok(
                         &creation.name,
                         format!("created {} as {id}", creation.describe()),

@@ -81,6 +81,19 @@ pub trait ProviderFactory: Debug + Send + Sync + 'static {
         Ok(None)
     }
 
+    /// What finds and deletes the resources this provider's provisioner created for an
+    /// instance of an ephemeral `environment` ([`crate::teardown`]), or `None` when the
+    /// provider deletes nothing: then `staging down` refuses an instance that recorded any
+    /// of its resources, naming them.
+    fn teardown(
+        &self,
+        spec: &LoadedSpec,
+        environment: &str,
+    ) -> Result<Option<crate::teardown::DynTeardown>> {
+        let _ = (spec, environment);
+        Ok(None)
+    }
+
     /// The steps this provider adds to the pipeline of `up` and `promote` after the run's
     /// checks passed (after reverify, before the automatic rollback and the evidence), for a
     /// spec with an environment on this provider: Vercel's staged production flow promotes

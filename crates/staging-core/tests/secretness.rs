@@ -18,6 +18,7 @@ fn load(text: &str) -> LoadedSpec {
         LoadOptions {
             env: &|_| None,
             known_providers: &["local"],
+            instance: None,
         },
     )
     .unwrap()

@@ -11,6 +11,7 @@ fn load(text: &str) -> Result<LoadedSpec, Error> {
         LoadOptions {
             env: &|_| None,
             known_providers: &["local"],
+            instance: None,
         },
     )
 }

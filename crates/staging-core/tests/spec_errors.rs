@@ -19,6 +19,7 @@ fn load(text: &str) -> Result<LoadedSpec, Error> {
         LoadOptions {
             env: &env,
             known_providers: PROVIDERS,
+            instance: None,
         },
     )
 }

@@ -263,6 +263,7 @@ fn judge(bytes: &[u8]) -> Option<String> {
     let options = LoadOptions {
         env: &env,
         known_providers: PROVIDERS,
+        instance: None,
     };
     let result = catch_unwind(AssertUnwindSafe(|| {
         LoadedSpec::parse_bytes("staging.toml", bytes.to_vec(), options)
@@ -363,6 +364,7 @@ fn the_examples_load() {
         let options = LoadOptions {
             env: &env,
             known_providers: PROVIDERS,
+            instance: None,
         };
         LoadedSpec::parse_bytes("staging.toml", seed.as_bytes().to_vec(), options).unwrap();
     }
@@ -372,6 +374,7 @@ fn error_of(text: &[u8]) -> (String, String) {
     let options = LoadOptions {
         env: &env,
         known_providers: PROVIDERS,
+        instance: None,
     };
     match LoadedSpec::parse_bytes("staging.toml", text.to_vec(), options) {
         Err(Error::ConfigInvalid { location, message }) => (location.unwrap_or_default(), message),

@@ -30,6 +30,7 @@ fn load_with(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<LoadedS
         LoadOptions {
             env,
             known_providers: PROVIDERS,
+            instance: None,
         },
     )
 }

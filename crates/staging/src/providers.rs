@@ -111,7 +111,8 @@ pub(crate) fn shared(registry: ProviderRegistry, spec: &LoadedSpec) -> Result<Pr
 #[derive(Debug)]
 pub(crate) struct SharedFactory {
     inner: std::sync::Arc<dyn ProviderFactory>,
-    /// Per (spec hash, environment): the provider built last, if still held.
+    /// Per (effective spec hash, environment): the provider built last, if still held (an
+    /// instance's spec differs from the template's by its effective hash).
     built: std::sync::Mutex<BTreeMap<(String, String), std::sync::Weak<dyn Provider>>>,
 }
 
@@ -150,7 +151,7 @@ impl ProviderFactory for SharedFactory {
     }
 
     fn build(&self, spec: &LoadedSpec, environment: &str) -> Result<DynProvider> {
-        let key = (spec.hash.clone(), environment.to_owned());
+        let key = (spec.effective_hash.clone(), environment.to_owned());
         // Held across the build: two steps asking at once get one provider.
         let mut built = self
             .built
@@ -174,6 +175,14 @@ impl ProviderFactory for SharedFactory {
 
     fn provisioner(&self, spec: &LoadedSpec, environment: &str) -> Result<Option<DynProvisioner>> {
         self.inner.provisioner(spec, environment)
+    }
+
+    fn teardown(
+        &self,
+        spec: &LoadedSpec,
+        environment: &str,
+    ) -> Result<Option<staging_core::DynTeardown>> {
+        self.inner.teardown(spec, environment)
     }
 
     fn run_steps(&self) -> Vec<Box<dyn Step>> {

@@ -52,6 +52,7 @@ protected = true
     let options = LoadOptions {
         env: &lookup,
         known_providers: &["local"],
+        instance: None,
     };
     let spec =
         LoadedSpec::parse(dir.join("staging.toml"), source, options).expect("test spec loads");

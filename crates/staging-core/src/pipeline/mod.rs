@@ -126,6 +126,11 @@ pub struct RunContext {
     /// branches) the secrets step and the others that read variables reach: set by whoever
     /// composes the run (none by default).
     pub backends: crate::SecretBackends,
+    /// The ledger of the instance this run stands up, when the environment is ephemeral
+    /// (`up --instance`): every creation is recorded in it before its request and after its
+    /// answer, so `staging down` deletes exactly what the instance created
+    /// ([`crate::teardown`]). Set by whoever composes the run.
+    pub ledger: Option<crate::teardown::Ledger>,
 }
 
 impl RunContext {
@@ -157,6 +162,7 @@ impl RunContext {
             progress: Arc::new(NoProgress),
             reports: vec![],
             backends: crate::SecretBackends::default(),
+            ledger: None,
         })
     }
 

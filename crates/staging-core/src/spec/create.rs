@@ -136,13 +136,13 @@ impl LoadedSpec {
     /// The services and datastores whose `create` applies to `environment`.
     pub fn creations_asked(&self, environment: &str) -> CreationsAsked {
         let mut out = CreationsAsked::default();
-        for (name, s) in &self.spec.services {
-            if let Some(c) = s.create.as_ref().filter(|c| c.applies_to(environment)) {
+        for name in self.spec.services.keys() {
+            if let Some(c) = self.service_create(name, environment) {
                 out.services.insert(name.clone(), c.like.clone());
             }
         }
-        for (name, d) in &self.spec.datastores {
-            if let Some(c) = d.create.as_ref().filter(|c| c.applies_to(environment)) {
+        for name in self.spec.datastores.keys() {
+            if let Some(c) = self.datastore_create(name, environment) {
                 out.datastores.insert(name.clone(), c.like.clone());
             }
         }

@@ -189,6 +189,11 @@ pub(crate) struct Walker<'w> {
     /// field which takes no template can say so.
     pub(crate) templated: BTreeMap<usize, Vec<String>>,
     pub(crate) problems: Vec<(usize, String)>,
+    /// What `${instance}` is filled in with (literal text), when loading for an instance.
+    pub(crate) instance: Option<&'w str>,
+    /// The offsets of every `${instance}`, checked against the places it may be used
+    /// ([`super::LoadedSpec::check_instance_places`]).
+    pub(crate) instance_at: Vec<usize>,
 }
 
 impl<'w> Walker<'w> {
@@ -200,6 +205,8 @@ impl<'w> Walker<'w> {
             refs: vec![],
             templated: BTreeMap::new(),
             problems: vec![],
+            instance: None,
+            instance_at: vec![],
         }
     }
 
@@ -282,6 +289,15 @@ impl<'w> Walker<'w> {
         for p in parts {
             match p {
                 SourcePart::Literal(text) => out.push(Part::Literal(text)),
+                // The instance is known when the file is loaded: filled in as literal text
+                // like a process variable, and left as those characters without one.
+                SourcePart::Ref { offset, name, .. } if name == super::INSTANCE => {
+                    self.instance_at.push(offsets.at(offset));
+                    out.push(Part::Literal(match self.instance {
+                        Some(i) => i.to_owned(),
+                        None => format!("${{{}}}", super::INSTANCE),
+                    }));
+                }
                 SourcePart::Ref {
                     offset,
                     name,

@@ -19,6 +19,7 @@ mod create;
 mod databases;
 mod domain;
 pub mod duration;
+mod instance;
 mod load;
 mod model;
 mod probes;
@@ -41,6 +42,7 @@ pub use databases::{
     BranchSpec, Database, Migrations, NeonBranch, Scrub, ScrubVerify, SupabaseBranch,
 };
 pub use domain::DomainName;
+pub use instance::{INSTANCE, MAX_INSTANCE_LEN, check_instance_name};
 pub use load::line_col;
 pub use model::{Environment, Project, Service, Spec};
 pub use probes::{
@@ -95,6 +97,9 @@ pub struct LoadedSpec {
     /// Every `settings` and `overrides.ENV` table as written, by key path, for typed
     /// reading ([`LoadedSpec::service_settings`]).
     settings: BTreeMap<String, settings::SettingsTree>,
+    /// The instance of an ephemeral environment it was loaded for (`pr-42`), if any: every
+    /// `${instance}` of the file holds it.
+    pub instance: Option<String>,
 }
 
 /// How to load a spec.
@@ -104,6 +109,10 @@ pub struct LoadOptions<'a> {
     pub env: &'a dyn Fn(&str) -> Option<String>,
     /// The providers that can be named in `environments.*.provider`.
     pub known_providers: &'a [&'a str],
+    /// The instance of an ephemeral environment the spec is loaded for (`pr-42`): what
+    /// `${instance}` becomes, as literal text. `None`: `${instance}` stays those characters
+    /// (`validate`, `plan` of the template).
+    pub instance: Option<&'a str>,
 }
 
 impl std::fmt::Debug for LoadOptions<'_> {
@@ -124,7 +133,14 @@ impl<'a> LoadOptions<'a> {
         LoadOptions {
             env: &process_env,
             known_providers,
+            instance: None,
         }
+    }
+
+    /// The same options, loading for `instance` of an ephemeral environment.
+    pub fn with_instance(mut self, instance: Option<&'a str>) -> Self {
+        self.instance = instance;
+        self
     }
 }
 
@@ -212,13 +228,18 @@ impl LoadedSpec {
             )
         })?;
 
+        if let Some(instance) = options.instance {
+            check_instance_name(instance)?;
+        }
         let mut walker = load::Walker::new(&source, options.env);
+        walker.instance = options.instance;
         walker.table(String::new(), tree.get_mut());
         let load::Walker {
             spans,
             refs,
             templated,
             mut problems,
+            instance_at,
             ..
         } = walker;
         problems.sort_by_key(|(at, _)| *at);
@@ -250,6 +271,7 @@ impl LoadedSpec {
             Error::config_at(at(start), message)
         })?;
         spec.settings_templates_to_source();
+        spec.apply_like();
 
         let loaded = LoadedSpec {
             path,
@@ -260,8 +282,10 @@ impl LoadedSpec {
             spans,
             refs,
             settings,
+            instance: options.instance.map(str::to_owned),
         };
         loaded.check(options.known_providers)?;
+        loaded.check_instance_places(&instance_at)?;
         Ok(loaded)
     }
 
@@ -338,6 +362,7 @@ impl LoadedSpec {
         if spec.environments.is_empty() {
             return Err(self.error_at("environments", "the spec declares no environment"));
         }
+        self.check_ephemeral()?;
         for (name, env) in &spec.environments {
             let base = format!("environments.{name}");
             if !known_providers.contains(&env.provider.as_str()) {

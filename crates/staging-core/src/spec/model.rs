@@ -76,8 +76,29 @@ fn default_evidence_max_age() -> Duration {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Environment {
-    /// The provider that runs its services (`local`, `render`, `aws`, `netlify`).
+    /// The provider that runs its services (`local`, `render`, `aws`, `netlify`). May be left
+    /// out when `like` names an environment: then it is that environment's.
+    #[serde(default)]
     pub provider: String,
+    /// A template of short-lived instances (a preview per pull request): run only with an
+    /// instance (`staging up --env preview --instance pr-42`), whose name `${instance}`
+    /// fills in the names of what it creates; every resource an instance creates is
+    /// recorded in its ledger, and `staging down` deletes exactly those. Never protected,
+    /// never promoted to or from.
+    #[serde(default)]
+    pub ephemeral: bool,
+    /// The environment an ephemeral one mirrors (`staging`): its provider when this one
+    /// names none, its variables' values and sources where this one gives none, and the
+    /// definition of every service and datastore that an instance creates (as `create = {
+    /// like = "staging" }`), with this environment's `overrides` on top. Only on an
+    /// ephemeral environment.
+    #[serde(default)]
+    pub like: Option<String>,
+    /// How long an instance lives after its last `up` (`72h`): `staging gc` tears down the
+    /// instances older than that. Only on an ephemeral environment.
+    #[serde(default, with = "super::duration::option")]
+    #[schemars(with = "Option<String>")]
+    pub ttl: Option<Duration>,
     /// A protected environment (production) is only changed through promotion.
     #[serde(default)]
     pub protected: bool,
