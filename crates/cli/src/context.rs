@@ -12,6 +12,7 @@ pub(crate) fn session(global: &Global) -> Result<Staging> {
     Staging::builder()
         .providers(staging::providers())
         .spec_file_or_discover(global.file.clone())
+        .instance(global.instance.clone())
         .progress(crate::progress::for_output(global.output()))
         .build()
 }

@@ -50,7 +50,8 @@ pub(crate) fn holder(
 ) -> LeaseHolder {
     LeaseHolder::this_process(
         &spec.spec.project.name,
-        env,
+        // An instance of an ephemeral environment has a lease of its own.
+        spec.state_key(env),
         command,
         commit.map(str::to_owned),
     )

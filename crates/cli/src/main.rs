@@ -64,6 +64,10 @@ pub(crate) struct Global {
     // An environment's name, not a file: shells complete nothing rather than file names.
     #[arg(short = 'e', long = "env", global = true, env = "STAGING_ENV", value_hint = clap::ValueHint::Other)]
     pub(crate) env: Option<String>,
+    /// The instance of an ephemeral environment to act on (`pr-42`): `${instance}` in the
+    /// spec becomes it, and its resources, lease, evidence and ledger are its own.
+    #[arg(long, global = true, env = "STAGING_INSTANCE", value_name = "NAME", value_hint = clap::ValueHint::Other)]
+    pub(crate) instance: Option<String>,
     /// Print one JSON document on stdout instead of the human report.
     #[arg(long, global = true)]
     pub(crate) json: bool,
@@ -115,6 +119,15 @@ enum Command {
     Up(commands::up::UpArgs),
     /// Show the live state of each service: deploy status, live commit, URL.
     Status,
+    /// Tear an instance of an ephemeral environment down (`--env preview --instance pr-42`):
+    /// delete exactly what its `up` recorded as created, in reverse order, after checking
+    /// each is still that resource and no other environment's; `--dry-run` only says what.
+    Down(commands::instances::DownArgs),
+    /// The instances of ephemeral environments on record: age, commit, expiry, and the
+    /// resources each holds.
+    List(commands::instances::ListArgs),
+    /// Tear down the instances whose `ttl` has passed (a dry run unless `--yes`).
+    Gc(commands::instances::GcArgs),
     /// Run the pipeline on a protected environment, only if the environment promoting to it
     /// has passing evidence for the same commit and spec.
     Promote(commands::up::PromoteArgs),
@@ -321,6 +334,9 @@ fn main() -> ExitCode {
             }
             Command::Up(args) => commands::up::up(&cli.global, &args, out).await,
             Command::Status => commands::up::status(&cli.global, out).await,
+            Command::Down(args) => commands::instances::down(&cli.global, &args, out).await,
+            Command::List(args) => commands::instances::list(&cli.global, &args, out).await,
+            Command::Gc(args) => commands::instances::gc(&cli.global, &args, out).await,
             Command::Promote(args) => commands::up::promote(&cli.global, &args, out).await,
             Command::Rollback(args) => commands::rollback::run(&cli.global, &args, out).await,
             Command::Refresh(args) => commands::refresh::run(&cli.global, &args, out).await,

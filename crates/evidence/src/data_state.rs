@@ -35,7 +35,8 @@ fn state_evidence(spec: &LoadedSpec, environment: &str, report: StepReport) -> E
     let ok = report.ok();
     let mut evidence = Evidence {
         project: spec.spec.project.name.clone(),
-        environment: environment.to_owned(),
+        // An instance of an ephemeral environment has a data state of its own.
+        environment: spec.state_key(environment),
         commit: STATE_COMMIT.to_owned(),
         spec_hash: spec.hash.clone(),
         effective_spec_hash: Some(spec.effective_hash.clone()),
@@ -137,7 +138,12 @@ pub async fn refuse_unscrubbed(
     command: &str,
     allow: bool,
 ) -> Result<Vec<Unscrubbed>> {
-    let found = unscrubbed_databases(&**store, &spec.spec.project.name, environment).await?;
+    let found = unscrubbed_databases(
+        &**store,
+        &spec.spec.project.name,
+        &spec.state_key(environment),
+    )
+    .await?;
     if found.is_empty() {
         return Ok(found);
     }

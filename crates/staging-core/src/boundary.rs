@@ -459,6 +459,105 @@ mod tests {
         }
     }
 
+    fn created(id: Option<&str>, name: &str, namespace: Option<&str>) -> crate::teardown::Created {
+        crate::teardown::Created {
+            kind: "render web service".into(),
+            name: name.into(),
+            owner: "service api".into(),
+            namespace: namespace.map(str::to_owned),
+            by: crate::teardown::CreatedBy::Provider,
+            id: id.map(str::to_owned),
+            requested_at: 1_000_000,
+            deleted_at: None,
+        }
+    }
+
+    fn found(id: &str, name: &str, created_at: Option<u64>) -> crate::teardown::Found {
+        crate::teardown::Found {
+            id: id.into(),
+            name: name.into(),
+            created_at,
+            marked_ours: None,
+        }
+    }
+
+    #[test]
+    fn a_deletion_is_issued_only_in_an_ephemeral_unprotected_environment_for_what_the_ledger_recorded()
+     {
+        let eph = boundary(true).with_ephemeral(true);
+        let c = created(Some("srv-9"), "api-pr-7", Some("proj"));
+        // The recorded resource: issued.
+        let t = eph
+            .deletion(&c, Some(found("srv-9", "api-pr-7", None)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.id(), "srv-9");
+        // Gone: nothing to delete, no target.
+        assert!(eph.deletion(&c, None).unwrap().is_none());
+        // Made again by hand under the recorded name: another id.
+        let e = eph
+            .deletion(&c, Some(found("srv-10", "api-pr-7", None)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("recorded id `srv-9`") && e.contains("srv-10"),
+            "{e}"
+        );
+        // The same boundary, not ephemeral (staging) or protected: nothing, ever.
+        let e = boundary(true)
+            .deletion(&c, Some(found("srv-9", "api-pr-7", None)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not ephemeral"), "{e}");
+        let mut protected = boundary(true).with_ephemeral(true);
+        protected.protected = true;
+        assert!(
+            protected
+                .deletion(&c, Some(found("srv-9", "api-pr-7", None)))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_deletion_of_what_another_environment_owns_is_refused_by_id_or_by_name() {
+        let eph = boundary(true).with_ephemeral(true);
+        // A ledger that (wrongly) recorded production's service id.
+        let c = created(Some("svc-1"), "api-pr-7", Some("proj"));
+        let e = eph
+            .deletion(&c, Some(found("svc-1", "api-pr-7", None)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("protected environment `production`"), "{e}");
+        // Production's name in the same namespace.
+        let c = created(Some("svc-77"), "api", Some("proj"));
+        let e = eph
+            .deletion(&c, Some(found("svc-77", "api", None)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`production`"), "{e}");
+    }
+
+    #[test]
+    fn an_interrupted_creation_is_deleted_only_when_the_platform_dates_it_to_the_request() {
+        let eph = boundary(false).with_ephemeral(true);
+        let c = created(None, "api-pr-7", Some("proj"));
+        assert!(
+            eph.deletion(&c, Some(found("srv-1", "api-pr-7", Some(1_000_030))))
+                .unwrap()
+                .is_some()
+        );
+        for when in [Some(1_000_000 - 3600), Some(1_000_000 + 3600), None] {
+            let e = eph
+                .deletion(&c, Some(found("srv-1", "api-pr-7", when)))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("stopped before the platform answered"), "{e}");
+        }
+        let mut theirs = found("srv-1", "api-pr-7", Some(1_000_030));
+        theirs.marked_ours = Some(false);
+        assert!(eph.deletion(&c, Some(theirs)).is_err());
+    }
+
     fn boundary(protected_other: bool) -> WriteBoundary {
         WriteBoundary::new(
             "staging",

@@ -21,6 +21,7 @@ use staging_core::data_state;
 use staging_core::database_branch::{self, BRANCH_KIND};
 use staging_core::pipeline::{Finding, RunContext, Step, StepReport, StepStatus};
 use staging_core::spec::BranchSpec;
+use staging_core::teardown::CreatedBy;
 use staging_core::{Error, Result};
 use staging_evidence::{DynEvidenceStore, EvidenceStateLog};
 
@@ -105,8 +106,13 @@ impl Step for BranchStep {
                 &parent_of(spec),
                 "`staging up` created the branch from it, with its data",
             );
+            // An instance records the branch in its ledger before the request (so `down`
+            // finds it after a run stopped mid-creation) and its id once it exists.
+            let entry = std::sync::Arc::new(std::sync::Mutex::new(None::<usize>));
+            let ledger = ctx.ledger.clone();
             let ensured = database_branch::ensure(&*branch, &boundary, &owner, |c| {
                 let (log, env, mark) = (log.clone(), env.clone(), mark.clone());
+                let (ledger, entry, db) = (ledger.clone(), entry.clone(), db.clone());
                 async move {
                     // Marked before the fork is requested: a run stopped mid-creation leaves
                     // the mark, never an unmarked copy of production.
@@ -119,11 +125,19 @@ impl Step for BranchStep {
                                     c.describe()
                                 ),
                             })?;
+                        if let Some(ledger) = &ledger {
+                            let i = ledger.requested(&c, CreatedBy::Database(db)).await?;
+                            *entry.lock().unwrap_or_else(|p| p.into_inner()) = Some(i);
+                        }
                     }
                     Ok(())
                 }
             })
             .await?;
+            let recorded = *entry.lock().unwrap_or_else(|p| p.into_inner());
+            if let (Some(ledger), Some(i)) = (&ctx.ledger, recorded) {
+                ledger.answered(i, &ensured.status.id).await?;
+            }
             findings.push(Finding::ok(
                 &owner,
                 if ensured.created.is_empty() {
@@ -141,6 +155,20 @@ impl Step for BranchStep {
                     )
                 },
             ));
+        }
+        // An instance's branch is scrubbed by the run that made it: the refresh's own
+        // migrations, scrub and PII guard, until its data state says scrubbed.
+        if ctx.ledger.is_some() && self.options.create && !branches.is_empty() {
+            match scrub_instance_branches(ctx, &self.store, &branches).await {
+                Ok(scrubbed) => findings.extend(scrubbed),
+                Err(e) => {
+                    findings.push(Finding::failed("scrub", e.to_string()));
+                    let mut report = StepReport::from_findings(Self::NAME, e.to_string(), findings);
+                    report.status = StepStatus::Failed;
+                    report.error_class = Some(e.class());
+                    return Ok(report);
+                }
+            }
         }
         // Under the run's lease, after any fork this run made: the data state decides.
         let command = if self.options.create { "up" } else { "promote" };
@@ -194,6 +222,65 @@ impl Step for BranchStep {
             findings,
         ))
     }
+}
+
+/// Runs the refresh (reset from the parent, the environment's migrations, the scrub and the
+/// PII guard) on each branch of an instance whose data state is unscrubbed — the fork this
+/// run just made, or one an earlier run left unscrubbed — recording the state as the refresh
+/// does. The findings say what each did; a refresh that did not end scrubbed is an error.
+async fn scrub_instance_branches(
+    ctx: &mut RunContext,
+    store: &DynEvidenceStore,
+    branches: &[(String, BranchSpec)],
+) -> Result<Vec<Finding>> {
+    use staging_core::pipeline::Step as _;
+    let env = ctx.environment.clone();
+    let spec = ctx.spec.clone();
+    let unscrubbed = staging_evidence::unscrubbed_databases(
+        &**store,
+        &spec.spec.project.name,
+        &spec.state_key(&env),
+    )
+    .await?;
+    let dbs: Vec<String> = unscrubbed
+        .into_iter()
+        .map(|u| u.database)
+        .filter(|d| branches.iter().any(|(n, _)| n == d))
+        .collect();
+    if dbs.is_empty() {
+        return Ok(vec![]);
+    }
+    let source = spec
+        .spec
+        .environment(&env)?
+        .like
+        .clone()
+        .ok_or_else(|| {
+            Error::config(format!(
+                "the instance's branch of database {} holds its parent's data and must be scrubbed: give `{env}` a `like = \"ENV\"` (the environment whose data its branch copies)",
+                dbs.join(", ")
+            ))
+        })?;
+    let backends = ctx.backends.clone();
+    let refreshes =
+        crate::refresh::resolve(&backends, &spec, &env, &source, false, Some(&dbs)).await?;
+    let migrations =
+        staging_migrate::EnvMigrations::from_secrets(&backends, spec.clone(), &env, None)
+            .await
+            .ok();
+    let step = staging_migrate::refresh::RefreshStep::new(refreshes, migrations).with_state_log(
+        std::sync::Arc::new(EvidenceStateLog::new(store.clone(), spec.clone())),
+    );
+    let report = step.run(ctx).await?;
+    if !report.ok() {
+        return Err(Error::Failed {
+            message: format!(
+                "the scrub of the instance's branch did not pass, so nothing is deployed against it: {}",
+                report.summary
+            ),
+        });
+    }
+    Ok(report.findings)
 }
 
 #[cfg(test)]

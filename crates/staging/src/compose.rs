@@ -19,6 +19,7 @@ use staging_core::{Error, ProviderRegistry, ProvisionStep, Result, SecretBackend
 pub(crate) fn load_spec(
     path: Option<&Path>,
     registry: &ProviderRegistry,
+    instance: Option<&str>,
 ) -> Result<Arc<LoadedSpec>> {
     let path = match path {
         Some(path) => path.to_owned(),
@@ -30,7 +31,10 @@ pub(crate) fn load_spec(
     };
     tracing::info!(spec = %path.display(), "loading the spec");
     let names = registry.names();
-    Ok(Arc::new(LoadedSpec::load(&path, LoadOptions::new(&names))?))
+    Ok(Arc::new(LoadedSpec::load(
+        &path,
+        LoadOptions::new(&names).with_instance(instance),
+    )?))
 }
 
 /// `staging.toml` in `dir` or the nearest parent directory that has one, the way cargo

@@ -39,6 +39,7 @@
 mod branches;
 mod compose;
 mod import;
+mod instances;
 mod operate;
 pub mod plan;
 mod providers;
@@ -56,6 +57,7 @@ use staging_evidence::{DynEvidenceStore, GateDecision, GateRequest, RecordEviden
 
 pub use compose::{SpecValues, discover_spec, resolve_commit};
 pub use import::{IMPORTABLE, import_config};
+pub use instances::{DownOptions, DownReport, Instance, Teardown as TeardownItem};
 pub use operate::{
     Located, LogReader, MIN_FOLLOW_INTERVAL, RollbackOptions, SmokeOptions, SmokeOutcome, SmokeRun,
     not_running_message,
@@ -75,6 +77,7 @@ pub struct StagingBuilder {
     registry: Option<ProviderRegistry>,
     spec_file: Option<PathBuf>,
     progress: Option<Arc<dyn Progress>>,
+    instance: Option<String>,
 }
 
 impl StagingBuilder {
@@ -98,6 +101,14 @@ impl StagingBuilder {
         self
     }
 
+    /// The instance of an ephemeral environment the session works on (`pr-42`): the spec is
+    /// loaded with `${instance}` filled in ([`staging_core::spec::LoadOptions::with_instance`]),
+    /// and an ephemeral environment is run, listed and torn down only through one.
+    pub fn instance(mut self, instance: Option<impl Into<String>>) -> Self {
+        self.instance = instance.map(Into::into);
+        self
+    }
+
     /// Where runs show their progress (default: nowhere, [`NoProgress`]).
     pub fn progress(mut self, progress: Arc<dyn Progress>) -> Self {
         self.progress = Some(progress);
@@ -107,14 +118,15 @@ impl StagingBuilder {
     /// Load and check the spec (syntax, keys, types, providers named): the session, or the
     /// error at its place in the file (exit 2).
     pub fn build(self) -> Result<Staging> {
-        let registry = self.registry.unwrap_or_else(providers::registry);
-        let spec = compose::load_spec(self.spec_file.as_deref(), &registry)?;
+        let base = self.registry.unwrap_or_else(providers::registry);
+        let spec = compose::load_spec(self.spec_file.as_deref(), &base, self.instance.as_deref())?;
         // Every provider of the session is built through here: once per environment.
-        let registry = providers::shared(registry, &spec)?;
+        let registry = providers::shared(base.clone(), &spec)?;
         let backends = providers::backends(&registry);
         Ok(Staging {
             spec,
             registry,
+            base,
             backends,
             progress: self.progress.unwrap_or_else(|| Arc::new(NoProgress)),
         })
@@ -132,6 +144,9 @@ impl StagingBuilder {
 pub struct Staging {
     spec: Arc<LoadedSpec>,
     registry: ProviderRegistry,
+    /// The registry as given, before the session wrapped it: what a session of another
+    /// instance of the same spec starts from ([`Staging::for_instance`]).
+    base: ProviderRegistry,
     backends: SecretBackends,
     progress: Arc<dyn Progress>,
 }
@@ -349,6 +364,7 @@ impl Staging {
     /// (exit 2), missing or refused credentials and an unreachable provider (exit 3).
     /// The [`Preflight`] it returns is what [`Staging::start`] takes.
     pub async fn preflight(&self, environment: &str, commit: &str) -> Result<Preflight> {
+        self.spec.check_instance_for(environment)?;
         staging_core::provision::refuse_offline(&self.registry, &self.spec, environment)?;
         compose::check_isolation_offline(
             &self.registry,
@@ -402,6 +418,7 @@ impl Staging {
         let mut context = self.run_context(environment, commit)?;
         context.redeploy = options.redeploy;
         context.provider = Some(provider);
+        context.ledger = self.open_ledger(&store, environment, commit).await?;
         Ok(Run {
             pipeline,
             context,
@@ -424,7 +441,8 @@ impl Staging {
     ) -> Result<Lease> {
         let holder = LeaseHolder::this_process(
             &self.spec.spec.project.name,
-            environment,
+            // An instance of an ephemeral environment has a lease of its own.
+            self.spec.state_key(environment),
             command,
             commit.map(str::to_owned),
         );

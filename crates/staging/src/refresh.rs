@@ -18,12 +18,13 @@ use crate::Staging;
 use crate::providers::database_branch;
 
 /// Every check that can refuse the refresh, before the first write; then the refreshes.
-async fn resolve(
+pub(crate) async fn resolve(
     backends: &SecretBackends,
     spec: &Arc<LoadedSpec>,
     target: &str,
     source: &str,
     strict: bool,
+    only: Option<&[String]>,
 ) -> Result<Vec<Refresh>> {
     let env = spec.spec.environment(target)?;
     if env.protected {
@@ -62,6 +63,9 @@ async fn resolve(
         }
     };
     for (name, db) in &spec.spec.databases {
+        if only.is_some_and(|o| !o.contains(name)) {
+            continue;
+        }
         let copy = match &db.branch {
             Some(b) if b.applies_to(target, env.protected) => {
                 let branch = database_branch(b)?;
@@ -180,7 +184,7 @@ impl Staging {
                     ))
                 })?,
         };
-        let refreshes = resolve(self.backends(), &spec, target, &source, strict).await?;
+        let refreshes = resolve(self.backends(), &spec, target, &source, strict, None).await?;
         let migrations =
             EnvMigrations::from_secrets(self.backends(), Arc::clone(&spec), target, None)
                 .await

@@ -2,6 +2,7 @@
 
 pub(crate) mod evidence;
 pub(crate) mod import;
+pub(crate) mod instances;
 pub(crate) mod lock;
 pub(crate) mod logs;
 pub(crate) mod migrate;

@@ -83,7 +83,7 @@ impl Evidence {
             .collect();
         let mut evidence = Evidence {
             project: ctx.spec.spec.project.name.clone(),
-            environment: ctx.environment.clone(),
+            environment: ctx.spec.state_key(&ctx.environment),
             commit: ctx.commit.clone(),
             spec_hash: ctx.spec.hash.clone(),
             effective_spec_hash: Some(ctx.spec.effective_hash.clone()),

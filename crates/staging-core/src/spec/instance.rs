@@ -154,14 +154,6 @@ impl LoadedSpec {
         let spec = &self.spec;
         for (name, env) in &spec.environments {
             let base = format!("environments.{name}");
-            if env.provider.is_empty() {
-                return Err(self.error_at(
-                    &base,
-                    format!(
-                        "environment `{name}` names no `provider` (give one, or `like = \"ENV\"` on an ephemeral environment)"
-                    ),
-                ));
-            }
             if let Some(like) = &env.like {
                 let at = format!("{base}.like");
                 if !env.ephemeral {
@@ -197,6 +189,14 @@ impl LoadedSpec {
                     }
                     Some(_) => {}
                 }
+            }
+            if env.provider.is_empty() {
+                return Err(self.error_at(
+                    &base,
+                    format!(
+                        "environment `{name}` names no `provider` (give one, or `like = \"ENV\"` on an ephemeral environment)"
+                    ),
+                ));
             }
             if env.ttl.is_some() && !env.ephemeral {
                 return Err(self.error_at(
