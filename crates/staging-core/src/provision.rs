@@ -130,6 +130,9 @@ fn asked(
     let factory = registry.factory_for(spec, environment)?;
     Ok(match factory.provisioner(spec, environment)? {
         Some(p) => Asked::By(p, asked),
+        // An ephemeral environment `like` another asks its provider to copy what it can
+        // create; a provider that creates nothing (local processes, AWS) has nothing to copy.
+        None if spec.explicit_creations(environment).is_empty() => Asked::Nothing,
         None => Asked::NotSupported {
             provider: factory.name().to_owned(),
             why: not_supported(factory.name(), &asked.describe()),

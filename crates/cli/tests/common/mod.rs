@@ -48,6 +48,7 @@ const AMBIENT: &[&str] = &[
     "SUPABASE_API_URL",
     "NEON_API_KEY",
     "NEON_API_URL",
+    "STAGING_INSTANCE",
 ];
 
 /// `staging ARGS -f DIR/staging.toml` with exactly the given provider variables, not

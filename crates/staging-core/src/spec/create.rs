@@ -149,6 +149,23 @@ impl LoadedSpec {
         out
     }
 
+    /// What the spec's own `create` tables ask of `environment` (not what an ephemeral
+    /// environment's `like` implies).
+    pub fn explicit_creations(&self, environment: &str) -> CreationsAsked {
+        let mut out = CreationsAsked::default();
+        for (name, s) in &self.spec.services {
+            if let Some(c) = s.create.as_ref().filter(|c| c.applies_to(environment)) {
+                out.services.insert(name.clone(), c.like.clone());
+            }
+        }
+        for (name, d) in &self.spec.datastores {
+            if let Some(c) = d.create.as_ref().filter(|c| c.applies_to(environment)) {
+                out.datastores.insert(name.clone(), c.like.clone());
+            }
+        }
+        out
+    }
+
     /// Refuses, offline and before any request, a run that would create resources in a
     /// protected environment whose table does not say `allow_create = true`, at the place of
     /// the first `create` that asks it.
