@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 mod http;
+mod teardown;
 
 use std::time::Duration;
 
@@ -517,5 +518,9 @@ impl DatabaseBranch for NeonDatabaseBranch {
 
     async fn status(&self) -> Result<BranchStatus> {
         Ok(status_of(&self.require().await?, false))
+    }
+
+    fn teardown(&self) -> Option<&dyn staging_core::teardown::Teardown> {
+        Some(self)
     }
 }

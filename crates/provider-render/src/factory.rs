@@ -24,6 +24,7 @@ use crate::settings::{
     POSTGRES_VERSIONS, RenderDatastoreSettings, RenderEnvironmentSettings, RenderServiceSettings,
     Runtime, SERVICE_PLANS, ServiceType, high_availability_plans, plan_has_high_availability,
 };
+use crate::teardown::RenderTeardown;
 
 /// Builds Render providers from a spec. Registered under the name `render`.
 #[derive(Debug, Clone, Default)]
@@ -550,6 +551,19 @@ impl ProviderFactory for RenderFactory {
     ) -> Result<Option<staging_core::DynProvisioner>> {
         let provider = self.build_render(spec, environment)?;
         Ok(Some(Arc::new(RenderProvisioner::new(
+            provider,
+            spec,
+            environment,
+        )?)))
+    }
+
+    fn teardown(
+        &self,
+        spec: &LoadedSpec,
+        environment: &str,
+    ) -> Result<Option<staging_core::teardown::DynTeardown>> {
+        let provider = self.build_render(spec, environment)?;
+        Ok(Some(Arc::new(RenderTeardown::new(
             provider,
             spec,
             environment,

@@ -31,6 +31,7 @@ mod provider;
 mod provision;
 mod secrets;
 mod settings;
+mod teardown;
 
 pub use blueprint::{import_blueprint, import_blueprint_as, import_blueprint_from};
 pub use builder::{
@@ -47,3 +48,4 @@ pub use settings::{
     DatastoreKind, DiskSettings, MaxmemoryPolicy, Region, RenderDatastoreSettings,
     RenderEnvironmentSettings, RenderServiceSettings, Runtime, ServiceType,
 };
+pub use teardown::RenderTeardown;

@@ -381,7 +381,7 @@ impl RenderProvisioner {
             },
         };
         Ok(Creation {
-            kind: format!("render {}", what(kind)),
+            kind: datastore_kind(kind),
             name: ask.name.clone(),
             owner: format!("datastore {}", ask.key),
             namespace: None,
@@ -811,11 +811,21 @@ impl RenderProvisioner {
                 &format!("custom domain {domain} of {service}"),
             )
             .await?;
-        Ok(added
-            .into_iter()
-            .find(|d| d.name == domain)
-            .map(|d| d.id)
-            .unwrap_or(id))
+        if let Some(d) = added.into_iter().find(|d| d.name == domain) {
+            return Ok(d.id);
+        }
+        // The answer did not list it: read it back by name, so that the id recorded is the
+        // domain's own (a teardown deletes by it), never the service's.
+        let read: CustomDomain = self
+            .provider
+            .client()
+            .get(
+                &["services", &id, "custom-domains", domain],
+                &[],
+                &format!("custom domain {domain} of {service}"),
+            )
+            .await?;
+        Ok(read.id)
     }
 }
 
@@ -863,9 +873,9 @@ impl Provisioner for RenderProvisioner {
                 let mut shown = BTreeMap::new();
                 shown.insert("service".to_owned(), ask.name.clone());
                 domains.push(Creation {
-                    kind: "render custom domain".to_owned(),
+                    kind: CUSTOM_DOMAIN_KIND.to_owned(),
                     name: domain.to_string(),
-                    owner: format!("custom_domains of service {}", ask.key),
+                    owner: format!("{CUSTOM_DOMAINS_OF}{}", ask.key),
                     namespace: None,
                     like: None,
                     settings: shown,
@@ -932,7 +942,7 @@ fn service_creation_of(
     owner: String,
 ) -> Result<Creation> {
     Ok(Creation {
-        kind: format!("render {}", service_type.as_str().replace('_', " ")),
+        kind: service_kind(service_type),
         name: ask.name.clone(),
         owner: format!("service {}", ask.key),
         namespace: Some(owner),
@@ -944,19 +954,37 @@ fn service_creation_of(
     })
 }
 
+/// The [`Creation::kind`] of a service of `service_type` (`render web service`): what a
+/// ledger records, and what the teardown reads back ([`crate::teardown`]).
+pub(crate) fn service_kind(service_type: ServiceType) -> String {
+    format!("render {}", service_type.as_str().replace('_', " "))
+}
+
+/// The [`Creation::kind`] of a datastore (`render postgres`, `render key value`).
+pub(crate) fn datastore_kind(kind: DatastoreKind) -> String {
+    format!("render {}", what(kind))
+}
+
+/// The [`Creation::kind`] of a custom domain.
+pub(crate) const CUSTOM_DOMAIN_KIND: &str = "render custom domain";
+
+/// How a custom domain's [`Creation::owner`] starts, before the spec service's key: the
+/// teardown finds the service the domain hangs on from it.
+pub(crate) const CUSTOM_DOMAINS_OF: &str = "custom_domains of service ";
+
 fn to_value(request: &Request) -> Result<Value> {
     serde_json::to_value(request)
         .map_err(|e| Error::failed(format!("cannot encode a request to Render: {e}")))
 }
 
-fn segment(kind: DatastoreKind) -> &'static str {
+pub(crate) fn segment(kind: DatastoreKind) -> &'static str {
     match kind {
         DatastoreKind::Postgres => "postgres",
         DatastoreKind::KeyValue => "key-value",
     }
 }
 
-fn what(kind: DatastoreKind) -> &'static str {
+pub(crate) fn what(kind: DatastoreKind) -> &'static str {
     match kind {
         DatastoreKind::Postgres => "postgres",
         DatastoreKind::KeyValue => "key value",

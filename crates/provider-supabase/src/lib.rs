@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 mod http;
+mod teardown;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -418,6 +419,10 @@ impl DatabaseBranch for SupabaseDatabaseBranch {
 
     async fn status(&self) -> Result<BranchStatus> {
         Ok(status_of(&self.require().await?, false))
+    }
+
+    fn teardown(&self) -> Option<&dyn staging_core::teardown::Teardown> {
+        Some(self)
     }
 }
 

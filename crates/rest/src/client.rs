@@ -365,6 +365,14 @@ impl Client {
         self.decode("POST", &url, &answer.body)
     }
 
+    /// A delete of `path`: idempotent ([`Safety::Idempotent`]), so sent again within the
+    /// call's bounds when it failed in a way that may be transient. The answer as it came (a
+    /// 204 has no body); a 404 is [`Error::NotFound`], for the caller to take as "gone".
+    pub async fn delete(&self, path: &str) -> Result<Answer> {
+        let url = self.path_url(path, &[])?;
+        self.exchange(Call::new(Method::DELETE, url)).await
+    }
+
     /// Decodes a JSON body; a 2xx with a body that is not the JSON expected is a provider
     /// error naming the request.
     pub fn decode<T: serde::de::DeserializeOwned>(

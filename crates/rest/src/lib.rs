@@ -4,6 +4,7 @@
 mod budget;
 mod client;
 mod ratelimit;
+mod timestamp;
 mod window;
 
 use reqwest::StatusCode;
@@ -16,6 +17,7 @@ pub use client::{
     Safety, Settings,
 };
 pub use ratelimit::RateLimitHeaders;
+pub use timestamp::epoch_seconds;
 pub use window::Window;
 
 /// How much of an error body a message shows.

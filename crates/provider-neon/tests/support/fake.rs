@@ -29,6 +29,10 @@ pub struct FakeBranch {
     pub resets: u32,
     /// Whether it has a compute endpoint.
     pub has_endpoint: bool,
+    /// Whether Neon protects it.
+    pub protected: bool,
+    /// When it was created (seconds since the epoch): its `created_at`.
+    pub created_at: u64,
 }
 
 #[derive(Debug)]
@@ -116,6 +120,20 @@ pub struct Fake {
     port: u16,
 }
 
+/// Seconds since the epoch, now: when a branch of the fake is created.
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// `secs` since the epoch as Neon writes a time.
+fn rfc3339(secs: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        .to_string()
+}
+
 fn host_of(id: &str) -> String {
     format!("ep-{id}.us-east-2.aws.neon.tech")
 }
@@ -124,8 +142,9 @@ fn branch_json(project: &str, b: &FakeBranch) -> Value {
     let mut v = json!({
         "id": b.id, "project_id": project, "name": b.name,
         "current_state": if b.init_reads > 0 { "init" } else { "ready" },
-        "state_changed_at": AT, "creation_source": "console", "created_at": AT, "updated_at": AT,
-        "default": b.parent_id.is_none(), "protected": false, "cpu_used_sec": 0,
+        "state_changed_at": AT, "creation_source": "console",
+        "created_at": rfc3339(b.created_at), "updated_at": AT,
+        "default": b.parent_id.is_none(), "protected": b.protected, "cpu_used_sec": 0,
         "active_time_seconds": 0, "compute_time_seconds": 0, "written_data_bytes": 0,
         "data_transfer_bytes": 0,
     });
@@ -244,6 +263,8 @@ impl Fake {
             data_of: "main".into(),
             resets: 0,
             has_endpoint: true,
+            protected: false,
+            created_at: now_secs(),
         };
         self.state().projects.insert(
             project.to_owned(),
@@ -266,6 +287,8 @@ impl Fake {
                 data_of: format!("{name}-own"),
                 resets: 0,
                 has_endpoint: true,
+                protected: false,
+                created_at: now_secs(),
             });
         })
     }
@@ -289,6 +312,60 @@ impl Fake {
 
     pub fn requests(&self, project: &str) -> Vec<String> {
         self.with(project, |p| p.requests.clone())
+    }
+
+    /// The `DELETE` requests project `project` was sent.
+    pub fn deletes(&self, project: &str) -> Vec<String> {
+        self.requests(project)
+            .into_iter()
+            .filter(|r| r.starts_with("DELETE "))
+            .collect()
+    }
+
+    /// Makes branch `name` of `project` protected.
+    pub fn protect(&self, project: &str, name: &str) {
+        self.with(project, |p| {
+            p.branches
+                .iter_mut()
+                .find(|b| b.name == name)
+                .expect("branch")
+                .protected = true
+        })
+    }
+
+    /// Makes branch `name` of `project` say it was created `secs` seconds earlier.
+    pub fn backdate(&self, project: &str, name: &str, secs: u64) {
+        self.with(project, |p| {
+            p.branches
+                .iter_mut()
+                .find(|b| b.name == name)
+                .expect("branch")
+                .created_at -= secs
+        })
+    }
+
+    /// The whole state of project `project` — every branch, its parent, its data, its
+    /// compute endpoint, its protection and creation time — as one stable text: equal texts,
+    /// equal states. What it was asked (requests, operations, faults) is not state, nor is
+    /// how many reads a new branch still answers `init`.
+    pub fn digest(&self, project: &str) -> String {
+        self.with(project, |p| {
+            let mut out = String::new();
+            for b in &p.branches {
+                out.push_str(&format!(
+                    "branch {} {:?} parent={:?} data={} resets={} endpoint={} protected={} at={}\n",
+                    b.id,
+                    b.name,
+                    b.parent_id,
+                    b.data_of,
+                    b.resets,
+                    b.has_endpoint,
+                    b.protected,
+                    b.created_at
+                ));
+            }
+            out
+        })
     }
 }
 
@@ -338,6 +415,10 @@ async fn gate(State(st): State<St>, req: Request, next: Next) -> Response {
 fn router(st: St) -> Router {
     Router::new()
         .route("/projects/{p}/branches", get(list).post(create))
+        .route(
+            "/projects/{p}/branches/{b}",
+            get(get_branch).delete(delete_branch),
+        )
         .route("/projects/{p}/branches/{b}/restore", post(restore))
         .route("/projects/{p}/branches/{b}/endpoints", get(endpoints))
         .route("/projects/{p}/branches/{b}/databases", get(databases))
@@ -381,6 +462,8 @@ async fn create(State(st): State<St>, Path(p): Path<String>, body: axum::Json<Va
         data_of: parent.data_of.clone(),
         resets: 0,
         has_endpoint: body["endpoints"].as_array().is_some_and(|e| !e.is_empty()),
+        protected: false,
+        created_at: now_secs(),
     };
     let ops = vec![
         s.start_op(&p, &b.id, "create_branch"),
@@ -533,4 +616,53 @@ async fn create_endpoint(
         axum::Json(json!({ "endpoint": endpoint_json(&p, &b, host), "operations": [op] })),
     )
         .into_response()
+}
+
+async fn get_branch(State(st): State<St>, Path((p, id)): Path<(String, String)>) -> Response {
+    let s = lock(&st);
+    match s.projects[&p].branches.iter().find(|b| b.id == id) {
+        Some(b) => axum::Json(json!({
+            "branch": branch_json(&p, b),
+            "annotation": { "object": { "type": "console/branch", "id": b.id }, "value": {} },
+        }))
+        .into_response(),
+        None => error(StatusCode::NOT_FOUND, "branch not found"),
+    }
+}
+
+/// Neon's `deleteProjectBranch`: the branch and its compute endpoints go; the project's
+/// root or default branch, a protected one and one with children are refused.
+async fn delete_branch(State(st): State<St>, Path((p, id)): Path<(String, String)>) -> Response {
+    let mut s = lock(&st);
+    let proj = s.projects.get_mut(&p).unwrap();
+    let Some(i) = proj.branches.iter().position(|b| b.id == id) else {
+        return error(StatusCode::NOT_FOUND, "branch not found");
+    };
+    let b = &proj.branches[i];
+    if b.parent_id.is_none() || b.protected {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "cannot delete the root, default or a protected branch",
+        );
+    }
+    if proj
+        .branches
+        .iter()
+        .any(|c| c.parent_id.as_deref() == Some(id.as_str()))
+    {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "cannot delete a branch that has child branches",
+        );
+    }
+    let b = proj.branches.remove(i);
+    if let Some(prefix) = &proj.postgres_prefix {
+        psql(&format!(
+            "DROP DATABASE IF EXISTS {prefix}_{} WITH (FORCE)",
+            b.name
+        ));
+    }
+    let branch = branch_json(&p, &b);
+    let op = s.start_op(&p, &id, "delete_timeline");
+    axum::Json(json!({ "branch": branch, "operations": [op] })).into_response()
 }

@@ -75,6 +75,8 @@ struct FakeDatastore {
     steps: VecDeque<String>,
     /// What it was created with (`POST` body, or the test's definition).
     definition: Value,
+    /// When it was created (seconds since the epoch): its `createdAt`.
+    created_at: u64,
 }
 
 #[derive(Debug)]
@@ -131,6 +133,8 @@ struct FakeService {
     /// What it was created with (`POST /services` body, or the test's definition): the
     /// service answers its type, repo, branch and details from it.
     definition: Option<Value>,
+    /// When it was created (seconds since the epoch): its `createdAt`.
+    created_at: u64,
 }
 
 #[derive(Debug)]
@@ -140,6 +144,8 @@ struct FakeDomain {
     verified: bool,
     /// Whether the DNS record now exists: the next `verify` makes the domain verified.
     dns_ready: bool,
+    /// When it was added (seconds since the epoch): its `createdAt`.
+    created_at: u64,
 }
 
 #[derive(Debug, Default)]
@@ -172,6 +178,19 @@ pub struct FakeState {
 pub struct Fake {
     pub port: u16,
     state: Arc<Mutex<FakeState>>,
+}
+
+/// Seconds since the epoch, now: when a resource of the fake is created.
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// `secs` since the epoch as Render writes a `createdAt`.
+fn rfc3339(secs: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(secs)).to_string()
 }
 
 fn ts(n: u64) -> String {
@@ -433,6 +452,7 @@ impl Fake {
             name: name.to_owned(),
             verified,
             dns_ready,
+            created_at: now_secs(),
         });
         domain_id
     }
@@ -474,7 +494,8 @@ impl Fake {
             .collect()
     }
 
-    /// Queues a failure for the next request that names service `id`.
+    /// Queues a failure for the next request that names service (or datastore) `id`, or,
+    /// with `list /services NAME` (`/postgres`, `/key-value`), for the next list by name.
     pub fn inject(&self, id: &str, fault: Fault) {
         self.lock()
             .faults
@@ -505,6 +526,73 @@ impl Fake {
             .unwrap()
             .status
             .clone()
+    }
+}
+
+impl Fake {
+    /// The whole state of the fake — every service (its definition, deploys, variables, jobs,
+    /// custom domains) and every datastore — as one stable text: equal texts, equal states.
+    /// What it was asked (the request log, faults, limits) is not state.
+    pub fn digest(&self) -> String {
+        let s = self.lock();
+        let mut out = String::new();
+        for svc in s.services.values() {
+            out.push_str(&format!(
+                "service {} {:?} {:?} owner={} at={} def={}\n",
+                svc.id,
+                svc.name,
+                svc.kind,
+                svc.owner,
+                svc.created_at,
+                svc.definition.clone().unwrap_or(Value::Null)
+            ));
+            for (k, v) in &svc.env {
+                out.push_str(&format!("  env {k}={v}\n"));
+            }
+            for d in &svc.deploys {
+                out.push_str(&format!(
+                    "  deploy {} {} {:?} {:?}\n",
+                    d.id, d.status, d.commit, d.image
+                ));
+            }
+            for j in &svc.jobs {
+                out.push_str(&format!("  job {} {} {:?}\n", j.id, j.status, j.command));
+            }
+            for d in &svc.domains {
+                out.push_str(&format!(
+                    "  domain {} {} verified={} at={}\n",
+                    d.id, d.name, d.verified, d.created_at
+                ));
+            }
+        }
+        for d in s.datastores.values() {
+            out.push_str(&format!(
+                "datastore {} {:?} {:?} owner={} {} at={} def={}\n",
+                d.id, d.store, d.name, d.owner, d.status, d.created_at, d.definition
+            ));
+        }
+        out
+    }
+
+    /// Makes resource `id` (a service, datastore or custom domain) say it was created
+    /// `secs` seconds earlier than it says now.
+    pub fn backdate(&self, id: &str, secs: u64) {
+        let mut s = self.lock();
+        if let Some(svc) = s.services.get_mut(id) {
+            svc.created_at -= secs;
+            return;
+        }
+        if let Some(d) = s.datastores.get_mut(id) {
+            d.created_at -= secs;
+            return;
+        }
+        for svc in s.services.values_mut() {
+            if let Some(d) = svc.domains.iter_mut().find(|d| d.id == id) {
+                d.created_at -= secs;
+                return;
+            }
+        }
+        panic!("no resource {id} in the fake");
     }
 }
 
@@ -562,6 +650,7 @@ fn insert_service(
             domains: vec![],
             owner: owner.to_owned(),
             definition,
+            created_at: now_secs(),
         },
     );
     id
@@ -593,6 +682,7 @@ fn insert_datastore(
             status,
             steps,
             definition,
+            created_at: now_secs(),
         },
     );
     id
@@ -606,16 +696,22 @@ fn router(state: Shared) -> Router {
             get(|st, q| list_datastores(st, q, Store::Postgres))
                 .post(|st, b| create_datastore(st, b, Store::Postgres)),
         )
-        .route("/postgres/{id}", get(get_datastore))
+        .route(
+            "/postgres/{id}",
+            get(get_datastore).delete(|st, p| delete_datastore(st, p, Store::Postgres)),
+        )
         .route("/postgres/{id}/connection-info", get(connection_info))
         .route(
             "/key-value",
             get(|st, q| list_datastores(st, q, Store::KeyValue))
                 .post(|st, b| create_datastore(st, b, Store::KeyValue)),
         )
-        .route("/key-value/{id}", get(get_datastore))
+        .route(
+            "/key-value/{id}",
+            get(get_datastore).delete(|st, p| delete_datastore(st, p, Store::KeyValue)),
+        )
         .route("/key-value/{id}/connection-info", get(connection_info))
-        .route("/services/{id}", get(get_service))
+        .route("/services/{id}", get(get_service).delete(delete_service))
         .route(
             "/services/{id}/deploys",
             get(list_deploys).post(create_deploy),
@@ -637,7 +733,10 @@ fn router(state: Shared) -> Router {
             "/services/{id}/custom-domains",
             get(list_domains).post(create_domain),
         )
-        .route("/services/{id}/custom-domains/{domain}", get(get_domain))
+        .route(
+            "/services/{id}/custom-domains/{domain}",
+            get(get_domain).delete(delete_domain),
+        )
         .route(
             "/services/{id}/custom-domains/{domain}/verify",
             post(verify_domain),
@@ -690,7 +789,23 @@ async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response
             .or_else(|| uri.strip_prefix("/key-value/"))
             .map(|r| r.split(['/', '?']).next().unwrap_or_default().to_owned())
     };
+    // A list of a collection by name (`GET /services?name=web`) is about that list:
+    // `list /services web`.
+    let listed = (parts.method == axum::http::Method::GET
+        && matches!(parts.uri.path(), "/services" | "/postgres" | "/key-value"))
+    .then(|| {
+        let name = parts
+            .uri
+            .query()
+            .unwrap_or_default()
+            .split('&')
+            .find_map(|p| p.strip_prefix("name="))
+            .unwrap_or_default();
+        format!("list {} {name}", parts.uri.path())
+    });
     let subject = subject
+        .filter(|_| listed.is_none())
+        .or(listed)
         .or_else(|| {
             uri.strip_prefix("/services/")
                 .map(|r| r.split(['/', '?']).next().unwrap_or_default().to_owned())
@@ -848,7 +963,7 @@ fn service_json(s: &FakeService) -> Value {
     };
     let mut v = json!({
         "id": s.id, "name": s.name, "ownerId": s.owner, "autoDeploy": "no",
-        "createdAt": ts(0), "updatedAt": ts(0),
+        "createdAt": rfc3339(s.created_at), "updatedAt": rfc3339(s.created_at),
         "dashboardUrl": format!("https://dashboard.render.com/worker/{}", s.id),
         "notifyOnFail": "default", "rootDir": def["rootDir"].as_str().unwrap_or(""), "slug": s.name,
         "suspended": "not_suspended", "suspenders": [],
@@ -1265,7 +1380,7 @@ fn domain_json(service: &FakeService, d: &FakeDomain) -> Value {
         "publicSuffix": labels[labels.len().saturating_sub(2)..].join("."),
         "redirectForName": "",
         "verificationStatus": if d.verified { "verified" } else { "unverified" },
-        "createdAt": ts(0),
+        "createdAt": rfc3339(d.created_at),
         "server": { "id": service.id, "name": service.name },
     })
 }
@@ -1368,7 +1483,7 @@ fn datastore_json(d: &FakeDatastore) -> Value {
     match d.store {
         Store::Postgres => {
             let mut v = json!({
-                "id": d.id, "ipAllowList": [], "createdAt": ts(0), "updatedAt": ts(0),
+                "id": d.id, "ipAllowList": [], "createdAt": rfc3339(d.created_at), "updatedAt": rfc3339(d.created_at),
                 "databaseName": def["databaseName"].as_str().unwrap_or("app_x1"),
                 "databaseUser": def["databaseUser"].as_str().unwrap_or("app_x1_user"),
                 "highAvailabilityEnabled": def["enableHighAvailability"].as_bool().unwrap_or(false),
@@ -1387,7 +1502,7 @@ fn datastore_json(d: &FakeDatastore) -> Value {
             v
         }
         Store::KeyValue => json!({
-            "id": d.id, "createdAt": ts(0), "updatedAt": ts(0), "status": d.status,
+            "id": d.id, "createdAt": rfc3339(d.created_at), "updatedAt": rfc3339(d.created_at), "status": d.status,
             "region": region, "plan": def["plan"].as_str().unwrap_or("starter"),
             "name": d.name, "owner": owner_json(&d.owner),
             "options": { "maxmemoryPolicy": def["maxmemoryPolicy"].as_str().unwrap_or("allkeys_lru") },
@@ -1508,7 +1623,47 @@ async fn create_domain(
         name,
         verified: false,
         dns_ready: ready,
+        created_at: now_secs(),
     });
     let v = domain_json(svc, svc.domains.last().unwrap());
     (StatusCode::CREATED, axum::Json(json!([v]))).into_response()
+}
+
+async fn delete_service(State(st): State<Shared>, Path(id): Path<String>) -> Response {
+    match lock(&st).services.remove(&id) {
+        // Its deploys, variables, jobs and custom domains go with it.
+        Some(_) => StatusCode::NO_CONTENT.into_response(),
+        None => error(StatusCode::NOT_FOUND, "service not found"),
+    }
+}
+
+async fn delete_datastore(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    store: Store,
+) -> Response {
+    let mut s = lock(&st);
+    match s.datastores.get(&id) {
+        Some(d) if d.store == store => {
+            s.datastores.remove(&id);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        _ => error(StatusCode::NOT_FOUND, "datastore not found"),
+    }
+}
+
+async fn delete_domain(
+    State(st): State<Shared>,
+    Path((id, domain)): Path<(String, String)>,
+) -> Response {
+    let mut s = lock(&st);
+    let Some(svc) = s.services.get_mut(&id) else {
+        return error(StatusCode::NOT_FOUND, "service not found");
+    };
+    let before = svc.domains.len();
+    svc.domains.retain(|d| d.id != domain && d.name != domain);
+    if svc.domains.len() == before {
+        return error(StatusCode::NOT_FOUND, "custom domain not found");
+    }
+    StatusCode::NO_CONTENT.into_response()
 }

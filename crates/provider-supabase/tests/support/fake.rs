@@ -19,6 +19,20 @@ pub const SERVICE_KEY: &str = "service-role-canary-key-3c4d";
 pub const DB_PASS: &str = "db-pass-canary-5e6f";
 const AT: &str = "2026-12-01T10:00:00Z";
 
+/// Seconds since the epoch, now: when a branch of the fake is created.
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// `secs` since the epoch as Supabase writes a time.
+fn rfc3339(secs: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        .to_string()
+}
+
 #[derive(Debug, Clone)]
 pub struct FakeBranch {
     pub id: String,
@@ -27,6 +41,10 @@ pub struct FakeBranch {
     pub project_ref: String,
     reads_to_ready: u32,
     pub resets: u32,
+    /// Whether it is a persistent branch (one kept on purpose).
+    pub persistent: bool,
+    /// When it was created (seconds since the epoch): its `created_at`.
+    pub created_at: u64,
 }
 
 #[derive(Debug)]
@@ -57,6 +75,11 @@ pub struct FakeState {
     /// Resets of branches of these parents are what Supabase documents: the branch is
     /// rebuilt from its migrations (this SQL, on an empty database) without any data.
     pub data_less_resets: BTreeMap<String, String>,
+    /// Every `DELETE` request, as `DELETE /path`.
+    pub deletes: Vec<String>,
+    /// The branch the next `DELETE` names goes just before it arrives (another `down`
+    /// deleted it), so the `DELETE` answers 404.
+    pub gone_before_next_delete: bool,
     seq: u32,
 }
 
@@ -137,7 +160,40 @@ impl Fake {
             project_ref: letters(n),
             reads_to_ready: 0,
             resets: 0,
+            persistent: true,
+            created_at: now_secs(),
         });
+    }
+
+    /// Adds a preview branch of `parent` (not persistent), as `staging` creates one, made
+    /// `age` seconds ago; returns its id.
+    pub fn preview_branch(&self, parent: &str, name: &str, age: u64) -> String {
+        self.existing_branch(parent, name);
+        let mut s = self.state();
+        let b = s.branches.last_mut().unwrap();
+        b.persistent = false;
+        b.created_at -= age;
+        b.id.clone()
+    }
+
+    /// The whole state of the branches of `parent` — each branch's id, name, own project,
+    /// resets, persistence and creation time — as one stable text: equal texts, equal
+    /// states. How many reads a new branch still answers `CREATING_PROJECT` is not state.
+    pub fn digest(&self, parent: &str) -> String {
+        let s = self.state();
+        let mut out = String::new();
+        for b in s.branches.iter().filter(|b| b.parent_ref == parent) {
+            out.push_str(&format!(
+                "branch {} {:?} ref={} resets={} persistent={} at={}\n",
+                b.id, b.name, b.project_ref, b.resets, b.persistent, b.created_at
+            ));
+        }
+        out
+    }
+
+    /// The `DELETE` requests the fake was sent, as `DELETE /path`.
+    pub fn deletes(&self) -> Vec<String> {
+        self.state().deletes.clone()
     }
 
     pub fn branch(&self, parent: &str, name: &str) -> Option<FakeBranch> {
@@ -167,9 +223,9 @@ pub fn parent(tag: &str) -> String {
 fn branch_json(b: &FakeBranch) -> Value {
     json!({
         "id": b.id, "name": b.name, "project_ref": b.project_ref,
-        "parent_project_ref": b.parent_ref, "is_default": false, "persistent": true,
+        "parent_project_ref": b.parent_ref, "is_default": false, "persistent": b.persistent,
         "status": if b.reads_to_ready > 0 { "CREATING_PROJECT" } else { "FUNCTIONS_DEPLOYED" },
-        "created_at": AT, "updated_at": AT, "with_data": true,
+        "created_at": rfc3339(b.created_at), "updated_at": AT, "with_data": true,
     })
 }
 
@@ -194,7 +250,7 @@ fn router(st: St) -> Router {
     Router::new()
         .route("/v1/projects/{r}/branches", get(list).post(create))
         .route("/v1/branches/{id}/reset", post(reset))
-        .route("/v1/branches/{id}", get(config))
+        .route("/v1/branches/{id}", get(config).delete(delete_branch))
         .route("/v1/projects/{r}/actions/{run}", get(run))
         .route("/v1/projects/{r}/actions/{run}/logs", get(logs))
         .route("/v1/projects/{r}/api-keys", get(api_keys))
@@ -236,6 +292,8 @@ async fn create(
         project_ref: letters(n),
         reads_to_ready: 2,
         resets: 0,
+        persistent: body["persistent"].as_bool().unwrap_or(false),
+        created_at: now_secs(),
     };
     let v = branch_json(&b);
     s.branches.push(b);
@@ -342,4 +400,28 @@ async fn api_keys(Path(r): Path<String>) -> Response {
         { "name": "service_role", "api_key": format!("{SERVICE_KEY}-{r}"), "type": "legacy" },
     ]))
     .into_response()
+}
+
+/// `v1-delete-a-branch`: the branch (by its own project ref) goes.
+async fn delete_branch(State(st): State<St>, Path(id): Path<String>) -> Response {
+    let mut s = lock(&st);
+    s.deletes.push(format!("DELETE /v1/branches/{id}"));
+    if std::mem::take(&mut s.gone_before_next_delete) {
+        s.branches.retain(|b| b.project_ref != id);
+    }
+    let Some(i) = s.branches.iter().position(|b| b.project_ref == id) else {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({ "message": "branch not found" })),
+        )
+            .into_response();
+    };
+    let b = s.branches.remove(i);
+    if let Some(db) = s.postgres.get(&b.parent_ref) {
+        psql(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            db.branch
+        ));
+    }
+    axum::Json(json!({ "message": "ok" })).into_response()
 }
