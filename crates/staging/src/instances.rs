@@ -281,7 +281,7 @@ impl Staging {
                 ));
                 continue;
             };
-            let found = by.find(created).await.map_err(|e| {
+            let unreadable = |e: Error| {
                 Error::io(
                     format!(
                         "{} could not be read, so nothing was deleted",
@@ -289,7 +289,17 @@ impl Staging {
                     ),
                     std::io::Error::other(e.to_string()),
                 )
-            })?;
+            };
+            let mut found = by.find(created).await.map_err(unreadable)?;
+            if found.is_none() && created.id.is_some() {
+                // The recorded resource is gone; one of its name made since is not ours,
+                // and says someone is using the name: the judgement refuses it by id.
+                let by_name = Created {
+                    id: None,
+                    ..created.clone()
+                };
+                found = by.find(&by_name).await.map_err(unreadable)?;
+            }
             match boundary.deletion(created, found) {
                 Ok(target) => planned.push(Planned {
                     index,

@@ -90,10 +90,10 @@ impl FakeProject {
     fn copy_database(&self, from: &str, to: &str) {
         if let Some(prefix) = &self.postgres_prefix {
             psql(&format!(
-                "DROP DATABASE IF EXISTS {prefix}_{to} WITH (FORCE)"
+                "DROP DATABASE IF EXISTS \"{prefix}_{to}\" WITH (FORCE)"
             ));
             psql(&format!(
-                "CREATE DATABASE {prefix}_{to} TEMPLATE {prefix}_{from}"
+                "CREATE DATABASE \"{prefix}_{to}\" TEMPLATE \"{prefix}_{from}\""
             ));
         }
     }
@@ -658,7 +658,7 @@ async fn delete_branch(State(st): State<St>, Path((p, id)): Path<(String, String
     let b = proj.branches.remove(i);
     if let Some(prefix) = &proj.postgres_prefix {
         psql(&format!(
-            "DROP DATABASE IF EXISTS {prefix}_{} WITH (FORCE)",
+            "DROP DATABASE IF EXISTS \"{prefix}_{}\" WITH (FORCE)",
             b.name
         ));
     }

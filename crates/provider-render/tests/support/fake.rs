@@ -282,6 +282,11 @@ impl Fake {
             .collect()
     }
 
+    /// Removes service `id` as if it were deleted in the dashboard (no request recorded).
+    pub fn remove_service(&self, id: &str) {
+        self.lock().services.remove(id);
+    }
+
     /// The ids of the services named `name`.
     pub fn services_named(&self, name: &str) -> Vec<String> {
         self.lock()
