@@ -439,3 +439,63 @@ fn down_after_an_up_that_failed_halfway_removes_what_it_had_created() {
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(w.digest(), before, "{out}");
 }
+
+#[test]
+fn an_up_stopped_by_sigterm_while_render_holds_the_creation_s_answer_leaves_a_ledger_down_cleans_up()
+ {
+    let _one = serial();
+    let w = World::new("pve", SCRUB);
+    let before = w.digest();
+    let name = format!("{}-api-pr-4", w.tag);
+    // Render creates the service at once and holds its answer: the run is stopped with the
+    // request sent and no id in hand.
+    render().fake.inject(
+        &name,
+        render::Fault::AnswerLate(std::time::Duration::from_secs(60)),
+    );
+    let neon_url = neon::stand_in().prism.url();
+    let render_url = render().prism.url();
+    let mut child = common::staging_command(
+        w.dir.path(),
+        &[
+            "up",
+            "--env",
+            "preview",
+            "--instance",
+            "pr-4",
+            "--commit",
+            COMMIT,
+        ],
+        &[
+            ("RENDER_API_KEY", API_KEY),
+            ("RENDER_API_URL", &render_url),
+            ("NEON_API_KEY", neon::API_KEY),
+            ("NEON_API_URL", &neon_url),
+        ],
+    )
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut waited = 0;
+    while render().fake.services_named(&name).is_empty() {
+        assert!(waited < 1200, "the creation never arrived");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        waited += 1;
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+    // The ledger holds the branch and the service whose answer never came.
+    let (code, out) = w.run(&["list", "--json"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains(&name), "{out}");
+    let (code, out) = w.down("pr-4", &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(w.digest(), before, "{out}");
+}
