@@ -87,6 +87,25 @@ fn list(dir: &Path, all: bool) -> serde_json::Value {
         .unwrap()
 }
 
+/// `staging --json ARGS`: one document, valid against `docs/json-output.schema.json`.
+fn json(dir: &Path, args: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/json-output.schema.json"),
+    )
+    .unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = run_staging(dir, &all, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let doc: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("no single JSON document ({e}): {stdout}"));
+    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}\n{doc:#}");
+    (out.status.code(), doc)
+}
+
 fn instances(doc: &serde_json::Value) -> Vec<String> {
     doc["result"]["instances"]
         .as_array()
@@ -184,8 +203,13 @@ fn down_twice_ends_clean_and_the_instance_leaves_the_listing() {
     let down = |dir: &Path| staging(dir, &["down", "--env", "preview", "--instance", "pr-3"]);
     let (code, out) = down(dir.path());
     assert_eq!(code, Some(0), "{out}");
-    let (code, out) = down(dir.path());
-    assert_eq!(code, Some(0), "a second down: {out}");
+    let (code, doc) = json(
+        dir.path(),
+        &["down", "--env", "preview", "--instance", "pr-3"],
+    );
+    assert_eq!(code, Some(0), "a second down: {doc}");
+    assert_eq!(doc["instance"], "pr-3", "{doc}");
+    assert_eq!(doc["resources"].as_array().unwrap().len(), 0, "{doc}");
     assert!(instances(&list(dir.path(), false)).is_empty());
     assert_eq!(instances(&list(dir.path(), true)), ["preview/pr-3"]);
 }
@@ -210,7 +234,23 @@ fn gc_tears_down_only_the_instance_whose_ttl_has_passed() {
     both.sort();
     assert_eq!(both, ["preview/pr-new", "preview/pr-old"]);
 
+    let (code, doc) = json(dir.path(), &["gc"]);
+    assert_eq!(code, Some(0), "{doc}");
+    assert_eq!(doc["dry_run"], true, "{doc}");
+    assert_eq!(doc["expired"].as_array().unwrap().len(), 1, "{doc}");
+
     let (code, out) = staging(dir.path(), &["gc", "--yes"]);
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(instances(&list(dir.path(), false)), ["preview/pr-new"]);
+    // Its down is on record: `list --all` shows when.
+    let (code, doc) = json(dir.path(), &["list", "--all"]);
+    assert_eq!(code, Some(0), "{doc}");
+    let old = doc["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["instance"] == "pr-old")
+        .unwrap()
+        .clone();
+    assert!(old["down_at"].is_u64(), "{old}");
 }

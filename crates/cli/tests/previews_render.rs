@@ -499,3 +499,27 @@ fn an_up_stopped_by_sigterm_while_render_holds_the_creation_s_answer_leaves_a_le
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(w.digest(), before, "{out}");
 }
+
+#[test]
+fn plan_of_an_instance_lists_what_its_up_would_create_and_writes_nothing() {
+    let _one = serial();
+    let w = World::new("pvf", SCRUB);
+    let before = w.digest();
+    let (code, out) = w.run(&[
+        "plan",
+        "--env",
+        "preview",
+        "--instance",
+        "pr-6",
+        "--commit",
+        COMMIT,
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains(&format!("{}-api-pr-6", w.tag)), "{out}");
+    assert!(out.contains("like staging"), "{out}");
+    assert!(out.contains("neon branch `preview-pr-6`"), "{out}");
+    let (code, out) = w.run(&["plan", "--env", "preview", "--commit", COMMIT]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("name the instance"), "{out}");
+    assert_eq!(w.digest(), before);
+}

@@ -659,6 +659,7 @@ impl Staging {
     /// `staging plan`: what `up` of `environment` at `commit` would change, read from what
     /// is live, changing nothing ([`plan::Plan`]).
     pub async fn plan(&self, environment: &str, commit: &str) -> Result<plan::Plan> {
+        self.spec.check_instance_for(environment)?;
         plan::plan(self, environment, commit).await
     }
 
