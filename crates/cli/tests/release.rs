@@ -252,6 +252,28 @@ fn the_install_script_refuses_bad_usage_with_exit_2() {
 }
 
 #[test]
+fn the_preview_workflow_is_a_valid_workflow_that_stands_up_and_tears_down_per_pull_request() {
+    let path = root().join("docs/ci/previews.yml");
+    let errors = schema_errors(&schemastore("github-workflow.json"), &yaml(&path));
+    assert!(
+        errors.is_empty(),
+        "docs/ci/previews.yml: {}",
+        errors.join("\n")
+    );
+    let doc = std::fs::read_to_string(&path).unwrap();
+    for needed in [
+        "--instance \"pr-${{ github.event.number }}\"",
+        "staging up ",
+        "staging down ",
+        "staging gc ",
+        "--yes",
+        "github.event.action == 'closed'",
+    ] {
+        assert!(doc.contains(needed), "{needed}: {doc}");
+    }
+}
+
+#[test]
 fn the_ci_docs_show_the_action_and_the_installer() {
     let path = root().join("docs/ci/github-actions.yml");
     let errors = schema_errors(&schemastore("github-workflow.json"), &yaml(&path));
