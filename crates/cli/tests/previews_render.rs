@@ -10,7 +10,6 @@ mod neon;
 #[path = "../../provider-render/tests/support/mod.rs"]
 mod render;
 
-use std::path::Path;
 use std::process::Command as StdCommand;
 use std::sync::OnceLock;
 
