@@ -254,3 +254,39 @@ fn gc_tears_down_only_the_instance_whose_ttl_has_passed() {
         .clone();
     assert!(old["down_at"].is_u64(), "{old}");
 }
+
+#[test]
+fn a_ledger_edited_after_it_was_written_is_not_trusted_and_nothing_is_torn_down() {
+    let dir = workspace("72h");
+    let (code, out) = up(dir.path(), "pr-2");
+    assert_eq!(code, Some(0), "{out}");
+    // The ledger's records, as the directory store keeps them.
+    let ledgers = dir.path().join(".staging/evidence/instance-ledger");
+    let mut edited = 0;
+    for e in walk(&ledgers) {
+        let text = std::fs::read_to_string(&e).unwrap();
+        std::fs::write(&e, text.replace("\"commit\":\"0123", "\"commit\":\"4567")).unwrap();
+        edited += 1;
+    }
+    assert!(edited > 0, "no ledger record under {}", ledgers.display());
+    let (code, out) = staging(
+        dir.path(),
+        &["down", "--env", "preview", "--instance", "pr-2"],
+    );
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("changed after it was written"), "{out}");
+    let (code, out) = staging(dir.path(), &["gc", "--yes"]);
+    assert_ne!(code, Some(0), "{out}");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}

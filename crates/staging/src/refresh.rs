@@ -171,14 +171,15 @@ impl Staging {
         strict: bool,
     ) -> Result<RefreshRun> {
         let spec = self.spec().clone();
+        spec.check_instance_for(target)?;
         let source = match from {
             Some(s) => s.to_owned(),
-            None => spec
-                .spec
-                .environment(target)?
-                .promotes_to
-                .clone()
-                .ok_or_else(|| {
+            None => {
+                let env = spec.spec.environment(target)?;
+                // An ephemeral environment's data comes from the one it is like.
+                env.promotes_to.clone().or_else(|| env.like.clone())
+            }
+            .ok_or_else(|| {
                     Error::config(format!(
                         "`{target}` promotes to no environment: say which one to copy from with --from"
                     ))
