@@ -100,7 +100,10 @@ impl Provider for Fake {
         Ok(LiveState {
             latest: None,
             live: None,
-            url: None,
+            url: (self.name == "api").then(|| {
+                url::Url::parse(&format!("https://{}.api.example.test/", service.environment))
+                    .unwrap()
+            }),
         })
     }
     async fn deploy(&self, service: &WriteTarget, _: &DeployRequest) -> Result<Deploy> {
@@ -132,9 +135,14 @@ impl EnvVars for Fake {
         &self,
         service: &WriteTarget,
         key: &str,
-        _: &secrecy::SecretString,
+        value: &secrecy::SecretString,
     ) -> Result<()> {
-        self.note(format!("set {key} on {}", service.handle().name));
+        use secrecy::ExposeSecret;
+        self.note(format!(
+            "set {key}={} on {}",
+            value.expose_secret(),
+            service.handle().name
+        ));
         Ok(())
     }
     async fn delete_env_var(&self, service: &WriteTarget, key: &str) -> Result<()> {
@@ -488,7 +496,7 @@ async fn the_composite_provider_sends_every_call_to_the_provider_of_its_service(
             "api: locate api in staging",
             "web: locate frontend in staging",
             "web: live_state frontend",
-            "web: set API_URL on frontend",
+            "web: set API_URL=https://x on frontend",
             "api: env_vars api",
         ]
     );
@@ -634,4 +642,44 @@ fn the_steps_of_a_provider_that_only_a_service_runs_on_are_in_the_pipeline() {
     let spec = load(STACK).unwrap();
     let names: Vec<&str> = registry.run_steps(&spec).iter().map(|s| s.name()).collect();
     assert_eq!(names, ["web"]);
+}
+
+#[tokio::test]
+async fn a_frontend_whose_variable_names_the_apis_url_is_located_after_the_api_and_gets_that_url()
+{
+    use staging_core::pipeline::{DeployStep, RunContext, Step};
+    let s = setup();
+    let spec = Arc::new(
+        load(&format!(
+            "{STACK}[vars.API_URL]\nvalue = \"${{services.api.url}}/v1\"\nservices = [\"frontend\"]\n"
+        ))
+        .unwrap(),
+    );
+    let mut ctx = RunContext::new(
+        spec.clone(),
+        "staging",
+        "0123456789abcdef0123456789abcdef01234567",
+    )
+    .unwrap();
+    staging_core::testkit::assume_isolated(&mut ctx);
+    ctx.provider = Some(
+        s.registry
+            .factory_for(&spec, "staging")
+            .unwrap()
+            .build(&spec, "staging")
+            .unwrap(),
+    );
+    // What the secrets step leaves: the value in spec syntax, and what it waits for.
+    ctx.vars.insert(
+        "API_URL".into(),
+        "${services.api.url}/v1".to_owned().into(),
+    );
+    ctx.deferred
+        .insert("API_URL".into(), vec!["services.api.url".into()]);
+    let report = DeployStep.run(&mut ctx).await.unwrap();
+    assert_eq!(report.status, staging_core::pipeline::StepStatus::Passed, "{report:?}");
+    let log = taken(&s.log);
+    let at = |line: &str| log.iter().position(|l| l == line).unwrap_or_else(|| panic!("{line}: {log:?}"));
+    assert!(at("api: live_state api") < at("web: locate frontend in staging"), "{log:?}");
+    at("web: set API_URL=https://staging.api.example.test/v1 on frontend");
 }

@@ -281,7 +281,7 @@ impl Staging {
                 ));
                 continue;
             };
-            let found = by.find(created).await.map_err(|e| {
+            let unreadable = |e: Error| {
                 Error::io(
                     format!(
                         "{} could not be read, so nothing was deleted",
@@ -289,7 +289,19 @@ impl Staging {
                     ),
                     std::io::Error::other(e.to_string()),
                 )
-            })?;
+            };
+            let mut found = by.find(created).await.map_err(unreadable)?;
+            // Gone by its recorded id, but a named resource (unique in its namespace, a
+            // service or a site): what holds that name now is looked at too, so one made
+            // again by hand under the recorded name is refused with the reason (the id
+            // differs) rather than passed over in silence.
+            if found.is_none() && created.id.is_some() && created.namespace.is_some() {
+                let by_name = Created {
+                    id: None,
+                    ..created.clone()
+                };
+                found = by.find(&by_name).await.map_err(unreadable)?;
+            }
             match boundary.deletion(created, found) {
                 Ok(target) => planned.push(Planned {
                     index,
