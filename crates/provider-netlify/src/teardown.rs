@@ -106,14 +106,16 @@ impl NetlifyTeardown {
         let Some(site) = self.site_by_id(site_id).await? else {
             return Ok(None);
         };
-        let doing = format!("reading whether site `{site_id}` deploys `{}`", created.name);
+        let doing = format!(
+            "reading whether site `{site_id}` deploys `{}`",
+            created.name
+        );
         let settings = settings_of(&site, &doing)?;
         let listed = settings
             .allowed_branches
             .as_deref()
             .unwrap_or_default()
-            .iter()
-            .any(|b| *b == created.name);
+            .contains(&created.name);
         Ok(listed.then_some((site, settings)))
     }
 }

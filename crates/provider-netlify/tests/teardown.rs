@@ -105,11 +105,18 @@ async fn the_instances_site_and_branch_deploy_are_undone_in_reverse_and_netlify_
         .collect();
     assert_eq!(
         kinds,
-        [("netlify site", "shop-pr-7"), ("netlify branch deploy", "pr-7")]
+        [
+            ("netlify site", "shop-pr-7"),
+            ("netlify branch deploy", "pr-7")
+        ]
     );
     let site = stack.fake.site_id_named("shop-pr-7").expect("site created");
     assert_eq!(created[0].id.as_deref(), Some(site.as_str()));
-    assert_eq!(created[1].id.as_deref(), Some(site.as_str()), "the branch's site");
+    assert_eq!(
+        created[1].id.as_deref(),
+        Some(site.as_str()),
+        "the branch's site"
+    );
     assert_ne!(stack.fake.digest(), before);
 
     let t = teardown(stack);
@@ -119,7 +126,11 @@ async fn the_instances_site_and_branch_deploy_are_undone_in_reverse_and_netlify_
     }
     // The branch was removed from the list (every other branch kept), then the site went.
     assert_eq!(stack.fake.deletes(), 1);
-    assert_eq!(stack.fake.digest(), before, "Netlify is as before the instance");
+    assert_eq!(
+        stack.fake.digest(),
+        before,
+        "Netlify is as before the instance"
+    );
     // A second `down`: everything is gone, nothing is sent.
     for c in created.iter().rev() {
         assert_eq!(down_one(&t, c).await.unwrap(), Judgement::Gone);
@@ -181,7 +192,13 @@ async fn a_site_made_again_by_hand_under_a_recorded_name_is_refused() {
     let created = provision(stack, &spec).await;
     // Deleted out of band, and made again by hand hours later under the same name.
     let original = created[0].id.clone().unwrap();
-    stack.fake.state.lock().unwrap().sites.retain(|s| s.id != original);
+    stack
+        .fake
+        .state
+        .lock()
+        .unwrap()
+        .sites
+        .retain(|s| s.id != original);
     let (by_hand, _) = stack.fake.add_site("z");
     stack.fake.with_site(&by_hand, |s| {
         s.name = name.clone();
@@ -198,10 +215,16 @@ async fn a_site_made_again_by_hand_under_a_recorded_name_is_refused() {
         ..created[0].clone()
     };
     let j = down_one(&t, &by_name).await.unwrap();
-    assert!(matches!(&j, Judgement::Refused(why) if why.contains("not within")), "{j:?}");
+    assert!(
+        matches!(&j, Judgement::Refused(why) if why.contains("not within")),
+        "{j:?}"
+    );
     let found = t.find(&by_name).await.unwrap();
     let j = judge(&created[0], found);
-    assert!(matches!(&j, Judgement::Refused(why) if why.contains("made again by hand")), "{j:?}");
+    assert!(
+        matches!(&j, Judgement::Refused(why) if why.contains("made again by hand")),
+        "{j:?}"
+    );
     assert_eq!(stack.fake.deletes(), deletes, "no DELETE was sent");
     assert!(stack.fake.has_site_named(&name));
 }
@@ -241,5 +264,8 @@ async fn a_kind_netlify_never_creates_is_refused_without_a_request() {
         deleted_at: None,
     };
     let err = teardown(stack).find(&entry).await.unwrap_err().to_string();
-    assert!(err.contains("not a kind of resource the Netlify provider creates"), "{err}");
+    assert!(
+        err.contains("not a kind of resource the Netlify provider creates"),
+        "{err}"
+    );
 }

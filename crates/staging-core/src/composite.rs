@@ -151,7 +151,10 @@ impl ProviderFactory for CompositeFactory {
     fn build(&self, _spec: &LoadedSpec, environment: &str) -> Result<DynProvider> {
         let mut parts = vec![];
         for part in &self.parts {
-            parts.push((part.factory.build(&part.spec, environment)?, part.services()));
+            parts.push((
+                part.factory.build(&part.spec, environment)?,
+                part.services(),
+            ));
         }
         Ok(Arc::new(CompositeProvider::new(parts)))
     }
@@ -161,18 +164,18 @@ impl ProviderFactory for CompositeFactory {
     }
 
     /// The environment's own provider's store.
-    fn secret_store(&self, _spec: &LoadedSpec, environment: &str) -> Result<Option<DynSecretStore>> {
+    fn secret_store(
+        &self,
+        _spec: &LoadedSpec,
+        environment: &str,
+    ) -> Result<Option<DynSecretStore>> {
         let own = &self.parts[0];
         own.factory.secret_store(&own.spec, environment)
     }
 
     /// A [`CompositeProvisioner`] over the parts whose narrowed spec asks a creation; a part
     /// that is asked one but creates nothing refuses it, naming what must exist.
-    fn provisioner(
-        &self,
-        _spec: &LoadedSpec,
-        environment: &str,
-    ) -> Result<Option<DynProvisioner>> {
+    fn provisioner(&self, _spec: &LoadedSpec, environment: &str) -> Result<Option<DynProvisioner>> {
         let mut parts: Vec<Option<DynProvisioner>> = vec![];
         for part in &self.parts {
             let asked = part.spec.creations_asked(environment);
@@ -222,7 +225,10 @@ impl ProviderFactory for CompositeFactory {
     }
 
     fn run_steps(&self) -> Vec<Box<dyn Step>> {
-        self.parts.iter().flat_map(|p| p.factory.run_steps()).collect()
+        self.parts
+            .iter()
+            .flat_map(|p| p.factory.run_steps())
+            .collect()
     }
 }
 
@@ -341,7 +347,9 @@ impl CompositeProvider {
 
 /// The rate at which a budget lets one service be polled (polls a second).
 fn polls_per_second(b: &crate::cadence::ReadBudget) -> f64 {
-    f64::from(b.reads) / b.per.as_secs_f64().max(f64::MIN_POSITIVE) / f64::from(b.reads_per_poll.max(1))
+    f64::from(b.reads)
+        / b.per.as_secs_f64().max(f64::MIN_POSITIVE)
+        / f64::from(b.reads_per_poll.max(1))
 }
 
 #[async_trait]
@@ -371,7 +379,9 @@ impl Provider for CompositeProvider {
     /// the environment on its platform; the others have nothing to prepare).
     fn capabilities(&self) -> Capabilities<'_> {
         Capabilities {
-            env: self.all(|c| c.env.is_some()).then_some(self as &dyn EnvVars),
+            env: self
+                .all(|c| c.env.is_some())
+                .then_some(self as &dyn EnvVars),
             rollback: self
                 .all(|c| c.rollback.is_some())
                 .then_some(self as &dyn Rollback),
@@ -448,7 +458,11 @@ impl EnvVars for CompositeProvider {
         ProviderExt::snapshot_env(&**self.part(&service.name), service, current, keys).await
     }
 
-    async fn restore_env(&self, target: &WriteTarget, snapshot: &EnvSnapshot) -> Result<EnvRestore> {
+    async fn restore_env(
+        &self,
+        target: &WriteTarget,
+        snapshot: &EnvSnapshot,
+    ) -> Result<EnvRestore> {
         ProviderExt::restore_env(&**self.part(&target.handle().name), target, snapshot).await
     }
 }

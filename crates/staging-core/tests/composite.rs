@@ -46,6 +46,10 @@ struct WebService {
 
 type Log = Arc<Mutex<Vec<String>>>;
 
+/// The services of a narrowed spec a factory was asked with, and the environment's provider
+/// there.
+type Seen = (Vec<String>, String);
+
 /// A platform in memory, named `api` or `web`.
 #[derive(Debug, Clone)]
 struct Fake {
@@ -65,7 +69,10 @@ impl Fake {
         }
     }
     fn note(&self, what: String) {
-        self.log.lock().unwrap().push(format!("{}: {what}", self.name));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{}: {what}", self.name));
     }
 }
 
@@ -101,8 +108,11 @@ impl Provider for Fake {
             latest: None,
             live: None,
             url: (self.name == "api").then(|| {
-                url::Url::parse(&format!("https://{}.api.example.test/", service.environment))
-                    .unwrap()
+                url::Url::parse(&format!(
+                    "https://{}.api.example.test/",
+                    service.environment
+                ))
+                .unwrap()
             }),
         })
     }
@@ -208,7 +218,7 @@ impl Teardown for Fake {
 #[derive(Debug, Clone)]
 struct FakeFactory {
     fake: Fake,
-    seen: Arc<Mutex<Vec<(Vec<String>, String)>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
     step: bool,
 }
 
@@ -244,7 +254,9 @@ impl ProviderFactory for FakeFactory {
     }
     fn settings_types(&self) -> SettingsTypes {
         match self.fake.name {
-            "api" => SettingsTypes::of::<EnvSettings, ApiService>().with_datastores::<EnvSettings>(),
+            "api" => {
+                SettingsTypes::of::<EnvSettings, ApiService>().with_datastores::<EnvSettings>()
+            }
             _ => SettingsTypes::of::<EnvSettings, WebService>(),
         }
     }
@@ -385,7 +397,10 @@ fn the_narrowed_spec_holds_only_the_providers_services_and_its_settings() {
         ["frontend"],
         "only the web platform's services"
     );
-    assert!(web.spec.datastores.is_empty(), "datastores are the environment provider's");
+    assert!(
+        web.spec.datastores.is_empty(),
+        "datastores are the environment provider's"
+    );
     assert_eq!(web.spec.environments["staging"].provider, "web");
     let settings = web.environment_settings::<EnvSettings>("staging").unwrap();
     assert_eq!(settings.value.account.as_deref(), Some("acme-web"));
@@ -475,11 +490,18 @@ async fn the_composite_provider_sends_every_call_to_the_provider_of_its_service(
     let s = setup();
     let spec = load(STACK).unwrap();
     let factory = s.registry.factory_for(&spec, "staging").unwrap();
-    assert_eq!(factory.name(), "api", "named after the environment's provider");
+    assert_eq!(
+        factory.name(),
+        "api",
+        "named after the environment's provider"
+    );
     let provider = factory.build(&spec, "staging").unwrap();
     let api = provider.locate("staging", "api").await.unwrap();
     let frontend = provider.locate("staging", "frontend").await.unwrap();
-    assert_eq!((api.id.as_str(), frontend.id.as_str()), ("api-api", "web-frontend"));
+    assert_eq!(
+        (api.id.as_str(), frontend.id.as_str()),
+        ("api-api", "web-frontend")
+    );
     provider.live_state(&frontend).await.unwrap();
     provider
         .set_env_var(
@@ -507,12 +529,14 @@ async fn the_composite_provider_sends_every_call_to_the_provider_of_its_service(
         .into_iter()
         .map(|r| format!("{} {}", r.kind, r.owner))
         .collect();
-    assert_eq!(owners, ["api thing service api", "web thing service frontend"]);
+    assert_eq!(
+        owners,
+        ["api thing service api", "web thing service frontend"]
+    );
 }
 
 #[test]
-fn a_capability_is_handed_out_only_when_every_part_has_it_and_pacing_is_the_most_conservative()
-{
+fn a_capability_is_handed_out_only_when_every_part_has_it_and_pacing_is_the_most_conservative() {
     let log = Log::default();
     let mut api = FakeFactory::new("api", &log);
     api.fake.pacing = Pacing {
@@ -645,8 +669,7 @@ fn the_steps_of_a_provider_that_only_a_service_runs_on_are_in_the_pipeline() {
 }
 
 #[tokio::test]
-async fn a_frontend_whose_variable_names_the_apis_url_is_located_after_the_api_and_gets_that_url()
-{
+async fn a_frontend_whose_variable_names_the_apis_url_is_located_after_the_api_and_gets_that_url() {
     use staging_core::pipeline::{DeployStep, RunContext, Step};
     let s = setup();
     let spec = Arc::new(
@@ -670,16 +693,25 @@ async fn a_frontend_whose_variable_names_the_apis_url_is_located_after_the_api_a
             .unwrap(),
     );
     // What the secrets step leaves: the value in spec syntax, and what it waits for.
-    ctx.vars.insert(
-        "API_URL".into(),
-        "${services.api.url}/v1".to_owned().into(),
-    );
+    ctx.vars
+        .insert("API_URL".into(), "${services.api.url}/v1".to_owned().into());
     ctx.deferred
         .insert("API_URL".into(), vec!["services.api.url".into()]);
     let report = DeployStep.run(&mut ctx).await.unwrap();
-    assert_eq!(report.status, staging_core::pipeline::StepStatus::Passed, "{report:?}");
+    assert_eq!(
+        report.status,
+        staging_core::pipeline::StepStatus::Passed,
+        "{report:?}"
+    );
     let log = taken(&s.log);
-    let at = |line: &str| log.iter().position(|l| l == line).unwrap_or_else(|| panic!("{line}: {log:?}"));
-    assert!(at("api: live_state api") < at("web: locate frontend in staging"), "{log:?}");
+    let at = |line: &str| {
+        log.iter()
+            .position(|l| l == line)
+            .unwrap_or_else(|| panic!("{line}: {log:?}"))
+    };
+    assert!(
+        at("api: live_state api") < at("web: locate frontend in staging"),
+        "{log:?}"
+    );
     at("web: set API_URL=https://staging.api.example.test/v1 on frontend");
 }

@@ -957,13 +957,21 @@ impl Fake {
 
     /// Whether a site named `name` exists.
     pub fn has_site_named(&self, name: &str) -> bool {
-        self.state.lock().unwrap().sites.iter().any(|s| s.name == name)
+        self.state
+            .lock()
+            .unwrap()
+            .sites
+            .iter()
+            .any(|s| s.name == name)
     }
 
     /// The site named `name`, if any: its id.
     pub fn site_id_named(&self, name: &str) -> Option<String> {
         let st = self.state.lock().unwrap();
-        st.sites.iter().find(|s| s.name == name).map(|s| s.id.clone())
+        st.sites
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.id.clone())
     }
 
     /// How many `deleteSite` requests arrived.
@@ -999,12 +1007,7 @@ impl Fake {
             for d in &s.deploys {
                 out.push_str(&format!(
                     "  deploy {} {} {} {} locked={} canceled={}\n",
-                    d.id,
-                    d.branch,
-                    d.context,
-                    d.commit_ref,
-                    d.locked,
-                    d.canceled
+                    d.id, d.branch, d.context, d.commit_ref, d.locked, d.canceled
                 ));
             }
             for v in &s.env {

@@ -443,10 +443,9 @@ impl DeployStep {
                 out.insert(key.to_owned(), value.clone());
                 continue;
             }
-            let template =
-                crate::spec::Template::parse(value.expose_secret()).map_err(|e| {
-                    Error::config(format!("variable `{key}` of service `{service}`: {e}"))
-                })?;
+            let template = crate::spec::Template::parse(value.expose_secret()).map_err(|e| {
+                Error::config(format!("variable `{key}` of service `{service}`: {e}"))
+            })?;
             let lookup = |name: &str| {
                 url_reference(name)
                     .and_then(|s| urls.get(s))

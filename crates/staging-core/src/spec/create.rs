@@ -220,7 +220,13 @@ impl LoadedSpec {
             .spec
             .services
             .iter()
-            .map(|(n, s)| (format!("services.{n}"), s.create.as_ref(), s.provider.is_some()))
+            .map(|(n, s)| {
+                (
+                    format!("services.{n}"),
+                    s.create.as_ref(),
+                    s.provider.is_some(),
+                )
+            })
             .chain(
                 self.spec
                     .datastores

@@ -193,13 +193,15 @@ impl Spec {
     /// that holds a pipeline reference (AWS `image = "repo/app:${commit}"`) is handed on as
     /// spec text (`Template::to_source`), which the provider reads as a template.
     pub(crate) fn settings_templates_to_source(&mut self) {
-        let tables =
-            self.environments
-                .values_mut()
-                .flat_map(|e| std::iter::once(&mut e.settings).chain(e.provider_settings.values_mut()))
-                .chain(self.services.values_mut().flat_map(|s| {
-                    std::iter::once(&mut s.settings).chain(s.overrides.values_mut())
-                }));
+        let tables = self
+            .environments
+            .values_mut()
+            .flat_map(|e| std::iter::once(&mut e.settings).chain(e.provider_settings.values_mut()))
+            .chain(
+                self.services
+                    .values_mut()
+                    .flat_map(|s| std::iter::once(&mut s.settings).chain(s.overrides.values_mut())),
+            );
         for t in tables {
             for (_, v) in t.iter_mut() {
                 templates_to_source(v);
