@@ -32,7 +32,6 @@ struct EnvSettings {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ApiService {
-    #[allow(dead_code)]
     name: String,
 }
 
@@ -40,7 +39,6 @@ struct ApiService {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct WebService {
-    #[allow(dead_code)]
     site: String,
 }
 
@@ -274,20 +272,31 @@ impl ProviderFactory for FakeFactory {
     fn resources(
         &self,
         spec: &LoadedSpec,
-        _: &str,
+        environment: &str,
     ) -> Result<Vec<staging_core::isolation::Resource>> {
-        Ok(spec
-            .spec
-            .services
-            .keys()
-            .map(|s| {
-                staging_core::isolation::Resource::new(
-                    format!("{} thing", self.fake.name),
-                    format!("service {s}"),
-                    [("name", Some(s.clone()))],
-                )
-            })
-            .collect())
+        // What a service is on the platform: its `name` (api) or `site` (web) setting, as
+        // the environment's overrides leave it.
+        let mut out = vec![];
+        for s in spec.spec.services.keys() {
+            let id = match self.fake.name {
+                "api" => {
+                    spec.service_settings::<ApiService>(s, environment)?
+                        .value
+                        .name
+                }
+                _ => {
+                    spec.service_settings::<WebService>(s, environment)?
+                        .value
+                        .site
+                }
+            };
+            out.push(staging_core::isolation::Resource::new(
+                format!("{} thing", self.fake.name),
+                format!("service {s}"),
+                [("id", Some(id))],
+            ));
+        }
+        Ok(out)
     }
     fn build(&self, _: &LoadedSpec, _: &str) -> Result<DynProvider> {
         Ok(Arc::new(self.fake.clone()))
@@ -714,4 +723,47 @@ async fn a_frontend_whose_variable_names_the_apis_url_is_located_after_the_api_a
         "{log:?}"
     );
     at("web: set API_URL=https://staging.api.example.test/v1 on frontend");
+}
+
+/// No database URLs: the isolation check compares services only.
+#[derive(Debug)]
+struct NoValues;
+
+#[async_trait]
+impl staging_core::isolation::EnvValues for NoValues {
+    async fn values(&self, _: &str) -> Result<BTreeMap<String, secrecy::SecretString>> {
+        Ok(BTreeMap::new())
+    }
+}
+
+#[tokio::test]
+async fn a_preview_frontend_naming_stagings_site_on_the_other_provider_is_refused() {
+    use staging_core::isolation::{Writes, check_offline_before_write};
+    let s = setup();
+    let own_api = "[services.api.overrides.preview]\nname = \"shop-api-${instance}\"\n";
+    let load_for = |text: String| {
+        LoadedSpec::parse(
+            "staging.toml",
+            text,
+            LoadOptions::new(&["api", "web"]).with_instance(Some("pr-7")),
+        )
+        .unwrap()
+    };
+    // The frontend's site is `shop-web` in every environment: the preview's is staging's.
+    let spec = load_for(format!("{STACK}{own_api}"));
+    let err = check_offline_before_write(&s.registry, &spec, "preview", Writes::Run, &NoValues)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("frontend") && err.contains("staging"), "{err}");
+    assert!(err.contains("shop-web"), "{err}");
+    // Its own site per instance: nothing is shared.
+    let spec = load_for(format!(
+        "{STACK}{own_api}[services.frontend.overrides.preview]\nsite = \"shop-web-${{instance}}\"\n"
+    ));
+    let mine = check_offline_before_write(&s.registry, &spec, "preview", Writes::Run, &NoValues)
+        .await
+        .unwrap();
+    let ids: Vec<String> = mine.iter().map(|r| r.to_string()).collect();
+    assert!(ids.iter().any(|r| r.contains("shop-web-pr-7")), "{ids:?}");
 }
