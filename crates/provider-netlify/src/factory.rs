@@ -292,6 +292,17 @@ impl ProviderFactory for NetlifyFactory {
         )?)))
     }
 
+    /// Finds and undoes the sites and branch deploys the provisioner created for an
+    /// instance ([`crate::NetlifyTeardown`]).
+    fn teardown(
+        &self,
+        spec: &LoadedSpec,
+        environment: &str,
+    ) -> Result<Option<staging_core::teardown::DynTeardown>> {
+        let provider = Self::build_netlify(spec, environment)?;
+        Ok(Some(Arc::new(crate::NetlifyTeardown::new(provider))))
+    }
+
     /// A site (by id or name) and the deploy context whose deploys and env var values the
     /// environment writes. Two `branch-deploy` environments share that context's values,
     /// whatever their branches, so the branch is not part of it.

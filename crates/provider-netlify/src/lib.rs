@@ -26,6 +26,7 @@ mod limit;
 mod models;
 mod provider;
 mod provision;
+mod teardown;
 
 pub use client::DEFAULT_API_URL;
 pub use context::DeployContext;
@@ -36,3 +37,4 @@ pub use import::{import_netlify_toml, import_netlify_toml_as};
 pub use limit::RateLimits;
 pub use provider::{NetlifyBuilder, NetlifyProvider, SiteRef, SiteTarget};
 pub use provision::NetlifyProvisioner;
+pub use teardown::NetlifyTeardown;

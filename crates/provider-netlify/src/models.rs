@@ -25,6 +25,8 @@ pub(crate) struct Site {
     /// ([`BuildSettings`]), and an odd shape there must not break every other read of the
     /// site.
     pub(crate) build_settings: Option<serde_json::Value>,
+    /// When Netlify created it (RFC 3339): what a teardown compares with its ledger.
+    pub(crate) created_at: Option<String>,
 }
 
 /// A site's `build_settings`, as provisioning reads them. Its `env` (the legacy build

@@ -27,9 +27,9 @@ use crate::models::{BuildSettings, Site};
 use crate::provider::{NetlifyProvider, SiteRef, SiteTarget};
 
 /// [`Creation::kind`] of a site.
-const KIND_SITE: &str = "netlify site";
+pub(crate) const KIND_SITE: &str = "netlify site";
 /// [`Creation::kind`] of a branch deploy.
-const KIND_BRANCH: &str = "netlify branch deploy";
+pub(crate) const KIND_BRANCH: &str = "netlify branch deploy";
 /// How long a creation is read back before it is reported as not confirmed.
 const CONFIRM_WAIT: Duration = Duration::from_secs(60);
 

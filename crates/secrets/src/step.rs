@@ -45,6 +45,7 @@ impl Step for SecretsStep {
         // A source that could not be reached (a database branch's API that did not answer)
         // makes the run one that could not proceed (exit 3), not a failed check.
         let unreachable = !resolved.unreachable.is_empty();
+        ctx.deferred = resolved.deferred.clone();
         for (name, value) in resolved.values {
             let secret = secret_names.contains(&name);
             ctx.set_var(name, value, secret);

@@ -26,6 +26,7 @@
 
 pub mod boundary;
 pub mod cadence;
+pub mod composite;
 pub mod data_state;
 pub mod database_branch;
 pub mod database_target;

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 
+use crate::composite::CompositeFactory;
 use crate::error::Result;
 use crate::isolation::Resource;
 use crate::probe::DynProbe;
@@ -132,10 +133,18 @@ impl ProviderRegistry {
     /// provider's own [`ProviderFactory::check`], then that the spec asks no creation in a
     /// protected environment that does not allow it
     /// ([`LoadedSpec::check_creation_allowed`]).
+    ///
+    /// An environment whose services run on several providers checks each provider's part
+    /// with its own types and check, on the spec narrowed for it
+    /// ([`crate::composite::CompositeFactory::check_parts`]).
     pub fn check(&self, spec: &LoadedSpec, environment: &str) -> Result<()> {
-        let factory = self.factory_for(spec, environment)?;
-        factory.settings_types().check(spec, environment)?;
-        factory.check(spec, environment)?;
+        match self.resolve(spec, environment)? {
+            Resolved::Plain(factory) => {
+                factory.settings_types().check(spec, environment)?;
+                factory.check(spec, environment)?;
+            }
+            Resolved::Composite(composite) => composite.check_parts(environment)?,
+        }
         spec.check_creation_allowed(environment)
     }
 
@@ -157,8 +166,8 @@ impl ProviderRegistry {
         crate::spec::json_schema_with(&types)
     }
 
-    /// The steps the providers of `spec`'s environments add after the run's checks
-    /// ([`ProviderFactory::run_steps`]), each provider's once, in the order of the
+    /// The steps the providers of `spec`'s environments and services add after the run's
+    /// checks ([`ProviderFactory::run_steps`]), each provider's once, in the order of the
     /// providers' names.
     pub fn run_steps(&self, spec: &LoadedSpec) -> Vec<Box<dyn crate::pipeline::Step>> {
         let used: std::collections::BTreeSet<&str> = spec
@@ -166,6 +175,12 @@ impl ProviderRegistry {
             .environments
             .values()
             .map(|e| e.provider.as_str())
+            .chain(
+                spec.spec
+                    .services
+                    .values()
+                    .filter_map(|s| s.provider.as_deref()),
+            )
             .collect();
         used.into_iter()
             .filter_map(|name| self.factories.get(name))
@@ -183,27 +198,74 @@ impl ProviderRegistry {
             .secret_store(spec, environment)
     }
 
-    /// The factory for the provider of `environment`.
+    /// The registered factory named `name` (`render`), if any.
+    pub fn factory(&self, name: &str) -> Option<Arc<dyn ProviderFactory>> {
+        self.factories.get(name).cloned()
+    }
+
+    /// The factory of `environment`: its provider's own when every service runs on it;
+    /// otherwise a [`CompositeFactory`] over the providers its services run on, each with the
+    /// spec narrowed for it ([`crate::composite`]).
     pub fn factory_for(
         &self,
         spec: &LoadedSpec,
         environment: &str,
     ) -> Result<Arc<dyn ProviderFactory>> {
+        Ok(match self.resolve(spec, environment)? {
+            Resolved::Plain(f) => f,
+            Resolved::Composite(c) => c,
+        })
+    }
+
+    fn resolve(&self, spec: &LoadedSpec, environment: &str) -> Result<Resolved> {
         let env = spec.spec.environment(environment)?;
-        self.factories
-            .get(env.provider.as_str())
-            .cloned()
-            .ok_or_else(|| {
+        let known = |name: &str, at: String, whose: String| {
+            self.factories.get(name).cloned().ok_or_else(|| {
                 spec.error_at(
-                    &format!("environments.{environment}.provider"),
+                    &at,
                     format!(
-                        "unknown provider `{}`; expected one of: {}",
-                        env.provider,
+                        "unknown provider `{name}`{whose}; expected one of: {}",
                         self.names().join(", ")
                     ),
                 )
             })
+        };
+        let own = known(
+            &env.provider,
+            format!("environments.{environment}.provider"),
+            String::new(),
+        )?;
+        let used = spec.providers_used(environment)?;
+        if used.len() == 1 {
+            return Ok(Resolved::Plain(own));
+        }
+        let mut factories = vec![own];
+        for name in &used[1..] {
+            let service = spec
+                .spec
+                .services
+                .iter()
+                .find(|(_, s)| s.provider.as_deref() == Some(name.as_str()))
+                .map(|(n, _)| n.clone())
+                .unwrap_or_default();
+            factories.push(known(
+                name,
+                format!("services.{service}.provider"),
+                format!(" for service `{service}`"),
+            )?);
+        }
+        Ok(Resolved::Composite(Arc::new(CompositeFactory::new(
+            spec,
+            environment,
+            factories,
+        ))))
     }
+}
+
+/// The factory of one environment.
+enum Resolved {
+    Plain(Arc<dyn ProviderFactory>),
+    Composite(Arc<CompositeFactory>),
 }
 
 /// A setting that is valid but risky: where it is written (`staging.toml:12:5`) and why it

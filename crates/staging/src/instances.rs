@@ -291,9 +291,12 @@ impl Staging {
                 )
             };
             let mut found = by.find(created).await.map_err(unreadable)?;
-            if found.is_none() && created.id.is_some() {
-                // The recorded resource is gone; one of its name made since is not ours,
-                // and says someone is using the name: the judgement refuses it by id.
+            // Gone by its recorded id, but a named resource (unique in its namespace — a
+            // service, a site — or a database branch): what holds that name now is looked
+            // at too, so one made again by hand under the recorded name is refused with the
+            // reason (the id differs) rather than passed over in silence.
+            let named = created.namespace.is_some() || matches!(created.by, CreatedBy::Database(_));
+            if found.is_none() && created.id.is_some() && named {
                 let by_name = Created {
                     id: None,
                     ..created.clone()

@@ -91,13 +91,22 @@ pub(crate) fn backends(registry: &ProviderRegistry) -> staging_core::SecretBacke
 /// environments name wrapped in a [`SharedFactory`], so that every build of an
 /// environment's provider in the session — preflight, the run's steps, the isolation
 /// check, `status`, `logs`, `rollback` — is one provider while any of them holds it.
+///
+/// Wrapped by provider, for every provider an environment or a service runs on: an
+/// environment whose services run on several providers gets its composite from the shared
+/// registry's `factory_for`, over these shared parts, so each part is built once per
+/// environment too (and the composite only dispatches).
 pub(crate) fn shared(registry: ProviderRegistry, spec: &LoadedSpec) -> Result<ProviderRegistry> {
     let mut wrapped = std::collections::BTreeSet::new();
     let mut shared = registry.clone();
     for env in spec.spec.environments.keys() {
-        let factory = registry.factory_for(spec, env)?;
-        if wrapped.insert(factory.name()) {
-            shared = shared.register(SharedFactory::new(factory));
+        registry.factory_for(spec, env)?;
+        for name in spec.providers_used(env)? {
+            if let Some(factory) = registry.factory(&name)
+                && wrapped.insert(factory.name())
+            {
+                shared = shared.register(SharedFactory::new(factory));
+            }
         }
     }
     Ok(shared)

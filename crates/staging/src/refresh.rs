@@ -180,10 +180,10 @@ impl Staging {
                 env.promotes_to.clone().or_else(|| env.like.clone())
             }
             .ok_or_else(|| {
-                    Error::config(format!(
-                        "`{target}` promotes to no environment: say which one to copy from with --from"
-                    ))
-                })?,
+                Error::config(format!(
+                    "`{target}` promotes to no environment: say which one to copy from with --from"
+                ))
+            })?,
         };
         let refreshes = resolve(self.backends(), &spec, target, &source, strict, None).await?;
         let migrations =

@@ -123,6 +123,8 @@ pub struct FakeSite {
     pub update_fault: Option<Fault>,
     /// Every `updateSite` body received.
     pub updates: Vec<Value>,
+    /// When it was created (RFC 3339), as Netlify's `created_at` says.
+    pub created_at: String,
 }
 
 impl FakeSite {
@@ -139,6 +141,8 @@ pub struct FakeState {
     pub hooks: HashMap<String, (String, String)>,
     /// Every `createSite`/`createSiteInTeam` body received, with the team slug of the path.
     pub created: Vec<(Option<String>, Value)>,
+    /// How many `deleteSite` requests arrived (whatever their answer).
+    pub deletes: usize,
     seq: u64,
 }
 
@@ -209,6 +213,9 @@ fn site_json(site: &FakeSite) -> Value {
         "account_slug": site.account_slug,
         "build_settings": build_settings_json(site),
     });
+    if !site.created_at.is_empty() {
+        v["created_at"] = json!(site.created_at);
+    }
     if let Some(p) = published {
         v["published_deploy"] = p;
     }
@@ -330,6 +337,7 @@ fn create_site_in(st: &mut FakeState, team: Option<String>, body: Value) -> Resp
         dir: text("dir"),
         base: text("base"),
         installation_id: repo["installation_id"].as_i64(),
+        created_at: now_rfc3339(),
         ..FakeSite::default()
     };
     site.record("POST site".into());
@@ -379,6 +387,51 @@ async fn list_sites(State(st): S, Query(q): Q) -> Response<Body> {
         .take(per_page)
         .collect();
     json_response(200, Value::Array(page))
+}
+
+/// `deleteSite`: the site and everything of it (deploys, variables, hooks) are gone; 204,
+/// or 404 for a site that does not exist.
+async fn delete_site(State(st): S, Path(site_id): Path<String>) -> Response<Body> {
+    let mut st = st.lock().unwrap();
+    if let Some(f) = fault_of(&mut st, &site_id, "DELETE site".into()) {
+        return f;
+    }
+    st.deletes += 1;
+    let before = st.sites.len();
+    st.sites.retain(|s| s.id != site_id);
+    if st.sites.len() == before {
+        return not_found("site");
+    }
+    st.hooks.retain(|_, (site, _)| *site != site_id);
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(Body::empty())
+        .unwrap()
+}
+
+/// Now as RFC 3339 (UTC, seconds).
+fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 async fn get_site(State(st): S, Path(site_id): Path<String>) -> Response<Body> {
@@ -789,7 +842,10 @@ impl Fake {
         let app = Router::new()
             .route("/sites", get(list_sites).post(create_site))
             .route("/{account_slug}/sites", post(create_site_in_team))
-            .route("/sites/{site_id}", get(get_site).patch(update_site))
+            .route(
+                "/sites/{site_id}",
+                get(get_site).patch(update_site).delete(delete_site),
+            )
             .route("/sites/{site_id}/deploys", get(list_deploys))
             .route("/sites/{site_id}/deploys/{deploy_id}", get(get_deploy))
             .route(
@@ -897,6 +953,73 @@ impl Fake {
 
     pub fn calls(&self, site_id: &str) -> Vec<String> {
         self.with_site(site_id, |s| s.calls.clone())
+    }
+
+    /// Whether a site named `name` exists.
+    pub fn has_site_named(&self, name: &str) -> bool {
+        self.state
+            .lock()
+            .unwrap()
+            .sites
+            .iter()
+            .any(|s| s.name == name)
+    }
+
+    /// The site named `name`, if any: its id.
+    pub fn site_id_named(&self, name: &str) -> Option<String> {
+        let st = self.state.lock().unwrap();
+        st.sites
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.id.clone())
+    }
+
+    /// How many `deleteSite` requests arrived.
+    pub fn deletes(&self) -> usize {
+        self.state.lock().unwrap().deletes
+    }
+
+    /// The whole state Netlify would show (sites with their build settings, branches,
+    /// deploys, variables, domains; build hooks), not what was asked of it (calls, bodies
+    /// received): equal before an instance's `up` and after its `down` when everything it
+    /// made is gone.
+    pub fn digest(&self) -> String {
+        let st = self.state.lock().unwrap();
+        let mut sites: Vec<&FakeSite> = st.sites.iter().collect();
+        sites.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut out = String::new();
+        for s in sites {
+            let mut heads: Vec<_> = s.heads.iter().collect();
+            heads.sort();
+            out.push_str(&format!(
+                "site {} {} account={} slug={} at={} build={} heads={heads:?} published={:?} domain={:?} aliases={:?} cert={:?}\n",
+                s.id,
+                s.name,
+                s.account_id,
+                s.account_slug,
+                s.created_at,
+                build_settings_json(s),
+                s.published,
+                s.custom_domain,
+                s.domain_aliases,
+                s.certificate,
+            ));
+            for d in &s.deploys {
+                out.push_str(&format!(
+                    "  deploy {} {} {} {} locked={} canceled={}\n",
+                    d.id, d.branch, d.context, d.commit_ref, d.locked, d.canceled
+                ));
+            }
+            for v in &s.env {
+                out.push_str(&format!("  env {v}\n"));
+            }
+        }
+        let mut hooks: Vec<_> = st.hooks.iter().collect();
+        hooks.sort();
+        for (id, (site, branch)) in hooks {
+            out.push_str(&format!("hook {id} {site} {branch}\n"));
+        }
+        out
     }
 }
 

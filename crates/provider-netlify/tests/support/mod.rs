@@ -93,6 +93,14 @@ pub fn stack() -> &'static Stack {
     })
 }
 
+/// A fake and validating proxy of the caller's own, which no other test touches: its
+/// digest is the caller's alone.
+pub fn own_stack() -> Stack {
+    let fake = fake::Fake::start();
+    let proxy = Prism::proxy(&fake.url);
+    Stack { fake, proxy }
+}
+
 /// Fast polls and no client-side waiting: tests check behaviour, not timing.
 pub fn builder(base: &str) -> NetlifyBuilder {
     NetlifyBuilder::new()

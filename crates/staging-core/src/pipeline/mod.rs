@@ -84,6 +84,11 @@ pub struct RunContext {
     pub provider: Option<DynProvider>,
     /// Variable values for this environment, once the secrets step has read them.
     pub vars: BTreeMap<String, SecretString>,
+    /// The variables whose value still waits for pipeline references the secrets step could
+    /// not fill in (`API_URL = "${services.api.url}"`), with those references: their value
+    /// in [`RunContext::vars`] is the template in spec syntax, which the deploy step renders
+    /// once the services named are located.
+    pub deferred: BTreeMap<String, Vec<String>>,
     /// The services, once located or deployed.
     pub services: BTreeMap<String, DeployedService>,
     /// The deploy each service served before this run's deploy (recorded by the deploy
@@ -148,6 +153,7 @@ impl RunContext {
             commit: commit.into(),
             provider: None,
             vars: BTreeMap::new(),
+            deferred: BTreeMap::new(),
             services: BTreeMap::new(),
             live_before: BTreeMap::new(),
             verified: BTreeMap::new(),

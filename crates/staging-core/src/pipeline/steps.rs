@@ -401,15 +401,124 @@ struct Located {
     /// What those variables were, for the restore after a failed promote.
     before: Option<crate::env_snapshot::EnvSnapshot>,
     live: Option<Deploy>,
+    /// Its public URL as the platform says now (what `${services.NAME.url}` becomes).
+    url: Option<url::Url>,
+}
+
+/// `services.NAME.url` → `NAME`.
+fn url_reference(reference: &str) -> Option<&str> {
+    reference
+        .strip_prefix("services.")
+        .and_then(|r| r.strip_suffix(".url"))
 }
 
 impl DeployStep {
+    /// The services whose URL a variable `service` receives waits for
+    /// (`${services.api.url}`), other than itself.
+    fn waits_on(ctx: &RunContext, service: &str) -> std::collections::BTreeSet<String> {
+        ctx.deferred
+            .iter()
+            .filter(|(var, _)| service_receives(&ctx.spec, var, service))
+            .flat_map(|(_, refs)| refs.iter().filter_map(|r| url_reference(r)))
+            .filter(|s| *s != service)
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The variables `service` receives, each deferred one rendered with the URLs of the
+    /// services located so far (`urls`): its value is the template in spec syntax
+    /// ([`RunContext::deferred`]), parsed here once and filled in once.
+    fn rendered_vars(
+        ctx: &RunContext,
+        service: &str,
+        urls: &BTreeMap<String, url::Url>,
+    ) -> Result<BTreeMap<String, SecretString>> {
+        let mut out = BTreeMap::new();
+        for (key, value) in Self::vars_for(ctx, service) {
+            let waits = ctx
+                .deferred
+                .get(key)
+                .is_some_and(|refs| refs.iter().any(|r| url_reference(r).is_some()));
+            if !waits {
+                out.insert(key.to_owned(), value.clone());
+                continue;
+            }
+            let template = crate::spec::Template::parse(value.expose_secret()).map_err(|e| {
+                Error::config(format!("variable `{key}` of service `{service}`: {e}"))
+            })?;
+            let lookup = |name: &str| {
+                url_reference(name)
+                    .and_then(|s| urls.get(s))
+                    .map(|u| u.as_str().trim_end_matches('/').to_owned())
+            };
+            let (rendered, unknown) = template.render_known(&lookup);
+            if let Some(missing) = unknown.iter().find(|r| url_reference(r).is_some()) {
+                return Err(Error::failed(format!(
+                    "variable `{key}` of service `{service}` needs `${{{missing}}}`, but that service has no URL on the platform (does it serve HTTP, and is it deployed?)"
+                )));
+            }
+            let text = match rendered.as_literal() {
+                Some(t) => t.into_owned(),
+                None => rendered.to_source(),
+            };
+            out.insert(key.to_owned(), SecretString::from(text));
+        }
+        Ok(out)
+    }
+
+    /// Locates every service, in waves: a service whose variables name another's URL
+    /// (`${services.api.url}`) is located after that one, its variables rendered with the
+    /// URL found. Without such references, one wave of every service at once (as always).
+    async fn locate_all(ctx: &RunContext, provider: &DynProvider) -> Result<Vec<Located>> {
+        let mut remaining: Vec<String> = ctx.spec.spec.services.keys().cloned().collect();
+        let mut urls: BTreeMap<String, url::Url> = BTreeMap::new();
+        let mut done: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        let mut out = vec![];
+        while !remaining.is_empty() {
+            let (ready, later): (Vec<String>, Vec<String>) = remaining
+                .into_iter()
+                .partition(|n| Self::waits_on(ctx, n).is_subset(&done));
+            if ready.is_empty() {
+                return Err(Error::config(format!(
+                    "the variables of {} wait for each other's URLs (`${{services.NAME.url}}` in a cycle): no service can be deployed first",
+                    later
+                        .iter()
+                        .map(|s| format!("`{s}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            let located = join_all(
+                ready
+                    .into_iter()
+                    .map(|name| Self::locate(ctx, provider, name, &urls)),
+            )
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?;
+            for l in &located {
+                done.insert(l.name.clone());
+                if let Some(u) = &l.url {
+                    urls.insert(l.name.clone(), u.clone());
+                }
+            }
+            out.extend(located);
+            remaining = later;
+        }
+        Ok(out)
+    }
+
     /// Reads one service: where it is, its variables, what serves now. No write.
-    async fn locate(ctx: &RunContext, provider: &DynProvider, name: String) -> Result<Located> {
+    async fn locate(
+        ctx: &RunContext,
+        provider: &DynProvider,
+        name: String,
+        urls: &BTreeMap<String, url::Url>,
+    ) -> Result<Located> {
         let caps = provider.capabilities();
         ctx.progress.message("deploy", &format!("locating {name}"));
         let handle = provider.locate(&ctx.environment, &name).await?;
-        let wanted = Self::vars_for(ctx, &name);
+        let wanted = Self::rendered_vars(ctx, &name, urls)?;
         let mut to_set = BTreeMap::new();
         let mut before = None;
         if !wanted.is_empty() {
@@ -425,10 +534,6 @@ impl DeployStep {
                 BTreeMap::new()
             };
             // The one variable diff, the one `plan` shows.
-            let wanted: BTreeMap<String, SecretString> = wanted
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v.clone()))
-                .collect();
             for change in var_changes(&ctx.spec, &name, &wanted, Some(&current)) {
                 if change.action.writes()
                     && let Some(value) = wanted.get(&change.name)
@@ -442,13 +547,14 @@ impl DeployStep {
             }
         }
         // What serves now is where a failed promote rolls back to.
-        let live = provider.live_state(&handle).await?.live;
+        let state = provider.live_state(&handle).await?;
         Ok(Located {
             name,
             handle,
             to_set,
             before,
-            live,
+            live: state.live,
+            url: state.url,
         })
     }
 
@@ -508,18 +614,7 @@ impl Step for DeployStep {
         if let Some(done) = provider.prepare_environment(&environment).await? {
             findings.push(Finding::ok(&ctx.environment, done));
         }
-        let names: Vec<String> = ctx.spec.spec.services.keys().cloned().collect();
-        let located = {
-            let ctx = &*ctx;
-            join_all(
-                names
-                    .into_iter()
-                    .map(|name| Self::locate(ctx, &provider, name)),
-            )
-            .await
-            .into_iter()
-            .collect::<Result<Vec<_>>>()?
-        };
+        let located = Self::locate_all(ctx, &provider).await?;
         // Every service through the run's write boundary, right before the first write: one
         // located only now (created earlier in this run) is compared like any other.
         let targets = located
@@ -583,6 +678,7 @@ impl Step for DeployStep {
                 to_set,
                 before,
                 live,
+                ..
             } = located;
             if let Some(live) = live {
                 ctx.live_before.insert(name.clone(), live);

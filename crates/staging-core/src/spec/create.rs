@@ -214,18 +214,26 @@ impl LoadedSpec {
     /// Checks of `create` and `[datastores]` across tables: `like` names a declared
     /// environment of the same provider.
     pub(super) fn check_creations(&self) -> Result<()> {
+        // A service on a provider of its own runs on it in every environment: a definition
+        // it copies is always one of that provider.
         let creates = self
             .spec
             .services
             .iter()
-            .map(|(n, s)| (format!("services.{n}"), s.create.as_ref()))
+            .map(|(n, s)| {
+                (
+                    format!("services.{n}"),
+                    s.create.as_ref(),
+                    s.provider.is_some(),
+                )
+            })
             .chain(
                 self.spec
                     .datastores
                     .iter()
-                    .map(|(n, d)| (format!("datastores.{n}"), d.create.as_ref())),
+                    .map(|(n, d)| (format!("datastores.{n}"), d.create.as_ref(), false)),
             );
-        for (base, create) in creates {
+        for (base, create, own_provider) in creates {
             let Some(like) = create.and_then(|c| c.like.as_deref()) else {
                 continue;
             };
@@ -245,7 +253,7 @@ impl LoadedSpec {
                 ));
             };
             for (name, env) in &self.spec.environments {
-                if name != like && env.provider != source.provider {
+                if !own_provider && name != like && env.provider != source.provider {
                     return Err(self.error_at(
                         &at,
                         format!(

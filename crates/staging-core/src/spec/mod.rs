@@ -23,6 +23,7 @@ mod instance;
 mod load;
 mod model;
 mod probes;
+mod providers;
 mod settings;
 pub mod template;
 mod vars;
@@ -363,6 +364,7 @@ impl LoadedSpec {
             return Err(self.error_at("environments", "the spec declares no environment"));
         }
         self.check_ephemeral()?;
+        self.check_service_providers(known_providers)?;
         for (name, env) in &spec.environments {
             let base = format!("environments.{name}");
             if !known_providers.contains(&env.provider.as_str()) {
@@ -748,6 +750,13 @@ fn capture_settings(root: &DeTable<'_>) -> BTreeMap<String, settings::SettingsTr
                     if let Some(s) = child(e, "settings") {
                         out.insert(
                             format!("environments.{env}.settings"),
+                            settings::SettingsTree::capture(s),
+                        );
+                    }
+                    for (provider, s) in child(e, "provider_settings").into_iter().flat_map(entries)
+                    {
+                        out.insert(
+                            format!("environments.{env}.provider_settings.{provider}"),
                             settings::SettingsTree::capture(s),
                         );
                     }

@@ -128,6 +128,13 @@ pub struct Environment {
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub settings: toml::Table,
+    /// Settings of the other providers this environment's services run on
+    /// (`[environments.ENV.provider_settings.netlify]` when a service says `provider =
+    /// "netlify"`): for each such provider what `settings` is for the environment's own. Only
+    /// for a provider some service names.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, BTreeMap<String, serde_json::Value>>")]
+    pub provider_settings: BTreeMap<String, toml::Table>,
 }
 
 fn serves_http() -> bool {
@@ -142,6 +149,12 @@ fn default_deploy_timeout() -> Duration {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
+    /// The provider this service runs on in every environment (`netlify` for a frontend of
+    /// an API on Render), when it is not the environment's own: its settings for an
+    /// environment are `[environments.ENV.provider_settings.PROVIDER]`. Default: the
+    /// environment's provider.
+    #[serde(default)]
+    pub provider: Option<String>,
     /// The path that answers 2xx when the service is healthy (`/up`, `/api/health`).
     #[serde(default)]
     pub health_path: Option<String>,
@@ -180,13 +193,15 @@ impl Spec {
     /// that holds a pipeline reference (AWS `image = "repo/app:${commit}"`) is handed on as
     /// spec text (`Template::to_source`), which the provider reads as a template.
     pub(crate) fn settings_templates_to_source(&mut self) {
-        let tables =
-            self.environments
-                .values_mut()
-                .map(|e| &mut e.settings)
-                .chain(self.services.values_mut().flat_map(|s| {
-                    std::iter::once(&mut s.settings).chain(s.overrides.values_mut())
-                }));
+        let tables = self
+            .environments
+            .values_mut()
+            .flat_map(|e| std::iter::once(&mut e.settings).chain(e.provider_settings.values_mut()))
+            .chain(
+                self.services
+                    .values_mut()
+                    .flat_map(|s| std::iter::once(&mut s.settings).chain(s.overrides.values_mut())),
+            );
         for t in tables {
             for (_, v) in t.iter_mut() {
                 templates_to_source(v);

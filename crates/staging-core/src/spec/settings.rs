@@ -512,8 +512,38 @@ pub fn json_schema_with(providers: &[(&str, SettingsTypes)]) -> serde_json::Valu
         .collect();
     if let Some(env) = defs.get_mut("Environment").and_then(Value::as_object_mut) {
         env.insert("allOf".into(), Value::Array(env_rules));
+        // `provider_settings.NAME` is NAME's environment settings.
+        if let Some(ps) = env
+            .get_mut("properties")
+            .and_then(|p| p.get_mut("provider_settings"))
+            .and_then(Value::as_object_mut)
+        {
+            let by_name: serde_json::Map<String, Value> = schemas
+                .iter()
+                .map(|(name, env, _)| ((*name).to_owned(), env.clone()))
+                .collect();
+            ps.insert("properties".into(), Value::Object(by_name));
+        }
     }
     let any_service: Vec<Value> = schemas.iter().map(|(_, _, s)| s.clone()).collect();
+    // A service on a provider of its own (`provider = "netlify"`) has that provider's type.
+    let service_rules: Vec<Value> = schemas
+        .iter()
+        .map(|(name, _, svc)| {
+            json!({
+                "if": { "properties": { "provider": { "const": name } }, "required": ["provider"] },
+                "then": {
+                    "properties": {
+                        "settings": svc,
+                        "overrides": { "additionalProperties": svc }
+                    }
+                }
+            })
+        })
+        .collect();
+    if let Some(service) = defs.get_mut("Service").and_then(Value::as_object_mut) {
+        service.insert("allOf".into(), Value::Array(service_rules));
+    }
     if let Some(props) = defs
         .get_mut("Service")
         .and_then(|s| s.get_mut("properties"))
@@ -560,9 +590,14 @@ pub fn json_schema_with(providers: &[(&str, SettingsTypes)]) -> serde_json::Valu
                     "properties": {
                         "services": {
                             "additionalProperties": {
-                                "properties": {
-                                    "settings": svc,
-                                    "overrides": { "additionalProperties": svc }
+                                // A service on a provider of its own is not the
+                                // environments' provider's.
+                                "if": { "required": ["provider"] },
+                                "else": {
+                                    "properties": {
+                                        "settings": svc,
+                                        "overrides": { "additionalProperties": svc }
+                                    }
                                 }
                             }
                         }
