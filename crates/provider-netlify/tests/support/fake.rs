@@ -325,9 +325,19 @@ fn create_site_in(st: &mut FakeState, team: Option<String>, body: Value) -> Resp
     let repo = &body["repo"];
     let text = |k: &str| repo[k].as_str().map(str::to_owned);
     let production_branch = text("repo_branch").unwrap_or_else(|| "main".into());
+    // The repository's branches are the repository's: a site linked to a repository another
+    // site builds sees the same heads.
+    let linked = text("provider").zip(text("repo_path"));
+    let heads = st
+        .sites
+        .iter()
+        .find(|s| s.repo.is_some() && s.repo == linked)
+        .map(|s| s.heads.clone())
+        .unwrap_or_default();
     let mut site = FakeSite {
         id: id.clone(),
         name,
+        heads,
         account_id: "acct-1".into(),
         account_slug: team.unwrap_or_else(|| "personal".into()),
         allowed_branches: vec![production_branch.clone()],

@@ -47,10 +47,9 @@ struct DeployLimit {
 pub enum Kind {
     Worker,
     StaticSite,
-    /// A web service. The contract's `serviceDetails` is a `oneOf` that every complete web
-    /// service matches several branches of (a web service has all a worker's required
-    /// fields), so the fake serves one without `openPorts` and `url`: it then matches the
-    /// worker branch only, and Prism accepts it. Its `type` says `web_service`.
+    /// A web service, answered with its `url` and `openPorts` as Render answers it (the
+    /// stand-in's contract makes the overlapping `service.serviceDetails` `oneOf` an `anyOf`,
+    /// see `prism::contract`). Its `type` says `web_service`.
     Web,
     /// A private service (served like a web service, for the same reason).
     Private,
@@ -952,10 +951,12 @@ fn service_json(s: &FakeService) -> Value {
             if let Some(p) = asked["preDeployCommand"].as_str() {
                 d["envSpecificDetails"]["preDeployCommand"] = json!(p);
             }
-            if s.kind == Kind::Web
-                && let Some(p) = asked["healthCheckPath"].as_str()
-            {
-                d["healthCheckPath"] = json!(p);
+            if s.kind == Kind::Web {
+                // As Render answers a web service: its health check, its ports and its
+                // `onrender.com` URL (what `${services.NAME.url}` is).
+                d["healthCheckPath"] = json!(asked["healthCheckPath"].as_str().unwrap_or(""));
+                d["openPorts"] = json!([{ "port": 10000, "protocol": "TCP" }]);
+                d["url"] = json!(format!("https://{}.onrender.com", s.name));
             }
             if let Some(disk) = asked.get("disk").filter(|d| d.is_object()) {
                 d["disk"] = json!({

@@ -21,8 +21,10 @@ pub fn workspace_root() -> PathBuf {
 /// discriminator, and the kinds overlap: a static site's details require nothing, and the
 /// native `envSpecificDetailsPOST` matches both of its own branches. So a web service's body
 /// is valid only *as a static site*, and a cron job's as a cron job *and* a static site,
-/// which `oneOf` refuses although Render creates it. The repair turns that one `oneOf` into
-/// an `anyOf`; every other schema is validated as published. The repaired copy is written
+/// which `oneOf` refuses although Render creates it. The answer's `service.serviceDetails`
+/// has the same overlap: a web service's details (which Render answers with its `url` and
+/// `openPorts`) are also a complete worker's. The repair turns those two `oneOf`s into
+/// `anyOf`s; every other schema is validated as published. The repaired copy is written
 /// once per test binary into the system's temporary directory.
 pub fn contract() -> PathBuf {
     static REPAIRED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
@@ -32,14 +34,20 @@ pub fn contract() -> PathBuf {
             let mut doc: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(&published).expect("read the contract"))
                     .expect("the contract is JSON");
-            let details = doc
-                .pointer_mut("/components/schemas/servicePOST/properties/serviceDetails")
-                .and_then(|d| d.as_object_mut())
-                .expect("servicePOST.serviceDetails is where the repair expects it");
-            let branches = details
-                .remove("oneOf")
-                .expect("servicePOST.serviceDetails is a oneOf (else the repair is stale)");
-            details.insert("anyOf".to_owned(), branches);
+            for schema in ["servicePOST", "service"] {
+                let details = doc
+                    .pointer_mut(&format!(
+                        "/components/schemas/{schema}/properties/serviceDetails"
+                    ))
+                    .and_then(|d| d.as_object_mut())
+                    .unwrap_or_else(|| {
+                        panic!("{schema}.serviceDetails is where the repair expects it")
+                    });
+                let branches = details.remove("oneOf").unwrap_or_else(|| {
+                    panic!("{schema}.serviceDetails is a oneOf (else the repair is stale)")
+                });
+                details.insert("anyOf".to_owned(), branches);
+            }
             let out = std::env::temp_dir().join(format!(
                 "staging-render-public-api-repaired-{}.json",
                 std::process::id()
