@@ -265,7 +265,9 @@ fn a_ledger_edited_after_it_was_written_is_not_trusted_and_nothing_is_torn_down(
     let mut edited = 0;
     for e in walk(&ledgers) {
         let text = std::fs::read_to_string(&e).unwrap();
-        std::fs::write(&e, text.replace("\"commit\":\"0123", "\"commit\":\"4567")).unwrap();
+        let changed = text.replace(COMMIT, "fedcba9876543210fedcba9876543210fedcba98");
+        assert_ne!(changed, text, "the ledger names the commit");
+        std::fs::write(&e, changed).unwrap();
         edited += 1;
     }
     assert!(edited > 0, "no ledger record under {}", ledgers.display());
