@@ -401,6 +401,9 @@ struct Located {
     /// What those variables were, for the restore after a failed promote.
     before: Option<crate::env_snapshot::EnvSnapshot>,
     live: Option<Deploy>,
+    /// The id of the platform's newest deploy of the service (live or not), read before any
+    /// write: what tells the run's own deploy apart when its answer never arrives.
+    newest: Option<String>,
 }
 
 impl DeployStep {
@@ -442,18 +445,21 @@ impl DeployStep {
             }
         }
         // What serves now is where a failed promote rolls back to.
-        let live = provider.live_state(&handle).await?.live;
+        let state = provider.live_state(&handle).await?;
         Ok(Located {
             name,
             handle,
             to_set,
             before,
-            live,
+            live: state.live,
+            newest: state.latest.map(|d| d.id),
         })
     }
 
     /// Writes one service's changed variables (in one call where the platform can), then
-    /// starts its deploy.
+    /// starts its deploy: recorded in the run's [`crate::pipeline::SentDeploys`] right before
+    /// the request is sent and again the moment its answer is in, so that a signal at any
+    /// point between leaves the run knowing the deploy may be running.
     async fn start(
         ctx: &RunContext,
         provider: &DynProvider,
@@ -469,9 +475,18 @@ impl DeployStep {
             "deploy",
             &format!("deploying {} to {}", short(&ctx.commit), located.name),
         );
-        provider
+        ctx.sent_deploys.sending(crate::pipeline::SentDeploy {
+            service: located.name.clone(),
+            target: target.clone(),
+            commit: ctx.commit.clone(),
+            newest_before: located.newest.clone(),
+            deploy_id: None,
+        });
+        let deploy = provider
             .deploy(target, &DeployRequest::commit(ctx.commit.clone()))
-            .await
+            .await?;
+        ctx.sent_deploys.answered(&located.name, &deploy.id);
+        Ok(deploy)
     }
 }
 
@@ -583,6 +598,7 @@ impl Step for DeployStep {
                 to_set,
                 before,
                 live,
+                newest: _,
             } = located;
             if let Some(live) = live {
                 ctx.live_before.insert(name.clone(), live);
