@@ -24,6 +24,8 @@ const OTHER: &str = "2222222222222222222222222222222222222222";
 #[derive(Debug, Default)]
 struct Platform {
     hang: bool,
+    /// Every read times out.
+    silent: bool,
     /// Newest last.
     deploys: Mutex<Vec<Deploy>>,
     canceled: Mutex<Vec<String>>,
@@ -77,6 +79,12 @@ impl Provider for Platform {
     }
     async fn live_state(&self, _: &ServiceHandle) -> Result<LiveState> {
         *self.reads.lock().unwrap() += 1;
+        if self.silent {
+            return Err(staging_core::Error::Timeout {
+                what: "the fake's deploys".into(),
+                after: Duration::from_secs(2),
+            });
+        }
         let deploys = self.deploys.lock().unwrap();
         Ok(LiveState {
             latest: deploys.last().cloned(),
@@ -265,5 +273,28 @@ async fn without_a_request_sent_nothing_is_read_or_canceled() {
     let ctx = context(&platform);
     assert!(cancel_sent(&ctx).await.is_empty());
     assert_eq!(*platform.reads.lock().unwrap(), 0);
+    assert!(platform.canceled().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_platform_that_cannot_be_read_is_not_reported_as_having_no_deploy() {
+    let platform = Arc::new(Platform {
+        silent: true,
+        ..Platform::default()
+    });
+    let ctx = context(&platform);
+    unanswered(&ctx, Some("dep-old"));
+    let reports = cancel_sent(&ctx).await;
+    assert!(
+        matches!(reports[0].outcome, CancelOutcome::Failed { .. }),
+        "{:?}",
+        reports[0]
+    );
+    assert!(!reports[0].settled());
+    assert!(
+        reports[0].to_string().contains("may be running"),
+        "{}",
+        reports[0]
+    );
     assert!(platform.canceled().is_empty());
 }

@@ -242,11 +242,11 @@ async fn cancel_one(provider: &DynProvider, sent: SentDeploy) -> CancelReport {
                     };
                     return report;
                 }
-                Err(Error::Timeout { .. }) => {
+                Err(ReadBackError::NothingNew) => {
                     report.outcome = CancelOutcome::NotFound;
                     return report;
                 }
-                Err(e) => {
+                Err(ReadBackError::Failed(e)) => {
                     report.outcome = CancelOutcome::Failed {
                         reason: format!("reading its deploys back failed: {e}"),
                     };
@@ -277,9 +277,35 @@ enum ReadBack {
     Other(Deploy),
 }
 
+/// Why a read-back found no deploy to cancel.
+enum ReadBackError {
+    /// The platform answered, and listed nothing newer within the bound.
+    NothingNew,
+    /// The platform could not be read (or never answered within the bound): whether the
+    /// deploy exists is not known.
+    Failed(Error),
+}
+
 /// Reads the service's newest deploy until one newer than [`SentDeploy::newest_before`] is
-/// listed, within [`READ_BACK_TIMEOUT`] (`Error::Timeout` when none is).
-async fn read_back(provider: &DynProvider, sent: &SentDeploy) -> Result<ReadBack> {
+/// listed, within [`READ_BACK_TIMEOUT`].
+async fn read_back(
+    provider: &DynProvider,
+    sent: &SentDeploy,
+) -> std::result::Result<ReadBack, ReadBackError> {
+    let mut answered = false;
+    match poll_listed(provider, sent, &mut answered).await {
+        Ok(found) => Ok(found),
+        Err(Error::Timeout { .. }) if answered => Err(ReadBackError::NothingNew),
+        Err(e) => Err(ReadBackError::Failed(e)),
+    }
+}
+
+/// The poll of [`read_back`]; `answered` is set once the platform answered a read.
+async fn poll_listed(
+    provider: &DynProvider,
+    sent: &SentDeploy,
+    answered: &mut bool,
+) -> Result<ReadBack> {
     let pacing = provider.pacing();
     let cadence = Cadence::new(
         provider.name(),
@@ -297,7 +323,8 @@ async fn read_back(provider: &DynProvider, sent: &SentDeploy) -> Result<ReadBack
             )
         },
         || provider.live_state(sent.target.handle()),
-        |state, _| {
+        |state: crate::provider::LiveState, _| {
+            *answered = true;
             Ok(match state.latest {
                 Some(d) if Some(&d.id) != sent.newest_before.as_ref() => {
                     if d.commit
