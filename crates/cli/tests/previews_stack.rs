@@ -41,10 +41,25 @@ fn netlify() -> &'static netlify::Stack {
 
 fn psql(db: &str, sql: &str) -> String {
     let out = StdCommand::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", db, "-v", "ON_ERROR_STOP=1", "-Atc", sql])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            db,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-Atc",
+            sql,
+        ])
         .output()
         .expect("psql runs");
-    assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
@@ -59,7 +74,10 @@ impl World {
         let prefix = format!("pvs_{}", std::process::id());
         let project = format!("proj-pvs-{}", std::process::id());
         for db in ["main", "staging"] {
-            psql("test", &format!("DROP DATABASE IF EXISTS {prefix}_{db} WITH (FORCE)"));
+            psql(
+                "test",
+                &format!("DROP DATABASE IF EXISTS {prefix}_{db} WITH (FORCE)"),
+            );
             psql("test", &format!("CREATE DATABASE {prefix}_{db}"));
         }
         psql(
@@ -69,10 +87,14 @@ impl World {
                  INSERT INTO users (email) VALUES ('{PERSONAL}'), ('bob@builder.example');"
             ),
         );
-        psql(&format!("{prefix}_staging"), "CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL);");
+        psql(
+            &format!("{prefix}_staging"),
+            "CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL);",
+        );
         let n = neon::stand_in();
         n.fake.project(&project);
-        n.fake.with(&project, |p| p.postgres_prefix = Some(prefix.clone()));
+        n.fake
+            .with(&project, |p| p.postgres_prefix = Some(prefix.clone()));
 
         // Staging's and production's API on Render.
         for env in ["staging", "production"] {
@@ -160,14 +182,26 @@ branch = {{ neon = {{ project_id = "{project}", branch = "preview-${{instance}}"
             ),
         )
         .unwrap();
-        std::fs::write(dir.path().join("staging.env"), format!("DATABASE_URL={}\n", url("staging"))).unwrap();
-        std::fs::write(dir.path().join("production.env"), format!("DATABASE_URL={}\n", url("main"))).unwrap();
+        std::fs::write(
+            dir.path().join("staging.env"),
+            format!("DATABASE_URL={}\n", url("staging")),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("production.env"),
+            format!("DATABASE_URL={}\n", url("main")),
+        )
+        .unwrap();
         std::fs::write(
             dir.path().join("scrub.sql"),
             "UPDATE users SET email = 'user' || id || '@example.invalid';",
         )
         .unwrap();
-        World { dir, project, prefix }
+        World {
+            dir,
+            project,
+            prefix,
+        }
     }
 
     fn run(&self, args: &[&str]) -> (Option<i32>, String) {
@@ -214,7 +248,10 @@ impl Drop for World {
         for db in ["main", "staging", "preview-pr-7"] {
             let _ = StdCommand::new("psql")
                 .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-c"])
-                .arg(format!("DROP DATABASE IF EXISTS \"{}_{db}\" WITH (FORCE)", self.prefix))
+                .arg(format!(
+                    "DROP DATABASE IF EXISTS \"{}_{db}\" WITH (FORCE)",
+                    self.prefix
+                ))
                 .output();
         }
     }
@@ -222,10 +259,18 @@ impl Drop for World {
 
 #[test]
 fn a_preview_across_render_netlify_and_neon_is_wired_to_itself_and_down_leaves_all_three_as_before()
- {
+{
     let w = World::new();
     let before = w.digest();
-    let (code, out) = w.run(&["plan", "--env", "preview", "--instance", "pr-7", "--commit", COMMIT]);
+    let (code, out) = w.run(&[
+        "plan",
+        "--env",
+        "preview",
+        "--instance",
+        "pr-7",
+        "--commit",
+        COMMIT,
+    ]);
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(w.digest(), before, "plan wrote");
 
@@ -250,10 +295,16 @@ fn a_preview_across_render_netlify_and_neon_is_wired_to_itself_and_down_leaves_a
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(api_url, "https://stack-api-pr-7.onrender.com", "the instance's own API");
+    assert_eq!(
+        api_url, "https://stack-api-pr-7.onrender.com",
+        "the instance's own API"
+    );
     let (code, status) = w.run(&["status", "--env", "preview", "--instance", "pr-7"]);
     assert_eq!(code, Some(0), "{status}");
-    assert!(status.contains(&api_url), "the instance's API URL: {api_url}\n{status}");
+    assert!(
+        status.contains(&api_url),
+        "the instance's API URL: {api_url}\n{status}"
+    );
     // Staging's frontend still points wherever it pointed: nothing of staging's was written.
     let (code, staging_status) = w.run(&["status", "--env", "staging"]);
     assert_eq!(code, Some(0), "{staging_status}");
@@ -264,7 +315,13 @@ fn a_preview_across_render_netlify_and_neon_is_wired_to_itself_and_down_leaves_a
         .expect("the instance's branch");
     assert_eq!(branch.data_of, "main");
     let db = format!("{}_preview-pr-7", w.prefix);
-    assert_eq!(psql(&db, &format!("SELECT count(*) FROM users WHERE email = '{PERSONAL}'")), "0");
+    assert_eq!(
+        psql(
+            &db,
+            &format!("SELECT count(*) FROM users WHERE email = '{PERSONAL}'")
+        ),
+        "0"
+    );
 
     // `down` leaves the three platforms exactly as before `up`; a second `down` sends nothing.
     let (code, out) = w.run(&["down", "--env", "preview", "--instance", "pr-7"]);
@@ -283,6 +340,14 @@ fn a_preview_across_render_netlify_and_neon_is_wired_to_itself_and_down_leaves_a
 
 impl World {
     fn up(&self, instance: &str) -> (Option<i32>, String) {
-        self.run(&["up", "--env", "preview", "--instance", instance, "--commit", COMMIT])
+        self.run(&[
+            "up",
+            "--env",
+            "preview",
+            "--instance",
+            instance,
+            "--commit",
+            COMMIT,
+        ])
     }
 }

@@ -396,3 +396,198 @@ async fn a_failed_promote_on_railway_restores_productions_variables_and_sends_no
     assert!(out.contains("still serving"), "{out}");
     s.assert_no_rejected().await;
 }
+
+/// `staging up --env staging ARGS` on `path`, started (not waited for), its output going to
+/// files in `dir`.
+fn spawn_up(
+    url: &str,
+    path: &std::path::Path,
+    dir: &std::path::Path,
+    args: &[&str],
+) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("staging"))
+        .arg("-f")
+        .arg(path)
+        .args(["--env", "staging", "up", "--commit", COMMIT])
+        .args(args)
+        .env_remove("STAGING_ENV")
+        .env_remove("RAILWAY_TOKEN")
+        .env("RAILWAY_API_TOKEN", railway::TOKEN)
+        .env("RAILWAY_API_URL", url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(dir.join("stdout")).unwrap())
+        .stderr(std::fs::File::create(dir.join("stderr")).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (bounded) until the stand-in has executed mutation `mutation`, then 50 ms more, then
+/// sends SIGTERM to `child`; returns its exit code and output once it exited (bounded).
+async fn sigterm_after(
+    s: &railway::StandIn,
+    mutation: &str,
+    mut child: std::process::Child,
+    dir: &std::path::Path,
+) -> (i32, String) {
+    use std::time::{Duration, Instant};
+    let started = Instant::now();
+    while !s.mutations().await.iter().any(|m| m == mutation) {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "staging exited ({status}) before sending {mutation}: {}{}",
+                std::fs::read_to_string(dir.join("stdout")).unwrap(),
+                std::fs::read_to_string(dir.join("stderr")).unwrap()
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{mutation} never reached the stand-in"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let stopped = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if stopped.elapsed() > Duration::from_secs(90) {
+            let _ = child.kill();
+            panic!("staging did not exit within 90s of SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let out = format!(
+        "{}{}",
+        std::fs::read_to_string(dir.join("stdout")).unwrap(),
+        std::fs::read_to_string(dir.join("stderr")).unwrap()
+    );
+    assert!(
+        !out.contains(railway::TOKEN),
+        "the token in the output: {out}"
+    );
+    (status.code().unwrap_or(-1), out)
+}
+
+/// The deployments of (web, staging) of commit `COMMIT`, as the fake holds them.
+async fn new_deployments(s: &railway::StandIn) -> Vec<serde_json::Value> {
+    let state = s.state().await;
+    let staging = state["environments"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, n)| n.as_str() == Some("staging"))
+        .map(|(id, _)| id.clone())
+        .unwrap();
+    state["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["environmentId"] == staging.as_str() && d["meta"]["commitHash"] == COMMIT)
+        .cloned()
+        .collect()
+}
+
+/// Railway received the deploy mutation and started the deployment, but its answer (the
+/// deployment's id) is held: SIGTERM 50 ms later stops `up --cancel-on-interrupt`, which
+/// knew the request was sent, reads the deployment of its commit back from Railway and
+/// cancels it. Exit 143, the output names the deployment canceled, and no deployment of the
+/// commit is left queued, building or deploying.
+#[tokio::test]
+async fn sigterm_50ms_after_the_deploy_request_leaves_no_running_deployment() {
+    let mut s = railway::StandIn::start().await;
+    s.reset(&["production", "staging"], &["web"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("staging.toml");
+    std::fs::write(&path, spec(&s.project_id, &dir.path().join("evidence"))).unwrap();
+    // Railway executes the mutation at once; its answer leaves 30 s later.
+    s.fault_on("DeployCommit", "hold", 1, 30).await;
+
+    let child = spawn_up(&s.url, &path, dir.path(), &["--cancel-on-interrupt"]);
+    let (code, out) = sigterm_after(&s, "serviceInstanceDeployV2", child, dir.path()).await;
+
+    assert_eq!(code, 143, "{out}");
+    let deployments = new_deployments(&s).await;
+    assert_eq!(deployments.len(), 1, "one deployment was started: {out}");
+    let d = &deployments[0];
+    for running in ["QUEUED", "INITIALIZING", "BUILDING", "DEPLOYING", "WAITING"] {
+        assert_ne!(d["status"], running, "left running: {d}\n{out}");
+    }
+    assert_eq!(d["status"], "REMOVED", "{d}\n{out}");
+    assert!(
+        s.mutations().await.contains(&"deploymentCancel".to_owned()),
+        "{out}"
+    );
+    let id = d["id"].as_str().unwrap();
+    assert!(
+        out.contains(&format!("web: deploy {id} is canceled")),
+        "the output says what was canceled: {out}"
+    );
+    assert!(
+        out.contains("its answer had not arrived: found on the platform by its commit"),
+        "{out}"
+    );
+    assert!(out.contains("interrupted by SIGTERM"), "{out}");
+    s.assert_no_rejected().await;
+}
+
+/// The attack: SIGTERM while the write right before the deploy request (the variables) is
+/// held: no deploy was requested, so nothing is read back, no cancel is sent and no
+/// deployment exists.
+#[tokio::test]
+async fn sigterm_before_the_deploy_request_sends_no_cancel_and_creates_nothing() {
+    let mut s = railway::StandIn::start().await;
+    s.reset(&["production", "staging"], &["web"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("staging.toml");
+    std::fs::write(&path, spec(&s.project_id, &dir.path().join("evidence"))).unwrap();
+    s.fault_on("UpsertVariables", "hold", 1, 30).await;
+
+    let child = spawn_up(&s.url, &path, dir.path(), &["--cancel-on-interrupt"]);
+    let (code, out) = sigterm_after(&s, "variableCollectionUpsert", child, dir.path()).await;
+
+    assert_eq!(code, 143, "{out}");
+    assert_eq!(
+        s.mutations().await,
+        ["variableCollectionUpsert"],
+        "only the variables were written: {out}"
+    );
+    assert!(new_deployments(&s).await.is_empty(), "{out}");
+    assert!(!out.contains("cancel"), "{out}");
+    s.assert_no_rejected().await;
+}
+
+/// Without `--cancel-on-interrupt` nothing is canceled, and the output says which deploy
+/// may still be running on Railway (the one whose answer was held too) and how to cancel.
+#[tokio::test]
+async fn sigterm_without_cancel_on_interrupt_names_the_deploy_left_running() {
+    let mut s = railway::StandIn::start().await;
+    s.reset(&["production", "staging"], &["web"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("staging.toml");
+    std::fs::write(&path, spec(&s.project_id, &dir.path().join("evidence"))).unwrap();
+    s.fault_on("DeployCommit", "hold", 1, 30).await;
+
+    let child = spawn_up(&s.url, &path, dir.path(), &[]);
+    let (code, out) = sigterm_after(&s, "serviceInstanceDeployV2", child, dir.path()).await;
+
+    assert_eq!(code, 143, "{out}");
+    assert!(
+        !s.mutations().await.contains(&"deploymentCancel".to_owned()),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "web: the deploy of {} (requested, its answer not in) may still be running on railway",
+            &COMMIT[..12]
+        )),
+        "{out}"
+    );
+    assert!(out.contains("--cancel-on-interrupt"), "{out}");
+    s.assert_no_rejected().await;
+}

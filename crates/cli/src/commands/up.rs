@@ -21,8 +21,9 @@ pub(crate) struct UpArgs {
     pub(crate) commit: Option<String>,
     #[command(flatten)]
     pub(crate) reports: crate::reports::ReportArgs,
-    /// On Ctrl-C, also cancel the deploys this run started that are not live yet (where
-    /// the provider can).
+    /// On Ctrl-C, SIGTERM or SIGHUP, also cancel the deploys this run requested that are
+    /// not live yet (where the provider can), from the moment each request is sent: one
+    /// whose answer had not arrived is found on the platform by its commit.
     #[arg(long)]
     pub(crate) cancel_on_interrupt: bool,
     /// After the run (passed or failed), keep the services up until Ctrl-C or SIGTERM when
@@ -151,6 +152,8 @@ async fn run_pipeline(
     };
     if args.cancel_on_interrupt {
         cancel_started_deploys(&ctx, out).await;
+    } else {
+        name_running_deploys(&ctx, out);
     }
     // Dropping the context drops the provider, which stops the services it started (each
     // process group whole) and removes their state files; only then is the lease released.
@@ -159,27 +162,34 @@ async fn run_pipeline(
     Ok(Err(stopped))
 }
 
-/// Cancel each deploy the run started that is not live yet, bounded, reporting each.
+/// Cancel each deploy the run asked for, from the moment its request was sent (one whose
+/// answer had not arrived is read back by its commit), bounded, reporting each.
 async fn cancel_started_deploys(ctx: &RunContext, out: Output) {
-    let Some(provider) = ctx.provider.clone() else {
+    for report in staging_core::pipeline::cancel_sent(ctx).await {
+        out.note(&report.to_string());
+    }
+}
+
+/// Without `--cancel-on-interrupt`: the deploys the run asked a platform for keep running
+/// there; say which (a provider that runs services in this process stops them anyway).
+fn name_running_deploys(ctx: &RunContext, out: Output) {
+    let Some(provider) = &ctx.provider else {
         return;
     };
-    for (name, svc) in &ctx.services {
-        let Some(id) = &svc.deploy_id else { continue };
-        // Through the run's boundary, like the deploy it cancels.
-        let target = match ctx.write_target(svc.handle.clone()) {
-            Ok(t) => t,
-            Err(e) => {
-                out.note(&format!("{name}: deploy {id} was not canceled: {e}"));
-                continue;
-            }
+    if provider.runs_services_in_process() {
+        return;
+    }
+    for sent in ctx.sent_deploys.all() {
+        let commit = &sent.commit[..sent.commit.len().min(12)];
+        let deploy = match &sent.deploy_id {
+            Some(id) => format!("deploy {id} of {commit}"),
+            None => format!("the deploy of {commit} (requested, its answer not in)"),
         };
-        let cancel = provider.cancel_deploy(&target, id);
-        match tokio::time::timeout(Duration::from_secs(30), cancel).await {
-            Ok(Ok(d)) => out.note(&format!("{name}: deploy {id} is {}", d.status)),
-            Ok(Err(e)) => out.note(&format!("{name}: deploy {id} was not canceled: {e}")),
-            Err(_) => out.note(&format!("{name}: deploy {id} was not canceled within 30s")),
-        }
+        out.note(&format!(
+            "{}: {deploy} may still be running on {} (`--cancel-on-interrupt` cancels the deploys of an interrupted run)",
+            sent.service,
+            provider.name()
+        ));
     }
 }
 

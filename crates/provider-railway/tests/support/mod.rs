@@ -186,7 +186,9 @@ impl StandIn {
     }
 
     /// Like [`StandIn::fault`], only for requests of GraphQL operation `operation`
-    /// (`Deployment`); `slow` answers normally after `retry_after` seconds.
+    /// (`Deployment`); `slow` answers normally after `retry_after` seconds; `hold` executes
+    /// the request at once (what it does is in [`StandIn::state`] right away) and sends its
+    /// answer only after `retry_after` seconds.
     pub async fn fault_on(&self, operation: &str, kind: &str, count: u32, retry_after: u32) {
         self.control(
             "fault",

@@ -17,9 +17,11 @@ SUCCESS one step per read, and scenarios set through POST /control/* (JSON):
   /control/variables {"environment": NAME, "service": NAME, "variables": {...}} set as-is
   /control/behaviour {"service": NAME, "mode": "ok"|"stale"|"fail_build"|"crash"|"slow"|
                       "rollback_in_place"|"healthcheck"}
-  /control/fault     {"kind": "rate_limit"|"server_error"|"malformed"|"slow", "count": N,
+  /control/fault     {"kind": "rate_limit"|"server_error"|"malformed"|"slow"|"hold", "count": N,
                       "retry_after": S, "operation": NAME (only requests of that
-                      operation; any when absent)}; "slow" answers normally after S s
+                      operation; any when absent)}; "slow" answers normally after S s;
+                      "hold" executes the request at once and sends its answer after S s,
+                      serving other requests meanwhile
   /control/validate  {"query": DOCUMENT} -> {"errors": [...]}, validation only
   /control/state     (GET) everything, for assertions; `writes` names the service instance
                      (environment and service, by name) of every mutation that wrote one
@@ -502,6 +504,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.read_json()
+        self.held = 0
         with LOCK:
             if self.path == "/control/reset":
                 reset(
@@ -530,8 +533,19 @@ class Handler(BaseHTTPRequestHandler):
                     errors = [e.message]
                 return self.send(200, {"errors": errors})
             if self.path == "/graphql/v2":
-                return self.graphql(body)
-        self.send(404, {"message": "no such path"})
+                reply = self.graphql(body)
+            else:
+                reply = (404, {"message": "no such path"}, ())
+        if self.held:
+            # A held answer: the request was executed (under the lock, so what it did is in
+            # the state at once); its answer leaves only later, with the lock free, so other
+            # requests and /control/state are served meanwhile.
+            time.sleep(self.held)
+        try:
+            self.send(*reply)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client went away while its answer was held (a signal stopped it).
+            pass
 
     def graphql(self, body):
         auth = self.headers.get("Authorization", "")
@@ -550,42 +564,44 @@ class Handler(BaseHTTPRequestHandler):
             fault = STATE["faults"].pop(at)
             if fault["kind"] == "slow":
                 time.sleep(float(fault.get("retry_after", 1)))
+            if fault["kind"] == "hold":
+                self.held = float(fault.get("retry_after", 1))
             if fault["kind"] == "rate_limit":
-                return self.send(
+                return (
                     429,
                     error_answer("RATE_LIMITED", ["Too many requests"]),
                     [("Retry-After", str(fault.get("retry_after", 1)))],
                 )
             if fault["kind"] == "server_error":
-                return self.send(503, b"<html>503 Service Unavailable</html>")
+                return (503, b"<html>503 Service Unavailable</html>", ())
             if fault["kind"] == "malformed":
-                return self.send(200, b'{"data": {"deployment": ')
+                return (200, b'{"data": {"deployment": ', ())
         query = body.get("query")
         if not isinstance(query, str):
             STATE["rejected"].append({"operation": operation, "errors": ["no query"]})
-            return self.send(400, error_answer("GRAPHQL_PARSE_FAILED", ["no query"]))
+            return (400, error_answer("GRAPHQL_PARSE_FAILED", ["no query"]), ())
         try:
             document = parse(query)
         except GraphQLError as e:
             STATE["rejected"].append({"operation": operation, "errors": [e.message]})
-            return self.send(400, error_answer("GRAPHQL_PARSE_FAILED", [e.message]))
+            return (400, error_answer("GRAPHQL_PARSE_FAILED", [e.message]), ())
         errors = validate(SCHEMA, document)
         if errors:
             messages = [e.message for e in errors]
             STATE["rejected"].append({"operation": operation, "errors": messages})
-            return self.send(400, error_answer("GRAPHQL_VALIDATION_FAILED", messages))
+            return (400, error_answer("GRAPHQL_VALIDATION_FAILED", messages), ())
         ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
         op = next((d for d in ops if d.name and d.name.value == operation), ops[0] if len(ops) == 1 else None)
         if op is None:
             STATE["rejected"].append({"operation": operation, "errors": ["unknown operation"]})
-            return self.send(400, error_answer("GRAPHQL_VALIDATION_FAILED", ["unknown operation"]))
+            return (400, error_answer("GRAPHQL_VALIDATION_FAILED", ["unknown operation"]), ())
         coerced = get_variable_values(SCHEMA, op.variable_definitions or [], body.get("variables") or {})
         if isinstance(coerced, list):
             messages = [e.message for e in coerced]
             STATE["rejected"].append({"operation": operation, "errors": messages})
-            return self.send(400, error_answer("BAD_USER_INPUT", messages))
+            return (400, error_answer("BAD_USER_INPUT", messages), ())
         if credential is None or token in ("", "bad-token"):
-            return self.send(200, {"data": None, "errors": [{"message": "Not Authorized"}]})
+            return (200, {"data": None, "errors": [{"message": "Not Authorized"}]}, ())
         if op.operation.value == "mutation":
             STATE["mutations"].extend(
                 s.name.value for s in op.selection_set.selections if hasattr(s, "name")
@@ -600,7 +616,7 @@ class Handler(BaseHTTPRequestHandler):
         answer = {"data": result.data}
         if result.errors:
             answer["errors"] = [{"message": e.message} for e in result.errors]
-        self.send(200, answer)
+        return (200, answer, ())
 
 
 def main():

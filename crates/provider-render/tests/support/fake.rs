@@ -262,6 +262,19 @@ impl Fake {
         insert_datastore(&mut s, store, name, OWNER, definition, vec![])
     }
 
+    /// Adds an available Postgres (or Key Value) named `name` to workspace `owner`, and
+    /// returns its id.
+    pub fn add_datastore_in(
+        &self,
+        owner: &str,
+        store: Store,
+        name: &str,
+        definition: Value,
+    ) -> String {
+        let mut s = self.lock();
+        insert_datastore(&mut s, store, name, owner, definition, vec![])
+    }
+
     /// The statuses the datastore created later with name `name` answers, one per read
     /// (default `creating`, then `available`); the last one stays (`["creating"]`: stuck).
     pub fn plan_datastore(&self, name: &str, steps: &[&str]) {

@@ -127,6 +127,16 @@ pub async fn reset(auto_assign: bool) -> String {
     ids["web"].as_str().unwrap().to_owned()
 }
 
+/// A fresh fake holding one project named `name`, with these custom environments; its id.
+pub async fn reset_project(name: &str, auto_assign: bool, custom_environments: &[&str]) -> String {
+    let ids = control(
+        "reset",
+        json!({"projects": [{"name": name, "autoAssignCustomDomains": auto_assign, "customEnvironments": custom_environments}]}),
+    )
+    .await;
+    ids[name].as_str().unwrap().to_owned()
+}
+
 /// How the next deployments go: `ok`, `error`, `slow`, `other-commit`.
 pub async fn plan(plans: &[&str]) {
     control("plan", json!({ "plans": plans })).await;

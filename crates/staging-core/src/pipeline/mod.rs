@@ -9,6 +9,7 @@
 mod evidence;
 mod reverify;
 mod rollback;
+mod sent;
 mod steps;
 
 use std::collections::BTreeMap;
@@ -28,6 +29,10 @@ use crate::spec::{LoadedSpec, Template};
 pub use evidence::{Evidence, EvidenceRef, EvidenceStep, evidence_dir, write_record};
 pub use reverify::ReverifyStep;
 pub use rollback::{AutoRollbackStep, RollbackStep, RolledBack, roll_back};
+pub use sent::{
+    CANCEL_TIMEOUT, CancelOutcome, CancelReport, READ_BACK_TIMEOUT, SentDeploy, SentDeploys,
+    cancel_sent,
+};
 pub use steps::{
     ACCESS_TIMEOUT, DeployStep, IsolationStep, LocateStep, PREFLIGHT_TIMEOUT, ValidateStep,
     VarAction, VarChange, VerifyCommitStep, WaitStep, check_access, commits_match,
@@ -104,6 +109,10 @@ pub struct RunContext {
     /// Services whose deploy of this run was held back and never took the traffic (Vercel's
     /// staged deployment, not promoted): [`AutoRollbackStep`] rolls nothing of theirs back.
     pub held_back: std::collections::BTreeSet<String>,
+    /// Every deploy request the deploy step sent, from the moment before it was sent (its id
+    /// once the answer is in): what an interrupted run cancels ([`cancel_sent`]), also when
+    /// the signal came while an answer was still on its way.
+    pub sent_deploys: SentDeploys,
     /// Deploy every service even when it already serves the run's commit with the run's
     /// variables (`staging up --redeploy`). Off by default: such a service is left as it is
     /// and reported so ([`DeployStep`]).
@@ -159,6 +168,7 @@ impl RunContext {
             verified: BTreeMap::new(),
             env_before: BTreeMap::new(),
             held_back: Default::default(),
+            sent_deploys: SentDeploys::default(),
             redeploy: false,
             targets: BTreeMap::new(),
             boundary: None,

@@ -403,6 +403,9 @@ struct Located {
     live: Option<Deploy>,
     /// Its public URL as the platform says now (what `${services.NAME.url}` becomes).
     url: Option<url::Url>,
+    /// The id of the platform's newest deploy of the service (live or not), read before any
+    /// write: what tells the run's own deploy apart when its answer never arrives.
+    newest: Option<String>,
 }
 
 /// `services.NAME.url` → `NAME`.
@@ -555,11 +558,14 @@ impl DeployStep {
             before,
             live: state.live,
             url: state.url,
+            newest: state.latest.map(|d| d.id),
         })
     }
 
     /// Writes one service's changed variables (in one call where the platform can), then
-    /// starts its deploy.
+    /// starts its deploy: recorded in the run's [`crate::pipeline::SentDeploys`] right before
+    /// the request is sent and again the moment its answer is in, so that a signal at any
+    /// point between leaves the run knowing the deploy may be running.
     async fn start(
         ctx: &RunContext,
         provider: &DynProvider,
@@ -575,9 +581,18 @@ impl DeployStep {
             "deploy",
             &format!("deploying {} to {}", short(&ctx.commit), located.name),
         );
-        provider
+        ctx.sent_deploys.sending(crate::pipeline::SentDeploy {
+            service: located.name.clone(),
+            target: target.clone(),
+            commit: ctx.commit.clone(),
+            newest_before: located.newest.clone(),
+            deploy_id: None,
+        });
+        let deploy = provider
             .deploy(target, &DeployRequest::commit(ctx.commit.clone()))
-            .await
+            .await?;
+        ctx.sent_deploys.answered(&located.name, &deploy.id);
+        Ok(deploy)
     }
 }
 
