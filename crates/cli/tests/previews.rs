@@ -215,12 +215,14 @@ fn down_twice_ends_clean_and_the_instance_leaves_the_listing() {
 }
 
 #[test]
-fn gc_tears_down_only_the_instance_whose_ttl_has_passed() {
+fn gc_of_three_instances_of_different_ages_tears_down_only_the_expired_one() {
     let dir = workspace("6s");
     let (code, out) = up(dir.path(), "pr-old");
     assert_eq!(code, Some(0), "{out}");
     // Old enough: its ttl passes before the next instance is stood up.
     std::thread::sleep(std::time::Duration::from_secs(7));
+    let (code, out) = up(dir.path(), "pr-mid");
+    assert_eq!(code, Some(0), "{out}");
     let (code, out) = up(dir.path(), "pr-new");
     assert_eq!(code, Some(0), "{out}");
 
@@ -229,10 +231,11 @@ fn gc_tears_down_only_the_instance_whose_ttl_has_passed() {
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("preview/pr-old"), "{out}");
     assert!(!out.contains("preview/pr-new"), "{out}");
+    assert!(!out.contains("preview/pr-mid"), "{out}");
     assert!(out.contains("dry run"), "{out}");
-    let mut both = instances(&list(dir.path(), false));
-    both.sort();
-    assert_eq!(both, ["preview/pr-new", "preview/pr-old"]);
+    let mut all = instances(&list(dir.path(), false));
+    all.sort();
+    assert_eq!(all, ["preview/pr-mid", "preview/pr-new", "preview/pr-old"]);
 
     let (code, doc) = json(dir.path(), &["gc"]);
     assert_eq!(code, Some(0), "{doc}");
@@ -241,7 +244,9 @@ fn gc_tears_down_only_the_instance_whose_ttl_has_passed() {
 
     let (code, out) = staging(dir.path(), &["gc", "--yes"]);
     assert_eq!(code, Some(0), "{out}");
-    assert_eq!(instances(&list(dir.path(), false)), ["preview/pr-new"]);
+    let mut left = instances(&list(dir.path(), false));
+    left.sort();
+    assert_eq!(left, ["preview/pr-mid", "preview/pr-new"]);
     // Its down is on record: `list --all` shows when.
     let (code, doc) = json(dir.path(), &["list", "--all"]);
     assert_eq!(code, Some(0), "{doc}");
