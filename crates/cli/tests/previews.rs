@@ -216,11 +216,11 @@ fn down_twice_ends_clean_and_the_instance_leaves_the_listing() {
 
 #[test]
 fn gc_of_three_instances_of_different_ages_tears_down_only_the_expired_one() {
-    let dir = workspace("6s");
+    let dir = workspace("30s");
     let (code, out) = up(dir.path(), "pr-old");
     assert_eq!(code, Some(0), "{out}");
     // Old enough: its ttl passes before the next instance is stood up.
-    std::thread::sleep(std::time::Duration::from_secs(7));
+    std::thread::sleep(std::time::Duration::from_secs(31));
     let (code, out) = up(dir.path(), "pr-mid");
     assert_eq!(code, Some(0), "{out}");
     let (code, out) = up(dir.path(), "pr-new");
