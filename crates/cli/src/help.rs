@@ -26,6 +26,18 @@ const EXAMPLES: &[(&str, &str)] = &[
         "staging status --env staging\n  staging status --json",
     ),
     (
+        "down",
+        "staging down --env preview --instance pr-42 --dry-run\n  staging down --env preview --instance pr-42   # deletes only what the instance's ledger recorded",
+    ),
+    (
+        "list",
+        "staging list\n  staging list --env preview --all --json",
+    ),
+    (
+        "gc",
+        "staging gc --env preview          # lists the expired instances, deletes nothing\n  staging gc --env preview --yes    # tears them down (CI)",
+    ),
+    (
         "promote",
         "staging promote --to production\n  staging promote --from staging --to production --max-age 2h --junit promote.xml",
     ),
