@@ -19,7 +19,7 @@ const EXAMPLES: &[(&str, &str)] = &[
     ),
     (
         "up",
-        "staging up --env staging\n  staging up --env staging --junit reports/up.xml --html reports/up.html\n  staging up --env staging --wait-lock 10m   # wait for another run's lease instead of exit 3\n  staging up --keep-running        # local: keep the stack up for `staging smoke`",
+        "staging up --env staging\n  staging up --env staging --junit reports/up.xml --html reports/up.html\n  staging up --env staging --wait-lock 10m   # wait for another run's lease instead of exit 3\n  staging up --keep-running        # local: keep the stack up for `staging smoke`\n  staging up --env preview --instance pr-42   # an instance of an ephemeral environment",
     ),
     (
         "status",
