@@ -84,27 +84,14 @@ impl Teardown for NeonDatabaseBranch {
         let branch = match &created.id {
             Some(id) => self.branch_by_id(id).await?,
             None => {
-                let mut named: Vec<Value> = self
+                let named: Vec<Value> = self
                     .branches()
                     .await?
                     .into_iter()
                     .filter(|b| str_of(b, "name") == created.name)
                     .collect();
-                match named.len() {
-                    0 | 1 => named.pop(),
-                    n => {
-                        return Err(Error::config(format!(
-                            "{what}: {n} branches of Neon project {} are named `{}` ({}), so the one this instance created cannot be told apart; nothing is deleted",
-                            self.spec.project_id,
-                            created.name,
-                            named
-                                .iter()
-                                .map(|b| str_of(b, "id"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )));
-                    }
-                }
+                let place = format!("branches of Neon project {}", self.spec.project_id);
+                staging_core::teardown::only_one(created, named, &place, |b| str_of(b, "id"))?
             }
         };
         let Some(b) = branch else {

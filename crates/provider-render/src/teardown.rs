@@ -158,24 +158,11 @@ impl RenderTeardown {
     /// The one resource named `name` among `items`, `None` when there is none; several are
     /// an error naming them.
     fn only_one(created: &Created, items: Vec<Described>) -> Result<Option<Described>> {
-        let mut named: Vec<Described> = items
+        let named: Vec<Described> = items
             .into_iter()
             .filter(|d| d.name == created.name)
             .collect();
-        match named.len() {
-            0 => Ok(None),
-            1 => Ok(named.pop()),
-            n => Err(Error::config(format!(
-                "{}: {n} resources on Render are named `{}` ({}), so the one this instance created cannot be told apart; nothing is deleted",
-                created.describe(),
-                created.name,
-                named
-                    .iter()
-                    .map(|d| d.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))),
-        }
+        staging_core::teardown::only_one(created, named, "resources on Render", |d| &d.id)
     }
 
     /// A read by id: `None` when Render says it does not exist (404, 410).

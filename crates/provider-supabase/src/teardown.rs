@@ -79,7 +79,7 @@ impl Teardown for SupabaseDatabaseBranch {
     async fn find(&self, created: &Created) -> Result<Option<Found>> {
         Self::check_kind(created)?;
         let what = created.describe();
-        let mut matching: Vec<Value> = self
+        let matching: Vec<Value> = self
             .all_branches()
             .await?
             .into_iter()
@@ -88,20 +88,10 @@ impl Teardown for SupabaseDatabaseBranch {
                 None => str_of(b, "name") == created.name,
             })
             .collect();
-        if matching.len() > 1 {
-            return Err(Error::config(format!(
-                "{what}: {} branches of Supabase project {} match (`{}`: {}), so the one this instance created cannot be told apart; nothing is deleted",
-                matching.len(),
-                self.spec.project_ref,
-                created.name,
-                matching
-                    .iter()
-                    .map(|b| str_of(b, "id"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        let Some(b) = matching.pop() else {
+        let place = format!("branches of Supabase project {}", self.spec.project_ref);
+        let Some(b) =
+            staging_core::teardown::only_one(created, matching, &place, |b| str_of(b, "id"))?
+        else {
             return Ok(None);
         };
         self.refuse_kept(&what, &b)?;

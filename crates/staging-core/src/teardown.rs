@@ -166,6 +166,27 @@ impl DeletionTarget {
     }
 }
 
+/// The one of `candidates` (what a platform lists under `created`'s name or id), `None`
+/// when there is none; several are an error naming each by `id_of`: the one this instance
+/// created cannot be told apart, so it is neither found nor deleted. `place` says where
+/// they were listed (`resources on Render`, `branches of Neon project p-1`).
+pub fn only_one<T>(
+    created: &Created,
+    mut candidates: Vec<T>,
+    place: &str,
+    id_of: impl Fn(&T) -> &str,
+) -> Result<Option<T>> {
+    match candidates.len() {
+        0 | 1 => Ok(candidates.pop()),
+        n => Err(Error::config(format!(
+            "{}: {n} {place} are named `{}` ({}), so the one this instance created cannot be told apart; nothing is deleted",
+            created.describe(),
+            created.name,
+            candidates.iter().map(&id_of).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
 /// What the one check says of one ledger entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Judgement {
