@@ -13,8 +13,8 @@ mod render;
 use std::process::Command as StdCommand;
 use std::sync::OnceLock;
 
-use common::{run_staging, text};
-use render::{API_KEY, Fake, Prism, StandIn};
+use common::{psql, run_staging, text};
+use render::{API_KEY, StandIn};
 use serde_json::json;
 
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -24,35 +24,7 @@ const PERSONAL: &str = "alice.liddell@wonderland.example";
 /// after, so no other binary's tests may touch it.
 fn render() -> &'static StandIn {
     static OWN: OnceLock<StandIn> = OnceLock::new();
-    OWN.get_or_init(|| {
-        let fake = Fake::start();
-        let prism = Prism::proxy(&fake.url());
-        StandIn { fake, prism }
-    })
-}
-
-fn psql(db: &str, sql: &str) -> String {
-    let out = StdCommand::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            db,
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-Atc",
-            sql,
-        ])
-        .output()
-        .expect("psql runs");
-    assert!(
-        out.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    OWN.get_or_init(render::own_stand_in)
 }
 
 /// One test's world: production's database with planted personal data (the Neon project's

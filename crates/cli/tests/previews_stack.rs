@@ -16,8 +16,8 @@ mod render;
 use std::process::Command as StdCommand;
 use std::sync::OnceLock;
 
-use common::{run_staging, text};
-use render::{API_KEY, Fake, Prism, StandIn};
+use common::{psql, run_staging, text};
+use render::{API_KEY, StandIn};
 use serde_json::json;
 
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -27,40 +27,12 @@ const NETLIFY_TOKEN: &str = "test-token-canary-2718";
 /// Stand-ins of this test binary's own: their whole state is compared before and after.
 fn render() -> &'static StandIn {
     static OWN: OnceLock<StandIn> = OnceLock::new();
-    OWN.get_or_init(|| {
-        let fake = Fake::start();
-        let prism = Prism::proxy(&fake.url());
-        StandIn { fake, prism }
-    })
+    OWN.get_or_init(render::own_stand_in)
 }
 
 fn netlify() -> &'static netlify::Stack {
     static OWN: OnceLock<netlify::Stack> = OnceLock::new();
     OWN.get_or_init(netlify::own_stack)
-}
-
-fn psql(db: &str, sql: &str) -> String {
-    let out = StdCommand::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            db,
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-Atc",
-            sql,
-        ])
-        .output()
-        .expect("psql runs");
-    assert!(
-        out.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 struct World {

@@ -27,6 +27,14 @@ pub struct StandIn {
     pub prism: Prism,
 }
 
+/// A fake and validating proxy of the caller's own, which no other test touches (keep it in
+/// a `OnceLock` of the test binary): its digest is the caller's alone.
+pub fn own_stand_in() -> StandIn {
+    let fake = Fake::start();
+    let prism = Prism::proxy(&fake.url());
+    StandIn { fake, prism }
+}
+
 pub fn stand_in() -> &'static StandIn {
     static STAND_IN: OnceLock<StandIn> = OnceLock::new();
     STAND_IN.get_or_init(|| {
