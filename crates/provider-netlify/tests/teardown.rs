@@ -185,7 +185,10 @@ async fn a_site_whose_answer_never_came_is_found_by_name_within_the_window_and_d
 
 #[tokio::test]
 async fn a_site_made_again_by_hand_under_a_recorded_name_is_refused() {
-    let stack = support::stack();
+    // A stack of its own: the DELETE count below is this test's alone (the shared one's
+    // other tests delete their sites meanwhile).
+    let own = support::own_stack();
+    let stack = &own;
     let (staging_site, _) = stack.fake.add_site("shop");
     let name = format!("{}-pr-7", stack.fake.add_site("y").1);
     let spec = spec(&staging_site, &name, "production");
