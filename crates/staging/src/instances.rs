@@ -18,7 +18,7 @@ use staging_core::teardown::{
     self, Created, CreatedBy, DynLedgerStore, DynTeardown, InstanceRecord, Ledger,
 };
 use staging_core::{Error, Result};
-use staging_evidence::lease::{LeaseHolder, LeaseOptions};
+use staging_evidence::lease::LeaseOptions;
 use staging_evidence::{DynEvidenceStore, EvidenceLedger};
 
 use crate::Staging;
@@ -196,23 +196,14 @@ impl Staging {
         if options.dry_run {
             return self.down_held(&store, environment, true).await;
         }
-        let holder = LeaseHolder::this_process(
-            &self.spec.spec.project.name,
-            self.spec.state_key(environment),
-            "down",
-            None,
-        );
-        let lease = staging_evidence::lease::acquire(
-            store.clone(),
-            holder,
-            LeaseOptions {
-                ttl: Duration::from_secs(60),
-                wait: options.wait_lock,
-                poll: Duration::from_secs(1),
-            },
-            |_| {},
-        )
-        .await?;
+        let options = LeaseOptions {
+            ttl: Duration::from_secs(60),
+            wait: options.wait_lock,
+            poll: Duration::from_secs(1),
+        };
+        let lease = self
+            .lease(&store, environment, "down", None, options, |_| {})
+            .await?;
         let report = self.down_held(&store, environment, false).await;
         if let Err(e) = lease.release().await {
             tracing::warn!(
